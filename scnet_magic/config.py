@@ -1,0 +1,175 @@
+"""Resolve the token, base URL, default notebook id and timeout at call time.
+
+First hit wins: explicit argument, session value (``%config ScnetMagics.x``, ``%scnet_token``),
+environment (``SCNET_TOKEN``, ``SCNET_BASE_URL``, ``SCNET_NOTEBOOK_ID``, ``SCNET_TIMEOUT``),
+then the TOML user config file. Nothing is read at import time, so a change to the environment
+or the file takes effect on the next call.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import models
+from .errors import ConfigError, InvalidInput
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
+# Starting a service makes the platform run the command and probe the port before it answers.
+DEFAULT_TIMEOUT = 60.0
+
+ENV_VARS = {
+    "token": "SCNET_TOKEN",
+    "base_url": "SCNET_BASE_URL",
+    "notebook_id": "SCNET_NOTEBOOK_ID",
+    "timeout": "SCNET_TIMEOUT",
+}
+# Points at another config file (tests, several accounts); not a setting of its own.
+CONFIG_FILE_ENV = "SCNET_CONFIG_FILE"
+
+T = TypeVar("T")
+
+
+def config_path() -> Path:
+    """The user config file: ``$SCNET_CONFIG_FILE`` or ``<user config dir>/scnet/config.toml``."""
+    override = os.environ.get(CONFIG_FILE_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs  # only needed when no override is set
+
+    return platformdirs.user_config_path("scnet") / "config.toml"
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+def read_config_file(path: Path | None = None) -> dict[str, Any]:
+    """The config file's table, or {} when there is no file.
+
+    A file that holds a token and that other users can read gets a warning: the token is a
+    credential for the whole account.
+    """
+    path = path or config_path()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {_shown_path(path)}: {exc.strerror}") from None
+    try:
+        table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {_shown_path(path)} is not valid TOML: {exc}") from None
+    if "token" in table and os.name == "posix":
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.warn(
+                f"config file {_shown_path(path)} holds a token and other users can read it; "
+                f"run: chmod 600 {_shown_path(path)}",
+                stacklevel=3,
+            )
+    return table
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings in force for one call, and where the token came from."""
+
+    token: str | None = field(repr=False)
+    token_source: str | None
+    base_url: str
+    notebook_id: str | None
+    timeout: float
+
+    def require_token(self) -> str:
+        if self.token is None:
+            raise ConfigError(
+                "No SCNET token is set.",
+                "Run %scnet_token in the notebook, set the SCNET_TOKEN environment variable, "
+                f'or put token = "…" in {_shown_path(config_path())}.',
+            )
+        return self.token
+
+
+class _Lookup:
+    """One setting's candidates in order; the config file is read only if it is needed."""
+
+    def __init__(self, explicit: Mapping[str, Any], session: Mapping[str, Any]) -> None:
+        self._explicit = explicit
+        self._session = session
+        self._file: dict[str, Any] | None = None
+        self._file_label = ""
+
+    def _file_table(self) -> dict[str, Any]:
+        if self._file is None:
+            path = config_path()
+            self._file = read_config_file(path)
+            self._file_label = f"config file {_shown_path(path)}"
+        return self._file
+
+    def find(self, name: str, session_label: str = "session") -> tuple[Any, str] | None:
+        if self._explicit.get(name) is not None:
+            return self._explicit[name], "argument"
+        if self._session.get(name) is not None:
+            return self._session[name], session_label
+        env_name = ENV_VARS[name]
+        if os.environ.get(env_name):
+            return os.environ[env_name], env_name
+        table = self._file_table()
+        if table.get(name) is not None:
+            return table[name], self._file_label
+        return None
+
+    def checked(
+        self, name: str, check: Callable[[object], T], session_label: str = "session"
+    ) -> tuple[T, str] | None:
+        found = self.find(name, session_label)
+        if found is None:
+            return None
+        value, source = found
+        try:
+            return check(value), source
+        except InvalidInput as exc:
+            # Say where the bad value came from: it may be an old environment variable.
+            raise InvalidInput(f"{exc.message} (from {source})", exc.hint) from None
+
+
+def resolve(
+    *,
+    token: str | None = None,
+    base_url: str | None = None,
+    notebook_id: str | int | None = None,
+    timeout: float | None = None,
+    session: Mapping[str, Any] | None = None,
+) -> Settings:
+    """The settings for one call, each from the first source that has it."""
+    lookup = _Lookup(
+        {"token": token, "base_url": base_url, "notebook_id": notebook_id, "timeout": timeout},
+        session or {},
+    )
+    found_token = lookup.checked("token", models.validate_token, "%scnet_token")
+    found_url = lookup.checked("base_url", models.validate_base_url)
+    found_id = lookup.checked("notebook_id", models.validate_notebook_id)
+    found_timeout = lookup.checked("timeout", models.validate_timeout)
+    return Settings(
+        token=found_token[0] if found_token else None,
+        token_source=found_token[1] if found_token else None,
+        base_url=found_url[0] if found_url else DEFAULT_BASE_URL,
+        notebook_id=found_id[0] if found_id else None,
+        timeout=found_timeout[0] if found_timeout else DEFAULT_TIMEOUT,
+    )

@@ -1,0 +1,141 @@
+"""The exception hierarchy and the platform's error-code table.
+
+Every failure the package reports is a :class:`ScnetError`; each subclass carries the fields a
+caller needs (the API code, the HTTP status, the start of the body) and a ``hint`` that says what
+to do next. Messages are one line and never contain the token.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class CodeInfo(NamedTuple):
+    """What one platform error code means (as documented) and what to do about it."""
+
+    meaning_zh: str
+    meaning: str
+    hint: str
+
+
+ERROR_CODES: dict[str, CodeInfo] = {
+    "10001": CodeInfo("内部错误", "internal error", "The platform failed; try again later."),
+    "10003": CodeInfo(
+        "参数不全",
+        "required parameters missing",
+        "Check the notebook id and the port.",
+    ),
+    "10004": CodeInfo(
+        "参数无效",
+        "invalid parameter",
+        "Check the notebook id (it must be one of your instances) and the port.",
+    ),
+    "10007": CodeInfo(
+        "用户已被冻结",
+        "user account frozen",
+        "The account is frozen; contact SCNet support.",
+    ),
+    "10008": CodeInfo(
+        "权限不足",
+        "insufficient permission",
+        "The token lacks permission or has expired; get a new token and set it again.",
+    ),
+    "10009": CodeInfo(
+        "没有权限访问接口",
+        "no permission to call this API",
+        "The token's user cannot call this API, or the base URL belongs to another region; "
+        "check the token and the base URL.",
+    ),
+    "10010": CodeInfo("文件校验失败", "file check failed", "The request was rejected as invalid."),
+    "10011": CodeInfo("文件过大", "file too large", "The request is too large; shorten it."),
+    "10012": CodeInfo(
+        "连接中断",
+        "connection interrupted",
+        "The connection broke; check the instance before starting again.",
+    ),
+    "716865": CodeInfo(
+        "创建任务错误",
+        "task creation error",
+        "The platform could not run the command; check that the instance is running.",
+    ),
+}
+
+UNKNOWN_CODE_HINT = "See the message from the platform; check that the instance is running."
+
+
+def describe_code(code: str) -> CodeInfo | None:
+    """The documented meaning of an error code, or None for a code the table does not know."""
+    return ERROR_CODES.get(code)
+
+
+class ScnetError(Exception):
+    """Root of every error raised by scnet-magic."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def user_message(self) -> str:
+        """The message and the hint, as shown to a person."""
+        return f"{self.message} {self.hint}".strip() if self.hint else self.message
+
+
+class InvalidInput(ScnetError, ValueError):
+    """An argument is invalid (id, port, command, token, base URL, timeout); nothing was sent."""
+
+
+class ConfigError(ScnetError):
+    """A required setting (for example the token) is missing or unreadable."""
+
+
+class ApiError(ScnetError):
+    """The platform answered with an envelope whose ``code`` is not "0"."""
+
+    def __init__(self, code: str, msg: str, status: int = 200) -> None:
+        self.code = code
+        self.msg = msg
+        self.status = status
+        info = describe_code(code)
+        meaning = f" ({info.meaning})" if info else ""
+        shown_msg = msg or "(no message)"
+        super().__init__(
+            f"SCNet API error {code}{meaning}: {shown_msg}",
+            info.hint if info else UNKNOWN_CODE_HINT,
+        )
+        self.meaning = info.meaning if info else None
+
+
+class HttpError(ScnetError):
+    """The server answered with an HTTP status that is not a platform answer (3xx, 4xx, 5xx)."""
+
+    def __init__(self, status: int, reason: str, body: str, hint: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        self.body = body
+        shown = f": {body}" if body else ""
+        super().__init__(f"HTTP {status} {reason}".rstrip() + shown, hint)
+
+
+class MalformedResponse(ScnetError):
+    """The server's answer is not the documented JSON envelope (not JSON, or the wrong shape)."""
+
+    def __init__(self, problem: str, status: int, body: str, hint: str = "") -> None:
+        self.problem = problem
+        self.status = status
+        self.body = body
+        shown = f": {body}" if body else ""
+        super().__init__(f"Unexpected answer (HTTP {status}, {problem}){shown}", hint)
+
+
+class TransportError(ScnetError, ConnectionError):
+    """The request did not complete: connection refused or reset, TLS failure, bad URL."""
+
+
+class RequestTimeout(TransportError, TimeoutError):
+    """The server did not answer within the timeout."""

@@ -1,0 +1,277 @@
+"""Input validation, result types and URL extraction.
+
+Validation happens here, before any request is built, so that bad input never reaches the
+network. Result objects keep the server's answer as it came (``raw``) and render themselves
+through :mod:`scnet_magic.display`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import display
+from .errors import InvalidInput
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def validate_notebook_id(value: object) -> str:
+    """A notebook id as the exact string of digits the API expects.
+
+    Ids are 19-digit numbers above 2**53, so floats are refused: they would already have lost
+    digits.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidInput(
+            f"notebook id must be a string of digits, not {type(value).__name__}",
+        )
+    text = str(value).strip()
+    if not text:
+        raise InvalidInput("notebook id is empty", "Give --id or set a default notebook id.")
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(f"notebook id must contain only digits, got {text!r}")
+    return text
+
+
+def validate_port(value: object) -> int:
+    """A TCP port from 1 to 65535, given as an int or a string of digits."""
+    if isinstance(value, bool):
+        raise InvalidInput("port must be a whole number from 1 to 65535")
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise InvalidInput(f"port must be a whole number from 1 to 65535, got {value!r}")
+        value = int(text)
+    if not isinstance(value, int):
+        raise InvalidInput(
+            f"port must be a whole number from 1 to 65535, not {type(value).__name__}"
+        )
+    if not 1 <= value <= 65535:
+        raise InvalidInput(f"port must be from 1 to 65535, got {value}")
+    return value
+
+
+def validate_command(value: object) -> str | None:
+    """The shell command, or None to omit it (open the path to an already running service)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"command must be text, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInput(
+            "command is empty",
+            "Leave the command out to reach a service that is already running.",
+        )
+    if "\x00" in value:
+        raise InvalidInput("command must not contain a NUL character")
+    return value
+
+
+def validate_token(value: object) -> str:
+    """A token that can travel in an HTTP header without being able to inject another one."""
+    if not isinstance(value, str):
+        raise InvalidInput("token must be text")
+    token = value.strip()
+    if not token:
+        raise InvalidInput("token is empty")
+    if not token.isascii():
+        raise InvalidInput("token must contain only ASCII characters")
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in token):
+        # Never echo the token: say what is wrong with it, not what it is.
+        raise InvalidInput("token must not contain spaces, line breaks or control characters")
+    return token
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(value: object) -> str:
+    """An https URL (or http on loopback only), without credentials, trailing slash removed."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("base URL is empty")
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        raise InvalidInput(f"base URL is not a valid URL: {text!r}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidInput(
+            f"base URL must start with https:// and name a host, got {text!r}",
+        )
+    if parts.username is not None or parts.password is not None:
+        # Do not echo it back: the credentials would end up in the output.
+        raise InvalidInput("base URL must not contain a user name or password")
+    if parts.query or parts.fragment:
+        raise InvalidInput("base URL must not contain a query or fragment")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise InvalidInput(
+            f"base URL must use https:// (plain http:// is allowed only for loopback): {text!r}",
+        )
+    return text.rstrip("/")
+
+
+def validate_timeout(value: object) -> float:
+    """A positive, finite number of seconds."""
+    if isinstance(value, bool):
+        raise InvalidInput("timeout must be a positive number of seconds")
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"timeout must be a positive number of seconds, got {value!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidInput(f"timeout must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def start_body(notebook_id: object, port: object, command: object = None) -> dict[str, str]:
+    """The JSON body of a start request: every value a string, ``command`` left out when None."""
+    body = {"id": validate_notebook_id(notebook_id), "customizePort": str(validate_port(port))}
+    checked = validate_command(command)
+    if checked is not None:
+        body["command"] = checked
+    return body
+
+
+# ---------------------------------------------------------------------------------------------
+# URL extraction
+
+# The platform writes the address inside Chinese prose, often followed directly by Chinese
+# punctuation with no space, so the match stops at whitespace, quotes, brackets and that
+# punctuation; ASCII punctuation that ends a sentence is trimmed afterwards.
+_URL_RE = re.compile(r"https?://[^\s<>\"'`，。；：）」』】》、！？（「]+", re.IGNORECASE)
+_TRAILING = ".,;:)]}\"'!?"
+
+
+def extract_url(text: object) -> str | None:
+    """The first http(s) URL in free text, without trailing punctuation; None if there is none."""
+    if not isinstance(text, str):
+        return None
+    for match in _URL_RE.finditer(text):
+        url = match.group(0).rstrip(_TRAILING)
+        if urlsplit(url).hostname:
+            return url
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class StartResult:
+    """The platform's answer to a start request.
+
+    ``ok``: the service answers on the port. ``pending``: the command ran but nothing listens on
+    the port yet (the usual case for a slow service); the URL works once it does.
+    """
+
+    code: str
+    msg: str
+    exec_success: bool
+    error_msg: str | None
+    output: str | None
+    url: str | None
+    notebook_id: str
+    port: int
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == "0" and self.exec_success
+
+    @property
+    def pending(self) -> bool:
+        return self.code == "0" and not self.exec_success
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "pending" if self.pending else "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The machine-readable form (what ``--json`` prints)."""
+        return {
+            "status": self.status,
+            "ok": self.ok,
+            "pending": self.pending,
+            "url": self.url,
+            "notebook_id": self.notebook_id,
+            "port": self.port,
+            "code": self.code,
+            "msg": self.msg,
+            "exec_success": self.exec_success,
+            "error_msg": self.error_msg,
+            "output": self.output,
+        }
+
+    def __repr__(self) -> str:
+        return display.start_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return display.start_html(self)
+
+    def _repr_json_(self) -> dict[str, Any]:
+        return self.to_dict()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return display.start_bundle(self)
+
+    def _ipython_display_(self) -> None:
+        # The magic displays its result and also returns it; when the magic's call is the last
+        # line of a cell, IPython would show the returned value a second time. Skip exactly that
+        # second showing: same object, same cell.
+        display.show_once(self)
+
+
+@dataclass
+class ServiceUrl:
+    """The custom service's external address, as endpoint 2 reports it."""
+
+    notebook_id: str
+    url: str | None
+    status: str | None
+    raw: Any = field(repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "notebook_id": self.notebook_id,
+            "url": self.url,
+            "status": self.status,
+            "active": self.active,
+        }
+
+    def __repr__(self) -> str:
+        return display.service_url_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.service_url_html(self)
+
+
+class NotebookList(list[dict[str, Any]]):
+    """Notebook records as the list endpoint returns them; renders as a table."""
+
+    def _repr_html_(self) -> str:
+        return display.notebooks_html(self)
+
+    def __repr__(self) -> str:
+        return display.notebooks_text(self)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+
+from scnet_magic.display import notebooks_html, notebooks_text, service_url_html, start_html
+from scnet_magic.models import NotebookList, ServiceUrl, StartResult
+
+URL = "https://c-1896476639463936002.ksai.scnet.cn:58043"
+
+
+def result(**changes: object) -> StartResult:
+    fields: dict[str, object] = {
+        "code": "0",
+        "msg": "success",
+        "exec_success": False,
+        "error_msg": f"对应的外部地址为:{URL}",
+        "output": None,
+        "url": URL,
+        "notebook_id": "1896050410550136833",
+        "port": 1223,
+        "raw": {},
+    }
+    fields.update(changes)
+    return StartResult(**fields)  # type: ignore[arg-type]
+
+
+def test_pending_html_has_a_safe_clickable_link() -> None:
+    page = start_html(result())
+    assert (
+        f'<a href="{URL}" target="_blank" rel="noopener noreferrer"><code>{URL}</code></a>' in page
+    )
+    assert "scnet-pending" in page and "not answering yet" in page
+
+
+def test_ok_and_error_states() -> None:
+    assert result(exec_success=True).ok
+    assert "scnet-ok" in start_html(result(exec_success=True))
+    failed = result(code="10004")
+    assert not failed.ok and not failed.pending and failed.status == "error"
+
+
+def test_everything_from_the_server_is_escaped() -> None:
+    evil = '<script>alert(1)</script>"'
+    page = start_html(
+        result(
+            error_msg=evil,
+            output=evil,
+            url='https://x.cn/"onmouseover="alert(1)',
+        )
+    )
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert '"onmouseover="' not in page
+
+
+def test_text_and_json_forms_contain_the_url() -> None:
+    item = result(output="line one\nline two")
+    assert URL in repr(item) and URL in str(item)
+    assert "line two" in repr(item)
+    data = json.loads(json.dumps(item._repr_json_()))
+    assert data["url"] == URL and data["status"] == "pending" and data["port"] == 1223
+    bundle = item._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html", "application/json"}
+
+
+def test_long_output_is_clipped_in_html_but_kept_whole() -> None:
+    item = result(output="x" * 50_000)
+    assert len(start_html(item)) < 30_000
+    assert len(item.output or "") == 50_000
+
+
+def test_service_url_and_notebook_table() -> None:
+    active = ServiceUrl("1", URL, "active", {})
+    assert active.active and 'target="_blank"' in service_url_html(active)
+    assert "No external address" in service_url_html(ServiceUrl("1", None, None, {}))
+    rows = NotebookList(
+        [{"id": "1896050410550136833", "notebookName": "<b>x</b>", "notebookStatus": "Running"}]
+    )
+    table = notebooks_html(rows)
+    assert "1896050410550136833" in table and "&lt;b&gt;" in table
+    assert "1896050410550136833" in notebooks_text(rows) and "(1 notebooks)" in repr(rows)

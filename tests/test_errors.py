@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+
+from scnet_magic.errors import (
+    ERROR_CODES,
+    ApiError,
+    ConfigError,
+    HttpError,
+    InvalidInput,
+    MalformedResponse,
+    RequestTimeout,
+    ScnetError,
+    TransportError,
+)
+
+DOCUMENTED = [
+    "10001",
+    "10003",
+    "10004",
+    "10007",
+    "10008",
+    "10009",
+    "10010",
+    "10011",
+    "10012",
+    "716865",
+]
+
+
+def test_table_holds_every_documented_code() -> None:
+    assert sorted(ERROR_CODES) == sorted(DOCUMENTED)
+    for info in ERROR_CODES.values():
+        assert info.meaning_zh and info.meaning and info.hint
+
+
+@pytest.mark.parametrize("code", DOCUMENTED)
+def test_documented_code_message_has_code_msg_meaning_and_hint(code: str) -> None:
+    error = ApiError(code, "服务器说明", status=200)
+    text = str(error)
+    assert code in text and "服务器说明" in text and ERROR_CODES[code].meaning in text
+    assert error.hint == ERROR_CODES[code].hint
+    assert error.code == code and error.msg == "服务器说明" and error.meaning
+    assert "\n" not in error.user_message()
+
+
+def test_specific_hints() -> None:
+    assert "expired" in ApiError("10008", "").hint
+    assert "region" in ApiError("10009", "").hint
+    assert "port" in ApiError("10003", "").hint and "port" in ApiError("10004", "").hint
+
+
+@pytest.mark.parametrize("code", ["716020", "716864", "716866", "716870", "99"])
+def test_unknown_code_still_clear(code: str) -> None:
+    error = ApiError(code, "实例未处于运行状态")
+    assert code in str(error) and "实例未处于运行状态" in str(error)
+    assert error.meaning is None and error.hint
+
+
+def test_empty_msg_is_said() -> None:
+    assert "(no message)" in str(ApiError("10001", ""))
+
+
+def test_hierarchy_follows_the_builtins_it_resembles() -> None:
+    assert issubclass(InvalidInput, ValueError)
+    assert issubclass(TransportError, ConnectionError)
+    assert issubclass(RequestTimeout, TimeoutError) and issubclass(RequestTimeout, TransportError)
+    for cls in (InvalidInput, ConfigError, ApiError, HttpError, MalformedResponse, TransportError):
+        assert issubclass(cls, ScnetError)
+
+
+def test_http_and_malformed_errors_carry_what_came_back() -> None:
+    http = HttpError(502, "Bad Gateway", "<html>502</html>", "try later")
+    assert (http.status, http.body) == (502, "<html>502</html>")
+    assert str(http) == "HTTP 502 Bad Gateway: <html>502</html>"
+    bad = MalformedResponse("not valid JSON", 200, '{"code": "0"')
+    assert bad.status == 200 and bad.problem == "not valid JSON"
+    assert str(bad) == 'Unexpected answer (HTTP 200, not valid JSON): {"code": "0"'
+
+
+def test_user_message_joins_message_and_hint() -> None:
+    assert ScnetError("a", "b").user_message() == "a b"
+    assert ScnetError("a").user_message() == "a"
