@@ -1,0 +1,440 @@
+"""ScnetClient: the one place where HTTP happens.
+
+One ``requests.Session`` per client (keep-alive), an explicit timeout on every request, TLS
+verification always on, redirects never followed (a 307 would re-send the start request), and
+every transport failure translated into a :class:`~scnet_magic.errors.ScnetError` here.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import ipaddress
+import json
+import logging
+import re
+import socket
+import ssl
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__, config, models
+from .errors import (
+    ApiError,
+    HttpError,
+    InvalidInput,
+    MalformedResponse,
+    RequestTimeout,
+    ScnetError,
+    TransportError,
+)
+from .models import NotebookList, ServiceUrl, StartResult
+
+log = logging.getLogger(__name__)
+
+API = "/ai/openapi/v2/notebook"
+START_PATH = f"{API}/customize-service/actions/start"
+SERVICE_URL_PATH = f"{API}/customize-service/url"
+LIST_PATH = f"{API}/list"
+
+NOTEBOOK_STATUSES = ("Creating", "Restarting", "Running", "Terminated", "Failed", "Shutting")
+MAX_BODY = 2 * 1024 * 1024  # an API answer is a few KiB; a larger body is not an answer
+BODY_PREVIEW = 200  # characters of an unexpected body quoted in an error
+MAX_CONNECT_TIMEOUT = 10.0
+PAGE_SIZE = 20  # the documented default; larger sizes are undocumented
+MAX_PAGES = 1000
+
+_MAY_HAVE_ARRIVED = (
+    "The request may have reached the platform: check the instance before starting again."
+)
+
+
+def _retry_policy(retries: int) -> Retry:
+    # Only failures to connect are retried: they happen before a byte of the request is sent.
+    # A read error on a POST means the platform may already be running the command, and
+    # starting twice runs it twice, so read, status, redirect and other errors are not retried.
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=0,
+        redirect=0,
+        status=0,
+        other=0,
+        backoff_factor=0.2,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+
+
+def _preview(body: bytes) -> str:
+    """The start of a body as one short line, for error messages."""
+    text = " ".join(body[: BODY_PREVIEW * 4].decode("utf-8", "replace").split())
+    return text if len(text) <= BODY_PREVIEW else text[:BODY_PREVIEW] + "…"
+
+
+def _status_hint(status: int) -> str:
+    if status in (401, 403):
+        return "Check the token, and that the base URL is your region's address."
+    if status == 404:
+        return "Check the base URL: it should be your region's address, without a path."
+    if status >= 500:
+        return "The platform or a gateway in front of it failed; try again later."
+    return "Check the base URL."
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (requests and urllib3 nest them several deep)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return seen
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, human reason for a transport failure."""
+    chain = _chain(exc)
+    for item in chain:
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({item.verify_message})"
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            return f"TLS error ({item.reason or item.__class__.__name__})"
+        if isinstance(item, socket.gaierror):
+            return "host name not found"
+        if isinstance(item, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(item, ConnectionResetError):
+            return "connection reset by the server"
+        if isinstance(item, http.client.RemoteDisconnected):
+            return "the server closed the connection without answering"
+        if isinstance(item, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
+            return "the answer was cut off"
+        if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "network unreachable"
+    # urllib3 puts object reprs in front of its messages; keep the readable tail.
+    text = re.sub(r"<[^>]*>:?\s*", "", str(chain[-1])).strip()
+    return text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
+
+
+def _is_local(url: str) -> bool:
+    """True for URLs that only make sense inside the instance (0.0.0.0, loopback, private)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified or address.is_private
+
+
+class ScnetClient:
+    """A client for the SCNet notebook OpenAPI.
+
+    Settings not given here come from the environment or the user config file
+    (see :mod:`scnet_magic.config`). The token is kept private: it is sent in the ``token``
+    header and appears in no repr, message or log.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        timeout: float | None = None,
+        *,
+        retries: int = 2,
+    ) -> None:
+        settings = config.resolve(token=token, base_url=base_url, timeout=timeout)
+        self.base_url = settings.base_url
+        self.timeout = settings.timeout
+        self.token_source = settings.token_source
+        self.__token = settings.require_token()
+        self._session = requests.Session()
+        adapter = HTTPAdapter(max_retries=_retry_policy(retries))
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.headers["User-Agent"] = f"scnet-magic/{__version__}"
+        origin = urlsplit(self.base_url)
+        self._origin = f"{origin.scheme}://{origin.netloc}"
+
+    def __repr__(self) -> str:
+        return f"ScnetClient(base_url={self.base_url!r}, timeout={self.timeout!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ScnetClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- API -------------------------------------------------------------------------------
+
+    def start_service(
+        self, notebook_id: str | int, port: int | str, command: str | None = None
+    ) -> StartResult:
+        """Run ``command`` in the instance and open an external address to ``port``.
+
+        Sent exactly once: starting is not idempotent, so it is never retried once the
+        request may have reached the platform.
+        """
+        body = models.start_body(notebook_id, port, command)
+        envelope = self._call("POST", START_PATH, body=body)
+        data = envelope.get("data")
+        if not isinstance(data, dict):
+            raise MalformedResponse(
+                f"'data' is {type(data).__name__}, expected an object", 200, _preview_json(data)
+            )
+        exec_success = data.get("execSuccess")
+        if not isinstance(exec_success, bool):
+            raise MalformedResponse(
+                "'execSuccess' is not true or false", 200, _preview_json(exec_success)
+            )
+        error_msg = _optional_text(data.get("errorMsg"))
+        output = _optional_text(data.get("output"))
+        url = models.extract_url(error_msg)
+        if url is None:
+            found = models.extract_url(output)
+            # Command output usually names the address the service listens on inside the
+            # instance (http://0.0.0.0:7860); that is not the external address.
+            url = found if found and not _is_local(found) else None
+        if url is None:
+            url = self._service_url_quietly(body["id"])
+        return StartResult(
+            code="0",
+            msg=str(envelope.get("msg") or ""),
+            exec_success=exec_success,
+            error_msg=error_msg,
+            output=output,
+            url=url,
+            notebook_id=body["id"],
+            port=int(body["customizePort"]),
+            raw=envelope,
+        )
+
+    def service_url(self, notebook_id: str | int) -> ServiceUrl:
+        """The custom service's external address and status (endpoint 2)."""
+        checked_id = models.validate_notebook_id(notebook_id)
+        envelope = self._call("GET", SERVICE_URL_PATH, params={"notebookId": checked_id})
+        data = envelope.get("data")
+        # The answer's shape is not documented: accept an object with url/status or a bare URL.
+        if data is None:
+            return ServiceUrl(checked_id, None, None, envelope)
+        if isinstance(data, str):
+            return ServiceUrl(checked_id, models.extract_url(data), None, envelope)
+        if isinstance(data, dict):
+            url = data.get("url")
+            status = data.get("status")
+            return ServiceUrl(
+                checked_id,
+                models.extract_url(url) if isinstance(url, str) else None,
+                str(status) if status is not None else None,
+                envelope,
+            )
+        raise MalformedResponse(
+            f"'data' is {type(data).__name__}, expected an object or a URL",
+            200,
+            _preview_json(data),
+        )
+
+    def list_notebooks(self, status: str | None = None, name: str | None = None) -> NotebookList:
+        """Every notebook instance (all pages), optionally filtered by status or name."""
+        params: dict[str, str] = {"size": str(PAGE_SIZE)}
+        if status is not None:
+            params["notebookStatus"] = _canonical_status(status)
+        if name is not None:
+            params["notebookName"] = name
+        records = NotebookList()
+        for page in range(1, MAX_PAGES + 1):
+            envelope = self._call("GET", LIST_PATH, params={**params, "page": str(page)})
+            data = envelope.get("data")
+            if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+                raise MalformedResponse("'data' has no 'records' list", 200, _preview_json(data))
+            batch = [r for r in data["records"] if isinstance(r, dict)]
+            records.extend(batch)
+            total = data.get("total")
+            if not batch or (isinstance(total, int) and len(records) >= total):
+                break
+        return records
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _service_url_quietly(self, notebook_id: str) -> str | None:
+        """The URL from endpoint 2, or None: the start itself already succeeded."""
+        try:
+            return self.service_url(notebook_id).url
+        except ScnetError as exc:
+            log.debug("service URL query after start failed: %s", exc)
+            return None
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return the envelope of a successful answer."""
+        url = self.base_url + path
+        started = time.monotonic()
+        deadline = started + self.timeout
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers={"token": self.__token, "Accept": "application/json"},
+                timeout=(min(self.timeout, MAX_CONNECT_TIMEOUT), self.timeout),
+                allow_redirects=False,
+                verify=True,
+                stream=True,
+            )
+            try:
+                raw = _read_body(response, deadline)
+            finally:
+                response.close()
+        except ScnetError:
+            raise
+        except requests.exceptions.ConnectTimeout as exc:
+            raise RequestTimeout(
+                f"could not connect to {self._origin} within {self.timeout:g} s",
+                "Check the base URL and the network.",
+            ) from exc
+        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+            raise self._timeout_error(method) from exc
+        except requests.exceptions.SSLError as exc:
+            raise TransportError(
+                f"secure connection to {self._origin} failed: {_reason(exc)}",
+                "The server's certificate is not valid for this address; check the base URL.",
+            ) from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = _reason(exc)
+            refused = reason in ("connection refused", "host name not found")
+            raise TransportError(
+                f"request to {self._origin} failed: {reason}",
+                "Check the base URL and the network."
+                if refused or method != "POST"
+                else _MAY_HAVE_ARRIVED,
+            ) from exc
+        log.debug(
+            "%s %s -> %s in %.3f s (%d bytes)",
+            method,
+            path,
+            response.status_code,
+            time.monotonic() - started,
+            len(raw),
+        )
+        return _envelope(response, raw)
+
+    def _timeout_error(self, method: str) -> RequestTimeout:
+        return RequestTimeout(
+            f"no answer from {self._origin} within {self.timeout:g} s",
+            _MAY_HAVE_ARRIVED if method == "POST" else "Try again, or raise the timeout.",
+        )
+
+
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """The body, read against a total deadline and a size limit.
+
+    ``requests``' timeout applies to each socket read, so a server that trickles one byte at a
+    time would never time out; the deadline bounds the whole answer. The size limit keeps a
+    huge body out of memory.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    raw = response.raw
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise urllib3.exceptions.ReadTimeoutError(None, None, "deadline")  # type: ignore[arg-type]
+        _limit_socket_wait(response, remaining)
+        chunk = raw.read1(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise MalformedResponse(
+                f"body larger than {MAX_BODY // (1024 * 1024)} MiB",
+                response.status_code,
+                _preview(b"".join(chunks)),
+            )
+
+
+def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
+    # Each read waits at most until the deadline, not a whole timeout past it.
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
+    status = response.status_code
+    reason = response.reason or ""
+    if 300 <= status < 400:
+        location = response.headers.get("Location", "")
+        raise HttpError(
+            status,
+            reason,
+            f"redirected to {location}" if location else "",
+            "The base URL may be out of date; use your region's address. Redirects are not "
+            "followed, so nothing was started twice.",
+        )
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        if status >= 400:
+            raise HttpError(status, reason, _preview(raw), _status_hint(status)) from None
+        raise MalformedResponse(
+            "not valid JSON", status, _preview(raw), "The base URL may not be the API address."
+        ) from None
+    if not isinstance(parsed, dict) or "code" not in parsed:
+        if status >= 400:
+            raise HttpError(status, reason, _preview(raw), _status_hint(status))
+        raise MalformedResponse("no 'code' field", status, _preview(raw))
+    code = parsed["code"]
+    # Documented as a string; some answers carry a number.
+    if isinstance(code, bool) or not isinstance(code, (str, int)):
+        raise MalformedResponse("'code' is not a string", status, _preview(raw))
+    code_text = str(code).strip()
+    if code_text != "0":
+        msg = parsed.get("msg")
+        raise ApiError(code_text, str(msg) if msg is not None else "", status)
+    if status >= 300:
+        raise HttpError(status, reason, _preview(raw), _status_hint(status))
+    return parsed
+
+
+def _optional_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _preview_json(value: object) -> str:
+    return _preview(json.dumps(value, ensure_ascii=False).encode())
+
+
+def _canonical_status(status: str) -> str:
+    for known in NOTEBOOK_STATUSES:
+        if status.strip().lower() == known.lower():
+            return known
+    raise InvalidInput(
+        f"status must be one of {', '.join(NOTEBOOK_STATUSES)}, got {status!r}",
+    )

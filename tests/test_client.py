@@ -1,0 +1,267 @@
+"""ScnetClient against the sandbox over real loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CANARY, free_port
+from scnet_magic.sandbox import Sandbox
+
+from scnet_magic import (
+    ApiError,
+    ConfigError,
+    HttpError,
+    InvalidInput,
+    MalformedResponse,
+    RequestTimeout,
+    ScnetClient,
+    TransportError,
+)
+from scnet_magic.client import START_PATH
+
+DOC_URL_SHAPE = "https://c-{}.ksai.scnet.cn:58043"
+
+
+def client_for(sb: Sandbox, **kwargs: object) -> ScnetClient:
+    return ScnetClient(base_url=sb.base_url, token=sb.token, **kwargs)  # type: ignore[arg-type]
+
+
+def test_exact_request_on_the_wire(sandbox: Sandbox) -> None:
+    client_for(sandbox).start_service(1896050410550136833, 1223, "python app.py --port 1223")
+    (req,) = sandbox.start_requests()
+    assert req.method == "POST" and req.path == START_PATH
+    assert req.headers["token"] == "<redacted>"
+    assert "authorization" not in {k.lower() for k in req.headers}
+    assert req.headers.get("Content-Type", req.headers.get("content-type")) == "application/json"
+    assert req.body == {
+        "id": "1896050410550136833",
+        "customizePort": "1223",
+        "command": "python app.py --port 1223",
+    }
+
+
+def test_command_left_out_when_not_given(sandbox: Sandbox) -> None:
+    client_for(sandbox).start_service("1896050410550136833", "8080")
+    assert sandbox.start_requests()[0].body == {
+        "id": "1896050410550136833",
+        "customizePort": "8080",
+    }
+
+
+def test_documented_example_answer_is_pending_with_the_exact_url(sandbox: Sandbox) -> None:
+    result = client_for(sandbox).start_service(sandbox.notebook_id, 1223, "python app.py")
+    assert result.pending and not result.ok and result.code == "0"
+    assert result.exec_success is False and result.output is None
+    assert result.url == DOC_URL_SHAPE.format(sandbox.notebook_id)
+    assert result.error_msg and result.error_msg.endswith(result.url)
+    assert result.raw["data"]["errorMsg"] == result.error_msg
+    assert (result.notebook_id, result.port) == (sandbox.notebook_id, 1223)
+
+
+def test_real_service_is_ok_and_the_url_comes_from_the_url_query(
+    exec_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    (tmp_path / "instance" / "hello.txt").write_text("hello scnet")
+    port = free_port()
+    client = client_for(exec_sandbox)
+    result = client.start_service(
+        exec_sandbox.notebook_id, port, f"python -m http.server {port} --bind 127.0.0.1"
+    )
+    assert result.ok, result
+    assert result.url and result.url.startswith("http://127.0.0.1:")
+    paths = [r.path for r in exec_sandbox.requests]
+    assert paths.count(START_PATH) == 1 and any("customize-service/url" in p for p in paths)
+    import requests
+
+    assert requests.get(result.url + "hello.txt", timeout=5).text == "hello scnet"
+
+
+@pytest.mark.parametrize(
+    ("notebook_id", "code", "fragment"),
+    [
+        ("1896050410550136834", "716866", "Terminated"),
+        ("1234567890123456789", "10004", ""),
+    ],
+)
+def test_platform_errors_become_api_errors(
+    sandbox: Sandbox, notebook_id: str, code: str, fragment: str
+) -> None:
+    with pytest.raises(ApiError) as info:
+        client_for(sandbox).start_service(notebook_id, 1223, "true")
+    assert info.value.code == code and fragment in info.value.msg
+    assert code in str(info.value) and info.value.hint
+
+
+def test_wrong_token_is_10009_with_a_hint(sandbox: Sandbox) -> None:
+    client = ScnetClient(base_url=sandbox.base_url, token=CANARY)
+    with pytest.raises(ApiError) as info:
+        client.start_service(sandbox.notebook_id, 1223)
+    assert info.value.code == "10009" and "region" in info.value.hint
+    assert CANARY not in info.value.user_message()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.start_service("", 1223, "x"),
+        lambda c: c.start_service("12a", 1223, "x"),
+        lambda c: c.start_service("1896050410550136833", 0, "x"),
+        lambda c: c.start_service("1896050410550136833", 65536, "x"),
+        lambda c: c.start_service("1896050410550136833", "12.5", "x"),
+        lambda c: c.start_service("1896050410550136833", 1223, "  "),
+        lambda c: c.service_url("x1"),
+        lambda c: c.list_notebooks(status="Sleeping"),
+    ],
+)
+def test_bad_input_sends_nothing(sandbox: Sandbox, call: object) -> None:
+    with pytest.raises(InvalidInput):
+        call(client_for(sandbox))  # type: ignore[operator]
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"base_url": "http://scnet-demo.accloud.cn"}, InvalidInput),
+        ({"base_url": "ftp://127.0.0.1"}, InvalidInput),
+        ({"token": "abc\r\nX-Evil: 1"}, InvalidInput),
+        ({"token": ""}, InvalidInput),
+    ],
+)
+def test_bad_settings_refused_before_sending(
+    sandbox: Sandbox, kwargs: dict[str, str], error: type[Exception]
+) -> None:
+    args = {"base_url": sandbox.base_url, "token": sandbox.token, **kwargs}
+    with pytest.raises(error):
+        ScnetClient(**args)
+    assert sandbox.requests == []
+
+
+def test_no_token_anywhere_is_a_config_error(sandbox: Sandbox) -> None:
+    with pytest.raises(ConfigError, match="No SCNET token"):
+        ScnetClient(base_url=sandbox.base_url)
+
+
+def test_connection_dropped_after_the_start_was_read_is_sent_once(sandbox: Sandbox) -> None:
+    sandbox.fault = "drop"
+    with pytest.raises(TransportError) as info:
+        client_for(sandbox).start_service(sandbox.notebook_id, 1223, "python app.py")
+    assert len(sandbox.start_requests()) == 1
+    assert "may have reached" in info.value.hint
+
+
+def test_slow_server_times_out_within_the_timeout(sandbox: Sandbox) -> None:
+    sandbox.delay = 5.0
+    client = client_for(sandbox, timeout=1.0)
+    began = time.monotonic()
+    with pytest.raises(RequestTimeout, match="within 1 s"):
+        client.start_service(sandbox.notebook_id, 1223, "python app.py")
+    assert time.monotonic() - began < 1.0 + 1.5
+    assert len(sandbox.start_requests()) == 1
+
+
+def test_connection_refused_is_a_transport_error_after_bounded_retries() -> None:
+    port = free_port()  # nothing listens there any more
+    client = ScnetClient(base_url=f"http://127.0.0.1:{port}", token=CANARY, timeout=2)
+    began = time.monotonic()
+    with pytest.raises(TransportError, match="connection refused") as info:
+        client.start_service("1896050410550136833", 1223)
+    assert time.monotonic() - began < 5
+    assert CANARY not in str(info.value)
+
+
+def test_api_error_in_a_non_200_envelope(sandbox: Sandbox) -> None:
+    sandbox.fault = "401-json"
+    with pytest.raises(ApiError) as info:
+        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+    assert info.value.status == 401 and info.value.code == "10008"
+
+
+def test_not_json_is_reported_with_status_and_body(sandbox: Sandbox) -> None:
+    sandbox.fault = "truncated"
+    with pytest.raises(MalformedResponse, match=r"HTTP 200, not valid JSON\): \{") as info:
+        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+    assert "execSuccess" in info.value.body
+
+
+def test_html_gateway_page_is_an_http_error(sandbox: Sandbox) -> None:
+    sandbox.fault = "html502"
+    with pytest.raises(HttpError, match="HTTP 502") as info:
+        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+    assert info.value.status == 502 and "502" in info.value.body
+
+
+def test_redirect_is_not_followed(sandbox: Sandbox) -> None:
+    sandbox.fault = "redirect-loop"
+    with pytest.raises(HttpError, match="redirected to") as info:
+        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+    assert info.value.status == 307
+    assert len(sandbox.start_requests()) == 1
+
+
+def test_service_url(sandbox: Sandbox) -> None:
+    client = client_for(sandbox)
+    before = client.service_url(sandbox.notebook_id)
+    assert before.url is None and not before.active
+    client.start_service(sandbox.notebook_id, 1223)
+    after = client.service_url(sandbox.notebook_id)
+    assert after.url == DOC_URL_SHAPE.format(sandbox.notebook_id)
+    assert after.notebook_id == sandbox.notebook_id
+
+
+def test_list_notebooks_reads_every_page(sandbox: Sandbox) -> None:
+    client = client_for(sandbox)
+    records = client.list_notebooks()
+    assert len(records) == 25 and len({r["id"] for r in records}) == 25
+    assert all(isinstance(r["id"], str) for r in records)
+    pages = [r.query.get("page") for r in sandbox.requests]
+    assert pages == ["1", "2"]
+    running = client.list_notebooks(status="running")
+    assert running and {r["notebookStatus"] for r in running} == {"Running"}
+    assert sandbox.requests[-1].query["notebookStatus"] == "Running"
+    assert [r["notebookName"] for r in client.list_notebooks(name="llm")] == ["llm-api"]
+
+
+def test_keep_alive_and_repr(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        for _ in range(3):
+            client.start_service(sandbox.notebook_id, 1223)
+        assert sandbox.token not in repr(client) and sandbox.base_url in repr(client)
+        adapter = client._session.get_adapter(sandbox.base_url)
+        pools = adapter.poolmanager.pools
+        (key,) = pools.keys()
+        assert pools[key].num_connections == 1  # three requests, one connection
+
+
+def test_canary_token_never_in_output_errors_or_logs(
+    sandbox: Sandbox, debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = ScnetClient(base_url=sandbox.base_url, token=CANARY, timeout=1)
+    texts: list[str] = [repr(client)]
+    for fault in (None, "html502", "truncated", "drop", "500-plain"):
+        sandbox.fault = fault
+        try:
+            client.start_service(sandbox.notebook_id, 1223)
+        except Exception as exc:
+            texts += [str(exc), repr(exc), getattr(exc, "hint", "")]
+            cause: BaseException | None = exc
+            while cause is not None:
+                texts.append(repr(cause))
+                cause = cause.__cause__ or cause.__context__
+    sandbox.fault = None
+    sandbox.token, good = CANARY, sandbox.token  # make the canary valid: a success path too
+    try:
+        result = client.start_service(sandbox.notebook_id, 1223)
+        texts += [repr(result), result._repr_html_(), json.dumps(result.to_dict())]
+    finally:
+        sandbox.token = good
+    texts += [record.getMessage() for record in debug_logs.records]
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err]
+    assert debug_logs.records, "expected DEBUG records from the client and urllib3"
+    for text in texts:
+        assert CANARY not in text
+    assert all(req.headers.get("token") == "<redacted>" for req in sandbox.requests)
