@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CANARY, free_port
-from scnet_magic.sandbox import Sandbox
 
 from scnet_magic import (
     ApiError,
@@ -21,6 +19,9 @@ from scnet_magic import (
     TransportError,
 )
 from scnet_magic.client import START_PATH
+from scnet_magic.sandbox import Sandbox
+
+from conftest import CANARY, free_port
 
 DOC_URL_SHAPE = "https://c-{}.ksai.scnet.cn:58043"
 

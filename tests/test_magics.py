@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CANARY, free_port
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from scnet_magic.sandbox import Sandbox
 
 from scnet_magic import ConfigError, StartResult
 from scnet_magic.magics import ScnetMagics
+from scnet_magic.sandbox import Sandbox
+
+from conftest import CANARY, free_port
 
 ID = "1896050410550136833"
 

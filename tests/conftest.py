@@ -1,0 +1,80 @@
+"""Shared fixtures: an isolated configuration, a running sandbox, a real IPython shell."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from scnet_magic.config import CONFIG_FILE_ENV, ENV_VARS
+from scnet_magic.sandbox import Sandbox
+
+# A token-shaped secret that must never show up anywhere.
+CANARY = "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOnRydWV9.CANARY-5f3a9c1e7b"
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on (at the moment of the call)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No SCNET_* variable from the machine, and a config file path of the test's own."""
+    for name in ENV_VARS.values():
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "scnet-config.toml"
+    monkeypatch.setenv(CONFIG_FILE_ENV, str(path))
+    return path
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def exec_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    workdir = tmp_path / "instance"
+    workdir.mkdir()
+    with Sandbox(execute=True, workdir=workdir, ready_timeout=8.0) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Sandbox:
+    """The sandbox, with the environment pointing at it (as a user's shell would)."""
+    monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("SCNET_TOKEN", sandbox.token)
+    return sandbox
+
+
+@pytest.fixture(scope="session")
+def _shell() -> InteractiveShell:
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=cfg)
+
+
+@pytest.fixture
+def ip(_shell: InteractiveShell) -> Iterator[InteractiveShell]:
+    """A real IPython shell with the extension loaded; unloaded afterwards."""
+    _shell.run_line_magic("load_ext", "scnet_magic")
+    yield _shell
+    _shell.run_line_magic("unload_ext", "scnet_magic")
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every log record of the package and of urllib3 at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="scnet_magic")
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    return caplog
