@@ -96,11 +96,9 @@ def to_json(payload: Any) -> str:
 
 
 def start_bundle(result: StartResult) -> dict[str, Any]:
-    return {
-        "text/plain": start_text(result),
-        "text/html": start_html(result),
-        "application/json": result.to_dict(),
-    }
+    # No application/json here: JupyterLab ranks its JSON viewer above HTML and would show a
+    # tree instead of the link. The JSON form is StartResult.to_dict() / to_json().
+    return {"text/plain": start_text(result), "text/html": start_html(result)}
 
 
 def show(result: StartResult) -> None:

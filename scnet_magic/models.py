@@ -226,8 +226,8 @@ class StartResult:
     def _repr_html_(self) -> str:
         return display.start_html(self)
 
-    def _repr_json_(self) -> dict[str, Any]:
-        return self.to_dict()
+    def to_json(self) -> str:
+        return display.to_json(self.to_dict())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return display.start_bundle(self)

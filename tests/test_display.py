@@ -57,10 +57,11 @@ def test_text_and_json_forms_contain_the_url() -> None:
     item = result(output="line one\nline two")
     assert URL in repr(item) and URL in str(item)
     assert "line two" in repr(item)
-    data = json.loads(json.dumps(item._repr_json_()))
+    data = json.loads(item.to_json())
     assert data["url"] == URL and data["status"] == "pending" and data["port"] == 1223
-    bundle = item._repr_mimebundle_()
-    assert set(bundle) == {"text/plain", "text/html", "application/json"}
+    assert data == item.to_dict()
+    # JupyterLab would prefer a JSON tree over the HTML link: only HTML and text are shown.
+    assert set(item._repr_mimebundle_()) == {"text/plain", "text/html"}
 
 
 def test_long_output_is_clipped_in_html_but_kept_whole() -> None:
