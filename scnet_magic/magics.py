@@ -150,6 +150,10 @@ class ScnetMagics(Magics, Configurable):
         With no arguments, shows a form. The result is displayed and returned (a
         ``StartResult``: ``.ok``, ``.pending``, ``.url``, ...). Set the token with
         ``%scnet_token`` or ``SCNET_TOKEN``; it is never accepted on the magic line.
+
+        IPython expands ``$name`` and ``{expression}`` in the line (``--port $port`` works);
+        the cell body is sent exactly as written, so use the cell form for a command that
+        must keep its ``$`` and braces.
         """
         if cell is None and not line.strip():
             from .form import form
