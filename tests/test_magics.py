@@ -289,7 +289,7 @@ def test_login_then_start_with_nothing_configured_by_hand(
         )
         port = free_port()
         with capture_output() as out:
-            ip.run_line_magic("scnet_login", "--region 昆山")
+            ip.run_cell("%scnet_login --region 昆山", store_history=True).raise_error()
             result = ip.run_line_magic(
                 "scnet_start", f'--id {ID} --port {port} --command "python -m http.server {port}"'
             )
@@ -305,7 +305,11 @@ def test_login_then_start_with_nothing_configured_by_hand(
             assert f"Address: {sb.base_url}" in out.stdout
             token = magics(ip)._token
             assert token is not None and sb.accepts_token(token) and token != sb.token
+            history = ip.history_manager
             shown = out.stdout + out.stderr + repr(out.outputs)
+            shown += repr(history.input_hist_raw) + repr(history.output_hist)
+            shown += repr({k: v for k, v in ip.user_ns.items() if k.startswith("_")})
+            assert "%scnet_login --region 昆山" in repr(history.input_hist_raw)
             assert token not in shown and SECRET_CANARY not in shown
         finally:
             magics(ip).close()
@@ -372,8 +376,6 @@ def test_login_status_when_not_signed_in(ip: InteractiveShell, login_env: Sandbo
     with capture_output() as out:
         ip.run_line_magic("scnet_login", "--status")
     assert out.stdout.strip() == "Not signed in: run %scnet_login."
-    with capture_output() as out:
-        ip.run_line_magic("scnet_token", "--clear")
     assert login_env.requests == []
 
 
