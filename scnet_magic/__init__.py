@@ -1,7 +1,7 @@
 """scnet-magic: start and reach a custom service in an SCNet notebook instance from Jupyter.
 
-``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_token`` and
-``%scnet_sandbox``; :class:`ScnetClient` offers the same from Python.
+``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_login``,
+``%scnet_token`` and ``%scnet_sandbox``; :class:`ScnetClient` offers the same from Python.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .errors import (
     ConfigError,
     HttpError,
     InvalidInput,
+    LoginError,
     MalformedResponse,
     RequestTimeout,
     ScnetError,
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "HttpError",
     "InvalidInput",
+    "LoginError",
     "MalformedResponse",
     "NotebookList",
     "RequestTimeout",

@@ -1,4 +1,4 @@
-"""ScnetClient: the one place where HTTP happens.
+"""ScnetClient and its Transport: the one place where HTTP happens.
 
 One ``requests.Session`` per client (keep-alive), an explicit timeout on every request, TLS
 verification always on, redirects never followed (a 307 would re-send the start request), and
@@ -16,7 +16,7 @@ import re
 import socket
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -36,7 +36,11 @@ from .errors import (
 )
 from .models import NotebookList, ServiceUrl, StartResult
 
+if TYPE_CHECKING:
+    from .login import TokenState
+
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 API = "/ai/openapi/v2/notebook"
 START_PATH = f"{API}/customize-service/actions/start"
@@ -140,7 +144,108 @@ def _is_local(url: str) -> bool:
     return address.is_loopback or address.is_unspecified or address.is_private
 
 
-class ScnetClient:
+class Transport:
+    """One keep-alive ``requests.Session``: the one place where HTTP happens.
+
+    Every request has an explicit timeout and a total deadline, never follows a redirect, and
+    every transport failure becomes a :class:`ScnetError` here. Subclasses add the credentials
+    (:class:`ScnetClient` the token; the login module a signature).
+    """
+
+    # What the hints call the address this transport talks to.
+    address_name = "the base URL"
+    # Hint for a POST whose answer was lost: it may have been acted on.
+    unsure_post_hint = _MAY_HAVE_ARRIVED
+
+    def __init__(self, timeout: float, *, retries: int = 2) -> None:
+        self.timeout = timeout
+        self._session = requests.Session()
+        adapter = HTTPAdapter(max_retries=_retry_policy(retries))
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.headers["User-Agent"] = f"scnet-magic/{__version__}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: dict[str, str] | None = None,
+        body: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return the envelope of a successful answer."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        started = time.monotonic()
+        deadline = started + self.timeout
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers={**headers, "Accept": "application/json"},
+                timeout=(min(self.timeout, MAX_CONNECT_TIMEOUT), self.timeout),
+                allow_redirects=False,
+                verify=True,
+                stream=True,
+            )
+            try:
+                raw = _read_body(response, deadline)
+            finally:
+                response.close()
+        except ScnetError:
+            raise
+        except requests.exceptions.ConnectTimeout as exc:
+            raise RequestTimeout(
+                f"could not connect to {origin} within {self.timeout:g} s",
+                f"Check {self.address_name} and the network.",
+            ) from exc
+        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+            raise self._timeout_error(method, origin) from exc
+        except requests.exceptions.SSLError as exc:
+            raise TransportError(
+                f"secure connection to {origin} failed: {_reason(exc)}",
+                f"The server's certificate is not valid for this address; check "
+                f"{self.address_name}.",
+            ) from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = _reason(exc)
+            refused = reason in ("connection refused", "host name not found")
+            raise TransportError(
+                f"request to {origin} failed: {reason}",
+                f"Check {self.address_name} and the network."
+                if refused or method != "POST"
+                else self.unsure_post_hint,
+            ) from exc
+        log.debug(
+            "%s %s -> %s in %.3f s (%d bytes)",
+            method,
+            parts.path,
+            response.status_code,
+            time.monotonic() - started,
+            len(raw),
+        )
+        return _envelope(response, raw)
+
+    def _timeout_error(self, method: str, origin: str) -> RequestTimeout:
+        return RequestTimeout(
+            f"no answer from {origin} within {self.timeout:g} s",
+            self.unsure_post_hint if method == "POST" else "Try again, or raise the timeout.",
+        )
+
+
+class ScnetClient(Transport):
     """A client for the SCNet notebook OpenAPI.
 
     Settings not given here come from the environment or the user config file
@@ -161,25 +266,10 @@ class ScnetClient:
         self.timeout = settings.timeout
         self.token_source = settings.token_source
         self.__token = settings.require_token()
-        self._session = requests.Session()
-        adapter = HTTPAdapter(max_retries=_retry_policy(retries))
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._session.headers["User-Agent"] = f"scnet-magic/{__version__}"
-        origin = urlsplit(self.base_url)
-        self._origin = f"{origin.scheme}://{origin.netloc}"
+        super().__init__(settings.timeout, retries=retries)
 
     def __repr__(self) -> str:
         return f"ScnetClient(base_url={self.base_url!r}, timeout={self.timeout!r})"
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> ScnetClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- API -------------------------------------------------------------------------------
 
@@ -270,6 +360,44 @@ class ScnetClient:
                 break
         return records
 
+    # -- signing in -------------------------------------------------------------------------
+
+    @classmethod
+    def login(
+        cls,
+        user: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        *,
+        region: str | None = None,
+        login_url: str | None = None,
+        timeout: float | None = None,
+    ) -> ScnetClient:
+        """Sign in with an access key pair and return a client for the region's token and address.
+
+        Credentials not given come from ``SCNET_USER``, ``SCNET_ACCESS_KEY``,
+        ``SCNET_SECRET_KEY`` or the config file; ``region`` (a name, part of one, or an id) is
+        needed when the account has several. See :mod:`scnet_magic.login`.
+        """
+        from .login import sign_in
+
+        signed = sign_in(
+            user, access_key, secret_key, region=region, login_url=login_url, timeout=timeout
+        )
+        return cls(base_url=signed.base_url, token=signed.token, timeout=timeout)
+
+    def renew_token(self, login_url: str | None = None) -> None:
+        """Replace this client's token with a renewed one (``tokens/next``)."""
+        from .login import renew_token
+
+        self.__token = renew_token(self.__token, login_url=login_url, timeout=self.timeout)
+
+    def token_state(self, login_url: str | None = None) -> TokenState:
+        """Whether the platform still accepts this client's token (``tokens/state``)."""
+        from .login import token_state
+
+        return token_state(self.__token, login_url=login_url, timeout=self.timeout)
+
     # -- HTTP ------------------------------------------------------------------------------
 
     def _service_url_quietly(self, notebook_id: str) -> str | None:
@@ -288,63 +416,9 @@ class ScnetClient:
         params: dict[str, str] | None = None,
         body: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Send one request and return the envelope of a successful answer."""
-        url = self.base_url + path
-        started = time.monotonic()
-        deadline = started + self.timeout
-        try:
-            response = self._session.request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers={"token": self.__token, "Accept": "application/json"},
-                timeout=(min(self.timeout, MAX_CONNECT_TIMEOUT), self.timeout),
-                allow_redirects=False,
-                verify=True,
-                stream=True,
-            )
-            try:
-                raw = _read_body(response, deadline)
-            finally:
-                response.close()
-        except ScnetError:
-            raise
-        except requests.exceptions.ConnectTimeout as exc:
-            raise RequestTimeout(
-                f"could not connect to {self._origin} within {self.timeout:g} s",
-                "Check the base URL and the network.",
-            ) from exc
-        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
-            raise self._timeout_error(method) from exc
-        except requests.exceptions.SSLError as exc:
-            raise TransportError(
-                f"secure connection to {self._origin} failed: {_reason(exc)}",
-                "The server's certificate is not valid for this address; check the base URL.",
-            ) from exc
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            reason = _reason(exc)
-            refused = reason in ("connection refused", "host name not found")
-            raise TransportError(
-                f"request to {self._origin} failed: {reason}",
-                "Check the base URL and the network."
-                if refused or method != "POST"
-                else _MAY_HAVE_ARRIVED,
-            ) from exc
-        log.debug(
-            "%s %s -> %s in %.3f s (%d bytes)",
-            method,
-            path,
-            response.status_code,
-            time.monotonic() - started,
-            len(raw),
-        )
-        return _envelope(response, raw)
-
-    def _timeout_error(self, method: str) -> RequestTimeout:
-        return RequestTimeout(
-            f"no answer from {self._origin} within {self.timeout:g} s",
-            _MAY_HAVE_ARRIVED if method == "POST" else "Try again, or raise the timeout.",
+        """Send one request to the base URL, with the token, and return the envelope."""
+        return self._request(
+            method, self.base_url + path, headers={"token": self.__token}, params=params, body=body
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
+# Where access-key sign-in and the account endpoints (renewal, regions) live.
+DEFAULT_LOGIN_URL = "https://api.scnet.cn"
 # Starting a service makes the platform run the command and probe the port before it answers.
 DEFAULT_TIMEOUT = 60.0
 
@@ -34,6 +37,11 @@ ENV_VARS = {
     "base_url": "SCNET_BASE_URL",
     "notebook_id": "SCNET_NOTEBOOK_ID",
     "timeout": "SCNET_TIMEOUT",
+    # Signing in (see scnet_magic.login).
+    "login_url": "SCNET_LOGIN_URL",
+    "user": "SCNET_USER",
+    "access_key": "SCNET_ACCESS_KEY",
+    "secret_key": "SCNET_SECRET_KEY",
 }
 # Points at another config file (tests, several accounts); not a setting of its own.
 CONFIG_FILE_ENV = "SCNET_CONFIG_FILE"
@@ -61,8 +69,8 @@ def _shown_path(path: Path) -> str:
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """The config file's table, or {} when there is no file.
 
-    A file that holds a token and that other users can read gets a warning: the token is a
-    credential for the whole account.
+    A file that holds a token or a secret key and that other users can read gets a warning:
+    either is a credential for the whole account.
     """
     path = path or config_path()
     try:
@@ -75,11 +83,13 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {_shown_path(path)} is not valid TOML: {exc}") from None
-    if "token" in table and os.name == "posix":
+    secret = next((name for name in ("token", "secret_key") if name in table), None)
+    if secret is not None and os.name == "posix":
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            what = "a token" if secret == "token" else "a secret key"
             warnings.warn(
-                f"config file {_shown_path(path)} holds a token and other users can read it; "
+                f"config file {_shown_path(path)} holds {what} and other users can read it; "
                 f"run: chmod 600 {_shown_path(path)}",
                 stacklevel=3,
             )
@@ -173,3 +183,101 @@ def resolve(
         notebook_id=found_id[0] if found_id else None,
         timeout=found_timeout[0] if found_timeout else DEFAULT_TIMEOUT,
     )
+
+
+@dataclass(frozen=True)
+class LoginSettings:
+    """The sign-in settings for one call; a credential not found anywhere is None."""
+
+    user: str | None
+    access_key: str | None
+    secret_key: str | None = field(repr=False)
+    login_url: str
+    timeout: float
+    sources: dict[str, str]
+
+
+def resolve_login(
+    *,
+    user: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    login_url: str | None = None,
+    timeout: float | None = None,
+    session: Mapping[str, Any] | None = None,
+    keys: bool = True,
+) -> LoginSettings:
+    """The credentials and login URL for signing in, each from the first source that has it.
+
+    ``keys=False`` leaves the credentials out (renewal and the state check need only the URL).
+    """
+    lookup = _Lookup(
+        {
+            "user": user,
+            "access_key": access_key,
+            "secret_key": secret_key,
+            "login_url": login_url,
+            "timeout": timeout,
+        },
+        session or {},
+    )
+    checks = {
+        "user": models.validate_account_name,
+        "access_key": models.validate_access_key,
+        "secret_key": models.validate_secret_key,
+    }
+    found = {name: lookup.checked(name, check) if keys else None for name, check in checks.items()}
+    found_url = lookup.checked("login_url", models.validate_login_url)
+    found_timeout = lookup.checked("timeout", models.validate_timeout)
+    return LoginSettings(
+        user=found["user"][0] if found["user"] else None,
+        access_key=found["access_key"][0] if found["access_key"] else None,
+        secret_key=found["secret_key"][0] if found["secret_key"] else None,
+        login_url=found_url[0] if found_url else DEFAULT_LOGIN_URL,
+        timeout=found_timeout[0] if found_timeout else DEFAULT_TIMEOUT,
+        sources={name: hit[1] for name, hit in found.items() if hit is not None},
+    )
+
+
+def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
+    """Set ``values`` in the user config file, keeping its other keys and comments.
+
+    The file is replaced atomically by one created readable by its owner only (it holds a
+    token), so a reader never sees half a file and no other user can read it at any moment.
+    """
+    import tomlkit  # only needed when saving
+    from tomlkit.exceptions import TOMLKitError
+
+    path = path or config_path()
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        document = tomlkit.document()
+    except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
+        raise ConfigError(
+            f"cannot update config file {_shown_path(path)}: {exc}",
+            "Fix or move the file, then try again.",
+        ) from None
+    for name, value in values.items():
+        document[name] = value
+    text = tomlkit.dumps(document)
+    try:
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        # mkstemp creates the file with mode 0600.
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        temporary = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write config file {_shown_path(path)}: {exc.strerror}",
+            "Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere.",
+        ) from None
+    return path

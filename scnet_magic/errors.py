@@ -94,6 +94,10 @@ class ConfigError(ScnetError):
     """A required setting (for example the token) is missing or unreadable."""
 
 
+class LoginError(ScnetError):
+    """Signing in gave no usable region (suspended account, unknown region, no enabled address)."""
+
+
 class ApiError(ScnetError):
     """The platform answered with an envelope whose ``code`` is not "0"."""
 

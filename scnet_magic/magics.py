@@ -1,4 +1,5 @@
-"""The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_token``, ``%scnet_sandbox``.
+"""The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_login``, ``%scnet_token``,
+``%scnet_sandbox``.
 
 Front end only: parse the line, resolve settings, hand over to :class:`ScnetClient`, display
 the result. Failures reach the user as one-line ``UsageError`` messages (no traceback, and
@@ -15,17 +16,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from IPython.core.error import UsageError
+from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, validate
 from traitlets.config import Configurable
 
-from . import config, display, models
+from . import config, display, login, models
 from .client import ScnetClient
 from .config import Settings
-from .errors import InvalidInput, ScnetError
+from .errors import ConfigError, InvalidInput, ScnetError
+from .login import Login
 from .models import StartResult
 
 T = TypeVar("T")
@@ -70,7 +72,8 @@ class ScnetMagics(Magics, Configurable):
     def __init__(self, shell: InteractiveShell) -> None:
         # Magics.__init__ adds this object to shell.configurables, so %config lists it.
         super().__init__(shell=shell)
-        self._token: str | None = None  # from %scnet_token or %scnet_sandbox; memory only
+        self._token: str | None = None  # from %scnet_token, %scnet_login or %scnet_sandbox
+        self._login: Login | None = None  # the last %scnet_login; memory only
         self._client: ScnetClient | None = None
         self._client_key: tuple[str, str, float] | None = None
         self._sandbox: Any = None
@@ -214,6 +217,118 @@ class ScnetMagics(Magics, Configurable):
         self.close_client()
         print("SCNET token set for this session (kept in memory only).")
 
+    # -- %scnet_login ----------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument(
+        "--region",
+        metavar="NAME_OR_ID",
+        help="Region to use: its name, a unique part of it (昆山), or its id. Default: the only "
+        "region, or a dropdown when the account has several.",
+    )
+    @argument(
+        "--user",
+        metavar="NAME",
+        help="Account name. Default: SCNET_USER, user in the config file, or a prompt.",
+    )
+    @argument(
+        "--save",
+        action="store_true",
+        help="Also write the token and address (never a key) to the user config file, "
+        "readable by you only.",
+    )
+    @argument("--renew", action="store_true", help="Renew the current token instead.")
+    @argument(
+        "--status",
+        action="store_true",
+        help="Show the account, region and address, and whether the token is still valid.",
+    )
+    @line_magic
+    def scnet_login(self, line: str = "") -> None:
+        """Sign in with an access key pair; this session then uses the region's token and address.
+
+        Examples::
+
+            %scnet_login                      # asks for what is not set; one region, or a list
+            %scnet_login --region 昆山 --save
+            %scnet_login --status
+            %scnet_login --renew
+
+        The account name, access key and secret key come from SCNET_USER, SCNET_ACCESS_KEY and
+        SCNET_SECRET_KEY, the config file (user, access_key, secret_key), or hidden prompts; the
+        keys are never accepted on the line (it is saved in the history) and the secret key is
+        kept nowhere. Sign-in goes to https://api.scnet.cn (SCNET_LOGIN_URL).
+        """
+        args = _parse(self.scnet_login, line)
+        if args.status and (args.renew or args.save or args.region or args.user):
+            raise UsageError("%scnet_login --status takes no other option")
+        if args.renew and (args.region or args.user):
+            raise UsageError(
+                "%scnet_login --renew keeps the region: give --region or --user "
+                "only when signing in"
+            )
+        with self.user_errors():
+            if args.status:
+                print(self.login_status())
+            elif args.renew:
+                print(self.renew(save=args.save))
+            else:
+                self.sign_in(args.region, args.user, save=args.save)
+
+    def sign_in(self, region: str | None, user: str | None, *, save: bool = False) -> None:
+        """Sign in; with several regions and none named, show a dropdown in a notebook."""
+        settings = config.resolve_login(user=user, session={"timeout": self.timeout})
+        account = login.request_account(settings, _ask)
+        if region is None and len(account.usable) > 1 and self._widgets_shown():
+            from IPython.display import display as show_widget
+
+            show_widget(login.region_picker(account, lambda chosen: self.use_login(chosen, save)))
+            return
+        print(self.use_login(login.open_region(account, account.choose(region)), save))
+
+    def use_login(self, signed: Login, save: bool = False) -> str:
+        """Make the session use a signed-in region's token and address; say so."""
+        self._login = signed
+        self._token = signed.token
+        self.base_url = signed.base_url
+        self.close_client()
+        text = f"{signed.describe()}\nThis session now uses its token (kept in memory only)."
+        if save:
+            path = config.save_config(signed.saved_settings())
+            text += f"\nSaved the token and address to {path} (readable by you only)."
+        return text
+
+    def renew(self, save: bool = False) -> str:
+        """Renew the current token; the session (and with ``save`` the config file) uses it."""
+        settings = self.settings()
+        old = settings.require_token()
+        new = login.renew_token(old, timeout=settings.timeout)
+        self._token = new
+        if self._login is not None and self._login.token == old:
+            self._login = login.renewed(self._login, new)
+        self.close_client()
+        text = "Token renewed; this session now uses the new one (kept in memory only)."
+        if save:
+            path = config.save_config({"token": new, "base_url": settings.base_url})
+            text += f"\nSaved the token and address to {path} (readable by you only)."
+        return text
+
+    def login_status(self) -> str:
+        """Account, region, address and whether the token is valid; never the token."""
+        settings = self.settings()
+        current = self._login
+        if current is not None and current.token != settings.token:
+            current = None  # replaced since, by %scnet_token for one
+        state = None
+        if settings.token is not None:
+            state = login.token_state(settings.token, timeout=settings.timeout)
+        saved = config.read_config_file() if current is None else {}
+        return login.status_text(settings, current, state, saved, "%scnet_login")
+
+    def _widgets_shown(self) -> bool:
+        # Widgets need a kernel that talks to a front end; a terminal IPython has none.
+        return getattr(self.shell, "kernel", None) is not None
+
     # -- %scnet_sandbox --------------------------------------------------------------------
 
     @magic_arguments()
@@ -265,6 +380,20 @@ class ScnetMagics(Magics, Configurable):
             self._before_sandbox = None
         self.close_client()
         return True
+
+
+def _ask(label: str, hidden: bool) -> str:
+    """Ask for a missing credential; hidden for the keys."""
+    try:
+        if hidden:
+            return getpass.getpass(f"SCNet {label} (hidden): ")
+        return input(f"SCNet {label}: ")
+    except (EOFError, StdinNotImplementedError):
+        raise ConfigError(
+            f"no SCNet {label} is set, and this front end cannot ask for it",
+            "Set SCNET_USER, SCNET_ACCESS_KEY and SCNET_SECRET_KEY, or put user, access_key "
+            "and secret_key in the config file.",
+        ) from None
 
 
 def _trait_value(check: Callable[[object], T], value: object) -> T | None:

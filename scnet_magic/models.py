@@ -88,6 +88,35 @@ def validate_token(value: object) -> str:
     return token
 
 
+def _header_safe(value: object, what: str) -> str:
+    """A credential that can travel in an HTTP header; messages never echo the value."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text")
+    text = value.strip()
+    if not text:
+        raise InvalidInput(f"{what} is empty")
+    if not text.isascii():
+        raise InvalidInput(f"{what} must contain only ASCII characters")
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in text):
+        raise InvalidInput(f"{what} must not contain spaces, line breaks or control characters")
+    return text
+
+
+def validate_account_name(value: object) -> str:
+    """The SCNet account name sent when signing in."""
+    return _header_safe(value, "account name")
+
+
+def validate_access_key(value: object) -> str:
+    """The access key of an access key pair."""
+    return _header_safe(value, "access key")
+
+
+def validate_secret_key(value: object) -> str:
+    """The secret key of an access key pair (it signs the request and is never sent)."""
+    return _header_safe(value, "secret key")
+
+
 def is_loopback_host(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1."""
     if host.lower() == "localhost":
@@ -123,6 +152,14 @@ def validate_base_url(value: object) -> str:
             f"base URL must use https:// (plain http:// is allowed only for loopback): {text!r}",
         )
     return text.rstrip("/")
+
+
+def validate_login_url(value: object) -> str:
+    """The sign-in address: the same rules as the base URL."""
+    try:
+        return validate_base_url(value)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message.replace("base URL", "login URL", 1), exc.hint) from None
 
 
 def validate_timeout(value: object) -> float:

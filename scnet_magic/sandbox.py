@@ -8,6 +8,11 @@ By default the start endpoint answers like the platform's documented example (no
 With ``execute=True`` it runs the start command with ``/bin/sh`` in a work directory and gives
 each started (notebook, port) a small reverse proxy ("gateway") that plays the external URL.
 ``Sandbox.fault`` makes the start endpoint misbehave in the ways a client must survive.
+
+It also plays the login address for one account (``user``, ``access_key``, ``secret_key``):
+the signed token endpoint, renewal, token state and region discovery, whose addresses lead back
+to the sandbox itself. ``suspended``, ``addresses_enabled`` and ``clock_skew`` play an account
+with no tokens, a region with no enabled address, and a clock that is off.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import atexit
 import base64
 import contextlib
+import hashlib
 import hmac
 import http.client
 import ipaddress
@@ -53,7 +59,32 @@ _START = f"{_API}/customize-service/actions/start"
 _SERVICE_URL = f"{_API}/customize-service/url"
 _NOTEBOOK_URL = f"{_API}/url"
 _LIST = f"{_API}/list"
-_METHODS = {_START: "POST", _SERVICE_URL: "GET", _NOTEBOOK_URL: "GET", _LIST: "GET"}
+# The account endpoints: sign-in, renewal, state and region discovery.
+_TOKENS = "/api/user/v3/tokens"
+_RENEW = "/ac/openapi/v2/tokens/next"
+_STATE = "/ac/openapi/v2/tokens/state"
+_CENTER = "/ac/openapi/v2/center"
+_METHODS = {
+    _START: "POST",
+    _SERVICE_URL: "GET",
+    _NOTEBOOK_URL: "GET",
+    _LIST: "GET",
+    _TOKENS: "POST",
+    _RENEW: "POST",
+    _STATE: "GET",
+    _CENTER: "GET",
+}
+# The token endpoint's regions: (clusterId, clusterName). "0" is the platform-level entry.
+_PLATFORM = ("0", "平台")
+_REGIONS = (
+    ("11250", "华东一区【昆山】"),
+    ("11276", "西北一区【西安】"),
+    ("11300", "华中一区【郑州】"),
+)
+_DEFAULT_REGION = "11250"  # the region of the sandbox's own token
+_CLOSED_REGION = "11300"  # the account is not opened there: its token is null
+# How far a signed timestamp may be from the server's clock.
+_MAX_CLOCK_SKEW = 300
 
 _JSON = "application/json; charset=utf-8"
 _TEXT = "text/plain; charset=utf-8"
@@ -488,6 +519,9 @@ class _ApiHandler(_Handler):
             time.sleep(sandbox.delay)
         fault = sandbox.fault
         token = self.headers.get("token")
+        if url.path == _TOKENS:
+            self._send_json(200, sandbox._issue_tokens(self.headers))
+            return
         if fault is not None and url.path == _START:
             self._fault(fault, token, query, body)
             return
@@ -641,8 +675,21 @@ class Sandbox:
         workdir: str | os.PathLike[str] | None = None,
         ready_timeout: float = 5.0,
         tls: ssl.SSLContext | None = None,
+        user: str = "sandbox-user",
+        access_key: str | None = None,
+        secret_key: str | None = None,
     ) -> None:
         self.execute = execute
+        # The one account that can sign in, with its access key pair.
+        self.user = user
+        self.access_key = access_key if access_key is not None else "AK" + secrets.token_hex(12)
+        self.secret_key = secret_key if secret_key is not None else secrets.token_urlsafe(24)
+        # Sign-in scenarios: every region token null; no enabled address; the server's clock
+        # this many seconds ahead of the real time.
+        self.suspended = False
+        self.addresses_enabled = True
+        self.clock_skew = 0.0
+        self._issued: dict[str, str] = {}  # token -> region id, for tokens the sandbox handed out
         self.host = host
         self.port = port
         self.token = token if token is not None else _make_token()
@@ -763,22 +810,109 @@ class Sandbox:
         with self._lock:
             self.requests.append(request)
 
+    def accepts_token(self, token: str | None) -> bool:
+        """Whether the API takes ``token``: the sandbox's own, or an issued one not yet renewed."""
+        if token is None:
+            return False
+        with self._lock:
+            valid = [self.token, *self._issued]
+        # Every candidate is compared, so the time taken does not tell which one nearly matched.
+        return sum(hmac.compare_digest(token.encode(), t.encode()) for t in valid) > 0
+
     def _answer(
         self, path: str, token: str | None, query: dict[str, str], body: object, run: bool
     ) -> dict[str, Any]:
         """The envelope for an API call that reached a known endpoint with the right method."""
-        if token is None or not hmac.compare_digest(token.encode(), self.token.encode()):
+        if token is None or not self.accepts_token(token):
             return _envelope("10009", "没有权限访问接口")
+        valid_token = token
         endpoints: dict[str, Callable[[], object]] = {
             _START: lambda: self._start_service(body, run),
             _SERVICE_URL: lambda: self._service_url(query),
             _NOTEBOOK_URL: lambda: self._notebook_url(query),
             _LIST: lambda: self._list(query),
+            _RENEW: lambda: self._renew(valid_token),
+            _STATE: lambda: "token is valid",
+            _CENTER: lambda: self._center(valid_token),
         }
         try:
             return _envelope("0", "success", endpoints[path]())
         except _ApiError as error:
             return _envelope(error.code, error.msg)
+
+    # -- account endpoints -------------------------------------------------------------------
+
+    def _issue_tokens(self, headers: Message) -> dict[str, Any]:
+        """The token endpoint: check the signed headers, then one token per region."""
+        user, access_key, timestamp, signature = (
+            headers.get(name, "").strip()
+            for name in ("user", "accessKey", "timestamp", "signature")
+        )
+        if not (user and access_key and timestamp and signature):
+            return _envelope("10003", "参数不全: user, accessKey, timestamp, signature")
+        if user != self.user or not hmac.compare_digest(
+            access_key.encode(), self.access_key.encode()
+        ):
+            return _envelope("10009", "没有权限访问接口: 用户或accessKey不存在")
+        now = time.time() + self.clock_skew
+        if not (timestamp.isascii() and timestamp.isdigit()) or (
+            abs(now - int(timestamp)) > _MAX_CLOCK_SKEW
+        ):
+            return _envelope("10004", "参数无效: timestamp已过期，请校准系统时间")
+        # Computed here on its own, not with the client's code, so that each checks the other.
+        fields = {"accessKey": access_key, "timestamp": timestamp, "user": user}
+        signed = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        expected = hmac.new(self.secret_key.encode(), signed.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            return _envelope("10004", "参数无效: signature签名错误")
+        data = []
+        with self._lock:
+            for region_id, name in (_PLATFORM, *_REGIONS):
+                token = None
+                if not self.suspended and region_id != _CLOSED_REGION:
+                    token = _make_token()
+                    self._issued[token] = region_id
+                data.append({"clusterName": name, "clusterId": region_id, "token": token})
+        return _envelope("0", "success", data)
+
+    def _region_of(self, token: str) -> str:
+        with self._lock:
+            return self._issued.get(token, _DEFAULT_REGION)
+
+    def _renew(self, token: str) -> str:
+        """A new token for the same region; the old one stops working (the sandbox's own stays)."""
+        new = _make_token()
+        with self._lock:
+            self._issued[new] = self._issued.pop(token, _DEFAULT_REGION)
+        return new
+
+    def _center(self, token: str) -> list[dict[str, Any]]:
+        """Region discovery: the token's region, or every region for the platform-level token."""
+        region_id = self._region_of(token)
+        if region_id == _PLATFORM[0]:
+            return [self._region_entry(other) for other, _name in _REGIONS]
+        return [self._region_entry(region_id)]
+
+    def _region_entry(self, region_id: str) -> dict[str, Any]:
+        """Region discovery's entry: the notebook APIs (aiUrls) lead back to this sandbox."""
+        name = dict(_REGIONS)[region_id]
+        enabled = self.addresses_enabled
+        if region_id == _DEFAULT_REGION:
+            # Written with the trailing /ai that clients strip, as the platform does.
+            ai_urls = [{"url": self.base_url + "/ai", "enable": enabled}]
+        else:
+            # A disabled address first, and the flag as text, as some answers carry it.
+            ai_urls = [
+                {"url": "https://xaai.scnet.cn:58043/ai", "enable": False},
+                {"url": self.base_url + "/", "enable": "true" if enabled else "false"},
+            ]
+        return {
+            "id": region_id,
+            "name": name,
+            "aiUrls": ai_urls,
+            "hpcUrls": [{"url": "https://hpc.scnet.invalid:58043", "enable": True}],
+            "efileUrls": [{"url": "https://efile.scnet.invalid:58043", "enable": True}],
+        }
 
     def _start_service(self, body: object, run: bool) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -891,6 +1025,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export SCNET_BASE_URL={sandbox.base_url}")
         print(f"export SCNET_TOKEN={sandbox.token}")
         print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
+        print("# or sign in with %scnet_login / scnet login:")
+        print(f"export SCNET_LOGIN_URL={sandbox.base_url}")
+        print(f"export SCNET_USER={sandbox.user}")
+        print(f"export SCNET_ACCESS_KEY={sandbox.access_key}")
+        print(f"export SCNET_SECRET_KEY={sandbox.secret_key}")
         state = "on" if args.execute else "off (start answers like the documented example)"
         print(f"# command execution is {state}. Press Ctrl-C to stop.", flush=True)
         while True:

@@ -16,6 +16,8 @@ from scnet_magic.sandbox import Sandbox
 
 # A token-shaped secret that must never show up anywhere.
 CANARY = "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOnRydWV9.CANARY-5f3a9c1e7b"
+# A secret key that must never show up anywhere either (it only signs).
+SECRET_CANARY = "SK-CANARY-2b7f0d9e4a61c3"
 
 
 def free_port() -> int:
@@ -46,6 +48,18 @@ def exec_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     workdir = tmp_path / "instance"
     workdir.mkdir()
     with Sandbox(execute=True, workdir=workdir, ready_timeout=8.0) as sb:
+        yield sb
+
+
+@pytest.fixture
+def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """A sandbox whose secret key is the canary, and the environment set to sign in to it
+    (and nothing else: no token, no base URL)."""
+    with Sandbox(secret_key=SECRET_CANARY) as sb:
+        monkeypatch.setenv("SCNET_LOGIN_URL", sb.base_url)
+        monkeypatch.setenv("SCNET_USER", sb.user)
+        monkeypatch.setenv("SCNET_ACCESS_KEY", sb.access_key)
+        monkeypatch.setenv("SCNET_SECRET_KEY", SECRET_CANARY)
         yield sb
 
 

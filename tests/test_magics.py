@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import getpass
+import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from IPython.core.error import UsageError
+from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from scnet_magic import ConfigError, StartResult
+from scnet_magic.config import read_config_file
 from scnet_magic.magics import ScnetMagics
 from scnet_magic.sandbox import Sandbox
 
-from conftest import CANARY, free_port
+from conftest import CANARY, SECRET_CANARY, free_port
 
 ID = "1896050410550136833"
 
@@ -267,3 +270,175 @@ def test_sandbox_magic_points_the_session_at_it_without_showing_the_token(
             ip.run_line_magic("scnet_sandbox", "--stop")
     assert "stopped" in stopped.stdout
     assert magics(ip).base_url is None and magics(ip)._token is None
+
+
+# -- %scnet_login -----------------------------------------------------------------------------
+
+
+def test_login_then_start_with_nothing_configured_by_hand(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "index.html").write_text("reached after signing in")
+    prompts: list[str] = []
+    with Sandbox(execute=True, workdir=tmp_path, secret_key=SECRET_CANARY) as sb:
+        monkeypatch.setenv("SCNET_LOGIN_URL", sb.base_url)
+        answers = iter([sb.access_key, SECRET_CANARY])
+        monkeypatch.setattr("builtins.input", lambda prompt="": prompts.append(prompt) or sb.user)
+        monkeypatch.setattr(
+            getpass, "getpass", lambda prompt="": prompts.append(prompt) or next(answers)
+        )
+        port = free_port()
+        with capture_output() as out:
+            ip.run_cell("%scnet_login --region 昆山", store_history=True).raise_error()
+            result = ip.run_line_magic(
+                "scnet_start", f'--id {ID} --port {port} --command "python -m http.server {port}"'
+            )
+        try:
+            assert result.ok and result.url
+            assert requests.get(result.url, timeout=5).text == "reached after signing in"
+            assert prompts == [
+                "SCNet account name: ",
+                "SCNet access key (hidden): ",
+                "SCNet secret key (hidden): ",
+            ]
+            assert "Signed in as sandbox-user, region 华东一区【昆山】 (11250)" in out.stdout
+            assert f"Address: {sb.base_url}" in out.stdout
+            token = magics(ip)._token
+            assert token is not None and sb.accepts_token(token) and token != sb.token
+            history = ip.history_manager
+            shown = out.stdout + out.stderr + repr(out.outputs)
+            shown += repr(history.input_hist_raw) + repr(history.output_hist)
+            shown += repr({k: v for k, v in ip.user_ns.items() if k.startswith("_")})
+            assert "%scnet_login --region 昆山" in repr(history.input_hist_raw)
+            assert token not in shown and SECRET_CANARY not in shown
+        finally:
+            magics(ip).close()
+            ip.run_line_magic("config", "ScnetMagics.base_url = None")
+
+
+def test_login_region_by_id_save_status_and_renew(
+    ip: InteractiveShell, login_env: Sandbox, isolated_config: Path
+) -> None:
+    try:
+        with capture_output() as out:
+            ip.run_line_magic("scnet_login", "--region 11276 --save")
+        first = magics(ip)._token
+        assert first is not None and magics(ip).base_url == login_env.base_url
+        saved = isolated_config.read_text()
+        assert stat.S_IMODE(isolated_config.stat().st_mode) == 0o600
+        assert read_config_file() == {
+            "token": first,
+            "base_url": login_env.base_url,
+            "user": "sandbox-user",
+            "region": "西北一区【西安】",
+        }
+        assert "secret" not in saved and SECRET_CANARY not in saved
+        assert "readable by you only" in out.stdout
+
+        with capture_output() as status:
+            ip.run_line_magic("scnet_login", "--status")
+        assert status.stdout.splitlines() == [
+            "Account: sandbox-user",
+            "Region: 西北一区【西安】 (11276)",
+            f"Address: {login_env.base_url}",
+            "Token: valid.",
+        ]
+
+        with capture_output() as renewed:
+            ip.run_line_magic("scnet_login", "--renew")
+        second = magics(ip)._token
+        assert second not in (None, first) and "Token renewed" in renewed.stdout
+        assert not login_env.accepts_token(first) and login_env.accepts_token(second)
+        assert read_config_file()["token"] == first  # not saved without --save
+        with capture_output() as status:
+            ip.run_line_magic("scnet_login", "--status")
+            result = ip.run_line_magic("scnet_start", f"--id {ID} --port 1223")
+        assert (
+            "Region: 西北一区【西安】 (11276)" in status.stdout and "Token: valid." in status.stdout
+        )
+        assert result.pending
+
+        ip.run_line_magic("scnet_token", "--clear")
+        magics(ip).base_url = None
+        with capture_output() as status:
+            ip.run_line_magic("scnet_login", "--status")
+        # The session forgot it; the saved token was renewed away.
+        assert "Account: sandbox-user" in status.stdout
+        assert "Token: not valid" in status.stdout and "%scnet_login" in status.stdout
+        shown = out.stdout + renewed.stdout + status.stdout
+        assert first not in shown and second not in shown and SECRET_CANARY not in shown
+    finally:
+        magics(ip).close()
+        magics(ip).base_url = None
+
+
+def test_login_status_when_not_signed_in(ip: InteractiveShell, login_env: Sandbox) -> None:
+    with capture_output() as out:
+        ip.run_line_magic("scnet_login", "--status")
+    assert out.stdout.strip() == "Not signed in: run %scnet_login."
+    assert login_env.requests == []
+
+
+def test_login_failures_are_one_line_usage_errors(
+    ip: InteractiveShell, login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(line: str, match: str) -> None:
+        with pytest.raises(UsageError, match=match) as info:
+            ip.run_line_magic("scnet_login", line)
+        assert "\n" not in str(info.value) and SECRET_CANARY not in str(info.value)
+        assert magics(ip)._token is None and magics(ip).base_url is None
+
+    # Several regions and no widgets (a terminal IPython): the names are listed.
+    refused("", r"2 regions; choose one with --region.*华东一区【昆山】 \(11250\).*郑州")
+    refused("--region 郑州", "has no token: the account may be suspended")
+    refused("--status --renew", "takes no other option")
+    refused("--renew --region 昆山", "keeps the region")
+    refused("--renew", "No SCNET token is set")
+    login_env.clock_skew = -600
+    refused("--region 昆山", "timestamp.*clock")
+    login_env.clock_skew = 0
+    login_env.suspended = True
+    refused("--region 昆山", "no region of account sandbox-user has a token")
+    login_env.suspended = False
+    login_env.addresses_enabled = False
+    refused("--region 昆山", "no enabled notebook API address")
+    monkeypatch.setenv("SCNET_SECRET_KEY", "wrong")
+    refused("--region 昆山", "sign-in refused.*access control")
+
+    def no_stdin(prompt: str = "") -> str:
+        raise StdinNotImplementedError("getpass not supported here")
+
+    monkeypatch.delenv("SCNET_SECRET_KEY")
+    monkeypatch.setattr(getpass, "getpass", no_stdin)
+    refused("--region 昆山", "no SCNet secret key is set, and this front end cannot ask for it")
+
+
+def test_login_with_several_regions_shows_a_dropdown_in_a_notebook(
+    ip: InteractiveShell, login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scnet_magic import login
+
+    pickers: list[Any] = []
+    real_picker = login.region_picker
+
+    def keep(*args: Any) -> Any:
+        pickers.append(real_picker(*args))
+        return pickers[-1]
+
+    monkeypatch.setattr(login, "region_picker", keep)
+    # A kernel is what makes widgets reachable; a plain shell has none.
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)
+    try:
+        with capture_output() as out:
+            ip.run_line_magic("scnet_login", "")
+        (picker,) = pickers
+        dropdown, message = picker.children
+        assert magics(ip)._token is None and len(out.outputs) == 1
+        dropdown.value = "11250"
+        assert "Signed in as sandbox-user, region 华东一区【昆山】" in message.value
+        assert magics(ip).base_url == login_env.base_url
+        with capture_output():
+            assert ip.run_line_magic("scnet_start", f"--id {ID} --port 1223").pending
+    finally:
+        magics(ip).close()
+        magics(ip).base_url = None

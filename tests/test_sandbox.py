@@ -21,6 +21,7 @@ import pytest
 import requests
 import trustme
 
+from scnet_magic.login import sign_in
 from scnet_magic.sandbox import FAULTS, RecordedRequest, Sandbox
 
 API = "/ai/openapi/v2/notebook"
@@ -708,13 +709,26 @@ def test_command_line(session: requests.Session) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(4)]
-        assert all(line.startswith("export ") for line in lines[:3]), lines
-        exports = dict(line[len("export ") :].rstrip("\n").split("=", 1) for line in lines[:3])
-        assert set(exports) == {"SCNET_BASE_URL", "SCNET_TOKEN", "SCNET_NOTEBOOK_ID"}
+        lines = [proc.stdout.readline() for _ in range(9)]
+        exports = dict(
+            line[len("export ") :].rstrip("\n").split("=", 1)
+            for line in lines
+            if line.startswith("export ")
+        )
+        assert list(exports)[:3] == ["SCNET_BASE_URL", "SCNET_TOKEN", "SCNET_NOTEBOOK_ID"]
         assert exports["SCNET_NOTEBOOK_ID"] == RUNNING
         assert JWT.fullmatch(exports["SCNET_TOKEN"])
-        assert "Ctrl-C" in lines[3] and "off" in lines[3]
+        assert "Ctrl-C" in lines[8] and "off" in lines[8]
+        # The exports to sign in with instead sign in to this sandbox.
+        assert exports["SCNET_LOGIN_URL"] == exports["SCNET_BASE_URL"]
+        signed = sign_in(
+            exports["SCNET_USER"],
+            exports["SCNET_ACCESS_KEY"],
+            exports["SCNET_SECRET_KEY"],
+            region="昆山",
+            login_url=exports["SCNET_LOGIN_URL"],
+        )
+        assert signed.base_url == exports["SCNET_BASE_URL"]
         response = session.get(
             exports["SCNET_BASE_URL"] + LIST, headers={"token": exports["SCNET_TOKEN"]}, timeout=5
         )
