@@ -96,11 +96,10 @@ def to_json(payload: Any) -> str:
 
 
 def start_bundle(result: StartResult) -> dict[str, Any]:
-    return {
-        "text/plain": start_text(result),
-        "text/html": start_html(result),
-        "application/json": result.to_dict(),
-    }
+    # No application/json here: JupyterLab and Notebook 7 rank their JSON viewer above HTML,
+    # so a bundle holding both would show a JSON tree instead of the clickable URL. The JSON
+    # form stays available as result.to_dict() and _repr_json_.
+    return {"text/plain": start_text(result), "text/html": start_html(result)}
 
 
 def show(result: StartResult) -> None:
