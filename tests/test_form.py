@@ -1,0 +1,452 @@
+"""The start form, headless: real widgets, real threads, the sandbox over loopback."""
+
+from __future__ import annotations
+
+import getpass
+import html
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pytest
+import requests
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+import scnet_magic
+from scnet_magic import ApiError, StartResult
+from scnet_magic.form import StartForm
+from scnet_magic.sandbox import Sandbox
+
+from conftest import CANARY, free_port
+
+ID = "1896050410550136833"
+OTHER_ID = "1896476639463936002"  # llm-api, Running
+TERMINATED_ID = "1896050410550136834"
+WAIT = 30.0  # a bound for background requests, not a speed target
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def widgets_in(root: widgets.Widget) -> list[widgets.Widget]:
+    """Every widget reachable from root: children, layouts, styles, accordion pages."""
+    found: list[widgets.Widget] = []
+    todo: list[Any] = [root]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (list, tuple)):
+            todo.extend(item)
+        elif isinstance(item, widgets.Widget) and not any(item is w for w in found):
+            found.append(item)
+            todo.extend(getattr(item, name) for name in item.keys)
+    return found
+
+
+def all_state(form: StartForm) -> str:
+    return json.dumps([w.get_state() for w in widgets_in(form.widget)], default=repr)
+
+
+def ready(form: StartForm) -> StartForm:
+    assert form.wait(WAIT), "the notebook list did not finish"
+    return form
+
+
+def click_start(form: StartForm) -> None:
+    form.start_button.click()
+    assert form.wait(WAIT), "the start request did not finish"
+
+
+def shown(form: StartForm) -> str:
+    return html.unescape(form.problems.value + form.result_area.value)
+
+
+def point_env_at(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, token: bool = True) -> None:
+    monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)
+    if token:
+        monkeypatch.setenv("SCNET_TOKEN", sandbox.token)
+
+
+# -- showing the form ---------------------------------------------------------------------
+
+
+def test_magic_without_arguments_shows_the_form_once(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    with capture_output() as bare:
+        ip.run_cell("%scnet_start", store_history=True)
+    assert len(bare.outputs) == 1
+    assert WIDGET_VIEW in bare.outputs[0].data
+    assert "start form" in bare.outputs[0].data["text/plain"]
+    with capture_output() as assigned:
+        ip.run_cell("f = %scnet_start", store_history=True)
+    form = ip.user_ns["f"]
+    assert isinstance(form, StartForm) and len(assigned.outputs) == 1
+    assert assigned.outputs[0].data[WIDGET_VIEW]["model_id"] == form.widget.model_id
+    ready(form)
+
+
+def test_form_from_python_is_shown_once_with_its_defaults(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    with capture_output() as last_line:
+        ip.run_cell("import scnet_magic\nscnet_magic.form(port=8000)", store_history=True)
+    assert len(last_line.outputs) == 1
+    with capture_output() as assigned:
+        ip.run_cell("g = scnet_magic.form(port=8000)", store_history=True)
+    assert len(assigned.outputs) == 1
+    with capture_output() as later:
+        ip.run_cell("g", store_history=True)
+    assert len(later.outputs) == 1  # asked for again in a later cell: shown again
+    assert ready(ip.user_ns["g"]).port.value == "8000"
+
+
+def test_package_form_stays_callable_once_the_module_is_imported(sandbox_env: Sandbox) -> None:
+    import scnet_magic.form as module
+
+    # Importing a submodule makes Python set the package attribute of the same name to it.
+    assert scnet_magic.form is module
+    with capture_output() as out:
+        form = scnet_magic.form(port=8000)
+    assert isinstance(ready(form), StartForm) and len(out.outputs) == 1
+
+
+def test_session_settings_are_used(
+    ip: InteractiveShell, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": sandbox.token)
+    ip.run_line_magic("config", f'ScnetMagics.base_url = "{sandbox.base_url}"')
+    try:
+        with capture_output():
+            ip.run_line_magic("scnet_token", "")
+            from_magic = ready(ip.run_line_magic("scnet_start", ""))
+            from_python = ready(scnet_magic.form(notebook_id=ID, port=1223))
+        for form in (from_magic, from_python):
+            assert "using %scnet_token" in form.token_note.value
+            assert form.base_url.value == sandbox.base_url
+            assert len(form.notebook_menu.options) == 25
+        click_start(from_python)
+        assert from_python.result is not None and from_python.result.pending
+    finally:
+        ip.run_line_magic("config", "ScnetMagics.base_url = None")
+        ip.run_line_magic("scnet_token", "--clear")
+
+
+def test_prefilled_from_configuration_and_defaults(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_env_at(monkeypatch, sandbox)
+    monkeypatch.setenv("SCNET_NOTEBOOK_ID", OTHER_ID)
+    form = ready(StartForm(port=7860, command="python webui.py"))
+    assert form.notebook_id.value == OTHER_ID
+    assert form.notebook_menu.value == OTHER_ID
+    assert (form.port.value, form.command.value) == ("7860", "python webui.py")
+    assert form.base_url.value == sandbox.base_url
+    assert form.advanced.selected_index is None  # "Advanced" starts collapsed
+    assert form.token.value == "" and "using SCNET_TOKEN" in form.token_note.value
+
+    explicit = ready(StartForm(notebook_id=ID, base_url="https://scnet.example.cn"))
+    assert (explicit.notebook_id.value, explicit.base_url.value) == (ID, "https://scnet.example.cn")
+
+
+def test_unknown_or_secret_defaults_are_refused() -> None:
+    with pytest.raises(TypeError, match="%scnet_token") as secret:
+        StartForm(token=CANARY)
+    assert CANARY not in str(secret.value)
+    with pytest.raises(TypeError, match="prot"):
+        StartForm(prot=8000)
+
+
+# -- starting -----------------------------------------------------------------------------
+
+
+def test_start_shows_the_result_with_a_clickable_link(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm(notebook_id=ID, port=1223, command="python app.py --port 1223\n"))
+    click_start(form)
+    url = f"https://c-{ID}.ksai.scnet.cn:58043"
+    assert f'<a href="{url}" target="_blank"' in form.result_area.value
+    assert "Started, not answering yet" in form.result_area.value
+    assert isinstance(form.result, StartResult) and form.result.url == url
+    assert form.error is None and form.problems.value == ""
+    (request,) = sandbox_env.start_requests()
+    assert request.body == {
+        "id": ID,
+        "customizePort": "1223",
+        "command": "python app.py --port 1223",
+    }
+    assert not form.start_button.disabled and form.start_button.description == "Start"
+
+
+def test_empty_command_is_left_out(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    click_start(form)
+    assert sandbox_env.start_requests()[0].body == {"id": ID, "customizePort": "1223"}
+
+
+def test_the_started_service_answers_at_the_url(
+    exec_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_env_at(monkeypatch, exec_sandbox)
+    assert exec_sandbox.workdir is not None
+    (Path(exec_sandbox.workdir) / "index.html").write_text("served through the form")
+    port = free_port()
+    command = f"{shlex.quote(sys.executable)} -m http.server {port} --bind 127.0.0.1"
+    form = ready(StartForm(notebook_id=ID, port=port, command=command))
+    click_start(form)
+    assert form.result is not None and form.result.ok and form.result.url
+    assert f'<a href="{form.result.url}" target="_blank"' in form.result_area.value
+    assert "Service is up" in form.result_area.value
+    assert requests.get(form.result.url, timeout=10).text == "served through the form"
+
+
+def test_button_is_disabled_in_flight_and_a_second_click_sends_nothing(
+    sandbox_env: Sandbox,
+) -> None:
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    # The sandbox holds the request until it is stopped, so "in flight" does not depend on
+    # how fast this machine is.
+    sandbox_env.delay = 600
+    form.start_button.click()
+    assert form.busy and form.start_button.disabled
+    assert form.start_button.description == "Starting…"
+    assert "Starting: port 1223" in form.result_area.value
+    form.start_button.click()  # still in flight: ignored
+    assert not form.wait(0.2)
+
+    sandbox_env.stop()  # the platform drops the connection without answering
+    assert form.wait(WAIT)
+    assert len(sandbox_env.start_requests()) == 1  # neither the click nor a retry re-sent it
+    assert "The request may have reached the platform" in shown(form)
+    assert not form.busy and not form.start_button.disabled
+    assert form.start_button.description == "Start"
+
+
+def test_other_cells_run_while_a_start_is_in_flight(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    with capture_output():
+        ip.run_cell(f"import scnet_magic\nf = scnet_magic.form(notebook_id='{ID}', port=1223)")
+    form = ready(ip.user_ns["f"])
+    sandbox_env.delay = 600
+    form.start_button.click()  # returns at once: the request runs in a thread
+    outcome = ip.run_cell("answer = 6 * 7")
+    assert outcome.success and ip.user_ns["answer"] == 42
+    assert form.busy and form.result is None  # the cell ran while the request was in flight
+    sandbox_env.stop()
+    assert form.wait(WAIT) and not form.busy
+
+
+def test_a_slow_answer_is_posted_back_into_the_form(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    sandbox_env.delay = 0.5
+    form.start_button.click()
+    assert form.wait(WAIT)
+    assert form.result is not None and form.result.pending
+    assert 'target="_blank"' in form.result_area.value
+    assert not form.start_button.disabled
+
+
+def test_api_error_is_one_line_with_a_hint(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm(notebook_id=TERMINATED_ID, port=1223))
+    click_start(form)
+    assert isinstance(form.error, ApiError) and form.result is None
+    text = shown(form)
+    assert "SCNet API error 716866" in text and form.error.hint in text
+    assert "Traceback" not in text and "scnet-error" in form.result_area.value
+    assert not form.start_button.disabled
+
+
+def test_connection_failure_is_shown_in_the_form(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    form.base_url.value = f"http://127.0.0.1:{free_port()}"
+    click_start(form)
+    assert "connection refused" in shown(form) and "Check the base URL" in shown(form)
+    assert not form.busy and not form.start_button.disabled
+
+
+# -- the token ----------------------------------------------------------------------------
+
+
+def test_typed_token_is_used_once_and_never_kept_in_widget_state(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_env_at(monkeypatch, sandbox, token=False)
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    assert "no token configured" in form.token_note.value
+    assert form.token.trait_metadata("value", "echo_update") is False
+
+    form.token.value = sandbox.token  # what the front end sends when the field loses focus
+    assert form.token.value == ""  # moved out of the widget at once
+    assert sandbox.token not in all_state(form)
+    assert "typed token is ready" in form.token_note.value
+
+    click_start(form)
+    assert form.result is not None and form.result.pending  # the typed token was accepted
+    for text in (all_state(form), repr(form), form.result_area.value, repr(form.result.raw)):
+        assert sandbox.token not in text
+
+    click_start(form)  # the typed token was forgotten: nothing to send with
+    assert "No SCNET token is set" in shown(form)
+    assert len(sandbox.start_requests()) == 1
+
+
+def test_typed_token_overrides_the_configured_one_for_one_request(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_env_at(monkeypatch, sandbox, token=False)
+    monkeypatch.setenv("SCNET_TOKEN", CANARY)  # a token the sandbox refuses
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    assert "using SCNET_TOKEN" in form.token_note.value
+    assert "Cannot list notebooks: SCNet API error 10009" in html.unescape(form.notebook_note.value)
+
+    form.token.value = sandbox.token
+    click_start(form)
+    first = form.result
+    assert first is not None and first.pending and form.error is None
+
+    assert "using SCNET_TOKEN" in form.token_note.value  # the typed one is gone
+    click_start(form)  # back to SCNET_TOKEN, which the sandbox refuses
+    assert isinstance(form.error, ApiError) and form.error.code == "10009"
+    assert form.result is first  # the last StartResult is kept
+    for secret in (CANARY, sandbox.token):
+        assert secret not in all_state(form) + repr(form)
+
+
+# -- validation ---------------------------------------------------------------------------
+
+BAD_INPUT = [
+    ("port", "0", "port must be from 1 to 65535, got 0"),
+    ("port", "65536", "port must be from 1 to 65535, got 65536"),
+    ("port", "abc", "port must be a whole number from 1 to 65535, got 'abc'"),
+    ("port", "", "port is empty"),
+    ("port", "-1", "port must be a whole number from 1 to 65535"),
+    ("port", "12.5", "port must be a whole number from 1 to 65535"),
+    ("notebook_id", "", "notebook id is empty"),
+    ("notebook_id", "18960504105501368ab", "notebook id must contain only digits"),
+    ("notebook_id", "1896050 410550136833", "notebook id must contain only digits"),
+    ("command", "  \n\t ", "command is empty"),
+    ("base_url", "scnet-demo.accloud.cn", "base URL must start with https://"),
+    ("base_url", "ftp://scnet-demo.accloud.cn", "base URL must start with https://"),
+    ("base_url", "http://scnet-demo.accloud.cn", "plain http:// is allowed only for loopback"),
+    ("base_url", "https://me:hunter2@scnet-demo.accloud.cn", "must not contain a user name"),
+    ("base_url", "", "base URL is empty"),
+    ("token", CANARY + "\nX-Injected: 1", "token must not contain spaces, line breaks"),
+    ("token", "令牌", "token must contain only ASCII characters"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), BAD_INPUT)
+def test_bad_input_is_named_next_to_the_form_and_nothing_is_sent(
+    sandbox_env: Sandbox, field: str, value: str, message: str
+) -> None:
+    form = ready(StartForm(notebook_id=ID, port=1223, command="python app.py"))
+    sandbox_env.clear_log()
+    getattr(form, field).value = value
+    form.start_button.click()
+    assert not form.busy and form.wait(WAIT)
+    assert message in html.unescape(form.problems.value)
+    assert form.error is not None and message in html.unescape(form.error.user_message())
+    assert form.result_area.value == "" and form.result is None
+    assert sandbox_env.requests == []
+    assert not form.start_button.disabled
+    for secret in (CANARY, "hunter2"):
+        assert secret not in form.problems.value + all_state(form)
+    if field == "base_url" and "@" in value:
+        assert form.base_url.value == "https://scnet-demo.accloud.cn"  # credentials removed
+
+
+def test_every_problem_is_listed_at_once(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm(notebook_id="abc", port="0"))
+    form.start_button.click()
+    text = html.unescape(form.problems.value)
+    assert "notebook id must contain only digits" in text and "got 0" in text
+    assert sandbox_env.start_requests() == []
+
+    form.notebook_id.value, form.port.value = ID, "1223"  # fixed: the problems go away
+    click_start(form)
+    assert form.problems.value == "" and form.result is not None
+
+
+def test_missing_token_is_a_problem_and_nothing_is_sent(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_env_at(monkeypatch, sandbox, token=False)
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    form.start_button.click()
+    assert "No SCNET token is set" in html.unescape(form.problems.value)
+    assert "%scnet_token" in html.unescape(form.problems.value)
+    assert sandbox.requests == []
+
+
+def test_bad_setting_in_the_environment_is_shown_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCNET_BASE_URL", "ftp://scnet.example.cn")
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    assert "(from SCNET_BASE_URL)" in html.unescape(form.problems.value)
+    form.start_button.click()
+    assert "(from SCNET_BASE_URL)" in html.unescape(form.problems.value)
+    assert not form.busy
+
+
+# -- the notebook menu --------------------------------------------------------------------
+
+
+def test_notebook_menu_lists_running_instances_first(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm())
+    labels = [label for label, _value in form.notebook_menu.options]
+    assert len(labels) == 25  # both pages of the list
+    statuses = [label.split(" · ")[1] for label in labels]
+    assert statuses == sorted(statuses, key=lambda status: status != "Running")
+    assert statuses.count("Running") == 6 and statuses[6] != "Running"
+    assert labels[0] == f"sdxl-webui · Running · {ID}"
+    assert f"old-experiment · Terminated · {TERMINATED_ID}" in labels
+    assert "25 notebooks, 6 running" in form.notebook_note.value
+    assert form.notebook_menu.value is None and form.notebook_id.value == ""
+
+
+def test_picking_or_typing_a_notebook(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm(port=1223))
+    form.notebook_menu.value = OTHER_ID
+    assert form.notebook_id.value == OTHER_ID
+    form.notebook_id.value = ID  # typed by hand: the menu follows
+    assert form.notebook_menu.value == ID
+    click_start(form)
+    assert sandbox_env.start_requests()[-1].body["id"] == ID
+
+    unlisted = "1896050410550139999"
+    form.notebook_id.value = f" {unlisted} "
+    assert form.notebook_menu.value is None
+    click_start(form)  # still sent, with the typed id; the platform answers for it
+    assert sandbox_env.start_requests()[-1].body["id"] == unlisted
+    assert "SCNet API error 10004" in shown(form)
+
+
+def test_refresh_reloads_the_list(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm())
+
+    def list_calls() -> int:
+        return sum(r.path.endswith("/notebook/list") for r in sandbox_env.requests)
+
+    before = list_calls()
+    form.refresh_button.click()
+    assert ready(form) and list_calls() > before
+    assert len(form.notebook_menu.options) == 25 and not form.refresh_button.disabled
+
+
+def test_menu_appears_when_a_token_is_set_and_refresh_is_clicked(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_env_at(monkeypatch, sandbox, token=False)
+    form = ready(StartForm(notebook_id=ID))
+    assert form.notebook_menu.layout.display == "none"
+    assert "%scnet_token" in form.notebook_note.value
+    assert sandbox.requests == []
+
+    monkeypatch.setenv("SCNET_TOKEN", sandbox.token)
+    form.refresh_button.click()
+    ready(form)
+    assert form.notebook_menu.layout.display is None
+    assert len(form.notebook_menu.options) == 25 and form.notebook_menu.value == ID
+    assert "using SCNET_TOKEN" in form.token_note.value
