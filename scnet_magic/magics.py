@@ -30,6 +30,7 @@ from .config import Settings
 from .errors import InvalidInput, ScnetError
 from .models import NotebookList, ServiceUrl, StartResult
 from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
+from .readiness import WaitProgress
 
 T = TypeVar("T")
 
@@ -205,25 +206,22 @@ class ScnetMagics(Magics, Configurable):
         Interrupting the kernel stops the wait quietly and returns the result as it was.
         """
         handle = display.open_waiting(result, timeout)
+
+        def show_progress(progress: WaitProgress) -> None:
+            handle.update(display.waiting_bundle(result, timeout, progress), raw=True)
+
         try:
-            with self.user_errors():
-                try:
-                    ready = self.client().wait_until_ready(
-                        result,
-                        timeout,
-                        command=command,
-                        since=started,
-                        on_progress=lambda progress: handle.update(
-                            display.waiting_bundle(result, timeout, progress), raw=True
-                        ),
-                    )
-                except ScnetError:
-                    display.show(result, handle)  # the start happened: keep it on screen
-                    raise
+            ready = self.client().wait_until_ready(
+                result, timeout, command=command, since=started, on_progress=show_progress
+            )
         except KeyboardInterrupt:
             display.show(result, handle)
             print("Stopped waiting; the service may still be starting.")
             return result
+        except ScnetError:
+            display.show(result, handle)  # it did start: keep the result and URL on screen
+            with self.user_errors():
+                raise
         final = result.marked_ready(ready.elapsed)
         display.show(final, handle)
         return final

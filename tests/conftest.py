@@ -60,6 +60,15 @@ def gateway_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: Sandbox) -> Sandbox:
+    """The gateway sandbox, with the environment pointing at it and its notebook as default."""
+    monkeypatch.setenv("SCNET_BASE_URL", gateway_sandbox.base_url)
+    monkeypatch.setenv("SCNET_TOKEN", gateway_sandbox.token)
+    monkeypatch.setenv("SCNET_NOTEBOOK_ID", gateway_sandbox.notebook_id)
+    return gateway_sandbox
+
+
+@pytest.fixture
 def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Sandbox:
     """The sandbox, with the environment pointing at it (as a user's shell would)."""
     monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)

@@ -277,14 +277,6 @@ def test_sandbox_magic_points_the_session_at_it_without_showing_the_token(
 # -- %scnet_start --wait ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: Sandbox) -> Sandbox:
-    monkeypatch.setenv("SCNET_BASE_URL", gateway_sandbox.base_url)
-    monkeypatch.setenv("SCNET_TOKEN", gateway_sandbox.token)
-    monkeypatch.setenv("SCNET_NOTEBOOK_ID", gateway_sandbox.notebook_id)
-    return gateway_sandbox
-
-
 def test_wait_shows_progress_in_place_then_ready_after_the_service_listens(
     ip: InteractiveShell, gateway_env: Sandbox
 ) -> None:
