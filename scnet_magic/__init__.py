@@ -1,7 +1,8 @@
 """scnet-magic: start and reach a custom service in an SCNet notebook instance from Jupyter.
 
-``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_token`` and
-``%scnet_sandbox``; :class:`ScnetClient` offers the same from Python.
+``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``,
+``%scnet_notebooks``, ``%scnet_token`` and ``%scnet_sandbox``; :class:`ScnetClient` offers the
+same from Python and ``scnet`` from a shell.
 """
 
 from __future__ import annotations

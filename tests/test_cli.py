@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 import requests
 
 from scnet_magic import __version__, cli
+from scnet_magic.readiness import Probe, WaitProgress
 from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, free_port
@@ -321,3 +323,19 @@ def test_sandbox_verb_serves_the_api_until_interrupted() -> None:
     finally:
         proc.kill()
     assert proc.returncode == 0
+
+
+def test_progress_on_a_terminal_rewrites_one_line() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = cli._Progress(screen, 30)
+    progress.begin("http://127.0.0.1:1/")
+    progress.update(WaitProgress("http://127.0.0.1:1/", 1.2, 30, 2, Probe(502, "HTTP 502")))
+    progress.end()
+    written = screen.getvalue()
+    assert "\n" not in written  # no stream of new lines
+    assert written.count("\r\x1b[K") == 3 and written.endswith("\r\x1b[K")
+    assert "check 2: HTTP 502" in written
