@@ -70,7 +70,9 @@ def test_up_after_a_while_goes_through_502s_and_never_resends_the_start(
     gateway_sandbox: Sandbox,
 ) -> None:
     port = free_port()
-    command = f"sleep 1 && {PYTHON} -m http.server {port} --bind 127.0.0.1"
+    # The sleep outlasts the start (0.3 s here) by a wide margin, even on a loaded machine, so
+    # the first checks meet the gateway's 502.
+    command = f"sleep 1.5 && {PYTHON} -m http.server {port} --bind 127.0.0.1"
     client, result = start(gateway_sandbox, port, command)
     seen: list[WaitProgress] = []
 
@@ -107,7 +109,7 @@ def test_a_500_counts_as_up(gateway_sandbox: Sandbox) -> None:
     assert gateway_sandbox.workdir is not None
     (gateway_sandbox.workdir / "warming_up.py").write_text(WARMING_UP_SERVER)
     port = free_port()
-    client, result = start(gateway_sandbox, port, f"sleep 0.5 && {PYTHON} warming_up.py {port}")
+    client, result = start(gateway_sandbox, port, f"sleep 1.5 && {PYTHON} warming_up.py {port}")
     seen: list[WaitProgress] = []
 
     ready = client.wait_until_ready(result, 30, on_progress=seen.append)
