@@ -1,7 +1,8 @@
 """scnet-magic: start and reach a custom service in an SCNet notebook instance from Jupyter.
 
-``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_login``,
-``%scnet_token`` and ``%scnet_sandbox``; :class:`ScnetClient` offers the same from Python.
+``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``,
+``%scnet_notebooks``, ``%scnet_login``, ``%scnet_token`` and ``%scnet_sandbox``;
+:class:`ScnetClient` offers the same from Python and ``scnet`` from a shell.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .errors import (
     InvalidInput,
     LoginError,
     MalformedResponse,
+    NotReady,
     RequestTimeout,
     ScnetError,
     TransportError,
@@ -36,6 +38,7 @@ __all__ = [
     "InvalidInput",
     "LoginError",
     "MalformedResponse",
+    "NotReady",
     "NotebookList",
     "RequestTimeout",
     "Sandbox",

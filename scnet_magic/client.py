@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import __version__, config, models
+from . import __version__, config, models, readiness
 from .errors import (
     ApiError,
     HttpError,
@@ -35,6 +36,7 @@ from .errors import (
     TransportError,
 )
 from .models import NotebookList, ServiceUrl, StartResult
+from .readiness import Readiness, WaitProgress
 
 if TYPE_CHECKING:
     from .login import TokenState
@@ -101,7 +103,11 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if item is None or any(item is s for s in seen):
             continue
         seen.append(item)
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        # urllib3 keeps the wrapped exception in .reason; ssl.SSLError keeps a string there.
+        reason = getattr(item, "reason", None)
+        todo.extend([item.__cause__, item.__context__])
+        if isinstance(reason, BaseException):
+            todo.append(reason)
         todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
     return seen
 
@@ -397,6 +403,40 @@ class ScnetClient(Transport):
         from .login import token_state
 
         return token_state(self.__token, login_url=login_url, timeout=self.timeout)
+
+    def wait_until_ready(
+        self,
+        result_or_url: StartResult | str,
+        timeout: float = readiness.DEFAULT_TIMEOUT,
+        *,
+        command: str | None = None,
+        since: float | None = None,
+        on_progress: Callable[[WaitProgress], None] | None = None,
+    ) -> Readiness:
+        """Wait until the service's external URL answers with something other than 502/503/504.
+
+        Polls the URL only: the start request is never sent again. ``command`` (the one the
+        service was started with) lets the error name its log file; ``since`` and
+        ``on_progress`` are explained in :func:`scnet_magic.readiness.wait_until_ready`.
+        Raises :class:`~scnet_magic.errors.NotReady` after ``timeout`` seconds.
+        """
+        seconds = models.validate_timeout(timeout)
+        if isinstance(result_or_url, StartResult):
+            url, port = result_or_url.url, result_or_url.port
+            if url is None:
+                raise ScnetError(
+                    "the platform gave no external URL to wait for",
+                    "Ask for it with service_url(notebook_id) once the service is up.",
+                )
+        else:
+            url, port = result_or_url, None
+        return readiness.wait_until_ready(
+            url,
+            seconds,
+            on_progress=on_progress,
+            since=since,
+            hint=readiness.not_ready_hint(command, port),
+        )
 
     # -- HTTP ------------------------------------------------------------------------------
 

@@ -9,15 +9,25 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
+
     from .errors import ScnetError
     from .models import ServiceUrl, StartResult
+    from .readiness import WaitProgress
 
-_COLORS = {"ok": "#2e7d32", "pending": "#b26a00", "error": "#c62828", "info": "#546e7a"}
+_COLORS = {
+    "ok": "#2e7d32",
+    "ready": "#2e7d32",
+    "pending": "#b26a00",
+    "error": "#c62828",
+    "info": "#546e7a",
+}
 _HEADLINES = {
     "ok": "Service is up",
+    "ready": "Service is ready",
     "pending": "Started, not answering yet",
     "error": "Not started",
 }
@@ -55,7 +65,10 @@ def _clip(text: str) -> str:
 
 
 def _headline(result: StartResult) -> str:
-    return f"{_HEADLINES[result.status]}: port {result.port} of notebook {result.notebook_id}"
+    title = _HEADLINES[result.status]
+    if result.ready_after is not None:
+        title += f" after {result.ready_after:.1f} s"
+    return f"{title}: port {result.port} of notebook {result.notebook_id}"
 
 
 def start_html(result: StartResult) -> str:
@@ -65,7 +78,8 @@ def start_html(result: StartResult) -> str:
         parts.append(f"<div>External URL: {link_html(result.url)}</div>")
     if result.pending:
         parts.append(f"<div>{_esc(_PENDING_NOTE)}</div>")
-    if result.error_msg:
+    # Once the URL answers, the platform's "nothing listens yet" message is out of date.
+    if result.error_msg and not result.ready:
         parts.append(f"<div>Platform message: {_esc(result.error_msg)}</div>")
     if result.output:
         parts.append(
@@ -82,7 +96,7 @@ def start_text(result: StartResult) -> str:
         lines.append(f"  URL: {result.url}")
     if result.pending:
         lines.append(f"  {_PENDING_NOTE}")
-    if result.error_msg:
+    if result.error_msg and not result.ready:
         lines.append(f"  Platform message: {result.error_msg}")
     if result.output:
         lines.append("  Output:")
@@ -101,17 +115,27 @@ def start_bundle(result: StartResult) -> dict[str, Any]:
     return {"text/plain": start_text(result), "text/html": start_html(result)}
 
 
-def show(result: StartResult) -> None:
-    """Display a result from a magic and remember in which cell it was shown."""
+class Shown(Protocol):
+    """A result the magics display and return (StartResult, ServiceUrl, NotebookList)."""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+def show(result: Shown, handle: DisplayHandle | None = None) -> None:
+    """Display a result from a magic (in place of ``handle``'s output when given) and remember
+    in which cell it was shown."""
     from IPython import get_ipython
     from IPython.display import display
 
     shell = get_ipython()
     result.__dict__["_scnet_shown_in"] = shell.execution_count if shell is not None else None
-    display(start_bundle(result), raw=True)
+    if handle is None:
+        display(result._repr_mimebundle_(), raw=True)
+    else:
+        handle.update(result._repr_mimebundle_(), raw=True)
 
 
-def show_once(result: StartResult) -> None:
+def show_once(result: Shown) -> None:
     """Display a result unless the magic that returned it already showed it in this cell."""
     from IPython import get_ipython
     from IPython.display import display
@@ -120,7 +144,38 @@ def show_once(result: StartResult) -> None:
     shown_in = result.__dict__.pop("_scnet_shown_in", None)
     if shell is not None and shown_in is not None and shown_in == shell.execution_count:
         return
-    display(start_bundle(result), raw=True)
+    display(result._repr_mimebundle_(), raw=True)
+
+
+def waiting_text(url: str, timeout: float, progress: WaitProgress | None) -> str:
+    """One line saying how long the wait for the external URL has run, and the last check."""
+    if progress is None:
+        return f"Waiting up to {timeout:g} s for {url} to answer…"
+    return (
+        f"Waiting for {url} to answer: {progress.elapsed:.0f} s of {timeout:g} s, "
+        f"check {progress.attempts}: {progress.last.reason}"
+    )
+
+
+def waiting_bundle(
+    result: StartResult, timeout: float, progress: WaitProgress | None
+) -> dict[str, Any]:
+    """The start result with a progress line under it, for a display updated in place."""
+    line = waiting_text(result.url or "the service", timeout, progress)
+    return {
+        "text/plain": f"{start_text(result)}\n  {line}",
+        "text/html": start_html(result) + info_html(line),
+    }
+
+
+def open_waiting(result: StartResult, timeout: float) -> DisplayHandle:
+    """Show the start result with an empty progress line; update it with the returned handle."""
+    from IPython.display import display
+
+    handle: DisplayHandle = display(
+        waiting_bundle(result, timeout, None), raw=True, display_id=True
+    )
+    return handle
 
 
 def error_html(error: ScnetError) -> str:
@@ -150,6 +205,11 @@ def service_url_html(service: ServiceUrl) -> str:
     else:
         inner += "<div>No external address yet: start a service first.</div>"
     return _box(kind, inner)
+
+
+def service_url_bundle(service: ServiceUrl) -> dict[str, Any]:
+    # HTML and text only, as for a start result: JupyterLab would prefer a JSON tree.
+    return {"text/plain": service_url_text(service), "text/html": service_url_html(service)}
 
 
 _NOTEBOOK_COLUMNS = (("id", "Id"), ("notebookName", "Name"), ("notebookStatus", "Status"))
@@ -183,3 +243,7 @@ def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
         f'<table class="scnet-notebooks"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table><div>{len(records)} notebooks</div>"
     )
+
+
+def notebooks_bundle(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"text/plain": notebooks_text(records), "text/html": notebooks_html(records)}

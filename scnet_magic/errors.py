@@ -143,3 +143,13 @@ class TransportError(ScnetError, ConnectionError):
 
 class RequestTimeout(TransportError, TimeoutError):
     """The server did not answer within the timeout."""
+
+
+class NotReady(ScnetError, TimeoutError):
+    """The service's external URL did not answer (other than with a gateway error) in time."""
+
+    def __init__(self, url: str, timeout: float, last: str, hint: str = "") -> None:
+        self.url = url
+        self.timeout = timeout
+        self.last = last
+        super().__init__(f"Service not ready after {timeout:g} s: {url} (last check: {last})", hint)

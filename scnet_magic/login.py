@@ -52,7 +52,6 @@ __all__ = [
     "TokenState",
     "add_login_arguments",
     "login_command",
-    "main",
     "open_region",
     "region_picker",
     "renew_token",
@@ -694,19 +693,3 @@ def _terminal_ask(label: str, hidden: bool) -> str:
         return getpass.getpass(f"SCNet {label}: ") if hidden else input(f"SCNet {label}: ")
     except EOFError:
         raise ConfigError(f"no SCNet {label} given") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m scnet_magic.login``: the ``scnet login`` command on its own."""
-    parser = argparse.ArgumentParser(
-        prog="scnet login",
-        description="Sign in with an access key pair (SCNET_USER, SCNET_ACCESS_KEY, "
-        "SCNET_SECRET_KEY or the config file), choose a region, find its address, and save the "
-        "token and address to the user config file.",
-    )
-    add_login_arguments(parser)
-    return login_command(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,5 +1,5 @@
-"""The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_login``, ``%scnet_token``,
-``%scnet_sandbox``.
+"""The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``,
+``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``.
 
 Front end only: parse the line, resolve settings, hand over to :class:`ScnetClient`, display
 the result. Failures reach the user as one-line ``UsageError`` messages (no traceback, and
@@ -12,6 +12,7 @@ import argparse
 import getpass
 import os
 import shlex
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -28,9 +29,27 @@ from .client import ScnetClient
 from .config import Settings
 from .errors import ConfigError, InvalidInput, ScnetError
 from .login import Login
-from .models import StartResult
+from .models import NotebookList, ServiceUrl, StartResult
+from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
+from .readiness import WaitProgress
 
 T = TypeVar("T")
+
+
+def _seconds(text: str) -> float:
+    """argparse type for --wait: a positive number of seconds."""
+    try:
+        return models.validate_timeout(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+_notebook_id_argument = argument(
+    "--id",
+    dest="notebook_id",
+    metavar="ID",
+    help="Notebook instance id (19 digits). Default: ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
+)
 
 
 @magics_class
@@ -125,19 +144,23 @@ class ScnetMagics(Magics, Configurable):
     # -- %scnet_start ----------------------------------------------------------------------
 
     @magic_arguments()
-    @argument(
-        "--id",
-        dest="notebook_id",
-        metavar="ID",
-        help="Notebook instance id (19 digits). Default: ScnetMagics.notebook_id or "
-        "SCNET_NOTEBOOK_ID.",
-    )
+    @_notebook_id_argument
     @argument("--port", metavar="PORT", help="Port the service listens on inside the instance.")
     @argument(
         "--command",
         metavar="CMD",
         help="Shell command that starts the service (quote it). In the cell form, the cell "
         "body is the command. Leave it out to reach a service that is already running.",
+    )
+    @argument(
+        "--wait",
+        nargs="?",
+        const=DEFAULT_WAIT,
+        type=_seconds,
+        metavar="SECONDS",
+        help="After starting, wait until the external URL answers (a gateway error such as "
+        f"502 does not count), up to SECONDS (default {DEFAULT_WAIT:g}). Interrupt the kernel "
+        "to stop waiting; the start request is never sent again.",
     )
     @line_cell_magic
     def scnet_start(self, line: str = "", cell: str | None = None) -> Any:
@@ -149,6 +172,7 @@ class ScnetMagics(Magics, Configurable):
             r = %scnet_start --port 7860 --command "python webui.py"
             %%scnet_start --id 1896050410550136833 --port 1223
             cd /root/app && python app.py --port 1223 > /root/app.log 2>&1
+            %scnet_start --port 7860 --command "python webui.py > webui.log 2>&1" --wait 600
 
         With no arguments, shows a form. The result is displayed and returned (a
         ``StartResult``: ``.ok``, ``.pending``, ``.url``, ...). Set the token with
@@ -157,6 +181,9 @@ class ScnetMagics(Magics, Configurable):
         IPython expands ``$name`` and ``{expression}`` in the line (``--port $port`` works);
         the cell body is sent exactly as written, so use the cell form for a command that
         must keep its ``$`` and braces.
+
+        With ``--wait``, the result says when the external URL answered (``.ready``,
+        ``.ready_after``); not answering in time is an error naming the URL.
         """
         if cell is None and not line.strip():
             from .form import form
@@ -171,25 +198,91 @@ class ScnetMagics(Magics, Configurable):
                         "give the command either with --command or in the cell, not both"
                     )
                 command = cell.rstrip("\r\n")
+            started = time.monotonic()
             result = self.start(args.notebook_id, args.port, command)
-        display.show(result)
-        return result
+        if args.wait is None:
+            display.show(result)
+            return result
+        return self.wait(result, args.wait, command, started)
+
+    def wait(
+        self, result: StartResult, timeout: float, command: str | None, started: float
+    ) -> StartResult:
+        """Show ``result`` with a progress line updated in place until the URL answers.
+
+        Interrupting the kernel stops the wait quietly and returns the result as it was.
+        """
+        handle = display.open_waiting(result, timeout)
+
+        def show_progress(progress: WaitProgress) -> None:
+            handle.update(display.waiting_bundle(result, timeout, progress), raw=True)
+
+        try:
+            ready = self.client().wait_until_ready(
+                result, timeout, command=command, since=started, on_progress=show_progress
+            )
+        except KeyboardInterrupt:
+            display.show(result, handle)
+            print("Stopped waiting; the service may still be starting.")
+            return result
+        except ScnetError:
+            display.show(result, handle)  # it did start: keep the result and URL on screen
+            with self.user_errors():
+                raise
+        final = result.marked_ready(ready.elapsed)
+        display.show(final, handle)
+        return final
 
     def start(self, notebook_id: str | None, port: str | None, command: str | None) -> StartResult:
         """Validate, resolve settings and send one start request."""
         if port is None:
             raise InvalidInput("--port is required", "Give the port the service listens on.")
         settings = self.settings()
-        notebook_id = notebook_id if notebook_id is not None else settings.notebook_id
-        if notebook_id is None:
-            raise InvalidInput(
-                "no notebook id",
-                "Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
-            )
+        notebook_id = notebook_id if notebook_id is not None else _default_id(settings)
         # Validate everything before the token is even looked at, so bad input is reported
         # as such and nothing is sent.
         models.start_body(notebook_id, port, command)
         return self.client(settings).start_service(notebook_id, port, command)
+
+    # -- %scnet_url and %scnet_notebooks ---------------------------------------------------
+
+    @magic_arguments()
+    @_notebook_id_argument
+    @line_magic
+    def scnet_url(self, line: str = "") -> ServiceUrl:
+        """Show the status and external URL of a notebook instance's custom service.
+
+        Returns a ``ServiceUrl`` (``.url``, ``.status``, ``.active``).
+        """
+        with self.user_errors():
+            args = _parse(self.scnet_url, line)
+            settings = self.settings()
+            notebook_id = models.validate_notebook_id(
+                args.notebook_id if args.notebook_id is not None else _default_id(settings)
+            )
+            service = self.client(settings).service_url(notebook_id)
+        display.show(service)
+        return service
+
+    @magic_arguments()
+    @argument(
+        "--status",
+        metavar="S",
+        help="Only instances in this state: Creating, Restarting, Running, Terminated, Failed "
+        "or Shutting.",
+    )
+    @argument("--name", metavar="TEXT", help="Only instances whose name contains TEXT.")
+    @line_magic
+    def scnet_notebooks(self, line: str = "") -> NotebookList:
+        """Show every notebook instance (all pages) as a table of id, name and status.
+
+        Returns the records as a ``NotebookList`` (a list of dicts with all their fields).
+        """
+        with self.user_errors():
+            args = _parse(self.scnet_notebooks, line)
+            records = self.client().list_notebooks(status=args.status, name=args.name)
+        display.show(records)
+        return records
 
     # -- %scnet_token ----------------------------------------------------------------------
 
@@ -394,6 +487,15 @@ def _ask(label: str, hidden: bool) -> str:
             "Set SCNET_USER, SCNET_ACCESS_KEY and SCNET_SECRET_KEY, or put user, access_key "
             "and secret_key in the config file.",
         ) from None
+
+
+def _default_id(settings: Settings) -> str:
+    if settings.notebook_id is None:
+        raise InvalidInput(
+            "no notebook id",
+            "Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
+        )
+    return settings.notebook_id
 
 
 def _trait_value(check: Callable[[object], T], value: object) -> T | None:

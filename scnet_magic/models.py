@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -214,7 +214,8 @@ class StartResult:
     """The platform's answer to a start request.
 
     ``ok``: the service answers on the port. ``pending``: the command ran but nothing listens on
-    the port yet (the usual case for a slow service); the URL works once it does.
+    the port yet (the usual case for a slow service); the URL works once it does. ``ready``:
+    a wait saw the external URL answer, ``ready_after`` seconds after the start request.
     """
 
     code: str
@@ -226,18 +227,29 @@ class StartResult:
     notebook_id: str
     port: int
     raw: dict[str, Any] = field(repr=False)
+    ready_after: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.code == "0" and self.exec_success
 
     @property
+    def ready(self) -> bool:
+        return self.ready_after is not None
+
+    @property
     def pending(self) -> bool:
-        return self.code == "0" and not self.exec_success
+        return self.code == "0" and not self.exec_success and not self.ready
 
     @property
     def status(self) -> str:
+        if self.ready:
+            return "ready"
         return "ok" if self.ok else "pending" if self.pending else "error"
+
+    def marked_ready(self, elapsed: float) -> StartResult:
+        """A copy that records that the external URL answered ``elapsed`` s after the start."""
+        return replace(self, ready_after=elapsed)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (what ``--json`` prints)."""
@@ -253,6 +265,8 @@ class StartResult:
             "exec_success": self.exec_success,
             "error_msg": self.error_msg,
             "output": self.output,
+            "ready": self.ready,
+            "ready_after": self.ready_after,
         }
 
     def __repr__(self) -> str:
@@ -303,6 +317,12 @@ class ServiceUrl:
     def _repr_html_(self) -> str:
         return display.service_url_html(self)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return display.service_url_bundle(self)
+
+    def _ipython_display_(self) -> None:
+        display.show_once(self)  # see StartResult._ipython_display_
+
 
 class NotebookList(list[dict[str, Any]]):
     """Notebook records as the list endpoint returns them; renders as a table."""
@@ -312,3 +332,13 @@ class NotebookList(list[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return display.notebooks_text(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The machine-readable form (what ``--json`` prints): every record, all its fields."""
+        return {"count": len(self), "notebooks": list(self)}
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return display.notebooks_bundle(self)
+
+    def _ipython_display_(self) -> None:
+        display.show_once(self)  # see StartResult._ipython_display_

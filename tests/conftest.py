@@ -64,6 +64,25 @@ def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+def gateway_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """Execution on, and a start that answers "pending" at once (like the platform for a slow
+    service): waiting for readiness then goes through the gateway's 502 answers."""
+    workdir = tmp_path / "instance"
+    workdir.mkdir()
+    with Sandbox(execute=True, workdir=workdir, ready_timeout=0.3) as sb:
+        yield sb
+
+
+@pytest.fixture
+def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: Sandbox) -> Sandbox:
+    """The gateway sandbox, with the environment pointing at it and its notebook as default."""
+    monkeypatch.setenv("SCNET_BASE_URL", gateway_sandbox.base_url)
+    monkeypatch.setenv("SCNET_TOKEN", gateway_sandbox.token)
+    monkeypatch.setenv("SCNET_NOTEBOOK_ID", gateway_sandbox.notebook_id)
+    return gateway_sandbox
+
+
+@pytest.fixture
 def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Sandbox:
     """The sandbox, with the environment pointing at it (as a user's shell would)."""
     monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)

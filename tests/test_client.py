@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from pathlib import Path
 
 import pytest
+import trustme
 
 from scnet_magic import (
     ApiError,
@@ -171,6 +173,17 @@ def test_connection_refused_is_a_transport_error_after_bounded_retries() -> None
     with pytest.raises(TransportError, match="connection refused") as info:
         client.start_service("1896050410550136833", 1223)
     assert time.monotonic() - began < 5
+    assert CANARY not in str(info.value)
+
+
+def test_untrusted_certificate_is_a_transport_error_naming_tls() -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with Sandbox(tls=context) as https_sandbox:
+        client = ScnetClient(base_url=https_sandbox.base_url, token=CANARY)
+        with pytest.raises(TransportError, match="TLS certificate not trusted") as info:
+            client.list_notebooks()
     assert CANARY not in str(info.value)
 
 

@@ -2,8 +2,16 @@ from __future__ import annotations
 
 import json
 
-from scnet_magic.display import notebooks_html, notebooks_text, service_url_html, start_html
+from scnet_magic.display import (
+    notebooks_html,
+    notebooks_text,
+    service_url_html,
+    start_html,
+    waiting_bundle,
+    waiting_text,
+)
 from scnet_magic.models import NotebookList, ServiceUrl, StartResult
+from scnet_magic.readiness import Probe, WaitProgress
 
 URL = "https://c-1896476639463936002.ksai.scnet.cn:58043"
 
@@ -80,3 +88,41 @@ def test_service_url_and_notebook_table() -> None:
     table = notebooks_html(rows)
     assert "1896050410550136833" in table and "&lt;b&gt;" in table
     assert "1896050410550136833" in notebooks_text(rows) and "(1 notebooks)" in repr(rows)
+
+
+def test_a_ready_result_says_after_how_long_and_drops_the_pending_text() -> None:
+    pending = result()
+    ready = pending.marked_ready(3.24)
+    assert pending.ready_after is None and pending.pending  # the original is unchanged
+    assert ready.ready and not ready.pending and not ready.ok and ready.status == "ready"
+    assert repr(ready).startswith("Service is ready after 3.2 s: port 1223")
+    page = start_html(ready)
+    assert "scnet-ready" in page and f'href="{URL}"' in page
+    # The platform's "nothing listens yet" message and the pending note are out of date now.
+    assert "对应的外部地址" not in page and "not answering yet" not in page
+    assert ready.to_dict()["ready"] is True and ready.to_dict()["ready_after"] == 3.24
+    assert ready.error_msg == pending.error_msg  # still there for whoever needs it
+
+
+def test_waiting_line_shows_elapsed_time_and_the_last_answer() -> None:
+    progress = WaitProgress(URL, 12.4, 300, 7, Probe(502, "HTTP 502 Bad Gateway"))
+    assert waiting_text(URL, 300, None) == f"Waiting up to 300 s for {URL} to answer…"
+    line = waiting_text(URL, 300, progress)
+    assert line == f"Waiting for {URL} to answer: 12 s of 300 s, check 7: HTTP 502 Bad Gateway"
+    bundle = waiting_bundle(result(), 300, progress)
+    assert bundle["text/plain"].endswith(line) and URL in bundle["text/plain"]
+    assert "HTTP 502 Bad Gateway" in bundle["text/html"]
+
+
+def test_no_displayed_bundle_offers_json() -> None:
+    # JupyterLab and Notebook 7 rank their JSON viewer above HTML: offering application/json
+    # would hide the clickable link behind a JSON tree.
+    from scnet_magic.display import notebooks_bundle, service_url_bundle, start_bundle
+
+    rows = NotebookList([{"id": "1", "notebookName": "a", "notebookStatus": "Running"}])
+    for bundle in (
+        start_bundle(result()),
+        service_url_bundle(ServiceUrl("1", URL, "active", {})),
+        notebooks_bundle(rows),
+    ):
+        assert set(bundle) == {"text/plain", "text/html"}

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from scnet_magic import ApiError, ConfigError, InvalidInput, LoginError, ScnetClient
+from scnet_magic.cli import main as cli_main
 from scnet_magic.config import read_config_file, resolve, resolve_login, save_config
 from scnet_magic.errors import MalformedResponse, TransportError
 from scnet_magic.login import (
@@ -28,7 +29,6 @@ from scnet_magic.login import (
     Login,
     add_login_arguments,
     login_command,
-    main,
     region_picker,
     renew_token,
     request_account,
@@ -326,7 +326,7 @@ def test_cli_signs_in_saves_and_later_calls_use_it(
 ) -> None:
     # A real process, as a user would run it; the start then uses only the saved file.
     done = subprocess.run(
-        [sys.executable, "-m", "scnet_magic.login", "--region", "昆山"],
+        [sys.executable, "-m", "scnet_magic", "login", "--region", "昆山"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -383,7 +383,7 @@ def test_cli_json_secret_key_from_stdin_and_exit_codes(
 def test_cli_status_without_a_token(login_env: Sandbox) -> None:
     code, out, _err = run_cli("--status")
     assert code == 1 and "Not signed in: run scnet login." in out
-    assert main(["--status"]) == 1
+    assert cli_main(["login", "--status"]) == 1
 
 
 # -- the secret key never shows --------------------------------------------------------------

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import getpass
+import os
+import signal
 import stat
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from scnet_magic import ConfigError, StartResult
+from scnet_magic import ConfigError, NotebookList, ServiceUrl, StartResult
 from scnet_magic.config import read_config_file
 from scnet_magic.magics import ScnetMagics
 from scnet_magic.sandbox import Sandbox
@@ -107,6 +110,8 @@ def test_cell_magic_through_run_cell(ip: InteractiveShell, sandbox_env: Sandbox)
         (f"--id {ID} --port", None, "expected one argument"),
         (f"--id {ID} --port 1223", "   \n", "command is empty"),
         (f"--id {ID} --port 1223 --command x", "python a.py", "not both"),
+        (f"--id {ID} --port 1223 --wait 0", None, "--wait: timeout must be a positive number"),
+        (f"--id {ID} --port 1223 --wait soon", None, "--wait: timeout must be a positive"),
     ],
 )
 def test_bad_input_is_one_usage_line_and_sends_nothing(
@@ -442,3 +447,145 @@ def test_login_with_several_regions_shows_a_dropdown_in_a_notebook(
     finally:
         magics(ip).close()
         magics(ip).base_url = None
+
+
+# -- %scnet_start --wait ---------------------------------------------------------------------
+
+
+def test_wait_shows_progress_in_place_then_ready_after_the_service_listens(
+    ip: InteractiveShell, gateway_env: Sandbox
+) -> None:
+    port = free_port()
+    command = f"sleep 3 && python -m http.server {port} --bind 127.0.0.1"
+    with capture_output() as out:
+        result = ip.run_line_magic("scnet_start", f'--port {port} --command "{command}" --wait 30')
+
+    assert isinstance(result, StartResult) and result.ready and result.status == "ready"
+    assert result.ready_after is not None and result.ready_after >= 3  # it slept 3 s first
+    assert result.url and requests.get(result.url, timeout=5).status_code == 200
+    assert len(gateway_env.start_requests()) == 1
+    # One display, updated in place: every later output replaces the first one.
+    first, *updates = out.outputs
+    display_id = first.transient["display_id"]
+    assert updates and all(o.update and o.transient["display_id"] == display_id for o in updates)
+    assert "Waiting up to 30 s" in first.data["text/plain"]
+    assert any("HTTP 502" in o.data["text/plain"] for o in updates[:-1])
+    final = updates[-1].data
+    assert final["text/plain"].startswith("Service is ready after ")
+    assert f'href="{result.url}"' in final["text/html"] and "Waiting" not in final["text/html"]
+
+
+def test_wait_that_times_out_names_the_url_and_the_log_file(
+    ip: InteractiveShell, gateway_env: Sandbox
+) -> None:
+    port = free_port()
+    with capture_output() as out, pytest.raises(UsageError) as info:
+        ip.run_line_magic(
+            "scnet_start", f'--port {port} --command "sleep 60 > web.log 2>&1" --wait 1'
+        )
+    message = str(info.value)
+    assert "not ready after 1 s" in message and "HTTP 502" in message
+    assert "web.log" in message and "\n" not in message
+    url = magics(ip).client().service_url(gateway_env.notebook_id).url
+    assert url and url in message
+    final = out.outputs[-1]
+    assert final.update and "Waiting" not in final.data["text/plain"]
+    assert final.data["text/plain"].startswith("Started, not answering yet")
+    assert len(gateway_env.start_requests()) == 1
+
+
+def test_interrupting_the_wait_stops_it_quietly_and_returns_the_result(
+    ip: InteractiveShell, gateway_env: Sandbox
+) -> None:
+    # A real SIGINT, as Jupyter's "interrupt kernel" sends, while the wait polls a URL that
+    # will never answer (no command, nothing listens).
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
+    with capture_output() as out:
+        timer.start()
+        try:
+            result = ip.run_line_magic("scnet_start", f"--port {free_port()} --wait 120")
+        except KeyboardInterrupt:
+            pytest.fail("the interrupt escaped the magic")
+        finally:
+            timer.cancel()
+    assert isinstance(result, StartResult) and result.pending and not result.ready
+    assert "Stopped waiting; the service may still be starting." in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+    assert out.outputs[-1].data["text/plain"].startswith("Started, not answering yet")
+    assert len(gateway_env.start_requests()) == 1
+
+
+# -- %scnet_url and %scnet_notebooks ---------------------------------------------------------
+
+
+def test_url_magic_shows_status_and_link_and_returns_the_service_url(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    with capture_output():
+        ip.run_line_magic("scnet_start", f"--id {ID} --port 1223")
+    sandbox_env.clear_log()
+    with capture_output() as out:
+        service = ip.run_line_magic("scnet_url", f"--id {ID}")
+    assert isinstance(service, ServiceUrl)
+    assert service.url == f"https://c-{ID}.ksai.scnet.cn:58043" and service.status == "inactive"
+    (shown,) = out.outputs
+    assert f'href="{service.url}"' in shown.data["text/html"]
+    assert "inactive" in shown.data["text/html"] and service.url in shown.data["text/plain"]
+    (request,) = sandbox_env.requests
+    assert request.query == {"notebookId": ID}
+
+
+def test_url_magic_uses_the_default_id_and_is_shown_once_in_a_cell(
+    ip: InteractiveShell, sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCNET_NOTEBOOK_ID", ID)
+    with capture_output() as out:
+        outcome = ip.run_cell("%scnet_url", store_history=True)
+    assert outcome.success and isinstance(outcome.result, ServiceUrl)
+    assert len(out.outputs) == 1
+    assert "no address yet" in out.outputs[0].data["text/plain"]
+
+
+def test_url_magic_refuses_a_bad_id_without_sending(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    with pytest.raises(UsageError, match="notebook id must contain only digits"):
+        ip.run_line_magic("scnet_url", "--id 12ab")
+    with pytest.raises(UsageError, match="no notebook id"):
+        ip.run_line_magic("scnet_url", "")
+    assert sandbox_env.requests == []
+
+
+def test_notebooks_magic_reads_every_page_into_a_table(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    with capture_output() as out:
+        records = ip.run_line_magic("scnet_notebooks", "")
+    assert isinstance(records, NotebookList) and len(records) == 25
+    assert len({r["id"] for r in records}) == 25
+    assert [r.query["page"] for r in sandbox_env.requests] == ["1", "2"]  # page size 20
+    (shown,) = out.outputs
+    html = shown.data["text/html"]
+    assert html.count("<tr>") == 26  # the header and 25 rows
+    assert f'<code style="user-select:all">{ID}</code>' in html
+    assert "(25 notebooks)" in shown.data["text/plain"]
+
+
+def test_notebooks_magic_filters_by_status_and_name(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    with capture_output():
+        records = ip.run_line_magic("scnet_notebooks", "--status running --name demo")
+    assert records and all(
+        r["notebookStatus"] == "Running" and "demo" in r["notebookName"] for r in records
+    )
+    assert sandbox_env.requests[0].query["notebookStatus"] == "Running"
+    assert sandbox_env.requests[0].query["notebookName"] == "demo"
+
+
+def test_notebooks_magic_refuses_an_unknown_status_without_sending(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    with pytest.raises(UsageError, match=r"status must be one of Creating, .*got 'Runing'"):
+        ip.run_line_magic("scnet_notebooks", "--status Runing")
+    assert sandbox_env.requests == []

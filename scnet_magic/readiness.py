@@ -1,0 +1,194 @@
+"""Waiting until a started service answers through its external URL.
+
+The platform answers a start request before a slow service (an image-generation web UI loads
+for minutes) listens, and its gateway answers 502/503/504 until then. So "ready" means: an HTTP
+GET to the external URL connects and gets any status other than a gateway error. A 500 or a
+redirect is an answer from the service itself, so it counts as up.
+
+The URL is polled with a growing interval (first check at once, then after 0.25 s, the
+interval growing to 2 s), each check with its own short timeout. Nothing here touches the start
+request, so waiting cannot start the service twice; the token is never sent to the service.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .errors import InvalidInput, NotReady
+
+GATEWAY_ERRORS = frozenset({502, 503, 504})
+DEFAULT_TIMEOUT = 300.0  # seconds; a web UI that loads a large model can take minutes
+FIRST_INTERVAL = 0.25
+MAX_INTERVAL = 2.0
+GROWTH = 1.5
+PROBE_TIMEOUT = 5.0
+# A check never waits less than this, even right at the deadline, so that the last check can
+# still connect.
+MIN_PROBE_TIMEOUT = 0.5
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The outcome of one check: the HTTP status (None when no answer came) and a short reason."""
+
+    status: int | None
+    reason: str
+
+    @property
+    def ready(self) -> bool:
+        return self.status is not None and self.status not in GATEWAY_ERRORS
+
+
+@dataclass(frozen=True)
+class WaitProgress:
+    """Where a wait stands after a check, for an in-place progress display."""
+
+    url: str
+    elapsed: float
+    timeout: float
+    attempts: int
+    last: Probe
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The service answered: after ``elapsed`` seconds, at check ``attempts``, with ``status``."""
+
+    url: str
+    elapsed: float
+    attempts: int
+    status: int
+
+
+def check_intervals() -> Iterator[float]:
+    """Seconds between the starts of successive checks: 0.25, growing by half each time, to 2."""
+    interval = FIRST_INTERVAL
+    while True:
+        yield interval
+        interval = min(interval * GROWTH, MAX_INTERVAL)
+
+
+def log_file_of(command: str | None) -> str | None:
+    """The file a shell command sends its output to (``> file``, ``>> file``, ``&> file``)."""
+    if not command:
+        return None
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    try:
+        words = list(lexer)
+    except ValueError:  # unbalanced quotes: the platform's shell decides, not us
+        return None
+    for operator, target in itertools.pairwise(words):
+        if operator in (">", ">>", "&>", "&>>", ">|") and not set(target) <= set("();<>|&"):
+            return target
+    return None
+
+
+def not_ready_hint(command: str | None = None, port: int | None = None) -> str:
+    """What to look at when the service does not come up: its log, else its output and port."""
+    log_file = log_file_of(command)
+    if log_file:
+        return (
+            f"The service may still be loading, or it failed: look at its log, {log_file}, "
+            "in the instance."
+        )
+    on_port = f"on port {port} " if port is not None else ""
+    if command:
+        return (
+            "The service may still be loading, or it failed: look at its output (end the "
+            f"command with '> service.log 2>&1' to keep it in a file) and check that it listens "
+            f"{on_port}on 0.0.0.0."
+        )
+    if port is not None:
+        return f"No command was given: check that a service listens {on_port}on 0.0.0.0."
+    return "The service may still be loading, or it failed: look at its log in the instance."
+
+
+def check_url(url: object) -> str:
+    """An http(s) URL with a host, or InvalidInput."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInput("the URL to wait for is empty")
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise InvalidInput(f"the URL to wait for must start with https:// or http://: {text!r}")
+    return text
+
+
+def probe(session: requests.Session, url: str, timeout: float) -> Probe:
+    """One GET to the URL; only the status line and headers are read."""
+    try:
+        response = session.get(
+            url, timeout=timeout, allow_redirects=False, verify=True, stream=True
+        )
+    except requests.exceptions.SSLError as exc:
+        return Probe(None, f"TLS error ({_last_reason(exc)})")
+    except requests.exceptions.Timeout:
+        return Probe(None, f"no answer within {timeout:.3g} s")
+    except requests.exceptions.ConnectionError as exc:
+        return Probe(None, _last_reason(exc))
+    with response:
+        reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+        return Probe(response.status_code, reason)
+
+
+def _last_reason(exc: BaseException) -> str:
+    # Imported here: client.py imports this module for ScnetClient.wait_until_ready.
+    from .client import _reason
+
+    return _reason(exc)
+
+
+def wait_until_ready(
+    url: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    on_progress: Callable[[WaitProgress], None] | None = None,
+    since: float | None = None,
+    hint: str | None = None,
+    probe_timeout: float = PROBE_TIMEOUT,
+) -> Readiness:
+    """Poll ``url`` until the service answers, or raise :class:`NotReady` after ``timeout`` s.
+
+    ``since`` is the ``time.monotonic()`` from which elapsed time and the timeout count
+    (the moment the start request was sent, when the caller knows it); default: now. At least
+    one check is made even when that moment is long past. ``on_progress`` is called after every
+    check that was not ready; an exception it raises (KeyboardInterrupt from a stop button, for
+    one) ends the wait and propagates. ``hint`` goes into the NotReady error.
+    """
+    url = check_url(url)
+    clock_start = time.monotonic() if since is None else since
+    deadline = clock_start + timeout
+    intervals = check_intervals()
+    attempts = 0
+    with requests.Session() as session:
+        # One attempt per check and no retries inside it: the polling loop is the retry.
+        session.mount("https://", HTTPAdapter(max_retries=0))
+        session.mount("http://", HTTPAdapter(max_retries=0))
+        session.headers["User-Agent"] = f"scnet-magic/{__version__} (readiness check)"
+        while True:
+            checked_at = time.monotonic()
+            remaining = deadline - checked_at
+            last = probe(session, url, min(probe_timeout, max(remaining, MIN_PROBE_TIMEOUT)))
+            attempts += 1
+            now = time.monotonic()
+            if last.ready and last.status is not None:
+                return Readiness(url, now - clock_start, attempts, last.status)
+            if now >= deadline:
+                raise NotReady(url, timeout, last.reason, hint or not_ready_hint())
+            if on_progress is not None:
+                on_progress(WaitProgress(url, now - clock_start, timeout, attempts, last))
+            next_check = min(checked_at + next(intervals), deadline)
+            time.sleep(max(0.0, next_check - time.monotonic()))

@@ -1,0 +1,341 @@
+"""The ``scnet`` command, run as a real subprocess against the sandbox over loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from scnet_magic import __version__, cli
+from scnet_magic.readiness import Probe, WaitProgress
+from scnet_magic.sandbox import Sandbox
+
+from conftest import CANARY, free_port
+
+SCNET = str(Path(sys.executable).with_name("scnet"))
+ID = "1896050410550136833"
+TERMINATED = "1896050410550136834"
+START_KEYS = {
+    "status",
+    "ok",
+    "pending",
+    "ready",
+    "ready_after",
+    "url",
+    "notebook_id",
+    "port",
+    "code",
+    "msg",
+    "exec_success",
+    "error_msg",
+    "output",
+}
+
+
+def scnet(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``scnet`` script; the environment is the test's (isolated) one."""
+    return subprocess.run(
+        [SCNET, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=90,
+    )
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    """``scnet`` running in the background, its output readable line by line."""
+    return subprocess.Popen(
+        [SCNET, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def assert_secret_kept(proc: subprocess.CompletedProcess[str], secret: str) -> None:
+    assert secret not in proc.stdout and secret not in proc.stderr
+
+
+def assert_usage_error(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert proc.returncode == 2, proc
+    assert fragment in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+# -- help and version --------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    proc = scnet("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"scnet {__version__}"
+    module = subprocess.run(
+        [sys.executable, "-m", "scnet_magic", "--version"], capture_output=True, text=True
+    )
+    assert module.returncode == 0 and module.stdout == proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("verb", "options"),
+    [
+        (None, ["start", "url", "notebooks", "sandbox", "--token-stdin"]),
+        ("start", ["--id", "--port", "--command", "--wait", "--json", "--token-stdin"]),
+        ("url", ["--id", "--json", "--token-stdin", "--base-url"]),
+        ("notebooks", ["--status", "--name", "--json"]),
+        ("sandbox", ["--execute", "--port"]),
+    ],
+)
+def test_help(verb: str | None, options: list[str]) -> None:
+    proc = scnet(*([verb] if verb else []), "--help")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"usage: scnet {verb or ''}".rstrip())
+    for option in options:
+        assert option in proc.stdout
+
+
+# -- start -------------------------------------------------------------------------------------
+
+
+def test_start_prints_the_result_as_text_or_json(sandbox_env: Sandbox) -> None:
+    url = f"https://c-{ID}.ksai.scnet.cn:58043"
+    text = scnet("start", "--id", ID, "--port", "1223", "--command", "python app.py > a.log")
+    assert text.returncode == 0, text.stderr  # pending is not a failure
+    assert text.stdout.startswith("Started, not answering yet: port 1223")
+    assert f"URL: {url}" in text.stdout
+
+    as_json = scnet("start", "--id", ID, "--port", "1223", "--json")
+    assert as_json.returncode == 0
+    data = json.loads(as_json.stdout)
+    assert set(data) == START_KEYS
+    assert data["status"] == "pending" and data["url"] == url and data["notebook_id"] == ID
+    assert data["ready"] is False and data["ready_after"] is None
+
+    first, second = sandbox_env.start_requests()
+    assert first.body == {"id": ID, "customizePort": "1223", "command": "python app.py > a.log"}
+    assert second.body == {"id": ID, "customizePort": "1223"}
+    for proc in (text, as_json):
+        assert_secret_kept(proc, sandbox_env.token)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["start", "--id", ID, "--port", "0"], "port must be from 1 to 65535"),
+        (["start", "--id", ID, "--port", "http"], "port must be a whole number"),
+        (["start", "--id", ID], "the following arguments are required: --port"),
+        (["start", "--port", "1223"], "no notebook id"),
+        (["start", "--id", "12ab", "--port", "1223"], "notebook id must contain only digits"),
+        (["start", "--id", ID, "--port", "1", "--command", ""], "command is empty"),
+        (["start", "--id", ID, "--port", "1", "--wait", "0"], "--wait: timeout must be"),
+        (["start", "--id", ID, "--port", "1", "--token", CANARY], "never taken from the command"),
+        (["url", f"--token={CANARY}"], "never taken from the command line"),
+        (["start", "--id", ID, "--port", "1", CANARY, "--bogus=1"], "arguments: … --bogus"),
+        (["url"], "no notebook id"),
+        (["notebooks", "--status", "Runing"], "status must be one of"),
+        (["notebooks", "--timeout", "-1"], "--timeout: timeout must be a positive number"),
+        (["notebooks", "--base-url", "http://scnet.example.cn"], "only for loopback"),
+        (["launch"], "invalid choice: 'launch'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_bad_usage_exits_2_and_sends_nothing(
+    sandbox_env: Sandbox, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str
+) -> None:
+    # In-process, to keep the suite fast: main() returns what the script exits with (the
+    # subprocess test below checks that the script passes it on).
+    code = cli.main(args)
+    out = capsys.readouterr()
+    proc = subprocess.CompletedProcess(args, code, out.out, out.err)
+    assert_usage_error(proc, fragment)
+    assert sandbox_env.requests == []
+    assert_secret_kept(proc, CANARY)  # even a token typed on the line is not echoed
+
+
+def test_bad_usage_exit_code_through_the_script(sandbox_env: Sandbox) -> None:
+    proc = scnet("start", "--id", ID, "--port", "0")
+    assert_usage_error(proc, "port must be from 1 to 65535")
+    assert scnet("start", "--id", ID).returncode == 2
+    assert sandbox_env.requests == []
+
+
+def test_api_error_exits_1_with_the_code_and_a_hint(sandbox_env: Sandbox) -> None:
+    proc = scnet("start", "--id", TERMINATED, "--port", "1223")
+    assert proc.returncode == 1 and proc.stdout == ""
+    error, hint = proc.stderr.splitlines()
+    assert error.startswith("scnet: error: SCNet API error 716866")
+    assert hint.startswith("hint: ") and "instance is running" in hint
+
+
+def test_transport_error_exits_1() -> None:
+    proc = scnet("notebooks", SCNET_BASE_URL=f"http://127.0.0.1:{free_port()}", SCNET_TOKEN=CANARY)
+    assert proc.returncode == 1
+    assert "connection refused" in proc.stderr and "Traceback" not in proc.stderr
+    assert_secret_kept(proc, CANARY)
+
+
+# -- the token ---------------------------------------------------------------------------------
+
+
+def test_no_token_is_a_usage_error_naming_the_ways_to_give_one(sandbox: Sandbox) -> None:
+    proc = scnet("notebooks", "--base-url", sandbox.base_url)
+    assert_usage_error(proc, "No SCNET token is set.")
+    assert "SCNET_TOKEN" in proc.stderr and "--token-stdin" in proc.stderr
+    assert sandbox.requests == []
+
+
+def test_token_from_stdin(sandbox: Sandbox) -> None:
+    ok = scnet("notebooks", "--json", "--token-stdin", stdin=sandbox.token + "\n",
+               SCNET_BASE_URL=sandbox.base_url)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["count"] == 25
+    assert_secret_kept(ok, sandbox.token)
+
+    wrong = scnet("notebooks", "--token-stdin", stdin=CANARY, SCNET_BASE_URL=sandbox.base_url)
+    assert wrong.returncode == 1 and "10009" in wrong.stderr
+    assert_secret_kept(wrong, CANARY)
+
+    empty = scnet("notebooks", "--token-stdin", SCNET_BASE_URL=sandbox.base_url)
+    assert_usage_error(empty, "standard input has no token")
+
+
+def test_settings_from_the_config_file(sandbox: Sandbox, isolated_config: Path) -> None:
+    isolated_config.write_text(
+        f'token = "{sandbox.token}"\nbase_url = "{sandbox.base_url}"\nnotebook_id = "{ID}"\n'
+    )
+    isolated_config.chmod(0o600)
+    proc = scnet("url")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"Custom service of notebook {ID}: inactive")
+    assert_secret_kept(proc, sandbox.token)
+
+
+# -- url and notebooks -------------------------------------------------------------------------
+
+
+def test_url_as_text_and_json(sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert scnet("start", "--id", ID, "--port", "1223").returncode == 0
+    url = f"https://c-{ID}.ksai.scnet.cn:58043"
+    text = scnet("url", "--id", ID)
+    assert text.returncode == 0
+    assert text.stdout.strip() == f"Custom service of notebook {ID}: inactive, {url}"
+    monkeypatch.setenv("SCNET_NOTEBOOK_ID", ID)  # the default id, as in the magics
+    as_json = scnet("url", "--json")
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout) == {
+        "notebook_id": ID,
+        "url": url,
+        "status": "inactive",
+        "active": False,
+    }
+    for proc in (text, as_json):
+        assert_secret_kept(proc, sandbox_env.token)
+
+
+def test_notebooks_reads_every_page_as_text_and_json(sandbox_env: Sandbox) -> None:
+    text = scnet("notebooks")
+    assert text.returncode == 0
+    lines = text.stdout.splitlines()
+    assert lines[0].split() == ["Id", "Name", "Status"]
+    assert len(lines) == 1 + 25 + 1 and lines[-1] == "(25 notebooks)"
+    assert [r.query["page"] for r in sandbox_env.requests] == ["1", "2"]
+
+    as_json = scnet("notebooks", "--status", "running", "--json")
+    assert as_json.returncode == 0
+    data = json.loads(as_json.stdout)
+    assert set(data) == {"count", "notebooks"}
+    assert data["count"] == len(data["notebooks"]) > 1
+    assert all(r["notebookStatus"] == "Running" for r in data["notebooks"])
+    assert "imageName" in data["notebooks"][0]  # every field of the records is kept
+    for proc in (text, as_json):
+        assert_secret_kept(proc, sandbox_env.token)
+
+
+# -- start --wait ------------------------------------------------------------------------------
+
+
+def test_start_wait_exits_0_once_the_service_is_up(gateway_env: Sandbox) -> None:
+    port = free_port()
+    command = f"sleep 3 && python -m http.server {port} --bind 127.0.0.1"
+    proc = scnet("start", "--port", str(port), "--command", command, "--wait", "30")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Service is ready after ")
+    assert "Waiting up to 30 s for http://127.0.0.1:" in proc.stderr
+    url = proc.stdout.split("URL: ")[1].split()[0]
+    assert requests.get(url, timeout=5).status_code == 200
+    assert len(gateway_env.start_requests()) == 1
+    assert_secret_kept(proc, gateway_env.token)
+
+
+def test_start_wait_not_ready_exits_1_and_still_prints_the_result(gateway_env: Sandbox) -> None:
+    port = str(free_port())
+    proc = scnet(
+        "start", "--port", port, "--command", "sleep 60 > app.log", "--wait", "1", "--json"
+    )
+    assert proc.returncode == 1
+    data = json.loads(proc.stdout)
+    assert data["status"] == "pending" and data["ready"] is False and data["url"]
+    error, hint = proc.stderr.splitlines()[-2:]
+    assert error.startswith("scnet: error: Service not ready after 1 s: " + data["url"])
+    assert "HTTP 502" in error and hint.startswith("hint: ") and "app.log" in hint
+    assert len(gateway_env.start_requests()) == 1
+
+
+def test_interrupting_start_wait_exits_130_without_a_traceback(gateway_env: Sandbox) -> None:
+    proc = spawn("start", "--port", str(free_port()), "--wait", "120")
+    try:
+        assert proc.stderr is not None
+        waiting = proc.stderr.readline()  # printed once the start has answered
+        assert waiting.startswith("Waiting up to 120 s for "), waiting
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "scnet: stopped waiting; the service may still be starting." in stderr
+    assert "Traceback" not in stderr
+    assert stdout.startswith("Started, not answering yet") and "URL: http://127.0.0.1:" in stdout
+    assert len(gateway_env.start_requests()) == 1
+
+
+# -- sandbox -----------------------------------------------------------------------------------
+
+
+def test_sandbox_verb_serves_the_api_until_interrupted() -> None:
+    proc = spawn("sandbox", "--port", "0")
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert all(line.startswith("export SCNET_") for line in lines[:3]), lines
+        exports = dict(line[len("export ") :].strip().split("=", 1) for line in lines[:3])
+        listed = scnet("notebooks", "--json", **exports)
+        assert listed.returncode == 0 and json.loads(listed.stdout)["count"] == 25
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+
+
+def test_progress_on_a_terminal_rewrites_one_line() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = cli._Progress(screen, 30)
+    progress.begin("http://127.0.0.1:1/")
+    progress.update(WaitProgress("http://127.0.0.1:1/", 1.2, 30, 2, Probe(502, "HTTP 502")))
+    progress.end()
+    written = screen.getvalue()
+    assert "\n" not in written  # no stream of new lines
+    assert written.count("\r\x1b[K") == 3 and written.endswith("\r\x1b[K")
+    assert "check 2: HTTP 502" in written
