@@ -341,6 +341,10 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     # Some Python versions turn SO_REUSEPORT on, which lets a second server share a fixed port.
     allow_reuse_port = False
+    # socketserver listens with a backlog of 5: a burst of clients connecting at once (a
+    # class of students, a load test) overflows it, and the kernel answers the excess with
+    # SYN cookies, one-second retransmissions and connection resets.
+    request_queue_size = 128
 
     def __init__(
         self,

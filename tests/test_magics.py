@@ -236,22 +236,31 @@ def test_unload_removes_everything_and_reload_works(ip: InteractiveShell) -> Non
     assert sum(isinstance(c, ScnetMagics) for c in ip.configurables) == 1
 
 
-def test_load_ext_does_not_import_widgets_sandbox_or_cli() -> None:
+def test_load_ext_and_start_do_not_import_widgets_sandbox_or_cli(sandbox_env: Sandbox) -> None:
+    import json
     import subprocess
 
+    # A fresh process, so only what it imported itself counts; the sandbox runs in this one.
     code = (
-        "import sys\n"
+        "import json, sys\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
+        "lazy = ('ipywidgets', 'scnet_magic.sandbox', 'scnet_magic.cli', 'scnet_magic.form')\n"
         "ip = InteractiveShell.instance()\n"
         "ip.run_line_magic('load_ext', 'scnet_magic')\n"
-        "bad = [m for m in ('ipywidgets', 'scnet_magic.sandbox', 'scnet_magic.cli', "
-        "'scnet_magic.form') if m in sys.modules]\n"
-        "print(bad)\n"
+        "after_load = [m for m in lazy if m in sys.modules]\n"
+        "result = ip.run_line_magic('scnet_start', sys.argv[1])\n"
+        "after_start = [m for m in lazy if m in sys.modules]\n"
+        "print(json.dumps([after_load, after_start, result.pending]))\n"
     )
+    line = f'--id {ID} --port 1223 --command "python app.py"'
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code, line], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.strip() == "[]"
+    after_load, after_start, pending = json.loads(out.stdout.strip().splitlines()[-1])
+    assert pending, "the start request did not reach the sandbox"
+    assert after_load == []
+    assert after_start == []
+    assert len(sandbox_env.start_requests()) == 1
 
 
 def test_sandbox_magic_points_the_session_at_it_without_showing_the_token(
