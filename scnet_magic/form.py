@@ -36,6 +36,8 @@ from .client import ScnetClient
 from .config import Settings
 from .errors import InvalidInput, ScnetError
 from .models import StartResult
+from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
+from .readiness import WaitProgress
 
 if TYPE_CHECKING:
     from .magics import ScnetMagics
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url")
+DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait")
 _LABEL_WIDTH = "7em"
 _TEXT_PLAIN = "SCNet start form (a widget: run this cell in Jupyter to use it)"
 
@@ -66,7 +68,12 @@ class _Request:
     command: str | None
     base_url: str
     timeout: float
+    wait: float | None  # seconds to wait for the external URL to answer; None: do not wait
     token: str = field(repr=False)
+
+
+class _StopWaiting(Exception):
+    """Raised from the progress callback when Stop waiting is clicked."""
 
 
 def _session_magics() -> ScnetMagics | None:
@@ -152,6 +159,7 @@ class StartForm:
         self._start_thread: threading.Thread | None = None
         self._list_thread: threading.Thread | None = None
         self._menu_updating = False
+        self._stop_wait = threading.Event()
         self._shown_in: int | None = None
         self.__typed_token: str | None = None
         self._token_source: str | None = None
@@ -233,6 +241,28 @@ class StartForm:
         self.advanced = widgets.Accordion(
             children=[widgets.VBox([self.base_url])], titles=("Advanced",), selected_index=None
         )
+        wait = defaults.get("wait")
+        # wait=True: the default wait; a number: that many seconds.
+        self.wait_ready = widgets.Checkbox(
+            value=bool(wait),
+            description="Wait until ready",
+            tooltip="After starting, wait until the external URL answers",
+            indent=False,
+            layout=widgets.Layout(width="auto", margin="0 0 0 1em"),
+        )
+        self.wait_seconds = widgets.BoundedIntText(
+            value=int(DEFAULT_WAIT if wait is True or not wait else wait),
+            min=1,
+            max=86_400,
+            description="up to (s)",
+            layout=widgets.Layout(width="11em"),
+        )
+        self.stop_button = widgets.Button(
+            description="Stop waiting",
+            icon="stop",
+            tooltip="Stop waiting; the service keeps starting",
+            layout=widgets.Layout(width="auto", display="none"),
+        )
         self.start_button = widgets.Button(
             description="Start",
             icon="play",
@@ -248,6 +278,7 @@ class StartForm:
         self.token.observe(self._take_token, "value")
         self.refresh_button.on_click(lambda _button: self.refresh())
         self.start_button.on_click(lambda _button: self._on_start())
+        self.stop_button.on_click(lambda _button: self._stop_wait.set())
         self._show_token_source()
 
     def _rows(self) -> list[Any]:
@@ -261,7 +292,10 @@ class StartForm:
             self.command,
             widgets.HBox([self.token, self.token_note], layout=row),
             self.advanced,
-            widgets.HBox([self.start_button], layout=row),
+            widgets.HBox(
+                [self.start_button, self.wait_ready, self.wait_seconds, self.stop_button],
+                layout=row,
+            ),
             self.problems,
             self.result_area,
         ]
@@ -499,8 +533,9 @@ class StartForm:
         if problems or settings is None or token is None:
             return None, problems
         assert notebook_id is not None and port is not None and base_url is not None
+        wait = float(self.wait_seconds.value) if self.wait_ready.value else None
         return (
-            _Request(notebook_id, port, command, base_url, settings.timeout, token),
+            _Request(notebook_id, port, command, base_url, settings.timeout, wait, token),
             problems,
         )
 
@@ -509,9 +544,12 @@ class StartForm:
             with ScnetClient(
                 base_url=request.base_url, token=request.token, timeout=request.timeout
             ) as client:
+                started = time.monotonic()
                 result = client.start_service(request.notebook_id, request.port, request.command)
-            self.result, self.error = result, None
-            self.result_area.value = display.start_html(result)
+                self.result, self.error = result, None
+                self.result_area.value = display.start_html(result)
+                if request.wait is not None and result.url and result.code == "0":
+                    self._wait_in_background(client, result, request, started)
         except ScnetError as exc:
             self.error = exc
             self.result_area.value = display.error_html(exc)
@@ -525,8 +563,48 @@ class StartForm:
         finally:
             with self._lock:
                 self._starting = False
+            self.stop_button.layout.display = "none"
             self.start_button.description = "Start"
             self.start_button.disabled = False
+
+    def _wait_in_background(
+        self, client: ScnetClient, result: StartResult, request: _Request, started: float
+    ) -> None:
+        """Poll the external URL, showing progress in place; the start is never re-sent."""
+        assert request.wait is not None
+        timeout = request.wait
+
+        def show_progress(progress: WaitProgress) -> None:
+            if self._stop_wait.is_set():
+                raise _StopWaiting
+            line = display.waiting_text(progress.url, timeout, progress)
+            self.result_area.value = display.start_html(result) + display.info_html(line)
+
+        self._stop_wait.clear()
+        self.stop_button.layout.display = None
+        self.start_button.description = "Waiting…"
+        self.result_area.value = display.start_html(result) + display.info_html(
+            display.waiting_text(result.url or "", timeout, None)
+        )
+        try:
+            ready = client.wait_until_ready(
+                result,
+                timeout,
+                command=request.command,
+                since=started,
+                on_progress=show_progress,
+            )
+        except _StopWaiting:
+            self.result_area.value = display.start_html(result) + display.info_html(
+                "Stopped waiting; the service may still be starting."
+            )
+            return
+        except ScnetError as exc:  # not ready in time: keep the result, say why below it
+            self.error = exc
+            self.result_area.value = display.start_html(result) + display.error_html(exc)
+            return
+        self.result = result.marked_ready(ready.elapsed)
+        self.result_area.value = display.start_html(self.result)
 
 
 def form(*, magics: ScnetMagics | None = None, **defaults: Any) -> StartForm:
@@ -534,7 +612,8 @@ def form(*, magics: ScnetMagics | None = None, **defaults: Any) -> StartForm:
 
     Settings come from ``magics`` (the ``%scnet_start`` that asked for the form), else from
     the extension loaded in this IPython session, else from the environment and the config
-    file. ``defaults`` prefill fields: ``notebook_id``, ``port``, ``command``, ``base_url``.
+    file. ``defaults`` prefill fields: ``notebook_id``, ``port``, ``command``, ``base_url``, and
+    ``wait`` (True, or a number of seconds: tick "Wait until ready").
     """
     shown = StartForm(magics=magics, **defaults)
     shown.show()

@@ -7,6 +7,7 @@ import html
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -450,3 +451,55 @@ def test_menu_appears_when_a_token_is_set_and_refresh_is_clicked(
     assert form.notebook_menu.layout.display is None
     assert len(form.notebook_menu.options) == 25 and form.notebook_menu.value == ID
     assert "using SCNET_TOKEN" in form.token_note.value
+
+
+# -- waiting until ready ------------------------------------------------------------------
+
+
+def test_wait_until_ready_reports_ready_after_the_service_listens(
+    gateway_env: Sandbox, tmp_path: Path
+) -> None:
+    (tmp_path / "instance" / "page.txt").write_text("up at last")
+    port = free_port()
+    form = ready(StartForm(wait=30))
+    assert form.wait_ready.value and form.wait_seconds.value == 30
+    form.port.value = str(port)
+    form.command.value = f"sleep 2 && {sys.executable} -m http.server {port} --bind 127.0.0.1"
+    click_start(form)
+    assert form.result is not None and form.result.ready, shown(form)
+    assert form.result.ready_after is not None and form.result.ready_after >= 1.5
+    assert "Service is ready" in shown(form)
+    assert form.stop_button.layout.display == "none" and not form.start_button.disabled
+    assert requests.get(form.result.url + "page.txt", timeout=5).text == "up at last"
+    assert len(gateway_env.start_requests()) == 1  # waiting never sends the start again
+
+
+def test_not_ready_in_time_keeps_the_result_and_says_why(gateway_env: Sandbox) -> None:
+    form = ready(StartForm())
+    form.wait_ready.value = True
+    form.wait_seconds.value = 1
+    form.port.value = str(free_port())
+    form.command.value = "sleep 30"
+    click_start(form)
+    assert form.result is not None and not form.result.ready
+    assert type(form.error).__name__ == "NotReady"
+    text = shown(form)
+    assert "Started, not answering yet" in text and "1 s" in text
+    assert len(gateway_env.start_requests()) == 1
+
+
+def test_stop_waiting_ends_the_wait_and_keeps_the_kernel_free(gateway_env: Sandbox) -> None:
+    form = ready(StartForm(wait=600))
+    form.port.value = str(free_port())
+    form.command.value = "sleep 60"
+    form.start_button.click()
+    deadline = time.monotonic() + WAIT
+    while "Waiting for" not in shown(form):  # the wait runs in its thread; this one is free
+        assert time.monotonic() < deadline, shown(form)
+        time.sleep(0.05)
+    assert form.start_button.disabled and form.stop_button.layout.display is None
+    form.stop_button.click()
+    assert form.wait(WAIT)
+    assert "Stopped waiting; the service may still be starting." in shown(form)
+    assert form.error is None and form.result is not None and not form.result.ready
+    assert not form.start_button.disabled
