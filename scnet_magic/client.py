@@ -97,8 +97,13 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if item is None or any(item is s for s in seen):
             continue
         seen.append(item)
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
-        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+        todo.extend([item.__cause__, item.__context__])
+        # urllib3 keeps the underlying error in .reason; ssl.SSLError's .reason is a string.
+        todo.extend(
+            inner
+            for inner in (getattr(item, "reason", None), *item.args)
+            if isinstance(inner, BaseException)
+        )
     return seen
 
 
