@@ -133,6 +133,26 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
 
 
+# OpenSSL's verification results (X509_V_ERR_*) that have their own advice.
+_CERT_DATES = {9, 10}  # not yet valid, expired
+_CERT_NAMES = {62, 64}  # host name mismatch, IP address mismatch
+
+
+def _tls_hint(exc: BaseException) -> str:
+    """What to do about a failed TLS connection, by what the verification said."""
+    codes = {e.verify_code for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)}
+    if codes & _CERT_NAMES:
+        return "The certificate is for another address; check the base URL."
+    if codes & _CERT_DATES:
+        return "The certificate is out of date, or this machine's clock is wrong."
+    if codes:
+        return (
+            "The certificate is not from an authority this machine trusts; check the base URL. "
+            "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
+        )
+    return "Check the base URL and the network."
+
+
 def _is_local(url: str) -> bool:
     """True for URLs that only make sense inside the instance (0.0.0.0, loopback, private)."""
     host = urlsplit(url).hostname or ""
@@ -324,8 +344,7 @@ class ScnetClient:
             raise self._timeout_error(method) from exc
         except requests.exceptions.SSLError as exc:
             raise TransportError(
-                f"secure connection to {self._origin} failed: {_reason(exc)}",
-                "The server's certificate is not valid for this address; check the base URL.",
+                f"secure connection to {self._origin} failed: {_reason(exc)}", _tls_hint(exc)
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             reason = _reason(exc)
