@@ -120,10 +120,11 @@ def _reason(exc: BaseException) -> str:
             return "host name not found"
         if isinstance(item, ConnectionRefusedError):
             return "connection refused"
-        if isinstance(item, ConnectionResetError):
-            return "connection reset by the server"
+        # Before ConnectionResetError: RemoteDisconnected is a subclass of it.
         if isinstance(item, http.client.RemoteDisconnected):
             return "the server closed the connection without answering"
+        if isinstance(item, ConnectionResetError):
+            return "connection reset by the server"
         if isinstance(item, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
             return "the answer was cut off"
         if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
