@@ -126,7 +126,7 @@ def _reason(exc: BaseException) -> str:
         if isinstance(item, ConnectionResetError):
             return "connection reset by the server"
         if isinstance(item, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
-            return "the answer was cut off"
+            return "the server closed the connection early"
         if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             return "network unreachable"
     # urllib3 puts object reprs in front of its messages; keep the readable tail.
@@ -332,6 +332,8 @@ class ScnetClient:
             )
             try:
                 raw = _read_body(response, deadline)
+            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                raise self._cut_off(method, response.status_code, exc) from exc
             finally:
                 response.close()
         except ScnetError:
@@ -365,6 +367,16 @@ class ScnetClient:
             len(raw),
         )
         return _envelope(response, raw)
+
+    def _cut_off(self, method: str, status: int, exc: BaseException) -> TransportError:
+        """The status line came but the body did not: say so, and how it ended."""
+        answer = f"the answer from {self._origin} (HTTP {status})"
+        hint = _MAY_HAVE_ARRIVED if method == "POST" else "Try again."
+        if any(
+            isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in _chain(exc)
+        ):
+            return RequestTimeout(f"{answer} did not finish within {self.timeout:g} s", hint)
+        return TransportError(f"{answer} was cut off: {_reason(exc)}", hint)
 
     def _timeout_error(self, method: str) -> RequestTimeout:
         return RequestTimeout(
