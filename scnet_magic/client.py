@@ -222,12 +222,14 @@ class ScnetClient:
         data = envelope.get("data")
         if not isinstance(data, dict):
             raise MalformedResponse(
-                f"'data' is {type(data).__name__}, expected an object", 200, _preview_json(data)
+                f"'data' is {_json_type(data)}, expected an object", 200, _preview_json(data)
             )
         exec_success = data.get("execSuccess")
         if not isinstance(exec_success, bool):
             raise MalformedResponse(
-                "'execSuccess' is not true or false", 200, _preview_json(exec_success)
+                f"'execSuccess' is {_json_type(exec_success)}, expected true or false",
+                200,
+                _preview_json(exec_success),
             )
         error_msg = _optional_text(data.get("errorMsg"))
         output = _optional_text(data.get("output"))
@@ -271,7 +273,7 @@ class ScnetClient:
                 envelope,
             )
         raise MalformedResponse(
-            f"'data' is {type(data).__name__}, expected an object or a URL",
+            f"'data' is {_json_type(data)}, expected an object or a URL",
             200,
             _preview_json(data),
         )
@@ -448,7 +450,9 @@ def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
     code = parsed["code"]
     # Documented as a string; some answers carry a number.
     if isinstance(code, bool) or not isinstance(code, (str, int)):
-        raise MalformedResponse("'code' is not a string", status, _preview(raw))
+        raise MalformedResponse(
+            f"'code' is {_json_type(code)}, expected a string", status, _preview(raw)
+        )
     code_text = str(code).strip()
     if code_text != "0":
         msg = parsed.get("msg")
@@ -462,6 +466,19 @@ def _optional_text(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def _json_type(value: object) -> str:
+    """What a parsed JSON value is, in JSON's words (the server speaks JSON, not Python)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 def _preview_json(value: object) -> str:
