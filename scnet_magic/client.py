@@ -33,6 +33,7 @@ from .errors import (
     RequestTimeout,
     ScnetError,
     TransportError,
+    one_line,
 )
 from .models import NotebookList, ServiceUrl, StartResult
 
@@ -74,8 +75,7 @@ def _retry_policy(retries: int) -> Retry:
 
 def _preview(body: bytes) -> str:
     """The start of a body as one short line, for error messages."""
-    text = " ".join(body[: BODY_PREVIEW * 4].decode("utf-8", "replace").split())
-    return text if len(text) <= BODY_PREVIEW else text[:BODY_PREVIEW] + "…"
+    return one_line(body[: BODY_PREVIEW * 4].decode("utf-8", "replace"), BODY_PREVIEW)
 
 
 def _status_hint(status: int) -> str:
