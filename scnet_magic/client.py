@@ -408,10 +408,14 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
         if size > MAX_BODY:
+            # Quote the start only: joining megabytes would make one more copy of them.
+            start = b""
+            for piece in chunks:
+                start += piece[: BODY_PREVIEW * 4 - len(start)]
             raise MalformedResponse(
                 f"body larger than {MAX_BODY // (1024 * 1024)} MiB",
                 response.status_code,
-                _preview(b"".join(chunks)),
+                _preview(start),
             )
 
 
