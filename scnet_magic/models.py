@@ -20,6 +20,21 @@ from .errors import InvalidInput
 # ---------------------------------------------------------------------------------------------
 # Validation
 
+_SHOWN_LIMIT = 40  # characters of a rejected value quoted back
+_MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
+
+
+def _shown(value: object) -> str:
+    """A rejected value for an error message: its repr, cut short.
+
+    Python refuses to turn an int of more than 4300 digits into text, so a huge one is
+    described instead of shown.
+    """
+    if isinstance(value, int) and not -(10**_SHOWN_LIMIT) < value < 10**_SHOWN_LIMIT:
+        return "a number too long to show"
+    text = repr(value)
+    return text if len(text) <= _SHOWN_LIMIT else text[:_SHOWN_LIMIT] + "…"
+
 
 def validate_notebook_id(value: object) -> str:
     """A notebook id as the exact string of digits the API expects.
@@ -31,12 +46,24 @@ def validate_notebook_id(value: object) -> str:
         raise InvalidInput(
             f"notebook id must be a string of digits, not {type(value).__name__}",
         )
+    # Checked before str(): Python refuses to turn an int of over 4300 digits into text.
+    if isinstance(value, int) and not -(10**_MAX_ID_DIGITS) < value < 10**_MAX_ID_DIGITS:
+        raise _id_too_long()
     text = str(value).strip()
     if not text:
         raise InvalidInput("notebook id is empty", "Give --id or set a default notebook id.")
     if not (text.isascii() and text.isdigit()):
         raise InvalidInput(f"notebook id must contain only digits, got {text!r}")
+    if len(text) > _MAX_ID_DIGITS:
+        raise _id_too_long()
     return text
+
+
+def _id_too_long() -> InvalidInput:
+    return InvalidInput(
+        f"notebook id is too long (more than {_MAX_ID_DIGITS} digits)",
+        "Ids are numbers of about 19 digits.",
+    )
 
 
 def validate_port(value: object) -> int:
@@ -47,13 +74,15 @@ def validate_port(value: object) -> int:
         text = value.strip()
         if not (text.isascii() and text.isdigit()):
             raise InvalidInput(f"port must be a whole number from 1 to 65535, got {value!r}")
+        if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
+            raise InvalidInput(f"port must be from 1 to 65535, got {_shown(text)}")
         value = int(text)
     if not isinstance(value, int):
         raise InvalidInput(
             f"port must be a whole number from 1 to 65535, not {type(value).__name__}"
         )
     if not 1 <= value <= 65535:
-        raise InvalidInput(f"port must be from 1 to 65535, got {value}")
+        raise InvalidInput(f"port must be from 1 to 65535, got {_shown(value)}")
     return value
 
 
