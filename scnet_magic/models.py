@@ -132,6 +132,10 @@ def validate_base_url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("base URL is empty")
     text = value.strip()
+    # Before anything that quotes the URL back: credentials would end up in the output. A base
+    # URL has no other use for "@", so any "@" is refused, whatever else is wrong.
+    if "@" in text:
+        raise InvalidInput("base URL must not contain a user name or password")
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
@@ -142,9 +146,6 @@ def validate_base_url(value: object) -> str:
         raise InvalidInput(
             f"base URL must start with https:// and name a host, got {text!r}",
         )
-    if parts.username is not None or parts.password is not None:
-        # Do not echo it back: the credentials would end up in the output.
-        raise InvalidInput("base URL must not contain a user name or password")
     if parts.query or parts.fragment:
         raise InvalidInput("base URL must not contain a query or fragment")
     if parts.scheme == "http" and not is_loopback_host(host):
