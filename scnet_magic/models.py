@@ -20,7 +20,7 @@ from .errors import InvalidInput
 # ---------------------------------------------------------------------------------------------
 # Validation
 
-_SHOWN_LIMIT = 40  # characters of a rejected value quoted back
+_SHOWN_LIMIT = 60  # characters of a rejected value quoted back
 _MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
 
 
@@ -53,7 +53,7 @@ def validate_notebook_id(value: object) -> str:
     if not text:
         raise InvalidInput("notebook id is empty", "Give --id or set a default notebook id.")
     if not (text.isascii() and text.isdigit()):
-        raise InvalidInput(f"notebook id must contain only digits, got {text!r}")
+        raise InvalidInput(f"notebook id must contain only digits, got {_shown(text)}")
     if len(text) > _MAX_ID_DIGITS:
         raise _id_too_long()
     return text
@@ -73,7 +73,7 @@ def validate_port(value: object) -> int:
     if isinstance(value, str):
         text = value.strip()
         if not (text.isascii() and text.isdigit()):
-            raise InvalidInput(f"port must be a whole number from 1 to 65535, got {value!r}")
+            raise InvalidInput(f"port must be a whole number from 1 to 65535, got {_shown(value)}")
         if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
             raise InvalidInput(f"port must be from 1 to 65535, got {_shown(text)}")
         value = int(text)
@@ -141,16 +141,17 @@ def validate_base_url(value: object) -> str:
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
     except ValueError:
-        raise InvalidInput(f"base URL is not a valid URL: {text!r}") from None
+        raise InvalidInput(f"base URL is not a valid URL: {_shown(text)}") from None
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
-            f"base URL must start with https:// and name a host, got {text!r}",
+            f"base URL must start with https:// and name a host, got {_shown(text)}",
         )
     if parts.query or parts.fragment:
         raise InvalidInput("base URL must not contain a query or fragment")
     if parts.scheme == "http" and not is_loopback_host(host):
         raise InvalidInput(
-            f"base URL must use https:// (plain http:// is allowed only for loopback): {text!r}",
+            "base URL must use https:// (plain http:// is allowed only for loopback): "
+            + _shown(text),
         )
     return text.rstrip("/")
 
@@ -162,9 +163,11 @@ def validate_timeout(value: object) -> float:
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InvalidInput(f"timeout must be a positive number of seconds, got {value!r}") from None
+        raise InvalidInput(
+            f"timeout must be a positive number of seconds, got {_shown(value)}"
+        ) from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidInput(f"timeout must be a positive number of seconds, got {value!r}")
+        raise InvalidInput(f"timeout must be a positive number of seconds, got {_shown(value)}")
     return seconds
 
 
