@@ -20,7 +20,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, validate
-from traitlets.config import Configurable
+from traitlets.config import Config, Configurable
 
 from . import config, display, models
 from .client import ScnetClient
@@ -68,6 +68,7 @@ class ScnetMagics(Magics, Configurable):
         return _trait_value(models.validate_timeout, proposal["value"])
 
     def __init__(self, shell: InteractiveShell) -> None:
+        self._refused_config: str | None = None
         # Magics.__init__ adds this object to shell.configurables, so %config lists it.
         super().__init__(shell=shell)
         self._token: str | None = None  # from %scnet_token or %scnet_sandbox; memory only
@@ -78,8 +79,24 @@ class ScnetMagics(Magics, Configurable):
 
     # -- settings and errors ---------------------------------------------------------------
 
+    def update_config(self, cfg: Config) -> None:
+        # %config only logs a value the traits refuse and keeps the old one, so the next start
+        # would quietly use a fallback: another base URL (with the token) or another notebook.
+        # Remember the refusal and refuse to start until a valid value is set.
+        try:
+            super().update_config(cfg)
+        except TraitError as exc:
+            self._refused_config = str(exc)
+            raise
+        self._refused_config = None
+
     def settings(self) -> Settings:
         """The settings in force now: session values first, then environment, then file."""
+        if self._refused_config is not None:
+            raise InvalidInput(
+                f"{self._refused_config} (refused by %config, which kept the previous value)",
+                "Set it again with a valid value, or to None for the default.",
+            )
         return config.resolve(
             session={
                 "token": self._token,
