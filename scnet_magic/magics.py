@@ -296,8 +296,29 @@ def _parse(magic: Any, line: str) -> argparse.Namespace:
         words = shlex.split(line)
     except ValueError as exc:
         raise UsageError(f"cannot read the magic line: {exc} (check the quotes)") from None
-    args: argparse.Namespace = magic.parser.parse_args(words)
-    return args
+    parser = magic.parser
+    args, extra = parser.parse_known_args(words)
+    if extra:
+        # IPython's help formatter lays the usage out as a reST block ("::", indented lines).
+        usage = " ".join(parser.format_usage().replace("::", " ").split())
+        raise UsageError(_unexpected(extra, f"usage: {usage}"))
+    return args  # type: ignore[no-any-return]
+
+
+def _unexpected(words: list[str], usage: str) -> str:
+    """What is wrong with words the magic does not take, without quoting any value.
+
+    argparse would list them all, and a stray word on the line may well be a token.
+    """
+    options = [word.split("=", 1)[0] for word in words if word.startswith("-")]
+    if options:
+        message = f"unknown option {options[0]}; {usage}"
+    else:
+        count = len(words)
+        message = f"{count} unexpected word{'s' if count > 1 else ''} on the line; {usage}"
+    if any(option.startswith("--tok") for option in options):
+        message += " The token is never given on the line: run %scnet_token."
+    return message
 
 
 # One ScnetMagics per shell, so unload can find and close the one load created.
