@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import time
+import traceback
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,6 +106,17 @@ def _chain(exc: BaseException) -> list[BaseException]:
             if isinstance(inner, BaseException)
         )
     return seen
+
+
+def _forget_variables(exc: BaseException) -> None:
+    """Drop the variables of the frames a transport failure went through.
+
+    requests, urllib3 and http.client hold the request as sent, token header included, in
+    their variables, and a traceback that shows variables (``%xmode Verbose``) would print
+    them. The frames stay, so the chained traceback still says where it failed.
+    """
+    for item in _chain(exc):
+        traceback.clear_frames(item.__traceback__)
 
 
 def _reason(exc: BaseException) -> str:
@@ -335,23 +347,28 @@ class ScnetClient:
             try:
                 raw = _read_body(response, deadline)
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                _forget_variables(exc)
                 raise self._cut_off(method, response.status_code, exc) from exc
             finally:
                 response.close()
         except ScnetError:
             raise
         except requests.exceptions.ConnectTimeout as exc:
+            _forget_variables(exc)
             raise RequestTimeout(
                 f"could not connect to {self._origin} within {self.timeout:g} s",
                 "Check the base URL and the network.",
             ) from exc
         except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+            _forget_variables(exc)
             raise self._timeout_error(method) from exc
         except requests.exceptions.SSLError as exc:
+            _forget_variables(exc)
             raise TransportError(
                 f"secure connection to {self._origin} failed: {_reason(exc)}", _tls_hint(exc)
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            _forget_variables(exc)
             reason = _reason(exc)
             refused = reason in ("connection refused", "host name not found")
             raise TransportError(

@@ -102,7 +102,21 @@ def validate_command(value: object) -> str | None:
     return value
 
 
-def validate_token(value: object) -> str:
+class Secret(str):
+    """A token: the text itself, except that its repr hides it.
+
+    Reprs are what tracebacks with variables (``%xmode Verbose``), debuggers and logged
+    containers show; the token travels as this type wherever it goes, into the request's
+    header dict too.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<token hidden>'"
+
+
+def validate_token(value: object) -> Secret:
     """A token that can travel in an HTTP header without being able to inject another one."""
     if not isinstance(value, str):
         raise InvalidInput("token must be text")
@@ -114,7 +128,7 @@ def validate_token(value: object) -> str:
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in token):
         # Never echo the token: say what is wrong with it, not what it is.
         raise InvalidInput("token must not contain spaces, line breaks or control characters")
-    return token
+    return Secret(token)
 
 
 def is_loopback_host(host: str) -> bool:
