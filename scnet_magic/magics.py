@@ -88,7 +88,8 @@ class ScnetMagics(Magics, Configurable):
         except TraitError as exc:
             self._refused_config = str(exc)
             raise
-        self._refused_config = None
+        if type(self).__name__ in cfg:  # %config passes every class's settings to everyone
+            self._refused_config = None
 
     def settings(self) -> Settings:
         """The settings in force now: session values first, then environment, then file."""

@@ -272,7 +272,9 @@ def test_a_refused_config_value_holds_starts_until_it_is_set_again(
     magic = FRONT_ENDS["magic"](request)
     assert isinstance(magic, MagicFrontEnd)
     start = f"%scnet_start --id {ID} --port 1223"
-    refused = magic.run([f"%config ScnetMagics.base_url = {sandbox.base_url + '/x?y'!r}", start])
+    bad = f"%config ScnetMagics.base_url = {sandbox.base_url + '/x?y'!r}"
+    other = "%config InteractiveShell.autocall = 0"  # another class's setting clears nothing
+    refused = magic.run([bad, other, start])
     check_refused(refused, UsageError, r"query or fragment \(refused by %config", sandbox)
     fixed = magic.run([f"%config ScnetMagics.base_url = {sandbox.base_url!r}", start])
     assert fixed.result is not None and fixed.result.pending, fixed.shown
