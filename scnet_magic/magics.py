@@ -68,7 +68,7 @@ class ScnetMagics(Magics, Configurable):
         return _trait_value(models.validate_timeout, proposal["value"])
 
     def __init__(self, shell: InteractiveShell) -> None:
-        self._refused_config: str | None = None
+        self._refused: dict[str, str] = {}  # setting -> why %config refused its last value
         # Magics.__init__ adds this object to shell.configurables, so %config lists it.
         super().__init__(shell=shell)
         self._token: str | None = None  # from %scnet_token or %scnet_sandbox; memory only
@@ -83,19 +83,23 @@ class ScnetMagics(Magics, Configurable):
         # %config only logs a value the traits refuse and keeps the old one, so the next start
         # would quietly use a fallback: another base URL (with the token) or another notebook.
         # Remember the refusal and refuse to start until a valid value is set.
+        # (%config hands every class's settings to every configurable: look at ours only.)
+        ours = type(self).__name__
+        names = list(cfg[ours]) if ours in cfg else []
         try:
             super().update_config(cfg)
         except TraitError as exc:
-            self._refused_config = str(exc)
+            self._refused.update(dict.fromkeys(names, str(exc)))
             raise
-        if type(self).__name__ in cfg:  # %config passes every class's settings to everyone
-            self._refused_config = None
+        for name in names:
+            self._refused.pop(name, None)
 
     def settings(self) -> Settings:
         """The settings in force now: session values first, then environment, then file."""
-        if self._refused_config is not None:
+        if self._refused:
+            name, problem = next(iter(self._refused.items()))
             raise InvalidInput(
-                f"{self._refused_config} (refused by %config, which kept the previous value)",
+                f"{problem} (refused by %config ScnetMagics.{name}, which kept its old value)",
                 "Set it again with a valid value, or to None for the default.",
             )
         return config.resolve(

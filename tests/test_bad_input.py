@@ -273,9 +273,11 @@ def test_a_refused_config_value_holds_starts_until_it_is_set_again(
     assert isinstance(magic, MagicFrontEnd)
     start = f"%scnet_start --id {ID} --port 1223"
     bad = f"%config ScnetMagics.base_url = {sandbox.base_url + '/x?y'!r}"
-    other = "%config InteractiveShell.autocall = 0"  # another class's setting clears nothing
-    refused = magic.run([bad, other, start])
-    check_refused(refused, UsageError, r"query or fragment \(refused by %config", sandbox)
+    # Neither another class's setting nor another of ours clears the refusal.
+    others = ["%config InteractiveShell.autocall = 0", "%config ScnetMagics.short_errors = True"]
+    refused = magic.run([bad, *others, start])
+    says = r"query or fragment \(refused by %config ScnetMagics\.base_url, which kept its old"
+    check_refused(refused, UsageError, says, sandbox)
     fixed = magic.run([f"%config ScnetMagics.base_url = {sandbox.base_url!r}", start])
     assert fixed.result is not None and fixed.result.pending, fixed.shown
     assert len(sandbox.start_requests()) == 1
