@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import time
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from .errors import (
     RequestTimeout,
     ScnetError,
     TransportError,
+    one_line,
 )
 from .models import NotebookList, ServiceUrl, StartResult
 from .readiness import Readiness, WaitProgress
@@ -80,8 +82,7 @@ def _retry_policy(retries: int) -> Retry:
 
 def _preview(body: bytes) -> str:
     """The start of a body as one short line, for error messages."""
-    text = " ".join(body[: BODY_PREVIEW * 4].decode("utf-8", "replace").split())
-    return text if len(text) <= BODY_PREVIEW else text[:BODY_PREVIEW] + "…"
+    return one_line(body[: BODY_PREVIEW * 4].decode("utf-8", "replace"), BODY_PREVIEW)
 
 
 def _status_hint(status: int) -> str:
@@ -112,6 +113,17 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _forget_variables(exc: BaseException) -> None:
+    """Drop the variables of the frames a transport failure went through.
+
+    requests, urllib3 and http.client hold the request as sent, token header included, in
+    their variables, and a traceback that shows variables (``%xmode Verbose``) would print
+    them. The frames stay, so the chained traceback still says where it failed.
+    """
+    for item in _chain(exc):
+        traceback.clear_frames(item.__traceback__)
+
+
 def _reason(exc: BaseException) -> str:
     """A short, human reason for a transport failure."""
     chain = _chain(exc)
@@ -125,17 +137,38 @@ def _reason(exc: BaseException) -> str:
             return "host name not found"
         if isinstance(item, ConnectionRefusedError):
             return "connection refused"
-        if isinstance(item, ConnectionResetError):
-            return "connection reset by the server"
+        # Before ConnectionResetError: RemoteDisconnected is a subclass of it.
         if isinstance(item, http.client.RemoteDisconnected):
             return "the server closed the connection without answering"
+        if isinstance(item, ConnectionResetError):
+            return "connection reset by the server"
         if isinstance(item, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
-            return "the answer was cut off"
+            return "the server closed the connection early"
         if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             return "network unreachable"
     # urllib3 puts object reprs in front of its messages; keep the readable tail.
     text = re.sub(r"<[^>]*>:?\s*", "", str(chain[-1])).strip()
     return text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
+
+
+# OpenSSL's verification results (X509_V_ERR_*) that have their own advice.
+_CERT_DATES = {9, 10}  # not yet valid, expired
+_CERT_NAMES = {62, 64}  # host name mismatch, IP address mismatch
+
+
+def _tls_hint(exc: BaseException, address_name: str = "the base URL") -> str:
+    """What to do about a failed TLS connection, by what the verification said."""
+    codes = {e.verify_code for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)}
+    if codes & _CERT_NAMES:
+        return f"The certificate is for another address; check {address_name}."
+    if codes & _CERT_DATES:
+        return "The certificate is out of date, or this machine's clock is wrong."
+    if codes:
+        return (
+            f"The certificate is not from an authority this machine trusts; check {address_name}. "
+            "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
+        )
+    return f"Check {address_name} and the network."
 
 
 def _is_local(url: str) -> bool:
@@ -208,24 +241,30 @@ class Transport:
             )
             try:
                 raw = _read_body(response, deadline)
+            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                _forget_variables(exc)
+                raise self._cut_off(method, origin, response.status_code, exc) from exc
             finally:
                 response.close()
         except ScnetError:
             raise
         except requests.exceptions.ConnectTimeout as exc:
+            _forget_variables(exc)
             raise RequestTimeout(
                 f"could not connect to {origin} within {self.timeout:g} s",
                 f"Check {self.address_name} and the network.",
             ) from exc
         except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+            _forget_variables(exc)
             raise self._timeout_error(method, origin) from exc
         except requests.exceptions.SSLError as exc:
+            _forget_variables(exc)
             raise TransportError(
                 f"secure connection to {origin} failed: {_reason(exc)}",
-                f"The server's certificate is not valid for this address; check "
-                f"{self.address_name}.",
+                _tls_hint(exc, self.address_name),
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            _forget_variables(exc)
             reason = _reason(exc)
             refused = reason in ("connection refused", "host name not found")
             raise TransportError(
@@ -243,6 +282,16 @@ class Transport:
             len(raw),
         )
         return _envelope(response, raw)
+
+    def _cut_off(self, method: str, origin: str, status: int, exc: BaseException) -> TransportError:
+        """The status line came but the body did not: say so, and how it ended."""
+        answer = f"the answer from {origin} (HTTP {status})"
+        hint = self.unsure_post_hint if method == "POST" else "Try again."
+        if any(
+            isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in _chain(exc)
+        ):
+            return RequestTimeout(f"{answer} did not finish within {self.timeout:g} s", hint)
+        return TransportError(f"{answer} was cut off: {_reason(exc)}", hint)
 
     def _timeout_error(self, method: str, origin: str) -> RequestTimeout:
         return RequestTimeout(
@@ -292,12 +341,14 @@ class ScnetClient(Transport):
         data = envelope.get("data")
         if not isinstance(data, dict):
             raise MalformedResponse(
-                f"'data' is {type(data).__name__}, expected an object", 200, _preview_json(data)
+                f"'data' is {_json_type(data)}, expected an object", 200, _preview_json(data)
             )
         exec_success = data.get("execSuccess")
         if not isinstance(exec_success, bool):
             raise MalformedResponse(
-                "'execSuccess' is not true or false", 200, _preview_json(exec_success)
+                f"'execSuccess' is {_json_type(exec_success)}, expected true or false",
+                200,
+                _preview_json(exec_success),
             )
         error_msg = _optional_text(data.get("errorMsg"))
         output = _optional_text(data.get("output"))
@@ -341,7 +392,7 @@ class ScnetClient(Transport):
                 envelope,
             )
         raise MalformedResponse(
-            f"'data' is {type(data).__name__}, expected an object or a URL",
+            f"'data' is {_json_type(data)}, expected an object or a URL",
             200,
             _preview_json(data),
         )
@@ -483,10 +534,14 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
         if size > MAX_BODY:
+            # Quote the start only: joining megabytes would make one more copy of them.
+            start = b""
+            for piece in chunks:
+                start += piece[: BODY_PREVIEW * 4 - len(start)]
             raise MalformedResponse(
                 f"body larger than {MAX_BODY // (1024 * 1024)} MiB",
                 response.status_code,
-                _preview(b"".join(chunks)),
+                _preview(start),
             )
 
 
@@ -525,7 +580,9 @@ def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
     code = parsed["code"]
     # Documented as a string; some answers carry a number.
     if isinstance(code, bool) or not isinstance(code, (str, int)):
-        raise MalformedResponse("'code' is not a string", status, _preview(raw))
+        raise MalformedResponse(
+            f"'code' is {_json_type(code)}, expected a string", status, _preview(raw)
+        )
     code_text = str(code).strip()
     if code_text != "0":
         msg = parsed.get("msg")
@@ -539,6 +596,19 @@ def _optional_text(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def _json_type(value: object) -> str:
+    """What a parsed JSON value is, in JSON's words (the server speaks JSON, not Python)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 def _preview_json(value: object) -> str:

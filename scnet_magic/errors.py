@@ -61,6 +61,13 @@ ERROR_CODES: dict[str, CodeInfo] = {
 }
 
 UNKNOWN_CODE_HINT = "See the message from the platform; check that the instance is running."
+SERVER_TEXT_LIMIT = 200  # characters of server-sent text quoted in a message
+
+
+def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
+    """Server-sent text as one short line: whitespace runs become one space, the rest is cut."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit] + "…"
 
 
 def describe_code(code: str) -> CodeInfo | None:
@@ -106,10 +113,14 @@ class ApiError(ScnetError):
         self.msg = msg
         self.status = status
         info = describe_code(code)
-        meaning = f" ({info.meaning})" if info else ""
-        shown_msg = msg or "(no message)"
+        # The status matters when the envelope came with an HTTP error (401, 500...).
+        details = [info.meaning] if info else []
+        if status != 200:
+            details.append(f"HTTP {status}")
+        shown_details = f" ({', '.join(details)})" if details else ""
+        shown_msg = one_line(msg) or "(no message)"
         super().__init__(
-            f"SCNet API error {code}{meaning}: {shown_msg}",
+            f"SCNet API error {one_line(code, 40)}{shown_details}: {shown_msg}",
             info.hint if info else UNKNOWN_CODE_HINT,
         )
         self.meaning = info.meaning if info else None

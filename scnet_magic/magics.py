@@ -22,7 +22,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, validate
-from traitlets.config import Configurable
+from traitlets.config import Config, Configurable
 
 from . import config, display, login, models
 from .client import ScnetClient
@@ -89,6 +89,7 @@ class ScnetMagics(Magics, Configurable):
         return _trait_value(models.validate_timeout, proposal["value"])
 
     def __init__(self, shell: InteractiveShell) -> None:
+        self._refused: dict[str, str] = {}  # setting -> why %config refused its last value
         # Magics.__init__ adds this object to shell.configurables, so %config lists it.
         super().__init__(shell=shell)
         self._token: str | None = None  # from %scnet_token, %scnet_login or %scnet_sandbox
@@ -100,8 +101,29 @@ class ScnetMagics(Magics, Configurable):
 
     # -- settings and errors ---------------------------------------------------------------
 
+    def update_config(self, cfg: Config) -> None:
+        # %config only logs a value the traits refuse and keeps the old one, so the next start
+        # would quietly use a fallback: another base URL (with the token) or another notebook.
+        # Remember the refusal and refuse to start until a valid value is set.
+        # (%config hands every class's settings to every configurable: look at ours only.)
+        ours = type(self).__name__
+        names = list(cfg[ours]) if ours in cfg else []
+        try:
+            super().update_config(cfg)
+        except TraitError as exc:
+            self._refused.update(dict.fromkeys(names, str(exc)))
+            raise
+        for name in names:
+            self._refused.pop(name, None)
+
     def settings(self) -> Settings:
         """The settings in force now: session values first, then environment, then file."""
+        if self._refused:
+            name, problem = next(iter(self._refused.items()))
+            raise InvalidInput(
+                f"{problem} (refused by %config ScnetMagics.{name}, which kept its old value)",
+                "Set it again with a valid value, or to None for the default.",
+            )
         return config.resolve(
             session={
                 "token": self._token,
@@ -514,8 +536,29 @@ def _parse(magic: Any, line: str) -> argparse.Namespace:
         words = shlex.split(line)
     except ValueError as exc:
         raise UsageError(f"cannot read the magic line: {exc} (check the quotes)") from None
-    args: argparse.Namespace = magic.parser.parse_args(words)
-    return args
+    parser = magic.parser
+    args, extra = parser.parse_known_args(words)
+    if extra:
+        # IPython's help formatter lays the usage out as a reST block ("::", indented lines).
+        usage = " ".join(parser.format_usage().replace("::", " ").split())
+        raise UsageError(_unexpected(extra, f"usage: {usage}"))
+    return args  # type: ignore[no-any-return]
+
+
+def _unexpected(words: list[str], usage: str) -> str:
+    """What is wrong with words the magic does not take, without quoting any value.
+
+    argparse would list them all, and a stray word on the line may well be a token.
+    """
+    options = [word.split("=", 1)[0] for word in words if word.startswith("-")]
+    if options:
+        message = f"unknown option {options[0]}; {usage}"
+    else:
+        count = len(words)
+        message = f"{count} unexpected word{'s' if count > 1 else ''} on the line; {usage}"
+    if any(option.startswith("--tok") for option in options):
+        message += " The token is never given on the line: run %scnet_token."
+    return message
 
 
 # One ScnetMagics per shell, so unload can find and close the one load created.

@@ -20,6 +20,21 @@ from .errors import InvalidInput
 # ---------------------------------------------------------------------------------------------
 # Validation
 
+_SHOWN_LIMIT = 60  # characters of a rejected value quoted back
+_MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
+
+
+def _shown(value: object) -> str:
+    """A rejected value for an error message: its repr, cut short.
+
+    Python refuses to turn an int of more than 4300 digits into text, so a huge one is
+    described instead of shown.
+    """
+    if isinstance(value, int) and not -(10**_SHOWN_LIMIT) < value < 10**_SHOWN_LIMIT:
+        return "a number too long to show"
+    text = repr(value)
+    return text if len(text) <= _SHOWN_LIMIT else text[:_SHOWN_LIMIT] + "…"
+
 
 def validate_notebook_id(value: object) -> str:
     """A notebook id as the exact string of digits the API expects.
@@ -31,12 +46,24 @@ def validate_notebook_id(value: object) -> str:
         raise InvalidInput(
             f"notebook id must be a string of digits, not {type(value).__name__}",
         )
+    # Checked before str(): Python refuses to turn an int of over 4300 digits into text.
+    if isinstance(value, int) and not -(10**_MAX_ID_DIGITS) < value < 10**_MAX_ID_DIGITS:
+        raise _id_too_long()
     text = str(value).strip()
     if not text:
         raise InvalidInput("notebook id is empty", "Give --id or set a default notebook id.")
     if not (text.isascii() and text.isdigit()):
-        raise InvalidInput(f"notebook id must contain only digits, got {text!r}")
+        raise InvalidInput(f"notebook id must contain only digits, got {_shown(text)}")
+    if len(text) > _MAX_ID_DIGITS:
+        raise _id_too_long()
     return text
+
+
+def _id_too_long() -> InvalidInput:
+    return InvalidInput(
+        f"notebook id is too long (more than {_MAX_ID_DIGITS} digits)",
+        "Ids are numbers of about 19 digits.",
+    )
 
 
 def validate_port(value: object) -> int:
@@ -46,14 +73,16 @@ def validate_port(value: object) -> int:
     if isinstance(value, str):
         text = value.strip()
         if not (text.isascii() and text.isdigit()):
-            raise InvalidInput(f"port must be a whole number from 1 to 65535, got {value!r}")
+            raise InvalidInput(f"port must be a whole number from 1 to 65535, got {_shown(value)}")
+        if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
+            raise InvalidInput(f"port must be from 1 to 65535, got {_shown(text)}")
         value = int(text)
     if not isinstance(value, int):
         raise InvalidInput(
             f"port must be a whole number from 1 to 65535, not {type(value).__name__}"
         )
     if not 1 <= value <= 65535:
-        raise InvalidInput(f"port must be from 1 to 65535, got {value}")
+        raise InvalidInput(f"port must be from 1 to 65535, got {_shown(value)}")
     return value
 
 
@@ -73,7 +102,21 @@ def validate_command(value: object) -> str | None:
     return value
 
 
-def validate_token(value: object) -> str:
+class Secret(str):
+    """A token: the text itself, except that its repr hides it.
+
+    Reprs are what tracebacks with variables (``%xmode Verbose``), debuggers and logged
+    containers show; the token travels as this type wherever it goes, into the request's
+    header dict too.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<token hidden>'"
+
+
+def validate_token(value: object) -> Secret:
     """A token that can travel in an HTTP header without being able to inject another one."""
     if not isinstance(value, str):
         raise InvalidInput("token must be text")
@@ -85,7 +128,7 @@ def validate_token(value: object) -> str:
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in token):
         # Never echo the token: say what is wrong with it, not what it is.
         raise InvalidInput("token must not contain spaces, line breaks or control characters")
-    return token
+    return Secret(token)
 
 
 def _header_safe(value: object, what: str) -> str:
@@ -132,24 +175,26 @@ def validate_base_url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("base URL is empty")
     text = value.strip()
+    # Before anything that quotes the URL back: credentials would end up in the output. A base
+    # URL has no other use for "@", so any "@" is refused, whatever else is wrong.
+    if "@" in text:
+        raise InvalidInput("base URL must not contain a user name or password")
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
     except ValueError:
-        raise InvalidInput(f"base URL is not a valid URL: {text!r}") from None
+        raise InvalidInput(f"base URL is not a valid URL: {_shown(text)}") from None
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
-            f"base URL must start with https:// and name a host, got {text!r}",
+            f"base URL must start with https:// and name a host, got {_shown(text)}",
         )
-    if parts.username is not None or parts.password is not None:
-        # Do not echo it back: the credentials would end up in the output.
-        raise InvalidInput("base URL must not contain a user name or password")
     if parts.query or parts.fragment:
         raise InvalidInput("base URL must not contain a query or fragment")
     if parts.scheme == "http" and not is_loopback_host(host):
         raise InvalidInput(
-            f"base URL must use https:// (plain http:// is allowed only for loopback): {text!r}",
+            "base URL must use https:// (plain http:// is allowed only for loopback): "
+            + _shown(text),
         )
     return text.rstrip("/")
 
@@ -169,9 +214,11 @@ def validate_timeout(value: object) -> float:
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InvalidInput(f"timeout must be a positive number of seconds, got {value!r}") from None
+        raise InvalidInput(
+            f"timeout must be a positive number of seconds, got {_shown(value)}"
+        ) from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidInput(f"timeout must be a positive number of seconds, got {value!r}")
+        raise InvalidInput(f"timeout must be a positive number of seconds, got {_shown(value)}")
     return seconds
 
 

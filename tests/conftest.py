@@ -103,6 +103,9 @@ def ip(_shell: InteractiveShell) -> Iterator[InteractiveShell]:
     _shell.run_line_magic("load_ext", "scnet_magic")
     yield _shell
     _shell.run_line_magic("unload_ext", "scnet_magic")
+    # %config also stores the values in the shell's own config, from which the next load
+    # would take them: forget them, so tests do not inherit each other's settings.
+    _shell.config.pop("ScnetMagics", None)
 
 
 @pytest.fixture

@@ -81,3 +81,19 @@ def test_http_and_malformed_errors_carry_what_came_back() -> None:
 def test_user_message_joins_message_and_hint() -> None:
     assert ScnetError("a", "b").user_message() == "a b"
     assert ScnetError("a").user_message() == "a"
+
+
+def test_api_error_shows_a_non_200_status() -> None:
+    assert str(ApiError("10008", "权限不足", status=401)) == (
+        "SCNet API error 10008 (insufficient permission, HTTP 401): 权限不足"
+    )
+    assert str(ApiError("716866", "x", status=500)) == "SCNet API error 716866 (HTTP 500): x"
+    assert "HTTP" not in str(ApiError("10008", "x", status=200))
+
+
+def test_api_error_puts_whatever_the_server_sent_on_one_short_line() -> None:
+    error = ApiError("10001\nX", "第一行\r\n第二行\t" + "长" * 5000)
+    for text in (str(error), error.user_message()):
+        assert "\n" not in text and "\r" not in text and len(text) < 400
+    assert "第一行 第二行 长" in str(error) and str(error).endswith("…")
+    assert error.msg.startswith("第一行\r\n")  # the field keeps what came

@@ -106,7 +106,7 @@ def test_cell_magic_through_run_cell(ip: InteractiveShell, sandbox_env: Sandbox)
         ("--id 12ab --port 1223", None, "notebook id must contain only digits"),
         (f'--id {ID} --port 1223 --command ""', None, "command is empty"),
         (f'--id {ID} --port 1223 --command "python app.py', None, "check the quotes"),
-        (f"--id {ID} --port 1223 --bogus", None, "unrecognized arguments"),
+        (f"--id {ID} --port 1223 --bogus", None, "unknown option --bogus"),
         (f"--id {ID} --port", None, "expected one argument"),
         (f"--id {ID} --port 1223", "   \n", "command is empty"),
         (f"--id {ID} --port 1223 --command x", "python a.py", "not both"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import inspect
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import pytest
 import requests
 import trustme
 
+import scnet_magic.sandbox as sandbox_module
 from scnet_magic.login import sign_in
 from scnet_magic.sandbox import FAULTS, RecordedRequest, Sandbox
 
@@ -679,6 +681,73 @@ def test_execute_own_workdir_and_faults_never_run(
     finally:
         sandbox.stop()
     assert not sandbox.workdir.exists()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            return True
+    return False
+
+
+class Failed(Exception):
+    """A test failing in the middle of its work."""
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process groups from /proc")
+def test_stops_every_process_it_started_when_the_test_fails(
+    session: requests.Session, tmp_path: Path
+) -> None:
+    port = free_port()
+    server = f"{shlex.quote(sys.executable)} -m http.server {port} --bind 127.0.0.1"
+    # A shell, a background child that outlives it, and a server in front.
+    command = f"echo $$ > group.pid; sleep 60 & echo $! > child.pid; exec {server}"
+    with pytest.raises(Failed), Sandbox(execute=True, workdir=tmp_path, ready_timeout=8) as sb:
+        data = ok_data(
+            make_api(session, sb)("POST", START, json=start_body(port=port, command=command))
+        )
+        assert data["execSuccess"] is True
+        pgid = int((tmp_path / "group.pid").read_text())
+        child = int((tmp_path / "child.pid").read_text())
+        assert group_alive(pgid) and alive(child) and accepts(port)
+        raise Failed
+    assert not group_alive(pgid)
+    assert not alive(child)
+    assert not accepts(port)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"),  # same length
+        lambda token: token[:-1],  # a prefix
+        lambda token: token + "x",  # longer
+        lambda token: token.swapcase(),
+        lambda token: "",
+        lambda token: token.replace(".", "\u00e9", 1).encode().decode("latin-1"),
+    ],
+)
+def test_token_comparison_is_exact(
+    api: Callable[..., requests.Response], sb: Sandbox, wrong: Callable[[str], str]
+) -> None:
+    envelope = api("GET", LIST, token=wrong(sb.token)).json()
+    assert envelope["code"] == "10009"
+    assert api("GET", LIST).json()["code"] == "0"
+
+
+def test_token_comparison_takes_constant_time() -> None:
+    """Timing a comparison is too noisy for a test; the code says which comparison it is."""
+    assert "self.accepts_token(token)" in inspect.getsource(Sandbox._answer)
+    accepts = inspect.getsource(Sandbox.accepts_token)
+    assert "hmac.compare_digest(token.encode(), t.encode()) for t in valid" in accepts
+    # And nowhere is a token compared with == or != (the header's name "token" may be).
+    compared = r"(?<![\w\"'])(self\.)?token\s*[!=]=|[!=]=\s*(self\.)?token\b"
+    assert not re.findall(compared, inspect.getsource(sandbox_module))
 
 
 # -- TLS and the command line ---------------------------------------------------------------

@@ -1,0 +1,283 @@
+"""Bad input through every front end: one clear line naming the field and the rule, and
+nothing sent (the sandbox receives no request at all)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from IPython.core.error import UsageError
+
+from scnet_magic import InvalidInput, ScnetError
+from scnet_magic.sandbox import Sandbox
+
+from conftest import CANARY
+from frontends import (
+    FRONT_ENDS,
+    SETTINGS_FRONT_ENDS,
+    ApiFrontEnd,
+    FrontEnd,
+    MagicFrontEnd,
+    Outcome,
+    SettingsFrontEnd,
+    Target,
+)
+
+ID = Sandbox.notebook_id
+PORT_RULE = "port must be a whole number from 1 to 65535"
+ID_RULE = "notebook id must contain only digits"
+
+
+@dataclass(frozen=True)
+class Bad:
+    """Values as a user gives them (None: not given), and what the one line must say."""
+
+    says: str  # a pattern: the field and the rule
+    notebook_id: str | None = ID
+    port: str | None = "1223"
+    command: str | None = "python app.py"
+
+
+# Values every front end takes: typed on the magic line, in the cell, passed to the API.
+FIELD_CASES: dict[str, Bad] = {
+    "port 0": Bad(r"^port must be from 1 to 65535, got 0\b", port="0"),
+    "port 65536": Bad(r"^port must be from 1 to 65535, got 65536\b", port="65536"),
+    "port -1": Bad(rf"^{PORT_RULE}, got '-1'", port="-1"),
+    "port abc": Bad(rf"^{PORT_RULE}, got 'abc'", port="abc"),
+    "port 12.5": Bad(rf"^{PORT_RULE}, got '12.5'", port="12.5"),
+    "port 1e3": Bad(rf"^{PORT_RULE}, got '1e3'", port="1e3"),
+    "port empty": Bad(rf"^{PORT_RULE}, got ''", port=""),
+    "port blank": Bad(rf"^{PORT_RULE}, got '  '", port="  "),
+    "port hex": Bad(rf"^{PORT_RULE}, got '0x50'", port="0x50"),
+    "port full-width digits": Bad(rf"^{PORT_RULE}, got '８０'", port="８０"),
+    "port 5000 digits": Bad(r"^port must be from 1 to 65535, got '9{59}…$", port="9" * 5000),
+    "id empty": Bad(r"^notebook id is empty", notebook_id=""),
+    "id with letters": Bad(rf"^{ID_RULE}, got '18960504105501368ab'", "18960504105501368ab"),
+    "id with inner spaces": Bad(rf"^{ID_RULE}, got '1896050 410550136833'", "1896050 410550136833"),
+    "id negative": Bad(rf"^{ID_RULE}, got '-1896050410550136833'", "-1896050410550136833"),
+    "id as a float": Bad(rf"^{ID_RULE}, got '1.896050410550137e\+18'", "1.896050410550137e+18"),
+    "id in Arabic-Indic digits": Bad(rf"^{ID_RULE}, got '١٢٣'", "١٢٣"),
+    "id of 5000 digits": Bad(r"^notebook id is too long \(more than 100 digits\)", "1" * 5000),
+    "id of 5000 letters": Bad(rf"^{ID_RULE}, got 'a{{59}}…$", "a" * 5000),
+    "command blank": Bad(r"^command is empty", command="   "),
+    "command tab": Bad(r"^command is empty", command="\t"),
+}
+
+# Python values only the API can be given.
+API_CASES: dict[str, tuple[object, object, object, str]] = {
+    "port int 0": (ID, 0, None, r"^port must be from 1 to 65535, got 0$"),
+    "port int 65536": (ID, 65536, None, r"^port must be from 1 to 65535, got 65536$"),
+    "port int -1": (ID, -1, None, r"^port must be from 1 to 65535, got -1$"),
+    "port float 12.5": (ID, 12.5, None, rf"^{PORT_RULE}, not float"),
+    "port float 1e3": (ID, 1e3, None, rf"^{PORT_RULE}, not float"),
+    "port True": (ID, True, None, rf"^{PORT_RULE}$"),
+    "port None": (ID, None, None, rf"^{PORT_RULE}, not NoneType"),
+    "port huge int": (ID, 10**5000, None, r"^port must be from 1 to 65535, got a number too long"),
+    "id float": (1.896050410550137e18, 1223, None, r"^notebook id must be a string of digits"),
+    "id negative int": (-1896050410550136833, 1223, None, rf"^{ID_RULE}, got '-18960"),
+    "id huge int": (10**5000, 1223, None, r"^notebook id is too long"),
+    "id None": (None, 1223, None, r"^notebook id must be a string of digits, not NoneType"),
+    "id bytes": (b"1896050410550136833", 1223, None, r"^notebook id must be .*not bytes"),
+    "command bytes": (ID, 1223, b"python app.py", r"^command must be text, not bytes"),
+    "command NUL": (ID, 1223, "python\x00app.py", r"^command must not contain a NUL"),
+}
+
+# Lines only the magics read (and the ``scnet`` command will): syntax and options.
+LINE_CASES: dict[str, tuple[str, str]] = {
+    "unbalanced double quote": (
+        f'--id {ID} --port 1223 --command "python app.py',
+        r"^cannot read the magic line: No closing quotation \(check the quotes\)",
+    ),
+    "unbalanced single quote": (
+        f"--id {ID} --port '1223",
+        r"^cannot read the magic line: No closing quotation",
+    ),
+    "unknown flag": (f"--id {ID} --port 1223 --bogus", r"^unknown option --bogus; usage: "),
+    "unknown short flag": (f"--id {ID} -p 1223", r"^unknown option -p; usage: "),
+    "unknown flag with a value": (
+        f"--id {ID} --port 1223 --token {CANARY}",
+        r"^unknown option --token; usage: .* The token is never given on the line",
+    ),
+    "stray words": (
+        f"--id {ID} --port 1223 python app.py",
+        r"^2 unexpected words on the line; usage: %scnet_start \[--id ID\] \[--port PORT\]",
+    ),
+    "port without its value": (f"--id {ID} --port", r"^argument --port: expected one argument"),
+    "id without its value": ("--id --port 1223", r"^argument --id: expected one argument"),
+    "command without its value": (
+        f"--id {ID} --port 1223 --command",
+        r"^argument --command: expected one argument",
+    ),
+    "no port": (f"--id {ID}", r"^--port is required"),
+    "no id and no default": ("--port 1223", r"^no notebook id .*--id"),
+}
+
+# Settings, by whichever way a front end takes them (argument, %config, prompt, environment).
+SETTINGS_CASES: dict[str, tuple[str, object, str]] = {
+    "base URL without a scheme": (
+        "base_url",
+        "scnet.example.cn",
+        r"base URL must start with https:// and name a host, got 'scnet\.example\.cn'",
+    ),
+    "base URL ftp": (
+        "base_url",
+        "ftp://127.0.0.1:21",
+        r"base URL must start with https:// and name a host, got 'ftp://",
+    ),
+    "base URL plain http to another host": (
+        "base_url",
+        "http://scnet.example.cn",
+        r"base URL must use https:// \(plain http:// is allowed only for loopback\)",
+    ),
+    "base URL with credentials": (
+        "base_url",
+        "https://user:hunter2@scnet.example.cn",
+        r"base URL must not contain a user name or password",
+    ),
+    "base URL ftp with credentials": (
+        "base_url",
+        "ftp://user:hunter2@127.0.0.1",
+        r"base URL must (start with https://|not contain a user name)",
+    ),
+    "base URL with credentials and a bad port": (
+        "base_url",
+        "https://user:hunter2@scnet.example.cn:99999",
+        r"base URL (must not contain a user name|is not a valid URL)",
+    ),
+    "base URL without a host": ("base_url", "https://", r"base URL must start with https://"),
+    "base URL with a bad port": (
+        "base_url",
+        "https://scnet.example.cn:99999",
+        r"base URL is not a valid URL",
+    ),
+    "token empty": ("token", "", r"token is empty|No SCNET token is set"),
+    "token with a newline": (
+        "token",
+        "eyJhbGciOi.abc\nX-Injected: 1",
+        r"token must not contain spaces, line breaks or control characters",
+    ),
+    "token with a space": ("token", "eyJhbGciOi abc", r"token must not contain spaces"),
+    "token non-ASCII": ("token", "eyJhbGciOi.tökén", r"token must contain only ASCII characters"),
+    "timeout zero": ("timeout", 0, r"timeout must be a positive number of seconds"),
+    "timeout negative": ("timeout", -5, r"timeout must be a positive number of seconds"),
+    "timeout infinite": ("timeout", float("inf"), r"timeout must be a positive number of seconds"),
+    "timeout text": ("timeout", "soon", r"timeout.*(positive number of seconds|expected a float)"),
+}
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(shared_sandbox: Sandbox) -> Sandbox:
+    shared_sandbox.clear_log()
+    return shared_sandbox
+
+
+@pytest.fixture(params=sorted(FRONT_ENDS))
+def front_end(request: pytest.FixtureRequest) -> FrontEnd:
+    return FRONT_ENDS[request.param](request)
+
+
+@pytest.fixture(params=[name for name in sorted(FRONT_ENDS) if name != "api"])
+def line_front_end(request: pytest.FixtureRequest) -> FrontEnd:
+    front_end = FRONT_ENDS[request.param](request)
+    assert front_end.takes_a_line
+    return front_end
+
+
+@pytest.fixture(params=sorted(SETTINGS_FRONT_ENDS))
+def settings_front_end(request: pytest.FixtureRequest) -> SettingsFrontEnd:
+    return SETTINGS_FRONT_ENDS[request.param](request)
+
+
+def check_refused(
+    outcome: Outcome, user_error: type[BaseException], says: str, sandbox: Sandbox
+) -> None:
+    """One clear line that matches ``says``, no traceback, and nothing sent."""
+    assert outcome.result is None, outcome.result
+    assert isinstance(outcome.error, user_error), outcome.shown
+    line = outcome.message
+    assert "\n" not in line and "\r" not in line, line
+    assert re.search(says, line), f"{says!r} not in {line!r}"
+    assert "Traceback" not in outcome.shown
+    assert CANARY not in outcome.shown and "hunter2" not in outcome.shown
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize("case", sorted(FIELD_CASES))
+def test_bad_value(front_end: FrontEnd, sandbox: Sandbox, case: str) -> None:
+    bad = FIELD_CASES[case]
+    target = Target(sandbox.base_url, sandbox.token)
+    outcome = front_end.start(target, bad.notebook_id, bad.port, bad.command)
+    check_refused(outcome, front_end.user_error, bad.says, sandbox)
+    if front_end.user_error is ScnetError:
+        assert isinstance(outcome.error, InvalidInput)
+
+
+@pytest.mark.parametrize("case", sorted(API_CASES))
+def test_bad_python_value(sandbox: Sandbox, case: str) -> None:
+    notebook_id, port, command, says = API_CASES[case]
+    target = Target(sandbox.base_url, sandbox.token)
+    outcome = ApiFrontEnd().start(target, notebook_id, port, command)
+    check_refused(outcome, InvalidInput, says, sandbox)
+
+
+@pytest.mark.parametrize("case", sorted(LINE_CASES))
+def test_bad_line(line_front_end: FrontEnd, sandbox: Sandbox, case: str) -> None:
+    line, says = LINE_CASES[case]
+    outcome = line_front_end.start_line(
+        Target(sandbox.base_url, sandbox.token), line, "python app.py"
+    )
+    check_refused(outcome, line_front_end.user_error, says, sandbox)
+
+
+def test_command_given_twice_in_the_cell_magic(
+    request: pytest.FixtureRequest, sandbox: Sandbox
+) -> None:
+    cell = FRONT_ENDS["cell"](request)
+    outcome = cell.start_line(
+        Target(sandbox.base_url, sandbox.token), f"--id {ID} --port 1223 --command x", "python a.py"
+    )
+    check_refused(
+        outcome, cell.user_error, r"either with --command or in the cell, not both", sandbox
+    )
+
+
+@pytest.mark.parametrize("case", sorted(SETTINGS_CASES))
+def test_bad_setting(settings_front_end: SettingsFrontEnd, sandbox: Sandbox, case: str) -> None:
+    setting, value, says = SETTINGS_CASES[case]
+    if setting not in settings_front_end.settings:
+        pytest.skip(f"{settings_front_end.name} does not take the {setting}")
+    outcome = settings_front_end.start_with(sandbox, setting, value)
+    user_error = ScnetError if settings_front_end.name == "api" else UsageError
+    check_refused(outcome, user_error, says, sandbox)
+
+
+def test_the_tables_hold_at_least_thirty_cases() -> None:
+    cases = len(FIELD_CASES) + len(API_CASES) + len(LINE_CASES) + len(SETTINGS_CASES)
+    assert cases >= 30
+
+
+def test_a_refused_config_value_holds_starts_until_it_is_set_again(
+    request: pytest.FixtureRequest, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """%config logs a refused value and keeps the old one; starting must not go ahead on it."""
+    monkeypatch.setenv("SCNET_TOKEN", sandbox.token)
+    magic = FRONT_ENDS["magic"](request)
+    assert isinstance(magic, MagicFrontEnd)
+    start = f"%scnet_start --id {ID} --port 1223"
+    bad = f"%config ScnetMagics.base_url = {sandbox.base_url + '/x?y'!r}"
+    # Neither another class's setting nor another of ours clears the refusal.
+    others = ["%config InteractiveShell.autocall = 0", "%config ScnetMagics.short_errors = True"]
+    refused = magic.run([bad, *others, start])
+    says = r"query or fragment \(refused by %config ScnetMagics\.base_url, which kept its old"
+    check_refused(refused, UsageError, says, sandbox)
+    fixed = magic.run([f"%config ScnetMagics.base_url = {sandbox.base_url!r}", start])
+    assert fixed.result is not None and fixed.result.pending, fixed.shown
+    assert len(sandbox.start_requests()) == 1

@@ -1,0 +1,300 @@
+"""The canary audit: run the product with a canary token and look for it everywhere.
+
+Everywhere means what the user sees (outputs, error lines, tracebacks, reprs), what is kept
+(log records and formatted log output at DEBUG for the package and for urllib3, the IPython
+history database, executed and saved notebooks) and what a front end leaves behind. Every
+front end in ``frontends.FRONT_ENDS`` runs the success path and every error path; a new front
+end (the form with its widget state, the command line with its stdout and stderr) is audited
+by adding its adapter there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from nbclient import NotebookClient
+
+from scnet_magic import ScnetClient
+from scnet_magic.config import resolve
+from scnet_magic.sandbox import FAULTS, Sandbox
+
+from conftest import CANARY, free_port
+from frontends import FRONT_ENDS, FrontEnd, MagicFrontEnd, Outcome, Target
+
+ID = Sandbox.notebook_id
+TERMINATED = "1896050410550136834"
+TIMEOUT = 0.5  # the slow faults only need to pass the timeout; keep them short here
+# The whole canary, and its parts that no other token shares.
+SECRETS = [CANARY, *CANARY.split(".")[1:]]
+
+
+def assert_clean(where: str, *blobs: str | bytes) -> None:
+    """The canary is in none of the blobs."""
+    for blob in blobs:
+        data = blob if isinstance(blob, bytes) else blob.encode("utf-8", "surrogatepass")
+        for secret in SECRETS:
+            at = data.find(secret.encode())
+            assert at < 0, (
+                f"token in {where}: …{data[max(0, at - 120) : at].decode(errors='replace')}"
+            )
+
+
+@pytest.fixture(autouse=True)
+def logs_audited(debug_logs: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every test here logs at DEBUG (package and urllib3); records and formatted output are
+    audited after it."""
+    yield debug_logs
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s %(args)r")
+    for record in debug_logs.records:
+        assert_clean(
+            f"log record of {record.name}",
+            record.getMessage(),
+            repr(record.args),
+            formatter.format(record),  # with the exception and its traceback, if any
+            record.exc_text or "",
+            record.stack_info or "",
+        )
+    assert_clean("formatted log output", debug_logs.text)
+
+
+@pytest.fixture(scope="module")
+def canary_sandbox() -> Iterator[Sandbox]:
+    """A sandbox that accepts the canary as its token."""
+    with Sandbox(token=CANARY) as sandbox:
+        sandbox.fault_delay = 2.0
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(canary_sandbox: Sandbox) -> Iterator[Sandbox]:
+    canary_sandbox.clear_log()
+    yield canary_sandbox
+    canary_sandbox.fault = None
+
+
+@pytest.fixture(params=sorted(FRONT_ENDS))
+def front_end(request: pytest.FixtureRequest) -> FrontEnd:
+    return FRONT_ENDS[request.param](request)
+
+
+def audit(where: str, outcome: Outcome) -> None:
+    assert_clean(where, outcome.shown, *outcome.texts)
+
+
+def test_success_and_every_fault(front_end: FrontEnd, sandbox: Sandbox) -> None:
+    target = Target(sandbox.base_url, CANARY, TIMEOUT)
+    ok = front_end.start(target, ID, "1223", "python app.py")
+    assert ok.result is not None and ok.result.pending, ok.shown
+    audit(f"{front_end.name}: a started service", ok)
+    for fault in sorted(FAULTS):
+        sandbox.fault = fault
+        outcome = front_end.start(target, ID, "1223", "python app.py")
+        audit(f"{front_end.name}: fault {fault}", outcome)
+    assert len(sandbox.start_requests()) == 1 + len(FAULTS)
+
+
+def test_error_paths_without_the_server_on_our_side(front_end: FrontEnd, sandbox: Sandbox) -> None:
+    target = Target(sandbox.base_url, CANARY, TIMEOUT)
+    with Sandbox() as other:  # another token: the platform refuses the canary (10009)
+        refused = front_end.start(Target(other.base_url, CANARY, TIMEOUT), ID, "1223", "x")
+    assert refused.error is not None and "10009" in refused.message
+    nobody = Target(f"http://127.0.0.1:{free_port()}", CANARY, TIMEOUT)
+    outcomes = {
+        "the platform refuses the token": refused,
+        "an API error": front_end.start(target, TERMINATED, "1223", "python app.py"),
+        "bad input": front_end.start(target, ID, "0", "python app.py"),
+        "a blank command": front_end.start(target, ID, "1223", "   "),
+        "connection refused": front_end.start(nobody, ID, "1223", "python app.py"),
+    }
+    for where, outcome in outcomes.items():
+        assert outcome.error is not None, where
+        audit(f"{front_end.name}: {where}", outcome)
+
+
+def test_bad_tokens_are_not_quoted_back(front_end: FrontEnd, sandbox: Sandbox) -> None:
+    for bad in (CANARY + "\n" + CANARY, CANARY + " x", CANARY + "é", "\x00" + CANARY):
+        outcome = front_end.start(Target(sandbox.base_url, bad), ID, "1223", "python app.py")
+        assert outcome.error is not None and "token" in outcome.message
+        audit(f"{front_end.name}: a bad token", outcome)
+    assert sandbox.requests == []
+
+
+def test_reprs_of_everything_that_holds_the_token(
+    sandbox: Sandbox, ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = ScnetClient(base_url=sandbox.base_url, token=CANARY)
+    settings = resolve(token=CANARY, base_url=sandbox.base_url)
+    magics = ip.magics_manager.registry["ScnetMagics"]
+    magic = MagicFrontEnd(ip, monkeypatch)
+    magic.run(magic.point_at(Target(sandbox.base_url, CANARY)))  # the token now in the session
+    shown = magic.run(["%config ScnetMagics", "%config", "%who", "%whos"]).shown
+    assert_clean("reprs", repr(client), str(client), repr(settings), repr(magics), shown)
+    assert "ScnetMagics" in shown
+
+
+def test_full_tracebacks_with_variables(
+    ip: InteractiveShell, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``short_errors = False`` with ``%xmode Verbose``: every frame's variables are shown."""
+    magic = MagicFrontEnd(ip, monkeypatch)
+    mode = ip.InteractiveTB.mode
+    start = f"%scnet_start --id {ID} --port 1223"
+    try:
+        setup = ["%config ScnetMagics.short_errors = False", "%xmode Verbose"]
+        magic.run([*setup, *magic.point_at(Target(sandbox.base_url, CANARY, TIMEOUT))])
+        outcomes: dict[str, Outcome] = {}
+        for fault in ("html502", "reset", "slow-headers"):
+            sandbox.fault = fault
+            outcomes[fault] = magic.run([start])
+        sandbox.fault = None
+        refused = f"%config ScnetMagics.base_url = 'http://127.0.0.1:{free_port()}'"
+        outcomes["connection refused"] = magic.run([refused, start])
+        bad_url = "%config ScnetMagics.base_url = 'ftp://x'"
+        outcomes["a refused setting"] = magic.run([bad_url, start])
+    finally:
+        ip.run_line_magic("xmode", mode)
+    for where, outcome in outcomes.items():
+        assert outcome.error is not None and "Traceback" in outcome.shown, where
+        audit(f"verbose traceback: {where}", outcome)
+
+
+# -- what is kept: the history database and saved notebooks ---------------------------------
+
+HISTORY_SESSION = r"""
+import getpass
+import sys
+
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from scnet_magic.sandbox import Sandbox
+
+typed = sys.stdin.readline().rstrip("\n")  # the token, as typed at the hidden prompt
+getpass.getpass = lambda prompt="": typed
+
+config = Config()
+config.HistoryManager.enabled = True
+config.HistoryManager.db_log_output = True  # outputs too, not only inputs
+ip = InteractiveShell.instance(config=config)
+with Sandbox(token=typed) as sandbox, Sandbox(token=typed) as faulty, Sandbox() as other:
+    faulty.fault = "html502"
+    start = f"%scnet_start --id {sandbox.notebook_id} --port"
+    cells = [
+        "%load_ext scnet_magic",
+        f"%config ScnetMagics.base_url = {sandbox.base_url!r}",
+        "%scnet_token",
+        f"r = {start} 1223 --command 'python app.py'",
+        "r",
+        "r.to_dict()",
+        f"%%scnet_start --id {sandbox.notebook_id} --port 1224\npython app.py --port 1224",
+        f"{start} 0",
+        f"%config ScnetMagics.base_url = {faulty.base_url!r}",
+        f"{start} 1223",
+        f"%config ScnetMagics.base_url = {other.base_url!r}",
+        f"{start} 1223",
+        "import getpass\nfrom scnet_magic import ScnetClient",
+        f"client = ScnetClient(base_url={sandbox.base_url!r}, token=getpass.getpass())\nclient",
+        "'history-marker-7d1e'",
+        "%scnet_token --clear",
+    ]
+    for cell in cells:
+        ip.run_cell(cell, store_history=True)
+print("history file:", ip.history_manager.hist_file)
+ip.atexit_operations()
+"""
+
+
+def test_ipython_history_database(tmp_path: Path) -> None:
+    """A real IPython session with history on, in a profile of its own; then the file's bytes."""
+    ipython_dir = tmp_path / "ipython"
+    env = {**os.environ, "IPYTHONDIR": str(ipython_dir)}
+    run = subprocess.run(
+        [sys.executable, "-c", HISTORY_SESSION],
+        input=CANARY + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert_clean("the IPython session's output", run.stdout, run.stderr)
+    files = [p for p in ipython_dir.rglob("*") if p.is_file()]
+    database = ipython_dir / "profile_default" / "history.sqlite"
+    assert database in files, files
+    for path in files:
+        assert_clean(f"{path.relative_to(tmp_path)}", path.read_bytes())
+    # The database holds the session: inputs and outputs, so a token there would be found.
+    data = database.read_bytes()
+    for expected in (b"history-marker-7d1e", b"scnet_token", b"ksai.scnet.cn", b"to_dict"):
+        assert expected in data
+
+
+NOTEBOOK_CELLS = [
+    "%load_ext scnet_magic",
+    # The package's and urllib3's DEBUG logs go into the cell outputs, and so into the file.
+    "import logging, sys\n"
+    "handler = logging.StreamHandler(sys.stdout)\n"
+    "handler.setFormatter(logging.Formatter('%(name)s %(levelname)s %(message)s'))\n"
+    "for name in ('scnet_magic', 'urllib3'):\n"
+    "    logging.getLogger(name).setLevel(logging.DEBUG)\n"
+    "    logging.getLogger(name).addHandler(handler)",
+    "r = %scnet_start --id {id} --port 1223 --command 'python app.py'\nr",
+    "%%scnet_start --id {id} --port 1224\npython app.py --port 1224",
+    "%scnet_start --id {id} --port 0",
+    "%scnet_start --id {terminated} --port 1223",
+    "%config ScnetMagics.base_url = '{faulty}'\n%scnet_start --id {id} --port 1223",
+    "%config ScnetMagics.short_errors = False\n%xmode Verbose",
+    "%scnet_start --id {id} --port 1223",
+    "%config ScnetMagics.base_url = '{nobody}'\n%scnet_start --id {id} --port 1223",
+    "%xmode Context\n%config ScnetMagics.short_errors = True\n%config ScnetMagics.base_url = None",
+    "from scnet_magic import ScnetClient\n"
+    "client = ScnetClient()\n"
+    "client, client.start_service('{id}', 1225).to_dict()",
+    "%config ScnetMagics",
+]
+
+
+def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook run by a real kernel with SCNET_TOKEN set to the canary, saved, then read."""
+    with Sandbox(token=CANARY) as sandbox, Sandbox() as faulty:
+        faulty.fault = "html502"
+        monkeypatch.setenv("SCNET_TOKEN", CANARY)
+        monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)
+        monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+        values = {
+            "id": ID,
+            "terminated": TERMINATED,
+            "faulty": faulty.base_url,
+            "nobody": f"http://127.0.0.1:{free_port()}",
+        }
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [
+            nbformat.v4.new_code_cell(cell.format(**values) if "{" in cell else cell)
+            for cell in NOTEBOOK_CELLS
+        ]
+        NotebookClient(
+            notebook,
+            timeout=60,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": str(tmp_path)}},
+        ).execute()
+        path = tmp_path / "audit.ipynb"
+        nbformat.write(notebook, path)
+    data = path.read_bytes()
+    assert_clean("the saved notebook", data)
+    for kept in (tmp_path / "ipython").rglob("*.sqlite"):
+        assert_clean(f"the kernel's {kept.name}", kept.read_bytes())
+    # The notebook holds what the audit is about: results, errors, tracebacks and DEBUG logs.
+    expected = [b"ksai.scnet.cn", b"UsageError", b"HTTP 502", b"Traceback", b"refused"]
+    expected += [b"urllib3.connectionpool DEBUG", b"scnet_magic.client DEBUG"]
+    for text in expected:
+        assert text in data, text
