@@ -109,7 +109,7 @@ class NotebookPage:
             self.dismiss_interruptions()
             states: list[str] = self.page.evaluate(_CELL_STATES)
             if states and all(state == "done" for state in states):
-                return
+                break
             if "running" in states:
                 stopped_since = None
             else:
@@ -117,13 +117,21 @@ class NotebookPage:
                 # run has not begun yet. Give it a moment before deciding.
                 stopped_since = stopped_since or time.monotonic()
                 if time.monotonic() - stopped_since > 3.0:
-                    raise AssertionError(
-                        f"Run All stopped: cell states {states}; error output:\n"
-                        + "\n".join(self.page.locator(_ERROR_OUTPUTS).all_inner_texts())
-                    )
+                    raise AssertionError(f"Run All stopped: cell states {states}; {self._errors()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"cells still running after {timeout:.0f} s: {states}")
             self.page.wait_for_timeout(250)
+        # A failing last cell ran too, so its prompt has a number: ask the kernel, where
+        # IPython keeps the last exception a cell raised.
+        raised = self.server.kernel_expression(
+            "repr(getattr(__import__('sys'), 'last_value', None))"
+        )
+        if raised != "None":
+            raise AssertionError(f"a cell raised {raised}; {self._errors()}")
+
+    def _errors(self) -> str:
+        texts = self.page.locator(_ERROR_OUTPUTS).all_inner_texts()
+        return "error output on the page:\n" + "\n".join(texts) if texts else "no error output"
 
     def run_cell(self, cell: Locator, timeout: float = 60.0) -> None:
         """Select ``cell`` and press Shift+Enter, as a user re-running it; wait for it."""
