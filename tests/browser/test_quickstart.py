@@ -1,0 +1,138 @@
+"""The quickstart notebook in a real JupyterLab 4 and Notebook 7, in headless Chromium.
+
+What users see is rendered by the browser: a widget that fails to render, a link that is not
+clickable or an output that the front end renders from another MIME type than intended show up
+only here. Each front end runs the whole notebook once (Run All); the tests then look at the
+page, use the form, and follow the links.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from conftest import free_port
+
+if TYPE_CHECKING:
+    # Playwright is imported where it is used: without it, the tests skip (see chromium.py)
+    # rather than fail to import.
+    from playwright.sync_api import Locator
+
+    from .page import NotebookPage
+
+pytestmark = pytest.mark.browser
+
+# The sandbox's stand-in for the platform's external address: a gateway on loopback.
+EXTERNAL_URL = re.compile(r"^http://127\.0\.0\.1:\d+/$")
+# A JWT-shaped string, as SCNet tokens (and the sandbox's) are.
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{16,}\.")
+# What the front end shows instead of a widget it cannot render.
+WIDGET_ERROR = "Error displaying widget"
+WIDGET_TEXT_FORM = "SCNet start form (a widget"
+
+START_CELL = re.compile(r"^result = %scnet_start --port")
+FORM_CELL = re.compile(r"^%scnet_start$")
+PYTHON_FORM_CELL = re.compile(r"form = scnet_magic\.form\(")
+SANDBOX_CELL = re.compile(r"^sandbox = %scnet_sandbox --execute$")
+
+
+def expect(locator: Locator) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def result_link(output: Locator) -> Locator:
+    """The external URL's link in a rendered start result."""
+    return output.locator(".scnet-result a[href]")
+
+
+def assert_opens_in_new_tab(link: Locator) -> str:
+    """Check the one link and return its address."""
+    expect(link).to_have_count(1, timeout=10_000)
+    href = link.get_attribute("href") or ""
+    assert EXTERNAL_URL.match(href), f"not an external URL: {href!r}"
+    assert link.get_attribute("target") == "_blank"
+    assert "noopener" in (link.get_attribute("rel") or "").split()
+    assert link.inner_text() == href
+    assert link.is_visible()
+    return href
+
+
+def test_start_output_links_the_external_url(notebook: NotebookPage) -> None:
+    output = notebook.outputs(notebook.one_cell(START_CELL))
+    href = assert_opens_in_new_tab(result_link(output))
+    assert href == notebook.server.kernel_expression("result.url")
+
+
+def test_forms_render_as_widgets(notebook: NotebookPage) -> None:
+    text = notebook.page.locator("body").inner_text()
+    assert WIDGET_ERROR not in text
+    assert WIDGET_TEXT_FORM not in text, "a form is shown as text, not as a widget"
+    for pattern in (FORM_CELL, PYTHON_FORM_CELL):
+        output = notebook.outputs(notebook.one_cell(pattern))
+        assert output.get_by_role("button", name="Start").is_visible()
+        assert output.get_by_label("Port", exact=True).is_visible()
+        assert output.get_by_label("Command", exact=True).is_visible()
+    # The notebook starts a service from Python with the second form: the form's result
+    # area on the page shows the result, with the link.
+    output = notebook.outputs(notebook.one_cell(PYTHON_FORM_CELL))
+    href = assert_opens_in_new_tab(result_link(output))
+    assert href == notebook.server.kernel_expression("form.result.url")
+
+
+def test_form_starts_a_service_that_its_link_reaches(
+    notebook: NotebookPage, service_site: tuple[str, str]
+) -> None:
+    folder, text = service_site
+    # Run All ended by stopping the sandbox; start it again and show a fresh form, as a user
+    # re-running those two cells would.
+    notebook.run_cell(notebook.one_cell(SANDBOX_CELL))
+    notebook.sandbox_tokens.append(notebook.server.kernel_expression("sandbox.token"))
+    form_cell = notebook.one_cell(FORM_CELL)
+    notebook.run_cell(form_cell)
+    form = notebook.outputs(form_cell)
+
+    port = free_port()
+    form.get_by_label("Port", exact=True).fill(str(port))
+    form.get_by_label("Command", exact=True).fill(
+        f"python3 -m http.server {port} --bind 127.0.0.1 --directory {folder}"
+    )
+    form.get_by_role("button", name="Start").click()
+    # The result area first says "Starting…", then shows the answer.
+    answer = form.locator(".scnet-ok, .scnet-pending, .scnet-error")
+    expect(answer).to_have_count(1, timeout=45_000)
+    expect(answer).to_contain_text("Service is up")
+    link = result_link(form)
+    assert_opens_in_new_tab(link)
+
+    with notebook.page.context.expect_page() as opened:
+        link.click()
+    service = opened.value
+    service.wait_for_load_state()
+    assert text in service.locator("body").inner_text()
+    service.close()
+
+
+def test_page_shows_no_token(notebook: NotebookPage) -> None:
+    secrets = {"the Jupyter server token": notebook.server.token}
+    secrets.update({f"sandbox token #{i}": t for i, t in enumerate(notebook.sandbox_tokens)})
+    assert notebook.sandbox_tokens and all(JWT.match(t) for t in notebook.sandbox_tokens)
+    exposure = notebook.exposure()
+    places = {"the page markup": exposure["html"], "the page text": exposure["text"]}
+    places.update({f"field value #{i}": value for i, value in enumerate(exposure["values"])})
+    # Names and places only in the messages: the report must not show what it looks for.
+    leaks = [
+        f"{secret} in {place}"
+        for place, content in places.items()
+        for secret, value in secrets.items()
+        if value in content
+    ]
+    leaks += [
+        f"a JWT-shaped string in {place}"
+        for place, content in places.items()
+        if JWT.search(content)
+    ]
+    assert not leaks, "; ".join(leaks)
