@@ -166,13 +166,18 @@ def resolve(
     notebook_id: str | int | None = None,
     timeout: float | None = None,
     session: Mapping[str, Any] | None = None,
+    session_token_label: str = "%scnet_token",
 ) -> Settings:
-    """The settings for one call, each from the first source that has it."""
+    """The settings for one call, each from the first source that has it.
+
+    ``session_token_label`` names where a session token came from (``%scnet_token``,
+    ``%scnet_login``, ``%scnet_sandbox``), for messages such as the form's "using …".
+    """
     lookup = _Lookup(
         {"token": token, "base_url": base_url, "notebook_id": notebook_id, "timeout": timeout},
         session or {},
     )
-    found_token = lookup.checked("token", models.validate_token, "%scnet_token")
+    found_token = lookup.checked("token", models.validate_token, session_token_label)
     found_url = lookup.checked("base_url", models.validate_base_url)
     found_id = lookup.checked("notebook_id", models.validate_notebook_id)
     found_timeout = lookup.checked("timeout", models.validate_timeout)

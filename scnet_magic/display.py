@@ -44,9 +44,11 @@ def _esc(value: object) -> str:
 
 def link_html(url: str) -> str:
     """A clickable link that opens in a new tab and shows the URL itself as its text."""
+    # Styled inline: inside a widget (the form's result area) no notebook stylesheet makes a
+    # link look like one.
     return (
-        f'<a href="{_esc(url)}" target="_blank" rel="noopener noreferrer">'
-        f"<code>{_esc(url)}</code></a>"
+        f'<a href="{_esc(url)}" target="_blank" rel="noopener noreferrer" '
+        f'style="color:#1565c0;text-decoration:underline"><code>{_esc(url)}</code></a>'
     )
 
 

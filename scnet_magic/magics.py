@@ -93,11 +93,12 @@ class ScnetMagics(Magics, Configurable):
         # Magics.__init__ adds this object to shell.configurables, so %config lists it.
         super().__init__(shell=shell)
         self._token: str | None = None  # from %scnet_token, %scnet_login or %scnet_sandbox
+        self._token_origin = "%scnet_token"  # which of those, for "using …" messages
         self._login: Login | None = None  # the last %scnet_login; memory only
         self._client: ScnetClient | None = None
         self._client_key: tuple[str, str, float] | None = None
         self._sandbox: Any = None
-        self._before_sandbox: tuple[Any, Any, str | None] | None = None
+        self._before_sandbox: tuple[Any, Any, str | None, str] | None = None
 
     # -- settings and errors ---------------------------------------------------------------
 
@@ -130,7 +131,8 @@ class ScnetMagics(Magics, Configurable):
                 "base_url": self.base_url,
                 "notebook_id": self.notebook_id,
                 "timeout": self.timeout,
-            }
+            },
+            session_token_label=self._token_origin,
         )
 
     def client(self, settings: Settings | None = None) -> ScnetClient:
@@ -329,6 +331,7 @@ class ScnetMagics(Magics, Configurable):
             return
         with self.user_errors():
             self._token = models.validate_token(getpass.getpass("SCNET token (hidden): "))
+            self._token_origin = "%scnet_token"
         self.close_client()
         print("SCNET token set for this session (kept in memory only).")
 
@@ -405,6 +408,7 @@ class ScnetMagics(Magics, Configurable):
         """Make the session use a signed-in region's token and address; say so."""
         self._login = signed
         self._token = signed.token
+        self._token_origin = "%scnet_login"
         self.base_url = signed.base_url
         self.close_client()
         text = f"{signed.describe()}\nThis session now uses its token (kept in memory only)."
@@ -471,11 +475,12 @@ class ScnetMagics(Magics, Configurable):
         self._stop_sandbox()
         # Commands run in the notebook's folder, as they would in the instance's home.
         sandbox = Sandbox(execute=args.execute, workdir=os.getcwd()).start()
-        self._before_sandbox = (self.base_url, self.notebook_id, self._token)
+        self._before_sandbox = (self.base_url, self.notebook_id, self._token, self._token_origin)
         self._sandbox = sandbox
         self.base_url = sandbox.base_url
         self.notebook_id = sandbox.notebook_id
         self._token = sandbox.token
+        self._token_origin = "%scnet_sandbox"
         self.close_client()
         mode = "on: commands run on this machine" if args.execute else "off"
         print(
@@ -491,7 +496,7 @@ class ScnetMagics(Magics, Configurable):
         self._sandbox.stop()
         self._sandbox = None
         if self._before_sandbox is not None:
-            self.base_url, self.notebook_id, self._token = self._before_sandbox
+            self.base_url, self.notebook_id, self._token, self._token_origin = self._before_sandbox
             self._before_sandbox = None
         self.close_client()
         return True

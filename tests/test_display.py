@@ -35,7 +35,8 @@ def result(**changes: object) -> StartResult:
 def test_pending_html_has_a_safe_clickable_link() -> None:
     page = start_html(result())
     assert (
-        f'<a href="{URL}" target="_blank" rel="noopener noreferrer"><code>{URL}</code></a>' in page
+        f'<a href="{URL}" target="_blank" rel="noopener noreferrer" '
+        f'style="color:#1565c0;text-decoration:underline"><code>{URL}</code></a>' in page
     )
     assert "scnet-pending" in page and "not answering yet" in page
 

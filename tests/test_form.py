@@ -503,3 +503,14 @@ def test_stop_waiting_ends_the_wait_and_keeps_the_kernel_free(gateway_env: Sandb
     assert "Stopped waiting; the service may still be starting." in shown(form)
     assert form.error is None and form.result is not None and not form.result.ready
     assert not form.start_button.disabled
+
+
+def test_token_note_names_the_sandbox_as_the_source(ip: InteractiveShell) -> None:
+    with capture_output():
+        ip.run_line_magic("scnet_sandbox", "")
+    try:
+        form = ready(StartForm())
+        assert "using %scnet_sandbox" in form.token_note.value
+    finally:
+        with capture_output():
+            ip.run_line_magic("scnet_sandbox", "--stop")
