@@ -5,21 +5,29 @@ them) and where to send it (a :class:`Target`), and returns an :class:`Outcome`:
 the one error the user got, plus everything the front end showed. Settings front ends do the
 same for the base URL, the token and the timeout.
 
-Adding a front end (the form, the ``scnet`` command) is adding one adapter class with a
-``start`` method and listing it in ``FRONT_ENDS`` (and in ``SETTINGS_FRONT_ENDS`` for the
-settings it can take); anything else it leaves behind (widget state, files) goes into
-``Outcome.shown`` so the token audit sees it too.
+Adding a front end is adding one adapter class with a ``start`` method and listing it in
+``FRONT_ENDS`` (and in ``SETTINGS_FRONT_ENDS`` for the settings it can take); anything else it
+leaves behind (widget state, output streams) goes into ``Outcome.texts`` so the token audit
+sees it too. The form (``StartForm``, driven headlessly) and the ``scnet`` command (a real
+subprocess) are adapters like the others.
 """
 
 from __future__ import annotations
 
 import getpass
+import html
+import json
+import os
+import re
 import shlex
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import ipywidgets as widgets
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -27,6 +35,7 @@ from IPython.utils.capture import capture_output
 
 from scnet_magic import ScnetClient, ScnetError, StartResult
 from scnet_magic.config import ENV_VARS
+from scnet_magic.form import StartForm
 from scnet_magic.sandbox import Sandbox
 
 T = TypeVar("T")
@@ -50,6 +59,10 @@ class Outcome:
     shown: str = ""  # printed output, displayed bundles, the error text: all the user could see
     elapsed: float = 0.0
     texts: list[str] = field(default_factory=list)  # reprs and chained errors, for the audit
+    # Where the front end shows things, by name: the form's "problems" and "result" areas,
+    # the command's "stdout" and "stderr". Empty for the API and the magics.
+    areas: dict[str, str] = field(default_factory=dict)
+    exit_code: int | None = None  # the command's exit status
 
     @property
     def message(self) -> str:
@@ -198,6 +211,244 @@ class CellMagicFrontEnd(_MagicBase):
         return self.start_line(target, self.options(notebook_id, port), command)
 
 
+# -- the form ---------------------------------------------------------------------------------
+
+FORM_WAIT = 30.0  # a bound for the form's background request, not a speed target
+
+
+def widgets_in(root: widgets.Widget) -> list[widgets.Widget]:
+    """Every widget reachable from root: children, layouts, styles, accordion pages."""
+    found: list[widgets.Widget] = []
+    todo: list[Any] = [root]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (list, tuple)):
+            todo.extend(item)
+        elif isinstance(item, widgets.Widget) and not any(item is w for w in found):
+            found.append(item)
+            todo.extend(getattr(item, name) for name in item.keys)
+    return found
+
+
+def form_texts(form: StartForm) -> list[str]:
+    """Everything the form holds or shows: every widget's state (what a saved notebook keeps
+    and the front end receives), its reprs and its areas."""
+    states = [json.dumps(w.get_state(), default=repr) for w in widgets_in(form.widget)]
+    bundle = json.dumps(form._repr_mimebundle_(), default=repr)
+    return [*states, bundle, repr(form), form.problems.value, form.result_area.value]
+
+
+class FormFrontEnd(FrontEnd):
+    """The start form, headless: the fields set as a user fills them in (the token typed into
+    its field, the base URL under "Advanced"), Start clicked, the background request waited
+    for. The timeout is not a field: it comes from ``SCNET_TIMEOUT``, as for the magics. No
+    token is configured, so the form lists no notebooks: the only request is the start."""
+
+    name = "form"
+    user_error = ScnetError
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+
+    def start(
+        self, target: Target, notebook_id: str | None, port: str | None, command: str | None
+    ) -> Outcome:
+        if target.timeout is not None:
+            self.monkeypatch.setenv(ENV_VARS["timeout"], str(target.timeout))
+        form = StartForm()
+        form.notebook_id.value = notebook_id or ""
+        form.port.value = port or ""
+        form.command.value = command or ""
+        form.base_url.value = target.base_url
+        form.token.value = target.token  # typed: the form moves it out of the field at once
+        return self.click_start(form)
+
+    def click_start(self, form: StartForm) -> Outcome:
+        began = time.monotonic()
+        form.start_button.click()
+        assert form.wait(FORM_WAIT), "the form's start request did not finish"
+        elapsed = time.monotonic() - began
+        areas = {
+            "problems": html.unescape(form.problems.value),
+            "result": html.unescape(form.result_area.value),
+        }
+        notes = [html.unescape(form.notebook_note.value), html.unescape(form.token_note.value)]
+        shown = "\n".join([*areas.values(), *notes])
+        texts = [shown, *form_texts(form)]
+        if form.error is not None:
+            texts += _error_texts(form.error)
+        if form.result is not None:
+            texts += _result_texts(form.result)
+        # A failed start keeps the last result in ``form.result``; this outcome is the error.
+        result = form.result if form.error is None else None
+        return Outcome(result, form.error, shown, elapsed, texts, areas)
+
+
+# -- the scnet command ---------------------------------------------------------------------------
+
+SCNET = [sys.executable, "-m", "scnet_magic"]
+# The line the command reports an error on: its own ("scnet: error: …") or argparse's
+# ("scnet start: error: …").
+ERROR_LINE = re.compile(r"^scnet(?: \w+)?: error: (.*)$", re.MULTILINE)
+
+
+class CommandError(Exception):
+    """What the ``scnet`` command reported: its error line (without the prefix)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run_scnet(
+    args: list[str], env: Mapping[str, str] = {}, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``scnet ARGS`` as a real subprocess, in the test's (isolated) environment plus ``env``."""
+    return subprocess.run(
+        [*SCNET, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=90,
+    )
+
+
+def command_outcome(run: subprocess.CompletedProcess[str], elapsed: float) -> Outcome:
+    """The outcome of one run of the command: the result its ``--json`` printed, or the error
+    line of its stderr (all of stderr when there is not exactly one, so that the one-line
+    checks fail on it)."""
+    areas = {"stdout": run.stdout, "stderr": run.stderr}
+    shown = run.stdout + run.stderr
+    texts = [shown, *(str(arg) for arg in run.args)]
+    if run.returncode != 0:
+        lines = ERROR_LINE.findall(run.stderr)
+        error = CommandError(lines[0] if len(lines) == 1 else run.stderr, run.returncode)
+        # Besides the error line: a hint line, and argparse's usage block before it; nothing
+        # else (a warning, a traceback).
+        others = [
+            line
+            for line in run.stderr.splitlines()
+            if not ERROR_LINE.match(line) and not line.startswith(("hint: ", "usage: ", " "))
+        ]
+        assert others == [], run.stderr
+        return Outcome(None, error, shown, elapsed, texts, areas, run.returncode)
+    fields = json.loads(run.stdout)
+    result = StartResult(
+        code=fields["code"],
+        msg=fields["msg"],
+        exec_success=fields["exec_success"],
+        error_msg=fields["error_msg"],
+        output=fields["output"],
+        url=fields["url"],
+        notebook_id=fields["notebook_id"],
+        port=fields["port"],
+        raw={},
+        ready_after=fields["ready_after"],
+    )
+    assert result.to_dict() == fields, (result.to_dict(), fields)
+    return Outcome(result, None, shown, elapsed, texts, areas, run.returncode)
+
+
+class CommandFrontEnd(FrontEnd):
+    """``scnet start --id … --port … --command … --base-url … [--timeout …] --json``, run as a
+    real subprocess; the token in ``SCNET_TOKEN`` or, with ``token_stdin``, piped in with
+    ``--token-stdin`` (it is never an argument). The shell splits the line into words, so
+    ``start_line`` splits it as a shell does."""
+
+    name = "cli"
+    user_error = CommandError
+    takes_a_line = True
+
+    def __init__(self, token_stdin: bool = False) -> None:
+        self.token_stdin = token_stdin
+        if token_stdin:
+            self.name = "cli-stdin"
+
+    def run(self, target: Target, words: list[str]) -> Outcome:
+        args = ["start", *words, "--base-url", target.base_url, "--json"]
+        if target.timeout is not None:
+            args += ["--timeout", str(target.timeout)]
+        env, stdin = {}, ""
+        if self.token_stdin:
+            args.append("--token-stdin")
+            stdin = target.token + "\n"
+        else:
+            env[ENV_VARS["token"]] = target.token
+        began = time.monotonic()
+        run = run_scnet(args, env, stdin)
+        return command_outcome(run, time.monotonic() - began)
+
+    def start_line(self, target: Target, line: str, command: str | None) -> Outcome:
+        words = shlex.split(line)
+        if command is not None:
+            words += ["--command", command]
+        return self.run(target, words)
+
+    def start(
+        self, target: Target, notebook_id: str | None, port: str | None, command: str | None
+    ) -> Outcome:
+        words = []
+        for flag, value in (("--id", notebook_id), ("--port", port), ("--command", command)):
+            if value is not None:
+                words += [flag, value]
+        return self.run(target, words)
+
+
+# -- where each front end shows an error -----------------------------------------------------
+
+
+def check_shown_as_refused(outcome: Outcome) -> None:
+    """Bad input, refused before sending: next to the form's fields (and no result), or on
+    the command's stderr with exit code 2 (and nothing on stdout)."""
+    line = outcome.message
+    if "problems" in outcome.areas:
+        assert line in outcome.areas["problems"], outcome.areas
+        assert outcome.areas["result"] == "", outcome.areas
+    if outcome.exit_code is not None:
+        assert outcome.exit_code == 2, outcome.areas
+        assert outcome.areas["stdout"] == "", outcome.areas
+
+
+def check_shown_as_failed(outcome: Outcome) -> None:
+    """A failure of the platform or the network: in the form's result area (the fields were
+    fine), or on the command's stderr with exit code 1."""
+    line = outcome.message
+    if "result" in outcome.areas:
+        assert line in outcome.areas["result"], outcome.areas
+        assert outcome.areas["problems"] == "", outcome.areas
+    if outcome.exit_code is not None:
+        assert outcome.exit_code == 1, outcome.areas
+        assert outcome.areas["stdout"] == "", outcome.areas
+
+
+# -- tables that run through every front end -----------------------------------------------
+
+
+def front_end_cases(
+    front_ends: Iterable[str],
+    cases: Iterable[str],
+    not_applicable: Mapping[tuple[str, str], str],
+    only: Mapping[str, Collection[str]] = {},
+) -> list[Any]:
+    """``(front end, case)`` parameters for a table. A pair in ``not_applicable`` is skipped
+    with its reason; a front end in ``only`` runs just the cases listed for it (a
+    representative subset where each run is costly)."""
+    cases = sorted(cases)
+    front_ends = sorted(front_ends)
+    for front_end, subset in only.items():
+        assert front_end in front_ends and set(subset) <= set(cases), (front_end, subset)
+    params = []
+    for front_end in front_ends:
+        for case in cases:
+            if front_end in only and case not in only[front_end]:
+                continue
+            reason = not_applicable.get((front_end, case))
+            marks = [pytest.mark.skip(reason=f"not applicable: {reason}")] if reason else []
+            params.append(pytest.param(front_end, case, marks=marks, id=f"{front_end}-{case}"))
+    return params
+
+
 def _in_the_shell(
     make: Callable[[InteractiveShell, pytest.MonkeyPatch], T],
 ) -> Callable[[pytest.FixtureRequest], T]:
@@ -212,6 +463,8 @@ FRONT_ENDS: dict[str, Callable[[pytest.FixtureRequest], FrontEnd]] = {
     "api": lambda request: ApiFrontEnd(),
     "magic": _in_the_shell(MagicFrontEnd),
     "cell": _in_the_shell(CellMagicFrontEnd),
+    "form": lambda request: FormFrontEnd(request.getfixturevalue("monkeypatch")),
+    "cli": lambda request: CommandFrontEnd(),
 }
 
 
@@ -230,10 +483,18 @@ class SettingsFrontEnd:
 
     name: str
     settings: frozenset[str]
+    user_error: type[BaseException]
 
     def start_with(self, sandbox: Sandbox, setting: str, value: object) -> Outcome:
         """Give ``setting`` the value, everything else pointing at the sandbox, and start."""
         raise NotImplementedError
+
+
+def target_with(sandbox: Sandbox, setting: str, value: object) -> Target:
+    """The sandbox as the target, with ``setting`` given ``value`` instead."""
+    given: dict[str, object] = {"base_url": sandbox.base_url, "token": sandbox.token}
+    given[setting] = value
+    return Target(**given)  # type: ignore[arg-type]
 
 
 class ApiSettings(SettingsFrontEnd):
@@ -241,11 +502,10 @@ class ApiSettings(SettingsFrontEnd):
 
     name = "api"
     settings = frozenset({"base_url", "token", "timeout"})
+    user_error = ScnetError
 
     def start_with(self, sandbox: Sandbox, setting: str, value: object) -> Outcome:
-        given: dict[str, object] = {"base_url": sandbox.base_url, "token": sandbox.token}
-        given[setting] = value
-        target = Target(**given)  # type: ignore[arg-type]
+        target = target_with(sandbox, setting, value)
         return ApiFrontEnd().start(target, sandbox.notebook_id, "1223", None)
 
 
@@ -255,6 +515,7 @@ class _MagicSettings(SettingsFrontEnd):
     the sandbox received."""
 
     settings = frozenset({"base_url", "token", "timeout"})
+    user_error = UsageError
 
     def __init__(self, ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
         self.magic = MagicFrontEnd(ip, monkeypatch)
@@ -293,8 +554,54 @@ class EnvironmentSettings(_MagicSettings):
         return self.magic.run([f"%scnet_start --id {sandbox.notebook_id} --port 1223"])
 
 
+class FormSettings(SettingsFrontEnd):
+    """The form's Base URL field and its token field (typed); it has no timeout field."""
+
+    name = "form"
+    settings = frozenset({"base_url", "token"})
+    user_error = ScnetError
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.form = FormFrontEnd(monkeypatch)
+
+    def start_with(self, sandbox: Sandbox, setting: str, value: object) -> Outcome:
+        target = target_with(sandbox, setting, value)
+        return self.form.start(target, sandbox.notebook_id, "1223", None)
+
+
+class CommandArguments(SettingsFrontEnd):
+    """``scnet start --base-url … --timeout … --token-stdin``."""
+
+    name = "cli"
+    settings = frozenset({"base_url", "token", "timeout"})
+    user_error = CommandError
+
+    def start_with(self, sandbox: Sandbox, setting: str, value: object) -> Outcome:
+        target = target_with(sandbox, setting, value)
+        return CommandFrontEnd(token_stdin=True).start(target, sandbox.notebook_id, "1223", None)
+
+
+class CommandEnvironment(SettingsFrontEnd):
+    """``SCNET_BASE_URL`` / ``SCNET_TOKEN`` / ``SCNET_TIMEOUT``, read by ``scnet start``."""
+
+    name = "cli-env"
+    settings = frozenset({"base_url", "token", "timeout"})
+    user_error = CommandError
+
+    def start_with(self, sandbox: Sandbox, setting: str, value: object) -> Outcome:
+        env = {ENV_VARS["base_url"]: sandbox.base_url, ENV_VARS["token"]: sandbox.token}
+        env[ENV_VARS[setting]] = str(value)
+        args = ["start", "--id", sandbox.notebook_id, "--port", "1223", "--json"]
+        began = time.monotonic()
+        run = run_scnet(args, env)
+        return command_outcome(run, time.monotonic() - began)
+
+
 SETTINGS_FRONT_ENDS: dict[str, Callable[[pytest.FixtureRequest], SettingsFrontEnd]] = {
     "api": lambda request: ApiSettings(),
     "session": _in_the_shell(SessionSettings),
     "env": _in_the_shell(EnvironmentSettings),
+    "form": lambda request: FormSettings(request.getfixturevalue("monkeypatch")),
+    "cli": lambda request: CommandArguments(),
+    "cli-env": lambda request: CommandEnvironment(),
 }

@@ -29,7 +29,14 @@ from scnet_magic import (
 from scnet_magic.client import MAX_BODY
 from scnet_magic.sandbox import FAULTS, Sandbox
 
-from frontends import FRONT_ENDS, FrontEnd, Outcome, Target
+from frontends import (
+    FRONT_ENDS,
+    FrontEnd,
+    Outcome,
+    Target,
+    check_shown_as_failed,
+    front_end_cases,
+)
 
 TIMEOUT = 1.5  # the client's timeout in these tests
 STALL = 4.0  # how long the slow faults stall: well past the timeout
@@ -118,6 +125,24 @@ EXPECTED: dict[str, Expect] = {
 }
 
 
+# Each run of the command is a subprocess, so it takes a representative subset: one fault of
+# each kind (an HTTP error page, a plain and an enveloped error status, not JSON, the wrong
+# shape, the tolerated integer code, the body limit, a timeout, a cut and a dropped
+# connection, a redirect), and one TLS failure. The client that reads the answers is shared
+# with the other front ends, which run them all.
+COMMAND_FAULTS = {
+    "cli": [
+        *["html502", "500-plain", "401-json", "truncated", "data-list", "code-int", "huge"],
+        *["slow-headers", "reset", "drop", "redirect-loop"],
+    ]
+}
+COMMAND_TLS = {"cli": ["untrusted"]}
+
+# tracemalloc sees this process only; the command's own body limit is the client's, bounded
+# through the other front ends.
+NO_MEMORY_BOUND = "the command runs in another process, out of this one's tracemalloc"
+
+
 @pytest.fixture(params=sorted(FRONT_ENDS))
 def front_end(request: pytest.FixtureRequest) -> FrontEnd:
     return FRONT_ENDS[request.param](request)
@@ -138,7 +163,8 @@ def sandbox(shared_sandbox: Sandbox) -> Iterator[Sandbox]:
 
 
 def check_error(front_end: FrontEnd, outcome: Outcome, expect: Expect) -> None:
-    """One line, that says what came back, without a traceback."""
+    """One line, that says what came back, shown where the front end shows a failure, without
+    a traceback."""
     assert outcome.result is None, outcome.result
     assert isinstance(outcome.error, front_end.user_error), outcome.shown
     if front_end.user_error is ScnetError:
@@ -147,6 +173,7 @@ def check_error(front_end: FrontEnd, outcome: Outcome, expect: Expect) -> None:
     assert "\n" not in line and "\r" not in line, line
     for pattern in expect.says:
         assert re.search(pattern, line), f"{pattern!r} not in {line!r}"
+    check_shown_as_failed(outcome)
     assert (MAY_HAVE_RUN in outcome.shown) == expect.may_have_run, outcome.shown
     assert "Traceback" not in outcome.shown
 
@@ -155,7 +182,11 @@ def test_every_fault_mode_is_in_the_table() -> None:
     assert set(EXPECTED) == set(FAULTS)
 
 
-@pytest.mark.parametrize("fault", sorted(EXPECTED))
+@pytest.mark.parametrize(
+    ("front_end", "fault"),
+    front_end_cases(FRONT_ENDS, EXPECTED, {}, COMMAND_FAULTS),
+    indirect=["front_end"],
+)
 def test_fault(front_end: FrontEnd, sandbox: Sandbox, fault: str) -> None:
     sandbox.fault = fault
     sandbox.fault_delay = STALL
@@ -177,6 +208,16 @@ def test_fault(front_end: FrontEnd, sandbox: Sandbox, fault: str) -> None:
         assert outcome.elapsed > TIMEOUT - 0.3  # it did wait for the timeout
 
 
+@pytest.mark.parametrize(
+    "front_end",
+    [
+        pytest.param(name, marks=pytest.mark.skip(reason=f"not applicable: {NO_MEMORY_BOUND}"))
+        if name == "cli"
+        else name
+        for name in sorted(FRONT_ENDS)
+    ],
+    indirect=True,
+)
 def test_huge_body_is_not_read_whole(front_end: FrontEnd, sandbox: Sandbox) -> None:
     sandbox.fault = "huge"  # 10 MB
     target = Target(sandbox.base_url, sandbox.token, TIMEOUT)
@@ -251,7 +292,11 @@ def tls(request: pytest.FixtureRequest, trusted_ca: trustme.CA) -> Iterator[tupl
 
 
 @pytest.mark.usefixtures("trust")
-@pytest.mark.parametrize("tls", sorted(TLS_CASES), indirect=True)
+@pytest.mark.parametrize(
+    ("front_end", "tls"),
+    front_end_cases(FRONT_ENDS, TLS_CASES, {}, COMMAND_TLS),
+    indirect=True,
+)
 def test_tls_failure_names_the_certificate_problem(
     front_end: FrontEnd, tls: tuple[Sandbox, str, str]
 ) -> None:

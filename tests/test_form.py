@@ -9,9 +9,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import ipywidgets as widgets
 import pytest
 import requests
 from IPython.core.interactiveshell import InteractiveShell
@@ -23,26 +21,13 @@ from scnet_magic.form import StartForm
 from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, free_port
+from frontends import widgets_in
 
 ID = "1896050410550136833"
 OTHER_ID = "1896476639463936002"  # llm-api, Running
 TERMINATED_ID = "1896050410550136834"
 WAIT = 30.0  # a bound for background requests, not a speed target
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def widgets_in(root: widgets.Widget) -> list[widgets.Widget]:
-    """Every widget reachable from root: children, layouts, styles, accordion pages."""
-    found: list[widgets.Widget] = []
-    todo: list[Any] = [root]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, (list, tuple)):
-            todo.extend(item)
-        elif isinstance(item, widgets.Widget) and not any(item is w for w in found):
-            found.append(item)
-            todo.extend(getattr(item, name) for name in item.keys)
-    return found
 
 
 def all_state(form: StartForm) -> str:

@@ -27,7 +27,18 @@ from scnet_magic.config import resolve
 from scnet_magic.sandbox import FAULTS, Sandbox
 
 from conftest import CANARY, free_port
-from frontends import FRONT_ENDS, FrontEnd, MagicFrontEnd, Outcome, Target
+from frontends import (
+    FRONT_ENDS,
+    CommandFrontEnd,
+    FormFrontEnd,
+    FrontEnd,
+    MagicFrontEnd,
+    Outcome,
+    Target,
+    form_texts,
+    front_end_cases,
+    run_scnet,
+)
 
 ID = Sandbox.notebook_id
 TERMINATED = "1896050410550136834"
@@ -89,16 +100,22 @@ def audit(where: str, outcome: Outcome) -> None:
     assert_clean(where, outcome.shown, *outcome.texts)
 
 
+# The command (a subprocess per run) meets one fault of each kind; the messages come from the
+# client the other front ends share, and they meet every fault.
+COMMAND_FAULTS = ["html502", "truncated", "401-json", "500-json", "slow-headers", "reset"]
+
+
 def test_success_and_every_fault(front_end: FrontEnd, sandbox: Sandbox) -> None:
     target = Target(sandbox.base_url, CANARY, TIMEOUT)
     ok = front_end.start(target, ID, "1223", "python app.py")
     assert ok.result is not None and ok.result.pending, ok.shown
     audit(f"{front_end.name}: a started service", ok)
-    for fault in sorted(FAULTS):
+    faults = COMMAND_FAULTS if isinstance(front_end, CommandFrontEnd) else sorted(FAULTS)
+    for fault in faults:
         sandbox.fault = fault
         outcome = front_end.start(target, ID, "1223", "python app.py")
         audit(f"{front_end.name}: fault {fault}", outcome)
-    assert len(sandbox.start_requests()) == 1 + len(FAULTS)
+    assert len(sandbox.start_requests()) == 1 + len(faults)
 
 
 def test_error_paths_without_the_server_on_our_side(front_end: FrontEnd, sandbox: Sandbox) -> None:
@@ -119,12 +136,115 @@ def test_error_paths_without_the_server_on_our_side(front_end: FrontEnd, sandbox
         audit(f"{front_end.name}: {where}", outcome)
 
 
-def test_bad_tokens_are_not_quoted_back(front_end: FrontEnd, sandbox: Sandbox) -> None:
-    for bad in (CANARY + "\n" + CANARY, CANARY + " x", CANARY + "é", "\x00" + CANARY):
-        outcome = front_end.start(Target(sandbox.base_url, bad), ID, "1223", "python app.py")
-        assert outcome.error is not None and "token" in outcome.message
-        audit(f"{front_end.name}: a bad token", outcome)
+BAD_TOKENS = {
+    "a line break": CANARY + "\n" + CANARY,
+    "a space": CANARY + " x",
+    "non-ASCII": CANARY + "é",
+    "a NUL": "\x00" + CANARY,
+}
+
+
+@pytest.mark.parametrize(
+    ("front_end", "bad"),
+    front_end_cases(
+        FRONT_ENDS,
+        BAD_TOKENS,
+        # The command through --token-stdin takes a NUL: test_command_every_verb_and_error_path.
+        {("cli", "a NUL"): "an environment variable (SCNET_TOKEN) cannot hold a NUL"},
+    ),
+    indirect=["front_end"],
+)
+def test_bad_tokens_are_not_quoted_back(front_end: FrontEnd, sandbox: Sandbox, bad: str) -> None:
+    target = Target(sandbox.base_url, BAD_TOKENS[bad])
+    outcome = front_end.start(target, ID, "1223", "python app.py")
+    assert outcome.error is not None and "token" in outcome.message
+    audit(f"{front_end.name}: a token with {bad}", outcome)
     assert sandbox.requests == []
+
+
+@pytest.mark.parametrize("token_via", ["SCNET_TOKEN", "--token-stdin"])
+def test_command_every_verb_and_error_path(sandbox: Sandbox, token_via: str) -> None:
+    """``scnet`` with the canary given either way: every verb, text and JSON, and its errors;
+    its stdout and stderr hold no token."""
+    given: dict[str, str] = {}
+    stdin = ""
+    if token_via == "SCNET_TOKEN":
+        given["SCNET_TOKEN"] = CANARY
+    else:
+        stdin = CANARY + "\n"
+
+    def scnet(*args: str, base_url: str = sandbox.base_url, token: str = "") -> str:
+        extra = ["--token-stdin"] if token_via == "--token-stdin" else []
+        run = run_scnet([*args, "--base-url", base_url, *extra], given, token or stdin)
+        where = f"scnet {' '.join(args)} ({token_via})"
+        assert_clean(where, run.stdout, run.stderr)
+        assert "Traceback" not in run.stderr, run.stderr
+        return run.stdout + run.stderr
+
+    start = ["start", "--id", ID, "--port", "1223"]
+    shown = [
+        scnet(*start, "--command", "python app.py"),
+        scnet(*start, "--json"),
+        scnet("url", "--id", ID),
+        scnet("url", "--id", ID, "--json"),
+        scnet("notebooks"),
+        scnet("notebooks", "--status", "Running", "--json"),
+    ]
+    assert "ksai.scnet.cn" in shown[0] and '"notebook_id"' in shown[1]
+    assert "sdxl-webui" in shown[4]
+    with Sandbox() as other:  # the platform refuses the canary
+        assert "10009" in scnet(*start, base_url=other.base_url)
+        assert "10009" in scnet("notebooks", base_url=other.base_url)
+    nobody = f"http://127.0.0.1:{free_port()}"
+    errors = {
+        "an API error": scnet("start", "--id", TERMINATED, "--port", "1223"),
+        "bad input": scnet("start", "--id", ID, "--port", "0"),
+        "a bad base URL": scnet(*start, base_url="ftp://127.0.0.1"),
+        "connection refused": scnet(*start, base_url=nobody),
+        "a stray word": scnet(*start, "python", "app.py"),
+    }
+    sandbox.fault = "html502"
+    errors["a bad answer"] = scnet(*start)
+    sandbox.fault = "slow-headers"
+    errors["a timeout"] = scnet(*start, "--timeout", str(TIMEOUT))
+    sandbox.fault = None
+    if token_via == "--token-stdin":  # a bad token on standard input is not quoted back
+        for name, bad in BAD_TOKENS.items():
+            if name != "a line break":  # one line is read: a line break ends the token
+                errors[f"a token with {name}"] = scnet(*start, token=bad + "\n")
+    for where, text in errors.items():
+        assert "error:" in text, (where, text)
+
+
+def test_form_with_the_token_configured(
+    sandbox: Sandbox, ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form in a session whose token was typed at %scnet_token: listed notebooks, a
+    start, a bad answer, a refusal of the token; every widget's state audited after each."""
+    magic = MagicFrontEnd(ip, monkeypatch)
+    magic.run(magic.point_at(Target(sandbox.base_url, CANARY, TIMEOUT)))
+    shown = magic.run(["f = %scnet_start", "f"])
+    assert shown.error is None, shown.shown
+    form = ip.user_ns["f"]
+    assert form.wait(30) and len(form.notebook_menu.options) == 25
+    audit("the form as shown", shown)
+    assert_clean("the form's widgets", *form_texts(form))
+    form.notebook_id.value, form.port.value = ID, "1223"
+    click = FormFrontEnd(monkeypatch).click_start
+    started = click(form)
+    assert started.result is not None, started.shown
+    audit("the form: a started service", started)
+    sandbox.fault = "401-plain"
+    audit("the form: a bad answer", click(form))
+    sandbox.fault = None
+    with Sandbox() as other:  # the platform refuses the canary, for the list and the start
+        form.base_url.value = other.base_url
+        form.refresh_button.click()
+        assert form.wait(30) and "10009" in form.notebook_note.value
+        refused = click(form)
+    assert refused.error is not None and "10009" in refused.message
+    audit("the form: the token refused", refused)
+    assert "%scnet_token" in form.token_note.value
 
 
 def test_reprs_of_everything_that_holds_the_token(
