@@ -18,6 +18,7 @@ network failed or the service was not ready in time, 2 bad usage or input (nothi
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import sys
@@ -152,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``scnet`` command; returns the exit code."""
     words = sys.argv[1:] if argv is None else argv
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # The platform's messages are Chinese. Where stdout cannot encode them (a Latin-1 or
+        # ASCII locale, a Windows code page) print escapes: failing would hide a start that
+        # was already sent.
+        sys.stdout.reconfigure(errors="backslashreplace")
     if any(word == "--token" or word.startswith("--token=") for word in words):
         _report(
             InvalidInput(

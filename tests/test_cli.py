@@ -126,6 +126,20 @@ def test_start_prints_the_result_as_text_or_json(sandbox_env: Sandbox) -> None:
         assert_secret_kept(proc, sandbox_env.token)
 
 
+def test_output_the_terminal_cannot_encode_is_escaped(sandbox_env: Sandbox) -> None:
+    """The platform answers in Chinese; where stdout cannot encode it (a Latin-1 or ASCII
+    locale, a Windows code page, output redirected there) the start, already sent, is still
+    reported, with escapes, rather than as a traceback."""
+    latin1 = {"PYTHONIOENCODING": "latin-1"}
+    text = scnet("start", "--id", ID, "--port", "1223", **latin1)
+    assert text.returncode == 0, text.stderr
+    assert "URL: https://c-" in text.stdout and "\\u6839" in text.stdout
+    as_json = scnet("start", "--id", ID, "--port", "1223", "--json", **latin1)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["error_msg"].startswith("根据")  # escapes JSON reads
+    assert len(sandbox_env.start_requests()) == 2
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
