@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         # ASCII locale, a Windows code page) print escapes: failing would hide a start that
         # was already sent.
         sys.stdout.reconfigure(errors="backslashreplace")
-    if any(word == "--token" or word.startswith("--token=") for word in words):
+    if any(_gives_a_token(word) for word in words):
         _report(
             InvalidInput(
                 "the token is never taken from the command line (it would show in the process "
@@ -203,6 +203,16 @@ def main(argv: list[str] | None = None) -> int:
         # complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+
+
+def _gives_a_token(word: str) -> bool:
+    """``--token``, ``--token=…``, or a value given to ``--token-stdin`` or to a prefix of it
+    that argparse would take for it (``--tok=…``), which argparse would quote back."""
+    name, has_value, _ = word.partition("=")
+    if name == "--token":
+        return True
+    # "--t" could be --timeout too; from "--to" on, only --token-stdin starts so.
+    return bool(has_value) and len(name) >= len("--to") and "--token-stdin".startswith(name)
 
 
 # -- verbs ----------------------------------------------------------------------------------

@@ -102,6 +102,14 @@ LINE_CASES: dict[str, tuple[str, str]] = {
         f"--id {ID} --port 1223 --token {CANARY}",
         r"^unknown option --token; usage: .* The token is never given on the line",
     ),
+    "token as an abbreviated flag": (
+        f"--id {ID} --port 1223 --tok={CANARY}",
+        r"^unknown option --tok; usage: .* The token is never given on the line",
+    ),
+    "token given to --token-stdin": (
+        f"--id {ID} --port 1223 --token-stdin={CANARY}",
+        r"^unknown option --token-stdin; usage: .* The token is never given on the line",
+    ),
     "stray words": (
         f"--id {ID} --port 1223 python app.py",
         r"^2 unexpected words on the line; usage: %scnet_start \[--id ID\] \[--port PORT\]",
@@ -178,6 +186,8 @@ SAYS_INSTEAD: dict[tuple[str, str], str] = {
     ("cli", "unknown flag"): r"^unrecognized arguments: --bogus$",
     ("cli", "unknown short flag"): r"^the following arguments are required: --port$",
     ("cli", "unknown flag with a value"): r"^the token is never taken from the command line ",
+    ("cli", "token as an abbreviated flag"): r"^the token is never taken from the command line ",
+    ("cli", "token given to --token-stdin"): r"^the token is never taken from the command line ",
     ("cli", "stray words"): r"^unrecognized arguments: … …$",  # values are not echoed
     ("cli", "no port"): r"^the following arguments are required: --port$",
     ("cli", "no id and no default"): r"^no notebook id$",  # "Give --id" is on the hint line
