@@ -163,11 +163,15 @@ def test_bad_tokens_are_not_quoted_back(front_end: FrontEnd, sandbox: Sandbox, b
 
 
 @pytest.mark.parametrize("token_via", ["SCNET_TOKEN", "--token-stdin"])
-def test_command_every_verb_and_error_path(sandbox: Sandbox, token_via: str) -> None:
+def test_command_every_verb_and_error_path(
+    sandbox: Sandbox, token_via: str, tmp_path: Path
+) -> None:
     """``scnet`` with the canary given either way: every verb, text and JSON, and its errors;
     its stdout and stderr hold no token."""
     given: dict[str, str] = {}
     stdin = ""
+    workdir = tmp_path / "instance"
+    workdir.mkdir()
     if token_via == "SCNET_TOKEN":
         given["SCNET_TOKEN"] = CANARY
     else:
@@ -203,6 +207,9 @@ def test_command_every_verb_and_error_path(sandbox: Sandbox, token_via: str) -> 
         "connection refused": scnet(*start, base_url=nobody),
         "a stray word": scnet(*start, "python", "app.py"),
     }
+    with Sandbox(token=CANARY, execute=True, workdir=workdir, ready_timeout=0.3) as gateway:
+        waited = ["--port", str(free_port()), "--command", "sleep 30", "--wait", "1"]
+        errors["not ready in time"] = scnet("start", "--id", ID, *waited, base_url=gateway.base_url)
     sandbox.fault = "html502"
     errors["a bad answer"] = scnet(*start)
     sandbox.fault = "slow-headers"
