@@ -302,3 +302,50 @@ def test_python_api_settings(base_url: object, token: object, timeout: object) -
         assert not (parts.query or parts.fragment or client.base_url.endswith("/"))
         assert math.isfinite(client.timeout) and client.timeout > 0
         assert CANARY not in repr(client)
+
+
+# -- the form -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def start_form(sandbox: Sandbox) -> Iterator[Any]:
+    """One form for every example: a user typing into the same form again and again."""
+    from scnet_magic.form import StartForm
+
+    form = StartForm()
+    assert form.wait(30)
+    yield form
+    form.wait(30)
+
+
+form_commands = mixed((1, st.just("")), (6, commands))
+
+
+@PROPERTY
+@given(notebook_id=ids, port=ports, command=form_commands)
+def test_form_fields(
+    start_form: Any, sandbox: Sandbox, notebook_id: str, port: str, command: str
+) -> None:
+    """Whatever is typed, Start sends one well-formed request or names the problems."""
+    sandbox.clear_log()
+    start_form.result = start_form.error = None
+    start_form.notebook_id.value = notebook_id
+    start_form.port.value = port
+    start_form.command.value = command
+    start_form.start_button.click()
+    assert start_form.wait(30), "the start did not finish"
+    body = received(sandbox)
+    error = start_form.error
+    if body is None:
+        assert isinstance(error, (InvalidInput, ConfigError)), error
+        assert start_form.problems.value, "refused without saying why"
+        one_line(error.user_message())
+        event("refused before sending")
+    elif error is not None:
+        assert isinstance(error, ApiError), error
+        one_line(error.user_message())
+        event("sent; the platform refused it")
+    else:
+        check_result(start_form.result, body)
+        event("sent; started")
+    assert CANARY not in start_form.problems.value + start_form.result_area.value
