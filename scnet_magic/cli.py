@@ -49,7 +49,10 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviated options: argparse quotes the value of an ambiguous one back (--t=…),
+    # and a value on this command line may be a misplaced token.
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="scnet",
         description="Start and reach custom services in SCNet notebook instances.",
         epilog="The token comes from SCNET_TOKEN, the config file or --token-stdin; "
@@ -87,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = verbs.add_parser(
         "start",
+        allow_abbrev=False,
         parents=[notebook_id, api],
         help="start a custom service and print its external URL",
         description="Start a custom service in a notebook instance and print its external URL. "
@@ -109,12 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs.add_parser(
         "url",
+        allow_abbrev=False,
         parents=[notebook_id, api],
         help="print the status and external URL of the custom service",
         description="Print the status and external URL of a notebook's custom service.",
     )
     notebooks = verbs.add_parser(
         "notebooks",
+        allow_abbrev=False,
         parents=[api],
         help="list notebook instances (all pages)",
         description="List notebook instances: id, name and status (every page).",
@@ -131,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_login_arguments(
         verbs.add_parser(
             "login",
+            allow_abbrev=False,
             help="sign in with an access key pair; save the region's token and address",
             description="Sign in with an access key pair (SCNET_USER, SCNET_ACCESS_KEY, "
             "SCNET_SECRET_KEY or the config file), choose the region, find its address, and "
@@ -139,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox = verbs.add_parser(
         "sandbox",
+        allow_abbrev=False,
         help="serve a local SCNet-compatible sandbox for trying things out",
         description="Serve the SCNet notebook API on loopback with a random token and print "
         "the export lines that point this shell at it. Ctrl-C stops it.",

@@ -353,3 +353,15 @@ def test_progress_on_a_terminal_rewrites_one_line() -> None:
     assert "\n" not in written  # no stream of new lines
     assert written.count("\r\x1b[K") == 3 and written.endswith("\r\x1b[K")
     assert "check 2: HTTP 502" in written
+
+
+@pytest.mark.parametrize("option", ["--t", "--ti", "--tim", "--po", "--comm"])
+def test_abbreviated_options_are_refused_without_quoting_the_value(
+    sandbox: Sandbox, option: str
+) -> None:
+    # An ambiguous or abbreviated option would make argparse quote its value back, and a value
+    # on this command line may be a misplaced token.
+    done = scnet("start", "--id", sandbox.notebook_id, "--port", "1", f"{option}={CANARY}")
+    assert done.returncode == 2
+    assert CANARY not in done.stdout + done.stderr
+    assert sandbox.requests == []
