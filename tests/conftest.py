@@ -29,9 +29,11 @@ def free_port() -> int:
 
 @pytest.fixture(autouse=True)
 def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No SCNET_* variable from the machine, and a config file path of the test's own."""
+    """No SCNET_* variable from the machine, a config file path of the test's own, and messages
+    in English whatever the machine's locale (tests of other languages choose one)."""
     for name in ENV_VARS.values():
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(ENV_VARS["language"], "en")
     path = tmp_path / "scnet-config.toml"
     monkeypatch.setenv(CONFIG_FILE_ENV, str(path))
     return path
