@@ -227,7 +227,8 @@ class ScnetMagics(Magics, Configurable):
         if cell is None and not line.strip():
             from .form import form
 
-            return form(magics=self)
+            with self.user_errors():
+                return form(magics=self)
         with self.user_errors():
             args = _parse(self.scnet_start, line)
             command = args.command

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import io
+import json
+import os
 import string
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -15,13 +19,17 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+import scnet_magic
 from scnet_magic import InvalidInput, ScnetClient, i18n
 from scnet_magic.config import ENV_VARS
 from scnet_magic.errors import ApiError
+from scnet_magic.form import StartForm
 from scnet_magic.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 ID = "1896050410550136833"
+SCNET = str(Path(sys.executable).with_name("scnet"))
+WAIT = 30.0  # seconds a background request of the form may take, at most
 # Known Chinese strings, one per kind of message.
 ZH_STARTED = "已启动，但尚未应答"  # the pending headline of a start result
 ZH_URL = "外部地址："
@@ -250,5 +258,118 @@ def test_messages_outside_any_front_end_follow_the_environment(
         validate_port(0)
 
 
-if sys.platform == "win32":  # pragma: no cover
-    pytest.skip("POSIX locales", allow_module_level=True)
+# -- the form -----------------------------------------------------------------------------
+
+
+def _form_in_chinese(form: StartForm) -> None:
+    """Labels, a button, a note, a validation message, and a result from the background thread
+    (which must carry the form's language, whatever the clicking thread has)."""
+    assert form.port.description == "端口" and form.start_button.description == "启动"
+    assert "实例" in form.notebook_menu.description
+    assert form.wait(WAIT)
+    assert "个运行中" in form.notebook_note.value
+    form.notebook_id.value = ID
+    form.start_button.click()  # no port yet
+    assert "端口为空" in html.unescape(form.problems.value)
+    form.port.value = "1223"
+    with i18n.using("en"):  # the click comes from elsewhere: the form keeps its language
+        form.start_button.click()
+    assert form.wait(WAIT)
+    assert ZH_STARTED in html.unescape(form.result_area.value)
+    assert form.start_button.description == "启动"
+
+
+def test_form_in_chinese_through_config(
+    ip: InteractiveShell, sandbox_env: Sandbox, lang: pytest.MonkeyPatch
+) -> None:
+    ip.run_line_magic("config", 'ScnetMagics.language = "zh"')
+    with capture_output():
+        form = ip.run_line_magic("scnet_start", "")
+    _form_in_chinese(form)
+
+
+@pytest.mark.parametrize("source", ["SCNET_LANG", "config file", "LANG"])
+def test_form_in_chinese_through_the_environment(
+    source: str, sandbox_env: Sandbox, lang: pytest.MonkeyPatch, isolated_config: Path
+) -> None:
+    if source == "SCNET_LANG":
+        lang.setenv("SCNET_LANG", "zh-CN")
+    elif source == "config file":
+        isolated_config.write_text('language = "zh_CN"\n')
+    else:
+        lang.setenv("LANG", "zh_CN.UTF-8")
+    with capture_output():
+        form = scnet_magic.form()
+    _form_in_chinese(form)
+
+
+def test_form_in_english_by_default(sandbox_env: Sandbox, lang: pytest.MonkeyPatch) -> None:
+    with capture_output():
+        form = scnet_magic.form()
+    assert form.port.description == "Port" and form.start_button.description == "Start"
+    assert form.wait(WAIT)
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def scnet(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCNET, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=90
+    )
+
+
+@pytest.mark.parametrize(
+    ("how", "env"),
+    [
+        (["--lang", "zh"], {}),
+        ([], {"SCNET_LANG": "zh"}),
+        ([], {"LANG": "zh_CN.UTF-8"}),
+        ([], {"LC_ALL": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}),
+    ],
+)
+def test_cli_in_chinese(
+    how: list[str], env: dict[str, str], sandbox_env: Sandbox, lang: pytest.MonkeyPatch
+) -> None:
+    helped = scnet(*how, "--help", **env)
+    assert helped.returncode == 0
+    assert "用法：scnet" in helped.stdout and "启动自定义服务并输出其外部地址" in helped.stdout
+    started = scnet(*how, "start", "--id", ID, "--port", "1223", **env)
+    assert started.returncode == 0, started.stderr
+    assert ZH_STARTED in started.stdout and "地址：" in started.stdout
+    refused = scnet(*how, "start", "--id", ID, "--port", "0", **env)
+    assert refused.returncode == 2
+    assert "scnet：错误：端口必须" in refused.stderr
+    assert sandbox_env.start_requests()[-1].body["customizePort"] == "1223"  # nothing more sent
+
+
+def test_cli_in_chinese_through_the_config_file(
+    sandbox_env: Sandbox, lang: pytest.MonkeyPatch, isolated_config: Path
+) -> None:
+    isolated_config.write_text('language = "zh"\n')
+    started = scnet("start", "--id", ID, "--port", "1223")
+    assert ZH_STARTED in started.stdout
+    assert (
+        "Started, not answering yet"
+        in scnet("--lang", "en", "start", "--id", ID, "--port", "1223").stdout
+    )
+
+
+def test_cli_in_english_by_default_and_refuses_an_unknown_language(
+    sandbox_env: Sandbox, lang: pytest.MonkeyPatch
+) -> None:
+    assert "usage: scnet" in scnet("--help").stdout
+    refused = scnet("--lang", "fr", "start", "--id", ID, "--port", "1223")
+    assert refused.returncode == 2 and "language must be en or zh" in refused.stderr
+    assert sandbox_env.start_requests() == []
+
+
+def test_json_output_is_byte_identical_in_both_languages(
+    sandbox_env: Sandbox, lang: pytest.MonkeyPatch
+) -> None:
+    outputs = [
+        scnet("start", "--id", ID, "--port", "1223", "--json", **env).stdout
+        for env in ({"LANG": "en_US.UTF-8"}, {"LANG": "zh_CN.UTF-8"}, {"SCNET_LANG": "zh"})
+    ]
+    assert outputs[0] and json.loads(outputs[0])["status"] == "pending"
+    assert outputs[0] == outputs[1] == outputs[2]
