@@ -144,12 +144,14 @@ class _Lookup:
         if self._file is None:
             path = config_path()
             self._file = read_config_file(path)
-            self._file_label = _("config file {path}").format(path=_shown_path(path))
+            # Source labels stay English: they name a file, a variable or a magic, and they
+            # appear in machine-readable output (scnet login --status --json).
+            self._file_label = f"config file {_shown_path(path)}"
         return self._file
 
     def find(self, name: str, session_label: str = "session") -> tuple[Any, str] | None:
         if self._explicit.get(name) is not None:
-            return self._explicit[name], _("argument")
+            return self._explicit[name], "argument"
         if self._session.get(name) is not None:
             return self._session[name], session_label
         env_name = ENV_VARS[name]

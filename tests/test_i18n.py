@@ -373,3 +373,30 @@ def test_json_output_is_byte_identical_in_both_languages(
     ]
     assert outputs[0] and json.loads(outputs[0])["status"] == "pending"
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_sandbox_console_in_chinese(lang: pytest.MonkeyPatch) -> None:
+    proc = subprocess.Popen(
+        [SCNET, "--lang", "zh", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not lines or ("Ctrl-C" not in lines[-1] and lines[-1]):
+            lines.append(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    shown = "".join(lines)
+    assert "命令执行：关闭" in shown and "按 Ctrl-C 停止" in shown
+    assert "export SCNET_BASE_URL=http://127.0.0.1:" in shown  # the lines to paste stay as is
+
+
+def test_login_status_in_chinese(ip: InteractiveShell, lang: pytest.MonkeyPatch) -> None:
+    lang.setenv("LANG", "zh_CN.UTF-8")
+    with capture_output() as out:
+        ip.run_line_magic("scnet_login", "--status")
+    assert "尚未登录：请运行 %scnet_login。" in out.stdout
