@@ -6,12 +6,15 @@ tab without giving the new page a handle on the notebook (``rel="noopener norefe
 
 from __future__ import annotations
 
+import functools
 import html
 import json
+import sys
 import unicodedata
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
+from . import i18n
 from .i18n import N_, _
 
 if TYPE_CHECKING:
@@ -44,12 +47,50 @@ _PLATFORM_MESSAGE = N_("Platform message:")
 _COMMAND_OUTPUT = N_("Command output")
 _URL = N_("URL:")
 _OUTPUT = N_("Output:")
+_SERVICE_OF = N_("Custom service of notebook {notebook_id}:")
 _NO_ADDRESS = N_("No external address yet: start a service first.")
 _OUTPUT_LIMIT = 20_000  # characters of command output shown inline; the rest stays in .output
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _session_language(render: Callable[P, R]) -> Callable[P, R]:
+    """Render in the IPython session's ``%config ScnetMagics.language`` when no call has chosen
+    a language: a result shown later by IPython itself (``form.result``, ``r`` alone in a
+    cell) speaks the language of the magics that made it."""
+
+    @functools.wraps(render)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        language = None if i18n.chosen() is not None else _magics_language()
+        if language is None:
+            return render(*args, **kwargs)
+        with i18n.using(language):
+            return render(*args, **kwargs)
+
+    return wrapper
+
+
+def _magics_language() -> str | None:
+    ipython = sys.modules.get("IPython")  # not imported: there is no session to ask
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return None
+    magics = shell.magics_manager.registry.get("ScnetMagics")
+    language = getattr(magics, "language", None)
+    return language if isinstance(language, str) else None
+
+
 def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _label(message: str, *, html: bool = True) -> str:
+    """A translated "Label:" followed by a space, except after a full-width colon (Chinese)."""
+    text = _(message)
+    text = text if text.endswith("：") else text + " "
+    return _esc(text) if html else text
 
 
 def link_html(url: str) -> str:
@@ -86,16 +127,17 @@ def _headline(result: StartResult) -> str:
     )
 
 
+@_session_language
 def start_html(result: StartResult) -> str:
     color = _COLORS[result.status]
     parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
     if result.url:
-        parts.append(f"<div>{_esc(_(_EXTERNAL_URL))} {link_html(result.url)}</div>")
+        parts.append(f"<div>{_label(_EXTERNAL_URL)}{link_html(result.url)}</div>")
     if result.pending:
         parts.append(f"<div>{_esc(_(_PENDING_NOTE))}</div>")
     # Once the URL answers, the platform's "nothing listens yet" message is out of date.
     if result.error_msg and not result.ready:
-        parts.append(f"<div>{_esc(_(_PLATFORM_MESSAGE))} {_esc(result.error_msg)}</div>")
+        parts.append(f"<div>{_label(_PLATFORM_MESSAGE)}{_esc(result.error_msg)}</div>")
     if result.output:
         parts.append(
             f"<details><summary>{_esc(_(_COMMAND_OUTPUT))}</summary>"
@@ -105,14 +147,15 @@ def start_html(result: StartResult) -> str:
     return _box(result.status, "".join(parts))
 
 
+@_session_language
 def start_text(result: StartResult) -> str:
     lines = [_headline(result)]
     if result.url:
-        lines.append(f"  {_(_URL)} {result.url}")
+        lines.append(f"  {_label(_URL, html=False)}{result.url}")
     if result.pending:
         lines.append(f"  {_(_PENDING_NOTE)}")
     if result.error_msg and not result.ready:
-        lines.append(f"  {_(_PLATFORM_MESSAGE)} {result.error_msg}")
+        lines.append(f"  {_label(_PLATFORM_MESSAGE, html=False)}{result.error_msg}")
     if result.output:
         lines.append(f"  {_(_OUTPUT)}")
         lines.extend(f"    {line}" for line in _clip(result.output).splitlines())
@@ -124,6 +167,7 @@ def to_json(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True)
 
 
+@_session_language
 def start_bundle(result: StartResult) -> dict[str, Any]:
     # No application/json here: JupyterLab ranks its JSON viewer above HTML and would show a
     # tree instead of the link. The JSON form is StartResult.to_dict() / to_json().
@@ -212,6 +256,7 @@ def info_html(text: str) -> str:
     return _box("info", f"<div>{_esc(text)}</div>")
 
 
+@_session_language
 def service_url_text(service: ServiceUrl) -> str:
     state = service.status or _("unknown")
     where = service.url or _("no address yet")
@@ -220,18 +265,20 @@ def service_url_text(service: ServiceUrl) -> str:
     )
 
 
+@_session_language
 def service_url_html(service: ServiceUrl) -> str:
     kind = "ok" if service.active else "pending" if service.url else "info"
     state = _esc(service.status or _("unknown"))
-    title = _esc(_("Custom service of notebook {notebook_id}:"))
-    inner = f"<div>{title.format(notebook_id=_esc(service.notebook_id))} <b>{state}</b></div>"
+    title = _label(_SERVICE_OF).format(notebook_id=_esc(service.notebook_id))
+    inner = f"<div>{title}<b>{state}</b></div>"
     if service.url:
-        inner += f"<div>{_esc(_(_EXTERNAL_URL))} {link_html(service.url)}</div>"
+        inner += f"<div>{_label(_EXTERNAL_URL)}{link_html(service.url)}</div>"
     else:
         inner += f"<div>{_esc(_(_NO_ADDRESS))}</div>"
     return _box(kind, inner)
 
 
+@_session_language
 def service_url_bundle(service: ServiceUrl) -> dict[str, Any]:
     # HTML and text only, as for a start result: JupyterLab would prefer a JSON tree.
     return {"text/plain": service_url_text(service), "text/html": service_url_html(service)}
@@ -249,6 +296,7 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+@_session_language
 def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
     rows = [[str(r.get(key, "")) for key, _ in _NOTEBOOK_COLUMNS] for r in records]
     header = [_(title) for _key, title in _NOTEBOOK_COLUMNS]
@@ -265,6 +313,7 @@ def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [f"({count})"])
 
 
+@_session_language
 def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
     head = "".join(f"<th>{_esc(_(title))}</th>" for _key, title in _NOTEBOOK_COLUMNS)
     body = "".join(
@@ -283,5 +332,6 @@ def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
     )
 
 
+@_session_language
 def notebooks_bundle(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"text/plain": notebooks_text(records), "text/html": notebooks_html(records)}

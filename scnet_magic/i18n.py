@@ -120,6 +120,11 @@ def locale_language() -> str:
     return "en"
 
 
+def chosen() -> str | None:
+    """The language a front end set for the call in progress, or None outside any."""
+    return _current.get()
+
+
 def current() -> str:
     """The language messages are written in now."""
     return _current.get() or resolve(strict=False)

@@ -400,3 +400,15 @@ def test_login_status_in_chinese(ip: InteractiveShell, lang: pytest.MonkeyPatch)
     with capture_output() as out:
         ip.run_line_magic("scnet_login", "--status")
     assert "尚未登录：请运行 %scnet_login。" in out.stdout
+
+
+def test_results_shown_later_speak_the_session_language(
+    ip: InteractiveShell, sandbox_env: Sandbox, lang: pytest.MonkeyPatch
+) -> None:
+    ip.run_line_magic("config", 'ScnetMagics.language = "zh"')
+    with capture_output():
+        result = ip.run_line_magic("scnet_start", f"--id {ID} --port 1223")
+    assert ZH_STARTED in repr(result)  # as IPython's displayhook would show it
+    assert ZH_STARTED in result._repr_mimebundle_()["text/html"]
+    with i18n.using("en"):  # a call that chose its own language keeps it
+        assert "Started, not answering yet" in repr(result)
