@@ -102,14 +102,18 @@ def test_placeholders_are_the_same_in_both_languages(catalog: object) -> None:
 def test_committed_catalog_files_match_the_code_and_each_other() -> None:
     # The .po holds exactly the code's messages, and the .mo is that .po compiled.
     assert compile_catalog.main(["--check"]) == 0
-    po = compile_catalog.PO_PATH.read_bytes()
-    compiled = compile_catalog.mo_bytes(read_po(io.BytesIO(po), locale="zh_CN"))
-    assert compile_catalog.MO_PATH.read_bytes() == compiled
+    po, mo = compile_catalog.PO_PATH, compile_catalog.MO_PATH
+    table = compile_catalog.compiled(mo.read_bytes(), mo)
+    assert table == compile_catalog.compiled(po.read_bytes(), po)
+    assert table["plural rule"] == "nplurals=1; plural=0;"
+    assert table["Not started"] == "未启动"
 
 
 def test_the_check_fails_on_a_stale_mo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stale = tmp_path / "scnet_magic.mo"
-    stale.write_bytes(compile_catalog.MO_PATH.read_bytes()[:-10])
+    catalog = read_po(io.BytesIO(compile_catalog.PO_PATH.read_bytes()), locale="zh_CN")
+    catalog.get("Not started").string = "没有启动"  # a translation changed, the .mo not rebuilt
+    stale.write_bytes(compile_catalog.mo_bytes(catalog))
     monkeypatch.setattr(compile_catalog, "MO_PATH", stale)
     assert compile_catalog.main(["--check"]) == 1
 

@@ -11,6 +11,7 @@ users need no build step, and the tests check that they agree with the code and 
 
 from __future__ import annotations
 
+import gettext
 import io
 import sys
 from pathlib import Path
@@ -99,10 +100,11 @@ def main(argv: list[str]) -> int:
     catalog = updated(read_catalog(), extract())
     want_po = po_bytes(catalog)
     want_mo = mo_bytes(read_po(io.BytesIO(want_po), locale=LOCALE, domain="scnet_magic"))
+    # Compared by content, not bytes: the header names the Babel version that wrote the file.
     stale = [
         path
         for path, want in ((PO_PATH, want_po), (MO_PATH, want_mo))
-        if not path.exists() or path.read_bytes() != want
+        if not path.exists() or compiled(path.read_bytes(), path) != compiled(want, path)
     ]
     untranslated = [m.id for m in catalog if m.id and not all(_strings(m.string))]
     if check:
@@ -116,6 +118,23 @@ def main(argv: list[str]) -> int:
     for msgid in untranslated:
         print(f"  untranslated: {msgid!r}")
     return 0
+
+
+def compiled(data: bytes, path: Path) -> dict[object, str]:
+    """What gettext will look up: every translation of a .po or .mo file, plus the plural rule.
+
+    A .po is compiled first, so both kinds compare equal when the .mo is that .po compiled.
+    """
+    if path.suffix == ".po":
+        data = mo_bytes(read_po(io.BytesIO(data), locale=LOCALE, domain="scnet_magic"))
+    translations = gettext.GNUTranslations(io.BytesIO(data))
+    table: dict[object, str] = {
+        key: value
+        for key, value in translations._catalog.items()  # type: ignore[attr-defined]
+        if key != ""  # the header
+    }
+    table["plural rule"] = translations._info.get("plural-forms", "")  # type: ignore[attr-defined]
+    return table
 
 
 def _strings(string: str | tuple[str, ...]) -> tuple[str, ...]:
