@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,11 @@ from traitlets.config import Config
 
 from scnet_magic.config import CONFIG_FILE_ENV, ENV_VARS
 from scnet_magic.sandbox import Sandbox
+
+# The example notebooks' kernels (nbval) start from this process's environment and their saved
+# outputs are English (the Chinese quickstart sets its own language): English whatever the
+# machine's locale or SCNET_LANG. Tests that need another language set it themselves.
+os.environ["SCNET_LANG"] = "en"
 
 # A token-shaped secret that must never show up anywhere.
 CANARY = "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOnRydWV9.CANARY-5f3a9c1e7b"
