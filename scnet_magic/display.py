@@ -309,8 +309,8 @@ def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
             cell + " " * (width - _width(cell)) for cell, width in zip(cells, widths, strict=True)
         ).rstrip()
 
-    count = _("{count} notebooks").format(count=len(rows))
-    return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [f"({count})"])
+    count = _("({count} notebooks)").format(count=len(rows))
+    return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [count])
 
 
 @_session_language

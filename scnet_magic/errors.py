@@ -135,7 +135,8 @@ class ApiError(ScnetError):
         if status != 200:
             details.append(f"HTTP {status}")
         # The platform's msg is shown as it came, whatever the language.
-        shown_details = f" ({_(_LIST_SEPARATOR).join(details)})" if details else ""
+        joined = _(_LIST_SEPARATOR).join(details)
+        shown_details = _(" ({details})").format(details=joined) if details else ""
         shown_msg = one_line(msg) or _("(no message)")
         super().__init__(
             _("SCNet API error {code}{details}: {msg}").format(
