@@ -93,17 +93,27 @@ def resolve(explicit: object = None, *, strict: bool = True) -> str:
     ``strict`` (front ends) reports a bad value as :class:`InvalidInput`; otherwise (a message
     translated outside any front end's call) a bad or unreadable source is skipped.
     """
-    candidates: tuple[Callable[[], object], ...] = (
-        lambda: explicit,
-        lambda: os.environ.get(LANGUAGE_ENV) or None,
-        _from_config_file,
+    from .errors import InvalidInput
+
+    candidates: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("", lambda: explicit),
+        (LANGUAGE_ENV, lambda: os.environ.get(LANGUAGE_ENV) or None),
+        ("config file", _from_config_file),
     )
-    for candidate in candidates:
+    for source, candidate in candidates:
         value = candidate()
         if value is None:
             continue
         if strict:
-            return normalize(value)
+            try:
+                return normalize(value)
+            except InvalidInput as exc:
+                if not source:
+                    raise
+                # Say where the bad value came from: it may be an old setting.
+                raise InvalidInput(
+                    _("{problem} (from {source})").format(problem=exc.message, source=source)
+                ) from None
         # Not normalize(): its error message is itself translated, in the language being sought.
         known = _known(value)
         if known is not None:

@@ -149,8 +149,14 @@ def test_resolution_order(lang: pytest.MonkeyPatch, isolated_config: Path) -> No
     assert i18n.resolve() == "en"
     assert i18n.resolve("zh-CN") == "zh"
     lang.setenv("SCNET_LANG", "klingon")
-    with pytest.raises(InvalidInput, match="klingon"):
+    # (In Chinese: a message skips the bad SCNET_LANG and finds the config file's zh.)
+    with pytest.raises(InvalidInput, match=r"'klingon'（来自 SCNET_LANG）"):
         i18n.resolve()
+    lang.delenv("SCNET_LANG")
+    isolated_config.write_text('language = "fr"\n')
+    with pytest.raises(InvalidInput, match=r"not 'fr' \(from config file\)"):
+        i18n.resolve()
+    assert i18n.current() == "en"  # a message outside any front end skips the bad value
 
 
 def test_using_sets_the_language_for_the_block_and_nested_calls_keep_it(
