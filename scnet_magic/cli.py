@@ -24,12 +24,13 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
-from . import __version__, config, display, models
+from . import __version__, config, display, i18n, models
 from .client import ScnetClient
 from .config import Settings
 from .errors import ConfigError, InvalidInput, ScnetError
+from .i18n import N_, _
 from .models import StartResult
 from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
 from .readiness import WaitProgress
@@ -38,7 +39,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
-STOPPED_WAITING = "stopped waiting; the service may still be starting."
+STOPPED_WAITING = N_("stopped waiting; the service may still be starting.")
 
 
 def _seconds(text: str) -> float:
@@ -48,59 +49,113 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse in the current language: its headings, its -h help and its error line.
+
+    (argparse's own error texts, such as a missing required option, stay English.)
+    """
+
+    def __init__(self, *, add_help: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        parents = kwargs.pop("parents", [])
+        super().__init__(add_help=False, **kwargs)
+        self._positionals.title = _("positional arguments")
+        self._optionals.title = _("options")
+        if add_help:
+            self.add_argument("-h", "--help", action="help", help=_("show this help and exit"))
+        # After -h, as argparse does, so that -h comes first in the usage line.
+        for parent in parents:
+            self._add_container_actions(parent)
+            self._defaults.update(parent._defaults)
+
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        self.exit(
+            EXIT_USAGE, _("{prog}: error: {message}").format(prog=self.prog, message=message) + "\n"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command's parser, its help in the current language (see :mod:`scnet_magic.i18n`)."""
     # No abbreviated options: argparse quotes the value of an ambiguous one back (--t=…),
     # and a value on this command line may be a misplaced token.
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         allow_abbrev=False,
         prog="scnet",
-        description="Start and reach custom services in SCNet notebook instances.",
-        epilog="The token comes from SCNET_TOKEN, the config file or --token-stdin; "
-        "it is never accepted as an argument. 'scnet COMMAND --help' describes each command.",
+        description=_("Start and reach custom services in SCNet notebook instances."),
+        epilog=_(
+            "The token comes from SCNET_TOKEN, the config file or --token-stdin; "
+            "it is never accepted as an argument. 'scnet COMMAND --help' describes each command."
+        ),
     )
-    parser.add_argument("--version", action="version", version=f"scnet {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"scnet {__version__}",
+        help=_("show the version and exit"),
+    )
+    parser.add_argument(
+        "--lang",
+        metavar="LANG",
+        help=_(
+            "language of messages and help: en or zh (default: SCNET_LANG, the config file, "
+            "then the locale)"
+        ),
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
-    api = argparse.ArgumentParser(add_help=False)
+    api = _Parser(add_help=False)
     api.add_argument(
         "--base-url",
         metavar="URL",
-        help="your region's API address (default: SCNET_BASE_URL, the config file, or "
-        f"{config.DEFAULT_BASE_URL})",
+        help=_(
+            "your region's API address (default: SCNET_BASE_URL, the config file, or {url})"
+        ).format(url=config.DEFAULT_BASE_URL),
     )
     api.add_argument(
         "--timeout",
         type=_seconds,
         metavar="S",
-        help=f"seconds to wait for each API answer (default {config.DEFAULT_TIMEOUT:g})",
+        help=_("seconds to wait for each API answer (default {seconds})").format(
+            seconds=f"{config.DEFAULT_TIMEOUT:g}"
+        ),
     )
     api.add_argument(
         "--token-stdin",
         action="store_true",
-        help="read the token from one line of standard input",
+        help=_("read the token from one line of standard input"),
     )
-    api.add_argument("--json", action="store_true", help="print one JSON object")
-    notebook_id = argparse.ArgumentParser(add_help=False)
+    api.add_argument("--json", action="store_true", help=_("print one JSON object"))
+    notebook_id = _Parser(add_help=False)
     notebook_id.add_argument(
         "--id",
         dest="notebook_id",
         metavar="ID",
-        help="notebook instance id, 19 digits (default: SCNET_NOTEBOOK_ID or the config file)",
+        help=_("notebook instance id, 19 digits (default: SCNET_NOTEBOOK_ID or the config file)"),
     )
 
     start = verbs.add_parser(
         "start",
         allow_abbrev=False,
         parents=[notebook_id, api],
-        help="start a custom service and print its external URL",
-        description="Start a custom service in a notebook instance and print its external URL. "
-        "The start request is sent once, never repeated.",
+        help=_("start a custom service and print its external URL"),
+        description=_(
+            "Start a custom service in a notebook instance and print its external URL. "
+            "The start request is sent once, never repeated."
+        ),
     )
-    start.add_argument("--port", required=True, metavar="PORT", help="port the service listens on")
+    start.add_argument(
+        "--port", required=True, metavar="PORT", help=_("port the service listens on")
+    )
     start.add_argument(
         "--command",
         metavar="CMD",
-        help="shell command that starts the service (leave it out to reach a running one)",
+        help=_("shell command that starts the service (leave it out to reach a running one)"),
     )
     start.add_argument(
         "--wait",
@@ -108,54 +163,72 @@ def build_parser() -> argparse.ArgumentParser:
         const=DEFAULT_WAIT,
         type=_seconds,
         metavar="S",
-        help="then wait until the external URL answers (not with 502/503/504), up to S "
-        f"seconds (default {DEFAULT_WAIT:g}); exit 1 if it does not",
+        help=_(
+            "then wait until the external URL answers (not with 502/503/504), up to S "
+            "seconds (default {seconds}); exit 1 if it does not"
+        ).format(seconds=f"{DEFAULT_WAIT:g}"),
     )
     verbs.add_parser(
         "url",
         allow_abbrev=False,
         parents=[notebook_id, api],
-        help="print the status and external URL of the custom service",
-        description="Print the status and external URL of a notebook's custom service.",
+        help=_("print the status and external URL of the custom service"),
+        description=_("Print the status and external URL of a notebook's custom service."),
     )
     notebooks = verbs.add_parser(
         "notebooks",
         allow_abbrev=False,
         parents=[api],
-        help="list notebook instances (all pages)",
-        description="List notebook instances: id, name and status (every page).",
+        help=_("list notebook instances (all pages)"),
+        description=_("List notebook instances: id, name and status (every page)."),
     )
     notebooks.add_argument(
         "--status",
         metavar="S",
-        help="only instances in this state (Creating, Restarting, Running, Terminated, "
-        "Failed, Shutting)",
+        help=_(
+            "only instances in this state (Creating, Restarting, Running, Terminated, "
+            "Failed, Shutting)"
+        ),
     )
-    notebooks.add_argument("--name", metavar="TEXT", help="only names containing TEXT")
+    notebooks.add_argument("--name", metavar="TEXT", help=_("only names containing TEXT"))
     from .login import add_login_arguments
 
     add_login_arguments(
         verbs.add_parser(
             "login",
             allow_abbrev=False,
-            help="sign in with an access key pair; save the region's token and address",
-            description="Sign in with an access key pair (SCNET_USER, SCNET_ACCESS_KEY, "
-            "SCNET_SECRET_KEY or the config file), choose the region, find its address, and "
-            "save the token and address (never a key) to the user config file.",
+            help=_("sign in with an access key pair; save the region's token and address"),
+            description=_(
+                "Sign in with an access key pair (SCNET_USER, SCNET_ACCESS_KEY, "
+                "SCNET_SECRET_KEY or the config file), choose the region, find its address, and "
+                "save the token and address (never a key) to the user config file."
+            ),
         )
     )
     sandbox = verbs.add_parser(
         "sandbox",
         allow_abbrev=False,
-        help="serve a local SCNet-compatible sandbox for trying things out",
-        description="Serve the SCNet notebook API on loopback with a random token and print "
-        "the export lines that point this shell at it. Ctrl-C stops it.",
+        help=_("serve a local SCNet-compatible sandbox for trying things out"),
+        description=_(
+            "Serve the SCNet notebook API on loopback with a random token and print "
+            "the export lines that point this shell at it. Ctrl-C stops it."
+        ),
     )
     sandbox.add_argument(
-        "--execute", action="store_true", help="really run start commands on this machine"
+        "--execute", action="store_true", help=_("really run start commands on this machine")
     )
-    sandbox.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
+    sandbox.add_argument("--port", type=int, default=0, help=_("port to listen on (default: any)"))
     return parser
+
+
+def _language_option(words: list[str]) -> str | None:
+    """The value of --lang, read before parsing: the parser's help is built in that language."""
+    for index, word in enumerate(words):
+        if word == "--lang" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("--lang="):
+            return word.split("=", 1)[1]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,12 +239,24 @@ def main(argv: list[str] | None = None) -> int:
         # ASCII locale, a Windows code page) print escapes: failing would hide a start that
         # was already sent.
         sys.stdout.reconfigure(errors="backslashreplace")
+    try:
+        language = i18n.resolve(_language_option(words))
+    except InvalidInput as exc:
+        _report(exc)
+        return EXIT_USAGE
+    with i18n.using(language):
+        return _main(words)
+
+
+def _main(words: list[str]) -> int:
     if any(_gives_a_token(word) for word in words):
         _report(
             InvalidInput(
-                "the token is never taken from the command line (it would show in the process "
-                "list and the shell history)",
-                "Set SCNET_TOKEN, put it in the config file, or pipe it in with --token-stdin.",
+                _(
+                    "the token is never taken from the command line (it would show in the "
+                    "process list and the shell history)"
+                ),
+                _("Set SCNET_TOKEN, put it in the config file, or pipe it in with --token-stdin."),
             )
         )
         return EXIT_USAGE
@@ -182,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             # argparse would echo them, and a stray word may well be a token pasted in the
             # wrong place: name options, not values.
             shown = " ".join(w.split("=", 1)[0] if w.startswith("-") else "…" for w in extra)
-            parser.error(f"unrecognized arguments: {shown}")
+            parser.error(_("unrecognized arguments: {words}").format(words=shown))
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.verb == "login":
@@ -204,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(exc)
         return EXIT_USAGE if isinstance(exc, (InvalidInput, ConfigError)) else EXIT_FAILED
     except KeyboardInterrupt:
-        print("scnet: interrupted", file=sys.stderr)
+        print("scnet: " + _("interrupted"), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (scnet notebooks | head): stop quietly, and keep Python from
@@ -238,7 +323,7 @@ def _start(args: argparse.Namespace) -> int:
             return EXIT_OK
         progress = _Progress(sys.stderr, args.wait)
         try:
-            progress.begin(result.url or "the service")
+            progress.begin(result.url or _("the service"))
             ready = client.wait_until_ready(
                 result,
                 args.wait,
@@ -254,7 +339,7 @@ def _start(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             progress.end()
             _print_result(result, args.json)
-            print(f"scnet: {STOPPED_WAITING}", file=sys.stderr)
+            print("scnet: " + _(STOPPED_WAITING), file=sys.stderr)
             return EXIT_INTERRUPTED
         progress.end()
         _print_result(result.marked_ready(ready.elapsed), args.json)
@@ -290,8 +375,8 @@ def _token_from_stdin() -> str:
     line = sys.stdin.readline().rstrip("\r\n")
     if not line.strip():
         raise InvalidInput(
-            "--token-stdin: standard input has no token",
-            "Pipe it in, e.g. scnet ... --token-stdin < token-file.",
+            _("--token-stdin: standard input has no token"),
+            _("Pipe it in, e.g. scnet ... --token-stdin < token-file."),
         )
     return line
 
@@ -301,8 +386,8 @@ def _notebook_id(args: argparse.Namespace, settings: Settings) -> str:
         return str(args.notebook_id)
     if settings.notebook_id is None:
         raise InvalidInput(
-            "no notebook id",
-            "Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.",
+            _("no notebook id"),
+            _("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file."),
         )
     return settings.notebook_id
 
@@ -310,9 +395,11 @@ def _notebook_id(args: argparse.Namespace, settings: Settings) -> str:
 def _client(settings: Settings) -> ScnetClient:
     if settings.token is None:
         raise ConfigError(
-            "No SCNET token is set.",
-            "Set the SCNET_TOKEN environment variable, pipe it in with --token-stdin, "
-            f'or put token = "…" in {config.config_path()}.',
+            _("No SCNET token is set."),
+            _(
+                "Set the SCNET_TOKEN environment variable, pipe it in with --token-stdin, "
+                'or put token = "…" in {path}.'
+            ).format(path=config.config_path()),
         )
     return ScnetClient(base_url=settings.base_url, token=settings.token, timeout=settings.timeout)
 
@@ -322,9 +409,9 @@ def _print_result(result: StartResult, as_json: bool) -> None:
 
 
 def _report(error: ScnetError) -> None:
-    print(f"scnet: error: {error.message}", file=sys.stderr)
+    print(_("scnet: error: {message}").format(message=error.message), file=sys.stderr)
     if error.hint:
-        print(f"hint: {error.hint}", file=sys.stderr)
+        print(_("hint: {hint}").format(hint=error.hint), file=sys.stderr)
 
 
 class _Progress:

@@ -26,7 +26,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import __version__, config, models, readiness
+from . import __version__, config, i18n, models, readiness
 from .errors import (
     ApiError,
     HttpError,
@@ -37,6 +37,7 @@ from .errors import (
     TransportError,
     one_line,
 )
+from .i18n import N_, _, in_language
 from .models import NotebookList, ServiceUrl, StartResult
 from .readiness import Readiness, WaitProgress
 
@@ -58,7 +59,7 @@ MAX_CONNECT_TIMEOUT = 10.0
 PAGE_SIZE = 20  # the documented default; larger sizes are undocumented
 MAX_PAGES = 1000
 
-_MAY_HAVE_ARRIVED = (
+_MAY_HAVE_ARRIVED = N_(
     "The request may have reached the platform: check the instance before starting again."
 )
 
@@ -87,12 +88,12 @@ def _preview(body: bytes) -> str:
 
 def _status_hint(status: int) -> str:
     if status in (401, 403):
-        return "Check the token, and that the base URL is your region's address."
+        return _("Check the token, and that the base URL is your region's address.")
     if status == 404:
-        return "Check the base URL: it should be your region's address, without a path."
+        return _("Check the base URL: it should be your region's address, without a path.")
     if status >= 500:
-        return "The platform or a gateway in front of it failed; try again later."
-    return "Check the base URL."
+        return _("The platform or a gateway in front of it failed; try again later.")
+    return _("Check the base URL.")
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -129,23 +130,23 @@ def _reason(exc: BaseException) -> str:
     chain = _chain(exc)
     for item in chain:
         if isinstance(item, ssl.SSLCertVerificationError):
-            return f"TLS certificate not trusted ({item.verify_message})"
+            return _("TLS certificate not trusted ({reason})").format(reason=item.verify_message)
     for item in chain:
         if isinstance(item, ssl.SSLError):
-            return f"TLS error ({item.reason or item.__class__.__name__})"
+            return _("TLS error ({reason})").format(reason=item.reason or item.__class__.__name__)
         if isinstance(item, socket.gaierror):
-            return "host name not found"
+            return _("host name not found")
         if isinstance(item, ConnectionRefusedError):
-            return "connection refused"
+            return _("connection refused")
         # Before ConnectionResetError: RemoteDisconnected is a subclass of it.
         if isinstance(item, http.client.RemoteDisconnected):
-            return "the server closed the connection without answering"
+            return _("the server closed the connection without answering")
         if isinstance(item, ConnectionResetError):
-            return "connection reset by the server"
+            return _("connection reset by the server")
         if isinstance(item, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
-            return "the server closed the connection early"
+            return _("the server closed the connection early")
         if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return "network unreachable"
+            return _("network unreachable")
     # urllib3 puts object reprs in front of its messages; keep the readable tail.
     text = re.sub(r"<[^>]*>:?\s*", "", str(chain[-1])).strip()
     return text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
@@ -156,19 +157,22 @@ _CERT_DATES = {9, 10}  # not yet valid, expired
 _CERT_NAMES = {62, 64}  # host name mismatch, IP address mismatch
 
 
-def _tls_hint(exc: BaseException, address_name: str = "the base URL") -> str:
+def _tls_hint(exc: BaseException, address_name: str = N_("the base URL")) -> str:
     """What to do about a failed TLS connection, by what the verification said."""
+    address_name = _(address_name)
     codes = {e.verify_code for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)}
     if codes & _CERT_NAMES:
-        return f"The certificate is for another address; check {address_name}."
-    if codes & _CERT_DATES:
-        return "The certificate is out of date, or this machine's clock is wrong."
-    if codes:
-        return (
-            f"The certificate is not from an authority this machine trusts; check {address_name}. "
-            "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
+        return _("The certificate is for another address; check {address}.").format(
+            address=address_name
         )
-    return f"Check {address_name} and the network."
+    if codes & _CERT_DATES:
+        return _("The certificate is out of date, or this machine's clock is wrong.")
+    if codes:
+        return _(
+            "The certificate is not from an authority this machine trusts; check {address}. "
+            "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
+        ).format(address=address_name)
+    return _("Check {address} and the network.").format(address=address_name)
 
 
 def _is_local(url: str) -> bool:
@@ -192,7 +196,7 @@ class Transport:
     """
 
     # What the hints call the address this transport talks to.
-    address_name = "the base URL"
+    address_name = N_("the base URL")
     # Hint for a POST whose answer was lost: it may have been acted on.
     unsure_post_hint = _MAY_HAVE_ARRIVED
 
@@ -251,8 +255,10 @@ class Transport:
         except requests.exceptions.ConnectTimeout as exc:
             _forget_variables(exc)
             raise RequestTimeout(
-                f"could not connect to {origin} within {self.timeout:g} s",
-                f"Check {self.address_name} and the network.",
+                _("could not connect to {origin} within {timeout} s").format(
+                    origin=origin, timeout=f"{self.timeout:g}"
+                ),
+                _("Check {address} and the network.").format(address=_(self.address_name)),
             ) from exc
         except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
             _forget_variables(exc)
@@ -260,18 +266,20 @@ class Transport:
         except requests.exceptions.SSLError as exc:
             _forget_variables(exc)
             raise TransportError(
-                f"secure connection to {origin} failed: {_reason(exc)}",
+                _("secure connection to {origin} failed: {reason}").format(
+                    origin=origin, reason=_reason(exc)
+                ),
                 _tls_hint(exc, self.address_name),
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
             reason = _reason(exc)
-            refused = reason in ("connection refused", "host name not found")
+            refused = reason in (_("connection refused"), _("host name not found"))
             raise TransportError(
-                f"request to {origin} failed: {reason}",
-                f"Check {self.address_name} and the network."
+                _("request to {origin} failed: {reason}").format(origin=origin, reason=reason),
+                _("Check {address} and the network.").format(address=_(self.address_name))
                 if refused or method != "POST"
-                else self.unsure_post_hint,
+                else _(self.unsure_post_hint),
             ) from exc
         log.debug(
             "%s %s -> %s in %.3f s (%d bytes)",
@@ -285,18 +293,29 @@ class Transport:
 
     def _cut_off(self, method: str, origin: str, status: int, exc: BaseException) -> TransportError:
         """The status line came but the body did not: say so, and how it ended."""
-        answer = f"the answer from {origin} (HTTP {status})"
-        hint = self.unsure_post_hint if method == "POST" else "Try again."
+        hint = _(self.unsure_post_hint) if method == "POST" else _("Try again.")
         if any(
             isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in _chain(exc)
         ):
-            return RequestTimeout(f"{answer} did not finish within {self.timeout:g} s", hint)
-        return TransportError(f"{answer} was cut off: {_reason(exc)}", hint)
+            return RequestTimeout(
+                _(
+                    "the answer from {origin} (HTTP {status}) did not finish within {timeout} s"
+                ).format(origin=origin, status=status, timeout=f"{self.timeout:g}"),
+                hint,
+            )
+        return TransportError(
+            _("the answer from {origin} (HTTP {status}) was cut off: {reason}").format(
+                origin=origin, status=status, reason=_reason(exc)
+            ),
+            hint,
+        )
 
     def _timeout_error(self, method: str, origin: str) -> RequestTimeout:
         return RequestTimeout(
-            f"no answer from {origin} within {self.timeout:g} s",
-            self.unsure_post_hint if method == "POST" else "Try again, or raise the timeout.",
+            _("no answer from {origin} within {timeout} s").format(
+                origin=origin, timeout=f"{self.timeout:g}"
+            ),
+            _(self.unsure_post_hint) if method == "POST" else _("Try again, or raise the timeout."),
         )
 
 
@@ -315,12 +334,17 @@ class ScnetClient(Transport):
         timeout: float | None = None,
         *,
         retries: int = 2,
+        language: str | None = None,
     ) -> None:
-        settings = config.resolve(token=token, base_url=base_url, timeout=timeout)
+        # The language of this client's messages and errors ("en", "zh"); None: SCNET_LANG,
+        # the config file, then the locale, looked up at each call.
+        self.language = i18n.normalize(language) if language is not None else None
+        with i18n.using(self.language):
+            settings = config.resolve(token=token, base_url=base_url, timeout=timeout)
+            self.__token = settings.require_token()
         self.base_url = settings.base_url
         self.timeout = settings.timeout
         self.token_source = settings.token_source
-        self.__token = settings.require_token()
         super().__init__(settings.timeout, retries=retries)
 
     def __repr__(self) -> str:
@@ -328,6 +352,7 @@ class ScnetClient(Transport):
 
     # -- API -------------------------------------------------------------------------------
 
+    @in_language
     def start_service(
         self, notebook_id: str | int, port: int | str, command: str | None = None
     ) -> StartResult:
@@ -341,12 +366,16 @@ class ScnetClient(Transport):
         data = envelope.get("data")
         if not isinstance(data, dict):
             raise MalformedResponse(
-                f"'data' is {_json_type(data)}, expected an object", 200, _preview_json(data)
+                _("'data' is {type}, expected an object").format(type=_json_type(data)),
+                200,
+                _preview_json(data),
             )
         exec_success = data.get("execSuccess")
         if not isinstance(exec_success, bool):
             raise MalformedResponse(
-                f"'execSuccess' is {_json_type(exec_success)}, expected true or false",
+                _("'execSuccess' is {type}, expected true or false").format(
+                    type=_json_type(exec_success)
+                ),
                 200,
                 _preview_json(exec_success),
             )
@@ -372,6 +401,7 @@ class ScnetClient(Transport):
             raw=envelope,
         )
 
+    @in_language
     def service_url(self, notebook_id: str | int) -> ServiceUrl:
         """The custom service's external address and status (endpoint 2)."""
         checked_id = models.validate_notebook_id(notebook_id)
@@ -392,11 +422,12 @@ class ScnetClient(Transport):
                 envelope,
             )
         raise MalformedResponse(
-            f"'data' is {_json_type(data)}, expected an object or a URL",
+            _("'data' is {type}, expected an object or a URL").format(type=_json_type(data)),
             200,
             _preview_json(data),
         )
 
+    @in_language
     def list_notebooks(self, status: str | None = None, name: str | None = None) -> NotebookList:
         """Every notebook instance (all pages), optionally filtered by status or name."""
         params: dict[str, str] = {"size": str(PAGE_SIZE)}
@@ -409,7 +440,7 @@ class ScnetClient(Transport):
             envelope = self._call("GET", LIST_PATH, params={**params, "page": str(page)})
             data = envelope.get("data")
             if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-                raise MalformedResponse("'data' has no 'records' list", 200, _preview_json(data))
+                raise MalformedResponse(_("'data' has no 'records' list"), 200, _preview_json(data))
             batch = [r for r in data["records"] if isinstance(r, dict)]
             records.extend(batch)
             total = data.get("total")
@@ -443,18 +474,21 @@ class ScnetClient(Transport):
         )
         return cls(base_url=signed.base_url, token=signed.token, timeout=timeout)
 
+    @in_language
     def renew_token(self, login_url: str | None = None) -> None:
         """Replace this client's token with a renewed one (``tokens/next``)."""
         from .login import renew_token
 
         self.__token = renew_token(self.__token, login_url=login_url, timeout=self.timeout)
 
+    @in_language
     def token_state(self, login_url: str | None = None) -> TokenState:
         """Whether the platform still accepts this client's token (``tokens/state``)."""
         from .login import token_state
 
         return token_state(self.__token, login_url=login_url, timeout=self.timeout)
 
+    @in_language
     def wait_until_ready(
         self,
         result_or_url: StartResult | str,
@@ -476,8 +510,8 @@ class ScnetClient(Transport):
             url, port = result_or_url.url, result_or_url.port
             if url is None:
                 raise ScnetError(
-                    "the platform gave no external URL to wait for",
-                    "Ask for it with service_url(notebook_id) once the service is up.",
+                    _("the platform gave no external URL to wait for"),
+                    _("Ask for it with service_url(notebook_id) once the service is up."),
                 )
         else:
             url, port = result_or_url, None
@@ -539,7 +573,7 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
             for piece in chunks:
                 start += piece[: BODY_PREVIEW * 4 - len(start)]
             raise MalformedResponse(
-                f"body larger than {MAX_BODY // (1024 * 1024)} MiB",
+                _("body larger than {size} MiB").format(size=MAX_BODY // (1024 * 1024)),
                 response.status_code,
                 _preview(start),
             )
@@ -561,9 +595,11 @@ def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
         raise HttpError(
             status,
             reason,
-            f"redirected to {location}" if location else "",
-            "The base URL may be out of date; use your region's address. Redirects are not "
-            "followed, so nothing was started twice.",
+            _("redirected to {location}").format(location=location) if location else "",
+            _(
+                "The base URL may be out of date; use your region's address. Redirects are not "
+                "followed, so nothing was started twice."
+            ),
         )
     try:
         parsed = json.loads(raw)
@@ -571,17 +607,22 @@ def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
         if status >= 400:
             raise HttpError(status, reason, _preview(raw), _status_hint(status)) from None
         raise MalformedResponse(
-            "not valid JSON", status, _preview(raw), "The base URL may not be the API address."
+            _("not valid JSON"),
+            status,
+            _preview(raw),
+            _("The base URL may not be the API address."),
         ) from None
     if not isinstance(parsed, dict) or "code" not in parsed:
         if status >= 400:
             raise HttpError(status, reason, _preview(raw), _status_hint(status))
-        raise MalformedResponse("no 'code' field", status, _preview(raw))
+        raise MalformedResponse(_("no 'code' field"), status, _preview(raw))
     code = parsed["code"]
     # Documented as a string; some answers carry a number.
     if isinstance(code, bool) or not isinstance(code, (str, int)):
         raise MalformedResponse(
-            f"'code' is {_json_type(code)}, expected a string", status, _preview(raw)
+            _("'code' is {type}, expected a string").format(type=_json_type(code)),
+            status,
+            _preview(raw),
         )
     code_text = str(code).strip()
     if code_text != "0":
@@ -603,12 +644,12 @@ def _json_type(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "a boolean"
+        return _("a boolean")
     if isinstance(value, (int, float)):
-        return "a number"
+        return _("a number")
     if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
+        return _("a string")
+    return _("an array") if isinstance(value, list) else _("an object")
 
 
 def _preview_json(value: object) -> str:
@@ -620,5 +661,7 @@ def _canonical_status(status: str) -> str:
         if status.strip().lower() == known.lower():
             return known
     raise InvalidInput(
-        f"status must be one of {', '.join(NOTEBOOK_STATUSES)}, got {status!r}",
+        _("status must be one of {statuses}, got {value}").format(
+            statuses=", ".join(NOTEBOOK_STATUSES), value=repr(status)
+        ),
     )

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from . import models
 from .errors import ConfigError, InvalidInput
+from .i18n import _
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,6 +43,8 @@ ENV_VARS = {
     "user": "SCNET_USER",
     "access_key": "SCNET_ACCESS_KEY",
     "secret_key": "SCNET_SECRET_KEY",
+    # The language of messages (see scnet_magic.i18n).
+    "language": "SCNET_LANG",
 }
 # Points at another config file (tests, several accounts); not a setting of its own.
 CONFIG_FILE_ENV = "SCNET_CONFIG_FILE"
@@ -78,19 +81,29 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {_shown_path(path)}: {exc.strerror}") from None
+        raise ConfigError(
+            _("cannot read config file {path}: {reason}").format(
+                path=_shown_path(path), reason=exc.strerror
+            )
+        ) from None
     try:
         table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {_shown_path(path)} is not valid TOML: {exc}") from None
+        raise ConfigError(
+            _("config file {path} is not valid TOML: {reason}").format(
+                path=_shown_path(path), reason=exc
+            )
+        ) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
     if secret is not None and os.name == "posix":
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            what = "a token" if secret == "token" else "a secret key"
+            what = _("a token") if secret == "token" else _("a secret key")
             warnings.warn(
-                f"config file {_shown_path(path)} holds {what} and other users can read it; "
-                f"run: chmod 600 {_shown_path(path)}",
+                _(
+                    "config file {path} holds {what} and other users can read it; "
+                    "run: chmod 600 {path}"
+                ).format(path=_shown_path(path), what=what),
                 stacklevel=3,
             )
     return table
@@ -109,9 +122,11 @@ class Settings:
     def require_token(self) -> str:
         if self.token is None:
             raise ConfigError(
-                "No SCNET token is set.",
-                "Run %scnet_token in the notebook, set the SCNET_TOKEN environment variable, "
-                f'or put token = "…" in {_shown_path(config_path())}.',
+                _("No SCNET token is set."),
+                _(
+                    "Run %scnet_token in the notebook, set the SCNET_TOKEN environment variable, "
+                    'or put token = "…" in {path}.'
+                ).format(path=_shown_path(config_path())),
             )
         return self.token
 
@@ -129,6 +144,8 @@ class _Lookup:
         if self._file is None:
             path = config_path()
             self._file = read_config_file(path)
+            # Source labels stay English: they name a file, a variable or a magic, and they
+            # appear in machine-readable output (scnet login --status --json).
             self._file_label = f"config file {_shown_path(path)}"
         return self._file
 
@@ -156,7 +173,10 @@ class _Lookup:
             return check(value), source
         except InvalidInput as exc:
             # Say where the bad value came from: it may be an old environment variable.
-            raise InvalidInput(f"{exc.message} (from {source})", exc.hint) from None
+            raise InvalidInput(
+                _("{problem} (from {source})").format(problem=exc.message, source=source),
+                exc.hint,
+            ) from None
 
 
 def resolve(
@@ -260,8 +280,10 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
         document = tomlkit.document()
     except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
         raise ConfigError(
-            f"cannot update config file {_shown_path(path)}: {exc}",
-            "Fix or move the file, then try again.",
+            _("cannot update config file {path}: {reason}").format(
+                path=_shown_path(path), reason=exc
+            ),
+            _("Fix or move the file, then try again."),
         ) from None
     for name, value in values.items():
         document[name] = value
@@ -282,7 +304,9 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
             raise
     except OSError as exc:
         raise ConfigError(
-            f"cannot write config file {_shown_path(path)}: {exc.strerror}",
-            "Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere.",
+            _("cannot write config file {path}: {reason}").format(
+                path=_shown_path(path), reason=exc.strerror
+            ),
+            _("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere."),
         ) from None
     return path

@@ -6,10 +6,16 @@ tab without giving the new page a handle on the notebook (``rel="noopener norefe
 
 from __future__ import annotations
 
+import functools
 import html
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+import sys
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+
+from . import i18n
+from .i18n import N_, _
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
@@ -26,20 +32,65 @@ _COLORS = {
     "info": "#546e7a",
 }
 _HEADLINES = {
-    "ok": "Service is up",
-    "ready": "Service is ready",
-    "pending": "Started, not answering yet",
-    "error": "Not started",
+    "ok": N_("Service is up"),
+    "ready": N_("Service is ready"),
+    "pending": N_("Started, not answering yet"),
+    "error": N_("Not started"),
 }
-_PENDING_NOTE = (
+_PENDING_NOTE = N_(
     "The command ran, but nothing answers on the port yet; the address works as soon as the "
     "service listens."
 )
+# Labels used inside f-strings (where the catalog's extractor does not look).
+_EXTERNAL_URL = N_("External URL:")
+_PLATFORM_MESSAGE = N_("Platform message:")
+_COMMAND_OUTPUT = N_("Command output")
+_URL = N_("URL:")
+_OUTPUT = N_("Output:")
+_SERVICE_OF = N_("Custom service of notebook {notebook_id}:")
+_NO_ADDRESS = N_("No external address yet: start a service first.")
 _OUTPUT_LIMIT = 20_000  # characters of command output shown inline; the rest stays in .output
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _session_language(render: Callable[P, R]) -> Callable[P, R]:
+    """Render in the IPython session's ``%config ScnetMagics.language`` when no call has chosen
+    a language: a result shown later by IPython itself (``form.result``, ``r`` alone in a
+    cell) speaks the language of the magics that made it."""
+
+    @functools.wraps(render)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        language = None if i18n.chosen() is not None else _magics_language()
+        if language is None:
+            return render(*args, **kwargs)
+        with i18n.using(language):
+            return render(*args, **kwargs)
+
+    return wrapper
+
+
+def _magics_language() -> str | None:
+    ipython = sys.modules.get("IPython")  # not imported: there is no session to ask
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return None
+    magics = shell.magics_manager.registry.get("ScnetMagics")
+    language = getattr(magics, "language", None)
+    return language if isinstance(language, str) else None
 
 
 def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _label(message: str, *, html: bool = True) -> str:
+    """A translated "Label:" followed by a space, except after a full-width colon (Chinese)."""
+    text = _(message)
+    text = text if text.endswith("：") else text + " "
+    return _esc(text) if html else text
 
 
 def link_html(url: str) -> str:
@@ -63,45 +114,50 @@ def _box(kind: str, inner: str) -> str:
 def _clip(text: str) -> str:
     if len(text) <= _OUTPUT_LIMIT:
         return text
-    return text[:_OUTPUT_LIMIT] + f"\n… ({len(text) - _OUTPUT_LIMIT} more characters)"
+    more = _("{count} more characters").format(count=len(text) - _OUTPUT_LIMIT)
+    return text[:_OUTPUT_LIMIT] + f"\n… ({more})"
 
 
 def _headline(result: StartResult) -> str:
-    title = _HEADLINES[result.status]
+    title = _(_HEADLINES[result.status])
     if result.ready_after is not None:
-        title += f" after {result.ready_after:.1f} s"
-    return f"{title}: port {result.port} of notebook {result.notebook_id}"
+        title += _(" after {seconds} s").format(seconds=f"{result.ready_after:.1f}")
+    return _("{title}: port {port} of notebook {notebook_id}").format(
+        title=title, port=result.port, notebook_id=result.notebook_id
+    )
 
 
+@_session_language
 def start_html(result: StartResult) -> str:
     color = _COLORS[result.status]
     parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
     if result.url:
-        parts.append(f"<div>External URL: {link_html(result.url)}</div>")
+        parts.append(f"<div>{_label(_EXTERNAL_URL)}{link_html(result.url)}</div>")
     if result.pending:
-        parts.append(f"<div>{_esc(_PENDING_NOTE)}</div>")
+        parts.append(f"<div>{_esc(_(_PENDING_NOTE))}</div>")
     # Once the URL answers, the platform's "nothing listens yet" message is out of date.
     if result.error_msg and not result.ready:
-        parts.append(f"<div>Platform message: {_esc(result.error_msg)}</div>")
+        parts.append(f"<div>{_label(_PLATFORM_MESSAGE)}{_esc(result.error_msg)}</div>")
     if result.output:
         parts.append(
-            "<details><summary>Command output</summary>"
+            f"<details><summary>{_esc(_(_COMMAND_OUTPUT))}</summary>"
             f'<pre style="max-height:20em;overflow:auto">{_esc(_clip(result.output))}</pre>'
             "</details>"
         )
     return _box(result.status, "".join(parts))
 
 
+@_session_language
 def start_text(result: StartResult) -> str:
     lines = [_headline(result)]
     if result.url:
-        lines.append(f"  URL: {result.url}")
+        lines.append(f"  {_label(_URL, html=False)}{result.url}")
     if result.pending:
-        lines.append(f"  {_PENDING_NOTE}")
+        lines.append(f"  {_(_PENDING_NOTE)}")
     if result.error_msg and not result.ready:
-        lines.append(f"  Platform message: {result.error_msg}")
+        lines.append(f"  {_label(_PLATFORM_MESSAGE, html=False)}{result.error_msg}")
     if result.output:
-        lines.append("  Output:")
+        lines.append(f"  {_(_OUTPUT)}")
         lines.extend(f"    {line}" for line in _clip(result.output).splitlines())
     return "\n".join(lines)
 
@@ -111,6 +167,7 @@ def to_json(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True)
 
 
+@_session_language
 def start_bundle(result: StartResult) -> dict[str, Any]:
     # No application/json here: JupyterLab ranks its JSON viewer above HTML and would show a
     # tree instead of the link. The JSON form is StartResult.to_dict() / to_json().
@@ -152,10 +209,17 @@ def show_once(result: Shown) -> None:
 def waiting_text(url: str, timeout: float, progress: WaitProgress | None) -> str:
     """One line saying how long the wait for the external URL has run, and the last check."""
     if progress is None:
-        return f"Waiting up to {timeout:g} s for {url} to answer…"
-    return (
-        f"Waiting for {url} to answer: {progress.elapsed:.0f} s of {timeout:g} s, "
-        f"check {progress.attempts}: {progress.last.reason}"
+        return _("Waiting up to {timeout} s for {url} to answer…").format(
+            timeout=f"{timeout:g}", url=url
+        )
+    return _(
+        "Waiting for {url} to answer: {elapsed} s of {timeout} s, check {attempt}: {reason}"
+    ).format(
+        url=url,
+        elapsed=f"{progress.elapsed:.0f}",
+        timeout=f"{timeout:g}",
+        attempt=progress.attempts,
+        reason=progress.last.reason,
     )
 
 
@@ -163,7 +227,7 @@ def waiting_bundle(
     result: StartResult, timeout: float, progress: WaitProgress | None
 ) -> dict[str, Any]:
     """The start result with a progress line under it, for a display updated in place."""
-    line = waiting_text(result.url or "the service", timeout, progress)
+    line = waiting_text(result.url or _("the service"), timeout, progress)
     return {
         "text/plain": f"{start_text(result)}\n  {line}",
         "text/html": start_html(result) + info_html(line),
@@ -192,46 +256,66 @@ def info_html(text: str) -> str:
     return _box("info", f"<div>{_esc(text)}</div>")
 
 
+@_session_language
 def service_url_text(service: ServiceUrl) -> str:
-    state = service.status or "unknown"
-    where = service.url or "no address yet"
-    return f"Custom service of notebook {service.notebook_id}: {state}, {where}"
+    state = service.status or _("unknown")
+    where = service.url or _("no address yet")
+    return _("Custom service of notebook {notebook_id}: {state}, {url}").format(
+        notebook_id=service.notebook_id, state=state, url=where
+    )
 
 
+@_session_language
 def service_url_html(service: ServiceUrl) -> str:
     kind = "ok" if service.active else "pending" if service.url else "info"
-    state = _esc(service.status or "unknown")
-    inner = f"<div>Custom service of notebook {_esc(service.notebook_id)}: <b>{state}</b></div>"
+    state = _esc(service.status or _("unknown"))
+    title = _label(_SERVICE_OF).format(notebook_id=_esc(service.notebook_id))
+    inner = f"<div>{title}<b>{state}</b></div>"
     if service.url:
-        inner += f"<div>External URL: {link_html(service.url)}</div>"
+        inner += f"<div>{_label(_EXTERNAL_URL)}{link_html(service.url)}</div>"
     else:
-        inner += "<div>No external address yet: start a service first.</div>"
+        inner += f"<div>{_esc(_(_NO_ADDRESS))}</div>"
     return _box(kind, inner)
 
 
+@_session_language
 def service_url_bundle(service: ServiceUrl) -> dict[str, Any]:
     # HTML and text only, as for a start result: JupyterLab would prefer a JSON tree.
     return {"text/plain": service_url_text(service), "text/html": service_url_html(service)}
 
 
-_NOTEBOOK_COLUMNS = (("id", "Id"), ("notebookName", "Name"), ("notebookStatus", "Status"))
+_NOTEBOOK_COLUMNS = (
+    ("id", N_("Id")),
+    ("notebookName", N_("Name")),
+    ("notebookStatus", N_("Status")),
+)
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: CJK characters (names, Chinese titles) take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+@_session_language
 def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
     rows = [[str(r.get(key, "")) for key, _ in _NOTEBOOK_COLUMNS] for r in records]
-    header = [title for _, title in _NOTEBOOK_COLUMNS]
-    widths = [max([len(header[i])] + [len(row[i]) for row in rows]) for i in range(len(header))]
+    header = [_(title) for _key, title in _NOTEBOOK_COLUMNS]
+    widths = [
+        max([_width(header[i])] + [_width(row[i]) for row in rows]) for i in range(len(header))
+    ]
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(
-            cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
+            cell + " " * (width - _width(cell)) for cell, width in zip(cells, widths, strict=True)
         ).rstrip()
 
-    return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [f"({len(rows)} notebooks)"])
+    count = _("({count} notebooks)").format(count=len(rows))
+    return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [count])
 
 
+@_session_language
 def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{title}</th>" for _, title in _NOTEBOOK_COLUMNS)
+    head = "".join(f"<th>{_esc(_(title))}</th>" for _key, title in _NOTEBOOK_COLUMNS)
     body = "".join(
         "<tr>"
         # Ids are shown as text (user-select: all) so a click selects the whole 19 digits.
@@ -241,11 +325,13 @@ def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
         "</tr>"
         for r in records
     )
+    count = _("{count} notebooks").format(count=len(records))
     return (
         f'<table class="scnet-notebooks"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table><div>{len(records)} notebooks</div>"
+        f"<tbody>{body}</tbody></table><div>{_esc(count)}</div>"
     )
 
 
+@_session_language
 def notebooks_bundle(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"text/plain": notebooks_text(records), "text/html": notebooks_html(records)}

@@ -9,58 +9,75 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .i18n import N_, _, current
+
 
 class CodeInfo(NamedTuple):
-    """What one platform error code means (as documented) and what to do about it."""
+    """What one platform error code means (as documented) and what to do about it.
+
+    ``hint`` is the English msgid; :meth:`shown_meaning` and :meth:`shown_hint` give both in
+    the current language (the Chinese meanings are the platform's documented ones).
+    """
 
     meaning_zh: str
     meaning: str
     hint: str
 
+    def shown_meaning(self) -> str:
+        return self.meaning_zh if current() == "zh" else self.meaning
+
+    def shown_hint(self) -> str:
+        return _(self.hint)
+
 
 ERROR_CODES: dict[str, CodeInfo] = {
-    "10001": CodeInfo("内部错误", "internal error", "The platform failed; try again later."),
+    "10001": CodeInfo("内部错误", "internal error", N_("The platform failed; try again later.")),
     "10003": CodeInfo(
         "参数不全",
         "required parameters missing",
-        "Check the notebook id and the port.",
+        N_("Check the notebook id and the port."),
     ),
     "10004": CodeInfo(
         "参数无效",
         "invalid parameter",
-        "Check the notebook id (it must be one of your instances) and the port.",
+        N_("Check the notebook id (it must be one of your instances) and the port."),
     ),
     "10007": CodeInfo(
         "用户已被冻结",
         "user account frozen",
-        "The account is frozen; contact SCNet support.",
+        N_("The account is frozen; contact SCNet support."),
     ),
     "10008": CodeInfo(
         "权限不足",
         "insufficient permission",
-        "The token lacks permission or has expired; get a new token and set it again.",
+        N_("The token lacks permission or has expired; get a new token and set it again."),
     ),
     "10009": CodeInfo(
         "没有权限访问接口",
         "no permission to call this API",
-        "The token's user cannot call this API, or the base URL belongs to another region; "
-        "check the token and the base URL.",
+        N_(
+            "The token's user cannot call this API, or the base URL belongs to another region; "
+            "check the token and the base URL."
+        ),
     ),
-    "10010": CodeInfo("文件校验失败", "file check failed", "The request was rejected as invalid."),
-    "10011": CodeInfo("文件过大", "file too large", "The request is too large; shorten it."),
+    "10010": CodeInfo(
+        "文件校验失败", "file check failed", N_("The request was rejected as invalid.")
+    ),
+    "10011": CodeInfo("文件过大", "file too large", N_("The request is too large; shorten it.")),
     "10012": CodeInfo(
         "连接中断",
         "connection interrupted",
-        "The connection broke; check the instance before starting again.",
+        N_("The connection broke; check the instance before starting again."),
     ),
     "716865": CodeInfo(
         "创建任务错误",
         "task creation error",
-        "The platform could not run the command; check that the instance is running.",
+        N_("The platform could not run the command; check that the instance is running."),
     ),
 }
 
-UNKNOWN_CODE_HINT = "See the message from the platform; check that the instance is running."
+UNKNOWN_CODE_HINT = N_("See the message from the platform; check that the instance is running.")
+_LIST_SEPARATOR = N_(", ")  # between the details of an API error
 SERVER_TEXT_LIMIT = 200  # characters of server-sent text quoted in a message
 
 
@@ -114,14 +131,18 @@ class ApiError(ScnetError):
         self.status = status
         info = describe_code(code)
         # The status matters when the envelope came with an HTTP error (401, 500...).
-        details = [info.meaning] if info else []
+        details = [info.shown_meaning()] if info else []
         if status != 200:
             details.append(f"HTTP {status}")
-        shown_details = f" ({', '.join(details)})" if details else ""
-        shown_msg = one_line(msg) or "(no message)"
+        # The platform's msg is shown as it came, whatever the language.
+        joined = _(_LIST_SEPARATOR).join(details)
+        shown_details = _(" ({details})").format(details=joined) if details else ""
+        shown_msg = one_line(msg) or _("(no message)")
         super().__init__(
-            f"SCNet API error {one_line(code, 40)}{shown_details}: {shown_msg}",
-            info.hint if info else UNKNOWN_CODE_HINT,
+            _("SCNet API error {code}{details}: {msg}").format(
+                code=one_line(code, 40), details=shown_details, msg=shown_msg
+            ),
+            info.shown_hint() if info else _(UNKNOWN_CODE_HINT),
         )
         self.meaning = info.meaning if info else None
 
@@ -145,7 +166,12 @@ class MalformedResponse(ScnetError):
         self.status = status
         self.body = body
         shown = f": {body}" if body else ""
-        super().__init__(f"Unexpected answer (HTTP {status}, {problem}){shown}", hint)
+        super().__init__(
+            _("Unexpected answer (HTTP {status}, {problem}){body}").format(
+                status=status, problem=problem, body=shown
+            ),
+            hint,
+        )
 
 
 class TransportError(ScnetError, ConnectionError):
@@ -163,4 +189,9 @@ class NotReady(ScnetError, TimeoutError):
         self.url = url
         self.timeout = timeout
         self.last = last
-        super().__init__(f"Service not ready after {timeout:g} s: {url} (last check: {last})", hint)
+        super().__init__(
+            _("Service not ready after {timeout} s: {url} (last check: {last})").format(
+                timeout=f"{timeout:g}", url=url, last=last
+            ),
+            hint,
+        )

@@ -17,6 +17,7 @@ Two rules shape the code:
 
 from __future__ import annotations
 
+import contextvars
 import html
 import logging
 import sys
@@ -31,10 +32,11 @@ from urllib.parse import urlsplit, urlunsplit
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from . import config, display, models
+from . import config, display, i18n, models
 from .client import ScnetClient
 from .config import Settings
 from .errors import InvalidInput, ScnetError
+from .i18n import N_, _, in_language
 from .models import StartResult
 from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
 from .readiness import WaitProgress
@@ -50,7 +52,7 @@ T = TypeVar("T")
 
 DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait")
 _LABEL_WIDTH = "7em"
-_TEXT_PLAIN = "SCNet start form (a widget: run this cell in Jupyter to use it)"
+_TEXT_PLAIN = N_("SCNet start form (a widget: run this cell in Jupyter to use it)")
 
 
 class _TokenField(widgets.Password):  # type: ignore[misc]
@@ -109,8 +111,8 @@ def _without_credentials(url: str) -> str:
 
 
 def _notebook_label(record: dict[str, Any]) -> str:
-    name = str(record.get("notebookName") or "(no name)")
-    status = str(record.get("notebookStatus") or "unknown")
+    name = str(record.get("notebookName") or _("(no name)"))
+    status = str(record.get("notebookStatus") or _("unknown"))
     return f"{name} · {status} · {record['id']}"
 
 
@@ -151,6 +153,14 @@ class StartForm:
                 f"known: {', '.join(DEFAULT_NAMES)}"
             )
         self._magics = magics if magics is not None else _session_magics()
+        # The form speaks the language in force when it was made, in its callbacks and in its
+        # background threads too (they run in a copy of the caller's context).
+        chosen = self._magics.language if self._magics is not None else None
+        with i18n.using(chosen) as language:
+            self.language = language
+            self._setup(defaults)
+
+    def _setup(self, defaults: dict[str, Any]) -> None:
         self.result: StartResult | None = None
         self.error: ScnetError | None = None
         self._lock = threading.Lock()
@@ -187,37 +197,37 @@ class StartForm:
             return "" if value is None else str(value)
 
         self.notebook_menu = widgets.Dropdown(
-            description="Notebook",
+            description=_("Notebook"),
             options=[],
             value=None,
             style=style,
             layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
         self.refresh_button = widgets.Button(
-            description="Refresh",
-            tooltip="Reload the list of your notebook instances",
+            description=_("Refresh"),
+            tooltip=_("Reload the list of your notebook instances"),
             layout=widgets.Layout(width="auto"),
         )
         self.notebook_note = widgets.HTML()
         self.notebook_id = widgets.Text(
             value=text("notebook_id", settings.notebook_id if settings else None),
-            description="Notebook id",
-            placeholder="the instance's 19-digit id",
+            description=_("Notebook id"),
+            placeholder=_("the instance's 19-digit id"),
             style=style,
             layout=widgets.Layout(width="100%"),
         )
         self.port = widgets.Text(
             value=text("port"),
-            description="Port",
+            description=_("Port"),
             placeholder="1–65535",
             style=style,
             layout=widgets.Layout(width="16em"),
         )
         self.command = widgets.Textarea(
             value=text("command"),
-            description="Command",
+            description=_("Command"),
             placeholder="python app.py --port 8000 > app.log 2>&1\n"
-            "(leave empty to reach a service that already runs)",
+            + _("(leave empty to reach a service that already runs)"),
             rows=3,
             style=style,
             layout=widgets.Layout(width="100%"),
@@ -225,7 +235,7 @@ class StartForm:
         # continuous_update=False: the front end sends the token once (on Enter or when the
         # field loses focus, which a click on Start does), not a keystroke at a time.
         self.token = _TokenField(
-            description="Token",
+            description=_("Token"),
             continuous_update=False,
             style=style,
             layout=widgets.Layout(width="24em"),
@@ -233,20 +243,20 @@ class StartForm:
         self.token_note = widgets.HTML()
         self.base_url = widgets.Text(
             value=text("base_url", settings.base_url if settings else config.DEFAULT_BASE_URL),
-            description="Base URL",
-            placeholder="https://your-region-address",
+            description=_("Base URL"),
+            placeholder=_("https://your-region-address"),
             style=style,
             layout=widgets.Layout(width="100%"),
         )
         self.advanced = widgets.Accordion(
-            children=[widgets.VBox([self.base_url])], titles=("Advanced",), selected_index=None
+            children=[widgets.VBox([self.base_url])], titles=(_("Advanced"),), selected_index=None
         )
         wait = defaults.get("wait")
         # wait=True: the default wait; a number: that many seconds.
         self.wait_ready = widgets.Checkbox(
             value=bool(wait),
-            description="Wait until ready",
-            tooltip="After starting, wait until the external URL answers",
+            description=_("Wait until ready"),
+            tooltip=_("After starting, wait until the external URL answers"),
             indent=False,
             layout=widgets.Layout(width="auto", margin="0 0 0 1em"),
         )
@@ -254,20 +264,20 @@ class StartForm:
             value=int(DEFAULT_WAIT if wait is True or not wait else wait),
             min=1,
             max=86_400,
-            description="up to (s)",
+            description=_("up to (s)"),
             layout=widgets.Layout(width="11em"),
         )
         self.stop_button = widgets.Button(
-            description="Stop waiting",
+            description=_("Stop waiting"),
             icon="stop",
-            tooltip="Stop waiting; the service keeps starting",
+            tooltip=_("Stop waiting; the service keeps starting"),
             layout=widgets.Layout(width="auto", display="none"),
         )
         self.start_button = widgets.Button(
-            description="Start",
+            description=_("Start"),
             icon="play",
             button_style="primary",
-            tooltip="Run the command in the instance and open an external URL to the port",
+            tooltip=_("Run the command in the instance and open an external URL to the port"),
         )
         self.problems = widgets.HTML()
         self.result_area = widgets.HTML()
@@ -305,7 +315,8 @@ class StartForm:
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)
         # The widget's own text form lists every child's state; say what this is instead.
-        bundle["text/plain"] = _TEXT_PLAIN
+        with i18n.using(self.language):
+            bundle["text/plain"] = _(_TEXT_PLAIN)
         return bundle
 
     def show(self) -> None:
@@ -361,6 +372,7 @@ class StartForm:
 
     # -- the token -------------------------------------------------------------------------
 
+    @in_language
     def _take_token(self, change: dict[str, Any]) -> None:
         typed = change["new"]
         if not typed:
@@ -371,38 +383,41 @@ class StartForm:
 
     def _show_token_source(self) -> None:
         if self.__typed_token is not None:
-            note = "a typed token is ready: the next Start uses it once"
-            placeholder = "token received (hidden)"
+            note = _("a typed token is ready: the next Start uses it once")
+            placeholder = _("token received (hidden)")
         elif self._token_source:
-            note = f"using {self._token_source}"
-            placeholder = "type here to use another token once"
+            note = _("using {source}").format(source=self._token_source)
+            placeholder = _("type here to use another token once")
         else:
-            note = "no token configured: paste one here, or run %scnet_token"
-            placeholder = "your SCNet token"
+            note = _("no token configured: paste one here, or run %scnet_token")
+            placeholder = _("your SCNet token")
         self.token_note.value = f"<small>{html.escape(note)}</small>"
         self.token.placeholder = placeholder
 
     # -- the notebook menu -----------------------------------------------------------------
 
+    @in_language
     def refresh(self) -> None:
         """Reload the notebook menu from the list API, in the background."""
         try:
             settings = self._settings()
         except ScnetError as exc:
-            self._set_note(f"Cannot list notebooks: {exc.user_message()}")
+            self._set_note(_cannot_list().format(problem=exc.user_message()))
             return
         self._show_token_source()
         if settings.token is None:
             self.notebook_menu.layout.display = "none"
             self._set_note(
-                "Set a token (%scnet_token or SCNET_TOKEN) and Refresh to choose "
-                "from your notebooks, or type the id."
+                _(
+                    "Set a token (%scnet_token or SCNET_TOKEN) and Refresh to choose "
+                    "from your notebooks, or type the id."
+                )
             )
             return
         try:
             base_url = models.validate_base_url(self.base_url.value)
         except InvalidInput as exc:
-            self._set_note(f"Cannot list notebooks: {exc.user_message()}")
+            self._set_note(_cannot_list().format(problem=exc.user_message()))
             return
         with self._lock:
             if self._listing:
@@ -410,11 +425,11 @@ class StartForm:
             self._listing = True
         self.notebook_menu.layout.display = None
         self.refresh_button.disabled = True
-        self._set_note("Loading your notebooks…")
+        self._set_note(_("Loading your notebooks…"))
         token, timeout = settings.token, settings.timeout
         thread = threading.Thread(
-            target=self._list_in_background,
-            args=(base_url, token, timeout),
+            target=contextvars.copy_context().run,
+            args=(self._list_in_background, base_url, token, timeout),
             name="scnet-form-list",
             daemon=True,
         )
@@ -427,10 +442,11 @@ class StartForm:
                 records = client.list_notebooks()
             self._fill_menu(records)
         except ScnetError as exc:
-            self._set_note(f"Cannot list notebooks: {exc.user_message()}")
+            self._set_note(_cannot_list().format(problem=exc.user_message()))
         except Exception as exc:  # a bug must not leave the Refresh button disabled
             log.debug("listing notebooks failed", exc_info=True)
-            self._set_note(f"Cannot list notebooks: unexpected {type(exc).__name__}")
+            unexpected = _("unexpected {error}").format(error=type(exc).__name__)
+            self._set_note(_cannot_list().format(problem=unexpected))
         finally:
             with self._lock:
                 self._listing = False
@@ -446,7 +462,9 @@ class StartForm:
         finally:
             self._menu_updating = False
         self._select_typed_id()
-        self._set_note(f"{len(options)} notebooks, {running} running.")
+        self._set_note(
+            _("{count} notebooks, {running} running.").format(count=len(options), running=running)
+        )
 
     def _on_pick(self, change: dict[str, Any]) -> None:
         if change["new"] is not None and not self._menu_updating:
@@ -465,6 +483,7 @@ class StartForm:
 
     # -- Start -----------------------------------------------------------------------------
 
+    @in_language
     def _on_start(self) -> None:
         typed_token, self.__typed_token = self.__typed_token, None
         try:
@@ -481,12 +500,17 @@ class StartForm:
             self._show_token_source()  # the typed token is gone, whatever happened
         self.problems.value = ""
         self.start_button.disabled = True
-        self.start_button.description = "Starting…"
+        self.start_button.description = _("Starting…")
         self.result_area.value = display.info_html(
-            f"Starting: port {request.port} of notebook {request.notebook_id}…"
+            _("Starting: port {port} of notebook {notebook_id}…").format(
+                port=request.port, notebook_id=request.notebook_id
+            )
         )
         thread = threading.Thread(
-            target=self._start_in_background, args=(request,), name="scnet-form-start", daemon=True
+            target=contextvars.copy_context().run,
+            args=(self._start_in_background, request),
+            name="scnet-form-start",
+            daemon=True,
         )
         self._start_thread = thread
         thread.start()
@@ -497,14 +521,16 @@ class StartForm:
         notebook_text = self.notebook_id.value.strip()
         if not notebook_text:
             problems.append(
-                InvalidInput("notebook id is empty", "Choose a notebook or type its id.")
+                InvalidInput(_("notebook id is empty"), _("Choose a notebook or type its id."))
             )
             notebook_id = None
         else:
             notebook_id = _check(problems, models.validate_notebook_id, notebook_text)
         if not self.port.value.strip():
             problems.append(
-                InvalidInput("port is empty", "Give the port the service listens on (1–65535).")
+                InvalidInput(
+                    _("port is empty"), _("Give the port the service listens on (1–65535).")
+                )
             )
             port = None
         else:
@@ -556,15 +582,15 @@ class StartForm:
         except Exception as exc:  # a bug must not leave the form stuck in "Starting…"
             log.debug("start from the form failed", exc_info=True)
             self.error = ScnetError(
-                f"unexpected {type(exc).__name__} while starting",
-                "Run the same start with %scnet_start to see the details.",
+                _("unexpected {error} while starting").format(error=type(exc).__name__),
+                _("Run the same start with %scnet_start to see the details."),
             )
             self.result_area.value = display.error_html(self.error)
         finally:
             with self._lock:
                 self._starting = False
             self.stop_button.layout.display = "none"
-            self.start_button.description = "Start"
+            self.start_button.description = _("Start")
             self.start_button.disabled = False
 
     def _wait_in_background(
@@ -582,7 +608,7 @@ class StartForm:
 
         self._stop_wait.clear()
         self.stop_button.layout.display = None
-        self.start_button.description = "Waiting…"
+        self.start_button.description = _("Waiting…")
         self.result_area.value = display.start_html(result) + display.info_html(
             display.waiting_text(result.url or "", timeout, None)
         )
@@ -596,7 +622,7 @@ class StartForm:
             )
         except _StopWaiting:
             self.result_area.value = display.start_html(result) + display.info_html(
-                "Stopped waiting; the service may still be starting."
+                _("Stopped waiting; the service may still be starting.")
             )
             return
         except ScnetError as exc:  # not ready in time: keep the result, say why below it
@@ -605,6 +631,10 @@ class StartForm:
             return
         self.result = result.marked_ready(ready.elapsed)
         self.result_area.value = display.start_html(self.result)
+
+
+def _cannot_list() -> str:
+    return _("Cannot list notebooks: {problem}")
 
 
 def form(*, magics: ScnetMagics | None = None, **defaults: Any) -> StartForm:

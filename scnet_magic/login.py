@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from . import config, models
+from . import config, i18n, models
 from .client import Transport
 from .config import LoginSettings, Settings
 from .errors import (
@@ -42,6 +42,7 @@ from .errors import (
     MalformedResponse,
     ScnetError,
 )
+from .i18n import N_, _
 
 __all__ = [
     "Account",
@@ -72,11 +73,11 @@ VALID_STATE = "token is valid"
 # Codes with which the platform refuses a token it no longer accepts.
 REFUSED_TOKEN_CODES = frozenset({"10008", "10009"})
 
-KEYS_HINT = (
+KEYS_HINT = N_(
     "Check the account name, access key and secret key (SCNet console: personal center → "
     "access control)."
 )
-CLOCK_HINT = (
+CLOCK_HINT = N_(
     "The request is signed with this machine's clock and refused when the clock is minutes "
     "off; set the clock (NTP) and sign in again."
 )
@@ -121,9 +122,9 @@ class Credentials:
 
 _CREDENTIALS = (
     # (setting, label, asked for hidden, validation)
-    ("user", "account name", False, models.validate_account_name),
-    ("access_key", "access key", True, models.validate_access_key),
-    ("secret_key", "secret key", True, models.validate_secret_key),
+    ("user", N_("account name"), False, models.validate_account_name),
+    ("access_key", N_("access key"), True, models.validate_access_key),
+    ("secret_key", N_("secret key"), True, models.validate_secret_key),
 )
 
 
@@ -135,11 +136,12 @@ def credentials(settings: LoginSettings, ask: Ask | None = None) -> Credentials:
         if value is None:
             if ask is None:
                 raise ConfigError(
-                    f"no SCNet {label} is set",
-                    f'Set {config.ENV_VARS[name]}, or put {name} = "…" in the config file '
-                    f"({config.config_path()}).",
+                    _("no SCNet {label} is set").format(label=_(label)),
+                    _('Set {variable}, or put {name} = "…" in the config file ({path}).').format(
+                        variable=config.ENV_VARS[name], name=name, path=config.config_path()
+                    ),
                 )
-            value = check(ask(label, hidden))
+            value = check(ask(_(label), hidden))
         values[name] = value
     return Credentials(**values)
 
@@ -179,10 +181,10 @@ class Account:
         missing = [region.label for region in self.regions if region.token is None]
         if not missing:
             return ""
-        return (
-            f"Not offered (no token: the account may be suspended there or not opened in "
-            f"that region): {', '.join(missing)}."
-        )
+        return _(
+            "Not offered (no token: the account may be suspended there or not opened in "
+            "that region): {regions}."
+        ).format(regions=", ".join(missing))
 
     def choose(self, wanted: str | None) -> Region:
         """The region named ``wanted`` (id, name, or a unique part of the name), or the only one."""
@@ -191,8 +193,14 @@ class Account:
             if len(usable) == 1:
                 return usable[0]
             raise InvalidInput(
-                f"account {self.user} has {len(usable)} regions; choose one with --region "
-                f"NAME_OR_ID: {', '.join(region.label for region in usable)}",
+                _(
+                    "account {user} has {count} regions; choose one with --region "
+                    "NAME_OR_ID: {regions}"
+                ).format(
+                    user=self.user,
+                    count=len(usable),
+                    regions=", ".join(region.label for region in usable),
+                ),
                 self.unusable_note(),
             )
         key = wanted.strip()
@@ -201,23 +209,29 @@ class Account:
             matches = [r for r in self.regions if key.casefold() in r.name.casefold()]
         if len(matches) > 1:
             raise InvalidInput(
-                f"region {key!r} matches several regions: "
-                f"{', '.join(region.label for region in matches)}",
-                "Give the full name or the id.",
+                _("region {name} matches several regions: {regions}").format(
+                    name=repr(key), regions=", ".join(region.label for region in matches)
+                ),
+                _("Give the full name or the id."),
             )
         if not matches:
             raise LoginError(
-                f"account {self.user} has no region {key!r}",
-                f"Regions: {', '.join(region.label for region in usable)}. "
-                f"{self.unusable_note()}".strip(),
+                _("account {user} has no region {name}").format(user=self.user, name=repr(key)),
+                _("Regions: {regions}.")
+                .format(regions=", ".join(region.label for region in usable))
+                .strip()
+                + (" " + self.unusable_note() if self.unusable_note() else ""),
             )
         region = matches[0]
         if region.token is None:
             raise LoginError(
-                f"region {region.label} has no token: the account may be suspended there or "
-                "not opened in that region",
-                f"Choose another region ({', '.join(r.label for r in usable)}), or check the "
-                "account in the SCNet console.",
+                _(
+                    "region {region} has no token: the account may be suspended there or "
+                    "not opened in that region"
+                ).format(region=region.label),
+                _(
+                    "Choose another region ({regions}), or check the account in the SCNet console."
+                ).format(regions=", ".join(r.label for r in usable)),
             )
         return region
 
@@ -234,9 +248,8 @@ class Login:
     token: str = field(repr=False)
 
     def describe(self) -> str:
-        return (
-            f"Signed in as {self.user}, region {self.region} ({self.region_id}).\n"
-            f"Address: {self.base_url}"
+        return _("Signed in as {user}, region {region} ({region_id}).\nAddress: {url}").format(
+            user=self.user, region=self.region, region_id=self.region_id, url=self.base_url
         )
 
     def to_dict(self) -> dict[str, str]:
@@ -274,8 +287,8 @@ class TokenState:
 class AccountApi(Transport):
     """The account endpoints at the login address: tokens, renewal, state, region discovery."""
 
-    address_name = "the login URL (SCNET_LOGIN_URL)"
-    unsure_post_hint = "Try again: asking for a token again does no harm."
+    address_name = N_("the login URL (SCNET_LOGIN_URL)")
+    unsure_post_hint = N_("Try again: asking for a token again does no harm.")
 
     def __init__(
         self, login_url: str, timeout: float = config.DEFAULT_TIMEOUT, *, retries: int = 2
@@ -292,34 +305,40 @@ class AccountApi(Transport):
         try:
             envelope = self._account_call("POST", TOKENS_PATH, creds.headers(timestamp))
         except ApiError as exc:
-            exc.message = f"sign-in refused: {exc.message}"
+            exc.message = _("sign-in refused: {problem}").format(problem=exc.message)
             exc.hint = _refusal_hint(exc)
             raise
         regions = _regions(envelope.get("data"))
         if not regions:
             raise LoginError(
-                f"the platform listed no region for account {creds.user}",
-                "Check the account in the SCNet console.",
+                _("the platform listed no region for account {user}").format(user=creds.user),
+                _("Check the account in the SCNet console."),
             )
         account = Account(creds.user, self.login_url, self.timeout, regions)
         if not account.usable:
             raise LoginError(
-                f"no region of account {creds.user} has a token: the account may be suspended "
-                "(for example for an unpaid balance)",
-                "Check the account in the SCNet console, or contact SCNet support.",
+                _(
+                    "no region of account {user} has a token: the account may be suspended "
+                    "(for example for an unpaid balance)"
+                ).format(user=creds.user),
+                _("Check the account in the SCNet console, or contact SCNet support."),
             )
         return account
 
     def region_address(self, region: Region) -> str:
         """The base URL of the region's notebook APIs: its first enabled ``aiUrls`` entry."""
         if region.token is None:
-            raise LoginError(f"region {region.label} has no token")
+            raise LoginError(_("region {region} has no token").format(region=region.label))
         envelope = self._account_call("GET", CENTER_PATH, {"token": region.token})
         data = envelope.get("data")
         entries = [data] if isinstance(data, dict) else data
         if not isinstance(entries, list):
             raise MalformedResponse(
-                f"'data' of the region list is {type(data).__name__}, expected a list", 200, ""
+                _("'data' of the region list is {type}, expected a list").format(
+                    type=type(data).__name__
+                ),
+                200,
+                "",
             )
         listed = [entry for entry in entries if isinstance(entry, dict)]
         # With a region's token the list should hold that region; if it names none of them,
@@ -333,9 +352,13 @@ class AccountApi(Transport):
                     if isinstance(url, str) and url.strip():
                         return _api_base(url)
         raise LoginError(
-            f"region {region.label} has no enabled notebook API address (aiUrls)",
-            "Its notebook service may be closed or under maintenance; try again later or "
-            "choose another region.",
+            _("region {region} has no enabled notebook API address (aiUrls)").format(
+                region=region.label
+            ),
+            _(
+                "Its notebook service may be closed or under maintenance; try again later or "
+                "choose another region."
+            ),
         )
 
     def renew(self, token: str) -> str:
@@ -344,7 +367,7 @@ class AccountApi(Transport):
             envelope = self._account_call("POST", RENEW_PATH, {"token": token})
         except ApiError as exc:
             if exc.code in REFUSED_TOKEN_CODES:
-                exc.hint = "The token can no longer be renewed; sign in again."
+                exc.hint = _("The token can no longer be renewed; sign in again.")
             raise
         data = envelope.get("data")
         candidate = data.get("token") if isinstance(data, dict) else data
@@ -352,7 +375,7 @@ class AccountApi(Transport):
             return models.validate_token(candidate)
         except InvalidInput:
             # No preview: whatever came back may be part of a token.
-            raise MalformedResponse("the renewal answer holds no token", 200, "") from None
+            raise MalformedResponse(_("the renewal answer holds no token"), 200, "") from None
 
     def state(self, token: str) -> TokenState:
         """Whether the platform still accepts ``token``."""
@@ -371,37 +394,44 @@ class AccountApi(Transport):
             return self._request(method, self.login_url + path, headers=headers)
         except HttpError as exc:
             if exc.status == 404 or 300 <= exc.status < 400:
-                exc.hint = (
-                    f"Check the login URL ({self.login_url}; default {config.DEFAULT_LOGIN_URL}, "
-                    "set with SCNET_LOGIN_URL)."
-                )
+                exc.hint = _(
+                    "Check the login URL ({url}; default {default}, set with SCNET_LOGIN_URL)."
+                ).format(url=self.login_url, default=config.DEFAULT_LOGIN_URL)
             raise
 
 
 def _refusal_hint(exc: ApiError) -> str:
     text = exc.msg.casefold()
     if "timestamp" in text or "时间" in text:
-        return CLOCK_HINT
+        return _(CLOCK_HINT)
     if any(word in text for word in ("signature", "签名", "accesskey", "密钥", "user")):
-        return KEYS_HINT
+        return _(KEYS_HINT)
     if exc.code in ("10001", "10007"):
         return exc.hint
-    return f"{KEYS_HINT} If they are right, check this machine's clock: it signs the request."
+    return (
+        _(KEYS_HINT)
+        + " "
+        + _("If they are right, check this machine's clock: it signs the request.")
+    )
 
 
 def _regions(data: object) -> tuple[Region, ...]:
     if not isinstance(data, list):
         # No preview: the answer may hold tokens.
         raise MalformedResponse(
-            f"'data' of the token answer is {type(data).__name__}, expected a list", 200, ""
+            _("'data' of the token answer is {type}, expected a list").format(
+                type=type(data).__name__
+            ),
+            200,
+            "",
         )
     regions = []
     for entry in data:
         if not isinstance(entry, dict):
-            raise MalformedResponse("a region in the token answer is not an object", 200, "")
+            raise MalformedResponse(_("a region in the token answer is not an object"), 200, "")
         cluster_id = entry.get("clusterId")
         if isinstance(cluster_id, bool) or not isinstance(cluster_id, (str, int)):
-            raise MalformedResponse("a region in the token answer has no 'clusterId'", 200, "")
+            raise MalformedResponse(_("a region in the token answer has no 'clusterId'"), 200, "")
         region_id = str(cluster_id).strip()
         if region_id == PLATFORM_CLUSTER_ID:
             continue
@@ -413,7 +443,11 @@ def _regions(data: object) -> tuple[Region, ...]:
                 token = models.validate_token(token)
             except InvalidInput:
                 raise MalformedResponse(
-                    f"the token of region {name} ({region_id}) is not a usable token", 200, ""
+                    _("the token of region {name} ({region_id}) is not a usable token").format(
+                        name=name, region_id=region_id
+                    ),
+                    200,
+                    "",
                 ) from None
         regions.append(Region(name, region_id, token))
     return tuple(regions)
@@ -439,7 +473,9 @@ def _api_base(url: str) -> str:
         return models.validate_base_url(text)
     except InvalidInput as exc:
         raise MalformedResponse(
-            f"the region's address is not usable ({exc.message})", 200, ""
+            _("the region's address is not usable ({problem})").format(problem=exc.message),
+            200,
+            "",
         ) from None
 
 
@@ -457,7 +493,7 @@ def request_account(settings: LoginSettings, ask: Ask | None = None) -> Account:
 def open_region(account: Account, region: Region) -> Login:
     """Find the region's address (region discovery) and return the signed-in session."""
     if region.token is None:
-        raise LoginError(f"region {region.label} has no token")
+        raise LoginError(_("region {region} has no token").format(region=region.label))
     with AccountApi(account.login_url, account.timeout) as api:
         base_url = api.region_address(region)
     return Login(account.user, region.name, region.id, base_url, account.login_url, region.token)
@@ -520,22 +556,27 @@ def status_text(
     that token is the one in use.
     """
     if settings.token is None:
-        return f"Not signed in: run {again}."
+        return _("Not signed in: run {command}.").format(command=again)
     if saved.get("token") != settings.token:
         saved = {}
     lines = []
     user = current.user if current else saved.get("user")
     region = f"{current.region} ({current.region_id})" if current else saved.get("region")
     if user and region:
-        lines += [f"Account: {user}", f"Region: {region}"]
+        lines += [
+            _("Account: {user}").format(user=user),
+            _("Region: {region}").format(region=region),
+        ]
     else:
-        lines.append(f"Token from: {settings.token_source}")
-    lines.append(f"Address: {settings.base_url}")
+        lines.append(_("Token from: {source}").format(source=settings.token_source))
+    lines.append(_("Address: {url}").format(url=settings.base_url))
     if state is not None:
         lines.append(
-            "Token: valid."
+            _("Token: valid.")
             if state.valid
-            else f"Token: not valid ({state.detail}); sign in again with {again}."
+            else _("Token: not valid ({detail}); sign in again with {command}.").format(
+                detail=state.detail, command=again
+            )
         )
     return "\n".join(lines)
 
@@ -556,11 +597,15 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
     dropdown = widgets.Dropdown(
         options=[(region.label, region.id) for region in account.usable],
         value=None,
-        description="Region:",
+        description=_("Region:"),
     )
     message = widgets.HTML(
-        html.escape(f"Account {account.user}: choose a region. {account.unusable_note()}")
+        html.escape(
+            _("Account {user}: choose a region.").format(user=account.user)
+            + (" " + account.unusable_note() if account.unusable_note() else "")
+        )
     )
+    language = i18n.current()  # a choice made later still speaks the session's language
 
     def chosen(change: dict[str, Any]) -> None:
         region = by_id.get(change["new"])
@@ -575,7 +620,11 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
             dropdown.disabled = False
         message.value = "<br>".join(html.escape(line) for line in text.splitlines())
 
-    dropdown.observe(chosen, names="value")
+    def chosen_in_language(change: dict[str, Any]) -> None:
+        with i18n.using(language):
+            chosen(change)
+
+    dropdown.observe(chosen_in_language, names="value")
     return widgets.VBox([dropdown, message])
 
 
@@ -588,26 +637,28 @@ def add_login_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--region",
         metavar="NAME_OR_ID",
-        help="region to use, by name, a unique part of it, or id (needed when the account "
-        "has several)",
+        help=_(
+            "region to use, by name, a unique part of it, or id (needed when the account "
+            "has several)"
+        ),
     )
     parser.add_argument(
-        "--user", metavar="NAME", help="account name (default: SCNET_USER or the config file)"
+        "--user", metavar="NAME", help=_("account name (default: SCNET_USER or the config file)")
     )
     parser.add_argument(
         "--secret-key-stdin",
         action="store_true",
-        help="read the secret key from the first line of standard input",
+        help=_("read the secret key from the first line of standard input"),
     )
     parser.add_argument(
         "--status",
         action="store_true",
-        help="show the saved account, region and address, and whether the token is valid",
+        help=_("show the saved account, region and address, and whether the token is valid"),
     )
     parser.add_argument(
-        "--renew", action="store_true", help="renew the saved token instead of signing in"
+        "--renew", action="store_true", help=_("renew the saved token instead of signing in")
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", action="store_true", help=_("print the result as JSON"))
 
 
 def login_command(
@@ -627,9 +678,9 @@ def login_command(
     stderr = stderr or sys.stderr
     try:
         if args.status and (args.renew or args.region or args.user or args.secret_key_stdin):
-            raise InvalidInput("--status takes no other option but --json")
+            raise InvalidInput(_("--status takes no other option but --json"))
         if args.renew and (args.region or args.user or args.secret_key_stdin):
-            raise InvalidInput("--renew keeps the region and needs no keys; give it alone")
+            raise InvalidInput(_("--renew keeps the region and needs no keys; give it alone"))
         if args.status:
             return _cli_status(args.json, stdout)
         if args.renew:
@@ -645,7 +696,8 @@ def login_command(
         signed = open_region(account, account.choose(args.region))
         path = config.save_config(signed.saved_settings())
         result = {**signed.to_dict(), "saved_to": str(path)}
-        _cli_print(args.json, stdout, result, f"{signed.describe()}\nSaved to {path}.")
+        saved = _("Saved to {path}.").format(path=path)
+        _cli_print(args.json, stdout, result, f"{signed.describe()}\n{saved}")
         return 0
     except (InvalidInput, ConfigError) as exc:
         print(f"scnet login: {exc.user_message()}", file=stderr)
@@ -678,18 +730,19 @@ def _cli_print(as_json: bool, stdout: TextIO, result: dict[str, Any], text: str 
     if as_json:
         print(json.dumps(result, ensure_ascii=False), file=stdout)
     else:
-        print(text or "Token renewed and saved.", file=stdout)
+        print(text or _("Token renewed and saved."), file=stdout)
 
 
 def _read_secret(stdin: TextIO) -> str:
     line = stdin.readline()
     if not line.strip():
-        raise InvalidInput("--secret-key-stdin: standard input is empty")
+        raise InvalidInput(_("--secret-key-stdin: standard input is empty"))
     return models.validate_secret_key(line)
 
 
 def _terminal_ask(label: str, hidden: bool) -> str:
     try:
-        return getpass.getpass(f"SCNet {label}: ") if hidden else input(f"SCNet {label}: ")
+        prompt = _("SCNet {label}: ").format(label=label)
+        return getpass.getpass(prompt) if hidden else input(prompt)
     except EOFError:
-        raise ConfigError(f"no SCNet {label} given") from None
+        raise ConfigError(_("no SCNet {label} given").format(label=label)) from None

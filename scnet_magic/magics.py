@@ -24,10 +24,11 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, validate
 from traitlets.config import Config, Configurable
 
-from . import config, display, login, models
+from . import config, display, i18n, login, models
 from .client import ScnetClient
 from .config import Settings
 from .errors import ConfigError, InvalidInput, ScnetError
+from .i18n import _, ngettext
 from .login import Login
 from .models import NotebookList, ServiceUrl, StartResult
 from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
@@ -71,6 +72,12 @@ class ScnetMagics(Magics, Configurable):
     timeout = Float(
         None, allow_none=True, help="Seconds to wait for each answer (default 60)."
     ).tag(config=True)
+    language = Unicode(
+        None,
+        allow_none=True,
+        help='Language of results, errors and the form: "en" or "zh" (also zh_CN, zh-CN). '
+        "Default: SCNET_LANG, the config file's language, then the locale (LANG).",
+    ).tag(config=True)
     short_errors = Bool(
         True,
         help="Show failures as one line without a traceback; False shows the full traceback.",
@@ -83,6 +90,10 @@ class ScnetMagics(Magics, Configurable):
     @validate("notebook_id")
     def _check_notebook_id(self, proposal: Any) -> str | None:
         return _trait_value(models.validate_notebook_id, proposal["value"])
+
+    @validate("language")
+    def _check_language(self, proposal: Any) -> str | None:
+        return _trait_value(i18n.normalize, proposal["value"])
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float | None:
@@ -122,8 +133,10 @@ class ScnetMagics(Magics, Configurable):
         if self._refused:
             name, problem = next(iter(self._refused.items()))
             raise InvalidInput(
-                f"{problem} (refused by %config ScnetMagics.{name}, which kept its old value)",
-                "Set it again with a valid value, or to None for the default.",
+                _(
+                    "{problem} (refused by %config ScnetMagics.{name}, which kept its old value)"
+                ).format(problem=problem, name=name),
+                _("Set it again with a valid value, or to None for the default."),
             )
         return config.resolve(
             session={
@@ -157,9 +170,11 @@ class ScnetMagics(Magics, Configurable):
 
     @contextmanager
     def user_errors(self) -> Iterator[None]:
-        """Turn a ScnetError into a one-line UsageError (unless short_errors is off)."""
+        """Turn a ScnetError into a one-line UsageError (unless short_errors is off), and write
+        every message of the block in the session's language."""
         try:
-            yield
+            with i18n.using(self.language):
+                yield
         except ScnetError as exc:
             if not self.short_errors:
                 raise
@@ -212,22 +227,24 @@ class ScnetMagics(Magics, Configurable):
         if cell is None and not line.strip():
             from .form import form
 
-            return form(magics=self)
+            with self.user_errors():
+                return form(magics=self)
         with self.user_errors():
             args = _parse(self.scnet_start, line)
             command = args.command
             if cell is not None:
                 if command is not None:
                     raise InvalidInput(
-                        "give the command either with --command or in the cell, not both"
+                        _("give the command either with --command or in the cell, not both")
                     )
                 command = cell.rstrip("\r\n")
             started = time.monotonic()
             result = self.start(args.notebook_id, args.port, command)
-        if args.wait is None:
-            display.show(result)
-            return result
-        return self.wait(result, args.wait, command, started)
+            if args.wait is None:
+                display.show(result)
+                return result
+        with i18n.using(self.language):
+            return self.wait(result, args.wait, command, started)
 
     def wait(
         self, result: StartResult, timeout: float, command: str | None, started: float
@@ -247,7 +264,7 @@ class ScnetMagics(Magics, Configurable):
             )
         except KeyboardInterrupt:
             display.show(result, handle)
-            print("Stopped waiting; the service may still be starting.")
+            print(_("Stopped waiting; the service may still be starting."))
             return result
         except ScnetError:
             display.show(result, handle)  # it did start: keep the result and URL on screen
@@ -260,7 +277,7 @@ class ScnetMagics(Magics, Configurable):
     def start(self, notebook_id: str | None, port: str | None, command: str | None) -> StartResult:
         """Validate, resolve settings and send one start request."""
         if port is None:
-            raise InvalidInput("--port is required", "Give the port the service listens on.")
+            raise InvalidInput(_("--port is required"), _("Give the port the service listens on."))
         settings = self.settings()
         notebook_id = notebook_id if notebook_id is not None else _default_id(settings)
         # Validate everything before the token is even looked at, so bad input is reported
@@ -285,7 +302,7 @@ class ScnetMagics(Magics, Configurable):
                 args.notebook_id if args.notebook_id is not None else _default_id(settings)
             )
             service = self.client(settings).service_url(notebook_id)
-        display.show(service)
+            display.show(service)
         return service
 
     @magic_arguments()
@@ -305,7 +322,7 @@ class ScnetMagics(Magics, Configurable):
         with self.user_errors():
             args = _parse(self.scnet_notebooks, line)
             records = self.client().list_notebooks(status=args.status, name=args.name)
-        display.show(records)
+            display.show(records)
         return records
 
     # -- %scnet_token ----------------------------------------------------------------------
@@ -320,20 +337,23 @@ class ScnetMagics(Magics, Configurable):
         words = line.split()
         if any(word != "--clear" for word in words):
             # Do not echo the words: they may well be the token.
-            raise UsageError(
-                "%scnet_token takes no value on the line (it would be saved in the history); "
-                "run %scnet_token alone and paste the token at the prompt."
-            )
-        if words:
-            self._token = None
-            self.close_client()
-            print("SCNET token cleared for this session.")
-            return
+            with i18n.using(self.language):
+                raise UsageError(
+                    _(
+                        "%scnet_token takes no value on the line (it would be saved in the "
+                        "history); run %scnet_token alone and paste the token at the prompt."
+                    )
+                )
         with self.user_errors():
-            self._token = models.validate_token(getpass.getpass("SCNET token (hidden): "))
+            if words:
+                self._token = None
+                self.close_client()
+                print(_("SCNET token cleared for this session."))
+                return
+            self._token = models.validate_token(getpass.getpass(_("SCNET token (hidden): ")))
             self._token_origin = "%scnet_token"
-        self.close_client()
-        print("SCNET token set for this session (kept in memory only).")
+            self.close_client()
+            print(_("SCNET token set for this session (kept in memory only)."))
 
     # -- %scnet_login ----------------------------------------------------------------------
 
@@ -377,15 +397,17 @@ class ScnetMagics(Magics, Configurable):
         keys are never accepted on the line (it is saved in the history) and the secret key is
         kept nowhere. Sign-in goes to https://api.scnet.cn (SCNET_LOGIN_URL).
         """
-        args = _parse(self.scnet_login, line)
-        if args.status and (args.renew or args.save or args.region or args.user):
-            raise UsageError("%scnet_login --status takes no other option")
-        if args.renew and (args.region or args.user):
-            raise UsageError(
-                "%scnet_login --renew keeps the region: give --region or --user "
-                "only when signing in"
-            )
         with self.user_errors():
+            args = _parse(self.scnet_login, line)
+            if args.status and (args.renew or args.save or args.region or args.user):
+                raise UsageError(_("%scnet_login --status takes no other option"))
+            if args.renew and (args.region or args.user):
+                raise UsageError(
+                    _(
+                        "%scnet_login --renew keeps the region: give --region or --user "
+                        "only when signing in"
+                    )
+                )
             if args.status:
                 print(self.login_status())
             elif args.renew:
@@ -411,10 +433,12 @@ class ScnetMagics(Magics, Configurable):
         self._token_origin = "%scnet_login"
         self.base_url = signed.base_url
         self.close_client()
-        text = f"{signed.describe()}\nThis session now uses its token (kept in memory only)."
+        text = (
+            signed.describe() + "\n" + _("This session now uses its token (kept in memory only).")
+        )
         if save:
             path = config.save_config(signed.saved_settings())
-            text += f"\nSaved the token and address to {path} (readable by you only)."
+            text += "\n" + _saved_note().format(path=path)
         return text
 
     def renew(self, save: bool = False) -> str:
@@ -426,10 +450,10 @@ class ScnetMagics(Magics, Configurable):
         if self._login is not None and self._login.token == old:
             self._login = login.renewed(self._login, new)
         self.close_client()
-        text = "Token renewed; this session now uses the new one (kept in memory only)."
+        text = _("Token renewed; this session now uses the new one (kept in memory only).")
         if save:
             path = config.save_config({"token": new, "base_url": settings.base_url})
-            text += f"\nSaved the token and address to {path} (readable by you only)."
+            text += "\n" + _saved_note().format(path=path)
         return text
 
     def login_status(self) -> str:
@@ -465,10 +489,16 @@ class ScnetMagics(Magics, Configurable):
         No account or network needed: the sandbox speaks the same API on 127.0.0.1 with a
         random token, which this session uses without showing it.
         """
+        with self.user_errors():
+            return self._sandbox_magic(line)
+
+    def _sandbox_magic(self, line: str) -> Any:
         args = _parse(self.scnet_sandbox, line)
         if args.stop:
             stopped = self._stop_sandbox()
-            print("Sandbox stopped; settings restored." if stopped else "No sandbox is running.")
+            print(
+                _("Sandbox stopped; settings restored.") if stopped else _("No sandbox is running.")
+            )
             return None
         from .sandbox import Sandbox
 
@@ -482,11 +512,13 @@ class ScnetMagics(Magics, Configurable):
         self._token = sandbox.token
         self._token_origin = "%scnet_sandbox"
         self.close_client()
-        mode = "on: commands run on this machine" if args.execute else "off"
+        mode = _("on: commands run on this machine") if args.execute else _("off")
         print(
-            f"Sandbox running at {sandbox.base_url} (execution {mode}).\n"
-            f"This session now uses it, with notebook {sandbox.notebook_id} as the default. "
-            "Stop it with %scnet_sandbox --stop."
+            _(
+                "Sandbox running at {url} (execution {mode}).\n"
+                "This session now uses it, with notebook {notebook_id} as the default. "
+                "Stop it with %scnet_sandbox --stop."
+            ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
         )
         return sandbox
 
@@ -506,21 +538,27 @@ def _ask(label: str, hidden: bool) -> str:
     """Ask for a missing credential; hidden for the keys."""
     try:
         if hidden:
-            return getpass.getpass(f"SCNet {label} (hidden): ")
-        return input(f"SCNet {label}: ")
+            return getpass.getpass(_("SCNet {label} (hidden): ").format(label=label))
+        return input(_("SCNet {label}: ").format(label=label))
     except (EOFError, StdinNotImplementedError):
         raise ConfigError(
-            f"no SCNet {label} is set, and this front end cannot ask for it",
-            "Set SCNET_USER, SCNET_ACCESS_KEY and SCNET_SECRET_KEY, or put user, access_key "
-            "and secret_key in the config file.",
+            _("no SCNet {label} is set, and this front end cannot ask for it").format(label=label),
+            _(
+                "Set SCNET_USER, SCNET_ACCESS_KEY and SCNET_SECRET_KEY, or put user, access_key "
+                "and secret_key in the config file."
+            ),
         ) from None
+
+
+def _saved_note() -> str:
+    return _("Saved the token and address to {path} (readable by you only).")
 
 
 def _default_id(settings: Settings) -> str:
     if settings.notebook_id is None:
         raise InvalidInput(
-            "no notebook id",
-            "Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
+            _("no notebook id"),
+            _("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID."),
         )
     return settings.notebook_id
 
@@ -540,13 +578,15 @@ def _parse(magic: Any, line: str) -> argparse.Namespace:
     try:
         words = shlex.split(line)
     except ValueError as exc:
-        raise UsageError(f"cannot read the magic line: {exc} (check the quotes)") from None
+        raise UsageError(
+            _("cannot read the magic line: {reason} (check the quotes)").format(reason=exc)
+        ) from None
     parser = magic.parser
     args, extra = parser.parse_known_args(words)
     if extra:
         # IPython's help formatter lays the usage out as a reST block ("::", indented lines).
         usage = " ".join(parser.format_usage().replace("::", " ").split())
-        raise UsageError(_unexpected(extra, f"usage: {usage}"))
+        raise UsageError(_unexpected(extra, _("usage: {usage}").format(usage=usage)))
     return args  # type: ignore[no-any-return]
 
 
@@ -557,12 +597,16 @@ def _unexpected(words: list[str], usage: str) -> str:
     """
     options = [word.split("=", 1)[0] for word in words if word.startswith("-")]
     if options:
-        message = f"unknown option {options[0]}; {usage}"
+        message = _("unknown option {option}; {usage}").format(option=options[0], usage=usage)
     else:
         count = len(words)
-        message = f"{count} unexpected word{'s' if count > 1 else ''} on the line; {usage}"
+        message = ngettext(
+            "{count} unexpected word on the line; {usage}",
+            "{count} unexpected words on the line; {usage}",
+            count,
+        ).format(count=count, usage=usage)
     if any(option.startswith("--tok") for option in options):
-        message += " The token is never given on the line: run %scnet_token."
+        message += " " + _("The token is never given on the line: run %scnet_token.")
     return message
 
 

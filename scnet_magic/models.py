@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from . import display
 from .errors import InvalidInput
+from .i18n import _
 
 # ---------------------------------------------------------------------------------------------
 # Validation
@@ -31,7 +32,7 @@ def _shown(value: object) -> str:
     described instead of shown.
     """
     if isinstance(value, int) and not -(10**_SHOWN_LIMIT) < value < 10**_SHOWN_LIMIT:
-        return "a number too long to show"
+        return _("a number too long to show")
     text = repr(value)
     return text if len(text) <= _SHOWN_LIMIT else text[:_SHOWN_LIMIT] + "…"
 
@@ -44,16 +45,20 @@ def validate_notebook_id(value: object) -> str:
     """
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidInput(
-            f"notebook id must be a string of digits, not {type(value).__name__}",
+            _("notebook id must be a string of digits, not {type}").format(
+                type=type(value).__name__
+            ),
         )
     # Checked before str(): Python refuses to turn an int of over 4300 digits into text.
     if isinstance(value, int) and not -(10**_MAX_ID_DIGITS) < value < 10**_MAX_ID_DIGITS:
         raise _id_too_long()
     text = str(value).strip()
     if not text:
-        raise InvalidInput("notebook id is empty", "Give --id or set a default notebook id.")
+        raise InvalidInput(_("notebook id is empty"), _("Give --id or set a default notebook id."))
     if not (text.isascii() and text.isdigit()):
-        raise InvalidInput(f"notebook id must contain only digits, got {_shown(text)}")
+        raise InvalidInput(
+            _("notebook id must contain only digits, got {value}").format(value=_shown(text))
+        )
     if len(text) > _MAX_ID_DIGITS:
         raise _id_too_long()
     return text
@@ -61,28 +66,38 @@ def validate_notebook_id(value: object) -> str:
 
 def _id_too_long() -> InvalidInput:
     return InvalidInput(
-        f"notebook id is too long (more than {_MAX_ID_DIGITS} digits)",
-        "Ids are numbers of about 19 digits.",
+        _("notebook id is too long (more than {count} digits)").format(count=_MAX_ID_DIGITS),
+        _("Ids are numbers of about 19 digits."),
     )
 
 
 def validate_port(value: object) -> int:
     """A TCP port from 1 to 65535, given as an int or a string of digits."""
     if isinstance(value, bool):
-        raise InvalidInput("port must be a whole number from 1 to 65535")
+        raise InvalidInput(_("port must be a whole number from 1 to 65535"))
     if isinstance(value, str):
         text = value.strip()
         if not (text.isascii() and text.isdigit()):
-            raise InvalidInput(f"port must be a whole number from 1 to 65535, got {_shown(value)}")
+            raise InvalidInput(
+                _("port must be a whole number from 1 to 65535, got {value}").format(
+                    value=_shown(value)
+                )
+            )
         if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
-            raise InvalidInput(f"port must be from 1 to 65535, got {_shown(text)}")
+            raise InvalidInput(
+                _("port must be from 1 to 65535, got {value}").format(value=_shown(text))
+            )
         value = int(text)
     if not isinstance(value, int):
         raise InvalidInput(
-            f"port must be a whole number from 1 to 65535, not {type(value).__name__}"
+            _("port must be a whole number from 1 to 65535, not {type}").format(
+                type=type(value).__name__
+            )
         )
     if not 1 <= value <= 65535:
-        raise InvalidInput(f"port must be from 1 to 65535, got {_shown(value)}")
+        raise InvalidInput(
+            _("port must be from 1 to 65535, got {value}").format(value=_shown(value))
+        )
     return value
 
 
@@ -91,14 +106,14 @@ def validate_command(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidInput(f"command must be text, not {type(value).__name__}")
+        raise InvalidInput(_("command must be text, not {type}").format(type=type(value).__name__))
     if not value.strip():
         raise InvalidInput(
-            "command is empty",
-            "Leave the command out to reach a service that is already running.",
+            _("command is empty"),
+            _("Leave the command out to reach a service that is already running."),
         )
     if "\x00" in value:
-        raise InvalidInput("command must not contain a NUL character")
+        raise InvalidInput(_("command must not contain a NUL character"))
     return value
 
 
@@ -119,45 +134,47 @@ class Secret(str):
 def validate_token(value: object) -> Secret:
     """A token that can travel in an HTTP header without being able to inject another one."""
     if not isinstance(value, str):
-        raise InvalidInput("token must be text")
+        raise InvalidInput(_("token must be text"))
     token = value.strip()
     if not token:
-        raise InvalidInput("token is empty")
+        raise InvalidInput(_("token is empty"))
     if not token.isascii():
-        raise InvalidInput("token must contain only ASCII characters")
+        raise InvalidInput(_("token must contain only ASCII characters"))
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in token):
         # Never echo the token: say what is wrong with it, not what it is.
-        raise InvalidInput("token must not contain spaces, line breaks or control characters")
+        raise InvalidInput(_("token must not contain spaces, line breaks or control characters"))
     return Secret(token)
 
 
 def _header_safe(value: object, what: str) -> str:
     """A credential that can travel in an HTTP header; messages never echo the value."""
     if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be text")
+        raise InvalidInput(_("{what} must be text").format(what=what))
     text = value.strip()
     if not text:
-        raise InvalidInput(f"{what} is empty")
+        raise InvalidInput(_("{what} is empty").format(what=what))
     if not text.isascii():
-        raise InvalidInput(f"{what} must contain only ASCII characters")
+        raise InvalidInput(_("{what} must contain only ASCII characters").format(what=what))
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in text):
-        raise InvalidInput(f"{what} must not contain spaces, line breaks or control characters")
+        raise InvalidInput(
+            _("{what} must not contain spaces, line breaks or control characters").format(what=what)
+        )
     return text
 
 
 def validate_account_name(value: object) -> str:
     """The SCNet account name sent when signing in."""
-    return _header_safe(value, "account name")
+    return _header_safe(value, _("account name"))
 
 
 def validate_access_key(value: object) -> str:
     """The access key of an access key pair."""
-    return _header_safe(value, "access key")
+    return _header_safe(value, _("access key"))
 
 
 def validate_secret_key(value: object) -> str:
     """The secret key of an access key pair (it signs the request and is never sent)."""
-    return _header_safe(value, "secret key")
+    return _header_safe(value, _("secret key"))
 
 
 def is_loopback_host(host: str) -> bool:
@@ -172,53 +189,65 @@ def is_loopback_host(host: str) -> bool:
 
 def validate_base_url(value: object) -> str:
     """An https URL (or http on loopback only), without credentials, trailing slash removed."""
+    return _checked_url(value, _("base URL"))
+
+
+def _checked_url(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("base URL is empty")
+        raise InvalidInput(_("{what} is empty").format(what=what))
     text = value.strip()
     # Before anything that quotes the URL back: credentials would end up in the output. A base
     # URL has no other use for "@", so any "@" is refused, whatever else is wrong.
     if "@" in text:
-        raise InvalidInput("base URL must not contain a user name or password")
+        raise InvalidInput(_("{what} must not contain a user name or password").format(what=what))
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
     except ValueError:
-        raise InvalidInput(f"base URL is not a valid URL: {_shown(text)}") from None
+        raise InvalidInput(
+            _("{what} is not a valid URL: {value}").format(what=what, value=_shown(text))
+        ) from None
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
-            f"base URL must start with https:// and name a host, got {_shown(text)}",
+            _("{what} must start with https:// and name a host, got {value}").format(
+                what=what, value=_shown(text)
+            ),
         )
     if parts.query or parts.fragment:
-        raise InvalidInput("base URL must not contain a query or fragment")
+        raise InvalidInput(_("{what} must not contain a query or fragment").format(what=what))
     if parts.scheme == "http" and not is_loopback_host(host):
         raise InvalidInput(
-            "base URL must use https:// (plain http:// is allowed only for loopback): "
-            + _shown(text),
+            _(
+                "{what} must use https:// (plain http:// is allowed only for loopback): {value}"
+            ).format(what=what, value=_shown(text)),
         )
     return text.rstrip("/")
 
 
 def validate_login_url(value: object) -> str:
     """The sign-in address: the same rules as the base URL."""
-    try:
-        return validate_base_url(value)
-    except InvalidInput as exc:
-        raise InvalidInput(exc.message.replace("base URL", "login URL", 1), exc.hint) from None
+    return _checked_url(value, _("login URL"))
 
 
 def validate_timeout(value: object) -> float:
     """A positive, finite number of seconds."""
     if isinstance(value, bool):
-        raise InvalidInput("timeout must be a positive number of seconds")
+        raise InvalidInput(_("timeout must be a positive number of seconds"))
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InvalidInput(
-            f"timeout must be a positive number of seconds, got {_shown(value)}"
+            _("timeout must be a positive number of seconds, got {value}").format(
+                value=_shown(value)
+            )
         ) from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidInput(f"timeout must be a positive number of seconds, got {_shown(value)}")
+        raise InvalidInput(
+            _("timeout must be a positive number of seconds, got {value}").format(
+                value=_shown(value)
+            )
+        )
     return seconds
 
 

@@ -24,6 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .errors import InvalidInput, NotReady
+from .i18n import _
 
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 DEFAULT_TIMEOUT = 300.0  # seconds; a web UI that loads a large model can take minutes
@@ -96,26 +97,33 @@ def not_ready_hint(command: str | None = None, port: int | None = None) -> str:
     """What to look at when the service does not come up: its log, else its output and port."""
     log_file = log_file_of(command)
     if log_file:
-        return (
-            f"The service may still be loading, or it failed: look at its log, {log_file}, "
+        return _(
+            "The service may still be loading, or it failed: look at its log, {log_file}, "
             "in the instance."
-        )
-    on_port = f"on port {port} " if port is not None else ""
-    if command:
-        return (
+        ).format(log_file=log_file)
+    if command and port is not None:
+        return _(
             "The service may still be loading, or it failed: look at its output (end the "
-            f"command with '> service.log 2>&1' to keep it in a file) and check that it listens "
-            f"{on_port}on 0.0.0.0."
+            "command with '> service.log 2>&1' to keep it in a file) and check that it listens "
+            "on port {port} on 0.0.0.0."
+        ).format(port=port)
+    if command:
+        return _(
+            "The service may still be loading, or it failed: look at its output (end the "
+            "command with '> service.log 2>&1' to keep it in a file) and check that it listens "
+            "on 0.0.0.0."
         )
     if port is not None:
-        return f"No command was given: check that a service listens {on_port}on 0.0.0.0."
-    return "The service may still be loading, or it failed: look at its log in the instance."
+        return _(
+            "No command was given: check that a service listens on port {port} on 0.0.0.0."
+        ).format(port=port)
+    return _("The service may still be loading, or it failed: look at its log in the instance.")
 
 
 def check_url(url: object) -> str:
     """An http(s) URL with a host, or InvalidInput."""
     if not isinstance(url, str) or not url.strip():
-        raise InvalidInput("the URL to wait for is empty")
+        raise InvalidInput(_("the URL to wait for is empty"))
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -123,7 +131,11 @@ def check_url(url: object) -> str:
     except ValueError:
         usable = False
     if not usable:
-        raise InvalidInput(f"the URL to wait for must start with https:// or http://: {text!r}")
+        raise InvalidInput(
+            _("the URL to wait for must start with https:// or http://: {url}").format(
+                url=repr(text)
+            )
+        )
     return text
 
 
@@ -134,9 +146,9 @@ def probe(session: requests.Session, url: str, timeout: float) -> Probe:
             url, timeout=timeout, allow_redirects=False, verify=True, stream=True
         )
     except requests.exceptions.SSLError as exc:
-        return Probe(None, f"TLS error ({_last_reason(exc)})")
+        return Probe(None, _("TLS error ({reason})").format(reason=_last_reason(exc)))
     except requests.exceptions.Timeout:
-        return Probe(None, f"no answer within {timeout:.3g} s")
+        return Probe(None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}"))
     except requests.exceptions.ConnectionError as exc:
         return Probe(None, _last_reason(exc))
     with response:

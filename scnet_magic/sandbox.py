@@ -50,6 +50,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from .i18n import _
+
 __all__ = ["FAULTS", "RecordedRequest", "Sandbox", "main"]
 
 logger = logging.getLogger("scnet_magic.sandbox")
@@ -1012,13 +1014,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scnet_magic.sandbox",
-        description="Serve the SCNet notebook OpenAPI locally, for tests and demos.",
+        description=_("Serve the SCNet notebook OpenAPI locally, for tests and demos."),
     )
     parser.add_argument(
-        "--execute", action="store_true", help="really run start commands with /bin/sh"
+        "--execute", action="store_true", help=_("really run start commands with /bin/sh")
     )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help=_("port to listen on (default: any)"))
+    parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -1029,19 +1031,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export SCNET_BASE_URL={sandbox.base_url}")
         print(f"export SCNET_TOKEN={sandbox.token}")
         print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
-        print("# or sign in with %scnet_login / scnet login:")
+        print("# " + _("or sign in with %scnet_login / scnet login:"))
         print(f"export SCNET_LOGIN_URL={sandbox.base_url}")
         print(f"export SCNET_USER={sandbox.user}")
         print(f"export SCNET_ACCESS_KEY={sandbox.access_key}")
         print(f"export SCNET_SECRET_KEY={sandbox.secret_key}")
-        state = "on" if args.execute else "off (start answers like the documented example)"
-        print(f"# command execution is {state}. Press Ctrl-C to stop.", flush=True)
+        state = _("on") if args.execute else _("off (start answers like the documented example)")
+        print(
+            "# " + _("command execution is {state}. Press Ctrl-C to stop.").format(state=state),
+            flush=True,
+        )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     except OSError as error:
-        print(f"cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        print(
+            _("cannot listen on {address}: {reason}").format(
+                address=f"{args.host}:{args.port}", reason=error
+            ),
+            file=sys.stderr,
+        )
         return 1
     finally:
         sandbox.stop()

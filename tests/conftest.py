@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,11 @@ from traitlets.config import Config
 
 from scnet_magic.config import CONFIG_FILE_ENV, ENV_VARS
 from scnet_magic.sandbox import Sandbox
+
+# The example notebooks' kernels (nbval) start from this process's environment and their saved
+# outputs are English (the Chinese quickstart sets its own language): English whatever the
+# machine's locale or SCNET_LANG. Tests that need another language set it themselves.
+os.environ["SCNET_LANG"] = "en"
 
 # A token-shaped secret that must never show up anywhere.
 CANARY = "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOnRydWV9.CANARY-5f3a9c1e7b"
@@ -29,9 +35,11 @@ def free_port() -> int:
 
 @pytest.fixture(autouse=True)
 def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No SCNET_* variable from the machine, and a config file path of the test's own."""
+    """No SCNET_* variable from the machine, a config file path of the test's own, and messages
+    in English whatever the machine's locale (tests of other languages choose one)."""
     for name in ENV_VARS.values():
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(ENV_VARS["language"], "en")
     path = tmp_path / "scnet-config.toml"
     monkeypatch.setenv(CONFIG_FILE_ENV, str(path))
     return path

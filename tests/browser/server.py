@@ -88,6 +88,8 @@ class JupyterServer:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["PYTHONUNBUFFERED"] = "1"
         env[MARKER] = self.run_id
+        # The tests click English buttons and read English results, whatever the locale.
+        env["SCNET_LANG"] = "en"
         return env
 
     def _write_user_settings(self) -> None:
