@@ -166,7 +166,13 @@ def in_language(method: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with using(getattr(args[0], "language", None)):
+        language = getattr(args[0], "language", None)
+        if language is None:
+            # Nothing to set: a message, if one is written, finds its language then
+            # (current()). Resolving here would read the environment and the config file on
+            # every call, for the rare call that writes a message.
+            return method(*args, **kwargs)
+        with using(language):
             return method(*args, **kwargs)
 
     return wrapper
