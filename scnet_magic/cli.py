@@ -300,7 +300,8 @@ def _main(words: list[str]) -> int:
 
 def _gives_a_token(word: str) -> bool:
     """``--token``, ``--token=…``, or a value given to ``--token-stdin`` or to a prefix of it
-    that argparse would take for it (``--tok=…``), which argparse would quote back."""
+    (``--tok=…``): refused with the message that says where a token goes, before argparse
+    (which, abbreviations being off, would only call the option unknown)."""
     name, has_value, _ = word.partition("=")
     if name == "--token":
         return True

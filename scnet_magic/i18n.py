@@ -72,7 +72,11 @@ def _known(value: object) -> str | None:
 def _from_config_file() -> object:
     """The config file's ``language``; an unreadable file is left to report itself where the
     settings are read (a message must not fail for it), and read without the permission check
-    (that warning belongs to reading the token)."""
+    (that warning belongs to reading the token).
+
+    Not through config.read_config_file: its errors are translated messages, and translating
+    one asks for the language, which would read the bad file again, without end.
+    """
     from . import config  # config.py translates its messages with this module
 
     if sys.version_info >= (3, 11):
