@@ -3,15 +3,17 @@
 ``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``,
 ``%scnet_notebooks``, ``%scnet_login``, ``%scnet_token`` and ``%scnet_sandbox``;
 :class:`ScnetClient` offers the same from Python and ``scnet`` from a shell.
+
+This module is the package's front door and the place where the front ends are put together:
+importing it costs little (the client, ``requests``, the widgets and the sandbox are imported
+on first use), and loading the extension hands the magics the widgets front end they may show.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-from .client import ScnetClient
+from ._version import __version__
 from .errors import (
     ApiError,
     ConfigError,
@@ -24,11 +26,12 @@ from .errors import (
     ScnetError,
     TransportError,
 )
-from .models import NotebookList, ServiceUrl, StartResult
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .client import ScnetClient
+    from .models import NotebookList, ServiceUrl, StartResult
     from .sandbox import Sandbox
 
 __all__ = [
@@ -53,29 +56,48 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-
-def form(**defaults: Any) -> Any:
-    """Show the start form (ipywidgets is imported only now)."""
-    from .form import form as _form
-
-    return _form(**defaults)
+# Names imported on first use: where each lives.
+_LAZY = {
+    "ScnetClient": "client",
+    "NotebookList": "models",
+    "ServiceUrl": "models",
+    "StartResult": "models",
+    "Sandbox": "sandbox",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The sandbox is for trying things out and for tests; importing it lazily keeps
-    # ``%load_ext`` cheap.
-    if name == "Sandbox":
-        from .sandbox import Sandbox
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return Sandbox
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
+
+
+def form(**defaults: Any) -> Any:
+    """Show the start form, with the settings and language of this IPython session's
+    ``%load_ext scnet_magic`` when there is one (ipywidgets is imported only now)."""
+    from .startform import form as show_form
+
+    return show_form(**defaults)
+
+
+def _pick_region(account: Any, on_login: Any) -> Any:
+    from .startform import region_picker
+
+    return region_picker(account, on_login)
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register the magics (``%load_ext scnet_magic``)."""
     from .magics import load
 
-    load(ipython)
+    magics = load(ipython)
+    magics.show_form = form
+    magics.pick_region = _pick_region
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:

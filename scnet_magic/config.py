@@ -1,9 +1,11 @@
-"""Resolve the token, base URL, default notebook id and timeout at call time.
+"""Every setting, resolved once per call into one immutable :class:`Settings`.
 
 First hit wins: explicit argument, session value (``%config ScnetMagics.x``, ``%scnet_token``),
-environment (``SCNET_TOKEN``, ``SCNET_BASE_URL``, ``SCNET_NOTEBOOK_ID``, ``SCNET_TIMEOUT``),
-then the TOML user config file. Nothing is read at import time, so a change to the environment
-or the file takes effect on the next call.
+environment (``SCNET_TOKEN``, ``SCNET_BASE_URL``, ``SCNET_NOTEBOOK_ID``, ``SCNET_TIMEOUT``,
+``SCNET_LANG``, ``SCNET_LOGIN_URL``, ``SCNET_AC_URL``), then the TOML user config file, then
+the defaults (the language: the process locale). Nothing is read at import time, so a change
+to the environment or the file takes effect on the next call; within one call the config file
+is read at most once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import models
+from . import i18n, validation
 from .errors import ConfigError, InvalidInput
 from .i18n import _
 
@@ -28,10 +30,14 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
-# Where access-key sign-in and the account endpoints (renewal, regions) live.
+# Where access-key sign-in lives (POST /api/user/v3/tokens).
 DEFAULT_LOGIN_URL = "https://api.scnet.cn"
+# Where the platform's own calls live (/ac/...: regions, renewal, token state, boot).
+DEFAULT_AC_URL = "https://www.scnet.cn"
 # Starting a service makes the platform run the command and probe the port before it answers.
 DEFAULT_TIMEOUT = 60.0
+# How long --wait waits for the external URL: a web UI that loads a large model takes minutes.
+DEFAULT_WAIT = 300.0
 
 ENV_VARS = {
     "token": "SCNET_TOKEN",
@@ -40,11 +46,12 @@ ENV_VARS = {
     "timeout": "SCNET_TIMEOUT",
     # Signing in (see scnet_magic.login).
     "login_url": "SCNET_LOGIN_URL",
+    "ac_url": "SCNET_AC_URL",
     "user": "SCNET_USER",
     "access_key": "SCNET_ACCESS_KEY",
     "secret_key": "SCNET_SECRET_KEY",
     # The language of messages (see scnet_magic.i18n).
-    "language": "SCNET_LANG",
+    "language": i18n.LANGUAGE_ENV,
 }
 # Points at another config file (tests, several accounts); not a setting of its own.
 CONFIG_FILE_ENV = "SCNET_CONFIG_FILE"
@@ -118,6 +125,9 @@ class Settings:
     base_url: str
     notebook_id: str | None
     timeout: float
+    language: str = "en"
+    login_url: str = DEFAULT_LOGIN_URL
+    ac_url: str = DEFAULT_AC_URL
 
     def require_token(self) -> str:
         if self.token is None:
@@ -185,6 +195,7 @@ def resolve(
     base_url: str | None = None,
     notebook_id: str | int | None = None,
     timeout: float | None = None,
+    language: str | None = None,
     session: Mapping[str, Any] | None = None,
     session_token_label: str = "%scnet_token",
 ) -> Settings:
@@ -194,20 +205,57 @@ def resolve(
     ``%scnet_login``, ``%scnet_sandbox``), for messages such as the form's "using …".
     """
     lookup = _Lookup(
-        {"token": token, "base_url": base_url, "notebook_id": notebook_id, "timeout": timeout},
+        {
+            "token": token,
+            "base_url": base_url,
+            "notebook_id": notebook_id,
+            "timeout": timeout,
+            "language": language,
+        },
         session or {},
     )
-    found_token = lookup.checked("token", models.validate_token, session_token_label)
-    found_url = lookup.checked("base_url", models.validate_base_url)
-    found_id = lookup.checked("notebook_id", models.validate_notebook_id)
-    found_timeout = lookup.checked("timeout", models.validate_timeout)
+    found_token = lookup.checked("token", validation.validate_token, session_token_label)
+    found_url = lookup.checked("base_url", validation.validate_base_url)
+    found_id = lookup.checked("notebook_id", validation.validate_notebook_id)
+    found_timeout = lookup.checked("timeout", validation.validate_timeout)
+    found_language = lookup.checked("language", validation.validate_language)
+    found_login = lookup.checked("login_url", validation.validate_login_url)
+    found_ac = lookup.checked("ac_url", validation.validate_ac_url)
     return Settings(
         token=found_token[0] if found_token else None,
         token_source=found_token[1] if found_token else None,
         base_url=found_url[0] if found_url else DEFAULT_BASE_URL,
         notebook_id=found_id[0] if found_id else None,
         timeout=found_timeout[0] if found_timeout else DEFAULT_TIMEOUT,
+        language=found_language[0] if found_language else i18n.locale_language(),
+        login_url=found_login[0] if found_login else DEFAULT_LOGIN_URL,
+        ac_url=found_ac[0] if found_ac else DEFAULT_AC_URL,
     )
+
+
+def resolve_language(explicit: object = None) -> str:
+    """The language for a call: ``explicit``, else ``SCNET_LANG``, the config file, the locale.
+
+    A bad value is an :class:`InvalidInput` naming where it came from.
+    """
+    found = _Lookup({"language": explicit}, {}).checked("language", validation.validate_language)
+    return found[0] if found else i18n.locale_language()
+
+
+# The settings of the IPython session that loaded the extension (its %config values and
+# session token), for a form shown from plain Python in that session.
+_session_settings: Callable[[], Settings] | None = None
+
+
+def use_session(source: Callable[[], Settings] | None) -> None:
+    """Make ``source`` what :func:`current_settings` asks (None: nothing but the environment)."""
+    global _session_settings
+    _session_settings = source
+
+
+def current_settings() -> Settings:
+    """The session's settings when an extension session is loaded, else :func:`resolve`'s."""
+    return _session_settings() if _session_settings is not None else resolve()
 
 
 @dataclass(frozen=True)
@@ -220,6 +268,7 @@ class LoginSettings:
     login_url: str
     timeout: float
     sources: dict[str, str]
+    ac_url: str = DEFAULT_AC_URL
 
 
 def resolve_login(
@@ -228,6 +277,7 @@ def resolve_login(
     access_key: str | None = None,
     secret_key: str | None = None,
     login_url: str | None = None,
+    ac_url: str | None = None,
     timeout: float | None = None,
     session: Mapping[str, Any] | None = None,
     keys: bool = True,
@@ -242,18 +292,20 @@ def resolve_login(
             "access_key": access_key,
             "secret_key": secret_key,
             "login_url": login_url,
+            "ac_url": ac_url,
             "timeout": timeout,
         },
         session or {},
     )
     checks = {
-        "user": models.validate_account_name,
-        "access_key": models.validate_access_key,
-        "secret_key": models.validate_secret_key,
+        "user": validation.validate_account_name,
+        "access_key": validation.validate_access_key,
+        "secret_key": validation.validate_secret_key,
     }
     found = {name: lookup.checked(name, check) if keys else None for name, check in checks.items()}
-    found_url = lookup.checked("login_url", models.validate_login_url)
-    found_timeout = lookup.checked("timeout", models.validate_timeout)
+    found_url = lookup.checked("login_url", validation.validate_login_url)
+    found_ac = lookup.checked("ac_url", validation.validate_ac_url)
+    found_timeout = lookup.checked("timeout", validation.validate_timeout)
     return LoginSettings(
         user=found["user"][0] if found["user"] else None,
         access_key=found["access_key"][0] if found["access_key"] else None,
@@ -261,6 +313,7 @@ def resolve_login(
         login_url=found_url[0] if found_url else DEFAULT_LOGIN_URL,
         timeout=found_timeout[0] if found_timeout else DEFAULT_TIMEOUT,
         sources={name: hit[1] for name, hit in found.items() if hit is not None},
+        ac_url=found_ac[0] if found_ac else DEFAULT_AC_URL,
     )
 
 

@@ -1,28 +1,29 @@
-"""HTML, text and JSON renderings shared by the magics, the form and the command line.
+"""Every HTML, text and JSON rendering, shared by the results, the magics, the form and the
+command line.
 
-Everything that came from the server is escaped with :func:`html.escape`; links open in a new
-tab without giving the new page a handle on the notebook (``rel="noopener noreferrer"``).
+Escaping happens here and only here: everything that came from the server goes through
+:func:`html.escape`; links open in a new tab without giving the new page a handle on the
+notebook (``rel="noopener noreferrer"``). Renderings are written in the language in force
+(:mod:`scnet_magic.i18n`): the caller's, or the session's default. The result types are known
+here by their fields only, so this module imports none of them.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import json
-import sys
 import unicodedata
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import i18n
 from .i18n import N_, _
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
+    from .config import Settings
     from .errors import ScnetError
-    from .models import ServiceUrl, StartResult
-    from .readiness import WaitProgress
+    from .models import Login, ServiceUrl, StartResult, TokenState, WaitProgress
 
 _COLORS = {
     "ok": "#2e7d32",
@@ -50,36 +51,6 @@ _OUTPUT = N_("Output:")
 _SERVICE_OF = N_("Custom service of notebook {notebook_id}:")
 _NO_ADDRESS = N_("No external address yet: start a service first.")
 _OUTPUT_LIMIT = 20_000  # characters of command output shown inline; the rest stays in .output
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _session_language(render: Callable[P, R]) -> Callable[P, R]:
-    """Render in the IPython session's ``%config ScnetMagics.language`` when no call has chosen
-    a language: a result shown later by IPython itself (``form.result``, ``r`` alone in a
-    cell) speaks the language of the magics that made it."""
-
-    @functools.wraps(render)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        language = None if i18n.chosen() is not None else _magics_language()
-        if language is None:
-            return render(*args, **kwargs)
-        with i18n.using(language):
-            return render(*args, **kwargs)
-
-    return wrapper
-
-
-def _magics_language() -> str | None:
-    ipython = sys.modules.get("IPython")  # not imported: there is no session to ask
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
-        return None
-    magics = shell.magics_manager.registry.get("ScnetMagics")
-    language = getattr(magics, "language", None)
-    return language if isinstance(language, str) else None
 
 
 def _esc(value: object) -> str:
@@ -127,7 +98,6 @@ def _headline(result: StartResult) -> str:
     )
 
 
-@_session_language
 def start_html(result: StartResult) -> str:
     color = _COLORS[result.status]
     parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
@@ -147,7 +117,6 @@ def start_html(result: StartResult) -> str:
     return _box(result.status, "".join(parts))
 
 
-@_session_language
 def start_text(result: StartResult) -> str:
     lines = [_headline(result)]
     if result.url:
@@ -167,7 +136,6 @@ def to_json(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True)
 
 
-@_session_language
 def start_bundle(result: StartResult) -> dict[str, Any]:
     # No application/json here: JupyterLab ranks its JSON viewer above HTML and would show a
     # tree instead of the link. The JSON form is StartResult.to_dict() / to_json().
@@ -247,8 +215,9 @@ def open_waiting(result: StartResult, timeout: float) -> DisplayHandle:
 def error_html(error: ScnetError) -> str:
     """One short line plus the hint, for the form's result area."""
     inner = f'<div style="font-weight:600;color:{_COLORS["error"]}">{_esc(error.message)}</div>'
-    if error.hint:
-        inner += f"<div>{_esc(error.hint)}</div>"
+    hint = error.hint
+    if hint:
+        inner += f"<div>{_esc(hint)}</div>"
     return _box("error", inner)
 
 
@@ -256,7 +225,6 @@ def info_html(text: str) -> str:
     return _box("info", f"<div>{_esc(text)}</div>")
 
 
-@_session_language
 def service_url_text(service: ServiceUrl) -> str:
     state = service.status or _("unknown")
     where = service.url or _("no address yet")
@@ -265,7 +233,6 @@ def service_url_text(service: ServiceUrl) -> str:
     )
 
 
-@_session_language
 def service_url_html(service: ServiceUrl) -> str:
     kind = "ok" if service.active else "pending" if service.url else "info"
     state = _esc(service.status or _("unknown"))
@@ -278,7 +245,6 @@ def service_url_html(service: ServiceUrl) -> str:
     return _box(kind, inner)
 
 
-@_session_language
 def service_url_bundle(service: ServiceUrl) -> dict[str, Any]:
     # HTML and text only, as for a start result: JupyterLab would prefer a JSON tree.
     return {"text/plain": service_url_text(service), "text/html": service_url_html(service)}
@@ -296,7 +262,6 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-@_session_language
 def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
     rows = [[str(r.get(key, "")) for key, _ in _NOTEBOOK_COLUMNS] for r in records]
     header = [_(title) for _key, title in _NOTEBOOK_COLUMNS]
@@ -313,7 +278,6 @@ def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [count])
 
 
-@_session_language
 def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
     head = "".join(f"<th>{_esc(_(title))}</th>" for _key, title in _NOTEBOOK_COLUMNS)
     body = "".join(
@@ -332,6 +296,58 @@ def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
     )
 
 
-@_session_language
 def notebooks_bundle(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"text/plain": notebooks_text(records), "text/html": notebooks_html(records)}
+
+
+# -- signing in ----------------------------------------------------------------------------
+
+
+def login_text(login: Login) -> str:
+    """Who is signed in, where, and the address the session now uses."""
+    return _("Signed in as {user}, region {region} ({region_id}).\nAddress: {url}").format(
+        user=login.user, region=login.region, region_id=login.region_id, url=login.base_url
+    )
+
+
+def login_status_text(
+    settings: Settings,
+    current: Login | None,
+    state: TokenState | None,
+    saved: dict[str, Any],
+    again: str,
+) -> str:
+    """Account, region, addresses and token state, as lines; never the token.
+
+    ``saved`` is the config file's table: its account and region describe the token only if
+    that token is the one in use.
+    """
+    if settings.token is None:
+        return _("Not signed in: run {command}.").format(command=again)
+    if saved.get("token") != settings.token:
+        saved = {}
+    lines = []
+    user = current.user if current else saved.get("user")
+    region = f"{current.region} ({current.region_id})" if current else saved.get("region")
+    if user and region:
+        lines += [
+            _("Account: {user}").format(user=user),
+            _("Region: {region}").format(region=region),
+        ]
+    else:
+        lines.append(_("Token from: {source}").format(source=settings.token_source))
+    lines.append(_("Address: {url}").format(url=settings.base_url))
+    if state is not None:
+        lines.append(
+            _("Token: valid.")
+            if state.valid
+            else _("Token: not valid ({detail}); sign in again with {command}.").format(
+                detail=state.detail, command=again
+            )
+        )
+    return "\n".join(lines)
+
+
+def lines_html(text: str) -> str:
+    """Plain lines as HTML lines, escaped."""
+    return "<br>".join(_esc(line) for line in text.splitlines())

@@ -2,76 +2,60 @@
 
 Every failure the package reports is a :class:`ScnetError`; each subclass carries the fields a
 caller needs (the API code, the HTTP status, the start of the body) and a ``hint`` that says what
-to do next. Messages are one line and never contain the token.
+to do next. An error keeps its message as a message id (the English text) and its values; the
+text is made when the error is shown, in the language of the call that raised it if that call
+chose one, else in the language in force when it is shown. So nothing needs to catch an error
+to translate it, and a background thread needs no copy of its caller's context. Messages are
+one line and never contain the token.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from .i18n import N_, _, current
+from . import i18n
+from .i18n import N_, _
 
 
 class CodeInfo(NamedTuple):
     """What one platform error code means (as documented) and what to do about it.
 
-    ``hint`` is the English msgid; :meth:`shown_meaning` and :meth:`shown_hint` give both in
-    the current language (the Chinese meanings are the platform's documented ones).
+    Both are English msgids: the documented Chinese meanings are their translations.
     """
 
-    meaning_zh: str
     meaning: str
     hint: str
 
-    def shown_meaning(self) -> str:
-        return self.meaning_zh if current() == "zh" else self.meaning
-
-    def shown_hint(self) -> str:
-        return _(self.hint)
-
 
 ERROR_CODES: dict[str, CodeInfo] = {
-    "10001": CodeInfo("内部错误", "internal error", N_("The platform failed; try again later.")),
-    "10003": CodeInfo(
-        "参数不全",
-        "required parameters missing",
-        N_("Check the notebook id and the port."),
-    ),
+    "10001": CodeInfo(N_("internal error"), N_("The platform failed; try again later.")),
+    "10003": CodeInfo(N_("required parameters missing"), N_("Check the notebook id and the port.")),
     "10004": CodeInfo(
-        "参数无效",
-        "invalid parameter",
+        N_("invalid parameter"),
         N_("Check the notebook id (it must be one of your instances) and the port."),
     ),
     "10007": CodeInfo(
-        "用户已被冻结",
-        "user account frozen",
-        N_("The account is frozen; contact SCNet support."),
+        N_("user account frozen"), N_("The account is frozen; contact SCNet support.")
     ),
     "10008": CodeInfo(
-        "权限不足",
-        "insufficient permission",
+        N_("insufficient permission"),
         N_("The token lacks permission or has expired; get a new token and set it again."),
     ),
     "10009": CodeInfo(
-        "没有权限访问接口",
-        "no permission to call this API",
+        N_("no permission to call this API"),
         N_(
             "The token's user cannot call this API, or the base URL belongs to another region; "
             "check the token and the base URL."
         ),
     ),
-    "10010": CodeInfo(
-        "文件校验失败", "file check failed", N_("The request was rejected as invalid.")
-    ),
-    "10011": CodeInfo("文件过大", "file too large", N_("The request is too large; shorten it.")),
+    "10010": CodeInfo(N_("file check failed"), N_("The request was rejected as invalid.")),
+    "10011": CodeInfo(N_("file too large"), N_("The request is too large; shorten it.")),
     "10012": CodeInfo(
-        "连接中断",
-        "connection interrupted",
+        N_("connection interrupted"),
         N_("The connection broke; check the instance before starting again."),
     ),
     "716865": CodeInfo(
-        "创建任务错误",
-        "task creation error",
+        N_("task creation error"),
         N_("The platform could not run the command; check that the instance is running."),
     ),
 }
@@ -79,6 +63,8 @@ ERROR_CODES: dict[str, CodeInfo] = {
 UNKNOWN_CODE_HINT = N_("See the message from the platform; check that the instance is running.")
 _LIST_SEPARATOR = N_(", ")  # between the details of an API error
 SERVER_TEXT_LIMIT = 200  # characters of server-sent text quoted in a message
+# Sentence ends after which the hint follows without another stop.
+_STOPS = (".", "!", "?", "。", "！", "？", "…")
 
 
 def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
@@ -92,22 +78,64 @@ def describe_code(code: str) -> CodeInfo | None:
     return ERROR_CODES.get(code)
 
 
+def sentences(first: str, second: str) -> str:
+    """Two messages as two sentences, as each language writes them.
+
+    English ends the first with ". " unless it already has a stop; Chinese ends it with a
+    full-width "。" and puts no space after it.
+    """
+    first, second = first.strip(), second.strip()
+    if not first or not second:
+        return first or second
+    if first.endswith(_STOPS):
+        return f"{first}{'' if first.endswith(('。', '！', '？')) else ' '}{second}"
+    return f"{first}。{second}" if i18n.current() == "zh" else f"{first}. {second}"
+
+
 class ScnetError(Exception):
-    """Root of every error raised by scnet-magic."""
+    """Root of every error raised by scnet-magic.
 
-    hint: str = ""
+    ``message`` and ``hint`` are message ids (English) or already-written text; ``values``
+    fill their ``{placeholders}`` once translated.
+    """
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", /, **values: Any) -> None:
         super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self._message_id = message
+        self._hint_id = hint
+        self.values = values
+        # The language the raising call chose, if any: shown later, the error keeps it.
+        self.language = i18n.chosen()
+
+    def _text(self, message_id: str) -> str:
+        if not message_id:
+            return ""
+        with i18n.using(self.language):
+            text = _(message_id)
+            return text.format(**self.values) if self.values else text
+
+    @property
+    def message(self) -> str:
+        """The message, one line, in the error's language."""
+        return self._text(self._message_id)
+
+    @property
+    def hint(self) -> str:
+        """What to do about it ("" when there is nothing to say)."""
+        return self._text(self._hint_id)
 
     def __str__(self) -> str:
         return self.message
 
     def user_message(self) -> str:
         """The message and the hint, as shown to a person."""
-        return f"{self.message} {self.hint}".strip() if self.hint else self.message
+        with i18n.using(self.language):
+            message, hint = self.message, self.hint
+        return f"{message} {hint}".strip() if hint else message
+
+    def label(self) -> str:
+        """A short name for the kind of failure, for a terminal's one-line error."""
+        return type(self).__name__
 
 
 class InvalidInput(ScnetError, ValueError):
@@ -125,26 +153,36 @@ class LoginError(ScnetError):
 class ApiError(ScnetError):
     """The platform answered with an envelope whose ``code`` is not "0"."""
 
-    def __init__(self, code: str, msg: str, status: int = 200) -> None:
+    def __init__(
+        self, code: str, msg: str, status: int = 200, *, prefix: str = "", hint: str = ""
+    ) -> None:
         self.code = code
         self.msg = msg
         self.status = status
-        info = describe_code(code)
-        # The status matters when the envelope came with an HTTP error (401, 500...).
-        details = [info.shown_meaning()] if info else []
-        if status != 200:
-            details.append(f"HTTP {status}")
-        # The platform's msg is shown as it came, whatever the language.
-        joined = _(_LIST_SEPARATOR).join(details)
-        shown_details = _(" ({details})").format(details=joined) if details else ""
-        shown_msg = one_line(msg) or _("(no message)")
-        super().__init__(
-            _("SCNet API error {code}{details}: {msg}").format(
-                code=one_line(code, 40), details=shown_details, msg=shown_msg
-            ),
-            info.shown_hint() if info else _(UNKNOWN_CODE_HINT),
-        )
-        self.meaning = info.meaning if info else None
+        self.info = describe_code(code)
+        self.meaning = self.info.meaning if self.info else None
+        # ``prefix`` says what the call was ("sign-in refused: "); ``hint`` replaces the
+        # code table's advice where the caller knows better.
+        self._prefix = prefix
+        default_hint = self.info.hint if self.info else UNKNOWN_CODE_HINT
+        super().__init__("SCNet API error", hint or default_hint)
+
+    @property
+    def message(self) -> str:
+        with i18n.using(self.language):
+            details = [_(self.info.meaning)] if self.info else []
+            # The status matters when the envelope came with an HTTP error (401, 500...).
+            if self.status != 200:
+                details.append(f"HTTP {self.status}")
+            joined = _(_LIST_SEPARATOR).join(details)
+            shown_details = _(" ({details})").format(details=joined) if details else ""
+            # The platform's msg is shown as it came, whatever the language.
+            text = _("SCNet API error {code}{details}: {msg}").format(
+                code=one_line(self.code, 40),
+                details=shown_details,
+                msg=one_line(self.msg) or _("(no message)"),
+            )
+            return _(self._prefix).format(problem=text) if self._prefix else text
 
 
 class HttpError(ScnetError):
@@ -154,8 +192,12 @@ class HttpError(ScnetError):
         self.status = status
         self.reason = reason
         self.body = body
-        shown = f": {body}" if body else ""
-        super().__init__(f"HTTP {status} {reason}".rstrip() + shown, hint)
+        super().__init__("HTTP error", hint)
+
+    @property
+    def message(self) -> str:
+        shown = f": {self.body}" if self.body else ""
+        return f"HTTP {self.status} {self.reason}".rstrip() + shown
 
 
 class MalformedResponse(ScnetError):
@@ -165,12 +207,12 @@ class MalformedResponse(ScnetError):
         self.problem = problem
         self.status = status
         self.body = body
-        shown = f": {body}" if body else ""
         super().__init__(
-            _("Unexpected answer (HTTP {status}, {problem}){body}").format(
-                status=status, problem=problem, body=shown
-            ),
+            N_("Unexpected answer (HTTP {status}, {problem}){body}"),
             hint,
+            status=status,
+            problem=problem,
+            body=f": {body}" if body else "",
         )
 
 
@@ -190,8 +232,9 @@ class NotReady(ScnetError, TimeoutError):
         self.timeout = timeout
         self.last = last
         super().__init__(
-            _("Service not ready after {timeout} s: {url} (last check: {last})").format(
-                timeout=f"{timeout:g}", url=url, last=last
-            ),
+            N_("Service not ready after {timeout} s: {url} (last check: {last})"),
             hint,
+            timeout=f"{timeout:g}",
+            url=url,
+            last=last,
         )

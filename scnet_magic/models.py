@@ -1,288 +1,21 @@
-"""Input validation, result types and URL extraction.
+"""Result types: what the platform answered, kept as it came (``raw``) and shown by
+:mod:`scnet_magic.display`.
 
-Validation happens here, before any request is built, so that bad input never reaches the
-network. Result objects keep the server's answer as it came (``raw``) and render themselves
-through :mod:`scnet_magic.display`.
+Nothing here sends a request or checks input; each result renders itself in Jupyter (HTML with
+a clickable link) and as text through the renderers of :mod:`scnet_magic.display`, and has a
+machine-readable form (``to_dict()``).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import math
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import display
-from .errors import InvalidInput
+from .errors import InvalidInput, LoginError
 from .i18n import _
 
-# ---------------------------------------------------------------------------------------------
-# Validation
-
-_SHOWN_LIMIT = 60  # characters of a rejected value quoted back
-_MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
-
-
-def _shown(value: object) -> str:
-    """A rejected value for an error message: its repr, cut short.
-
-    Python refuses to turn an int of more than 4300 digits into text, so a huge one is
-    described instead of shown.
-    """
-    if isinstance(value, int) and not -(10**_SHOWN_LIMIT) < value < 10**_SHOWN_LIMIT:
-        return _("a number too long to show")
-    text = repr(value)
-    return text if len(text) <= _SHOWN_LIMIT else text[:_SHOWN_LIMIT] + "…"
-
-
-def validate_notebook_id(value: object) -> str:
-    """A notebook id as the exact string of digits the API expects.
-
-    Ids are 19-digit numbers above 2**53, so floats are refused: they would already have lost
-    digits.
-    """
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise InvalidInput(
-            _("notebook id must be a string of digits, not {type}").format(
-                type=type(value).__name__
-            ),
-        )
-    # Checked before str(): Python refuses to turn an int of over 4300 digits into text.
-    if isinstance(value, int) and not -(10**_MAX_ID_DIGITS) < value < 10**_MAX_ID_DIGITS:
-        raise _id_too_long()
-    text = str(value).strip()
-    if not text:
-        raise InvalidInput(_("notebook id is empty"), _("Give --id or set a default notebook id."))
-    if not (text.isascii() and text.isdigit()):
-        raise InvalidInput(
-            _("notebook id must contain only digits, got {value}").format(value=_shown(text))
-        )
-    if len(text) > _MAX_ID_DIGITS:
-        raise _id_too_long()
-    return text
-
-
-def _id_too_long() -> InvalidInput:
-    return InvalidInput(
-        _("notebook id is too long (more than {count} digits)").format(count=_MAX_ID_DIGITS),
-        _("Ids are numbers of about 19 digits."),
-    )
-
-
-def validate_port(value: object) -> int:
-    """A TCP port from 1 to 65535, given as an int or a string of digits."""
-    if isinstance(value, bool):
-        raise InvalidInput(_("port must be a whole number from 1 to 65535"))
-    if isinstance(value, str):
-        text = value.strip()
-        if not (text.isascii() and text.isdigit()):
-            raise InvalidInput(
-                _("port must be a whole number from 1 to 65535, got {value}").format(
-                    value=_shown(value)
-                )
-            )
-        if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
-            raise InvalidInput(
-                _("port must be from 1 to 65535, got {value}").format(value=_shown(text))
-            )
-        value = int(text)
-    if not isinstance(value, int):
-        raise InvalidInput(
-            _("port must be a whole number from 1 to 65535, not {type}").format(
-                type=type(value).__name__
-            )
-        )
-    if not 1 <= value <= 65535:
-        raise InvalidInput(
-            _("port must be from 1 to 65535, got {value}").format(value=_shown(value))
-        )
-    return value
-
-
-def validate_command(value: object) -> str | None:
-    """The shell command, or None to omit it (open the path to an already running service)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(_("command must be text, not {type}").format(type=type(value).__name__))
-    if not value.strip():
-        raise InvalidInput(
-            _("command is empty"),
-            _("Leave the command out to reach a service that is already running."),
-        )
-    if "\x00" in value:
-        raise InvalidInput(_("command must not contain a NUL character"))
-    return value
-
-
-class Secret(str):
-    """A token: the text itself, except that its repr hides it.
-
-    Reprs are what tracebacks with variables (``%xmode Verbose``), debuggers and logged
-    containers show; the token travels as this type wherever it goes, into the request's
-    header dict too.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "'<token hidden>'"
-
-
-def validate_token(value: object) -> Secret:
-    """A token that can travel in an HTTP header without being able to inject another one."""
-    if not isinstance(value, str):
-        raise InvalidInput(_("token must be text"))
-    token = value.strip()
-    if not token:
-        raise InvalidInput(_("token is empty"))
-    if not token.isascii():
-        raise InvalidInput(_("token must contain only ASCII characters"))
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in token):
-        # Never echo the token: say what is wrong with it, not what it is.
-        raise InvalidInput(_("token must not contain spaces, line breaks or control characters"))
-    return Secret(token)
-
-
-def _header_safe(value: object, what: str) -> str:
-    """A credential that can travel in an HTTP header; messages never echo the value."""
-    if not isinstance(value, str):
-        raise InvalidInput(_("{what} must be text").format(what=what))
-    text = value.strip()
-    if not text:
-        raise InvalidInput(_("{what} is empty").format(what=what))
-    if not text.isascii():
-        raise InvalidInput(_("{what} must contain only ASCII characters").format(what=what))
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in text):
-        raise InvalidInput(
-            _("{what} must not contain spaces, line breaks or control characters").format(what=what)
-        )
-    return text
-
-
-def validate_account_name(value: object) -> str:
-    """The SCNet account name sent when signing in."""
-    return _header_safe(value, _("account name"))
-
-
-def validate_access_key(value: object) -> str:
-    """The access key of an access key pair."""
-    return _header_safe(value, _("access key"))
-
-
-def validate_secret_key(value: object) -> str:
-    """The secret key of an access key pair (it signs the request and is never sent)."""
-    return _header_safe(value, _("secret key"))
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def validate_base_url(value: object) -> str:
-    """An https URL (or http on loopback only), without credentials, trailing slash removed."""
-    return _checked_url(value, _("base URL"))
-
-
-def _checked_url(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(_("{what} is empty").format(what=what))
-    text = value.strip()
-    # Before anything that quotes the URL back: credentials would end up in the output. A base
-    # URL has no other use for "@", so any "@" is refused, whatever else is wrong.
-    if "@" in text:
-        raise InvalidInput(_("{what} must not contain a user name or password").format(what=what))
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
-    except ValueError:
-        raise InvalidInput(
-            _("{what} is not a valid URL: {value}").format(what=what, value=_shown(text))
-        ) from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise InvalidInput(
-            _("{what} must start with https:// and name a host, got {value}").format(
-                what=what, value=_shown(text)
-            ),
-        )
-    if parts.query or parts.fragment:
-        raise InvalidInput(_("{what} must not contain a query or fragment").format(what=what))
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise InvalidInput(
-            _(
-                "{what} must use https:// (plain http:// is allowed only for loopback): {value}"
-            ).format(what=what, value=_shown(text)),
-        )
-    return text.rstrip("/")
-
-
-def validate_login_url(value: object) -> str:
-    """The sign-in address: the same rules as the base URL."""
-    return _checked_url(value, _("login URL"))
-
-
-def validate_timeout(value: object) -> float:
-    """A positive, finite number of seconds."""
-    if isinstance(value, bool):
-        raise InvalidInput(_("timeout must be a positive number of seconds"))
-    try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            _("timeout must be a positive number of seconds, got {value}").format(
-                value=_shown(value)
-            )
-        ) from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidInput(
-            _("timeout must be a positive number of seconds, got {value}").format(
-                value=_shown(value)
-            )
-        )
-    return seconds
-
-
-def start_body(notebook_id: object, port: object, command: object = None) -> dict[str, str]:
-    """The JSON body of a start request: every value a string, ``command`` left out when None."""
-    body = {"id": validate_notebook_id(notebook_id), "customizePort": str(validate_port(port))}
-    checked = validate_command(command)
-    if checked is not None:
-        body["command"] = checked
-    return body
-
-
-# ---------------------------------------------------------------------------------------------
-# URL extraction
-
-# The platform writes the address inside Chinese prose, often followed directly by Chinese
-# punctuation with no space, so the match stops at whitespace, quotes, brackets and that
-# punctuation; ASCII punctuation that ends a sentence is trimmed afterwards.
-_URL_RE = re.compile(r"https?://[^\s<>\"'`，。；：）」』】》、！？（「]+", re.IGNORECASE)
-_TRAILING = ".,;:)]}\"'!?"
-
-
-def extract_url(text: object) -> str | None:
-    """The first http(s) URL in free text, without trailing punctuation; None if there is none."""
-    if not isinstance(text, str):
-        return None
-    for match in _URL_RE.finditer(text):
-        url = match.group(0).rstrip(_TRAILING)
-        if urlsplit(url).hostname:
-            return url
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
+GATEWAY_ERRORS = frozenset({502, 503, 504})
 
 
 @dataclass
@@ -304,6 +37,8 @@ class StartResult:
     port: int
     raw: dict[str, Any] = field(repr=False)
     ready_after: float | None = None
+    # The command the start ran, so that a later wait can name its log file.
+    command: str | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -418,3 +153,173 @@ class NotebookList(list[dict[str, Any]]):
 
     def _ipython_display_(self) -> None:
         display.show_once(self)  # see StartResult._ipython_display_
+
+
+# -- waiting until ready ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The outcome of one check: the HTTP status (None when no answer came) and a short reason."""
+
+    status: int | None
+    reason: str
+
+    @property
+    def ready(self) -> bool:
+        return self.status is not None and self.status not in GATEWAY_ERRORS
+
+
+@dataclass(frozen=True)
+class WaitProgress:
+    """Where a wait stands after a check, for an in-place progress display."""
+
+    url: str
+    elapsed: float
+    timeout: float
+    attempts: int
+    last: Probe
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The service answered: after ``elapsed`` seconds, at check ``attempts``, with ``status``."""
+
+    url: str
+    elapsed: float
+    attempts: int
+    status: int
+
+
+# -- signing in ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region of the account as the token endpoint lists it; the token is in no repr."""
+
+    name: str
+    id: str
+    token: str | None = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+@dataclass(frozen=True)
+class Account:
+    """What one sign-in gave: the account's regions (the platform-level entry left out)."""
+
+    user: str
+    login_url: str
+    timeout: float
+    regions: tuple[Region, ...]
+    ac_url: str = "https://www.scnet.cn"
+
+    @property
+    def usable(self) -> tuple[Region, ...]:
+        return tuple(region for region in self.regions if region.token is not None)
+
+    def unusable_note(self) -> str:
+        """Why some regions are not offered, or "" when all are."""
+        missing = [region.label for region in self.regions if region.token is None]
+        if not missing:
+            return ""
+        return _(
+            "Not offered (no token: the account may be suspended there or not opened in "
+            "that region): {regions}."
+        ).format(regions=", ".join(missing))
+
+    def choose(self, wanted: str | None) -> Region:
+        """The region named ``wanted`` (id, name, or a unique part of the name), or the only one."""
+        usable = self.usable
+        if wanted is None:
+            if len(usable) == 1:
+                return usable[0]
+            raise InvalidInput(
+                _(
+                    "account {user} has {count} regions; choose one with --region "
+                    "NAME_OR_ID: {regions}"
+                ).format(
+                    user=self.user,
+                    count=len(usable),
+                    regions=", ".join(region.label for region in usable),
+                ),
+                self.unusable_note(),
+            )
+        key = wanted.strip()
+        matches = [r for r in self.regions if key in (r.id, r.name)]
+        if not matches:
+            matches = [r for r in self.regions if key.casefold() in r.name.casefold()]
+        if len(matches) > 1:
+            raise InvalidInput(
+                _("region {name} matches several regions: {regions}").format(
+                    name=repr(key), regions=", ".join(region.label for region in matches)
+                ),
+                _("Give the full name or the id."),
+            )
+        if not matches:
+            raise LoginError(
+                _("account {user} has no region {name}").format(user=self.user, name=repr(key)),
+                _("Regions: {regions}.")
+                .format(regions=", ".join(region.label for region in usable))
+                .strip()
+                + (" " + self.unusable_note() if self.unusable_note() else ""),
+            )
+        region = matches[0]
+        if region.token is None:
+            raise LoginError(
+                _(
+                    "region {region} has no token: the account may be suspended there or "
+                    "not opened in that region"
+                ).format(region=region.label),
+                _(
+                    "Choose another region ({regions}), or check the account in the SCNet console."
+                ).format(regions=", ".join(r.label for r in usable)),
+            )
+        return region
+
+
+@dataclass(frozen=True)
+class Login:
+    """A signed-in region: its token (in no repr) and the address of its notebook APIs."""
+
+    user: str
+    region: str
+    region_id: str
+    base_url: str
+    login_url: str
+    token: str = field(repr=False)
+    ac_url: str = "https://www.scnet.cn"
+
+    def describe(self) -> str:
+        return display.login_text(self)
+
+    def to_dict(self) -> dict[str, str]:
+        """Everything but the token."""
+        return {
+            "user": self.user,
+            "region": self.region,
+            "region_id": self.region_id,
+            "base_url": self.base_url,
+            "login_url": self.login_url,
+            "ac_url": self.ac_url,
+        }
+
+    def saved_settings(self) -> dict[str, str]:
+        """What ``--save`` writes to the config file: never a key, only the token and address."""
+        return {
+            "token": self.token,
+            "base_url": self.base_url,
+            "user": self.user,
+            "region": self.region,
+        }
+
+
+@dataclass(frozen=True)
+class TokenState:
+    """Whether the platform still accepts a token, and what it said."""
+
+    valid: bool
+    detail: str

@@ -16,18 +16,16 @@ import itertools
 import shlex
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-
-from . import __version__
-from .errors import InvalidInput, NotReady
+from .config import DEFAULT_WAIT
+from .errors import NotReady
 from .i18n import _
+from .models import GATEWAY_ERRORS, Probe, Readiness, WaitProgress
+from .transport import Transport
+from .validation import validate_wait_url
 
-GATEWAY_ERRORS = frozenset({502, 503, 504})
-DEFAULT_TIMEOUT = 300.0  # seconds; a web UI that loads a large model can take minutes
+__all__ = ["GATEWAY_ERRORS", "Probe", "Readiness", "WaitProgress", "wait_until_ready"]
+DEFAULT_TIMEOUT = DEFAULT_WAIT
 FIRST_INTERVAL = 0.25
 MAX_INTERVAL = 2.0
 GROWTH = 1.5
@@ -35,39 +33,6 @@ PROBE_TIMEOUT = 5.0
 # A check never waits less than this, even right at the deadline, so that the last check can
 # still connect.
 MIN_PROBE_TIMEOUT = 0.5
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The outcome of one check: the HTTP status (None when no answer came) and a short reason."""
-
-    status: int | None
-    reason: str
-
-    @property
-    def ready(self) -> bool:
-        return self.status is not None and self.status not in GATEWAY_ERRORS
-
-
-@dataclass(frozen=True)
-class WaitProgress:
-    """Where a wait stands after a check, for an in-place progress display."""
-
-    url: str
-    elapsed: float
-    timeout: float
-    attempts: int
-    last: Probe
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """The service answered: after ``elapsed`` seconds, at check ``attempts``, with ``status``."""
-
-    url: str
-    elapsed: float
-    attempts: int
-    status: int
 
 
 def check_intervals() -> Iterator[float]:
@@ -120,49 +85,6 @@ def not_ready_hint(command: str | None = None, port: int | None = None) -> str:
     return _("The service may still be loading, or it failed: look at its log in the instance.")
 
 
-def check_url(url: object) -> str:
-    """An http(s) URL with a host, or InvalidInput."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidInput(_("the URL to wait for is empty"))
-    text = url.strip()
-    try:
-        parts = urlsplit(text)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        usable = False
-    if not usable:
-        raise InvalidInput(
-            _("the URL to wait for must start with https:// or http://: {url}").format(
-                url=repr(text)
-            )
-        )
-    return text
-
-
-def probe(session: requests.Session, url: str, timeout: float) -> Probe:
-    """One GET to the URL; only the status line and headers are read."""
-    try:
-        response = session.get(
-            url, timeout=timeout, allow_redirects=False, verify=True, stream=True
-        )
-    except requests.exceptions.SSLError as exc:
-        return Probe(None, _("TLS error ({reason})").format(reason=_last_reason(exc)))
-    except requests.exceptions.Timeout:
-        return Probe(None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}"))
-    except requests.exceptions.ConnectionError as exc:
-        return Probe(None, _last_reason(exc))
-    with response:
-        reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-        return Probe(response.status_code, reason)
-
-
-def _last_reason(exc: BaseException) -> str:
-    # Imported here: client.py imports this module for ScnetClient.wait_until_ready.
-    from .client import _reason
-
-    return _reason(exc)
-
-
 def wait_until_ready(
     url: str,
     timeout: float = DEFAULT_TIMEOUT,
@@ -180,20 +102,19 @@ def wait_until_ready(
     check that was not ready; an exception it raises (KeyboardInterrupt from a stop button, for
     one) ends the wait and propagates. ``hint`` goes into the NotReady error.
     """
-    url = check_url(url)
+    url = validate_wait_url(url)
     clock_start = time.monotonic() if since is None else since
     deadline = clock_start + timeout
     intervals = check_intervals()
     attempts = 0
-    with requests.Session() as session:
-        # One attempt per check and no retries inside it: the polling loop is the retry.
-        session.mount("https://", HTTPAdapter(max_retries=0))
-        session.mount("http://", HTTPAdapter(max_retries=0))
-        session.headers["User-Agent"] = f"scnet-magic/{__version__} (readiness check)"
+    # One attempt per check and no retries inside it: the polling loop is the retry.
+    with Transport(probe_timeout, retries=0, purpose="readiness check") as transport:
         while True:
             checked_at = time.monotonic()
             remaining = deadline - checked_at
-            last = probe(session, url, min(probe_timeout, max(remaining, MIN_PROBE_TIMEOUT)))
+            last = Probe(
+                *transport.probe(url, min(probe_timeout, max(remaining, MIN_PROBE_TIMEOUT)))
+            )
             attempts += 1
             now = time.monotonic()
             if last.ready and last.status is not None:

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from scnet_magic import __version__, cli
+from scnet_magic.cli import verbs as cli_verbs
 from scnet_magic.readiness import Probe, WaitProgress
 from scnet_magic.sandbox import Sandbox
 
@@ -345,7 +346,7 @@ def test_progress_on_a_terminal_rewrites_one_line() -> None:
             return True
 
     screen = Terminal()
-    progress = cli._Progress(screen, 30)
+    progress = cli_verbs._Progress(screen, 30)
     progress.begin("http://127.0.0.1:1/")
     progress.update(WaitProgress("http://127.0.0.1:1/", 1.2, 30, 2, Probe(502, "HTTP 502")))
     progress.end()

@@ -17,7 +17,7 @@ from IPython.utils.capture import capture_output
 
 import scnet_magic
 from scnet_magic import ApiError, StartResult
-from scnet_magic.form import StartForm
+from scnet_magic.startform import StartForm
 from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, free_port
@@ -88,11 +88,13 @@ def test_form_from_python_is_shown_once_with_its_defaults(
     assert ready(ip.user_ns["g"]).port.value == "8000"
 
 
-def test_package_form_stays_callable_once_the_module_is_imported(sandbox_env: Sandbox) -> None:
-    import scnet_magic.form as module
+def test_package_form_stays_callable_once_the_widgets_module_is_imported(
+    sandbox_env: Sandbox,
+) -> None:
+    import scnet_magic.startform as module
 
-    # Importing a submodule makes Python set the package attribute of the same name to it.
-    assert scnet_magic.form is module
+    # The widgets module is named unlike the form() function, so importing it replaces nothing.
+    assert callable(scnet_magic.form) and scnet_magic.form is not module
     with capture_output() as out:
         form = scnet_magic.form(port=8000)
     assert isinstance(ready(form), StartForm) and len(out.outputs) == 1

@@ -21,9 +21,10 @@ from IPython.utils.capture import capture_output
 
 import scnet_magic
 from scnet_magic import InvalidInput, ScnetClient, i18n
-from scnet_magic.config import ENV_VARS
+from scnet_magic.config import ENV_VARS, resolve_language
+from scnet_magic.validation import validate_language
 from scnet_magic.errors import ApiError
-from scnet_magic.form import StartForm
+from scnet_magic.startform import StartForm
 from scnet_magic.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,39 +124,39 @@ def test_the_check_fails_on_a_stale_mo(tmp_path: Path, monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize("value", ["zh", "zh_CN", "zh-CN", "ZH_cn.UTF-8", " zh "])
 def test_chinese_spellings(value: str) -> None:
-    assert i18n.normalize(value) == "zh"
+    assert validate_language(value) == "zh"
 
 
 @pytest.mark.parametrize("value", ["en", "en_US", "en-GB", "EN"])
 def test_english_spellings(value: str) -> None:
-    assert i18n.normalize(value) == "en"
+    assert validate_language(value) == "en"
 
 
 @pytest.mark.parametrize("value", ["fr", "", "chinese", 3, None])
 def test_other_languages_are_refused(value: object) -> None:
     with pytest.raises(InvalidInput, match="language must be en or zh"):
-        i18n.normalize(value)
+        validate_language(value)
 
 
 def test_resolution_order(lang: pytest.MonkeyPatch, isolated_config: Path) -> None:
-    assert i18n.resolve() == "en"
+    assert resolve_language() == "en"
     lang.setenv("LANG", "zh_CN.UTF-8")
-    assert i18n.resolve() == "zh"
+    assert resolve_language() == "zh"
     lang.setenv("LC_ALL", "C.UTF-8")  # LC_ALL comes before LANG
-    assert i18n.resolve() == "en"
+    assert resolve_language() == "en"
     isolated_config.write_text('language = "zh"\n')
-    assert i18n.resolve() == "zh"
+    assert resolve_language() == "zh"
     lang.setenv("SCNET_LANG", "en")
-    assert i18n.resolve() == "en"
-    assert i18n.resolve("zh-CN") == "zh"
+    assert resolve_language() == "en"
+    assert resolve_language("zh-CN") == "zh"
     lang.setenv("SCNET_LANG", "klingon")
-    # (In Chinese: a message skips the bad SCNET_LANG and finds the config file's zh.)
-    with pytest.raises(InvalidInput, match=r"'klingon'（来自 SCNET_LANG）"):
-        i18n.resolve()
+    # (A message outside any front end skips the bad SCNET_LANG and follows the locale.)
+    with pytest.raises(InvalidInput, match=r"'klingon' \(from SCNET_LANG\)"):
+        resolve_language()
     lang.delenv("SCNET_LANG")
     isolated_config.write_text('language = "fr"\n')
     with pytest.raises(InvalidInput, match=r"not 'fr' \(from config file\)"):
-        i18n.resolve()
+        resolve_language()
     assert i18n.current() == "en"  # a message outside any front end skips the bad value
 
 
@@ -263,7 +264,7 @@ def test_messages_outside_any_front_end_follow_the_environment(
 ) -> None:
     lang.setenv("LANG", "zh_CN.UTF-8")
     with pytest.raises(InvalidInput, match=ZH_PORT_RULE):
-        from scnet_magic.models import validate_port
+        from scnet_magic.validation import validate_port
 
         validate_port(0)
 

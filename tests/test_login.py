@@ -21,15 +21,11 @@ from scnet_magic import ApiError, ConfigError, InvalidInput, LoginError, ScnetCl
 from scnet_magic.cli import main as cli_main
 from scnet_magic.config import read_config_file, resolve, resolve_login, save_config
 from scnet_magic.errors import MalformedResponse, TransportError
-from scnet_magic.login import (
+from scnet_magic.account import (
     CLOCK_HINT,
     KEYS_HINT,
     AccountApi,
     Credentials,
-    Login,
-    add_login_arguments,
-    login_command,
-    region_picker,
     renew_token,
     request_account,
     sign,
@@ -37,6 +33,9 @@ from scnet_magic.login import (
     signed_text,
     token_state,
 )
+from scnet_magic.cli.login import add_login_arguments, login_command
+from scnet_magic.models import Login
+from scnet_magic.startform import region_picker
 from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, SECRET_CANARY, free_port
@@ -248,7 +247,7 @@ def test_unreachable_login_url_names_it() -> None:
 
 
 def test_the_token_answer_is_checked(login_env: Sandbox) -> None:
-    from scnet_magic.login import _api_base, _regions
+    from scnet_magic.account import _api_base, _regions
 
     with pytest.raises(MalformedResponse, match="expected a list"):
         _regions({"token": CANARY})

@@ -244,10 +244,11 @@ def test_load_ext_and_start_do_not_import_widgets_sandbox_or_cli(sandbox_env: Sa
     code = (
         "import json, sys\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
-        "lazy = ('ipywidgets', 'scnet_magic.sandbox', 'scnet_magic.cli', 'scnet_magic.form')\n"
+        "lazy = ('ipywidgets', 'scnet_magic.sandbox', 'scnet_magic.cli', 'scnet_magic.startform')\n"
+        "on_use = ('requests', 'scnet_magic.client', 'scnet_magic.transport')\n"
         "ip = InteractiveShell.instance()\n"
         "ip.run_line_magic('load_ext', 'scnet_magic')\n"
-        "after_load = [m for m in lazy if m in sys.modules]\n"
+        "after_load = [m for m in lazy + on_use if m in sys.modules]\n"
         "result = ip.run_line_magic('scnet_start', sys.argv[1])\n"
         "after_start = [m for m in lazy if m in sys.modules]\n"
         "print(json.dumps([after_load, after_start, result.pending]))\n"
@@ -296,6 +297,7 @@ def test_login_then_start_with_nothing_configured_by_hand(
     prompts: list[str] = []
     with Sandbox(execute=True, workdir=tmp_path, secret_key=SECRET_CANARY) as sb:
         monkeypatch.setenv("SCNET_LOGIN_URL", sb.base_url)
+        monkeypatch.setenv("SCNET_AC_URL", sb.base_url)
         answers = iter([sb.access_key, SECRET_CANARY])
         monkeypatch.setattr("builtins.input", lambda prompt="": prompts.append(prompt) or sb.user)
         monkeypatch.setattr(
@@ -430,16 +432,16 @@ def test_login_failures_are_one_line_usage_errors(
 def test_login_with_several_regions_shows_a_dropdown_in_a_notebook(
     ip: InteractiveShell, login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scnet_magic import login
+    from scnet_magic import startform
 
     pickers: list[Any] = []
-    real_picker = login.region_picker
+    real_picker = startform.region_picker
 
     def keep(*args: Any) -> Any:
         pickers.append(real_picker(*args))
         return pickers[-1]
 
-    monkeypatch.setattr(login, "region_picker", keep)
+    monkeypatch.setattr(magics(ip), "pick_region", keep)
     # A kernel is what makes widgets reachable; a plain shell has none.
     monkeypatch.setattr(ip, "kernel", object(), raising=False)
     try:

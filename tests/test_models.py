@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from scnet_magic.errors import InvalidInput
-from scnet_magic.models import (
+from scnet_magic.validation import (
     extract_url,
     start_body,
     validate_base_url,

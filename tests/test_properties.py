@@ -27,7 +27,7 @@ from scnet_magic import (
     ScnetClient,
     StartResult,
 )
-from scnet_magic.models import is_loopback_host
+from scnet_magic.validation import is_loopback_host
 from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY
@@ -310,7 +310,7 @@ def test_python_api_settings(base_url: object, token: object, timeout: object) -
 @pytest.fixture
 def start_form(sandbox: Sandbox) -> Iterator[Any]:
     """One form for every example: a user typing into the same form again and again."""
-    from scnet_magic.form import StartForm
+    from scnet_magic.startform import StartForm
 
     form = StartForm()
     assert form.wait(30)

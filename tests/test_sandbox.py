@@ -23,7 +23,7 @@ import requests
 import trustme
 
 import scnet_magic.sandbox as sandbox_module
-from scnet_magic.login import sign_in
+from scnet_magic.account import sign_in
 from scnet_magic.sandbox import FAULTS, RecordedRequest, Sandbox
 
 API = "/ai/openapi/v2/notebook"

@@ -20,33 +20,27 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shutil
 import sys
-import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any
 
-from . import __version__, config, display, i18n, models
-from .client import ScnetClient
-from .config import Settings
-from .errors import ConfigError, InvalidInput, ScnetError
-from .i18n import N_, _
-from .models import StartResult
-from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
-from .readiness import WaitProgress
+from .. import config, i18n
+from .._version import __version__
+from ..config import DEFAULT_WAIT
+from ..errors import InvalidInput, ScnetError
+from ..i18n import _
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_code,
+    report,
+    seconds,
+)
+from .login import add_login_arguments
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
-STOPPED_WAITING = N_("stopped waiting; the service may still be starting.")
-
-
-def _seconds(text: str) -> float:
-    try:
-        return models.validate_timeout(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -119,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         metavar="S",
         help=_("seconds to wait for each API answer (default {seconds})").format(
             seconds=f"{config.DEFAULT_TIMEOUT:g}"
@@ -161,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait",
         nargs="?",
         const=DEFAULT_WAIT,
-        type=_seconds,
+        type=seconds,
         metavar="S",
         help=_(
             "then wait until the external URL answers (not with 502/503/504), up to S "
@@ -191,8 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     notebooks.add_argument("--name", metavar="TEXT", help=_("only names containing TEXT"))
-    from .login import add_login_arguments
-
     add_login_arguments(
         verbs.add_parser(
             "login",
@@ -240,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         # was already sent.
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        language = i18n.resolve(_language_option(words))
+        language = config.resolve_language(_language_option(words))
     except InvalidInput as exc:
-        _report(exc)
+        report(exc)
         return EXIT_USAGE
     with i18n.using(language):
         return _main(words)
@@ -250,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(words: list[str]) -> int:
     if any(_gives_a_token(word) for word in words):
-        _report(
+        report(
             InvalidInput(
                 _(
                     "the token is never taken from the command line (it would show in the "
@@ -275,19 +267,21 @@ def _main(words: list[str]) -> int:
 
         return login_command(args)
     if args.verb == "sandbox":
-        from . import sandbox
+        from .. import sandbox
 
         return sandbox.main([*(["--execute"] if args.execute else []), "--port", str(args.port)])
+    from . import verbs as commands
+
     verbs: dict[str, Callable[[argparse.Namespace], int]] = {
-        "start": _start,
-        "url": _url,
-        "notebooks": _notebooks,
+        "start": commands.start,
+        "url": commands.url,
+        "notebooks": commands.notebooks,
     }
     try:
         return verbs[args.verb](args)
     except ScnetError as exc:
-        _report(exc)
-        return EXIT_USAGE if isinstance(exc, (InvalidInput, ConfigError)) else EXIT_FAILED
+        report(exc)
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("scnet: " + _("interrupted"), file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -307,141 +301,3 @@ def _gives_a_token(word: str) -> bool:
         return True
     # "--t" could be --timeout too; from "--to" on, only --token-stdin starts so.
     return bool(has_value) and len(name) >= len("--to") and "--token-stdin".startswith(name)
-
-
-# -- verbs ----------------------------------------------------------------------------------
-
-
-def _start(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    notebook_id = _notebook_id(args, settings)
-    models.start_body(notebook_id, args.port, args.command)  # bad input: nothing is sent
-    with _client(settings) as client:
-        started = time.monotonic()
-        result = client.start_service(notebook_id, args.port, args.command)
-        if args.wait is None:
-            _print_result(result, args.json)
-            return EXIT_OK
-        progress = _Progress(sys.stderr, args.wait)
-        try:
-            progress.begin(result.url or _("the service"))
-            ready = client.wait_until_ready(
-                result,
-                args.wait,
-                command=args.command,
-                since=started,
-                on_progress=progress.update,
-            )
-        except ScnetError as exc:
-            progress.end()
-            _print_result(result, args.json)  # it did start: the URL may still help
-            _report(exc)
-            return EXIT_FAILED
-        except KeyboardInterrupt:
-            progress.end()
-            _print_result(result, args.json)
-            print("scnet: " + _(STOPPED_WAITING), file=sys.stderr)
-            return EXIT_INTERRUPTED
-        progress.end()
-        _print_result(result.marked_ready(ready.elapsed), args.json)
-        return EXIT_OK
-
-
-def _url(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    notebook_id = models.validate_notebook_id(_notebook_id(args, settings))
-    with _client(settings) as client:
-        service = client.service_url(notebook_id)
-    print(display.to_json(service.to_dict()) if args.json else display.service_url_text(service))
-    return EXIT_OK
-
-
-def _notebooks(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    with _client(settings) as client:
-        records = client.list_notebooks(status=args.status, name=args.name)
-    print(display.to_json(records.to_dict()) if args.json else display.notebooks_text(records))
-    return EXIT_OK
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    token = _token_from_stdin() if args.token_stdin else None
-    return config.resolve(token=token, base_url=args.base_url, timeout=args.timeout)
-
-
-def _token_from_stdin() -> str:
-    line = sys.stdin.readline().rstrip("\r\n")
-    if not line.strip():
-        raise InvalidInput(
-            _("--token-stdin: standard input has no token"),
-            _("Pipe it in, e.g. scnet ... --token-stdin < token-file."),
-        )
-    return line
-
-
-def _notebook_id(args: argparse.Namespace, settings: Settings) -> str:
-    if args.notebook_id is not None:
-        return str(args.notebook_id)
-    if settings.notebook_id is None:
-        raise InvalidInput(
-            _("no notebook id"),
-            _("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file."),
-        )
-    return settings.notebook_id
-
-
-def _client(settings: Settings) -> ScnetClient:
-    if settings.token is None:
-        raise ConfigError(
-            _("No SCNET token is set."),
-            _(
-                "Set the SCNET_TOKEN environment variable, pipe it in with --token-stdin, "
-                'or put token = "…" in {path}.'
-            ).format(path=config.config_path()),
-        )
-    return ScnetClient(base_url=settings.base_url, token=settings.token, timeout=settings.timeout)
-
-
-def _print_result(result: StartResult, as_json: bool) -> None:
-    print(display.to_json(result.to_dict()) if as_json else display.start_text(result))
-
-
-def _report(error: ScnetError) -> None:
-    print(_("scnet: error: {message}").format(message=error.message), file=sys.stderr)
-    if error.hint:
-        print(_("hint: {hint}").format(hint=error.hint), file=sys.stderr)
-
-
-class _Progress:
-    """One status line on stderr, rewritten in place on a terminal; one line otherwise."""
-
-    def __init__(self, stream: TextIO, timeout: float) -> None:
-        self.stream = stream
-        self.timeout = timeout
-        self.in_place = stream.isatty()
-        self.url = ""
-
-    def begin(self, url: str) -> None:
-        self.url = url
-        self._write(display.waiting_text(url, self.timeout, None))
-
-    def update(self, progress: WaitProgress) -> None:
-        if self.in_place:
-            self._write(display.waiting_text(self.url, self.timeout, progress))
-
-    def end(self) -> None:
-        if self.in_place:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-    def _write(self, line: str) -> None:
-        if self.in_place:
-            # A line wider than the terminal wraps, and "\r" would then rewrite only its end.
-            width = shutil.get_terminal_size().columns - 1
-            self.stream.write(f"\r\x1b[K{line[:width]}")
-            self.stream.flush()
-        else:
-            print(line, file=self.stream, flush=True)

@@ -1,48 +1,47 @@
 """The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``,
 ``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``.
 
-Front end only: parse the line, resolve settings, hand over to :class:`ScnetClient`, display
-the result. Failures reach the user as one-line ``UsageError`` messages (no traceback, and
-"Run All" still stops); ``%config ScnetMagics.short_errors = False`` shows the traceback.
+Front end only: parse the line, resolve the settings once, hand over to :mod:`scnet_magic.service`
+(or the client and account calls), display the result. Failures reach the user as one-line
+``UsageError`` messages (no traceback, and "Run All" still stops);
+``%config ScnetMagics.short_errors = False`` shows the traceback. The client, ``requests`` and
+the sandbox are imported on first use, so ``%load_ext`` stays cheap; the form and the region
+picker (widgets) are handed in by the package when it loads the extension.
 """
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
-import shlex
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Float, Int, TraitError, Unicode, Union, validate
+from traitlets import Bool, Float, Int, TraitError, Unicode, Union, observe, validate
 from traitlets.config import Config, Configurable
 
-from . import config, display, i18n, login, models
-from .client import ScnetClient
-from .config import Settings
-from .errors import ConfigError, InvalidInput, ScnetError
-from .i18n import _, ngettext
-from .login import Login
-from .models import NotebookList, ServiceUrl, StartResult
-from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
-from .readiness import WaitProgress
+from .. import config, display, i18n, validation
+from ..config import DEFAULT_WAIT, Settings
+from ..errors import InvalidInput, ScnetError
+from ..i18n import _
+from ..models import Account, Login, NotebookList, ServiceUrl, StartResult
+from .line import ask, default_id, parse, saved_note, seconds, trait_value
+
+if TYPE_CHECKING:
+    from ..client import ScnetClient
+    from ..service import Progress
+
+# Shows the start form: (settings callable, language, field defaults) -> the form.
+FormFactory = Callable[..., Any]
+# Shows a region dropdown for an account with several: (account, on_login) -> the widget.
+RegionPicker = Callable[[Account, Callable[[Login], str]], Any]
 
 T = TypeVar("T")
-
-
-def _seconds(text: str) -> float:
-    """argparse type for --wait: a positive number of seconds."""
-    try:
-        return models.validate_timeout(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 _notebook_id_argument = argument(
@@ -85,19 +84,25 @@ class ScnetMagics(Magics, Configurable):
 
     @validate("base_url")
     def _check_base_url(self, proposal: Any) -> str | None:
-        return _trait_value(models.validate_base_url, proposal["value"])
+        return trait_value(validation.validate_base_url, proposal["value"])
 
     @validate("notebook_id")
     def _check_notebook_id(self, proposal: Any) -> str | None:
-        return _trait_value(models.validate_notebook_id, proposal["value"])
+        return trait_value(validation.validate_notebook_id, proposal["value"])
 
     @validate("language")
     def _check_language(self, proposal: Any) -> str | None:
-        return _trait_value(i18n.normalize, proposal["value"])
+        return trait_value(validation.validate_language, proposal["value"])
+
+    @observe("language")
+    def _language_changed(self, change: Any) -> None:
+        # Results IPython shows later (``r`` alone in a cell, ``form.result``) speak the
+        # session's language too.
+        i18n.set_language(change["new"])
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float | None:
-        return _trait_value(models.validate_timeout, proposal["value"])
+        return trait_value(validation.validate_timeout, proposal["value"])
 
     def __init__(self, shell: InteractiveShell) -> None:
         self._refused: dict[str, str] = {}  # setting -> why %config refused its last value
@@ -110,6 +115,9 @@ class ScnetMagics(Magics, Configurable):
         self._client_key: tuple[str, str, float] | None = None
         self._sandbox: Any = None
         self._before_sandbox: tuple[Any, Any, str | None, str] | None = None
+        # Widgets live in their own front end; the package hands in how to show them.
+        self.show_form: FormFactory | None = None
+        self.pick_region: RegionPicker | None = None
 
     # -- settings and errors ---------------------------------------------------------------
 
@@ -144,17 +152,20 @@ class ScnetMagics(Magics, Configurable):
                 "base_url": self.base_url,
                 "notebook_id": self.notebook_id,
                 "timeout": self.timeout,
+                "language": self.language,
             },
             session_token_label=self._token_origin,
         )
 
     def client(self, settings: Settings | None = None) -> ScnetClient:
         """A client for the current settings, reused while they stay the same (keep-alive)."""
+        from ..client import ScnetClient
+
         settings = settings or self.settings()
         key = (settings.base_url, settings.require_token(), settings.timeout)
         if self._client is None or key != self._client_key:
             self.close_client()
-            self._client = ScnetClient(base_url=key[0], token=key[1], timeout=key[2])
+            self._client = ScnetClient.from_settings(settings)
             self._client_key = key
         return self._client
 
@@ -195,7 +206,7 @@ class ScnetMagics(Magics, Configurable):
         "--wait",
         nargs="?",
         const=DEFAULT_WAIT,
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="After starting, wait until the external URL answers (a gateway error such as "
         f"502 does not count), up to SECONDS (default {DEFAULT_WAIT:g}). Interrupt the kernel "
@@ -225,12 +236,10 @@ class ScnetMagics(Magics, Configurable):
         ``.ready_after``); not answering in time is an error naming the URL.
         """
         if cell is None and not line.strip():
-            from .form import form
-
             with self.user_errors():
-                return form(magics=self)
+                return self.form()
         with self.user_errors():
-            args = _parse(self.scnet_start, line)
+            args = parse(self.scnet_start, line)
             command = args.command
             if cell is not None:
                 if command is not None:
@@ -238,52 +247,61 @@ class ScnetMagics(Magics, Configurable):
                         _("give the command either with --command or in the cell, not both")
                     )
                 command = cell.rstrip("\r\n")
-            started = time.monotonic()
-            result = self.start(args.notebook_id, args.port, command)
-            if args.wait is None:
-                display.show(result)
-                return result
-        with i18n.using(self.language):
-            return self.wait(result, args.wait, command, started)
+            from .. import service
 
-    def wait(
-        self, result: StartResult, timeout: float, command: str | None, started: float
-    ) -> StartResult:
-        """Show ``result`` with a progress line updated in place until the URL answers.
+            settings = self.settings()
+            request = service.prepare(settings, args.notebook_id, args.port, command)
+            client = self.client(settings)
+        with i18n.using(settings.language):
+            return self._start(client, request, args.wait)
+
+    def form(self, **defaults: Any) -> Any:
+        """Show the start form, with this session's settings and language."""
+        if self.show_form is None:
+            raise ScnetError(_("the form needs the extension loaded with %load_ext scnet_magic"))
+        return self.show_form(settings=self.settings, language=self.language, **defaults)
+
+    def _start(self, client: ScnetClient, request: Any, wait: float | None) -> StartResult:
+        """Send the start, show the result; with ``wait``, update it in place until ready.
 
         Interrupting the kernel stops the wait quietly and returns the result as it was.
         """
-        handle = display.open_waiting(result, timeout)
+        from .. import service
 
-        def show_progress(progress: WaitProgress) -> None:
-            handle.update(display.waiting_bundle(result, timeout, progress), raw=True)
+        handle: Any = None
+        shown: list[StartResult] = []
+
+        def on_started(result: StartResult) -> None:
+            shown.append(result)
+            nonlocal handle
+            if wait is None:
+                display.show(result)
+            else:
+                handle = display.open_waiting(result, wait)
+
+        def on_progress(progress: Progress) -> None:
+            if handle is not None and progress.check is not None:
+                bundle = display.waiting_bundle(progress.result, wait or 0, progress.check)
+                handle.update(bundle, raw=True)
 
         try:
-            ready = self.client().wait_until_ready(
-                result, timeout, command=command, since=started, on_progress=show_progress
-            )
-        except KeyboardInterrupt:
-            display.show(result, handle)
-            print(_("Stopped waiting; the service may still be starting."))
-            return result
-        except ScnetError:
-            display.show(result, handle)  # it did start: keep the result and URL on screen
             with self.user_errors():
+                final = service.start(
+                    request, client, wait=wait, on_started=on_started, on_progress=on_progress
+                )
+        except KeyboardInterrupt:
+            if not shown:
                 raise
-        final = result.marked_ready(ready.elapsed)
-        display.show(final, handle)
+            display.show(shown[0], handle)
+            print(_("Stopped waiting; the service may still be starting."))
+            return shown[0]
+        except (UsageError, ScnetError):
+            if shown and handle is not None:
+                display.show(shown[0], handle)  # it did start: keep the result and URL on screen
+            raise
+        if handle is not None:
+            display.show(final, handle)
         return final
-
-    def start(self, notebook_id: str | None, port: str | None, command: str | None) -> StartResult:
-        """Validate, resolve settings and send one start request."""
-        if port is None:
-            raise InvalidInput(_("--port is required"), _("Give the port the service listens on."))
-        settings = self.settings()
-        notebook_id = notebook_id if notebook_id is not None else _default_id(settings)
-        # Validate everything before the token is even looked at, so bad input is reported
-        # as such and nothing is sent.
-        models.start_body(notebook_id, port, command)
-        return self.client(settings).start_service(notebook_id, port, command)
 
     # -- %scnet_url and %scnet_notebooks ---------------------------------------------------
 
@@ -296,13 +314,14 @@ class ScnetMagics(Magics, Configurable):
         Returns a ``ServiceUrl`` (``.url``, ``.status``, ``.active``).
         """
         with self.user_errors():
-            args = _parse(self.scnet_url, line)
+            args = parse(self.scnet_url, line)
             settings = self.settings()
-            notebook_id = models.validate_notebook_id(
-                args.notebook_id if args.notebook_id is not None else _default_id(settings)
+            notebook_id = validation.validate_notebook_id(
+                args.notebook_id if args.notebook_id is not None else default_id(settings)
             )
             service = self.client(settings).service_url(notebook_id)
-            display.show(service)
+            with i18n.using(settings.language):
+                display.show(service)
         return service
 
     @magic_arguments()
@@ -320,9 +339,11 @@ class ScnetMagics(Magics, Configurable):
         Returns the records as a ``NotebookList`` (a list of dicts with all their fields).
         """
         with self.user_errors():
-            args = _parse(self.scnet_notebooks, line)
-            records = self.client().list_notebooks(status=args.status, name=args.name)
-            display.show(records)
+            args = parse(self.scnet_notebooks, line)
+            settings = self.settings()
+            records = self.client(settings).list_notebooks(status=args.status, name=args.name)
+            with i18n.using(settings.language):
+                display.show(records)
         return records
 
     # -- %scnet_token ----------------------------------------------------------------------
@@ -350,7 +371,7 @@ class ScnetMagics(Magics, Configurable):
                 self.close_client()
                 print(_("SCNET token cleared for this session."))
                 return
-            self._token = models.validate_token(getpass.getpass(_("SCNET token (hidden): ")))
+            self._token = validation.validate_token(getpass.getpass(_("SCNET token (hidden): ")))
             self._token_origin = "%scnet_token"
             self.close_client()
             print(_("SCNET token set for this session (kept in memory only)."))
@@ -398,7 +419,7 @@ class ScnetMagics(Magics, Configurable):
         kept nowhere. Sign-in goes to https://api.scnet.cn (SCNET_LOGIN_URL).
         """
         with self.user_errors():
-            args = _parse(self.scnet_login, line)
+            args = parse(self.scnet_login, line)
             if args.status and (args.renew or args.save or args.region or args.user):
                 raise UsageError(_("%scnet_login --status takes no other option"))
             if args.renew and (args.region or args.user):
@@ -417,14 +438,21 @@ class ScnetMagics(Magics, Configurable):
 
     def sign_in(self, region: str | None, user: str | None, *, save: bool = False) -> None:
         """Sign in; with several regions and none named, show a dropdown in a notebook."""
+        from .. import account as accounts
+
         settings = config.resolve_login(user=user, session={"timeout": self.timeout})
-        account = login.request_account(settings, _ask)
-        if region is None and len(account.usable) > 1 and self._widgets_shown():
+        account = accounts.request_account(settings, ask)
+        if (
+            region is None
+            and len(account.usable) > 1
+            and self._widgets_shown()
+            and self.pick_region is not None
+        ):
             from IPython.display import display as show_widget
 
-            show_widget(login.region_picker(account, lambda chosen: self.use_login(chosen, save)))
+            show_widget(self.pick_region(account, lambda chosen: self.use_login(chosen, save)))
             return
-        print(self.use_login(login.open_region(account, account.choose(region)), save))
+        print(self.use_login(accounts.open_region(account, account.choose(region)), save))
 
     def use_login(self, signed: Login, save: bool = False) -> str:
         """Make the session use a signed-in region's token and address; say so."""
@@ -438,22 +466,27 @@ class ScnetMagics(Magics, Configurable):
         )
         if save:
             path = config.save_config(signed.saved_settings())
-            text += "\n" + _saved_note().format(path=path)
+            text += "\n" + saved_note().format(path=path)
         return text
 
     def renew(self, save: bool = False) -> str:
         """Renew the current token; the session (and with ``save`` the config file) uses it."""
         settings = self.settings()
         old = settings.require_token()
-        new = login.renew_token(old, timeout=settings.timeout)
+        from .. import account as accounts
+
+        region_id = self._login.region_id if self._login is not None else None
+        new = accounts.renew_token(
+            old, ac_url=settings.ac_url, timeout=settings.timeout, region_id=region_id
+        )
         self._token = new
         if self._login is not None and self._login.token == old:
-            self._login = login.renewed(self._login, new)
+            self._login = replace(self._login, token=new)
         self.close_client()
         text = _("Token renewed; this session now uses the new one (kept in memory only).")
         if save:
             path = config.save_config({"token": new, "base_url": settings.base_url})
-            text += "\n" + _saved_note().format(path=path)
+            text += "\n" + saved_note().format(path=path)
         return text
 
     def login_status(self) -> str:
@@ -464,9 +497,13 @@ class ScnetMagics(Magics, Configurable):
             current = None  # replaced since, by %scnet_token for one
         state = None
         if settings.token is not None:
-            state = login.token_state(settings.token, timeout=settings.timeout)
+            from .. import account as accounts
+
+            state = accounts.token_state(
+                settings.token, ac_url=settings.ac_url, timeout=settings.timeout
+            )
         saved = config.read_config_file() if current is None else {}
-        return login.status_text(settings, current, state, saved, "%scnet_login")
+        return display.login_status_text(settings, current, state, saved, "%scnet_login")
 
     def _widgets_shown(self) -> bool:
         # Widgets need a kernel that talks to a front end; a terminal IPython has none.
@@ -493,14 +530,14 @@ class ScnetMagics(Magics, Configurable):
             return self._sandbox_magic(line)
 
     def _sandbox_magic(self, line: str) -> Any:
-        args = _parse(self.scnet_sandbox, line)
+        args = parse(self.scnet_sandbox, line)
         if args.stop:
             stopped = self._stop_sandbox()
             print(
                 _("Sandbox stopped; settings restored.") if stopped else _("No sandbox is running.")
             )
             return None
-        from .sandbox import Sandbox
+        from ..sandbox import Sandbox
 
         self._stop_sandbox()
         # Commands run in the notebook's folder, as they would in the instance's home.
@@ -534,82 +571,6 @@ class ScnetMagics(Magics, Configurable):
         return True
 
 
-def _ask(label: str, hidden: bool) -> str:
-    """Ask for a missing credential; hidden for the keys."""
-    try:
-        if hidden:
-            return getpass.getpass(_("SCNet {label} (hidden): ").format(label=label))
-        return input(_("SCNet {label}: ").format(label=label))
-    except (EOFError, StdinNotImplementedError):
-        raise ConfigError(
-            _("no SCNet {label} is set, and this front end cannot ask for it").format(label=label),
-            _(
-                "Set SCNET_USER, SCNET_ACCESS_KEY and SCNET_SECRET_KEY, or put user, access_key "
-                "and secret_key in the config file."
-            ),
-        ) from None
-
-
-def _saved_note() -> str:
-    return _("Saved the token and address to {path} (readable by you only).")
-
-
-def _default_id(settings: Settings) -> str:
-    if settings.notebook_id is None:
-        raise InvalidInput(
-            _("no notebook id"),
-            _("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID."),
-        )
-    return settings.notebook_id
-
-
-def _trait_value(check: Callable[[object], T], value: object) -> T | None:
-    if value is None:
-        return None
-    try:
-        return check(value)
-    except InvalidInput as exc:
-        raise TraitError(exc.message) from None
-
-
-def _parse(magic: Any, line: str) -> argparse.Namespace:
-    # Split like a POSIX shell, so that --command "a b" gives a b without the quotes
-    # (IPython's parse_argstring keeps them).
-    try:
-        words = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(
-            _("cannot read the magic line: {reason} (check the quotes)").format(reason=exc)
-        ) from None
-    parser = magic.parser
-    args, extra = parser.parse_known_args(words)
-    if extra:
-        # IPython's help formatter lays the usage out as a reST block ("::", indented lines).
-        usage = " ".join(parser.format_usage().replace("::", " ").split())
-        raise UsageError(_unexpected(extra, _("usage: {usage}").format(usage=usage)))
-    return args  # type: ignore[no-any-return]
-
-
-def _unexpected(words: list[str], usage: str) -> str:
-    """What is wrong with words the magic does not take, without quoting any value.
-
-    argparse would list them all, and a stray word on the line may well be a token.
-    """
-    options = [word.split("=", 1)[0] for word in words if word.startswith("-")]
-    if options:
-        message = _("unknown option {option}; {usage}").format(option=options[0], usage=usage)
-    else:
-        count = len(words)
-        message = ngettext(
-            "{count} unexpected word on the line; {usage}",
-            "{count} unexpected words on the line; {usage}",
-            count,
-        ).format(count=count, usage=usage)
-    if any(option.startswith("--tok") for option in options):
-        message += " " + _("The token is never given on the line: run %scnet_token.")
-    return message
-
-
 # One ScnetMagics per shell, so unload can find and close the one load created.
 _LOADED: dict[int, ScnetMagics] = {}
 
@@ -620,6 +581,10 @@ def load(shell: InteractiveShell) -> ScnetMagics:
     magics = ScnetMagics(shell)
     shell.register_magics(magics)
     _LOADED[id(shell)] = magics
+    # A form shown from plain Python in this session uses the session's settings, and results
+    # IPython shows later speak the session's language.
+    config.use_session(magics.settings)
+    i18n.set_language(magics.language)
     return magics
 
 
@@ -628,6 +593,8 @@ def unload(shell: InteractiveShell) -> None:
     if magics is None:
         return
     magics.close()
+    config.use_session(None)
+    i18n.set_language(None)
     manager = shell.magics_manager
     for kind, names in magics.magics.items():
         for name in names:

@@ -1,7 +1,9 @@
-"""The start form: ``%scnet_start`` with no arguments, or ``scnet_magic.form(**defaults)``.
+"""The widgets front end: the start form (``%scnet_start`` with no arguments, or
+``scnet_magic.form(**defaults)``) and the region dropdown of ``%scnet_login``.
 
 Standard ipywidgets 8 widgets only (no front-end code of our own), so it works in JupyterLab 4,
-Notebook 7 and VS Code. This is the only module that imports ipywidgets.
+Notebook 7 and VS Code. This is the only module that imports ipywidgets. It knows nothing of
+the magics: whoever shows the form hands it a settings callable and the language.
 
 Two rules shape the code:
 
@@ -17,117 +19,50 @@ Two rules shape the code:
 
 from __future__ import annotations
 
-import contextvars
 import html
 import logging
-import sys
 import threading
 import time
-import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from dataclasses import dataclass, replace
+from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Unicode
 
-from . import config, display, i18n, models
-from .client import ScnetClient
-from .config import Settings
-from .errors import InvalidInput, ScnetError
-from .i18n import N_, _, in_language
-from .models import StartResult
-from .readiness import DEFAULT_TIMEOUT as DEFAULT_WAIT
-from .readiness import WaitProgress
+from .. import config, display, i18n, service, validation
+from ..client import ScnetClient
+from ..config import DEFAULT_WAIT, Settings
+from ..errors import InvalidInput, ScnetError
+from ..i18n import N_, _
+from ..models import StartResult
+from ..validation import StartRequest
+from .parts import (
+    TokenField,
+    cannot_list,
+    check,
+    in_form_language,
+    notebook_options,
+    without_credentials,
+)
 
-if TYPE_CHECKING:
-    from .magics import ScnetMagics
-
-__all__ = ["StartForm", "form"]
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
+log = logging.getLogger("scnet_magic.form")
 
 DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait")
 _LABEL_WIDTH = "7em"
 _TEXT_PLAIN = N_("SCNet start form (a widget: run this cell in Jupyter to use it)")
 
 
-class _TokenField(widgets.Password):  # type: ignore[misc]
-    """A password field whose value the kernel never echoes back to the front ends."""
-
-    value = Unicode(help="String value").tag(sync=True, echo_update=False)
-
-
 @dataclass(frozen=True)
 class _Request:
-    """One validated start request, ready to send."""
+    """One checked start request, and where and how to send it."""
 
-    notebook_id: str
-    port: int
-    command: str | None
-    base_url: str
-    timeout: float
+    start: StartRequest
+    settings: Settings  # with the token to use: the session's, or one typed into the form
     wait: float | None  # seconds to wait for the external URL to answer; None: do not wait
-    token: str = field(repr=False)
 
 
 class _StopWaiting(Exception):
     """Raised from the progress callback when Stop waiting is clicked."""
-
-
-def _session_magics() -> ScnetMagics | None:
-    """The extension's magics in the running IPython, if ``%load_ext scnet_magic`` was run."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is None:
-        return None
-    from .magics import ScnetMagics
-
-    found = shell.magics_manager.registry.get("ScnetMagics")
-    return found if isinstance(found, ScnetMagics) else None
-
-
-def _check(problems: list[ScnetError], validate: Callable[[object], T], value: object) -> T | None:
-    """The validated value, or None with the problem appended."""
-    try:
-        return validate(value)
-    except ScnetError as exc:
-        problems.append(exc)
-        return None
-
-
-def _without_credentials(url: str) -> str:
-    try:
-        parts = urlsplit(url.strip())
-        if parts.username is None and parts.password is None:
-            return url
-        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-    except ValueError:
-        return url
-
-
-def _notebook_label(record: dict[str, Any]) -> str:
-    name = str(record.get("notebookName") or _("(no name)"))
-    status = str(record.get("notebookStatus") or _("unknown"))
-    return f"{name} · {status} · {record['id']}"
-
-
-def _notebook_options(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(label, id) pairs for the notebook menu: Running instances first, then the rest."""
-    usable = [
-        {**r, "id": str(r["id"])}
-        for r in records
-        if isinstance(r.get("id"), (str, int))
-        and not isinstance(r.get("id"), bool)
-        and str(r["id"]).isascii()
-        and str(r["id"]).isdigit()
-    ]
-    usable.sort(key=lambda r: r.get("notebookStatus") != "Running")  # stable: API order kept
-    return [(_notebook_label(r), r["id"]) for r in usable]
 
 
 class StartForm:
@@ -140,7 +75,13 @@ class StartForm:
     ``wait()`` blocks until the requests running in the background are done.
     """
 
-    def __init__(self, *, magics: ScnetMagics | None = None, **defaults: Any) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Callable[[], Settings] | None = None,
+        language: str | None = None,
+        **defaults: Any,
+    ) -> None:
         unknown = sorted(set(defaults) - set(DEFAULT_NAMES))
         if "token" in unknown:
             raise TypeError(
@@ -152,12 +93,18 @@ class StartForm:
                 f"unexpected form default(s): {', '.join(unknown)}; "
                 f"known: {', '.join(DEFAULT_NAMES)}"
             )
-        self._magics = magics if magics is not None else _session_magics()
-        # The form speaks the language in force when it was made, in its callbacks and in its
-        # background threads too (they run in a copy of the caller's context).
-        chosen = self._magics.language if self._magics is not None else None
-        with i18n.using(chosen) as language:
-            self.language = language
+        # Settings come from the session that showed the form (the magics' %config and
+        # %scnet_token), else from the environment and the config file, at each use.
+        self._settings_source = settings or config.current_settings
+        # The form speaks the language in force when it was made (the one handed in, else the
+        # settings'), in its callbacks and in its background threads too.
+        if language is None:
+            try:
+                language = self._settings_source().language
+            except ScnetError:
+                language = None  # the form shows that problem itself
+        with i18n.using(language) as chosen:
+            self.language = chosen
             self._setup(defaults)
 
     def _setup(self, defaults: dict[str, Any]) -> None:
@@ -234,7 +181,7 @@ class StartForm:
         )
         # continuous_update=False: the front end sends the token once (on Enter or when the
         # field loses focus, which a click on Start does), not a keystroke at a time.
-        self.token = _TokenField(
+        self.token = TokenField(
             description=_("Token"),
             continuous_update=False,
             style=style,
@@ -366,13 +313,13 @@ class StartForm:
         return not any(thread.is_alive() for thread in threads)
 
     def _settings(self) -> Settings:
-        settings = self._magics.settings() if self._magics is not None else config.resolve()
+        settings = self._settings_source()
         self._token_source = settings.token_source
         return settings
 
     # -- the token -------------------------------------------------------------------------
 
-    @in_language
+    @in_form_language
     def _take_token(self, change: dict[str, Any]) -> None:
         typed = change["new"]
         if not typed:
@@ -396,13 +343,13 @@ class StartForm:
 
     # -- the notebook menu -----------------------------------------------------------------
 
-    @in_language
+    @in_form_language
     def refresh(self) -> None:
         """Reload the notebook menu from the list API, in the background."""
         try:
             settings = self._settings()
         except ScnetError as exc:
-            self._set_note(_cannot_list().format(problem=exc.user_message()))
+            self._set_note(cannot_list().format(problem=exc.user_message()))
             return
         self._show_token_source()
         if settings.token is None:
@@ -415,9 +362,9 @@ class StartForm:
             )
             return
         try:
-            base_url = models.validate_base_url(self.base_url.value)
+            base_url = validation.validate_base_url(self.base_url.value)
         except InvalidInput as exc:
-            self._set_note(_cannot_list().format(problem=exc.user_message()))
+            self._set_note(cannot_list().format(problem=exc.user_message()))
             return
         with self._lock:
             if self._listing:
@@ -426,34 +373,34 @@ class StartForm:
         self.notebook_menu.layout.display = None
         self.refresh_button.disabled = True
         self._set_note(_("Loading your notebooks…"))
-        token, timeout = settings.token, settings.timeout
         thread = threading.Thread(
-            target=contextvars.copy_context().run,
-            args=(self._list_in_background, base_url, token, timeout),
+            target=self._list_in_background,
+            args=(replace(settings, base_url=base_url),),
             name="scnet-form-list",
             daemon=True,
         )
         self._list_thread = thread
         thread.start()
 
-    def _list_in_background(self, base_url: str, token: str, timeout: float) -> None:
+    @in_form_language
+    def _list_in_background(self, settings: Settings) -> None:
         try:
-            with ScnetClient(base_url=base_url, token=token, timeout=timeout) as client:
+            with ScnetClient.from_settings(settings) as client:
                 records = client.list_notebooks()
             self._fill_menu(records)
         except ScnetError as exc:
-            self._set_note(_cannot_list().format(problem=exc.user_message()))
+            self._set_note(cannot_list().format(problem=exc.user_message()))
         except Exception as exc:  # a bug must not leave the Refresh button disabled
             log.debug("listing notebooks failed", exc_info=True)
             unexpected = _("unexpected {error}").format(error=type(exc).__name__)
-            self._set_note(_cannot_list().format(problem=unexpected))
+            self._set_note(cannot_list().format(problem=unexpected))
         finally:
             with self._lock:
                 self._listing = False
             self.refresh_button.disabled = False
 
     def _fill_menu(self, records: Sequence[dict[str, Any]]) -> None:
-        options = _notebook_options(records)
+        options = notebook_options(records)
         running = sum(1 for r in records if r.get("notebookStatus") == "Running")
         self._menu_updating = True
         try:
@@ -483,7 +430,7 @@ class StartForm:
 
     # -- Start -----------------------------------------------------------------------------
 
-    @in_language
+    @in_form_language
     def _on_start(self) -> None:
         typed_token, self.__typed_token = self.__typed_token, None
         try:
@@ -503,12 +450,12 @@ class StartForm:
         self.start_button.description = _("Starting…")
         self.result_area.value = display.info_html(
             _("Starting: port {port} of notebook {notebook_id}…").format(
-                port=request.port, notebook_id=request.notebook_id
+                port=request.start.port, notebook_id=request.start.notebook_id
             )
         )
         thread = threading.Thread(
-            target=contextvars.copy_context().run,
-            args=(self._start_in_background, request),
+            target=self._start_in_background,
+            args=(request,),
             name="scnet-form-start",
             daemon=True,
         )
@@ -525,7 +472,7 @@ class StartForm:
             )
             notebook_id = None
         else:
-            notebook_id = _check(problems, models.validate_notebook_id, notebook_text)
+            notebook_id = check(problems, validation.validate_notebook_id, notebook_text)
         if not self.port.value.strip():
             problems.append(
                 InvalidInput(
@@ -534,15 +481,15 @@ class StartForm:
             )
             port = None
         else:
-            port = _check(problems, models.validate_port, self.port.value)
+            port = check(problems, validation.validate_port, self.port.value)
         # An empty field leaves the command out (reach a running service); blank text is a
         # command given explicitly, and refused.
         command_text = self.command.value.rstrip("\r\n")
-        command = _check(problems, models.validate_command, command_text or None)
-        base_url = _check(problems, models.validate_base_url, self.base_url.value)
+        command = check(problems, validation.validate_command, command_text or None)
+        base_url = check(problems, validation.validate_base_url, self.base_url.value)
         if base_url is None:
             # Credentials in the address are refused; do not keep them in the widget either.
-            self.base_url.value = _without_credentials(self.base_url.value)
+            self.base_url.value = without_credentials(self.base_url.value)
         try:
             settings: Settings | None = self._settings()
         except ScnetError as exc:
@@ -550,7 +497,7 @@ class StartForm:
             settings = None
         token: str | None = None
         if typed_token is not None:
-            token = _check(problems, models.validate_token, typed_token)
+            token = check(problems, validation.validate_token, typed_token)
         elif settings is not None:
             try:
                 token = settings.require_token()
@@ -561,24 +508,56 @@ class StartForm:
         assert notebook_id is not None and port is not None and base_url is not None
         wait = float(self.wait_seconds.value) if self.wait_ready.value else None
         return (
-            _Request(notebook_id, port, command, base_url, settings.timeout, wait, token),
+            _Request(
+                StartRequest(notebook_id, port, command),
+                replace(settings, base_url=base_url, token=token),
+                wait,
+            ),
             problems,
         )
 
+    @in_form_language
     def _start_in_background(self, request: _Request) -> None:
+        result: StartResult | None = None
+
+        def on_started(started: StartResult) -> None:
+            nonlocal result
+            result = started
+            self.result, self.error = started, None
+            self.result_area.value = display.start_html(started)
+
+        def on_progress(progress: service.Progress) -> None:
+            if self._stop_wait.is_set():
+                raise _StopWaiting
+            if progress.check is None:  # the wait begins
+                self._stop_wait.clear()
+                self.stop_button.layout.display = None
+                self.start_button.description = _("Waiting…")
+            line = display.waiting_text(progress.result.url or "", progress.timeout, progress.check)
+            self.result_area.value = display.start_html(progress.result) + display.info_html(line)
+
+        self._stop_wait.clear()
         try:
-            with ScnetClient(
-                base_url=request.base_url, token=request.token, timeout=request.timeout
-            ) as client:
-                started = time.monotonic()
-                result = client.start_service(request.notebook_id, request.port, request.command)
-                self.result, self.error = result, None
-                self.result_area.value = display.start_html(result)
-                if request.wait is not None and result.url and result.code == "0":
-                    self._wait_in_background(client, result, request, started)
+            with ScnetClient.from_settings(request.settings) as client:
+                self.result = service.start(
+                    request.start,
+                    client,
+                    wait=request.wait,
+                    on_started=on_started,
+                    on_progress=on_progress,
+                )
+                self.result_area.value = display.start_html(self.result)
+        except _StopWaiting:
+            assert result is not None
+            self.result_area.value = display.start_html(result) + display.info_html(
+                _("Stopped waiting; the service may still be starting.")
+            )
         except ScnetError as exc:
             self.error = exc
-            self.result_area.value = display.error_html(exc)
+            if result is None:
+                self.result_area.value = display.error_html(exc)
+            else:  # not ready in time: keep the result, say why below it
+                self.result_area.value = display.start_html(result) + display.error_html(exc)
         except Exception as exc:  # a bug must not leave the form stuck in "Starting…"
             log.debug("start from the form failed", exc_info=True)
             self.error = ScnetError(
@@ -593,73 +572,20 @@ class StartForm:
             self.start_button.description = _("Start")
             self.start_button.disabled = False
 
-    def _wait_in_background(
-        self, client: ScnetClient, result: StartResult, request: _Request, started: float
-    ) -> None:
-        """Poll the external URL, showing progress in place; the start is never re-sent."""
-        assert request.wait is not None
-        timeout = request.wait
 
-        def show_progress(progress: WaitProgress) -> None:
-            if self._stop_wait.is_set():
-                raise _StopWaiting
-            line = display.waiting_text(progress.url, timeout, progress)
-            self.result_area.value = display.start_html(result) + display.info_html(line)
-
-        self._stop_wait.clear()
-        self.stop_button.layout.display = None
-        self.start_button.description = _("Waiting…")
-        self.result_area.value = display.start_html(result) + display.info_html(
-            display.waiting_text(result.url or "", timeout, None)
-        )
-        try:
-            ready = client.wait_until_ready(
-                result,
-                timeout,
-                command=request.command,
-                since=started,
-                on_progress=show_progress,
-            )
-        except _StopWaiting:
-            self.result_area.value = display.start_html(result) + display.info_html(
-                _("Stopped waiting; the service may still be starting.")
-            )
-            return
-        except ScnetError as exc:  # not ready in time: keep the result, say why below it
-            self.error = exc
-            self.result_area.value = display.start_html(result) + display.error_html(exc)
-            return
-        self.result = result.marked_ready(ready.elapsed)
-        self.result_area.value = display.start_html(self.result)
-
-
-def _cannot_list() -> str:
-    return _("Cannot list notebooks: {problem}")
-
-
-def form(*, magics: ScnetMagics | None = None, **defaults: Any) -> StartForm:
+def form(
+    *,
+    settings: Callable[[], Settings] | None = None,
+    language: str | None = None,
+    **defaults: Any,
+) -> StartForm:
     """Show a start form and return it.
 
-    Settings come from ``magics`` (the ``%scnet_start`` that asked for the form), else from
-    the extension loaded in this IPython session, else from the environment and the config
-    file. ``defaults`` prefill fields: ``notebook_id``, ``port``, ``command``, ``base_url``, and
-    ``wait`` (True, or a number of seconds: tick "Wait until ready").
+    ``settings`` (a callable, called at each use) and ``language`` come from whoever shows the
+    form (``%scnet_start`` hands its own); by default the session's, else the environment and
+    the config file. ``defaults`` prefill fields: ``notebook_id``, ``port``, ``command``,
+    ``base_url``, and ``wait`` (True, or a number of seconds: tick "Wait until ready").
     """
-    shown = StartForm(magics=magics, **defaults)
+    shown = StartForm(settings=settings, language=language, **defaults)
     shown.show()
     return shown
-
-
-class _CallableModule(types.ModuleType):
-    """Makes ``scnet_magic.form(...)`` keep working once this module is imported.
-
-    Importing ``scnet_magic.form`` makes Python set the package's ``form`` attribute to this
-    module, in place of the ``form()`` function the package defines; calling the module
-    calls :func:`form`.
-    """
-
-    def __call__(self, *, magics: ScnetMagics | None = None, **defaults: Any) -> StartForm:
-        return form(magics=magics, **defaults)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,463 @@
+"""Signing in with an access key pair, and the platform's account calls.
+
+SCNet is laid out on three kinds of host (``scnet-api.md``, section 5):
+
+1. the login host (``https://api.scnet.cn``, ``SCNET_LOGIN_URL``): ``POST /api/user/v3/tokens``
+   with the headers ``user``, ``accessKey``, ``timestamp`` and ``signature`` (HMAC-SHA256 of
+   the compact JSON of the first three, keyed with the secret key, which itself is never sent)
+   gives one token per region;
+2. the platform host (``https://www.scnet.cn``, ``SCNET_AC_URL``): every ``/ac/...`` call —
+   region discovery (``/ac/openapi/v2/center``), renewal and the token check — with a
+   **region's** token, never the platform-level one;
+3. the region's AI address, found by region discovery: the notebook APIs
+   (:class:`~scnet_magic.client.ScnetClient`).
+
+No prompts and no HTML here: a front end hands in an ``ask`` callable for missing credentials
+and renders the results. The secret key only signs; it is kept nowhere after signing in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import config, validation
+from .config import LoginSettings
+from .errors import (
+    ApiError,
+    ConfigError,
+    HttpError,
+    InvalidInput,
+    LoginError,
+    MalformedResponse,
+)
+from .i18n import N_, _
+from .models import Account, Login, Region, TokenState
+from .transport import Transport
+
+__all__ = [
+    "AccountApi",
+    "Credentials",
+    "open_region",
+    "renew_token",
+    "request_account",
+    "sign",
+    "sign_in",
+    "signed_text",
+    "token_state",
+]
+
+TOKENS_PATH = "/api/user/v3/tokens"
+RENEW_PATH = "/ac/openapi/v2/tokens/next"
+STATE_PATH = "/ac/openapi/v2/tokens/state"
+CENTER_PATH = "/ac/openapi/v2/center"
+# The token endpoint lists a platform-level token under this id; it is not a region.
+PLATFORM_CLUSTER_ID = "0"
+VALID_STATE = "token is valid"
+# Codes with which the platform refuses a token it no longer accepts.
+REFUSED_TOKEN_CODES = frozenset({"10008", "10009"})
+
+KEYS_HINT = N_(
+    "Check the account name, access key and secret key (SCNet console: personal center → "
+    "access control)."
+)
+CLOCK_HINT = N_(
+    "The request is signed with this machine's clock and refused when the clock is minutes "
+    "off; set the clock (NTP) and sign in again."
+)
+
+# Asks for a missing credential: (label, hidden) -> the answer.
+Ask = Callable[[str, bool], str]
+
+
+def signed_text(user: str, access_key: str, timestamp: str) -> str:
+    """The exact text the signature covers: compact JSON of accessKey, timestamp and user."""
+    fields = {"accessKey": access_key, "timestamp": timestamp, "user": user}
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def sign(user: str, access_key: str, secret_key: str, timestamp: str) -> str:
+    """The lowercase hex HMAC-SHA256 of :func:`signed_text`, keyed with the secret key."""
+    text = signed_text(user, access_key, timestamp).encode()
+    return hmac.new(secret_key.encode(), text, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An account name and its access key pair; the secret key appears in no repr."""
+
+    user: str
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    def headers(self, timestamp: str) -> dict[str, str]:
+        """The headers of a token request signed at ``timestamp`` (Unix seconds)."""
+        return {
+            "user": self.user,
+            "accessKey": self.access_key,
+            "timestamp": timestamp,
+            "signature": sign(self.user, self.access_key, self.secret_key, timestamp),
+        }
+
+
+_CREDENTIALS = (
+    # (setting, label, asked for hidden, validation)
+    ("user", N_("account name"), False, validation.validate_account_name),
+    ("access_key", N_("access key"), True, validation.validate_access_key),
+    ("secret_key", N_("secret key"), True, validation.validate_secret_key),
+)
+
+
+def credentials(settings: LoginSettings, ask: Ask | None = None) -> Credentials:
+    """The account name and key pair from the settings; missing ones are asked for, if possible."""
+    values: dict[str, str] = {}
+    for name, label, hidden, check in _CREDENTIALS:
+        value = getattr(settings, name)
+        if value is None:
+            if ask is None:
+                raise ConfigError(
+                    _("no SCNet {label} is set").format(label=_(label)),
+                    _('Set {variable}, or put {name} = "…" in the config file ({path}).').format(
+                        variable=config.ENV_VARS[name], name=name, path=config.config_path()
+                    ),
+                )
+            value = check(ask(_(label), hidden))
+        values[name] = value
+    return Credentials(**values)
+
+
+class AccountApi(Transport):
+    """The account calls: tokens at the login address, ``/ac/...`` at the platform address."""
+
+    address_name = N_("the login URL (SCNET_LOGIN_URL)")
+    unsure_post_hint = N_("Try again: asking for a token again does no harm.")
+
+    def __init__(
+        self,
+        login_url: str = config.DEFAULT_LOGIN_URL,
+        timeout: float = config.DEFAULT_TIMEOUT,
+        *,
+        ac_url: str = config.DEFAULT_AC_URL,
+        retries: int = 2,
+    ) -> None:
+        super().__init__(timeout, retries=retries)
+        self.login_url = validation.validate_login_url(login_url)
+        self.ac_url = validation.validate_ac_url(ac_url)
+
+    def __repr__(self) -> str:
+        return (
+            f"AccountApi(login_url={self.login_url!r}, ac_url={self.ac_url!r}, "
+            f"timeout={self.timeout!r})"
+        )
+
+    def tokens(self, creds: Credentials) -> Account:
+        """Sign the token request and return the account's regions, at least one usable."""
+        timestamp = str(int(time.time()))
+        try:
+            envelope = self._login_call(TOKENS_PATH, creds.headers(timestamp))
+        except ApiError as exc:
+            raise ApiError(
+                exc.code,
+                exc.msg,
+                exc.status,
+                prefix=N_("sign-in refused: {problem}"),
+                hint=_refusal_hint(exc),
+            ) from None
+        regions = _regions(envelope.get("data"))
+        if not regions:
+            raise LoginError(
+                _("the platform listed no region for account {user}").format(user=creds.user),
+                _("Check the account in the SCNet console."),
+            )
+        account = Account(creds.user, self.login_url, self.timeout, regions, self.ac_url)
+        if not account.usable:
+            raise LoginError(
+                _(
+                    "no region of account {user} has a token: the account may be suspended "
+                    "(for example for an unpaid balance)"
+                ).format(user=creds.user),
+                _("Check the account in the SCNet console, or contact SCNet support."),
+            )
+        return account
+
+    def region_address(self, region: Region) -> str:
+        """The base URL of the region's notebook APIs: its first usable ``aiUrls`` entry."""
+        if region.token is None:
+            raise LoginError(_("region {region} has no token").format(region=region.label))
+        envelope = self._ac_call("GET", CENTER_PATH, region.token)
+        data = envelope.get("data")
+        # The page documents a list; clients that run against the platform receive one
+        # object (lql341/scnet-hpc scripts/scnet_sdk/client.py). Accept both.
+        entries = [data] if isinstance(data, dict) else data
+        if not isinstance(entries, list):
+            raise MalformedResponse(
+                _("'data' of the region list is {type}, expected an object or a list").format(
+                    type=type(data).__name__
+                ),
+                200,
+                "",
+            )
+        listed = [entry for entry in entries if isinstance(entry, dict)]
+        # With a region's token the list should hold that region; if it names none of them,
+        # take the entries in the order given.
+        same = [entry for entry in listed if _is_region(entry, region)]
+        for entry in same or listed:
+            url = first_usable_url(entry.get("aiUrls"))
+            if url is not None:
+                return _api_base(url)
+        raise LoginError(
+            _("region {region} has no enabled notebook API address (aiUrls)").format(
+                region=region.label
+            ),
+            _(
+                "Its notebook service may be closed or under maintenance; try again later or "
+                "choose another region."
+            ),
+        )
+
+    def renew(self, token: str, region_id: str | None = None) -> str:
+        """A new token in place of ``token`` (of region ``region_id`` when known)."""
+        try:
+            envelope = self._ac_call("POST", RENEW_PATH, token)
+        except ApiError as exc:
+            if exc.code in REFUSED_TOKEN_CODES:
+                raise ApiError(
+                    exc.code,
+                    exc.msg,
+                    exc.status,
+                    hint=N_("The token can no longer be renewed; sign in again."),
+                ) from None
+            raise
+        candidate = renewed_token(envelope.get("data"), region_id)
+        try:
+            return validation.validate_token(candidate)
+        except InvalidInput:
+            # No preview: whatever came back may be part of a token.
+            raise MalformedResponse(_("the renewal answer holds no token"), 200, "") from None
+
+    def state(self, token: str) -> TokenState:
+        """Whether the platform still accepts ``token``."""
+        try:
+            envelope = self._ac_call("GET", STATE_PATH, token)
+        except ApiError as exc:
+            if exc.code in REFUSED_TOKEN_CODES:
+                return TokenState(False, exc.message)
+            raise
+        data = envelope.get("data")
+        detail = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+        return TokenState(detail.strip().lower() == VALID_STATE, detail)
+
+    def _login_call(self, path: str, headers: dict[str, str]) -> dict[str, Any]:
+        try:
+            return self._request("POST", self.login_url + path, headers=headers)
+        except HttpError as exc:
+            raise _address_hint(exc, self.login_url, "SCNET_LOGIN_URL") from None
+
+    def _ac_call(self, method: str, path: str, token: str) -> dict[str, Any]:
+        try:
+            return self._request(method, self.ac_url + path, headers={"token": token})
+        except HttpError as exc:
+            raise _address_hint(exc, self.ac_url, "SCNET_AC_URL") from None
+
+
+def _address_hint(exc: HttpError, url: str, variable: str) -> HttpError:
+    """The same HTTP error, with a hint naming the address setting when that is the likely cause."""
+    if exc.status == 404 or 300 <= exc.status < 400:
+        return HttpError(
+            exc.status,
+            exc.reason,
+            exc.body,
+            _("Check the address {url} (set with {variable}).").format(url=url, variable=variable),
+        )
+    return exc
+
+
+def first_usable_url(addresses: object) -> str | None:
+    """The first usable ``url`` of a list of ``{"url": …, "enable": …}`` entries.
+
+    ``enable`` comes as a boolean or as the text "true"/"false"; an entry without it is usable
+    (the page asks to check the flag only when several URLs are given: get-center-info.html).
+    """
+    for item in addresses if isinstance(addresses, list) else ():
+        if not isinstance(item, dict) or not _enabled(item.get("enable", True)):
+            continue
+        url = item.get("url")
+        if isinstance(url, str) and url.strip():
+            return url
+    return None
+
+
+def renewed_token(data: object, region_id: str | None = None) -> object:
+    """The token in a renewal answer: a bare string (a public client reads it so), an object
+    with ``token``, or a list of either (the page, renewal-token.html: "区域信息列表"); from a
+    list, the entry of ``region_id`` when entries name their region, else the first."""
+    if isinstance(data, list):
+        entries = [entry for entry in data if isinstance(entry, (str, dict))]
+        for entry in entries:
+            if isinstance(entry, dict) and region_id is not None:
+                named = entry.get("clusterId", entry.get("id"))
+                if named is not None and str(named).strip() == region_id:
+                    return renewed_token(entry)
+        return renewed_token(entries[0]) if entries else None
+    if isinstance(data, dict):
+        return data.get("token")
+    return data
+
+
+def _refusal_hint(exc: ApiError) -> str:
+    text = exc.msg.casefold()
+    if "timestamp" in text or "时间" in text:
+        return CLOCK_HINT
+    if any(word in text for word in ("signature", "签名", "accesskey", "密钥", "user")):
+        return KEYS_HINT
+    if exc.code in ("10001", "10007") and exc.info is not None:
+        return exc.info.hint
+    return (
+        _(KEYS_HINT)
+        + " "
+        + _("If they are right, check this machine's clock: it signs the request.")
+    )
+
+
+def _regions(data: object) -> tuple[Region, ...]:
+    if not isinstance(data, list):
+        # No preview: the answer may hold tokens.
+        raise MalformedResponse(
+            _("'data' of the token answer is {type}, expected a list").format(
+                type=type(data).__name__
+            ),
+            200,
+            "",
+        )
+    regions = []
+    for entry in data:
+        if not isinstance(entry, dict):
+            raise MalformedResponse(_("a region in the token answer is not an object"), 200, "")
+        cluster_id = entry.get("clusterId")
+        if isinstance(cluster_id, bool) or not isinstance(cluster_id, (str, int)):
+            raise MalformedResponse(_("a region in the token answer has no 'clusterId'"), 200, "")
+        region_id = str(cluster_id).strip()
+        if region_id == PLATFORM_CLUSTER_ID:
+            continue
+        name = entry.get("clusterName")
+        name = name.strip() if isinstance(name, str) and name.strip() else region_id
+        token = entry.get("token")
+        if token is not None:
+            try:
+                token = validation.validate_token(token)
+            except InvalidInput:
+                raise MalformedResponse(
+                    _("the token of region {name} ({region_id}) is not a usable token").format(
+                        name=name, region_id=region_id
+                    ),
+                    200,
+                    "",
+                ) from None
+        regions.append(Region(name, region_id, token))
+    return tuple(regions)
+
+
+def _is_region(entry: dict[str, Any], region: Region) -> bool:
+    ids = {str(entry.get(key)).strip() for key in ("id", "clusterId") if entry.get(key) is not None}
+    names = {entry.get(key) for key in ("name", "clusterName")}
+    return region.id in ids or region.name in names
+
+
+def _enabled(flag: object) -> bool:
+    # Documented as a flag; some answers carry it as text.
+    return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
+
+
+def _api_base(url: str) -> str:
+    """An aiUrls entry as a base URL: the client appends /ai/openapi/..., so drop a final /ai."""
+    text = url.strip().rstrip("/")
+    if text.endswith("/ai"):
+        text = text[: -len("/ai")]
+    try:
+        return validation.validate_base_url(text)
+    except InvalidInput as exc:
+        raise MalformedResponse(
+            _("the region's address is not usable ({problem})").format(problem=exc.message),
+            200,
+            "",
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole flow
+
+
+def request_account(settings: LoginSettings, ask: Ask | None = None) -> Account:
+    """Sign in with the settings' credentials (asking for missing ones) and list the regions."""
+    creds = credentials(settings, ask)
+    with AccountApi(settings.login_url, settings.timeout, ac_url=settings.ac_url) as api:
+        return api.tokens(creds)
+
+
+def open_region(account: Account, region: Region) -> Login:
+    """Find the region's address (region discovery) and return the signed-in session."""
+    if region.token is None:
+        raise LoginError(_("region {region} has no token").format(region=region.label))
+    with AccountApi(account.login_url, account.timeout, ac_url=account.ac_url) as api:
+        base_url = api.region_address(region)
+    return Login(
+        account.user,
+        region.name,
+        region.id,
+        base_url,
+        account.login_url,
+        region.token,
+        ac_url=account.ac_url,
+    )
+
+
+def sign_in(
+    user: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    *,
+    region: str | None = None,
+    login_url: str | None = None,
+    ac_url: str | None = None,
+    timeout: float | None = None,
+    ask: Ask | None = None,
+) -> Login:
+    """Sign in and open a region: credentials from the arguments, the environment
+    (``SCNET_USER``, ``SCNET_ACCESS_KEY``, ``SCNET_SECRET_KEY``) or the config file."""
+    settings = config.resolve_login(
+        user=user,
+        access_key=access_key,
+        secret_key=secret_key,
+        login_url=login_url,
+        ac_url=ac_url,
+        timeout=timeout,
+    )
+    account = request_account(settings, ask)
+    return open_region(account, account.choose(region))
+
+
+def renew_token(
+    token: str,
+    *,
+    ac_url: str | None = None,
+    timeout: float | None = None,
+    region_id: str | None = None,
+) -> str:
+    """A renewed token in place of ``token``."""
+    settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
+    with AccountApi(timeout=settings.timeout, ac_url=settings.ac_url) as api:
+        return api.renew(validation.validate_token(token), region_id)
+
+
+def token_state(
+    token: str, *, ac_url: str | None = None, timeout: float | None = None
+) -> TokenState:
+    """Whether the platform still accepts ``token`` (``tokens/state``)."""
+    settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
+    with AccountApi(timeout=settings.timeout, ac_url=settings.ac_url) as api:
+        return api.state(validation.validate_token(token))

@@ -1,0 +1,58 @@
+"""What every ``scnet`` verb shares: exit codes, reporting an error, settings from the
+command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import config, validation
+from ..config import Settings
+from ..errors import ConfigError, InvalidInput, ScnetError
+from ..i18n import N_, _
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
+STOPPED_WAITING = N_("stopped waiting; the service may still be starting.")
+
+
+def seconds(text: str) -> float:
+    """argparse type for --wait and --timeout: a positive number of seconds."""
+    try:
+        return validation.validate_timeout(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def report(error: ScnetError) -> None:
+    """An error as one line on stderr, and its hint on the next."""
+    print(_("scnet: error: {message}").format(message=error.message), file=sys.stderr)
+    if error.hint:
+        print(_("hint: {hint}").format(hint=error.hint), file=sys.stderr)
+
+
+def exit_code(error: ScnetError) -> int:
+    """2 for bad input or missing settings (nothing was sent), 1 for everything else."""
+    return EXIT_USAGE if isinstance(error, (InvalidInput, ConfigError)) else EXIT_FAILED
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The settings for a verb: its options first, then the environment and config file."""
+    token = token_from_stdin() if getattr(args, "token_stdin", False) else None
+    return config.resolve(
+        token=token,
+        base_url=getattr(args, "base_url", None),
+        timeout=getattr(args, "timeout", None),
+    )
+
+
+def token_from_stdin() -> str:
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line.strip():
+        raise InvalidInput(
+            _("--token-stdin: standard input has no token"),
+            _("Pipe it in, e.g. scnet ... --token-stdin < token-file."),
+        )
+    return line

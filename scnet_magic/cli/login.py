@@ -1,0 +1,136 @@
+"""``scnet login``: sign in with an access key pair and save the region's token and address."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any, TextIO
+
+from .. import account as accounts
+from .. import config, display, validation
+from ..errors import ConfigError, InvalidInput, ScnetError
+from ..i18n import _
+
+
+def add_login_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``scnet login`` on ``parser`` (a sub-command's parser)."""
+    parser.add_argument(
+        "--region",
+        metavar="NAME_OR_ID",
+        help=_(
+            "region to use, by name, a unique part of it, or id (needed when the account "
+            "has several)"
+        ),
+    )
+    parser.add_argument(
+        "--user", metavar="NAME", help=_("account name (default: SCNET_USER or the config file)")
+    )
+    parser.add_argument(
+        "--secret-key-stdin",
+        action="store_true",
+        help=_("read the secret key from the first line of standard input"),
+    )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help=_("show the saved account, region and address, and whether the token is valid"),
+    )
+    parser.add_argument(
+        "--renew", action="store_true", help=_("renew the saved token instead of signing in")
+    )
+    parser.add_argument("--json", action="store_true", help=_("print the result as JSON"))
+
+
+def login_command(
+    args: argparse.Namespace,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run ``scnet login`` with parsed ``args``; 0 done, 1 refused or failed, 2 usage error.
+
+    Signing in saves the token, address, account and region (never a key) to the user config
+    file, readable by its owner only; later commands use them from there.
+    """
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        if args.status and (args.renew or args.region or args.user or args.secret_key_stdin):
+            raise InvalidInput(_("--status takes no other option but --json"))
+        if args.renew and (args.region or args.user or args.secret_key_stdin):
+            raise InvalidInput(_("--renew keeps the region and needs no keys; give it alone"))
+        if args.status:
+            return _cli_status(args.json, stdout)
+        if args.renew:
+            settings = config.resolve()
+            token = accounts.renew_token(
+                settings.require_token(), ac_url=settings.ac_url, timeout=settings.timeout
+            )
+            path = config.save_config({"token": token})
+            _cli_print(args.json, stdout, {"renewed": True, "saved_to": str(path)})
+            return 0
+        secret_key = _read_secret(stdin) if args.secret_key_stdin else None
+        settings_in = config.resolve_login(user=args.user, secret_key=secret_key)
+        ask = _terminal_ask if stdin.isatty() else None
+        account = accounts.request_account(settings_in, ask)
+        signed = accounts.open_region(account, account.choose(args.region))
+        path = config.save_config(signed.saved_settings())
+        result = {**signed.to_dict(), "saved_to": str(path)}
+        saved = _("Saved to {path}.").format(path=path)
+        _cli_print(args.json, stdout, result, f"{signed.describe()}\n{saved}")
+        return 0
+    except (InvalidInput, ConfigError) as exc:
+        print(f"scnet login: {exc.user_message()}", file=stderr)
+        return 2
+    except ScnetError as exc:
+        print(f"scnet login: {exc.user_message()}", file=stderr)
+        return 1
+
+
+def _cli_status(as_json: bool, stdout: TextIO) -> int:
+    settings = config.resolve()
+    state = (
+        accounts.token_state(settings.token, ac_url=settings.ac_url, timeout=settings.timeout)
+        if settings.token
+        else None
+    )
+    saved = config.read_config_file()
+    if as_json:
+        shown = {
+            "signed_in": settings.token is not None,
+            "user": saved.get("user"),
+            "region": saved.get("region"),
+            "base_url": settings.base_url,
+            "token_source": settings.token_source,
+            "token_valid": state.valid if state else None,
+        }
+        print(json.dumps(shown, ensure_ascii=False), file=stdout)
+    else:
+        print(display.login_status_text(settings, None, state, saved, "scnet login"), file=stdout)
+    return 0 if state is not None and state.valid else 1
+
+
+def _cli_print(as_json: bool, stdout: TextIO, result: dict[str, Any], text: str = "") -> None:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False), file=stdout)
+    else:
+        print(text or _("Token renewed and saved."), file=stdout)
+
+
+def _read_secret(stdin: TextIO) -> str:
+    line = stdin.readline()
+    if not line.strip():
+        raise InvalidInput(_("--secret-key-stdin: standard input is empty"))
+    return validation.validate_secret_key(line)
+
+
+def _terminal_ask(label: str, hidden: bool) -> str:
+    try:
+        prompt = _("SCNet {label}: ").format(label=label)
+        return getpass.getpass(prompt) if hidden else input(prompt)
+    except EOFError:
+        raise ConfigError(_("no SCNet {label} given").format(label=label)) from None

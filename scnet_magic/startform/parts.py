@@ -1,0 +1,123 @@
+"""The widgets the start form is made of that stand on their own: the token field, the notebook
+menu's labels, field checks, and the region dropdown of ``%scnet_login``."""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import ipywidgets as widgets
+from traitlets import Unicode
+
+from .. import display, i18n
+from ..errors import ScnetError
+from ..i18n import _
+from ..models import Account, Login
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class TokenField(widgets.Password):  # type: ignore[misc]
+    """A password field whose value the kernel never echoes back to the front ends."""
+
+    value = Unicode(help="String value").tag(sync=True, echo_update=False)
+
+
+def in_form_language(method: Callable[P, T]) -> Callable[P, T]:
+    """Run a callback of the form (a click, a background thread) in the form's language."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with i18n.using(getattr(args[0], "language", None)):
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+def check(problems: list[ScnetError], validate: Callable[[object], T], value: object) -> T | None:
+    """The validated value, or None with the problem appended."""
+    try:
+        return validate(value)
+    except ScnetError as exc:
+        problems.append(exc)
+        return None
+
+
+def without_credentials(url: str) -> str:
+    try:
+        parts = urlsplit(url.strip())
+        if parts.username is None and parts.password is None:
+            return url
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    except ValueError:
+        return url
+
+
+def notebook_label(record: dict[str, Any]) -> str:
+    name = str(record.get("notebookName") or _("(no name)"))
+    status = str(record.get("notebookStatus") or _("unknown"))
+    return f"{name} · {status} · {record['id']}"
+
+
+def notebook_options(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(label, id) pairs for the notebook menu: Running instances first, then the rest."""
+    usable = [
+        {**r, "id": str(r["id"])}
+        for r in records
+        if isinstance(r.get("id"), (str, int))
+        and not isinstance(r.get("id"), bool)
+        and str(r["id"]).isascii()
+        and str(r["id"]).isdigit()
+    ]
+    usable.sort(key=lambda r: r.get("notebookStatus") != "Running")  # stable: API order kept
+    return [(notebook_label(r), r["id"]) for r in usable]
+
+
+def cannot_list() -> str:
+    return _("Cannot list notebooks: {problem}")
+
+
+def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
+    """A dropdown of the account's usable regions; choosing one opens it and calls ``on_login``.
+
+    Standard ipywidgets only (imported now, not at ``%load_ext``). The tokens stay in Python:
+    the widgets hold region names and ids only.
+    """
+    by_id = {region.id: region for region in account.usable}
+    dropdown = widgets.Dropdown(
+        options=[(region.label, region.id) for region in account.usable],
+        value=None,
+        description=_("Region:"),
+    )
+    message = widgets.HTML(
+        html.escape(
+            _("Account {user}: choose a region.").format(user=account.user)
+            + (" " + account.unusable_note() if account.unusable_note() else "")
+        )
+    )
+    language = i18n.current()  # a choice made later still speaks the session's language
+    from .. import account as accounts
+
+    def chosen(change: dict[str, Any]) -> None:
+        region = by_id.get(change["new"])
+        if region is None:
+            return
+        dropdown.disabled = True
+        try:
+            text = on_login(accounts.open_region(account, region))
+        except ScnetError as exc:
+            text = exc.user_message()
+        finally:
+            dropdown.disabled = False
+        message.value = display.lines_html(text)
+
+    def chosen_in_language(change: dict[str, Any]) -> None:
+        with i18n.using(language):
+            chosen(change)
+
+    dropdown.observe(chosen_in_language, names="value")
+    return widgets.VBox([dropdown, message])

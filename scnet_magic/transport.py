@@ -1,0 +1,433 @@
+"""The one ``requests`` wrapper: where HTTP happens, and where its failures get their names.
+
+One keep-alive ``requests.Session`` per :class:`Transport`, an explicit timeout and a total
+deadline on every request, a size limit on every answer, TLS verification always on, redirects
+never followed (a 307 would re-send the start request), and every transport failure translated
+into a :class:`~scnet_magic.errors.ScnetError` here. :meth:`Transport.probe` is the readiness
+check's GET through the same session rules.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import json
+import logging
+import re
+import socket
+import ssl
+import time
+import traceback
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ._version import __version__
+from .errors import (
+    ApiError,
+    HttpError,
+    MalformedResponse,
+    RequestTimeout,
+    ScnetError,
+    TransportError,
+    one_line,
+)
+from .i18n import N_, _
+
+log = logging.getLogger("scnet_magic.client")
+_T = TypeVar("_T")
+
+MAX_BODY = 2 * 1024 * 1024  # an API answer is a few KiB; a larger body is not an answer
+BODY_PREVIEW = 200  # characters of an unexpected body quoted in an error
+MAX_CONNECT_TIMEOUT = 10.0
+
+_MAY_HAVE_ARRIVED = N_(
+    "The request may have reached the platform: check the instance before starting again."
+)
+
+
+def _retry_policy(retries: int) -> Retry:
+    # Only failures to connect are retried: they happen before a byte of the request is sent.
+    # A read error on a POST means the platform may already be running the command, and
+    # starting twice runs it twice, so read, status, redirect and other errors are not retried.
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=0,
+        redirect=0,
+        status=0,
+        other=0,
+        backoff_factor=0.2,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+
+
+def preview(body: bytes) -> str:
+    """The start of a body as one short line, for error messages."""
+    return one_line(body[: BODY_PREVIEW * 4].decode("utf-8", "replace"), BODY_PREVIEW)
+
+
+def _status_hint(status: int) -> str:
+    if status in (401, 403):
+        return _("Check the token, and that the base URL is your region's address.")
+    if status == 404:
+        return _("Check the base URL: it should be your region's address, without a path.")
+    if status >= 500:
+        return _("The platform or a gateway in front of it failed; try again later.")
+    return _("Check the base URL.")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (requests and urllib3 nest them several deep)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        # urllib3 keeps the wrapped exception in .reason; ssl.SSLError keeps a string there.
+        reason = getattr(item, "reason", None)
+        todo.extend([item.__cause__, item.__context__])
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return seen
+
+
+def _forget_variables(exc: BaseException) -> None:
+    """Drop the variables of the frames a transport failure went through.
+
+    requests, urllib3 and http.client hold the request as sent, token header included, in
+    their variables, and a traceback that shows variables (``%xmode Verbose``) would print
+    them. The frames stay, so the chained traceback still says where it failed.
+    """
+    for item in _chain(exc):
+        traceback.clear_frames(item.__traceback__)
+
+
+def reason_of(exc: BaseException) -> str:
+    """A short, human reason for a transport failure."""
+    chain = _chain(exc)
+    for item in chain:
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return _("TLS certificate not trusted ({reason})").format(reason=item.verify_message)
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            return _("TLS error ({reason})").format(reason=item.reason or item.__class__.__name__)
+        if isinstance(item, socket.gaierror):
+            return _("host name not found")
+        if isinstance(item, ConnectionRefusedError):
+            return _("connection refused")
+        # Before ConnectionResetError: RemoteDisconnected is a subclass of it.
+        if isinstance(item, http.client.RemoteDisconnected):
+            return _("the server closed the connection without answering")
+        if isinstance(item, ConnectionResetError):
+            return _("connection reset by the server")
+        if isinstance(item, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
+            return _("the server closed the connection early")
+        if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return _("network unreachable")
+    # urllib3 puts object reprs in front of its messages; keep the readable tail.
+    text = re.sub(r"<[^>]*>:?\s*", "", str(chain[-1])).strip()
+    return text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
+
+
+# OpenSSL's verification results (X509_V_ERR_*) that have their own advice.
+_CERT_DATES = {9, 10}  # not yet valid, expired
+_CERT_NAMES = {62, 64}  # host name mismatch, IP address mismatch
+
+
+def _tls_hint(exc: BaseException, address_name: str = N_("the base URL")) -> str:
+    """What to do about a failed TLS connection, by what the verification said."""
+    address_name = _(address_name)
+    codes = {e.verify_code for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)}
+    if codes & _CERT_NAMES:
+        return _("The certificate is for another address; check {address}.").format(
+            address=address_name
+        )
+    if codes & _CERT_DATES:
+        return _("The certificate is out of date, or this machine's clock is wrong.")
+    if codes:
+        return _(
+            "The certificate is not from an authority this machine trusts; check {address}. "
+            "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
+        ).format(address=address_name)
+    return _("Check {address} and the network.").format(address=address_name)
+
+
+class Transport:
+    """One keep-alive ``requests.Session``: the one place where HTTP happens.
+
+    Every request has an explicit timeout and a total deadline, never follows a redirect, and
+    every transport failure becomes a :class:`ScnetError` here. Subclasses add the credentials
+    (:class:`ScnetClient` the token; the login module a signature).
+    """
+
+    # What the hints call the address this transport talks to.
+    address_name = N_("the base URL")
+    # Hint for a POST whose answer was lost: it may have been acted on.
+    unsure_post_hint = _MAY_HAVE_ARRIVED
+
+    def __init__(self, timeout: float, *, retries: int = 2, purpose: str = "") -> None:
+        self.timeout = timeout
+        self._session = requests.Session()
+        adapter = HTTPAdapter(max_retries=_retry_policy(retries))
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        agent = f"scnet-magic/{__version__}"
+        self._session.headers["User-Agent"] = f"{agent} ({purpose})" if purpose else agent
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return the envelope of a successful answer."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        started = time.monotonic()
+        deadline = started + self.timeout
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                # Every POST says it is JSON, as the platform's examples do, even one
+                # without a body (renewal: json=None sends none).
+                headers={
+                    **headers,
+                    "Accept": "application/json",
+                    **({"Content-Type": "application/json"} if method == "POST" else {}),
+                },
+                timeout=(min(self.timeout, MAX_CONNECT_TIMEOUT), self.timeout),
+                allow_redirects=False,
+                verify=True,
+                stream=True,
+            )
+            try:
+                raw = _read_body(response, deadline)
+            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                _forget_variables(exc)
+                raise self._cut_off(method, origin, response.status_code, exc) from exc
+            finally:
+                response.close()
+        except ScnetError:
+            raise
+        except requests.exceptions.ConnectTimeout as exc:
+            _forget_variables(exc)
+            raise RequestTimeout(
+                _("could not connect to {origin} within {timeout} s").format(
+                    origin=origin, timeout=f"{self.timeout:g}"
+                ),
+                _("Check {address} and the network.").format(address=_(self.address_name)),
+            ) from exc
+        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+            _forget_variables(exc)
+            raise self._timeout_error(method, origin) from exc
+        except requests.exceptions.SSLError as exc:
+            _forget_variables(exc)
+            raise TransportError(
+                _("secure connection to {origin} failed: {reason}").format(
+                    origin=origin, reason=reason_of(exc)
+                ),
+                _tls_hint(exc, self.address_name),
+            ) from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            _forget_variables(exc)
+            reason = reason_of(exc)
+            refused = reason in (_("connection refused"), _("host name not found"))
+            raise TransportError(
+                _("request to {origin} failed: {reason}").format(origin=origin, reason=reason),
+                _("Check {address} and the network.").format(address=_(self.address_name))
+                if refused or method != "POST"
+                else _(self.unsure_post_hint),
+            ) from exc
+        log.debug(
+            "%s %s -> %s in %.3f s (%d bytes)",
+            method,
+            parts.path,
+            response.status_code,
+            time.monotonic() - started,
+            len(raw),
+        )
+        return _envelope(response, raw)
+
+    def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
+        """One GET to a service's URL, reading only the status line and headers.
+
+        The HTTP status (None when no answer came) and a short reason; never raises for a
+        failed connection, which is an answer too ("not up yet"). No token is sent.
+        """
+        try:
+            response = self._session.get(
+                url, timeout=timeout, allow_redirects=False, verify=True, stream=True
+            )
+        except requests.exceptions.SSLError as exc:
+            _forget_variables(exc)
+            return None, _("TLS error ({reason})").format(reason=reason_of(exc))
+        except requests.exceptions.Timeout:
+            return None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}")
+        except requests.exceptions.ConnectionError as exc:
+            _forget_variables(exc)
+            return None, reason_of(exc)
+        with response:
+            return (
+                response.status_code,
+                f"HTTP {response.status_code} {response.reason or ''}".rstrip(),
+            )
+
+    def _cut_off(self, method: str, origin: str, status: int, exc: BaseException) -> TransportError:
+        """The status line came but the body did not: say so, and how it ended."""
+        hint = _(self.unsure_post_hint) if method == "POST" else _("Try again.")
+        if any(
+            isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in _chain(exc)
+        ):
+            return RequestTimeout(
+                _(
+                    "the answer from {origin} (HTTP {status}) did not finish within {timeout} s"
+                ).format(origin=origin, status=status, timeout=f"{self.timeout:g}"),
+                hint,
+            )
+        return TransportError(
+            _("the answer from {origin} (HTTP {status}) was cut off: {reason}").format(
+                origin=origin, status=status, reason=reason_of(exc)
+            ),
+            hint,
+        )
+
+    def _timeout_error(self, method: str, origin: str) -> RequestTimeout:
+        return RequestTimeout(
+            _("no answer from {origin} within {timeout} s").format(
+                origin=origin, timeout=f"{self.timeout:g}"
+            ),
+            _(self.unsure_post_hint) if method == "POST" else _("Try again, or raise the timeout."),
+        )
+
+
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """The body, read against a total deadline and a size limit.
+
+    ``requests``' timeout applies to each socket read, so a server that trickles one byte at a
+    time would never time out; the deadline bounds the whole answer. The size limit keeps a
+    huge body out of memory.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    raw = response.raw
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise urllib3.exceptions.ReadTimeoutError(None, None, "deadline")  # type: ignore[arg-type]
+        _limit_socket_wait(response, remaining)
+        chunk = raw.read1(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            # Quote the start only: joining megabytes would make one more copy of them.
+            start = b""
+            for piece in chunks:
+                start += piece[: BODY_PREVIEW * 4 - len(start)]
+            raise MalformedResponse(
+                _("body larger than {size} MiB").format(size=MAX_BODY // (1024 * 1024)),
+                response.status_code,
+                preview(start),
+            )
+
+
+def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
+    # Each read waits at most until the deadline, not a whole timeout past it.
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
+    status = response.status_code
+    reason = response.reason or ""
+    if 300 <= status < 400:
+        location = response.headers.get("Location", "")
+        raise HttpError(
+            status,
+            reason,
+            _("redirected to {location}").format(location=location) if location else "",
+            _(
+                "The base URL may be out of date; use your region's address. Redirects are not "
+                "followed, so nothing was started twice."
+            ),
+        )
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        if status >= 400:
+            raise HttpError(status, reason, preview(raw), _status_hint(status)) from None
+        raise MalformedResponse(
+            _("not valid JSON"),
+            status,
+            preview(raw),
+            _("The base URL may not be the API address."),
+        ) from None
+    if not isinstance(parsed, dict) or "code" not in parsed:
+        if status >= 400:
+            raise HttpError(status, reason, preview(raw), _status_hint(status))
+        raise MalformedResponse(_("no 'code' field"), status, preview(raw))
+    code = parsed["code"]
+    # Documented as a string; some answers carry a number.
+    if isinstance(code, bool) or not isinstance(code, (str, int)):
+        raise MalformedResponse(
+            _("'code' is {type}, expected a string").format(type=json_type(code)),
+            status,
+            preview(raw),
+        )
+    code_text = str(code).strip()
+    if code_text != "0":
+        msg = parsed.get("msg")
+        raise ApiError(code_text, str(msg) if msg is not None else "", status)
+    if status >= 300:
+        raise HttpError(status, reason, preview(raw), _status_hint(status))
+    return parsed
+
+
+def optional_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_type(value: object) -> str:
+    """What a parsed JSON value is, in JSON's words (the server speaks JSON, not Python)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return _("a boolean")
+    if isinstance(value, (int, float)):
+        return _("a number")
+    if isinstance(value, str):
+        return _("a string")
+    return _("an array") if isinstance(value, list) else _("an object")
+
+
+def preview_json(value: object) -> str:
+    return preview(json.dumps(value, ensure_ascii=False).encode())

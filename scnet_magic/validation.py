@@ -1,0 +1,362 @@
+"""Every input check, once: ids, ports, commands, credentials, URLs, timeouts, statuses.
+
+Validation happens here, before any request is built, so that bad input never reaches the
+network; each check returns the value in the form the API expects or raises
+:class:`~scnet_magic.errors.InvalidInput` with a one-line message and, where there is one, a
+hint. A rejected value is quoted back cut short, and a credential never.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from . import i18n
+from .errors import InvalidInput
+from .i18n import _
+
+_SHOWN_LIMIT = 60  # characters of a rejected value quoted back
+_MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
+
+
+def _shown(value: object) -> str:
+    """A rejected value for an error message: its repr, cut short.
+
+    Python refuses to turn an int of more than 4300 digits into text, so a huge one is
+    described instead of shown.
+    """
+    if isinstance(value, int) and not -(10**_SHOWN_LIMIT) < value < 10**_SHOWN_LIMIT:
+        return _("a number too long to show")
+    text = repr(value)
+    return text if len(text) <= _SHOWN_LIMIT else text[:_SHOWN_LIMIT] + "…"
+
+
+def validate_notebook_id(value: object) -> str:
+    """A notebook id as the exact string of digits the API expects.
+
+    Ids are 19-digit numbers above 2**53, so floats are refused: they would already have lost
+    digits.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidInput(
+            _("notebook id must be a string of digits, not {type}").format(
+                type=type(value).__name__
+            ),
+        )
+    # Checked before str(): Python refuses to turn an int of over 4300 digits into text.
+    if isinstance(value, int) and not -(10**_MAX_ID_DIGITS) < value < 10**_MAX_ID_DIGITS:
+        raise _id_too_long()
+    text = str(value).strip()
+    if not text:
+        raise InvalidInput(_("notebook id is empty"), _("Give --id or set a default notebook id."))
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(
+            _("notebook id must contain only digits, got {value}").format(value=_shown(text))
+        )
+    if len(text) > _MAX_ID_DIGITS:
+        raise _id_too_long()
+    return text
+
+
+def _id_too_long() -> InvalidInput:
+    return InvalidInput(
+        _("notebook id is too long (more than {count} digits)").format(count=_MAX_ID_DIGITS),
+        _("Ids are numbers of about 19 digits."),
+    )
+
+
+def validate_port(value: object) -> int:
+    """A TCP port from 1 to 65535, given as an int or a string of digits."""
+    if isinstance(value, bool):
+        raise InvalidInput(_("port must be a whole number from 1 to 65535"))
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise InvalidInput(
+                _("port must be a whole number from 1 to 65535, got {value}").format(
+                    value=_shown(value)
+                )
+            )
+        if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
+            raise InvalidInput(
+                _("port must be from 1 to 65535, got {value}").format(value=_shown(text))
+            )
+        value = int(text)
+    if not isinstance(value, int):
+        raise InvalidInput(
+            _("port must be a whole number from 1 to 65535, not {type}").format(
+                type=type(value).__name__
+            )
+        )
+    if not 1 <= value <= 65535:
+        raise InvalidInput(
+            _("port must be from 1 to 65535, got {value}").format(value=_shown(value))
+        )
+    return value
+
+
+def validate_command(value: object) -> str | None:
+    """The shell command, or None to omit it (open the path to an already running service)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(_("command must be text, not {type}").format(type=type(value).__name__))
+    if not value.strip():
+        raise InvalidInput(
+            _("command is empty"),
+            _("Leave the command out to reach a service that is already running."),
+        )
+    if "\x00" in value:
+        raise InvalidInput(_("command must not contain a NUL character"))
+    return value
+
+
+class Secret(str):
+    """A token: the text itself, except that its repr hides it.
+
+    Reprs are what tracebacks with variables (``%xmode Verbose``), debuggers and logged
+    containers show; the token travels as this type wherever it goes, into the request's
+    header dict too.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<token hidden>'"
+
+
+def validate_token(value: object) -> Secret:
+    """A token that can travel in an HTTP header without being able to inject another one."""
+    if not isinstance(value, str):
+        raise InvalidInput(_("token must be text"))
+    token = value.strip()
+    if not token:
+        raise InvalidInput(_("token is empty"))
+    if not token.isascii():
+        raise InvalidInput(_("token must contain only ASCII characters"))
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in token):
+        # Never echo the token: say what is wrong with it, not what it is.
+        raise InvalidInput(_("token must not contain spaces, line breaks or control characters"))
+    return Secret(token)
+
+
+def _header_safe(value: object, what: str) -> str:
+    """A credential that can travel in an HTTP header; messages never echo the value."""
+    if not isinstance(value, str):
+        raise InvalidInput(_("{what} must be text").format(what=what))
+    text = value.strip()
+    if not text:
+        raise InvalidInput(_("{what} is empty").format(what=what))
+    if not text.isascii():
+        raise InvalidInput(_("{what} must contain only ASCII characters").format(what=what))
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in text):
+        raise InvalidInput(
+            _("{what} must not contain spaces, line breaks or control characters").format(what=what)
+        )
+    return text
+
+
+def validate_account_name(value: object) -> str:
+    """The SCNet account name sent when signing in."""
+    return _header_safe(value, _("account name"))
+
+
+def validate_access_key(value: object) -> str:
+    """The access key of an access key pair."""
+    return _header_safe(value, _("access key"))
+
+
+def validate_secret_key(value: object) -> str:
+    """The secret key of an access key pair (it signs the request and is never sent)."""
+    return _header_safe(value, _("secret key"))
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(value: object) -> str:
+    """An https URL (or http on loopback only), without credentials, trailing slash removed."""
+    return _checked_url(value, _("base URL"))
+
+
+def _checked_url(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(_("{what} is empty").format(what=what))
+    text = value.strip()
+    # Before anything that quotes the URL back: credentials would end up in the output. A base
+    # URL has no other use for "@", so any "@" is refused, whatever else is wrong.
+    if "@" in text:
+        raise InvalidInput(_("{what} must not contain a user name or password").format(what=what))
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        raise InvalidInput(
+            _("{what} is not a valid URL: {value}").format(what=what, value=_shown(text))
+        ) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidInput(
+            _("{what} must start with https:// and name a host, got {value}").format(
+                what=what, value=_shown(text)
+            ),
+        )
+    if parts.query or parts.fragment:
+        raise InvalidInput(_("{what} must not contain a query or fragment").format(what=what))
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise InvalidInput(
+            _(
+                "{what} must use https:// (plain http:// is allowed only for loopback): {value}"
+            ).format(what=what, value=_shown(text)),
+        )
+    return text.rstrip("/")
+
+
+def validate_login_url(value: object) -> str:
+    """The sign-in address: the same rules as the base URL."""
+    return _checked_url(value, _("login URL"))
+
+
+def validate_timeout(value: object) -> float:
+    """A positive, finite number of seconds."""
+    if isinstance(value, bool):
+        raise InvalidInput(_("timeout must be a positive number of seconds"))
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            _("timeout must be a positive number of seconds, got {value}").format(
+                value=_shown(value)
+            )
+        ) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidInput(
+            _("timeout must be a positive number of seconds, got {value}").format(
+                value=_shown(value)
+            )
+        )
+    return seconds
+
+
+def validate_ac_url(value: object) -> str:
+    """The platform address (``/ac/...`` calls): the same rules as the base URL."""
+    return _checked_url(value, _("platform URL"))
+
+
+def validate_language(value: object) -> str:
+    """``"en"`` or ``"zh"`` for a language setting such as "zh", "zh_CN", "zh-CN", "EN_us"."""
+    found = i18n.known(value)
+    if found is None:
+        raise InvalidInput(
+            _("language must be en or zh (also zh_CN, zh-CN, en_US...), not {value}").format(
+                value=repr(value)[:40]
+            )
+        )
+    return found
+
+
+NOTEBOOK_STATUSES = ("Creating", "Restarting", "Running", "Terminated", "Failed", "Shutting")
+
+
+def validate_status(value: object) -> str:
+    """A notebook status, spelled as the API spells it, whatever the case it was typed in."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    for known in NOTEBOOK_STATUSES:
+        if text == known.lower():
+            return known
+    raise InvalidInput(
+        _("status must be one of {statuses}, got {value}").format(
+            statuses=", ".join(NOTEBOOK_STATUSES), value=_shown(value)
+        ),
+        _("For example --status Running."),
+    )
+
+
+def validate_wait_url(url: object) -> str:
+    """An http(s) URL with a host, to wait for."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInput(_("the URL to wait for is empty"))
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise InvalidInput(
+            _("the URL to wait for must start with https:// or http://: {url}").format(
+                url=repr(text)
+            )
+        )
+    return text
+
+
+def is_local_url(url: str) -> bool:
+    """True for URLs that only make sense inside the instance (0.0.0.0, loopback, private)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified or address.is_private
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """One start request, checked: what is sent, and nothing unchecked can get in."""
+
+    notebook_id: str
+    port: int
+    command: str | None = field(default=None)
+
+    def body(self) -> dict[str, str]:
+        """The JSON body: every value a string, ``command`` left out when None."""
+        body = {"id": self.notebook_id, "customizePort": str(self.port)}
+        if self.command is not None:
+            body["command"] = self.command
+        return body
+
+
+def start_request(notebook_id: object, port: object, command: object = None) -> StartRequest:
+    """The start request for these values, every one checked."""
+    return StartRequest(
+        validate_notebook_id(notebook_id), validate_port(port), validate_command(command)
+    )
+
+
+def start_body(notebook_id: object, port: object, command: object = None) -> dict[str, str]:
+    """The JSON body of a start request (see :func:`start_request`)."""
+    return start_request(notebook_id, port, command).body()
+
+
+# ---------------------------------------------------------------------------------------------
+# URL extraction
+
+# The platform writes the address inside Chinese prose, often followed directly by Chinese
+# punctuation with no space, so the match stops at whitespace, quotes, brackets and that
+# punctuation; ASCII punctuation that ends a sentence is trimmed afterwards.
+_URL_RE = re.compile(r"https?://[^\s<>\"'`，。；：）」』】》、！？（「]+", re.IGNORECASE)
+_TRAILING = ".,;:)]}\"'!?"
+
+
+def extract_url(text: object) -> str | None:
+    """The first http(s) URL in free text, without trailing punctuation; None if there is none."""
+    if not isinstance(text, str):
+        return None
+    for match in _URL_RE.finditer(text):
+        url = match.group(0).rstrip(_TRAILING)
+        if urlsplit(url).hostname:
+            return url
+    return None
