@@ -50,7 +50,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from .i18n import _
+from ..i18n import _
 
 __all__ = ["FAULTS", "RecordedRequest", "Sandbox", "main"]
 
