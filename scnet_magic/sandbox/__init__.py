@@ -15,6 +15,9 @@ to the sandbox itself. ``suspended``, ``addresses_enabled`` and ``clock_skew`` p
 with no tokens, a region with no enabled address, and a clock that is off.
 """
 
-from .core import FAULTS, RecordedRequest, Sandbox, main
+from .cli import main
+from .core import Sandbox
+from .data import RecordedRequest
+from .faults import FAULTS
 
 __all__ = ["FAULTS", "RecordedRequest", "Sandbox", "main"]

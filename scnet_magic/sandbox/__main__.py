@@ -1,6 +1,6 @@
-"""``python -m scnet_magic.sandbox``: see ``core.main``."""
+"""``python -m scnet_magic.sandbox``: see ``cli``."""
 
-from .core import main
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())
