@@ -1,0 +1,121 @@
+"""The account side of the sandbox: signed sign-in, token checks, renewal, region discovery."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from email.message import Message
+from typing import TYPE_CHECKING, Any
+
+from .data import (
+    _CLOSED_REGION,
+    _DEFAULT_REGION,
+    _MAX_CLOCK_SKEW,
+    _PLATFORM,
+    _REGIONS,
+    _envelope,
+    _make_token,
+)
+
+
+class _Accounts:
+    """The account endpoints of ``Sandbox``, which sets this state up."""
+
+    token: str
+    user: str
+    access_key: str
+    secret_key: str
+    suspended: bool
+    addresses_enabled: bool
+    clock_skew: float
+    _issued: dict[str, str]
+    _lock: threading.Lock
+
+    if TYPE_CHECKING:
+
+        @property
+        def base_url(self) -> str: ...
+
+    def accepts_token(self, token: str | None) -> bool:
+        """Whether the API takes ``token``: the sandbox's own, or an issued one not yet renewed."""
+        if token is None:
+            return False
+        with self._lock:
+            valid = [self.token, *self._issued]
+        # Every candidate is compared, so the time taken does not tell which one nearly matched.
+        return sum(hmac.compare_digest(token.encode(), t.encode()) for t in valid) > 0
+
+    def _issue_tokens(self, headers: Message) -> dict[str, Any]:
+        """The token endpoint: check the signed headers, then one token per region."""
+        user, access_key, timestamp, signature = (
+            headers.get(name, "").strip()
+            for name in ("user", "accessKey", "timestamp", "signature")
+        )
+        if not (user and access_key and timestamp and signature):
+            return _envelope("10003", "参数不全: user, accessKey, timestamp, signature")
+        if user != self.user or not hmac.compare_digest(
+            access_key.encode(), self.access_key.encode()
+        ):
+            return _envelope("10009", "没有权限访问接口: 用户或accessKey不存在")
+        now = time.time() + self.clock_skew
+        if not (timestamp.isascii() and timestamp.isdigit()) or (
+            abs(now - int(timestamp)) > _MAX_CLOCK_SKEW
+        ):
+            return _envelope("10004", "参数无效: timestamp已过期，请校准系统时间")
+        # Computed here on its own, not with the client's code, so that each checks the other.
+        fields = {"accessKey": access_key, "timestamp": timestamp, "user": user}
+        signed = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        expected = hmac.new(self.secret_key.encode(), signed.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            return _envelope("10004", "参数无效: signature签名错误")
+        data = []
+        with self._lock:
+            for region_id, name in (_PLATFORM, *_REGIONS):
+                token = None
+                if not self.suspended and region_id != _CLOSED_REGION:
+                    token = _make_token()
+                    self._issued[token] = region_id
+                data.append({"clusterName": name, "clusterId": region_id, "token": token})
+        return _envelope("0", "success", data)
+
+    def _region_of(self, token: str) -> str:
+        with self._lock:
+            return self._issued.get(token, _DEFAULT_REGION)
+
+    def _renew(self, token: str) -> str:
+        """A new token for the same region; the old one stops working (the sandbox's own stays)."""
+        new = _make_token()
+        with self._lock:
+            self._issued[new] = self._issued.pop(token, _DEFAULT_REGION)
+        return new
+
+    def _center(self, token: str) -> list[dict[str, Any]]:
+        """Region discovery: the token's region, or every region for the platform-level token."""
+        region_id = self._region_of(token)
+        if region_id == _PLATFORM[0]:
+            return [self._region_entry(other) for other, _name in _REGIONS]
+        return [self._region_entry(region_id)]
+
+    def _region_entry(self, region_id: str) -> dict[str, Any]:
+        """Region discovery's entry: the notebook APIs (aiUrls) lead back to this sandbox."""
+        name = dict(_REGIONS)[region_id]
+        enabled = self.addresses_enabled
+        if region_id == _DEFAULT_REGION:
+            # Written with the trailing /ai that clients strip, as the platform does.
+            ai_urls = [{"url": self.base_url + "/ai", "enable": enabled}]
+        else:
+            # A disabled address first, and the flag as text, as some answers carry it.
+            ai_urls = [
+                {"url": "https://xaai.scnet.cn:58043/ai", "enable": False},
+                {"url": self.base_url + "/", "enable": "true" if enabled else "false"},
+            ]
+        return {
+            "id": region_id,
+            "name": name,
+            "aiUrls": ai_urls,
+            "hpcUrls": [{"url": "https://hpc.scnet.invalid:58043", "enable": True}],
+            "efileUrls": [{"url": "https://efile.scnet.invalid:58043", "enable": True}],
+        }

@@ -1,0 +1,65 @@
+"""``python -m scnet_magic.sandbox``: serve a sandbox until Ctrl-C, printing how to reach it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+
+from ..i18n import _
+from .core import Sandbox
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scnet_magic.sandbox",
+        description=_("Serve the SCNet notebook OpenAPI locally, for tests and demos."),
+    )
+    parser.add_argument(
+        "--execute", action="store_true", help=_("really run start commands with /bin/sh")
+    )
+    parser.add_argument("--port", type=int, default=0, help=_("port to listen on (default: any)"))
+    parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    sandbox = Sandbox(execute=args.execute, host=args.host, port=args.port)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        sandbox.start()
+        print(f"export SCNET_BASE_URL={sandbox.base_url}")
+        print(f"export SCNET_TOKEN={sandbox.token}")
+        print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
+        print("# " + _("or sign in with %scnet_login / scnet login:"))
+        print(f"export SCNET_LOGIN_URL={sandbox.base_url}")
+        print(f"export SCNET_USER={sandbox.user}")
+        print(f"export SCNET_ACCESS_KEY={sandbox.access_key}")
+        print(f"export SCNET_SECRET_KEY={sandbox.secret_key}")
+        state = _("on") if args.execute else _("off (start answers like the documented example)")
+        print(
+            "# " + _("command execution is {state}. Press Ctrl-C to stop.").format(state=state),
+            flush=True,
+        )
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        print(
+            _("cannot listen on {address}: {reason}").format(
+                address=f"{args.host}:{args.port}", reason=error
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        sandbox.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0

@@ -1,0 +1,303 @@
+"""``Sandbox``: the local SCNet platform, its lifecycle and its notebook endpoints."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .accounts import _Accounts
+from .data import (
+    _CENTER,
+    _LIST,
+    _NOTEBOOK_URL,
+    _NOTEBOOKS,
+    _PENDING_MSG,
+    _RENEW,
+    _SERVICE_URL,
+    _START,
+    _STATE,
+    _STATUSES,
+    RecordedRequest,
+    _ApiError,
+    _envelope,
+    _int_param,
+    _make_token,
+    _notebook,
+    _port,
+    logger,
+)
+from .faults import FAULTS
+from .gateway import _GatewayServer
+from .processes import _accepts, _tail, _terminate
+from .routes import _ApiServer
+from .server import _is_loopback, _Server
+
+
+class Sandbox(_Accounts):
+    """A local server speaking the SCNet notebook OpenAPI (see the package docstring)."""
+
+    notebook_id = _NOTEBOOKS[0]["id"]
+
+    def __init__(
+        self,
+        *,
+        execute: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        workdir: str | os.PathLike[str] | None = None,
+        ready_timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,
+        user: str = "sandbox-user",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> None:
+        self.execute = execute
+        # The one account that can sign in, with its access key pair.
+        self.user = user
+        self.access_key = access_key if access_key is not None else "AK" + secrets.token_hex(12)
+        self.secret_key = secret_key if secret_key is not None else secrets.token_urlsafe(24)
+        # Sign-in scenarios: every region token null; no enabled address; the server's clock
+        # this many seconds ahead of the real time.
+        self.suspended = False
+        self.addresses_enabled = True
+        self.clock_skew = 0.0
+        self._issued: dict[str, str] = {}  # token -> region id, for tokens the sandbox handed out
+        self.host = host
+        self.port = port
+        self.token = token if token is not None else _make_token()
+        self.workdir = Path(workdir) if workdir is not None else None
+        self.ready_timeout = ready_timeout
+        self.tls = tls
+        self.delay = 0.0
+        self.fault_delay = 5.0
+        self.requests: list[RecordedRequest] = []
+        self._fault: str | None = None
+        self._lock = threading.Lock()
+        self._server: _ApiServer | None = None
+        self._stopped = False
+        self._own_workdir = False
+        # Service logs go to a folder of the sandbox's own, so that a workdir the user gave
+        # (the notebook's folder) is not filled with them.
+        self._logdir: Path | None = None
+        self._gateways: dict[tuple[str, int], _GatewayServer] = {}
+        self._services: dict[str, int] = {}
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._runs = 0
+
+    @property
+    def fault(self) -> str | None:
+        """Misbehaviour of the start endpoint (one of ``FAULTS``), or None to behave."""
+        return self._fault
+
+    @fault.setter
+    def fault(self, value: str | None) -> None:
+        if value is not None and value not in FAULTS:
+            raise ValueError(f"unknown fault {value!r}; known: {', '.join(sorted(FAULTS))}")
+        self._fault = value
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        # A wildcard address is not one to connect to.
+        connectable = {"0.0.0.0": "127.0.0.1", "::": "::1", "localhost": "127.0.0.1"}
+        host = connectable.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self.tls else 'http'}://{host}:{self._server.server_port}"
+
+    def start(self) -> Sandbox:
+        with self._lock:
+            if self._server is not None or self._stopped:
+                raise RuntimeError("a sandbox can be started only once")
+        if not _is_loopback(self.host):
+            warnings.warn(
+                f"the SCNet sandbox listens on {self.host!r}: it is reachable from other machines",
+                stacklevel=2,
+            )
+        server = _ApiServer(self)
+        if self.execute and self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="scnet-sandbox-"))
+            self._own_workdir = True
+        if self.execute:
+            self._logdir = Path(tempfile.mkdtemp(prefix="scnet-sandbox-logs-"))
+        server.serve_in_background()
+        self._server = server
+        atexit.register(self.stop)
+        logger.info("listening on %s (execute=%s)", self.base_url, self.execute)
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            servers: list[_Server] = [*self._gateways.values()]
+            if self._server is not None:
+                servers.append(self._server)
+            procs = list(self._procs)
+        atexit.unregister(self.stop)
+        for server in servers:
+            server.close()
+        _terminate(procs)
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._logdir is not None:
+            shutil.rmtree(self._logdir, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path == _START]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def external_url(self, notebook_id: str, port: int) -> str:
+        """The address the platform would give for a service on ``port`` of the notebook."""
+        if not self.execute:
+            return f"https://c-{notebook_id}.ksai.scnet.cn:58043"
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the sandbox is stopped")
+            gateway = self._gateways.get((notebook_id, port))
+            if gateway is None:
+                gateway = _GatewayServer(notebook_id, port)
+                gateway.serve_in_background()
+                self._gateways[notebook_id, port] = gateway
+        return f"http://127.0.0.1:{gateway.server_port}/"
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _answer(
+        self, path: str, token: str | None, query: dict[str, str], body: object, run: bool
+    ) -> dict[str, Any]:
+        """The envelope for an API call that reached a known endpoint with the right method."""
+        if token is None or not self.accepts_token(token):
+            return _envelope("10009", "没有权限访问接口")
+        valid_token = token
+        endpoints: dict[str, Callable[[], object]] = {
+            _START: lambda: self._start_service(body, run),
+            _SERVICE_URL: lambda: self._service_url(query),
+            _NOTEBOOK_URL: lambda: self._notebook_url(query),
+            _LIST: lambda: self._list(query),
+            _RENEW: lambda: self._renew(valid_token),
+            _STATE: lambda: "token is valid",
+            _CENTER: lambda: self._center(valid_token),
+        }
+        try:
+            return _envelope("0", "success", endpoints[path]())
+        except _ApiError as error:
+            return _envelope(error.code, error.msg)
+
+    def _start_service(self, body: object, run: bool) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise _ApiError("10004", "参数无效: 请求体必须是JSON对象")
+        if any(body.get(field) in (None, "") for field in ("id", "customizePort")):
+            raise _ApiError("10003", "参数不全")
+        record = _notebook(body["id"], "id")
+        port = _port(body["customizePort"])
+        command = body.get("command")
+        if command is not None and not isinstance(command, str):
+            raise _ApiError("10004", "参数无效: command")
+        if record["notebookStatus"] != "Running":
+            raise _ApiError("716866", f"Notebook实例未处于运行状态({record['notebookStatus']})")
+
+        notebook_id = record["id"]
+        with self._lock:
+            self._services[notebook_id] = port
+        pending = {
+            "execSuccess": False,
+            "errorMsg": _PENDING_MSG + self.external_url(notebook_id, port),
+            "output": None,
+        }
+        if not run:
+            return pending
+        log = self._spawn(notebook_id, port, command) if command and command.strip() else None
+        deadline = time.monotonic() + self.ready_timeout
+        while not (ready := _accepts(port)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        output = _tail(log) if log is not None else None
+        if ready:
+            return {"execSuccess": True, "errorMsg": None, "output": output or ""}
+        return {**pending, "output": output}
+
+    def _spawn(self, notebook_id: str, port: int, command: str) -> Path:
+        with self._lock:
+            # Under the lock so that stop() either sees this process or refuses it.
+            if self._stopped or self.workdir is None or self._logdir is None:
+                raise _ApiError("10001", "内部错误: the sandbox is stopping")
+            self._runs += 1
+            log_path = self._logdir / f"service-{notebook_id}-{port}-{self._runs}.log"
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(
+                    ["/bin/sh", "-c", command],
+                    cwd=self.workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            self._procs.append(proc)
+        logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
+        return log_path
+
+    def _service_url(self, query: dict[str, str]) -> dict[str, Any]:
+        notebook_id = _notebook(query.get("notebookId"), "notebookId")["id"]
+        with self._lock:
+            port = self._services.get(notebook_id)
+        if port is None:
+            return {"status": "inactive", "url": None}
+        active = self.execute and _accepts(port)
+        return {
+            "status": "active" if active else "inactive",
+            "url": self.external_url(notebook_id, port),
+        }
+
+    def _notebook_url(self, query: dict[str, str]) -> dict[str, Any]:
+        record = _notebook(query.get("notebookId"), "notebookId")
+        return {
+            "status": "active" if record["notebookStatus"] == "Running" else "inactive",
+            "url": f"https://c-{record['id']}.ksai.scnet.cn:58043/jupyter/",
+        }
+
+    def _list(self, query: dict[str, str]) -> dict[str, Any]:
+        status = query.get("notebookStatus") or None
+        if status is not None and status not in _STATUSES:
+            raise _ApiError("10004", "参数无效: notebookStatus")
+        size = _int_param(query, "size", 20, 1, 100)
+        page = _int_param(query, "page", 1, 1, 10**9)
+        name = query.get("notebookName", "")
+        hits = [
+            record
+            for record in _NOTEBOOKS
+            if name in record["notebookName"]
+            and (status is None or record["notebookStatus"] == status)
+        ]
+        return {"total": len(hits), "records": hits[(page - 1) * size : page * size]}

@@ -1,0 +1,173 @@
+"""What the imitated platform knows: endpoints, notebooks, regions, answers and input checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+# One logger for every part of the sandbox, so that its lines keep one name.
+logger = logging.getLogger("scnet_magic.sandbox")
+
+_API = "/ai/openapi/v2/notebook"
+_START = f"{_API}/customize-service/actions/start"
+_SERVICE_URL = f"{_API}/customize-service/url"
+_NOTEBOOK_URL = f"{_API}/url"
+_LIST = f"{_API}/list"
+# The account endpoints: sign-in, renewal, state and region discovery.
+_TOKENS = "/api/user/v3/tokens"
+_RENEW = "/ac/openapi/v2/tokens/next"
+_STATE = "/ac/openapi/v2/tokens/state"
+_CENTER = "/ac/openapi/v2/center"
+_METHODS = {
+    _START: "POST",
+    _SERVICE_URL: "GET",
+    _NOTEBOOK_URL: "GET",
+    _LIST: "GET",
+    _TOKENS: "POST",
+    _RENEW: "POST",
+    _STATE: "GET",
+    _CENTER: "GET",
+}
+# The token endpoint's regions: (clusterId, clusterName). "0" is the platform-level entry.
+_PLATFORM = ("0", "平台")
+_REGIONS = (
+    ("11250", "华东一区【昆山】"),
+    ("11276", "西北一区【西安】"),
+    ("11300", "华中一区【郑州】"),
+)
+_DEFAULT_REGION = "11250"  # the region of the sandbox's own token
+_CLOSED_REGION = "11300"  # the account is not opened there: its token is null
+# How far a signed timestamp may be from the server's clock.
+_MAX_CLOCK_SKEW = 300
+
+_JSON = "application/json; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
+_HTML = "text/html"
+_MAX_BODY = 1024 * 1024
+
+_PENDING_MSG = (
+    "根据您提供的端口,未检测到可用的服务。若您的服务为特定的API接口,"
+    "系统将自动建立通路,对应的外部地址为:"
+)
+_STATUSES = ("Creating", "Restarting", "Running", "Terminated", "Failed", "Shutting")
+
+
+def _nginx_page(status: str) -> bytes:
+    return (
+        f"<html>\r\n<head><title>{status}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
+
+
+_BAD_GATEWAY_PAGE = _nginx_page("502 Bad Gateway")
+
+
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _notebook_records() -> tuple[dict[str, str], ...]:
+    named = [
+        ("1896050410550136833", "sdxl-webui", "Running"),
+        ("1896476639463936002", "llm-api", "Running"),
+        ("1896050410550136834", "old-experiment", "Terminated"),
+    ]
+    mix = ("Running", "Terminated", "Creating", "Failed", "Shutting", "Terminated")
+    named += [
+        (str(1897000000000000000 + 7919 * i), f"demo-{i:02d}", mix[i % len(mix)])
+        for i in range(4, 26)
+    ]
+    return tuple(
+        {
+            "id": nid,
+            "notebookName": name,
+            "notebookStatus": status,
+            "createTime": f"2025-03-{1 + i % 28:02d} 10:{i:02d}:17",
+            "imageName": "jupyterlab-pytorch:2.1.0-ubuntu20.04-dtk24.04.1-py3.10",
+            "resourceGroup": "kshdnormal",
+            "acceleratorType": "DCU",
+            "acceleratorNumber": "1",
+        }
+        for i, (nid, name, status) in enumerate(named)
+    )
+
+
+_NOTEBOOKS = _notebook_records()
+_BY_ID = {record["id"]: record for record in _NOTEBOOKS}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the sandbox received it, with the ``token`` header redacted."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: object
+
+
+class _ApiError(Exception):
+    def __init__(self, code: str, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+
+
+def _envelope(code: str, msg: str, data: object = None) -> dict[str, Any]:
+    return {"code": code, "msg": msg, "data": data}
+
+
+def _make_token() -> str:
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    header = b64(b'{"alg":"HS256","typ":"JWT"}')
+    claims = {"sub": "scnet-sandbox", "jti": secrets.token_hex(8), "iat": int(time.time())}
+    payload = b64(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{header}.{payload}.{b64(secrets.token_bytes(32))}"
+
+
+def _parse_body(raw: bytes) -> object:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+def _notebook(value: object, field: str) -> dict[str, str]:
+    if value is None or value == "":
+        raise _ApiError("10003", "参数不全")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+        raise _ApiError("10004", f"参数无效: {field}")
+    record = _BY_ID.get(value)
+    if record is None:
+        raise _ApiError("10004", f"参数无效: Notebook实例不存在({value})")
+    return record
+
+
+def _port(value: object) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 5:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise _ApiError("10004", "参数无效: customizePort")
+    return value
+
+
+def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = query.get(name, "")
+    if value == "":
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 9 and low <= int(value) <= high):
+        raise _ApiError("10004", f"参数无效: {name}")
+    return int(value)

@@ -1,0 +1,89 @@
+"""The gateway: a reverse proxy per started service, playing the platform's external URL."""
+
+from __future__ import annotations
+
+import http.client
+
+from .data import _BAD_GATEWAY_PAGE, _HTML, _TEXT
+from .server import _content_length, _Handler, _Server
+
+# Requests through a gateway may be slow on purpose (image generation takes minutes).
+_UPSTREAM_TIMEOUT = 600.0
+
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def _connection_tokens(value: str | None) -> frozenset[str]:
+    return frozenset(t.strip().lower() for t in (value or "").split(",") if t.strip())
+
+
+class _GatewayServer(_Server):
+    def __init__(self, notebook_id: str, target_port: int) -> None:
+        self.target_port = target_port
+        super().__init__(f"gateway {notebook_id}:{target_port}", "127.0.0.1", 0, _GatewayHandler)
+
+
+class _GatewayHandler(_Handler):
+    server: _GatewayServer
+
+    def do_GET(self) -> None:
+        self._proxy()
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    def _proxy(self) -> None:
+        length = _content_length(self.headers)
+        if length < 0:
+            self._send(411, b"411 Length Required\n", _TEXT, close=True)
+            self._discard_rest()
+            return
+        body = self.rfile.read(length) if length else None
+        dropped = _HOP_BY_HOP | _connection_tokens(self.headers.get("Connection"))
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+        upstream = http.client.HTTPConnection(
+            "127.0.0.1", self.server.target_port, timeout=_UPSTREAM_TIMEOUT
+        )
+        try:
+            try:
+                upstream.request(self.command, self.path, body, headers)
+                response = upstream.getresponse()
+            except (OSError, http.client.HTTPException):
+                self._send(502, _BAD_GATEWAY_PAGE, _HTML)
+                return
+            self._relay(response)
+        finally:
+            upstream.close()
+
+    def _relay(self, response: http.client.HTTPResponse) -> None:
+        dropped = _HOP_BY_HOP | _connection_tokens(response.getheader("Connection"))
+        bodyless = self.command == "HEAD" or response.status in (204, 304) or response.status < 200
+        # Without a length the upstream streams (server-sent events, for one): keep streaming.
+        chunked = not bodyless and response.getheader("Content-Length") is None
+        self.send_response_only(response.status, response.reason)
+        self.log_request(response.status)
+        for name, value in response.getheaders():
+            if name.lower() not in dropped:
+                self.send_header(name, value)
+        if chunked and self.request_version == "HTTP/1.1":
+            self.send_header("Transfer-Encoding", "chunked")
+        elif chunked:
+            chunked = False
+            self.close_connection = True
+        self.end_headers()
+        while not bodyless and (block := response.read1(65536)):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")

@@ -1,0 +1,172 @@
+"""The HTTP plumbing every sandbox server shares: threads, TLS, closing, early answers."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import socketserver
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Iterable
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .data import _MAX_BODY, logger
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _content_length(headers: Message) -> int:
+    """The declared body length; -1 when it is unusable (chunked or malformed)."""
+    if "Transfer-Encoding" in headers:
+        return -1
+    value = headers.get("Content-Length", "0").strip()
+    if not (value.isascii() and value.isdigit()):
+        return -1
+    return int(value) if len(value) <= 18 else _MAX_BODY + 1
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    # Some Python versions turn SO_REUSEPORT on, which lets a second server share a fixed port.
+    allow_reuse_port = False
+    # socketserver listens with a backlog of 5: a burst of clients connecting at once (a
+    # class of students, a load test) overflows it, and the kernel answers the excess with
+    # SYN cookies, one-second retransmissions and connection resets.
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        label: str,
+        host: str,
+        port: int,
+        handler: type[BaseHTTPRequestHandler],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.label = label
+        self.tls = tls
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__((host, port), handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host up with getfqdn, which can stall on reverse DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            # The handshake happens in the worker thread so a silent client cannot block accept().
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def process_request(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        if isinstance(request, socket.socket):
+            with self._open_lock:
+                self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
+        if isinstance(request, socket.socket):
+            with self._open_lock:
+                self._open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        logger.debug("%s: connection from %s failed", self.label, client_address, exc_info=True)
+
+    def serve_in_background(self) -> None:
+        threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name=self.label, daemon=True
+        ).start()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        # Keep-alive connections would otherwise go on being served after stop().
+        with self._open_lock:
+            conns = list(self._open)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    # Without it every keep-alive answer waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
+    server_version = "scnet-sandbox"
+
+    def setup(self) -> None:
+        super().setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.info("%s %s %s %s", self.server.label, self.command, self.path, code)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s: " + format, self.server.label, *args)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Iterable[tuple[str, str]] = (),
+        close: bool = False,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _abort(self) -> None:
+        """Close with a TCP reset (SO_LINGER 0) instead of an orderly FIN."""
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The buffered files hold references that would keep the socket open.
+        self.rfile.close()
+        self.wfile.close()
+        self.connection.close()
+
+    def _discard_rest(self) -> None:
+        """Close after an early answer, letting the client finish sending its body (≤ 1 s).
+
+        Closing with unread data sends a reset, and a client still uploading would see the
+        reset instead of the answer.
+        """
+        self.close_connection = True
+        deadline = time.monotonic() + 1.0
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(1.0)
+            while time.monotonic() < deadline and self.connection.recv(65536):
+                pass
