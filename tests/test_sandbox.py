@@ -780,7 +780,7 @@ def test_command_line(session: requests.Session) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(9)]
+        lines = [proc.stdout.readline() for _ in range(10)]
         exports = dict(
             line[len("export ") :].rstrip("\n").split("=", 1)
             for line in lines
@@ -789,7 +789,7 @@ def test_command_line(session: requests.Session) -> None:
         assert list(exports)[:3] == ["SCNET_BASE_URL", "SCNET_TOKEN", "SCNET_NOTEBOOK_ID"]
         assert exports["SCNET_NOTEBOOK_ID"] == RUNNING
         assert JWT.fullmatch(exports["SCNET_TOKEN"])
-        assert "Ctrl-C" in lines[8] and "off" in lines[8]
+        assert "Ctrl-C" in lines[9] and "off" in lines[9]
         # The exports to sign in with instead sign in to this sandbox.
         assert exports["SCNET_LOGIN_URL"] == exports["SCNET_BASE_URL"]
         signed = sign_in(
@@ -798,6 +798,7 @@ def test_command_line(session: requests.Session) -> None:
             exports["SCNET_SECRET_KEY"],
             region="昆山",
             login_url=exports["SCNET_LOGIN_URL"],
+            ac_url=exports["SCNET_AC_URL"],
         )
         assert signed.base_url == exports["SCNET_BASE_URL"]
         response = session.get(

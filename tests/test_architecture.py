@@ -1,0 +1,105 @@
+"""The package's shape: no import cycle, short modules, and one path that starts a service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grimp
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from scnet_magic import StartResult, cli, config, service, validation
+from scnet_magic.sandbox import Sandbox
+from scnet_magic.startform import StartForm
+from scnet_magic.validation import StartRequest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "scnet_magic"
+MAX_LINES = 600
+
+
+def test_no_import_cycle_between_modules() -> None:
+    # Imports inside functions count (grimp sees them); annotation-only imports do not.
+    graph = grimp.build_graph("scnet_magic", exclude_type_checking_imports=True)
+    modules = sorted(graph.modules - {"scnet_magic"})
+    in_cycles = [
+        module
+        for module in modules
+        for imported in graph.find_modules_directly_imported_by(module) - {"scnet_magic"}
+        if graph.chain_exists(importer=imported, imported=module)
+    ]
+    assert in_cycles == []
+
+
+def test_no_module_over_600_lines() -> None:
+    long = {
+        str(path.relative_to(PACKAGE)): count
+        for path in PACKAGE.rglob("*.py")
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    calls: list[int] = []
+    real: Callable[..., Any] = getattr(module, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_one_start_magic_resolves_settings_once_and_validates_once(
+    ip: InteractiveShell,
+    sandbox_env: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_config: Path,
+) -> None:
+    isolated_config.write_text("timeout = 30\n")
+    os.chmod(isolated_config, 0o600)
+    resolved = _counting(monkeypatch, config, "resolve")
+    files_read = _counting(monkeypatch, config, "read_config_file")
+    ports_checked = _counting(monkeypatch, validation, "validate_port")
+    ids_checked = _counting(monkeypatch, validation, "validate_notebook_id")
+    with capture_output():
+        result = ip.run_line_magic("scnet_start", f"--id {Sandbox.notebook_id} --port 1223")
+    assert result.pending
+    assert (len(resolved), len(files_read)) == (1, 1)
+    assert (len(ports_checked), len(ids_checked)) == (1, 1)
+
+
+def test_the_three_front_ends_share_one_start_path(
+    ip: InteractiveShell,
+    sandbox_env: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    calls: list[tuple[StartRequest, StartResult]] = []
+    real_start = service.start
+
+    def recorded(request: StartRequest, *args: Any, **kwargs: Any) -> StartResult:
+        result = real_start(request, *args, **kwargs)
+        calls.append((request, result))
+        return result
+
+    monkeypatch.setattr(service, "start", recorded)
+    notebook, port, command = Sandbox.notebook_id, "7860", "python webui.py --port 7860"
+    with capture_output():
+        ip.run_line_magic("scnet_start", f'--id {notebook} --port {port} --command "{command}"')
+        form = StartForm(notebook_id=notebook, port=port, command=command)
+        form.start_button.click()
+        assert form.wait(30)
+    assert cli.main(["start", "--id", notebook, "--port", port, "--command", command]) == 0
+    capsys.readouterr()
+
+    (magic, from_form, from_cli) = calls
+    assert magic[0] == from_form[0] == from_cli[0] == StartRequest(notebook, 7860, command)
+    assert type(magic[1]) is type(from_form[1]) is type(from_cli[1]) is StartResult
+    assert magic[1].to_dict() == from_form[1].to_dict() == from_cli[1].to_dict()
+    assert len(sandbox_env.start_requests()) == 3
