@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,11 +22,6 @@ from typing import Any, TypeVar
 from . import i18n, validation
 from .errors import ConfigError, InvalidInput
 from .i18n import _
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
 # Where access-key sign-in lives (POST /api/user/v3/tokens).
@@ -93,6 +87,11 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
                 path=_shown_path(path), reason=exc.strerror
             )
         ) from None
+    # Imported only when there is a file to read: %load_ext need not pay for the parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -323,7 +322,9 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
     The file is replaced atomically by one created readable by its owner only (it holds a
     token), so a reader never sees half a file and no other user can read it at any moment.
     """
-    import tomlkit  # only needed when saving
+    import tempfile  # only needed when saving
+
+    import tomlkit
     from tomlkit.exceptions import TOMLKitError
 
     path = path or config_path()

@@ -8,7 +8,6 @@ hint. A rejected value is quoted back cut short, and a credential never.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from dataclasses import dataclass, field
@@ -178,6 +177,8 @@ def is_loopback_host(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1."""
     if host.lower() == "localhost":
         return True
+    import ipaddress  # only a URL with an address in it gets here
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -248,6 +249,17 @@ def validate_timeout(value: object) -> float:
     return seconds
 
 
+def seconds_argument(text: str) -> float:
+    """``validate_timeout`` as an argparse ``type`` (``--wait``, ``--timeout``): argparse
+    reports the message as a usage error."""
+    import argparse
+
+    try:
+        return validate_timeout(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
 def validate_ac_url(value: object) -> str:
     """The platform address (``/ac/...`` calls): the same rules as the base URL."""
     return _checked_url(value, _("platform URL"))
@@ -306,6 +318,8 @@ def is_local_url(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
         return True
+    import ipaddress
+
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -347,7 +361,7 @@ def start_body(notebook_id: object, port: object, command: object = None) -> dic
 # The platform writes the address inside Chinese prose, often followed directly by Chinese
 # punctuation with no space, so the match stops at whitespace, quotes, brackets and that
 # punctuation; ASCII punctuation that ends a sentence is trimmed afterwards.
-_URL_RE = re.compile(r"https?://[^\s<>\"'`，。；：）」』】》、！？（「]+", re.IGNORECASE)
+_URL_PATTERN = r"https?://[^\s<>\"'`，。；：）」』】》、！？（「]+"
 _TRAILING = ".,;:)]}\"'!?"
 
 
@@ -355,7 +369,7 @@ def extract_url(text: object) -> str | None:
     """The first http(s) URL in free text, without trailing punctuation; None if there is none."""
     if not isinstance(text, str):
         return None
-    for match in _URL_RE.finditer(text):
+    for match in re.finditer(_URL_PATTERN, text, re.IGNORECASE):  # re caches the compiled form
         url = match.group(0).rstrip(_TRAILING)
         if urlsplit(url).hostname:
             return url

@@ -18,12 +18,8 @@ EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
 STOPPED_WAITING = N_("stopped waiting; the service may still be starting.")
 
 
-def seconds(text: str) -> float:
-    """argparse type for --wait and --timeout: a positive number of seconds."""
-    try:
-        return validation.validate_timeout(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
+# argparse type for --wait and --timeout: a positive number of seconds.
+seconds = validation.seconds_argument
 
 
 def report(error: ScnetError) -> None:

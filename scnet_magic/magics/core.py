@@ -23,22 +23,22 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, observe, validate
 from traitlets.config import Config, Configurable
 
-from .. import config, display, i18n, validation
+from .. import config, i18n, validation
 from ..config import DEFAULT_WAIT, Settings
 from ..errors import InvalidInput, ScnetError
 from ..i18n import _
-from ..models import Account, Login, NotebookList, ServiceUrl, StartResult
 from .line import default_id, parse, seconds, trait_value
 from .session import SessionMixin
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
+    from ..models import Account, Login, NotebookList, ServiceUrl, StartResult
     from ..service import Progress
 
 # Shows the start form: (settings callable, language, field defaults) -> the form.
 FormFactory = Callable[..., Any]
 # Shows a region dropdown for an account with several: (account, on_login) -> the widget.
-RegionPicker = Callable[[Account, Callable[[Login], str]], Any]
+RegionPicker = Callable[["Account", Callable[["Login"], str]], Any]
 
 T = TypeVar("T")
 
@@ -265,7 +265,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
         Interrupting the kernel stops the wait quietly and returns the result as it was.
         """
-        from .. import service
+        from .. import display, service
 
         handle: Any = None
         shown: list[StartResult] = []
@@ -319,6 +319,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
                 args.notebook_id if args.notebook_id is not None else default_id(settings)
             )
             service = self.client(settings).service_url(notebook_id)
+            from .. import display
+
             with i18n.using(settings.language):
                 display.show(service)
         return service
@@ -341,6 +343,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             args = parse(self.scnet_notebooks, line)
             settings = self.settings()
             records = self.client(settings).list_notebooks(status=args.status, name=args.name)
+            from .. import display
+
             with i18n.using(settings.language):
                 display.show(records)
         return records

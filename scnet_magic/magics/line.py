@@ -20,12 +20,8 @@ from ..i18n import _, ngettext
 T = TypeVar("T")
 
 
-def seconds(text: str) -> float:
-    """argparse type for --wait: a positive number of seconds."""
-    try:
-        return validation.validate_timeout(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
+# argparse type for --wait and --timeout: a positive number of seconds.
+seconds = validation.seconds_argument
 
 
 def ask(label: str, hidden: bool) -> str:

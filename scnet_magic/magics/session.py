@@ -8,14 +8,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .. import config, display
+from .. import config
 from ..config import Settings
 from ..i18n import _
-from ..models import Account, Login
 from .line import ask, saved_note
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
+
+    from ..models import Account, Login
 
 
 class SessionMixin:
@@ -108,6 +109,8 @@ class SessionMixin:
                 settings.token, ac_url=settings.ac_url, timeout=settings.timeout
             )
         saved = config.read_config_file() if current is None else {}
+        from .. import display
+
         return display.login_status_text(settings, current, state, saved, "%scnet_login")
 
     def _widgets_shown(self) -> bool:
