@@ -83,6 +83,7 @@ class GuardHandler(web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header(GUARD_HEADER, self.guard.guard_id)
+        self.clear_header("Server")  # nothing to tell a visitor about what runs here
 
     def compute_etag(self) -> None:
         return None  # tornado would otherwise add an ETag of its own to the service's answers
@@ -124,8 +125,8 @@ class GuardHandler(web.RequestHandler):
         if candidate and await self.guard.password_matches(candidate):
             throttle.succeeded(self.peer)
             return Verdict.PASS
-        throttle.failed(self.peer)
-        return Verdict.LOCKED if throttle.locked(self.peer) else Verdict.WRONG
+        throttle.failed(self.peer)  # the next attempt meets the lockout, if this made one
+        return Verdict.WRONG
 
     def refuse(self, verdict: Verdict) -> None:
         """Answer a request that did not authenticate, and end it."""
