@@ -30,10 +30,13 @@ def basic(password: str = PASSWORD, user: str = "anyone") -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_service() -> Iterator[int]:
+def running_service(port: int = 0) -> Iterator[int]:
     """The test service in a process of its own; yields its port."""
     process = subprocess.Popen(
-        [sys.executable, str(SERVICE)], stdout=subprocess.PIPE, text=True, start_new_session=True
+        [sys.executable, str(SERVICE), str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         assert process.stdout is not None

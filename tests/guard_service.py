@@ -1,7 +1,8 @@
 """A service to put behind a guard in the tests: echo, big bodies, server-sent events, a
 WebSocket echo, its own cookies and redirects, and a log of the requests it received.
 
-Run as ``python tests/guard_service.py``: it listens on a free loopback port and prints it.
+Run as ``python tests/guard_service.py [PORT]``: it listens on that loopback port (by default
+a free one) and prints it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,18 @@ class Big(Base):
         self.finish()
 
 
+class Cut(Base):
+    """Announces 1000 bytes (or a chunked body), sends 10, and drops the connection."""
+
+    async def get(self) -> None:
+        if not self.get_query_argument("chunked", ""):
+            self.set_header("Content-Length", "1000")
+        self.write(b"0123456789")
+        await self.flush()
+        assert self.request.connection is not None
+        self.request.connection.stream.close()  # type: ignore[attr-defined]
+
+
 class Events(Base):
     """One event, then (once /release/<key> is called) a second one, then the end."""
 
@@ -144,6 +157,7 @@ def make_app() -> web.Application:
             (r"/redirect", Redirect),
             (r"/status/(\d+)", Status),
             (r"/log", Log),
+            (r"/cut", Cut),
             (r"/ws", Echoes),
             (r"/.*", Echo),
         ]
@@ -151,7 +165,7 @@ def make_app() -> web.Application:
 
 
 async def main() -> None:
-    sockets = bind_sockets(0, "127.0.0.1")
+    sockets = bind_sockets(int(sys.argv[1]) if len(sys.argv) > 1 else 0, "127.0.0.1")
     server = HTTPServer(make_app(), max_body_size=2**40)
     server.add_sockets(sockets)
     print(sockets[0].getsockname()[1], flush=True)

@@ -22,11 +22,11 @@ from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 
 from ..i18n import N_
 from . import auth
-from .base import UPSTREAM_HOST, GuardHandler, Verdict, log
+from .base import GuardHandler, Verdict, log
 from .manage import GUARD_HEADER
 
 UNLIMITED_BODY = 2**62
-CHUNK_SIZE = 64 * 1024
+CHUNK_SIZE = 1024 * 1024
 
 HOP_BY_HOP = frozenset(
     {
@@ -136,6 +136,8 @@ class Exchange(httputil.HTTPMessageDelegate):
         self._frame_chunks = False  # a chunked body whose method tornado would not chunk
         self._upstream_broken = False
         self._finished = False
+        self._keep_alive = False  # the response leaves the connection fit for another request
+        self.reused = False  # on a kept-alive connection (which the service may have closed)
         self.headers_sent = False
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reading: asyncio.Future[bool] | None = None
@@ -144,7 +146,7 @@ class Exchange(httputil.HTTPMessageDelegate):
     def complete(self) -> bool:
         return self._finished
 
-    async def open(self) -> None:
+    async def open(self, *, may_reuse: bool) -> None:
         request = self._handler.request
         method = request.method or "GET"
         headers = forwarded_headers(
@@ -157,14 +159,18 @@ class Exchange(httputil.HTTPMessageDelegate):
                 headers["Transfer-Encoding"] = "chunked"
         elif "Content-Length" not in headers and method in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = "0"
-        stream = await self._handler.guard.tcp.connect(
-            UPSTREAM_HOST, self._handler.guard.upstream_port
-        )
+        stream = self._handler.guard.idle_connection() if may_reuse else None
+        self.reused = stream is not None
+        if stream is None:
+            stream = await self._handler.guard.connect_upstream()
         stream.set_nodelay(True)
+        stream.read_chunk_size = CHUNK_SIZE
         self._connection = HTTP1Connection(stream, True, UPSTREAM_PARAMS)
         start_line = httputil.RequestStartLine(method, origin_form(request.uri), "HTTP/1.1")
         await self._connection.write_headers(start_line, headers)
         self._reading = asyncio.ensure_future(self._connection.read_response(self))
+        # A failed read has been reported through on_connection_close already.
+        self._reading.add_done_callback(_retrieve_exception)
 
     async def send(self, chunk: bytes) -> None:
         if self._upstream_broken or not chunk or self._connection is None:
@@ -186,6 +192,16 @@ class Exchange(httputil.HTTPMessageDelegate):
         except (iostream.StreamClosedError, httputil.HTTPOutputError):
             self._upstream_broken = True
 
+    async def release(self) -> None:
+        """Keep the connection for another request, if the response allows it."""
+        if self._reading is None or self._connection is None:
+            return
+        reusable = await self._reading
+        if reusable and self._keep_alive and not self._upstream_broken:
+            stream = self._connection.detach()
+            if not stream.closed():
+                self._handler.guard.keep(stream)
+
     def abort(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -201,8 +217,21 @@ class Exchange(httputil.HTTPMessageDelegate):
         assert isinstance(start_line, httputil.ResponseStartLine)
         self._handler.start_response(start_line, headers)
         self.headers_sent = True
-        # Sent at once: an event stream's headers must not wait for its first event.
-        await self._pass_on()
+        connection_tokens = {token.strip().lower() for token in headers.get_list("Connection")}
+        self._keep_alive = (
+            start_line.version == "HTTP/1.1"
+            and "close" not in connection_tokens
+            and (
+                "Content-Length" in headers
+                or "Transfer-Encoding" in headers
+                or self._handler.request.method == "HEAD"
+                or start_line.code in (204, 304)
+            )
+        )
+        if "Content-Length" not in headers:
+            # A body of unknown length may be an event stream: its headers must not wait for
+            # its first event. (With a length, they leave with the first chunk of the body.)
+            await self._pass_on()
 
     async def data_received(self, chunk: bytes) -> None:
         self._handler.write(chunk)
@@ -226,6 +255,15 @@ class Exchange(httputil.HTTPMessageDelegate):
             self.done.set_result(None)
 
 
+def _has_body(headers: httputil.HTTPHeaders) -> bool:
+    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0").strip() != "0"
+
+
+def _retrieve_exception(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 @web.stream_request_body
 class ProxyHandler(GuardHandler):
     """Any other request: to the service, once the visitor has authenticated."""
@@ -245,14 +283,20 @@ class ProxyHandler(GuardHandler):
         connection = self.request.connection
         if isinstance(connection, HTTP1Connection):
             connection.set_max_body_size(UNLIMITED_BODY)
-        exchange = Exchange(self)
-        try:
-            await exchange.open()
-        except (OSError, iostream.StreamClosedError):
-            exchange.abort()
+        exchange = await self._open_exchange(may_reuse=not _has_body(self.request.headers))
+        if exchange is None:
             self.plain(502, SERVICE_NOT_ANSWERING)
             return
         self.exchange = exchange
+
+    async def _open_exchange(self, *, may_reuse: bool) -> Exchange | None:
+        exchange = Exchange(self)
+        try:
+            await exchange.open(may_reuse=may_reuse)
+        except (OSError, iostream.StreamClosedError):
+            exchange.abort()
+            return None
+        return exchange
 
     async def data_received(self, chunk: bytes) -> None:
         if self.exchange is not None:
@@ -264,8 +308,17 @@ class ProxyHandler(GuardHandler):
         assert exchange is not None
         await exchange.end_request()
         await exchange.done
+        if exchange.reused and not exchange.complete and not exchange.headers_sent:
+            # The service had closed the kept-alive connection: once more on a new one (only
+            # requests without a body go on kept-alive connections, so nothing is lost).
+            retried = await self._open_exchange(may_reuse=False)
+            if retried is not None:
+                exchange = self.exchange = retried
+                await exchange.end_request()
+                await exchange.done
         if exchange.complete:
             self.finish()
+            await exchange.release()
         elif not exchange.headers_sent:
             self.plain(502, SERVICE_NOT_ANSWERING)
         elif isinstance(self.request.connection, HTTP1Connection):
