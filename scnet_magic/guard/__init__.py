@@ -1,0 +1,37 @@
+"""The guard: a password in front of a service whose public address has no authentication.
+
+A guard is a separate, detached process (``python -m scnet_magic.guard serve``) that listens
+on a port of its own and lets through to ``127.0.0.1:<service port>`` only visitors who know
+the password: browsers sign in on a small page (a session cookie), API clients send HTTP
+Basic. ``GET /.scnet-guard/status`` tells anyone whether the service is up.
+
+    record = start_guard(7860, password)   # a running guard for 7860 is reused
+    record.port                            # expose this port instead of 7860
+    list_guards(); find_guard(7860); stop_guard(record.port)
+"""
+
+from __future__ import annotations
+
+from .manage import (
+    GUARD_DIR_ENV,
+    GUARD_HEADER,
+    STATUS_PATH,
+    GuardError,
+    GuardRecord,
+    find_guard,
+    list_guards,
+    start_guard,
+    stop_guard,
+)
+
+__all__ = [
+    "GUARD_DIR_ENV",
+    "GUARD_HEADER",
+    "STATUS_PATH",
+    "GuardError",
+    "GuardRecord",
+    "find_guard",
+    "list_guards",
+    "start_guard",
+    "stop_guard",
+]

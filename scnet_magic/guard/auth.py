@@ -1,0 +1,290 @@
+"""Who may pass the guard: the password's hash, the sessions, the throttle and the login page.
+
+Nothing here touches the network; :mod:`.proxy` asks these objects and answers the visitor.
+The password itself is never kept: only a salted scrypt hash, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import html
+import re
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..i18n import N_, _, using
+
+COOKIE_NAME = "scnet_guard_session"
+SESSION_LIFETIME = 7 * 24 * 3600  # seconds: a week of work on a notebook without signing in
+MAX_SESSIONS = 1000  # the oldest go first; a flood of logins cannot grow memory without end
+MAX_FAILURES = 10  # failed attempts per client address within FAILURE_WINDOW ...
+FAILURE_WINDOW = 60.0
+LOCKOUT = 60.0  # ... lock that address out for this long
+MAX_TRACKED_CLIENTS = 10_000
+MAX_NEXT_LENGTH = 2048
+
+WRONG_PASSWORD = N_("Wrong password.")
+TOO_MANY_ATTEMPTS = N_("Too many failed attempts. Try again in a minute.")
+
+# scrypt at 16 MiB and about 50 ms a check: slow for a guesser who stole the hash, quick enough
+# for a person signing in. The guard runs the checks one at a time, off its event loop.
+_SCRYPT_N = 2**14
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+_SALT_BYTES = 16
+_KEY_BYTES = 32
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, repr=False)
+class PasswordHash:
+    """A salted scrypt hash of the guard's password; the password is not kept."""
+
+    salt: bytes
+    digest: bytes
+
+    @classmethod
+    def of(cls, password: str) -> PasswordHash:
+        salt = secrets.token_bytes(_SALT_BYTES)
+        return cls(salt, _scrypt(password, salt))
+
+    def matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(_scrypt(candidate, self.salt), self.digest)
+
+    def __repr__(self) -> str:  # a hash in a log or traceback is still something to guess against
+        return "PasswordHash(...)"
+
+
+def _scrypt(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt,
+        n=_SCRYPT_N,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        dklen=_KEY_BYTES,
+    )
+
+
+class Sessions:
+    """Signed-in browsers, by session id, in this process's memory only.
+
+    Ids are kept as their SHA-256 so that the table itself holds nothing a visitor could send.
+    """
+
+    def __init__(self, *, lifetime: float = SESSION_LIFETIME, clock: Clock = time.monotonic):
+        self._lifetime = lifetime
+        self._clock = clock
+        self._expiry: OrderedDict[bytes, float] = OrderedDict()
+
+    def start(self) -> str:
+        session_id = secrets.token_urlsafe(32)
+        self._expiry[_digest(session_id)] = self._clock() + self._lifetime
+        while len(self._expiry) > MAX_SESSIONS:
+            self._expiry.popitem(last=False)
+        return session_id
+
+    def valid(self, session_id: str | None) -> bool:
+        if not session_id:
+            return False
+        key = _digest(session_id)
+        expiry = self._expiry.get(key)
+        if expiry is None:
+            return False
+        if expiry <= self._clock():
+            del self._expiry[key]
+            return False
+        return True
+
+    def end(self, session_id: str | None) -> None:
+        if session_id:
+            self._expiry.pop(_digest(session_id), None)
+
+
+def _digest(session_id: str) -> bytes:
+    return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).digest()
+
+
+class Throttle:
+    """Failed password attempts per client address; too many lock the address out a while."""
+
+    def __init__(self, clock: Clock = time.monotonic):
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._locked_until: dict[str, float] = {}
+
+    def locked(self, address: str) -> bool:
+        until = self._locked_until.get(address)
+        if until is None:
+            return False
+        if until <= self._clock():
+            del self._locked_until[address]
+            return False
+        return True
+
+    def failed(self, address: str) -> None:
+        now = self._clock()
+        failures = self._failures.pop(address, deque())
+        failures.append(now)
+        while failures and failures[0] <= now - FAILURE_WINDOW:
+            failures.popleft()
+        if len(failures) >= MAX_FAILURES:
+            self._locked_until[address] = now + LOCKOUT
+        else:
+            self._failures[address] = failures  # re-inserted last: the newest stays longest
+        while len(self._failures) > MAX_TRACKED_CLIENTS:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+
+def basic_password(authorization: str | None) -> str | None:
+    """The password of an HTTP Basic ``Authorization`` header (any user name), else None."""
+    if not authorization:
+        return None
+    scheme, _sep, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _user, colon, password = decoded.partition(":")
+    return password if colon else None
+
+
+def session_cookie(session_id: str) -> str:
+    """The ``Set-Cookie`` value that signs a browser in (never readable by the page's scripts)."""
+    return (
+        f"{COOKIE_NAME}={session_id}; Path=/; Max-Age={SESSION_LIFETIME}; "
+        "HttpOnly; Secure; SameSite=Lax"
+    )
+
+
+def expired_cookie() -> str:
+    return f"{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
+
+
+def cookie_value(cookie_header: str | None) -> str | None:
+    """The guard's session id among the cookies a browser sent."""
+    for name, value in _cookie_pairs(cookie_header):
+        if name == COOKIE_NAME:
+            return value
+    return None
+
+
+def without_guard_cookie(cookie_header: str | None) -> str | None:
+    """The ``Cookie`` header minus the guard's own cookie: the service never sees a session id.
+
+    The other cookies are passed on as the browser wrote them.
+    """
+    if cookie_header is None:
+        return None
+    kept = [
+        part.strip()
+        for part in cookie_header.split(";")
+        if part.strip() and part.split("=", 1)[0].strip() != COOKIE_NAME
+    ]
+    return "; ".join(kept) or None
+
+
+def _cookie_pairs(cookie_header: str | None) -> list[tuple[str, str]]:
+    pairs = []
+    for part in (cookie_header or "").split(";"):
+        name, _sep, value = part.partition("=")
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+# A path of this site: one leading "/", then no second "/" or "\" (browsers read "//host" and
+# "/\host" as another host) and no control character or space (browsers drop tabs and newlines,
+# so "/\t/host" would become "//host").
+_SAME_ORIGIN_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x20\x7f]*")
+
+
+def safe_next(value: str | None) -> str:
+    """Where to send a browser after it signs in: ``value`` if a path of this site, else ``/``."""
+    if value and len(value) <= MAX_NEXT_LENGTH and _SAME_ORIGIN_PATH.fullmatch(value):
+        return value
+    return "/"
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """``"zh"`` when the browser prefers Chinese to English, else ``"en"``."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate((accept_language or "").split(",")):
+        tag, _sep, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _eq, number = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        base = tag.strip().lower().split("-")[0]
+        if base in ("zh", "en") and quality > 0:
+            ranked.append((-quality, index, base))
+    return min(ranked)[2] if ranked else "en"
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; background: #f4f5f7; margin: 0; }}
+main {{ max-width: 22rem; margin: 12vh auto; background: #fff; padding: 2rem;
+        border-radius: 8px; box-shadow: 0 1px 4px rgba(0, 0, 0, .15); }}
+h1 {{ font-size: 1.3rem; margin-top: 0; }}
+input[type=password] {{ width: 100%; box-sizing: border-box; padding: .5rem; margin: .5rem 0; }}
+button {{ padding: .5rem 1.2rem; }}
+.problem {{ color: #b00020; }}
+</style>
+</head>
+<body>
+<main>
+<h1>{title}</h1>
+<p>{explanation}</p>
+{problem}
+<form method="post" action="/.scnet-guard/login">
+<label for="password">{password_label}</label>
+<input id="password" name="password" type="password" autocomplete="current-password"
+ autofocus required>
+<input type="hidden" name="next" value="{next}">
+<button type="submit">{submit}</button>
+</form>
+</main>
+</body>
+</html>
+"""
+
+
+def login_page(language: str, next_path: str, problem: str | None = None) -> str:
+    """The sign-in page, in ``language``: it says nothing about the service behind it."""
+    with using(language):
+        texts = {
+            "title": _("Sign in"),
+            "explanation": _("This service is protected by a password."),
+            "password_label": _("Password"),
+            "submit": _("Sign in"),
+        }
+        shown_problem = _(problem) if problem else None
+    escaped = {key: html.escape(value) for key, value in texts.items()}
+    return _PAGE.format(
+        lang="zh-CN" if language == "zh" else "en",
+        next=html.escape(safe_next(next_path), quote=True),
+        problem=f'<p class="problem">{html.escape(shown_problem)}</p>' if shown_problem else "",
+        **escaped,
+    )

@@ -1,0 +1,216 @@
+"""What every answer of the guard shares: the guard's state, its header, the credential check,
+the refusal, and logs that never name a query string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import socket
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from tornado import iostream, web
+
+from ..i18n import N_, _, using
+from . import auth
+from .manage import GUARD_HEADER
+
+log = logging.getLogger("scnet_magic.guard")
+
+UPSTREAM_HOST = "127.0.0.1"  # the only place the guard ever connects to, whatever a request says
+REALM = "scnet-guard"
+STATUS_TIMEOUT = 2.0
+IDLE_CONNECTIONS = 8
+
+AUTHENTICATION_REQUIRED = N_("Authentication required.")
+
+
+@dataclass
+class Guard:
+    """What one guard process knows: where the service is, and who may reach it."""
+
+    upstream_port: int
+    guard_id: str
+    password: auth.PasswordHash
+    sessions: auth.Sessions = field(default_factory=auth.Sessions)
+    throttle: auth.Throttle = field(default_factory=auth.Throttle)
+    # One scrypt at a time, off the event loop: a burst of guesses costs the guard one core and
+    # 16 MiB, not one of each per guess.
+    # Connections to the service kept for the next request without a body: a new one costs
+    # about as much as the rest of a small request's way through the guard.
+    idle: deque[iostream.IOStream] = field(default_factory=deque)
+    hashing: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="scnet-guard-hash")
+    )
+
+    async def password_matches(self, candidate: str) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.hashing, self.password.matches, candidate)
+
+    async def upstream_accepts(self) -> bool:
+        try:
+            _reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(UPSTREAM_HOST, self.upstream_port), STATUS_TIMEOUT
+            )
+        except (OSError, asyncio.TimeoutError):
+            return False
+        writer.close()
+        return True
+
+    def idle_connection(self) -> iostream.IOStream | None:
+        """A kept-alive connection to the service that the service has not closed, if any."""
+        while self.idle:
+            stream = self.idle.pop()
+            if _still_open(stream):
+                return stream
+            stream.close()
+        return None
+
+    def keep(self, stream: iostream.IOStream) -> None:
+        if len(self.idle) >= IDLE_CONNECTIONS:
+            self.idle.popleft().close()
+        self.idle.append(stream)
+
+    async def connect_upstream(self) -> iostream.IOStream:
+        """A new connection to the service (straight to the address: no resolver thread)."""
+        stream = iostream.IOStream(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        try:
+            await stream.connect((UPSTREAM_HOST, self.upstream_port))
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    def close(self) -> None:
+        self.hashing.shutdown(wait=False)
+        while self.idle:
+            self.idle.pop().close()
+
+
+def _still_open(stream: iostream.IOStream) -> bool:
+    """Whether the service has not closed an idle connection (it may, whenever it likes)."""
+    if stream.closed():
+        return False
+    try:
+        stream.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True  # nothing to read: open and quiet, as an idle connection should be
+    except OSError:
+        return False
+    return False  # b"": closed; anything else is a stray answer nobody asked for
+
+
+class Verdict(enum.Enum):
+    PASS = "pass"
+    MISSING = "missing"  # no credential at all
+    WRONG = "wrong"
+    LOCKED = "locked"  # too many failures from this address
+
+
+class GuardHandler(web.RequestHandler):
+    """What every answer of the guard shares: its header, the credential check, quiet logs."""
+
+    used_basic = False  # the request authenticated with the guard's Basic credential
+
+    @property
+    def guard(self) -> Guard:
+        # From the application's settings rather than initialize(): tornado sets the default
+        # headers (the guard's id among them) before initialize() runs, and again on errors.
+        guard: Guard = self.settings["guard"]
+        return guard
+
+    def set_default_headers(self) -> None:
+        self.set_header(GUARD_HEADER, self.guard.guard_id)
+        self.clear_header("Server")  # nothing to tell a visitor about what runs here
+
+    def compute_etag(self) -> None:
+        return None  # tornado would otherwise add an ETag of its own to the service's answers
+
+    @property
+    def peer(self) -> str:
+        # The socket's peer, never a header: a visitor cannot pick whose failures count.
+        return self.request.remote_ip or ""
+
+    @property
+    def language(self) -> str:
+        return auth.preferred_language(self.request.headers.get("Accept-Language"))
+
+    def say(self, message: str) -> str:
+        with using(self.language):
+            return _(message)
+
+    def looks_like_browser(self) -> bool:
+        return self.request.method in ("GET", "HEAD") and "text/html" in self.request.headers.get(
+            "Accept", ""
+        )
+
+    async def credentials(self) -> Verdict:
+        """Check the session cookie, else HTTP Basic; never a password in the query string."""
+        if self.guard.sessions.valid(auth.cookie_value(self.request.headers.get("Cookie"))):
+            return Verdict.PASS
+        candidate = auth.basic_password(self.request.headers.get("Authorization"))
+        if candidate is None:
+            return Verdict.MISSING
+        verdict = await self.attempt(candidate)
+        self.used_basic = verdict is Verdict.PASS
+        return verdict
+
+    async def attempt(self, candidate: str) -> Verdict:
+        """One password attempt, counted against this client address when it fails."""
+        throttle = self.guard.throttle
+        if throttle.locked(self.peer):
+            return Verdict.LOCKED
+        if candidate and await self.guard.password_matches(candidate):
+            throttle.succeeded(self.peer)
+            return Verdict.PASS
+        throttle.failed(self.peer)  # the next attempt meets the lockout, if this made one
+        return Verdict.WRONG
+
+    def refuse(self, verdict: Verdict) -> None:
+        """Answer a request that did not authenticate, and end it."""
+        if verdict is Verdict.LOCKED:
+            self.set_header("Retry-After", str(int(auth.LOCKOUT)))
+            if self.looks_like_browser():
+                self.page(429, auth.TOO_MANY_ATTEMPTS)
+            else:
+                self.plain(429, auth.TOO_MANY_ATTEMPTS)
+        elif self.looks_like_browser():
+            problem = auth.WRONG_PASSWORD if verdict is Verdict.WRONG else None
+            self.page(401, problem, next_path=self.request.uri)
+        else:
+            # Only for non-browsers: a browser would answer it with its own password dialog.
+            self.set_header("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')
+            self.plain(401, AUTHENTICATION_REQUIRED)
+
+    def page(self, status: int, problem: str | None, next_path: str | None = "/") -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(auth.login_page(self.language, next_path or "/", problem))
+
+    def plain(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.say(message) + "\n")
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Tornado's own message names the whole URI, and a visitor may have put a password in
+        # its query string: name the path only.
+        if isinstance(value, web.HTTPError):
+            return
+        log.error(
+            "error answering %s %s",
+            self.request.method,
+            self.request.path,
+            exc_info=(typ, value, tb) if typ and value else None,
+        )

@@ -1,0 +1,322 @@
+"""Guard processes on this machine: start one (detached), find, list and stop them.
+
+Each running guard has a record, ``<port>.json``, in the user's runtime directory
+(``platformdirs.user_runtime_dir("scnet")/guards``, or ``$SCNET_GUARD_DIR``): its port, the
+service's port, its process id and its random id. The guard process writes the record itself
+once it listens and removes it when it stops; readers drop the records of processes that died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.client
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from base64 import b64encode
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..i18n import _
+
+GUARD_DIR_ENV = "SCNET_GUARD_DIR"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+PROBE_TIMEOUT = 2.0
+GUARD_HEADER = "X-Scnet-Guard"  # on every answer of a guard: its guard_id
+STATUS_PATH = "/.scnet-guard/status"
+# What the process list shows for a guard: how a reused process id is told from a guard.
+COMMAND_MARK = "scnet_magic.guard"
+
+
+class GuardError(RuntimeError):
+    """A guard could not be started, or its records cannot be kept safely."""
+
+
+@dataclass(frozen=True)
+class GuardRecord:
+    """A running guard: it listens on ``port`` and lets through to ``127.0.0.1:upstream_port``."""
+
+    port: int
+    upstream_port: int
+    pid: int
+    guard_id: str
+    started_at: float  # seconds since the epoch
+    host: str = "0.0.0.0"
+    reused: bool = False  # start_guard found it running rather than starting it
+
+    def to_json(self) -> str:
+        fields = dataclasses.asdict(self)
+        del fields["reused"]  # a property of one start_guard call, not of the guard
+        return json.dumps(fields, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> GuardRecord:
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            port=int(data["port"]),
+            upstream_port=int(data["upstream_port"]),
+            pid=int(data["pid"]),
+            guard_id=str(data["guard_id"]),
+            started_at=float(data["started_at"]),
+            host=str(data.get("host", "0.0.0.0")),
+        )
+
+
+def guard_dir() -> Path:
+    """The folder of the guards' records (created private to this user)."""
+    override = os.environ.get(GUARD_DIR_ENV)
+    if override:
+        folder = Path(override)
+    else:
+        import platformdirs
+
+        with warnings.catch_warnings():
+            # Without XDG_RUNTIME_DIR (containers) platformdirs warns and uses /tmp/runtime-<uid>;
+            # the ownership check below is what makes that safe.
+            warnings.simplefilter("ignore")
+            folder = Path(platformdirs.user_runtime_dir("scnet")) / "guards"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_uid != os.getuid():
+        raise GuardError(
+            _("{folder} belongs to another user; set SCNET_GUARD_DIR to a folder of yours").format(
+                folder=folder
+            )
+        )
+    folder.chmod(0o700)
+    return folder
+
+
+def record_path(port: int) -> Path:
+    return guard_dir() / f"{port}.json"
+
+
+def log_path(guard_id: str) -> Path:
+    return guard_dir() / f"{guard_id}.log"
+
+
+def write_record(record: GuardRecord) -> None:
+    """Write a guard's record, readable by this user only, replacing any old one at once."""
+    path = record_path(record.port)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(record.to_json())
+    os.replace(temporary, path)
+
+
+def remove_record(record: GuardRecord) -> None:
+    """Remove a guard's record and log, unless a newer guard has taken its port since."""
+    current = _read(record_path(record.port))
+    if current is None or current.guard_id == record.guard_id:
+        with contextlib.suppress(FileNotFoundError):
+            record_path(record.port).unlink()
+    with contextlib.suppress(FileNotFoundError):
+        log_path(record.guard_id).unlink()
+
+
+def _read(path: Path) -> GuardRecord | None:
+    try:
+        return GuardRecord.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_running(record: GuardRecord) -> bool:
+    """Whether the record's process still runs and is a guard (not a reused process id)."""
+    try:
+        os.kill(record.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process now holds the id: not our guard
+    proc = Path("/proc") / str(record.pid)
+    if not proc.exists():
+        return True  # no /proc (macOS): the signal check is all there is
+    try:
+        state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
+        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, IndexError):
+        return False
+    # A zombie has exited; it only waits for a parent that does not reap it.
+    return state != "Z" and COMMAND_MARK in command
+
+
+def list_guards() -> list[GuardRecord]:
+    """The guards running now, by port; records of guards that died are removed."""
+    running = []
+    for path in sorted(guard_dir().glob("*.json")):
+        record = _read(path)
+        if record is None:
+            continue
+        if is_running(record):
+            running.append(record)
+        else:
+            remove_record(record)
+    return sorted(running, key=lambda record: record.port)
+
+
+def find_guard(upstream_port: int) -> GuardRecord | None:
+    """The running guard in front of ``127.0.0.1:upstream_port``, if any."""
+    for record in list_guards():
+        if record.upstream_port == upstream_port:
+            return record
+    return None
+
+
+def stop_guard(port: int) -> bool:
+    """Stop the guard listening on ``port``; False when there was none."""
+    record = _read(record_path(port))
+    if record is None:
+        return False
+    if not is_running(record):
+        remove_record(record)
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while is_running(record) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if is_running(record):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGKILL)
+    remove_record(record)
+    return True
+
+
+def start_guard(
+    upstream_port: int,
+    password: str,
+    *,
+    host: str = "0.0.0.0",
+    port: int = 0,
+    timeout: float = START_TIMEOUT,
+) -> GuardRecord:
+    """Put a guard with ``password`` in front of ``127.0.0.1:upstream_port``; return its record
+    once it answers.
+
+    A guard already running for that port is reused (``reused=True``) if ``password`` opens
+    it; one with another password is an error rather than a silent change of password.
+    """
+    _check_port(upstream_port, allow_zero=False)
+    _check_port(port, allow_zero=True)
+    if not password:
+        raise ValueError(_("the guard's password must not be empty"))
+    existing = find_guard(upstream_port)
+    if existing is not None:
+        if _password_opens(existing, password):
+            return dataclasses.replace(existing, reused=True)
+        raise GuardError(
+            _(
+                "port {upstream} is already guarded on port {port} with another password; "
+                "stop that guard first (scnet guard --stop {port})"
+            ).format(upstream=upstream_port, port=existing.port)
+        )
+    guard_id = secrets.token_hex(8)
+    log = log_path(guard_id)
+    command = [
+        sys.executable,
+        "-m",
+        "scnet_magic.guard",
+        "serve",
+        f"--upstream-port={upstream_port}",
+        f"--port={port}",
+        f"--host={host}",
+        f"--guard-id={guard_id}",
+        "--password-stdin",  # never an argument or a variable: both show to other processes
+    ]
+    descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "ab") as log_file:
+        # A session of its own, so that a kernel restart (which signals the kernel's process
+        # group) leaves it running; it forks once more, so it is never the kernel's child.
+        launcher = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    try:
+        launcher.communicate(password.encode("utf-8"), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
+        launcher.wait()
+    if launcher.returncode != 0:
+        raise GuardError(_not_started(upstream_port, log))
+    record = _wait_until_listening(guard_id, port, timeout)
+    if record is None:
+        raise GuardError(_not_started(upstream_port, log))
+    return record
+
+
+def _check_port(port: int, *, allow_zero: bool) -> None:
+    lowest = 0 if allow_zero else 1
+    if isinstance(port, bool) or not isinstance(port, int) or not lowest <= port <= 65535:
+        if allow_zero:
+            message = _("listening port must be from 0 (any free port) to 65535, got {value}")
+        else:
+            message = _("port must be from 1 to 65535, got {value}")
+        raise ValueError(message.format(value=repr(port)[:20]))
+
+
+def _wait_until_listening(guard_id: str, port: int, timeout: float) -> GuardRecord | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for record in list_guards():
+            if record.guard_id == guard_id and _answers_as(record):
+                return record
+        time.sleep(0.05)
+    return None
+
+
+def probe_host(record: GuardRecord) -> str:
+    """Where this machine reaches a guard: loopback when it listens on every address."""
+    return "127.0.0.1" if record.host in ("", "0.0.0.0", "::") else record.host
+
+
+def _request(record: GuardRecord, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection(probe_host(record), record.port, timeout=PROBE_TIMEOUT)
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+def _answers_as(record: GuardRecord) -> bool:
+    """Whether the guard's port is answered by that very guard (its id in the header)."""
+    try:
+        response = _request(record, STATUS_PATH, {})
+    except OSError:
+        return False
+    return response.getheader(GUARD_HEADER) == record.guard_id
+
+
+def _password_opens(record: GuardRecord, password: str) -> bool:
+    credential = b64encode(f"scnet:{password}".encode()).decode("ascii")
+    try:
+        response = _request(record, "/.scnet-guard/check", {"Authorization": f"Basic {credential}"})
+    except OSError:
+        return False
+    return response.status == 204
+
+
+def _not_started(upstream_port: int, log: Path) -> str:
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    reason = lines[-1] if lines else _("no message")
+    with contextlib.suppress(FileNotFoundError):
+        log.unlink()
+    return _("the guard for port {port} did not start: {reason}").format(
+        port=upstream_port, reason=reason
+    )

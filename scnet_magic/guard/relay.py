@@ -1,0 +1,350 @@
+"""HTTP through the guard: the visitor's request to the service, the service's answer back.
+
+Bodies stream both ways with flow control: a chunk is read from one side only once the
+previous one has been handed to the other side's socket, so memory stays bounded whatever the
+size of an upload or download, and server-sent events arrive as they are sent.
+
+The service side speaks HTTP/1.1 through tornado's ``HTTP1Connection`` (the engine under
+``AsyncHTTPClient``) rather than ``AsyncHTTPClient`` itself: that client awaits a streaming
+callback only from tornado 6.6 on (older ones would buffer a fast download whole in memory),
+queues requests beyond ``max_clients`` (a few open event streams would stall every other
+request), and adds to requests (User-Agent, a default Content-Type, gzip) what a proxy must
+pass on as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+from tornado import httputil, iostream, web
+from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+
+from ..i18n import N_
+from . import auth
+from .base import GuardHandler, Verdict, log
+from .manage import GUARD_HEADER
+
+UNLIMITED_BODY = 2**62
+CHUNK_SIZE = 1024 * 1024
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# What the guard says about the visitor itself; a visitor's own values are dropped, not passed
+# on. ("Expect: 100-continue" was answered by the guard's server already.)
+SET_BY_GUARD = frozenset(
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "expect"}
+)
+# WebDAV and other extension methods pass too; CONNECT and TRACE do not.
+EXTRA_METHODS = ("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT")
+
+SERVICE_NOT_ANSWERING = N_("The service behind this address is not answering.")
+BAD_FRAMING = N_("Bad request: the body's length is ambiguous.")
+
+
+def framing_problem(headers: httputil.HTTPHeaders) -> bool:
+    """Whether a request's body length is ambiguous (the stuff of request smuggling).
+
+    Tornado rejects these too, but only after the handler has started; the guard refuses them
+    before anything goes to the service.
+    """
+    encodings = headers.get_list("Transfer-Encoding")
+    lengths = headers.get_list("Content-Length")
+    if encodings and lengths:
+        return True
+    if encodings and (len(encodings) > 1 or encodings[0].strip().lower() != "chunked"):
+        return True
+    values = {value.strip() for length in lengths for value in length.split(",")}
+    return bool(lengths) and (len(values) != 1 or not next(iter(values)).isdigit())
+
+
+def origin_form(uri: str | None) -> str:
+    """The request target as a path: an absolute URI's host is never where the guard goes."""
+    uri = uri or "/"
+    if uri.startswith("/") or uri == "*":
+        return uri
+    parts = urlsplit(uri)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def forwarded_headers(
+    request: httputil.HTTPServerRequest, *, drop_authorization: bool, drop: frozenset[str]
+) -> httputil.HTTPHeaders:
+    """The visitor's headers as the service should see them.
+
+    Host passes unchanged (the service builds links and checks origins with it; it never
+    chooses where the guard connects).
+    """
+    named = {token.strip().lower() for token in request.headers.get("Connection", "").split(",")}
+    headers = httputil.HTTPHeaders()
+    for name, value in request.headers.get_all():
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower in named or lower in SET_BY_GUARD or lower in drop:
+            continue
+        if lower == "authorization" and drop_authorization:
+            continue  # the guard's password is not the service's business
+        if lower == "cookie":
+            kept = auth.without_guard_cookie(value)
+            if kept is None:
+                continue
+            value = kept
+        headers.add(name, value)
+    headers["X-Forwarded-For"] = request.remote_ip or ""
+    headers["X-Forwarded-Proto"] = request.protocol
+    if "Host" in request.headers:
+        headers["X-Forwarded-Host"] = request.headers["Host"]
+    return headers
+
+
+def response_headers(headers: httputil.HTTPHeaders) -> list[tuple[str, str]]:
+    """The service's response headers minus the hop-by-hop ones and any guard header."""
+    named = {token.strip().lower() for token in headers.get("Connection", "").split(",")}
+    return [
+        (name, value)
+        for name, value in headers.get_all()
+        if name.lower() not in HOP_BY_HOP
+        and name.lower() not in named
+        and name.lower() != GUARD_HEADER.lower()
+    ]
+
+
+UPSTREAM_PARAMS = HTTP1ConnectionParameters(
+    no_keep_alive=True,
+    chunk_size=CHUNK_SIZE,
+    max_body_size=UNLIMITED_BODY,
+    decompress=False,  # compressed bodies pass as the service sent them
+)
+
+
+class Exchange(httputil.HTTPMessageDelegate):
+    """One request to the service, and its response relayed to the visitor as it arrives."""
+
+    def __init__(self, handler: ProxyHandler) -> None:
+        self._handler = handler
+        self._connection: HTTP1Connection | None = None
+        self._frame_chunks = False  # a chunked body whose method tornado would not chunk
+        self._upstream_broken = False
+        self._finished = False
+        self._keep_alive = False  # the response leaves the connection fit for another request
+        self.reused = False  # on a kept-alive connection (which the service may have closed)
+        self.headers_sent = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reading: asyncio.Future[bool] | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self._finished
+
+    async def open(self, *, may_reuse: bool) -> None:
+        request = self._handler.request
+        method = request.method or "GET"
+        headers = forwarded_headers(
+            request, drop_authorization=self._handler.used_basic, drop=frozenset()
+        )
+        if "Transfer-Encoding" in request.headers:
+            # Tornado frames the body in chunks itself for POST, PUT and PATCH only.
+            self._frame_chunks = method not in ("POST", "PUT", "PATCH")
+            if self._frame_chunks:
+                headers["Transfer-Encoding"] = "chunked"
+        elif "Content-Length" not in headers and method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = "0"
+        stream = self._handler.guard.idle_connection() if may_reuse else None
+        self.reused = stream is not None
+        if stream is None:
+            stream = await self._handler.guard.connect_upstream()
+        stream.set_nodelay(True)
+        stream.read_chunk_size = CHUNK_SIZE
+        self._connection = HTTP1Connection(stream, True, UPSTREAM_PARAMS)
+        start_line = httputil.RequestStartLine(method, origin_form(request.uri), "HTTP/1.1")
+        await self._connection.write_headers(start_line, headers)
+        self._reading = asyncio.ensure_future(self._connection.read_response(self))
+        # A failed read has been reported through on_connection_close already.
+        self._reading.add_done_callback(_retrieve_exception)
+
+    async def send(self, chunk: bytes) -> None:
+        if self._upstream_broken or not chunk or self._connection is None:
+            return
+        if self._frame_chunks:
+            chunk = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+        try:
+            await self._connection.write(chunk)
+        except iostream.StreamClosedError:
+            self._upstream_broken = True  # the service answered early or went away
+
+    async def end_request(self) -> None:
+        if self._upstream_broken or self._connection is None:
+            return
+        try:
+            if self._frame_chunks:
+                await self._connection.write(b"0\r\n\r\n")
+            self._connection.finish()
+        except (iostream.StreamClosedError, httputil.HTTPOutputError):
+            self._upstream_broken = True
+
+    async def release(self) -> None:
+        """Keep the connection for another request, if the response allows it."""
+        if self._reading is None or self._connection is None:
+            return
+        reusable = await self._reading
+        if reusable and self._keep_alive and not self._upstream_broken:
+            stream = self._connection.detach()
+            if not stream.closed():
+                self._handler.guard.keep(stream)
+
+    def abort(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._settle()
+
+    # The response, as tornado reads it from the service:
+
+    async def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        self._handler.start_response(start_line, headers)
+        self.headers_sent = True
+        connection_tokens = {token.strip().lower() for token in headers.get_list("Connection")}
+        self._keep_alive = (
+            start_line.version == "HTTP/1.1"
+            and "close" not in connection_tokens
+            and (
+                "Content-Length" in headers
+                or "Transfer-Encoding" in headers
+                or self._handler.request.method == "HEAD"
+                or start_line.code in (204, 304)
+            )
+        )
+        if "Content-Length" not in headers:
+            # A body of unknown length may be an event stream: its headers must not wait for
+            # its first event. (With a length, they leave with the first chunk of the body.)
+            await self._pass_on()
+
+    async def data_received(self, chunk: bytes) -> None:
+        self._handler.write(chunk)
+        await self._pass_on()
+
+    async def _pass_on(self) -> None:
+        try:
+            await self._handler.flush()
+        except iostream.StreamClosedError:
+            self.abort()  # the visitor left: stop reading from the service
+
+    def finish(self) -> None:
+        self._finished = True
+        self._settle()
+
+    def on_connection_close(self) -> None:
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def _has_body(headers: httputil.HTTPHeaders) -> bool:
+    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0").strip() != "0"
+
+
+def _retrieve_exception(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+@web.stream_request_body
+class ProxyHandler(GuardHandler):
+    """Any other request: to the service, once the visitor has authenticated."""
+
+    SUPPORTED_METHODS = (*web.RequestHandler.SUPPORTED_METHODS, *EXTRA_METHODS)
+    exchange: Exchange | None = None
+
+    async def prepare(self) -> None:
+        if framing_problem(self.request.headers):
+            self.set_header("Connection", "close")
+            self.plain(400, BAD_FRAMING)
+            return
+        verdict = await self.credentials()
+        if verdict is not Verdict.PASS:
+            self.refuse(verdict)
+            return
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection):
+            connection.set_max_body_size(UNLIMITED_BODY)
+        exchange = await self._open_exchange(may_reuse=not _has_body(self.request.headers))
+        if exchange is None:
+            self.plain(502, SERVICE_NOT_ANSWERING)
+            return
+        self.exchange = exchange
+
+    async def _open_exchange(self, *, may_reuse: bool) -> Exchange | None:
+        exchange = Exchange(self)
+        try:
+            await exchange.open(may_reuse=may_reuse)
+        except (OSError, iostream.StreamClosedError):
+            exchange.abort()
+            return None
+        return exchange
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self.exchange is not None:
+            await self.exchange.send(chunk)
+
+    async def relay(self, *_args: str) -> None:
+        """The method for every HTTP verb: the body has been sent on; finish the response."""
+        exchange = self.exchange
+        assert exchange is not None
+        await exchange.end_request()
+        await exchange.done
+        if exchange.reused and not exchange.complete and not exchange.headers_sent:
+            # The service had closed the kept-alive connection: once more on a new one (only
+            # requests without a body go on kept-alive connections, so nothing is lost).
+            retried = await self._open_exchange(may_reuse=False)
+            if retried is not None:
+                exchange = self.exchange = retried
+                await exchange.end_request()
+                await exchange.done
+        if exchange.complete:
+            self.finish()
+            await exchange.release()
+        elif not exchange.headers_sent:
+            self.plain(502, SERVICE_NOT_ANSWERING)
+        elif isinstance(self.request.connection, HTTP1Connection):
+            # Cut off mid-answer: close rather than end the response cleanly, so that the
+            # visitor does not take a truncated download for a whole one.
+            self.request.connection.close()
+
+    get = head = post = put = patch = delete = options = relay
+
+    def start_response(
+        self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders
+    ) -> None:
+        self.set_status(start_line.code, start_line.reason or None)
+        for name in ("Content-Type", "Server", "Date"):  # tornado's defaults, not the service's
+            self.clear_header(name)
+        for name, value in response_headers(headers):
+            try:
+                self.add_header(name, value)
+            except ValueError:
+                log.warning("dropped a response header with a control character: %s", name)
+
+    def on_connection_close(self) -> None:
+        if self.exchange is not None:
+            self.exchange.abort()
+        super().on_connection_close()
+
+
+for _method in EXTRA_METHODS:
+    setattr(ProxyHandler, _method.lower(), ProxyHandler.relay)

@@ -1,0 +1,160 @@
+"""WebSockets through the guard (Gradio, ComfyUI and Jupyter need them).
+
+The upgrade is authenticated like any request (cookie or Basic); the guard then opens its own
+WebSocket to the service with the visitor's headers and subprotocols, accepts the visitor's
+with the subprotocol the service chose, and relays messages both ways, each side awaiting the
+other's write so that a fast sender cannot fill the guard's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit
+
+from tornado import httputil, iostream, websocket
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.routing import Matcher
+
+from ..i18n import N_
+from .base import UPSTREAM_HOST, GuardHandler, Verdict
+from .relay import SERVICE_NOT_ANSWERING, forwarded_headers, origin_form
+
+# Messages are whole in memory (tornado's WebSocket reads them so); a notebook's largest
+# outputs fit well below this.
+WEBSOCKET_MESSAGE_LIMIT = 128 * 2**20
+CONNECT_TIMEOUT = 10.0
+# The guard's client writes its own handshake; the subprotocols go through its argument.
+HANDSHAKE_HEADERS = frozenset(
+    {
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+    }
+)
+# Close codes that describe a connection but may not be sent in a close frame.
+UNSENDABLE_CLOSE_CODES = frozenset({1005, 1006, 1015})
+
+FOREIGN_ORIGIN = N_("Forbidden: a page of another site cannot open this connection.")
+
+
+class WebSocketUpgrade(Matcher):
+    """Routes WebSocket upgrade requests (any path outside the guard's own) to the relay."""
+
+    def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
+        return {} if request.headers.get("Upgrade", "").lower() == "websocket" else None
+
+
+def same_origin(request: httputil.HTTPServerRequest) -> bool:
+    """Whether a browser's WebSocket comes from a page of this very site.
+
+    Browsers send a SameSite=Lax cookie with WebSockets opened by any page of the same *site*,
+    and other users' services are neighbouring hosts under the same domain: without this
+    check, their pages could talk to this service with the visitor's session. The host the
+    browser addressed is the Host header, or X-Forwarded-Host where the gateway rewrote Host
+    (a page cannot forge either). A client without Origin is not a browser page.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    origin_host = urlsplit(origin).netloc.lower()
+    addressed = [request.headers.get("Host", "")]
+    for value in request.headers.get_list("X-Forwarded-Host"):
+        addressed.extend(value.split(","))
+    return bool(origin_host) and origin_host in {host.strip().lower() for host in addressed}
+
+
+def requested_subprotocols(request: httputil.HTTPServerRequest) -> list[str]:
+    values = request.headers.get_list("Sec-WebSocket-Protocol")
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
+    upstream: websocket.WebSocketClientConnection | None = None
+    _pump: asyncio.Future[None] | None = None
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        verdict = await self.credentials()
+        if verdict is not Verdict.PASS:
+            self.refuse(verdict)
+            return
+        if not same_origin(self.request):
+            self.plain(403, FOREIGN_ORIGIN)
+            return
+        # The service's answer decides the subprotocol, so it is asked before the visitor's
+        # handshake is answered.
+        headers = forwarded_headers(
+            self.request, drop_authorization=self.used_basic, drop=HANDSHAKE_HEADERS
+        )
+        target = HTTPRequest(
+            f"ws://{UPSTREAM_HOST}:{self.guard.upstream_port}{origin_form(self.request.uri)}",
+            headers=headers,
+            connect_timeout=CONNECT_TIMEOUT,
+            request_timeout=CONNECT_TIMEOUT,
+        )
+        try:
+            self.upstream = await websocket.websocket_connect(
+                target,
+                subprotocols=requested_subprotocols(self.request) or None,
+                max_message_size=WEBSOCKET_MESSAGE_LIMIT,
+            )
+        except HTTPClientError as refused:
+            if refused.code >= 500:  # 599: tornado's own timeout or connection failure
+                self.plain(502, SERVICE_NOT_ANSWERING)
+            else:
+                # The service declined the upgrade (a wrong path, its own authentication):
+                # pass its status on rather than blame the guard.
+                self.set_status(refused.code)
+                self.finish()
+            return
+        except (OSError, iostream.StreamClosedError, asyncio.TimeoutError):
+            self.plain(502, SERVICE_NOT_ANSWERING)
+            return
+        try:
+            await super().get(*args, **kwargs)  # returns once the visitor's socket has closed
+        finally:
+            self.upstream.close()
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # checked in get(), before the service was contacted
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return self.upstream.selected_subprotocol if self.upstream is not None else None
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self._pump = asyncio.ensure_future(self._from_service())
+
+    async def _from_service(self) -> None:
+        upstream = self.upstream
+        assert upstream is not None
+        while True:
+            message = await upstream.read_message()
+            if message is None:
+                break
+            try:
+                await self.write_message(message, binary=isinstance(message, bytes))
+            except websocket.WebSocketClosedError:
+                return
+        code = upstream.close_code
+        if code is None or code in UNSENDABLE_CLOSE_CODES:
+            self.close()
+        else:
+            self.close(code, upstream.close_reason)
+
+    async def on_message(self, message: str | bytes) -> None:
+        if self.upstream is None:
+            return
+        try:
+            await self.upstream.write_message(message, binary=isinstance(message, bytes))
+        except websocket.WebSocketClosedError:
+            self.close()
+
+    def on_close(self) -> None:
+        if self.upstream is None:
+            return
+        code = self.close_code
+        if code is None or code in UNSENDABLE_CLOSE_CODES:
+            self.upstream.close()
+        else:
+            self.upstream.close(code, self.close_reason)

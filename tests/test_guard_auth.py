@@ -1,0 +1,163 @@
+"""The guard's rules on their own: where a browser may be sent back to, which language it
+gets, how Basic credentials and cookies are read, and how the throttle and sessions count
+(with a clock of the test's own: no waiting, no timing)."""
+
+from __future__ import annotations
+
+import pytest
+from tornado.httputil import HTTPHeaders
+
+from scnet_magic.guard import auth
+from scnet_magic.guard.relay import framing_problem, origin_form
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/", "/"),
+        ("/lab/tree?x=1#y", "/lab/tree?x=1#y"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("/a\\b", "/"),
+        ("https://evil.example/", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/\t/evil.example", "/"),
+        ("/\n/evil.example", "/"),
+        ("", "/"),
+        (None, "/"),
+        ("/" + "a" * 5000, "/"),
+    ],
+)
+def test_safe_next(value: str | None, expected: str) -> None:
+    assert auth.safe_next(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "en"),
+        ("zh-CN,zh;q=0.9", "zh"),
+        ("en-US,zh-CN;q=0.8", "en"),
+        ("fr-FR,zh;q=0.5,en;q=0.4", "zh"),
+        ("zh;q=0,en", "en"),
+        ("de", "en"),
+    ],
+)
+def test_preferred_language(header: str | None, expected: str) -> None:
+    assert auth.preferred_language(header) == expected
+
+
+def test_basic_password_takes_everything_after_the_first_colon() -> None:
+    assert auth.basic_password("Basic dXNlcjpwYTpzcw==") == "pa:ss"  # user:pa:ss
+    assert auth.basic_password("basic OnNlY3JldA==") == "secret"  # no user name
+    assert auth.basic_password("Bearer token") is None
+    assert auth.basic_password("Basic not-base64!") is None
+    assert auth.basic_password("Basic bm9jb2xvbg==") is None  # "nocolon"
+    assert auth.basic_password(None) is None
+
+
+def test_the_guard_cookie_is_found_and_removed_among_others() -> None:
+    header = "a=1; scnet_guard_session=abc; b=2"
+    assert auth.cookie_value(header) == "abc"
+    assert auth.without_guard_cookie(header) == "a=1; b=2"
+    assert auth.without_guard_cookie("scnet_guard_session=abc") is None
+    assert auth.cookie_value("a=1") is None
+
+
+def test_the_password_hash_matches_only_the_password_and_hides_itself() -> None:
+    hashed = auth.PasswordHash.of("s3cret")
+    assert hashed.matches("s3cret")
+    assert not hashed.matches("s3cret ")
+    assert "s3cret" not in repr(hashed) and hashed.salt.hex() not in repr(hashed)
+    assert auth.PasswordHash.of("s3cret").digest != hashed.digest  # salted
+
+
+def test_the_throttle_locks_after_ten_failures_for_a_minute() -> None:
+    clock = Clock()
+    throttle = auth.Throttle(clock)
+    for _ in range(9):
+        throttle.failed("10.0.0.1")
+    assert not throttle.locked("10.0.0.1")
+    throttle.failed("10.0.0.1")
+    assert throttle.locked("10.0.0.1")
+    assert not throttle.locked("10.0.0.2")  # per address
+    clock.now += auth.LOCKOUT
+    assert not throttle.locked("10.0.0.1")
+
+
+def test_failures_older_than_the_window_do_not_count() -> None:
+    clock = Clock()
+    throttle = auth.Throttle(clock)
+    for _ in range(9):
+        throttle.failed("10.0.0.1")
+    clock.now += auth.FAILURE_WINDOW + 1
+    throttle.failed("10.0.0.1")
+    assert not throttle.locked("10.0.0.1")
+
+
+def test_a_success_forgets_the_failures() -> None:
+    throttle = auth.Throttle(Clock())
+    for _ in range(9):
+        throttle.failed("10.0.0.1")
+    throttle.succeeded("10.0.0.1")
+    throttle.failed("10.0.0.1")
+    assert not throttle.locked("10.0.0.1")
+
+
+def test_sessions_expire_and_end() -> None:
+    clock = Clock()
+    sessions = auth.Sessions(lifetime=100, clock=clock)
+    first, second = sessions.start(), sessions.start()
+    assert first != second and sessions.valid(first) and sessions.valid(second)
+    assert not sessions.valid(first + "x") and not sessions.valid(None)
+    sessions.end(second)
+    assert not sessions.valid(second)
+    clock.now += 100
+    assert not sessions.valid(first)
+
+
+@pytest.mark.parametrize(
+    ("headers", "ambiguous"),
+    [
+        ({"Content-Length": "5"}, False),
+        ({"Transfer-Encoding": "chunked"}, False),
+        ({}, False),
+        ({"Content-Length": "5", "Transfer-Encoding": "chunked"}, True),
+        ({"Transfer-Encoding": "gzip, chunked"}, True),
+        ({"Transfer-Encoding": "identity"}, True),
+        ({"Content-Length": "5, 6"}, True),
+        ({"Content-Length": "5, 5"}, False),
+        ({"Content-Length": "+5"}, True),
+        ({"Content-Length": "0x5"}, True),
+    ],
+)
+def test_framing_problem(headers: dict[str, str], ambiguous: bool) -> None:
+    assert framing_problem(HTTPHeaders(headers)) is ambiguous
+
+
+def test_two_content_length_headers_that_differ_are_ambiguous() -> None:
+    headers = HTTPHeaders()
+    headers.add("Content-Length", "5")
+    headers.add("Content-Length", "6")
+    assert framing_problem(headers)
+
+
+@pytest.mark.parametrize(
+    ("uri", "path"),
+    [
+        ("/a?b=c", "/a?b=c"),
+        ("http://evil.example:81/a?b=c", "/a?b=c"),
+        ("http://evil.example", "/"),
+        ("*", "*"),
+    ],
+)
+def test_origin_form_never_keeps_a_host(uri: str, path: str) -> None:
+    assert origin_form(uri) == path

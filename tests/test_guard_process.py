@@ -1,0 +1,222 @@
+"""Guard processes: large bodies in bounded memory, reuse, list and stop, and a password that
+shows nowhere outside the guard's memory (arguments, environment, logs, records)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from guard_helpers import (
+    PASSWORD,
+    Guarded,
+    basic,
+    free_port,
+    guard_in_front_of,
+    peak_rss_kib,
+    raw_exchange,
+    running_service,
+)
+
+from scnet_magic.guard import (
+    GuardError,
+    find_guard,
+    list_guards,
+    start_guard,
+    stop_guard,
+)
+
+BIG = 200 * 2**20
+# The guard relays in 64 KiB chunks and waits for each to leave: its peak memory must not
+# follow the size of the body.
+MEMORY_ALLOWANCE_KIB = 100 * 1024
+
+
+@pytest.fixture(scope="module")
+def service_port() -> Iterator[int]:
+    with running_service() as port:
+        yield port
+
+
+@pytest.fixture
+def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "guards"
+    monkeypatch.setenv("SCNET_GUARD_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def guarded(service_port: int, guard_dir: Path) -> Iterator[Guarded]:
+    with guard_in_front_of(service_port, guard_dir) as guard:
+        yield guard
+
+
+class Zeros:
+    """``size`` zero bytes to upload, made as they are sent; with a length, so requests sends
+    a Content-Length rather than chunks."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        block = bytes(1 << 20)
+        for start in range(0, self.size, len(block)):
+            yield block[: min(len(block), self.size - start)]
+
+
+def test_200_mb_down_and_up_in_bounded_memory(guarded: Guarded) -> None:
+    cookie = guarded.session_cookie()  # scrypt's 16 MiB are in the baseline
+    pid = guarded.record.pid
+    baseline = peak_rss_kib(pid)
+
+    received = 0
+    with requests.get(
+        f"{guarded.url}/big/{BIG}", headers={"Cookie": cookie}, stream=True, timeout=60
+    ) as download:
+        assert download.status_code == 200
+        assert download.headers["Content-Length"] == str(BIG)
+        for chunk in download.iter_content(1 << 20):
+            received += len(chunk)
+    assert received == BIG
+
+    upload = requests.put(
+        f"{guarded.url}/echo", data=Zeros(BIG), headers={"Cookie": cookie}, timeout=60
+    )
+    assert upload.status_code == 200
+    seen = upload.json()
+    assert seen["body_length"] == BIG
+    assert seen["headers"]["content-length"] == [str(BIG)]
+
+    grown = peak_rss_kib(pid) - baseline
+    assert grown < MEMORY_ALLOWANCE_KIB, f"the guard's peak memory grew by {grown} KiB"
+
+
+@pytest.mark.parametrize("framing", ["?chunked=1", ""])
+def test_a_download_cut_short_by_the_service_is_not_passed_off_as_whole(
+    guarded: Guarded, framing: str
+) -> None:
+    # The service sends 10 bytes and drops the connection: the guard must not end the
+    # response cleanly for it (no final empty chunk, no short body under its length).
+    request = (
+        f"GET /cut{framing} HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {basic()['Authorization']}\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(guarded.record.port, request)
+    head, _sep, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    if framing:
+        assert b"Transfer-Encoding: chunked" in head
+        assert not body.endswith(b"0\r\n\r\n")
+    else:
+        assert b"Content-Length: 1000" in head
+        assert body == b"0123456789"
+
+
+def test_a_restarted_service_is_reached_again(guard_dir: Path) -> None:
+    # The guard keeps connections to the service alive between requests; those to a service
+    # that has since stopped must not fail the next request.
+    port = free_port()
+    with guard_in_front_of(port, guard_dir) as guard:
+        cookie = guard.session_cookie()
+        for _ in range(2):
+            with running_service(port):
+                for _ in range(3):
+                    response = requests.get(
+                        f"{guard.url}/echo", headers={"Cookie": cookie}, timeout=10
+                    )
+                    assert response.status_code == 200
+
+
+def test_a_running_guard_is_reused_for_the_same_port(guarded: Guarded) -> None:
+    again = start_guard(guarded.service_port, PASSWORD, host="127.0.0.1")
+    assert again.reused
+    assert (again.port, again.pid, again.guard_id) == (
+        guarded.record.port,
+        guarded.record.pid,
+        guarded.record.guard_id,
+    )
+    assert not guarded.record.reused
+    assert find_guard(guarded.service_port) == guarded.record
+
+
+def test_another_password_for_a_guarded_port_is_an_error_not_a_silent_change(
+    guarded: Guarded,
+) -> None:
+    with pytest.raises(GuardError, match="another password"):
+        start_guard(guarded.service_port, "another password")
+
+
+def test_list_and_stop(service_port: int, guard_dir: Path) -> None:
+    assert list_guards() == []
+    record = start_guard(service_port, PASSWORD, host="127.0.0.1")
+    assert list_guards() == [record]
+    assert stop_guard(record.port)
+    assert list_guards() == []
+    assert not Path(f"/proc/{record.pid}").exists() or "Z" in _state(record.pid)
+    assert not stop_guard(record.port)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{record.port}/", timeout=5)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_records_of_dead_guards_are_dropped(guarded: Guarded) -> None:
+    os.kill(guarded.record.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _state(guarded.record.pid) not in ("gone", "Z") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert find_guard(guarded.service_port) is None
+    assert not (guarded.folder / f"{guarded.record.port}.json").exists()
+
+
+def test_bad_arguments_are_refused_before_starting(service_port: int, guard_dir: Path) -> None:
+    with pytest.raises(ValueError):
+        start_guard(service_port, "")
+    with pytest.raises(ValueError):
+        start_guard(0, PASSWORD)
+    with pytest.raises(ValueError):
+        start_guard(service_port, PASSWORD, port=70000)
+    assert list_guards() == []
+
+
+def test_a_port_already_taken_is_a_clear_error(service_port: int, guard_dir: Path) -> None:
+    with pytest.raises(GuardError, match="did not start"):
+        start_guard(service_port, PASSWORD, host="127.0.0.1", port=service_port)
+
+
+def test_the_password_shows_nowhere_but_in_the_guard_s_memory(guarded: Guarded) -> None:
+    # Give the guard every chance to write it down: a good and a bad login, Basic, a password
+    # in the query string, a refused smuggling attempt.
+    guarded.login()
+    guarded.login(PASSWORD + "x")
+    requests.get(f"{guarded.url}/echo", headers=basic(), timeout=10)
+    requests.get(f"{guarded.url}/echo?password={PASSWORD}", timeout=10)
+    requests.get(f"{guarded.url}/status/500?password={PASSWORD}", headers=basic(), timeout=10)
+    secret = PASSWORD.encode()
+    pid = guarded.record.pid
+    assert secret not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert secret not in Path(f"/proc/{pid}/environ").read_bytes()
+    for path in guarded.folder.iterdir():
+        assert secret not in path.read_bytes(), path.name
+        assert b"password=" not in path.read_bytes(), path.name
+
+
+def test_records_are_private(guarded: Guarded) -> None:
+    assert stat.S_IMODE(guarded.folder.stat().st_mode) == 0o700
+    files = list(guarded.folder.iterdir())
+    assert any(path.suffix == ".json" for path in files)
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
