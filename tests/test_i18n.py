@@ -22,10 +22,10 @@ from IPython.utils.capture import capture_output
 import scnet_magic
 from scnet_magic import InvalidInput, ScnetClient, i18n
 from scnet_magic.config import ENV_VARS, resolve_language
-from scnet_magic.validation import validate_language
 from scnet_magic.errors import ApiError
-from scnet_magic.startform import StartForm
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.startform import StartForm
+from scnet_magic.validation import validate_language
 
 ROOT = Path(__file__).resolve().parent.parent
 ID = "1896050410550136833"

@@ -27,8 +27,8 @@ from scnet_magic import (
     ScnetClient,
     StartResult,
 )
-from scnet_magic.validation import is_loopback_host
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.validation import is_loopback_host
 
 from conftest import CANARY
 
