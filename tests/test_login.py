@@ -18,9 +18,6 @@ from pathlib import Path
 import pytest
 
 from scnet_magic import ApiError, ConfigError, InvalidInput, LoginError, ScnetClient
-from scnet_magic.cli import main as cli_main
-from scnet_magic.config import read_config_file, resolve, resolve_login, save_config
-from scnet_magic.errors import MalformedResponse, TransportError
 from scnet_magic.account import (
     CLOCK_HINT,
     KEYS_HINT,
@@ -33,10 +30,13 @@ from scnet_magic.account import (
     signed_text,
     token_state,
 )
+from scnet_magic.cli import main as cli_main
 from scnet_magic.cli.login import add_login_arguments, login_command
+from scnet_magic.config import read_config_file, resolve, resolve_login, save_config
+from scnet_magic.errors import MalformedResponse, TransportError
 from scnet_magic.models import Login
-from scnet_magic.startform import region_picker
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.startform import region_picker
 
 from conftest import CANARY, SECRET_CANARY, free_port
 

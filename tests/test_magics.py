@@ -296,8 +296,8 @@ def test_login_then_start_with_nothing_configured_by_hand(
     (tmp_path / "index.html").write_text("reached after signing in")
     prompts: list[str] = []
     with Sandbox(execute=True, workdir=tmp_path, secret_key=SECRET_CANARY) as sb:
-        monkeypatch.setenv("SCNET_LOGIN_URL", sb.base_url)
-        monkeypatch.setenv("SCNET_AC_URL", sb.base_url)
+        monkeypatch.setenv("SCNET_LOGIN_URL", sb.login_url)
+        monkeypatch.setenv("SCNET_AC_URL", sb.ac_url)
         answers = iter([sb.access_key, SECRET_CANARY])
         monkeypatch.setattr("builtins.input", lambda prompt="": prompts.append(prompt) or sb.user)
         monkeypatch.setattr(
