@@ -345,6 +345,7 @@ def test_login_region_by_id_save_status_and_renew(
         assert read_config_file() == {
             "token": first,
             "base_url": login_env.base_url,
+            "ac_url": login_env.ac_url,  # renewal and the token check go there
             "user": "sandbox-user",
             "region": "西北一区【西安】",
         }
@@ -357,6 +358,8 @@ def test_login_region_by_id_save_status_and_renew(
             "Account: sandbox-user",
             "Region: 西北一区【西安】 (11276)",
             f"Address: {login_env.base_url}",
+            f"Platform address (renewal, token check): {login_env.ac_url}",
+            f"Login address (sign-in): {login_env.login_url}",
             "Token: valid.",
         ]
 
