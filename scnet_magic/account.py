@@ -167,6 +167,8 @@ class AccountApi(Transport):
         try:
             envelope = self._login_call(TOKENS_PATH, creds.headers(timestamp))
         except ApiError as exc:
+            if exc.status == 404:
+                raise  # not a refusal: no token endpoint at that address
             raise ApiError(
                 exc.code,
                 exc.msg,
@@ -261,26 +263,25 @@ class AccountApi(Transport):
     def _login_call(self, path: str, headers: dict[str, str]) -> dict[str, Any]:
         try:
             return self._request("POST", self.login_url + path, headers=headers)
-        except HttpError as exc:
+        except (HttpError, ApiError) as exc:
             raise _address_hint(exc, self.login_url, "SCNET_LOGIN_URL") from None
 
     def _ac_call(self, method: str, path: str, token: str) -> dict[str, Any]:
         try:
             return self._request(method, self.ac_url + path, headers={"token": token})
-        except HttpError as exc:
+        except (HttpError, ApiError) as exc:
             raise _address_hint(exc, self.ac_url, "SCNET_AC_URL") from None
 
 
-def _address_hint(exc: HttpError, url: str, variable: str) -> HttpError:
-    """The same HTTP error, with a hint naming the address setting when that is the likely cause."""
-    if exc.status == 404 or 300 <= exc.status < 400:
-        return HttpError(
-            exc.status,
-            exc.reason,
-            exc.body,
-            _("Check the address {url} (set with {variable}).").format(url=url, variable=variable),
-        )
-    return exc
+def _address_hint(exc: HttpError | ApiError, url: str, variable: str) -> HttpError | ApiError:
+    """The same error, with a hint naming the address setting when that is the likely cause: a
+    redirect, or a 404 (with or without an envelope: another host's endpoint is unknown)."""
+    if not (exc.status == 404 or 300 <= exc.status < 400):
+        return exc
+    hint = _("Check the address {url} (set with {variable}).").format(url=url, variable=variable)
+    if isinstance(exc, ApiError):
+        return ApiError(exc.code, exc.msg, exc.status, hint=hint)
+    return HttpError(exc.status, exc.reason, exc.body, hint)
 
 
 def first_usable_url(addresses: object) -> str | None:
@@ -413,7 +414,8 @@ class _NotebookCheck(Transport):
                 headers={"token": token},
                 params={"page": "1", "size": "1"},
             )
-        except HttpError as exc:
+        except (HttpError, ApiError) as exc:
+            # With or without an envelope: gateways differ in how they say "no such path".
             if exc.status != 404:
                 raise
             raise LoginError(

@@ -24,7 +24,7 @@ import trustme
 
 import scnet_magic.sandbox as sandbox_module
 from scnet_magic.account import sign_in
-from scnet_magic.sandbox import FAULTS, RecordedRequest, Sandbox
+from scnet_magic.sandbox import FAULTS, RecordedRequest, Sandbox, token_tag
 
 API = "/ai/openapi/v2/notebook"
 START = f"{API}/customize-service/actions/start"
@@ -432,6 +432,8 @@ def test_request_log_redacts_the_token_and_parses_bodies(
         {},
         first.headers,
         {"id": RUNNING, "customizePort": "7860", "command": "echo hi"},
+        "ai",
+        token_tag(sb.token),
     )
     assert first.headers["token"] == "<redacted>"
     assert sb.token not in repr(sb.requests)

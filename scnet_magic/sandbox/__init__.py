@@ -21,7 +21,7 @@ documented list shape of region discovery; ``answers[path]`` an envelope of a te
 
 from .cli import main
 from .core import Sandbox
-from .data import RecordedRequest
+from .data import RecordedRequest, token_tag
 from .faults import FAULTS
 
-__all__ = ["FAULTS", "RecordedRequest", "Sandbox", "main"]
+__all__ = ["FAULTS", "RecordedRequest", "Sandbox", "main", "token_tag"]

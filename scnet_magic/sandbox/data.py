@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import secrets
@@ -122,6 +123,7 @@ class RecordedRequest:
     """One request as the sandbox received it, with the ``token`` header redacted.
 
     ``role`` is the host that received it: "login", "platform" or "ai" (the region's address).
+    ``token_tag`` tells which token came (see :func:`token_tag`) without holding it.
     """
 
     method: str
@@ -130,6 +132,15 @@ class RecordedRequest:
     headers: dict[str, str]
     body: object
     role: str = "ai"
+    token_tag: str | None = None
+
+
+def token_tag(token: str | None) -> str | None:
+    """A short digest of ``token``: enough for a test to tell which token a request carried
+    (the same one at the platform host and at the AI address), useless as a credential."""
+    if token is None:
+        return None
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 class _ApiError(Exception):

@@ -20,6 +20,7 @@ from .data import (
     _json_bytes,
     _parse_body,
     _role_of,
+    token_tag,
 )
 from .faults import _FaultHandler
 from .server import _content_length, _Server
@@ -81,7 +82,8 @@ class _ApiHandler(_FaultHandler):
         }
         body = _parse_body(raw)
         role = self.server.role
-        sandbox._record(RecordedRequest(self.command, url.path, query, headers, body, role))
+        tag = token_tag(self.headers.get("token"))
+        sandbox._record(RecordedRequest(self.command, url.path, query, headers, body, role, tag))
 
         if length < 0:
             envelope = _envelope("10004", "参数无效: 请求体需要Content-Length")
