@@ -422,7 +422,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         The account name, access key and secret key come from SCNET_USER, SCNET_ACCESS_KEY and
         SCNET_SECRET_KEY, the config file (user, access_key, secret_key), or hidden prompts; the
         keys are never accepted on the line (it is saved in the history) and the secret key is
-        kept nowhere. Sign-in goes to https://api.scnet.cn (SCNET_LOGIN_URL).
+        kept nowhere. Sign-in goes to https://api.scnet.cn (SCNET_LOGIN_URL), region
+        discovery, renewal and the token check to https://www.scnet.cn (SCNET_AC_URL).
         """
         with self.user_errors():
             args = parse(self.scnet_login, line)
