@@ -151,11 +151,6 @@ class SessionMixin:
                 "Stop it with %scnet_sandbox --stop."
             ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
         )
-        print(
-            _("%scnet_login signs in at {login} (login) and {platform} (platform).").format(
-                login=sandbox.login_url, platform=sandbox.ac_url
-            )
-        )
         return sandbox
 
     def _stop_sandbox(self) -> bool:
