@@ -56,6 +56,8 @@ TOKENS_PATH = "/api/user/v3/tokens"
 RENEW_PATH = "/ac/openapi/v2/tokens/next"
 STATE_PATH = "/ac/openapi/v2/tokens/state"
 CENTER_PATH = "/ac/openapi/v2/center"
+# The first notebook call after sign-in: the cheapest one (a list page of one instance).
+NOTEBOOK_CHECK_PATH = "/ai/openapi/v2/notebook/list"
 # The token endpoint lists a platform-level token under this id; it is not a region.
 PLATFORM_CLUSTER_ID = "0"
 VALID_STATE = "token is valid"
@@ -65,6 +67,10 @@ REFUSED_TOKEN_CODES = frozenset({"10008", "10009"})
 KEYS_HINT = N_(
     "Check the account name, access key and secret key (SCNet console: personal center → "
     "access control)."
+)
+NO_NOTEBOOK_API_HINT = N_(
+    "This region's AI address serves no notebook API (seen on regions whose gateway serves "
+    "only HPC); choose another region, or ask SCNet support which address to use."
 )
 CLOCK_HINT = N_(
     "The request is signed with this machine's clock and refused when the clock is minutes "
@@ -161,6 +167,8 @@ class AccountApi(Transport):
         try:
             envelope = self._login_call(TOKENS_PATH, creds.headers(timestamp))
         except ApiError as exc:
+            if exc.status == 404:
+                raise  # not a refusal: no token endpoint at that address
             raise ApiError(
                 exc.code,
                 exc.msg,
@@ -255,26 +263,25 @@ class AccountApi(Transport):
     def _login_call(self, path: str, headers: dict[str, str]) -> dict[str, Any]:
         try:
             return self._request("POST", self.login_url + path, headers=headers)
-        except HttpError as exc:
+        except (HttpError, ApiError) as exc:
             raise _address_hint(exc, self.login_url, "SCNET_LOGIN_URL") from None
 
     def _ac_call(self, method: str, path: str, token: str) -> dict[str, Any]:
         try:
             return self._request(method, self.ac_url + path, headers={"token": token})
-        except HttpError as exc:
+        except (HttpError, ApiError) as exc:
             raise _address_hint(exc, self.ac_url, "SCNET_AC_URL") from None
 
 
-def _address_hint(exc: HttpError, url: str, variable: str) -> HttpError:
-    """The same HTTP error, with a hint naming the address setting when that is the likely cause."""
-    if exc.status == 404 or 300 <= exc.status < 400:
-        return HttpError(
-            exc.status,
-            exc.reason,
-            exc.body,
-            _("Check the address {url} (set with {variable}).").format(url=url, variable=variable),
-        )
-    return exc
+def _address_hint(exc: HttpError | ApiError, url: str, variable: str) -> HttpError | ApiError:
+    """The same error, with a hint naming the address setting when that is the likely cause: a
+    redirect, or a 404 (with or without an envelope: another host's endpoint is unknown)."""
+    if not (exc.status == 404 or 300 <= exc.status < 400):
+        return exc
+    hint = _("Check the address {url} (set with {variable}).").format(url=url, variable=variable)
+    if isinstance(exc, ApiError):
+        return ApiError(exc.code, exc.msg, exc.status, hint=hint)
+    return HttpError(exc.status, exc.reason, exc.body, hint)
 
 
 def first_usable_url(addresses: object) -> str | None:
@@ -388,6 +395,37 @@ def _api_base(url: str) -> str:
         ) from None
 
 
+class _NotebookCheck(Transport):
+    """The first notebook call at a region's AI address, made while signing in."""
+
+    address_name = N_("the region's notebook API address (aiUrls of region discovery)")
+
+    def check(self, base_url: str, token: str, region: str) -> None:
+        """Fail with a clear message when ``base_url`` serves no notebook API.
+
+        Some regions list an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...``
+        path; found at sign-in, that is said while the user can still choose another region,
+        instead of on the first start and after the address was saved.
+        """
+        try:
+            self._request(
+                "GET",
+                base_url + NOTEBOOK_CHECK_PATH,
+                headers={"token": token},
+                params={"page": "1", "size": "1"},
+            )
+        except (HttpError, ApiError) as exc:
+            # With or without an envelope: gateways differ in how they say "no such path".
+            if exc.status != 404:
+                raise
+            raise LoginError(
+                _(
+                    "the notebook API address {url} of region {region} answered 404 Not Found"
+                ).format(url=base_url, region=region),
+                _(NO_NOTEBOOK_API_HINT),
+            ) from None
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole flow
 
@@ -400,11 +438,14 @@ def request_account(settings: LoginSettings, ask: Ask | None = None) -> Account:
 
 
 def open_region(account: Account, region: Region) -> Login:
-    """Find the region's address (region discovery) and return the signed-in session."""
+    """Find the region's address (region discovery), check that it serves the notebook APIs
+    (the first notebook call), and return the signed-in session."""
     if region.token is None:
         raise LoginError(_("region {region} has no token").format(region=region.label))
     with AccountApi(account.login_url, account.timeout, ac_url=account.ac_url) as api:
         base_url = api.region_address(region)
+    with _NotebookCheck(account.timeout) as notebooks:
+        notebooks.check(base_url, region.token, region.label)
     return Login(
         account.user,
         region.name,

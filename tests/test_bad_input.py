@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from IPython.core.error import UsageError
 
-from scnet_magic import InvalidInput, ScnetError
+from scnet_magic import InvalidInput, ScnetClient, ScnetError
 from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY
@@ -25,6 +25,7 @@ from frontends import (
     Target,
     check_shown_as_refused,
     front_end_cases,
+    run_scnet,
 )
 
 ID = Sandbox.notebook_id
@@ -370,3 +371,74 @@ def test_a_refused_config_value_holds_starts_until_it_is_set_again(
     fixed = magic.run([f"%config ScnetMagics.base_url = {sandbox.base_url!r}", start])
     assert fixed.result is not None and fixed.result.pending, fixed.shown
     assert len(sandbox.start_requests()) == 1
+
+
+# Sign-in's address settings, through the three front ends that sign in: (variable, value,
+# what the one line says). The platform URL is checked like the login URL, before anything
+# is sent to either host.
+SIGN_IN_SETTINGS_CASES: dict[str, tuple[str, str, str]] = {
+    "platform URL plain http": (
+        "SCNET_AC_URL",
+        "http://www.scnet.example",
+        r"platform URL must use https:// .*\(from SCNET_AC_URL\)",
+    ),
+    "platform URL without a scheme": (
+        "SCNET_AC_URL",
+        "www.scnet.cn",
+        r"platform URL must start with https:// .*\(from SCNET_AC_URL\)",
+    ),
+    "platform URL with credentials": (
+        "SCNET_AC_URL",
+        "https://user:hunter2@www.scnet.cn",
+        r"platform URL must not contain a user name or password \(from SCNET_AC_URL\)",
+    ),
+    "login URL plain http": (
+        "SCNET_LOGIN_URL",
+        "http://api.scnet.example",
+        r"login URL must use https:// .*\(from SCNET_LOGIN_URL\)",
+    ),
+}
+
+
+@pytest.fixture
+def sign_in_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    with Sandbox() as sb:
+        for name, value in [
+            ("SCNET_LOGIN_URL", sb.login_url),
+            ("SCNET_AC_URL", sb.ac_url),
+            ("SCNET_USER", sb.user),
+            ("SCNET_ACCESS_KEY", sb.access_key),
+            ("SCNET_SECRET_KEY", sb.secret_key),
+        ]:
+            monkeypatch.setenv(name, value)
+        yield sb
+
+
+@pytest.mark.parametrize("front_end", ["api", "magic", "cli"])
+@pytest.mark.parametrize("case", sorted(SIGN_IN_SETTINGS_CASES))
+def test_bad_sign_in_setting(
+    request: pytest.FixtureRequest,
+    sign_in_sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    front_end: str,
+    case: str,
+) -> None:
+    variable, value, says = SIGN_IN_SETTINGS_CASES[case]
+    monkeypatch.setenv(variable, value)
+    if front_end == "api":
+        with pytest.raises(InvalidInput) as info:
+            ScnetClient.login(region="昆山")
+        line = info.value.user_message()
+    elif front_end == "magic":
+        magic = FRONT_ENDS["magic"](request)
+        assert isinstance(magic, MagicFrontEnd)
+        outcome = magic.run(["%scnet_login --region 昆山"])
+        assert isinstance(outcome.error, UsageError) and "Traceback" not in outcome.shown
+        line = outcome.message
+    else:
+        run = run_scnet(["login", "--region", "昆山"])
+        assert run.returncode == 2 and "Traceback" not in run.stderr
+        (line,) = [text for text in run.stderr.splitlines() if text.startswith("scnet login:")]
+    assert "\n" not in line and re.search(says, line), line
+    assert "hunter2" not in line and sign_in_sandbox.secret_key not in line
+    assert sign_in_sandbox.requests == []

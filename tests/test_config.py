@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from scnet_magic.config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, read_config_file, resolve
+from scnet_magic.config import (
+    DEFAULT_AC_URL,
+    DEFAULT_BASE_URL,
+    DEFAULT_LOGIN_URL,
+    DEFAULT_TIMEOUT,
+    read_config_file,
+    resolve,
+    resolve_login,
+)
 from scnet_magic.errors import ConfigError, InvalidInput
 
 FILE = (
@@ -119,3 +127,45 @@ def test_invalid_toml_is_a_clear_error(isolated_config: Path) -> None:
     write(isolated_config, "token = eyJ-no-quotes\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         resolve()
+
+
+def test_the_three_addresses_and_their_sources(
+    isolated_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Login host, platform host (/ac/...) and the region's AI address are separate settings."""
+    s = resolve()
+    assert (s.login_url, s.ac_url) == (DEFAULT_LOGIN_URL, DEFAULT_AC_URL)
+    assert (DEFAULT_LOGIN_URL, DEFAULT_AC_URL) == ("https://api.scnet.cn", "https://www.scnet.cn")
+    write(isolated_config, 'ac_url = "https://file-ac.example.cn/"\n')
+    assert resolve().ac_url == resolve_login().ac_url == "https://file-ac.example.cn"
+    monkeypatch.setenv("SCNET_AC_URL", "https://env-ac.example.cn")
+    assert resolve().ac_url == resolve_login().ac_url == "https://env-ac.example.cn"
+    session = {"ac_url": "https://ses-ac.example.cn", "login_url": "https://ses-login.example.cn"}
+    s = resolve(session=session)
+    assert (s.login_url, s.ac_url) == ("https://ses-login.example.cn", "https://ses-ac.example.cn")
+    assert resolve_login(ac_url="https://arg-ac.example.cn", session=session).ac_url == (
+        "https://arg-ac.example.cn"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "says"),
+    [
+        ("SCNET_AC_URL", "http://www.scnet.example", r"platform URL must use https://"),
+        ("SCNET_AC_URL", "ftp://www.scnet.cn", r"platform URL must start with https://"),
+        ("SCNET_AC_URL", "https://www.scnet.cn/?q=1", r"platform URL .*query or fragment"),
+        ("config file", "http://www.scnet.example", r"platform URL must use https://"),
+    ],
+)
+def test_a_bad_platform_url_is_one_line_naming_the_setting(
+    isolated_config: Path, monkeypatch: pytest.MonkeyPatch, source: str, value: str, says: str
+) -> None:
+    if source == "config file":
+        write(isolated_config, f'ac_url = "{value}"\n')
+    else:
+        monkeypatch.setenv(source, value)
+    for resolving in (resolve, resolve_login):
+        with pytest.raises(InvalidInput, match=says) as info:
+            resolving()
+        line = info.value.user_message()
+        assert "\n" not in line and f"(from {source}" in line

@@ -226,6 +226,9 @@ def test_credentials_from_the_config_file_and_the_permission_warning(
         ("SCNET_ACCESS_KEY", "密钥", "access key must contain only ASCII"),
         ("SCNET_USER", " ", "account name is empty"),
         ("SCNET_LOGIN_URL", "http://api.scnet.example", "login URL must use https://"),
+        ("SCNET_AC_URL", "http://www.scnet.example", "platform URL must use https://"),
+        ("SCNET_AC_URL", "www.scnet.cn", "platform URL must start with https://"),
+        ("SCNET_AC_URL", "https://user:hunter2@www.scnet.cn", "platform URL must not contain"),
     ],
 )
 def test_bad_settings_are_refused_before_sending(

@@ -20,13 +20,16 @@ from pathlib import Path
 import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
 
-from scnet_magic import ScnetClient
+from scnet_magic import ScnetClient, ScnetError
+from scnet_magic.account import renew_token, sign_in, token_state
+from scnet_magic.cli import main as cli_main
 from scnet_magic.config import resolve
 from scnet_magic.sandbox import FAULTS, Sandbox
 
-from conftest import CANARY, free_port
+from conftest import CANARY, SECRET_CANARY, free_port
 from frontends import (
     FRONT_ENDS,
     CommandFrontEnd,
@@ -425,3 +428,67 @@ def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyP
     expected += [b"urllib3.connectionpool DEBUG", b"scnet_magic.client DEBUG"]
     for text in expected:
         assert text in data, text
+
+
+# -- signing in across the three hosts ------------------------------------------------------
+
+
+def test_sign_in_paths_across_the_three_hosts(
+    login_env: Sandbox,
+    ip: InteractiveShell,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_logs: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The secret key and every token stay out of what sign-in shows, raises and logs, on the
+    paths the platform's layout adds: the status with its three addresses, the renewal array,
+    a platform URL at the wrong host, an AI address without notebook APIs, the platform token
+    refused."""
+    texts: list[str] = []
+
+    def failure(call: object) -> None:
+        try:
+            call()  # type: ignore[operator]
+        except ScnetError as exc:
+            cause: BaseException | None = exc
+            while cause is not None:
+                texts.extend([str(cause), repr(cause), getattr(cause, "hint", "")])
+                cause = cause.__cause__ or cause.__context__
+        else:
+            raise AssertionError("expected a failure")
+
+    signed = sign_in(region="昆山")
+    renewed = renew_token(signed.token)  # the documented array answer
+    texts += [repr(signed), signed.describe(), repr(token_state(renewed))]
+    with capture_output() as out:
+        ip.run_line_magic("scnet_login", "--region 西安")
+        ip.run_line_magic("scnet_login", "--status")
+        ip.run_line_magic("scnet_login", "--renew")
+    texts += [out.stdout, out.stderr, repr(out.outputs)]
+    assert cli_main(["login", "--region", "昆山"]) == 0
+    assert cli_main(["login", "--status", "--json"]) == 0
+    assert cli_main(["login", "--status"]) == 0
+    platform = login_env.issue_token("0")
+    failure(lambda: token_state(platform))  # 10001 at the platform host
+    failure(lambda: ScnetClient(base_url=login_env.base_url, token=platform).list_notebooks())
+    monkeypatch.setenv("SCNET_AC_URL", login_env.login_url)
+    failure(lambda: sign_in(region="昆山"))
+    monkeypatch.setenv("SCNET_AC_URL", login_env.ac_url)
+    login_env.answers["/ac/openapi/v2/center"] = {
+        "code": "0",
+        "msg": "success",
+        "data": {"aiUrls": [{"url": login_env.login_url}]},
+    }
+    failure(lambda: sign_in(region="昆山"))
+    with capture_output() as refused:
+        ip.run_cell("%scnet_login --region 昆山")
+    texts += [refused.stdout, refused.stderr]
+    texts += [repr(login_env.requests)]
+    texts += [record.getMessage() for record in debug_logs.records]
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err]
+    assert "serves no notebook API" in " ".join(texts)
+    issued = [signed.token, renewed, platform, *login_env._issued]
+    for text in texts:
+        assert SECRET_CANARY not in text
+        assert not any(token in text for token in issued), text[:200]

@@ -112,8 +112,13 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         self._login: Login | None = None  # the last %scnet_login; memory only
         self._client: ScnetClient | None = None
         self._client_key: tuple[str, str, float] | None = None
+        # Where this session signs in, renews and checks tokens (%scnet_sandbox points them at
+        # its own hosts); None: the environment, the config file, the defaults.
+        self._login_url: str | None = None
+        self._ac_url: str | None = None
         self._sandbox: Any = None
-        self._before_sandbox: tuple[Any, Any, str | None, str] | None = None
+        # What %scnet_sandbox replaced, restored by --stop.
+        self._before_sandbox: tuple[Any, ...] | None = None
         # Widgets live in their own front end; the package hands in how to show them.
         self.show_form: FormFactory | None = None
         self.pick_region: RegionPicker | None = None
@@ -152,6 +157,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
                 "notebook_id": self.notebook_id,
                 "timeout": self.timeout,
                 "language": self.language,
+                "login_url": self._login_url,
+                "ac_url": self._ac_url,
             },
             session_token_label=self._token_origin,
         )
@@ -419,7 +426,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         The account name, access key and secret key come from SCNET_USER, SCNET_ACCESS_KEY and
         SCNET_SECRET_KEY, the config file (user, access_key, secret_key), or hidden prompts; the
         keys are never accepted on the line (it is saved in the history) and the secret key is
-        kept nowhere. Sign-in goes to https://api.scnet.cn (SCNET_LOGIN_URL).
+        kept nowhere. Sign-in goes to https://api.scnet.cn (SCNET_LOGIN_URL), region
+        discovery, renewal and the token check to https://www.scnet.cn (SCNET_AC_URL).
         """
         with self.user_errors():
             args = parse(self.scnet_login, line)
