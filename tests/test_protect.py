@@ -27,6 +27,7 @@ from scnet_magic.errors import GuardFailed, GuardUnreachable, InvalidInput
 from scnet_magic.guard import list_guards, start_guard
 from scnet_magic.models import StartResult
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.startform import StartForm
 
 from conftest import free_port
 from frontends import run_scnet
@@ -135,6 +136,28 @@ def test_command(instance: Sandbox, guard_dir: Path) -> None:
     assert fields["port"] == port and fields["status"] == "ready"
     visit(fields["url"])
     assert PASSWORD not in run.stdout + run.stderr
+
+
+def test_form(instance: Sandbox, guard_dir: Path) -> None:
+    port = free_port()
+    form = StartForm()
+    form.notebook_id.value, form.port.value = ID, str(port)
+    form.command.value = serve_command(port)
+    form.wait_ready.value, form.wait_seconds.value = True, 30
+    assert form.protect.password.layout.display == "none"
+    form.protect.checkbox.value = True
+    assert form.protect.password.layout.display is None
+    form.start_button.click()  # ticked, but no password typed: refused next to the fields
+    assert form.wait(10) and "no password to protect" in form.problems.value
+    assert instance.start_requests() == [] and list_guards() == []
+    form.protect.password.value = PASSWORD
+    assert form.protect.password.value == "" and "ready" in form.protect.note.value
+    form.start_button.click()
+    assert form.wait(60) and form.error is None, form.error
+    assert form.result is not None
+    check_started(instance, form.result, port)
+    assert "\N{LOCK}" in form.result_area.value
+    assert "ready" not in form.protect.note.value  # the typed password was used once
 
 
 def test_guard_magic_and_verb_list_and_stop(
