@@ -1,5 +1,5 @@
 """The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``,
-``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``.
+``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``, ``%scnet_guard`` (in :mod:`.guard`).
 
 Front end only: parse the line, resolve the settings once, hand over to :mod:`scnet_magic.service`
 (or the client and account calls), display the result. Failures reach the user as one-line
