@@ -159,7 +159,8 @@ def guard_password(ask: Callable[[str], str] | None = None) -> Secret:
         )
     try:
         first = validate_guard_password(ask(_("Password for the service (hidden): ")))
-        again = ask(_("The same password again: "))
+        # A Secret too: a traceback that shows variables would show a plain string.
+        again = Secret(ask(_("The same password again: ")))
     except EOFError:
         raise ConfigError(
             N_("no password for --protect, and this front end cannot ask for it"),
