@@ -247,8 +247,12 @@ class ScnetClient(Transport):
         command: str | None = None,
         since: float | None = None,
         on_progress: Callable[[WaitProgress], None] | None = None,
+        guard: readiness.GuardCheck | None = None,
     ) -> Readiness:
         """Wait until the service's external URL answers with something other than 502/503/504.
+
+        With ``guard`` (a protected start), until that guard's status page says the service
+        behind it is up.
 
         Polls the URL only: the start request is never sent again. ``command`` (the one the
         service was started with; by default the result's own) lets the error name its log
@@ -276,6 +280,7 @@ class ScnetClient(Transport):
                 on_progress=on_progress,
                 since=since,
                 hint=readiness.not_ready_hint(command, port),
+                guard=guard,
             )
 
     # -- HTTP ------------------------------------------------------------------------------

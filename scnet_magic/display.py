@@ -168,6 +168,8 @@ def start_html(result: StartResult) -> str:
     parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
     if result.url:
         parts.append(f"<div>{_label(_EXTERNAL_URL)}{link_html(result.url)}</div>")
+    if result.protected:
+        parts.append(f'<div class="scnet-protected">{_esc(protected_line(result))}</div>')
     if result.pending:
         parts.append(f"<div>{_esc(_(_PENDING_NOTE))}</div>")
     # Once the URL answers, the platform's "nothing listens yet" message is out of date.
@@ -186,6 +188,8 @@ def start_text(result: StartResult) -> str:
     lines = [_headline(result)]
     if result.url:
         lines.append(f"  {_label(_URL, html=False)}{result.url}")
+    if result.protected:
+        lines.append(f"  {protected_line(result)}")
     if result.pending:
         lines.append(f"  {_(_PENDING_NOTE)}")
     if result.error_msg and not result.ready:
@@ -194,6 +198,13 @@ def start_text(result: StartResult) -> str:
         lines.append(f"  {_(_OUTPUT)}")
         lines.extend(f"    {line}" for line in _clip(result.output).splitlines())
     return "\n".join(lines)
+
+
+def protected_line(result: StartResult) -> str:
+    """The one line a protected start adds: the URL asks for a password (``--protect``)."""
+    return "\N{LOCK} " + _("asks for a password (guard on port {guard_port})").format(
+        guard_port=result.guard_port
+    )
 
 
 def to_json(payload: Any) -> str:

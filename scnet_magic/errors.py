@@ -238,3 +238,11 @@ class NotReady(ScnetError, TimeoutError):
             url=url,
             last=last,
         )
+
+
+class GuardUnreachable(ScnetError):
+    """The external URL does not reach the guard this front end started (``--protect``)."""
+
+
+class GuardFailed(ScnetError):
+    """The guard for ``--protect`` could not be started or reused."""

@@ -39,6 +39,15 @@ class StartResult:
     ready_after: float | None = None
     # The command the start ran, so that a later wait can name its log file.
     command: str | None = field(default=None, repr=False)
+    # --protect: the platform exposes the guard's port, and the guard passes visitors who know
+    # the password on to ``port``.
+    guard_port: int | None = None
+    guard_id: str | None = field(default=None, repr=False)
+
+    @property
+    def protected(self) -> bool:
+        """The external URL asks for a password: it leads to a guard in front of the service."""
+        return self.guard_port is not None
 
     @property
     def ok(self) -> bool:
@@ -62,6 +71,10 @@ class StartResult:
         """A copy that records that the external URL answered ``elapsed`` s after the start."""
         return replace(self, ready_after=elapsed)
 
+    def guarded_by(self, guard_port: int, guard_id: str, port: int) -> StartResult:
+        """A copy for a start that exposed a guard's port: the service's own port is ``port``."""
+        return replace(self, port=port, guard_port=guard_port, guard_id=guard_id)
+
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (what ``--json`` prints)."""
         return {
@@ -78,6 +91,8 @@ class StartResult:
             "output": self.output,
             "ready": self.ready,
             "ready_after": self.ready_after,
+            "protected": self.protected,
+            "guard_port": self.guard_port,
         }
 
     def __repr__(self) -> str:

@@ -16,15 +16,24 @@ import itertools
 import shlex
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urljoin
 
 from .config import DEFAULT_WAIT
-from .errors import NotReady
-from .i18n import _
+from .errors import GuardUnreachable, NotReady
+from .i18n import N_, _
 from .models import GATEWAY_ERRORS, Probe, Readiness, WaitProgress
 from .transport import Transport
 from .validation import validate_wait_url
 
-__all__ = ["GATEWAY_ERRORS", "Probe", "Readiness", "WaitProgress", "wait_until_ready"]
+__all__ = [
+    "GATEWAY_ERRORS",
+    "GuardCheck",
+    "Probe",
+    "Readiness",
+    "WaitProgress",
+    "wait_until_ready",
+]
 DEFAULT_TIMEOUT = DEFAULT_WAIT
 FIRST_INTERVAL = 0.25
 MAX_INTERVAL = 2.0
@@ -93,6 +102,7 @@ def wait_until_ready(
     since: float | None = None,
     hint: str | None = None,
     probe_timeout: float = PROBE_TIMEOUT,
+    guard: GuardCheck | None = None,
 ) -> Readiness:
     """Poll ``url`` until the service answers, or raise :class:`NotReady` after ``timeout`` s.
 
@@ -100,7 +110,9 @@ def wait_until_ready(
     (the moment the start request was sent, when the caller knows it); default: now. At least
     one check is made even when that moment is long past. ``on_progress`` is called after every
     check that was not ready; an exception it raises (KeyboardInterrupt from a stop button, for
-    one) ends the wait and propagates. ``hint`` goes into the NotReady error.
+    one) ends the wait and propagates. ``hint`` goes into the NotReady error. With ``guard``
+    (``--protect``), the guard's status page is polled instead, and only this guard's
+    answer counts (see :func:`check_guard`).
     """
     url = validate_wait_url(url)
     clock_start = time.monotonic() if since is None else since
@@ -112,9 +124,11 @@ def wait_until_ready(
         while True:
             checked_at = time.monotonic()
             remaining = deadline - checked_at
-            last = Probe(
-                *transport.probe(url, min(probe_timeout, max(remaining, MIN_PROBE_TIMEOUT)))
-            )
+            seconds = min(probe_timeout, max(remaining, MIN_PROBE_TIMEOUT))
+            if guard is None:
+                last = Probe(*transport.probe(url, seconds))
+            else:
+                last = check_guard(transport, url, seconds, guard)
             attempts += 1
             now = time.monotonic()
             if last.ready and last.status is not None:
@@ -125,3 +139,50 @@ def wait_until_ready(
                 on_progress(WaitProgress(url, now - clock_start, timeout, attempts, last))
             next_check = min(checked_at + next(intervals), deadline)
             time.sleep(max(0.0, next_check - time.monotonic()))
+
+
+# -- through a guard (--protect) -----------------------------------------------------------
+
+NOT_THIS_GUARD = N_(
+    "the external URL does not reach this machine's guard: --protect works from a kernel "
+    "running inside the instance"
+)
+
+
+@dataclass(frozen=True)
+class GuardCheck:
+    """How to recognise the guard a front end started: it signs every answer with its id."""
+
+    guard_id: str
+    header: str  # the header carrying the id (``X-Scnet-Guard``)
+    status_path: str  # its status page, answered without a password: 200 once the service is up
+
+
+def check_guard(transport: Transport, url: str, timeout: float, guard: GuardCheck) -> Probe:
+    """One check of the guard's status page through the external URL.
+
+    Ready when this guard says the service is up. A gateway error or no answer is "not yet".
+    Any other answer means the URL leads elsewhere: to another guard (its id differs), or to
+    something that is no guard at all. The platform exposes the guard's port in the instance,
+    so the guard this front end started is not there: raises :class:`GuardUnreachable`.
+    """
+    status, reason, signed = transport.probe_header(
+        urljoin(url, guard.status_path), timeout, guard.header
+    )
+    if signed == guard.guard_id:
+        if status == 200:
+            return Probe(status, reason)
+        return Probe(
+            None,
+            _("the guard answers, the service behind it not yet ({reason})").format(reason=reason),
+        )
+    if signed is None and (status is None or status in GATEWAY_ERRORS):
+        return Probe(status, reason)
+    what = N_("another guard") if signed is not None else N_("something that is not a guard")
+    raise GuardUnreachable(
+        NOT_THIS_GUARD,
+        N_("{url} was answered by {what} ({reason})."),
+        url=url,
+        what=_(what),
+        reason=reason,
+    )

@@ -278,23 +278,31 @@ class Transport:
         The HTTP status (None when no answer came) and a short reason; never raises for a
         failed connection, which is an answer too ("not up yet"). No token is sent.
         """
+        status, reason, _header = self.probe_header(url, timeout, "")
+        return status, reason
+
+    def probe_header(
+        self, url: str, timeout: float, header: str
+    ) -> tuple[int | None, str, str | None]:
+        """:meth:`probe`, plus the value of one header of the answer (None when it has none).
+
+        How a front end tells that an answer came from its own guard (``--protect``).
+        """
         try:
             response = self._session.get(
                 url, timeout=timeout, allow_redirects=False, verify=True, stream=True
             )
         except requests.exceptions.SSLError as exc:
             _forget_variables(exc)
-            return None, _("TLS error ({reason})").format(reason=reason_of(exc))
+            return None, _("TLS error ({reason})").format(reason=reason_of(exc)), None
         except requests.exceptions.Timeout:
-            return None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}")
+            return None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}"), None
         except requests.exceptions.ConnectionError as exc:
             _forget_variables(exc)
-            return None, reason_of(exc)
+            return None, reason_of(exc), None
         with response:
-            return (
-                response.status_code,
-                f"HTTP {response.status_code} {response.reason or ''}".rstrip(),
-            )
+            reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+            return response.status_code, reason, response.headers.get(header)
 
     def _cut_off(self, method: str, origin: str, status: int, exc: BaseException) -> TransportError:
         """The status line came but the body did not: say so, and how it ended."""

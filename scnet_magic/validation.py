@@ -374,3 +374,37 @@ def extract_url(text: object) -> str | None:
         if urlsplit(url).hostname:
             return url
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The password of --protect
+
+
+def validate_guard_password(value: object) -> Secret:
+    """A password for the guard: any text but empty, and on one line.
+
+    Spaces and other scripts are fine (visitors type it into a form or send it with Basic
+    auth); a line break is not: the guard reads its password as one line. Messages never quote
+    it, and the value travels as a :class:`Secret` so that no repr shows it.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(_("the password must be text"))
+    if not value:
+        raise InvalidInput(
+            _("the password is empty"), _("A service protected by an empty password is not.")
+        )
+    if any(ch in value for ch in "\r\n\x00"):
+        raise InvalidInput(_("the password must not contain line breaks or NUL characters"))
+    return Secret(value)
+
+
+def gives_a_value(words: list[str], option: str) -> bool:
+    """Whether a flag that takes no value was given one: ``--flag=…``, or a word after it that
+    is not an option. For ``--protect``, whose value could only be a password: refused with
+    a message that quotes nothing (argparse would quote it)."""
+    for index, word in enumerate(words):
+        if word.startswith(option + "="):
+            return True
+        if word == option and index + 1 < len(words) and not words[index + 1].startswith("-"):
+            return True
+    return False

@@ -32,6 +32,8 @@ START_KEYS = {
     "url",
     "notebook_id",
     "port",
+    "protected",
+    "guard_port",
     "code",
     "msg",
     "exec_success",

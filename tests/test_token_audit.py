@@ -5,7 +5,8 @@ Everywhere means what the user sees (outputs, error lines, tracebacks, reprs), w
 history database, executed and saved notebooks) and what a front end leaves behind. Every
 front end in ``frontends.FRONT_ENDS`` runs the success path and every error path; a new front
 end (the form with its widget state, the command line with its stdout and stderr) is audited
-by adding its adapter there.
+by adding its adapter there. The password of ``--protect`` has the same audit in
+``test_password_audit.py``.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ from .common import (
     report,
     seconds,
 )
+from .guard import PASSWORD_HINT, PASSWORD_ON_LINE, add_guard_verb, add_protect_arguments
+from .guard import password_on_line as _password_on_line
 from .login import add_login_arguments
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -162,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
             "seconds (default {seconds}); exit 1 if it does not"
         ).format(seconds=f"{DEFAULT_WAIT:g}"),
     )
+    add_protect_arguments(start)
     verbs.add_parser(
         "url",
         allow_abbrev=False,
@@ -210,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--execute", action="store_true", help=_("really run start commands on this machine")
     )
     sandbox.add_argument("--port", type=int, default=0, help=_("port to listen on (default: any)"))
+    add_guard_verb(verbs)
     return parser
 
 
@@ -252,6 +256,9 @@ def _main(words: list[str]) -> int:
             )
         )
         return EXIT_USAGE
+    if _password_on_line(words):
+        report(InvalidInput(PASSWORD_ON_LINE, PASSWORD_HINT))
+        return EXIT_USAGE
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(words)
@@ -270,6 +277,10 @@ def _main(words: list[str]) -> int:
         from .. import sandbox
 
         return sandbox.main([*(["--execute"] if args.execute else []), "--port", str(args.port)])
+    if args.verb == "guard":
+        from .guard import guard_verb
+
+        return guard_verb(args)
     from . import verbs as commands
 
     verbs: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -21,6 +21,7 @@ from .common import (
     report,
     settings_of,
 )
+from .guard import protect_password
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 
@@ -31,6 +32,7 @@ def start(args: argparse.Namespace) -> int:
     request = service.prepare(
         settings, args.notebook_id, args.port, args.command, no_id_hint=NO_ID_HINT
     )
+    password = protect_password(args)
     progress = _Progress(sys.stderr, args.wait or 0)
     shown: list[StartResult] = []
     with _client(settings) as client:
@@ -41,6 +43,7 @@ def start(args: argparse.Namespace) -> int:
                 wait=args.wait,
                 on_started=shown.append,
                 on_progress=progress.follow,
+                protect=password,
             )
         except ScnetError as exc:
             if not shown:

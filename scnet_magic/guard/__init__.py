@@ -15,6 +15,7 @@ from __future__ import annotations
 from .manage import (
     GUARD_DIR_ENV,
     GUARD_HEADER,
+    PASSWORD_ENV,
     STATUS_PATH,
     GuardError,
     GuardRecord,
@@ -27,6 +28,7 @@ from .manage import (
 __all__ = [
     "GUARD_DIR_ENV",
     "GUARD_HEADER",
+    "PASSWORD_ENV",
     "STATUS_PATH",
     "GuardError",
     "GuardRecord",

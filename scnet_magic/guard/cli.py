@@ -84,6 +84,9 @@ def guard_command(args: argparse.Namespace) -> int:
 
 
 def _read_password(from_stdin: bool) -> str:
+    given = os.environ.get(manage.PASSWORD_ENV)
+    if given is not None and not from_stdin:
+        return given
     if from_stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass(_("Password for the guard: "))
@@ -92,16 +95,23 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
-def _print_guards(records: list[manage.GuardRecord]) -> int:
+def guard_lines(records: list[manage.GuardRecord]) -> list[str]:
+    """The running guards, one line each (what ``--list`` prints)."""
     if not records:
-        print(_("no guard runs here"))
+        return [_("no guard runs here")]
+    lines = []
     for record in records:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
-        print(
+        lines.append(
             _("port {port} guards port {upstream} (process {pid}, since {started})").format(
                 port=record.port, upstream=record.upstream_port, pid=record.pid, started=started
             )
         )
+    return lines
+
+
+def _print_guards(records: list[manage.GuardRecord]) -> int:
+    print("\n".join(guard_lines(records)))
     return EXIT_OK
 
 

@@ -27,6 +27,8 @@ from typing import Any
 from ..i18n import _
 
 GUARD_DIR_ENV = "SCNET_GUARD_DIR"
+# Where the front ends may take the password from; never handed on to the guard's process.
+PASSWORD_ENV = "SCNET_GUARD_PASSWORD"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 PROBE_TIMEOUT = 2.0
@@ -243,6 +245,9 @@ def start_guard(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            # Another user cannot read a process's environment, but a crash report or a
+            # debugging session can: the guard gets the password on stdin only.
+            env={name: value for name, value in os.environ.items() if name != PASSWORD_ENV},
         )
     try:
         launcher.communicate(password.encode("utf-8"), timeout=timeout)

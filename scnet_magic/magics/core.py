@@ -1,5 +1,5 @@
 """The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``,
-``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``.
+``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``, ``%scnet_guard`` (in :mod:`.guard`).
 
 Front end only: parse the line, resolve the settings once, hand over to :mod:`scnet_magic.service`
 (or the client and account calls), display the result. Failures reach the user as one-line
@@ -27,6 +27,7 @@ from .. import config, i18n, validation
 from ..config import DEFAULT_WAIT, Settings
 from ..errors import InvalidInput, ScnetError
 from ..i18n import _
+from .guard import protect_password, refuse_password_on_line, scnet_guard
 from .line import default_id, parse, seconds, trait_value
 from .session import SessionMixin
 
@@ -218,6 +219,14 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         f"502 does not count), up to SECONDS (default {DEFAULT_WAIT:g}). Interrupt the kernel "
         "to stop waiting; the start request is never sent again.",
     )
+    @argument(
+        "--protect",
+        action="store_true",
+        help="Put a password in front of the external URL: a guard on this machine asks for "
+        "it and passes visitors who know it to PORT. The password is asked for without echo "
+        "(or taken from SCNET_GUARD_PASSWORD), never given on the line. Needs a kernel "
+        "running inside the instance.",
+    )
     @line_cell_magic
     def scnet_start(self, line: str = "", cell: str | None = None) -> Any:
         """Start a custom service in an SCNet notebook instance and show its external URL.
@@ -245,6 +254,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             with self.user_errors():
                 return self.form()
         with self.user_errors():
+            refuse_password_on_line(line)
             args = parse(self.scnet_start, line)
             command = args.command
             if cell is not None:
@@ -258,8 +268,9 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             settings = self.settings()
             request = service.prepare(settings, args.notebook_id, args.port, command)
             client = self.client(settings)
+            password = protect_password(args.protect)
         with i18n.using(settings.language):
-            return self._start(client, request, args.wait)
+            return self._start(client, request, args.wait, password)
 
     def form(self, **defaults: Any) -> Any:
         """Show the start form, with this session's settings and language."""
@@ -267,7 +278,9 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             raise ScnetError(_("the form needs the extension loaded with %load_ext scnet_magic"))
         return self.show_form(settings=self.settings, language=self.language, **defaults)
 
-    def _start(self, client: ScnetClient, request: Any, wait: float | None) -> StartResult:
+    def _start(
+        self, client: ScnetClient, request: Any, wait: float | None, protect: str | None = None
+    ) -> StartResult:
         """Send the start, show the result; with ``wait``, update it in place until ready.
 
         Interrupting the kernel stops the wait quietly and returns the result as it was.
@@ -293,7 +306,12 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         try:
             with self.user_errors():
                 final = service.start(
-                    request, client, wait=wait, on_started=on_started, on_progress=on_progress
+                    request,
+                    client,
+                    wait=wait,
+                    on_started=on_started,
+                    on_progress=on_progress,
+                    protect=protect,
                 )
         except KeyboardInterrupt:
             if not shown:
@@ -308,6 +326,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         if handle is not None:
             display.show(final, handle)
         return final
+
+    scnet_guard = line_magic(scnet_guard)  # --list / --stop PORT: see magics/guard.py
 
     # -- %scnet_url and %scnet_notebooks ---------------------------------------------------
 

@@ -81,6 +81,10 @@ class Sandbox(_Accounts):
         self.center_as_list = False
         # path -> the envelope to answer instead, for a test that plays a given answer shape.
         self.answers: dict[str, Any] = {}
+        # Set to a port: every gateway forwards there, whatever port a start asked for, as
+        # if the instance were another machine (a kernel outside it that started a guard for
+        # --protect cannot be reached through the external URL).
+        self.elsewhere: int | None = None
         self._issued: dict[str, str] = {}  # token -> region id, for tokens the sandbox handed out
         self.host = host
         self.port = port
@@ -223,7 +227,7 @@ class Sandbox(_Accounts):
                 raise RuntimeError("the sandbox is stopped")
             gateway = self._gateways.get((notebook_id, port))
             if gateway is None:
-                gateway = _GatewayServer(notebook_id, port)
+                gateway = _GatewayServer(notebook_id, self.elsewhere or port)
                 gateway.serve_in_background()
                 self._gateways[notebook_id, port] = gateway
         return f"http://127.0.0.1:{gateway.server_port}/"

@@ -44,6 +44,7 @@ from .parts import (
     notebook_options,
     without_credentials,
 )
+from .protect import ProtectPart
 
 log = logging.getLogger("scnet_magic.form")
 
@@ -59,6 +60,7 @@ class _Request:
     start: StartRequest
     settings: Settings  # with the token to use: the session's, or one typed into the form
     wait: float | None  # seconds to wait for the external URL to answer; None: do not wait
+    protect: str | None = None  # the password for a guard in front of the service; used once
 
 
 class _StopWaiting(Exception):
@@ -188,6 +190,7 @@ class StartForm:
             layout=widgets.Layout(width="24em"),
         )
         self.token_note = widgets.HTML()
+        self.protect = ProtectPart(style)
         self.base_url = widgets.Text(
             value=text("base_url", settings.base_url if settings else config.DEFAULT_BASE_URL),
             description=_("Base URL"),
@@ -248,6 +251,7 @@ class StartForm:
             self.port,
             self.command,
             widgets.HBox([self.token, self.token_note], layout=row),
+            self.protect.widget,
             self.advanced,
             widgets.HBox(
                 [self.start_button, self.wait_ready, self.wait_seconds, self.stop_button],
@@ -503,6 +507,7 @@ class StartForm:
                 token = settings.require_token()
             except ScnetError as exc:
                 problems.append(exc)
+        protect = self.protect.take(problems)
         if problems or settings is None or token is None:
             return None, problems
         assert notebook_id is not None and port is not None and base_url is not None
@@ -512,6 +517,7 @@ class StartForm:
                 StartRequest(notebook_id, port, command),
                 replace(settings, base_url=base_url, token=token),
                 wait,
+                protect,
             ),
             problems,
         )
@@ -545,6 +551,7 @@ class StartForm:
                     wait=request.wait,
                     on_started=on_started,
                     on_progress=on_progress,
+                    protect=request.protect,
                 )
                 self.result_area.value = display.start_html(self.result)
         except _StopWaiting:

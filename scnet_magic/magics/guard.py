@@ -1,0 +1,86 @@
+"""``--protect`` and ``%scnet_guard`` in the magics: the password never on the line, asked
+for without echo (or taken from ``SCNET_GUARD_PASSWORD``), and the guards of this machine
+listed and stopped. The guard itself is started by :mod:`scnet_magic.service`."""
+
+from __future__ import annotations
+
+import getpass
+import shlex
+from typing import Any
+
+from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from ..i18n import _
+from ..validation import gives_a_value
+from .line import parse
+
+PROTECT = "--protect"
+
+
+def refuse_password_on_line(line: str) -> None:
+    """Refuse ``--protect=…`` and ``--protect VALUE`` before anything else reads the line.
+
+    A value there can only be a password, and the line is saved in the input history: say
+    where the password goes instead, without quoting it (argparse would).
+    """
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return  # the line's own parser reports the quotes
+    if gives_a_value(words, PROTECT):
+        raise UsageError(
+            _(
+                "--protect takes no value: the password is never given on the line (it "
+                "would be saved in the history). Give --protect alone and type the password "
+                "at the hidden prompt, or set SCNET_GUARD_PASSWORD."
+            )
+        )
+
+
+def ask_hidden(prompt: str) -> str:
+    """A hidden prompt; EOFError where the front end has no stdin (a notebook run headless)."""
+    try:
+        return getpass.getpass(prompt)
+    except StdinNotImplementedError:
+        raise EOFError from None
+
+
+def protect_password(wanted: bool) -> str | None:
+    """The password for ``--protect`` (None without it)."""
+    if not wanted:
+        return None
+    from .. import service
+
+    return service.guard_password(ask_hidden)
+
+
+@magic_arguments()
+@argument("--list", action="store_true", help="List the guards running on this machine.")
+@argument("--stop", type=int, metavar="PORT", help="Stop the guard listening on PORT.")
+def scnet_guard(self: Any, line: str = "") -> None:
+    """List or stop the guards that ``--protect`` put in front of services on this machine.
+
+    Examples::
+
+        %scnet_guard --list      # also with no option
+        %scnet_guard --stop 41234
+
+    A guard is a process of its own: it keeps the service behind a password across kernel
+    restarts, until it is stopped here, with ``scnet guard --stop PORT``, or the machine stops.
+    From Python: ``scnet_magic.guard.list_guards()`` and ``stop_guard(port)``.
+    """
+    from ..guard import list_guards, stop_guard
+    from ..guard.cli import guard_lines
+
+    with self.user_errors():
+        args = parse(self.scnet_guard, line)
+        if args.list and args.stop is not None:
+            raise UsageError(_("give either --list or --stop, not both"))
+        if args.stop is not None:
+            if not stop_guard(args.stop):
+                raise UsageError(_("no guard runs on port {port}").format(port=args.stop))
+            print(_("stopped the guard on port {port}").format(port=args.stop))
+            return None
+        print("\n".join(guard_lines(list_guards())))
+        return None

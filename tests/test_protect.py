@@ -1,0 +1,341 @@
+"""``--protect`` end to end against the sandbox with execution on: the magic, the cell magic,
+the ``scnet`` command and Python start a real web server behind a real guard process, and the
+sandbox's gateway (the external URL) leads to the guard's port, as the platform's would."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from protect_helpers import (
+    PASSWORD,
+    guard_folder,
+    plain_server,
+    serve_command,
+    visit,
+    write_page,
+)
+
+from scnet_magic import display, i18n, service
+from scnet_magic.errors import GuardFailed, GuardUnreachable, InvalidInput
+from scnet_magic.guard import list_guards, start_guard
+from scnet_magic.models import StartResult
+from scnet_magic.sandbox import Sandbox
+from scnet_magic.startform import StartForm
+
+from conftest import free_port
+from frontends import run_scnet
+
+ID = Sandbox.notebook_id
+TERMINATED = "1896050410550136834"
+WAIT = "30"
+
+
+@pytest.fixture
+def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with guard_folder(tmp_path / "guards", monkeypatch) as folder:
+        yield folder
+
+
+@pytest.fixture
+def instance(exec_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The sandbox with execution on, the environment pointing at it, a page to serve."""
+    assert exec_sandbox.workdir is not None
+    write_page(exec_sandbox.workdir)
+    monkeypatch.setenv("SCNET_BASE_URL", exec_sandbox.base_url)
+    monkeypatch.setenv("SCNET_TOKEN", exec_sandbox.token)
+    return exec_sandbox
+
+
+def typed_password(monkeypatch: pytest.MonkeyPatch, *answers: str) -> list[str]:
+    """The hidden prompt answers these in turn; the prompts asked are returned."""
+    prompts: list[str] = []
+    queue = list(answers)
+
+    def ask(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return queue.pop(0)
+
+    monkeypatch.setattr(getpass, "getpass", ask)
+    return prompts
+
+
+def check_started(sandbox: Sandbox, result: StartResult, port: int) -> None:
+    """The platform was asked to expose the guard's port, the command went as written."""
+    (guard,) = list_guards()
+    assert result.protected and result.ready
+    assert result.port == port == guard.upstream_port
+    assert result.guard_port == guard.port and result.guard_id == guard.guard_id
+    assert result.to_dict()["protected"] is True
+    assert result.to_dict()["guard_port"] == guard.port
+    (sent,) = sandbox.start_requests()
+    assert isinstance(sent.body, dict)
+    assert sent.body["customizePort"] == str(guard.port)
+    assert sent.body["command"] == serve_command(port)
+    assert result.url is not None
+    visit(result.url)
+
+
+# -- every front end, end to end --------------------------------------------------------------
+
+
+def test_line_magic(
+    ip: InteractiveShell, instance: Sandbox, guard_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts = typed_password(monkeypatch, PASSWORD, PASSWORD)
+    port = free_port()
+    line = f'--id {ID} --port {port} --command "{serve_command(port)}" --protect --wait {WAIT}'
+    with capture_output() as shown:
+        result = ip.run_line_magic("scnet_start", line)
+    assert len(prompts) == 2 and all("hidden" in prompt for prompt in prompts[:1])
+    check_started(instance, result, port)
+    everything = shown.stdout + shown.stderr + "".join(str(o.data) for o in shown.outputs)
+    assert "\N{LOCK} asks for a password" in everything
+    assert PASSWORD not in everything
+
+
+def test_cell_magic_with_the_password_from_the_environment(
+    ip: InteractiveShell, instance: Sandbox, guard_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts = typed_password(monkeypatch)  # no answer: asking would fail the test
+    monkeypatch.setenv("SCNET_GUARD_PASSWORD", PASSWORD)
+    port = free_port()
+    result = ip.run_cell_magic(
+        "scnet_start", f"--id {ID} --port {port} --protect --wait {WAIT}", serve_command(port)
+    )
+    assert prompts == []
+    check_started(instance, result, port)
+
+
+def test_python(instance: Sandbox, guard_dir: Path) -> None:
+    port = free_port()
+    result = service.start_service(ID, port, serve_command(port), protect=PASSWORD, wait=30)
+    check_started(instance, result, port)
+    # Started again for the same port with the same password: the running guard is reused.
+    again = service.start_service(ID, port, None, protect=PASSWORD, wait=30)
+    assert again.guard_port == result.guard_port and len(list_guards()) == 1
+    with pytest.raises(GuardFailed, match="another password"):
+        service.start_service(ID, port, None, protect=PASSWORD + "2")
+
+
+def test_command(instance: Sandbox, guard_dir: Path) -> None:
+    port = free_port()
+    words = ["start", "--id", ID, "--port", str(port), "--command", serve_command(port)]
+    words += ["--protect", "--password-stdin", "--token-stdin", "--wait", WAIT, "--json"]
+    run = run_scnet(words, {"SCNET_TOKEN": ""}, f"{instance.token}\n{PASSWORD}\n")
+    assert run.returncode == 0, run.stderr
+    fields = json.loads(run.stdout)
+    (guard,) = list_guards()  # the command has ended; its guard runs on
+    assert fields["protected"] is True and fields["guard_port"] == guard.port
+    assert fields["port"] == port and fields["status"] == "ready"
+    visit(fields["url"])
+    assert PASSWORD not in run.stdout + run.stderr
+
+
+def test_form(instance: Sandbox, guard_dir: Path) -> None:
+    port = free_port()
+    form = StartForm()
+    form.notebook_id.value, form.port.value = ID, str(port)
+    form.command.value = serve_command(port)
+    form.wait_ready.value, form.wait_seconds.value = True, 30
+    assert form.protect.password.layout.display == "none"
+    form.protect.checkbox.value = True
+    assert form.protect.password.layout.display is None
+    form.start_button.click()  # ticked, but no password typed: refused next to the fields
+    assert form.wait(10) and "no password to protect" in form.problems.value
+    assert instance.start_requests() == [] and list_guards() == []
+    form.protect.password.value = PASSWORD
+    assert form.protect.password.value == "" and "ready" in form.protect.note.value
+    form.start_button.click()
+    assert form.wait(60) and form.error is None, form.error
+    assert form.result is not None
+    check_started(instance, form.result, port)
+    assert "\N{LOCK}" in form.result_area.value
+    assert "ready" not in form.protect.note.value  # the typed password was used once
+
+
+def test_guard_magic_and_verb_list_and_stop(
+    ip: InteractiveShell, instance: Sandbox, guard_dir: Path
+) -> None:
+    port = free_port()
+    result = service.start_service(ID, port, serve_command(port), protect=PASSWORD)
+    assert not result.ready  # no wait asked for
+    with capture_output() as listed:
+        assert ip.run_line_magic("scnet_guard", "--list") is None
+    assert f"port {result.guard_port} guards port {port}" in listed.stdout
+    verb = run_scnet(["guard", "--list"])
+    assert verb.returncode == 0 and f"port {result.guard_port} guards port {port}" in verb.stdout
+    with capture_output() as stopped:
+        ip.run_line_magic("scnet_guard", f"--stop {result.guard_port}")
+    assert "stopped the guard" in stopped.stdout and list_guards() == []
+    with pytest.raises(UsageError, match="no guard runs on port"):
+        ip.run_line_magic("scnet_guard", f"--stop {result.guard_port}")
+    again = run_scnet(["guard", "--stop", str(result.guard_port)])
+    assert again.returncode == 1 and "no guard runs on port" in again.stderr
+    assert "no guard runs here" in run_scnet(["guard", "--list"]).stdout
+
+
+# -- a kernel outside the instance -----------------------------------------------------------
+
+
+def test_a_url_that_leads_to_another_guard_stops_ours(
+    ip: InteractiveShell, instance: Sandbox, guard_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instance is another machine: its port G is somebody else's guard (the sandbox's
+    gateway goes to an impostor). The front end says so and stops the guard it started."""
+    typed_password(monkeypatch, PASSWORD, PASSWORD)
+    with plain_server(guard_dir.parent, free_port()) as service_port:
+        impostor = start_guard(service_port, "another password", host="127.0.0.1")
+        instance.elsewhere = impostor.port
+        port = free_port()
+        line = f'--id {ID} --port {port} --command "{serve_command(port)}" --protect --wait 20'
+        with pytest.raises(UsageError) as info:
+            ip.run_line_magic("scnet_start", line)
+    message = str(info.value)
+    assert "does not reach this machine's guard" in message
+    assert "kernel running inside the instance" in message and "another guard" in message
+    assert list_guards() == [impostor]  # ours is stopped, the other one left alone
+
+
+def test_a_url_that_leads_to_no_guard_stops_ours(instance: Sandbox, guard_dir: Path) -> None:
+    with plain_server(guard_dir.parent, free_port()) as other:
+        instance.elsewhere = other
+        port = free_port()
+        with pytest.raises(GuardUnreachable, match="does not reach this machine's guard") as info:
+            service.start_service(ID, port, serve_command(port), protect=PASSWORD, wait=20)
+    assert "something that is not a guard" in info.value.hint
+    assert list_guards() == []
+
+
+def test_a_failed_start_leaves_no_guard_behind(instance: Sandbox, guard_dir: Path) -> None:
+    with pytest.raises(Exception, match="716866"):
+        service.start_service(TERMINATED, free_port(), "true", protect=PASSWORD)
+    assert list_guards() == []
+
+
+# -- bad input: refused before anything starts -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"--id {ID} --port 8000 --protect {PASSWORD!r}",
+        f"--id {ID} --port 8000 --protect={PASSWORD!r}",
+        f"--protect hunter2 --id {ID} --port 8000",
+    ],
+)
+def test_a_password_on_the_line_is_refused_unquoted(
+    ip: InteractiveShell, instance: Sandbox, guard_dir: Path, line: str
+) -> None:
+    with capture_output() as shown, pytest.raises(UsageError) as info:
+        ip.run_line_magic("scnet_start", line)
+    assert "--protect takes no value" in str(info.value)
+    for secret in (PASSWORD, "hunter2"):
+        assert secret not in str(info.value) + shown.stdout + shown.stderr
+    assert instance.requests == [] and list_guards() == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "problem"),
+    [
+        (("",), "the password is empty"),
+        ((PASSWORD, PASSWORD + "x"), "the two passwords differ"),
+        (("two\nlines",), "line breaks"),
+    ],
+)
+def test_bad_passwords_are_refused(
+    ip: InteractiveShell,
+    instance: Sandbox,
+    guard_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answers: tuple[str, ...],
+    problem: str,
+) -> None:
+    typed_password(monkeypatch, *answers)
+    with pytest.raises(UsageError, match=problem) as info:
+        ip.run_line_magic("scnet_start", f"--id {ID} --port 8000 --protect")
+    assert PASSWORD not in str(info.value)
+    assert instance.requests == [] and list_guards() == []
+
+
+def test_no_port_is_refused_before_the_password_is_asked(
+    ip: InteractiveShell, instance: Sandbox, guard_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts = typed_password(monkeypatch)
+    with pytest.raises(UsageError, match="--port is required"):
+        ip.run_line_magic("scnet_start", f"--id {ID} --protect")
+    assert prompts == [] and instance.requests == []
+
+
+def test_an_empty_password_from_the_environment_or_python(
+    ip: InteractiveShell, instance: Sandbox, guard_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCNET_GUARD_PASSWORD", "")
+    with pytest.raises(UsageError, match="the password is empty"):
+        ip.run_line_magic("scnet_start", f"--id {ID} --port 8000 --protect")
+    with pytest.raises(InvalidInput, match="the password is empty"):
+        service.start_service(ID, 8000, None, protect="")
+    with pytest.raises(InvalidInput, match="the password is empty"):
+        service.start_service(ID, 8000, None, protect=True)
+    assert instance.requests == [] and list_guards() == []
+
+
+def test_where_no_prompt_can_ask_the_environment_is_named(
+    ip: InteractiveShell, instance: Sandbox, guard_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_stdin(prompt: str = "") -> str:
+        raise StdinNotImplementedError("no stdin")
+
+    monkeypatch.setattr(getpass, "getpass", no_stdin)
+    with pytest.raises(UsageError, match="SCNET_GUARD_PASSWORD"):
+        ip.run_line_magic("scnet_start", f"--id {ID} --port 8000 --protect")
+    assert instance.requests == []
+
+
+@pytest.mark.parametrize(
+    ("words", "stdin", "problem"),
+    [
+        (["--protect=hunter2"], "", "--protect takes no value"),
+        (["--protect", "hunter2"], "", "--protect takes no value"),
+        (["--protect", "--password-stdin"], "\n", "the password is empty"),
+        (["--password-stdin"], "hunter2\n", "--password-stdin goes with --protect"),
+        (["--protect"], "", "no password for --protect"),  # no terminal, no variable
+    ],
+)
+def test_command_bad_input(
+    instance: Sandbox, guard_dir: Path, words: list[str], stdin: str, problem: str
+) -> None:
+    run = run_scnet(["start", "--id", ID, "--port", "8000", *words], {}, stdin)
+    assert run.returncode == 2 and problem in run.stderr, run.stderr
+    assert "hunter2" not in run.stdout + run.stderr
+    assert instance.requests == [] and list_guards() == []
+
+
+# -- how a protected result looks ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "line"), [("en", "asks for a password"), ("zh", "密码")])
+def test_a_protected_result_shows_a_lock_and_one_line(language: str, line: str) -> None:
+    result = StartResult(
+        code="0",
+        msg="success",
+        exec_success=True,
+        error_msg=None,
+        output=None,
+        url="https://c-1.ksai.scnet.cn:58043/",
+        notebook_id=ID,
+        port=7860,
+        raw={},
+    ).guarded_by(41234, "abc123", 7860)
+    with i18n.using(language):
+        text, page = display.start_text(result), display.start_html(result)
+    for shown in (text, page):
+        assert "\N{LOCK} " in shown and line in shown and "41234" in shown
+        assert "abc123" not in shown  # the guard's id is a detail for the wait, not the user
+    assert "abc123" not in repr(result)
