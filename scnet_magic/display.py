@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 import unicodedata
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from .i18n import N_, _
+from .i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
@@ -31,6 +32,7 @@ _COLORS = {
     "pending": "#b26a00",
     "error": "#c62828",
     "info": "#546e7a",
+    "starting": "#546e7a",
 }
 _HEADLINES = {
     "ok": N_("Service is up"),
@@ -148,13 +150,38 @@ class Shown(Protocol):
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
-def show(result: Shown, handle: DisplayHandle | None = None) -> None:
+def prints_only(shell: Any) -> bool:
+    """True where displays are printed as text and cannot be updated in place: terminal
+    IPython, whose display publisher is IPython's plain one (a kernel and a capturing cell
+    replace it)."""
+    from IPython.core.displaypub import DisplayPublisher
+
+    return shell is not None and type(shell.display_pub) is DisplayPublisher
+
+
+# Results a magic returned in a terminal, not shown yet: see show().
+_deferred: dict[int, Shown] = {}
+
+
+def show(result: Shown, handle: DisplayHandle | None = None, *, now: bool = False) -> None:
     """Display a result from a magic (in place of ``handle``'s output when given) and remember
-    in which cell it was shown."""
+    in which cell it was shown.
+
+    In a terminal the magic's value, when it is the cell's last line, is printed after an
+    ``Out[n]:`` prompt that IPython writes before asking the value to show itself: showing it
+    here as well would leave that prompt empty. So there it is shown once, by the prompt, or
+    at the end of the cell when it was assigned (``now`` shows it at once: a failure follows).
+    """
     from IPython import get_ipython
     from IPython.display import display
 
     shell = get_ipython()
+    if handle is None and not now and prints_only(shell):
+        _deferred[id(result)] = result
+        callbacks = shell.events.callbacks["post_run_cell"]
+        if _show_deferred not in callbacks:
+            shell.events.register("post_run_cell", _show_deferred)
+        return
     result.__dict__["_scnet_shown_in"] = shell.execution_count if shell is not None else None
     if handle is None:
         display(result._repr_mimebundle_(), raw=True)
@@ -162,16 +189,96 @@ def show(result: Shown, handle: DisplayHandle | None = None) -> None:
         handle.update(result._repr_mimebundle_(), raw=True)
 
 
+def _show_deferred(*_args: Any) -> None:
+    from IPython import get_ipython
+    from IPython.display import display
+
+    pending = list(_deferred.values())
+    _deferred.clear()
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.unregister("post_run_cell", _show_deferred)
+    for result in pending:
+        display(result._repr_mimebundle_(), raw=True)
+
+
 def show_once(result: Shown) -> None:
     """Display a result unless the magic that returned it already showed it in this cell."""
     from IPython import get_ipython
     from IPython.display import display
 
+    if _deferred.pop(id(result), None) is not None:
+        display(result._repr_mimebundle_(), raw=True)
+        return
     shell = get_ipython()
     shown_in = result.__dict__.pop("_scnet_shown_in", None)
     if shell is not None and shown_in is not None and shown_in == shell.execution_count:
         return
     display(result._repr_mimebundle_(), raw=True)
+
+
+def starting_text(notebook_id: str, port: int) -> str:
+    """What shows while the start request is in flight."""
+    return _("Starting the service on port {port} of notebook {notebook_id}…").format(
+        port=port, notebook_id=notebook_id
+    )
+
+
+def open_starting(notebook_id: str, port: int) -> DisplayHandle:
+    """Show that a start is in flight; the result replaces it through the returned handle."""
+    from IPython.display import display
+
+    line = starting_text(notebook_id, port)
+    html = _box("starting", f"<div>{_esc(line)}</div>")
+    handle: DisplayHandle = display(
+        {"text/plain": line, "text/html": html}, raw=True, display_id=True
+    )
+    return handle
+
+
+def close_starting(handle: DisplayHandle) -> None:
+    """Empty the "Starting…" display once the answer came (the answer is shown after it)."""
+    handle.update({"text/plain": "", "text/html": ""}, raw=True)
+
+
+class ProgressLine:
+    """One status line on ``stream``, rewritten in place on a terminal (``\r``); elsewhere one
+    line when something begins and nothing for each check, so a log gets no flood."""
+
+    def __init__(self, stream: TextIO, timeout: float) -> None:
+        self.stream = stream
+        self.timeout = timeout
+        self.in_place = stream.isatty()
+        self.url = ""
+        self.shown = False
+
+    def note(self, line: str) -> None:
+        """A line of its own (the start in flight): rewritten on a terminal, else printed."""
+        self._write(line, always=True)
+
+    def begin(self, url: str) -> None:
+        self.url = url
+        self._write(waiting_text(url, self.timeout, None), always=True)
+
+    def update(self, check: WaitProgress) -> None:
+        self._write(waiting_text(self.url, self.timeout, check), always=False)
+
+    def end(self) -> None:
+        """Clear the line on a terminal, so what follows starts on a clean line."""
+        if self.in_place and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+        self.shown = False
+
+    def _write(self, line: str, *, always: bool) -> None:
+        if self.in_place:
+            # A line wider than the terminal wraps, and "\r" would then rewrite only its end.
+            width = shutil.get_terminal_size().columns - 1
+            self.stream.write(f"\r\x1b[K{line[:width]}")
+            self.stream.flush()
+            self.shown = True
+        elif always:
+            print(line, file=self.stream, flush=True)
 
 
 def waiting_text(url: str, timeout: float, progress: WaitProgress | None) -> str:
@@ -262,6 +369,10 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def _notebook_count(count: int) -> str:
+    return ngettext("{count} notebook", "{count} notebooks", count).format(count=count)
+
+
 def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
     rows = [[str(r.get(key, "")) for key, _ in _NOTEBOOK_COLUMNS] for r in records]
     header = [_(title) for _key, title in _NOTEBOOK_COLUMNS]
@@ -274,7 +385,7 @@ def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
             cell + " " * (width - _width(cell)) for cell, width in zip(cells, widths, strict=True)
         ).rstrip()
 
-    count = _("({count} notebooks)").format(count=len(rows))
+    count = "(" + _notebook_count(len(rows)) + ")"
     return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [count])
 
 
@@ -289,7 +400,7 @@ def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
         "</tr>"
         for r in records
     )
-    count = _("{count} notebooks").format(count=len(records))
+    count = _notebook_count(len(records))
     return (
         f'<table class="scnet-notebooks"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table><div>{_esc(count)}</div>"

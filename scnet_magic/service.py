@@ -105,4 +105,4 @@ def _wait(
     if on_progress is not None:
         on_progress(Progress(result, timeout))
     ready = client.wait_until_ready(result, timeout, since=since, on_progress=report)
-    return result.marked_ready(ready.elapsed)
+    return ready.result or result.marked_ready(ready.elapsed)

@@ -35,8 +35,8 @@ from IPython.utils.capture import capture_output
 
 from scnet_magic import ScnetClient, ScnetError, StartResult
 from scnet_magic.config import ENV_VARS
-from scnet_magic.startform import StartForm
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.startform import StartForm
 
 T = TypeVar("T")
 

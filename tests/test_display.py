@@ -88,7 +88,7 @@ def test_service_url_and_notebook_table() -> None:
     )
     table = notebooks_html(rows)
     assert "1896050410550136833" in table and "&lt;b&gt;" in table
-    assert "1896050410550136833" in notebooks_text(rows) and "(1 notebooks)" in repr(rows)
+    assert "1896050410550136833" in notebooks_text(rows) and "(1 notebook)" in repr(rows)
 
 
 def test_a_ready_result_says_after_how_long_and_drops_the_pending_text() -> None:

@@ -17,8 +17,8 @@ from IPython.utils.capture import capture_output
 
 import scnet_magic
 from scnet_magic import ApiError, StartResult
-from scnet_magic.startform import StartForm
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.startform import StartForm
 
 from conftest import CANARY, free_port
 from frontends import widgets_in
