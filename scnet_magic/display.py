@@ -66,13 +66,18 @@ def _label(message: str, *, html: bool = True) -> str:
     return _esc(text) if html else text
 
 
+LINK_COLOR = "#1565c0"
+LINK_STYLE = f"color:{LINK_COLOR};text-decoration:underline;font-family:monospace"
+
+
 def link_html(url: str) -> str:
     """A clickable link that opens in a new tab and shows the URL itself as its text."""
     # Styled inline: inside a widget (the form's result area) no notebook stylesheet makes a
-    # link look like one.
+    # link look like one. No <code> inside: JupyterLab styles code near-black on grey, which
+    # hid the link colour in the magic's output while the form's link stayed blue.
     return (
         f'<a href="{_esc(url)}" target="_blank" rel="noopener noreferrer" '
-        f'style="color:#1565c0;text-decoration:underline"><code>{_esc(url)}</code></a>'
+        f'style="{LINK_STYLE}">{_esc(url)}</a>'
     )
 
 
@@ -100,6 +105,19 @@ def _headline(result: StartResult) -> str:
     )
 
 
+# What the platform says for a pending start ("no service detected on the port you gave ...
+# the external address is: URL"): the headline, the pending note and the URL say it already.
+_NOTHING_LISTENS = "未检测到可用的服务"
+
+
+def _platform_message_says_more(result: StartResult) -> bool:
+    """Whether to show the platform's errorMsg (it stays in ``result.error_msg`` anyway)."""
+    if not result.error_msg or result.ready:
+        return False  # once the URL answers, "nothing listens yet" is out of date
+    restates = result.pending and _NOTHING_LISTENS in result.error_msg
+    return not (restates and (result.url is None or result.url in result.error_msg))
+
+
 def start_html(result: StartResult) -> str:
     color = _COLORS[result.status]
     parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
@@ -107,8 +125,7 @@ def start_html(result: StartResult) -> str:
         parts.append(f"<div>{_label(_EXTERNAL_URL)}{link_html(result.url)}</div>")
     if result.pending:
         parts.append(f"<div>{_esc(_(_PENDING_NOTE))}</div>")
-    # Once the URL answers, the platform's "nothing listens yet" message is out of date.
-    if result.error_msg and not result.ready:
+    if _platform_message_says_more(result):
         parts.append(f"<div>{_label(_PLATFORM_MESSAGE)}{_esc(result.error_msg)}</div>")
     if result.output:
         parts.append(
@@ -125,7 +142,7 @@ def start_text(result: StartResult) -> str:
         lines.append(f"  {_label(_URL, html=False)}{result.url}")
     if result.pending:
         lines.append(f"  {_(_PENDING_NOTE)}")
-    if result.error_msg and not result.ready:
+    if _platform_message_says_more(result):
         lines.append(f"  {_label(_PLATFORM_MESSAGE, html=False)}{result.error_msg}")
     if result.output:
         lines.append(f"  {_(_OUTPUT)}")
@@ -333,7 +350,7 @@ def info_html(text: str) -> str:
 
 
 def service_url_text(service: ServiceUrl) -> str:
-    state = service.status or _("unknown")
+    state = status_name(service.status) or _("unknown")
     where = service.url or _("no address yet")
     return _("Custom service of notebook {notebook_id}: {state}, {url}").format(
         notebook_id=service.notebook_id, state=state, url=where
@@ -342,7 +359,7 @@ def service_url_text(service: ServiceUrl) -> str:
 
 def service_url_html(service: ServiceUrl) -> str:
     kind = "ok" if service.active else "pending" if service.url else "info"
-    state = _esc(service.status or _("unknown"))
+    state = _esc(status_name(service.status) or _("unknown"))
     title = _label(_SERVICE_OF).format(notebook_id=_esc(service.notebook_id))
     inner = f"<div>{title}<b>{state}</b></div>"
     if service.url:
@@ -369,12 +386,46 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+_STATUS_NAMES = {
+    "Running": N_("Running"),
+    "Creating": N_("Creating"),
+    "Restarting": N_("Restarting"),
+    "Terminated": N_("Terminated"),
+    "Failed": N_("Failed"),
+    "Shutting": N_("Shutting down"),
+    "active": N_("active"),
+    "inactive": N_("inactive"),
+}
+_STATUS_COLORS = {
+    "Running": _COLORS["ok"],
+    "active": _COLORS["ok"],
+    "Creating": _COLORS["pending"],
+    "Restarting": _COLORS["pending"],
+    "Shutting": _COLORS["pending"],
+    "Failed": _COLORS["error"],
+}
+
+
+def status_name(status: object) -> str:
+    """A notebook's or a service's status in the current language (an unknown one as it came)."""
+    text = str(status or "")
+    return _(_STATUS_NAMES[text]) if text in _STATUS_NAMES else text
+
+
+def running_first(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Running instances first, as the form's menu lists them; the API's order otherwise."""
+    return sorted(records, key=lambda record: record.get("notebookStatus") != "Running")
+
+
 def _notebook_count(count: int) -> str:
     return ngettext("{count} notebook", "{count} notebooks", count).format(count=count)
 
 
 def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
-    rows = [[str(r.get(key, "")) for key, _ in _NOTEBOOK_COLUMNS] for r in records]
+    rows = [
+        [str(r.get("id", "")), str(r.get("notebookName", "")), status_name(r.get("notebookStatus"))]
+        for r in running_first(records)
+    ]
     header = [_(title) for _key, title in _NOTEBOOK_COLUMNS]
     widths = [
         max([_width(header[i])] + [_width(row[i]) for row in rows]) for i in range(len(header))
@@ -390,15 +441,23 @@ def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
 
 
 def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{_esc(_(title))}</th>" for _key, title in _NOTEBOOK_COLUMNS)
+    # Text columns read from the left (notebook front ends right-align table cells).
+    cell = 'style="text-align:left"'
+    head = "".join(f"<th {cell}>{_esc(_(title))}</th>" for _key, title in _NOTEBOOK_COLUMNS)
+
+    def status(record: dict[str, Any]) -> str:
+        raw = str(record.get("notebookStatus", ""))
+        color = _STATUS_COLORS.get(raw, _COLORS["info"])
+        return f'<span style="color:{color};font-weight:600">{_esc(status_name(raw))}</span>'
+
     body = "".join(
         "<tr>"
         # Ids are shown as text (user-select: all) so a click selects the whole 19 digits.
-        f'<td><code style="user-select:all">{_esc(r.get("id", ""))}</code></td>'
-        f"<td>{_esc(r.get('notebookName', ''))}</td>"
-        f"<td>{_esc(r.get('notebookStatus', ''))}</td>"
+        f'<td {cell}><code style="user-select:all">{_esc(r.get("id", ""))}</code></td>'
+        f"<td {cell}>{_esc(r.get('notebookName', ''))}</td>"
+        f"<td {cell}>{status(r)}</td>"
         "</tr>"
-        for r in records
+        for r in running_first(records)
     )
     count = _notebook_count(len(records))
     return (
