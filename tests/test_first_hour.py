@@ -375,3 +375,17 @@ def test_compiling_the_catalog_on_an_up_to_date_tree_changes_nothing() -> None:
     assert done.returncode == 0, done.stderr
     assert "0 without a translation" in done.stdout
     assert {path.name: path.read_bytes() for path in catalog.iterdir()} == before
+
+
+# -- 19. %scnet_start? reads as text ---------------------------------------------------------
+
+
+def test_the_magics_help_reads_as_plain_text(ip: InteractiveShell) -> None:
+    for name in ("scnet_start", "scnet_url", "scnet_notebooks", "scnet_login", "scnet_sandbox"):
+        help_text = ip.magics_manager.magics["line"][name].__doc__
+        assert help_text.startswith(f"%{name}")
+        assert "::" not in help_text and "``" not in help_text
+    start = ip.magics_manager.magics["line"]["scnet_start"].__doc__
+    # The option is written the same way in the usage line and in the list of options.
+    assert "[--wait [SECONDS]]" in start and "\n  --wait [SECONDS]  " in start
+    assert "<[SECONDS]>" not in start

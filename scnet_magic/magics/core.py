@@ -29,7 +29,15 @@ from ..config import DEFAULT_WAIT, Settings
 from ..errors import ConfigError, InvalidInput, ScnetError, sentences
 from ..i18n import N_, _
 from ..models import Account, Login, NotebookList, ServiceUrl, StartResult
-from .line import default_id, forget_input, parse, seconds, split, trait_value
+from .line import (
+    default_id,
+    forget_input,
+    parse,
+    readable_help,
+    seconds,
+    split,
+    trait_value,
+)
 from .session import SessionMixin
 
 if TYPE_CHECKING:
@@ -541,6 +549,9 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             return None
         return self.use_sandbox(args.execute)
 
+
+for _magic in ("scnet_start", "scnet_url", "scnet_notebooks", "scnet_login", "scnet_sandbox"):
+    readable_help(getattr(ScnetMagics, _magic))
 
 # One ScnetMagics per shell, so unload can find and close the one load created.
 _LOADED: dict[int, ScnetMagics] = {}

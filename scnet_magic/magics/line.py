@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import shlex
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.magic_arguments import MagicHelpFormatter
 from traitlets import TraitError
 
 from .. import validation
@@ -18,6 +20,33 @@ from ..errors import ConfigError, InvalidInput, sentences
 from ..i18n import _, ngettext
 
 T = TypeVar("T")
+
+
+class _HelpFormatter(MagicHelpFormatter):
+    """IPython's help layout without its reST: no "::" before the usage line, and an option's
+    value written as in the usage line ("--wait [SECONDS]", not "--wait <[SECONDS]>")."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        argparse.RawDescriptionHelpFormatter.add_usage(
+            self, usage, actions, groups, "%" if prefix is None else prefix
+        )
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or action.nargs == 0:
+            return str(super()._format_action_invocation(action))
+        value = self._format_args(action, action.dest.upper())
+        return ", ".join(f"{option} {value}" for option in action.option_strings)
+
+
+def readable_help(magic: Any) -> None:
+    """Rebuild the help ``%magic?`` shows (IPython made it from the docstring at import) as
+    plain text: reST's "Examples::" and ``code`` marks read as noise in a notebook."""
+    parser = magic.parser
+    parser.formatter_class = _HelpFormatter
+    description = parser.description or ""
+    description = re.sub(r"``([^`]+)``", r"\1", description).replace("::\n", ":\n")
+    parser.description = description
+    magic.__doc__ = parser.format_help()
 
 
 def seconds(text: str) -> float:
