@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from . import account, config, i18n, readiness, validation
@@ -258,9 +259,12 @@ class ScnetClient(Transport):
         service was started with; by default the result's own) lets the error name its log
         file; ``since`` and ``on_progress`` are explained in
         :func:`scnet_magic.readiness.wait_until_ready`. Raises
-        :class:`~scnet_magic.errors.NotReady` after ``timeout`` seconds. To get the result
-        marked ready, use ``result.marked_ready(readiness.elapsed)``, or
-        :func:`scnet_magic.service.wait` which returns it.
+        :class:`~scnet_magic.errors.NotReady` after ``timeout`` seconds.
+
+        Given a :class:`StartResult`, the returned :class:`Readiness` carries that result
+        marked ready as ``.result``: ``res = client.wait_until_ready(res).result`` makes
+        ``res.ready`` and ``res.to_dict()["ready"]`` true, as after ``%scnet_start --wait``
+        (:func:`scnet_magic.service.wait` returns it directly).
         """
         with self._speaking():
             seconds = validation.validate_timeout(timeout)
@@ -274,7 +278,7 @@ class ScnetClient(Transport):
                     )
             else:
                 url, port = result_or_url, None
-            return readiness.wait_until_ready(
+            ready = readiness.wait_until_ready(
                 url,
                 seconds,
                 on_progress=on_progress,
@@ -282,6 +286,9 @@ class ScnetClient(Transport):
                 hint=readiness.not_ready_hint(command, port),
                 guard=guard,
             )
+            if isinstance(result_or_url, StartResult):
+                ready = replace(ready, result=result_or_url.marked_ready(ready.elapsed))
+            return ready
 
     # -- HTTP ------------------------------------------------------------------------------
 

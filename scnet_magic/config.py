@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +69,19 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
+_warned: set[str] = set()
+
+
+def warn_once(text: str) -> None:
+    """One line on stderr, once per process: a setting worth fixing, not worth stopping for.
+
+    (Python's warnings would add the file and source line of the code that warned.)
+    """
+    if text not in _warned:
+        _warned.add(text)
+        print(_("Warning: {text}").format(text=text), file=sys.stderr)
+
+
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """The config file's table, or {} when there is no file.
 
@@ -105,12 +117,11 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             what = _("a token") if secret == "token" else _("a secret key")
-            warnings.warn(
+            warn_once(
                 _(
                     "config file {path} holds {what} and other users can read it; "
                     "run: chmod 600 {path}"
-                ).format(path=_shown_path(path), what=what),
-                stacklevel=3,
+                ).format(path=_shown_path(path), what=what)
             )
     return table
 
@@ -133,8 +144,9 @@ class Settings:
             raise ConfigError(
                 _("No SCNET token is set."),
                 _(
-                    "Run %scnet_token in the notebook, set the SCNET_TOKEN environment variable, "
-                    'or put token = "…" in {path}.'
+                    "Sign in with %scnet_login (scnet login in a shell), or give a token with "
+                    '%scnet_token, SCNET_TOKEN or token = "…" in {path}. To try things without '
+                    "an account, run %scnet_sandbox."
                 ).format(path=_shown_path(config_path())),
             )
         return self.token
@@ -170,6 +182,26 @@ class _Lookup:
         if table.get(name) is not None:
             return table[name], self._file_label
         return None
+
+    def language(self) -> str:
+        """The language. A value from the environment or the config file that names no
+        language gives English and a one-line warning: a typo there must not stop every call.
+        (An explicit or session value is still refused: it was just typed.)"""
+        found = self.find("language")
+        if found is None:
+            return i18n.locale_language()
+        value, source = found
+        if source in ("argument", "session"):
+            return validation.validate_language(value)
+        language = i18n.known(value)
+        if language is None:
+            warn_once(
+                _("unknown language {value} in {source} (en or zh); using English.").format(
+                    value=repr(str(value))[:40], source=source
+                )
+            )
+            return "en"
+        return language
 
     def checked(
         self, name: str, check: Callable[[object], T], session_label: str = "session"
@@ -217,7 +249,6 @@ def resolve(
     found_url = lookup.checked("base_url", validation.validate_base_url)
     found_id = lookup.checked("notebook_id", validation.validate_notebook_id)
     found_timeout = lookup.checked("timeout", validation.validate_timeout)
-    found_language = lookup.checked("language", validation.validate_language)
     found_login = lookup.checked("login_url", validation.validate_login_url)
     found_ac = lookup.checked("ac_url", validation.validate_ac_url)
     return Settings(
@@ -226,7 +257,7 @@ def resolve(
         base_url=found_url[0] if found_url else DEFAULT_BASE_URL,
         notebook_id=found_id[0] if found_id else None,
         timeout=found_timeout[0] if found_timeout else DEFAULT_TIMEOUT,
-        language=found_language[0] if found_language else i18n.locale_language(),
+        language=lookup.language(),
         login_url=found_login[0] if found_login else DEFAULT_LOGIN_URL,
         ac_url=found_ac[0] if found_ac else DEFAULT_AC_URL,
     )
@@ -237,8 +268,7 @@ def resolve_language(explicit: object = None) -> str:
 
     A bad value is an :class:`InvalidInput` naming where it came from.
     """
-    found = _Lookup({"language": explicit}, {}).checked("language", validation.validate_language)
-    return found[0] if found else i18n.locale_language()
+    return _Lookup({"language": explicit}, {}).language()
 
 
 # The settings of the IPython session that loaded the extension (its %config values and

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 import unicodedata
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from .i18n import N_, _
+from .i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
@@ -100,6 +101,7 @@ _COLORS = {
     "pending": "#b26a00",
     "error": "#c62828",
     "info": "#546e7a",
+    "starting": "#546e7a",
 }
 _HEADLINES = {
     "ok": N_("Service is up"),
@@ -133,13 +135,18 @@ def _label(message: str, *, html: bool = True) -> str:
     return _esc(text) if html else text
 
 
+LINK_COLOR = "#1565c0"
+LINK_STYLE = f"color:{LINK_COLOR};text-decoration:underline;font-family:monospace"
+
+
 def link_html(url: str) -> str:
     """A clickable link that opens in a new tab and shows the URL itself as its text."""
     # Styled inline: inside a widget (the form's result area) no notebook stylesheet makes a
-    # link look like one.
+    # link look like one. No <code> inside: JupyterLab styles code near-black on grey, which
+    # hid the link colour in the magic's output while the form's link stayed blue.
     return (
         f'<a href="{_esc(url)}" target="_blank" rel="noopener noreferrer" '
-        f'style="color:#1565c0;text-decoration:underline"><code>{_esc(url)}</code></a>'
+        f'style="{LINK_STYLE}">{_esc(url)}</a>'
     )
 
 
@@ -167,6 +174,19 @@ def _headline(result: StartResult) -> str:
     )
 
 
+# What the platform says for a pending start ("no service detected on the port you gave ...
+# the external address is: URL"): the headline, the pending note and the URL say it already.
+_NOTHING_LISTENS = "未检测到可用的服务"
+
+
+def _platform_message_says_more(result: StartResult) -> bool:
+    """Whether to show the platform's errorMsg (it stays in ``result.error_msg`` anyway)."""
+    if not result.error_msg or result.ready:
+        return False  # once the URL answers, "nothing listens yet" is out of date
+    restates = result.pending and _NOTHING_LISTENS in result.error_msg
+    return not (restates and (result.url is None or result.url in result.error_msg))
+
+
 def start_html(result: StartResult) -> str:
     color = _COLORS[result.status]
     parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
@@ -176,8 +196,7 @@ def start_html(result: StartResult) -> str:
         parts.append(f'<div class="scnet-protected">{_esc(protected_line(result))}</div>')
     if result.pending:
         parts.append(f"<div>{_esc(_(_PENDING_NOTE))}</div>")
-    # Once the URL answers, the platform's "nothing listens yet" message is out of date.
-    if result.error_msg and not result.ready:
+    if _platform_message_says_more(result):
         parts.append(f"<div>{_label(_PLATFORM_MESSAGE)}{_esc(result.error_msg)}</div>")
     if result.output:
         parts.append(
@@ -196,7 +215,7 @@ def start_text(result: StartResult) -> str:
         lines.append(f"  {protected_line(result)}")
     if result.pending:
         lines.append(f"  {_(_PENDING_NOTE)}")
-    if result.error_msg and not result.ready:
+    if _platform_message_says_more(result):
         lines.append(f"  {_label(_PLATFORM_MESSAGE, html=False)}{result.error_msg}")
     if result.output:
         lines.append(f"  {_(_OUTPUT)}")
@@ -228,13 +247,38 @@ class Shown(Protocol):
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
-def show(result: Shown, handle: DisplayHandle | None = None) -> None:
+def prints_only(shell: Any) -> bool:
+    """True where displays are printed as text and cannot be updated in place: terminal
+    IPython, whose display publisher is IPython's plain one (a kernel and a capturing cell
+    replace it)."""
+    from IPython.core.displaypub import DisplayPublisher
+
+    return shell is not None and type(shell.display_pub) is DisplayPublisher
+
+
+# Results a magic returned in a terminal, not shown yet: see show().
+_deferred: dict[int, Shown] = {}
+
+
+def show(result: Shown, handle: DisplayHandle | None = None, *, now: bool = False) -> None:
     """Display a result from a magic (in place of ``handle``'s output when given) and remember
-    in which cell it was shown."""
+    in which cell it was shown.
+
+    In a terminal the magic's value, when it is the cell's last line, is printed after an
+    ``Out[n]:`` prompt that IPython writes before asking the value to show itself: showing it
+    here as well would leave that prompt empty. So there it is shown once, by the prompt, or
+    at the end of the cell when it was assigned (``now`` shows it at once: a failure follows).
+    """
     from IPython import get_ipython
     from IPython.display import display
 
     shell = get_ipython()
+    if handle is None and not now and prints_only(shell):
+        _deferred[id(result)] = result
+        callbacks = shell.events.callbacks["post_run_cell"]
+        if _show_deferred not in callbacks:
+            shell.events.register("post_run_cell", _show_deferred)
+        return
     result.__dict__["_scnet_shown_in"] = shell.execution_count if shell is not None else None
     if handle is None:
         display(result._repr_mimebundle_(), raw=True)
@@ -242,16 +286,96 @@ def show(result: Shown, handle: DisplayHandle | None = None) -> None:
         handle.update(result._repr_mimebundle_(), raw=True)
 
 
+def _show_deferred(*_args: Any) -> None:
+    from IPython import get_ipython
+    from IPython.display import display
+
+    pending = list(_deferred.values())
+    _deferred.clear()
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.unregister("post_run_cell", _show_deferred)
+    for result in pending:
+        display(result._repr_mimebundle_(), raw=True)
+
+
 def show_once(result: Shown) -> None:
     """Display a result unless the magic that returned it already showed it in this cell."""
     from IPython import get_ipython
     from IPython.display import display
 
+    if _deferred.pop(id(result), None) is not None:
+        display(result._repr_mimebundle_(), raw=True)
+        return
     shell = get_ipython()
     shown_in = result.__dict__.pop("_scnet_shown_in", None)
     if shell is not None and shown_in is not None and shown_in == shell.execution_count:
         return
     display(result._repr_mimebundle_(), raw=True)
+
+
+def starting_text(notebook_id: str, port: int) -> str:
+    """What shows while the start request is in flight."""
+    return _("Starting the service on port {port} of notebook {notebook_id}…").format(
+        port=port, notebook_id=notebook_id
+    )
+
+
+def open_starting(notebook_id: str, port: int) -> DisplayHandle:
+    """Show that a start is in flight; the result replaces it through the returned handle."""
+    from IPython.display import display
+
+    line = starting_text(notebook_id, port)
+    html = _box("starting", f"<div>{_esc(line)}</div>")
+    handle: DisplayHandle = display(
+        {"text/plain": line, "text/html": html}, raw=True, display_id=True
+    )
+    return handle
+
+
+def close_starting(handle: DisplayHandle) -> None:
+    """Empty the "Starting…" display once the answer came (the answer is shown after it)."""
+    handle.update({"text/plain": "", "text/html": ""}, raw=True)
+
+
+class ProgressLine:
+    """One status line on ``stream``, rewritten in place on a terminal (``\r``); elsewhere one
+    line when something begins and nothing for each check, so a log gets no flood."""
+
+    def __init__(self, stream: TextIO, timeout: float) -> None:
+        self.stream = stream
+        self.timeout = timeout
+        self.in_place = stream.isatty()
+        self.url = ""
+        self.shown = False
+
+    def note(self, line: str) -> None:
+        """A line of its own (the start in flight): rewritten on a terminal, else printed."""
+        self._write(line, always=True)
+
+    def begin(self, url: str) -> None:
+        self.url = url
+        self._write(waiting_text(url, self.timeout, None), always=True)
+
+    def update(self, check: WaitProgress) -> None:
+        self._write(waiting_text(self.url, self.timeout, check), always=False)
+
+    def end(self) -> None:
+        """Clear the line on a terminal, so what follows starts on a clean line."""
+        if self.in_place and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+        self.shown = False
+
+    def _write(self, line: str, *, always: bool) -> None:
+        if self.in_place:
+            # A line wider than the terminal wraps, and "\r" would then rewrite only its end.
+            width = shutil.get_terminal_size().columns - 1
+            self.stream.write(f"\r\x1b[K{line[:width]}")
+            self.stream.flush()
+            self.shown = True
+        elif always:
+            print(line, file=self.stream, flush=True)
 
 
 def waiting_text(url: str, timeout: float, progress: WaitProgress | None) -> str:
@@ -306,7 +430,7 @@ def info_html(text: str) -> str:
 
 
 def service_url_text(service: ServiceUrl) -> str:
-    state = service.status or _("unknown")
+    state = status_name(service.status) or _("unknown")
     where = service.url or _("no address yet")
     return _("Custom service of notebook {notebook_id}: {state}, {url}").format(
         notebook_id=service.notebook_id, state=state, url=where
@@ -315,7 +439,7 @@ def service_url_text(service: ServiceUrl) -> str:
 
 def service_url_html(service: ServiceUrl) -> str:
     kind = "ok" if service.active else "pending" if service.url else "info"
-    state = _esc(service.status or _("unknown"))
+    state = _esc(status_name(service.status) or _("unknown"))
     title = _label(_SERVICE_OF).format(notebook_id=_esc(service.notebook_id))
     inner = f"<div>{title}<b>{state}</b></div>"
     if service.url:
@@ -342,8 +466,46 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+_STATUS_NAMES = {
+    "Running": N_("Running"),
+    "Creating": N_("Creating"),
+    "Restarting": N_("Restarting"),
+    "Terminated": N_("Terminated"),
+    "Failed": N_("Failed"),
+    "Shutting": N_("Shutting down"),
+    "active": N_("active"),
+    "inactive": N_("inactive"),
+}
+_STATUS_COLORS = {
+    "Running": _COLORS["ok"],
+    "active": _COLORS["ok"],
+    "Creating": _COLORS["pending"],
+    "Restarting": _COLORS["pending"],
+    "Shutting": _COLORS["pending"],
+    "Failed": _COLORS["error"],
+}
+
+
+def status_name(status: object) -> str:
+    """A notebook's or a service's status in the current language (an unknown one as it came)."""
+    text = str(status or "")
+    return _(_STATUS_NAMES[text]) if text in _STATUS_NAMES else text
+
+
+def running_first(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Running instances first, as the form's menu lists them; the API's order otherwise."""
+    return sorted(records, key=lambda record: record.get("notebookStatus") != "Running")
+
+
+def _notebook_count(count: int) -> str:
+    return ngettext("{count} notebook", "{count} notebooks", count).format(count=count)
+
+
 def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
-    rows = [[str(r.get(key, "")) for key, _ in _NOTEBOOK_COLUMNS] for r in records]
+    rows = [
+        [str(r.get("id", "")), str(r.get("notebookName", "")), status_name(r.get("notebookStatus"))]
+        for r in running_first(records)
+    ]
     header = [_(title) for _key, title in _NOTEBOOK_COLUMNS]
     widths = [
         max([_width(header[i])] + [_width(row[i]) for row in rows]) for i in range(len(header))
@@ -354,22 +516,30 @@ def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
             cell + " " * (width - _width(cell)) for cell, width in zip(cells, widths, strict=True)
         ).rstrip()
 
-    count = _("({count} notebooks)").format(count=len(rows))
+    count = "(" + _notebook_count(len(rows)) + ")"
     return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [count])
 
 
 def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{_esc(_(title))}</th>" for _key, title in _NOTEBOOK_COLUMNS)
+    # Text columns read from the left (notebook front ends right-align table cells).
+    cell = 'style="text-align:left"'
+    head = "".join(f"<th {cell}>{_esc(_(title))}</th>" for _key, title in _NOTEBOOK_COLUMNS)
+
+    def status(record: dict[str, Any]) -> str:
+        raw = str(record.get("notebookStatus", ""))
+        color = _STATUS_COLORS.get(raw, _COLORS["info"])
+        return f'<span style="color:{color};font-weight:600">{_esc(status_name(raw))}</span>'
+
     body = "".join(
         "<tr>"
         # Ids are shown as text (user-select: all) so a click selects the whole 19 digits.
-        f'<td><code style="user-select:all">{_esc(r.get("id", ""))}</code></td>'
-        f"<td>{_esc(r.get('notebookName', ''))}</td>"
-        f"<td>{_esc(r.get('notebookStatus', ''))}</td>"
+        f'<td {cell}><code style="user-select:all">{_esc(r.get("id", ""))}</code></td>'
+        f"<td {cell}>{_esc(r.get('notebookName', ''))}</td>"
+        f"<td {cell}>{status(r)}</td>"
         "</tr>"
-        for r in records
+        for r in running_first(records)
     )
-    count = _("{count} notebooks").format(count=len(records))
+    count = _notebook_count(len(records))
     return (
         f'<table class="scnet-notebooks"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table><div>{_esc(count)}</div>"

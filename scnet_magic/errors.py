@@ -64,7 +64,9 @@ UNKNOWN_CODE_HINT = N_("See the message from the platform; check that the instan
 _LIST_SEPARATOR = N_(", ")  # between the details of an API error
 SERVER_TEXT_LIMIT = 200  # characters of server-sent text quoted in a message
 # Sentence ends after which the hint follows without another stop.
-_STOPS = (".", "!", "?", "。", "！", "？", "…")
+# ("…" is no stop: it ends a value cut short, and the sentence goes on.)
+_FULL_WIDTH_STOPS = ("。", "！", "？")
+_STOPS = (".", "!", "?", *_FULL_WIDTH_STOPS)
 
 
 def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
@@ -88,8 +90,13 @@ def sentences(first: str, second: str) -> str:
     if not first or not second:
         return first or second
     if first.endswith(_STOPS):
-        return f"{first}{'' if first.endswith(('。', '！', '？')) else ' '}{second}"
-    return f"{first}。{second}" if i18n.current() == "zh" else f"{first}. {second}"
+        # A full-width stop takes no space after it; a Latin one does.
+        return f"{first}{'' if first.endswith(_FULL_WIDTH_STOPS) else ' '}{second}"
+    if i18n.current() == "zh":
+        # A Chinese message may end in a Latin colon or semicolon left by a value: the stop
+        # still comes full width.
+        return f"{first.rstrip(':;,')}。{second}"
+    return f"{first}. {second}"
 
 
 class ScnetError(Exception):
@@ -128,10 +135,9 @@ class ScnetError(Exception):
         return self.message
 
     def user_message(self) -> str:
-        """The message and the hint, as shown to a person."""
+        """The message and the hint as two sentences, as every front end shows them."""
         with i18n.using(self.language):
-            message, hint = self.message, self.hint
-        return f"{message} {hint}".strip() if hint else message
+            return sentences(self.message, self.hint)
 
     def label(self) -> str:
         """A short name for the kind of failure, for a terminal's one-line error."""

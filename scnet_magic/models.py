@@ -198,12 +198,18 @@ class WaitProgress:
 
 @dataclass(frozen=True)
 class Readiness:
-    """The service answered: after ``elapsed`` seconds, at check ``attempts``, with ``status``."""
+    """The service answered: after ``elapsed`` seconds, at check ``attempts``, with ``status``.
+
+    ``result``: when the wait was given a :class:`StartResult`, that result marked ready
+    (``.ready`` true, ``.ready_after`` set); the one given is left as it was (results are
+    immutable).
+    """
 
     url: str
     elapsed: float
     attempts: int
     status: int
+    result: StartResult | None = field(default=None, repr=False)
 
 
 # -- signing in ------------------------------------------------------------------------------

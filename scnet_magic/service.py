@@ -137,7 +137,7 @@ def _wait(
         if result.guard_port is not None:
             guard.stop_guard(result.guard_port)
         raise
-    return result.marked_ready(ready.elapsed)
+    return ready.result or result.marked_ready(ready.elapsed)
 
 
 # -- --protect: a password in front of the service -----------------------------------------

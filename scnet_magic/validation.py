@@ -53,7 +53,8 @@ def validate_notebook_id(value: object) -> str:
         raise InvalidInput(_("notebook id is empty"), _("Give --id or set a default notebook id."))
     if not (text.isascii() and text.isdigit()):
         raise InvalidInput(
-            _("notebook id must contain only digits, got {value}").format(value=_shown(text))
+            _("notebook id must contain only digits, got {value}").format(value=_shown(text)),
+            _id_hint(),
         )
     if len(text) > _MAX_ID_DIGITS:
         raise _id_too_long()
@@ -63,36 +64,51 @@ def validate_notebook_id(value: object) -> str:
 def _id_too_long() -> InvalidInput:
     return InvalidInput(
         _("notebook id is too long (more than {count} digits)").format(count=_MAX_ID_DIGITS),
-        _("Ids are numbers of about 19 digits."),
+        _id_hint(),
     )
+
+
+def _id_hint() -> str:
+    return _(
+        "Ids are numbers of about 19 digits: copy one from %scnet_notebooks, scnet notebooks "
+        "or the SCNet console."
+    )
+
+
+def _port_hint() -> str:
+    return _("Give the port the service listens on inside the instance, such as 7860.")
 
 
 def validate_port(value: object) -> int:
     """A TCP port from 1 to 65535, given as an int or a string of digits."""
     if isinstance(value, bool):
-        raise InvalidInput(_("port must be a whole number from 1 to 65535"))
+        raise InvalidInput(_("port must be a whole number from 1 to 65535"), _port_hint())
     if isinstance(value, str):
         text = value.strip()
         if not (text.isascii() and text.isdigit()):
             raise InvalidInput(
                 _("port must be a whole number from 1 to 65535, got {value}").format(
                     value=_shown(value)
-                )
+                ),
+                _port_hint(),
             )
         if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
             raise InvalidInput(
-                _("port must be from 1 to 65535, got {value}").format(value=_shown(text))
+                _("port must be from 1 to 65535, got {value}").format(value=_shown(text)),
+                _port_hint(),
             )
         value = int(text)
     if not isinstance(value, int):
         raise InvalidInput(
             _("port must be a whole number from 1 to 65535, not {type}").format(
                 type=type(value).__name__
-            )
+            ),
+            _port_hint(),
         )
     if not 1 <= value <= 65535:
         raise InvalidInput(
-            _("port must be from 1 to 65535, got {value}").format(value=_shown(value))
+            _("port must be from 1 to 65535, got {value}").format(value=_shown(value)),
+            _port_hint(),
         )
     return value
 

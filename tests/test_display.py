@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import json
 
+from scnet_magic import i18n
 from scnet_magic.display import (
     notebooks_html,
     notebooks_text,
     service_url_html,
+    service_url_text,
     start_html,
+    start_text,
     waiting_bundle,
     waiting_text,
 )
@@ -36,8 +39,8 @@ def test_pending_html_has_a_safe_clickable_link() -> None:
     page = start_html(result())
     assert (
         f'<a href="{URL}" target="_blank" rel="noopener noreferrer" '
-        f'style="color:#1565c0;text-decoration:underline"><code>{URL}</code></a>' in page
-    )
+        f'style="color:#1565c0;text-decoration:underline;font-family:monospace">{URL}</a>'
+    ) in page
     assert "scnet-pending" in page and "not answering yet" in page
 
 
@@ -88,7 +91,7 @@ def test_service_url_and_notebook_table() -> None:
     )
     table = notebooks_html(rows)
     assert "1896050410550136833" in table and "&lt;b&gt;" in table
-    assert "1896050410550136833" in notebooks_text(rows) and "(1 notebooks)" in repr(rows)
+    assert "1896050410550136833" in notebooks_text(rows) and "(1 notebook)" in repr(rows)
 
 
 def test_a_ready_result_says_after_how_long_and_drops_the_pending_text() -> None:
@@ -127,3 +130,31 @@ def test_no_displayed_bundle_offers_json() -> None:
         notebooks_bundle(rows),
     ):
         assert set(bundle) == {"text/plain", "text/html"}
+
+
+def test_a_pending_result_does_not_repeat_the_platform_text() -> None:
+    url = "https://c-1896050410550136833.ksai.scnet.cn:58043"
+    said = (
+        "根据您提供的端口,未检测到可用的服务。若您的服务为特定的API接口,"
+        f"系统将自动建立通路,对应的外部地址为:{url}"
+    )
+    pending = StartResult("0", "success", False, said, None, url, "1896050410550136833", 7860, {})
+    assert "Platform message" not in start_text(pending) and "根据" not in start_html(pending)
+    assert pending.error_msg == said  # kept for whoever needs it
+    other = StartResult("0", "success", False, "端口被占用", None, url, "1", 7860, {})
+    assert "端口被占用" in start_text(other) and "端口被占用" in start_html(other)
+
+
+def test_notebook_statuses_are_translated_coloured_and_running_first() -> None:
+    records = NotebookList(
+        [
+            {"id": "1", "notebookName": "a", "notebookStatus": "Terminated"},
+            {"id": "2", "notebookName": "b", "notebookStatus": "Running"},
+        ]
+    )
+    assert notebooks_text(records).splitlines()[1].startswith("2 ")
+    assert 'style="text-align:left"' in notebooks_html(records)
+    with i18n.using("zh"):
+        assert "运行中" in notebooks_text(records) and "已停止" in notebooks_html(records)
+        active = ServiceUrl("1", "https://x.cn", "active", {})
+        assert "可访问" in service_url_text(active)

@@ -83,7 +83,7 @@ def test_http_and_malformed_errors_carry_what_came_back() -> None:
 
 
 def test_user_message_joins_message_and_hint() -> None:
-    assert ScnetError("a", "b").user_message() == "a b"
+    assert ScnetError("a", "b").user_message() == "a. b"
     assert ScnetError("a").user_message() == "a"
 
 

@@ -12,7 +12,6 @@ import stat
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -202,7 +201,10 @@ def test_missing_credentials_say_where_to_put_them(
 
 
 def test_credentials_from_the_config_file_and_the_permission_warning(
-    login_env: Sandbox, monkeypatch: pytest.MonkeyPatch, isolated_config: Path
+    login_env: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_config: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for name in ("SCNET_USER", "SCNET_ACCESS_KEY", "SCNET_SECRET_KEY"):
         monkeypatch.delenv(name)
@@ -211,12 +213,11 @@ def test_credentials_from_the_config_file_and_the_permission_warning(
         f'secret_key = "{SECRET_CANARY}"\n'
     )
     os.chmod(isolated_config, 0o644)
-    with pytest.warns(UserWarning, match="holds a secret key and other users can read it"):
-        assert sign_in(region="昆山").region == KUNSHAN
+    assert sign_in(region="昆山").region == KUNSHAN
+    assert "holds a secret key and other users can read it" in capsys.readouterr().err
     os.chmod(isolated_config, 0o600)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert sign_in(region="昆山").region == KUNSHAN
+    assert sign_in(region="昆山").region == KUNSHAN
+    assert "other users can read it" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,13 @@ def test_line_magic_displays_and_returns_the_result(
         )
     assert isinstance(result, StartResult) and result.pending
     assert result.url == f"https://c-{ID}.ksai.scnet.cn:58043"
-    (shown,) = out.outputs
+    # "Starting …" while the request is in flight, emptied when the answer comes, then the
+    # result in a display of its own.
+    starting, emptied, shown = out.outputs
+    assert starting.data["text/plain"] == f"Starting the service on port 1223 of notebook {ID}…"
+    assert emptied.update and emptied.transient["display_id"] == starting.transient["display_id"]
+    assert emptied.data == {"text/plain": "", "text/html": ""}
+    assert not shown.update
     assert f'href="{result.url}"' in shown.data["text/html"]
     assert 'target="_blank"' in shown.data["text/html"]
     assert result.url in shown.data["text/plain"]
@@ -56,12 +62,20 @@ def test_line_magic_displays_and_returns_the_result(
 def test_bare_magic_in_a_cell_is_shown_once_and_assignment_shows_it_too(
     ip: InteractiveShell, sandbox_env: Sandbox
 ) -> None:
+    def displays(outputs: list[Any]) -> int:
+        """Displays of the result (not the "Starting…" line, nor updates in place)."""
+        return sum(
+            1
+            for output in outputs
+            if not output.update and not output.data["text/plain"].startswith("Starting the")
+        )
+
     with capture_output() as bare:
         ip.run_cell(f"%scnet_start --id {ID} --port 1223", store_history=True)
-    assert len(bare.outputs) == 1
+    assert displays(bare.outputs) == 1
     with capture_output() as assigned:
         ip.run_cell(f"r = %scnet_start --id {ID} --port 1224", store_history=True)
-    assert len(assigned.outputs) == 1
+    assert displays(assigned.outputs) == 1
     with capture_output() as later:
         ip.run_cell("r", store_history=True)
     assert len(later.outputs) == 1 and "1224" in later.outputs[0].data["text/plain"]
@@ -93,7 +107,8 @@ def test_cell_magic_through_run_cell(ip: InteractiveShell, sandbox_env: Sandbox)
         outcome = ip.run_cell(f"%%scnet_start --id {ID} --port 1223\necho 'a b' && sleep 1\n")
     assert outcome.success, outcome.error_in_exec
     assert sandbox_env.start_requests()[0].body["command"] == "echo 'a b' && sleep 1"
-    assert len(out.outputs) == 1
+    # "Starting…", emptied in place, then the result.
+    assert [output.update for output in out.outputs] == [False, True, False]
 
 
 @pytest.mark.parametrize(
@@ -478,8 +493,10 @@ def test_wait_shows_progress_in_place_then_ready_after_the_service_listens(
     assert result.ready_after is not None and result.ready_after >= 3  # it slept 3 s first
     assert result.url and requests.get(result.url, timeout=5).status_code == 200
     assert len(gateway_env.start_requests()) == 1
-    # One display, updated in place: every later output replaces the first one.
-    first, *updates = out.outputs
+    # After the "Starting…" line (emptied in place), one display, updated in place: every
+    # later output replaces it.
+    starting, _emptied, first, *updates = out.outputs
+    assert starting.data["text/plain"].startswith("Starting the service on port")
     display_id = first.transient["display_id"]
     assert updates and all(o.update and o.transient["display_id"] == display_id for o in updates)
     assert "Waiting up to 30 s" in first.data["text/plain"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -100,11 +101,12 @@ def main(argv: list[str]) -> int:
     catalog = updated(read_catalog(), extract())
     want_po = po_bytes(catalog)
     want_mo = mo_bytes(read_po(io.BytesIO(want_po), locale=LOCALE, domain="scnet_magic"))
-    # Compared by content, not bytes: the header names the Babel version that wrote the file.
+    # Compared without the header lines that change by themselves (the Babel version, the
+    # date): a run on an up-to-date tree then writes nothing, and leaves it clean.
     stale = [
         path
         for path, want in ((PO_PATH, want_po), (MO_PATH, want_mo))
-        if not path.exists() or compiled(path.read_bytes(), path) != compiled(want, path)
+        if not path.exists() or comparable(path.read_bytes(), path) != comparable(want, path)
     ]
     untranslated = [m.id for m in catalog if m.id and not all(_strings(m.string))]
     if check:
@@ -112,12 +114,24 @@ def main(argv: list[str]) -> int:
             print(f"out of date: {path}", file=sys.stderr)
         return 1 if stale else 0
     PO_PATH.parent.mkdir(parents=True, exist_ok=True)
-    PO_PATH.write_bytes(want_po)
-    MO_PATH.write_bytes(want_mo)
+    for path, want in ((PO_PATH, want_po), (MO_PATH, want_mo)):
+        if path in stale:
+            path.write_bytes(want)
     print(f"{len(catalog)} messages, {len(untranslated)} without a translation")
     for msgid in untranslated:
         print(f"  untranslated: {msgid!r}")
     return 0
+
+
+_VOLATILE_HEADERS = re.compile(rb'^"(Generated-By|POT-Creation-Date): [^"]*"\n', re.MULTILINE)
+
+
+def comparable(data: bytes, path: Path) -> object:
+    """What must match for a file to be up to date: the .po's text, comments and order
+    included (a stale one is rewritten), and the .mo's messages."""
+    if path.suffix == ".po":
+        return _VOLATILE_HEADERS.sub(b"", data)
+    return compiled(data, path)
 
 
 def compiled(data: bytes, path: Path) -> dict[object, str]:

@@ -12,7 +12,7 @@ the token is never an argument, since arguments show in the process list and she
 it comes from ``SCNET_TOKEN``, the config file, or one line of standard input
 (``--token-stdin``). Exit codes: 0 success (a pending start included), 1 the platform or the
 network failed or the service was not ready in time, 2 bad usage or input (nothing was sent),
-130 interrupted.
+130 interrupted, 141 the reader of the output went away (``scnet notebooks | head``).
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ from ..config import DEFAULT_WAIT
 from ..errors import InvalidInput, ScnetError
 from ..i18n import _
 from .common import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     exit_code,
+    listen_port,
     report,
     seconds,
 )
@@ -42,7 +44,15 @@ from .guard import PASSWORD_HINT, PASSWORD_ON_LINE, add_guard_verb, add_protect_
 from .guard import password_on_line as _password_on_line
 from .login import add_login_arguments
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -212,19 +222,35 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--execute", action="store_true", help=_("really run start commands on this machine")
     )
-    sandbox.add_argument("--port", type=int, default=0, help=_("port to listen on (default: any)"))
+    sandbox.add_argument(
+        "--port", type=listen_port, default=0, help=_("port to listen on (default: any)")
+    )
     add_guard_verb(verbs)
     return parser
 
 
-def _language_option(words: list[str]) -> str | None:
-    """The value of --lang, read before parsing: the parser's help is built in that language."""
-    for index, word in enumerate(words):
+def _language_option(words: list[str]) -> tuple[str | None, list[str]]:
+    """The value of --lang, read before parsing (the parser's help is built in that language),
+    and the words without it: --lang is taken before or after the command
+    (``scnet url --lang zh`` as well as ``scnet --lang zh url``)."""
+    language = None
+    rest: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            rest += words[index:]
+            break
         if word == "--lang" and index + 1 < len(words):
-            return words[index + 1]
+            language = words[index + 1]
+            index += 2
+            continue
         if word.startswith("--lang="):
-            return word.split("=", 1)[1]
-    return None
+            language = word.split("=", 1)[1]
+        else:
+            rest.append(word)
+        index += 1
+    return language, rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,13 +261,23 @@ def main(argv: list[str] | None = None) -> int:
         # ASCII locale, a Windows code page) print escapes: failing would hide a start that
         # was already sent.
         sys.stdout.reconfigure(errors="backslashreplace")
+    chosen, words = _language_option(words)
     try:
-        language = config.resolve_language(_language_option(words))
+        language = config.resolve_language(chosen)
     except InvalidInput as exc:
         report(exc)
         return EXIT_USAGE
-    with i18n.using(language):
-        return _main(words)
+    try:
+        with i18n.using(language):
+            code = _main(words)
+        # Written out here, not at exit, so that a reader that went away is noticed below.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (scnet notebooks | head): stop quietly, as a command killed by
+        # SIGPIPE does, and keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
 
 
 def _main(words: list[str]) -> int:
@@ -296,11 +332,6 @@ def _main(words: list[str]) -> int:
     except KeyboardInterrupt:
         print("scnet: " + _("interrupted"), file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (scnet notebooks | head): stop quietly, and keep Python from
-        # complaining again when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
 
 
 def _gives_a_token(word: str) -> bool:

@@ -4,6 +4,7 @@ command line."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 
 from .. import config, validation
@@ -15,11 +16,27 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
+EXIT_BROKEN_PIPE = 141  # the shell convention for SIGPIPE: the reader went away
 STOPPED_WAITING = N_("stopped waiting; the service may still be starting.")
+INTERRUPTED_IN_FLIGHT = N_(
+    "interrupted while the start request was in flight: it may already have run. Check with "
+    "the service's URL or the notebook before starting again (a second start runs the command "
+    "twice)."
+)
 
 
 # argparse type for --wait and --timeout: a positive number of seconds.
 seconds = validation.seconds_argument
+
+
+def listen_port(text: str) -> int:
+    """argparse type for a port to listen on: 0 (any free one) or 1 to 65535."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return validation.validate_port(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def report(error: ScnetError) -> None:
@@ -45,7 +62,14 @@ def settings_of(args: argparse.Namespace) -> Settings:
 
 
 def token_from_stdin() -> str:
-    line = sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        # Typed or pasted at a terminal: ask without echoing it, as %scnet_token does.
+        try:
+            line = getpass.getpass(_("SCNET token (hidden): "))
+        except EOFError:
+            line = ""
+    else:
+        line = sys.stdin.readline().rstrip("\r\n")
     if not line.strip():
         raise InvalidInput(
             _("--token-stdin: standard input has no token"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from typing import Any, TextIO
 
@@ -12,6 +11,7 @@ from .. import account as accounts
 from .. import config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
+from ..models import Account, Region
 
 
 def add_login_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,12 +77,20 @@ def login_command(
         settings_in = config.resolve_login(user=args.user, secret_key=secret_key)
         ask = _terminal_ask if stdin.isatty() else None
         account = accounts.request_account(settings_in, ask)
-        signed = accounts.open_region(account, account.choose(args.region))
+        if args.region is None and len(account.usable) > 1 and stdin.isatty():
+            region = _pick_region(account, stdin, stdout)
+        else:
+            region = account.choose(args.region)
+        signed = accounts.open_region(account, region)
         path = config.save_config(signed.saved_settings())
         result = {**signed.to_dict(), "saved_to": str(path)}
         saved = _("Saved to {path}.").format(path=path)
         _cli_print(args.json, stdout, result, f"{signed.describe()}\n{saved}")
         return 0
+    except KeyboardInterrupt:
+        # Ctrl-C at a prompt: the user changed their mind.
+        print("\nscnet login: " + _("cancelled; nothing was saved."), file=stderr)
+        return 130
     except (InvalidInput, ConfigError) as exc:
         print(f"scnet login: {exc.user_message()}", file=stderr)
         return 2
@@ -110,7 +118,7 @@ def _cli_status(as_json: bool, stdout: TextIO) -> int:
             "token_source": settings.token_source,
             "token_valid": state.valid if state else None,
         }
-        print(json.dumps(shown, ensure_ascii=False), file=stdout)
+        print(display.to_json(shown), file=stdout)
     else:
         print(display.login_status_text(settings, None, state, saved, "scnet login"), file=stdout)
     return 0 if state is not None and state.valid else 1
@@ -118,7 +126,7 @@ def _cli_status(as_json: bool, stdout: TextIO) -> int:
 
 def _cli_print(as_json: bool, stdout: TextIO, result: dict[str, Any], text: str = "") -> None:
     if as_json:
-        print(json.dumps(result, ensure_ascii=False), file=stdout)
+        print(display.to_json(result), file=stdout)
     else:
         print(text or _("Token renewed and saved."), file=stdout)
 
@@ -128,6 +136,32 @@ def _read_secret(stdin: TextIO) -> str:
     if not line.strip():
         raise InvalidInput(_("--secret-key-stdin: standard input is empty"))
     return validation.validate_secret_key(line)
+
+
+def _pick_region(account: Account, stdin: TextIO, stdout: TextIO) -> Region:
+    """A numbered list of the account's regions and a choice typed at the terminal, rather
+    than an error once the keys were typed."""
+    usable = account.usable
+    heading = _("Account {user} has {count} regions:")
+    print(heading.format(user=account.user, count=len(usable)), file=stdout)
+    for number, region in enumerate(usable, 1):
+        print(f"  {number}. {region.label}", file=stdout)
+    note = account.unusable_note()
+    if note:
+        print(note, file=stdout)
+    while True:
+        print(_("Region number (1-{count}): ").format(count=len(usable)), end="", file=stdout)
+        stdout.flush()
+        answer = stdin.readline()
+        if not answer:
+            raise ConfigError(_("no region chosen"), _("Give --region NAME_OR_ID."))
+        text = answer.strip()
+        if text.isdigit() and 1 <= int(text) <= len(usable):
+            return usable[int(text) - 1]
+        try:
+            return account.choose(text)  # a name or an id works too
+        except ScnetError as exc:
+            print(exc.user_message(), file=stdout)
 
 
 def _terminal_ask(label: str, hidden: bool) -> str:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-from typing import TextIO
 
 from .. import config, display, service, validation
 from ..client import ScnetClient
 from ..config import Settings
 from ..errors import ConfigError, ScnetError
 from ..i18n import N_, _
-from ..models import StartResult, WaitProgress
+from ..models import StartResult
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    INTERRUPTED_IN_FLIGHT,
     STOPPED_WAITING,
     report,
     settings_of,
@@ -35,13 +34,20 @@ def start(args: argparse.Namespace) -> int:
     password = protect_password(args)
     progress = _Progress(sys.stderr, args.wait or 0)
     shown: list[StartResult] = []
+
+    def started(result: StartResult) -> None:
+        progress.end()  # the "Starting…" line
+        shown.append(result)
+
     with _client(settings) as client:
+        if progress.in_place:
+            progress.note(display.starting_text(request.notebook_id, request.port))
         try:
             result = service.start(
                 request,
                 client,
                 wait=args.wait,
-                on_started=shown.append,
+                on_started=started,
                 on_progress=progress.follow,
                 protect=password,
             )
@@ -53,9 +59,10 @@ def start(args: argparse.Namespace) -> int:
             report(exc)
             return EXIT_FAILED
         except KeyboardInterrupt:
-            if not shown:
-                raise
             progress.end()
+            if not shown:
+                print("scnet: " + _(INTERRUPTED_IN_FLIGHT), file=sys.stderr)
+                return EXIT_INTERRUPTED
             _print_result(shown[0], args.json)
             print("scnet: " + _(STOPPED_WAITING), file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -96,8 +103,8 @@ def _client(settings: Settings) -> ScnetClient:
         raise ConfigError(
             _("No SCNET token is set."),
             _(
-                "Set the SCNET_TOKEN environment variable, pipe it in with --token-stdin, "
-                'or put token = "…" in {path}.'
+                "Sign in with scnet login, or give a token with SCNET_TOKEN, --token-stdin or "
+                'token = "…" in {path}. To try things without an account, run scnet sandbox.'
             ).format(path=config.config_path()),
         )
     return ScnetClient.from_settings(settings)
@@ -107,15 +114,8 @@ def _print_result(result: StartResult, as_json: bool) -> None:
     print(display.to_json(result.to_dict()) if as_json else display.start_text(result))
 
 
-class _Progress:
-    """One status line on stderr, rewritten in place on a terminal; one line otherwise."""
-
-    def __init__(self, stream: TextIO, timeout: float) -> None:
-        self.stream = stream
-        self.timeout = timeout
-        self.in_place = stream.isatty()
-        self.url = ""
-        self.begun = False
+class _Progress(display.ProgressLine):
+    """The wait's progress on stderr, as the service reports it."""
 
     def follow(self, progress: service.Progress) -> None:
         """The service's progress callback: the wait begins, or a check was not ready."""
@@ -123,29 +123,6 @@ class _Progress:
             self.begin(progress.result.url or _("the service"))
         else:
             self.update(progress.check)
-
-    def update(self, check: WaitProgress) -> None:
-        if self.in_place:
-            self._write(display.waiting_text(self.url, self.timeout, check))
-
-    def begin(self, url: str) -> None:
-        self.url = url
-        self.begun = True
-        self._write(display.waiting_text(url, self.timeout, None))
-
-    def end(self) -> None:
-        if self.in_place and self.begun:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-    def _write(self, line: str) -> None:
-        if self.in_place:
-            # A line wider than the terminal wraps, and "\r" would then rewrite only its end.
-            width = shutil.get_terminal_size().columns - 1
-            self.stream.write(f"\r\x1b[K{line[:width]}")
-            self.stream.flush()
-        else:
-            print(line, file=self.stream, flush=True)
 
 
 __all__ = ["notebooks", "start", "url"]

@@ -12,6 +12,7 @@ picker (widgets) are handed in by the package when it loads the extension.
 from __future__ import annotations
 
 import getpass
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,16 +26,44 @@ from traitlets.config import Config, Configurable
 
 from .. import config, i18n, validation
 from ..config import DEFAULT_WAIT, Settings
-from ..errors import InvalidInput, ScnetError
-from ..i18n import _
+from ..errors import ConfigError, InvalidInput, ScnetError, sentences
+from ..i18n import N_, _
 from .guard import protect_password, refuse_password_on_line, scnet_guard
-from .line import default_id, parse, seconds, trait_value
+from .line import (
+    default_id,
+    forget_input,
+    parse,
+    readable_help,
+    seconds,
+    split,
+    trait_value,
+)
 from .session import SessionMixin
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
     from ..models import Account, Login, NotebookList, ServiceUrl, StartResult
     from ..service import Progress
+
+INTERRUPTED_IN_FLIGHT = N_(
+    "Interrupted while the start request was in flight: it may already have run. Check with "
+    "%scnet_url before starting again (a second start runs the command twice)."
+)
+
+
+class ShortError(UsageError):
+    """A failure that is not the user's wrong usage (the platform refused, the service did not
+    answer): one line under the error's own label ("ApiError: …") instead of "UsageError",
+    still without a traceback, and still stopping "Run All"."""
+
+    def __init__(self, message: str, label: str) -> None:
+        super().__init__(message)
+        self.label = label
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython prints what this returns in place of a traceback (terminal and kernel).
+        return [f"{self.label}: {self}"]
+
 
 # Shows the start form: (settings callable, language, field defaults) -> the form.
 FormFactory = Callable[..., Any]
@@ -196,7 +225,9 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         except ScnetError as exc:
             if not self.short_errors:
                 raise
-            raise UsageError(exc.user_message()) from None
+            if isinstance(exc, (InvalidInput, ConfigError)):
+                raise UsageError(exc.user_message()) from None
+            raise ShortError(exc.user_message(), exc.label()) from None
 
     # -- %scnet_start ----------------------------------------------------------------------
 
@@ -250,7 +281,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         With ``--wait``, the result says when the external URL answered (``.ready``,
         ``.ready_after``); not answering in time is an error naming the URL.
         """
-        if cell is None and not line.strip():
+        if cell is None and not split(line):  # nothing, or only a comment
             with self.user_errors():
                 return self.form()
         with self.user_errors():
@@ -281,27 +312,56 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
     def _start(
         self, client: ScnetClient, request: Any, wait: float | None, protect: str | None = None
     ) -> StartResult:
-        """Send the start, show the result; with ``wait``, update it in place until ready.
+        """Say the start is in flight, send it, show the result; with ``wait``, update the
+        result in place until ready. In a terminal, which cannot update a display, one line
+        rewritten with "\\r" says how things stand and the result is printed once.
 
         Interrupting the kernel stops the wait quietly and returns the result as it was.
         """
         from .. import display, service
 
+        terminal = display.prints_only(self.shell)
+        line = display.ProgressLine(sys.stdout, wait or 0) if terminal else None
+        starting: Any = None
         handle: Any = None
         shown: list[StartResult] = []
+        if line is not None:
+            line.note(display.starting_text(request.notebook_id, request.port))
+        else:
+            starting = display.open_starting(request.notebook_id, request.port)
+
+        def done_starting() -> None:
+            if line is not None:
+                line.end()
+            elif starting is not None:
+                display.close_starting(starting)
 
         def on_started(result: StartResult) -> None:
-            shown.append(result)
             nonlocal handle
-            if wait is None:
-                display.show(result)
-            else:
-                handle = display.open_waiting(result, wait)
+            shown.append(result)
+            done_starting()
+            if line is None:
+                # A display of its own rather than an update of "Starting…": nbval and
+                # other readers of saved notebooks do not apply updates.
+                if wait is None:
+                    display.show(result)
+                else:
+                    handle = display.open_waiting(result, wait)
 
         def on_progress(progress: Progress) -> None:
-            if handle is not None and progress.check is not None:
+            if line is not None:
+                if progress.check is None:
+                    line.begin(progress.result.url or _("the service"))
+                else:
+                    line.update(progress.check)
+            elif handle is not None and progress.check is not None:
                 bundle = display.waiting_bundle(progress.result, wait or 0, progress.check)
                 handle.update(bundle, raw=True)
+
+        def show_final(result: StartResult, *, now: bool = False) -> None:
+            if line is not None:
+                line.end()
+            display.show(result, handle, now=now)
 
         try:
             with self.user_errors():
@@ -315,16 +375,19 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
                 )
         except KeyboardInterrupt:
             if not shown:
-                raise
-            display.show(shown[0], handle)
+                done_starting()
+                raise UsageError(_(INTERRUPTED_IN_FLIGHT)) from None
+            show_final(shown[0])
             print(_("Stopped waiting; the service may still be starting."))
             return shown[0]
         except (UsageError, ScnetError):
-            if shown and handle is not None:
-                display.show(shown[0], handle)  # it did start: keep the result and URL on screen
+            if not shown:
+                done_starting()
+            elif line is not None or handle is not None:
+                show_final(shown[0], now=True)  # it did start: keep the result and URL on screen
             raise
-        if handle is not None:
-            display.show(final, handle)
+        if line is not None or handle is not None:
+            show_final(final)
         return final
 
     scnet_guard = line_magic(scnet_guard)  # --list / --stop PORT: see magics/guard.py
@@ -385,14 +448,26 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         ``%scnet_token --clear`` forgets it. The token is never accepted on the line itself:
         the line is saved in the input history.
         """
-        words = line.split()
-        if any(word != "--clear" for word in words):
-            # Do not echo the words: they may well be the token.
-            with i18n.using(self.language):
+        with i18n.using(self.language):
+            try:
+                words = split(line)
+            except UsageError:
+                words = line.split()  # unbalanced quotes: still never echo the words
+            values = [word for word in words if word != "--clear"]
+            if values:
+                # Do not echo the words: they may well be the token. The line is already in
+                # the input history: take it out of there too.
+                forget_input(self.shell, values)
                 raise UsageError(
-                    _(
-                        "%scnet_token takes no value on the line (it would be saved in the "
-                        "history); run %scnet_token alone and paste the token at the prompt."
+                    sentences(
+                        _(
+                            "%scnet_token takes no value on the line; the line was removed from "
+                            "this session's input history"
+                        ),
+                        _(
+                            "If it was a token, it has been seen: replace it with a new one. "
+                            "Run %scnet_token alone and paste the token at the prompt."
+                        ),
                     )
                 )
         with self.user_errors():
@@ -401,7 +476,12 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
                 self.close_client()
                 print(_("SCNET token cleared for this session."))
                 return
-            self._token = validation.validate_token(getpass.getpass(_("SCNET token (hidden): ")))
+            try:
+                typed = getpass.getpass(_("SCNET token (hidden): "))
+            except KeyboardInterrupt:
+                print(_("Cancelled; the token is unchanged."))
+                return
+            self._token = validation.validate_token(typed)
             self._token_origin = "%scnet_token"
             self.close_client()
             print(_("SCNET token set for this session (kept in memory only)."))
@@ -465,7 +545,11 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             elif args.renew:
                 print(self.renew(save=args.save))
             else:
-                self.sign_in(args.region, args.user, save=args.save)
+                try:
+                    self.sign_in(args.region, args.user, save=args.save)
+                except KeyboardInterrupt:
+                    # Ctrl-C at a prompt: the user changed their mind, not a failure.
+                    print(_("Cancelled; nothing was changed."))
 
     # -- %scnet_sandbox --------------------------------------------------------------------
 
@@ -497,6 +581,9 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             return None
         return self.use_sandbox(args.execute)
 
+
+for _magic in ("scnet_start", "scnet_url", "scnet_notebooks", "scnet_login", "scnet_sandbox"):
+    readable_help(getattr(ScnetMagics, _magic))
 
 # One ScnetMagics per shell, so unload can find and close the one load created.
 _LOADED: dict[int, ScnetMagics] = {}

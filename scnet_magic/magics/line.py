@@ -5,19 +5,48 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import shlex
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.magic_arguments import MagicHelpFormatter
 from traitlets import TraitError
 
 from .. import validation
 from ..config import Settings
-from ..errors import ConfigError, InvalidInput
+from ..errors import ConfigError, InvalidInput, sentences
 from ..i18n import _, ngettext
 
 T = TypeVar("T")
+
+
+class _HelpFormatter(MagicHelpFormatter):
+    """IPython's help layout without its reST: no "::" before the usage line, and an option's
+    value written as in the usage line ("--wait [SECONDS]", not "--wait <[SECONDS]>")."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        argparse.RawDescriptionHelpFormatter.add_usage(
+            self, usage, actions, groups, "%" if prefix is None else prefix
+        )
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or action.nargs == 0:
+            return str(super()._format_action_invocation(action))
+        value = self._format_args(action, action.dest.upper())
+        return ", ".join(f"{option} {value}" for option in action.option_strings)
+
+
+def readable_help(magic: Any) -> None:
+    """Rebuild the help ``%magic?`` shows (IPython made it from the docstring at import) as
+    plain text: reST's "Examples::" and ``code`` marks read as noise in a notebook."""
+    parser = magic.parser
+    parser.formatter_class = _HelpFormatter
+    description = parser.description or ""
+    description = re.sub(r"``([^`]+)``", r"\1", description).replace("::\n", ":\n")
+    parser.description = description
+    magic.__doc__ = parser.format_help()
 
 
 # argparse type for --wait and --timeout: a positive number of seconds.
@@ -25,7 +54,8 @@ seconds = validation.seconds_argument
 
 
 def ask(label: str, hidden: bool) -> str:
-    """Ask for a missing credential; hidden for the keys."""
+    """Ask for a missing credential; hidden for the keys. Ctrl-C propagates as
+    KeyboardInterrupt, which the magic reports as cancelled."""
     try:
         if hidden:
             return getpass.getpass(_("SCNet {label} (hidden): ").format(label=label))
@@ -38,6 +68,49 @@ def ask(label: str, hidden: bool) -> str:
                 "and secret_key in the config file."
             ),
         ) from None
+
+
+_FORGOTTEN = "# (line removed from the history: it held a value that may be a secret)"
+
+
+def forget_input(shell: Any, words: list[str]) -> None:
+    """Take every input that contains one of ``words`` out of the session's history: ``In`` /
+    ``_ih``, the ``_i`` variables, and the history database (whatever it already saved)."""
+    if shell is None or not words:
+        return
+
+    def holds(text: object) -> bool:
+        return isinstance(text, str) and any(word in text for word in words)
+
+    history = shell.history_manager
+    for inputs in (history.input_hist_parsed, history.input_hist_raw):
+        inputs[:] = [_FORGOTTEN if holds(text) else text for text in inputs]
+    for name in ("_i", "_ii", "_iii", "_i00"):
+        if holds(getattr(history, name, None)):
+            setattr(history, name, _FORGOTTEN)
+    for name, value in list(shell.user_ns.items()):
+        if name.startswith("_i") and holds(value):
+            shell.user_ns[name] = _FORGOTTEN
+    if not history.enabled:
+        return
+    with history.db_input_cache_lock:
+        history.db_input_cache = [
+            (number, *(_FORGOTTEN if holds(text) else text for text in texts))
+            for number, *texts in history.db_input_cache
+        ]
+    # What the saving thread already wrote is in the database: overwrite it there.
+    with history.db:
+        found = history.db.execute(
+            "SELECT line, source, source_raw FROM history WHERE session = ?",
+            (history.session_number,),
+        )
+        rows = list(found)  # a cursor, or a list without sqlite
+        for number, source, raw in rows:
+            if holds(source) or holds(raw):
+                history.db.execute(
+                    "UPDATE history SET source = ?, source_raw = ? WHERE session = ? AND line = ?",
+                    (_FORGOTTEN, _FORGOTTEN, history.session_number, number),
+                )
 
 
 def saved_note() -> str:
@@ -62,21 +135,38 @@ def trait_value(check: Callable[[object], T], value: object) -> T | None:
         raise TraitError(exc.message) from None
 
 
-def parse(magic: Any, line: str) -> argparse.Namespace:
-    # Split like a POSIX shell, so that --command "a b" gives a b without the quotes
-    # (IPython's parse_argstring keeps them).
+def split(line: str) -> list[str]:
+    """The line's words as a POSIX shell splits them: --command "a b" gives a b without the
+    quotes (IPython's parse_argstring keeps them), and an unquoted # starts a comment that runs
+    to the end of the line, so ``%scnet_login  # sign in`` reads as ``%scnet_login``."""
     try:
-        words = shlex.split(line)
+        return shlex.split(line, comments=True)
     except ValueError as exc:
         raise UsageError(
             _("cannot read the magic line: {reason} (check the quotes)").format(reason=exc)
         ) from None
+
+
+def parse(magic: Any, line: str) -> argparse.Namespace:
+    words = split(line)
     parser = magic.parser
     args, extra = parser.parse_known_args(words)
     if extra:
         # IPython's help formatter lays the usage out as a reST block ("::", indented lines).
         usage = " ".join(parser.format_usage().replace("::", " ").split())
-        raise UsageError(_unexpected(extra, _("usage: {usage}").format(usage=usage)))
+        message = _unexpected(extra, _("usage: {usage}").format(usage=usage))
+        if any(word == "--command" or word.startswith("--command=") for word in words) and not any(
+            word.startswith("-") for word in extra
+        ):
+            # The usual cause: --command python app.py, where only "python" is the command.
+            message = sentences(
+                message,
+                _(
+                    'Quote the command (--command "python app.py --port 7860"), or put it in '
+                    "the cell under %%scnet_start."
+                ),
+            )
+        raise UsageError(message)
     return args  # type: ignore[no-any-return]
 
 
@@ -96,5 +186,5 @@ def _unexpected(words: list[str], usage: str) -> str:
             count,
         ).format(count=count, usage=usage)
     if any(option.startswith("--tok") for option in options):
-        message += " " + _("The token is never given on the line: run %scnet_token.")
+        message = sentences(message, _("The token is never given on the line: run %scnet_token."))
     return message

@@ -199,6 +199,20 @@ class Sandbox(_Accounts):
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
+    def __repr__(self) -> str:
+        # What a notebook shows for ``%scnet_sandbox``'s value: where it is, never the token
+        # or the keys.
+        if self._stopped:
+            state = "stopped"
+        elif not self._servers:
+            state = "not started"
+        else:
+            state = f"running at {self.base_url}"
+        return (
+            f"<SCNet sandbox {state}, notebook {self.notebook_id}, "
+            f"execution {'on' if self.execute else 'off'}>"
+        )
+
     def __enter__(self) -> Sandbox:
         return self.start()
 

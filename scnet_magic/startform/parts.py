@@ -59,7 +59,7 @@ def without_credentials(url: str) -> str:
 
 def notebook_label(record: dict[str, Any]) -> str:
     name = str(record.get("notebookName") or _("(no name)"))
-    status = str(record.get("notebookStatus") or _("unknown"))
+    status = display.status_name(record.get("notebookStatus")) or _("unknown")
     return f"{name} · {status} · {record['id']}"
 
 

@@ -89,7 +89,7 @@ def notebook(request: pytest.FixtureRequest, browser: Any, jupyter: JupyterServe
     request.addfinalizer(close)
     notebook.open()
     notebook.run_all()
-    # The notebook stops its sandbox at the end; its token is still known to the kernel.
+    # The sandbox's token, for the tests that look for tokens on the page.
     notebook.sandbox_tokens.append(jupyter.kernel_expression("sandbox.token"))
     return notebook
 

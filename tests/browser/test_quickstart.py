@@ -9,6 +9,7 @@ page, use the form, and follow the links.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -36,6 +37,9 @@ START_CELL = re.compile(r"^result = %scnet_start --port")
 FORM_CELL = re.compile(r"^%scnet_start$")
 PYTHON_FORM_CELL = re.compile(r"form = scnet_magic\.form\(")
 SANDBOX_CELL = re.compile(r"^sandbox = %scnet_sandbox --execute$")
+NOTEBOOKS_CELL = re.compile(r"^%scnet_notebooks$")
+# Screenshots kept for people to look at (CI keeps test-artifacts/).
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
 def expect(locator: Locator) -> Any:
@@ -87,12 +91,8 @@ def test_form_starts_a_service_that_its_link_reaches(
     notebook: NotebookPage, service_site: tuple[str, str]
 ) -> None:
     folder, text = service_site
-    # Run All ended by stopping the sandbox; start it again and show a fresh form, as a user
-    # re-running those two cells would.
-    notebook.run_cell(notebook.one_cell(SANDBOX_CELL))
-    notebook.sandbox_tokens.append(notebook.server.kernel_expression("sandbox.token"))
+    # The sandbox runs to the end of the notebook: the form Run All showed still works.
     form_cell = notebook.one_cell(FORM_CELL)
-    notebook.run_cell(form_cell)
     form = notebook.outputs(form_cell)
 
     port = free_port()
@@ -136,3 +136,68 @@ def test_page_shows_no_token(notebook: NotebookPage) -> None:
         if JWT.search(content)
     ]
     assert not leaks, "; ".join(leaks)
+
+
+# -- what the first hour showed (issue "The first hour") ------------------------------------
+
+
+def screenshot(notebook: NotebookPage, locator: Locator, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=SCREENSHOTS / f"{notebook.server.app}-{name}.png")
+
+
+def style(locator: Locator, name: str) -> str:
+    return str(locator.evaluate("(e, name) => getComputedStyle(e)[name]", name))
+
+
+def test_the_magics_link_looks_like_the_forms_link(notebook: NotebookPage) -> None:
+    magic_output = notebook.outputs(notebook.one_cell(START_CELL))
+    magic_link = result_link(magic_output)
+    form_link = result_link(notebook.outputs(notebook.one_cell(PYTHON_FORM_CELL)))
+    screenshot(notebook, magic_output.locator(".scnet-result"), "magic-result")
+    text = magic_output.locator(".scnet-result")
+    assert style(magic_link, "color") == style(form_link, "color")
+    assert style(magic_link, "color") != style(text, "color")
+    assert style(magic_link, "textDecorationLine") == "underline"
+    # No code style under the link (JupyterLab paints code on grey).
+    assert magic_link.locator("code").count() == 0
+    assert style(magic_link, "backgroundColor") in ("rgba(0, 0, 0, 0)", "transparent")
+
+
+def test_the_links_still_answer_after_run_all(notebook: NotebookPage) -> None:
+    links = notebook.page.locator(".scnet-result a[href]")
+    hrefs = {link.get_attribute("href") for link in links.all()}
+    assert len(hrefs) >= 3
+    for href in hrefs:
+        # The service itself answers (a gateway error would mean it is gone; a stopped
+        # sandbox refuses the connection, which raises).
+        assert href and notebook.page.request.get(href).status not in (502, 503, 504), href
+
+
+def test_starting_shows_while_the_request_is_in_flight(notebook: NotebookPage) -> None:
+    cell = notebook.one_cell(START_CELL)
+    notebook.server.kernel_expression("setattr(sandbox, 'delay', 3.0)")
+    try:
+        cell.locator(".jp-InputPrompt").click()
+        notebook.page.keyboard.press("Shift+Enter")
+        starting = notebook.outputs(cell).filter(has_text="Starting the service on port")
+        expect(starting).to_be_visible(timeout=3_000)
+        screenshot(notebook, starting, "starting")
+        expect(result_link(notebook.outputs(cell))).to_have_count(1, timeout=30_000)
+        expect(starting).to_have_count(0)
+    finally:
+        notebook.server.kernel_expression("setattr(sandbox, 'delay', 0.0)")
+
+
+def test_the_notebooks_table_reads_well(notebook: NotebookPage) -> None:
+    table = notebook.outputs(notebook.one_cell(NOTEBOOKS_CELL)).locator("table.scnet-notebooks")
+    screenshot(notebook, table, "notebooks")
+    rows = table.locator("tbody tr")
+    statuses = [rows.nth(i).locator("td").nth(2).inner_text() for i in range(rows.count())]
+    running = statuses.count("Running")
+    assert running and statuses[:running] == ["Running"] * running  # running first
+    for cell in (table.locator("th").first, rows.first.locator("td").nth(1)):
+        assert style(cell, "textAlign") in ("left", "start")
+    first_status = rows.first.locator("td span")
+    assert style(first_status, "color") == "rgb(46, 125, 50)"  # the "up" green
