@@ -412,7 +412,8 @@ def test_token_state_answers(
         assert cli_main(["login", "--region", "昆山"]) == 0
         login_env.answers[STATE] = answer
         assert (cli_main(["login", "--status", "--json"]) == 0) is valid
-        shown = json.loads(capsys.readouterr().out.splitlines()[-1])
+        out = capsys.readouterr().out
+        shown = json.loads(out[out.index("{") :])  # after the sign-in's own lines
         assert shown["token_valid"] is valid
         assert (shown["login_url"], shown["ac_url"], shown["base_url"]) == (
             login_env.login_url,

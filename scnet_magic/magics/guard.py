@@ -25,7 +25,7 @@ def refuse_password_on_line(line: str) -> None:
     where the password goes instead, without quoting it (argparse would).
     """
     try:
-        words = shlex.split(line)
+        words = shlex.split(line, comments=True)  # a "# comment" is no value
     except ValueError:
         return  # the line's own parser reports the quotes
     if gives_a_value(words, PROTECT):
