@@ -23,7 +23,16 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .errors import ScnetError
-    from .models import Login, ServiceUrl, StartResult, TokenState, WaitProgress
+    from .models import (
+        InstanceProgress,
+        Login,
+        Notebook,
+        ServiceUrl,
+        StartResult,
+        StopResult,
+        TokenState,
+        WaitProgress,
+    )
 
 _COLORS = {
     "ok": "#2e7d32",
@@ -51,6 +60,7 @@ _OUTPUT = N_("Output:")
 _SERVICE_OF = N_("Custom service of notebook {notebook_id}:")
 _NO_ADDRESS = N_("No external address yet: start a service first.")
 _OUTPUT_LIMIT = 20_000  # characters of command output shown inline; the rest stays in .output
+_REPLACES = N_("This replaced the custom service on port {port}: an instance has one custom port.")
 
 
 def _esc(value: object) -> str:
@@ -105,6 +115,8 @@ def start_html(result: StartResult) -> str:
         parts.append(f"<div>{_label(_EXTERNAL_URL)}{link_html(result.url)}</div>")
     if result.pending:
         parts.append(f"<div>{_esc(_(_PENDING_NOTE))}</div>")
+    if result.replaced_port is not None:
+        parts.append(f"<div>{_esc(_(_REPLACES).format(port=result.replaced_port))}</div>")
     # Once the URL answers, the platform's "nothing listens yet" message is out of date.
     if result.error_msg and not result.ready:
         parts.append(f"<div>{_label(_PLATFORM_MESSAGE)}{_esc(result.error_msg)}</div>")
@@ -123,6 +135,8 @@ def start_text(result: StartResult) -> str:
         lines.append(f"  {_label(_URL, html=False)}{result.url}")
     if result.pending:
         lines.append(f"  {_(_PENDING_NOTE)}")
+    if result.replaced_port is not None:
+        lines.append(f"  {_(_REPLACES).format(port=result.replaced_port)}")
     if result.error_msg and not result.ready:
         lines.append(f"  {_label(_PLATFORM_MESSAGE, html=False)}{result.error_msg}")
     if result.output:
@@ -228,9 +242,12 @@ def info_html(text: str) -> str:
 def service_url_text(service: ServiceUrl) -> str:
     state = service.status or _("unknown")
     where = service.url or _("no address yet")
-    return _("Custom service of notebook {notebook_id}: {state}, {url}").format(
+    text = _("Custom service of notebook {notebook_id}: {state}, {url}").format(
         notebook_id=service.notebook_id, state=state, url=where
     )
+    if service.instance is not None:
+        text += "\n  " + instance_line(service.instance)
+    return text
 
 
 def service_url_html(service: ServiceUrl) -> str:
@@ -242,6 +259,8 @@ def service_url_html(service: ServiceUrl) -> str:
         inner += f"<div>{_label(_EXTERNAL_URL)}{link_html(service.url)}</div>"
     else:
         inner += f"<div>{_esc(_(_NO_ADDRESS))}</div>"
+    if service.instance is not None:
+        inner += f"<div>{_esc(instance_line(service.instance))}</div>"
     return _box(kind, inner)
 
 
@@ -254,7 +273,21 @@ _NOTEBOOK_COLUMNS = (
     ("id", N_("Id")),
     ("notebookName", N_("Name")),
     ("notebookStatus", N_("Status")),
+    ("customsizePort", N_("Port")),
+    ("command", N_("Command")),
 )
+_COMMAND_COLUMN = 40  # characters of a command shown in the table; the record keeps all of it
+
+
+def _cell(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    text = "" if value is None else str(value)
+    return text if key != "command" else one_line_clip(text, _COMMAND_COLUMN)
+
+
+def one_line_clip(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _width(text: str) -> int:
@@ -263,7 +296,7 @@ def _width(text: str) -> int:
 
 
 def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
-    rows = [[str(r.get(key, "")) for key, _ in _NOTEBOOK_COLUMNS] for r in records]
+    rows = [[_cell(r, key) for key, _ in _NOTEBOOK_COLUMNS] for r in records]
     header = [_(title) for _key, title in _NOTEBOOK_COLUMNS]
     widths = [
         max([_width(header[i])] + [_width(row[i]) for row in rows]) for i in range(len(header))
@@ -286,6 +319,9 @@ def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
         f'<td><code style="user-select:all">{_esc(r.get("id", ""))}</code></td>'
         f"<td>{_esc(r.get('notebookName', ''))}</td>"
         f"<td>{_esc(r.get('notebookStatus', ''))}</td>"
+        f"<td>{_esc(_cell(r, 'customsizePort'))}</td>"
+        f'<td><code title="{_esc(r.get("command") or "")}">'
+        f"{_esc(_cell(r, 'command'))}</code></td>"
         "</tr>"
         for r in records
     )
@@ -351,3 +387,78 @@ def login_status_text(
 def lines_html(text: str) -> str:
     """Plain lines as HTML lines, escaped."""
     return "<br>".join(_esc(line) for line in text.splitlines())
+
+
+# -- the instance around the service -------------------------------------------------------
+
+
+def instance_line(notebook: Notebook) -> str:
+    """The instance's status and its one custom service (port and command), as one line."""
+    if notebook.custom_port is None:
+        service = _("no custom service configured")
+    elif notebook.command:
+        service = _("custom port {port}, command: {command}").format(
+            port=notebook.custom_port, command=one_line_clip(notebook.command, 120)
+        )
+    else:
+        service = _("custom port {port}, no command").format(port=notebook.custom_port)
+    return _("Instance {status}; {service}").format(
+        status=notebook.status or _("unknown"), service=service
+    )
+
+
+def notebook_text(notebook: Notebook) -> str:
+    title = _("Notebook {name} ({notebook_id})").format(
+        name=notebook.name or _("(no name)"), notebook_id=notebook.id
+    )
+    return f"{title}\n  {instance_line(notebook)}"
+
+
+def notebook_html(notebook: Notebook) -> str:
+    kind = "ok" if notebook.running else "error" if notebook.status == "Failed" else "info"
+    title = _("Notebook {name} ({notebook_id})").format(
+        name=notebook.name or _("(no name)"), notebook_id=notebook.id
+    )
+    inner = f'<div style="font-weight:600">{_esc(title)}</div>'
+    inner += f"<div>{_esc(instance_line(notebook))}</div>"
+    return _box(kind, inner)
+
+
+def notebook_bundle(notebook: Notebook) -> dict[str, Any]:
+    return {"text/plain": notebook_text(notebook), "text/html": notebook_html(notebook)}
+
+
+def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = "") -> str:
+    """One line: the instance's status while it boots (or stops), with the seconds elapsed."""
+    if progress is None:
+        return _("Starting notebook instance {notebook_id}…").format(notebook_id=notebook_id)
+    return _("Instance {notebook_id}: {status} ({elapsed} s), waiting for {wanted}…").format(
+        notebook_id=progress.notebook_id,
+        status=progress.status or _("unknown"),
+        elapsed=f"{progress.elapsed:.0f}",
+        wanted=progress.wanted,
+    )
+
+
+def stop_text(result: StopResult) -> str:
+    name = f"{result.name} ({result.notebook_id})" if result.name else result.notebook_id
+    if result.already_stopped:
+        return _("Notebook instance {name} was already stopped: nothing to do.").format(name=name)
+    kept = (
+        _("its environment is kept for the next start")
+        if result.save_env
+        else _("its environment is discarded")
+    )
+    return _("Notebook instance {name} is stopping; {kept}.").format(name=name, kept=kept)
+
+
+def stop_html(result: StopResult) -> str:
+    return _box("info" if result.already_stopped else "ok", f"<div>{_esc(stop_text(result))}</div>")
+
+
+def stop_warning(name: str, notebook_id: str) -> str:
+    """What stopping ends, said before it is done."""
+    return _(
+        "Stopping notebook instance {name} ({notebook_id}) ends every process in it: its "
+        "services, terminals and kernels, this one too if this notebook runs there."
+    ).format(name=name or _("(no name)"), notebook_id=notebook_id)

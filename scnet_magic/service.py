@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from . import lifecycle
 from .client import ScnetClient
 from .config import Settings
-from .errors import InvalidInput
+from .errors import ApiError, InstanceError, InvalidInput, ScnetError
 from .i18n import N_
-from .models import StartResult, WaitProgress
+from .models import InstanceProgress, Notebook, StartResult, StopResult, WaitProgress
 from .validation import StartRequest, start_request
 
-__all__ = ["Progress", "prepare", "start", "wait"]
+__all__ = ["Progress", "boot", "prepare", "start", "stop", "wait"]
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
+BOOT_HINT = lifecycle.NOT_RUNNING_HINT
+# Statuses from which booting is what gets an instance running again.
+_BOOTABLE = ("Terminated", "Failed")
+_ON_ITS_WAY = ("Creating", "Restarting")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,11 @@ def start(
     wait: float | None = None,
     on_started: Callable[[StartResult], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    boot: bool = False,
+    on_boot: Callable[[InstanceProgress | None], None] | None = None,
+    record: Notebook | None = None,
+    boot_hint: str = BOOT_HINT,
+    boot_timeout: float = lifecycle.DEFAULT_INSTANCE_TIMEOUT,
 ) -> StartResult:
     """Send ``request`` once; with ``wait`` seconds, then wait until the external URL answers.
 
@@ -69,9 +79,28 @@ def start(
     check that was not ready. Returns the result, marked ready after a successful wait. A wait
     that runs out raises :class:`~scnet_magic.errors.NotReady`; an exception raised by a
     callback (a stop button, Ctrl-C) ends the wait and propagates. Neither re-sends the start.
+
+    With ``boot``, the instance is looked at first and, unless it runs, booted and followed to
+    ``Running`` (``on_boot`` gets None when the boot is sent, then each status seen); then the
+    one start request. Without it, a start refused because the instance is stopped is an
+    :class:`InstanceError` whose hint is ``boot_hint`` (how to ask for a boot in the caller's
+    terms). ``record``, the instance as the caller already knows it (the form's list), lets a
+    stopped instance be refused before anything is sent, and the result say which port the
+    start replaced.
     """
+    if boot:
+        record = _boot_if_stopped(client, request.notebook_id, on_boot, boot_timeout)
+    elif record is not None and not record.running:
+        raise _not_running(record.id, record.status, boot_hint)
     started = time.monotonic()
-    result = client.send_start(request)
+    try:
+        result = client.send_start(request)
+    except ApiError as exc:
+        if boot:
+            raise
+        raise _stopped_instance(client, request.notebook_id, boot_hint) or exc from exc
+    if record is not None and record.custom_port not in (None, request.port):
+        result = replace(result, replaced_port=record.custom_port)
     if on_started is not None:
         on_started(result)
     if wait is None or result.url is None or result.code != "0":
@@ -106,3 +135,64 @@ def _wait(
         on_progress(Progress(result, timeout))
     ready = client.wait_until_ready(result, timeout, since=since, on_progress=report)
     return result.marked_ready(ready.elapsed)
+
+
+def boot(
+    client: ScnetClient,
+    notebook_id: str,
+    *,
+    on_boot: Callable[[InstanceProgress | None], None] | None = None,
+    timeout: float = lifecycle.DEFAULT_INSTANCE_TIMEOUT,
+) -> Notebook:
+    """Boot the instance unless it runs, and follow it to ``Running``; its record then."""
+    return _boot_if_stopped(client, notebook_id, on_boot, timeout)
+
+
+def stop(client: ScnetClient, notebook_id: str, *, save_env: bool = True) -> StopResult:
+    """Stop the instance (every process in it ends); already stopped is not an error."""
+    result = client.stop_notebook(notebook_id, save_env=save_env)
+    return result
+
+
+def _boot_if_stopped(
+    client: ScnetClient,
+    notebook_id: str,
+    on_boot: Callable[[InstanceProgress | None], None] | None,
+    timeout: float,
+) -> Notebook:
+    started = time.monotonic()
+    record = client.notebook(notebook_id)
+    if record.running:
+        return record
+    if record.status == "Shutting":
+        # A boot sent while it shuts down would be refused: let it finish first.
+        client.wait_for_notebook(
+            notebook_id, "Terminated", timeout, on_progress=on_boot, since=started
+        )
+    if record.status not in _ON_ITS_WAY:
+        if on_boot is not None:
+            on_boot(None)
+        # Sent once: booting is not repeated automatically, whatever happens next.
+        client.boot_notebook(notebook_id)
+    return client.wait_for_notebook(
+        notebook_id, "Running", timeout, on_progress=on_boot, since=started
+    )
+
+
+def _not_running(notebook_id: str, status: str, hint: str) -> InstanceError:
+    return InstanceError(
+        N_("notebook instance {notebook_id} is {status}, not Running: nothing was started"),
+        hint,
+        notebook_id=notebook_id,
+        status=status or "?",
+    )
+
+
+def _stopped_instance(client: ScnetClient, notebook_id: str, hint: str) -> InstanceError | None:
+    """After a refused start: the reason, when it is that the instance does not run (the
+    platform's code for it is not documented, so the detail is asked)."""
+    try:
+        record = client.notebook(notebook_id)
+    except ScnetError:
+        return None
+    return None if record.running else _not_running(notebook_id, record.status, hint)
