@@ -56,6 +56,8 @@ TOKENS_PATH = "/api/user/v3/tokens"
 RENEW_PATH = "/ac/openapi/v2/tokens/next"
 STATE_PATH = "/ac/openapi/v2/tokens/state"
 CENTER_PATH = "/ac/openapi/v2/center"
+# The first notebook call after sign-in: the cheapest one (a list page of one instance).
+NOTEBOOK_CHECK_PATH = "/ai/openapi/v2/notebook/list"
 # The token endpoint lists a platform-level token under this id; it is not a region.
 PLATFORM_CLUSTER_ID = "0"
 VALID_STATE = "token is valid"
@@ -65,6 +67,10 @@ REFUSED_TOKEN_CODES = frozenset({"10008", "10009"})
 KEYS_HINT = N_(
     "Check the account name, access key and secret key (SCNet console: personal center → "
     "access control)."
+)
+NO_NOTEBOOK_API_HINT = N_(
+    "This region's AI address serves no notebook API (seen on regions whose gateway serves "
+    "only HPC); choose another region, or ask SCNet support which address to use."
 )
 CLOCK_HINT = N_(
     "The request is signed with this machine's clock and refused when the clock is minutes "
@@ -388,6 +394,36 @@ def _api_base(url: str) -> str:
         ) from None
 
 
+class _NotebookCheck(Transport):
+    """The first notebook call at a region's AI address, made while signing in."""
+
+    address_name = N_("the region's notebook API address (aiUrls of region discovery)")
+
+    def check(self, base_url: str, token: str, region: str) -> None:
+        """Fail with a clear message when ``base_url`` serves no notebook API.
+
+        Some regions list an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...``
+        path; found at sign-in, that is said while the user can still choose another region,
+        instead of on the first start and after the address was saved.
+        """
+        try:
+            self._request(
+                "GET",
+                base_url + NOTEBOOK_CHECK_PATH,
+                headers={"token": token},
+                params={"page": "1", "size": "1"},
+            )
+        except HttpError as exc:
+            if exc.status != 404:
+                raise
+            raise LoginError(
+                _(
+                    "the notebook API address {url} of region {region} answered 404 Not Found"
+                ).format(url=base_url, region=region),
+                _(NO_NOTEBOOK_API_HINT),
+            ) from None
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole flow
 
@@ -400,11 +436,14 @@ def request_account(settings: LoginSettings, ask: Ask | None = None) -> Account:
 
 
 def open_region(account: Account, region: Region) -> Login:
-    """Find the region's address (region discovery) and return the signed-in session."""
+    """Find the region's address (region discovery), check that it serves the notebook APIs
+    (the first notebook call), and return the signed-in session."""
     if region.token is None:
         raise LoginError(_("region {region} has no token").format(region=region.label))
     with AccountApi(account.login_url, account.timeout, ac_url=account.ac_url) as api:
         base_url = api.region_address(region)
+    with _NotebookCheck(account.timeout) as notebooks:
+        notebooks.check(base_url, region.token, region.label)
     return Login(
         account.user,
         region.name,

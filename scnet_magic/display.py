@@ -372,7 +372,13 @@ def login_status_text(
         ]
     else:
         lines.append(_("Token from: {source}").format(source=settings.token_source))
-    lines.append(_("Address: {url}").format(url=settings.base_url))
+    # The three hosts a session talks to (scnet-api.md, section 5): the region's AI address
+    # first, as the one the notebook calls use.
+    lines += [
+        _("Address: {url}").format(url=settings.base_url),
+        _("Platform address (renewal, token check): {url}").format(url=settings.ac_url),
+        _("Login address (sign-in): {url}").format(url=settings.login_url),
+    ]
     if state is not None:
         lines.append(
             _("Token: valid.")

@@ -431,10 +431,15 @@ class Login:
         }
 
     def saved_settings(self) -> dict[str, str]:
-        """What ``--save`` writes to the config file: never a key, only the token and address."""
+        """What ``--save`` writes to the config file: never a key, only the token and addresses.
+
+        The platform URL goes with the token, which is renewed and checked there; written
+        every time, so that it never stays behind from an earlier sign-in elsewhere (a sandbox).
+        """
         return {
             "token": self.token,
             "base_url": self.base_url,
+            "ac_url": self.ac_url,
             "user": self.user,
             "region": self.region,
         }

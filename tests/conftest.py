@@ -64,8 +64,8 @@ def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """A sandbox whose secret key is the canary, and the environment set to sign in to it
     (and nothing else: no token, no base URL)."""
     with Sandbox(secret_key=SECRET_CANARY) as sb:
-        monkeypatch.setenv("SCNET_LOGIN_URL", sb.base_url)
-        monkeypatch.setenv("SCNET_AC_URL", sb.base_url)
+        monkeypatch.setenv("SCNET_LOGIN_URL", sb.login_url)
+        monkeypatch.setenv("SCNET_AC_URL", sb.ac_url)
         monkeypatch.setenv("SCNET_USER", sb.user)
         monkeypatch.setenv("SCNET_ACCESS_KEY", sb.access_key)
         monkeypatch.setenv("SCNET_SECRET_KEY", SECRET_CANARY)

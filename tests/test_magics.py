@@ -296,8 +296,8 @@ def test_login_then_start_with_nothing_configured_by_hand(
     (tmp_path / "index.html").write_text("reached after signing in")
     prompts: list[str] = []
     with Sandbox(execute=True, workdir=tmp_path, secret_key=SECRET_CANARY) as sb:
-        monkeypatch.setenv("SCNET_LOGIN_URL", sb.base_url)
-        monkeypatch.setenv("SCNET_AC_URL", sb.base_url)
+        monkeypatch.setenv("SCNET_LOGIN_URL", sb.login_url)
+        monkeypatch.setenv("SCNET_AC_URL", sb.ac_url)
         answers = iter([sb.access_key, SECRET_CANARY])
         monkeypatch.setattr("builtins.input", lambda prompt="": prompts.append(prompt) or sb.user)
         monkeypatch.setattr(
@@ -345,6 +345,7 @@ def test_login_region_by_id_save_status_and_renew(
         assert read_config_file() == {
             "token": first,
             "base_url": login_env.base_url,
+            "ac_url": login_env.ac_url,  # renewal and the token check go there
             "user": "sandbox-user",
             "region": "西北一区【西安】",
         }
@@ -357,6 +358,8 @@ def test_login_region_by_id_save_status_and_renew(
             "Account: sandbox-user",
             "Region: 西北一区【西安】 (11276)",
             f"Address: {login_env.base_url}",
+            f"Platform address (renewal, token check): {login_env.ac_url}",
+            f"Login address (sign-in): {login_env.login_url}",
             "Token: valid.",
         ]
 

@@ -133,8 +133,10 @@ def test_token_is_jwt_shaped_and_random_per_instance() -> None:
 
 def test_binds_loopback_on_a_free_port(sb: Sandbox) -> None:
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", sb.base_url)
-    assert sb._server is not None
-    assert sb._server.server_address[0] == "127.0.0.1"
+    # The three hosts (login, platform, AI address), each on a loopback port of its own.
+    assert sorted(sb._servers) == ["ai", "login", "platform"]
+    assert all(server.server_address[0] == "127.0.0.1" for server in sb._servers.values())
+    assert len({sb.base_url, sb.login_url, sb.ac_url}) == 3
     assert sb.notebook_id == RUNNING
     assert sb.execute is False
 
@@ -790,8 +792,10 @@ def test_command_line(session: requests.Session) -> None:
         assert exports["SCNET_NOTEBOOK_ID"] == RUNNING
         assert JWT.fullmatch(exports["SCNET_TOKEN"])
         assert "Ctrl-C" in lines[9] and "off" in lines[9]
-        # The exports to sign in with instead sign in to this sandbox.
-        assert exports["SCNET_LOGIN_URL"] == exports["SCNET_BASE_URL"]
+        # The exports to sign in with instead sign in to this sandbox: its login and platform
+        # hosts, each on a port of its own beside the AI address.
+        urls = [exports[name] for name in ("SCNET_LOGIN_URL", "SCNET_AC_URL", "SCNET_BASE_URL")]
+        assert len(set(urls)) == 3
         signed = sign_in(
             exports["SCNET_USER"],
             exports["SCNET_ACCESS_KEY"],

@@ -105,6 +105,8 @@ def _cli_status(as_json: bool, stdout: TextIO) -> int:
             "user": saved.get("user"),
             "region": saved.get("region"),
             "base_url": settings.base_url,
+            "ac_url": settings.ac_url,
+            "login_url": settings.login_url,
             "token_source": settings.token_source,
             "token_valid": state.valid if state else None,
         }

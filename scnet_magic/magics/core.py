@@ -112,8 +112,13 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         self._login: Login | None = None  # the last %scnet_login; memory only
         self._client: ScnetClient | None = None
         self._client_key: tuple[str, str, float] | None = None
+        # Where this session signs in, renews and checks tokens (%scnet_sandbox points them at
+        # its own hosts); None: the environment, the config file, the defaults.
+        self._login_url: str | None = None
+        self._ac_url: str | None = None
         self._sandbox: Any = None
-        self._before_sandbox: tuple[Any, Any, str | None, str] | None = None
+        # What %scnet_sandbox replaced, restored by --stop.
+        self._before_sandbox: tuple[Any, ...] | None = None
         # Widgets live in their own front end; the package hands in how to show them.
         self.show_form: FormFactory | None = None
         self.pick_region: RegionPicker | None = None
@@ -152,6 +157,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
                 "notebook_id": self.notebook_id,
                 "timeout": self.timeout,
                 "language": self.language,
+                "login_url": self._login_url,
+                "ac_url": self._ac_url,
             },
             session_token_label=self._token_origin,
         )

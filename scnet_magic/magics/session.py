@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from ..models import Account, Login
 
 
+# What %scnet_sandbox points at itself, and --stop puts back.
+_SANDBOX_REPLACES = ("base_url", "notebook_id", "_token", "_token_origin", "_login_url", "_ac_url")
+
+
 class SessionMixin:
     """Signing in and the sandbox, for :class:`~scnet_magic.magics.core.ScnetMagics`."""
 
@@ -30,8 +34,10 @@ class SessionMixin:
     _token: str | None
     _token_origin: str
     _login: Login | None
+    _login_url: str | None
+    _ac_url: str | None
     _sandbox: Any
-    _before_sandbox: tuple[Any, Any, str | None, str] | None
+    _before_sandbox: tuple[Any, ...] | None
     pick_region: Callable[[Account, Callable[[Login], str]], Any] | None
 
     def settings(self) -> Settings:
@@ -46,7 +52,10 @@ class SessionMixin:
         """Sign in; with several regions and none named, show a dropdown in a notebook."""
         from .. import account as accounts
 
-        settings = config.resolve_login(user=user, session={"timeout": self.timeout})
+        settings = config.resolve_login(
+            user=user,
+            session={"timeout": self.timeout, "login_url": self._login_url, "ac_url": self._ac_url},
+        )
         account = accounts.request_account(settings, ask)
         if (
             region is None
@@ -126,12 +135,16 @@ class SessionMixin:
         self._stop_sandbox()
         # Commands run in the notebook's folder, as they would in the instance's home.
         sandbox = Sandbox(execute=execute, workdir=os.getcwd()).start()
-        self._before_sandbox = (self.base_url, self.notebook_id, self._token, self._token_origin)
+        self._before_sandbox = tuple(getattr(self, name) for name in _SANDBOX_REPLACES)
         self._sandbox = sandbox
         self.base_url = sandbox.base_url
         self.notebook_id = sandbox.notebook_id
         self._token = sandbox.token
         self._token_origin = "%scnet_sandbox"
+        # %scnet_login, renewal and the token check go to the sandbox's login and platform
+        # hosts, as a real account's go to SCNet's.
+        self._login_url = sandbox.login_url
+        self._ac_url = sandbox.ac_url
         self.close_client()
         mode = _("on: commands run on this machine") if execute else _("off")
         print(
@@ -141,6 +154,11 @@ class SessionMixin:
                 "Stop it with %scnet_sandbox --stop."
             ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
         )
+        print(
+            _("%scnet_login signs in at {login} (login) and {platform} (platform).").format(
+                login=sandbox.login_url, platform=sandbox.ac_url
+            )
+        )
         return sandbox
 
     def _stop_sandbox(self) -> bool:
@@ -149,7 +167,8 @@ class SessionMixin:
         self._sandbox.stop()
         self._sandbox = None
         if self._before_sandbox is not None:
-            self.base_url, self.notebook_id, self._token, self._token_origin = self._before_sandbox
+            for name, value in zip(_SANDBOX_REPLACES, self._before_sandbox, strict=True):
+                setattr(self, name, value)
             self._before_sandbox = None
         self.close_client()
         return True

@@ -9,10 +9,14 @@ With ``execute=True`` it runs the start command with ``/bin/sh`` in a work direc
 each started (notebook, port) a small reverse proxy ("gateway") that plays the external URL.
 ``Sandbox.fault`` makes the start endpoint misbehave in the ways a client must survive.
 
-It also plays the login address for one account (``user``, ``access_key``, ``secret_key``):
-the signed token endpoint, renewal, token state and region discovery, whose addresses lead back
-to the sandbox itself. ``suspended``, ``addresses_enabled`` and ``clock_skew`` play an account
-with no tokens, a region with no enabled address, and a clock that is off.
+It plays the platform's three hosts on three loopback ports, as SCNet lays them out: the login
+host (``login_url``: the signed token request for one account, ``user``, ``access_key``,
+``secret_key``), the platform host (``ac_url``: region discovery, renewal, token state) and the
+region's AI address (``base_url``: the notebook APIs). Each answers only its own paths, so a
+call sent to the wrong host fails as it would on SCNet; ``requests`` records which host got
+each call. ``suspended``, ``addresses_enabled`` and ``clock_skew`` play an account with no
+tokens, a region with no enabled address, and a clock that is off; ``center_as_list`` the
+documented list shape of region discovery; ``answers[path]`` an envelope of a test's choice.
 """
 
 from .cli import main

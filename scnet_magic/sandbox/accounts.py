@@ -31,6 +31,7 @@ class _Accounts:
     suspended: bool
     addresses_enabled: bool
     clock_skew: float
+    center_as_list: bool
     _issued: dict[str, str]
     _lock: threading.Lock
 
@@ -47,6 +48,14 @@ class _Accounts:
             valid = [self.token, *self._issued]
         # Every candidate is compared, so the time taken does not tell which one nearly matched.
         return sum(hmac.compare_digest(token.encode(), t.encode()) for t in valid) > 0
+
+    def issue_token(self, region_id: str = _DEFAULT_REGION) -> str:
+        """A new token of region ``region_id`` ("0": the platform's own), as sign-in hands out;
+        for a test that writes an answer of its own around tokens the sandbox then accepts."""
+        token = _make_token()
+        with self._lock:
+            self._issued[token] = str(region_id)
+        return token
 
     def _issue_tokens(self, headers: Message) -> dict[str, Any]:
         """The token endpoint: check the signed headers, then one token per region."""
@@ -78,34 +87,45 @@ class _Accounts:
                 if not self.suspended and region_id != _CLOSED_REGION:
                     token = _make_token()
                     self._issued[token] = region_id
-                data.append({"clusterName": name, "clusterId": region_id, "token": token})
+                data.append(
+                    {"clusterName": name, "clusterId": _cluster_id(region_id), "token": token}
+                )
         return _envelope("0", "success", data)
 
     def _region_of(self, token: str) -> str:
+        """The region of an accepted token; the sandbox's own belongs to the default region."""
         with self._lock:
             return self._issued.get(token, _DEFAULT_REGION)
 
-    def _renew(self, token: str) -> str:
-        """A new token for the same region; the old one stops working (the sandbox's own stays)."""
+    def _renew(self, token: str) -> list[dict[str, Any]]:
+        """A new token for the same region; the old one stops working (the sandbox's own stays).
+
+        The answer is the documented array of region entries holding ``token``
+        (renewal-token.html, "区域信息列表").
+        """
         new = _make_token()
         with self._lock:
-            self._issued[new] = self._issued.pop(token, _DEFAULT_REGION)
-        return new
+            region_id = self._issued.pop(token, _DEFAULT_REGION)
+            self._issued[new] = region_id
+        name = dict(_REGIONS).get(region_id, region_id)
+        return [{"clusterId": _cluster_id(region_id), "clusterName": name, "token": new}]
 
-    def _center(self, token: str) -> list[dict[str, Any]]:
-        """Region discovery: the token's region, or every region for the platform-level token."""
-        region_id = self._region_of(token)
-        if region_id == _PLATFORM[0]:
-            return [self._region_entry(other) for other, _name in _REGIONS]
-        return [self._region_entry(region_id)]
+    def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
+        """Region discovery: the entry of the token's region (the platform token never gets
+        here), one object as working clients receive it, or the documented list if asked."""
+        entry = self._region_entry(self._region_of(token))
+        return [entry] if self.center_as_list else entry
 
     def _region_entry(self, region_id: str) -> dict[str, Any]:
         """Region discovery's entry: the notebook APIs (aiUrls) lead back to this sandbox."""
-        name = dict(_REGIONS)[region_id]
+        name = dict(_REGIONS).get(region_id, region_id)
         enabled = self.addresses_enabled
         if region_id == _DEFAULT_REGION:
-            # Written with the trailing /ai that clients strip, as the platform does.
-            ai_urls = [{"url": self.base_url + "/ai", "enable": enabled}]
+            # One address without an enable flag, usable as the page says; written with the
+            # trailing /ai that clients strip, as the platform does.
+            ai_urls: list[dict[str, Any]] = [{"url": self.base_url + "/ai"}]
+            if not enabled:
+                ai_urls[0]["enable"] = "false"
         else:
             # A disabled address first, and the flag as text, as some answers carry it.
             ai_urls = [
@@ -119,3 +139,9 @@ class _Accounts:
             "hpcUrls": [{"url": "https://hpc.scnet.invalid:58043", "enable": True}],
             "efileUrls": [{"url": "https://efile.scnet.invalid:58043", "enable": True}],
         }
+
+
+def _cluster_id(region_id: str) -> int | str:
+    """A region id as the token answer writes it: a number for some entries, text for others
+    (both are seen), so that a client has to accept either."""
+    return int(region_id) if region_id in (_PLATFORM[0], _DEFAULT_REGION) else region_id

@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export SCNET_TOKEN={sandbox.token}")
         print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
         print("# " + _("or sign in with %scnet_login / scnet login:"))
-        print(f"export SCNET_LOGIN_URL={sandbox.base_url}")
-        print(f"export SCNET_AC_URL={sandbox.base_url}")
+        # Signing in goes through the login and platform hosts, on ports of their own.
+        print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
+        print(f"export SCNET_AC_URL={sandbox.ac_url}")
         print(f"export SCNET_USER={sandbox.user}")
         print(f"export SCNET_ACCESS_KEY={sandbox.access_key}")
         print(f"export SCNET_SECRET_KEY={sandbox.secret_key}")

@@ -24,7 +24,9 @@ from .data import (
     _NOTEBOOK_URL,
     _NOTEBOOKS,
     _PENDING_MSG,
+    _PLATFORM,
     _RENEW,
+    _ROLES,
     _SERVICE_URL,
     _START,
     _STATE,
@@ -74,6 +76,11 @@ class Sandbox(_Accounts):
         self.suspended = False
         self.addresses_enabled = True
         self.clock_skew = 0.0
+        # Region discovery answers one object, as working clients receive; True answers the
+        # list the page documents.
+        self.center_as_list = False
+        # path -> the envelope to answer instead, for a test that plays a given answer shape.
+        self.answers: dict[str, Any] = {}
         self._issued: dict[str, str] = {}  # token -> region id, for tokens the sandbox handed out
         self.host = host
         self.port = port
@@ -86,7 +93,8 @@ class Sandbox(_Accounts):
         self.requests: list[RecordedRequest] = []
         self._fault: str | None = None
         self._lock = threading.Lock()
-        self._server: _ApiServer | None = None
+        # One server per host role: login, platform (/ac/) and the region's AI address.
+        self._servers: dict[str, _ApiServer] = {}
         self._stopped = False
         self._own_workdir = False
         # Service logs go to a folder of the sandbox's own, so that a workdir the user gave
@@ -110,34 +118,65 @@ class Sandbox(_Accounts):
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        """The region's AI address: the notebook APIs (``/ai/...``)."""
+        return self._url("ai")
+
+    @property
+    def login_url(self) -> str:
+        """The login host: the signed token request (``/api/user/v3/tokens``)."""
+        return self._url("login")
+
+    @property
+    def ac_url(self) -> str:
+        """The platform host: region discovery, renewal and the token check (``/ac/...``)."""
+        return self._url("platform")
+
+    def _url(self, role: str) -> str:
+        server = self._servers.get(role)
+        if server is None:
             raise RuntimeError("the sandbox is not started")
         # A wildcard address is not one to connect to.
         connectable = {"0.0.0.0": "127.0.0.1", "::": "::1", "localhost": "127.0.0.1"}
         host = connectable.get(self.host, self.host)
         if ":" in host:
             host = f"[{host}]"
-        return f"{'https' if self.tls else 'http'}://{host}:{self._server.server_port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{server.server_port}"
 
     def start(self) -> Sandbox:
         with self._lock:
-            if self._server is not None or self._stopped:
+            if self._servers or self._stopped:
                 raise RuntimeError("a sandbox can be started only once")
         if not _is_loopback(self.host):
             warnings.warn(
                 f"the SCNet sandbox listens on {self.host!r}: it is reachable from other machines",
                 stacklevel=2,
             )
-        server = _ApiServer(self)
+        # ``port`` is the AI address's, the one users point SCNET_BASE_URL at; the login and
+        # platform hosts take any free port.
+        servers = {}
+        try:
+            for role in _ROLES:
+                servers[role] = _ApiServer(self, role, self.port if role == "ai" else 0)
+        except OSError:
+            for opened in servers.values():
+                opened.server_close()
+            raise
         if self.execute and self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="scnet-sandbox-"))
             self._own_workdir = True
         if self.execute:
             self._logdir = Path(tempfile.mkdtemp(prefix="scnet-sandbox-logs-"))
-        server.serve_in_background()
-        self._server = server
+        for server in servers.values():
+            server.serve_in_background()
+        self._servers = servers
         atexit.register(self.stop)
-        logger.info("listening on %s (execute=%s)", self.base_url, self.execute)
+        logger.info(
+            "listening on %s (login %s, platform %s, execute=%s)",
+            self.base_url,
+            self.login_url,
+            self.ac_url,
+            self.execute,
+        )
         return self
 
     def stop(self) -> None:
@@ -145,9 +184,7 @@ class Sandbox(_Accounts):
             if self._stopped:
                 return
             self._stopped = True
-            servers: list[_Server] = [*self._gateways.values()]
-            if self._server is not None:
-                servers.append(self._server)
+            servers: list[_Server] = [*self._gateways.values(), *self._servers.values()]
             procs = list(self._procs)
         atexit.unregister(self.stop)
         for server in servers:
@@ -200,6 +237,12 @@ class Sandbox(_Accounts):
     ) -> dict[str, Any]:
         """The envelope for an API call that reached a known endpoint with the right method."""
         if token is None or not self.accepts_token(token):
+            return _envelope("10009", "没有权限访问接口")
+        if self._region_of(token) == _PLATFORM[0]:
+            # The platform's own token is not a region's: the platform host answers it with
+            # an internal error (field notes on the real center call), a region refuses it.
+            if path.startswith("/ac/"):
+                return _envelope("10001", "内部错误")
             return _envelope("10009", "没有权限访问接口")
         valid_token = token
         endpoints: dict[str, Callable[[], object]] = {

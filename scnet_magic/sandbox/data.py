@@ -23,6 +23,9 @@ _TOKENS = "/api/user/v3/tokens"
 _RENEW = "/ac/openapi/v2/tokens/next"
 _STATE = "/ac/openapi/v2/tokens/state"
 _CENTER = "/ac/openapi/v2/center"
+# One table of every endpoint the sandbox plays: path -> method. Which server answers a path
+# follows from its prefix alone (_ROLE_PREFIXES), so an endpoint added here lands on the right
+# port without touching the routing.
 _METHODS = {
     _START: "POST",
     _SERVICE_URL: "GET",
@@ -33,8 +36,20 @@ _METHODS = {
     _STATE: "GET",
     _CENTER: "GET",
 }
-# The token endpoint's regions: (clusterId, clusterName). "0" is the platform-level entry.
-_PLATFORM = ("0", "平台")
+# The three hosts of the real platform (scnet-api.md, section 5), each served on a port of its
+# own so that a request sent to the wrong host fails as it would on SCNet: (role, path prefix).
+_ROLE_PREFIXES = (("login", "/api/user/"), ("platform", "/ac/"), ("ai", "/ai/"))
+_ROLES = tuple(role for role, _prefix in _ROLE_PREFIXES)
+
+
+def _role_of(path: str) -> str | None:
+    """The host role that serves ``path``, by its prefix; None for a path no host serves."""
+    return next((role for role, prefix in _ROLE_PREFIXES if path.startswith(prefix)), None)
+
+
+# The token endpoint's regions: (clusterId, clusterName). The entry with clusterId 0 named
+# "ac" is the platform's own token, which region calls refuse.
+_PLATFORM = ("0", "ac")
 _REGIONS = (
     ("11250", "华东一区【昆山】"),
     ("11276", "西北一区【西安】"),
@@ -104,13 +119,17 @@ _BY_ID = {record["id"]: record for record in _NOTEBOOKS}
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the sandbox received it, with the ``token`` header redacted."""
+    """One request as the sandbox received it, with the ``token`` header redacted.
+
+    ``role`` is the host that received it: "login", "platform" or "ai" (the region's address).
+    """
 
     method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     body: object
+    role: str = "ai"
 
 
 class _ApiError(Exception):

@@ -1,4 +1,4 @@
-"""The API server: routes each request to the platform endpoint the sandbox plays."""
+"""The API servers: one per host role, each answering only the paths of its role."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .data import (
     _envelope,
     _json_bytes,
     _parse_body,
+    _role_of,
 )
 from .faults import _FaultHandler
 from .server import _content_length, _Server
@@ -33,6 +34,7 @@ class _Platform(Protocol):
     execute: bool
     delay: float
     fault_delay: float
+    answers: dict[str, Any]
 
     @property
     def fault(self) -> str | None: ...
@@ -50,9 +52,10 @@ class _Platform(Protocol):
 
 
 class _ApiServer(_Server):
-    def __init__(self, sandbox: _Platform) -> None:
+    def __init__(self, sandbox: _Platform, role: str, port: int = 0) -> None:
         self.sandbox = sandbox
-        super().__init__("api", sandbox.host, sandbox.port, _ApiHandler, sandbox.tls)
+        self.role = role
+        super().__init__(role, sandbox.host, port, _ApiHandler, sandbox.tls)
 
 
 class _ApiHandler(_FaultHandler):
@@ -77,7 +80,8 @@ class _ApiHandler(_FaultHandler):
             for name, value in self.headers.items()
         }
         body = _parse_body(raw)
-        sandbox._record(RecordedRequest(self.command, url.path, query, headers, body))
+        role = self.server.role
+        sandbox._record(RecordedRequest(self.command, url.path, query, headers, body, role))
 
         if length < 0:
             envelope = _envelope("10004", "参数无效: 请求体需要Content-Length")
@@ -89,7 +93,9 @@ class _ApiHandler(_FaultHandler):
             self._discard_rest()
             return
         method = _METHODS.get(url.path)
-        if method is None:
+        # Another host's endpoint is as unknown here as on the real platform: a /ac/ call sent
+        # to the login host, or a notebook call sent to the platform host, finds nothing.
+        if method is None or _role_of(url.path) != role:
             self._send_json(404, _envelope("10001", f"接口不存在: {url.path}"))
             return
         if self.command != method:
@@ -99,6 +105,11 @@ class _ApiHandler(_FaultHandler):
 
         if sandbox.delay > 0:
             time.sleep(sandbox.delay)
+        canned = sandbox.answers.get(url.path)
+        if canned is not None:
+            # An answer a test chose (a documented or reported shape), given as it is.
+            self._send_json(200, canned)
+            return
         fault = sandbox.fault
         token = self.headers.get("token")
         if url.path == _TOKENS:
