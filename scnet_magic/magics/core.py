@@ -1,5 +1,5 @@
 """The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``,
-``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``.
+``%scnet_stop``, ``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``.
 
 Front end only: parse the line, resolve the settings once, hand over to :mod:`scnet_magic.service`
 (or the client and account calls), display the result. Failures reach the user as one-line
@@ -27,6 +27,7 @@ from .. import config, i18n, validation
 from ..config import DEFAULT_WAIT, Settings
 from ..errors import InvalidInput, ScnetError
 from ..i18n import _
+from . import instance
 from .line import default_id, parse, seconds, trait_value
 from .session import SessionMixin
 
@@ -122,6 +123,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         # Widgets live in their own front end; the package hands in how to show them.
         self.show_form: FormFactory | None = None
         self.pick_region: RegionPicker | None = None
+        self.confirm: instance.Confirm | None = None
 
     # -- settings and errors ---------------------------------------------------------------
 
@@ -218,6 +220,12 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         f"502 does not count), up to SECONDS (default {DEFAULT_WAIT:g}). Interrupt the kernel "
         "to stop waiting; the start request is never sent again.",
     )
+    @argument(
+        "--boot",
+        action="store_true",
+        help="If the instance is not running, start it first and wait until it runs (its "
+        "status is shown as it goes), then start the service.",
+    )
     @line_cell_magic
     def scnet_start(self, line: str = "", cell: str | None = None) -> Any:
         """Start a custom service in an SCNet notebook instance and show its external URL.
@@ -259,7 +267,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             request = service.prepare(settings, args.notebook_id, args.port, command)
             client = self.client(settings)
         with i18n.using(settings.language):
-            return self._start(client, request, args.wait)
+            return self._start(client, request, args.wait, boot=args.boot)
 
     def form(self, **defaults: Any) -> Any:
         """Show the start form, with this session's settings and language."""
@@ -267,7 +275,9 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             raise ScnetError(_("the form needs the extension loaded with %load_ext scnet_magic"))
         return self.show_form(settings=self.settings, language=self.language, **defaults)
 
-    def _start(self, client: ScnetClient, request: Any, wait: float | None) -> StartResult:
+    def _start(
+        self, client: ScnetClient, request: Any, wait: float | None, *, boot: bool = False
+    ) -> StartResult:
         """Send the start, show the result; with ``wait``, update it in place until ready.
 
         Interrupting the kernel stops the wait quietly and returns the result as it was.
@@ -278,6 +288,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         shown: list[StartResult] = []
 
         def on_started(result: StartResult) -> None:
+            if booting is not None:
+                booting.done()
             shown.append(result)
             nonlocal handle
             if wait is None:
@@ -290,10 +302,18 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
                 bundle = display.waiting_bundle(progress.result, wait or 0, progress.check)
                 handle.update(bundle, raw=True)
 
+        booting = instance.BootDisplay(request.notebook_id) if boot else None
         try:
             with self.user_errors():
                 final = service.start(
-                    request, client, wait=wait, on_started=on_started, on_progress=on_progress
+                    request,
+                    client,
+                    wait=wait,
+                    on_started=on_started,
+                    on_progress=on_progress,
+                    boot=boot,
+                    on_boot=booting,
+                    boot_hint=instance.BOOT_HINT,
                 )
         except KeyboardInterrupt:
             if not shown:
@@ -315,9 +335,10 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
     @_notebook_id_argument
     @line_magic
     def scnet_url(self, line: str = "") -> ServiceUrl:
-        """Show the status and external URL of a notebook instance's custom service.
+        """Show the status and external URL of a notebook instance's custom service, and the
+        instance around it: its status, custom port and command (an instance has one).
 
-        Returns a ``ServiceUrl`` (``.url``, ``.status``, ``.active``).
+        Returns a ``ServiceUrl`` (``.url``, ``.status``, ``.active``, ``.instance``).
         """
         with self.user_errors():
             args = parse(self.scnet_url, line)
@@ -325,7 +346,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             notebook_id = validation.validate_notebook_id(
                 args.notebook_id if args.notebook_id is not None else default_id(settings)
             )
-            service = self.client(settings).service_url(notebook_id)
+            client = self.client(settings)
+            service = instance.with_instance(client, client.service_url(notebook_id))
             from .. import display
 
             with i18n.using(settings.language):
@@ -355,6 +377,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             with i18n.using(settings.language):
                 display.show(records)
         return records
+
+    scnet_stop = line_magic(instance.scnet_stop)
 
     # -- %scnet_token ----------------------------------------------------------------------
 

@@ -121,3 +121,27 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
 
     dropdown.observe(chosen_in_language, names="value")
     return widgets.VBox([dropdown, message])
+
+
+def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
+    """A warning, a red button that does ``on_confirm`` once (its HTML shown below), and
+    Cancel. For actions that cannot be undone, such as stopping an instance."""
+    text = widgets.HTML(f"<div>{html.escape(warning)}</div>")
+    go = widgets.Button(description=label, button_style="danger", icon="stop")
+    cancel = widgets.Button(description=_("Cancel"))
+    outcome = widgets.HTML()
+    language = i18n.current()
+
+    def clicked(_button: Any) -> None:
+        go.disabled = cancel.disabled = True  # one click, one request
+        with i18n.using(language):
+            outcome.value = on_confirm()
+
+    def cancelled(_button: Any) -> None:
+        go.disabled = cancel.disabled = True
+        with i18n.using(language):
+            outcome.value = display.info_html(_("Not stopped."))
+
+    go.on_click(clicked)
+    cancel.on_click(cancelled)
+    return widgets.VBox([text, widgets.HBox([go, cancel]), outcome])
