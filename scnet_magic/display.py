@@ -462,9 +462,17 @@ def stop_html(result: StopResult) -> str:
     return _box("info" if result.already_stopped else "ok", f"<div>{_esc(stop_text(result))}</div>")
 
 
-def stop_warning(name: str, notebook_id: str) -> str:
-    """What stopping ends, said before it is done."""
-    return _(
-        "Stopping notebook instance {name} ({notebook_id}) ends every process in it: its "
-        "services, terminals and kernels, this one too if this notebook runs there."
-    ).format(name=name or _("(no name)"), notebook_id=notebook_id)
+def stop_warning(name: str, notebook_id: str, *, kernel: bool = True) -> str:
+    """What stopping ends, said before it is done (``kernel``: asked from a notebook's kernel;
+    otherwise from a shell)."""
+    if kernel:
+        text = N_(
+            "Stopping notebook instance {name} ({notebook_id}) ends every process in it: its "
+            "services, terminals and kernels, this kernel too if this notebook runs there."
+        )
+    else:
+        text = N_(
+            "Stopping notebook instance {name} ({notebook_id}) ends every process in it: its "
+            "services, terminals and kernels, this shell too if it runs there."
+        )
+    return _(text).format(name=name or _("(no name)"), notebook_id=notebook_id)

@@ -19,10 +19,17 @@ from .client import ScnetClient
 from .config import Settings
 from .errors import ApiError, InstanceError, InvalidInput, ScnetError
 from .i18n import N_
-from .models import InstanceProgress, Notebook, StartResult, StopResult, WaitProgress
+from .models import (
+    InstanceProgress,
+    Notebook,
+    ServiceUrl,
+    StartResult,
+    StopResult,
+    WaitProgress,
+)
 from .validation import StartRequest, start_request
 
-__all__ = ["Progress", "boot", "prepare", "start", "stop", "wait"]
+__all__ = ["Progress", "boot", "prepare", "service_url", "start", "stop", "wait"]
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
 BOOT_HINT = lifecycle.NOT_RUNNING_HINT
@@ -152,6 +159,16 @@ def stop(client: ScnetClient, notebook_id: str, *, save_env: bool = True) -> Sto
     """Stop the instance (every process in it ends); already stopped is not an error."""
     result = client.stop_notebook(notebook_id, save_env=save_env)
     return result
+
+
+def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:
+    """The custom service's address with the instance around it (status, custom port and
+    command) when the detail answers; without it otherwise: the address is what was asked."""
+    found = client.service_url(notebook_id)
+    try:
+        return replace(found, instance=client.notebook(found.notebook_id))
+    except ScnetError:
+        return found
 
 
 def _boot_if_stopped(

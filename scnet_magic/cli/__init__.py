@@ -2,7 +2,8 @@
 
 ::
 
-    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--json]
+    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--boot] [--json]
+    scnet stop --id ID [--discard-env] [--yes] [--json]
     scnet url --id ID [--json]
     scnet notebooks [--status S] [--name TEXT] [--json]
     scnet sandbox [--execute] [--port N]
@@ -162,6 +163,29 @@ def build_parser() -> argparse.ArgumentParser:
             "seconds (default {seconds}); exit 1 if it does not"
         ).format(seconds=f"{DEFAULT_WAIT:g}"),
     )
+    start.add_argument(
+        "--boot",
+        action="store_true",
+        help=_(
+            "if the instance is not running, start it first and wait until it runs "
+            "(its status is shown on stderr)"
+        ),
+    )
+    from .instance import add_stop_arguments
+
+    add_stop_arguments(
+        verbs.add_parser(
+            "stop",
+            allow_abbrev=False,
+            parents=[notebook_id, api],
+            help=_("stop a notebook instance (every process in it ends)"),
+            description=_(
+                "Stop a notebook instance: every process in it ends, its services and "
+                "kernels too, and it stops costing card-hours. Asks you to type the "
+                "instance's name unless --yes; keeps its environment unless --discard-env."
+            ),
+        )
+    )
     verbs.add_parser(
         "url",
         allow_abbrev=False,
@@ -271,9 +295,11 @@ def _main(words: list[str]) -> int:
 
         return sandbox.main([*(["--execute"] if args.execute else []), "--port", str(args.port)])
     from . import verbs as commands
+    from .instance import stop
 
     verbs: dict[str, Callable[[argparse.Namespace], int]] = {
         "start": commands.start,
+        "stop": stop,
         "url": commands.url,
         "notebooks": commands.notebooks,
     }

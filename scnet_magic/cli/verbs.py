@@ -21,6 +21,7 @@ from .common import (
     report,
     settings_of,
 )
+from .instance import BOOT_HINT, BootProgress
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 
@@ -33,16 +34,26 @@ def start(args: argparse.Namespace) -> int:
     )
     progress = _Progress(sys.stderr, args.wait or 0)
     shown: list[StartResult] = []
+    booting = BootProgress(sys.stderr, request.notebook_id)
+
+    def started(result: StartResult) -> None:
+        booting.end()
+        shown.append(result)
+
     with _client(settings) as client:
         try:
             result = service.start(
                 request,
                 client,
                 wait=args.wait,
-                on_started=shown.append,
+                on_started=started,
                 on_progress=progress.follow,
+                boot=args.boot,
+                on_boot=booting,
+                boot_hint=BOOT_HINT,
             )
         except ScnetError as exc:
+            booting.end()
             if not shown:
                 raise
             progress.end()
@@ -65,7 +76,7 @@ def url(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     notebook_id = validation.validate_notebook_id(_notebook_id(args, settings))
     with _client(settings) as client:
-        found = client.service_url(notebook_id)
+        found = service.service_url(client, notebook_id)
     print(display.to_json(found.to_dict()) if args.json else display.service_url_text(found))
     return EXIT_OK
 

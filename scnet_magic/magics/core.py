@@ -346,9 +346,10 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             notebook_id = validation.validate_notebook_id(
                 args.notebook_id if args.notebook_id is not None else default_id(settings)
             )
-            client = self.client(settings)
-            service = instance.with_instance(client, client.service_url(notebook_id))
             from .. import display
+            from .. import service as services
+
+            service = services.service_url(self.client(settings), notebook_id)
 
             with i18n.using(settings.language):
                 display.show(service)

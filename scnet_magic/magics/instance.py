@@ -21,7 +21,7 @@ from .line import default_id, parse
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
-    from ..models import InstanceProgress, ServiceUrl, StopResult
+    from ..models import InstanceProgress, StopResult
 
 BOOT_HINT = N_("Add --boot to start the instance first.")
 # Shows a confirmation (warning text, button label, action returning the HTML to show).
@@ -140,14 +140,3 @@ class BootDisplay:
 
         line = _("Instance {notebook_id}: Running.").format(notebook_id=self.notebook_id)
         self.handle.update({"text/plain": line, "text/html": render.info_html(line)}, raw=True)
-
-
-def with_instance(client: ScnetClient, found: ServiceUrl) -> ServiceUrl:
-    """The service's address with the instance around it (status, custom port, command) when
-    the detail answers; without it otherwise: the address is what was asked for."""
-    from dataclasses import replace
-
-    try:
-        return replace(found, instance=client.notebook(found.notebook_id))
-    except ScnetError:
-        return found
