@@ -34,8 +34,9 @@ from ..client import ScnetClient
 from ..config import DEFAULT_WAIT, Settings
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
-from ..models import StartResult
+from ..models import Notebook, StartResult
 from ..validation import StartRequest
+from .instance import InstanceControls
 from .parts import (
     TokenField,
     cannot_list,
@@ -47,7 +48,7 @@ from .parts import (
 
 log = logging.getLogger("scnet_magic.form")
 
-DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait")
+DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait", "boot")
 _LABEL_WIDTH = "7em"
 _TEXT_PLAIN = N_("SCNet start form (a widget: run this cell in Jupyter to use it)")
 
@@ -59,13 +60,15 @@ class _Request:
     start: StartRequest
     settings: Settings  # with the token to use: the session's, or one typed into the form
     wait: float | None  # seconds to wait for the external URL to answer; None: do not wait
+    boot: bool = False  # start the instance first if it is stopped
+    record: Notebook | None = None  # the instance as the notebook list described it
 
 
 class _StopWaiting(Exception):
     """Raised from the progress callback when Stop waiting is clicked."""
 
 
-class StartForm:
+class StartForm(InstanceControls):
     """A form that starts a custom service, as ``%scnet_start`` does.
 
     Fields: notebook (a menu of your instances when a token is configured, and the id itself,
@@ -228,6 +231,7 @@ class StartForm:
         )
         self.problems = widgets.HTML()
         self.result_area = widgets.HTML()
+        self._build_instance(defaults)
         self.widget = widgets.VBox(self._rows(), layout=widgets.Layout(max_width="56em"))
 
         self.notebook_menu.observe(self._on_pick, "value")
@@ -245,7 +249,7 @@ class StartForm:
             widgets.HBox([self.notebook_menu, self.refresh_button], layout=row),
             self.notebook_note,
             self.notebook_id,
-            self.port,
+            widgets.HBox([self.port, self.port_note], layout=row),
             self.command,
             widgets.HBox([self.token, self.token_note], layout=row),
             self.advanced,
@@ -253,6 +257,7 @@ class StartForm:
                 [self.start_button, self.wait_ready, self.wait_seconds, self.stop_button],
                 layout=row,
             ),
+            self.boot_box,
             self.problems,
             self.result_area,
         ]
@@ -401,6 +406,7 @@ class StartForm:
 
     def _fill_menu(self, records: Sequence[dict[str, Any]]) -> None:
         options = notebook_options(records)
+        self._remember_records(records)
         running = sum(1 for r in records if r.get("notebookStatus") == "Running")
         self._menu_updating = True
         try:
@@ -512,6 +518,7 @@ class StartForm:
                 StartRequest(notebook_id, port, command),
                 replace(settings, base_url=base_url, token=token),
                 wait,
+                *self._instance_fields(notebook_id),
             ),
             problems,
         )
@@ -523,6 +530,7 @@ class StartForm:
         def on_started(started: StartResult) -> None:
             nonlocal result
             result = started
+            self._started(started)
             self.result, self.error = started, None
             self.result_area.value = display.start_html(started)
 
@@ -545,6 +553,7 @@ class StartForm:
                     wait=request.wait,
                     on_started=on_started,
                     on_progress=on_progress,
+                    **self._instance_options(request.boot, request.record),
                 )
                 self.result_area.value = display.start_html(self.result)
         except _StopWaiting:

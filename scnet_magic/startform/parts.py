@@ -15,7 +15,7 @@ from traitlets import Unicode
 from .. import display, i18n
 from ..errors import ScnetError
 from ..i18n import _
-from ..models import Account, Login
+from ..models import Account, Login, Notebook
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -60,7 +60,10 @@ def without_credentials(url: str) -> str:
 def notebook_label(record: dict[str, Any]) -> str:
     name = str(record.get("notebookName") or _("(no name)"))
     status = str(record.get("notebookStatus") or _("unknown"))
-    return f"{name} · {status} · {record['id']}"
+    port = Notebook.from_record(record).custom_port
+    # An instance has one custom port: show it, so a start on another port is no surprise.
+    shown_port = " · " + _("port {port}").format(port=port) if port is not None else ""
+    return f"{name} · {status}{shown_port} · {record['id']}"
 
 
 def notebook_options(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -133,11 +136,16 @@ def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
     language = i18n.current()
 
     def clicked(_button: Any) -> None:
+        # A disabled button still calls back when clicked from code (or a stale front end).
+        if go.disabled:
+            return
         go.disabled = cancel.disabled = True  # one click, one request
         with i18n.using(language):
             outcome.value = on_confirm()
 
     def cancelled(_button: Any) -> None:
+        if cancel.disabled:
+            return
         go.disabled = cancel.disabled = True
         with i18n.using(language):
             outcome.value = display.info_html(_("Not stopped."))
