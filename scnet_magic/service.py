@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import lifecycle
+from . import errors, i18n, lifecycle
 from .client import ScnetClient
 from .config import Settings
-from .errors import ApiError, InstanceError, InvalidInput, ScnetError
-from .i18n import N_
+from .errors import ApiError, InvalidInput, ScnetError
+from .i18n import N_, _
 from .models import (
     InstanceProgress,
     Notebook,
@@ -89,23 +89,21 @@ def start(
 
     With ``boot``, the instance is looked at first and, unless it runs, booted and followed to
     ``Running`` (``on_boot`` gets None when the boot is sent, then each status seen); then the
-    one start request. Without it, a start refused because the instance is stopped is an
-    :class:`InstanceError` whose hint is ``boot_hint`` (how to ask for a boot in the caller's
-    terms). ``record``, the instance as the caller already knows it (the form's list), lets a
-    stopped instance be refused before anything is sent, and the result say which port the
-    start replaced.
+    one start request. Without it, a start the platform refuses because the instance does not
+    run is the platform's :class:`ApiError` with ``boot_hint`` as its hint (how to ask for a
+    boot in the caller's terms). ``record``, the instance as the caller already knows it (the
+    form's list), lets the result say which port the start replaced; the platform still
+    decides whether the instance runs, since a record may be out of date.
     """
     if boot:
         record = _boot_if_stopped(client, request.notebook_id, on_boot, boot_timeout)
-    elif record is not None and not record.running:
-        raise _not_running(record.id, record.status, boot_hint)
     started = time.monotonic()
     try:
         result = client.send_start(request)
     except ApiError as exc:
         if boot:
             raise
-        raise _stopped_instance(client, request.notebook_id, boot_hint) or exc from exc
+        raise _stopped_instance(client, exc, request.notebook_id, boot_hint) or exc from None
     if record is not None and record.custom_port not in (None, request.port):
         result = replace(result, replaced_port=record.custom_port)
     if on_started is not None:
@@ -196,20 +194,19 @@ def _boot_if_stopped(
     )
 
 
-def _not_running(notebook_id: str, status: str, hint: str) -> InstanceError:
-    return InstanceError(
-        N_("notebook instance {notebook_id} is {status}, not Running: nothing was started"),
-        hint,
-        notebook_id=notebook_id,
-        status=status or "?",
-    )
-
-
-def _stopped_instance(client: ScnetClient, notebook_id: str, hint: str) -> InstanceError | None:
-    """After a refused start: the reason, when it is that the instance does not run (the
-    platform's code for it is not documented, so the detail is asked)."""
+def _stopped_instance(
+    client: ScnetClient, refused: ApiError, notebook_id: str, hint: str
+) -> ApiError | None:
+    """After a refused start: the platform's error with the way out (``hint``: boot first),
+    when the reason is that the instance does not run. The platform's code for that is not
+    documented, so the detail is asked."""
     try:
         record = client.notebook(notebook_id)
     except ScnetError:
         return None
-    return None if record.running else _not_running(notebook_id, record.status, hint)
+    if record.running:
+        return None
+    with i18n.using(refused.language):
+        says = _("The instance is {status}.").format(status=record.status or "?")
+        advice = errors.sentences(says, _(hint))
+    return ApiError(refused.code, refused.msg, refused.status, hint=advice)

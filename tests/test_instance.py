@@ -110,10 +110,13 @@ def test_python_boot_start_stop_loop(live: Sandbox) -> None:
 def test_plain_start_in_a_stopped_instance_says_boot_and_sends_one_start(
     live: Sandbox,
 ) -> None:
-    with client_of(live) as client, pytest.raises(InstanceError) as caught:
+    with client_of(live) as client, pytest.raises(ApiError) as caught:
         service.start(start_request(STOPPED, free_port()), client)
-    assert caught.value.status == "Terminated"
-    assert "--boot" in caught.value.hint
+    assert caught.value.code == "716866"  # the platform's answer, with the way out
+    assert (
+        caught.value.hint
+        == "The instance is Terminated. Start it first with --boot (boot=True from Python)."
+    )
     assert len(live.start_requests()) == 1
     assert ("platform", BOOT) not in paths(live)
 
@@ -159,7 +162,7 @@ def test_magic_boot_wait_then_stop(ip: InteractiveShell, live_env: Sandbox) -> N
 def test_magic_without_boot_is_refused_with_the_hint(
     ip: InteractiveShell, live_env: Sandbox
 ) -> None:
-    with pytest.raises(UsageError, match=r"Terminated, not Running.*--boot"):
+    with pytest.raises(UsageError, match=r"716866.*The instance is Terminated\. Add --boot"):
         ip.run_line_magic("scnet_start", f"--port {free_port()}")
 
 
@@ -209,7 +212,7 @@ def test_form_boots_then_starts(live_env: Sandbox) -> None:
     form.start_button.click()
     assert form.wait(60)
     assert form.error is not None and "Start the instance if it is stopped" in form.error.hint
-    assert len(live_env.start_requests()) == 0  # refused before anything was sent
+    assert len(live_env.start_requests()) == 1  # the platform refused it; nothing ran
 
     form.boot_box.value = True
     form.start_button.click()
@@ -252,7 +255,7 @@ def test_scnet_boot_then_stop(live_env: Sandbox) -> None:
 def test_scnet_start_without_boot(live_env: Sandbox) -> None:
     run = run_scnet(["start", "--port", str(free_port())])
     assert run.returncode == 1
-    assert "Terminated, not Running" in run.stderr and "--boot" in run.stderr
+    assert "716866" in run.stderr and "The instance is Terminated. Add --boot" in run.stderr
 
 
 # -- what goes wrong ------------------------------------------------------------------------

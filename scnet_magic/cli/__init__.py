@@ -295,11 +295,10 @@ def _main(words: list[str]) -> int:
 
         return sandbox.main([*(["--execute"] if args.execute else []), "--port", str(args.port)])
     from . import verbs as commands
-    from .instance import stop
 
     verbs: dict[str, Callable[[argparse.Namespace], int]] = {
         "start": commands.start,
-        "stop": stop,
+        "stop": commands.stop,
         "url": commands.url,
         "notebooks": commands.notebooks,
     }

@@ -1,5 +1,5 @@
-"""The ``scnet`` verbs and options for the instance around the service: ``scnet stop``, and
-the boot progress of ``scnet start --boot``."""
+"""What the ``scnet`` verbs need for the instance around the service: the options of
+``scnet stop`` and its confirmation, and the boot progress of ``scnet start --boot``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import argparse
 import sys
 from typing import TextIO
 
-from .. import display, service, validation
+from .. import display
 from ..client import ScnetClient
 from ..i18n import N_, _
 from ..models import InstanceProgress
-from .common import EXIT_FAILED, EXIT_OK, settings_of
 
 BOOT_HINT = N_("Add --boot to start the instance first.")
 
@@ -30,23 +29,7 @@ def add_stop_arguments(stop: argparse.ArgumentParser) -> None:
     )
 
 
-def stop(args: argparse.Namespace) -> int:
-    """Stop an instance, after the user types its name (unless --yes)."""
-    from .verbs import _client, _notebook_id
-
-    settings = settings_of(args)
-    notebook_id = validation.validate_notebook_id(_notebook_id(args, settings))
-    save_env = not args.discard_env
-    with _client(settings) as client:
-        if not args.yes and not _confirmed(client, notebook_id):
-            print("scnet: " + _("Not stopped."), file=sys.stderr)
-            return EXIT_FAILED
-        result = service.stop(client, notebook_id, save_env=save_env)
-    print(display.to_json(result.to_dict()) if args.json else display.stop_text(result))
-    return EXIT_OK
-
-
-def _confirmed(client: ScnetClient, notebook_id: str) -> bool:
+def confirmed(client: ScnetClient, notebook_id: str) -> bool:
     record = client.notebook(notebook_id)
     expected = record.name or notebook_id
     print(display.stop_warning(record.name, notebook_id, kernel=False), file=sys.stderr)
@@ -91,4 +74,4 @@ class BootProgress:
             self.shown = False
 
 
-__all__ = ["BOOT_HINT", "BootProgress", "add_stop_arguments", "stop"]
+__all__ = ["BOOT_HINT", "BootProgress", "add_stop_arguments", "confirmed"]

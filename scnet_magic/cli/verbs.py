@@ -21,7 +21,7 @@ from .common import (
     report,
     settings_of,
 )
-from .instance import BOOT_HINT, BootProgress
+from .instance import BOOT_HINT, BootProgress, confirmed
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 
@@ -86,6 +86,19 @@ def notebooks(args: argparse.Namespace) -> int:
     with _client(settings) as client:
         records = client.list_notebooks(status=args.status, name=args.name)
     print(display.to_json(records.to_dict()) if args.json else display.notebooks_text(records))
+    return EXIT_OK
+
+
+def stop(args: argparse.Namespace) -> int:
+    """Stop an instance, after the user types its name (unless --yes)."""
+    settings = settings_of(args)
+    notebook_id = validation.validate_notebook_id(_notebook_id(args, settings))
+    with _client(settings) as client:
+        if not args.yes and not confirmed(client, notebook_id):
+            print("scnet: " + _("Not stopped."), file=sys.stderr)
+            return EXIT_FAILED
+        result = service.stop(client, notebook_id, save_env=not args.discard_env)
+    print(display.to_json(result.to_dict()) if args.json else display.stop_text(result))
     return EXIT_OK
 
 
@@ -156,4 +169,4 @@ class _Progress:
             print(line, file=self.stream, flush=True)
 
 
-__all__ = ["notebooks", "start", "url"]
+__all__ = ["notebooks", "start", "stop", "url"]

@@ -28,7 +28,7 @@ from ..config import DEFAULT_WAIT, Settings
 from ..errors import InvalidInput, ScnetError
 from ..i18n import _
 from . import instance
-from .line import default_id, parse, seconds, trait_value
+from .line import default_id, notebook_id_argument, parse, seconds, trait_value
 from .session import SessionMixin
 
 if TYPE_CHECKING:
@@ -44,12 +44,7 @@ RegionPicker = Callable[["Account", Callable[["Login"], str]], Any]
 T = TypeVar("T")
 
 
-_notebook_id_argument = argument(
-    "--id",
-    dest="notebook_id",
-    metavar="ID",
-    help="Notebook instance id (19 digits). Default: ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
-)
+_notebook_id_argument = notebook_id_argument
 
 
 @magics_class

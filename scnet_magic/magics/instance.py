@@ -17,7 +17,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from .. import validation
 from ..errors import ScnetError
 from ..i18n import N_, _
-from .line import default_id, parse
+from .line import default_id, notebook_id_argument, parse
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
@@ -29,12 +29,7 @@ Confirm = Callable[[str, str, Callable[[], str]], Any]
 
 
 @magic_arguments()
-@argument(
-    "--id",
-    dest="notebook_id",
-    metavar="ID",
-    help="Notebook instance id (19 digits). Default: ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
-)
+@notebook_id_argument
 @argument(
     "--discard-env",
     action="store_true",
