@@ -1,7 +1,7 @@
 """scnet-magic: start and reach a custom service in an SCNet notebook instance from Jupyter.
 
 ``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``,
-``%scnet_notebooks``, ``%scnet_login``, ``%scnet_token`` and ``%scnet_sandbox``;
+``%scnet_notebooks``, ``%scnet_stop``, ``%scnet_login``, ``%scnet_token`` and ``%scnet_sandbox``;
 :class:`ScnetClient` offers the same from Python and ``scnet`` from a shell.
 
 This module is the package's front door and the place where the front ends are put together:
@@ -18,6 +18,7 @@ from .errors import (
     ApiError,
     ConfigError,
     HttpError,
+    InstanceError,
     InvalidInput,
     LoginError,
     MalformedResponse,
@@ -31,17 +32,19 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from .client import ScnetClient
-    from .models import NotebookList, ServiceUrl, StartResult
+    from .models import Notebook, NotebookList, ServiceUrl, StartResult, StopResult
     from .sandbox import Sandbox
 
 __all__ = [
     "ApiError",
     "ConfigError",
     "HttpError",
+    "InstanceError",
     "InvalidInput",
     "LoginError",
     "MalformedResponse",
     "NotReady",
+    "Notebook",
     "NotebookList",
     "RequestTimeout",
     "Sandbox",
@@ -49,6 +52,7 @@ __all__ = [
     "ScnetError",
     "ServiceUrl",
     "StartResult",
+    "StopResult",
     "TransportError",
     "__version__",
     "form",
@@ -59,7 +63,9 @@ __all__ = [
 # Names imported on first use: where each lives.
 _LAZY = {
     "ScnetClient": "client",
+    "Notebook": "models",
     "NotebookList": "models",
+    "StopResult": "models",
     "ServiceUrl": "models",
     "StartResult": "models",
     "Sandbox": "sandbox",
@@ -91,6 +97,12 @@ def _pick_region(account: Any, on_login: Any) -> Any:
     return region_picker(account, on_login)
 
 
+def _confirm(warning: str, label: str, on_confirm: Any) -> Any:
+    from .startform import confirm_box
+
+    return confirm_box(warning, label, on_confirm)
+
+
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register the magics (``%load_ext scnet_magic``)."""
     from .magics import load
@@ -98,6 +110,7 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     magics = load(ipython)
     magics.show_form = form
     magics.pick_region = _pick_region
+    magics.confirm = _confirm
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:

@@ -14,11 +14,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from . import account, config, i18n, readiness, validation
+from . import account, config, i18n, lifecycle, readiness, validation
 from .config import Settings
-from .errors import MalformedResponse, ScnetError
+from .errors import ApiError, InvalidInput, MalformedResponse, ScnetError
 from .i18n import N_, _
-from .models import NotebookList, Readiness, ServiceUrl, StartResult, TokenState, WaitProgress
+from .models import (
+    InstanceProgress,
+    Notebook,
+    NotebookList,
+    Readiness,
+    ServiceUrl,
+    StartResult,
+    StopResult,
+    TokenState,
+    WaitProgress,
+)
 from .transport import MAX_BODY, Transport, json_type, optional_text, preview_json
 from .validation import StartRequest
 
@@ -57,12 +67,17 @@ class ScnetClient(Transport):
         *,
         retries: int = 2,
         language: str | None = None,
+        ac_url: str | None = None,
     ) -> None:
+        # ``ac_url``: the platform host, where booting an instance goes (default SCNET_AC_URL,
+        # the config file, or https://www.scnet.cn).
         # The language of this client's messages and errors ("en", "zh"); None: the language
         # in force where a message is shown (the caller's, SCNET_LANG, the locale).
         self.language = validation.validate_language(language) if language is not None else None
         with i18n.using(self.language):
-            settings = config.resolve(token=token, base_url=base_url, timeout=timeout)
+            settings = config.resolve(
+                token=token, base_url=base_url, timeout=timeout, ac_url=ac_url
+            )
             self._adopt(settings, retries)
 
     @classmethod
@@ -199,6 +214,91 @@ class ScnetClient(Transport):
                     break
             return records
 
+    # -- the instance around the service ---------------------------------------------------
+
+    def notebook(self, notebook_id: str | int) -> Notebook:
+        """The instance's detail: status, custom port and command (``customsizePort``)."""
+        with self._speaking():
+            checked_id = validation.validate_notebook_id(notebook_id)
+            endpoint = f"GET {lifecycle.DETAIL_PATH}"
+            try:
+                envelope = self._call(
+                    "GET", lifecycle.DETAIL_PATH, params={"notebookId": checked_id}
+                )
+            except ScnetError as exc:
+                raise exc.at(endpoint) from None
+            return lifecycle.notebook_from(envelope, checked_id, endpoint)
+
+    def boot_notebook(self, notebook_id: str | int) -> dict[str, Any]:
+        """Ask the platform to start (boot) a stopped instance; its answer, as it came.
+
+        Sent to the platform host (``ac_url``) with this client's region token, exactly once:
+        never re-sent automatically once it may have arrived. Booting takes a while; follow it
+        with :meth:`wait_for_notebook`.
+        """
+        with self._speaking():
+            checked_id = validation.validate_notebook_id(notebook_id)
+            try:
+                return self._request(
+                    "POST",
+                    self.settings.ac_url + lifecycle.BOOT_PATH,
+                    headers={"token": self.__token},
+                    body={"notebookId": checked_id},
+                )
+            except ScnetError as exc:
+                raise exc.at(f"POST {self.settings.ac_url}{lifecycle.BOOT_PATH}") from None
+
+    def stop_notebook(self, notebook_id: str | int, save_env: bool = True) -> StopResult:
+        """Stop an instance (every process in it ends); ``save_env`` keeps its installed
+        packages and files for the next start. An instance already stopped is not an error:
+        the result says ``already_stopped``."""
+        with self._speaking():
+            checked_id = validation.validate_notebook_id(notebook_id)
+            if not isinstance(save_env, bool):
+                raise InvalidInput(_("save_env must be True or False"))
+            try:
+                envelope = self._call(
+                    "POST",
+                    lifecycle.STOP_PATH,
+                    body={"notebookId": checked_id, "saveEnv": save_env},
+                )
+            except ApiError as exc:
+                if lifecycle.is_already_stopped(exc):
+                    return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
+                raise exc.at(f"POST {lifecycle.STOP_PATH}") from None
+            except ScnetError as exc:
+                raise exc.at(f"POST {lifecycle.STOP_PATH}") from None
+            return lifecycle.stop_result(envelope, checked_id, save_env)
+
+    def wait_for_notebook(
+        self,
+        notebook_id: str | int,
+        status: str = "Running",
+        timeout: float = lifecycle.DEFAULT_INSTANCE_TIMEOUT,
+        on_progress: Callable[[InstanceProgress], None] | None = None,
+        *,
+        since: float | None = None,
+    ) -> Notebook:
+        """Look at the instance's detail until its status is ``status``; the last record.
+
+        Looks every half second at first, the interval growing to 5 s. ``Failed`` or
+        ``timeout`` seconds passing raise :class:`~scnet_magic.errors.InstanceError` naming the
+        last status. ``on_progress`` gets an ``InstanceProgress`` after every look that did not
+        end the wait.
+        """
+        with self._speaking():
+            checked_id = validation.validate_notebook_id(notebook_id)
+            wanted = validation.validate_status(status)
+            seconds = validation.validate_timeout(timeout)
+            return lifecycle.wait_for_status(
+                lambda: self.notebook(checked_id),
+                checked_id,
+                wanted,
+                seconds,
+                on_progress=on_progress,
+                since=since,
+            )
+
     # -- signing in -------------------------------------------------------------------------
 
     @classmethod
@@ -285,6 +385,8 @@ class ScnetClient(Transport):
                 since=since,
                 hint=readiness.not_ready_hint(command, port),
                 guard=guard,
+                # The kernel usually runs in the instance, where the service listens.
+                local_port=port,
             )
             if isinstance(result_or_url, StartResult):
                 ready = replace(ready, result=result_or_url.marked_ready(ready.elapsed))

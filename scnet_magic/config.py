@@ -229,6 +229,7 @@ def resolve(
     language: str | None = None,
     session: Mapping[str, Any] | None = None,
     session_token_label: str = "%scnet_token",
+    ac_url: str | None = None,
 ) -> Settings:
     """The settings for one call, each from the first source that has it.
 
@@ -242,6 +243,7 @@ def resolve(
             "notebook_id": notebook_id,
             "timeout": timeout,
             "language": language,
+            "ac_url": ac_url,
         },
         session or {},
     )

@@ -113,6 +113,20 @@ class ScnetError(Exception):
         self.values = values
         # The language the raising call chose, if any: shown later, the error keeps it.
         self.language = i18n.chosen()
+        # The endpoint the failed call went to ("GET /ai/openapi/v2/notebook/detail"), for the
+        # instance calls whose answers are not documented: the message names it.
+        self.endpoint = ""
+
+    def at(self, endpoint: str) -> ScnetError:
+        """This error, its message naming ``endpoint``; returns it, to be raised."""
+        self.endpoint = endpoint
+        return self
+
+    def _located(self, text: str) -> str:
+        if not self.endpoint:
+            return text
+        with i18n.using(self.language):
+            return _("{message} (calling {endpoint})").format(message=text, endpoint=self.endpoint)
 
     def _text(self, message_id: str) -> str:
         if not message_id:
@@ -124,7 +138,7 @@ class ScnetError(Exception):
     @property
     def message(self) -> str:
         """The message, one line, in the error's language."""
-        return self._text(self._message_id)
+        return self._located(self._text(self._message_id))
 
     @property
     def hint(self) -> str:
@@ -188,7 +202,8 @@ class ApiError(ScnetError):
                 details=shown_details,
                 msg=one_line(self.msg) or _("(no message)"),
             )
-            return _(self._prefix).format(problem=text) if self._prefix else text
+            text = _(self._prefix).format(problem=text) if self._prefix else text
+            return self._located(text)
 
 
 class HttpError(ScnetError):
@@ -203,7 +218,7 @@ class HttpError(ScnetError):
     @property
     def message(self) -> str:
         shown = f": {self.body}" if self.body else ""
-        return f"HTTP {self.status} {self.reason}".rstrip() + shown
+        return self._located(f"HTTP {self.status} {self.reason}".rstrip() + shown)
 
 
 class MalformedResponse(ScnetError):
@@ -252,3 +267,19 @@ class GuardUnreachable(ScnetError):
 
 class GuardFailed(ScnetError):
     """The guard for ``--protect`` could not be started or reused."""
+
+
+class InstanceError(ScnetError):
+    """The notebook instance is not in the state a call needs (stopped, failed, or it did not
+    reach the state waited for in time); ``status`` is the last status seen."""
+
+    def __init__(
+        self, message: str, hint: str = "", /, *, notebook_id: str, status: str, **values: Any
+    ) -> None:
+        self.notebook_id = notebook_id
+        self.status = status
+        super().__init__(message, hint, notebook_id=notebook_id, status=status, **values)
+
+
+class InstanceTimeout(InstanceError, TimeoutError):
+    """The instance did not reach the status waited for in time."""

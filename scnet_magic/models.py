@@ -49,6 +49,10 @@ class StartResult:
         """The external URL asks for a password: it leads to a guard in front of the service."""
         return self.guard_port is not None
 
+    # The instance's custom service was on this other port before: an instance has one custom
+    # port, so this start replaced it (known only where the instance's record was at hand).
+    replaced_port: int | None = None
+
     @property
     def ok(self) -> bool:
         return self.code == "0" and self.exec_success
@@ -93,6 +97,7 @@ class StartResult:
             "ready_after": self.ready_after,
             "protected": self.protected,
             "guard_port": self.guard_port,
+            "replaced_port": self.replaced_port,
         }
 
     def __repr__(self) -> str:
@@ -124,18 +129,23 @@ class ServiceUrl:
     url: str | None
     status: str | None
     raw: Any = field(repr=False)
+    # The instance around the service (its status, custom port and command), when known.
+    instance: Notebook | None = None
 
     @property
     def active(self) -> bool:
         return self.status == "active"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "notebook_id": self.notebook_id,
             "url": self.url,
             "status": self.status,
             "active": self.active,
         }
+        if self.instance is not None:
+            found["instance"] = self.instance.to_dict()
+        return found
 
     def __repr__(self) -> str:
         return display.service_url_text(self)
@@ -153,6 +163,11 @@ class ServiceUrl:
 class NotebookList(list[dict[str, Any]]):
     """Notebook records as the list endpoint returns them; renders as a table."""
 
+    @property
+    def notebooks(self) -> list[Notebook]:
+        """The records read as :class:`Notebook` (``.status``, ``.custom_port``, ``.command``)."""
+        return [Notebook.from_record(record) for record in self]
+
     def _repr_html_(self) -> str:
         return display.notebooks_html(self)
 
@@ -165,6 +180,115 @@ class NotebookList(list[dict[str, Any]]):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return display.notebooks_bundle(self)
+
+    def _ipython_display_(self) -> None:
+        display.show_once(self)  # see StartResult._ipython_display_
+
+
+def _custom_port(value: object) -> int | None:
+    """``customsizePort`` as a port number; None when unset (null, "", 0) or not a port."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and 1 <= value <= 65535 else None
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """One notebook instance as its detail (or a list record) describes it.
+
+    ``custom_port`` and ``command`` are the instance's one custom service as configured by the
+    last start (``customsizePort``, ``command``); None when unset. ``raw`` keeps every field.
+    """
+
+    id: str
+    name: str
+    status: str
+    custom_port: int | None
+    command: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], notebook_id: str = "") -> Notebook:
+        """Read a record tolerantly: missing fields are empty, never an error."""
+        command = record.get("command")
+        status = record.get("notebookStatus", record.get("status"))
+        return cls(
+            id=str(record.get("id") or record.get("notebookId") or notebook_id),
+            name=str(record.get("notebookName") or record.get("name") or ""),
+            status=str(status) if status is not None else "",
+            custom_port=_custom_port(record.get("customsizePort", record.get("customizePort"))),
+            command=command if isinstance(command, str) and command.strip() else None,
+            raw=record,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.status == "Running"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "custom_port": self.custom_port,
+            "command": self.command,
+        }
+
+    def __repr__(self) -> str:
+        return display.notebook_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.notebook_html(self)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return display.notebook_bundle(self)
+
+    def _ipython_display_(self) -> None:
+        display.show_once(self)  # see StartResult._ipython_display_
+
+
+@dataclass(frozen=True)
+class InstanceProgress:
+    """Where a wait for an instance's status stands, after one look at its detail."""
+
+    notebook_id: str
+    status: str
+    wanted: str
+    elapsed: float
+    timeout: float
+    attempts: int
+
+
+@dataclass
+class StopResult:
+    """A stop request's outcome: ``already_stopped`` when the platform said the instance was
+    stopped before (code 817140), which is what was asked, so not an error."""
+
+    notebook_id: str
+    save_env: bool
+    already_stopped: bool
+    msg: str
+    raw: dict[str, Any] = field(repr=False)
+    name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "notebook_id": self.notebook_id,
+            "save_env": self.save_env,
+            "already_stopped": self.already_stopped,
+            "msg": self.msg,
+        }
+
+    def __repr__(self) -> str:
+        return display.stop_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.stop_html(self)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return {"text/plain": display.stop_text(self), "text/html": display.stop_html(self)}
 
     def _ipython_display_(self) -> None:
         display.show_once(self)  # see StartResult._ipython_display_

@@ -8,12 +8,22 @@ redirect is an answer from the service itself, so it counts as up.
 The URL is polled with a growing interval (first check at once, then after 0.25 s, the
 interval growing to 2 s), each check with its own short timeout. Nothing here touches the start
 request, so waiting cannot start the service twice; the token is never sent to the service.
+
+A notebook's kernel usually runs inside the instance, where the service listens: so, given the
+port, the wait also tries a TCP connection to ``127.0.0.1:PORT`` every 0.1 s, and the moment it
+is accepted, checks the external URL at once instead of at the next interval. A local hit only
+brings that check forward: ready still means an external answer, so a kernel elsewhere that
+happens to have another service on that port is never fooled, and it costs at most one extra
+external check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shlex
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +52,49 @@ PROBE_TIMEOUT = 5.0
 # A check never waits less than this, even right at the deadline, so that the last check can
 # still connect.
 MIN_PROBE_TIMEOUT = 0.5
+LOCAL_INTERVAL = 0.1  # between tries of 127.0.0.1:PORT: a connect on loopback costs little
+
+
+class _LocalWatch:
+    """Tries ``127.0.0.1:port`` in a thread until it accepts; then records when, once."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.accepted = threading.Event()
+        self.accepted_at: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scnet-local-watch", daemon=True)
+
+    def __enter__(self) -> _LocalWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(1.0)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            tried_at = time.monotonic()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=LOCAL_INTERVAL):
+                    self.accepted_at = time.monotonic()
+                    self.accepted.set()
+                    return
+            except OSError:
+                pass
+            self._done.wait(max(0.0, tried_at + LOCAL_INTERVAL - time.monotonic()))
+
+    def sleep_until(self, moment: float, last_check: float) -> None:
+        """Sleep until ``moment``, or less: until the local port accepts, if it does so after
+        the last external check began (earlier, that check already covered it)."""
+        while (remaining := moment - time.monotonic()) > 0:
+            if self.accepted.wait(remaining):
+                if self.accepted_at is not None and self.accepted_at > last_check:
+                    self.accepted_at = None  # bring one check forward, once
+                    return
+                time.sleep(max(0.0, moment - time.monotonic()))
+                return
 
 
 def check_intervals() -> Iterator[float]:
@@ -103,6 +156,7 @@ def wait_until_ready(
     hint: str | None = None,
     probe_timeout: float = PROBE_TIMEOUT,
     guard: GuardCheck | None = None,
+    local_port: int | None = None,
 ) -> Readiness:
     """Poll ``url`` until the service answers, or raise :class:`NotReady` after ``timeout`` s.
 
@@ -110,17 +164,22 @@ def wait_until_ready(
     (the moment the start request was sent, when the caller knows it); default: now. At least
     one check is made even when that moment is long past. ``on_progress`` is called after every
     check that was not ready; an exception it raises (KeyboardInterrupt from a stop button, for
-    one) ends the wait and propagates. ``hint`` goes into the NotReady error. With ``guard``
-    (``--protect``), the guard's status page is polled instead, and only this guard's
-    answer counts (see :func:`check_guard`).
+    one) ends the wait and propagates. ``hint`` goes into the NotReady error. ``local_port``:
+    also watch ``127.0.0.1:local_port`` and check the URL the moment it accepts (see above).
+    With ``guard`` (``--protect``), the guard's status page is polled instead, and only this
+    guard's answer counts (see :func:`check_guard`).
     """
     url = validate_wait_url(url)
     clock_start = time.monotonic() if since is None else since
     deadline = clock_start + timeout
     intervals = check_intervals()
     attempts = 0
+    watch = _LocalWatch(local_port) if local_port is not None else None
     # One attempt per check and no retries inside it: the polling loop is the retry.
-    with Transport(probe_timeout, retries=0, purpose="readiness check") as transport:
+    with (
+        Transport(probe_timeout, retries=0, purpose="readiness check") as transport,
+        watch or contextlib.nullcontext(),
+    ):
         while True:
             checked_at = time.monotonic()
             remaining = deadline - checked_at
@@ -138,7 +197,10 @@ def wait_until_ready(
             if on_progress is not None:
                 on_progress(WaitProgress(url, now - clock_start, timeout, attempts, last))
             next_check = min(checked_at + next(intervals), deadline)
-            time.sleep(max(0.0, next_check - time.monotonic()))
+            if watch is not None:
+                watch.sleep_until(next_check, checked_at)
+            else:
+                time.sleep(max(0.0, next_check - time.monotonic()))
 
 
 # -- through a guard (--protect) -----------------------------------------------------------

@@ -15,27 +15,41 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import config, guard
+from . import config, errors, guard, i18n, lifecycle
 from .client import ScnetClient
 from .config import Settings
-from .errors import ConfigError, GuardFailed, GuardUnreachable, InvalidInput
+from .errors import ApiError, ConfigError, GuardFailed, GuardUnreachable, InvalidInput, ScnetError
 from .i18n import N_, _
-from .models import StartResult, WaitProgress
+from .models import (
+    InstanceProgress,
+    Notebook,
+    ServiceUrl,
+    StartResult,
+    StopResult,
+    WaitProgress,
+)
 from .readiness import GuardCheck
 from .validation import Secret, StartRequest, start_request, validate_guard_password
 
 __all__ = [
     "PASSWORD_ENV",
     "Progress",
+    "boot",
     "guard_password",
     "prepare",
     "protect_port",
+    "service_url",
     "start",
     "start_service",
+    "stop",
     "wait",
 ]
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
+BOOT_HINT = lifecycle.NOT_RUNNING_HINT
+# Statuses from which booting is what gets an instance running again.
+_BOOTABLE = ("Terminated", "Failed")
+_ON_ITS_WAY = ("Creating", "Restarting")
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,11 @@ def start(
     on_started: Callable[[StartResult], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     protect: str | None = None,
+    boot: bool = False,
+    on_boot: Callable[[InstanceProgress | None], None] | None = None,
+    record: Notebook | None = None,
+    boot_hint: str = BOOT_HINT,
+    boot_timeout: float = lifecycle.DEFAULT_INSTANCE_TIMEOUT,
 ) -> StartResult:
     """Send ``request`` once; with ``wait`` seconds, then wait until the external URL answers.
 
@@ -86,13 +105,31 @@ def start(
     check that was not ready. Returns the result, marked ready after a successful wait. A wait
     that runs out raises :class:`~scnet_magic.errors.NotReady`; an exception raised by a
     callback (a stop button, Ctrl-C) ends the wait and propagates. Neither re-sends the start.
+
+    With ``boot``, the instance is looked at first and, unless it runs, booted and followed to
+    ``Running`` (``on_boot`` gets None when the boot is sent, then each status seen); then the
+    one start request. Without it, a start the platform refuses because the instance does not
+    run is the platform's :class:`ApiError` with ``boot_hint`` as its hint (how to ask for a
+    boot in the caller's terms). ``record``, the instance as the caller already knows it (the
+    form's list), lets the result say which port the start replaced; the platform still
+    decides whether the instance runs, since a record may be out of date.
     """
-    record = protect_port(request.port, protect) if protect is not None else None
+    if boot:
+        record = _boot_if_stopped(client, request.notebook_id, on_boot, boot_timeout)
+    guarding = protect_port(request.port, protect) if protect is not None else None
     started = time.monotonic()
-    if record is None:
-        result = client.send_start(request)
-    else:
-        result = _send_guarded(client, request, record)
+    try:
+        if guarding is None:
+            result = client.send_start(request)
+        else:
+            result = _send_guarded(client, request, guarding)
+    except ApiError as exc:
+        if boot:
+            raise
+        raise _stopped_instance(client, exc, request.notebook_id, boot_hint) or exc from None
+    exposed = guarding.port if guarding is not None else request.port
+    if record is not None and record.custom_port not in (None, exposed):
+        result = replace(result, replaced_port=record.custom_port)
     if on_started is not None:
         on_started(result)
     if wait is None or result.url is None or result.code != "0":
@@ -227,3 +264,73 @@ def start_service(
     finally:
         if own:
             active.close()
+
+
+def boot(
+    client: ScnetClient,
+    notebook_id: str,
+    *,
+    on_boot: Callable[[InstanceProgress | None], None] | None = None,
+    timeout: float = lifecycle.DEFAULT_INSTANCE_TIMEOUT,
+) -> Notebook:
+    """Boot the instance unless it runs, and follow it to ``Running``; its record then."""
+    return _boot_if_stopped(client, notebook_id, on_boot, timeout)
+
+
+def stop(client: ScnetClient, notebook_id: str, *, save_env: bool = True) -> StopResult:
+    """Stop the instance (every process in it ends); already stopped is not an error."""
+    result = client.stop_notebook(notebook_id, save_env=save_env)
+    return result
+
+
+def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:
+    """The custom service's address with the instance around it (status, custom port and
+    command) when the detail answers; without it otherwise: the address is what was asked."""
+    found = client.service_url(notebook_id)
+    try:
+        return replace(found, instance=client.notebook(found.notebook_id))
+    except ScnetError:
+        return found
+
+
+def _boot_if_stopped(
+    client: ScnetClient,
+    notebook_id: str,
+    on_boot: Callable[[InstanceProgress | None], None] | None,
+    timeout: float,
+) -> Notebook:
+    started = time.monotonic()
+    record = client.notebook(notebook_id)
+    if record.running:
+        return record
+    if record.status == "Shutting":
+        # A boot sent while it shuts down would be refused: let it finish first.
+        client.wait_for_notebook(
+            notebook_id, "Terminated", timeout, on_progress=on_boot, since=started
+        )
+    if record.status not in _ON_ITS_WAY:
+        if on_boot is not None:
+            on_boot(None)
+        # Sent once: booting is not repeated automatically, whatever happens next.
+        client.boot_notebook(notebook_id)
+    return client.wait_for_notebook(
+        notebook_id, "Running", timeout, on_progress=on_boot, since=started
+    )
+
+
+def _stopped_instance(
+    client: ScnetClient, refused: ApiError, notebook_id: str, hint: str
+) -> ApiError | None:
+    """After a refused start: the platform's error with the way out (``hint``: boot first),
+    when the reason is that the instance does not run. The platform's code for that is not
+    documented, so the detail is asked."""
+    try:
+        record = client.notebook(notebook_id)
+    except ScnetError:
+        return None
+    if record.running:
+        return None
+    with i18n.using(refused.language):
+        says = _("The instance is {status}.").format(status=record.status or "?")
+        advice = errors.sentences(says, _(hint))
+    return ApiError(refused.code, refused.msg, refused.status, hint=advice)

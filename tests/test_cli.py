@@ -24,6 +24,7 @@ SCNET = str(Path(sys.executable).with_name("scnet"))
 ID = "1896050410550136833"
 TERMINATED = "1896050410550136834"
 START_KEYS = {
+    "replaced_port",
     "status",
     "ok",
     "pending",
@@ -191,7 +192,8 @@ def test_api_error_exits_1_with_the_code_and_a_hint(sandbox_env: Sandbox) -> Non
     assert proc.returncode == 1 and proc.stdout == ""
     error, hint = proc.stderr.splitlines()
     assert error.startswith("scnet: error: SCNet API error 716866")
-    assert hint.startswith("hint: ") and "instance is running" in hint
+    # The platform's answer, and the way out: the detail says the instance is stopped.
+    assert hint == "hint: The instance is Terminated. Add --boot to start the instance first."
 
 
 def test_transport_error_exits_1() -> None:
@@ -245,7 +247,9 @@ def test_url_as_text_and_json(sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPa
     url = f"https://c-{ID}.ksai.scnet.cn:58043"
     text = scnet("url", "--id", ID)
     assert text.returncode == 0
-    assert text.stdout.strip() == f"Custom service of notebook {ID}: inactive, {url}"
+    first, instance = text.stdout.strip().splitlines()
+    assert first == f"Custom service of notebook {ID}: inactive, {url}"
+    assert instance == "  Instance Running; custom port 1223, no command"
     monkeypatch.setenv("SCNET_NOTEBOOK_ID", ID)  # the default id, as in the magics
     as_json = scnet("url", "--json")
     assert as_json.returncode == 0
@@ -254,6 +258,13 @@ def test_url_as_text_and_json(sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPa
         "url": url,
         "status": "inactive",
         "active": False,
+        "instance": {
+            "id": ID,
+            "name": "sdxl-webui",
+            "status": "Running",
+            "custom_port": 1223,
+            "command": None,
+        },
     }
     for proc in (text, as_json):
         assert_secret_kept(proc, sandbox_env.token)
@@ -263,7 +274,7 @@ def test_notebooks_reads_every_page_as_text_and_json(sandbox_env: Sandbox) -> No
     text = scnet("notebooks")
     assert text.returncode == 0
     lines = text.stdout.splitlines()
-    assert lines[0].split() == ["Id", "Name", "Status"]
+    assert lines[0].split() == ["Id", "Name", "Status", "Port", "Command"]
     assert len(lines) == 1 + 25 + 1 and lines[-1] == "(25 notebooks)"
     assert [r.query["page"] for r in sandbox_env.requests] == ["1", "2"]
 

@@ -143,7 +143,9 @@ def test_bad_input_is_one_usage_line_and_sends_nothing(
 
 
 def test_api_error_is_a_usage_error_with_hint(ip: InteractiveShell, sandbox_env: Sandbox) -> None:
-    with pytest.raises(UsageError, match=r"716866.*Terminated.*instance is running"):
+    with pytest.raises(
+        UsageError, match=r"716866.*Terminated.*The instance is Terminated\. Add --boot"
+    ):
         ip.run_line_magic("scnet_start", "--id 1896050410550136834 --port 1223")
 
 
@@ -562,8 +564,12 @@ def test_url_magic_shows_status_and_link_and_returns_the_service_url(
     (shown,) = out.outputs
     assert f'href="{service.url}"' in shown.data["text/html"]
     assert "inactive" in shown.data["text/html"] and service.url in shown.data["text/plain"]
-    (request,) = sandbox_env.requests
-    assert request.query == {"notebookId": ID}
+    # The service's address, then the instance around it (its custom port and command).
+    assert [(r.path.rsplit("/", 1)[-1], r.query) for r in sandbox_env.requests] == [
+        ("url", {"notebookId": ID}),
+        ("detail", {"notebookId": ID}),
+    ]
+    assert "custom port 1223" in shown.data["text/plain"]
 
 
 def test_url_magic_uses_the_default_id_and_is_shown_once_in_a_cell(

@@ -81,9 +81,9 @@ def test_quickstart_shows_clickable_urls_of_services_that_answered() -> None:
     nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     pages = [out.data["text/html"] for out in outputs if "text/html" in out.get("data", {})]
-    assert sum("Service is up" in p and 'target="_blank"' in p for p in pages) == 3
+    assert sum("Service is up" in p and 'target="_blank"' in p for p in pages) == 4
     answers = [out.data["text/plain"] for out in outputs if out.output_type == "execute_result"]
-    assert answers.count("'Hello from a service started by scnet-magic!\\n'") == 3
+    assert answers.count("'Hello from a service started by scnet-magic!\\n'") == 4
 
 
 def test_the_test_command_runs_the_notebooks_with_the_sanitize_file() -> None:

@@ -64,6 +64,8 @@ def test_readme_magic_line_runs_as_written(
     # --protect lines: the password a person would type, and guards of this test's own.
     monkeypatch.setenv("SCNET_GUARD_PASSWORD", "readme-password")
     monkeypatch.setenv("SCNET_GUARD_DIR", str(tmp_path / "guards"))
+    # %scnet_stop in a terminal: the instance's name typed to confirm, as a person would.
+    monkeypatch.setattr("builtins.input", lambda prompt="": "sdxl-webui")
     try:
         with capture_output() as out:
             outcome = ip.run_cell(line)

@@ -493,3 +493,72 @@ def test_sign_in_paths_across_the_three_hosts(
     for text in texts:
         assert SECRET_CANARY not in text
         assert not any(token in text for token in issued), text[:200]
+
+
+# -- the instance around the service: boot, stop, detail -------------------------------------
+
+
+def test_instance_paths(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Booting, stopping and the detail, through Python, the magics and ``scnet``, with their
+    successes and errors (a boot that fails, an unknown id, a stop of a stopped instance, a
+    wait that runs out): nothing shown, returned or logged holds the token."""
+    from scnet_magic import InstanceError, ScnetError, service
+    from scnet_magic.validation import start_request
+
+    workdir = tmp_path / "instance"
+    workdir.mkdir()
+    with Sandbox(token=CANARY, execute=True, workdir=workdir, ready_timeout=0.3) as sb:
+        sb.boot_seconds, sb.stop_seconds = 0.3, 0.2
+        texts: list[str] = []
+        with ScnetClient(base_url=sb.base_url, token=CANARY, ac_url=sb.ac_url) as client:
+            started = service.start(
+                start_request(TERMINATED, free_port()), client, boot=True, on_boot=texts.append
+            )
+            detail = client.notebook(TERMINATED)
+            texts += [repr(started), repr(detail), detail._repr_html_(), repr(client)]
+            texts += [repr(client.stop_notebook(TERMINATED)), repr(client.list_notebooks())]
+            client.wait_for_notebook(TERMINATED, "Terminated", timeout=10)
+            texts.append(repr(client.stop_notebook(TERMINATED)))  # already stopped
+            sb.failing.add(TERMINATED)
+            for call in (
+                lambda: service.start(start_request(TERMINATED, 1223), client),
+                lambda: service.start(start_request(TERMINATED, 1223), client, boot=True),
+                lambda: client.notebook("1234567890123456789"),
+                lambda: client.stop_notebook("1234567890123456789"),
+                lambda: client.boot_notebook("1234567890123456789"),
+                lambda: client.wait_for_notebook(ID, "Terminated", timeout=0.3),
+            ):
+                with pytest.raises(ScnetError) as caught:
+                    call()
+                texts += [str(caught.value), caught.value.user_message(), repr(caught.value)]
+            assert isinstance(caught.value, InstanceError)
+        assert_clean("the instance calls from Python", *map(str, texts))
+
+        magic = MagicFrontEnd(ip, monkeypatch)
+        monkeypatch.setenv("SCNET_AC_URL", sb.ac_url)
+        setup = magic.point_at(Target(sb.base_url, CANARY))
+        port = free_port()
+        command = f"{sys.executable} -m http.server {port} --bind 127.0.0.1"
+        for cells in (
+            [f'%scnet_start --id {ID} --boot --wait 20 --port {port} --command "{command}"'],
+            [f"%scnet_url --id {ID}", "%scnet_notebooks"],
+            [f"%scnet_stop --id {ID} --yes", f"%scnet_stop --id {ID} --yes"],
+            [f"%scnet_start --id {TERMINATED} --boot --port 1223"],  # it fails to boot
+            ["%scnet_stop --id 1234567890123456789 --yes"],
+        ):
+            audit(f"magics: {cells}", magic.run([*setup, *cells]))
+
+        env = {"SCNET_TOKEN": CANARY, "SCNET_AC_URL": sb.ac_url, "SCNET_BASE_URL": sb.base_url}
+        for words, stdin in (
+            (["start", "--id", ID, "--boot", "--port", "1223"], ""),
+            (["url", "--id", ID], ""),
+            (["stop", "--id", ID], "wrong name\n"),
+            (["stop", "--id", ID, "--yes", "--json"], ""),
+            (["start", "--id", ID, "--port", "1223"], ""),  # stopped: the --boot hint
+            (["stop", "--id", "1234567890123456789", "--yes"], ""),
+        ):
+            run = run_scnet(words, env, stdin)
+            assert_clean(f"scnet {' '.join(words)}", run.stdout, run.stderr)
+            assert "Traceback" not in run.stderr, run.stderr

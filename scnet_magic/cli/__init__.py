@@ -2,7 +2,8 @@
 
 ::
 
-    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--json]
+    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--boot] [--json]
+    scnet stop --id ID [--discard-env] [--yes] [--json]
     scnet url --id ID [--json]
     scnet notebooks [--status S] [--name TEXT] [--json]
     scnet sandbox [--execute] [--port N]
@@ -175,6 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
         ).format(seconds=f"{DEFAULT_WAIT:g}"),
     )
     add_protect_arguments(start)
+    start.add_argument(
+        "--boot",
+        action="store_true",
+        help=_(
+            "if the instance is not running, start it first and wait until it runs "
+            "(its status is shown on stderr)"
+        ),
+    )
+    from .instance import add_stop_arguments
+
+    add_stop_arguments(
+        verbs.add_parser(
+            "stop",
+            allow_abbrev=False,
+            parents=[notebook_id, api],
+            help=_("stop a notebook instance (every process in it ends)"),
+            description=_(
+                "Stop a notebook instance: every process in it ends, its services and "
+                "kernels too, and it stops costing card-hours. Asks you to type the "
+                "instance's name unless --yes; keeps its environment unless --discard-env."
+            ),
+        )
+    )
     verbs.add_parser(
         "url",
         allow_abbrev=False,
@@ -321,6 +345,7 @@ def _main(words: list[str]) -> int:
 
     verbs: dict[str, Callable[[argparse.Namespace], int]] = {
         "start": commands.start,
+        "stop": commands.stop,
         "url": commands.url,
         "notebooks": commands.notebooks,
     }

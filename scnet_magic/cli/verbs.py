@@ -21,6 +21,7 @@ from .common import (
     settings_of,
 )
 from .guard import protect_password
+from .instance import BOOT_HINT, BootProgress, confirmed
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 
@@ -34,8 +35,10 @@ def start(args: argparse.Namespace) -> int:
     password = protect_password(args)
     progress = _Progress(sys.stderr, args.wait or 0)
     shown: list[StartResult] = []
+    booting = BootProgress(sys.stderr, request.notebook_id)
 
     def started(result: StartResult) -> None:
+        booting.end()
         progress.end()  # the "Starting…" line
         shown.append(result)
 
@@ -50,8 +53,12 @@ def start(args: argparse.Namespace) -> int:
                 on_started=started,
                 on_progress=progress.follow,
                 protect=password,
+                boot=args.boot,
+                on_boot=booting,
+                boot_hint=BOOT_HINT,
             )
         except ScnetError as exc:
+            booting.end()
             if not shown:
                 raise
             progress.end()
@@ -75,7 +82,7 @@ def url(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     notebook_id = validation.validate_notebook_id(_notebook_id(args, settings))
     with _client(settings) as client:
-        found = client.service_url(notebook_id)
+        found = service.service_url(client, notebook_id)
     print(display.to_json(found.to_dict()) if args.json else display.service_url_text(found))
     return EXIT_OK
 
@@ -85,6 +92,19 @@ def notebooks(args: argparse.Namespace) -> int:
     with _client(settings) as client:
         records = client.list_notebooks(status=args.status, name=args.name)
     print(display.to_json(records.to_dict()) if args.json else display.notebooks_text(records))
+    return EXIT_OK
+
+
+def stop(args: argparse.Namespace) -> int:
+    """Stop an instance, after the user types its name (unless --yes)."""
+    settings = settings_of(args)
+    notebook_id = validation.validate_notebook_id(_notebook_id(args, settings))
+    with _client(settings) as client:
+        if not args.yes and not confirmed(client, notebook_id):
+            print("scnet: " + _("Not stopped."), file=sys.stderr)
+            return EXIT_FAILED
+        result = service.stop(client, notebook_id, save_env=not args.discard_env)
+    print(display.to_json(result.to_dict()) if args.json else display.stop_text(result))
     return EXIT_OK
 
 
@@ -125,4 +145,4 @@ class _Progress(display.ProgressLine):
             self.update(progress.check)
 
 
-__all__ = ["notebooks", "start", "url"]
+__all__ = ["notebooks", "start", "stop", "url"]

@@ -1,5 +1,6 @@
 """The IPython magics: ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``,
-``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``, ``%scnet_guard`` (in :mod:`.guard`).
+``%scnet_stop``, ``%scnet_login``, ``%scnet_token``, ``%scnet_sandbox``, ``%scnet_guard`` (in
+:mod:`.guard`).
 
 Front end only: parse the line, resolve the settings once, hand over to :mod:`scnet_magic.service`
 (or the client and account calls), display the result. Failures reach the user as one-line
@@ -12,7 +13,6 @@ picker (widgets) are handed in by the package when it loads the extension.
 from __future__ import annotations
 
 import getpass
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,11 +27,13 @@ from traitlets.config import Config, Configurable
 from .. import config, i18n, validation
 from ..config import DEFAULT_WAIT, Settings
 from ..errors import ConfigError, InvalidInput, ScnetError, sentences
-from ..i18n import N_, _
+from ..i18n import _
+from . import instance
 from .guard import protect_password, refuse_password_on_line, scnet_guard
 from .line import (
     default_id,
     forget_input,
+    notebook_id_argument,
     parse,
     readable_help,
     seconds,
@@ -43,12 +45,6 @@ from .session import SessionMixin
 if TYPE_CHECKING:
     from ..client import ScnetClient
     from ..models import Account, Login, NotebookList, ServiceUrl, StartResult
-    from ..service import Progress
-
-INTERRUPTED_IN_FLIGHT = N_(
-    "Interrupted while the start request was in flight: it may already have run. Check with "
-    "%scnet_url before starting again (a second start runs the command twice)."
-)
 
 
 class ShortError(UsageError):
@@ -73,12 +69,7 @@ RegionPicker = Callable[["Account", Callable[["Login"], str]], Any]
 T = TypeVar("T")
 
 
-_notebook_id_argument = argument(
-    "--id",
-    dest="notebook_id",
-    metavar="ID",
-    help="Notebook instance id (19 digits). Default: ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
-)
+_notebook_id_argument = notebook_id_argument
 
 
 @magics_class
@@ -152,6 +143,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         # Widgets live in their own front end; the package hands in how to show them.
         self.show_form: FormFactory | None = None
         self.pick_region: RegionPicker | None = None
+        self.confirm: instance.Confirm | None = None
 
     # -- settings and errors ---------------------------------------------------------------
 
@@ -258,6 +250,12 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         "(or taken from SCNET_GUARD_PASSWORD), never given on the line. Needs a kernel "
         "running inside the instance.",
     )
+    @argument(
+        "--boot",
+        action="store_true",
+        help="If the instance is not running, start it first and wait until it runs (its "
+        "status is shown as it goes), then start the service.",
+    )
     @line_cell_magic
     def scnet_start(self, line: str = "", cell: str | None = None) -> Any:
         """Start a custom service in an SCNet notebook instance and show its external URL.
@@ -301,7 +299,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             client = self.client(settings)
             password = protect_password(args.protect)
         with i18n.using(settings.language):
-            return self._start(client, request, args.wait, password)
+            return self._start(client, request, args.wait, password, boot=args.boot)
 
     def form(self, **defaults: Any) -> Any:
         """Show the start form, with this session's settings and language."""
@@ -310,85 +308,17 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         return self.show_form(settings=self.settings, language=self.language, **defaults)
 
     def _start(
-        self, client: ScnetClient, request: Any, wait: float | None, protect: str | None = None
+        self,
+        client: ScnetClient,
+        request: Any,
+        wait: float | None,
+        protect: str | None = None,
+        *,
+        boot: bool = False,
     ) -> StartResult:
-        """Say the start is in flight, send it, show the result; with ``wait``, update the
-        result in place until ready. In a terminal, which cannot update a display, one line
-        rewritten with "\\r" says how things stand and the result is printed once.
+        from .starting import run_start
 
-        Interrupting the kernel stops the wait quietly and returns the result as it was.
-        """
-        from .. import display, service
-
-        terminal = display.prints_only(self.shell)
-        line = display.ProgressLine(sys.stdout, wait or 0) if terminal else None
-        starting: Any = None
-        handle: Any = None
-        shown: list[StartResult] = []
-        if line is not None:
-            line.note(display.starting_text(request.notebook_id, request.port))
-        else:
-            starting = display.open_starting(request.notebook_id, request.port)
-
-        def done_starting() -> None:
-            if line is not None:
-                line.end()
-            elif starting is not None:
-                display.close_starting(starting)
-
-        def on_started(result: StartResult) -> None:
-            nonlocal handle
-            shown.append(result)
-            done_starting()
-            if line is None:
-                # A display of its own rather than an update of "Starting…": nbval and
-                # other readers of saved notebooks do not apply updates.
-                if wait is None:
-                    display.show(result)
-                else:
-                    handle = display.open_waiting(result, wait)
-
-        def on_progress(progress: Progress) -> None:
-            if line is not None:
-                if progress.check is None:
-                    line.begin(progress.result.url or _("the service"))
-                else:
-                    line.update(progress.check)
-            elif handle is not None and progress.check is not None:
-                bundle = display.waiting_bundle(progress.result, wait or 0, progress.check)
-                handle.update(bundle, raw=True)
-
-        def show_final(result: StartResult, *, now: bool = False) -> None:
-            if line is not None:
-                line.end()
-            display.show(result, handle, now=now)
-
-        try:
-            with self.user_errors():
-                final = service.start(
-                    request,
-                    client,
-                    wait=wait,
-                    on_started=on_started,
-                    on_progress=on_progress,
-                    protect=protect,
-                )
-        except KeyboardInterrupt:
-            if not shown:
-                done_starting()
-                raise UsageError(_(INTERRUPTED_IN_FLIGHT)) from None
-            show_final(shown[0])
-            print(_("Stopped waiting; the service may still be starting."))
-            return shown[0]
-        except (UsageError, ScnetError):
-            if not shown:
-                done_starting()
-            elif line is not None or handle is not None:
-                show_final(shown[0], now=True)  # it did start: keep the result and URL on screen
-            raise
-        if line is not None or handle is not None:
-            show_final(final)
-        return final
+        return run_start(self, client, request, wait, protect, boot=boot)
 
     scnet_guard = line_magic(scnet_guard)  # --list / --stop PORT: see magics/guard.py
 
@@ -398,9 +328,10 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
     @_notebook_id_argument
     @line_magic
     def scnet_url(self, line: str = "") -> ServiceUrl:
-        """Show the status and external URL of a notebook instance's custom service.
+        """Show the status and external URL of a notebook instance's custom service, and the
+        instance around it: its status, custom port and command (an instance has one).
 
-        Returns a ``ServiceUrl`` (``.url``, ``.status``, ``.active``).
+        Returns a ``ServiceUrl`` (``.url``, ``.status``, ``.active``, ``.instance``).
         """
         with self.user_errors():
             args = parse(self.scnet_url, line)
@@ -408,8 +339,10 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             notebook_id = validation.validate_notebook_id(
                 args.notebook_id if args.notebook_id is not None else default_id(settings)
             )
-            service = self.client(settings).service_url(notebook_id)
             from .. import display
+            from .. import service as services
+
+            service = services.service_url(self.client(settings), notebook_id)
 
             with i18n.using(settings.language):
                 display.show(service)
@@ -438,6 +371,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             with i18n.using(settings.language):
                 display.show(records)
         return records
+
+    scnet_stop = line_magic(instance.scnet_stop)
 
     # -- %scnet_token ----------------------------------------------------------------------
 

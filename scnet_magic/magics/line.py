@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from IPython.core.error import StdinNotImplementedError, UsageError
-from IPython.core.magic_arguments import MagicHelpFormatter
+from IPython.core.magic_arguments import MagicHelpFormatter, argument
 from traitlets import TraitError
 
 from .. import validation
@@ -51,6 +51,14 @@ def readable_help(magic: Any) -> None:
 
 # argparse type for --wait and --timeout: a positive number of seconds.
 seconds = validation.seconds_argument
+
+# The --id option of every magic that acts on one instance.
+notebook_id_argument = argument(
+    "--id",
+    dest="notebook_id",
+    metavar="ID",
+    help="Notebook instance id (19 digits). Default: ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
+)
 
 
 def ask(label: str, hidden: bool) -> str:

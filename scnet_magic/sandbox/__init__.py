@@ -17,6 +17,12 @@ call sent to the wrong host fails as it would on SCNet; ``requests`` records whi
 each call. ``suspended``, ``addresses_enabled`` and ``clock_skew`` play an account with no
 tokens, a region with no enabled address, and a clock that is off; ``center_as_list`` the
 documented list shape of region discovery; ``answers[path]`` an envelope of a test's choice.
+
+Its notebooks live: booting one (on the platform host) takes ``boot_seconds`` through
+``Creating`` to ``Running`` (``Failed`` for an id in ``failing``), stopping one takes
+``stop_seconds`` through ``Shutting`` to ``Terminated`` and ends the services started in it;
+the detail and the list show each notebook's status and its one custom service
+(``customsizePort``, ``command``), which a start on another port replaces.
 """
 
 from .cli import main

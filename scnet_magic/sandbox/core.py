@@ -19,7 +19,9 @@ from typing import Any
 
 from .accounts import _Accounts
 from .data import (
+    _BOOT,
     _CENTER,
+    _DETAIL,
     _LIST,
     _NOTEBOOK_URL,
     _NOTEBOOKS,
@@ -31,6 +33,7 @@ from .data import (
     _START,
     _STATE,
     _STATUSES,
+    _STOP,
     RecordedRequest,
     _ApiError,
     _envelope,
@@ -42,12 +45,13 @@ from .data import (
 )
 from .faults import FAULTS
 from .gateway import _GatewayServer
+from .instances import _Instances
 from .processes import _accepts, _tail, _terminate
 from .routes import _ApiServer
 from .server import _is_loopback, _Server
 
 
-class Sandbox(_Accounts):
+class Sandbox(_Accounts, _Instances):
     """A local server speaking the SCNet notebook OpenAPI (see the package docstring)."""
 
     notebook_id = _NOTEBOOKS[0]["id"]
@@ -107,6 +111,7 @@ class Sandbox(_Accounts):
         self._gateways: dict[tuple[str, int], _GatewayServer] = {}
         self._services: dict[str, int] = {}
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._init_instances()
         self._runs = 0
 
     @property
@@ -268,6 +273,9 @@ class Sandbox(_Accounts):
             _SERVICE_URL: lambda: self._service_url(query),
             _NOTEBOOK_URL: lambda: self._notebook_url(query),
             _LIST: lambda: self._list(query),
+            _DETAIL: lambda: self._detail(query),
+            _BOOT: lambda: self._boot(body),
+            _STOP: lambda: self._stop_instance(body),
             _RENEW: lambda: self._renew(valid_token),
             _STATE: lambda: "token is valid",
             _CENTER: lambda: self._center(valid_token),
@@ -287,12 +295,10 @@ class Sandbox(_Accounts):
         command = body.get("command")
         if command is not None and not isinstance(command, str):
             raise _ApiError("10004", "参数无效: command")
-        if record["notebookStatus"] != "Running":
-            raise _ApiError("716866", f"Notebook实例未处于运行状态({record['notebookStatus']})")
+        self._check_running(record)
 
         notebook_id = record["id"]
-        with self._lock:
-            self._services[notebook_id] = port
+        self._configure(notebook_id, port, command)
         pending = {
             "execSuccess": False,
             "errorMsg": _PENDING_MSG + self.external_url(notebook_id, port),
@@ -326,6 +332,7 @@ class Sandbox(_Accounts):
                     start_new_session=True,
                 )
             self._procs.append(proc)
+            self._adopt(notebook_id, proc)
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
         return log_path
 
@@ -357,7 +364,7 @@ class Sandbox(_Accounts):
         name = query.get("notebookName", "")
         hits = [
             record
-            for record in _NOTEBOOKS
+            for record in map(self._live, _NOTEBOOKS)
             if name in record["notebookName"]
             and (status is None or record["notebookStatus"] == status)
         ]

@@ -19,6 +19,11 @@ _START = f"{_API}/customize-service/actions/start"
 _SERVICE_URL = f"{_API}/customize-service/url"
 _NOTEBOOK_URL = f"{_API}/url"
 _LIST = f"{_API}/list"
+# The instance around the service: its detail and stop on the region's address; booting on
+# the platform host.
+_DETAIL = f"{_API}/detail"
+_STOP = f"{_API}/actions/stop"
+_BOOT = "/ac/openapi/v2/notebook/actions/start"
 # The account endpoints: sign-in, renewal, state and region discovery.
 _TOKENS = "/api/user/v3/tokens"
 _RENEW = "/ac/openapi/v2/tokens/next"
@@ -32,6 +37,9 @@ _METHODS = {
     _SERVICE_URL: "GET",
     _NOTEBOOK_URL: "GET",
     _LIST: "GET",
+    _DETAIL: "GET",
+    _STOP: "POST",
+    _BOOT: "POST",
     _TOKENS: "POST",
     _RENEW: "POST",
     _STATE: "GET",

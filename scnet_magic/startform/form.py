@@ -34,9 +34,11 @@ from ..client import ScnetClient
 from ..config import DEFAULT_WAIT, Settings
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
-from ..models import StartResult
+from ..models import Notebook, StartResult
 from ..validation import StartRequest
+from .instance import InstanceControls
 from .parts import (
+    ShownOnce,
     TokenField,
     cannot_list,
     check,
@@ -48,7 +50,7 @@ from .protect import ProtectPart
 
 log = logging.getLogger("scnet_magic.form")
 
-DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait")
+DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait", "boot")
 _LABEL_WIDTH = "7em"
 _TEXT_PLAIN = N_("SCNet start form (a widget: run this cell in Jupyter to use it)")
 
@@ -61,13 +63,15 @@ class _Request:
     settings: Settings  # with the token to use: the session's, or one typed into the form
     wait: float | None  # seconds to wait for the external URL to answer; None: do not wait
     protect: str | None = None  # the password for a guard in front of the service; used once
+    boot: bool = False  # start the instance first if it is stopped
+    record: Notebook | None = None  # the instance as the notebook list described it
 
 
 class _StopWaiting(Exception):
     """Raised from the progress callback when Stop waiting is clicked."""
 
 
-class StartForm:
+class StartForm(ShownOnce, InstanceControls):
     """A form that starts a custom service, as ``%scnet_start`` does.
 
     Fields: notebook (a menu of your instances when a token is configured, and the id itself,
@@ -231,6 +235,7 @@ class StartForm:
         )
         self.problems = widgets.HTML()
         self.result_area = widgets.HTML()
+        self._build_instance(defaults)
         self.widget = widgets.VBox(self._rows(), layout=widgets.Layout(max_width="56em"))
 
         self.notebook_menu.observe(self._on_pick, "value")
@@ -248,7 +253,7 @@ class StartForm:
             widgets.HBox([self.notebook_menu, self.refresh_button], layout=row),
             self.notebook_note,
             self.notebook_id,
-            self.port,
+            widgets.HBox([self.port, self.port_note], layout=row),
             self.command,
             widgets.HBox([self.token, self.token_note], layout=row),
             self.protect.widget,
@@ -257,6 +262,7 @@ class StartForm:
                 [self.start_button, self.wait_ready, self.wait_seconds, self.stop_button],
                 layout=row,
             ),
+            self.boot_box,
             self.problems,
             self.result_area,
         ]
@@ -269,27 +275,6 @@ class StartForm:
         with i18n.using(self.language):
             bundle["text/plain"] = _(_TEXT_PLAIN)
         return bundle
-
-    def show(self) -> None:
-        """Display the form, and remember in which cell (see ``_ipython_display_``)."""
-        from IPython import get_ipython
-        from IPython.display import display as ipy_display
-
-        shell = get_ipython()
-        self._shown_in = shell.execution_count if shell is not None else None
-        ipy_display(self._repr_mimebundle_(), raw=True)
-
-    def _ipython_display_(self) -> None:
-        # form() shows the form and returns it; when that call ends a cell, IPython would
-        # show the returned form a second time. Skip exactly that second showing.
-        from IPython import get_ipython
-        from IPython.display import display as ipy_display
-
-        shell = get_ipython()
-        shown_in, self._shown_in = self._shown_in, None
-        if shell is not None and shown_in is not None and shown_in == shell.execution_count:
-            return
-        ipy_display(self._repr_mimebundle_(), raw=True)
 
     def __repr__(self) -> str:
         return (
@@ -405,6 +390,7 @@ class StartForm:
 
     def _fill_menu(self, records: Sequence[dict[str, Any]]) -> None:
         options = notebook_options(records)
+        self._remember_records(records)
         running = sum(1 for r in records if r.get("notebookStatus") == "Running")
         self._menu_updating = True
         try:
@@ -518,6 +504,7 @@ class StartForm:
                 replace(settings, base_url=base_url, token=token),
                 wait,
                 protect,
+                *self._instance_fields(notebook_id),
             ),
             problems,
         )
@@ -529,6 +516,7 @@ class StartForm:
         def on_started(started: StartResult) -> None:
             nonlocal result
             result = started
+            self._started(started)
             self.result, self.error = started, None
             self.result_area.value = display.start_html(started)
 
@@ -552,6 +540,7 @@ class StartForm:
                     on_started=on_started,
                     on_progress=on_progress,
                     protect=request.protect,
+                    **self._instance_options(request.boot, request.record),
                 )
                 self.result_area.value = display.start_html(self.result)
         except _StopWaiting:

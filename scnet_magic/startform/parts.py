@@ -15,7 +15,7 @@ from traitlets import Unicode
 from .. import display, i18n
 from ..errors import ScnetError
 from ..i18n import _
-from ..models import Account, Login
+from ..models import Account, Login, Notebook
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -60,7 +60,10 @@ def without_credentials(url: str) -> str:
 def notebook_label(record: dict[str, Any]) -> str:
     name = str(record.get("notebookName") or _("(no name)"))
     status = display.status_name(record.get("notebookStatus")) or _("unknown")
-    return f"{name} · {status} · {record['id']}"
+    port = Notebook.from_record(record).custom_port
+    # An instance has one custom port: show it, so a start on another port is no surprise.
+    shown_port = " · " + _("port {port}").format(port=port) if port is not None else ""
+    return f"{name} · {status}{shown_port} · {record['id']}"
 
 
 def notebook_options(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -121,3 +124,62 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
 
     dropdown.observe(chosen_in_language, names="value")
     return widgets.VBox([dropdown, message])
+
+
+def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
+    """A warning, a red button that does ``on_confirm`` once (its HTML shown below), and
+    Cancel. For actions that cannot be undone, such as stopping an instance."""
+    text = widgets.HTML(f"<div>{html.escape(warning)}</div>")
+    go = widgets.Button(description=label, button_style="danger", icon="stop")
+    cancel = widgets.Button(description=_("Cancel"))
+    outcome = widgets.HTML()
+    language = i18n.current()
+
+    def clicked(_button: Any) -> None:
+        # A disabled button still calls back when clicked from code (or a stale front end).
+        if go.disabled:
+            return
+        go.disabled = cancel.disabled = True  # one click, one request
+        with i18n.using(language):
+            outcome.value = on_confirm()
+
+    def cancelled(_button: Any) -> None:
+        if cancel.disabled:
+            return
+        go.disabled = cancel.disabled = True
+        with i18n.using(language):
+            outcome.value = display.info_html(_("Not stopped."))
+
+    go.on_click(clicked)
+    cancel.on_click(cancelled)
+    return widgets.VBox([text, widgets.HBox([go, cancel]), outcome])
+
+
+class ShownOnce:
+    """Shown by the call that made it, and not a second time when that call ends the cell."""
+
+    _shown_in: int | None = None
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def show(self) -> None:
+        """Display the form, and remember in which cell (see ``_ipython_display_``)."""
+        from IPython import get_ipython
+        from IPython.display import display as ipy_display
+
+        shell = get_ipython()
+        self._shown_in = shell.execution_count if shell is not None else None
+        ipy_display(self._repr_mimebundle_(), raw=True)
+
+    def _ipython_display_(self) -> None:
+        # form() shows the form and returns it; when that call ends a cell, IPython would
+        # show the returned form a second time. Skip exactly that second showing.
+        from IPython import get_ipython
+        from IPython.display import display as ipy_display
+
+        shell = get_ipython()
+        shown_in, self._shown_in = self._shown_in, None
+        if shell is not None and shown_in is not None and shown_in == shell.execution_count:
+            return
+        ipy_display(self._repr_mimebundle_(), raw=True)

@@ -1,0 +1,318 @@
+"""The renderings of a start: its result, the lines while it starts and while it waits, and
+the custom service's address; showing them in IPython."""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+from ..i18n import _
+from .base import (
+    _COLORS,
+    _COMMAND_OUTPUT,
+    _EXTERNAL_URL,
+    _HEADLINES,
+    _NO_ADDRESS,
+    _OUTPUT,
+    _PENDING_NOTE,
+    _PLATFORM_MESSAGE,
+    _REPLACES,
+    _SERVICE_OF,
+    _URL,
+    _box,
+    _clip,
+    _esc,
+    _label,
+    info_html,
+    link_html,
+)
+from .records import instance_line, status_name
+
+if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
+
+    from .base import (
+        ServiceUrl,
+        StartResult,
+        WaitProgress,
+    )
+
+
+def _headline(result: StartResult) -> str:
+    title = _(_HEADLINES[result.status])
+    if result.ready_after is not None:
+        title += _(" after {seconds} s").format(seconds=f"{result.ready_after:.1f}")
+    return _("{title}: port {port} of notebook {notebook_id}").format(
+        title=title, port=result.port, notebook_id=result.notebook_id
+    )
+
+
+# What the platform says for a pending start ("no service detected on the port you gave ...
+# the external address is: URL"): the headline, the pending note and the URL say it already.
+_NOTHING_LISTENS = "未检测到可用的服务"
+
+
+def _platform_message_says_more(result: StartResult) -> bool:
+    """Whether to show the platform's errorMsg (it stays in ``result.error_msg`` anyway)."""
+    if not result.error_msg or result.ready:
+        return False  # once the URL answers, "nothing listens yet" is out of date
+    restates = result.pending and _NOTHING_LISTENS in result.error_msg
+    return not (restates and (result.url is None or result.url in result.error_msg))
+
+
+def start_html(result: StartResult) -> str:
+    color = _COLORS[result.status]
+    parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
+    if result.url:
+        parts.append(f"<div>{_label(_EXTERNAL_URL)}{link_html(result.url)}</div>")
+    if result.protected:
+        parts.append(f'<div class="scnet-protected">{_esc(protected_line(result))}</div>')
+    if result.pending:
+        parts.append(f"<div>{_esc(_(_PENDING_NOTE))}</div>")
+    if result.replaced_port is not None:
+        parts.append(f"<div>{_esc(_(_REPLACES).format(port=result.replaced_port))}</div>")
+    if _platform_message_says_more(result):
+        parts.append(f"<div>{_label(_PLATFORM_MESSAGE)}{_esc(result.error_msg)}</div>")
+    if result.output:
+        parts.append(
+            f"<details><summary>{_esc(_(_COMMAND_OUTPUT))}</summary>"
+            f'<pre style="max-height:20em;overflow:auto">{_esc(_clip(result.output))}</pre>'
+            "</details>"
+        )
+    return _box(result.status, "".join(parts))
+
+
+def start_text(result: StartResult) -> str:
+    lines = [_headline(result)]
+    if result.url:
+        lines.append(f"  {_label(_URL, html=False)}{result.url}")
+    if result.protected:
+        lines.append(f"  {protected_line(result)}")
+    if result.pending:
+        lines.append(f"  {_(_PENDING_NOTE)}")
+    if result.replaced_port is not None:
+        lines.append(f"  {_(_REPLACES).format(port=result.replaced_port)}")
+    if _platform_message_says_more(result):
+        lines.append(f"  {_label(_PLATFORM_MESSAGE, html=False)}{result.error_msg}")
+    if result.output:
+        lines.append(f"  {_(_OUTPUT)}")
+        lines.extend(f"    {line}" for line in _clip(result.output).splitlines())
+    return "\n".join(lines)
+
+
+def protected_line(result: StartResult) -> str:
+    """The one line a protected start adds: the URL asks for a password (``--protect``)."""
+    return "\N{LOCK} " + _("asks for a password (guard on port {guard_port})").format(
+        guard_port=result.guard_port
+    )
+
+
+def start_bundle(result: StartResult) -> dict[str, Any]:
+    # No application/json here: JupyterLab ranks its JSON viewer above HTML and would show a
+    # tree instead of the link. The JSON form is StartResult.to_dict() / to_json().
+    return {"text/plain": start_text(result), "text/html": start_html(result)}
+
+
+class Shown(Protocol):
+    """A result the magics display and return (StartResult, ServiceUrl, NotebookList)."""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+def prints_only(shell: Any) -> bool:
+    """True where displays are printed as text and cannot be updated in place: terminal
+    IPython, whose display publisher is IPython's plain one (a kernel and a capturing cell
+    replace it)."""
+    from IPython.core.displaypub import DisplayPublisher
+
+    return shell is not None and type(shell.display_pub) is DisplayPublisher
+
+
+# Results a magic returned in a terminal, not shown yet: see show().
+_deferred: dict[int, Shown] = {}
+
+
+def show(result: Shown, handle: DisplayHandle | None = None, *, now: bool = False) -> None:
+    """Display a result from a magic (in place of ``handle``'s output when given) and remember
+    in which cell it was shown.
+
+    In a terminal the magic's value, when it is the cell's last line, is printed after an
+    ``Out[n]:`` prompt that IPython writes before asking the value to show itself: showing it
+    here as well would leave that prompt empty. So there it is shown once, by the prompt, or
+    at the end of the cell when it was assigned (``now`` shows it at once: a failure follows).
+    """
+    from IPython import get_ipython
+    from IPython.display import display
+
+    shell = get_ipython()
+    if handle is None and not now and prints_only(shell):
+        _deferred[id(result)] = result
+        callbacks = shell.events.callbacks["post_run_cell"]
+        if _show_deferred not in callbacks:
+            shell.events.register("post_run_cell", _show_deferred)
+        return
+    result.__dict__["_scnet_shown_in"] = shell.execution_count if shell is not None else None
+    if handle is None:
+        display(result._repr_mimebundle_(), raw=True)
+    else:
+        handle.update(result._repr_mimebundle_(), raw=True)
+
+
+def _show_deferred(*_args: Any) -> None:
+    from IPython import get_ipython
+    from IPython.display import display
+
+    pending = list(_deferred.values())
+    _deferred.clear()
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.unregister("post_run_cell", _show_deferred)
+    for result in pending:
+        display(result._repr_mimebundle_(), raw=True)
+
+
+def show_once(result: Shown) -> None:
+    """Display a result unless the magic that returned it already showed it in this cell."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    if _deferred.pop(id(result), None) is not None:
+        display(result._repr_mimebundle_(), raw=True)
+        return
+    shell = get_ipython()
+    shown_in = result.__dict__.pop("_scnet_shown_in", None)
+    if shell is not None and shown_in is not None and shown_in == shell.execution_count:
+        return
+    display(result._repr_mimebundle_(), raw=True)
+
+
+def starting_text(notebook_id: str, port: int) -> str:
+    """What shows while the start request is in flight."""
+    return _("Starting the service on port {port} of notebook {notebook_id}…").format(
+        port=port, notebook_id=notebook_id
+    )
+
+
+def open_starting(notebook_id: str, port: int) -> DisplayHandle:
+    """Show that a start is in flight; the result replaces it through the returned handle."""
+    from IPython.display import display
+
+    line = starting_text(notebook_id, port)
+    html = _box("starting", f"<div>{_esc(line)}</div>")
+    handle: DisplayHandle = display(
+        {"text/plain": line, "text/html": html}, raw=True, display_id=True
+    )
+    return handle
+
+
+def close_starting(handle: DisplayHandle) -> None:
+    """Empty the "Starting…" display once the answer came (the answer is shown after it)."""
+    handle.update({"text/plain": "", "text/html": ""}, raw=True)
+
+
+class ProgressLine:
+    """One status line on ``stream``, rewritten in place on a terminal (``\r``); elsewhere one
+    line when something begins and nothing for each check, so a log gets no flood."""
+
+    def __init__(self, stream: TextIO, timeout: float) -> None:
+        self.stream = stream
+        self.timeout = timeout
+        self.in_place = stream.isatty()
+        self.url = ""
+        self.shown = False
+
+    def note(self, line: str) -> None:
+        """A line of its own (the start in flight): rewritten on a terminal, else printed."""
+        self._write(line, always=True)
+
+    def begin(self, url: str) -> None:
+        self.url = url
+        self._write(waiting_text(url, self.timeout, None), always=True)
+
+    def update(self, check: WaitProgress) -> None:
+        self._write(waiting_text(self.url, self.timeout, check), always=False)
+
+    def end(self) -> None:
+        """Clear the line on a terminal, so what follows starts on a clean line."""
+        if self.in_place and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+        self.shown = False
+
+    def _write(self, line: str, *, always: bool) -> None:
+        if self.in_place:
+            # A line wider than the terminal wraps, and "\r" would then rewrite only its end.
+            width = shutil.get_terminal_size().columns - 1
+            self.stream.write(f"\r\x1b[K{line[:width]}")
+            self.stream.flush()
+            self.shown = True
+        elif always:
+            print(line, file=self.stream, flush=True)
+
+
+def waiting_text(url: str, timeout: float, progress: WaitProgress | None) -> str:
+    """One line saying how long the wait for the external URL has run, and the last check."""
+    if progress is None:
+        return _("Waiting up to {timeout} s for {url} to answer…").format(
+            timeout=f"{timeout:g}", url=url
+        )
+    return _(
+        "Waiting for {url} to answer: {elapsed} s of {timeout} s, check {attempt}: {reason}"
+    ).format(
+        url=url,
+        elapsed=f"{progress.elapsed:.0f}",
+        timeout=f"{timeout:g}",
+        attempt=progress.attempts,
+        reason=progress.last.reason,
+    )
+
+
+def waiting_bundle(
+    result: StartResult, timeout: float, progress: WaitProgress | None
+) -> dict[str, Any]:
+    """The start result with a progress line under it, for a display updated in place."""
+    line = waiting_text(result.url or _("the service"), timeout, progress)
+    return {
+        "text/plain": f"{start_text(result)}\n  {line}",
+        "text/html": start_html(result) + info_html(line),
+    }
+
+
+def open_waiting(result: StartResult, timeout: float) -> DisplayHandle:
+    """Show the start result with an empty progress line; update it with the returned handle."""
+    from IPython.display import display
+
+    handle: DisplayHandle = display(
+        waiting_bundle(result, timeout, None), raw=True, display_id=True
+    )
+    return handle
+
+
+def service_url_text(service: ServiceUrl) -> str:
+    state = status_name(service.status) or _("unknown")
+    where = service.url or _("no address yet")
+    text = _("Custom service of notebook {notebook_id}: {state}, {url}").format(
+        notebook_id=service.notebook_id, state=state, url=where
+    )
+    if service.instance is not None:
+        text += "\n  " + instance_line(service.instance)
+    return text
+
+
+def service_url_html(service: ServiceUrl) -> str:
+    kind = "ok" if service.active else "pending" if service.url else "info"
+    state = _esc(status_name(service.status) or _("unknown"))
+    title = _label(_SERVICE_OF).format(notebook_id=_esc(service.notebook_id))
+    inner = f"<div>{title}<b>{state}</b></div>"
+    if service.url:
+        inner += f"<div>{_label(_EXTERNAL_URL)}{link_html(service.url)}</div>"
+    else:
+        inner += f"<div>{_esc(_(_NO_ADDRESS))}</div>"
+    if service.instance is not None:
+        inner += f"<div>{_esc(instance_line(service.instance))}</div>"
+    return _box(kind, inner)
+
+
+def service_url_bundle(service: ServiceUrl) -> dict[str, Any]:
+    # HTML and text only, as for a start result: JupyterLab would prefer a JSON tree.
+    return {"text/plain": service_url_text(service), "text/html": service_url_html(service)}

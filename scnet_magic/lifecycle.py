@@ -1,0 +1,173 @@
+"""The notebook instance around the service: reading its detail, and waiting for a status.
+
+The instance endpoints (detail, boot, stop) are known only from public clients that call the
+real platform (``scnet-api.md`` section 6), so their answers are read tolerantly and every
+error names the endpoint it came from. The calls themselves are :class:`ScnetClient` methods;
+this module holds what they share and what needs no HTTP: reading an answer, and the polling
+loop that follows an instance from one status to another.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import ApiError, InstanceError, InstanceTimeout, MalformedResponse, TransportError
+from .i18n import N_, _
+from .models import InstanceProgress, Notebook, StopResult
+from .transport import json_type, preview_json
+
+__all__ = [
+    "ALREADY_STOPPED",
+    "BOOT_PATH",
+    "DETAIL_PATH",
+    "STOP_PATH",
+    "notebook_from",
+    "stop_result",
+    "wait_for_status",
+]
+
+DETAIL_PATH = "/ai/openapi/v2/notebook/detail"
+# Booting lives on the platform host (/ac/), with the region's token, not on the region's AI
+# address (scnet-api.md, sections 5 and 6).
+BOOT_PATH = "/ac/openapi/v2/notebook/actions/start"
+STOP_PATH = "/ai/openapi/v2/notebook/actions/stop"
+# "当前Notebook已经停止！": stopping a stopped instance. It is stopped, as asked: not a failure.
+ALREADY_STOPPED = "817140"
+_ALREADY_STOPPED_TEXT = "已经停止"
+
+# Booting takes from seconds to minutes: look often at first, then less, never less often
+# than every MAX_POLL seconds, so the status shown stays current.
+FIRST_POLL = 0.5
+POLL_GROWTH = 1.5
+MAX_POLL = 5.0
+DEFAULT_INSTANCE_TIMEOUT = 600.0
+
+NOT_RUNNING_HINT = N_("Start it first with --boot (boot=True from Python).")
+
+
+def poll_intervals() -> Iterator[float]:
+    """Seconds between looks at the detail: 0.5, growing by half each time, to 5."""
+    interval = FIRST_POLL
+    while True:
+        yield interval
+        interval = min(interval * POLL_GROWTH, MAX_POLL)
+
+
+def notebook_from(envelope: dict[str, Any], notebook_id: str, endpoint: str) -> Notebook:
+    """The instance record in a detail answer: an object, or a list holding one (both shapes
+    occur among the platform's answers)."""
+    data = envelope.get("data")
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if isinstance(data, dict) and isinstance(data.get("records"), list) and data["records"]:
+        data = data["records"][0]
+    if not isinstance(data, dict):
+        raise MalformedResponse(
+            _("'data' is {type}, expected the instance record").format(type=json_type(data)),
+            200,
+            preview_json(data),
+        ).at(endpoint)
+    return Notebook.from_record(data, notebook_id)
+
+
+def stop_result(
+    envelope: dict[str, Any] | None,
+    notebook_id: str,
+    save_env: bool,
+    refused: ApiError | None = None,
+) -> StopResult:
+    """What a stop came to: stopping, or already stopped (an error code that says so)."""
+    if refused is not None:
+        return StopResult(
+            notebook_id,
+            save_env,
+            already_stopped=True,
+            msg=refused.msg,
+            raw={"code": refused.code, "msg": refused.msg, "data": None},
+        )
+    assert envelope is not None
+    return StopResult(
+        notebook_id,
+        save_env,
+        already_stopped=False,
+        msg=str(envelope.get("msg") or ""),
+        raw=envelope,
+    )
+
+
+def is_already_stopped(error: ApiError) -> bool:
+    return error.code == ALREADY_STOPPED or _ALREADY_STOPPED_TEXT in error.msg
+
+
+def wait_for_status(
+    fetch: Callable[[], Notebook],
+    notebook_id: str,
+    status: str,
+    timeout: float,
+    *,
+    on_progress: Callable[[InstanceProgress], None] | None = None,
+    since: float | None = None,
+) -> Notebook:
+    """Look at the instance (``fetch``) until its status is ``status``; the last record.
+
+    ``Failed`` (unless that is what is waited for) and the timeout are :class:`InstanceError`\\ s
+    naming the last status. A detail that does not come (the network, a gateway) is looked at
+    again at the next interval: reading is safe to repeat; an error from the platform is not
+    retried. ``on_progress`` is called after every look that did not end the wait; an exception
+    it raises ends the wait.
+    """
+    clock_start = time.monotonic() if since is None else since
+    deadline = clock_start + timeout
+    intervals = poll_intervals()
+    attempts = 0
+    last_status = ""
+    while True:
+        looked_at = time.monotonic()
+        try:
+            notebook: Notebook | None = fetch()
+        except TransportError:
+            if time.monotonic() >= deadline:
+                raise
+            notebook = None
+        attempts += 1
+        now = time.monotonic()
+        if notebook is not None:
+            last_status = notebook.status
+            if notebook.status == status:
+                return notebook
+            if notebook.status == "Failed":
+                raise InstanceError(
+                    N_("notebook instance {notebook_id} is Failed, not {wanted}"),
+                    N_(
+                        "Look at the instance in the SCNet console (its events say why); "
+                        "starting it again may work."
+                    ),
+                    notebook_id=notebook_id,
+                    status=notebook.status,
+                    wanted=status,
+                )
+        if now >= deadline:
+            raise InstanceTimeout(
+                N_(
+                    "notebook instance {notebook_id} is not {wanted} after {timeout} s "
+                    "(last status: {status})"
+                ),
+                N_(
+                    "Look at the instance in the SCNet console: booting can take minutes when "
+                    "the resource group is busy."
+                ),
+                notebook_id=notebook_id,
+                status=last_status or "?",
+                wanted=status,
+                timeout=f"{timeout:g}",
+            )
+        if on_progress is not None:
+            on_progress(
+                InstanceProgress(
+                    notebook_id, last_status, status, now - clock_start, timeout, attempts
+                )
+            )
+        next_look = min(looked_at + next(intervals), deadline)
+        time.sleep(max(0.0, next_look - time.monotonic()))
