@@ -84,12 +84,14 @@ class Big(Base):
 
 
 class Cut(Base):
-    """Announces 1000 bytes (or a chunked body), sends 10, and drops the connection."""
+    """Announces 1000 bytes (or a chunked body), sends 10, and drops the connection; with
+    ``?sent=N``, announces twice N and drops the connection after N."""
 
     async def get(self) -> None:
+        sent = int(self.get_query_argument("sent", "0"))
         if not self.get_query_argument("chunked", ""):
-            self.set_header("Content-Length", "1000")
-        self.write(b"0123456789")
+            self.set_header("Content-Length", str(2 * sent if sent else 1000))
+        self.write(b"x" * sent if sent else b"0123456789")
         await self.flush()
         assert self.request.connection is not None
         self.request.connection.stream.close()  # type: ignore[attr-defined]

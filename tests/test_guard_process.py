@@ -99,25 +99,59 @@ def test_200_mb_down_and_up_in_bounded_memory(guarded: Guarded) -> None:
     assert grown < MEMORY_ALLOWANCE_KIB, f"the guard's peak memory grew by {grown} KiB"
 
 
-@pytest.mark.parametrize("framing", ["?chunked=1", ""])
+LONG_CUT = 3 * 2**20  # long enough for the guard to copy the body itself, past tornado's reader
+
+
+@pytest.mark.parametrize(
+    ("query", "length", "sent"),
+    [
+        ("?chunked=1", None, b"0123456789"),
+        ("", 1000, b"0123456789"),
+        (f"?sent={LONG_CUT}", 2 * LONG_CUT, b"x" * LONG_CUT),
+    ],
+)
 def test_a_download_cut_short_by_the_service_is_not_passed_off_as_whole(
-    guarded: Guarded, framing: str
+    guarded: Guarded, query: str, length: int | None, sent: bytes
 ) -> None:
-    # The service sends 10 bytes and drops the connection: the guard must not end the
-    # response cleanly for it (no final empty chunk, no short body under its length).
+    # The service drops the connection partway: the guard must not end the response cleanly
+    # for it (no final empty chunk, no short body under its length).
     request = (
-        f"GET /cut{framing} HTTP/1.1\r\nHost: x\r\n"
-        f"Authorization: {basic()['Authorization']}\r\n\r\n"
+        f"GET /cut{query} HTTP/1.1\r\nHost: x\r\nAuthorization: {basic()['Authorization']}\r\n\r\n"
     ).encode()
     answer = raw_exchange(guarded.record.port, request)
     head, _sep, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
-    if framing:
+    if length is None:
         assert b"Transfer-Encoding: chunked" in head
         assert not body.endswith(b"0\r\n\r\n")
     else:
-        assert b"Content-Length: 1000" in head
-        assert body == b"0123456789"
+        assert f"Content-Length: {length}".encode() in head
+        assert body == sent  # and then the guard closed the connection
+
+
+def test_long_downloads_leave_both_connections_fit_for_more(guarded: Guarded) -> None:
+    cookie = {"Cookie": guarded.session_cookie()}
+    size = 5 * 2**20 + 3  # not a whole number of the guard's buffers
+    with requests.Session() as session:
+        for _ in range(3):
+            download = session.get(f"{guarded.url}/big/{size}", headers=cookie, timeout=30)
+            assert (download.status_code, len(download.content)) == (200, size)
+            assert download.content == b"x" * size
+            echo = session.get(f"{guarded.url}/echo", headers=cookie, timeout=30)
+            assert echo.json()["method"] == "GET"
+        # A visitor that leaves mid-download does not disturb the next one.
+        with session.get(
+            f"{guarded.url}/big/{100 * 2**20}", headers=cookie, stream=True, timeout=30
+        ) as partial:
+            next(partial.iter_content(1 << 20))
+    head = requests.head(f"{guarded.url}/big/{size}", headers=cookie, timeout=30)
+    assert (head.status_code, head.headers["Content-Length"], head.content) == (
+        200,
+        str(size),
+        b"",
+    )
+    again = requests.get(f"{guarded.url}/big/{size}", headers=cookie, timeout=30)
+    assert (again.status_code, len(again.content)) == (200, size)
 
 
 def test_a_restarted_service_is_reached_again(guard_dir: Path) -> None:

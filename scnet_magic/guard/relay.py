@@ -15,6 +15,8 @@ pass on as they are.
 from __future__ import annotations
 
 import asyncio
+from asyncio import Future
+from typing import cast
 from urllib.parse import urlsplit
 
 from tornado import httputil, iostream, web
@@ -27,6 +29,14 @@ from .manage import GUARD_HEADER
 
 UNLIMITED_BODY = 2**62
 CHUNK_SIZE = 1024 * 1024
+# A response body at least this long, of a length the service declared, is copied between the
+# two sockets through two reused buffers instead of tornado's body reader: that reader allocates
+# a fresh chunk per read and copies each byte twice more in Python, which halved a download's
+# throughput. Below it, the headers leave with the body in one write, as before.
+DIRECT_COPY_MIN = 256 * 1024
+# How much the direct copy moves before letting other connections have a turn: its reads and
+# writes complete without waiting while both sockets keep up.
+YIELD_EVERY = 4 * CHUNK_SIZE
 
 HOP_BY_HOP = frozenset(
     {
@@ -67,6 +77,15 @@ def framing_problem(headers: httputil.HTTPHeaders) -> bool:
         return True
     values = {value.strip() for length in lengths for value in length.split(",")}
     return bool(lengths) and (len(values) != 1 or not next(iter(values)).isdigit())
+
+
+def declared_length(headers: httputil.HTTPHeaders) -> int | None:
+    """A response's body length when it is declared once, plainly, and without chunking."""
+    lengths = headers.get_list("Content-Length")
+    if len(lengths) != 1 or "Transfer-Encoding" in headers:
+        return None
+    value = lengths[0].strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def origin_form(uri: str | None) -> str:
@@ -136,6 +155,8 @@ class Exchange(httputil.HTTPMessageDelegate):
         self._frame_chunks = False  # a chunked body whose method tornado would not chunk
         self._upstream_broken = False
         self._finished = False
+        self._request_sent = False  # the whole request has gone to the service
+        self._copying: iostream.IOStream | None = None  # the service's stream, during a copy
         self._keep_alive = False  # the response leaves the connection fit for another request
         self.reused = False  # on a kept-alive connection (which the service may have closed)
         self.headers_sent = False
@@ -191,6 +212,8 @@ class Exchange(httputil.HTTPMessageDelegate):
             self._connection.finish()
         except (iostream.StreamClosedError, httputil.HTTPOutputError):
             self._upstream_broken = True
+            return
+        self._request_sent = True
 
     async def release(self) -> None:
         """Keep the connection for another request, if the response allows it."""
@@ -205,6 +228,8 @@ class Exchange(httputil.HTTPMessageDelegate):
     def abort(self) -> None:
         if self._connection is not None:
             self._connection.close()
+        if self._copying is not None:
+            self._copying.close()  # detached from the connection, which cannot close it
         self._settle()
 
     # The response, as tornado reads it from the service:
@@ -232,6 +257,62 @@ class Exchange(httputil.HTTPMessageDelegate):
             # A body of unknown length may be an event stream: its headers must not wait for
             # its first event. (With a length, they leave with the first chunk of the body.)
             await self._pass_on()
+            return
+        length = declared_length(headers)
+        if (
+            length is not None
+            and length >= DIRECT_COPY_MIN
+            and self._request_sent  # else the connection still carries the request's body
+            and self._handler.request.method != "HEAD"
+            and start_line.code not in (204, 304)
+            and self._connection is not None
+        ):
+            # Detaching here ends tornado's reading of this response: the body is this
+            # exchange's to read, exactly ``length`` bytes of it.
+            await self._copy_body(self._connection.detach(), length)
+
+    async def _copy_body(self, upstream: iostream.IOStream, length: int) -> None:
+        """Relay a body of known length from the service's stream to the visitor's.
+
+        Two buffers take turns: the next piece is read from the service while the previous
+        one is still leaving for the visitor, and a buffer is refilled only once its piece has
+        been written out, so memory stays at two chunks whatever the length.
+        """
+        self._copying = upstream
+        buffers = (memoryview(bytearray(CHUNK_SIZE)), memoryview(bytearray(CHUNK_SIZE)))
+        sending: Future[None] | None = None
+        remaining, since_yield, turn = length, 0, 0
+        try:
+            await self._handler.flush()  # the headers, before the body goes past the handler
+            while remaining > 0:
+                buffer = buffers[turn][: min(CHUNK_SIZE, remaining)]
+                turn ^= 1
+                # read_into is typed for a bytearray; a view of one is what it fills in place.
+                received = await upstream.read_into(cast(bytearray, buffer), partial=True)
+                if sending is not None:
+                    await sending
+                sending = self._handler.send_body(buffer[:received])
+                remaining -= received
+                since_yield += received
+                if since_yield >= YIELD_EVERY:
+                    since_yield = 0
+                    await asyncio.sleep(0)
+            if sending is not None:
+                await sending
+        except iostream.StreamClosedError:
+            # The service cut the body short, or the visitor left: either way the visitor's
+            # connection must not look like a whole answer, and neither stream is reusable.
+            upstream.close()
+            self._settle()
+            return
+        finally:
+            self._copying = None
+        self._finished = True
+        if self._keep_alive and not upstream.closed():
+            self._handler.guard.keep(upstream)
+        else:
+            upstream.close()
+        self._settle()
 
     async def data_received(self, chunk: bytes) -> None:
         self._handler.write(chunk)
@@ -339,6 +420,16 @@ class ProxyHandler(GuardHandler):
                 self.add_header(name, value)
             except ValueError:
                 log.warning("dropped a response header with a control character: %s", name)
+
+    def send_body(self, piece: memoryview) -> Future[None]:
+        """A piece of the body straight to the visitor's connection, once the headers are out.
+
+        Past ``write()``, which takes bytes only (a copy) and joins its buffer (another).
+        """
+        connection = self.request.connection
+        assert connection is not None
+        # Typed for bytes; tornado's stream keeps a view of the buffer without copying it.
+        return connection.write(cast(bytes, piece))
 
     def on_connection_close(self) -> None:
         if self.exchange is not None:
