@@ -96,6 +96,9 @@ def test_form_starts_a_service_that_its_link_reaches(
     form = notebook.outputs(form_cell)
 
     port = free_port()
+    # An instance of its own (demo-12): a start on the default instance would replace the
+    # service the notebook started there (one custom port per instance).
+    form.get_by_label("Notebook id", exact=True).fill("1897000000000095028")
     form.get_by_label("Port", exact=True).fill(str(port))
     form.get_by_label("Command", exact=True).fill(
         f"python3 -m http.server {port} --bind 127.0.0.1 --directory {folder}"
@@ -167,8 +170,11 @@ def test_the_magics_link_looks_like_the_forms_link(notebook: NotebookPage) -> No
 
 def test_the_links_still_answer_after_run_all(notebook: NotebookPage) -> None:
     links = notebook.page.locator(".scnet-result a[href]")
-    hrefs = {link.get_attribute("href") for link in links.all()}
-    assert len(hrefs) >= 3
+    # The instance of the boot-and-stop section is stopped on purpose: its link is dead.
+    stopped = notebook.outputs(notebook.one_cell("--boot")).locator(".scnet-result a[href]")
+    dead = {link.get_attribute("href") for link in stopped.all()}
+    hrefs = {link.get_attribute("href") for link in links.all()} - dead
+    assert len(hrefs) >= 3 and dead, (hrefs, dead)
     for href in hrefs:
         # The service itself answers (a gateway error would mean it is gone; a stopped
         # sandbox refuses the connection, which raises).
