@@ -145,7 +145,7 @@ def show(result: Shown, handle: DisplayHandle | None = None, *, now: bool = Fals
     from IPython.display import display
 
     shell = get_ipython()
-    if handle is None and not now and prints_only(shell):
+    if handle is None and not now and prints_only(shell) and _in_a_cell(shell):
         _deferred[id(result)] = result
         callbacks = shell.events.callbacks["post_run_cell"]
         if _show_deferred not in callbacks:
@@ -156,6 +156,12 @@ def show(result: Shown, handle: DisplayHandle | None = None, *, now: bool = Fals
         display(result._repr_mimebundle_(), raw=True)
     else:
         handle.update(result._repr_mimebundle_(), raw=True)
+
+
+def _in_a_cell(shell: Any) -> bool:
+    # IPython hands the displayhook the cell's ExecutionResult while a cell runs, and only
+    # then: a magic called from code outside any cell has no end of cell to wait for.
+    return getattr(getattr(shell, "displayhook", None), "exec_result", None) is not None
 
 
 def _show_deferred(*_args: Any) -> None:
