@@ -113,6 +113,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     A developer's own token or config file must not change what is measured.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCNET_")}
+    # An installed package has its bytecode (pip compiles it); without this, every fresh
+    # process would compile the project's sources and not the site-packages' it compares with.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["SCNET_CONFIG_FILE"] = str(Path(tempfile.gettempdir()) / "scnet-bench-no-config.toml")
     env.update(extra)
     return env

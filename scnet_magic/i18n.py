@@ -16,12 +16,15 @@ decide, so a message written outside any front end still follows the environment
 from __future__ import annotations
 
 import functools
-import gettext
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import gettext
 
 DOMAIN = "scnet_magic"
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -93,6 +96,9 @@ def using(language: str | None = None) -> Iterator[str]:
 
 @functools.cache
 def _translations(language: str) -> gettext.NullTranslations:
+    # Imported at the first message, not at %load_ext: gettext brings the locale module along.
+    import gettext
+
     folder = _CATALOGS.get(language)
     if folder is None:
         return gettext.NullTranslations()

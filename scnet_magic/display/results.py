@@ -228,8 +228,9 @@ class ProgressLine:
         self.shown = False
 
     def note(self, line: str) -> None:
-        """A line of its own (the start in flight): rewritten on a terminal, else printed."""
-        self._write(line, always=True)
+        """A passing line (the start in flight): on a terminal only, where the result soon
+        writes over it; a log or a pipe gets the result alone."""
+        self._write(line, always=False)
 
     def begin(self, url: str) -> None:
         self.url = url

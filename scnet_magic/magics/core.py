@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, observe, validate
 from traitlets.config import Config, Configurable
 
@@ -35,7 +35,7 @@ from .line import (
     forget_input,
     notebook_id_argument,
     parse,
-    readable_help,
+    readable_arguments,
     seconds,
     split,
     trait_value,
@@ -223,7 +223,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
     # -- %scnet_start ----------------------------------------------------------------------
 
-    @magic_arguments()
+    @readable_arguments()
     @_notebook_id_argument
     @argument("--port", metavar="PORT", help="Port the service listens on inside the instance.")
     @argument(
@@ -279,12 +279,13 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         With ``--wait``, the result says when the external URL answered (``.ready``,
         ``.ready_after``); not answering in time is an error naming the URL.
         """
-        if cell is None and not split(line):  # nothing, or only a comment
+        words = split(line)  # once: shlex reads a character at a time
+        if cell is None and not words:  # nothing, or only a comment
             with self.user_errors():
                 return self.form()
         with self.user_errors():
-            refuse_password_on_line(line)
-            args = parse(self.scnet_start, line)
+            refuse_password_on_line(words)
+            args = parse(self.scnet_start, words)
             command = args.command
             if cell is not None:
                 if command is not None:
@@ -324,7 +325,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
     # -- %scnet_url and %scnet_notebooks ---------------------------------------------------
 
-    @magic_arguments()
+    @readable_arguments()
     @_notebook_id_argument
     @line_magic
     def scnet_url(self, line: str = "") -> ServiceUrl:
@@ -348,7 +349,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
                 display.show(service)
         return service
 
-    @magic_arguments()
+    @readable_arguments()
     @argument(
         "--status",
         metavar="S",
@@ -423,7 +424,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
     # -- %scnet_login ----------------------------------------------------------------------
 
-    @magic_arguments()
+    @readable_arguments()
     @argument(
         "--region",
         metavar="NAME_OR_ID",
@@ -488,7 +489,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
     # -- %scnet_sandbox --------------------------------------------------------------------
 
-    @magic_arguments()
+    @readable_arguments()
     @argument(
         "--execute",
         action="store_true",
@@ -516,9 +517,6 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             return None
         return self.use_sandbox(args.execute)
 
-
-for _magic in ("scnet_start", "scnet_url", "scnet_notebooks", "scnet_login", "scnet_sandbox"):
-    readable_help(getattr(ScnetMagics, _magic))
 
 # One ScnetMagics per shell, so unload can find and close the one load created.
 _LOADED: dict[int, ScnetMagics] = {}

@@ -5,29 +5,25 @@ listed and stopped. The guard itself is started by :mod:`scnet_magic.service`.""
 from __future__ import annotations
 
 import getpass
-import shlex
 from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument
 
 from ..i18n import _
 from ..validation import gives_a_value
-from .line import parse
+from .line import parse, readable_arguments
 
 PROTECT = "--protect"
 
 
-def refuse_password_on_line(line: str) -> None:
-    """Refuse ``--protect=…`` and ``--protect VALUE`` before anything else reads the line.
+def refuse_password_on_line(words: list[str]) -> None:
+    """Refuse ``--protect=…`` and ``--protect VALUE`` (``words``: the line split, comments
+    left out) before anything else reads the line.
 
     A value there can only be a password, and the line is saved in the input history: say
     where the password goes instead, without quoting it (argparse would).
     """
-    try:
-        words = shlex.split(line, comments=True)  # a "# comment" is no value
-    except ValueError:
-        return  # the line's own parser reports the quotes
     if gives_a_value(words, PROTECT):
         raise UsageError(
             _(
@@ -55,7 +51,7 @@ def protect_password(wanted: bool) -> str | None:
     return service.guard_password(ask_hidden)
 
 
-@magic_arguments()
+@readable_arguments()
 @argument("--list", action="store_true", help="List the guards running on this machine.")
 @argument("--stop", type=int, metavar="PORT", help="Stop the guard listening on PORT.")
 def scnet_guard(self: Any, line: str = "") -> None:

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import StdinNotImplementedError
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument
 
 from .. import validation
 from ..errors import ScnetError
 from ..i18n import N_, _
-from .line import default_id, notebook_id_argument, parse
+from .line import default_id, notebook_id_argument, parse, readable_arguments
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
@@ -28,7 +28,7 @@ BOOT_HINT = N_("Add --boot to start the instance first.")
 Confirm = Callable[[str, str, Callable[[], str]], Any]
 
 
-@magic_arguments()
+@readable_arguments()
 @notebook_id_argument
 @argument(
     "--discard-env",

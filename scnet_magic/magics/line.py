@@ -11,7 +11,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from IPython.core.error import StdinNotImplementedError, UsageError
-from IPython.core.magic_arguments import MagicHelpFormatter, argument
+from IPython.core.magic_arguments import (
+    MagicArgumentParser,
+    MagicHelpFormatter,
+    argument,
+    magic_arguments,
+    real_name,
+)
 from traitlets import TraitError
 
 from .. import validation
@@ -38,15 +44,32 @@ class _HelpFormatter(MagicHelpFormatter):
         return ", ".join(f"{option} {value}" for option in action.option_strings)
 
 
-def readable_help(magic: Any) -> None:
-    """Rebuild the help ``%magic?`` shows (IPython made it from the docstring at import) as
-    plain text: reST's "Examples::" and ``code`` marks read as noise in a notebook."""
-    parser = magic.parser
-    parser.formatter_class = _HelpFormatter
-    description = parser.description or ""
-    description = re.sub(r"``([^`]+)``", r"\1", description).replace("::\n", ":\n")
-    parser.description = description
-    magic.__doc__ = parser.format_help()
+class readable_arguments(magic_arguments):
+    """IPython's ``@magic_arguments()``, with the help ``%magic?`` shows written once, as plain
+    text: reST's "Examples::" and ``code`` marks read as noise in a notebook. (IPython's own
+    builds the parser and formats the help; rebuilding it afterwards would format it twice,
+    at every ``%load_ext``.)"""
+
+    def __call__(self, func: Any) -> Any:
+        if not getattr(func, "has_arguments", False):
+            func.has_arguments = True
+            func.decorators = []
+        if self.name is not None:
+            func.argcmd_name = self.name
+        kwds = dict(getattr(func, "argcmd_kwds", {}))
+        description = func.__doc__ or ""
+        description = re.sub(r"``([^`]+)``", r"\1", description).replace("::\n", ":\n")
+        kwds.setdefault("description", description)
+        parser = MagicArgumentParser(real_name(func), formatter_class=_HelpFormatter, **kwds)
+        group = None
+        # In the order the decorators appear in the source, as IPython adds them.
+        for decorator in func.decorators[::-1]:
+            result = decorator.add_to_parser(parser, group)
+            if result is not None:
+                group = result
+        func.parser = parser
+        func.__doc__ = parser.format_help()
+        return func
 
 
 # argparse type for --wait and --timeout: a positive number of seconds.
@@ -155,8 +178,9 @@ def split(line: str) -> list[str]:
         ) from None
 
 
-def parse(magic: Any, line: str) -> argparse.Namespace:
-    words = split(line)
+def parse(magic: Any, line: str | list[str]) -> argparse.Namespace:
+    """The magic's arguments from its line, or from the line's words already split."""
+    words = split(line) if isinstance(line, str) else line
     parser = magic.parser
     args, extra = parser.parse_known_args(words)
     if extra:
