@@ -276,6 +276,20 @@ def seconds_argument(text: str) -> float:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
+def listen_port_argument(text: str) -> int:
+    """argparse ``type`` for a port to listen on (``scnet sandbox --port``, ``python -m
+    scnet_magic.sandbox --port``): 0 for any free one, or 1 to 65535. Checked here so that a
+    port out of range is a usage error, not ``bind()``'s ``OverflowError``."""
+    import argparse
+
+    if text.strip() == "0":
+        return 0
+    try:
+        return validate_port(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
 def validate_ac_url(value: object) -> str:
     """The platform address (``/ac/...`` calls): the same rules as the base URL."""
     return _checked_url(value, _("platform URL"))

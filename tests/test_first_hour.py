@@ -118,6 +118,22 @@ def test_sandbox_port_out_of_range_is_a_usage_error(port: str) -> None:
     assert "port must be" in done.stderr and len(done.stderr.strip().splitlines()) <= 2
 
 
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_the_sandbox_module_refuses_a_port_out_of_range_as_scnet_sandbox_does(port: str) -> None:
+    module = subprocess.run(
+        [sys.executable, "-m", "scnet_magic.sandbox", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert module.returncode == 2
+    assert "Traceback" not in module.stderr and "OverflowError" not in module.stderr
+    # The same one-line reason as scnet sandbox gives, after argparse's usage lines.
+    reason = module.stderr.strip().splitlines()[-1].split("error: ", 1)[1]
+    same = scnet("sandbox", f"--port={port}").stderr.strip().splitlines()[-1]
+    assert reason.startswith("argument --port: port must be") and same.endswith(reason)
+
+
 def test_a_reader_that_goes_away_ends_the_command_quietly(sandbox_env: Sandbox) -> None:
     shell = subprocess.run(
         f"{sys.executable} -m scnet_magic notebooks | true; echo status=${{PIPESTATUS[0]}}",

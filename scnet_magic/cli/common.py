@@ -27,16 +27,8 @@ INTERRUPTED_IN_FLIGHT = N_(
 
 # argparse type for --wait and --timeout: a positive number of seconds.
 seconds = validation.seconds_argument
-
-
-def listen_port(text: str) -> int:
-    """argparse type for a port to listen on: 0 (any free one) or 1 to 65535."""
-    if text.strip() == "0":
-        return 0
-    try:
-        return validation.validate_port(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
+# argparse type for --port of a server: 0 (any free one) or 1 to 65535.
+listen_port = validation.listen_port_argument
 
 
 def report(error: ScnetError) -> None:

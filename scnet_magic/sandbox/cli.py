@@ -10,6 +10,7 @@ import time
 from types import FrameType
 
 from ..i18n import _
+from ..validation import listen_port_argument
 from .core import Sandbox
 
 
@@ -25,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--execute", action="store_true", help=_("really run start commands with /bin/sh")
     )
-    parser.add_argument("--port", type=int, default=0, help=_("port to listen on (default: any)"))
+    parser.add_argument(
+        "--port",
+        type=listen_port_argument,
+        default=0,
+        help=_("port to listen on (default: any)"),
+    )
     parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
