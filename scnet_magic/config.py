@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import i18n, validation
-from .errors import ConfigError, InvalidInput
+from .errors import ConfigError, InvalidInput, sentences
 from .i18n import _
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
@@ -141,15 +141,42 @@ class Settings:
 
     def require_token(self) -> str:
         if self.token is None:
-            raise ConfigError(
-                _("No SCNET token is set."),
+            raise no_token_error(
                 _(
                     "Sign in with %scnet_login (scnet login in a shell), or give a token with "
                     '%scnet_token, SCNET_TOKEN or token = "…" in {path}. To try things without '
                     "an account, run %scnet_sandbox."
-                ).format(path=_shown_path(config_path())),
+                ).format(path=_shown_path(config_path()))
             )
         return self.token
+
+
+def missing_config_file() -> Path | None:
+    """The file ``SCNET_CONFIG_FILE`` names, when it is set and no such file exists."""
+    if not os.environ.get(CONFIG_FILE_ENV):
+        return None
+    path = config_path()
+    return None if path.exists() else path
+
+
+def no_token_error(hint: str) -> ConfigError:
+    """The error of a call that needs a token and has none; ``hint`` is the front end's way
+    forward.
+
+    A ``SCNET_CONFIG_FILE`` that names no file is read as empty, because signing in with
+    ``--save`` creates it there (and tests point it at a file of their own that is not there).
+    It matters when the token was meant to come from it, so that is where it is named: first,
+    as the likeliest reason (a mistyped path).
+    """
+    missing = missing_config_file()
+    if missing is not None:
+        hint = sentences(
+            _("SCNET_CONFIG_FILE names {path}, which does not exist").format(
+                path=_shown_path(missing)
+            ),
+            hint,
+        )
+    return ConfigError(_("No SCNET token is set."), hint)
 
 
 class _Lookup:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from scnet_magic.config import (
     read_config_file,
     resolve,
     resolve_login,
+    save_config,
 )
 from scnet_magic.errors import ConfigError, InvalidInput
 
@@ -91,6 +94,29 @@ def test_missing_token_names_the_three_ways() -> None:
         resolve().require_token()
     text = info.value.user_message()
     assert "%scnet_token" in text and "SCNET_TOKEN" in text and "token =" in text
+
+
+def test_a_config_file_that_is_not_there_is_named_when_the_token_was_to_come_from_it(
+    isolated_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = isolated_config.parent / "nowhere" / "confg.toml"
+    monkeypatch.setenv("SCNET_CONFIG_FILE", str(typo))
+    # Read as empty: the other settings still resolve (and --save may create it later).
+    assert resolve().base_url == DEFAULT_BASE_URL
+    with pytest.raises(ConfigError) as info:
+        resolve().require_token()
+    assert info.value.hint.startswith(f"SCNET_CONFIG_FILE names {typo}, which does not exist. ")
+    # The scnet command says it too, and in Chinese.
+    env = {**os.environ, "SCNET_LANG": "zh"}
+    done = subprocess.run(
+        [sys.executable, "-m", "scnet_magic", "notebooks"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2 and f"SCNET_CONFIG_FILE 指向的 {typo} 不存在。" in done.stderr
+    # Writing is what creates it, folder and all; once there, nothing more is said of it.
+    assert save_config({"timeout": "5"}) == typo and typo.exists()
+    with pytest.raises(ConfigError) as info:
+        resolve().require_token()
+    assert "does not exist" not in info.value.user_message()
 
 
 def test_bad_value_names_its_source(monkeypatch: pytest.MonkeyPatch) -> None:

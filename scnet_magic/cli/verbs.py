@@ -8,7 +8,7 @@ import sys
 from .. import config, display, service, validation
 from ..client import ScnetClient
 from ..config import Settings
-from ..errors import ConfigError, ScnetError
+from ..errors import ScnetError
 from ..i18n import N_, _
 from ..models import StartResult
 from .common import (
@@ -120,12 +120,11 @@ def _notebook_id(args: argparse.Namespace, settings: Settings) -> str:
 
 def _client(settings: Settings) -> ScnetClient:
     if settings.token is None:
-        raise ConfigError(
-            _("No SCNET token is set."),
+        raise config.no_token_error(
             _(
                 "Sign in with scnet login, or give a token with SCNET_TOKEN, --token-stdin or "
                 'token = "…" in {path}. To try things without an account, run scnet sandbox.'
-            ).format(path=config.config_path()),
+            ).format(path=config.config_path())
         )
     return ScnetClient.from_settings(settings)
 
