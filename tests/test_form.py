@@ -287,6 +287,7 @@ def test_typed_token_overrides_the_configured_one_for_one_request(
     form = ready(StartForm(notebook_id=ID, port=1223))
     assert "using SCNET_TOKEN" in form.token_note.value
     assert "Cannot list notebooks: SCNet API error 10009" in html.unescape(form.notebook_note.value)
+    assert 'class="scnet-error"' in form.notebook_note.value  # styled as the error it is
 
     form.token.value = sandbox.token
     click_start(form)
@@ -428,14 +429,18 @@ def test_menu_appears_when_a_token_is_set_and_refresh_is_clicked(
 ) -> None:
     point_env_at(monkeypatch, sandbox, token=False)
     form = ready(StartForm(notebook_id=ID))
-    assert form.notebook_menu.layout.display == "none"
-    assert "%scnet_token" in form.notebook_note.value
+    # No lone Refresh button and no menu with nothing in it: the id field and one line.
+    assert form.notebook_row.layout.display == "none"
+    assert form.notebook_id.layout.display is None
+    assert "to list your notebooks" in form.notebook_note.value
+    assert "%scnet_login" in form.notebook_note.value
+    assert "scnet-error" not in form.notebook_note.value
     assert sandbox.requests == []
 
     monkeypatch.setenv("SCNET_TOKEN", sandbox.token)
     form.refresh_button.click()
     ready(form)
-    assert form.notebook_menu.layout.display is None
+    assert form.notebook_row.layout.display is None
     assert len(form.notebook_menu.options) == 25 and form.notebook_menu.value == ID
     assert "using SCNET_TOKEN" in form.token_note.value
 
@@ -501,3 +506,13 @@ def test_token_note_names_the_sandbox_as_the_source(ip: InteractiveShell) -> Non
     finally:
         with capture_output():
             ip.run_line_magic("scnet_sandbox", "--stop")
+
+
+def test_up_to_seconds_is_editable_only_while_waiting(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm())
+    assert not form.wait_ready.value and form.wait_seconds.disabled
+    form.wait_ready.value = True
+    assert not form.wait_seconds.disabled
+    form.wait_ready.value = False
+    assert form.wait_seconds.disabled
+    assert not ready(StartForm(wait=30)).wait_seconds.disabled

@@ -12,7 +12,16 @@ them in IPython), ``records`` those of the notebooks table, the instance and the
 session.
 """
 
-from .base import LINK_COLOR, LINK_STYLE, error_html, info_html, lines_html, link_html, to_json
+from .base import (
+    LINK_COLOR,
+    LINK_STYLE,
+    error_html,
+    info_html,
+    lines_html,
+    link_html,
+    note_html,
+    to_json,
+)
 from .records import (
     instance_line,
     instance_waiting_text,
@@ -65,6 +74,7 @@ __all__ = [
     "link_html",
     "login_status_text",
     "login_text",
+    "note_html",
     "notebook_bundle",
     "notebook_html",
     "notebook_text",

@@ -210,6 +210,13 @@ def info_html(text: str) -> str:
     return _box("info", f"<div>{_esc(text)}</div>")
 
 
+def note_html(text: str, error: bool = False) -> str:
+    """A small one-line note beside a form's field; an error (a list that failed) in red."""
+    if not error:
+        return f"<small>{_esc(text)}</small>"
+    return f'<small class="scnet-error" style="color:{_COLORS["error"]}">{_esc(text)}</small>'
+
+
 def one_line_clip(text: str, limit: int) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"

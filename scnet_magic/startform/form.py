@@ -52,6 +52,12 @@ log = logging.getLogger("scnet_magic.form")
 
 DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait", "boot")
 _LABEL_WIDTH = "7em"
+# A field's box is its label (_LABEL_WIDTH plus the label's 8px right margin) then its input;
+# a note under a field starts where the inputs start.
+_UNDER_FIELDS = f"0 0 0 calc({_LABEL_WIDTH} + 8px)"
+# ipywidgets give each widget a 2px margin on every side: width 100% would overflow the form by
+# 4px, so full-width fields stretch instead.
+_FULL_WIDTH = {"width": "auto", "align_self": "stretch"}
 _TEXT_PLAIN = N_("SCNet start form (a widget: run this cell in Jupyter to use it)")
 
 
@@ -161,13 +167,16 @@ class StartForm(ShownOnce, InstanceControls):
             tooltip=_("Reload the list of your notebook instances"),
             layout=widgets.Layout(width="auto"),
         )
-        self.notebook_note = widgets.HTML()
+        self.notebook_row = widgets.HBox(
+            [self.notebook_menu, self.refresh_button], layout=widgets.Layout(align_items="center")
+        )
+        self.notebook_note = widgets.HTML(layout=widgets.Layout(margin=_UNDER_FIELDS))
         self.notebook_id = widgets.Text(
             value=text("notebook_id", settings.notebook_id if settings else None),
             description=_("Notebook id"),
             placeholder=_("the instance's 19-digit id"),
             style=style,
-            layout=widgets.Layout(width="100%"),
+            layout=widgets.Layout(**_FULL_WIDTH),
         )
         self.port = widgets.Text(
             value=text("port"),
@@ -183,7 +192,7 @@ class StartForm(ShownOnce, InstanceControls):
             + _("(leave empty to reach a service that already runs)"),
             rows=3,
             style=style,
-            layout=widgets.Layout(width="100%"),
+            layout=widgets.Layout(**_FULL_WIDTH),
         )
         # continuous_update=False: the front end sends the token once (on Enter or when the
         # field loses focus, which a click on Start does), not a keystroke at a time.
@@ -191,7 +200,8 @@ class StartForm(ShownOnce, InstanceControls):
             description=_("Token"),
             continuous_update=False,
             style=style,
-            layout=widgets.Layout(width="24em"),
+            # Wide enough for the longest placeholder, in Chinese too.
+            layout=widgets.Layout(width="30em"),
         )
         self.token_note = widgets.HTML()
         self.protect = ProtectPart(style)
@@ -219,6 +229,7 @@ class StartForm(ShownOnce, InstanceControls):
             min=1,
             max=86_400,
             description=_("up to (s)"),
+            disabled=not wait,  # a time to wait only means something when waiting
             layout=widgets.Layout(width="11em"),
         )
         self.stop_button = widgets.Button(
@@ -241,6 +252,9 @@ class StartForm(ShownOnce, InstanceControls):
         self.notebook_menu.observe(self._on_pick, "value")
         self.notebook_id.observe(self._on_id_typed, "value")
         self.token.observe(self._take_token, "value")
+        self.wait_ready.observe(
+            lambda change: setattr(self.wait_seconds, "disabled", not change["new"]), "value"
+        )
         self.refresh_button.on_click(lambda _button: self.refresh())
         self.start_button.on_click(lambda _button: self._on_start())
         self.stop_button.on_click(lambda _button: self._stop_wait.set())
@@ -250,7 +264,7 @@ class StartForm(ShownOnce, InstanceControls):
         """The form's rows, top to bottom; options for Start go in the Start row."""
         row = widgets.Layout(align_items="center")
         return [
-            widgets.HBox([self.notebook_menu, self.refresh_button], layout=row),
+            self.notebook_row,
             self.notebook_note,
             self.notebook_id,
             widgets.HBox([self.port, self.port_note], layout=row),
@@ -338,28 +352,26 @@ class StartForm(ShownOnce, InstanceControls):
         try:
             settings = self._settings()
         except ScnetError as exc:
-            self._set_note(cannot_list().format(problem=exc.user_message()))
+            self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
             return
         self._show_token_source()
         if settings.token is None:
-            self.notebook_menu.layout.display = "none"
+            # Nothing to list or refresh: the id field is the way, and signing in lists them.
+            self.notebook_row.layout.display = "none"
             self._set_note(
-                _(
-                    "Set a token (%scnet_token or SCNET_TOKEN) and Refresh to choose "
-                    "from your notebooks, or type the id."
-                )
+                _("Sign in (%scnet_login, or %scnet_token) to list your notebooks; type the id.")
             )
             return
         try:
             base_url = validation.validate_base_url(self.base_url.value)
         except InvalidInput as exc:
-            self._set_note(cannot_list().format(problem=exc.user_message()))
+            self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
             return
         with self._lock:
             if self._listing:
                 return
             self._listing = True
-        self.notebook_menu.layout.display = None
+        self.notebook_row.layout.display = None
         self.refresh_button.disabled = True
         self._set_note(_("Loading your notebooks…"))
         thread = threading.Thread(
@@ -378,11 +390,11 @@ class StartForm(ShownOnce, InstanceControls):
                 records = client.list_notebooks()
             self._fill_menu(records)
         except ScnetError as exc:
-            self._set_note(cannot_list().format(problem=exc.user_message()))
+            self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
         except Exception as exc:  # a bug must not leave the Refresh button disabled
             log.debug("listing notebooks failed", exc_info=True)
             unexpected = _("unexpected {error}").format(error=type(exc).__name__)
-            self._set_note(cannot_list().format(problem=unexpected))
+            self._set_note(cannot_list().format(problem=unexpected), error=True)
         finally:
             with self._lock:
                 self._listing = False
@@ -415,8 +427,8 @@ class StartForm(ShownOnce, InstanceControls):
         ids = [value for _label, value in self.notebook_menu.options]
         self.notebook_menu.value = typed if typed in ids else None
 
-    def _set_note(self, text: str) -> None:
-        self.notebook_note.value = f"<small>{html.escape(text)}</small>"
+    def _set_note(self, text: str, error: bool = False) -> None:
+        self.notebook_note.value = display.note_html(text, error)
 
     # -- Start -----------------------------------------------------------------------------
 
