@@ -209,7 +209,8 @@ class StartForm(ShownOnce, InstanceControls):
             value=text("base_url", settings.base_url if settings else config.DEFAULT_BASE_URL),
             description=_("Base URL"),
             placeholder=_("https://your-region-address"),
-            style=style,
+            # A shorter label offsets the accordion's padding and borders: fields align.
+            style={"description_width": f"calc({_LABEL_WIDTH} - 18px)"},
             layout=widgets.Layout(width="100%"),
         )
         self.advanced = widgets.Accordion(

@@ -207,3 +207,38 @@ def test_the_notebooks_table_reads_well(notebook: NotebookPage) -> None:
         assert style(cell, "textAlign") in ("left", "start")
     first_status = rows.first.locator("td span")
     assert style(first_status, "color") == "rgb(46, 125, 50)"  # the "up" green
+
+
+def box(locator: Locator) -> dict[str, float]:
+    found = locator.bounding_box()
+    assert found is not None, locator
+    return dict(found)
+
+
+def test_the_form_lays_out_within_its_box(notebook: NotebookPage) -> None:
+    output = notebook.outputs(notebook.one_cell(FORM_CELL))
+    form = output.locator(".widget-vbox").first
+    screenshot(notebook, form, "form")
+    right = box(form)["x"] + box(form)["width"]
+    fields = form.locator(".widget-text, .widget-textarea, .widget-password, .widget-dropdown")
+    for i in range(fields.count()):
+        if fields.nth(i).is_visible():
+            field = box(fields.nth(i))
+            assert field["x"] + field["width"] <= right + 0.5, fields.nth(i).inner_html()[:200]
+    id_input = box(output.get_by_label("Notebook id", exact=True))
+    note = output.get_by_text(re.compile(r"\d+ notebooks, \d+ running"))
+    assert abs(box(note)["x"] - id_input["x"]) <= 2  # under the fields, not the labels
+    token = output.get_by_label("Token", exact=True)
+    # The placeholder fits in the field (the canvas measures it in the field's own font).
+    fits = token.evaluate(
+        """e => { const s = getComputedStyle(e); const c = document.createElement('canvas')
+        .getContext('2d'); c.font = s.font; return c.measureText(e.placeholder).width
+        <= e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight) }"""
+    )
+    assert fits, token.get_attribute("placeholder")
+    assert output.get_by_label("up to (s)").is_disabled()
+    output.get_by_text("Advanced").click()
+    base_url = output.get_by_label("Base URL", exact=True)
+    expect(base_url).to_be_visible()
+    screenshot(notebook, form, "form-advanced")
+    assert abs(box(base_url)["x"] - id_input["x"]) <= 2  # indented like the other rows
