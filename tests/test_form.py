@@ -516,3 +516,13 @@ def test_up_to_seconds_is_editable_only_while_waiting(sandbox_env: Sandbox) -> N
     form.wait_ready.value = False
     assert form.wait_seconds.disabled
     assert not ready(StartForm(wait=30)).wait_seconds.disabled
+
+
+def test_a_stopped_sandbox_is_noticed_as_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with Sandbox() as gone:
+        point_env_at(monkeypatch, gone)
+    form = ready(StartForm(notebook_id=ID, port=1223))  # its address now refuses connections
+    note = html.unescape(form.notebook_note.value)
+    assert 'class="scnet-error"' in note and "connection refused" in note
+    click_start(form)
+    assert "scnet-error" in form.result_area.value and "connection refused" in shown(form)
