@@ -820,3 +820,40 @@ def test_command_line(session: requests.Session) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_services_end_with_a_process_killed_without_stopping_its_sandbox(tmp_path: Path) -> None:
+    # A kernel killed by its front end runs no atexit handler: what the sandbox started there
+    # must end all the same, not keep its port and its card-hours on a real machine.
+    port = free_port()
+    code = (
+        "import sys, time\n"
+        "from scnet_magic import ScnetClient\n"
+        "from scnet_magic.sandbox import Sandbox\n"
+        f"sb = Sandbox(execute=True, workdir={str(tmp_path)!r}).start()\n"
+        "client = ScnetClient(base_url=sb.base_url, token=sb.token)\n"
+        f"r = client.start_service(sb.notebook_id, {port}, "
+        f"'python3 -m http.server {port} --bind 127.0.0.1')\n"
+        "print(r.ok, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "True"
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # the service answers while its sandbox's process lives
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                pass
+        except OSError:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the service on port {port} outlived the process that started it")

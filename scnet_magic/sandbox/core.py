@@ -46,7 +46,7 @@ from .data import (
 from .faults import FAULTS
 from .gateway import _GatewayServer
 from .instances import _Instances
-from .processes import _accepts, _tail, _terminate
+from .processes import Reaper, _accepts, _tail, _terminate
 from .routes import _ApiServer
 from .server import _is_loopback, _Server
 
@@ -111,6 +111,7 @@ class Sandbox(_Accounts, _Instances):
         self._gateways: dict[tuple[str, int], _GatewayServer] = {}
         self._services: dict[str, int] = {}
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._reaper = Reaper()
         self._init_instances()
         self._runs = 0
 
@@ -199,6 +200,7 @@ class Sandbox(_Accounts, _Instances):
         for server in servers:
             server.close()
         _terminate(procs)
+        self._reaper.close()
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
         if self._logdir is not None:
@@ -332,6 +334,7 @@ class Sandbox(_Accounts, _Instances):
                     start_new_session=True,
                 )
             self._procs.append(proc)
+            self._reaper.watch(proc.pid)  # its group: start_new_session made pid the pgid
             self._adopt(notebook_id, proc)
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
         return log_path

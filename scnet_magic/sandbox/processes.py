@@ -7,6 +7,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -65,3 +67,63 @@ def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
             _killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=1.0)
+
+
+# The reaper: a small process that reads process-group ids, one a line, until its standard
+# input closes, then ends those groups. Its input closes when the sandbox stops, and also when
+# the sandbox's process ends without stopping it (a kernel killed by its front end runs no
+# atexit handler), so the services never outlive the process that started them.
+_REAPER = """
+import os, signal, sys, time
+groups = [int(line) for line in sys.stdin if line.strip().isdigit()]
+for sig, pause in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
+    alive = []
+    for group in groups:
+        try:
+            os.killpg(group, sig)
+            alive.append(group)
+        except OSError:
+            pass
+    groups = alive
+    if not groups:
+        break
+    time.sleep(pause)
+"""
+
+
+class Reaper:
+    """Ends the sandbox's services when the sandbox's process ends, however it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+
+    def watch(self, pgid: int) -> None:
+        """Add a process group to end (started on first use: only execution needs it)."""
+        with self._lock:
+            if self._proc is None:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-c", _REAPER],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    # Its own session: a Ctrl-C meant for the kernel must not end it early.
+                    start_new_session=True,
+                )
+            assert self._proc.stdin is not None
+            with contextlib.suppress(OSError):
+                self._proc.stdin.write(f"{pgid}\n")
+                self._proc.stdin.flush()
+
+    def close(self) -> None:
+        """The sandbox stopped its services itself: let the reaper finish and go."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5.0)
