@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.oinspect import getdoc
 from IPython.utils.capture import capture_output
 
 from scnet_magic import ScnetClient, StartResult, display, i18n, service
@@ -398,10 +399,10 @@ def test_compiling_the_catalog_on_an_up_to_date_tree_changes_nothing() -> None:
 
 def test_the_magics_help_reads_as_plain_text(ip: InteractiveShell) -> None:
     for name in ("scnet_start", "scnet_url", "scnet_notebooks", "scnet_login", "scnet_sandbox"):
-        help_text = ip.magics_manager.magics["line"][name].__doc__
+        help_text = getdoc(ip.magics_manager.magics["line"][name])
         assert help_text.startswith(f"%{name}")
         assert "::" not in help_text and "``" not in help_text
-    start = ip.magics_manager.magics["line"]["scnet_start"].__doc__
+    start = getdoc(ip.magics_manager.magics["line"]["scnet_start"])
     # The option is written the same way in the usage line and in the list of options.
     assert "[--wait [SECONDS]]" in start and "\n  --wait [SECONDS]  " in start
     assert "<[SECONDS]>" not in start

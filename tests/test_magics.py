@@ -15,6 +15,7 @@ import pytest
 import requests
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.oinspect import getdoc
 from IPython.utils.capture import capture_output
 
 from scnet_magic import ConfigError, NotebookList, ServiceUrl, StartResult
@@ -236,7 +237,7 @@ def test_config_lists_and_validates_the_options(ip: InteractiveShell) -> None:
 
 
 def test_help_is_complete(ip: InteractiveShell) -> None:
-    doc = ip.magics_manager.magics["line"]["scnet_start"].__doc__
+    doc = getdoc(ip.magics_manager.magics["line"]["scnet_start"])  # what ? shows
     for word in ("--id", "--port", "--command", "StartResult", "%scnet_token"):
         assert word in doc
 

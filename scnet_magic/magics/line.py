@@ -45,10 +45,9 @@ class _HelpFormatter(MagicHelpFormatter):
 
 
 class readable_arguments(magic_arguments):
-    """IPython's ``@magic_arguments()``, with the help ``%magic?`` shows written once, as plain
-    text: reST's "Examples::" and ``code`` marks read as noise in a notebook. (IPython's own
-    builds the parser and formats the help; rebuilding it afterwards would format it twice,
-    at every ``%load_ext``.)"""
+    """IPython's ``@magic_arguments()``, with the help ``%magic?`` shows written as plain text
+    (reST's "Examples::" and ``code`` marks read as noise in a notebook) and only when asked:
+    IPython's own formats every magic's help at import, which ``%load_ext`` would pay for."""
 
     def __call__(self, func: Any) -> Any:
         if not getattr(func, "has_arguments", False):
@@ -68,7 +67,10 @@ class readable_arguments(magic_arguments):
             if result is not None:
                 group = result
         func.parser = parser
-        func.__doc__ = parser.format_help()
+        func.__doc__ = description
+        # IPython's ? asks an object's getdoc() before its __doc__ (oinspect.getdoc): the full
+        # help, usage and options included, is formatted then.
+        func.getdoc = parser.format_help
         return func
 
 
