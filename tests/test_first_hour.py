@@ -20,6 +20,7 @@ from IPython.core.oinspect import getdoc
 from IPython.utils.capture import capture_output
 
 from scnet_magic import ScnetClient, StartResult, display, i18n, service
+from scnet_magic.config import DEFAULT_WAIT
 from scnet_magic.errors import ApiError, InvalidInput, sentences
 from scnet_magic.magics import ScnetMagics
 from scnet_magic.sandbox import Sandbox
@@ -406,3 +407,23 @@ def test_the_magics_help_reads_as_plain_text(ip: InteractiveShell) -> None:
     # The option is written the same way in the usage line and in the list of options.
     assert "[--wait [SECONDS]]" in start and "\n  --wait [SECONDS]  " in start
     assert "<[SECONDS]>" not in start
+
+
+def test_the_magics_help_follows_the_sessions_language(ip: InteractiveShell) -> None:
+    start = ip.magics_manager.magics["line"]["scnet_start"]
+    ip.run_line_magic("config", 'ScnetMagics.language = "zh"')
+    try:
+        chinese = getdoc(start)
+        stop = getdoc(ip.magics_manager.magics["line"]["scnet_stop"])
+    finally:
+        ip.run_line_magic("config", 'ScnetMagics.language = "en"')
+    assert chinese.startswith("%scnet_start [--id ID]")
+    assert "在 SCNet notebook 实例中启动自定义服务" in chinese and "示例：" in chinese
+    assert "服务在实例内监听的端口。" in chinese and "Port the service" not in chinese
+    assert '--command "python app.py"' in chinese  # the examples are code: kept as written
+    assert "不经确认直接关机。" in stop
+    english = getdoc(start)
+    assert "Port the service listens on inside the instance." in english
+    assert "服务" not in english
+    # The --wait help writes the default out, for one catalog entry: it must stay the default.
+    assert f"({DEFAULT_WAIT:g} when left out)" in " ".join(english.split())

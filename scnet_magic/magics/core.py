@@ -27,7 +27,7 @@ from traitlets.config import Config, Configurable
 from .. import config, i18n, validation
 from ..config import DEFAULT_WAIT, Settings
 from ..errors import ConfigError, InvalidInput, ScnetError, sentences
-from ..i18n import _
+from ..i18n import N_, _
 from . import instance
 from .guard import protect_password, refuse_password_on_line, scnet_guard
 from .line import (
@@ -223,14 +223,20 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
     # -- %scnet_start ----------------------------------------------------------------------
 
-    @readable_arguments()
+    @readable_arguments(
+        summary=N_(
+            "Start a custom service in an SCNet notebook instance and show its external URL."
+        )
+    )
     @_notebook_id_argument
-    @argument("--port", metavar="PORT", help="Port the service listens on inside the instance.")
+    @argument("--port", metavar="PORT", help=N_("Port the service listens on inside the instance."))
     @argument(
         "--command",
         metavar="CMD",
-        help="Shell command that starts the service (quote it). In the cell form, the cell "
-        "body is the command. Leave it out to reach a service that is already running.",
+        help=N_(
+            "Shell command that starts the service (quote it). In the cell form, the cell "
+            "body is the command. Leave it out to reach a service that is already running."
+        ),
     )
     @argument(
         "--wait",
@@ -238,23 +244,30 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         const=DEFAULT_WAIT,
         type=seconds,
         metavar="SECONDS",
-        help="After starting, wait until the external URL answers (a gateway error such as "
-        f"502 does not count), up to SECONDS (default {DEFAULT_WAIT:g}). Interrupt the kernel "
-        "to stop waiting; the start request is never sent again.",
+        # The default is written out (DEFAULT_WAIT) so that the text is one catalog entry.
+        help=N_(
+            "After starting, wait until the external URL answers (a gateway error such as "
+            "502 does not count), up to SECONDS (300 when left out). Interrupt the kernel "
+            "to stop waiting; the start request is never sent again."
+        ),
     )
     @argument(
         "--protect",
         action="store_true",
-        help="Put a password in front of the external URL: a guard on this machine asks for "
-        "it and passes visitors who know it to PORT. The password is asked for without echo "
-        "(or taken from SCNET_GUARD_PASSWORD), never given on the line. Needs a kernel "
-        "running inside the instance.",
+        help=N_(
+            "Put a password in front of the external URL: a guard on this machine asks for "
+            "it and passes visitors who know it to PORT. The password is asked for without echo "
+            "(or taken from SCNET_GUARD_PASSWORD), never given on the line. Needs a kernel "
+            "running inside the instance."
+        ),
     )
     @argument(
         "--boot",
         action="store_true",
-        help="If the instance is not running, start it first and wait until it runs (its "
-        "status is shown as it goes), then start the service.",
+        help=N_(
+            "If the instance is not running, start it first and wait until it runs (its "
+            "status is shown as it goes), then start the service."
+        ),
     )
     @line_cell_magic
     def scnet_start(self, line: str = "", cell: str | None = None) -> Any:
@@ -325,7 +338,9 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
     # -- %scnet_url and %scnet_notebooks ---------------------------------------------------
 
-    @readable_arguments()
+    @readable_arguments(
+        summary=N_("Show the status and external URL of a notebook instance's custom service.")
+    )
     @_notebook_id_argument
     @line_magic
     def scnet_url(self, line: str = "") -> ServiceUrl:
@@ -349,14 +364,16 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
                 display.show(service)
         return service
 
-    @readable_arguments()
+    @readable_arguments(summary=N_("Show every notebook instance (all pages) as a table."))
     @argument(
         "--status",
         metavar="S",
-        help="Only instances in this state: Creating, Restarting, Running, Terminated, Failed "
-        "or Shutting.",
+        help=N_(
+            "Only instances in this state: Creating, Restarting, Running, Terminated, Failed "
+            "or Shutting."
+        ),
     )
-    @argument("--name", metavar="TEXT", help="Only instances whose name contains TEXT.")
+    @argument("--name", metavar="TEXT", help=N_("Only instances whose name contains TEXT."))
     @line_magic
     def scnet_notebooks(self, line: str = "") -> NotebookList:
         """Show every notebook instance (all pages) as a table of id, name and status.
@@ -424,29 +441,38 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
     # -- %scnet_login ----------------------------------------------------------------------
 
-    @readable_arguments()
+    @readable_arguments(
+        summary=N_(
+            "Sign in with an access key pair; this session then uses the region's token and "
+            "address."
+        )
+    )
     @argument(
         "--region",
         metavar="NAME_OR_ID",
-        help="Region to use: its name, a unique part of it (昆山), or its id. Default: the only "
-        "region, or a dropdown when the account has several.",
+        help=N_(
+            "Region to use: its name, a unique part of it (昆山), or its id. Default: the only "
+            "region, or a dropdown when the account has several."
+        ),
     )
     @argument(
         "--user",
         metavar="NAME",
-        help="Account name. Default: SCNET_USER, user in the config file, or a prompt.",
+        help=N_("Account name. Default: SCNET_USER, user in the config file, or a prompt."),
     )
     @argument(
         "--save",
         action="store_true",
-        help="Also write the token and address (never a key) to the user config file, "
-        "readable by you only.",
+        help=N_(
+            "Also write the token and address (never a key) to the user config file, "
+            "readable by you only."
+        ),
     )
-    @argument("--renew", action="store_true", help="Renew the current token instead.")
+    @argument("--renew", action="store_true", help=N_("Renew the current token instead."))
     @argument(
         "--status",
         action="store_true",
-        help="Show the account, region and address, and whether the token is still valid.",
+        help=N_("Show the account, region and address, and whether the token is still valid."),
     )
     @line_magic
     def scnet_login(self, line: str = "") -> None:
@@ -489,14 +515,18 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
     # -- %scnet_sandbox --------------------------------------------------------------------
 
-    @readable_arguments()
+    @readable_arguments(
+        summary=N_("Start a local SCNet-compatible sandbox and point this session at it.")
+    )
     @argument(
         "--execute",
         action="store_true",
-        help="Run start commands for real on this machine (off: answer like the platform "
-        "without running anything).",
+        help=N_(
+            "Run start commands for real on this machine (off: answer like the platform "
+            "without running anything)."
+        ),
     )
-    @argument("--stop", action="store_true", help="Stop the sandbox and restore the settings.")
+    @argument("--stop", action="store_true", help=N_("Stop the sandbox and restore the settings."))
     @line_magic
     def scnet_sandbox(self, line: str = "") -> Any:
         """Start a local SCNet-compatible sandbox and point this session at it.

@@ -10,7 +10,7 @@ from typing import Any
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic_arguments import argument
 
-from ..i18n import _
+from ..i18n import N_, _
 from ..validation import gives_a_value
 from .line import parse, readable_arguments
 
@@ -51,9 +51,11 @@ def protect_password(wanted: bool) -> str | None:
     return service.guard_password(ask_hidden)
 
 
-@readable_arguments()
-@argument("--list", action="store_true", help="List the guards running on this machine.")
-@argument("--stop", type=int, metavar="PORT", help="Stop the guard listening on PORT.")
+@readable_arguments(
+    summary=N_("List or stop the guards that --protect put in front of services on this machine.")
+)
+@argument("--list", action="store_true", help=N_("List the guards running on this machine."))
+@argument("--stop", type=int, metavar="PORT", help=N_("Stop the guard listening on PORT."))
 def scnet_guard(self: Any, line: str = "") -> None:
     """List or stop the guards that ``--protect`` put in front of services on this machine.
 

@@ -28,15 +28,17 @@ BOOT_HINT = N_("Add --boot to start the instance first.")
 Confirm = Callable[[str, str, Callable[[], str]], Any]
 
 
-@readable_arguments()
+@readable_arguments(summary=N_("Stop a notebook instance: every process in it ends."))
 @notebook_id_argument
 @argument(
     "--discard-env",
     action="store_true",
-    help="Do not keep the instance's environment (installed packages, files outside the "
-    "shared storage) for the next start. Default: keep it.",
+    help=N_(
+        "Do not keep the instance's environment (installed packages, files outside the "
+        "shared storage) for the next start. Default: keep it."
+    ),
 )
-@argument("--yes", action="store_true", help="Stop without asking for confirmation.")
+@argument("--yes", action="store_true", help=N_("Stop without asking for confirmation."))
 def scnet_stop(self: Any, line: str = "") -> StopResult | None:
     """Stop a notebook instance: every process in it ends (its services, terminals and
     kernels, this one too if this notebook runs there), and it stops costing card-hours.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import inspect
 import re
 import shlex
 from collections.abc import Callable
@@ -20,10 +21,10 @@ from IPython.core.magic_arguments import (
 )
 from traitlets import TraitError
 
-from .. import validation
+from .. import i18n, validation
 from ..config import Settings
 from ..errors import ConfigError, InvalidInput, sentences
-from ..i18n import _, ngettext
+from ..i18n import N_, _, ngettext
 
 T = TypeVar("T")
 
@@ -46,8 +47,14 @@ class _HelpFormatter(MagicHelpFormatter):
 
 class readable_arguments(magic_arguments):
     """IPython's ``@magic_arguments()``, with the help ``%magic?`` shows written as plain text
-    (reST's "Examples::" and ``code`` marks read as noise in a notebook) and only when asked:
-    IPython's own formats every magic's help at import, which ``%load_ext`` would pay for."""
+    (reST's "Examples::" and ``code`` marks read as noise in a notebook), in the session's
+    language, and only when asked: IPython's own formats every magic's help at import, which
+    ``%load_ext`` would pay for. ``summary`` is the magic's first line as a catalog entry: in
+    Chinese, the help is that line, the docstring's examples, and the options translated."""
+
+    def __init__(self, name: str | None = None, *, summary: str | None = None) -> None:
+        super().__init__(name)
+        self.summary = summary
 
     def __call__(self, func: Any) -> Any:
         if not getattr(func, "has_arguments", False):
@@ -69,9 +76,49 @@ class readable_arguments(magic_arguments):
         func.parser = parser
         func.__doc__ = description
         # IPython's ? asks an object's getdoc() before its __doc__ (oinspect.getdoc): the full
-        # help, usage and options included, is formatted then.
-        func.getdoc = parser.format_help
+        # help, usage and options included, is formatted then, in the language of that moment.
+        summary = self.summary
+        func.getdoc = lambda: help_text(parser, summary)
         return func
+
+
+def _examples(description: str) -> str:
+    """The indented lines under "Examples:" in a magic's docstring, or ""."""
+    lines = inspect.cleandoc(description).split("\n")
+    starts = [n for n, line in enumerate(lines) if line.strip() == "Examples:"]
+    if not starts:
+        return ""
+    block: list[str] = []
+    for line in lines[starts[0] + 1 :]:
+        if line.strip() and not line.startswith(" "):
+            break
+        block.append(line)
+    return "\n".join(block).strip("\n")
+
+
+def help_text(parser: argparse.ArgumentParser, summary: str | None) -> str:
+    """A magic's help in the current language: English as written, else the options and the
+    summary from the catalog, with the docstring's examples (code reads the same in any)."""
+    if i18n.current() == "en" or summary is None:
+        return parser.format_help()
+    english = parser.description or ""
+    examples = _examples(english)
+    saved = [(action, action.help) for action in parser._actions]
+    title = parser._optionals.title
+    try:
+        for action, text in saved:
+            if text:
+                action.help = _(text)
+        parser._optionals.title = _("options")
+        parser.description = _(summary) + (
+            "\n\n" + _("Examples:") + "\n\n" + examples if examples else ""
+        )
+        return parser.format_help()
+    finally:
+        for action, text in saved:
+            action.help = text
+        parser._optionals.title = title
+        parser.description = english
 
 
 # argparse type for --wait and --timeout: a positive number of seconds.
@@ -82,7 +129,9 @@ notebook_id_argument = argument(
     "--id",
     dest="notebook_id",
     metavar="ID",
-    help="Notebook instance id (19 digits). Default: ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.",
+    help=N_(
+        "Notebook instance id (19 digits). Default: ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID."
+    ),
 )
 
 
