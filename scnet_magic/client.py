@@ -262,11 +262,9 @@ class ScnetClient(Transport):
                     lifecycle.STOP_PATH,
                     body={"notebookId": checked_id, "saveEnv": save_env},
                 )
-            except ApiError as exc:
-                if lifecycle.is_already_stopped(exc):
-                    return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
-                raise exc.at(f"POST {lifecycle.STOP_PATH}") from None
             except ScnetError as exc:
+                if isinstance(exc, ApiError) and lifecycle.is_already_stopped(exc):
+                    return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
                 raise exc.at(f"POST {lifecycle.STOP_PATH}") from None
             return lifecycle.stop_result(envelope, checked_id, save_env)
 

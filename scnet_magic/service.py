@@ -174,7 +174,9 @@ def _wait(
         if result.guard_port is not None:
             guard.stop_guard(result.guard_port)
         raise
-    return ready.result or result.marked_ready(ready.elapsed)
+    # Given a StartResult, the client's wait returns it marked ready.
+    assert ready.result is not None
+    return ready.result
 
 
 # -- --protect: a password in front of the service -----------------------------------------

@@ -81,8 +81,4 @@ def protect_password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         return validation.validate_guard_password(line)
-    return service.guard_password(_hidden_prompt if sys.stdin.isatty() else None)
-
-
-def _hidden_prompt(prompt: str) -> str:
-    return getpass.getpass(prompt)
+    return service.guard_password(getpass.getpass if sys.stdin.isatty() else None)
