@@ -29,7 +29,13 @@ from .models import (
     WaitProgress,
 )
 from .readiness import GuardCheck
-from .validation import Secret, StartRequest, start_request, validate_guard_password
+from .validation import (
+    Secret,
+    StartRequest,
+    start_request,
+    validate_guard_password,
+    validate_notebook_id,
+)
 
 __all__ = [
     "PASSWORD_ENV",
@@ -74,10 +80,20 @@ def prepare(
     if port is None:
         raise InvalidInput(N_("--port is required"), N_("Give the port the service listens on."))
     if notebook_id is None:
+        notebook_id = notebook_id_for(settings, None, no_id_hint=no_id_hint)
+    return start_request(notebook_id, port, command)
+
+
+def notebook_id_for(
+    settings: Settings, given: object, *, no_id_hint: str = NO_NOTEBOOK_ID_HINT
+) -> str:
+    """The notebook id to act on, checked: the one given, else the settings' default
+    (``no_id_hint`` says how to give one in the caller's terms)."""
+    if given is None:
         if settings.notebook_id is None:
             raise InvalidInput(N_("no notebook id"), no_id_hint)
-        notebook_id = settings.notebook_id
-    return start_request(notebook_id, port, command)
+        given = settings.notebook_id
+    return validate_notebook_id(given)
 
 
 def start(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import config, display, service, validation
+from .. import config, display, service
 from ..client import ScnetClient
 from ..config import Settings
 from ..errors import ScnetError
@@ -80,7 +80,7 @@ def start(args: argparse.Namespace) -> int:
 
 def url(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    notebook_id = validation.validate_notebook_id(_notebook_id(args, settings))
+    notebook_id = service.notebook_id_for(settings, args.notebook_id, no_id_hint=NO_ID_HINT)
     with _client(settings) as client:
         found = service.service_url(client, notebook_id)
     print(display.to_json(found.to_dict()) if args.json else display.service_url_text(found))
@@ -98,7 +98,7 @@ def notebooks(args: argparse.Namespace) -> int:
 def stop(args: argparse.Namespace) -> int:
     """Stop an instance, after the user types its name (unless --yes)."""
     settings = settings_of(args)
-    notebook_id = validation.validate_notebook_id(_notebook_id(args, settings))
+    notebook_id = service.notebook_id_for(settings, args.notebook_id, no_id_hint=NO_ID_HINT)
     with _client(settings) as client:
         if not args.yes and not confirmed(client, notebook_id):
             print("scnet: " + _("Not stopped."), file=sys.stderr)
@@ -106,16 +106,6 @@ def stop(args: argparse.Namespace) -> int:
         result = service.stop(client, notebook_id, save_env=not args.discard_env)
     print(display.to_json(result.to_dict()) if args.json else display.stop_text(result))
     return EXIT_OK
-
-
-def _notebook_id(args: argparse.Namespace, settings: Settings) -> str:
-    if args.notebook_id is not None:
-        return str(args.notebook_id)
-    if settings.notebook_id is None:
-        from ..errors import InvalidInput
-
-        raise InvalidInput(N_("no notebook id"), NO_ID_HINT)
-    return settings.notebook_id
 
 
 def _client(settings: Settings) -> ScnetClient:

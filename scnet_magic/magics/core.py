@@ -31,7 +31,6 @@ from ..i18n import N_, _
 from . import instance
 from .guard import protect_password, refuse_password_on_line, scnet_guard
 from .line import (
-    default_id,
     forget_input,
     notebook_id_argument,
     parse,
@@ -352,17 +351,13 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         with self.user_errors():
             args = parse(self.scnet_url, line)
             settings = self.settings()
-            notebook_id = validation.validate_notebook_id(
-                args.notebook_id if args.notebook_id is not None else default_id(settings)
-            )
-            from .. import display
-            from .. import service as services
+            from .. import display, service
 
-            service = services.service_url(self.client(settings), notebook_id)
-
+            notebook_id = service.notebook_id_for(settings, args.notebook_id)
+            found = service.service_url(self.client(settings), notebook_id)
             with i18n.using(settings.language):
-                display.show(service)
-        return service
+                display.show(found)
+        return found
 
     @readable_arguments(summary=N_("Show every notebook instance (all pages) as a table."))
     @argument(

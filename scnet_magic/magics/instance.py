@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import StdinNotImplementedError
 from IPython.core.magic_arguments import argument
 
-from .. import validation
 from ..errors import ScnetError
 from ..i18n import N_, _
-from .line import default_id, notebook_id_argument, parse, readable_arguments
+from .line import notebook_id_argument, parse, readable_arguments
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
@@ -57,9 +56,9 @@ def scnet_stop(self: Any, line: str = "") -> StopResult | None:
     with self.user_errors():
         args = parse(self.scnet_stop, line)
         settings = self.settings()
-        notebook_id = validation.validate_notebook_id(
-            args.notebook_id if args.notebook_id is not None else default_id(settings)
-        )
+        from .. import service
+
+        notebook_id = service.notebook_id_for(settings, args.notebook_id)
         client = self.client(settings)
         save_env = not args.discard_env
         if args.yes:

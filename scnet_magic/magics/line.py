@@ -22,7 +22,6 @@ from IPython.core.magic_arguments import (
 from traitlets import TraitError
 
 from .. import i18n, validation
-from ..config import Settings
 from ..errors import ConfigError, InvalidInput, sentences
 from ..i18n import N_, _, ngettext
 
@@ -197,15 +196,6 @@ def forget_input(shell: Any, words: list[str]) -> None:
 
 def saved_note() -> str:
     return _("Saved the token and address to {path} (readable by you only).")
-
-
-def default_id(settings: Settings) -> str:
-    if settings.notebook_id is None:
-        raise InvalidInput(
-            _("no notebook id"),
-            _("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID."),
-        )
-    return settings.notebook_id
 
 
 def trait_value(check: Callable[[object], T], value: object) -> T | None:
