@@ -1,11 +1,19 @@
-"""The gateway: a reverse proxy per started service, playing the platform's external URL."""
+"""The gateway: a reverse proxy per started service, playing the platform's external URL.
+
+It relays WebSocket upgrades too, as the platform's gateway does (Gradio, ComfyUI and Jupyter
+need them): the upgrade goes to the service, and if the service switches protocols the
+connection becomes a tunnel (``upgrade.py``); any other answer (a guard's 401) is relayed as
+it is.
+"""
 
 from __future__ import annotations
 
 import http.client
+from email.message import Message
 
 from .data import _BAD_GATEWAY_PAGE, _HTML, _TEXT
 from .server import _content_length, _Handler, _Server
+from .upgrade import tunnel
 
 # Requests through a gateway may be slow on purpose (image generation takes minutes).
 _UPSTREAM_TIMEOUT = 600.0
@@ -30,6 +38,18 @@ def _connection_tokens(value: str | None) -> frozenset[str]:
     return frozenset(t.strip().lower() for t in (value or "").split(",") if t.strip())
 
 
+def _end_to_end(headers: Message) -> list[tuple[str, str]]:
+    """The headers without the hop-by-hop ones (those named in Connection included)."""
+    dropped = _HOP_BY_HOP | _connection_tokens(headers.get("Connection"))
+    return [(name, value) for name, value in headers.items() if name.lower() not in dropped]
+
+
+def _asks_websocket(headers: Message) -> bool:
+    return "upgrade" in _connection_tokens(headers.get("Connection")) and (
+        "websocket" in _connection_tokens(headers.get("Upgrade"))
+    )
+
+
 class _GatewayServer(_Server):
     def __init__(self, notebook_id: str, target_port: int) -> None:
         self.target_port = target_port
@@ -51,8 +71,11 @@ class _GatewayHandler(_Handler):
             self._discard_rest()
             return
         body = self.rfile.read(length) if length else None
-        dropped = _HOP_BY_HOP | _connection_tokens(self.headers.get("Connection"))
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+        headers = dict(_end_to_end(self.headers))
+        websocket = _asks_websocket(self.headers)
+        if websocket:
+            # The two hop-by-hop headers that ask the next hop to switch protocols go on.
+            headers["Connection"], headers["Upgrade"] = "Upgrade", self.headers["Upgrade"]
         upstream = http.client.HTTPConnection(
             "127.0.0.1", self.server.target_port, timeout=_UPSTREAM_TIMEOUT
         )
@@ -63,20 +86,40 @@ class _GatewayHandler(_Handler):
             except (OSError, http.client.HTTPException):
                 self._send(502, _BAD_GATEWAY_PAGE, _HTML)
                 return
-            self._relay(response)
+            if websocket and response.status == 101:
+                self._switch(response, upstream)
+            else:
+                self._relay(response)
         finally:
             upstream.close()
 
+    def _switch(
+        self, response: http.client.HTTPResponse, upstream: http.client.HTTPConnection
+    ) -> None:
+        """Pass the service's 101 on, then relay the new protocol until either side leaves."""
+        self.send_response_only(101, response.reason)
+        self.log_request(101)
+        for name, value in _end_to_end(response.msg):
+            self.send_header(name, value)
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Upgrade", response.getheader("Upgrade", "websocket"))
+        self.end_headers()
+        # No more HTTP on this connection, whatever happens to the tunnel.
+        self.close_connection = True
+        # A WebSocket may stay quiet for hours: only a side closing ends it.
+        upstream.sock.settimeout(None)
+        # response.fp, not response: http.client reads a 101 as an empty body, while the
+        # service's first frames may already be buffered behind the head.
+        tunnel(self.rfile, self.connection, response.fp, upstream.sock)
+
     def _relay(self, response: http.client.HTTPResponse) -> None:
-        dropped = _HOP_BY_HOP | _connection_tokens(response.getheader("Connection"))
         bodyless = self.command == "HEAD" or response.status in (204, 304) or response.status < 200
         # Without a length the upstream streams (server-sent events, for one): keep streaming.
         chunked = not bodyless and response.getheader("Content-Length") is None
         self.send_response_only(response.status, response.reason)
         self.log_request(response.status)
-        for name, value in response.getheaders():
-            if name.lower() not in dropped:
-                self.send_header(name, value)
+        for name, value in _end_to_end(response.msg):
+            self.send_header(name, value)
         if chunked and self.request_version == "HTTP/1.1":
             self.send_header("Transfer-Encoding", "chunked")
         elif chunked:
