@@ -13,14 +13,18 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+import websocket
 
 from scnet_magic.guard import GuardRecord, start_guard, stop_guard
 
 # Not ASCII, with a colon and spaces: Basic auth and the form must carry it as it is.
 PASSWORD = "correct horse: 电池 staple"
+# Another user's service: a neighbouring host under the same domain.
+FOREIGN_ORIGIN = "https://c-other.ksai.scnet.cn:58043"
 SERVICE = Path(__file__).with_name("guard_service.py")
 
 
@@ -87,6 +91,13 @@ def guard_in_front_of(
             yield Guarded(record, service_port, folder)
         finally:
             stop_guard(record.port)
+
+
+def refused_websocket(url: str, **options: Any) -> int:
+    """The status with which a WebSocket handshake to ``url`` is refused."""
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(url, timeout=10, **options)
+    return int(refused.value.status_code)
 
 
 def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
