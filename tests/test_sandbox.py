@@ -11,16 +11,21 @@ import shlex
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 import trustme
+import websocket
+from guard_helpers import refused_websocket, running_service
 
 import scnet_magic.sandbox as sandbox_module
 from scnet_magic.account import sign_in
@@ -685,6 +690,136 @@ def test_execute_own_workdir_and_faults_never_run(
     finally:
         sandbox.stop()
     assert not sandbox.workdir.exists()
+
+
+# -- WebSockets through a gateway -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def echo_port() -> Iterator[int]:
+    """A WebSocket echo service (tests/guard_service.py) on a port of its own."""
+    with running_service() as port:
+        yield port
+
+
+@pytest.fixture
+def exposed(session: requests.Session, tmp_path: Path, echo_port: int) -> Iterator[Sandbox]:
+    """A sandbox that exposed the echo service's port (a start without a command)."""
+    with Sandbox(execute=True, workdir=tmp_path) as sandbox:
+        started = make_api(session, sandbox)("POST", START, json=start_body(port=echo_port))
+        assert ok_data(started)["execSuccess"] is True
+        yield sandbox
+
+
+def ws_url(sandbox: Sandbox, port: int, path: str = "/ws") -> str:
+    gateway = sandbox.external_url(RUNNING, port).rstrip("/")
+    assert gateway.startswith("http://")
+    return "ws://" + gateway.removeprefix("http://") + path
+
+
+def tunnels() -> int:
+    """The gateways' tunnel threads running in this process."""
+    return sum(thread.name == "gateway tunnel" for thread in threading.enumerate())
+
+
+def test_gateway_relays_a_websocket_both_ways(exposed: Sandbox, echo_port: int) -> None:
+    connection = websocket.create_connection(
+        ws_url(exposed, echo_port),
+        header=["Cookie: theme=dark"],
+        subprotocols=["chat.v2", "chat.v1"],
+        timeout=10,
+    )
+    try:
+        # The service greets right behind its 101, so the greeting may come with the head.
+        greeting = json.loads(connection.recv())
+        assert greeting == {"cookie": "theme=dark", "authorization": None, "subprotocol": "chat.v2"}
+        assert connection.subprotocol == "chat.v2"
+        connection.send("ping ☃")
+        assert connection.recv() == "ping ☃"
+        big = os.urandom(3 * MIB)
+        connection.send_binary(big)
+        assert connection.recv() == big
+    finally:
+        connection.close()
+
+
+def test_a_websocket_closed_by_either_side_ends_its_connection(
+    exposed: Sandbox, echo_port: int
+) -> None:
+    connection = websocket.create_connection(ws_url(exposed, echo_port), timeout=10)
+    connection.recv()  # the greeting
+    connection.send_close(websocket.STATUS_NORMAL, b"bye")
+    opcode, data = connection.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert data[:2] == struct.pack("!H", websocket.STATUS_NORMAL)
+    # The service then closed its end: the gateway passes the end on.
+    assert connection.sock is not None
+    with connection.sock as raw:
+        assert raw.recv(1) == b""
+    assert wait_for(lambda: tunnels() == 0)
+
+    dropped = websocket.create_connection(ws_url(exposed, echo_port), timeout=10)
+    dropped.recv()
+    assert tunnels() == 1 and dropped.sock is not None
+    dropped.sock.close()  # no close frame: the client just goes
+    assert wait_for(lambda: tunnels() == 0)
+
+
+def test_stopping_the_sandbox_ends_its_websockets(exposed: Sandbox, echo_port: int) -> None:
+    connection = websocket.create_connection(ws_url(exposed, echo_port), timeout=10)
+    try:
+        connection.recv()
+        assert tunnels() == 1
+        exposed.stop()
+        with pytest.raises(websocket.WebSocketConnectionClosedException):
+            connection.recv()
+        assert wait_for(lambda: tunnels() == 0)
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_an_upgrade_the_service_refuses_comes_back_as_its_answer(
+    exposed: Sandbox, echo_port: int, status: int
+) -> None:
+    assert refused_websocket(ws_url(exposed, echo_port, f"/status/{status}")) == status
+    assert tunnels() == 0
+
+
+def test_an_upgrade_goes_on_with_its_two_hop_by_hop_headers_only(
+    exposed: Sandbox, echo_port: int
+) -> None:
+    port = urlsplit(exposed.external_url(RUNNING, echo_port)).port
+    gateway = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        upgrade = {
+            "Connection": "keep-alive, Upgrade, X-Hop",
+            "Upgrade": "websocket",
+            "Keep-Alive": "timeout=5",
+            "X-Hop": "for the gateway only",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        }
+        gateway.request("GET", "/echo", headers=upgrade)
+        answer = gateway.getresponse()
+        # The echo route answers an upgrade like any GET: a 200, relayed as an ordinary answer.
+        assert answer.status == 200
+        headers = json.loads(answer.read())["headers"]
+        assert (headers["connection"], headers["upgrade"]) == (["Upgrade"], ["websocket"])
+        assert headers["sec-websocket-key"] == ["dGhlIHNhbXBsZSBub25jZQ=="]
+        assert "keep-alive" not in headers and "x-hop" not in headers
+        # Nothing switched: the same connection goes on speaking HTTP.
+        used = gateway.sock
+        gateway.request("GET", "/echo")
+        again = gateway.getresponse()
+        assert again.status == 200 and gateway.sock is used
+        assert "upgrade" not in json.loads(again.read())["headers"]
+    finally:
+        gateway.close()
+
+
+def test_an_upgrade_with_nothing_listening_is_a_502(exposed: Sandbox) -> None:
+    assert refused_websocket(ws_url(exposed, free_port())) == 502
 
 
 def group_alive(pgid: int) -> bool:
