@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import getpass
 import json
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+import websocket
+from guard_helpers import FOREIGN_ORIGIN, SERVICE, basic, refused_websocket
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -179,6 +184,88 @@ def test_guard_magic_and_verb_list_and_stop(
     again = run_scnet(["guard", "--stop", str(result.guard_port)])
     assert again.returncode == 1 and "no guard runs on port" in again.stderr
     assert "no guard runs here" in run_scnet(["guard", "--list"]).stdout
+
+
+# -- WebSockets through the external URL -----------------------------------------------------
+
+
+@pytest.fixture
+def protected_echo(instance: Sandbox, guard_dir: Path) -> tuple[str, int]:
+    """A WebSocket echo service (tests/guard_service.py) started with --protect: its external
+    URL (the sandbox's gateway, leading to the guard) and the service's own port."""
+    port = free_port()
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(SERVICE))} {port}"
+    result = service.start_service(ID, port, command, protect=PASSWORD, wait=30)
+    assert result.ready and result.protected and result.url is not None
+    return result.url.rstrip("/"), port
+
+
+def ws(url: str) -> str:
+    assert url.startswith("http://")
+    return "ws://" + url.removeprefix("http://") + "/ws"
+
+
+def service_websockets(port: int) -> int:
+    """How many WebSockets the service opened (asked on its own port, not through the guard)."""
+    seen: list[str] = requests.get(f"http://127.0.0.1:{port}/log", timeout=5).json()
+    return seen.count("WEBSOCKET /ws")
+
+
+@pytest.mark.parametrize("credential", ["cookie", "basic"])
+def test_websocket_through_the_external_url_with_a_credential(
+    protected_echo: tuple[str, int], credential: str
+) -> None:
+    url, port = protected_echo
+    if credential == "cookie":
+        login = requests.post(
+            f"{url}/.scnet-guard/login",
+            data={"password": PASSWORD, "next": "/"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert login.status_code == 303
+        # By hand: requests keeps a Secure cookie for https only, and the sandbox speaks http.
+        header = [f"Cookie: scnet_guard_session={login.cookies['scnet_guard_session']}; a=b"]
+    else:
+        header = [f"Authorization: {basic(PASSWORD)['Authorization']}"]
+    connection = websocket.create_connection(
+        ws(url), header=header, subprotocols=["chat.v2", "chat.v1"], timeout=10
+    )
+    try:
+        greeting = json.loads(connection.recv())
+        assert greeting["subprotocol"] == connection.subprotocol == "chat.v2"
+        assert greeting["authorization"] is None  # the guard's credential stays with it
+        assert greeting["cookie"] == ("a=b" if credential == "cookie" else None)
+        connection.send("ping ☃")
+        assert connection.recv() == "ping ☃"
+        connection.send_binary(b"\x00\x01" * 50_000)
+        assert connection.recv() == b"\x00\x01" * 50_000
+        connection.send_close(websocket.STATUS_NORMAL)
+        opcode, _ = connection.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+    finally:
+        connection.close()
+    assert service_websockets(port) == 1
+
+
+def test_websocket_through_the_external_url_without_credentials_is_refused(
+    protected_echo: tuple[str, int],
+) -> None:
+    url, port = protected_echo
+    assert refused_websocket(ws(url)) == 401
+    wrong = basic(PASSWORD + "x")["Authorization"]
+    assert refused_websocket(ws(url), header=[f"Authorization: {wrong}"]) == 401
+    assert service_websockets(port) == 0
+
+
+def test_websocket_through_the_external_url_from_another_site_is_refused(
+    protected_echo: tuple[str, int],
+) -> None:
+    url, port = protected_echo
+    signed = basic(PASSWORD)["Authorization"]
+    refused = refused_websocket(ws(url), header=[f"Authorization: {signed}"], origin=FOREIGN_ORIGIN)
+    assert refused == 403
+    assert service_websockets(port) == 0
 
 
 # -- a kernel outside the instance -----------------------------------------------------------
