@@ -123,3 +123,51 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+BIG = 200 * 2**20
+# The guard relays in pieces of at most 1 MiB and reads the next only once the previous has
+# left: its peak memory must not follow the size of the body.
+MEMORY_ALLOWANCE_KIB = 100 * 1024
+
+
+class Zeros:
+    """``size`` zero bytes to upload, made as they are sent; with a length, so requests sends
+    a Content-Length rather than chunks."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        block = bytes(1 << 20)
+        for start in range(0, self.size, len(block)):
+            yield block[: min(len(block), self.size - start)]
+
+
+def big_down_and_up(base_url: str, cookie: str, guard_pid: int) -> None:
+    """A 200 MB download and upload of the test service at ``base_url``, signed in with
+    ``cookie``: both pass whole, and the guard's peak memory does not grow with them."""
+    baseline = peak_rss_kib(guard_pid)
+    received = 0
+    with requests.get(
+        f"{base_url}/big/{BIG}", headers={"Cookie": cookie}, stream=True, timeout=60
+    ) as download:
+        assert download.status_code == 200
+        assert download.headers["Content-Length"] == str(BIG)
+        for chunk in download.iter_content(1 << 20):
+            received += len(chunk)
+    assert received == BIG
+
+    upload = requests.put(
+        f"{base_url}/echo", data=Zeros(BIG), headers={"Cookie": cookie}, timeout=60
+    )
+    assert upload.status_code == 200
+    seen = upload.json()
+    assert seen["body_length"] == BIG
+    assert seen["headers"]["content-length"] == [str(BIG)]
+
+    grown = peak_rss_kib(guard_pid) - baseline
+    assert grown < MEMORY_ALLOWANCE_KIB, f"the guard's peak memory grew by {grown} KiB"

@@ -44,6 +44,26 @@ def write_page(workdir: Path) -> None:
     (workdir / PAGE).write_text(PAGE_TEXT, encoding="utf-8")
 
 
+def session_cookie(login: requests.Response) -> str:
+    """The ``Cookie`` header value a successful sign-in gives a browser.
+
+    Set by hand: requests keeps a Secure cookie for https only, and the sandbox speaks http.
+    """
+    return f"scnet_guard_session={login.cookies['scnet_guard_session']}"
+
+
+def sign_in(url: str, password: str = PASSWORD) -> str:
+    """Sign in at a protected URL; the session's ``Cookie`` header value."""
+    login = requests.post(
+        f"{url.rstrip('/')}/.scnet-guard/login",
+        data={"password": password, "next": "/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert login.status_code == 303, login.text
+    return session_cookie(login)
+
+
 def visit(url: str, password: str = PASSWORD) -> None:
     """A protected external URL, as a stranger and as the owner meet it: 401 without a
     credential (the login page for a browser), the page after signing in with the cookie,
@@ -63,8 +83,7 @@ def visit(url: str, password: str = PASSWORD) -> None:
         timeout=10,
     )
     assert login.status_code == 303 and login.headers["Location"] == f"/{PAGE}"
-    # By hand: requests keeps a Secure cookie for https only, and the sandbox speaks http.
-    cookie = f"scnet_guard_session={login.cookies['scnet_guard_session']}"
+    cookie = session_cookie(login)
     after = requests.get(base + login.headers["Location"], headers={"Cookie": cookie}, timeout=10)
     assert after.status_code == 200 and after.text == PAGE_TEXT
     signed = requests.get(f"{base}/{PAGE}", headers=basic(password), timeout=10)

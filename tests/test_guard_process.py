@@ -16,9 +16,9 @@ from guard_helpers import (
     PASSWORD,
     Guarded,
     basic,
+    big_down_and_up,
     free_port,
     guard_in_front_of,
-    peak_rss_kib,
     raw_exchange,
     running_service,
 )
@@ -30,11 +30,6 @@ from scnet_magic.guard import (
     start_guard,
     stop_guard,
 )
-
-BIG = 200 * 2**20
-# The guard relays in 64 KiB chunks and waits for each to leave: its peak memory must not
-# follow the size of the body.
-MEMORY_ALLOWANCE_KIB = 100 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -56,47 +51,9 @@ def guarded(service_port: int, guard_dir: Path) -> Iterator[Guarded]:
         yield guard
 
 
-class Zeros:
-    """``size`` zero bytes to upload, made as they are sent; with a length, so requests sends
-    a Content-Length rather than chunks."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> Iterator[bytes]:
-        block = bytes(1 << 20)
-        for start in range(0, self.size, len(block)):
-            yield block[: min(len(block), self.size - start)]
-
-
 def test_200_mb_down_and_up_in_bounded_memory(guarded: Guarded) -> None:
     cookie = guarded.session_cookie()  # scrypt's 16 MiB are in the baseline
-    pid = guarded.record.pid
-    baseline = peak_rss_kib(pid)
-
-    received = 0
-    with requests.get(
-        f"{guarded.url}/big/{BIG}", headers={"Cookie": cookie}, stream=True, timeout=60
-    ) as download:
-        assert download.status_code == 200
-        assert download.headers["Content-Length"] == str(BIG)
-        for chunk in download.iter_content(1 << 20):
-            received += len(chunk)
-    assert received == BIG
-
-    upload = requests.put(
-        f"{guarded.url}/echo", data=Zeros(BIG), headers={"Cookie": cookie}, timeout=60
-    )
-    assert upload.status_code == 200
-    seen = upload.json()
-    assert seen["body_length"] == BIG
-    assert seen["headers"]["content-length"] == [str(BIG)]
-
-    grown = peak_rss_kib(pid) - baseline
-    assert grown < MEMORY_ALLOWANCE_KIB, f"the guard's peak memory grew by {grown} KiB"
+    big_down_and_up(guarded.url, cookie, guarded.record.pid)
 
 
 LONG_CUT = 3 * 2**20  # long enough for the guard to copy the body itself, past tornado's reader

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 import websocket
-from guard_helpers import FOREIGN_ORIGIN, SERVICE, basic, refused_websocket
+from guard_helpers import FOREIGN_ORIGIN, SERVICE, basic, big_down_and_up, refused_websocket
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -23,6 +23,7 @@ from protect_helpers import (
     guard_folder,
     plain_server,
     serve_command,
+    sign_in,
     visit,
     write_page,
 )
@@ -217,15 +218,7 @@ def test_websocket_through_the_external_url_with_a_credential(
 ) -> None:
     url, port = protected_echo
     if credential == "cookie":
-        login = requests.post(
-            f"{url}/.scnet-guard/login",
-            data={"password": PASSWORD, "next": "/"},
-            allow_redirects=False,
-            timeout=10,
-        )
-        assert login.status_code == 303
-        # By hand: requests keeps a Secure cookie for https only, and the sandbox speaks http.
-        header = [f"Cookie: scnet_guard_session={login.cookies['scnet_guard_session']}; a=b"]
+        header = [f"Cookie: {sign_in(url)}; a=b"]
     else:
         header = [f"Authorization: {basic(PASSWORD)['Authorization']}"]
     connection = websocket.create_connection(
@@ -266,6 +259,34 @@ def test_websocket_through_the_external_url_from_another_site_is_refused(
     refused = refused_websocket(ws(url), header=[f"Authorization: {signed}"], origin=FOREIGN_ORIGIN)
     assert refused == 403
     assert service_websockets(port) == 0
+
+
+# -- streams and large bodies through the external URL ---------------------------------------
+
+
+def test_server_sent_events_through_the_external_url_arrive_one_by_one(
+    protected_echo: tuple[str, int],
+) -> None:
+    url, port = protected_echo
+    cookie = {"Cookie": sign_in(url)}
+    with requests.get(f"{url}/sse/outside", headers=cookie, stream=True, timeout=10) as stream:
+        lines = stream.iter_lines()
+        # The service holds its second event until released (on its own port): the first one
+        # has come through the gateway and the guard while the stream is still open.
+        assert next(lines) == b"data: first"
+        released = requests.get(f"http://127.0.0.1:{port}/release/outside", timeout=5)
+        assert released.status_code == 200
+        rest = [line for line in lines if line]
+    assert rest == [b"data: second"]
+
+
+def test_200_mb_down_and_up_through_the_external_url_in_bounded_memory(
+    protected_echo: tuple[str, int],
+) -> None:
+    url, _port = protected_echo
+    cookie = sign_in(url)  # scrypt's 16 MiB are in the baseline
+    (guard,) = list_guards()
+    big_down_and_up(url, cookie, guard.pid)
 
 
 # -- a kernel outside the instance -----------------------------------------------------------
