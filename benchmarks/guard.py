@@ -102,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(tempfile.TemporaryDirectory())
         service_port = stack.enter_context(running_service())
-        os.environ["SCNET_GUARD_DIR"] = folder
         guard = stack.enter_context(guard_in_front_of(service_port, Path(folder)))
         relay_port = stack.enter_context(plain_relay(service_port))
         cookie = guard.session_cookie()
