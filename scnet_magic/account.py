@@ -490,8 +490,7 @@ def renew_token(
     region_id: str | None = None,
 ) -> str:
     """A renewed token in place of ``token``."""
-    settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
-    with AccountApi(timeout=settings.timeout, ac_url=settings.ac_url) as api:
+    with _platform_api(ac_url, timeout) as api:
         return api.renew(validation.validate_token(token), region_id)
 
 
@@ -499,6 +498,15 @@ def token_state(
     token: str, *, ac_url: str | None = None, timeout: float | None = None
 ) -> TokenState:
     """Whether the platform still accepts ``token`` (``tokens/state``)."""
-    settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
-    with AccountApi(timeout=settings.timeout, ac_url=settings.ac_url) as api:
+    with _platform_api(ac_url, timeout) as api:
         return api.state(validation.validate_token(token))
+
+
+def _platform_api(ac_url: str | None, timeout: float | None) -> AccountApi:
+    """The platform host's calls at the address and timeout given; what is not given is looked
+    up (front ends and clients pass both from the settings they already hold, so nothing is
+    read twice)."""
+    if ac_url is None or timeout is None:
+        settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
+        ac_url, timeout = settings.ac_url, settings.timeout
+    return AccountApi(timeout=timeout, ac_url=ac_url)

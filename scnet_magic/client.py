@@ -326,17 +326,25 @@ class ScnetClient(Transport):
             ac_url=ac_url,
             timeout=timeout,
         )
-        return cls(base_url=signed.base_url, token=signed.token, timeout=timeout)
+        return cls(
+            base_url=signed.base_url, token=signed.token, timeout=timeout, ac_url=signed.ac_url
+        )
 
     def renew_token(self, ac_url: str | None = None) -> None:
-        """Replace this client's token with a renewed one (``tokens/next``)."""
+        """Replace this client's token with a renewed one (``tokens/next``), asked at
+        ``ac_url`` or else this client's platform address."""
         with self._speaking():
-            self.__token = account.renew_token(self.__token, ac_url=ac_url, timeout=self.timeout)
+            self.__token = account.renew_token(
+                self.__token, ac_url=ac_url or self.settings.ac_url, timeout=self.timeout
+            )
 
     def token_state(self, ac_url: str | None = None) -> TokenState:
-        """Whether the platform still accepts this client's token (``tokens/state``)."""
+        """Whether the platform still accepts this client's token (``tokens/state``), asked
+        at ``ac_url`` or else this client's platform address."""
         with self._speaking():
-            return account.token_state(self.__token, ac_url=ac_url, timeout=self.timeout)
+            return account.token_state(
+                self.__token, ac_url=ac_url or self.settings.ac_url, timeout=self.timeout
+            )
 
     def wait_until_ready(
         self,

@@ -67,6 +67,27 @@ def test_sign_in_goes_through_three_ports_with_the_right_token_at_each(login_env
     assert calls(sb) == [("ai", START), ("platform", STATE), ("platform", RENEW)]
 
 
+def test_a_client_keeps_the_platform_address_it_was_given(
+    login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ac_url`` given to the client (or to its sign-in) is where its renewal and token check
+    go, whatever the environment says."""
+    sb = login_env
+    monkeypatch.setenv("SCNET_AC_URL", sb.login_url)  # a wrong address the client must not use
+    with ScnetClient.login(region="昆山", ac_url=sb.ac_url) as client:
+        assert client.settings.ac_url == sb.ac_url
+        sb.clear_log()
+        assert client.token_state().valid
+        client.renew_token()
+    assert calls(sb) == [("platform", STATE), ("platform", RENEW)]
+
+    signed = sign_in(region="昆山", ac_url=sb.ac_url)
+    sb.clear_log()
+    with ScnetClient(base_url=signed.base_url, token=signed.token, ac_url=sb.ac_url) as client:
+        assert client.token_state().valid
+    assert calls(sb) == [("platform", STATE)]
+
+
 def test_the_platform_url_setting_is_obeyed(
     login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
