@@ -4,10 +4,13 @@ gets, how Basic credentials and cookies are read, and how the throttle and sessi
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from tornado.httputil import HTTPHeaders
 
 from scnet_magic.guard import auth
+from scnet_magic.guard.base import Guard
 from scnet_magic.guard.relay import framing_problem, origin_form
 
 
@@ -78,6 +81,42 @@ def test_the_password_hash_matches_only_the_password_and_hides_itself() -> None:
     assert not hashed.matches("s3cret ")
     assert "s3cret" not in repr(hashed) and hashed.salt.hex() not in repr(hashed)
     assert auth.PasswordHash.of("s3cret").digest != hashed.digest  # salted
+
+
+def test_the_accepted_password_is_recognised_and_nothing_else() -> None:
+    accepted = auth.Accepted()
+    assert not accepted.recognises("s3cret")  # nothing accepted yet
+    accepted.remember("s3cret")
+    assert accepted.recognises("s3cret")
+    assert not accepted.recognises("s3cret ") and not accepted.recognises("")
+    assert "s3cret" not in repr(vars(accepted))
+
+
+class CountingHash(auth.PasswordHash):
+    """A real scrypt hash that counts its checks."""
+
+    checks = 0
+
+    def matches(self, candidate: str) -> bool:
+        CountingHash.checks += 1
+        return super().matches(candidate)
+
+
+def test_scrypt_runs_once_for_the_right_password_and_every_time_for_a_wrong_one() -> None:
+    hashed = auth.PasswordHash.of("s3cret")
+    guard = Guard(1, "id", CountingHash(hashed.salt, hashed.digest))
+
+    async def checks() -> list[bool]:
+        return [await guard.password_matches(p) for p in ("s3cret", "s3cret", "x", "x", "s3cret")]
+
+    CountingHash.checks = 0
+    try:
+        assert asyncio.run(checks()) == [True, True, False, False, True]
+    finally:
+        guard.close()
+    # The right password: scrypt the first time only. Wrong ones: scrypt every time, so a
+    # guesser is as slow as ever.
+    assert CountingHash.checks == 3
 
 
 def test_the_throttle_locks_after_ten_failures_for_a_minute() -> None:

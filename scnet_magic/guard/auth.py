@@ -73,6 +73,30 @@ def _scrypt(password: str, salt: bytes) -> bytes:
     )
 
 
+class Accepted:
+    """The password, once scrypt has accepted it, recognised again by an HMAC under a key of
+    this process alone.
+
+    An API client with HTTP Basic sends the password with every request: scrypt on each (some
+    50 ms, one at a time) would hold the service to about twenty requests a second. Like the
+    scrypt hash, the HMAC exists only in the guard's memory; a wrong candidate is still checked
+    by scrypt, so guessing stays as slow as before.
+    """
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(_KEY_BYTES)
+        self._mac: bytes | None = None
+
+    def _of(self, candidate: str) -> bytes:
+        return hmac.digest(self._key, candidate.encode("utf-8", "surrogateescape"), "sha256")
+
+    def recognises(self, candidate: str) -> bool:
+        return self._mac is not None and hmac.compare_digest(self._of(candidate), self._mac)
+
+    def remember(self, candidate: str) -> None:
+        self._mac = self._of(candidate)
+
+
 class Sessions:
     """Signed-in browsers, by session id, in this process's memory only.
 

@@ -38,18 +38,24 @@ class Guard:
     password: auth.PasswordHash
     sessions: auth.Sessions = field(default_factory=auth.Sessions)
     throttle: auth.Throttle = field(default_factory=auth.Throttle)
-    # One scrypt at a time, off the event loop: a burst of guesses costs the guard one core and
-    # 16 MiB, not one of each per guess.
+    accepted: auth.Accepted = field(default_factory=auth.Accepted)
     # Connections to the service kept for the next request without a body: a new one costs
     # about as much as the rest of a small request's way through the guard.
     idle: deque[iostream.IOStream] = field(default_factory=deque)
+    # One scrypt at a time, off the event loop: a burst of guesses costs the guard one core and
+    # 16 MiB, not one of each per guess.
     hashing: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="scnet-guard-hash")
     )
 
     async def password_matches(self, candidate: str) -> bool:
+        if self.accepted.recognises(candidate):
+            return True
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.hashing, self.password.matches, candidate)
+        matches = await loop.run_in_executor(self.hashing, self.password.matches, candidate)
+        if matches:
+            self.accepted.remember(candidate)
+        return matches
 
     async def upstream_accepts(self) -> bool:
         try:
