@@ -11,7 +11,7 @@ from tornado.httputil import HTTPHeaders
 
 from scnet_magic.guard import auth
 from scnet_magic.guard.base import Guard
-from scnet_magic.guard.relay import framing_problem, origin_form
+from scnet_magic.guard.relay import connection_tokens, framing_problem, origin_form
 
 
 class Clock:
@@ -200,3 +200,13 @@ def test_two_content_length_headers_that_differ_are_ambiguous() -> None:
 )
 def test_origin_form_never_keeps_a_host(uri: str, path: str) -> None:
     assert origin_form(uri) == path
+
+
+def test_connection_tokens_are_read_from_lists_and_repeated_headers() -> None:
+    listed = HTTPHeaders({"Connection": "keep-alive, Close"})
+    assert connection_tokens(listed) == {"keep-alive", "close"}
+    repeated = HTTPHeaders()
+    repeated.add("Connection", "X-Private")
+    repeated.add("Connection", "close")
+    assert connection_tokens(repeated) == {"x-private", "close"}
+    assert connection_tokens(HTTPHeaders()) == frozenset()

@@ -97,6 +97,14 @@ def origin_form(uri: str | None) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+def connection_tokens(headers: httputil.HTTPHeaders) -> frozenset[str]:
+    """The tokens of a message's Connection headers, lower case: ``keep-alive, close`` is two,
+    as are two Connection lines."""
+    return frozenset(
+        token.strip().lower() for token in headers.get("Connection", "").split(",") if token.strip()
+    )
+
+
 def forwarded_headers(
     request: httputil.HTTPServerRequest, *, drop_authorization: bool, drop: frozenset[str]
 ) -> httputil.HTTPHeaders:
@@ -105,7 +113,7 @@ def forwarded_headers(
     Host passes unchanged (the service builds links and checks origins with it; it never
     chooses where the guard connects).
     """
-    named = {token.strip().lower() for token in request.headers.get("Connection", "").split(",")}
+    named = connection_tokens(request.headers)
     headers = httputil.HTTPHeaders()
     for name, value in request.headers.get_all():
         lower = name.lower()
@@ -126,16 +134,11 @@ def forwarded_headers(
     return headers
 
 
-def response_headers(headers: httputil.HTTPHeaders) -> list[tuple[str, str]]:
-    """The service's response headers minus the hop-by-hop ones and any guard header."""
-    named = {token.strip().lower() for token in headers.get("Connection", "").split(",")}
-    return [
-        (name, value)
-        for name, value in headers.get_all()
-        if name.lower() not in HOP_BY_HOP
-        and name.lower() not in named
-        and name.lower() != GUARD_HEADER.lower()
-    ]
+def response_headers(headers: httputil.HTTPHeaders, named: frozenset[str]) -> list[tuple[str, str]]:
+    """The service's response headers minus the hop-by-hop ones, those its Connection header
+    ``named``, and any guard header."""
+    dropped = HOP_BY_HOP | named | {GUARD_HEADER.lower()}
+    return [(name, value) for name, value in headers.get_all() if name.lower() not in dropped]
 
 
 UPSTREAM_PARAMS = HTTP1ConnectionParameters(
@@ -240,12 +243,12 @@ class Exchange(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> None:
         assert isinstance(start_line, httputil.ResponseStartLine)
-        self._handler.start_response(start_line, headers)
+        named = connection_tokens(headers)
+        self._handler.start_response(start_line, headers, named)
         self.headers_sent = True
-        connection_tokens = {token.strip().lower() for token in headers.get_list("Connection")}
         self._keep_alive = (
             start_line.version == "HTTP/1.1"
-            and "close" not in connection_tokens
+            and "close" not in named
             and (
                 "Content-Length" in headers
                 or "Transfer-Encoding" in headers
@@ -410,12 +413,15 @@ class ProxyHandler(GuardHandler):
     get = head = post = put = patch = delete = options = relay
 
     def start_response(
-        self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders
+        self,
+        start_line: httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+        named: frozenset[str],
     ) -> None:
         self.set_status(start_line.code, start_line.reason or None)
         for name in ("Content-Type", "Server", "Date"):  # tornado's defaults, not the service's
             self.clear_header(name)
-        for name, value in response_headers(headers):
+        for name, value in response_headers(headers, named):
             try:
                 self.add_header(name, value)
             except ValueError:
