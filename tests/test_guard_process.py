@@ -23,6 +23,7 @@ from guard_helpers import (
     running_service,
 )
 
+from scnet_magic.errors import InvalidInput
 from scnet_magic.guard import (
     GuardError,
     find_guard,
@@ -180,6 +181,20 @@ def test_bad_arguments_are_refused_before_starting(service_port: int, guard_dir:
         start_guard(0, PASSWORD)
     with pytest.raises(ValueError):
         start_guard(service_port, PASSWORD, port=70000)
+    assert list_guards() == []
+
+
+def test_the_guard_takes_passwords_and_ports_by_the_front_ends_rules(
+    service_port: int, guard_dir: Path
+) -> None:
+    """``start_guard`` itself refuses what ``--protect`` refuses, so ``scnet guard`` and Python
+    callers cannot start a guard the front ends would not."""
+    with pytest.raises(InvalidInput, match="line breaks or NUL"):
+        start_guard(service_port, "two\rlines")
+    with pytest.raises(InvalidInput, match="port must be from 1 to 65535"):
+        start_guard(service_port, PASSWORD, port=-1)
+    with pytest.raises(InvalidInput, match="port must be a whole number"):
+        start_guard(True, PASSWORD)  # type: ignore[arg-type]
     assert list_guards() == []
 
 

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import validation
 from ..i18n import _
 from . import manage
 
@@ -42,7 +43,7 @@ def add_guard_arguments(parser: argparse.ArgumentParser) -> None:
     action.add_argument("--stop", type=int, metavar="G", help=_("stop the guard on port G"))
     parser.add_argument(
         "--listen-port",
-        type=int,
+        type=validation.listen_port_argument,
         default=0,
         metavar="G",
         help=_("port the guard listens on (default: any free port)"),

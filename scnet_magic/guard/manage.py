@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import validation
 from ..i18n import _
 
 GUARD_DIR_ENV = "SCNET_GUARD_DIR"
@@ -205,12 +206,14 @@ def start_guard(
     once it answers.
 
     A guard already running for that port is reused (``reused=True``) if ``password`` opens
-    it; one with another password is an error rather than a silent change of password.
+    it; one with another password is an error rather than a silent change of password. Ports
+    and password are checked by the rules every front end uses (``InvalidInput``, a
+    ``ValueError``) before anything starts.
     """
-    _check_port(upstream_port, allow_zero=False)
-    _check_port(port, allow_zero=True)
-    if not password:
-        raise ValueError(_("the guard's password must not be empty"))
+    validation.validate_port(upstream_port)
+    if not (type(port) is int and port == 0):  # 0: any free port
+        validation.validate_port(port)
+    password = validation.validate_guard_password(password)
     existing = find_guard(upstream_port)
     if existing is not None:
         if _password_opens(existing, password):
@@ -260,16 +263,6 @@ def start_guard(
     if record is None:
         raise GuardError(_not_started(upstream_port, log))
     return record
-
-
-def _check_port(port: int, *, allow_zero: bool) -> None:
-    lowest = 0 if allow_zero else 1
-    if isinstance(port, bool) or not isinstance(port, int) or not lowest <= port <= 65535:
-        if allow_zero:
-            message = _("listening port must be from 0 (any free port) to 65535, got {value}")
-        else:
-            message = _("port must be from 1 to 65535, got {value}")
-        raise ValueError(message.format(value=repr(port)[:20]))
 
 
 def _wait_until_listening(guard_id: str, port: int, timeout: float) -> GuardRecord | None:
