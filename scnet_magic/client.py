@@ -17,7 +17,7 @@ from typing import Any
 from . import account, config, i18n, lifecycle, readiness, validation
 from .config import Settings
 from .errors import ApiError, InvalidInput, MalformedResponse, ScnetError
-from .i18n import N_, _
+from .i18n import _
 from .models import (
     InstanceProgress,
     Notebook,
@@ -43,10 +43,6 @@ LIST_PATH = f"{API}/list"
 PAGE_SIZE = 20  # the documented default; larger sizes are undocumented
 MAX_PAGES = 1000
 
-_MAY_HAVE_ARRIVED = N_(
-    "The request may have reached the platform: check the instance before starting again."
-)
-
 
 class ScnetClient(Transport):
     """A client for the SCNet notebook OpenAPI.
@@ -55,9 +51,6 @@ class ScnetClient(Transport):
     (see :mod:`scnet_magic.config`). The token is kept private: it is sent in the ``token``
     header and appears in no repr, message or log.
     """
-
-    address_name = N_("the base URL")
-    unsure_post_hint = _MAY_HAVE_ARRIVED
 
     def __init__(
         self,

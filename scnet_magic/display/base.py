@@ -217,11 +217,6 @@ def note_html(text: str, error: bool = False) -> str:
     return f'<small class="scnet-error" style="color:{_COLORS["error"]}">{_esc(text)}</small>'
 
 
-def one_line_clip(text: str, limit: int) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _width(text: str) -> int:
     """Columns ``text`` takes in a terminal: CJK characters (names, Chinese titles) take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import one_line
 from ..i18n import N_, _, ngettext
 from .base import (
     _COLORS,
     _box,
     _esc,
     _width,
-    one_line_clip,
 )
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ _COMMAND_COLUMN = 40  # characters of a command shown in the table; the record k
 def _cell(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     text = "" if value is None else str(value)
-    return text if key != "command" else one_line_clip(text, _COMMAND_COLUMN)
+    return text if key != "command" else one_line(text, _COMMAND_COLUMN - 1)
 
 
 _STATUS_NAMES = {
@@ -195,7 +195,7 @@ def instance_line(notebook: Notebook) -> str:
         service = _("no custom service configured")
     elif notebook.command:
         service = _("custom port {port}, command: {command}").format(
-            port=notebook.custom_port, command=one_line_clip(notebook.command, 120)
+            port=notebook.custom_port, command=one_line(notebook.command, 119)
         )
     else:
         service = _("custom port {port}, no command").format(port=notebook.custom_port)
