@@ -69,6 +69,10 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *, add_help: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
+        # No abbreviated options, for every verb's parser too (add_subparsers makes them of
+        # this class): argparse quotes the value of an ambiguous one back (--t=…), and a value
+        # on this command line may be a misplaced token.
+        kwargs.setdefault("allow_abbrev", False)
         parents = kwargs.pop("parents", [])
         super().__init__(add_help=False, **kwargs)
         self._positionals.title = _("positional arguments")
@@ -89,10 +93,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's parser, its help in the current language (see :mod:`scnet_magic.i18n`)."""
-    # No abbreviated options: argparse quotes the value of an ambiguous one back (--t=…),
-    # and a value on this command line may be a misplaced token.
     parser = _Parser(
-        allow_abbrev=False,
         prog="scnet",
         description=_("Start and reach custom services in SCNet notebook instances."),
         epilog=_(
@@ -148,7 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = verbs.add_parser(
         "start",
-        allow_abbrev=False,
         parents=[notebook_id, api],
         help=_("start a custom service and print its external URL"),
         description=_(
@@ -189,7 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_stop_arguments(
         verbs.add_parser(
             "stop",
-            allow_abbrev=False,
             parents=[notebook_id, api],
             help=_("stop a notebook instance (every process in it ends)"),
             description=_(
@@ -201,14 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs.add_parser(
         "url",
-        allow_abbrev=False,
         parents=[notebook_id, api],
         help=_("print the status and external URL of the custom service"),
         description=_("Print the status and external URL of a notebook's custom service."),
     )
     notebooks = verbs.add_parser(
         "notebooks",
-        allow_abbrev=False,
         parents=[api],
         help=_("list notebook instances (all pages)"),
         description=_("List notebook instances: id, name and status (every page)."),
@@ -225,7 +222,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_login_arguments(
         verbs.add_parser(
             "login",
-            allow_abbrev=False,
             help=_("sign in with an access key pair; save the region's token and address"),
             description=_(
                 "Sign in with an access key pair (SCNET_USER, SCNET_ACCESS_KEY, "
@@ -236,7 +232,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox = verbs.add_parser(
         "sandbox",
-        allow_abbrev=False,
         help=_("serve a local SCNet-compatible sandbox for trying things out"),
         description=_(
             "Serve the SCNet notebook API on loopback with a random token and print "

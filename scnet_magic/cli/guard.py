@@ -49,7 +49,6 @@ def add_guard_verb(verbs: Any) -> None:
     add_guard_arguments(
         verbs.add_parser(
             "guard",
-            allow_abbrev=False,
             help=_("put a password in front of a service of this machine; list or stop guards"),
             description=_(
                 "A guard listens on a port of its own and lets through to 127.0.0.1:PORT only "
