@@ -259,13 +259,13 @@ def start_guard(
         launcher.wait()
     if launcher.returncode != 0:
         raise GuardError(_not_started(upstream_port, log))
-    record = _wait_until_listening(guard_id, port, timeout)
+    record = _wait_until_listening(guard_id, timeout)
     if record is None:
         raise GuardError(_not_started(upstream_port, log))
     return record
 
 
-def _wait_until_listening(guard_id: str, port: int, timeout: float) -> GuardRecord | None:
+def _wait_until_listening(guard_id: str, timeout: float) -> GuardRecord | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for record in list_guards():

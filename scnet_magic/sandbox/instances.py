@@ -67,12 +67,6 @@ class _Instances:
                 state.status, state.target = state.target, None
         return state
 
-    def instance_status(self, notebook_id: str) -> str:
-        """The notebook's status now."""
-        record = _notebook(notebook_id, "notebookId")
-        with self._lock:
-            return self._state(record).status
-
     def _live(self, record: dict[str, str]) -> dict[str, Any]:
         """A record as the list and the detail answer it: the status now and the custom
         service (``customsizePort`` in the platform's spelling, as text)."""

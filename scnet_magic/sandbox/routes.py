@@ -30,7 +30,6 @@ class _Platform(Protocol):
     """What the API server needs of the ``Sandbox`` it serves."""
 
     host: str
-    port: int
     tls: ssl.SSLContext | None
     execute: bool
     delay: float
