@@ -110,7 +110,6 @@ class Sandbox(_Accounts, _Instances):
         self._logdir: Path | None = None
         self._gateways: dict[tuple[str, int], _GatewayServer] = {}
         self._services: dict[str, int] = {}
-        self._procs: list[subprocess.Popen[bytes]] = []
         self._reaper = Reaper()
         self._init_instances()
         self._runs = 0
@@ -195,7 +194,8 @@ class Sandbox(_Accounts, _Instances):
                 return
             self._stopped = True
             servers: list[_Server] = [*self._gateways.values(), *self._servers.values()]
-            procs = list(self._procs)
+            # Those of stopped instances have ended already.
+            procs = [proc for state in self._states.values() for proc in state.procs]
         atexit.unregister(self.stop)
         for server in servers:
             server.close()
@@ -333,7 +333,6 @@ class Sandbox(_Accounts, _Instances):
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            self._procs.append(proc)
             self._reaper.watch(proc.pid)  # its group: start_new_session made pid the pgid
             self._adopt(notebook_id, proc)
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
