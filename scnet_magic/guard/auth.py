@@ -18,6 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import i18n
 from ..i18n import N_, _, using
 
 COOKIE_NAME = "scnet_guard_session"
@@ -254,9 +255,9 @@ def preferred_language(accept_language: str | None) -> str:
                     quality = float(number)
                 except ValueError:
                     quality = 0.0
-        base = tag.strip().lower().split("-")[0]
-        if base in ("zh", "en") and quality > 0:
-            ranked.append((-quality, index, base))
+        language = i18n.known(tag)
+        if language is not None and quality > 0:
+            ranked.append((-quality, index, language))
     return min(ranked)[2] if ranked else "en"
 
 

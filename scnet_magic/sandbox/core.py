@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .. import validation
 from .accounts import _Accounts
 from .data import (
     _BOOT,
@@ -48,7 +49,7 @@ from .gateway import _GatewayServer
 from .instances import _Instances
 from .processes import Reaper, _accepts, _tail, _terminate
 from .routes import _ApiServer
-from .server import _is_loopback, _Server
+from .server import _Server
 
 
 class Sandbox(_Accounts, _Instances):
@@ -155,7 +156,7 @@ class Sandbox(_Accounts, _Instances):
         with self._lock:
             if self._servers or self._stopped:
                 raise RuntimeError("a sandbox can be started only once")
-        if not _is_loopback(self.host):
+        if not validation.is_loopback_host(self.host):
             warnings.warn(
                 f"the SCNet sandbox listens on {self.host!r}: it is reachable from other machines",
                 stacklevel=2,
