@@ -410,8 +410,6 @@ class ProxyHandler(GuardHandler):
             # visitor does not take a truncated download for a whole one.
             self.request.connection.close()
 
-    get = head = post = put = patch = delete = options = relay
-
     def start_response(
         self,
         start_line: httputil.ResponseStartLine,
@@ -443,5 +441,7 @@ class ProxyHandler(GuardHandler):
         super().on_connection_close()
 
 
-for _method in EXTRA_METHODS:
+# Every method the handler accepts is relayed: tornado calls the handler's method of that name.
+for _method in ProxyHandler.SUPPORTED_METHODS:
     setattr(ProxyHandler, _method.lower(), ProxyHandler.relay)
+del _method
