@@ -137,6 +137,10 @@ def credentials(settings: LoginSettings, ask: Ask | None = None) -> Credentials:
     return Credentials(**values)
 
 
+# What hints call the platform host, where every /ac/ call goes.
+PLATFORM_ADDRESS = N_("the platform address (SCNET_AC_URL)")
+
+
 class AccountApi(Transport):
     """The account calls: tokens at the login address, ``/ac/...`` at the platform address."""
 
@@ -264,16 +268,21 @@ class AccountApi(Transport):
         try:
             return self._request("POST", self.login_url + path, headers=headers)
         except (HttpError, ApiError) as exc:
-            raise _address_hint(exc, self.login_url, "SCNET_LOGIN_URL") from None
+            raise address_hint(exc, self.login_url, "SCNET_LOGIN_URL") from None
 
     def _ac_call(self, method: str, path: str, token: str) -> dict[str, Any]:
         try:
-            return self._request(method, self.ac_url + path, headers={"token": token})
+            return self._request(
+                method,
+                self.ac_url + path,
+                headers={"token": token},
+                address_name=PLATFORM_ADDRESS,
+            )
         except (HttpError, ApiError) as exc:
-            raise _address_hint(exc, self.ac_url, "SCNET_AC_URL") from None
+            raise address_hint(exc, self.ac_url, "SCNET_AC_URL") from None
 
 
-def _address_hint(exc: HttpError | ApiError, url: str, variable: str) -> HttpError | ApiError:
+def address_hint(exc: HttpError | ApiError, url: str, variable: str) -> HttpError | ApiError:
     """The same error, with a hint naming the address setting when that is the likely cause: a
     redirect, or a 404 (with or without an envelope: another host's endpoint is unknown)."""
     if not (exc.status == 404 or 300 <= exc.status < 400):

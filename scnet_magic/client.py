@@ -16,7 +16,7 @@ from typing import Any
 
 from . import account, config, i18n, lifecycle, readiness, validation
 from .config import Settings
-from .errors import ApiError, InvalidInput, MalformedResponse, ScnetError
+from .errors import ApiError, HttpError, InvalidInput, MalformedResponse, ScnetError
 from .i18n import _
 from .models import (
     InstanceProgress,
@@ -231,15 +231,21 @@ class ScnetClient(Transport):
         """
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
+            ac_url = self.settings.ac_url
+            endpoint = f"POST {ac_url}{lifecycle.BOOT_PATH}"
             try:
                 return self._request(
                     "POST",
-                    self.settings.ac_url + lifecycle.BOOT_PATH,
+                    ac_url + lifecycle.BOOT_PATH,
                     headers={"token": self.__token},
                     body={"notebookId": checked_id},
+                    address_name=account.PLATFORM_ADDRESS,
                 )
+            except (HttpError, ApiError) as exc:
+                # A 404 or a redirect here most likely means SCNET_AC_URL is not the platform.
+                raise account.address_hint(exc, ac_url, "SCNET_AC_URL").at(endpoint) from None
             except ScnetError as exc:
-                raise exc.at(f"POST {self.settings.ac_url}{lifecycle.BOOT_PATH}") from None
+                raise exc.at(endpoint) from None
 
     def stop_notebook(self, notebook_id: str | int, save_env: bool = True) -> StopResult:
         """Stop an instance (every process in it ends); ``save_env`` keeps its installed

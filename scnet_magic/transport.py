@@ -200,8 +200,14 @@ class Transport:
         headers: dict[str, str],
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
+        address_name: str | None = None,
     ) -> dict[str, Any]:
-        """Send one request and return the envelope of a successful answer."""
+        """Send one request and return the envelope of a successful answer.
+
+        ``address_name`` names the address setting in hints when this request goes to
+        another host than the transport's own (``address_name``).
+        """
+        address = address_name or self.address_name
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         started = time.monotonic()
@@ -239,7 +245,7 @@ class Transport:
                 _("could not connect to {origin} within {timeout} s").format(
                     origin=origin, timeout=f"{self.timeout:g}"
                 ),
-                _("Check {address} and the network.").format(address=_(self.address_name)),
+                _("Check {address} and the network.").format(address=_(address)),
             ) from exc
         except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
             _forget_variables(exc)
@@ -250,7 +256,7 @@ class Transport:
                 _("secure connection to {origin} failed: {reason}").format(
                     origin=origin, reason=reason_of(exc)
                 ),
-                _tls_hint(exc, self.address_name),
+                _tls_hint(exc, address),
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
@@ -258,7 +264,7 @@ class Transport:
             refused = reason in (_("connection refused"), _("host name not found"))
             raise TransportError(
                 _("request to {origin} failed: {reason}").format(origin=origin, reason=reason),
-                _("Check {address} and the network.").format(address=_(self.address_name))
+                _("Check {address} and the network.").format(address=_(address))
                 if refused or method != "POST"
                 else _(self.unsure_post_hint),
             ) from exc

@@ -16,17 +16,20 @@ import requests
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from scnet_magic import ApiError, HttpError, LoginError, ScnetClient
+from scnet_magic import ApiError, HttpError, LoginError, ScnetClient, TransportError
 from scnet_magic.account import renew_token, sign_in, token_state
 from scnet_magic.cli import main as cli_main
 from scnet_magic.config import read_config_file
 from scnet_magic.magics.core import ScnetMagics
 from scnet_magic.sandbox import Sandbox, token_tag
 
+from conftest import free_port
+
 TOKENS = "/api/user/v3/tokens"
 CENTER = "/ac/openapi/v2/center"
 RENEW = "/ac/openapi/v2/tokens/next"
 STATE = "/ac/openapi/v2/tokens/state"
+BOOT = "/ac/openapi/v2/notebook/actions/start"
 LIST = "/ai/openapi/v2/notebook/list"
 START = "/ai/openapi/v2/notebook/customize-service/actions/start"
 KUNSHAN = "华东一区【昆山】"
@@ -86,6 +89,27 @@ def test_a_client_keeps_the_platform_address_it_was_given(
     with ScnetClient(base_url=signed.base_url, token=signed.token, ac_url=sb.ac_url) as client:
         assert client.token_state().valid
     assert calls(sb) == [("platform", STATE)]
+
+
+def test_a_boot_at_a_wrong_or_dead_platform_address_names_scnet_ac_url(
+    login_env: Sandbox,
+) -> None:
+    """Booting goes to the platform host: its failures name that setting, not the base URL."""
+    sb = login_env
+    signed = sign_in(region="昆山")
+    wrong_host = ScnetClient(base_url=signed.base_url, token=signed.token, ac_url=sb.login_url)
+    with wrong_host, pytest.raises((HttpError, ApiError)) as wrong:
+        wrong_host.boot_notebook(sb.notebook_id)
+    assert isinstance(wrong.value, (HttpError, ApiError)) and wrong.value.status == 404
+    assert "SCNET_AC_URL" in wrong.value.hint and sb.login_url in wrong.value.hint
+    assert BOOT in str(wrong.value)
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    with ScnetClient(base_url=signed.base_url, token=signed.token, ac_url=dead) as client:
+        for call in (lambda: client.boot_notebook(sb.notebook_id), client.token_state):
+            with pytest.raises(TransportError) as unreachable:
+                call()
+            assert "the platform address (SCNET_AC_URL)" in unreachable.value.hint
 
 
 def test_the_platform_url_setting_is_obeyed(
