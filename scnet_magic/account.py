@@ -38,7 +38,7 @@ from .errors import (
 )
 from .i18n import N_, _
 from .models import Account, Login, Region, TokenState
-from .transport import Transport
+from .transport import Transport, json_type
 
 __all__ = [
     "AccountApi",
@@ -209,7 +209,7 @@ class AccountApi(Transport):
         if not isinstance(entries, list):
             raise MalformedResponse(
                 _("'data' of the region list is {type}, expected an object or a list").format(
-                    type=type(data).__name__
+                    type=json_type(data)
                 ),
                 200,
                 "",
@@ -344,9 +344,7 @@ def _regions(data: object) -> tuple[Region, ...]:
     if not isinstance(data, list):
         # No preview: the answer may hold tokens.
         raise MalformedResponse(
-            _("'data' of the token answer is {type}, expected a list").format(
-                type=type(data).__name__
-            ),
+            _("'data' of the token answer is {type}, expected a list").format(type=json_type(data)),
             200,
             "",
         )

@@ -255,6 +255,9 @@ def test_the_token_answer_is_checked(login_env: Sandbox) -> None:
 
     with pytest.raises(MalformedResponse, match="expected a list"):
         _regions({"token": CANARY})
+    # In JSON's words, as the other answers' checks say it: the server does not speak Python.
+    with pytest.raises(MalformedResponse, match="is null, expected a list"):
+        _regions(None)
     with pytest.raises(MalformedResponse, match="no 'clusterId'"):
         _regions([{"clusterName": "x", "token": CANARY}])
     with pytest.raises(MalformedResponse, match="not a usable token") as info:
