@@ -136,11 +136,7 @@ class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
                 await self.write_message(message, binary=isinstance(message, bytes))
             except websocket.WebSocketClosedError:
                 return
-        code = upstream.close_code
-        if code is None or code in UNSENDABLE_CLOSE_CODES:
-            self.close()
-        else:
-            self.close(code, upstream.close_reason)
+        _close_like(self, upstream.close_code, upstream.close_reason)
 
     async def on_message(self, message: str | bytes) -> None:
         if self.upstream is None:
@@ -151,10 +147,18 @@ class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
             self.close()
 
     def on_close(self) -> None:
-        if self.upstream is None:
-            return
-        code = self.close_code
-        if code is None or code in UNSENDABLE_CLOSE_CODES:
-            self.upstream.close()
-        else:
-            self.upstream.close(code, self.close_reason)
+        if self.upstream is not None:
+            _close_like(self.upstream, self.close_code, self.close_reason)
+
+
+def _close_like(
+    side: WebSocketProxyHandler | websocket.WebSocketClientConnection,
+    code: int | None,
+    reason: str | None,
+) -> None:
+    """Close one side as the other side closed: with its code and reason, unless that code
+    may not be sent (one that only describes a connection lost without a close frame)."""
+    if code is None or code in UNSENDABLE_CLOSE_CODES:
+        side.close()
+    else:
+        side.close(code, reason)
