@@ -129,7 +129,6 @@ class StartForm(ShownOnce, InstanceControls):
         self._list_thread: threading.Thread | None = None
         self._menu_updating = False
         self._stop_wait = threading.Event()
-        self._shown_in: int | None = None
         self.__typed_token: str | None = None
         self._token_source: str | None = None
 

@@ -158,28 +158,14 @@ def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
 class ShownOnce:
     """Shown by the call that made it, and not a second time when that call ends the cell."""
 
-    _shown_in: int | None = None
-
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError
 
     def show(self) -> None:
         """Display the form, and remember in which cell (see ``_ipython_display_``)."""
-        from IPython import get_ipython
-        from IPython.display import display as ipy_display
-
-        shell = get_ipython()
-        self._shown_in = shell.execution_count if shell is not None else None
-        ipy_display(self._repr_mimebundle_(), raw=True)
+        display.show(self, now=True)
 
     def _ipython_display_(self) -> None:
         # form() shows the form and returns it; when that call ends a cell, IPython would
-        # show the returned form a second time. Skip exactly that second showing.
-        from IPython import get_ipython
-        from IPython.display import display as ipy_display
-
-        shell = get_ipython()
-        shown_in, self._shown_in = self._shown_in, None
-        if shell is not None and shown_in is not None and shown_in == shell.execution_count:
-            return
-        ipy_display(self._repr_mimebundle_(), raw=True)
+        # show the returned form a second time: display.show_once skips exactly that one.
+        display.show_once(self)
