@@ -12,9 +12,9 @@ Two rules shape the code:
   widgets the front end never writes (the result area, the problems area, the button's state,
   the notebook list), and ipykernel sends widget updates from any thread.
 - A typed token never stays in widget state. The moment it reaches the kernel it is moved out
-  of the password field into a private attribute and the field is emptied; Start uses it for
-  one request and forgets it. Saved widget state, ``get_state()`` and every output therefore
-  hold no token.
+  of the password field into the field's private copy (:class:`~.parts.SecretField`) and the
+  field is emptied; Start uses it for one request and forgets it. Saved widget state,
+  ``get_state()`` and every output therefore hold no token.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from ..models import Notebook, StartResult
 from ..validation import StartRequest
 from .instance import InstanceControls
 from .parts import (
+    SecretField,
     ShownOnce,
-    TokenField,
     cannot_list,
     check,
     in_form_language,
@@ -129,7 +129,6 @@ class StartForm(ShownOnce, InstanceControls):
         self._list_thread: threading.Thread | None = None
         self._menu_updating = False
         self._stop_wait = threading.Event()
-        self.__typed_token: str | None = None
         self._token_source: str | None = None
 
         settings: Settings | None = None
@@ -193,11 +192,9 @@ class StartForm(ShownOnce, InstanceControls):
             style=style,
             layout=widgets.Layout(**_FULL_WIDTH),
         )
-        # continuous_update=False: the front end sends the token once (on Enter or when the
-        # field loses focus, which a click on Start does), not a keystroke at a time.
-        self.token = TokenField(
+        self.token = SecretField(
+            on_typed=self._show_token_source,
             description=_("Token"),
-            continuous_update=False,
             style=style,
             # Wide enough for the longest placeholder, in Chinese too.
             layout=widgets.Layout(width="30em"),
@@ -251,7 +248,6 @@ class StartForm(ShownOnce, InstanceControls):
 
         self.notebook_menu.observe(self._on_pick, "value")
         self.notebook_id.observe(self._on_id_typed, "value")
-        self.token.observe(self._take_token, "value")
         self.wait_ready.observe(
             lambda change: setattr(self.wait_seconds, "disabled", not change["new"]), "value"
         )
@@ -323,16 +319,8 @@ class StartForm(ShownOnce, InstanceControls):
     # -- the token -------------------------------------------------------------------------
 
     @in_form_language
-    def _take_token(self, change: dict[str, Any]) -> None:
-        typed = change["new"]
-        if not typed:
-            return
-        self.__typed_token = typed
-        self.token.value = ""
-        self._show_token_source()
-
     def _show_token_source(self) -> None:
-        if self.__typed_token is not None:
+        if self.token.ready:
             note = _("a typed token is ready: the next Start uses it once")
             placeholder = _("token received (hidden)")
         elif self._token_source:
@@ -434,7 +422,7 @@ class StartForm(ShownOnce, InstanceControls):
 
     @in_form_language
     def _on_start(self) -> None:
-        typed_token, self.__typed_token = self.__typed_token, None
+        typed_token = self.token.take()
         try:
             with self._lock:
                 if self._starting:
