@@ -10,17 +10,18 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import service
+from .. import i18n, service
 from ..errors import InvalidInput, ScnetError
 from ..i18n import _
 from ..validation import validate_guard_password
-from .parts import SecretField, check
+from .parts import SecretField, check, in_form_language
 
 
 class ProtectPart:
     """The checkbox, the password field and a note; :meth:`take` gives the password to Start."""
 
     def __init__(self, style: dict[str, str]) -> None:
+        self.language = i18n.current()  # the form's: its notes follow it in later callbacks
         self.checkbox = widgets.Checkbox(
             value=False,
             description=_("Protect with a password"),
@@ -47,6 +48,7 @@ class ProtectPart:
         self.password.layout.display = None if change["new"] else "none"
         self._show_state()
 
+    @in_form_language
     def _show_state(self) -> None:
         if not self.checkbox.value:
             note = ""
