@@ -11,8 +11,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from .. import i18n, service
-from ..errors import InvalidInput, ScnetError
-from ..i18n import _
+from ..errors import ScnetError
+from ..i18n import N_, _
 from ..validation import validate_guard_password
 from .parts import SecretField, check, in_form_language
 
@@ -70,14 +70,14 @@ class ProtectPart:
                 return None
             if typed is not None:
                 return check(problems, validate_guard_password, typed)
-            if os.environ.get(service.PASSWORD_ENV) is not None:
-                return check(problems, lambda _value: service.guard_password(), None)
-            problems.append(
-                InvalidInput(
-                    _("no password to protect the service with"),
-                    _("Type it into the Password field, or set SCNET_GUARD_PASSWORD."),
-                )
-            )
-            return None
+            return check(problems, _from_environment, None)
         finally:
             self._show_state()
+
+
+def _from_environment(_nothing: object) -> str:
+    """``SCNET_GUARD_PASSWORD``, checked; without it, a problem worded for the form."""
+    return service.guard_password(
+        no_password=N_("no password to protect the service with"),
+        no_password_hint=N_("Type it into the Password field, or set SCNET_GUARD_PASSWORD."),
+    )
