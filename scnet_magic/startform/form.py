@@ -106,20 +106,20 @@ class StartForm(ShownOnce, InstanceControls):
                 f"known: {', '.join(DEFAULT_NAMES)}"
             )
         # Settings come from the session that showed the form (the magics' %config and
-        # %scnet_token), else from the environment and the config file, at each use.
+        # %scnet_token), else from the environment and the config file, at each use: once to
+        # open the form (its fields, its language, its list), again at each Refresh and Start.
         self._settings_source = settings or config.current_settings
+        self._token_source: str | None = None
+        resolved = self._resolve()
         # The form speaks the language in force when it was made (the one handed in, else the
         # settings'), in its callbacks and in its background threads too.
-        if language is None:
-            try:
-                language = self._settings_source().language
-            except ScnetError:
-                language = None  # the form shows that problem itself
+        if language is None and isinstance(resolved, Settings):
+            language = resolved.language
         with i18n.using(language) as chosen:
             self.language = chosen
-            self._setup(defaults)
+            self._setup(defaults, resolved)
 
-    def _setup(self, defaults: dict[str, Any]) -> None:
+    def _setup(self, defaults: dict[str, Any], resolved: Settings | ScnetError) -> None:
         self.result: StartResult | None = None
         self.error: ScnetError | None = None
         self._lock = threading.Lock()
@@ -129,20 +129,10 @@ class StartForm(ShownOnce, InstanceControls):
         self._list_thread: threading.Thread | None = None
         self._menu_updating = False
         self._stop_wait = threading.Event()
-        self._token_source: str | None = None
-
-        settings: Settings | None = None
-        problem: ScnetError | None = None
-        try:
-            settings = self._settings()
-        except ScnetError as exc:
-            problem = exc
-        else:
-            self._token_source = settings.token_source
-        self._build(defaults, settings)
-        if problem is not None:
-            self.problems.value = display.error_html(problem)
-        self.refresh()
+        self._build(defaults, resolved if isinstance(resolved, Settings) else None)
+        if isinstance(resolved, ScnetError):
+            self.problems.value = display.error_html(resolved)
+        self._list(resolved)
 
     # -- widgets ---------------------------------------------------------------------------
 
@@ -316,6 +306,13 @@ class StartForm(ShownOnce, InstanceControls):
         self._token_source = settings.token_source
         return settings
 
+    def _resolve(self) -> Settings | ScnetError:
+        """The settings, or what stops them from resolving."""
+        try:
+            return self._settings()
+        except ScnetError as exc:
+            return exc
+
     # -- the token -------------------------------------------------------------------------
 
     @in_form_language
@@ -336,11 +333,13 @@ class StartForm(ShownOnce, InstanceControls):
 
     @in_form_language
     def refresh(self) -> None:
-        """Reload the notebook menu from the list API, in the background."""
-        try:
-            settings = self._settings()
-        except ScnetError as exc:
-            self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
+        """Read the settings again (they may have changed), and reload the notebook menu from
+        the list API, in the background."""
+        self._list(self._resolve())
+
+    def _list(self, settings: Settings | ScnetError) -> None:
+        if isinstance(settings, ScnetError):
+            self._set_note(cannot_list().format(problem=settings.user_message()), error=True)
             return
         self._show_token_source()
         if settings.token is None:
