@@ -526,8 +526,8 @@ class StartForm(ShownOnce, InstanceControls):
                 self._stop_wait.clear()
                 self.stop_button.layout.display = None
                 self.start_button.description = _("Waiting…")
-            line = display.waiting_text(progress.result.url or "", progress.timeout, progress.check)
-            self.result_area.value = display.start_html(progress.result) + display.info_html(line)
+            shown = display.waiting_bundle(progress.result, progress.timeout, progress.check)
+            self.result_area.value = shown["text/html"]
 
         self._stop_wait.clear()
         try:
