@@ -200,18 +200,24 @@ def _wait(
 PASSWORD_ENV = guard.PASSWORD_ENV
 
 
-def guard_password(ask: Callable[[str], str] | None = None) -> Secret:
+def guard_password(
+    ask: Callable[[str], str] | None = None,
+    *,
+    no_password: str = N_("no password for --protect"),
+    no_password_hint: str = N_(
+        "Set SCNET_GUARD_PASSWORD, or run where a hidden prompt can ask for it."
+    ),
+) -> Secret:
     """The password for ``--protect``: ``SCNET_GUARD_PASSWORD``, else asked twice with ``ask``
     (a hidden prompt: :func:`getpass.getpass`). Never taken from an argument a front end
-    shows, saves or lists (a magic line, a process's arguments)."""
+    shows, saves or lists (a magic line, a process's arguments). Without the variable and
+    without ``ask``, a :class:`ConfigError` says so with ``no_password`` and
+    ``no_password_hint`` (what is missing and how to give it, in the caller's terms)."""
     given = os.environ.get(PASSWORD_ENV)
     if given is not None:
         return validate_guard_password(given)
     if ask is None:
-        raise ConfigError(
-            N_("no password for --protect"),
-            N_("Set SCNET_GUARD_PASSWORD, or run where a hidden prompt can ask for it."),
-        )
+        raise ConfigError(no_password, no_password_hint)
     try:
         first = validate_guard_password(ask(_("Password for the service (hidden): ")))
         # A Secret too: a traceback that shows variables would show a plain string.

@@ -16,7 +16,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import scnet_magic
-from scnet_magic import ApiError, StartResult
+from scnet_magic import ApiError, StartResult, config
+from scnet_magic.config import Settings
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
 
@@ -422,6 +423,22 @@ def test_refresh_reloads_the_list(sandbox_env: Sandbox) -> None:
     form.refresh_button.click()
     assert ready(form) and list_calls() > before
     assert len(form.notebook_menu.options) == 25 and not form.refresh_button.disabled
+
+
+def test_opening_reads_the_settings_once_and_refresh_reads_them_again(
+    sandbox_env: Sandbox,
+) -> None:
+    read: list[Settings] = []
+
+    def settings() -> Settings:
+        read.append(config.resolve())
+        return read[-1]
+
+    form = ready(StartForm(settings=settings))
+    assert len(read) == 1  # the fields, the language and the notebook list share one reading
+    assert len(form.notebook_menu.options) == 25
+    form.refresh_button.click()  # the user may have changed the settings since
+    assert ready(form) and len(read) == 2
 
 
 def test_menu_appears_when_a_token_is_set_and_refresh_is_clicked(

@@ -298,6 +298,10 @@ def _form_in_chinese(form: StartForm) -> None:
     assert form.wait(WAIT)
     assert ZH_STARTED in html.unescape(form.result_area.value)
     assert form.start_button.description == "启动"
+    with i18n.using("en"):  # the Protect box, ticked and typed into from elsewhere, too
+        form.protect.checkbox.value = True
+        form.protect.password.value = "a typed password"
+    assert "已收到输入的密码" in html.unescape(form.protect.note.value)
 
 
 def test_form_in_chinese_through_config(

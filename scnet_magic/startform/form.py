@@ -12,9 +12,9 @@ Two rules shape the code:
   widgets the front end never writes (the result area, the problems area, the button's state,
   the notebook list), and ipykernel sends widget updates from any thread.
 - A typed token never stays in widget state. The moment it reaches the kernel it is moved out
-  of the password field into a private attribute and the field is emptied; Start uses it for
-  one request and forgets it. Saved widget state, ``get_state()`` and every output therefore
-  hold no token.
+  of the password field into the field's private copy (:class:`~.parts.SecretField`) and the
+  field is emptied; Start uses it for one request and forgets it. Saved widget state,
+  ``get_state()`` and every output therefore hold no token.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from ..models import Notebook, StartResult
 from ..validation import StartRequest
 from .instance import InstanceControls
 from .parts import (
+    SecretField,
     ShownOnce,
-    TokenField,
     cannot_list,
     check,
     in_form_language,
@@ -106,20 +106,20 @@ class StartForm(ShownOnce, InstanceControls):
                 f"known: {', '.join(DEFAULT_NAMES)}"
             )
         # Settings come from the session that showed the form (the magics' %config and
-        # %scnet_token), else from the environment and the config file, at each use.
+        # %scnet_token), else from the environment and the config file, at each use: once to
+        # open the form (its fields, its language, its list), again at each Refresh and Start.
         self._settings_source = settings or config.current_settings
+        self._token_source: str | None = None
+        resolved = self._resolve()
         # The form speaks the language in force when it was made (the one handed in, else the
         # settings'), in its callbacks and in its background threads too.
-        if language is None:
-            try:
-                language = self._settings_source().language
-            except ScnetError:
-                language = None  # the form shows that problem itself
+        if language is None and isinstance(resolved, Settings):
+            language = resolved.language
         with i18n.using(language) as chosen:
             self.language = chosen
-            self._setup(defaults)
+            self._setup(defaults, resolved)
 
-    def _setup(self, defaults: dict[str, Any]) -> None:
+    def _setup(self, defaults: dict[str, Any], resolved: Settings | ScnetError) -> None:
         self.result: StartResult | None = None
         self.error: ScnetError | None = None
         self._lock = threading.Lock()
@@ -129,22 +129,10 @@ class StartForm(ShownOnce, InstanceControls):
         self._list_thread: threading.Thread | None = None
         self._menu_updating = False
         self._stop_wait = threading.Event()
-        self._shown_in: int | None = None
-        self.__typed_token: str | None = None
-        self._token_source: str | None = None
-
-        settings: Settings | None = None
-        problem: ScnetError | None = None
-        try:
-            settings = self._settings()
-        except ScnetError as exc:
-            problem = exc
-        else:
-            self._token_source = settings.token_source
-        self._build(defaults, settings)
-        if problem is not None:
-            self.problems.value = display.error_html(problem)
-        self.refresh()
+        self._build(defaults, resolved if isinstance(resolved, Settings) else None)
+        if isinstance(resolved, ScnetError):
+            self.problems.value = display.error_html(resolved)
+        self._list(resolved)
 
     # -- widgets ---------------------------------------------------------------------------
 
@@ -194,11 +182,9 @@ class StartForm(ShownOnce, InstanceControls):
             style=style,
             layout=widgets.Layout(**_FULL_WIDTH),
         )
-        # continuous_update=False: the front end sends the token once (on Enter or when the
-        # field loses focus, which a click on Start does), not a keystroke at a time.
-        self.token = TokenField(
+        self.token = SecretField(
+            on_typed=self._show_token_source,
             description=_("Token"),
-            continuous_update=False,
             style=style,
             # Wide enough for the longest placeholder, in Chinese too.
             layout=widgets.Layout(width="30em"),
@@ -252,7 +238,6 @@ class StartForm(ShownOnce, InstanceControls):
 
         self.notebook_menu.observe(self._on_pick, "value")
         self.notebook_id.observe(self._on_id_typed, "value")
-        self.token.observe(self._take_token, "value")
         self.wait_ready.observe(
             lambda change: setattr(self.wait_seconds, "disabled", not change["new"]), "value"
         )
@@ -321,19 +306,18 @@ class StartForm(ShownOnce, InstanceControls):
         self._token_source = settings.token_source
         return settings
 
+    def _resolve(self) -> Settings | ScnetError:
+        """The settings, or what stops them from resolving."""
+        try:
+            return self._settings()
+        except ScnetError as exc:
+            return exc
+
     # -- the token -------------------------------------------------------------------------
 
     @in_form_language
-    def _take_token(self, change: dict[str, Any]) -> None:
-        typed = change["new"]
-        if not typed:
-            return
-        self.__typed_token = typed
-        self.token.value = ""
-        self._show_token_source()
-
     def _show_token_source(self) -> None:
-        if self.__typed_token is not None:
+        if self.token.ready:
             note = _("a typed token is ready: the next Start uses it once")
             placeholder = _("token received (hidden)")
         elif self._token_source:
@@ -349,11 +333,13 @@ class StartForm(ShownOnce, InstanceControls):
 
     @in_form_language
     def refresh(self) -> None:
-        """Reload the notebook menu from the list API, in the background."""
-        try:
-            settings = self._settings()
-        except ScnetError as exc:
-            self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
+        """Read the settings again (they may have changed), and reload the notebook menu from
+        the list API, in the background."""
+        self._list(self._resolve())
+
+    def _list(self, settings: Settings | ScnetError) -> None:
+        if isinstance(settings, ScnetError):
+            self._set_note(cannot_list().format(problem=settings.user_message()), error=True)
             return
         self._show_token_source()
         if settings.token is None:
@@ -435,7 +421,7 @@ class StartForm(ShownOnce, InstanceControls):
 
     @in_form_language
     def _on_start(self) -> None:
-        typed_token, self.__typed_token = self.__typed_token, None
+        typed_token = self.token.take()
         try:
             with self._lock:
                 if self._starting:
@@ -540,8 +526,8 @@ class StartForm(ShownOnce, InstanceControls):
                 self._stop_wait.clear()
                 self.stop_button.layout.display = None
                 self.start_button.description = _("Waiting…")
-            line = display.waiting_text(progress.result.url or "", progress.timeout, progress.check)
-            self.result_area.value = display.start_html(progress.result) + display.info_html(line)
+            shown = display.waiting_bundle(progress.result, progress.timeout, progress.check)
+            self.result_area.value = shown["text/html"]
 
         self._stop_wait.clear()
         try:

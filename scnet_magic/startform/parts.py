@@ -1,4 +1,4 @@
-"""The widgets the start form is made of that stand on their own: the token field, the notebook
+"""The widgets the start form is made of that stand on their own: the secret fields, the notebook
 menu's labels, field checks, and the region dropdown of ``%scnet_login``."""
 
 from __future__ import annotations
@@ -21,10 +21,41 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
-class TokenField(widgets.Password):  # type: ignore[misc]
-    """A password field whose value the kernel never echoes back to the front ends."""
+class SecretField(widgets.Password):  # type: ignore[misc]
+    """A password field (a token, a guard's password) that keeps nothing typed into it.
+
+    The kernel never echoes the value back to the front ends, and the moment a value reaches
+    the kernel it is moved out of the field into a private copy and the field is emptied:
+    saved widget state, ``get_state()`` and every output hold no secret. :meth:`take` hands
+    the copy over once; ``on_typed`` is called when one arrives (to say it is ready).
+    """
 
     value = Unicode(help="String value").tag(sync=True, echo_update=False)
+
+    def __init__(self, *, on_typed: Callable[[], object], **kwargs: Any) -> None:
+        # continuous_update=False: the front end sends the value once (on Enter, or when the
+        # field loses focus, which a click on Start does), not a keystroke at a time.
+        super().__init__(continuous_update=False, **kwargs)
+        self.__typed: str | None = None
+        self.__on_typed = on_typed
+        self.observe(self.__moved_out, "value")
+
+    @property
+    def ready(self) -> bool:
+        """True when a typed value waits to be taken."""
+        return self.__typed is not None
+
+    def take(self) -> str | None:
+        """The typed value, once (None when nothing was typed since the last take)."""
+        typed, self.__typed = self.__typed, None
+        return typed
+
+    def __moved_out(self, change: dict[str, Any]) -> None:
+        if not change["new"]:
+            return
+        self.__typed = change["new"]
+        self.value = ""
+        self.__on_typed()
 
 
 def in_form_language(method: Callable[P, T]) -> Callable[P, T]:
@@ -158,28 +189,14 @@ def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
 class ShownOnce:
     """Shown by the call that made it, and not a second time when that call ends the cell."""
 
-    _shown_in: int | None = None
-
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError
 
     def show(self) -> None:
         """Display the form, and remember in which cell (see ``_ipython_display_``)."""
-        from IPython import get_ipython
-        from IPython.display import display as ipy_display
-
-        shell = get_ipython()
-        self._shown_in = shell.execution_count if shell is not None else None
-        ipy_display(self._repr_mimebundle_(), raw=True)
+        display.show(self, now=True)
 
     def _ipython_display_(self) -> None:
         # form() shows the form and returns it; when that call ends a cell, IPython would
-        # show the returned form a second time. Skip exactly that second showing.
-        from IPython import get_ipython
-        from IPython.display import display as ipy_display
-
-        shell = get_ipython()
-        shown_in, self._shown_in = self._shown_in, None
-        if shell is not None and shown_in is not None and shown_in == shell.execution_count:
-            return
-        ipy_display(self._repr_mimebundle_(), raw=True)
+        # show the returned form a second time: display.show_once skips exactly that one.
+        display.show_once(self)
