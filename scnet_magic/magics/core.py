@@ -15,7 +15,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -64,11 +64,6 @@ class ShortError(UsageError):
 FormFactory = Callable[..., Any]
 # Shows a region dropdown for an account with several: (account, on_login) -> the widget.
 RegionPicker = Callable[["Account", Callable[["Login"], str]], Any]
-
-T = TypeVar("T")
-
-
-_notebook_id_argument = notebook_id_argument
 
 
 @magics_class
@@ -240,7 +235,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             "Start a custom service in an SCNet notebook instance and show its external URL."
         )
     )
-    @_notebook_id_argument
+    @notebook_id_argument
     @argument("--port", metavar="PORT", help=N_("Port the service listens on inside the instance."))
     @argument(
         "--command",
@@ -341,7 +336,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
     @readable_arguments(
         summary=N_("Show the status and external URL of a notebook instance's custom service.")
     )
-    @_notebook_id_argument
+    @notebook_id_argument
     @line_magic
     def scnet_url(self, line: str = "") -> ServiceUrl:
         """Show the status and external URL of a notebook instance's custom service, and the
