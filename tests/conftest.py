@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -24,6 +25,13 @@ os.environ["SCNET_LANG"] = "en"
 CANARY = "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOnRydWV9.CANARY-5f3a9c1e7b"
 # A secret key that must never show up anywhere either (it only signs).
 SECRET_CANARY = "SK-CANARY-2b7f0d9e4a61c3"
+
+
+class Terminal(io.StringIO):
+    """A standard output that says it is a terminal, as terminal IPython's is."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 def free_port() -> int:

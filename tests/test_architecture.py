@@ -75,6 +75,23 @@ def test_one_start_magic_resolves_settings_once_and_validates_once(
     assert (len(ports_checked), len(ids_checked)) == (1, 1)
 
 
+def test_a_magic_whose_language_comes_from_the_config_file_reads_it_once(
+    ip: InteractiveShell,
+    sandbox_env: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_config: Path,
+) -> None:
+    # The session's language and then the settings: two lookups, one read.
+    monkeypatch.delenv("SCNET_LANG")
+    isolated_config.write_text('language = "en"\ntimeout = 30\n')
+    files_read = _counting(monkeypatch, config, "read_config_file")
+    with capture_output():
+        ip.run_line_magic("scnet_start", f"--id {Sandbox.notebook_id} --port 1223")
+        assert len(files_read) == 1
+        ip.run_line_magic("scnet_url", f"--id {Sandbox.notebook_id}")
+    assert len(files_read) == 2  # and again at the next call: a change takes effect there
+
+
 def test_the_three_front_ends_share_one_start_path(
     ip: InteractiveShell,
     sandbox_env: Sandbox,

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from scnet_magic import __version__, cli
-from scnet_magic.cli import verbs as cli_verbs
+from scnet_magic import __version__, cli, display
+from scnet_magic.models import InstanceProgress
 from scnet_magic.readiness import Probe, WaitProgress
 from scnet_magic.sandbox import Sandbox
 
-from conftest import CANARY, free_port
+from conftest import CANARY, Terminal, free_port
 
 SCNET = str(Path(sys.executable).with_name("scnet"))
 ID = "1896050410550136833"
@@ -356,12 +356,8 @@ def test_sandbox_verb_serves_the_api_until_interrupted() -> None:
 
 
 def test_progress_on_a_terminal_rewrites_one_line() -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
     screen = Terminal()
-    progress = cli_verbs._Progress(screen, 30)
+    progress = display.ProgressLine(screen, 30)  # what scnet start writes on stderr
     progress.begin("http://127.0.0.1:1/")
     progress.update(WaitProgress("http://127.0.0.1:1/", 1.2, 30, 2, Probe(502, "HTTP 502")))
     progress.end()
@@ -369,6 +365,36 @@ def test_progress_on_a_terminal_rewrites_one_line() -> None:
     assert "\n" not in written  # no stream of new lines
     assert written.count("\r\x1b[K") == 3 and written.endswith("\r\x1b[K")
     assert "check 2: HTTP 502" in written
+
+
+def _booting(seconds: float, status: str = "Creating") -> InstanceProgress:
+    return InstanceProgress("1896050410550136834", status, "Running", seconds, 600, 1)
+
+
+def test_boot_progress_rewrites_the_starting_line_on_a_terminal() -> None:
+    screen = Terminal()
+    line = display.ProgressLine(screen, 30)
+    line.note(display.starting_text("1896050410550136834", 1223))
+    for progress in (None, _booting(0.2), _booting(1.3), _booting(2.4)):
+        line.boot("1896050410550136834", progress)
+    line.end()
+    written = screen.getvalue()
+    assert "\n" not in written and written.count("\r\x1b[K") == 6
+    assert "Instance 1896050410550136834: Creating (2 s), waiting for Running…" in written
+
+
+def test_boot_progress_in_a_log_is_a_line_per_status() -> None:
+    log = io.StringIO()
+    line = display.ProgressLine(log, 30)
+    line.note(display.starting_text("1896050410550136834", 1223))  # a log gets the result only
+    for progress in (None, _booting(0.2), _booting(1.3), _booting(2.4, "Running")):
+        line.boot("1896050410550136834", progress)
+    line.end()
+    assert log.getvalue().splitlines() == [
+        "Starting notebook instance 1896050410550136834…",
+        "Instance 1896050410550136834: Creating (0 s), waiting for Running…",
+        "Instance 1896050410550136834: Running (2 s), waiting for Running…",
+    ]
 
 
 @pytest.mark.parametrize("option", ["--t", "--ti", "--tim", "--po", "--comm"])

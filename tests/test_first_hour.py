@@ -3,7 +3,6 @@ README's lines typed literally, terminal IPython, the ``scnet`` command in a she
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from scnet_magic.errors import ApiError, InvalidInput, sentences
 from scnet_magic.magics import ScnetMagics
 from scnet_magic.sandbox import Sandbox
 
-from conftest import CANARY, free_port
+from conftest import CANARY, Terminal, free_port
 
 ID = "1896050410550136833"
 
@@ -66,13 +65,6 @@ def test_a_trailing_comment_on_a_magic_line_is_a_comment(
 
 
 # -- 2. --wait in terminal IPython -----------------------------------------------------------
-
-
-class Terminal(io.StringIO):
-    """A standard output that says it is a terminal, as terminal IPython's is."""
-
-    def isatty(self) -> bool:
-        return True
 
 
 def test_wait_in_a_terminal_rewrites_one_line_and_prints_the_result_once(

@@ -238,6 +238,23 @@ def test_magic_in_chinese_through_the_config_file(
     assert ZH_STARTED in _start_text(ip)
 
 
+def test_every_magic_speaks_the_config_files_language(
+    ip: InteractiveShell, sandbox_env: Sandbox, lang: pytest.MonkeyPatch, isolated_config: Path
+) -> None:
+    isolated_config.write_text('language = "zh"\n')
+    unknown = "1234567890123456789"
+    for magic, line in [("scnet_url", f"--id {unknown}"), ("scnet_stop", f"--id {unknown} --yes")]:
+        with pytest.raises(UsageError) as caught:
+            ip.run_line_magic(magic, line)
+        assert "SCNet API 错误 10004" in str(caught.value), magic
+        assert "请检查实例 ID" in str(caught.value), magic
+    with pytest.raises(UsageError, match="实例 ID 只能包含数字"):
+        ip.run_line_magic("scnet_url", "--id abc")
+    with capture_output():
+        found = ip.run_line_magic("scnet_url", f"--id {ID}")
+    assert "的自定义服务" in repr(found)  # as IPython's displayhook would show it, later
+
+
 def test_magic_in_chinese_through_the_locale(
     ip: InteractiveShell, sandbox_env: Sandbox, lang: pytest.MonkeyPatch
 ) -> None:

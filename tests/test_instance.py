@@ -22,7 +22,7 @@ from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm, confirm_box
 from scnet_magic.validation import start_request
 
-from conftest import free_port
+from conftest import Terminal, free_port
 from frontends import run_scnet
 
 STOPPED = "1896050410550136834"  # "old-experiment", Terminated in the sandbox
@@ -157,6 +157,26 @@ def test_magic_boot_wait_then_stop(ip: InteractiveShell, live_env: Sandbox) -> N
     assert not answers(result.url)
     again = ip.run_line_magic("scnet_stop", "--yes --discard-env")
     assert again.already_stopped
+
+
+def test_magic_boot_in_a_terminal_rewrites_one_line(
+    ip: InteractiveShell, live_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_env.boot_seconds = 1.5  # a few looks at the instance while it boots
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    # The plain InteractiveShell prints displays as terminal IPython does.
+    outcome = ip.run_cell(f"r = %scnet_start --boot --port {free_port()}")
+    assert outcome.success, outcome.error_in_exec
+    assert ip.user_ns["r"].pending
+    written = screen.getvalue()
+    # "Starting…", the boot sent and each status seen: one line, rewritten with \r.
+    progress = [line for line in written.split("\n") if "Starting" in line or "Instance" in line]
+    assert len(progress) == 1, written
+    assert progress[0].count("Creating") >= 2
+    assert "…\r\x1b[KStarting notebook instance" in progress[0]
+    assert progress[0].count("\r\x1b[K") == progress[0].count("…") + 1  # each one written over
+    assert written.count("Started, not answering yet") == 1
 
 
 def test_magic_without_boot_is_refused_with_the_hint(

@@ -1,16 +1,15 @@
 """What the ``scnet`` verbs need for the instance around the service: the options of
-``scnet stop`` and its confirmation, and the boot progress of ``scnet start --boot``."""
+``scnet stop`` and its confirmation, and the hint that names ``--boot``. (The boot's progress
+is a :class:`~scnet_magic.display.ProgressLine`'s, as the wait's.)"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
 
 from .. import display
 from ..client import ScnetClient
 from ..i18n import N_, _
-from ..models import InstanceProgress
 
 BOOT_HINT = N_("Add --boot to start the instance first.")
 
@@ -45,33 +44,4 @@ def confirmed(client: ScnetClient, notebook_id: str) -> bool:
     return typed.strip() == expected
 
 
-class BootProgress:
-    """The instance's status on stderr while ``--boot`` boots it: one line rewritten in place
-    on a terminal, a line per change otherwise."""
-
-    def __init__(self, stream: TextIO, notebook_id: str) -> None:
-        self.stream = stream
-        self.notebook_id = notebook_id
-        self.in_place = stream.isatty()
-        self.last = ""
-        self.shown = False
-
-    def __call__(self, progress: InstanceProgress | None) -> None:
-        line = display.instance_waiting_text(progress, self.notebook_id)
-        status = progress.status if progress is not None else ""
-        self.shown = True
-        if self.in_place:
-            self.stream.write(f"\r\x1b[K{line}")
-            self.stream.flush()
-        elif status != self.last or progress is None:
-            print(line, file=self.stream, flush=True)
-        self.last = status
-
-    def end(self) -> None:
-        if self.in_place and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
-
-
-__all__ = ["BOOT_HINT", "BootProgress", "add_stop_arguments", "confirmed"]
+__all__ = ["BOOT_HINT", "add_stop_arguments", "confirmed"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 from .. import config, display, service
@@ -21,7 +22,7 @@ from .common import (
     settings_of,
 )
 from .guard import protect_password
-from .instance import BOOT_HINT, BootProgress, confirmed
+from .instance import BOOT_HINT, confirmed
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 
@@ -33,18 +34,16 @@ def start(args: argparse.Namespace) -> int:
         settings, args.notebook_id, args.port, args.command, no_id_hint=NO_ID_HINT
     )
     password = protect_password(args)
-    progress = _Progress(sys.stderr, args.wait or 0)
+    # One line on stderr: "Starting…", the instance's status while it boots, then the wait.
+    progress = display.ProgressLine(sys.stderr, args.wait or 0)
     shown: list[StartResult] = []
-    booting = BootProgress(sys.stderr, request.notebook_id)
 
     def started(result: StartResult) -> None:
-        booting.end()
-        progress.end()  # the "Starting…" line
+        progress.end()  # the "Starting…" or boot line
         shown.append(result)
 
     with _client(settings) as client:
-        if progress.in_place:
-            progress.note(display.starting_text(request.notebook_id, request.port))
+        progress.note(display.starting_text(request.notebook_id, request.port))
         try:
             result = service.start(
                 request,
@@ -54,14 +53,13 @@ def start(args: argparse.Namespace) -> int:
                 on_progress=progress.follow,
                 protect=password,
                 boot=args.boot,
-                on_boot=booting,
+                on_boot=functools.partial(progress.boot, request.notebook_id),
                 boot_hint=BOOT_HINT,
             )
         except ScnetError as exc:
-            booting.end()
+            progress.end()
             if not shown:
                 raise
-            progress.end()
             _print_result(shown[0], args.json)  # it did start: the URL may still help
             report(exc)
             return EXIT_FAILED
@@ -121,17 +119,6 @@ def _client(settings: Settings) -> ScnetClient:
 
 def _print_result(result: StartResult, as_json: bool) -> None:
     print(display.to_json(result.to_dict()) if as_json else display.start_text(result))
-
-
-class _Progress(display.ProgressLine):
-    """The wait's progress on stderr, as the service reports it."""
-
-    def follow(self, progress: service.Progress) -> None:
-        """The service's progress callback: the wait begins, or a check was not ready."""
-        if progress.check is None:
-            self.begin(progress.result.url or _("the service"))
-        else:
-            self.update(progress.check)
 
 
 __all__ = ["notebooks", "start", "stop", "url"]

@@ -26,13 +26,15 @@ from .base import (
     info_html,
     link_html,
 )
-from .records import instance_line, status_name
+from .records import instance_line, instance_waiting_text, status_name
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
     from .base import (
+        InstanceProgress,
         ServiceUrl,
+        StartProgress,
         StartResult,
         WaitProgress,
     )
@@ -218,7 +220,8 @@ def close_starting(handle: DisplayHandle) -> None:
 
 class ProgressLine:
     """One status line on ``stream``, rewritten in place on a terminal (``\r``); elsewhere one
-    line when something begins and nothing for each check, so a log gets no flood."""
+    line when something begins (or the instance's status changes) and nothing for each check,
+    so a log gets no flood."""
 
     def __init__(self, stream: TextIO, timeout: float) -> None:
         self.stream = stream
@@ -226,6 +229,7 @@ class ProgressLine:
         self.in_place = stream.isatty()
         self.url = ""
         self.shown = False
+        self.instance_status: str | None = None  # the last one boot() showed
 
     def note(self, line: str) -> None:
         """A passing line (the start in flight): on a terminal only, where the result soon
@@ -238,6 +242,22 @@ class ProgressLine:
 
     def update(self, check: WaitProgress) -> None:
         self._write(waiting_text(self.url, self.timeout, check), always=False)
+
+    def follow(self, progress: StartProgress) -> None:
+        """The service's progress callback (``on_progress``): the wait begins, or a check was
+        not ready."""
+        if progress.check is None:
+            self.begin(progress.result.url or _("the service"))
+        else:
+            self.update(progress.check)
+
+    def boot(self, notebook_id: str, progress: InstanceProgress | None) -> None:
+        """The instance's status while the start boots it (``on_boot``, with the notebook id
+        bound): the boot sent (None), then each status seen."""
+        status = progress.status if progress is not None else None
+        changed = progress is None or status != self.instance_status
+        self.instance_status = status
+        self._write(instance_waiting_text(progress, notebook_id), always=changed)
 
     def end(self) -> None:
         """Clear the line on a terminal, so what follows starts on a clean line."""

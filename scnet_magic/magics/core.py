@@ -15,7 +15,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -43,7 +43,7 @@ from .session import SessionMixin
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
-    from ..models import Account, Login, NotebookList, ServiceUrl, StartResult
+    from ..models import Account, Login, NotebookList, ServiceUrl
 
 
 class ShortError(UsageError):
@@ -64,11 +64,6 @@ class ShortError(UsageError):
 FormFactory = Callable[..., Any]
 # Shows a region dropdown for an account with several: (account, on_login) -> the widget.
 RegionPicker = Callable[["Account", Callable[["Login"], str]], Any]
-
-T = TypeVar("T")
-
-
-_notebook_id_argument = notebook_id_argument
 
 
 @magics_class
@@ -116,8 +111,8 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
     @observe("language")
     def _language_changed(self, change: Any) -> None:
         # Results IPython shows later (``r`` alone in a cell, ``form.result``) speak the
-        # session's language too.
-        i18n.set_language(change["new"])
+        # session's language too: this one, or (None) what it falls back to.
+        i18n.follow(self.session_language)
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float | None:
@@ -184,6 +179,15 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             session_token_label=self._token_origin,
         )
 
+    def session_language(self) -> str:
+        """The session's language: ``%config ScnetMagics.language``, else ``SCNET_LANG``, the
+        config file's, the locale. A config file that cannot be read gives the environment's
+        (the settings, if the call needs them, say what is wrong with it)."""
+        try:
+            return config.resolve_language(self.language)
+        except ScnetError:
+            return i18n.environment_language()
+
     def client(self, settings: Settings | None = None) -> ScnetClient:
         """A client for the current settings, reused while they stay the same (keep-alive)."""
         from ..client import ScnetClient
@@ -209,10 +213,14 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
     @contextmanager
     def user_errors(self) -> Iterator[None]:
         """Turn a ScnetError into a one-line UsageError (unless short_errors is off), and write
-        every message of the block in the session's language."""
+        every message of the block in the session's language, which results shown later keep.
+        The config file is read once in the block: for the language, then for the settings."""
         try:
-            with i18n.using(self.language):
-                yield
+            with config.reading_once():
+                language = self.session_language()
+                i18n.set_language(language)
+                with i18n.using(language):
+                    yield
         except ScnetError as exc:
             if not self.short_errors:
                 raise
@@ -227,7 +235,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             "Start a custom service in an SCNet notebook instance and show its external URL."
         )
     )
-    @_notebook_id_argument
+    @notebook_id_argument
     @argument("--port", metavar="PORT", help=N_("Port the service listens on inside the instance."))
     @argument(
         "--command",
@@ -311,27 +319,15 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             request = service.prepare(settings, args.notebook_id, args.port, command)
             client = self.client(settings)
             password = protect_password(args.protect)
-        with i18n.using(settings.language):
-            return self._start(client, request, args.wait, password, boot=args.boot)
+            from .starting import run_start
+
+            return run_start(self, client, request, args.wait, password, boot=args.boot)
 
     def form(self, **defaults: Any) -> Any:
         """Show the start form, with this session's settings and language."""
         if self.show_form is None:
             raise ScnetError(_("the form needs the extension loaded with %load_ext scnet_magic"))
         return self.show_form(settings=self.settings, language=self.language, **defaults)
-
-    def _start(
-        self,
-        client: ScnetClient,
-        request: Any,
-        wait: float | None,
-        protect: str | None = None,
-        *,
-        boot: bool = False,
-    ) -> StartResult:
-        from .starting import run_start
-
-        return run_start(self, client, request, wait, protect, boot=boot)
 
     scnet_guard = line_magic(scnet_guard)  # --list / --stop PORT: see magics/guard.py
 
@@ -340,7 +336,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
     @readable_arguments(
         summary=N_("Show the status and external URL of a notebook instance's custom service.")
     )
-    @_notebook_id_argument
+    @notebook_id_argument
     @line_magic
     def scnet_url(self, line: str = "") -> ServiceUrl:
         """Show the status and external URL of a notebook instance's custom service, and the
@@ -355,8 +351,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
 
             notebook_id = service.notebook_id_for(settings, args.notebook_id)
             found = service.service_url(self.client(settings), notebook_id)
-            with i18n.using(settings.language):
-                display.show(found)
+            display.show(found)
         return found
 
     @readable_arguments(summary=N_("Show every notebook instance (all pages) as a table."))
@@ -381,8 +376,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
             records = self.client(settings).list_notebooks(status=args.status, name=args.name)
             from .. import display
 
-            with i18n.using(settings.language):
-                display.show(records)
+            display.show(records)
         return records
 
     scnet_stop = line_magic(instance.scnet_stop)
@@ -396,7 +390,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         ``%scnet_token --clear`` forgets it. The token is never accepted on the line itself:
         the line is saved in the input history.
         """
-        with i18n.using(self.language):
+        with self.user_errors():
             try:
                 words = split(line)
             except UsageError:
@@ -556,7 +550,7 @@ def load(shell: InteractiveShell) -> ScnetMagics:
     # A form shown from plain Python in this session uses the session's settings, and results
     # IPython shows later speak the session's language.
     config.use_session(magics.settings)
-    i18n.set_language(magics.language)
+    i18n.follow(magics.session_language)
     return magics
 
 

@@ -110,7 +110,9 @@ def _stop_and_show(client: ScnetClient, notebook_id: str, save_env: bool) -> Sto
 
 
 class BootDisplay:
-    """The instance's status while ``%scnet_start --boot`` boots it, updated in place."""
+    """The instance's status while ``%scnet_start --boot`` boots it, updated in place in a
+    kernel. (A terminal's display publisher prints every update anew: there the status goes
+    to the start's one ``ProgressLine``.)"""
 
     def __init__(self, notebook_id: str) -> None:
         self.notebook_id = notebook_id

@@ -1,9 +1,10 @@
-"""What ``%scnet_start`` shows while the one start runs: "Starting…", the result, the wait
-updated in place (or, in a terminal, one line rewritten with "\\r"), and the result again once
-ready."""
+"""What ``%scnet_start`` shows while the one start runs: "Starting…", the instance's status
+while it boots, the result, the wait updated in place (or, in a terminal, one line rewritten
+with "\\r" for all of these but the result), and the result again once ready."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,9 @@ def run_start(
     starting: Any = None
     handle: Any = None
     shown: list[StartResult] = []
+    # A display updated through its handle in a kernel; the terminal's one line otherwise (its
+    # display publisher would print every update anew).
+    booting = instance.BootDisplay(request.notebook_id) if boot and line is None else None
     if line is not None:
         line.note(display.starting_text(request.notebook_id, request.port))
     else:
@@ -73,10 +77,7 @@ def run_start(
 
     def on_progress(progress: Progress) -> None:
         if line is not None:
-            if progress.check is None:
-                line.begin(progress.result.url or _("the service"))
-            else:
-                line.update(progress.check)
+            line.follow(progress)
         elif handle is not None and progress.check is not None:
             bundle = display.waiting_bundle(progress.result, wait or 0, progress.check)
             handle.update(bundle, raw=True)
@@ -86,7 +87,7 @@ def run_start(
             line.end()
         display.show(result, handle, now=now)
 
-    booting = instance.BootDisplay(request.notebook_id) if boot else None
+    on_boot = functools.partial(line.boot, request.notebook_id) if line is not None else booting
     try:
         with magics.user_errors():
             final = service.start(
@@ -97,7 +98,7 @@ def run_start(
                 on_progress=on_progress,
                 protect=protect,
                 boot=boot,
-                on_boot=booting,
+                on_boot=on_boot,
                 boot_hint=instance.BOOT_HINT,
             )
     except KeyboardInterrupt:
