@@ -112,6 +112,21 @@ def test_a_boot_at_a_wrong_or_dead_platform_address_names_scnet_ac_url(
             assert "the platform address (SCNET_AC_URL)" in unreachable.value.hint
 
 
+def test_the_session_s_client_follows_a_changed_platform_address(
+    ip: InteractiveShell, login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The magics keep one client while the settings stay the same: a new SCNET_AC_URL is a
+    new client, so booting goes to the new address."""
+    signed = sign_in(region="昆山")
+    monkeypatch.setenv("SCNET_BASE_URL", signed.base_url)
+    monkeypatch.setenv("SCNET_TOKEN", signed.token)
+    session = magics(ip)
+    first = session.client()
+    assert session.client() is first and first.settings.ac_url == login_env.ac_url
+    monkeypatch.setenv("SCNET_AC_URL", login_env.login_url)
+    assert session.client().settings.ac_url == login_env.login_url
+
+
 def test_the_platform_url_setting_is_obeyed(
     login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

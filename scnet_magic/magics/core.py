@@ -126,7 +126,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         self._token_origin = "%scnet_token"  # which of those, for "using …" messages
         self._login: Login | None = None  # the last %scnet_login; memory only
         self._client: ScnetClient | None = None
-        self._client_key: tuple[str, str, float] | None = None
+        self._client_key: tuple[str, str, float, str] | None = None
         # Where this session signs in, renews and checks tokens (%scnet_sandbox points them at
         # its own hosts); None: the environment, the config file, the defaults.
         self._login_url: str | None = None
@@ -193,7 +193,7 @@ class ScnetMagics(SessionMixin, Magics, Configurable):
         from ..client import ScnetClient
 
         settings = settings or self.settings()
-        key = (settings.base_url, settings.require_token(), settings.timeout)
+        key = (settings.base_url, settings.require_token(), settings.timeout, settings.ac_url)
         if self._client is None or key != self._client_key:
             self.close_client()
             self._client = ScnetClient.from_settings(settings)
