@@ -271,7 +271,6 @@ class StopResult:
     already_stopped: bool
     msg: str
     raw: dict[str, Any] = field(repr=False)
-    name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {

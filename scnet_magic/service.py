@@ -300,8 +300,7 @@ def boot(
 
 def stop(client: ScnetClient, notebook_id: str, *, save_env: bool = True) -> StopResult:
     """Stop the instance (every process in it ends); already stopped is not an error."""
-    result = client.stop_notebook(notebook_id, save_env=save_env)
-    return result
+    return client.stop_notebook(notebook_id, save_env=save_env)
 
 
 def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:

@@ -238,7 +238,7 @@ def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = 
 
 
 def stop_text(result: StopResult) -> str:
-    name = f"{result.name} ({result.notebook_id})" if result.name else result.notebook_id
+    name = result.notebook_id
     if result.already_stopped:
         return _("Notebook instance {name} was already stopped: nothing to do.").format(name=name)
     kept = (
