@@ -43,7 +43,8 @@ from .parts import (
     cannot_list,
     check,
     in_form_language,
-    notebook_options,
+    menu_records,
+    notebook_label,
     without_credentials,
 )
 from .protect import ProtectPart
@@ -388,9 +389,10 @@ class StartForm(ShownOnce, InstanceControls):
             self.refresh_button.disabled = False
 
     def _fill_menu(self, records: Sequence[dict[str, Any]]) -> None:
-        options = notebook_options(records)
+        offered = menu_records(records)
+        options = [(notebook_label(r), r["id"]) for r in offered]
         self._remember_records(records)
-        running = sum(1 for r in records if r.get("notebookStatus") == "Running")
+        running = sum(1 for r in offered if r.get("notebookStatus") == "Running")
         self._menu_updating = True
         try:
             self.notebook_menu.index = None

@@ -97,8 +97,9 @@ def notebook_label(record: dict[str, Any]) -> str:
     return f"{name} · {status}{shown_port} · {record['id']}"
 
 
-def notebook_options(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(label, id) pairs for the notebook menu: Running instances first, then the rest."""
+def menu_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records the notebook menu offers (those with an id of digits, as text), Running
+    instances first, the API's order otherwise."""
     usable = [
         {**r, "id": str(r["id"])}
         for r in records
@@ -107,8 +108,7 @@ def notebook_options(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]
         and str(r["id"]).isascii()
         and str(r["id"]).isdigit()
     ]
-    usable.sort(key=lambda r: r.get("notebookStatus") != "Running")  # stable: API order kept
-    return [(notebook_label(r), r["id"]) for r in usable]
+    return display.running_first(usable)
 
 
 def cannot_list() -> str:
