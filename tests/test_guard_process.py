@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +28,13 @@ from guard_helpers import (
 from scnet_magic.errors import InvalidInput
 from scnet_magic.guard import (
     GuardError,
+    GuardRecord,
     find_guard,
     list_guards,
     start_guard,
     stop_guard,
 )
+from scnet_magic.guard.manage import write_record
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +160,32 @@ def test_list_and_stop(service_port: int, guard_dir: Path) -> None:
     assert not stop_guard(record.port)
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{record.port}/", timeout=5)
+
+
+# On SIGTERM it becomes another program (its command line no longer names a guard, as a guard's
+# reads empty while it tears down) and runs on for a moment before exiting.
+SLOW_TO_EXIT = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: os.execv("/bin/sleep", ["sleep", "0.7"]))
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_stop_returns_once_the_process_has_exited(guard_dir: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_TO_EXIT, "scnet_magic.guard"], stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        record = GuardRecord(free_port(), free_port(), process.pid, "0" * 16, time.time())
+        write_record(record)
+        assert stop_guard(record.port)
+        assert process.poll() is not None or _state(process.pid) == "Z"
+        assert list_guards() == []
+    finally:
+        process.kill()
+        process.wait()
 
 
 def _state(pid: int) -> str:

@@ -132,24 +132,55 @@ def _read(path: Path) -> GuardRecord | None:
         return None
 
 
-def is_running(record: GuardRecord) -> bool:
-    """Whether the record's process still runs and is a guard (not a reused process id)."""
+def _signal_reaches(pid: int) -> bool:
     try:
-        os.kill(record.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return False  # another user's process now holds the id: not our guard
-    proc = Path("/proc") / str(record.pid)
-    if not proc.exists():
-        return True  # no /proc (macOS): the signal check is all there is
+    return True
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc ("Z": a zombie, exited but not reaped); None where
+    there is no /proc (macOS), "gone" when it has ended."""
+    proc = Path("/proc") / str(pid)
+    if not Path("/proc/self").exists():
+        return None
     try:
-        state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
-        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (proc / "stat").read_text().rpartition(")")[2].split()[0]
     except (OSError, IndexError):
+        return "gone"
+
+
+def is_running(record: GuardRecord) -> bool:
+    """Whether the record's process still runs and is a guard (not a reused process id)."""
+    if not _signal_reaches(record.pid):
         return False
-    # A zombie has exited; it only waits for a parent that does not reap it.
-    return state != "Z" and COMMAND_MARK in command
+    state = _state(record.pid)
+    if state is None:
+        return True  # no /proc: the signal check is all there is
+    try:
+        command = (Path("/proc") / str(record.pid) / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return state not in ("Z", "gone") and COMMAND_MARK in command.decode(errors="replace")
+
+
+def _has_exited(pid: int) -> bool:
+    """Whether ``pid`` is gone or a zombie. Unlike ``is_running`` it asks nothing of the command
+    line: a process tearing itself down reads an empty one while it still runs."""
+    return not _signal_reaches(pid) or _state(pid) in ("Z", "gone")
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _has_exited(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def list_guards() -> list[GuardRecord]:
@@ -184,12 +215,12 @@ def stop_guard(port: int) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(record.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while is_running(record) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if is_running(record):
+    # Once the guard is known to be ours, wait on its process id alone: returning while it still
+    # exits would leave its port taken for a moment.
+    if not _wait_for_exit(record.pid, STOP_TIMEOUT):
         with contextlib.suppress(ProcessLookupError):
             os.kill(record.pid, signal.SIGKILL)
+        _wait_for_exit(record.pid, STOP_TIMEOUT)
     remove_record(record)
     return True
 
