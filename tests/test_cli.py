@@ -88,6 +88,23 @@ def test_version() -> None:
     assert module.returncode == 0 and module.stdout == proc.stdout
 
 
+# What answering --version or --help must not load: the HTTP stack, the guard's server, IPython.
+HEAVY = ("requests", "urllib3", "tornado", "IPython", "ipywidgets")
+
+
+@pytest.mark.parametrize("words", [["--version"], ["--help"], ["start", "--help"]])
+def test_version_and_help_load_no_http_stack(words: list[str]) -> None:
+    probe = (
+        "import sys\n"
+        "from scnet_magic.cli import main\n"
+        f"code = main({words!r})\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize(
     ("verb", "options"),
     [

@@ -9,7 +9,7 @@ import getpass
 import sys
 from typing import Any
 
-from .. import service, validation
+from .. import validation
 from ..errors import InvalidInput
 from ..i18n import N_, _
 
@@ -80,4 +80,6 @@ def protect_password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         return validation.validate_guard_password(line)
+    from .. import service  # here, not at the top: building the parser loads no HTTP stack
+
     return service.guard_password(getpass.getpass if sys.stdin.isatty() else None)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from .. import display
-from ..client import ScnetClient
 from ..i18n import N_, _
+
+if TYPE_CHECKING:
+    from ..client import ScnetClient
 
 BOOT_HINT = N_("Add --boot to start the instance first.")
 

@@ -7,7 +7,6 @@ import getpass
 import sys
 from typing import Any, TextIO
 
-from .. import account as accounts
 from .. import config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
@@ -55,6 +54,9 @@ def login_command(
     Signing in saves the token, address, account and region (never a key) to the user config
     file, readable by its owner only; later commands use them from there.
     """
+    # Here, not at the top: the parser that declares these options loads no HTTP stack.
+    from .. import account as accounts
+
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -100,6 +102,8 @@ def login_command(
 
 
 def _cli_status(as_json: bool, stdout: TextIO) -> int:
+    from .. import account as accounts
+
     settings = config.resolve()
     state = (
         accounts.token_state(settings.token, ac_url=settings.ac_url, timeout=settings.timeout)
