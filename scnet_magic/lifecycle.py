@@ -16,7 +16,7 @@ from typing import Any
 from .errors import ApiError, InstanceError, InstanceTimeout, MalformedResponse, TransportError
 from .i18n import N_, _
 from .models import InstanceProgress, Notebook, StopResult
-from .transport import json_type, preview_json
+from .transport import growing_intervals, json_type, preview_json
 
 __all__ = [
     "ALREADY_STOPPED",
@@ -49,10 +49,7 @@ NOT_RUNNING_HINT = N_("Start it first with --boot (boot=True from Python).")
 
 def poll_intervals() -> Iterator[float]:
     """Seconds between looks at the detail: 0.5, growing by half each time, to 5."""
-    interval = FIRST_POLL
-    while True:
-        yield interval
-        interval = min(interval * POLL_GROWTH, MAX_POLL)
+    return growing_intervals(FIRST_POLL, MAX_POLL, POLL_GROWTH)
 
 
 def notebook_from(envelope: dict[str, Any], notebook_id: str, endpoint: str) -> Notebook:

@@ -33,7 +33,7 @@ from .config import DEFAULT_WAIT
 from .errors import GuardUnreachable, NotReady
 from .i18n import N_, _
 from .models import GATEWAY_ERRORS, Probe, Readiness, WaitProgress
-from .transport import Transport
+from .transport import Transport, growing_intervals
 from .validation import validate_wait_url
 
 __all__ = [
@@ -99,10 +99,7 @@ class _LocalWatch:
 
 def check_intervals() -> Iterator[float]:
     """Seconds between the starts of successive checks: 0.25, growing by half each time, to 2."""
-    interval = FIRST_INTERVAL
-    while True:
-        yield interval
-        interval = min(interval * GROWTH, MAX_INTERVAL)
+    return growing_intervals(FIRST_INTERVAL, MAX_INTERVAL, GROWTH)
 
 
 def log_file_of(command: str | None) -> str | None:

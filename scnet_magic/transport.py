@@ -18,6 +18,7 @@ import socket
 import ssl
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -445,3 +446,13 @@ def json_type(value: object) -> str:
 
 def preview_json(value: object) -> str:
     return preview(json.dumps(value, ensure_ascii=False).encode())
+
+
+def growing_intervals(first: float, most: float, growth: float = 1.5) -> Iterator[float]:
+    """Seconds between successive looks at a server that is expected to change: ``first``,
+    growing by ``growth`` each time, to ``most``; quick to notice an early change, light on a
+    long wait."""
+    interval = first
+    while True:
+        yield interval
+        interval = min(interval * growth, most)

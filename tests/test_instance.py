@@ -5,6 +5,7 @@ and back, through Python, the magics, the form and the ``scnet`` command; and wh
 from __future__ import annotations
 
 import html
+import itertools
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from scnet_magic import InstanceError, ScnetClient, service
 from scnet_magic.errors import ApiError, InstanceTimeout
+from scnet_magic.lifecycle import poll_intervals
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm, confirm_box
 from scnet_magic.validation import start_request
@@ -351,3 +353,10 @@ def test_cli_help_lists_stop() -> None:
         [sys.executable, "-m", "scnet_magic", "stop", "--help"], capture_output=True, text=True
     )
     assert run.returncode == 0 and "--discard-env" in run.stdout and "--yes" in run.stdout
+
+
+def test_status_looks_start_at_half_a_second_and_grow_to_five() -> None:
+    intervals = list(itertools.islice(poll_intervals(), 12))
+    assert intervals[:3] == [0.5, 0.75, 1.125]
+    assert intervals == sorted(intervals)
+    assert intervals[-1] == max(intervals) == 5.0
