@@ -52,6 +52,7 @@ ENV_VARS = {
 CONFIG_FILE_ENV = "SCNET_CONFIG_FILE"
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 # The config files read in the reading_once() block in progress, by path.
 _read_in_block: ContextVar[dict[Path, dict[str, Any]] | None] = ContextVar(
@@ -259,6 +260,11 @@ class _Lookup:
                 exc.hint,
             ) from None
 
+    def value(self, name: str, check: Callable[[object], T], default: D) -> T | D:
+        """The checked value from the first source that has one, else ``default``."""
+        found = self.checked(name, check)
+        return default if found is None else found[0]
+
 
 def resolve(
     *,
@@ -287,21 +293,18 @@ def resolve(
         },
         session or {},
     )
-    found_token = lookup.checked("token", validation.validate_token, session_token_label)
-    found_url = lookup.checked("base_url", validation.validate_base_url)
-    found_id = lookup.checked("notebook_id", validation.validate_notebook_id)
-    found_timeout = lookup.checked("timeout", validation.validate_timeout)
-    found_login = lookup.checked("login_url", validation.validate_login_url)
-    found_ac = lookup.checked("ac_url", validation.validate_ac_url)
+    token, token_source = lookup.checked(
+        "token", validation.validate_token, session_token_label
+    ) or (None, None)
     return Settings(
-        token=found_token[0] if found_token else None,
-        token_source=found_token[1] if found_token else None,
-        base_url=found_url[0] if found_url else DEFAULT_BASE_URL,
-        notebook_id=found_id[0] if found_id else None,
-        timeout=found_timeout[0] if found_timeout else DEFAULT_TIMEOUT,
-        language=lookup.language(),
-        login_url=found_login[0] if found_login else DEFAULT_LOGIN_URL,
-        ac_url=found_ac[0] if found_ac else DEFAULT_AC_URL,
+        token=token,
+        token_source=token_source,
+        base_url=lookup.value("base_url", validation.validate_base_url, DEFAULT_BASE_URL),
+        notebook_id=lookup.value("notebook_id", validation.validate_notebook_id, None),
+        timeout=lookup.value("timeout", validation.validate_timeout, DEFAULT_TIMEOUT),
+        login_url=lookup.value("login_url", validation.validate_login_url, DEFAULT_LOGIN_URL),
+        ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),
+        language=lookup.language(),  # checked last: a bad address or id is reported first
     )
 
 
@@ -388,17 +391,15 @@ def resolve_login(
         "secret_key": validation.validate_secret_key,
     }
     found = {name: lookup.checked(name, check) if keys else None for name, check in checks.items()}
-    found_url = lookup.checked("login_url", validation.validate_login_url)
-    found_ac = lookup.checked("ac_url", validation.validate_ac_url)
-    found_timeout = lookup.checked("timeout", validation.validate_timeout)
+    values = {name: hit[0] if hit else None for name, hit in found.items()}
     return LoginSettings(
-        user=found["user"][0] if found["user"] else None,
-        access_key=found["access_key"][0] if found["access_key"] else None,
-        secret_key=found["secret_key"][0] if found["secret_key"] else None,
-        login_url=found_url[0] if found_url else DEFAULT_LOGIN_URL,
-        timeout=found_timeout[0] if found_timeout else DEFAULT_TIMEOUT,
+        user=values["user"],
+        access_key=values["access_key"],
+        secret_key=values["secret_key"],
+        login_url=lookup.value("login_url", validation.validate_login_url, DEFAULT_LOGIN_URL),
+        timeout=lookup.value("timeout", validation.validate_timeout, DEFAULT_TIMEOUT),
         sources={name: hit[1] for name, hit in found.items() if hit is not None},
-        ac_url=found_ac[0] if found_ac else DEFAULT_AC_URL,
+        ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),
     )
 
 
