@@ -199,7 +199,7 @@ def test_button_is_disabled_in_flight_and_a_second_click_sends_nothing(
     form.start_button.click()
     assert form.busy and form.start_button.disabled
     assert form.start_button.description == "Starting…"
-    assert "Starting: port 1223" in form.result_area.value
+    assert "Starting the service on port 1223" in form.result_area.value
     form.start_button.click()  # still in flight: ignored
     assert not form.wait(0.2)
 

@@ -440,9 +440,7 @@ class StartForm(ShownOnce, InstanceControls):
         self.start_button.disabled = True
         self.start_button.description = _("Starting…")
         self.result_area.value = display.info_html(
-            _("Starting: port {port} of notebook {notebook_id}…").format(
-                port=request.start.port, notebook_id=request.start.notebook_id
-            )
+            display.starting_text(request.start.notebook_id, request.start.port)
         )
         thread = threading.Thread(
             target=self._start_in_background,
