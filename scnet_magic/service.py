@@ -232,12 +232,15 @@ def guard_password(
     return first
 
 
-def protect_port(port: int, password: str) -> guard.GuardRecord:
+def protect_port(
+    port: int, password: str, *, host: str = "0.0.0.0", listen_port: int = 0
+) -> guard.GuardRecord:
     """Start a guard asking for ``password`` in front of ``127.0.0.1:port``, or reuse the one
-    already running there with that password; its record (``.port`` is the port to expose)."""
+    already running there with that password; its record (``.port`` is the port to expose).
+    It listens on ``host``, port ``listen_port`` (0: any free one)."""
     try:
-        return guard.start_guard(port, password)
-    except guard.GuardError as exc:
+        return guard.start_guard(port, password, host=host, port=listen_port)
+    except (guard.GuardError, OSError) as exc:
         raise GuardFailed(str(exc), N_("See scnet guard --list.")) from None
 
 

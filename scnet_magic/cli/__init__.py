@@ -332,17 +332,15 @@ def _main(words: list[str]) -> int:
         from .. import sandbox
 
         return sandbox.main([*(["--execute"] if args.execute else []), "--port", str(args.port)])
-    if args.verb == "guard":
-        from .guard import guard_verb
-
-        return guard_verb(args)
     from . import verbs as commands
+    from .guard import guard_verb
 
     verbs: dict[str, Callable[[argparse.Namespace], int]] = {
         "start": commands.start,
         "stop": commands.stop,
         "url": commands.url,
         "notebooks": commands.notebooks,
+        "guard": guard_verb,
     }
     try:
         return verbs[args.verb](args)

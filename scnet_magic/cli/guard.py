@@ -1,6 +1,12 @@
 """``scnet start --protect`` and ``scnet guard``: where the command takes the password from,
-and the guard verb (start one by hand, list, stop), whose options and work live in
-:mod:`scnet_magic.guard.cli`."""
+and the guard verb (start one by hand, list, stop).
+
+::
+
+    scnet guard --port P [--listen-port G] [--host H] [--password-stdin]
+    scnet guard --list
+    scnet guard --stop G
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,16 @@ import sys
 from typing import Any
 
 from .. import validation
-from ..errors import InvalidInput
+from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
+from .common import EXIT_OK
 
 PROTECT = "--protect"
 PASSWORD_ON_LINE = N_(
     "--protect takes no value: the password is never an argument (it would show in the "
     "process list and the shell history)"
 )
+LIST_HINT = N_("See scnet guard --list.")
 PASSWORD_HINT = N_(
     "Set SCNET_GUARD_PASSWORD, type it at the hidden prompt, or pipe it in with --password-stdin."
 )
@@ -44,25 +52,63 @@ def add_protect_arguments(start: argparse.ArgumentParser) -> None:
 
 def add_guard_verb(verbs: Any) -> None:
     """``scnet guard --port P | --list | --stop G``."""
-    from ..guard.cli import add_guard_arguments
-
-    add_guard_arguments(
-        verbs.add_parser(
-            "guard",
-            help=_("put a password in front of a service of this machine; list or stop guards"),
-            description=_(
-                "A guard listens on a port of its own and lets through to 127.0.0.1:PORT only "
-                "visitors who know the password (a login page, or HTTP Basic). "
-                "'scnet start --protect' starts one for you."
-            ),
-        )
+    parser = verbs.add_parser(
+        "guard",
+        help=_("put a password in front of a service of this machine; list or stop guards"),
+        description=_(
+            "A guard listens on a port of its own and lets through to 127.0.0.1:PORT only "
+            "visitors who know the password (a login page, or HTTP Basic). "
+            "'scnet start --protect' starts one for you."
+        ),
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument(
+        "--port", metavar="P", help=_("put a password in front of the service on port P")
+    )
+    action.add_argument("--list", action="store_true", help=_("list the guards running here"))
+    action.add_argument("--stop", metavar="G", help=_("stop the guard on port G"))
+    parser.add_argument(
+        "--listen-port",
+        type=validation.listen_port_argument,
+        default=0,
+        metavar="G",
+        help=_("port the guard listens on (default: any free port)"),
+    )
+    parser.add_argument(
+        "--host", default="0.0.0.0", help=_("address the guard listens on (default: all)")
+    )
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=_("read the password from one line of standard input instead of asking"),
     )
 
 
 def guard_verb(args: argparse.Namespace) -> int:
-    from ..guard.cli import guard_command
+    # Here, not at the top: building the parser loads neither the guard's records nor HTTP.
+    from .. import guard, service
 
-    return guard_command(args)
+    if args.list:
+        print("\n".join(guard.guard_lines(guard.list_guards())))
+        return EXIT_OK
+    if args.stop is not None:
+        try:
+            port = validation.validate_port(args.stop)
+        except InvalidInput as exc:  # its hint speaks of a service's port, not a guard's
+            raise InvalidInput(exc.message, LIST_HINT) from None
+        if not guard.stop_guard(port):
+            raise ScnetError(N_("no guard runs on port {port}"), LIST_HINT, port=port)
+        print(_("stopped the guard on port {port}").format(port=port))
+        return EXIT_OK
+    upstream = validation.validate_port(args.port)  # before the prompt: nothing typed in vain
+    password = read_password(args.password_stdin, N_("no password for the guard"))
+    record = service.protect_port(upstream, password, host=args.host, listen_port=args.listen_port)
+    if record.reused:
+        message = _("port {upstream} is already guarded on port {port}")
+    else:
+        message = _("port {upstream} is now guarded on port {port}")
+    print(message.format(upstream=record.upstream_port, port=record.port))
+    return EXIT_OK
 
 
 def password_on_line(words: list[str]) -> bool:
@@ -77,9 +123,16 @@ def protect_password(args: argparse.Namespace) -> str | None:
         if args.password_stdin:
             raise InvalidInput(N_("--password-stdin goes with --protect"))
         return None
-    if args.password_stdin:
-        line = sys.stdin.readline().rstrip("\r\n")
-        return validation.validate_guard_password(line)
+    return read_password(args.password_stdin, N_("no password for --protect"))
+
+
+def read_password(from_stdin: bool, missing: str) -> str:
+    """A line of standard input with ``--password-stdin``, else ``SCNET_GUARD_PASSWORD``, else
+    a hidden prompt twice on a terminal; ``missing`` says what lacks one when none of them
+    gives it."""
+    if from_stdin:
+        return validation.validate_guard_password(sys.stdin.readline().rstrip("\r\n"))
     from .. import service  # here, not at the top: building the parser loads no HTTP stack
 
-    return service.guard_password(getpass.getpass if sys.stdin.isatty() else None)
+    ask = getpass.getpass if sys.stdin.isatty() else None
+    return service.guard_password(ask, no_password=missing, no_password_hint=PASSWORD_HINT)

@@ -1,7 +1,7 @@
-"""``python -m scnet_magic.guard``: the guard commands, and ``serve`` (the guard process)."""
+"""``python -m scnet_magic.guard``: the guard process (``serve``)."""
 
 import sys
 
-from .cli import main
+from .process import main
 
 sys.exit(main())

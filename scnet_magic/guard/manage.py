@@ -225,6 +225,22 @@ def stop_guard(port: int) -> bool:
     return True
 
 
+def guard_lines(records: list[GuardRecord]) -> list[str]:
+    """The running guards, one line each (what ``scnet guard --list`` and ``%scnet_guard``
+    print)."""
+    if not records:
+        return [_("no guard runs here")]
+    lines = []
+    for record in records:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
+        lines.append(
+            _("port {port} guards port {upstream} (process {pid}, since {started})").format(
+                port=record.port, upstream=record.upstream_port, pid=record.pid, started=started
+            )
+        )
+    return lines
+
+
 def start_guard(
     upstream_port: int,
     password: str,

@@ -68,8 +68,7 @@ def scnet_guard(self: Any, line: str = "") -> None:
     restarts, until it is stopped here, with ``scnet guard --stop PORT``, or the machine stops.
     From Python: ``scnet_magic.guard.list_guards()`` and ``stop_guard(port)``.
     """
-    from ..guard import list_guards, stop_guard
-    from ..guard.cli import guard_lines
+    from ..guard import guard_lines, list_guards, stop_guard
 
     with self.user_errors():
         args = parse(self.scnet_guard, line)

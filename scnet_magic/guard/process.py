@@ -1,0 +1,117 @@
+"""The guard process itself: ``python -m scnet_magic.guard serve ...``, as
+:func:`.manage.start_guard` launches it. It takes the password from standard input or a file
+private to the user, never from its arguments or environment. (People start, list and stop
+guards with ``scnet guard``, ``%scnet_guard`` or ``--protect``.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import stat
+import sys
+import time
+from pathlib import Path
+
+from ..i18n import _
+from . import manage
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def serve(argv: list[str]) -> int:
+    """The guard process: bind, detach, record itself, serve until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m scnet_magic.guard serve")
+    parser.add_argument("--upstream-port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--guard-id", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--password-stdin", action="store_true")
+    source.add_argument("--password-file", type=Path)
+    args = parser.parse_args(argv)
+
+    # Imported here: the management commands need neither tornado nor scrypt.
+    from tornado.netutil import bind_sockets
+
+    from .auth import PasswordHash
+    from .base import Guard
+    from .proxy import serve_until
+
+    try:
+        password = _password_from(args.password_file)
+    except (OSError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    if not password:
+        print(_("the guard's password must not be empty"), file=sys.stderr)
+        return EXIT_USAGE
+    guard = Guard(args.upstream_port, args.guard_id, PasswordHash.of(password))
+    del password  # only the hash stays
+    try:
+        sockets = bind_sockets(args.port, args.host)
+    except OSError as exc:
+        address = f"{args.host}:{args.port}"
+        print(
+            _("cannot listen on {address}: {reason}").format(address=address, reason=exc),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    # Forked before any event loop exists: the launcher's child exits at once, so the guard
+    # is nobody's child (the kernel that started it never has to reap it).
+    if os.fork() != 0:
+        os._exit(EXIT_OK)
+    _detach_stdin()
+    record = manage.GuardRecord(
+        port=int(sockets[0].getsockname()[1]),
+        upstream_port=args.upstream_port,
+        pid=os.getpid(),
+        guard_id=args.guard_id,
+        started_at=time.time(),
+        host=args.host,
+    )
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    manage.write_record(record)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve_until(guard, sockets, stop)
+
+    try:
+        asyncio.run(run())
+    finally:
+        manage.remove_record(record)
+    return EXIT_OK
+
+
+def _password_from(path: Path | None) -> str:
+    if path is None:
+        data = sys.stdin.buffer.read()
+    else:
+        info = path.stat()
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) or info.st_uid != os.getuid():
+            raise ValueError(_("{path} must be readable by you only (chmod 600)").format(path=path))
+        data = path.read_bytes()
+    return data.decode("utf-8").removesuffix("\n").removesuffix("\r")
+
+
+def _detach_stdin() -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
+    print(_("start, list and stop guards with: scnet guard --help"), file=sys.stderr)
+    return EXIT_USAGE
