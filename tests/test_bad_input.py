@@ -438,7 +438,7 @@ def test_bad_sign_in_setting(
     else:
         run = run_scnet(["login", "--region", "昆山"])
         assert run.returncode == 2 and "Traceback" not in run.stderr
-        (line,) = [text for text in run.stderr.splitlines() if text.startswith("scnet login:")]
+        (line,) = [text for text in run.stderr.splitlines() if text.startswith("scnet: error:")]
     assert "\n" not in line and re.search(says, line), line
     assert "hunter2" not in line and sign_in_sandbox.secret_key not in line
     assert sign_in_sandbox.requests == []

@@ -383,7 +383,23 @@ def test_cli_json_secret_key_from_stdin_and_exit_codes(
     assert code == 1 and "sign-in refused" in err and "access control" in err
 
     code, _out, err = run_cli("--status", "--renew")
-    assert code == 2 and "--status" in err
+    assert code == 2 and err == "scnet: error: --status takes no other option but --json\n"
+
+
+def test_cli_errors_read_as_every_scnet_verb_s(login_env: Sandbox, isolated_config: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "scnet_magic", "login", "--region", "昆山"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SCNET_USER": ""},
+        stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        "scnet: error: no SCNet account name is set",
+        f'hint: Set SCNET_USER, or put user = "…" in the config file ({isolated_config}).',
+    ]
 
 
 def test_cli_status_without_a_token(login_env: Sandbox) -> None:

@@ -43,7 +43,7 @@ from .common import (
 )
 from .guard import PASSWORD_HINT, PASSWORD_ON_LINE, add_guard_verb, add_protect_arguments
 from .guard import password_on_line as _password_on_line
-from .login import add_login_arguments
+from .login import add_login_arguments, login_command
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -324,10 +324,6 @@ def _main(words: list[str]) -> int:
             parser.error(_("unrecognized arguments: {words}").format(words=shown))
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if args.verb == "login":
-        from .login import login_command
-
-        return login_command(args)
     if args.verb == "sandbox":
         from .. import sandbox
 
@@ -341,6 +337,7 @@ def _main(words: list[str]) -> int:
         "url": commands.url,
         "notebooks": commands.notebooks,
         "guard": guard_verb,
+        "login": login_command,  # keys typed at its prompts: its own Ctrl-C message
     }
     try:
         return verbs[args.verb](args)

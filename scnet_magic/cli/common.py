@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import TextIO
 
 from .. import config, validation
 from ..config import Settings
@@ -31,11 +32,12 @@ seconds = validation.seconds_argument
 listen_port = validation.listen_port_argument
 
 
-def report(error: ScnetError) -> None:
+def report(error: ScnetError, stderr: TextIO | None = None) -> None:
     """An error as one line on stderr, and its hint on the next."""
-    print(_("scnet: error: {message}").format(message=error.message), file=sys.stderr)
+    stderr = stderr or sys.stderr
+    print(_("scnet: error: {message}").format(message=error.message), file=stderr)
     if error.hint:
-        print(_("hint: {hint}").format(hint=error.hint), file=sys.stderr)
+        print(_("hint: {hint}").format(hint=error.hint), file=stderr)
 
 
 def exit_code(error: ScnetError) -> int:

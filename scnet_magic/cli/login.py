@@ -11,6 +11,7 @@ from .. import config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
 from ..models import Account, Region
+from .common import EXIT_INTERRUPTED, exit_code, report
 
 
 def add_login_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,14 +92,11 @@ def login_command(
         return 0
     except KeyboardInterrupt:
         # Ctrl-C at a prompt: the user changed their mind.
-        print("\nscnet login: " + _("cancelled; nothing was saved."), file=stderr)
-        return 130
-    except (InvalidInput, ConfigError) as exc:
-        print(f"scnet login: {exc.user_message()}", file=stderr)
-        return 2
+        print("\nscnet: " + _("cancelled; nothing was saved."), file=stderr)
+        return EXIT_INTERRUPTED
     except ScnetError as exc:
-        print(f"scnet login: {exc.user_message()}", file=stderr)
-        return 1
+        report(exc, stderr)
+        return exit_code(exc)
 
 
 def _cli_status(as_json: bool, stdout: TextIO) -> int:
