@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
@@ -39,6 +40,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def no_running_event_loop() -> None:
+    """Each test starts outside any event loop, as a user's code does: a fixture that leaves
+    one marked running in the main thread (Playwright's sync API does while it is open) would
+    make asyncio.run() and IPython's autoawait behave otherwise in every later test."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise AssertionError(f"an earlier fixture left {loop!r} running in the main thread")
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,14 @@ class _Watched(Protocol):
 _WATCHED: list[_Watched] = []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(autouse=True)
+def no_running_event_loop() -> None:
+    """Here the open browser's loop runs in the main thread by design (see ``browser``)."""
+
+
+# Package scope: Playwright's sync API keeps its event loop marked running in the main thread
+# while it is open, which would make every later test run inside "a running event loop".
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium driven by Playwright (its own browser download is not used)."""
     require_browser()
