@@ -3,6 +3,7 @@ hidden prompt), and its errors in the words and exit codes of every other ``scne
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -156,3 +157,29 @@ def test_the_guard_module_points_people_at_scnet_guard() -> None:
     )
     assert run.returncode == 2
     assert run.stderr.strip() == "start, list and stop guards with: scnet guard --help"
+
+
+def test_json_for_scripts_start_reuse_list_and_stop(guard_dir: Path) -> None:
+    upstream = free_port()
+    words = ["guard", "--port", str(upstream), "--password-stdin", "--json"]
+    first = run_scnet(words, {}, PASSWORD + "\n")
+    assert first.returncode == 0, first.stderr
+    started = json.loads(first.stdout)
+    (record,) = list_guards()
+    assert started == {
+        "port": record.port,
+        "upstream_port": upstream,
+        "pid": record.pid,
+        "host": "0.0.0.0",
+        "started_at": record.started_at,
+        "reused": False,
+    }
+    again = json.loads(run_scnet(words, {}, PASSWORD + "\n").stdout)
+    assert again == {**started, "reused": True}
+    listed = json.loads(run_scnet(["guard", "--list", "--json"]).stdout)
+    assert listed == {"guards": [{k: v for k, v in started.items() if k != "reused"}]}
+    stopped = run_scnet(["guard", "--stop", str(record.port), "--json"])
+    assert json.loads(stopped.stdout) == {"stopped": True, "port": record.port}
+    assert json.loads(run_scnet(["guard", "--list", "--json"]).stdout) == {"guards": []}
+    for run in (first, stopped):
+        assert PASSWORD not in run.stdout + run.stderr

@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import validation
+from .. import display, validation
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
 from .common import EXIT_OK
+
+if TYPE_CHECKING:
+    from ..guard import GuardRecord
 
 PROTECT = "--protect"
 PASSWORD_ON_LINE = N_(
@@ -82,6 +85,18 @@ def add_guard_verb(verbs: Any) -> None:
         action="store_true",
         help=_("read the password from one line of standard input instead of asking"),
     )
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
+
+
+def _shown(record: GuardRecord) -> dict[str, Any]:
+    """A guard's record as ``--json`` prints it."""
+    return {
+        "port": record.port,
+        "upstream_port": record.upstream_port,
+        "pid": record.pid,
+        "host": record.host,
+        "started_at": record.started_at,
+    }
 
 
 def guard_verb(args: argparse.Namespace) -> int:
@@ -89,7 +104,11 @@ def guard_verb(args: argparse.Namespace) -> int:
     from .. import guard, service
 
     if args.list:
-        print("\n".join(guard.guard_lines(guard.list_guards())))
+        records = guard.list_guards()
+        if args.json:
+            print(display.to_json({"guards": [_shown(record) for record in records]}))
+        else:
+            print("\n".join(guard.guard_lines(records)))
         return EXIT_OK
     if args.stop is not None:
         try:
@@ -98,11 +117,17 @@ def guard_verb(args: argparse.Namespace) -> int:
             raise InvalidInput(exc.message, LIST_HINT) from None
         if not guard.stop_guard(port):
             raise ScnetError(N_("no guard runs on port {port}"), LIST_HINT, port=port)
-        print(_("stopped the guard on port {port}").format(port=port))
+        if args.json:
+            print(display.to_json({"stopped": True, "port": port}))
+        else:
+            print(_("stopped the guard on port {port}").format(port=port))
         return EXIT_OK
     upstream = validation.validate_port(args.port)  # before the prompt: nothing typed in vain
     password = read_password(args.password_stdin, N_("no password for the guard"))
     record = service.protect_port(upstream, password, host=args.host, listen_port=args.listen_port)
+    if args.json:
+        print(display.to_json({**_shown(record), "reused": record.reused}))
+        return EXIT_OK
     if record.reused:
         message = _("port {upstream} is already guarded on port {port}")
     else:
