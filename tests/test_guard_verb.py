@@ -87,6 +87,8 @@ def test_a_guard_started_at_a_terminal_asks_twice_without_echo(guard_dir: Path) 
     (record,) = list_guards()
     assert record.upstream_port == upstream
     assert f"port {upstream} is now guarded on port {record.port}" in session.screen
+    next_step = f"Expose port {record.port} rather than {upstream}: scnet start --port {upstream}"
+    assert next_step in session.screen
     assert PASSWORD not in session.screen  # the terminal did not echo it
     assert start_guard(upstream, PASSWORD, host="127.0.0.1").reused  # what was typed opens it
 

@@ -133,6 +133,11 @@ def guard_verb(args: argparse.Namespace) -> int:
     else:
         message = _("port {upstream} is now guarded on port {port}")
     print(message.format(upstream=record.upstream_port, port=record.port))
+    next_step = _(
+        "Expose port {port} rather than {upstream}: scnet start --port {upstream} --protect "
+        "does, with this guard."
+    )
+    print(next_step.format(upstream=record.upstream_port, port=record.port))
     return EXIT_OK
 
 
