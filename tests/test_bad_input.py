@@ -327,6 +327,17 @@ def test_command_given_twice_in_the_cell_magic(
     )
 
 
+@pytest.mark.parametrize("name", ["magic", "cell"])
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_help_asked_as_in_a_shell_names_the_question_mark(
+    request: pytest.FixtureRequest, sandbox: Sandbox, name: str, option: str
+) -> None:
+    magic = FRONT_ENDS[name](request)
+    outcome = magic.start_line(Target(sandbox.base_url, sandbox.token), f"--id {ID} {option}", "x")
+    pattern = r"^%scnet_start\? shows the help; usage: %scnet_start \[--id ID\]"
+    check_refused(outcome, magic.user_error, pattern, sandbox)
+
+
 @pytest.mark.parametrize(
     ("settings_front_end", "case"),
     front_end_cases(SETTINGS_FRONT_ENDS, SETTINGS_CASES, NOT_APPLICABLE, COMMAND_SETTINGS_SUBSET),

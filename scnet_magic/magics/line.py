@@ -227,6 +227,11 @@ def parse(magic: Any, line: str | list[str]) -> argparse.Namespace:
     if extra:
         # IPython's help formatter lays the usage out as a reST block ("::", indented lines).
         usage = " ".join(parser.format_usage().replace("::", " ").split())
+        if any(word in ("-h", "--help") for word in extra):
+            # A shell habit; in IPython a magic's help is asked with "?".
+            raise UsageError(
+                _("%{magic}? shows the help; usage: {usage}").format(magic=parser.prog, usage=usage)
+            )
         message = _unexpected(extra, _("usage: {usage}").format(usage=usage))
         if any(word == "--command" or word.startswith("--command=") for word in words) and not any(
             word.startswith("-") for word in extra
