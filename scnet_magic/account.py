@@ -232,8 +232,8 @@ class AccountApi(Transport):
             ),
         )
 
-    def renew(self, token: str, region_id: str | None = None) -> str:
-        """A new token in place of ``token`` (of region ``region_id`` when known)."""
+    def renew(self, token: str, region: str | None = None) -> str:
+        """A new token in place of ``token`` (of ``region``, an id or a name, when known)."""
         try:
             envelope = self._ac_call("POST", RENEW_PATH, token)
         except ApiError as exc:
@@ -245,7 +245,7 @@ class AccountApi(Transport):
                     hint=N_("The token can no longer be renewed; sign in again."),
                 ) from None
             raise
-        candidate = renewed_token(envelope.get("data"), region_id)
+        candidate = renewed_token(envelope.get("data"), region)
         try:
             return validation.validate_token(candidate)
         except InvalidInput:
@@ -308,21 +308,58 @@ def first_usable_url(addresses: object) -> str | None:
     return None
 
 
-def renewed_token(data: object, region_id: str | None = None) -> object:
+def renewed_token(data: object, region: str | None = None) -> object:
     """The token in a renewal answer: a bare string (a public client reads it so), an object
-    with ``token``, or a list of either (the page, renewal-token.html: "区域信息列表"); from a
-    list, the entry of ``region_id`` when entries name their region, else the first."""
-    if isinstance(data, list):
-        entries = [entry for entry in data if isinstance(entry, (str, dict))]
-        for entry in entries:
-            if isinstance(entry, dict) and region_id is not None:
-                named = entry.get("clusterId", entry.get("id"))
-                if named is not None and str(named).strip() == region_id:
-                    return renewed_token(entry)
+    with ``token``, or a list of either (the page, renewal-token.html: "区域信息列表").
+
+    From a list: never the platform's own entry (clusterId 0, as in the token answer); the
+    entry of ``region`` (an id or a name) when entries name their region, else the only one.
+    Several regions and none known is a :class:`LoginError`: a guess could save another
+    region's token, which this region's address would refuse.
+    """
+    if not isinstance(data, list):
+        return data.get("token") if isinstance(data, dict) else data
+    entries = [entry for entry in data if isinstance(entry, (str, dict)) and not _platform(entry)]
+    names = [_region_names(entry) if isinstance(entry, dict) else () for entry in entries]
+    if region is not None:
+        for entry, its_names in zip(entries, names, strict=True):
+            if region.strip() in its_names:
+                return renewed_token(entry)
+    if len(entries) <= 1 or not all(names):
+        # One entry, or entries that do not name their region: the first is all there is.
         return renewed_token(entries[0]) if entries else None
-    if isinstance(data, dict):
-        return data.get("token")
-    return data
+    shown = ", ".join(its_names[-1] for its_names in names)
+    if region is None:
+        message = _(
+            "the renewal answer lists the tokens of several regions ({regions}), and this "
+            "token's region is not known"
+        ).format(regions=shown)
+    else:
+        message = _(
+            "the renewal answer lists the tokens of several regions ({regions}), none of them "
+            "region {region}"
+        ).format(regions=shown, region=region)
+    raise LoginError(
+        message,
+        N_(
+            "Sign in again, naming the region (scnet login --region NAME, "
+            "%scnet_login --region NAME)."
+        ),
+    )
+
+
+def _platform(entry: object) -> bool:
+    """The platform's own entry in a list of region entries (clusterId 0)."""
+    return isinstance(entry, dict) and str(entry.get("clusterId")).strip() == PLATFORM_CLUSTER_ID
+
+
+def _region_names(entry: dict[str, Any]) -> tuple[str, ...]:
+    """How an entry names its region: its ids, then its name (last, as a message shows it)."""
+    names = [str(entry[key]).strip() for key in ("clusterId", "id") if entry.get(key) is not None]
+    name = entry.get("clusterName")
+    if isinstance(name, str) and name.strip():
+        names.append(name.strip())
+    return tuple(names)
 
 
 def _refusal_hint(exc: ApiError) -> str:
@@ -494,11 +531,12 @@ def renew_token(
     *,
     ac_url: str | None = None,
     timeout: float | None = None,
-    region_id: str | None = None,
+    region: str | None = None,
 ) -> str:
-    """A renewed token in place of ``token``."""
+    """A renewed token in place of ``token``; ``region`` (its id or name), when known, picks
+    its entry from an answer that lists several regions."""
     with _platform_api(ac_url, timeout) as api:
-        return api.renew(validation.validate_token(token), region_id)
+        return api.renew(validation.validate_token(token), region)
 
 
 def token_state(

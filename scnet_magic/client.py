@@ -325,16 +325,22 @@ class ScnetClient(Transport):
             ac_url=ac_url,
             timeout=timeout,
         )
-        return cls(
+        client = cls(
             base_url=signed.base_url, token=signed.token, timeout=timeout, ac_url=signed.ac_url
         )
+        # Its renewal then picks this region's entry from an answer listing several.
+        client.settings = replace(client.settings, token_region=signed.region_id)
+        return client
 
     def renew_token(self, ac_url: str | None = None) -> None:
         """Replace this client's token with a renewed one (``tokens/next``), asked at
         ``ac_url`` or else this client's platform address."""
         with self._speaking():
             self.__token = account.renew_token(
-                self.__token, ac_url=ac_url or self.settings.ac_url, timeout=self.timeout
+                self.__token,
+                ac_url=ac_url or self.settings.ac_url,
+                timeout=self.timeout,
+                region=self.settings.token_region,
             )
 
     def token_state(self, ac_url: str | None = None) -> TokenState:

@@ -146,6 +146,9 @@ class Settings:
     language: str = "en"
     login_url: str = DEFAULT_LOGIN_URL
     ac_url: str = DEFAULT_AC_URL
+    # The region the config file names beside the token, when the token came from that file
+    # (signing in saves both): what picks this token's entry from a renewal listing several.
+    token_region: str | None = None
 
     def require_token(self) -> str:
         if self.token is None:
@@ -223,6 +226,14 @@ class _Lookup:
         if table.get(name) is not None:
             return table[name], self._file_label
         return None
+
+    def region_beside(self, token_source: str | None) -> str | None:
+        """The config file's ``region`` when ``token_source`` is that file, else None."""
+        table = self._file_table()
+        region = table.get("region")
+        if token_source != self._file_label or not isinstance(region, str):
+            return None
+        return region.strip() or None
 
     def language(self) -> str:
         """The language. A value from the environment or the config file that names no
@@ -305,6 +316,7 @@ def resolve(
         login_url=lookup.value("login_url", validation.validate_login_url, DEFAULT_LOGIN_URL),
         ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),
         language=lookup.language(),  # checked last: a bad address or id is reported first
+        token_region=lookup.region_beside(token_source),
     )
 
 

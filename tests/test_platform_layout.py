@@ -17,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from scnet_magic import ApiError, HttpError, LoginError, ScnetClient, TransportError
-from scnet_magic.account import renew_token, sign_in, token_state
+from scnet_magic.account import renew_token, renewed_token, sign_in, token_state
 from scnet_magic.cli import main as cli_main
 from scnet_magic.config import read_config_file
 from scnet_magic.magics.core import ScnetMagics
@@ -204,6 +204,60 @@ def test_renewal_answers_the_documented_array(login_env: Sandbox) -> None:
     assert isinstance(answer["data"], list) and answer["data"][0]["clusterId"] == "11276"
 
 
+def test_a_renewal_listing_several_regions_for_a_token_of_no_known_region_is_refused(
+    login_env: Sandbox,
+) -> None:
+    """A token given as it is (no sign-in, no config file naming its region): guessing could
+    save another region's token, which this address refuses. Nothing is replaced."""
+    token = login_env.issue_token("11276")
+    login_env.answers[RENEW] = ok(RENEWAL_ROWS["several regions"](login_env, "unused"))
+    client = ScnetClient(base_url=login_env.base_url, token=token, ac_url=login_env.ac_url)
+    with pytest.raises(LoginError) as info:
+        client.renew_token()
+    assert str(info.value).startswith(
+        f"the renewal answer lists the tokens of several regions ({KUNSHAN}, {XIAN}), and this "
+        "token's region is not known"
+    )
+    assert "--region NAME" in info.value.hint
+    login_env.answers.clear()
+    assert client.token_state().valid  # the old token is kept
+
+
+@pytest.mark.parametrize(
+    ("data", "region", "expected"),
+    [
+        (
+            [{"clusterId": 0, "clusterName": "ac", "token": "P"}, {"clusterId": 1, "token": "R"}],
+            None,
+            "R",
+        ),
+        (
+            [
+                {"clusterId": "1", "clusterName": "甲", "token": "A"},
+                {"clusterId": "2", "clusterName": "乙", "token": "B"},
+            ],
+            "乙",
+            "B",
+        ),
+        (
+            [
+                {"clusterId": "1", "clusterName": "甲", "token": "A"},
+                {"clusterId": "2", "clusterName": "乙", "token": "B"},
+            ],
+            "2",
+            "B",
+        ),
+        (["A", "B"], None, "A"),  # entries that name no region: the first
+        ([{"token": "A"}], "9", "A"),  # one entry: it, whatever it names
+        ([{"clusterId": 0, "token": "P"}], None, None),  # the platform's alone: no token
+    ],
+)
+def test_renewed_token_picks_the_region_s_entry(
+    data: object, region: str | None, expected: str | None
+) -> None:
+    assert renewed_token(data, region) == expected
+
+
 def test_an_ai_address_without_notebook_apis_is_named_at_sign_in(login_env: Sandbox) -> None:
     # A region whose aiUrls entry is a gateway that answers 404 for /ai/... (HPC-only): the
     # login host plays one, since it serves no /ai/ path.
@@ -387,11 +441,17 @@ RENEWAL_ROWS: dict[str, Callable[[Sandbox, str], object]] = {
     "bare string": lambda sb, new: new,
     # scnet-api.md section 5: an object holding token.
     "object": lambda sb, new: {"token": new},
-    # renewal-token.html: an array of several regions; the current region's entry counts
-    # (only a front end that knows the region can tell: the magic, which signed in).
+    # renewal-token.html: an array of several regions; the current region's entry counts (the
+    # front ends know it: from this sign-in, or from the config file that saved it).
     "several regions": lambda sb, new: [
         {"clusterId": 11250, "clusterName": KUNSHAN, "token": sb.issue_token("11250")},
         {"clusterId": 11276, "clusterName": XIAN, "token": new},
+    ],
+    # As the token answer lists them: the platform's own token (clusterId 0) first, never a
+    # region's (scnet-api.md section 5).
+    "platform entry first": lambda sb, new: [
+        {"clusterId": 0, "clusterName": "ac", "token": sb.issue_token("0")},
+        {"clusterId": "11276", "clusterName": XIAN, "token": new},
     ],
 }
 
@@ -410,8 +470,6 @@ def each_front_end_and_row(rows: dict[str, Any]) -> Callable[[Callable[..., None
 def test_renewal_answers(
     login_env: Sandbox, ip: InteractiveShell, capsys: Capsys, front_end: str, row: str
 ) -> None:
-    if row == "several regions" and front_end != "magic":
-        pytest.skip("only the magic knows the session's region id")
     new = login_env.issue_token("11276")
     renewed: str | None
     if front_end == "api":
@@ -420,7 +478,9 @@ def test_renewal_answers(
             client.renew_token()
             login_env.answers.clear()
             assert client.token_state().valid
-            renewed = new if client.start_service(login_env.notebook_id, 1223).pending else None
+            assert client.start_service(login_env.notebook_id, 1223).pending
+            carried = login_env.requests[-1].token_tag
+            renewed = new if carried == token_tag(new) else f"another token ({carried})"
     elif front_end == "magic":
         try:
             with capture_output():

@@ -71,7 +71,10 @@ def login_command(
         if args.renew:
             settings = config.resolve()
             token = accounts.renew_token(
-                settings.require_token(), ac_url=settings.ac_url, timeout=settings.timeout
+                settings.require_token(),
+                ac_url=settings.ac_url,
+                timeout=settings.timeout,
+                region=settings.token_region,
             )
             path = config.save_config({"token": token})
             _cli_print(args.json, stdout, {"renewed": True, "saved_to": str(path)})

@@ -84,15 +84,21 @@ class SessionMixin:
             text += "\n" + saved_note().format(path=path)
         return text
 
+    def _region(self, settings: Settings) -> str | None:
+        """The region of the token in force, when known: the one signed in to in this session,
+        else the one the config file names beside its token."""
+        if self._login is not None and self._login.token == settings.token:
+            return self._login.region_id
+        return settings.token_region
+
     def renew(self, save: bool = False) -> str:
         """Renew the current token; the session (and with ``save`` the config file) uses it."""
         settings = self.settings()
         old = settings.require_token()
         from .. import account as accounts
 
-        region_id = self._login.region_id if self._login is not None else None
         new = accounts.renew_token(
-            old, ac_url=settings.ac_url, timeout=settings.timeout, region_id=region_id
+            old, ac_url=settings.ac_url, timeout=settings.timeout, region=self._region(settings)
         )
         self._token = new
         if self._login is not None and self._login.token == old:
