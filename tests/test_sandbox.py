@@ -223,7 +223,7 @@ def test_notebook_url(api: Callable[..., requests.Response], notebook_id: str, s
     data = ok_data(api("GET", NOTEBOOK_URL, params={"notebookId": notebook_id}))
     assert data == {
         "status": status,
-        "url": f"https://c-{notebook_id}.ksai.scnet.cn:58043/jupyter/",
+        "url": f"https://n-{notebook_id}.ksai.scnet.cn:58043/jupyter/",
     }
 
 

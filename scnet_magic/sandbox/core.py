@@ -355,7 +355,9 @@ class Sandbox(_Accounts, _Instances):
         record = _notebook(query.get("notebookId"), "notebookId")
         return {
             "status": "active" if record["notebookStatus"] == "Running" else "inactive",
-            "url": f"https://c-{record['id']}.ksai.scnet.cn:58043/jupyter/",
+            # The instance's Jupyter is n-<id>, beside the custom service's c-<id> (scnet-api.md
+            # section 6, from field notes of the real platform).
+            "url": f"https://n-{record['id']}.ksai.scnet.cn:58043/jupyter/",
         }
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
