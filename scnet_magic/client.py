@@ -169,6 +169,14 @@ class ScnetClient(Transport):
                 return ServiceUrl(checked_id, None, None, envelope)
             if isinstance(data, str):
                 return ServiceUrl(checked_id, validation.extract_url(data), None, envelope)
+            if isinstance(data, dict) and data and not {"url", "status"} & data.keys():
+                # Not what any source shows: say so rather than "no address yet".
+                keys = ", ".join(sorted(map(str, data))[:8])
+                raise MalformedResponse(
+                    _("'data' has no 'url' or 'status' (it has: {keys})").format(keys=keys),
+                    200,
+                    preview_json(data),
+                ).at(SERVICE_URL_PATH)
             if isinstance(data, dict):
                 url = data.get("url")
                 status = data.get("status")

@@ -226,6 +226,41 @@ def test_service_url(sandbox: Sandbox) -> None:
     assert after.notebook_id == sandbox.notebook_id
 
 
+@pytest.mark.parametrize(
+    ("data", "url", "status"),
+    [
+        ({"status": "inactive", "url": None}, None, "inactive"),
+        ({"url": "https://c-1.ksai.scnet.cn:58043"}, "https://c-1.ksai.scnet.cn:58043", None),
+        ("地址：https://c-1.ksai.scnet.cn:58043。", "https://c-1.ksai.scnet.cn:58043", None),
+        ({}, None, None),
+        (None, None, None),
+    ],
+)
+def test_service_url_shapes(
+    sandbox: Sandbox, data: object, url: str | None, status: str | None
+) -> None:
+    sandbox.answers["/ai/openapi/v2/notebook/customize-service/url"] = {
+        "code": "0",
+        "msg": "success",
+        "data": data,
+    }
+    found = client_for(sandbox).service_url(sandbox.notebook_id)
+    assert (found.url, found.status) == (url, status)
+
+
+def test_service_url_of_an_unknown_shape_names_what_came(sandbox: Sandbox) -> None:
+    sandbox.answers["/ai/openapi/v2/notebook/customize-service/url"] = {
+        "code": "0",
+        "msg": "success",
+        "data": {"externalUrl": "https://c-1.ksai.scnet.cn:58043", "state": 1},
+    }
+    with pytest.raises(MalformedResponse) as info:
+        client_for(sandbox).service_url(sandbox.notebook_id)
+    message = str(info.value)
+    assert "'data' has no 'url' or 'status' (it has: externalUrl, state)" in message
+    assert "customize-service/url" in message
+
+
 def test_list_notebooks_reads_every_page(sandbox: Sandbox) -> None:
     client = client_for(sandbox)
     records = client.list_notebooks()
