@@ -430,6 +430,28 @@ class ScnetClient(Transport):
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Send one request to the base URL, with the token, and return the envelope."""
-        return self._request(
-            method, self.base_url + path, headers={"token": self.__token}, params=params, body=body
-        )
+        try:
+            return self._request(
+                method,
+                self.base_url + path,
+                headers={"token": self.__token},
+                params=params,
+                body=body,
+            )
+        except (ApiError, HttpError) as exc:
+            refused = (
+                exc.code in account.REFUSED_TOKEN_CODES
+                if isinstance(exc, ApiError)
+                else (exc.status in (401, 403, 404))
+            )
+            if not refused or not self.settings.base_url_default:
+                raise
+            # A region's token sent to the documentation's example host, for want of an address.
+            hint = _(
+                "This went to {url}, the default base URL (the documentation's example host): "
+                "sign in with scnet login or %scnet_login, which finds your region's address, "
+                "or set SCNET_BASE_URL to it."
+            ).format(url=self.base_url)
+            if isinstance(exc, ApiError):
+                raise ApiError(exc.code, exc.msg, exc.status, hint=hint) from None
+            raise HttpError(exc.status, exc.reason, exc.body, hint) from None

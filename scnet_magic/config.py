@@ -149,6 +149,8 @@ class Settings:
     # The region the config file names beside the token, when the token came from that file
     # (signing in saves both): what picks this token's entry from a renewal listing several.
     token_region: str | None = None
+    # No base URL was set anywhere: calls go to the documentation's example host.
+    base_url_default: bool = False
 
     def require_token(self) -> str:
         if self.token is None:
@@ -307,16 +309,18 @@ def resolve(
     token, token_source = lookup.checked(
         "token", validation.validate_token, session_token_label
     ) or (None, None)
+    address = lookup.value("base_url", validation.validate_base_url, None)
     return Settings(
         token=token,
         token_source=token_source,
-        base_url=lookup.value("base_url", validation.validate_base_url, DEFAULT_BASE_URL),
+        base_url=DEFAULT_BASE_URL if address is None else address,
         notebook_id=lookup.value("notebook_id", validation.validate_notebook_id, None),
         timeout=lookup.value("timeout", validation.validate_timeout, DEFAULT_TIMEOUT),
         login_url=lookup.value("login_url", validation.validate_login_url, DEFAULT_LOGIN_URL),
         ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),
         language=lookup.language(),  # checked last: a bad address or id is reported first
         token_region=lookup.region_beside(token_source),
+        base_url_default=address is None,
     )
 
 

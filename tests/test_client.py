@@ -19,6 +19,7 @@ from scnet_magic import (
     RequestTimeout,
     ScnetClient,
     TransportError,
+    config,
 )
 from scnet_magic.client import START_PATH
 from scnet_magic.sandbox import Sandbox
@@ -259,6 +260,26 @@ def test_service_url_of_an_unknown_shape_names_what_came(sandbox: Sandbox) -> No
     message = str(info.value)
     assert "'data' has no 'url' or 'status' (it has: externalUrl, state)" in message
     assert "customize-service/url" in message
+
+
+def test_a_refused_token_at_the_default_base_url_names_it(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no base URL set anywhere, calls go to the documentation's example host; a region's
+    token is refused there. The sandbox plays that host (it cannot be reached here)."""
+    monkeypatch.setattr(config, "DEFAULT_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("SCNET_TOKEN", CANARY)  # a token this host does not know
+    with pytest.raises(ApiError) as info:
+        ScnetClient().service_url(sandbox.notebook_id)
+    assert info.value.code == "10009"
+    assert info.value.hint.startswith(
+        f"This went to {sandbox.base_url}, the default base URL (the documentation's example "
+        "host): sign in with scnet login or %scnet_login"
+    )
+    monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url + "/")  # set: the usual hint
+    with pytest.raises(ApiError) as info:
+        ScnetClient().service_url(sandbox.notebook_id)
+    assert "default base URL" not in info.value.hint
 
 
 def test_list_notebooks_reads_every_page(sandbox: Sandbox) -> None:
