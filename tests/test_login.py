@@ -168,10 +168,13 @@ def test_renewal_replaces_the_token(login_env: Sandbox) -> None:
     assert new != signed.token
     assert token_state(new).valid
     old_state = token_state(signed.token)
-    assert not old_state.valid and "10009" in old_state.detail
-    with pytest.raises(ApiError, match="10009") as info:
+    assert not old_state.valid and "10008" in old_state.detail  # expired, not unknown
+    with pytest.raises(ApiError, match="10008") as info:
         renew_token(signed.token)
     assert "sign in again" in info.value.hint
+    with pytest.raises(ApiError, match="10008") as info:
+        ScnetClient(base_url=login_env.base_url, token=signed.token).list_notebooks()
+    assert "expired" in info.value.hint
 
 
 def test_client_renews_its_own_token(login_env: Sandbox) -> None:

@@ -33,6 +33,7 @@ class _Accounts:
     clock_skew: float
     center_as_list: bool
     _issued: dict[str, str]
+    _replaced: set[str]
     _lock: threading.Lock
 
     if TYPE_CHECKING:
@@ -48,6 +49,12 @@ class _Accounts:
             valid = [self.token, *self._issued]
         # Every candidate is compared, so the time taken does not tell which one nearly matched.
         return sum(hmac.compare_digest(token.encode(), t.encode()) for t in valid) > 0
+
+    def expired(self, token: str) -> bool:
+        """Whether ``token`` was issued here and then replaced by a renewal."""
+        with self._lock:
+            replaced = list(self._replaced)
+        return sum(hmac.compare_digest(token.encode(), t.encode()) for t in replaced) > 0
 
     def issue_token(self, region_id: str = _DEFAULT_REGION) -> str:
         """A new token of region ``region_id`` ("0": the platform's own), as sign-in hands out;
@@ -98,14 +105,19 @@ class _Accounts:
             return self._issued.get(token, _DEFAULT_REGION)
 
     def _renew(self, token: str) -> list[dict[str, Any]]:
-        """A new token for the same region; the old one stops working (the sandbox's own stays).
+        """A new token for the same region; the old one expires (calls with it answer 10008),
+        except the sandbox's own, which stays.
 
         The answer is the documented array of region entries holding ``token``
         (renewal-token.html, "区域信息列表").
         """
         new = _make_token()
         with self._lock:
-            region_id = self._issued.pop(token, _DEFAULT_REGION)
+            region_id = self._issued.pop(token, None)
+            if region_id is None:  # the sandbox's own token: it stays valid
+                region_id = _DEFAULT_REGION
+            else:
+                self._replaced.add(token)
             self._issued[new] = region_id
         name = dict(_REGIONS).get(region_id, region_id)
         return [{"clusterId": _cluster_id(region_id), "clusterName": name, "token": new}]

@@ -91,6 +91,7 @@ class Sandbox(_Accounts, _Instances):
         # --protect cannot be reached through the external URL).
         self.elsewhere: int | None = None
         self._issued: dict[str, str] = {}  # token -> region id, for tokens the sandbox handed out
+        self._replaced: set[str] = set()  # tokens renewal replaced: expired
         self.host = host
         self.port = port
         self.token = token if token is not None else _make_token()
@@ -263,6 +264,10 @@ class Sandbox(_Accounts, _Instances):
     ) -> dict[str, Any]:
         """The envelope for an API call that reached a known endpoint with the right method."""
         if token is None or not self.accepts_token(token):
+            if token is not None and self.expired(token):
+                # scnet-api.md's error table: third-party clients report 10008 for an expired
+                # token; 10009 for a token the platform does not know.
+                return _envelope("10008", "权限不足")
             return _envelope("10009", "没有权限访问接口")
         if self._region_of(token) == _PLATFORM[0]:
             # The platform's own token is not a region's: the platform host answers it with
