@@ -366,7 +366,7 @@ def _refusal_hint(exc: ApiError) -> str:
     text = exc.msg.casefold()
     if "timestamp" in text or "时间" in text:
         return CLOCK_HINT
-    if any(word in text for word in ("signature", "签名", "accesskey", "密钥", "user")):
+    if any(word in text for word in ("signature", "签名", "accesskey", "密钥", "user", "用户")):
         return KEYS_HINT
     if exc.code in ("10001", "10007") and exc.info is not None:
         return exc.info.hint

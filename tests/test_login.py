@@ -136,6 +136,9 @@ def test_wrong_keys_are_refused_with_a_hint(
         sign_in(region="昆山")
     assert info.value.hint == KEYS_HINT
     assert "\n" not in info.value.user_message()
+    # What the platform was seen answering (scnet-api.md section 5), quoted in the message.
+    seen = "用户不存在" if variable == "SCNET_USER" else "AK/SK签名校验失败"
+    assert seen in info.value.message
 
 
 def test_clock_skew_is_refused_with_a_hint(login_env: Sandbox) -> None:

@@ -72,10 +72,13 @@ class _Accounts:
         )
         if not (user and access_key and timestamp and signature):
             return _envelope("10003", "参数不全: user, accessKey, timestamp, signature")
-        if user != self.user or not hmac.compare_digest(
-            access_key.encode(), self.access_key.encode()
-        ):
-            return _envelope("10009", "没有权限访问接口: 用户或accessKey不存在")
+        # The refusals as scnet-api.md section 5 reports them seen: an unknown user "10009
+        # 用户不存在", a signature that does not match "AK/SK签名校验失败" (its code unknown:
+        # 10004, invalid parameter). An unknown access key cannot be told from a bad signature.
+        if user != self.user:
+            return _envelope("10009", "用户不存在")
+        if not hmac.compare_digest(access_key.encode(), self.access_key.encode()):
+            return _envelope("10004", "AK/SK签名校验失败")
         now = time.time() + self.clock_skew
         if not (timestamp.isascii() and timestamp.isdigit()) or (
             abs(now - int(timestamp)) > _MAX_CLOCK_SKEW
@@ -86,7 +89,7 @@ class _Accounts:
         signed = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
         expected = hmac.new(self.secret_key.encode(), signed.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode()):
-            return _envelope("10004", "参数无效: signature签名错误")
+            return _envelope("10004", "AK/SK签名校验失败")
         data = []
         with self._lock:
             for region_id, name in (_PLATFORM, *_REGIONS):
