@@ -29,10 +29,12 @@ class CodeInfo(NamedTuple):
 
 ERROR_CODES: dict[str, CodeInfo] = {
     "10001": CodeInfo(N_("internal error"), N_("The platform failed; try again later.")),
-    "10003": CodeInfo(N_("required parameters missing"), N_("Check the notebook id and the port.")),
+    "10003": CodeInfo(
+        N_("required parameters missing"), N_("Check the notebook id and, for a start, the port.")
+    ),
     "10004": CodeInfo(
         N_("invalid parameter"),
-        N_("Check the notebook id (it must be one of your instances) and the port."),
+        N_("Check the notebook id (it must be one of your instances) and, for a start, the port."),
     ),
     "10007": CodeInfo(
         N_("user account frozen"), N_("The account is frozen; contact SCNet support.")
