@@ -231,11 +231,12 @@ class _Lookup:
 
     def region_beside(self, token_source: str | None) -> str | None:
         """The config file's ``region`` when ``token_source`` is that file, else None."""
-        table = self._file_table()
-        region = table.get("region")
-        if token_source != self._file_label or not isinstance(region, str):
+        if token_source is None or token_source != self._file_label:
+            return None  # (the label is set once the file was read, as it was for the token)
+        region = self._file_table().get("region")
+        if not isinstance(region, str) or not region.strip():
             return None
-        return region.strip() or None
+        return region.strip()
 
     def language(self) -> str:
         """The language. A value from the environment or the config file that names no
