@@ -77,9 +77,7 @@ def add_guard_verb(verbs: Any) -> None:
         metavar="G",
         help=_("port the guard listens on (default: any free port)"),
     )
-    parser.add_argument(
-        "--host", default="0.0.0.0", help=_("address the guard listens on (default: all)")
-    )
+    parser.add_argument("--host", help=_("address the guard listens on (default: all)"))
     parser.add_argument(
         "--password-stdin",
         action="store_true",
@@ -103,6 +101,8 @@ def guard_verb(args: argparse.Namespace) -> int:
     # Here, not at the top: building the parser loads neither the guard's records nor HTTP.
     from .. import guard, service
 
+    if args.port is None and (args.listen_port or args.host is not None or args.password_stdin):
+        raise InvalidInput(N_("--listen-port, --host and --password-stdin go with --port"))
     if args.list:
         records = guard.list_guards()
         if args.json:
@@ -124,7 +124,9 @@ def guard_verb(args: argparse.Namespace) -> int:
         return EXIT_OK
     upstream = validation.validate_port(args.port)  # before the prompt: nothing typed in vain
     password = read_password(args.password_stdin, N_("no password for the guard"))
-    record = service.protect_port(upstream, password, host=args.host, listen_port=args.listen_port)
+    record = service.protect_port(
+        upstream, password, host=args.host or "0.0.0.0", listen_port=args.listen_port
+    )
     if args.json:
         print(display.to_json({**_shown(record), "reused": record.reused}))
         return EXIT_OK

@@ -76,7 +76,11 @@ def scnet_guard(self: Any, line: str = "") -> None:
             raise UsageError(_("give either --list or --stop, not both"))
         if args.stop is not None:
             if not stop_guard(args.stop):
-                raise UsageError(_("no guard runs on port {port}").format(port=args.stop))
+                raise UsageError(
+                    _("no guard runs on port {port}; %scnet_guard --list shows them").format(
+                        port=args.stop
+                    )
+                )
             print(_("stopped the guard on port {port}").format(port=args.stop))
             return None
         print("\n".join(guard_lines(list_guards())))
