@@ -169,15 +169,15 @@ class ScnetClient(Transport):
                 return ServiceUrl(checked_id, None, None, envelope)
             if isinstance(data, str):
                 return ServiceUrl(checked_id, validation.extract_url(data), None, envelope)
-            if isinstance(data, dict) and data and not {"url", "status"} & data.keys():
-                # Not what any source shows: say so rather than "no address yet".
-                keys = ", ".join(sorted(map(str, data))[:8])
-                raise MalformedResponse(
-                    _("'data' has no 'url' or 'status' (it has: {keys})").format(keys=keys),
-                    200,
-                    preview_json(data),
-                ).at(SERVICE_URL_PATH)
             if isinstance(data, dict):
+                if data and not {"url", "status"} & data.keys():
+                    # Not what any source shows: say so rather than "no address yet".
+                    keys = ", ".join(sorted(map(str, data))[:8])
+                    raise MalformedResponse(
+                        _("'data' has no 'url' or 'status' (it has: {keys})").format(keys=keys),
+                        200,
+                        preview_json(data),
+                    ).at(SERVICE_URL_PATH)
                 url = data.get("url")
                 status = data.get("status")
                 return ServiceUrl(
@@ -438,20 +438,20 @@ class ScnetClient(Transport):
                 params=params,
                 body=body,
             )
-        except (ApiError, HttpError) as exc:
-            refused = (
-                exc.code in account.REFUSED_TOKEN_CODES
-                if isinstance(exc, ApiError)
-                else (exc.status in (401, 403, 404))
-            )
-            if not refused or not self.settings.base_url_default:
+        except ApiError as exc:
+            if exc.code not in account.REFUSED_TOKEN_CODES or not self.settings.base_url_default:
                 raise
-            # A region's token sent to the documentation's example host, for want of an address.
-            hint = _(
-                "This went to {url}, the default base URL (the documentation's example host): "
-                "sign in with scnet login or %scnet_login, which finds your region's address, "
-                "or set SCNET_BASE_URL to it."
-            ).format(url=self.base_url)
-            if isinstance(exc, ApiError):
-                raise ApiError(exc.code, exc.msg, exc.status, hint=hint) from None
-            raise HttpError(exc.status, exc.reason, exc.body, hint) from None
+            raise ApiError(exc.code, exc.msg, exc.status, hint=self._default_host_hint()) from None
+        except HttpError as exc:
+            if exc.status not in (401, 403, 404) or not self.settings.base_url_default:
+                raise
+            raise HttpError(exc.status, exc.reason, exc.body, self._default_host_hint()) from None
+
+    def _default_host_hint(self) -> str:
+        """Why a region's token was refused when no base URL was set: it went to the
+        documentation's example host, for want of the region's address."""
+        return _(
+            "This went to {url}, the default base URL (the documentation's example host): "
+            "sign in with scnet login or %scnet_login, which finds your region's address, "
+            "or set SCNET_BASE_URL to it."
+        ).format(url=self.base_url)

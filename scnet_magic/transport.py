@@ -206,7 +206,7 @@ class Transport:
         """Send one request and return the envelope of a successful answer.
 
         ``address_name`` names the address setting in hints when this request goes to
-        another host than the transport's own (``address_name``).
+        another host than the one the class's ``address_name`` names.
         """
         address = address_name or self.address_name
         parts = urlsplit(url)

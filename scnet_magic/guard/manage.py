@@ -161,11 +161,13 @@ def is_running(record: GuardRecord) -> bool:
     state = _state(record.pid)
     if state is None:
         return True  # no /proc: the signal check is all there is
+    if state in ("Z", "gone"):  # a zombie has exited; it only waits to be reaped
+        return False
     try:
         command = (Path("/proc") / str(record.pid) / "cmdline").read_bytes()
     except OSError:
         return False
-    return state not in ("Z", "gone") and COMMAND_MARK in command.decode(errors="replace")
+    return COMMAND_MARK in command.decode(errors="replace")
 
 
 def _has_exited(pid: int) -> bool:
