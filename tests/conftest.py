@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from protect_helpers import guard_folder
 from traitlets.config import Config
 
 from scnet_magic.config import CONFIG_FILE_ENV, ENV_VARS
@@ -64,6 +65,14 @@ def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     path = tmp_path / "scnet-config.toml"
     monkeypatch.setenv(CONFIG_FILE_ENV, str(path))
     return path
+
+
+@pytest.fixture
+def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A guard folder of the test's own (SCNET_GUARD_DIR); every guard in it is stopped at the
+    end."""
+    with guard_folder(tmp_path / "guards", monkeypatch) as folder:
+        yield folder
 
 
 @pytest.fixture

@@ -44,13 +44,6 @@ def service_port() -> Iterator[int]:
 
 
 @pytest.fixture
-def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "guards"
-    monkeypatch.setenv("SCNET_GUARD_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
 def guarded(service_port: int, guard_dir: Path) -> Iterator[Guarded]:
     with guard_in_front_of(service_port, guard_dir) as guard:
         yield guard

@@ -10,22 +10,15 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from protect_helpers import PASSWORD, guard_folder
+from protect_helpers import PASSWORD
 
 from scnet_magic.guard import list_guards, start_guard
 
 from conftest import free_port
 from frontends import SCNET, run_scnet
-
-
-@pytest.fixture
-def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with guard_folder(tmp_path / "guards", monkeypatch) as folder:
-        yield folder
 
 
 class PtySession:

@@ -20,7 +20,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from nbclient import execute
-from protect_helpers import PASSWORD, guard_folder, plain_server, serve_command, write_page
+from protect_helpers import PASSWORD, plain_server, serve_command, write_page
 
 from scnet_magic import service
 from scnet_magic.errors import ScnetError
@@ -53,12 +53,6 @@ def assert_guards_clean() -> None:
     folder = Path(os.environ["SCNET_GUARD_DIR"])
     for path in folder.iterdir():
         assert_clean(f"guard file {path.name}", path.read_bytes())
-
-
-@pytest.fixture
-def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with guard_folder(tmp_path / "guards", monkeypatch) as folder:
-        yield folder
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import getpass
 import json
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from protect_helpers import (
     PASSWORD,
-    guard_folder,
     plain_server,
     serve_command,
     sign_in,
@@ -41,12 +39,6 @@ from frontends import run_scnet
 ID = Sandbox.notebook_id
 TERMINATED = "1896050410550136834"
 WAIT = "30"
-
-
-@pytest.fixture
-def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with guard_folder(tmp_path / "guards", monkeypatch) as folder:
-        yield folder
 
 
 @pytest.fixture
