@@ -120,7 +120,8 @@ class Verdict(enum.Enum):
 class GuardHandler(web.RequestHandler):
     """What every answer of the guard shares: its header, the credential check, quiet logs."""
 
-    used_basic = False  # the request authenticated with the guard's Basic credential
+    # The request headers that carried the guard's own credential: they never reach the service.
+    consumed_headers: frozenset[str] = frozenset()
 
     @property
     def guard(self) -> Guard:
@@ -162,7 +163,8 @@ class GuardHandler(web.RequestHandler):
         if candidate is None:
             return Verdict.MISSING
         verdict = await self.attempt(candidate)
-        self.used_basic = verdict is Verdict.PASS
+        if verdict is Verdict.PASS:
+            self.consumed_headers = frozenset({"authorization"})
         return verdict
 
     async def attempt(self, candidate: str) -> Verdict:

@@ -106,9 +106,10 @@ def connection_tokens(headers: httputil.HTTPHeaders) -> frozenset[str]:
 
 
 def forwarded_headers(
-    request: httputil.HTTPServerRequest, *, drop_authorization: bool, drop: frozenset[str]
+    request: httputil.HTTPServerRequest, *, drop: frozenset[str]
 ) -> httputil.HTTPHeaders:
-    """The visitor's headers as the service should see them.
+    """The visitor's headers as the service should see them, minus ``drop`` (lower-case names:
+    the ones that carried the guard's own credential among them).
 
     Host passes unchanged (the service builds links and checks origins with it; it never
     chooses where the guard connects).
@@ -119,8 +120,6 @@ def forwarded_headers(
         lower = name.lower()
         if lower in HOP_BY_HOP or lower in named or lower in SET_BY_GUARD or lower in drop:
             continue
-        if lower == "authorization" and drop_authorization:
-            continue  # the guard's password is not the service's business
         if lower == "cookie":
             kept = auth.without_guard_cookie(value)
             if kept is None:
@@ -173,9 +172,7 @@ class Exchange(httputil.HTTPMessageDelegate):
     async def open(self, *, may_reuse: bool) -> None:
         request = self._handler.request
         method = request.method or "GET"
-        headers = forwarded_headers(
-            request, drop_authorization=self._handler.used_basic, drop=frozenset()
-        )
+        headers = forwarded_headers(request, drop=self._handler.consumed_headers)
         if "Transfer-Encoding" in request.headers:
             # Tornado frames the body in chunks itself for POST, PUT and PATCH only.
             self._frame_chunks = method not in ("POST", "PUT", "PATCH")

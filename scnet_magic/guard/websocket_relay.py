@@ -84,9 +84,7 @@ class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
             return
         # The service's answer decides the subprotocol, so it is asked before the visitor's
         # handshake is answered.
-        headers = forwarded_headers(
-            self.request, drop_authorization=self.used_basic, drop=HANDSHAKE_HEADERS
-        )
+        headers = forwarded_headers(self.request, drop=HANDSHAKE_HEADERS | self.consumed_headers)
         target = HTTPRequest(
             f"ws://{UPSTREAM_HOST}:{self.guard.upstream_port}{origin_form(self.request.uri)}",
             headers=headers,
