@@ -108,6 +108,10 @@ class ScnetError(Exception):
     fill their ``{placeholders}`` once translated.
     """
 
+    # A start's result (a StartResult) when the failure came after the platform's answer, such
+    # as a wait that ran out (NotReady): a front end shows the result, then the error.
+    result: Any = None
+
     def __init__(self, message: str, hint: str = "", /, **values: Any) -> None:
         super().__init__(message)
         self._message_id = message

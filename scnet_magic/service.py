@@ -3,9 +3,12 @@
 Each front end parses its own input, resolves the settings once (:func:`config.resolve`) and
 hands over here: :func:`prepare` checks the request once (and takes the default notebook id),
 :func:`start` sends the one start request and, when asked, waits until the external URL
-answers, telling the front end what happens through callbacks so that each can show it its own
-way (a display updated in place, a widget, a line on a terminal). Nothing here prints or
-renders, and the start request is never sent twice.
+answers, telling the front end what happens through a :class:`StartObserver` so that each
+can show it its own way (a display updated in place, a widget, a line on a terminal). The
+policy after a failure or an interruption is here too: each carries the platform's answer when
+it had come, so that a front end shows the result then the error, or says that a start
+interrupted before its answer may have run. Nothing here prints or renders, and the start
+request is never sent twice.
 """
 
 from __future__ import annotations
@@ -38,9 +41,13 @@ from .validation import (
 )
 
 __all__ = [
+    "BOOT_OPTION_HINT",
+    "IN_FLIGHT",
     "PASSWORD_ENV",
+    "STOPPED_WAITING",
     "Progress",
-    "boot",
+    "StartInterrupted",
+    "StartObserver",
     "guard_password",
     "prepare",
     "protect_port",
@@ -96,19 +103,56 @@ def notebook_id_for(
     return validate_notebook_id(given)
 
 
+class StartObserver:
+    """What a front end is told while a start runs, to show it its own way (a display updated
+    in place, a widget, a line on a terminal). Every method does nothing unless overridden;
+    one may raise (a stop button, Ctrl-C) to end the start: see :class:`StartInterrupted`.
+
+    ``boot_hint`` says how to ask for a boot in the front end's terms: the hint of a start the
+    platform refuses because the instance does not run.
+    """
+
+    boot_hint: str = BOOT_HINT
+
+    def booting(self, progress: InstanceProgress | None) -> None:
+        """The instance is booted first: None when the boot is sent, then each status seen."""
+
+    def started(self, result: StartResult) -> None:
+        """The platform's answer, as soon as it comes (the URL helps even if the wait fails)."""
+
+    def waiting(self, progress: Progress) -> None:
+        """The wait for the URL: once when it begins (``check`` None), then after each check
+        that was not ready."""
+
+
+class StartInterrupted(KeyboardInterrupt):
+    """A start interrupted (Ctrl-C, a stop button). ``result`` is the platform's answer, or
+    None when it had not come: then the request may have run all the same."""
+
+    def __init__(self, result: StartResult | None) -> None:
+        super().__init__()
+        self.result = result
+
+
+# What the front ends say about an interrupted start; ``{check}``: how to look before a retry.
+IN_FLIGHT = N_(
+    "Interrupted while the start request was in flight: it may already have run. Check with "
+    "{check} before starting again (a second start runs the command twice)."
+)
+STOPPED_WAITING = N_("Stopped waiting; the service may still be starting.")
+# The hint of --boot for the magic and the command, which both take it as an option.
+BOOT_OPTION_HINT = N_("Add --boot to start the instance first.")
+
+
 def start(
     request: StartRequest,
     client: ScnetClient,
     *,
     wait: float | None = None,
-    on_started: Callable[[StartResult], None] | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    protect: str | None = None,
     boot: bool = False,
-    on_boot: Callable[[InstanceProgress | None], None] | None = None,
+    protect: str | None = None,
+    observer: StartObserver | None = None,
     record: Notebook | None = None,
-    boot_hint: str = BOOT_HINT,
-    boot_timeout: float = lifecycle.DEFAULT_INSTANCE_TIMEOUT,
 ) -> StartResult:
     """Send ``request`` once; with ``wait`` seconds, then wait until the external URL answers.
 
@@ -116,22 +160,47 @@ def start(
     port first (:func:`protect_port`) and the platform is asked to expose the guard's port
     instead; the command is sent as it is. The result records it (``.protected``).
 
-    ``on_started`` gets the platform's answer as soon as it comes (show it: the URL is useful
-    even if the wait fails); ``on_progress`` is called when the wait begins and after every
-    check that was not ready. Returns the result, marked ready after a successful wait. A wait
-    that runs out raises :class:`~scnet_magic.errors.NotReady`; an exception raised by a
-    callback (a stop button, Ctrl-C) ends the wait and propagates. Neither re-sends the start.
-
     With ``boot``, the instance is looked at first and, unless it runs, booted and followed to
-    ``Running`` (``on_boot`` gets None when the boot is sent, then each status seen); then the
-    one start request. Without it, a start the platform refuses because the instance does not
-    run is the platform's :class:`ApiError` with ``boot_hint`` as its hint (how to ask for a
-    boot in the caller's terms). ``record``, the instance as the caller already knows it (the
-    form's list), lets the result say which port the start replaced; the platform still
-    decides whether the instance runs, since a record may be out of date.
+    ``Running``; then the one start request. Without it, a start the platform refuses because
+    the instance does not run is the platform's :class:`ApiError` with the observer's
+    ``boot_hint``. ``record``, the instance as the caller already knows it (the form's list),
+    lets the result say which port the start replaced; the platform still decides whether
+    the instance runs, since a record may be out of date.
+
+    Returns the result, marked ready after a successful wait. Neither a failure nor an
+    interruption re-sends the start, and each carries the platform's answer when it had come:
+    a :class:`ScnetError`'s ``result`` (a wait that runs out: :class:`NotReady`), or a
+    :class:`StartInterrupted` in place of a :class:`KeyboardInterrupt`.
     """
+    observer = observer or StartObserver()
+    result: StartResult | None = None
+    try:
+        sent_at, result = _send(request, client, boot, protect, observer, record)
+        observer.started(result)
+        if wait is None or result.url is None or result.code != "0":
+            return result
+        return _wait(client, result, wait, since=sent_at, observer=observer)
+    except ScnetError as exc:
+        exc.result = result
+        raise
+    except KeyboardInterrupt:
+        raise StartInterrupted(result) from None
+
+
+def _send(
+    request: StartRequest,
+    client: ScnetClient,
+    boot: bool,
+    protect: str | None,
+    observer: StartObserver,
+    record: Notebook | None,
+) -> tuple[float, StartResult]:
+    """The one start request (after a boot, behind a guard: as asked): when it was sent
+    (``time.monotonic``), and its answer."""
     if boot:
-        record = _boot_if_stopped(client, request.notebook_id, on_boot, boot_timeout)
+        record = _boot_if_stopped(
+            client, request.notebook_id, observer.booting, lifecycle.DEFAULT_INSTANCE_TIMEOUT
+        )
     guarding = protect_port(request.port, protect) if protect is not None else None
     started = time.monotonic()
     try:
@@ -142,26 +211,18 @@ def start(
     except ApiError as exc:
         if boot:
             raise
-        raise _stopped_instance(client, exc, request.notebook_id, boot_hint) or exc from None
+        raise (
+            _stopped_instance(client, exc, request.notebook_id, observer.boot_hint) or exc
+        ) from None
     exposed = guarding.port if guarding is not None else request.port
     if record is not None and record.custom_port not in (None, exposed):
         result = replace(result, replaced_port=record.custom_port)
-    if on_started is not None:
-        on_started(result)
-    if wait is None or result.url is None or result.code != "0":
-        return result
-    return _wait(client, result, wait, since=started, on_progress=on_progress)
+    return started, result
 
 
-def wait(
-    client: ScnetClient,
-    result: StartResult,
-    timeout: float,
-    *,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> StartResult:
+def wait(client: ScnetClient, result: StartResult, timeout: float) -> StartResult:
     """Wait until ``result``'s external URL answers; the result marked ready (``.ready``)."""
-    return _wait(client, result, timeout, since=None, on_progress=on_progress)
+    return _wait(client, result, timeout, since=None, observer=StartObserver())
 
 
 def _wait(
@@ -170,14 +231,12 @@ def _wait(
     timeout: float,
     *,
     since: float | None,
-    on_progress: Callable[[Progress], None] | None,
+    observer: StartObserver,
 ) -> StartResult:
     def report(check: WaitProgress) -> None:
-        if on_progress is not None:
-            on_progress(Progress(result, timeout, check))
+        observer.waiting(Progress(result, timeout, check))
 
-    if on_progress is not None:
-        on_progress(Progress(result, timeout))
+    observer.waiting(Progress(result, timeout))
     check = None
     if result.guard_id is not None:
         check = GuardCheck(result.guard_id, guard.GUARD_HEADER, guard.STATUS_PATH)
@@ -262,17 +321,21 @@ def start_service(
     port: int | str,
     command: str | None = None,
     *,
-    protect: str | bool | None = None,
     wait: float | None = None,
+    boot: bool = False,
+    protect: str | bool | None = None,
     client: ScnetClient | None = None,
 ) -> StartResult:
-    """Start a custom service from Python, optionally behind a password and waiting until ready.
+    """Start a custom service from Python: the one call that does what ``%scnet_start`` does.
 
-    ``protect``: the password visitors must give (a string: read it with :func:`getpass.getpass`
-    rather than writing it in the notebook), or True for ``SCNET_GUARD_PASSWORD``. ``wait``:
-    seconds to wait for the external URL to answer (for a protected start: to reach this
-    guard, with the service up behind it). ``notebook_id`` None: the default notebook id. The
-    client defaults to one made from the settings (``SCNET_TOKEN``, the config file).
+    The start request is sent once, never repeated. ``wait``: seconds to wait for the external
+    URL to answer (for a protected start: to reach its guard, with the service up behind it);
+    running out raises :class:`~scnet_magic.NotReady`, whose ``result`` is the platform's
+    answer. ``boot``: if the instance is not running, start it first and wait until it runs.
+    ``protect``: the password visitors must give (a string: read it with
+    :func:`getpass.getpass` rather than writing it in the notebook), or True for
+    ``SCNET_GUARD_PASSWORD``. ``notebook_id`` None: the default notebook id. The client
+    defaults to one made from the settings (``SCNET_TOKEN``, the config file).
     """
     settings = client.settings if client is not None else config.resolve()
     request = prepare(settings, notebook_id, port, command)
@@ -284,21 +347,10 @@ def start_service(
     own = client is None
     active = client if client is not None else ScnetClient.from_settings(settings)
     try:
-        return start(request, active, wait=wait, protect=password)
+        return start(request, active, wait=wait, boot=boot, protect=password)
     finally:
         if own:
             active.close()
-
-
-def boot(
-    client: ScnetClient,
-    notebook_id: str,
-    *,
-    on_boot: Callable[[InstanceProgress | None], None] | None = None,
-    timeout: float = lifecycle.DEFAULT_INSTANCE_TIMEOUT,
-) -> Notebook:
-    """Boot the instance unless it runs, and follow it to ``Running``; its record then."""
-    return _boot_if_stopped(client, notebook_id, on_boot, timeout)
 
 
 def stop(client: ScnetClient, notebook_id: str, *, save_env: bool = True) -> StopResult:

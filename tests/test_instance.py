@@ -20,6 +20,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from scnet_magic import InstanceError, ScnetClient, service
 from scnet_magic.errors import ApiError, InstanceTimeout
 from scnet_magic.lifecycle import poll_intervals
+from scnet_magic.models import InstanceProgress
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm, confirm_box
 from scnet_magic.validation import start_request
@@ -78,6 +79,16 @@ def paths(sb: Sandbox) -> list[tuple[str, str]]:
 # -- Python -----------------------------------------------------------------------------------
 
 
+class BootSeen(service.StartObserver):
+    """Records each status the boot went through ("boot sent" when it was sent)."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    def booting(self, progress: InstanceProgress | None) -> None:
+        self.seen.append(progress.status if progress else "boot sent")
+
+
 def test_python_boot_start_stop_loop(live: Sandbox) -> None:
     port = free_port()
     seen: list[str] = []
@@ -88,7 +99,7 @@ def test_python_boot_start_stop_loop(live: Sandbox) -> None:
             client,
             boot=True,
             wait=30,
-            on_boot=lambda p: seen.append(p.status if p else "boot sent"),
+            observer=BootSeen(seen),
         )
         assert result.ready and result.url is not None and answers(result.url)
         assert seen[0] == "boot sent" and "Creating" in seen

@@ -513,8 +513,13 @@ def test_instance_paths(
         sb.boot_seconds, sb.stop_seconds = 0.3, 0.2
         texts: list[str] = []
         with ScnetClient(base_url=sb.base_url, token=CANARY, ac_url=sb.ac_url) as client:
+
+            class Booting(service.StartObserver):
+                def booting(self, progress: object) -> None:
+                    texts.append(progress)
+
             started = service.start(
-                start_request(TERMINATED, free_port()), client, boot=True, on_boot=texts.append
+                start_request(TERMINATED, free_port()), client, boot=True, observer=Booting()
             )
             detail = client.notebook(TERMINATED)
             texts += [repr(started), repr(detail), detail._repr_html_(), repr(client)]

@@ -11,19 +11,13 @@ from typing import TextIO
 from .. import config, validation
 from ..config import Settings
 from ..errors import ConfigError, InvalidInput, ScnetError
-from ..i18n import N_, _
+from ..i18n import _
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
 EXIT_BROKEN_PIPE = 141  # the shell convention for SIGPIPE: the reader went away
-STOPPED_WAITING = N_("stopped waiting; the service may still be starting.")
-INTERRUPTED_IN_FLIGHT = N_(
-    "interrupted while the start request was in flight: it may already have run. Check with "
-    "the service's URL or the notebook before starting again (a second start runs the command "
-    "twice)."
-)
 
 
 # argparse type for --wait and --timeout: a positive number of seconds.
@@ -38,6 +32,11 @@ def report(error: ScnetError, stderr: TextIO | None = None) -> None:
     print(_("scnet: error: {message}").format(message=error.message), file=stderr)
     if error.hint:
         print(_("hint: {hint}").format(hint=error.hint), file=stderr)
+
+
+def note(sentence: str, stderr: TextIO | None = None) -> None:
+    """A sentence on stderr after "scnet: ", lower-cased as such lines are written."""
+    print("scnet: " + sentence[:1].lower() + sentence[1:], file=stderr or sys.stderr)
 
 
 def exit_code(error: ScnetError) -> int:

@@ -1,6 +1,6 @@
 """What the ``scnet`` verbs need for the instance around the service: the options of
-``scnet stop`` and its confirmation, and the hint that names ``--boot``. (The boot's progress
-is a :class:`~scnet_magic.display.ProgressLine`'s, as the wait's.)"""
+``scnet stop`` and its confirmation. (The boot's progress is a
+:class:`~scnet_magic.display.ProgressLine`'s, as the wait's.)"""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from .. import display
-from ..i18n import N_, _
+from ..i18n import _
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
-
-BOOT_HINT = N_("Add --boot to start the instance first.")
 
 
 def add_stop_arguments(stop: argparse.ArgumentParser) -> None:
@@ -47,4 +45,4 @@ def confirmed(client: ScnetClient, notebook_id: str) -> bool:
     return typed.strip() == expected
 
 
-__all__ = ["BOOT_HINT", "add_stop_arguments", "confirmed"]
+__all__ = ["add_stop_arguments", "confirmed"]

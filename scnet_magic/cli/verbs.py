@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 
 from .. import config, display, service
@@ -11,20 +10,33 @@ from ..client import ScnetClient
 from ..config import Settings
 from ..errors import ScnetError
 from ..i18n import N_, _
-from ..models import StartResult
-from .common import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    INTERRUPTED_IN_FLIGHT,
-    STOPPED_WAITING,
-    report,
-    settings_of,
-)
+from ..models import InstanceProgress, StartResult
+from ..validation import StartRequest
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, note, report, settings_of
 from .guard import protect_password
-from .instance import BOOT_HINT, confirmed
+from .instance import confirmed
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
+
+
+class _StartLine(service.StartObserver):
+    """One line on stderr: "Starting…", the instance's status while it boots, then the wait."""
+
+    boot_hint = service.BOOT_OPTION_HINT
+
+    def __init__(self, request: StartRequest, wait: float | None) -> None:
+        self.line = display.ProgressLine(sys.stderr, wait or 0)
+        self.notebook_id = request.notebook_id
+        self.line.note(display.starting_text(request.notebook_id, request.port))
+
+    def booting(self, progress: InstanceProgress | None) -> None:
+        self.line.boot(self.notebook_id, progress)
+
+    def started(self, result: StartResult) -> None:
+        self.line.end()  # the "Starting…" or boot line
+
+    def waiting(self, progress: service.Progress) -> None:
+        self.line.follow(progress)
 
 
 def start(args: argparse.Namespace) -> int:
@@ -34,44 +46,33 @@ def start(args: argparse.Namespace) -> int:
         settings, args.notebook_id, args.port, args.command, no_id_hint=NO_ID_HINT
     )
     password = protect_password(args)
-    # One line on stderr: "Starting…", the instance's status while it boots, then the wait.
-    progress = display.ProgressLine(sys.stderr, args.wait or 0)
-    shown: list[StartResult] = []
-
-    def started(result: StartResult) -> None:
-        progress.end()  # the "Starting…" or boot line
-        shown.append(result)
-
     with _client(settings) as client:
-        progress.note(display.starting_text(request.notebook_id, request.port))
+        shown = _StartLine(request, args.wait)
         try:
             result = service.start(
                 request,
                 client,
                 wait=args.wait,
-                on_started=started,
-                on_progress=progress.follow,
-                protect=password,
                 boot=args.boot,
-                on_boot=functools.partial(progress.boot, request.notebook_id),
-                boot_hint=BOOT_HINT,
+                protect=password,
+                observer=shown,
             )
         except ScnetError as exc:
-            progress.end()
-            if not shown:
+            shown.line.end()
+            if exc.result is None:
                 raise
-            _print_result(shown[0], args.json)  # it did start: the URL may still help
+            _print_result(exc.result, args.json)  # it did start: the URL may still help
             report(exc)
             return EXIT_FAILED
-        except KeyboardInterrupt:
-            progress.end()
-            if not shown:
-                print("scnet: " + _(INTERRUPTED_IN_FLIGHT), file=sys.stderr)
-                return EXIT_INTERRUPTED
-            _print_result(shown[0], args.json)
-            print("scnet: " + _(STOPPED_WAITING), file=sys.stderr)
+        except service.StartInterrupted as stopped:
+            shown.line.end()
+            if stopped.result is None:
+                note(_(service.IN_FLIGHT).format(check="scnet url"))
+            else:
+                _print_result(stopped.result, args.json)
+                note(_(service.STOPPED_WAITING))
             return EXIT_INTERRUPTED
-    progress.end()
+    shown.line.end()
     _print_result(result, args.json)
     return EXIT_OK
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from ..client import ScnetClient
     from ..models import InstanceProgress, StopResult
 
-BOOT_HINT = N_("Add --boot to start the instance first.")
 # Shows a confirmation (warning text, button label, action returning the HTML to show).
 Confirm = Callable[[str, str, Callable[[], str]], Any]
 

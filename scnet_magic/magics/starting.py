@@ -4,116 +4,116 @@ with "\\r" for all of these but the result), and the result again once ready."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
+from .. import display, service
 from ..errors import ScnetError
-from ..i18n import N_, _
+from ..i18n import _
 from . import instance
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
-    from ..models import StartResult
-    from ..service import Progress
+    from ..models import InstanceProgress, StartResult
+    from ..validation import StartRequest
 
-INTERRUPTED_IN_FLIGHT = N_(
-    "Interrupted while the start request was in flight: it may already have run. Check with "
-    "%scnet_url before starting again (a second start runs the command twice)."
-)
+
+class StartDisplay(service.StartObserver):
+    """The start as a notebook shows it (displays updated through their handles), or as a
+    terminal does (one ``ProgressLine``: its display publisher would print every update anew)."""
+
+    boot_hint = service.BOOT_OPTION_HINT
+
+    def __init__(self, shell: Any, request: StartRequest, wait: float | None, boot: bool) -> None:
+        self.wait = wait
+        self.notebook_id = request.notebook_id
+        terminal = display.prints_only(shell)
+        self.line = display.ProgressLine(sys.stdout, wait or 0) if terminal else None
+        self.boot_display = (
+            instance.BootDisplay(request.notebook_id) if boot and self.line is None else None
+        )
+        self.handle: Any = None
+        self.starting: Any = None
+        if self.line is not None:
+            self.line.note(display.starting_text(request.notebook_id, request.port))
+        else:
+            self.starting = display.open_starting(request.notebook_id, request.port)
+
+    def booting(self, progress: InstanceProgress | None) -> None:
+        if self.line is not None:
+            self.line.boot(self.notebook_id, progress)
+        elif self.boot_display is not None:
+            self.boot_display(progress)
+
+    def started(self, result: StartResult) -> None:
+        if self.boot_display is not None:
+            self.boot_display.done()
+        self.done_starting()
+        if self.line is None:
+            # A display of its own rather than an update of "Starting…": nbval and
+            # other readers of saved notebooks do not apply updates.
+            if self.wait is None:
+                display.show(result)
+            else:
+                self.handle = display.open_waiting(result, self.wait)
+
+    def waiting(self, progress: service.Progress) -> None:
+        if self.line is not None:
+            self.line.follow(progress)
+        elif self.handle is not None and progress.check is not None:
+            bundle = display.waiting_bundle(progress.result, self.wait or 0, progress.check)
+            self.handle.update(bundle, raw=True)
+
+    def done_starting(self) -> None:
+        if self.line is not None:
+            self.line.end()
+        elif self.starting is not None:
+            display.close_starting(self.starting)
+            self.starting = None
+
+    def final(self, result: StartResult, *, now: bool = False) -> None:
+        """The result in place of the wait (a terminal: printed once, the line ended)."""
+        if self.line is None and self.handle is None:
+            return  # shown when it came, and nothing since
+        if self.line is not None:
+            self.line.end()
+        display.show(result, self.handle, now=now)
 
 
 def run_start(
     magics: Any,
     client: ScnetClient,
-    request: Any,
+    request: StartRequest,
     wait: float | None,
     protect: str | None = None,
     *,
     boot: bool = False,
 ) -> StartResult:
     """Say the start is in flight, send it, show the result; with ``wait``, update the
-    result in place until ready. In a terminal, which cannot update a display, one line
-    rewritten with "\\r" says how things stand and the result is printed once.
+    result in place until ready.
 
     Interrupting the kernel stops the wait quietly and returns the result as it was.
     """
-    from .. import display, service
-
-    terminal = display.prints_only(magics.shell)
-    line = display.ProgressLine(sys.stdout, wait or 0) if terminal else None
-    starting: Any = None
-    handle: Any = None
-    shown: list[StartResult] = []
-    # A display updated through its handle in a kernel; the terminal's one line otherwise (its
-    # display publisher would print every update anew).
-    booting = instance.BootDisplay(request.notebook_id) if boot and line is None else None
-    if line is not None:
-        line.note(display.starting_text(request.notebook_id, request.port))
-    else:
-        starting = display.open_starting(request.notebook_id, request.port)
-
-    def done_starting() -> None:
-        if line is not None:
-            line.end()
-        elif starting is not None:
-            display.close_starting(starting)
-
-    def on_started(result: StartResult) -> None:
-        if booting is not None:
-            booting.done()
-        nonlocal handle
-        shown.append(result)
-        done_starting()
-        if line is None:
-            # A display of its own rather than an update of "Starting…": nbval and
-            # other readers of saved notebooks do not apply updates.
-            if wait is None:
-                display.show(result)
-            else:
-                handle = display.open_waiting(result, wait)
-
-    def on_progress(progress: Progress) -> None:
-        if line is not None:
-            line.follow(progress)
-        elif handle is not None and progress.check is not None:
-            bundle = display.waiting_bundle(progress.result, wait or 0, progress.check)
-            handle.update(bundle, raw=True)
-
-    def show_final(result: StartResult, *, now: bool = False) -> None:
-        if line is not None:
-            line.end()
-        display.show(result, handle, now=now)
-
-    on_boot = functools.partial(line.boot, request.notebook_id) if line is not None else booting
-    try:
-        with magics.user_errors():
+    shown = StartDisplay(magics.shell, request, wait, boot)
+    with magics.user_errors():
+        try:
             final = service.start(
-                request,
-                client,
-                wait=wait,
-                on_started=on_started,
-                on_progress=on_progress,
-                protect=protect,
-                boot=boot,
-                on_boot=on_boot,
-                boot_hint=instance.BOOT_HINT,
+                request, client, wait=wait, boot=boot, protect=protect, observer=shown
             )
-    except KeyboardInterrupt:
-        if not shown:
-            done_starting()
-            raise UsageError(_(INTERRUPTED_IN_FLIGHT)) from None
-        show_final(shown[0])
-        print(_("Stopped waiting; the service may still be starting."))
-        return shown[0]
-    except (UsageError, ScnetError):
-        if not shown:
-            done_starting()
-        elif line is not None or handle is not None:
-            show_final(shown[0], now=True)  # it did start: keep the result and URL on screen
-        raise
-    if line is not None or handle is not None:
-        show_final(final)
+        except service.StartInterrupted as stopped:
+            if stopped.result is None:
+                shown.done_starting()
+                raise UsageError(_(service.IN_FLIGHT).format(check="%scnet_url")) from None
+            shown.final(stopped.result)
+            print(_(service.STOPPED_WAITING))
+            return stopped.result
+        except ScnetError as exc:
+            if exc.result is None:
+                shown.done_starting()
+            else:
+                shown.final(exc.result, now=True)  # it did start: keep the result and URL
+            raise
+    shown.final(final)
     return final

@@ -34,9 +34,9 @@ from ..client import ScnetClient
 from ..config import DEFAULT_WAIT, Settings
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
-from ..models import Notebook, StartResult
+from ..models import InstanceProgress, Notebook, StartResult
 from ..validation import StartRequest
-from .instance import InstanceControls
+from .instance import BOOT_HINT, InstanceControls
 from .parts import (
     SecretField,
     ShownOnce,
@@ -72,10 +72,6 @@ class _Request:
     protect: str | None = None  # the password for a guard in front of the service; used once
     boot: bool = False  # start the instance first if it is stopped
     record: Notebook | None = None  # the instance as the notebook list described it
-
-
-class _StopWaiting(Exception):
-    """Raised from the progress callback when Stop waiting is clicked."""
 
 
 class StartForm(ShownOnce, InstanceControls):
@@ -510,25 +506,6 @@ class StartForm(ShownOnce, InstanceControls):
 
     @in_form_language
     def _start_in_background(self, request: _Request) -> None:
-        result: StartResult | None = None
-
-        def on_started(started: StartResult) -> None:
-            nonlocal result
-            result = started
-            self._started(started)
-            self.result, self.error = started, None
-            self.result_area.value = display.start_html(started)
-
-        def on_progress(progress: service.Progress) -> None:
-            if self._stop_wait.is_set():
-                raise _StopWaiting
-            if progress.check is None:  # the wait begins
-                self._stop_wait.clear()
-                self.stop_button.layout.display = None
-                self.start_button.description = _("Waiting…")
-            shown = display.waiting_bundle(progress.result, progress.timeout, progress.check)
-            self.result_area.value = shown["text/html"]
-
         self._stop_wait.clear()
         try:
             with ScnetClient.from_settings(request.settings) as client:
@@ -536,23 +513,23 @@ class StartForm(ShownOnce, InstanceControls):
                     request.start,
                     client,
                     wait=request.wait,
-                    on_started=on_started,
-                    on_progress=on_progress,
+                    boot=request.boot,
                     protect=request.protect,
-                    **self._instance_options(request.boot, request.record),
+                    observer=_FormStart(self),
+                    record=request.record,
                 )
                 self.result_area.value = display.start_html(self.result)
-        except _StopWaiting:
-            assert result is not None
-            self.result_area.value = display.start_html(result) + display.info_html(
-                _("Stopped waiting; the service may still be starting.")
+        except service.StartInterrupted as stopped:  # Stop waiting: the result had come
+            assert stopped.result is not None
+            self.result_area.value = display.start_html(stopped.result) + display.info_html(
+                _(service.STOPPED_WAITING)
             )
         except ScnetError as exc:
             self.error = exc
-            if result is None:
+            if exc.result is None:
                 self.result_area.value = display.error_html(exc)
             else:  # not ready in time: keep the result, say why below it
-                self.result_area.value = display.start_html(result) + display.error_html(exc)
+                self.result_area.value = display.start_html(exc.result) + display.error_html(exc)
         except Exception as exc:  # a bug must not leave the form stuck in "Starting…"
             log.debug("start from the form failed", exc_info=True)
             self.error = ScnetError(
@@ -566,6 +543,35 @@ class StartForm(ShownOnce, InstanceControls):
             self.stop_button.layout.display = "none"
             self.start_button.description = _("Start")
             self.start_button.disabled = False
+
+
+class _FormStart(service.StartObserver):
+    """A start as the form shows it: in its result area, with Stop waiting during the wait."""
+
+    boot_hint = BOOT_HINT
+
+    def __init__(self, form: StartForm) -> None:
+        self.form = form
+
+    def booting(self, progress: InstanceProgress | None) -> None:
+        self.form._show_boot(progress)
+
+    def started(self, result: StartResult) -> None:
+        form = self.form
+        form._started(result)
+        form.result, form.error = result, None
+        form.result_area.value = display.start_html(result)
+
+    def waiting(self, progress: service.Progress) -> None:
+        form = self.form
+        if form._stop_wait.is_set():
+            raise KeyboardInterrupt  # the user's Stop waiting, as Ctrl-C in a terminal
+        if progress.check is None:  # the wait begins
+            form._stop_wait.clear()
+            form.stop_button.layout.display = None
+            form.start_button.description = _("Waiting…")
+        shown = display.waiting_bundle(progress.result, progress.timeout, progress.check)
+        form.result_area.value = shown["text/html"]
 
 
 def form(

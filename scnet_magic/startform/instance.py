@@ -48,10 +48,6 @@ class InstanceControls:
         """A start request's boot choice, and the instance as the list described it."""
         return self.boot_box.value, self._records.get(notebook_id)
 
-    def _instance_options(self, boot: bool, record: Notebook | None) -> dict[str, Any]:
-        """What :func:`scnet_magic.service.start` needs for the instance around the service."""
-        return {"boot": boot, "on_boot": self._show_boot, "record": record, "boot_hint": BOOT_HINT}
-
     def _update_port_note(self, change: object = None) -> None:
         """Say, before Start, what the list already tells: the instance does not run, or this
         start replaces its custom service on another port."""
