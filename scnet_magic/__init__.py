@@ -2,7 +2,8 @@
 
 ``%load_ext scnet_magic`` registers ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``,
 ``%scnet_notebooks``, ``%scnet_stop``, ``%scnet_login``, ``%scnet_token`` and ``%scnet_sandbox``;
-:class:`ScnetClient` offers the same from Python and ``scnet`` from a shell.
+:func:`start_service` (with ``wait``, ``boot`` and ``protect``) and :class:`ScnetClient` offer
+the same from Python, and ``scnet`` from a shell. ``__all__`` is the public surface.
 
 This module is the package's front door and the place where the front ends are put together:
 importing it costs little (the client, ``requests``, the widgets and the sandbox are imported
@@ -17,8 +18,11 @@ from ._version import __version__
 from .errors import (
     ApiError,
     ConfigError,
+    GuardFailed,
+    GuardUnreachable,
     HttpError,
     InstanceError,
+    InstanceTimeout,
     InvalidInput,
     LoginError,
     MalformedResponse,
@@ -32,20 +36,33 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from .client import ScnetClient
-    from .models import Notebook, NotebookList, ServiceUrl, StartResult, StopResult
+    from .models import (
+        Notebook,
+        NotebookList,
+        Readiness,
+        ServiceUrl,
+        StartResult,
+        StopResult,
+        TokenState,
+    )
     from .sandbox import Sandbox
+    from .service import start_service
 
 __all__ = [
     "ApiError",
     "ConfigError",
+    "GuardFailed",
+    "GuardUnreachable",
     "HttpError",
     "InstanceError",
+    "InstanceTimeout",
     "InvalidInput",
     "LoginError",
     "MalformedResponse",
     "NotReady",
     "Notebook",
     "NotebookList",
+    "Readiness",
     "RequestTimeout",
     "Sandbox",
     "ScnetClient",
@@ -53,10 +70,12 @@ __all__ = [
     "ServiceUrl",
     "StartResult",
     "StopResult",
+    "TokenState",
     "TransportError",
     "__version__",
     "form",
     "load_ipython_extension",
+    "start_service",
     "unload_ipython_extension",
 ]
 
@@ -65,10 +84,13 @@ _LAZY = {
     "ScnetClient": "client",
     "Notebook": "models",
     "NotebookList": "models",
+    "Readiness": "models",
     "StopResult": "models",
     "ServiceUrl": "models",
     "StartResult": "models",
+    "TokenState": "models",
     "Sandbox": "sandbox",
+    "start_service": "service",
 }
 
 
@@ -81,6 +103,12 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    # The public names, lazy ones included (tab completion offers ScnetClient before its first
+    # use), and not the typing helpers this module happens to import.
+    return sorted(__all__)
 
 
 def form(**defaults: Any) -> Any:

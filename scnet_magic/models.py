@@ -18,7 +18,7 @@ from .i18n import _
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 
 
-@dataclass
+@dataclass(frozen=True)
 class StartResult:
     """The platform's answer to a start request.
 
@@ -121,7 +121,7 @@ class StartResult:
         display.show_once(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServiceUrl:
     """The custom service's external address, as endpoint 2 reports it."""
 

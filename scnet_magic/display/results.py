@@ -4,6 +4,7 @@ the custom service's address; showing them in IPython."""
 from __future__ import annotations
 
 import shutil
+import weakref
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ..i18n import _
@@ -132,6 +133,22 @@ def prints_only(shell: Any) -> bool:
 
 # Results a magic returned in a terminal, not shown yet: see show().
 _deferred: dict[int, Shown] = {}
+# The cell that showed each result, by the result's id: kept here, since results are
+# immutable. The weak reference tells the result from a later one given the same id.
+_shown_in: dict[int, tuple[weakref.ref[Shown], int | None]] = {}
+
+
+def _remember_shown(result: Shown, cell: int | None) -> None:
+    key = id(result)
+    # Forgotten when the result goes: its id may then be given to another object.
+    _shown_in[key] = (weakref.ref(result, lambda _gone: _shown_in.pop(key, None)), cell)
+
+
+def _cell_that_showed(result: Shown) -> int | None:
+    found = _shown_in.pop(id(result), None)
+    if found is None or found[0]() is not result:
+        return None
+    return found[1]
 
 
 def show(result: Shown, handle: DisplayHandle | None = None, *, now: bool = False) -> None:
@@ -153,7 +170,7 @@ def show(result: Shown, handle: DisplayHandle | None = None, *, now: bool = Fals
         if _show_deferred not in callbacks:
             shell.events.register("post_run_cell", _show_deferred)
         return
-    result.__dict__["_scnet_shown_in"] = shell.execution_count if shell is not None else None
+    _remember_shown(result, shell.execution_count if shell is not None else None)
     if handle is None:
         display(result._repr_mimebundle_(), raw=True)
     else:
@@ -188,7 +205,7 @@ def show_once(result: Shown) -> None:
         display(result._repr_mimebundle_(), raw=True)
         return
     shell = get_ipython()
-    shown_in = result.__dict__.pop("_scnet_shown_in", None)
+    shown_in = _cell_that_showed(result)
     if shell is not None and shown_in is not None and shown_in == shell.execution_count:
         return
     display(result._repr_mimebundle_(), raw=True)
