@@ -132,13 +132,11 @@ def _confirm(warning: str, label: str, on_confirm: Any) -> Any:
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
-    """Register the magics (``%load_ext scnet_magic``)."""
-    from .magics import load
+    """Register the magics (``%load_ext scnet_magic``), with the widgets they may show: the
+    magics never import the widgets front end, which is imported only when one is shown."""
+    from .magics import Widgets, load
 
-    magics = load(ipython)
-    magics.show_form = form
-    magics.pick_region = _pick_region
-    magics.confirm = _confirm
+    load(ipython, Widgets(form=form, pick_region=_pick_region, confirm=_confirm))
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:

@@ -174,7 +174,7 @@ def test_sandbox_magic_value_reads_well_and_hides_the_token(ip: InteractiveShell
     with capture_output() as out:
         ip.run_cell("%scnet_sandbox", store_history=True)
     try:
-        sandbox = magics(ip)._sandbox
+        sandbox = magics(ip).session.sandbox
         text = out.stdout + "".join(o.data.get("text/plain", "") for o in out.outputs)
         assert "<scnet_magic.sandbox" not in text and " at 0x" not in text
         assert repr(sandbox).startswith("<SCNet sandbox running at http://127.0.0.1:")
@@ -282,7 +282,7 @@ def test_ctrl_c_at_a_prompt_cancels_quietly(
     with capture_output() as out:
         ip.run_line_magic(magic, "")
     assert says in out.stdout and "Traceback" not in out.stdout + out.stderr
-    assert magics(ip)._token is None
+    assert magics(ip).session.token is None
 
 
 # -- 12. a token pasted on the %scnet_token line ---------------------------------------------

@@ -8,6 +8,7 @@ import signal
 import stat
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,7 @@ def test_bad_token_from_the_prompt(ip: InteractiveShell, monkeypatch: pytest.Mon
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "abc\r\nX-Evil: 1")
     with pytest.raises(UsageError, match="line breaks"):
         ip.run_line_magic("scnet_token", "")
-    assert magics(ip)._token is None
+    assert magics(ip).session.token is None
 
 
 def test_config_lists_and_validates_the_options(ip: InteractiveShell) -> None:
@@ -302,7 +303,7 @@ def test_sandbox_magic_points_the_session_at_it_without_showing_the_token(
         with capture_output() as stopped:
             ip.run_line_magic("scnet_sandbox", "--stop")
     assert "stopped" in stopped.stdout
-    assert magics(ip).base_url is None and magics(ip)._token is None
+    assert magics(ip).base_url is None and magics(ip).session.token is None
 
 
 # -- %scnet_login -----------------------------------------------------------------------------
@@ -337,7 +338,7 @@ def test_login_then_start_with_nothing_configured_by_hand(
             ]
             assert "Signed in as sandbox-user, region 华东一区【昆山】 (11250)" in out.stdout
             assert f"Address: {sb.base_url}" in out.stdout
-            token = magics(ip)._token
+            token = magics(ip).session.token
             assert token is not None and sb.accepts_token(token) and token != sb.token
             history = ip.history_manager
             shown = out.stdout + out.stderr + repr(out.outputs)
@@ -346,7 +347,7 @@ def test_login_then_start_with_nothing_configured_by_hand(
             assert "%scnet_login --region 昆山" in repr(history.input_hist_raw)
             assert token not in shown and SECRET_CANARY not in shown
         finally:
-            magics(ip).close()
+            magics(ip).session.close()
             ip.run_line_magic("config", "ScnetMagics.base_url = None")
 
 
@@ -356,7 +357,7 @@ def test_login_region_by_id_save_status_and_renew(
     try:
         with capture_output() as out:
             ip.run_line_magic("scnet_login", "--region 11276 --save")
-        first = magics(ip)._token
+        first = magics(ip).session.token
         assert first is not None and magics(ip).base_url == login_env.base_url
         saved = isolated_config.read_text()
         assert stat.S_IMODE(isolated_config.stat().st_mode) == 0o600
@@ -383,7 +384,7 @@ def test_login_region_by_id_save_status_and_renew(
 
         with capture_output() as renewed:
             ip.run_line_magic("scnet_login", "--renew")
-        second = magics(ip)._token
+        second = magics(ip).session.token
         assert second not in (None, first) and "Token renewed" in renewed.stdout
         assert not login_env.accepts_token(first) and login_env.accepts_token(second)
         assert read_config_file()["token"] == first  # not saved without --save
@@ -405,7 +406,7 @@ def test_login_region_by_id_save_status_and_renew(
         shown = out.stdout + renewed.stdout + status.stdout
         assert first not in shown and second not in shown and SECRET_CANARY not in shown
     finally:
-        magics(ip).close()
+        magics(ip).session.close()
         magics(ip).base_url = None
 
 
@@ -423,7 +424,7 @@ def test_login_failures_are_one_line_usage_errors(
         with pytest.raises(UsageError, match=match) as info:
             ip.run_line_magic("scnet_login", line)
         assert "\n" not in str(info.value) and SECRET_CANARY not in str(info.value)
-        assert magics(ip)._token is None and magics(ip).base_url is None
+        assert magics(ip).session.token is None and magics(ip).base_url is None
 
     # Several regions and no widgets (a terminal IPython): the names are listed.
     refused("", r"2 regions; choose one with --region.*华东一区【昆山】 \(11250\).*郑州")
@@ -462,7 +463,8 @@ def test_login_with_several_regions_shows_a_dropdown_in_a_notebook(
         pickers.append(real_picker(*args))
         return pickers[-1]
 
-    monkeypatch.setattr(magics(ip), "pick_region", keep)
+    session = magics(ip).session
+    monkeypatch.setattr(session, "widgets", replace(session.widgets, pick_region=keep))
     # A kernel is what makes widgets reachable; a plain shell has none.
     monkeypatch.setattr(ip, "kernel", object(), raising=False)
     try:
@@ -470,14 +472,14 @@ def test_login_with_several_regions_shows_a_dropdown_in_a_notebook(
             ip.run_line_magic("scnet_login", "")
         (picker,) = pickers
         dropdown, message = picker.children
-        assert magics(ip)._token is None and len(out.outputs) == 1
+        assert magics(ip).session.token is None and len(out.outputs) == 1
         dropdown.value = "11250"
         assert "Signed in as sandbox-user, region 华东一区【昆山】" in message.value
         assert magics(ip).base_url == login_env.base_url
         with capture_output():
             assert ip.run_line_magic("scnet_start", f"--id {ID} --port 1223").pending
     finally:
-        magics(ip).close()
+        magics(ip).session.close()
         magics(ip).base_url = None
 
 
@@ -520,7 +522,7 @@ def test_wait_that_times_out_names_the_url_and_the_log_file(
     message = str(info.value)
     assert "not ready after 1 s" in message and "HTTP 502" in message
     assert "web.log" in message and "\n" not in message
-    url = magics(ip).client().service_url(gateway_env.notebook_id).url
+    url = magics(ip).session.client().service_url(gateway_env.notebook_id).url
     assert url and url in message
     final = out.outputs[-1]
     assert final.update and "Waiting" not in final.data["text/plain"]

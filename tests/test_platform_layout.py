@@ -120,7 +120,7 @@ def test_the_session_s_client_follows_a_changed_platform_address(
     signed = sign_in(region="昆山")
     monkeypatch.setenv("SCNET_BASE_URL", signed.base_url)
     monkeypatch.setenv("SCNET_TOKEN", signed.token)
-    session = magics(ip)
+    session = magics(ip).session
     first = session.client()
     assert session.client() is first and first.settings.ac_url == login_env.ac_url
     monkeypatch.setenv("SCNET_AC_URL", login_env.login_url)
@@ -276,7 +276,7 @@ def test_sandbox_front_ends_point_sign_in_at_the_sandbox(
         sb = ip.run_line_magic("scnet_sandbox", "")
     try:
         assert sb.base_url in out.stdout
-        settings = magics(ip).settings()
+        settings = magics(ip).session.settings()
         assert (settings.login_url, settings.ac_url) == (sb.login_url, sb.ac_url)
         monkeypatch.setenv("SCNET_USER", sb.user)
         monkeypatch.setenv("SCNET_ACCESS_KEY", sb.access_key)
@@ -292,7 +292,7 @@ def test_sandbox_front_ends_point_sign_in_at_the_sandbox(
     finally:
         with capture_output():
             ip.run_line_magic("scnet_sandbox", "--stop")
-    settings = magics(ip).settings()
+    settings = magics(ip).session.settings()
     assert (settings.login_url, settings.ac_url) == ("https://api.scnet.cn", "https://www.scnet.cn")
 
 
@@ -487,7 +487,7 @@ def test_renewal_answers(
                 ip.run_line_magic("scnet_login", "--region 西安")
                 login_env.answers[RENEW] = ok(RENEWAL_ROWS[row](login_env, new))
                 ip.run_line_magic("scnet_login", "--renew")
-            renewed = magics(ip)._token
+            renewed = magics(ip).session.token
         finally:
             magics(ip).base_url = None
     else:

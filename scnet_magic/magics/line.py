@@ -194,10 +194,6 @@ def forget_input(shell: Any, words: list[str]) -> None:
                 )
 
 
-def saved_note() -> str:
-    return _("Saved the token and address to {path} (readable by you only).")
-
-
 def trait_value(check: Callable[[object], T], value: object) -> T | None:
     if value is None:
         return None

@@ -1,81 +1,206 @@
-"""What the magics do to the session beyond one call: signing in (``%scnet_login``) and the
-sandbox (``%scnet_sandbox``), each pointing the session's token and address somewhere."""
+"""One IPython session's state, as a plain object the magics share and a test can make without
+IPython: the token and where it came from, the last sign-in, the sandbox, the client kept
+while the settings stay the same, and the settings and language in force.
+
+The options ``%config ScnetMagics.*`` sets (base URL, notebook id, timeout, language) live on
+the configurable the session is given (:class:`~scnet_magic.magics.core.ScnetMagics` in
+IPython, :class:`Options` elsewhere); everything else lives here.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import config
+from .. import config, i18n
 from ..config import Settings
+from ..errors import InvalidInput, ScnetError
 from ..i18n import _
-from .line import ask, saved_note
 
 if TYPE_CHECKING:
-    from IPython.core.interactiveshell import InteractiveShell
-
+    from ..client import ScnetClient
     from ..models import Account, Login
 
 
-# What %scnet_sandbox points at itself, and --stop puts back.
-_SANDBOX_REPLACES = ("base_url", "notebook_id", "_token", "_token_origin", "_login_url", "_ac_url")
+class SessionOptions(Protocol):
+    """The options ``%config ScnetMagics.*`` sets, and those it refused (name -> why)."""
 
-
-class SessionMixin:
-    """Signing in and the sandbox, for :class:`~scnet_magic.magics.core.ScnetMagics`."""
-
-    # Set by ScnetMagics (traits and session state).
-    shell: InteractiveShell | None
-    base_url: str | None
+    base_url: str | None  # the sandbox and sign-in set these two
     notebook_id: Any
-    timeout: float | None
-    _token: str | None
-    _token_origin: str
-    _login: Login | None
-    _login_url: str | None
-    _ac_url: str | None
-    _sandbox: Any
-    _before_sandbox: tuple[Any, ...] | None
-    pick_region: Callable[[Account, Callable[[Login], str]], Any] | None
+
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def short_errors(self) -> bool: ...
+    @property
+    def refused(self) -> dict[str, str]: ...
+
+
+@dataclass
+class Options:
+    """The options outside IPython (a test, a script): plain values, nothing refused."""
+
+    base_url: str | None = None
+    notebook_id: Any = None
+    timeout: float | None = None
+    language: str | None = None
+    short_errors: bool = True
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+# Shows the start form: (settings callable, language, field defaults) -> the form.
+FormFactory = Callable[..., Any]
+# Shows a region dropdown for an account with several: (account, on_login) -> the widget.
+RegionPicker = Callable[["Account", Callable[["Login"], str]], Any]
+# Shows a confirmation (warning text, button label, action returning the HTML to show).
+Confirm = Callable[[str, str, Callable[[], str]], Any]
+
+
+@dataclass(frozen=True)
+class Widgets:
+    """How to show widgets: they live in another front end, which the package root hands in
+    when it loads the extension (the magics never import it)."""
+
+    form: FormFactory | None = None
+    pick_region: RegionPicker | None = None
+    confirm: Confirm | None = None
+
+
+NO_WIDGETS = Widgets()  # a session without a notebook front end: a test, a script
+
+
+class Session:
+    """The state one IPython session's magics share."""
+
+    def __init__(
+        self,
+        options: SessionOptions | None = None,
+        *,
+        shell: Any = None,
+        widgets: Widgets = NO_WIDGETS,
+    ) -> None:
+        self.options: SessionOptions = options if options is not None else Options()
+        self.shell = shell
+        self.widgets = widgets
+        self.token: str | None = None  # from %scnet_token, %scnet_login or %scnet_sandbox
+        self.token_origin = "%scnet_token"  # which of those, for "using …" messages
+        self.login: Login | None = None  # the last %scnet_login; memory only
+        # Where this session signs in, renews and checks tokens (%scnet_sandbox points them at
+        # its own hosts); None: the environment, the config file, the defaults.
+        self.login_url: str | None = None
+        self.ac_url: str | None = None
+        self.sandbox: Any = None
+        self._before_sandbox: list[tuple[object, str, Any]] = []  # what the sandbox replaced
+        self._client: ScnetClient | None = None
+        self._client_key: tuple[str, str, float, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"<scnet-magic session, token {'set' if self.token else 'not set'}>"
+
+    # -- settings, language, client ---------------------------------------------------------
 
     def settings(self) -> Settings:
-        raise NotImplementedError
+        """The settings in force now: session values first, then environment, then file."""
+        options = self.options
+        if options.refused:
+            name, problem = next(iter(options.refused.items()))
+            raise InvalidInput(
+                _(
+                    "{problem} (refused by %config ScnetMagics.{name}, which kept its old value)"
+                ).format(problem=problem, name=name),
+                _("Set it again with a valid value, or to None for the default."),
+            )
+        return config.resolve(
+            session={
+                "token": self.token,
+                "base_url": options.base_url,
+                "notebook_id": options.notebook_id,
+                "timeout": options.timeout,
+                "language": options.language,
+                "login_url": self.login_url,
+                "ac_url": self.ac_url,
+            },
+            session_token_label=self.token_origin,
+        )
+
+    def language(self) -> str:
+        """The session's language: ``%config ScnetMagics.language``, else ``SCNET_LANG``, the
+        config file's, the locale. A config file that cannot be read gives the environment's
+        (the settings, if the call needs them, say what is wrong with it)."""
+        try:
+            return config.resolve_language(self.options.language)
+        except ScnetError:
+            return i18n.environment_language()
+
+    def client(self, settings: Settings | None = None) -> ScnetClient:
+        """A client for the current settings, reused while they stay the same (keep-alive)."""
+        from ..client import ScnetClient
+
+        settings = settings or self.settings()
+        key = (settings.base_url, settings.require_token(), settings.timeout, settings.ac_url)
+        if self._client is None or key != self._client_key:
+            self.close_client()
+            self._client = ScnetClient.from_settings(settings)
+            self._client_key = key
+        return self._client
 
     def close_client(self) -> None:
-        raise NotImplementedError
+        if self._client is not None:
+            self._client.close()
+        self._client = self._client_key = None
 
-    # -- %scnet_login ----------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the client and stop a sandbox started from this session."""
+        self.close_client()
+        self.stop_sandbox()
 
-    def sign_in(self, region: str | None, user: str | None, *, save: bool = False) -> None:
-        """Sign in; with several regions and none named, show a dropdown in a notebook."""
+    def use_token(self, token: str | None, origin: str = "%scnet_token") -> None:
+        """Use ``token`` from now on (None: forget it), saying where it came from."""
+        self.token = token
+        self.token_origin = origin
+        self.close_client()
+
+    def widgets_shown(self) -> bool:
+        """Widgets need a kernel that talks to a front end; a terminal IPython has none."""
+        return getattr(self.shell, "kernel", None) is not None
+
+    # -- signing in -------------------------------------------------------------------------
+
+    def sign_in(
+        self,
+        region: str | None,
+        user: str | None,
+        ask: Callable[[str, bool], str],
+        *,
+        save: bool = False,
+    ) -> Any:
+        """Sign in (``ask`` prompts for what is not set) and say so; with several regions and
+        none named, in a notebook: a dropdown that signs in when one is chosen."""
         from .. import account as accounts
 
         settings = config.resolve_login(
             user=user,
-            session={"timeout": self.timeout, "login_url": self._login_url, "ac_url": self._ac_url},
+            session={
+                "timeout": self.options.timeout,
+                "login_url": self.login_url,
+                "ac_url": self.ac_url,
+            },
         )
         account = accounts.request_account(settings, ask)
-        if (
-            region is None
-            and len(account.usable) > 1
-            and self._widgets_shown()
-            and self.pick_region is not None
-        ):
-            from IPython.display import display as show_widget
-
-            show_widget(self.pick_region(account, lambda chosen: self.use_login(chosen, save)))
-            return
-        print(self.use_login(accounts.open_region(account, account.choose(region)), save))
+        picker = self.widgets.pick_region
+        if region is None and len(account.usable) > 1 and self.widgets_shown() and picker:
+            return picker(account, lambda chosen: self.use_login(chosen, save))
+        return self.use_login(accounts.open_region(account, account.choose(region)), save)
 
     def use_login(self, signed: Login, save: bool = False) -> str:
         """Make the session use a signed-in region's token and address; say so."""
-        self._login = signed
-        self._token = signed.token
-        self._token_origin = "%scnet_login"
-        self.base_url = signed.base_url
-        self.close_client()
+        self.login = signed
+        self.use_token(signed.token, "%scnet_login")
+        self.options.base_url = signed.base_url
         text = (
             signed.describe() + "\n" + _("This session now uses its token (kept in memory only).")
         )
@@ -87,8 +212,8 @@ class SessionMixin:
     def _region(self, settings: Settings) -> str | None:
         """The region of the token in force, when known: the one signed in to in this session,
         else the one the config file names beside its token."""
-        if self._login is not None and self._login.token == settings.token:
-            return self._login.region_id
+        if self.login is not None and self.login.token == settings.token:
+            return self.login.region_id
         return settings.token_region
 
     def renew(self, save: bool = False) -> str:
@@ -100,10 +225,9 @@ class SessionMixin:
         new = accounts.renew_token(
             old, ac_url=settings.ac_url, timeout=settings.timeout, region=self._region(settings)
         )
-        self._token = new
-        if self._login is not None and self._login.token == old:
-            self._login = replace(self._login, token=new)
-        self.close_client()
+        self.use_token(new, self.token_origin)
+        if self.login is not None and self.login.token == old:
+            self.login = replace(self.login, token=new)
         text = _("Token renewed; this session now uses the new one (kept in memory only).")
         if save:
             path = config.save_config({"token": new, "base_url": settings.base_url})
@@ -113,7 +237,7 @@ class SessionMixin:
     def login_status(self) -> str:
         """Account, region, address and whether the token is valid; never the token."""
         settings = self.settings()
-        current = self._login
+        current = self.login
         if current is not None and current.token != settings.token:
             current = None  # replaced since, by %scnet_token for one
         state = None
@@ -128,48 +252,47 @@ class SessionMixin:
 
         return display.login_status_text(settings, current, state, saved, "%scnet_login")
 
-    def _widgets_shown(self) -> bool:
-        # Widgets need a kernel that talks to a front end; a terminal IPython has none.
-        return getattr(self.shell, "kernel", None) is not None
-
-    # -- %scnet_sandbox --------------------------------------------------------------------
+    # -- the sandbox ------------------------------------------------------------------------
 
     def use_sandbox(self, execute: bool) -> Any:
-        """Start a sandbox and point this session at it."""
+        """Start a sandbox and point this session at it; the sandbox."""
         from ..sandbox import Sandbox
 
-        self._stop_sandbox()
+        self.stop_sandbox()
         # Commands run in the notebook's folder, as they would in the instance's home.
         sandbox = Sandbox(execute=execute, workdir=os.getcwd()).start()
-        self._before_sandbox = tuple(getattr(self, name) for name in _SANDBOX_REPLACES)
-        self._sandbox = sandbox
-        self.base_url = sandbox.base_url
-        self.notebook_id = sandbox.notebook_id
-        self._token = sandbox.token
-        self._token_origin = "%scnet_sandbox"
+        self._before_sandbox = [
+            (holder, name, getattr(holder, name)) for holder, name in self._pointed_by_sandbox()
+        ]
+        self.sandbox = sandbox
+        self.options.base_url = sandbox.base_url
+        self.options.notebook_id = sandbox.notebook_id
+        self.use_token(sandbox.token, "%scnet_sandbox")
         # %scnet_login, renewal and the token check go to the sandbox's login and platform
         # hosts, as a real account's go to SCNet's.
-        self._login_url = sandbox.login_url
-        self._ac_url = sandbox.ac_url
-        self.close_client()
-        mode = _("on: commands run on this machine") if execute else _("off")
-        print(
-            _(
-                "Sandbox running at {url} (execution {mode}).\n"
-                "This session now uses it, with notebook {notebook_id} as the default. "
-                "Stop it with %scnet_sandbox --stop."
-            ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
-        )
+        self.login_url = sandbox.login_url
+        self.ac_url = sandbox.ac_url
         return sandbox
 
-    def _stop_sandbox(self) -> bool:
-        if self._sandbox is None:
+    def _pointed_by_sandbox(self) -> list[tuple[object, str]]:
+        """What a sandbox points at itself, and its stop puts back."""
+        names = ("token", "token_origin", "login_url", "ac_url")
+        return [(self.options, "base_url"), (self.options, "notebook_id")] + [
+            (self, name) for name in names
+        ]
+
+    def stop_sandbox(self) -> bool:
+        """Stop this session's sandbox and put back what it replaced; False if none ran."""
+        if self.sandbox is None:
             return False
-        self._sandbox.stop()
-        self._sandbox = None
-        if self._before_sandbox is not None:
-            for name, value in zip(_SANDBOX_REPLACES, self._before_sandbox, strict=True):
-                setattr(self, name, value)
-            self._before_sandbox = None
+        self.sandbox.stop()
+        self.sandbox = None
+        for holder, name, value in self._before_sandbox:
+            setattr(holder, name, value)
+        self._before_sandbox = []
         self.close_client()
         return True
+
+
+def saved_note() -> str:
+    return _("Saved the token and address to {path} (readable by you only).")

@@ -1,0 +1,144 @@
+"""The account in the magics: ``%scnet_token`` (the token at a hidden prompt, never on the
+line) and ``%scnet_login`` (signing in with an access key pair, renewing, the status)."""
+
+from __future__ import annotations
+
+import getpass
+
+from IPython.core.error import UsageError
+from IPython.core.magic import line_magic, magics_class
+from IPython.core.magic_arguments import argument
+
+from .. import validation
+from ..errors import sentences
+from ..i18n import N_, _
+from .base import SessionMagics
+from .line import ask, forget_input, parse, readable_arguments, split
+
+
+@magics_class
+class AccountMagics(SessionMagics):
+    """Where the session's token comes from."""
+
+    @line_magic
+    def scnet_token(self, line: str = "") -> None:
+        """Ask for the SCNET token without echoing it; keep it in memory for this session.
+
+        ``%scnet_token --clear`` forgets it. The token is never accepted on the line itself:
+        the line is saved in the input history.
+        """
+        with self.user_errors():
+            try:
+                words = split(line)
+            except UsageError:
+                words = line.split()  # unbalanced quotes: still never echo the words
+            values = [word for word in words if word != "--clear"]
+            if values:
+                # Do not echo the words: they may well be the token. The line is already in
+                # the input history: take it out of there too.
+                forget_input(self.shell, values)
+                raise UsageError(
+                    sentences(
+                        _(
+                            "%scnet_token takes no value on the line; the line was removed from "
+                            "this session's input history"
+                        ),
+                        _(
+                            "If it was a token, it has been seen: replace it with a new one. "
+                            "Run %scnet_token alone and paste the token at the prompt."
+                        ),
+                    )
+                )
+        with self.user_errors():
+            if words:
+                self.session.use_token(None)
+                print(_("SCNET token cleared for this session."))
+                return
+            try:
+                typed = getpass.getpass(_("SCNET token (hidden): "))
+            except KeyboardInterrupt:
+                print(_("Cancelled; the token is unchanged."))
+                return
+            self.session.use_token(validation.validate_token(typed))
+            print(_("SCNET token set for this session (kept in memory only)."))
+
+    # -- %scnet_login ----------------------------------------------------------------------
+
+    @readable_arguments(
+        summary=N_(
+            "Sign in with an access key pair; this session then uses the region's token and "
+            "address."
+        )
+    )
+    @argument(
+        "--region",
+        metavar="NAME_OR_ID",
+        help=N_(
+            "Region to use: its name, a unique part of it (昆山), or its id. Default: the only "
+            "region, or a dropdown when the account has several."
+        ),
+    )
+    @argument(
+        "--user",
+        metavar="NAME",
+        help=N_("Account name. Default: SCNET_USER, user in the config file, or a prompt."),
+    )
+    @argument(
+        "--save",
+        action="store_true",
+        help=N_(
+            "Also write the token and address (never a key) to the user config file, "
+            "readable by you only."
+        ),
+    )
+    @argument("--renew", action="store_true", help=N_("Renew the current token instead."))
+    @argument(
+        "--status",
+        action="store_true",
+        help=N_("Show the account, region and address, and whether the token is still valid."),
+    )
+    @line_magic
+    def scnet_login(self, line: str = "") -> None:
+        """Sign in with an access key pair; this session then uses the region's token and address.
+
+        Examples::
+
+            %scnet_login                      # asks for what is not set; one region, or a list
+            %scnet_login --region 昆山 --save
+            %scnet_login --status
+            %scnet_login --renew
+
+        The account name, access key and secret key come from SCNET_USER, SCNET_ACCESS_KEY and
+        SCNET_SECRET_KEY, the config file (user, access_key, secret_key), or hidden prompts; the
+        keys are never accepted on the line (it is saved in the history) and the secret key is
+        kept nowhere. Sign-in goes to https://api.scnet.cn (SCNET_LOGIN_URL), region
+        discovery, renewal and the token check to https://www.scnet.cn (SCNET_AC_URL).
+        """
+        with self.user_errors():
+            args = parse(self.scnet_login, line)
+            if args.status and (args.renew or args.save or args.region or args.user):
+                raise UsageError(_("%scnet_login --status takes no other option"))
+            if args.renew and (args.region or args.user):
+                raise UsageError(
+                    _(
+                        "%scnet_login --renew keeps the region: give --region or --user "
+                        "only when signing in"
+                    )
+                )
+            if args.status:
+                print(self.session.login_status())
+            elif args.renew:
+                print(self.session.renew(save=args.save))
+            else:
+                try:
+                    shown = self.session.sign_in(args.region, args.user, ask, save=args.save)
+                except KeyboardInterrupt:
+                    # Ctrl-C at a prompt: the user changed their mind, not a failure.
+                    print(_("Cancelled; nothing was changed."))
+                    return
+                if isinstance(shown, str):
+                    print(shown)
+                else:  # a dropdown of the account's regions
+                    from IPython.display import display
+
+                    display(shown)

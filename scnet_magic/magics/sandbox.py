@@ -1,0 +1,58 @@
+"""``%scnet_sandbox``: a local SCNet-compatible sandbox, this session pointed at it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.magic import line_magic, magics_class
+from IPython.core.magic_arguments import argument
+
+from ..i18n import N_, _
+from .base import SessionMagics
+from .line import parse, readable_arguments
+
+
+@magics_class
+class SandboxMagics(SessionMagics):
+    """The sandbox this session may point at."""
+
+    @readable_arguments(
+        summary=N_("Start a local SCNet-compatible sandbox and point this session at it.")
+    )
+    @argument(
+        "--execute",
+        action="store_true",
+        help=N_(
+            "Run start commands for real on this machine (off: answer like the platform "
+            "without running anything)."
+        ),
+    )
+    @argument("--stop", action="store_true", help=N_("Stop the sandbox and restore the settings."))
+    @line_magic
+    def scnet_sandbox(self, line: str = "") -> Any:
+        """Start a local SCNet-compatible sandbox and point this session at it.
+
+        No account or network needed: the sandbox speaks the same API on 127.0.0.1 with a
+        random token, which this session uses without showing it.
+        """
+        with self.user_errors():
+            return self._sandbox_magic(line)
+
+    def _sandbox_magic(self, line: str) -> Any:
+        args = parse(self.scnet_sandbox, line)
+        if args.stop:
+            stopped = self.session.stop_sandbox()
+            print(
+                _("Sandbox stopped; settings restored.") if stopped else _("No sandbox is running.")
+            )
+            return None
+        sandbox = self.session.use_sandbox(args.execute)
+        mode = _("on: commands run on this machine") if args.execute else _("off")
+        print(
+            _(
+                "Sandbox running at {url} (execution {mode}).\n"
+                "This session now uses it, with notebook {notebook_id} as the default. "
+                "Stop it with %scnet_sandbox --stop."
+            ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
+        )
+        return sandbox
