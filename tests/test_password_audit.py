@@ -201,16 +201,21 @@ ip.atexit_operations()
 """
 
 
-def test_ipython_history_database(tmp_path: Path, guard_dir: Path) -> None:
-    ipython_dir = tmp_path / "ipython"
-    run = subprocess.run(
-        [sys.executable, "-c", HISTORY_SESSION, str(free_port())],
+def ipython_session(ipython_dir: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by Python in a profile of its own, the password on its standard input."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
         input=PASSWORD + "\n",
         env={**os.environ, "IPYTHONDIR": str(ipython_dir)},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_ipython_history_database(tmp_path: Path, guard_dir: Path) -> None:
+    ipython_dir = tmp_path / "ipython"
+    run = ipython_session(ipython_dir, HISTORY_SESSION, str(free_port()))
     assert run.returncode == 0, run.stderr
     assert_clean("the IPython session's output", run.stdout, run.stderr)
     database = ipython_dir / "profile_default" / "history.sqlite"
@@ -219,6 +224,53 @@ def test_ipython_history_database(tmp_path: Path, guard_dir: Path) -> None:
     data = database.read_bytes()
     for expected in (b"history-marker-3b8f", b"--protect", b"guard_port"):
         assert expected in data, expected
+
+
+PASSWORD_ON_THE_LINE = r"""
+import sys
+
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+typed = sys.stdin.readline().rstrip("\n")  # the password someone wrote after --protect
+config = Config()
+config.HistoryManager.enabled = True
+config.HistoryManager.db_log_output = True
+ip = InteractiveShell.instance(config=config)
+for cell in [
+    "%load_ext scnet_magic",
+    "'before-marker-51ac'",
+    f"%scnet_start --id 1896050410550136833 --port 1223 --protect {typed}",
+    f"%scnet_start --port 1223 --protect={typed}  # once more",
+    f"%%scnet_start --port 1223 --protect {typed}\npython app.py",
+    "'after-marker-51ac'",
+]:
+    ip.run_cell(cell, store_history=True)
+history = ip.history_manager
+print("In and _ih:", ip.user_ns["In"], ip.user_ns["_ih"], history.input_hist_raw)
+print("_i variables:", {k: v for k, v in ip.user_ns.items() if k.startswith("_i")})
+print("_i, _ii, _iii:", history._i, history._ii, history._iii, history._i00)
+print("history file:", history.hist_file)
+ip.atexit_operations()
+"""
+
+
+def test_a_password_written_after_protect_is_taken_out_of_the_history(tmp_path: Path) -> None:
+    """``%scnet_start --protect PW`` is refused, and the line leaves ``In``, ``_ih``, the
+    ``_i`` variables and the history database, as a token's line does; the message says the
+    password has been seen."""
+    ipython_dir = tmp_path / "ipython"
+    run = ipython_session(ipython_dir, PASSWORD_ON_THE_LINE)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("removed from this session's input history") == 3, run.stderr
+    assert "choose another password" in run.stderr
+    assert_clean("the session's input history and output", run.stdout, run.stderr)
+    database = ipython_dir / "profile_default" / "history.sqlite"
+    data = database.read_bytes()
+    assert_clean("history.sqlite", data)
+    # Only the lines that held it went: the others are still there.
+    assert b"before-marker-51ac" in data and b"after-marker-51ac" in data
+    assert b"load_ext scnet_magic" in data
 
 
 NOTEBOOK_CELLS = [

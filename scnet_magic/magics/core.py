@@ -185,7 +185,7 @@ class ScnetMagics(SessionMagics, Configurable):
             with self.user_errors():
                 return self.form()
         with self.user_errors():
-            refuse_password_on_line(words)
+            refuse_password_on_line(words, self.shell)
             args = parse(self.scnet_start, words)
             command = args.command
             if cell is not None:

@@ -5,33 +5,54 @@ listed and stopped. The guard itself is started by :mod:`scnet_magic.service`.""
 from __future__ import annotations
 
 import getpass
+import itertools
 from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic_arguments import argument
 
+from ..errors import sentences
 from ..i18n import N_, _
 from ..validation import gives_a_value
-from .line import parse, readable_arguments
+from .line import forget_input, parse, readable_arguments
 
 PROTECT = "--protect"
 
 
-def refuse_password_on_line(words: list[str]) -> None:
+def refuse_password_on_line(words: list[str], shell: Any) -> None:
     """Refuse ``--protect=…`` and ``--protect VALUE`` (``words``: the line split, comments
     left out) before anything else reads the line.
 
-    A value there can only be a password, and the line is saved in the input history: say
-    where the password goes instead, without quoting it (argparse would).
+    A value there can only be a password, and the line is already in the input history: take
+    it out of there (as ``%scnet_token`` does), and say where the password goes instead,
+    without quoting it (argparse would).
     """
-    if gives_a_value(words, PROTECT):
-        raise UsageError(
+    if not gives_a_value(words, PROTECT):
+        return
+    forget_input(shell, [value for value in _values(words) if value])
+    raise UsageError(
+        sentences(
             _(
-                "--protect takes no value: the password is never given on the line (it "
-                "would be saved in the history). Give --protect alone and type the password "
-                "at the hidden prompt, or set SCNET_GUARD_PASSWORD."
-            )
+                "--protect takes no value: the password is never given on the line; the line "
+                "was removed from this session's input history"
+            ),
+            _(
+                "It has been seen all the same: choose another password. Give --protect alone "
+                "and type it at the hidden prompt, or set SCNET_GUARD_PASSWORD."
+            ),
         )
+    )
+
+
+def _values(words: list[str]) -> list[str]:
+    """What was given to ``--protect``: after ``=``, or the word after it."""
+    given = [word.split("=", 1)[1] for word in words if word.startswith(PROTECT + "=")]
+    given += [
+        after
+        for word, after in itertools.pairwise(words)
+        if word == PROTECT and not after.startswith("-")
+    ]
+    return given
 
 
 def ask_hidden(prompt: str) -> str:
