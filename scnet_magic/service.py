@@ -60,8 +60,6 @@ __all__ = [
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
 BOOT_HINT = lifecycle.NOT_RUNNING_HINT
-# Statuses from which booting is what gets an instance running again.
-_BOOTABLE = ("Terminated", "Failed")
 _ON_ITS_WAY = ("Creating", "Restarting")
 
 
@@ -198,9 +196,7 @@ def _send(
     """The one start request (after a boot, behind a guard: as asked): when it was sent
     (``time.monotonic``), and its answer."""
     if boot:
-        record = _boot_if_stopped(
-            client, request.notebook_id, observer.booting, lifecycle.DEFAULT_INSTANCE_TIMEOUT
-        )
+        record = _boot_if_stopped(client, request.notebook_id, observer)
     guarding = protect_port(request.port, protect) if protect is not None else None
     started = time.monotonic()
     try:
@@ -368,28 +364,24 @@ def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:
         return found
 
 
-def _boot_if_stopped(
-    client: ScnetClient,
-    notebook_id: str,
-    on_boot: Callable[[InstanceProgress | None], None] | None,
-    timeout: float,
-) -> Notebook:
+def _boot_if_stopped(client: ScnetClient, notebook_id: str, observer: StartObserver) -> Notebook:
+    """Boot the instance unless it runs, and follow it to ``Running``; its record then."""
     started = time.monotonic()
+    timeout = lifecycle.DEFAULT_INSTANCE_TIMEOUT
     record = client.notebook(notebook_id)
     if record.running:
         return record
     if record.status == "Shutting":
         # A boot sent while it shuts down would be refused: let it finish first.
         client.wait_for_notebook(
-            notebook_id, "Terminated", timeout, on_progress=on_boot, since=started
+            notebook_id, "Terminated", timeout, on_progress=observer.booting, since=started
         )
     if record.status not in _ON_ITS_WAY:
-        if on_boot is not None:
-            on_boot(None)
+        observer.booting(None)
         # Sent once: booting is not repeated automatically, whatever happens next.
         client.boot_notebook(notebook_id)
     return client.wait_for_notebook(
-        notebook_id, "Running", timeout, on_progress=on_boot, since=started
+        notebook_id, "Running", timeout, on_progress=observer.booting, since=started
     )
 
 
