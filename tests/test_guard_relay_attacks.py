@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import websocket
 from guard_helpers import Guarded, basic, guard_in_front_of, raw_exchange, running_service
 
 # What a raw service answers to a request path: the bytes it writes back, whole.
@@ -235,3 +236,61 @@ def test_open_event_streams_do_not_hold_up_other_requests(echo_guard: Guarded) -
             assert next(readers[-1]) == b"data: first"
         response = requests.get(f"{echo_guard.url}/echo", headers=basic(), timeout=5)
         assert response.status_code == 200
+
+
+def resident_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc status")
+
+
+def websocket_to(guard: Guarded) -> websocket.WebSocket:
+    connection = websocket.create_connection(
+        f"ws://127.0.0.1:{guard.record.port}/ws",
+        header=[f"Authorization: {basic()['Authorization']}"],
+        timeout=30,
+    )
+    connection.recv()  # the service's greeting
+    return connection
+
+
+def test_a_websocket_message_above_the_limit_ends_the_connection(echo_guard: Guarded) -> None:
+    connection = websocket_to(echo_guard)
+    try:
+        connection.send_binary(b"x" * (5 * 2**20))
+        assert len(connection.recv()) == 5 * 2**20
+        # The guard cuts the connection as soon as the message's size shows, mid-send.
+        with pytest.raises((websocket.WebSocketException, OSError)):
+            connection.send_binary(b"x" * (16 * 2**20))
+            connection.recv()
+    finally:
+        connection.close()
+
+
+def test_websocket_clients_leave_the_guard_s_memory_as_it_was(echo_guard: Guarded) -> None:
+    # Eight signed-in clients at once, 400 MiB through in messages of 9 MiB.
+    pid = echo_guard.record.pid
+    failures: list[BaseException] = []
+
+    def client(size: int) -> None:
+        message = b"x" * size
+        try:
+            connection = websocket_to(echo_guard)
+            with contextlib.closing(connection):
+                for _ in range(50 * 2**20 // size):
+                    connection.send_binary(message)
+                    assert len(connection.recv()) == size
+        except BaseException as failure:  # reported below, in the test's thread
+            failures.append(failure)
+
+    clients = [threading.Thread(target=client, args=(9 * 2**20,)) for _ in range(8)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    assert not failures
+    deadline = time.monotonic() + 5
+    while resident_mib(pid) >= 100 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert resident_mib(pid) < 100
