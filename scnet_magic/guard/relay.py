@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import re
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +35,6 @@ from urllib.parse import urlsplit
 from tornado import httputil, iostream, web
 from tornado.http1connection import HTTP1Connection
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
-from tornado.netutil import Resolver
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 from tornado.tcpclient import TCPClient
 
@@ -180,29 +181,41 @@ class AsSent(httputil.HTTPHeaders):
         super().__setitem__(name, value)
 
 
-class LoopbackResolver(Resolver):
-    """The service's address is an IP literal: no resolver thread to look it up."""
-
-    async def resolve(
-        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
-    ) -> list[tuple[int, Any]]:
-        return [(socket.AF_INET, (host, port))]
-
-
 class ServiceConnection(TCPClient):
     """The HTTP client's connection to the service, kept at hand so that the relay can cut it
     when the visitor leaves: the client has no way to cancel a request under way, and would
-    otherwise read a download (or an endless event stream) for nobody."""
+    otherwise read a download (or an endless event stream) for nobody.
+
+    It connects straight to the address, an IP literal: no resolver thread, no racing of
+    address families (the other arguments are for TLS and source addresses, unused here).
+    """
 
     def __init__(self) -> None:
-        super().__init__(resolver=LoopbackResolver())
+        super().__init__()
         self.stream: iostream.IOStream | None = None
         self.cut = False
 
-    async def connect(self, *args: Any, **kwargs: Any) -> iostream.IOStream:
-        self.stream = await super().connect(*args, **kwargs)
+    async def connect(
+        self,
+        host: str,
+        port: int,
+        af: socket.AddressFamily = socket.AF_INET,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        max_buffer_size: int | None = None,
+        source_ip: str | None = None,
+        source_port: int | None = None,
+        timeout: float | datetime.timedelta | None = None,
+    ) -> iostream.IOStream:
+        if isinstance(timeout, datetime.timedelta):
+            timeout = timeout.total_seconds()
+        self.stream = iostream.IOStream(socket.socket(), max_buffer_size=max_buffer_size)
         if self.cut:
             self.stream.close()
+        try:
+            await asyncio.wait_for(self.stream.connect((host, port)), timeout)
+        except TimeoutError:
+            self.stream.close()
+            raise
         return self.stream
 
     def cut_off(self) -> None:
