@@ -39,8 +39,9 @@ from tornado.simple_httpclient import SimpleAsyncHTTPClient
 from tornado.tcpclient import TCPClient
 
 from ..i18n import N_
-from . import auth
+from . import auth, hop_by_hop
 from .base import UPSTREAM_HOST, GuardHandler, Verdict, log
+from .hop_by_hop import HOP_BY_HOP
 from .manage import GUARD_HEADER
 
 UNLIMITED_BODY = 2**62
@@ -49,19 +50,6 @@ UNLIMITED_BODY = 2**62
 CHUNK_SIZE = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 # What the guard says about the visitor itself (see forwarded_headers); a visitor's own
 # Forwarded is dropped. ("Expect: 100-continue" was answered by the guard's server already.)
 SET_BY_GUARD = frozenset(
@@ -115,9 +103,7 @@ def origin_form(uri: str | None) -> str:
 def connection_tokens(headers: httputil.HTTPHeaders) -> frozenset[str]:
     """The tokens of a message's Connection headers, lower case: ``keep-alive, close`` is two,
     as are two Connection lines."""
-    return frozenset(
-        token.strip().lower() for token in headers.get("Connection", "").split(",") if token.strip()
-    )
+    return hop_by_hop.connection_tokens(headers.get_list("Connection"))
 
 
 def _single(headers: httputil.HTTPHeaders, name: str) -> str | None:
