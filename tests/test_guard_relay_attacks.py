@@ -245,9 +245,9 @@ def resident_mib(pid: int) -> float:
     raise AssertionError("no VmRSS in /proc status")
 
 
-def websocket_to(guard: Guarded) -> websocket.WebSocket:
+def websocket_to(guard: Guarded, query: str = "") -> websocket.WebSocket:
     connection = websocket.create_connection(
-        f"ws://127.0.0.1:{guard.record.port}/ws",
+        f"ws://127.0.0.1:{guard.record.port}/ws{query}",
         header=[f"Authorization: {basic()['Authorization']}"],
         timeout=30,
     )
@@ -266,6 +266,19 @@ def test_a_websocket_message_above_the_limit_ends_the_connection(echo_guard: Gua
             connection.recv()
     finally:
         connection.close()
+
+
+def test_a_websocket_message_from_the_service_has_a_limit_too(echo_guard: Guarded) -> None:
+    connection = websocket_to(echo_guard, "?send=" + str(20 * 2**20))
+    with contextlib.closing(connection):
+        assert len(connection.recv()) == 20 * 2**20  # a large output passes
+    connection = websocket_to(echo_guard, "?send=" + str(40 * 2**20))
+    with contextlib.closing(connection):
+        try:
+            received = connection.recv()  # the guard's close instead of the message
+        except (websocket.WebSocketException, OSError):
+            received = b""
+    assert not received
 
 
 def test_websocket_clients_leave_the_guard_s_memory_as_it_was(echo_guard: Guarded) -> None:
