@@ -1,5 +1,6 @@
-"""The relay attacked by the service behind it and by what a gateway adds: answers that break
-HTTP's framing, interim answers, and the forwarding headers of the platform's gateway.
+"""The relay attacked by the service behind it, by what a gateway adds, and by load: answers
+that break HTTP's framing, interim answers, the forwarding headers of the platform's gateway,
+visitors who leave or hold event streams open, and WebSocket messages large and many.
 
 The misbehaving services here speak raw HTTP/1.1 over a real loopback socket, so that they can
 send what no web framework would: bytes past their Content-Length, a ``103 Early Hints``.
@@ -70,9 +71,7 @@ def answer(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
 
 
 @pytest.fixture
-def guarded_raw(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[Answers], Guarded]]:
+def guarded_raw(tmp_path: Path) -> Iterator[Callable[[Answers], Guarded]]:
     """A guard in front of a raw service, made by the test with its answers."""
     with contextlib.ExitStack() as stack:
 
