@@ -23,10 +23,10 @@ from .relay import SERVICE_NOT_ANSWERING, forwarded_headers, origin_form
 
 # Tornado's WebSocket holds each message whole (a few copies of it on its way through), so the
 # size of a message is capped per direction. From the visitor: 10 MiB, the limit of Jupyter's
-# own server (tornado's default), which is the most a notebook's front end sends; from the
-# service: 32 MiB, room for outputs larger than Jupyter lets through anyway (it drops output
-# faster than 1 MB/s) and for a Streamlit table. A message over the limit ends the connection
-# (close code 1009, "message too big").
+# own server (tornado's default), which would refuse a larger one anyway; from the service:
+# 32 MiB, room for outputs larger than Jupyter lets through (by default it holds back output
+# beyond 1 MB/s over 3 s) and for a large Streamlit table. A message over the limit ends the
+# connection (close code 1009, "message too big").
 MESSAGE_LIMIT_FROM_VISITOR = 10 * 2**20
 MESSAGE_LIMIT_FROM_SERVICE = 32 * 2**20
 CONNECT_TIMEOUT = 10.0
