@@ -818,6 +818,23 @@ def test_an_upgrade_goes_on_with_its_two_hop_by_hop_headers_only(
         gateway.close()
 
 
+def test_headers_named_by_any_connection_line_stay_with_the_gateway(
+    exposed: Sandbox, echo_port: int
+) -> None:
+    port = urlsplit(exposed.external_url(RUNNING, echo_port)).port
+    gateway = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        gateway.putrequest("GET", "/echo")
+        gateway.putheader("Connection", "keep-alive")
+        gateway.putheader("Connection", "X-Hop")  # a second line names a header too
+        gateway.putheader("X-Hop", "for the gateway only")
+        gateway.endheaders()
+        headers = json.loads(gateway.getresponse().read())["headers"]
+        assert "x-hop" not in headers
+    finally:
+        gateway.close()
+
+
 def test_an_upgrade_with_nothing_listening_is_a_502(exposed: Sandbox) -> None:
     assert refused_websocket(ws_url(exposed, free_port())) == 502
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import socket
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from tornado import iostream, web
+from tornado import web
 
 from ..i18n import N_, _, using
 from . import auth
@@ -24,7 +22,6 @@ log = logging.getLogger("scnet_magic.guard")
 UPSTREAM_HOST = "127.0.0.1"  # the only place the guard ever connects to, whatever a request says
 REALM = "scnet-guard"
 STATUS_TIMEOUT = 2.0
-IDLE_CONNECTIONS = 8
 
 AUTHENTICATION_REQUIRED = N_("Authentication required.")
 
@@ -39,9 +36,6 @@ class Guard:
     sessions: auth.Sessions = field(default_factory=auth.Sessions)
     throttle: auth.Throttle = field(default_factory=auth.Throttle)
     accepted: auth.Accepted = field(default_factory=auth.Accepted)
-    # Connections to the service kept for the next request without a body: a new one costs
-    # about as much as the rest of a small request's way through the guard.
-    idle: deque[iostream.IOStream] = field(default_factory=deque)
     # One scrypt at a time, off the event loop: a burst of guesses costs the guard one core and
     # 16 MiB, not one of each per guess.
     hashing: ThreadPoolExecutor = field(
@@ -67,47 +61,8 @@ class Guard:
         writer.close()
         return True
 
-    def idle_connection(self) -> iostream.IOStream | None:
-        """A kept-alive connection to the service that the service has not closed, if any."""
-        while self.idle:
-            stream = self.idle.pop()
-            if _still_open(stream):
-                return stream
-            stream.close()
-        return None
-
-    def keep(self, stream: iostream.IOStream) -> None:
-        if len(self.idle) >= IDLE_CONNECTIONS:
-            self.idle.popleft().close()
-        self.idle.append(stream)
-
-    async def connect_upstream(self) -> iostream.IOStream:
-        """A new connection to the service (straight to the address: no resolver thread)."""
-        stream = iostream.IOStream(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-        try:
-            await stream.connect((UPSTREAM_HOST, self.upstream_port))
-        except BaseException:
-            stream.close()
-            raise
-        return stream
-
     def close(self) -> None:
         self.hashing.shutdown(wait=False)
-        while self.idle:
-            self.idle.pop().close()
-
-
-def _still_open(stream: iostream.IOStream) -> bool:
-    """Whether the service has not closed an idle connection (it may, whenever it likes)."""
-    if stream.closed():
-        return False
-    try:
-        stream.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return True  # nothing to read: open and quiet, as an idle connection should be
-    except OSError:
-        return False
-    return False  # b"": closed; anything else is a stray answer nobody asked for
 
 
 class Verdict(enum.Enum):

@@ -22,7 +22,12 @@ from tornado.routing import AnyMatches, PathMatches, Rule
 from . import auth
 from .base import Guard, GuardHandler, Verdict, log
 from .relay import CHUNK_SIZE, ProxyHandler
-from .websocket_relay import WEBSOCKET_MESSAGE_LIMIT, WebSocketProxyHandler, WebSocketUpgrade
+from .websocket_relay import (
+    MESSAGE_LIMIT_FROM_VISITOR,
+    WebSocketProxyHandler,
+    WebSocketUpgrade,
+    return_large_buffers_at_once,
+)
 
 # The guard's own forms are small; the relay lifts the limit for the requests it streams on.
 FORM_BODY_LIMIT = 64 * 1024
@@ -111,13 +116,14 @@ def make_app(guard: Guard) -> web.Application:
         rules,
         guard=guard,
         log_function=_log_request,
-        websocket_max_message_size=WEBSOCKET_MESSAGE_LIMIT,
+        websocket_max_message_size=MESSAGE_LIMIT_FROM_VISITOR,
         websocket_ping_interval=WEBSOCKET_PING_INTERVAL,
     )
 
 
 def start_server(guard: Guard, sockets: list[socket.socket]) -> HTTPServer:
     """Serve the guard on sockets already bound (and listening) by the caller."""
+    return_large_buffers_at_once()
     server = HTTPServer(
         make_app(guard),
         xheaders=False,  # the peer and scheme are the socket's, never a visitor's claim

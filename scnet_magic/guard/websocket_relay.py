@@ -9,6 +9,7 @@ other's write so that a fast sender cannot fill the guard's memory.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,10 +21,17 @@ from ..i18n import N_
 from .base import UPSTREAM_HOST, GuardHandler, Verdict
 from .relay import SERVICE_NOT_ANSWERING, forwarded_headers, origin_form
 
-# Messages are whole in memory (tornado's WebSocket reads them so); a notebook's largest
-# outputs fit well below this.
-WEBSOCKET_MESSAGE_LIMIT = 128 * 2**20
+# Tornado's WebSocket holds each message whole (a few copies of it on its way through), so the
+# size of a message is capped per direction. From the visitor: 10 MiB, the limit of Jupyter's
+# own server (tornado's default), which would refuse a larger one anyway; from the service:
+# 32 MiB, room for outputs larger than Jupyter lets through (by default it holds back output
+# beyond 1 MB/s over 3 s) and for a large Streamlit table. A message over the limit ends the
+# connection (close code 1009, "message too big").
+MESSAGE_LIMIT_FROM_VISITOR = 10 * 2**20
+MESSAGE_LIMIT_FROM_SERVICE = 32 * 2**20
 CONNECT_TIMEOUT = 10.0
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter, from <malloc.h>
+LARGE_BUFFER = 128 * 1024  # glibc's default threshold, kept fixed
 # The guard's client writes its own handshake; the subprotocols go through its argument.
 HANDSHAKE_HEADERS = frozenset(
     {
@@ -37,6 +45,22 @@ HANDSHAKE_HEADERS = frozenset(
 UNSENDABLE_CLOSE_CODES = frozenset({1005, 1006, 1015})
 
 FOREIGN_ORIGIN = N_("Forbidden: a page of another site cannot open this connection.")
+
+
+def return_large_buffers_at_once() -> None:
+    """Make the C allocator give every large buffer (a WebSocket message) back to the system
+    when it is freed.
+
+    By default glibc raises its threshold for that to the size of the largest buffer freed so
+    far (up to 32 MiB), so after a few large messages the next ones come from the heap, which
+    it keeps: the guard stayed at 2.2 GiB after its WebSocket clients had left. A fixed
+    threshold keeps it where the guard was. Elsewhere than glibc, nothing changes.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER)
 
 
 class WebSocketUpgrade(Matcher):
@@ -95,7 +119,7 @@ class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
             self.upstream = await websocket.websocket_connect(
                 target,
                 subprotocols=requested_subprotocols(self.request) or None,
-                max_message_size=WEBSOCKET_MESSAGE_LIMIT,
+                max_message_size=MESSAGE_LIMIT_FROM_SERVICE,
             )
         except HTTPClientError as refused:
             if refused.code >= 500:  # 599: tornado's own timeout or connection failure
