@@ -69,11 +69,25 @@ def test_basic_password_takes_everything_after_the_first_colon() -> None:
 
 
 def test_the_guard_cookie_is_found_and_removed_among_others() -> None:
-    header = "a=1; scnet_guard_session=abc; b=2"
-    assert auth.cookie_value(header) == "abc"
+    name = auth.COOKIE_NAME
+    header = f"a=1; {name}=abc; b=2"
+    assert auth.cookie_values(header) == ["abc"]
     assert auth.without_guard_cookie(header) == "a=1; b=2"
-    assert auth.without_guard_cookie("scnet_guard_session=abc") is None
-    assert auth.cookie_value("a=1") is None
+    assert auth.without_guard_cookie(f"{name}=abc") is None
+    assert auth.cookie_values("a=1") == []
+    # Every value is read: a junk one planted first does not hide the real one.
+    assert auth.cookie_values(f"{name}=junk; {name}=abc") == ["junk", "abc"]
+    assert auth.without_guard_cookie(f"{auth.VISITOR_COOKIE}=v; a=1") == "a=1"
+
+
+def test_bearer_and_token_offer_the_password_too() -> None:
+    assert auth.authorization_password("Bearer s3cret") == "s3cret"
+    assert auth.authorization_password("token s3cret") == "s3cret"
+    assert auth.authorization_password("Basic OnNlY3JldA==") == "secret"
+    assert auth.authorization_password("Bearer ") is None
+    assert auth.authorization_password("Digest x") is None
+    # A UTF-8 header value arrives as Latin-1: read back as the client meant it.
+    assert auth.authorization_password("Bearer " + "电池".encode().decode("latin-1")) == "电池"
 
 
 def test_the_password_hash_matches_only_the_password_and_hides_itself() -> None:
@@ -147,13 +161,31 @@ def test_failures_older_than_the_window_do_not_count() -> None:
     assert not throttle.locked("10.0.0.1")
 
 
-def test_a_success_forgets_the_failures() -> None:
+def test_a_success_takes_back_its_own_reservation_only() -> None:
     throttle = auth.Throttle(Clock())
     for _ in range(9):
         throttle.failed("10.0.0.1")
-    throttle.succeeded("10.0.0.1")
-    throttle.failed("10.0.0.1")
-    assert not throttle.locked("10.0.0.1")
+    assert throttle.reserve("10.0.0.1")  # the tenth check, counted before it runs
+    assert throttle.locked("10.0.0.1") and not throttle.reserve("10.0.0.1")
+    throttle.succeeded("10.0.0.1")  # ... and it succeeded
+    assert not throttle.locked("10.0.0.1") and throttle.trusted("10.0.0.1")
+    throttle.failed("10.0.0.1")  # the nine earlier failures still count
+    assert throttle.locked("10.0.0.1")
+
+
+def test_visitors_are_told_apart_by_the_last_forwarded_address_and_their_cookie() -> None:
+    cookie = f"{auth.VISITOR_COOKIE}=abc"
+    keys = {
+        auth.visitor_key("10.0.0.1", [], None),
+        auth.visitor_key("10.0.0.1", ["1.1.1.1, 2.2.2.2"], None),
+        auth.visitor_key("10.0.0.1", ["1.1.1.1", "3.3.3.3"], None),
+        auth.visitor_key("10.0.0.1", [], cookie),
+    }
+    assert len(keys) == 4
+    assert auth.visitor_key("10.0.0.1", ["9.9.9.9, 2.2.2.2"], None) == auth.visitor_key(
+        "10.0.0.1", ["2.2.2.2"], None
+    )
+    assert len(auth.visitor_key("p", ["x" * 5000], f"{auth.VISITOR_COOKIE}={'y' * 5000}")) < 200
 
 
 def test_sessions_expire_and_end() -> None:
