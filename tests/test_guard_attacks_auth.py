@@ -175,6 +175,29 @@ def test_one_good_request_does_not_reset_the_strangers_count(
         assert guessed(guard, "basic") == 429  # ... locks the stranger out, not the owner
 
 
+def test_a_visitor_already_accepted_learns_nothing_free_while_the_checks_are_all_taken(
+    service_port: int, tmp_path: Path
+) -> None:
+    """An accepted visitor's password passes without waiting for a turn; its wrong guesses
+    must then be counted too, not answered "busy" (which would tell them apart for free)."""
+    with guard_in_front_of(service_port, tmp_path) as guard:
+        accepted = {"X-Forwarded-For": "203.0.113.9"}
+        ok = requests.get(f"{guard.url}/echo", headers={**basic(), **accepted}, timeout=10)
+        assert ok.status_code == 200
+        with ThreadPoolExecutor(40) as pool:  # invented visitors take every turn there is
+            crowd = pool.map(
+                lambda n: guessed(guard, "basic", {"X-Forwarded-For": f"10.2.0.{n}"}), range(40)
+            )
+            answers = []
+            for _ in range(PER_VISITOR + 2):
+                response = requests.get(
+                    f"{guard.url}/echo", headers={**basic("wrong"), **accepted}, timeout=60
+                )
+                answers.append((response.status_code, response.headers.get("Retry-After")))
+            list(crowd)
+    assert answers == [(401, None)] * PER_VISITOR + [(429, "60")] * 2
+
+
 # 3. Bounded everything
 
 

@@ -218,8 +218,13 @@ class GuardHandler(web.RequestHandler):
         throttle, visitor = self.guard.throttle, self.visitor
         if throttle.locked(visitor):
             return Verdict.LOCKED
-        if throttle.trusted(visitor) and self.guard.accepted.recognises(candidate):
-            return Verdict.PASS  # an API client already accepted: no turn, no scrypt
+        if throttle.trusted(visitor):
+            # An API client already accepted: its password passes without a turn or scrypt.
+            # Anything else is surely wrong (the password is known), and is answered and
+            # counted as such at once: a "busy" answer would tell it apart for free.
+            if self.guard.accepted.recognises(candidate):
+                return Verdict.PASS
+            return Verdict.WRONG if throttle.reserve(visitor) else Verdict.LOCKED
         if not throttle.reserve(visitor):
             return Verdict.LOCKED
         if not await self.guard.turns.take(visitor):
