@@ -155,6 +155,43 @@ def test_a_stranger_guessing_from_the_owner_s_address_does_not_shut_the_owner_ou
         print(f"the owner's new sign-in under attack took {waited:.1f} s")
 
 
+def test_a_browser_that_signed_in_before_signs_in_at_once_while_strangers_invent_visitors(
+    service_port: int, tmp_path: Path
+) -> None:
+    with guard_in_front_of(service_port, tmp_path) as guard:
+        page = requests.get(f"{guard.url}/", headers={"Accept": "text/html"}, timeout=10)
+        browser = {"Cookie": f"{auth.VISITOR_COOKIE}={page.cookies[auth.VISITOR_COOKIE]}"}
+
+        def sign_in() -> requests.Response:
+            return requests.post(
+                f"{guard.url}/.scnet-guard/login",
+                data={"password": PASSWORD, "next": "/"},
+                headers=browser,
+                allow_redirects=False,
+                timeout=60,
+            )
+
+        assert sign_in().status_code == 303  # then the session ends (signed out, expired)
+        stop = threading.Event()
+        invented = iter(range(10**6))
+
+        def stranger() -> None:
+            while not stop.is_set():
+                guessed(guard, "basic", {"X-Forwarded-For": f"10.3.0.{next(invented) % 250}"})
+
+        strangers = [threading.Thread(target=stranger) for _ in range(20)]
+        for thread in strangers:
+            thread.start()
+        try:
+            time.sleep(3)  # every turn is taken by now, and the queue is full
+            again = sign_in()
+        finally:
+            stop.set()
+            for thread in strangers:
+                thread.join()
+        assert again.status_code == 303, again.text
+
+
 def test_one_good_request_does_not_reset_the_strangers_count(
     service_port: int, tmp_path: Path
 ) -> None:
