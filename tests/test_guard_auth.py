@@ -1,6 +1,7 @@
 """The guard's rules on their own: where a browser may be sent back to, which language it
 gets, how Basic credentials and cookies are read, and how the throttle and sessions count
-(with a clock of the test's own: no waiting, no timing)."""
+(with a clock of the test's own: no waiting, no timing); the turns for password checks, on
+an event loop with a fraction of a second between turns."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tornado.httputil import HTTPHeaders
 from scnet_magic.guard import auth
 from scnet_magic.guard.base import Guard
 from scnet_magic.guard.relay import connection_tokens, framing_problem, origin_form
+from scnet_magic.guard.turns import Turns
 
 
 class Clock:
@@ -247,3 +249,29 @@ def test_connection_tokens_are_read_from_lists_and_repeated_headers() -> None:
     repeated.add("Connection", "close")
     assert connection_tokens(repeated) == {"x-private", "close"}
     assert connection_tokens(HTTPHeaders()) == frozenset()
+
+
+def test_turns_go_round_the_visitors_and_end_for_those_who_wait_too_long() -> None:
+    async def order() -> tuple[list[str], list[bool]]:
+        turns = Turns(burst=1, per_minute=600, wait_limit=0.5)  # one every 0.1 s
+        served: list[str] = []
+
+        async def take(visitor: str) -> bool:
+            granted = await turns.take(visitor)
+            if granted:
+                served.append(visitor)
+            return granted
+
+        assert await take("first")  # the burst
+        # "a" floods (two waiting, its limit; the third is refused at once), then "b" comes.
+        flood = [asyncio.ensure_future(take("a")) for _ in range(3)]
+        await asyncio.sleep(0)
+        later = asyncio.ensure_future(take("b"))
+        results = await asyncio.gather(*flood, later)
+        slow = Turns(burst=0, per_minute=1, wait_limit=0.2)  # a turn a minute: none in time
+        return served, [*results, await slow.take("c")]
+
+    with ThreadPoolExecutor(1) as thread:
+        served, results = thread.submit(asyncio.run, order()).result()
+    assert served == ["first", "a", "b", "a"]  # b's one request comes before a's second
+    assert results == [True, True, False, True, False]
