@@ -565,6 +565,10 @@ def test_stop_all_stops_every_guard(guard_dir: Path) -> None:
         assert "stopped 2 guards" in stopped.stdout
         none = run_scnet(["guard", "--stop", "all"])
         assert none.returncode == 0 and "no guard runs here" in none.stdout
+        started = run_scnet(["guard", "--port", str(first), "--password-stdin"], stdin=PASSWORD)
+        port = list_guards()[0].port
+        stopped = run_scnet(["guard", "--stop", "all", "--json"])
+        assert json.loads(stopped.stdout) == {"stopped": True, "ports": [port]}
 
 
 def test_stop_all_in_the_magic(ip: InteractiveShell, guard_dir: Path) -> None:

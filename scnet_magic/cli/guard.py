@@ -114,11 +114,11 @@ def guard_verb(args: argparse.Namespace) -> int:
             print("\n".join(guard.guard_lines(records)))
         return EXIT_OK
     if args.stop == STOP_ALL:
-        stopped = guard.stop_all_guards()
+        ports = guard.stop_all_guards()
         if args.json:
-            print(display.to_json({"stopped": stopped}))
+            print(display.to_json({"stopped": bool(ports), "ports": ports}))
         else:
-            print(guard.stopped_line(stopped))
+            print(guard.stopped_line(len(ports)))
         return EXIT_OK
     if args.stop is not None:
         try:

@@ -265,9 +265,9 @@ def stop_guard(port: int) -> bool:
     return True
 
 
-def stop_all_guards() -> int:
-    """Stop every guard running here; how many were stopped."""
-    return sum(stop_guard(record.port) for record in list_guards())
+def stop_all_guards() -> list[int]:
+    """Stop every guard running here; the ports of those stopped."""
+    return [record.port for record in list_guards() if stop_guard(record.port)]
 
 
 def stopped_line(count: int) -> str:

@@ -78,7 +78,7 @@ def scnet_guard(self: Any, line: str = "") -> None:
         if args.list and args.stop is not None:
             raise UsageError(_("give either --list or --stop, not both"))
         if args.stop == "all":
-            print(stopped_line(stop_all_guards()))
+            print(stopped_line(len(stop_all_guards())))
             return None
         if args.stop is not None:
             port = _guard_port(args.stop)
