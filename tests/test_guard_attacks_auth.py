@@ -13,6 +13,8 @@ import os
 import re
 import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +38,7 @@ from guard_helpers import (
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from scnet_magic.guard import GuardError, auth, list_guards, start_guard
+from scnet_magic.guard import GuardError, auth, list_guards, process, start_guard
 
 from conftest import free_port
 from frontends import run_scnet
@@ -327,6 +329,22 @@ def test_running_out_of_file_descriptors_leaves_the_log_small(quick_guard: Guard
     assert grown < 4096, f"the log grew by {grown} bytes in 4 s"
     time.sleep(0.5)
     assert requests.get(f"{quick_guard.url}/.scnet-guard/status", timeout=10).status_code == 200
+
+
+def test_the_guard_s_log_is_rotated_at_a_bounded_size(tmp_path: Path) -> None:
+    """The guard process's logging, as it sets it up: 5 MiB of warnings leave at most two
+    files of about LOG_BYTES each."""
+    log = tmp_path / "guard.log"
+    script = (
+        "import logging, sys\n"
+        "from scnet_magic.guard import process\n"
+        "process._log_to(__import__('pathlib').Path(sys.argv[1]))\n"
+        "for n in range(5 * 1024):\n"
+        "    logging.getLogger('scnet_magic.guard').warning('x' * 1000)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(log)], check=True, timeout=60)
+    sizes = [path.stat().st_size for path in tmp_path.glob("guard.log*")]
+    assert len(sizes) == 2 and max(sizes) <= process.LOG_BYTES + 2048, sizes
 
 
 # 6. Cookies
