@@ -26,6 +26,8 @@ from guard_helpers import (
     running_service,
 )
 
+from scnet_magic.guard import auth
+
 
 @pytest.fixture(scope="module")
 def service_port() -> Iterator[int]:
@@ -101,10 +103,10 @@ def test_signing_in_sets_a_session_cookie_and_returns_to_the_page(guarded: Guard
     assert {"httponly", "secure", "path", "max-age"} <= attributes
     assert "SameSite=Lax" in set_cookie
     assert PASSWORD not in set_cookie
-    session = response.cookies["scnet_guard_session"]
+    session = response.cookies[auth.COOKIE_NAME]
     assert len(session) >= 40
 
-    cookie = f"theme=dark; scnet_guard_session={session}; other=1"
+    cookie = f"theme=dark; {auth.COOKIE_NAME}={session}; other=1"
     seen = echo(guarded, "/echo?after=login", headers={"Cookie": cookie})
     assert seen["uri"] == "/echo?after=login"
     headers = seen["headers"]
@@ -151,7 +153,7 @@ def test_a_wrong_password_is_refused(guarded: Guarded) -> None:
 
 
 def test_a_forged_cookie_is_refused(guarded: Guarded) -> None:
-    forged = "scnet_guard_session=" + "A" * 43
+    forged = f"{auth.COOKIE_NAME}=" + "A" * 43
     response = requests.get(f"{guarded.url}/echo", headers={"Cookie": forged}, timeout=10)
     assert response.status_code == 401
 

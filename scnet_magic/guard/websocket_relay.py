@@ -71,22 +71,34 @@ class WebSocketUpgrade(Matcher):
 
 
 def same_origin(request: httputil.HTTPServerRequest) -> bool:
-    """Whether a browser's WebSocket comes from a page of this very site.
+    """Whether a browser's request (a WebSocket, a form's POST) comes from a page of this
+    very site.
 
     Browsers send a SameSite=Lax cookie with WebSockets opened by any page of the same *site*,
     and other users' services are neighbouring hosts under the same domain: without this
     check, their pages could talk to this service with the visitor's session. The host the
-    browser addressed is the Host header, or X-Forwarded-Host where the gateway rewrote Host
-    (a page cannot forge either). A client without Origin is not a browser page.
+    browser addressed is the Host header, or X-Forwarded-Host where the gateway rewrote Host;
+    the scheme it used is the gateway's X-Forwarded-Proto, else the socket's (a page can
+    forge none of them). A client without Origin is not a browser page.
     """
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    origin_host = urlsplit(origin).netloc.lower()
+    parts = urlsplit(origin)
     addressed = [request.headers.get("Host", "")]
     for value in request.headers.get_list("X-Forwarded-Host"):
         addressed.extend(value.split(","))
-    return bool(origin_host) and origin_host in {host.strip().lower() for host in addressed}
+    schemes = [
+        scheme.strip().lower()
+        for value in request.headers.get_list("X-Forwarded-Proto")
+        for scheme in value.split(",")
+    ]
+    scheme = schemes[-1] if schemes else request.protocol
+    return (
+        bool(parts.netloc)
+        and parts.scheme.lower() == scheme
+        and parts.netloc.lower() in {host.strip().lower() for host in addressed}
+    )
 
 
 def requested_subprotocols(request: httputil.HTTPServerRequest) -> list[str]:
