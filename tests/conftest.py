@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from protect_helpers import guard_folder
+from sandbox_faults import FaultySandbox
 from traitlets.config import Config
 
 from scnet_magic.config import CONFIG_FILE_ENV, ENV_VARS
-from scnet_magic.sandbox import Sandbox
 
 # The example notebooks' kernels (nbval) start from this process's environment and their saved
 # outputs are English (the Chinese quickstart sets its own language): English whatever the
@@ -76,24 +76,24 @@ def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as sb:
+def sandbox() -> Iterator[FaultySandbox]:
+    with FaultySandbox() as sb:
         yield sb
 
 
 @pytest.fixture
-def exec_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+def exec_sandbox(tmp_path: Path) -> Iterator[FaultySandbox]:
     workdir = tmp_path / "instance"
     workdir.mkdir()
-    with Sandbox(execute=True, workdir=workdir, ready_timeout=8.0) as sb:
+    with FaultySandbox(execute=True, workdir=workdir, ready_timeout=8.0) as sb:
         yield sb
 
 
 @pytest.fixture
-def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultySandbox]:
     """A sandbox whose secret key is the canary, and the environment set to sign in to it
     (and nothing else: no token, no base URL)."""
-    with Sandbox(secret_key=SECRET_CANARY) as sb:
+    with FaultySandbox(secret_key=SECRET_CANARY) as sb:
         monkeypatch.setenv("SCNET_LOGIN_URL", sb.login_url)
         monkeypatch.setenv("SCNET_AC_URL", sb.ac_url)
         monkeypatch.setenv("SCNET_USER", sb.user)
@@ -103,17 +103,17 @@ def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def gateway_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+def gateway_sandbox(tmp_path: Path) -> Iterator[FaultySandbox]:
     """Execution on, and a start that answers "pending" at once (like the platform for a slow
     service): waiting for readiness then goes through the gateway's 502 answers."""
     workdir = tmp_path / "instance"
     workdir.mkdir()
-    with Sandbox(execute=True, workdir=workdir, ready_timeout=0.3) as sb:
+    with FaultySandbox(execute=True, workdir=workdir, ready_timeout=0.3) as sb:
         yield sb
 
 
 @pytest.fixture
-def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: Sandbox) -> Sandbox:
+def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: FaultySandbox) -> FaultySandbox:
     """The gateway sandbox, with the environment pointing at it and its notebook as default."""
     monkeypatch.setenv("SCNET_BASE_URL", gateway_sandbox.base_url)
     monkeypatch.setenv("SCNET_TOKEN", gateway_sandbox.token)
@@ -122,7 +122,7 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: Sandbox) -> Sa
 
 
 @pytest.fixture
-def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Sandbox:
+def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: FaultySandbox) -> FaultySandbox:
     """The sandbox, with the environment pointing at it (as a user's shell would)."""
     monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)
     monkeypatch.setenv("SCNET_TOKEN", sandbox.token)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 import trustme
+from sandbox_faults import FAULTS
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import (
     ApiError,
@@ -27,7 +29,6 @@ from scnet_magic import (
     TransportError,
 )
 from scnet_magic.client import MAX_BODY
-from scnet_magic.sandbox import FAULTS, Sandbox
 
 from frontends import (
     FRONT_ENDS,

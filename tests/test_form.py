@@ -14,11 +14,11 @@ import pytest
 import requests
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from sandbox_faults import FaultySandbox as Sandbox
 
 import scnet_magic
 from scnet_magic import ApiError, StartResult, config
 from scnet_magic.config import Settings
-from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
 
 from conftest import CANARY, free_port

@@ -16,11 +16,11 @@ import pytest
 import requests
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import InstanceError, ScnetClient, service
 from scnet_magic.errors import ApiError, InstanceTimeout
 from scnet_magic.lifecycle import poll_intervals
-from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm, confirm_box
 from scnet_magic.validation import start_request
 

@@ -17,11 +17,11 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.oinspect import getdoc
 from IPython.utils.capture import capture_output
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import ConfigError, NotebookList, ServiceUrl, StartResult
 from scnet_magic.config import read_config_file
 from scnet_magic.magics import ScnetMagics
-from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, SECRET_CANARY, free_port
 

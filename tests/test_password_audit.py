@@ -21,11 +21,11 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from nbclient import execute
 from protect_helpers import PASSWORD, plain_server, serve_command, write_page
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import service
 from scnet_magic.errors import ScnetError
 from scnet_magic.guard import list_guards
-from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
 
 from conftest import free_port

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 import trustme
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import InvalidInput, NotReady, ScnetClient, ScnetError, StartResult
 from scnet_magic.readiness import (
@@ -24,7 +25,6 @@ from scnet_magic.readiness import (
     not_ready_hint,
     wait_until_ready,
 )
-from scnet_magic.sandbox import Sandbox
 
 from conftest import free_port
 

@@ -23,12 +23,13 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
+from sandbox_faults import FAULTS
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import ScnetClient, ScnetError
 from scnet_magic.account import renew_token, sign_in, token_state
 from scnet_magic.cli import main as cli_main
 from scnet_magic.config import resolve
-from scnet_magic.sandbox import FAULTS, Sandbox
 
 from conftest import CANARY, SECRET_CANARY, free_port
 from frontends import (
@@ -395,7 +396,7 @@ NOTEBOOK_CELLS = [
 
 def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A notebook run by a real kernel with SCNET_TOKEN set to the canary, saved, then read."""
-    with Sandbox(token=CANARY) as sandbox, Sandbox() as faulty:
+    with Sandbox(token=CANARY) as sandbox, Sandbox(token=CANARY) as faulty:
         faulty.fault = "html502"
         monkeypatch.setenv("SCNET_TOKEN", CANARY)
         monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)
