@@ -168,8 +168,12 @@ class Sandbox(_Accounts, _Instances):
             # Those of stopped instances have ended already.
             procs = [proc for state in self._states.values() for proc in state.procs]
         atexit.unregister(self.stop)
-        for server in servers:
-            server.close()
+        # Together: each waits up to a poll interval for its loop to notice.
+        closing = [threading.Thread(target=server.close) for server in servers]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
         _terminate(procs)
         self._reaper.close()
         if self._own_workdir and self.workdir is not None:
