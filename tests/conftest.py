@@ -29,6 +29,14 @@ CANARY = "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOnRydWV9.CANARY-5f3a9c1e7b"
 SECRET_CANARY = "SK-CANARY-2b7f0d9e4a61c3"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests and the example notebooks (nbval) are slow: ``-m "not slow"``, the
+    inner loop, leaves them out."""
+    for item in items:
+        if "browser" in item.keywords or item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+
+
 class Terminal(io.StringIO):
     """A standard output that says it is a terminal, as terminal IPython's is."""
 

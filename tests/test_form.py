@@ -465,6 +465,7 @@ def test_menu_appears_when_a_token_is_set_and_refresh_is_clicked(
 # -- waiting until ready ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_wait_until_ready_reports_ready_after_the_service_listens(
     gateway_env: Sandbox, tmp_path: Path
 ) -> None:

@@ -78,6 +78,7 @@ def paths(sb: Sandbox) -> list[tuple[str, str]]:
 # -- Python -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_python_boot_start_stop_loop(live: Sandbox) -> None:
     port = free_port()
     seen: list[str] = []
@@ -142,6 +143,7 @@ def test_a_start_on_another_port_replaces_the_first(live: Sandbox) -> None:
 # -- the magics -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_magic_boot_wait_then_stop(ip: InteractiveShell, live_env: Sandbox) -> None:
     port = free_port()
     line = f'--boot --wait 30 --port {port} --command "{server_command(port)}"'
@@ -161,6 +163,7 @@ def test_magic_boot_wait_then_stop(ip: InteractiveShell, live_env: Sandbox) -> N
     assert again.already_stopped
 
 
+@pytest.mark.slow
 def test_magic_boot_in_a_terminal_rewrites_one_line(
     ip: InteractiveShell, live_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -249,6 +252,7 @@ def test_form_boots_then_starts(live_env: Sandbox) -> None:
 # -- the scnet command ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_scnet_boot_then_stop(live_env: Sandbox) -> None:
     port = free_port()
     run = run_scnet(

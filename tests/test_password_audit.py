@@ -31,6 +31,9 @@ from scnet_magic.startform import StartForm
 from conftest import free_port
 from frontends import form_texts, run_scnet
 
+# An audit through every front end, seconds a test: not in the inner loop.
+pytestmark = pytest.mark.slow
+
 ID = Sandbox.notebook_id
 # The whole password, and a part of it that nothing else contains.
 SECRETS = [PASSWORD, "PW-CANARY-9c41"]

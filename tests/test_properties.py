@@ -32,6 +32,9 @@ from scnet_magic.validation import is_loopback_host
 
 from conftest import CANARY
 
+# Thousands of generated examples, seconds a test: not in the inner loop.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 2000
 PROPERTY = settings(
     max_examples=EXAMPLES,

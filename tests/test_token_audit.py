@@ -168,6 +168,7 @@ def test_bad_tokens_are_not_quoted_back(front_end: FrontEnd, sandbox: Sandbox, b
 
 
 @pytest.mark.parametrize("token_via", ["SCNET_TOKEN", "--token-stdin"])
+@pytest.mark.slow
 def test_command_every_verb_and_error_path(
     sandbox: Sandbox, token_via: str, tmp_path: Path
 ) -> None:
@@ -272,6 +273,7 @@ def test_reprs_of_everything_that_holds_the_token(
     assert "ScnetMagics" in shown
 
 
+@pytest.mark.slow
 def test_full_tracebacks_with_variables(
     ip: InteractiveShell, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -394,6 +396,7 @@ NOTEBOOK_CELLS = [
 ]
 
 
+@pytest.mark.slow
 def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A notebook run by a real kernel with SCNET_TOKEN set to the canary, saved, then read."""
     with Sandbox(token=CANARY) as sandbox, Sandbox(token=CANARY) as faulty:
@@ -499,6 +502,7 @@ def test_sign_in_paths_across_the_three_hosts(
 # -- the instance around the service: boot, stop, detail -------------------------------------
 
 
+@pytest.mark.slow
 def test_instance_paths(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
