@@ -83,10 +83,23 @@ def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         yield folder
 
 
+@pytest.fixture(scope="session")
+def _shared_sandboxes() -> Iterator[list[FaultySandbox]]:
+    """The sandbox the tests share, in a list so that a test that stopped it gets a new one."""
+    shared = [FaultySandbox().start()]
+    yield shared
+    shared[0].stop()
+
+
 @pytest.fixture
-def sandbox() -> Iterator[FaultySandbox]:
-    with FaultySandbox() as sb:
-        yield sb
+def sandbox(_shared_sandboxes: list[FaultySandbox]) -> FaultySandbox:
+    """A running sandbox (execution off), as new: one shared by the tests and reset before
+    each, since starting and stopping three servers a test added up."""
+    if _shared_sandboxes[0]._stopped:
+        _shared_sandboxes[0] = FaultySandbox().start()
+    sb = _shared_sandboxes[0]
+    sb.reset()
+    return sb
 
 
 @pytest.fixture

@@ -91,6 +91,12 @@ class FaultySandbox(Sandbox):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.requests: list[RecordedRequest] = []
+        self._token_as_built = self.token
+        self._play_the_platform()
+
+    def _play_the_platform(self) -> None:
+        """No scenario, no fault: the sandbox behaves as the platform does."""
         # Sign-in scenarios: every region token null; no enabled address; the server's clock
         # this many seconds ahead of the real time.
         self.suspended = False
@@ -107,8 +113,26 @@ class FaultySandbox(Sandbox):
         self.elsewhere: int | None = None
         self.delay = 0.0
         self.fault_delay = 5.0
-        self.requests: list[RecordedRequest] = []
         self._fault: str | None = None
+
+    def reset(self) -> None:
+        """Back to what a new sandbox is, for one shared between tests (the ``sandbox``
+        fixture): no scenario or fault, no record, notebooks as listed, no token issued, no
+        connection left from an earlier test. Its address and its own token stay."""
+        for server in self._servers.values():
+            server.drop_connections()
+        with self._lock:
+            self.requests.clear()
+            self._issued.clear()
+            self._replaced.clear()
+            self._services.clear()
+            gateways = list(self._gateways.values())
+            self._gateways.clear()
+        for gateway in gateways:
+            gateway.close()
+        self.token = self._token_as_built
+        self._init_instances()
+        self._play_the_platform()
 
     @property
     def fault(self) -> str | None:

@@ -114,6 +114,10 @@ class _Server(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         # Keep-alive connections would otherwise go on being served after stop().
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        """End every connection being served (their threads then end)."""
         with self._open_lock:
             conns = list(self._open)
         for conn in conns:
