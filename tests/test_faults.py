@@ -139,10 +139,6 @@ COMMAND_FAULTS = {
 }
 COMMAND_TLS = {"cli": ["untrusted"]}
 
-# tracemalloc sees this process only; the command's own body limit is the client's, bounded
-# through the other front ends.
-NO_MEMORY_BOUND = "the command runs in another process, out of this one's tracemalloc"
-
 
 @pytest.fixture(params=sorted(FRONT_ENDS))
 def front_end(request: pytest.FixtureRequest) -> FrontEnd:
@@ -209,16 +205,8 @@ def test_fault(front_end: FrontEnd, sandbox: Sandbox, fault: str) -> None:
         assert outcome.elapsed > TIMEOUT - 0.3  # it did wait for the timeout
 
 
-@pytest.mark.parametrize(
-    "front_end",
-    [
-        pytest.param(name, marks=pytest.mark.skip(reason=f"not applicable: {NO_MEMORY_BOUND}"))
-        if name == "cli"
-        else name
-        for name in sorted(FRONT_ENDS)
-    ],
-    indirect=True,
-)
+# The command too: it runs in this process (frontends.run_scnet), inside this tracemalloc.
+@pytest.mark.parametrize("front_end", sorted(FRONT_ENDS), indirect=True)
 def test_huge_body_is_not_read_whole(front_end: FrontEnd, sandbox: Sandbox) -> None:
     sandbox.fault = "huge"  # 10 MB
     target = Target(sandbox.base_url, sandbox.token, TIMEOUT)
