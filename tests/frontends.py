@@ -468,10 +468,11 @@ def front_end_cases(
     cases: Iterable[str],
     not_applicable: Mapping[tuple[str, str], str],
     only: Mapping[str, Collection[str]] = {},
+    slow: Collection[str] = (),
 ) -> list[Any]:
     """``(front end, case)`` parameters for a table. A pair in ``not_applicable`` is skipped
     with its reason; a front end in ``only`` runs just the cases listed for it (a
-    representative subset where each run is costly)."""
+    representative subset where each run is costly); the cases in ``slow`` are marked so."""
     cases = sorted(cases)
     front_ends = sorted(front_ends)
     for front_end, subset in only.items():
@@ -483,6 +484,8 @@ def front_end_cases(
                 continue
             reason = not_applicable.get((front_end, case))
             marks = [pytest.mark.skip(reason=f"not applicable: {reason}")] if reason else []
+            if case in slow:
+                marks.append(pytest.mark.slow)
             params.append(pytest.param(front_end, case, marks=marks, id=f"{front_end}-{case}"))
     return params
 

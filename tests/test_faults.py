@@ -181,7 +181,8 @@ def test_every_fault_mode_is_in_the_table() -> None:
 
 @pytest.mark.parametrize(
     ("front_end", "fault"),
-    front_end_cases(FRONT_ENDS, EXPECTED, {}, COMMAND_FAULTS),
+    # The two that wait for the client's timeout are slow.
+    front_end_cases(FRONT_ENDS, EXPECTED, {}, COMMAND_FAULTS, slow={"slow-headers", "trickle"}),
     indirect=["front_end"],
 )
 def test_fault(front_end: FrontEnd, sandbox: Sandbox, fault: str) -> None:

@@ -225,6 +225,7 @@ def test_the_confirm_button_stops_once(live: Sandbox) -> None:
 # -- the form -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_form_boots_then_starts(live_env: Sandbox) -> None:
     port = free_port()
     form = StartForm(port=str(port), command=server_command(port), wait=30)

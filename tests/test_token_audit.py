@@ -110,6 +110,7 @@ def audit(where: str, outcome: Outcome) -> None:
 COMMAND_FAULTS = ["html502", "truncated", "401-json", "500-json", "slow-headers", "reset"]
 
 
+@pytest.mark.slow
 def test_success_and_every_fault(front_end: FrontEnd, sandbox: Sandbox) -> None:
     target = Target(sandbox.base_url, CANARY, TIMEOUT)
     ok = front_end.start(target, ID, "1223", "python app.py")
