@@ -93,9 +93,8 @@ def session() -> Iterator[requests.Session]:
 
 
 @pytest.fixture
-def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        yield sandbox
+def sb(sandbox: Sandbox) -> Sandbox:
+    return sandbox  # conftest's: shared, reset before each test
 
 
 @pytest.fixture
