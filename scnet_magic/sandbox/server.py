@@ -84,7 +84,8 @@ class _Server(ThreadingHTTPServer):
             self._open.add(sock)
         try:
             super().process_request(request, client_address)
-        except BaseException:
+        except BaseException:  # no thread started: give the slot back
+            self.shutdown_request(sock)
             self._slots.release()
             raise
 
@@ -127,11 +128,11 @@ class _Server(ThreadingHTTPServer):
 
 def _refuse(sock: socket.socket) -> None:
     """Answer a connection over the limit with 503 and close it, without blocking accept()."""
-    with contextlib.suppress(OSError):
-        if not isinstance(sock, ssl.SSLSocket):  # no handshake yet: nothing can be said
+    if not isinstance(sock, ssl.SSLSocket):  # no handshake yet: nothing can be said
+        with contextlib.suppress(OSError):
             sock.setblocking(False)
             sock.send(_BUSY)
-        sock.close()
+    sock.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
