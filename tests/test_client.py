@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import (
     ApiError,
@@ -22,7 +23,6 @@ from scnet_magic import (
     config,
 )
 from scnet_magic.client import START_PATH
-from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, free_port
 

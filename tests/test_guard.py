@@ -184,6 +184,7 @@ def test_a_path_of_the_site_is_a_valid_next(guarded: Guarded) -> None:
     assert guarded.login(next_path="/a/b?c=d#e").headers["Location"] == "/a/b?c=d#e"
 
 
+@pytest.mark.slow
 def test_ten_failures_lock_the_address_out(service_port: int, tmp_path: Path) -> None:
     with guard_in_front_of(service_port, tmp_path) as guard:
         answers = [guard.login("wrong").status_code for _ in range(5)]

@@ -26,10 +26,11 @@ import requests
 import trustme
 import websocket
 from guard_helpers import refused_websocket, running_service
+from sandbox_faults import FAULTS, RecordedRequest, token_tag
+from sandbox_faults import FaultySandbox as Sandbox
 
 import scnet_magic.sandbox as sandbox_module
 from scnet_magic.account import sign_in
-from scnet_magic.sandbox import FAULTS, RecordedRequest, Sandbox, token_tag
 
 API = "/ai/openapi/v2/notebook"
 START = f"{API}/customize-service/actions/start"
@@ -92,9 +93,8 @@ def session() -> Iterator[requests.Session]:
 
 
 @pytest.fixture
-def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        yield sandbox
+def sb(sandbox: Sandbox) -> Sandbox:
+    return sandbox  # conftest's: shared, reset before each test
 
 
 @pytest.fixture
@@ -898,7 +898,7 @@ def test_token_comparison_is_exact(
 
 def test_token_comparison_takes_constant_time() -> None:
     """Timing a comparison is too noisy for a test; the code says which comparison it is."""
-    assert "self.accepts_token(token)" in inspect.getsource(Sandbox._answer)
+    assert "self.accepts_token(token)" in inspect.getsource(Sandbox._refusal)
     accepts = inspect.getsource(Sandbox.accepts_token)
     assert "hmac.compare_digest(token.encode(), t.encode()) for t in valid" in accepts
     # And nowhere is a token compared with == or != (the header's name "token" may be).

@@ -90,6 +90,7 @@ class _GatewayHandler(_Handler):
         self.close_connection = True
         # A WebSocket may stay quiet for hours: only a side closing ends it.
         upstream.sock.settimeout(None)
+        self.connection.settimeout(None)
         # response.fp, not response: http.client reads a 101 as an empty body, while the
         # service's first frames may already be buffered behind the head.
         tunnel(self.rfile, self.connection, response.fp, upstream.sock)
