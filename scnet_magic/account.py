@@ -38,7 +38,7 @@ from .errors import (
 )
 from .i18n import N_, _
 from .models import Account, Login, Region, TokenState
-from .transport import Transport, json_type
+from .transport import HttpTransport, Request, Transport, json_type
 
 __all__ = [
     "AccountApi",
@@ -141,11 +141,13 @@ def credentials(settings: LoginSettings, ask: Ask | None = None) -> Credentials:
 PLATFORM_ADDRESS = N_("the platform address (SCNET_AC_URL)")
 
 
-class AccountApi(Transport):
-    """The account calls: tokens at the login address, ``/ac/...`` at the platform address."""
+LOGIN_ADDRESS = N_("the login URL (SCNET_LOGIN_URL)")
+# Every account call may be sent again: none of them changes anything but the tokens.
+_RESEND = N_("Try again: asking for a token again does no harm.")
 
-    address_name = N_("the login URL (SCNET_LOGIN_URL)")
-    unsure_post_hint = N_("Try again: asking for a token again does no harm.")
+
+class AccountApi:
+    """The account calls: tokens at the login address, ``/ac/...`` at the platform address."""
 
     def __init__(
         self,
@@ -154,10 +156,24 @@ class AccountApi(Transport):
         *,
         ac_url: str = config.DEFAULT_AC_URL,
         retries: int = 2,
+        transport: Transport | None = None,
     ) -> None:
-        super().__init__(timeout, retries=retries)
         self.login_url = validation.validate_login_url(login_url)
         self.ac_url = validation.validate_ac_url(ac_url)
+        self.timeout = timeout
+        # A transport handed in belongs to the caller, who closes it.
+        self._own_transport = transport is None
+        self.transport = transport or HttpTransport(timeout, retries=retries)
+
+    def close(self) -> None:
+        if self._own_transport:
+            self.transport.close()
+
+    def __enter__(self) -> AccountApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return (
@@ -266,17 +282,28 @@ class AccountApi(Transport):
 
     def _login_call(self, path: str, headers: dict[str, str]) -> dict[str, Any]:
         try:
-            return self._request("POST", self.login_url + path, headers=headers)
+            return self.transport.call(
+                Request(
+                    "POST",
+                    self.login_url + path,
+                    headers,
+                    address_name=LOGIN_ADDRESS,
+                    resend_hint=_RESEND,
+                )
+            )
         except (HttpError, ApiError) as exc:
             raise address_hint(exc, self.login_url, "SCNET_LOGIN_URL") from None
 
     def _ac_call(self, method: str, path: str, token: str) -> dict[str, Any]:
         try:
-            return self._request(
-                method,
-                self.ac_url + path,
-                headers={"token": token},
-                address_name=PLATFORM_ADDRESS,
+            return self.transport.call(
+                Request(
+                    method,
+                    self.ac_url + path,
+                    {"token": token},
+                    address_name=PLATFORM_ADDRESS,
+                    resend_hint=_RESEND,
+                )
             )
         except (HttpError, ApiError) as exc:
             raise address_hint(exc, self.ac_url, "SCNET_AC_URL") from None
@@ -439,57 +466,61 @@ def _api_base(url: str) -> str:
         ) from None
 
 
-class _NotebookCheck(Transport):
-    """The first notebook call at a region's AI address, made while signing in."""
+def check_notebook_api(transport: Transport, base_url: str, token: str, region: str) -> None:
+    """Fail with a clear message when ``base_url`` serves no notebook API: the first notebook
+    call at a region's AI address, made while signing in.
 
-    address_name = N_("the region's notebook API address (aiUrls of region discovery)")
-
-    def check(self, base_url: str, token: str, region: str) -> None:
-        """Fail with a clear message when ``base_url`` serves no notebook API.
-
-        Some regions list an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...``
-        path; found at sign-in, that is said while the user can still choose another region,
-        instead of on the first start and after the address was saved.
-        """
-        try:
-            self._request(
+    Some regions list an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...``
+    path; found at sign-in, that is said while the user can still choose another region,
+    instead of on the first start and after the address was saved.
+    """
+    try:
+        transport.call(
+            Request(
                 "GET",
                 base_url + NOTEBOOK_CHECK_PATH,
-                headers={"token": token},
+                {"token": token},
                 params={"page": "1", "size": "1"},
+                address_name=N_("the region's notebook API address (aiUrls of region discovery)"),
             )
-        except (HttpError, ApiError) as exc:
-            # With or without an envelope: gateways differ in how they say "no such path".
-            if exc.status != 404:
-                raise
-            raise LoginError(
-                _(
-                    "the notebook API address {url} of region {region} answered 404 Not Found"
-                ).format(url=base_url, region=region),
-                _(NO_NOTEBOOK_API_HINT),
-            ) from None
+        )
+    except (HttpError, ApiError) as exc:
+        # With or without an envelope: gateways differ in how they say "no such path".
+        if exc.status != 404:
+            raise
+        raise LoginError(
+            _("the notebook API address {url} of region {region} answered 404 Not Found").format(
+                url=base_url, region=region
+            ),
+            _(NO_NOTEBOOK_API_HINT),
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
 # The whole flow
 
 
-def request_account(settings: LoginSettings, ask: Ask | None = None) -> Account:
+def request_account(
+    settings: LoginSettings, ask: Ask | None = None, *, transport: Transport | None = None
+) -> Account:
     """Sign in with the settings' credentials (asking for missing ones) and list the regions."""
     creds = credentials(settings, ask)
-    with AccountApi(settings.login_url, settings.timeout, ac_url=settings.ac_url) as api:
+    with AccountApi(
+        settings.login_url, settings.timeout, ac_url=settings.ac_url, transport=transport
+    ) as api:
         return api.tokens(creds)
 
 
-def open_region(account: Account, region: Region) -> Login:
+def open_region(account: Account, region: Region, *, transport: Transport | None = None) -> Login:
     """Find the region's address (region discovery), check that it serves the notebook APIs
     (the first notebook call), and return the signed-in session."""
     if region.token is None:
         raise LoginError(_("region {region} has no token").format(region=region.label))
-    with AccountApi(account.login_url, account.timeout, ac_url=account.ac_url) as api:
+    with AccountApi(
+        account.login_url, account.timeout, ac_url=account.ac_url, transport=transport
+    ) as api:
         base_url = api.region_address(region)
-    with _NotebookCheck(account.timeout) as notebooks:
-        notebooks.check(base_url, region.token, region.label)
+        check_notebook_api(api.transport, base_url, region.token, region.label)
     return Login(
         account.user,
         region.name,
@@ -511,6 +542,7 @@ def sign_in(
     ac_url: str | None = None,
     timeout: float | None = None,
     ask: Ask | None = None,
+    transport: Transport | None = None,
 ) -> Login:
     """Sign in and open a region: credentials from the arguments, the environment
     (``SCNET_USER``, ``SCNET_ACCESS_KEY``, ``SCNET_SECRET_KEY``) or the config file."""
@@ -522,8 +554,8 @@ def sign_in(
         ac_url=ac_url,
         timeout=timeout,
     )
-    account = request_account(settings, ask)
-    return open_region(account, account.choose(region))
+    account = request_account(settings, ask, transport=transport)
+    return open_region(account, account.choose(region), transport=transport)
 
 
 def renew_token(
@@ -532,26 +564,33 @@ def renew_token(
     ac_url: str | None = None,
     timeout: float | None = None,
     region: str | None = None,
+    transport: Transport | None = None,
 ) -> str:
     """A renewed token in place of ``token``; ``region`` (its id or name), when known, picks
     its entry from an answer that lists several regions."""
-    with _platform_api(ac_url, timeout) as api:
+    with _platform_api(ac_url, timeout, transport) as api:
         return api.renew(validation.validate_token(token), region)
 
 
 def token_state(
-    token: str, *, ac_url: str | None = None, timeout: float | None = None
+    token: str,
+    *,
+    ac_url: str | None = None,
+    timeout: float | None = None,
+    transport: Transport | None = None,
 ) -> TokenState:
     """Whether the platform still accepts ``token`` (``tokens/state``)."""
-    with _platform_api(ac_url, timeout) as api:
+    with _platform_api(ac_url, timeout, transport) as api:
         return api.state(validation.validate_token(token))
 
 
-def _platform_api(ac_url: str | None, timeout: float | None) -> AccountApi:
+def _platform_api(
+    ac_url: str | None, timeout: float | None, transport: Transport | None
+) -> AccountApi:
     """The platform host's calls at the address and timeout given; what is not given is looked
     up (front ends and clients pass both from the settings they already hold, so nothing is
     read twice)."""
     if ac_url is None or timeout is None:
         settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
         ac_url, timeout = settings.ac_url, settings.timeout
-    return AccountApi(timeout=timeout, ac_url=ac_url)
+    return AccountApi(timeout=timeout, ac_url=ac_url, transport=transport)

@@ -1,9 +1,10 @@
 """ScnetClient: the platform's notebook endpoints under a region's AI address (``/ai/...``).
 
 No front-end code lives here: no HTML, no prompts, no progress display. Every request goes
-through :class:`~scnet_magic.transport.Transport` (deadline, size limit, no redirects, one
-place where failures get their names); inputs are checked by :mod:`scnet_magic.validation`
-before anything is sent; answers become the result types of :mod:`scnet_magic.models`.
+through the client's :class:`~scnet_magic.transport.Transport` (deadline, size limit, no
+redirects, one place where failures get their names); inputs are checked by
+:mod:`scnet_magic.validation` before anything is sent; answers become the result types of
+:mod:`scnet_magic.models`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from .models import (
     TokenState,
     WaitProgress,
 )
-from .transport import MAX_BODY, Transport, json_type, optional_text, preview_json
+from .transport import (
+    MAX_BODY,
+    HttpTransport,
+    Request,
+    Transport,
+    json_type,
+    optional_text,
+    preview_json,
+)
 from .validation import StartRequest
 
 __all__ = ["LIST_PATH", "MAX_BODY", "SERVICE_URL_PATH", "START_PATH", "ScnetClient"]
@@ -44,12 +53,14 @@ PAGE_SIZE = 20  # the documented default; larger sizes are undocumented
 MAX_PAGES = 1000
 
 
-class ScnetClient(Transport):
+class ScnetClient:
     """A client for the SCNet notebook OpenAPI.
 
     Settings not given here come from the environment or the user config file
-    (see :mod:`scnet_magic.config`). The token is kept private: it is sent in the ``token``
-    header and appears in no repr, message or log.
+    (see :mod:`scnet_magic.config`); ``settings`` gives them all, already resolved (a front
+    end resolves them once per call). The token is kept private: it is sent in the ``token``
+    header and appears in no repr, message or log. ``transport`` sends the requests (by
+    default over HTTP; :class:`~scnet_magic.transport.MockTransport` answers in memory).
     """
 
     def __init__(
@@ -61,37 +72,42 @@ class ScnetClient(Transport):
         retries: int = 2,
         language: str | None = None,
         ac_url: str | None = None,
+        settings: Settings | None = None,
+        transport: Transport | None = None,
     ) -> None:
         # ``ac_url``: the platform host, where booting an instance goes (default SCNET_AC_URL,
         # the config file, or https://www.scnet.cn).
         # The language of this client's messages and errors ("en", "zh"); None: the language
         # in force where a message is shown (the caller's, SCNET_LANG, the locale).
         self.language = validation.validate_language(language) if language is not None else None
-        with i18n.using(self.language):
-            settings = config.resolve(
-                token=token, base_url=base_url, timeout=timeout, ac_url=ac_url
-            )
-            self._adopt(settings, retries)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, retries: int = 2, language: str | None = None
-    ) -> ScnetClient:
-        """A client for settings already resolved (a front end resolves them once per call)."""
-        client = cls.__new__(cls)
-        client.language = language
-        client._adopt(settings, retries)
-        return client
-
-    def _adopt(self, settings: Settings, retries: int) -> None:
+        if settings is None:
+            with i18n.using(self.language):
+                settings = config.resolve(
+                    token=token, base_url=base_url, timeout=timeout, ac_url=ac_url
+                )
+        elif (base_url, token, timeout, ac_url) != (None, None, None, None):
+            raise TypeError("give settings, or base_url, token, timeout and ac_url: not both")
         self.__token = settings.require_token()
-        self.base_url = settings.base_url
-        self.token_source = settings.token_source
         self.settings = settings
-        super().__init__(settings.timeout, retries=retries)
+        self.base_url = settings.base_url
+        self.timeout = settings.timeout
+        self.token_source = settings.token_source
+        # A transport handed in belongs to the caller, who closes it.
+        self._own_transport = transport is None
+        self._transport = transport or HttpTransport(settings.timeout, retries=retries)
 
     def __repr__(self) -> str:
         return f"ScnetClient(base_url={self.base_url!r}, timeout={self.timeout!r})"
+
+    def close(self) -> None:
+        if self._own_transport:
+            self._transport.close()
+
+    def __enter__(self) -> ScnetClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextlib.contextmanager
     def _speaking(self) -> Iterator[None]:
@@ -242,12 +258,14 @@ class ScnetClient(Transport):
             ac_url = self.settings.ac_url
             endpoint = f"POST {ac_url}{lifecycle.BOOT_PATH}"
             try:
-                return self._request(
-                    "POST",
-                    ac_url + lifecycle.BOOT_PATH,
-                    headers={"token": self.__token},
-                    body={"notebookId": checked_id},
-                    address_name=account.PLATFORM_ADDRESS,
+                return self._transport.call(
+                    Request(
+                        "POST",
+                        ac_url + lifecycle.BOOT_PATH,
+                        {"token": self.__token},
+                        body={"notebookId": checked_id},
+                        address_name=account.PLATFORM_ADDRESS,
+                    )
                 )
             except (HttpError, ApiError) as exc:
                 # A 404 or a redirect here most likely means SCNET_AC_URL is not the platform.
@@ -317,6 +335,7 @@ class ScnetClient(Transport):
         login_url: str | None = None,
         ac_url: str | None = None,
         timeout: float | None = None,
+        transport: Transport | None = None,
     ) -> ScnetClient:
         """Sign in with an access key pair and return a client for the region's token and address.
 
@@ -332,13 +351,14 @@ class ScnetClient(Transport):
             login_url=login_url,
             ac_url=ac_url,
             timeout=timeout,
+            transport=transport,
         )
-        client = cls(
+        settings = config.resolve(
             base_url=signed.base_url, token=signed.token, timeout=timeout, ac_url=signed.ac_url
         )
         # Its renewal then picks this region's entry from an answer listing several.
-        client.settings = replace(client.settings, token_region=signed.region_id)
-        return client
+        settings = replace(settings, token_region=signed.region_id)
+        return cls(settings=settings, transport=transport)
 
     def renew_token(self, ac_url: str | None = None) -> None:
         """Replace this client's token with a renewed one (``tokens/next``), asked at
@@ -349,6 +369,7 @@ class ScnetClient(Transport):
                 ac_url=ac_url or self.settings.ac_url,
                 timeout=self.timeout,
                 region=self.settings.token_region,
+                transport=self._transport,
             )
 
     def token_state(self, ac_url: str | None = None) -> TokenState:
@@ -356,7 +377,10 @@ class ScnetClient(Transport):
         at ``ac_url`` or else this client's platform address."""
         with self._speaking():
             return account.token_state(
-                self.__token, ac_url=ac_url or self.settings.ac_url, timeout=self.timeout
+                self.__token,
+                ac_url=ac_url or self.settings.ac_url,
+                timeout=self.timeout,
+                transport=self._transport,
             )
 
     def wait_until_ready(
@@ -431,12 +455,8 @@ class ScnetClient(Transport):
     ) -> dict[str, Any]:
         """Send one request to the base URL, with the token, and return the envelope."""
         try:
-            return self._request(
-                method,
-                self.base_url + path,
-                headers={"token": self.__token},
-                params=params,
-                body=body,
+            return self._transport.call(
+                Request(method, self.base_url + path, {"token": self.__token}, params, body)
             )
         except ApiError as exc:
             if exc.code not in account.REFUSED_TOKEN_CODES or not self.settings.base_url_default:

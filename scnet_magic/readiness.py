@@ -33,7 +33,7 @@ from .config import DEFAULT_WAIT
 from .errors import GuardUnreachable, NotReady
 from .i18n import N_, _
 from .models import GATEWAY_ERRORS, Probe, Readiness, WaitProgress
-from .transport import Transport, growing_intervals
+from .transport import HttpTransport, growing_intervals
 from .validation import validate_wait_url
 
 __all__ = [
@@ -174,7 +174,7 @@ def wait_until_ready(
     watch = _LocalWatch(local_port) if local_port is not None else None
     # One attempt per check and no retries inside it: the polling loop is the retry.
     with (
-        Transport(probe_timeout, retries=0, purpose="readiness check") as transport,
+        HttpTransport(probe_timeout, retries=0, purpose="readiness check") as transport,
         watch or contextlib.nullcontext(),
     ):
         while True:
@@ -217,7 +217,7 @@ class GuardCheck:
     status_path: str  # its status page, answered without a password: 200 once the service is up
 
 
-def check_guard(transport: Transport, url: str, timeout: float, guard: GuardCheck) -> Probe:
+def check_guard(transport: HttpTransport, url: str, timeout: float, guard: GuardCheck) -> Probe:
     """One check of the guard's status page through the external URL.
 
     Ready when this guard says the service is up. A gateway error or no answer is "not yet".

@@ -341,7 +341,7 @@ def start_service(
     elif protect is not None and protect is not False:
         password = validate_guard_password(protect)
     own = client is None
-    active = client if client is not None else ScnetClient.from_settings(settings)
+    active = client if client is not None else ScnetClient(settings=settings)
     try:
         return start(request, active, wait=wait, boot=boot, protect=password)
     finally:

@@ -1,4 +1,4 @@
-"""ScnetClient against the sandbox over real loopback HTTP."""
+"""ScnetClient against the sandbox over real loopback HTTP, and answer shapes in memory."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from scnet_magic import (
     config,
 )
 from scnet_magic.client import START_PATH
+from scnet_magic.transport import MockTransport, Request, Response
 
 from conftest import CANARY, free_port
 
@@ -31,6 +32,50 @@ DOC_URL_SHAPE = "https://c-{}.ksai.scnet.cn:58043"
 
 def client_for(sb: Sandbox, **kwargs: object) -> ScnetClient:
     return ScnetClient(base_url=sb.base_url, token=sb.token, **kwargs)  # type: ignore[arg-type]
+
+
+MEMORY_BASE = "https://memory.example"
+ID = Sandbox.notebook_id
+
+
+def answering(answer: Response, seen: list[Request] | None = None) -> ScnetClient:
+    """A client whose every request is answered with ``answer``, in memory."""
+
+    def handler(request: Request) -> Response:
+        if seen is not None:
+            seen.append(request)
+        return answer
+
+    return ScnetClient(base_url=MEMORY_BASE, token=CANARY, transport=MockTransport(handler))
+
+
+def envelope(data: object) -> Response:
+    return Response.json({"code": "0", "msg": "success", "data": data})
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "text"),
+    [
+        (Response.json({"code": "10008", "msg": "no"}, 401), ApiError, "10008"),
+        (Response(200, b'{"code": "0", "data": {"execSu'), MalformedResponse, "not valid JSON"),
+        (Response(502, b"<html>502 Bad Gateway</html>"), HttpError, "HTTP 502"),
+        (Response(307, headers={"Location": "/again"}), HttpError, "redirected to /again"),
+        (Response.json({"msg": "ok"}), MalformedResponse, "no 'code' field"),
+        (Response.json({"code": None}), MalformedResponse, "'code' is null"),
+        (Response(200, b" " * (3 * 1024 * 1024)), MalformedResponse, "larger than 2 MiB"),
+        (envelope([]), MalformedResponse, "'data' is an array"),
+        (envelope({"execSuccess": "yes"}), MalformedResponse, "'execSuccess' is a string"),
+    ],
+)
+def test_answer_shapes_in_memory(answer: Response, error: type[Exception], text: str) -> None:
+    seen: list[Request] = []
+    with pytest.raises(error, match=text) as info:
+        answering(answer, seen).start_service(ID, 1223)
+    assert CANARY not in str(info.value) and CANARY not in repr(seen)
+    assert [(r.method, r.url, r.body) for r in seen[:1]] == [
+        ("POST", MEMORY_BASE + START_PATH, {"id": ID, "customizePort": "1223"})
+    ]
+    assert seen[0].headers["token"] == CANARY
 
 
 def test_exact_request_on_the_wire(sandbox: Sandbox) -> None:
@@ -237,26 +282,15 @@ def test_service_url(sandbox: Sandbox) -> None:
         (None, None, None),
     ],
 )
-def test_service_url_shapes(
-    sandbox: Sandbox, data: object, url: str | None, status: str | None
-) -> None:
-    sandbox.answers["/ai/openapi/v2/notebook/customize-service/url"] = {
-        "code": "0",
-        "msg": "success",
-        "data": data,
-    }
-    found = client_for(sandbox).service_url(sandbox.notebook_id)
+def test_service_url_shapes(data: object, url: str | None, status: str | None) -> None:
+    found = answering(envelope(data)).service_url(ID)
     assert (found.url, found.status) == (url, status)
 
 
-def test_service_url_of_an_unknown_shape_names_what_came(sandbox: Sandbox) -> None:
-    sandbox.answers["/ai/openapi/v2/notebook/customize-service/url"] = {
-        "code": "0",
-        "msg": "success",
-        "data": {"externalUrl": "https://c-1.ksai.scnet.cn:58043", "state": 1},
-    }
+def test_service_url_of_an_unknown_shape_names_what_came() -> None:
+    data = {"externalUrl": "https://c-1.ksai.scnet.cn:58043", "state": 1}
     with pytest.raises(MalformedResponse) as info:
-        client_for(sandbox).service_url(sandbox.notebook_id)
+        answering(envelope(data)).service_url(ID)
     message = str(info.value)
     assert "'data' has no 'url' or 'status' (it has: externalUrl, state)" in message
     assert "customize-service/url" in message
@@ -300,7 +334,7 @@ def test_keep_alive_and_repr(sandbox: Sandbox) -> None:
         for _ in range(3):
             client.start_service(sandbox.notebook_id, 1223)
         assert sandbox.token not in repr(client) and sandbox.base_url in repr(client)
-        adapter = client._session.get_adapter(sandbox.base_url)
+        adapter = client._transport._session.get_adapter(sandbox.base_url)
         pools = adapter.poolmanager.pools
         (key,) = pools.keys()
         assert pools[key].num_connections == 1  # three requests, one connection

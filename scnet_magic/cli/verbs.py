@@ -115,7 +115,7 @@ def _client(settings: Settings) -> ScnetClient:
                 'token = "…" in {path}. To try things without an account, run scnet sandbox.'
             ).format(path=config.config_path())
         )
-    return ScnetClient.from_settings(settings)
+    return ScnetClient(settings=settings)
 
 
 def _print_result(result: StartResult, as_json: bool) -> None:

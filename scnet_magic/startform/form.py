@@ -370,7 +370,7 @@ class StartForm(ShownOnce, InstanceControls):
     @in_form_language
     def _list_in_background(self, settings: Settings) -> None:
         try:
-            with ScnetClient.from_settings(settings) as client:
+            with ScnetClient(settings=settings) as client:
                 records = client.list_notebooks()
             self._fill_menu(records)
         except ScnetError as exc:
@@ -508,7 +508,7 @@ class StartForm(ShownOnce, InstanceControls):
     def _start_in_background(self, request: _Request) -> None:
         self._stop_wait.clear()
         try:
-            with ScnetClient.from_settings(request.settings) as client:
+            with ScnetClient(settings=request.settings) as client:
                 self.result = service.start(
                     request.start,
                     client,
