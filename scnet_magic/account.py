@@ -26,8 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import config, validation
+from . import config, endpoints, validation
 from .config import LoginSettings
+from .endpoints import Endpoint, Host
 from .errors import (
     ApiError,
     ConfigError,
@@ -52,12 +53,6 @@ __all__ = [
     "token_state",
 ]
 
-TOKENS_PATH = "/api/user/v3/tokens"
-RENEW_PATH = "/ac/openapi/v2/tokens/next"
-STATE_PATH = "/ac/openapi/v2/tokens/state"
-CENTER_PATH = "/ac/openapi/v2/center"
-# The first notebook call after sign-in: the cheapest one (a list page of one instance).
-NOTEBOOK_CHECK_PATH = "/ai/openapi/v2/notebook/list"
 # The token endpoint lists a platform-level token under this id; it is not a region.
 PLATFORM_CLUSTER_ID = "0"
 VALID_STATE = "token is valid"
@@ -137,11 +132,6 @@ def credentials(settings: LoginSettings, ask: Ask | None = None) -> Credentials:
     return Credentials(**values)
 
 
-# What hints call the platform host, where every /ac/ call goes.
-PLATFORM_ADDRESS = N_("the platform address (SCNET_AC_URL)")
-
-
-LOGIN_ADDRESS = N_("the login URL (SCNET_LOGIN_URL)")
 # Every account call may be sent again: none of them changes anything but the tokens.
 _RESEND = N_("Try again: asking for a token again does no harm.")
 
@@ -185,7 +175,7 @@ class AccountApi:
         """Sign the token request and return the account's regions, at least one usable."""
         timestamp = str(int(time.time()))
         try:
-            envelope = self._login_call(TOKENS_PATH, creds.headers(timestamp))
+            envelope = self._call(endpoints.TOKENS, creds.headers(timestamp))
         except ApiError as exc:
             if exc.status == 404:
                 raise  # not a refusal: no token endpoint at that address
@@ -217,7 +207,7 @@ class AccountApi:
         """The base URL of the region's notebook APIs: its first usable ``aiUrls`` entry."""
         if region.token is None:
             raise LoginError(_("region {region} has no token").format(region=region.label))
-        envelope = self._ac_call("GET", CENTER_PATH, region.token)
+        envelope = self._call(endpoints.CENTER, {"token": region.token})
         data = envelope.get("data")
         # The page documents a list; clients that run against the platform receive one
         # object (lql341/scnet-hpc scripts/scnet_sdk/client.py). Accept both.
@@ -251,7 +241,7 @@ class AccountApi:
     def renew(self, token: str, region: str | None = None) -> str:
         """A new token in place of ``token`` (of ``region``, an id or a name, when known)."""
         try:
-            envelope = self._ac_call("POST", RENEW_PATH, token)
+            envelope = self._call(endpoints.RENEW, {"token": token})
         except ApiError as exc:
             if exc.code in REFUSED_TOKEN_CODES:
                 raise ApiError(
@@ -271,7 +261,7 @@ class AccountApi:
     def state(self, token: str) -> TokenState:
         """Whether the platform still accepts ``token``."""
         try:
-            envelope = self._ac_call("GET", STATE_PATH, token)
+            envelope = self._call(endpoints.STATE, {"token": token})
         except ApiError as exc:
             if exc.code in REFUSED_TOKEN_CODES:
                 return TokenState(False, exc.message)
@@ -280,41 +270,29 @@ class AccountApi:
         detail = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
         return TokenState(detail.strip().lower() == VALID_STATE, detail)
 
-    def _login_call(self, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    def _call(self, endpoint: Endpoint, headers: dict[str, str]) -> dict[str, Any]:
+        address = self.login_url if endpoint.host is Host.LOGIN else self.ac_url
+        request = Request(
+            endpoint.method,
+            address + endpoint.path,
+            headers,
+            address_name=endpoint.host.address_name,
+            resend_hint=_RESEND,
+        )
         try:
-            return self.transport.call(
-                Request(
-                    "POST",
-                    self.login_url + path,
-                    headers,
-                    address_name=LOGIN_ADDRESS,
-                    resend_hint=_RESEND,
-                )
-            )
+            return self.transport.call(request)
         except (HttpError, ApiError) as exc:
-            raise address_hint(exc, self.login_url, "SCNET_LOGIN_URL") from None
-
-    def _ac_call(self, method: str, path: str, token: str) -> dict[str, Any]:
-        try:
-            return self.transport.call(
-                Request(
-                    method,
-                    self.ac_url + path,
-                    {"token": token},
-                    address_name=PLATFORM_ADDRESS,
-                    resend_hint=_RESEND,
-                )
-            )
-        except (HttpError, ApiError) as exc:
-            raise address_hint(exc, self.ac_url, "SCNET_AC_URL") from None
+            raise address_hint(exc, address, endpoint.host) from None
 
 
-def address_hint(exc: HttpError | ApiError, url: str, variable: str) -> HttpError | ApiError:
+def address_hint(exc: HttpError | ApiError, url: str, host: Host) -> HttpError | ApiError:
     """The same error, with a hint naming the address setting when that is the likely cause: a
     redirect, or a 404 (with or without an envelope: another host's endpoint is unknown)."""
     if not (exc.status == 404 or 300 <= exc.status < 400):
         return exc
-    hint = _("Check the address {url} (set with {variable}).").format(url=url, variable=variable)
+    hint = _("Check the address {url} (set with {variable}).").format(
+        url=url, variable=host.variable
+    )
     if isinstance(exc, ApiError):
         return ApiError(exc.code, exc.msg, exc.status, hint=hint)
     return HttpError(exc.status, exc.reason, exc.body, hint)
@@ -476,10 +454,10 @@ def check_notebook_api(transport: Transport, base_url: str, token: str, region: 
     """
     try:
         transport.call(
-            Request(
-                "GET",
-                base_url + NOTEBOOK_CHECK_PATH,
-                {"token": token},
+            Request.to(
+                endpoints.LIST,
+                base_url,
+                token,
                 params={"page": "1", "size": "1"},
                 address_name=N_("the region's notebook API address (aiUrls of region discovery)"),
             )

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from . import account, config, i18n, lifecycle, readiness, validation
+from . import account, config, endpoints, i18n, lifecycle, readiness, validation
 from .config import Settings
+from .endpoints import Endpoint
 from .errors import ApiError, HttpError, InvalidInput, MalformedResponse, ScnetError
 from .i18n import _
 from .models import (
@@ -41,14 +42,10 @@ from .transport import (
 )
 from .validation import StartRequest
 
-__all__ = ["LIST_PATH", "MAX_BODY", "SERVICE_URL_PATH", "START_PATH", "ScnetClient"]
+__all__ = ["MAX_BODY", "ScnetClient"]
 
 log = logging.getLogger(__name__)
 
-API = "/ai/openapi/v2/notebook"
-START_PATH = f"{API}/customize-service/actions/start"
-SERVICE_URL_PATH = f"{API}/customize-service/url"
-LIST_PATH = f"{API}/list"
 PAGE_SIZE = 20  # the documented default; larger sizes are undocumented
 MAX_PAGES = 1000
 
@@ -131,7 +128,7 @@ class ScnetClient:
     def send_start(self, request: StartRequest) -> StartResult:
         """Send a start request already checked (see :func:`validation.start_request`)."""
         with self._speaking():
-            envelope = self._call("POST", START_PATH, body=request.body())
+            envelope = self._call(endpoints.START, body=request.body())
             return self._start_result(request, envelope)
 
     def _start_result(self, request: StartRequest, envelope: dict[str, Any]) -> StartResult:
@@ -178,7 +175,7 @@ class ScnetClient:
         """The custom service's external address and status (endpoint 2)."""
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
-            envelope = self._call("GET", SERVICE_URL_PATH, params={"notebookId": checked_id})
+            envelope = self._call(endpoints.SERVICE_URL, params={"notebookId": checked_id})
             data = envelope.get("data")
             # The answer's shape is not documented: an object with url/status, or a bare URL.
             if data is None:
@@ -193,7 +190,7 @@ class ScnetClient:
                         _("'data' has no 'url' or 'status' (it has: {keys})").format(keys=keys),
                         200,
                         preview_json(data),
-                    ).at(SERVICE_URL_PATH)
+                    ).at(str(endpoints.SERVICE_URL))
                 url = data.get("url")
                 status = data.get("status")
                 return ServiceUrl(
@@ -218,14 +215,14 @@ class ScnetClient:
                 params["notebookName"] = name
             records = NotebookList()
             for page in range(1, MAX_PAGES + 1):
-                envelope = self._call("GET", LIST_PATH, params={**params, "page": str(page)})
+                envelope = self._call(endpoints.LIST, params={**params, "page": str(page)})
                 data = envelope.get("data")
                 if not isinstance(data, dict) or not isinstance(data.get("records"), list):
                     raise MalformedResponse(
                         _("'data' has no 'records' list"), 200, preview_json(data)
                     )
                 batch = [r for r in data["records"] if isinstance(r, dict)]
-                records.extend(batch)
+                records.extend(NotebookList.from_records(batch))
                 total = data.get("total")
                 if not batch or (isinstance(total, int) and len(records) >= total):
                     break
@@ -237,11 +234,9 @@ class ScnetClient:
         """The instance's detail: status, custom port and command (``customsizePort``)."""
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
-            endpoint = f"GET {lifecycle.DETAIL_PATH}"
+            endpoint = str(endpoints.DETAIL)
             try:
-                envelope = self._call(
-                    "GET", lifecycle.DETAIL_PATH, params={"notebookId": checked_id}
-                )
+                envelope = self._call(endpoints.DETAIL, params={"notebookId": checked_id})
             except ScnetError as exc:
                 raise exc.at(endpoint) from None
             return lifecycle.notebook_from(envelope, checked_id, endpoint)
@@ -256,20 +251,14 @@ class ScnetClient:
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
             ac_url = self.settings.ac_url
-            endpoint = f"POST {ac_url}{lifecycle.BOOT_PATH}"
+            boot = endpoints.BOOT
+            endpoint = f"{boot.method} {ac_url}{boot.path}"
+            request = Request.to(boot, ac_url, self.__token, body={"notebookId": checked_id})
             try:
-                return self._transport.call(
-                    Request(
-                        "POST",
-                        ac_url + lifecycle.BOOT_PATH,
-                        {"token": self.__token},
-                        body={"notebookId": checked_id},
-                        address_name=account.PLATFORM_ADDRESS,
-                    )
-                )
+                return self._transport.call(request)
             except (HttpError, ApiError) as exc:
                 # A 404 or a redirect here most likely means SCNET_AC_URL is not the platform.
-                raise account.address_hint(exc, ac_url, "SCNET_AC_URL").at(endpoint) from None
+                raise account.address_hint(exc, ac_url, boot.host).at(endpoint) from None
             except ScnetError as exc:
                 raise exc.at(endpoint) from None
 
@@ -283,14 +272,12 @@ class ScnetClient:
                 raise InvalidInput(_("save_env must be True or False"))
             try:
                 envelope = self._call(
-                    "POST",
-                    lifecycle.STOP_PATH,
-                    body={"notebookId": checked_id, "saveEnv": save_env},
+                    endpoints.STOP, body={"notebookId": checked_id, "saveEnv": save_env}
                 )
             except ScnetError as exc:
                 if isinstance(exc, ApiError) and lifecycle.is_already_stopped(exc):
                     return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
-                raise exc.at(f"POST {lifecycle.STOP_PATH}") from None
+                raise exc.at(str(endpoints.STOP)) from None
             return lifecycle.stop_result(envelope, checked_id, save_env)
 
     def wait_for_notebook(
@@ -447,8 +434,7 @@ class ScnetClient:
 
     def _call(
         self,
-        method: str,
-        path: str,
+        endpoint: Endpoint,
         *,
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
@@ -456,7 +442,7 @@ class ScnetClient:
         """Send one request to the base URL, with the token, and return the envelope."""
         try:
             return self._transport.call(
-                Request(method, self.base_url + path, {"token": self.__token}, params, body)
+                Request.to(endpoint, self.base_url, self.__token, params=params, body=body)
             )
         except ApiError as exc:
             if exc.code not in account.REFUSED_TOKEN_CODES or not self.settings.base_url_default:

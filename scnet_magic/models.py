@@ -8,6 +8,7 @@ machine-readable form (``to_dict()``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -160,13 +161,18 @@ class ServiceUrl:
         display.show_once(self)  # see StartResult._ipython_display_
 
 
-class NotebookList(list[dict[str, Any]]):
-    """Notebook records as the list endpoint returns them; renders as a table."""
+class NotebookList(list["Notebook"]):
+    """The notebook instances the list endpoint returned, each a :class:`Notebook` (its
+    record as it came in ``.raw``); renders as a table."""
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any]]) -> NotebookList:
+        return cls(Notebook.from_record(record) for record in records)
 
     @property
     def notebooks(self) -> list[Notebook]:
-        """The records read as :class:`Notebook` (``.status``, ``.custom_port``, ``.command``)."""
-        return [Notebook.from_record(record) for record in self]
+        """The instances, as a plain list."""
+        return list(self)
 
     def _repr_html_(self) -> str:
         return display.notebooks_html(self)
@@ -176,7 +182,7 @@ class NotebookList(list[dict[str, Any]]):
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (what ``--json`` prints): every record, all its fields."""
-        return {"count": len(self), "notebooks": list(self)}
+        return {"count": len(self), "notebooks": [notebook.raw for notebook in self]}
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return display.notebooks_bundle(self)

@@ -20,7 +20,7 @@ import socket
 import ssl
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ._version import __version__
+from .endpoints import Endpoint
 from .errors import (
     ApiError,
     HttpError,
@@ -181,6 +182,16 @@ class Request:
     body: dict[str, Any] | None = None
     address_name: str = N_("the base URL")
     resend_hint: str = MAY_HAVE_ARRIVED
+
+    @classmethod
+    def to(cls, endpoint: Endpoint, address: str, token: str, **fields: Any) -> Request:
+        """A request to ``endpoint`` at ``address`` (its host's), with ``token`` in its header."""
+        return cls(
+            endpoint.method,
+            address + endpoint.path,
+            {"token": token},
+            **{"address_name": endpoint.host.address_name, **fields},
+        )
 
 
 @dataclass(frozen=True)
@@ -507,13 +518,3 @@ def json_type(value: object) -> str:
 
 def preview_json(value: object) -> str:
     return preview(json.dumps(value, ensure_ascii=False).encode())
-
-
-def growing_intervals(first: float, most: float, growth: float = 1.5) -> Iterator[float]:
-    """Seconds between successive looks at a server that is expected to change: ``first``,
-    growing by ``growth`` each time, to ``most``; quick to notice an early change, light on a
-    long wait."""
-    interval = first
-    while True:
-        yield interval
-        interval = min(interval * growth, most)

@@ -22,7 +22,7 @@ from scnet_magic import (
     TransportError,
     config,
 )
-from scnet_magic.client import START_PATH
+from scnet_magic.endpoints import START
 from scnet_magic.transport import MockTransport, Request, Response
 
 from conftest import CANARY, free_port
@@ -73,7 +73,7 @@ def test_answer_shapes_in_memory(answer: Response, error: type[Exception], text:
         answering(answer, seen).start_service(ID, 1223)
     assert CANARY not in str(info.value) and CANARY not in repr(seen)
     assert [(r.method, r.url, r.body) for r in seen[:1]] == [
-        ("POST", MEMORY_BASE + START_PATH, {"id": ID, "customizePort": "1223"})
+        ("POST", MEMORY_BASE + START.path, {"id": ID, "customizePort": "1223"})
     ]
     assert seen[0].headers["token"] == CANARY
 
@@ -81,7 +81,7 @@ def test_answer_shapes_in_memory(answer: Response, error: type[Exception], text:
 def test_exact_request_on_the_wire(sandbox: Sandbox) -> None:
     client_for(sandbox).start_service(1896050410550136833, 1223, "python app.py --port 1223")
     (req,) = sandbox.start_requests()
-    assert req.method == "POST" and req.path == START_PATH
+    assert req.method == "POST" and req.path == START.path
     assert req.headers["token"] == "<redacted>"
     assert "authorization" not in {k.lower() for k in req.headers}
     assert req.headers.get("Content-Type", req.headers.get("content-type")) == "application/json"
@@ -122,7 +122,7 @@ def test_real_service_is_ok_and_the_url_comes_from_the_url_query(
     assert result.ok, result
     assert result.url and result.url.startswith("http://127.0.0.1:")
     paths = [r.path for r in exec_sandbox.requests]
-    assert paths.count(START_PATH) == 1 and any("customize-service/url" in p for p in paths)
+    assert paths.count(START.path) == 1 and any("customize-service/url" in p for p in paths)
     import requests
 
     assert requests.get(result.url + "hello.txt", timeout=5).text == "hello scnet"
@@ -319,14 +319,14 @@ def test_a_refused_token_at_the_default_base_url_names_it(
 def test_list_notebooks_reads_every_page(sandbox: Sandbox) -> None:
     client = client_for(sandbox)
     records = client.list_notebooks()
-    assert len(records) == 25 and len({r["id"] for r in records}) == 25
-    assert all(isinstance(r["id"], str) for r in records)
+    assert len(records) == 25 and len({r.raw["id"] for r in records}) == 25
+    assert all(isinstance(r.raw["id"], str) for r in records)
     pages = [r.query.get("page") for r in sandbox.requests]
     assert pages == ["1", "2"]
     running = client.list_notebooks(status="running")
-    assert running and {r["notebookStatus"] for r in running} == {"Running"}
+    assert running and {r.raw["notebookStatus"] for r in running} == {"Running"}
     assert sandbox.requests[-1].query["notebookStatus"] == "Running"
-    assert [r["notebookName"] for r in client.list_notebooks(name="llm")] == ["llm-api"]
+    assert [r.raw["notebookName"] for r in client.list_notebooks(name="llm")] == ["llm-api"]
 
 
 def test_keep_alive_and_repr(sandbox: Sandbox) -> None:

@@ -17,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.oinspect import getdoc
 from IPython.utils.capture import capture_output
 
-from scnet_magic import ScnetClient, StartResult, display, i18n, service
+from scnet_magic import NotebookList, ScnetClient, StartResult, display, i18n, service
 from scnet_magic.config import DEFAULT_WAIT
 from scnet_magic.errors import ApiError, InvalidInput, sentences
 from scnet_magic.magics import ScnetMagics
@@ -322,7 +322,7 @@ def test_a_token_on_the_token_line_is_refused_and_taken_out_of_the_history(
 
 
 def test_one_notebook_is_singular_in_both_languages() -> None:
-    one = [{"id": ID, "notebookName": "a", "notebookStatus": "Running"}]
+    one = NotebookList.from_records([{"id": ID, "notebookName": "a", "notebookStatus": "Running"}])
     assert display.notebooks_text(one).endswith("(1 notebook)")
     assert "1 notebook<" in display.notebooks_html(one)
     with i18n.using("zh"):

@@ -604,7 +604,7 @@ def test_notebooks_magic_reads_every_page_into_a_table(
     with capture_output() as out:
         records = ip.run_line_magic("scnet_notebooks", "")
     assert isinstance(records, NotebookList) and len(records) == 25
-    assert len({r["id"] for r in records}) == 25
+    assert len({r.id for r in records}) == 25
     assert [r.query["page"] for r in sandbox_env.requests] == ["1", "2"]  # page size 20
     (shown,) = out.outputs
     html = shown.data["text/html"]
@@ -619,7 +619,7 @@ def test_notebooks_magic_filters_by_status_and_name(
     with capture_output():
         records = ip.run_line_magic("scnet_notebooks", "--status running --name demo")
     assert records and all(
-        r["notebookStatus"] == "Running" and "demo" in r["notebookName"] for r in records
+        r.raw["notebookStatus"] == "Running" and "demo" in r.raw["notebookName"] for r in records
     )
     assert sandbox_env.requests[0].query["notebookStatus"] == "Running"
     assert sandbox_env.requests[0].query["notebookName"] == "demo"

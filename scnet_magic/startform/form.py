@@ -372,7 +372,7 @@ class StartForm(ShownOnce, InstanceControls):
         try:
             with ScnetClient(settings=settings) as client:
                 records = client.list_notebooks()
-            self._fill_menu(records)
+            self._fill_menu([notebook.raw for notebook in records])
         except ScnetError as exc:
             self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
         except Exception as exc:  # a bug must not leave the Refresh button disabled
