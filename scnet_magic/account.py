@@ -524,6 +524,7 @@ def sign_in(
 ) -> Login:
     """Sign in and open a region: credentials from the arguments, the environment
     (``SCNET_USER``, ``SCNET_ACCESS_KEY``, ``SCNET_SECRET_KEY``) or the config file."""
+    secret_key = validation.hidden(secret_key)  # not shown by a traceback's variables
     settings = config.resolve_login(
         user=user,
         access_key=access_key,

@@ -76,6 +76,7 @@ class ScnetClient:
         # the config file, or https://www.scnet.cn).
         # The language of this client's messages and errors ("en", "zh"); None: the language
         # in force where a message is shown (the caller's, SCNET_LANG, the locale).
+        token = validation.hidden(token)  # not shown by a traceback's variables
         self.language = validation.validate_language(language) if language is not None else None
         if settings is None:
             with i18n.using(self.language):
@@ -330,6 +331,7 @@ class ScnetClient:
         ``SCNET_SECRET_KEY`` or the config file; ``region`` (a name, part of one, or an id) is
         needed when the account has several. See :mod:`scnet_magic.account`.
         """
+        secret_key = validation.hidden(secret_key)  # not shown by a traceback's variables
         signed = account.sign_in(
             user,
             access_key,

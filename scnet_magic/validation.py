@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from . import i18n
 from .errors import InvalidInput
 from .i18n import _
+
+T = TypeVar("T")
 
 _SHOWN_LIMIT = 60  # characters of a rejected value quoted back
 _MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
@@ -130,17 +133,23 @@ def validate_command(value: object) -> str | None:
 
 
 class Secret(str):
-    """A token: the text itself, except that its repr hides it.
+    """A token, a secret key or a password: the text itself, except that its repr hides it.
 
     Reprs are what tracebacks with variables (``%xmode Verbose``), debuggers and logged
-    containers show; the token travels as this type wherever it goes, into the request's
+    containers show; a secret travels as this type wherever it goes, into the request's
     header dict too.
     """
 
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return "'<token hidden>'"
+        return "'<hidden>'"
+
+
+def hidden(value: T) -> T | Secret:
+    """``value`` as a :class:`Secret` when it is text (else as it is, to be refused later): for
+    a function's first line, so that its frame's variable no longer shows the secret."""
+    return Secret(value) if isinstance(value, str) else value
 
 
 def validate_token(value: object) -> Secret:
@@ -174,9 +183,9 @@ def validate_access_key(value: object) -> str:
     return _header_safe(value, _("access key"))
 
 
-def validate_secret_key(value: object) -> str:
+def validate_secret_key(value: object) -> Secret:
     """The secret key of an access key pair (it signs the request and is never sent)."""
-    return _header_safe(value, _("secret key"))
+    return Secret(_header_safe(value, _("secret key")))
 
 
 def is_loopback_host(host: str) -> bool:

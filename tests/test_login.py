@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import hashlib
 import hmac
 import io
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
 from scnet_magic import ApiError, ConfigError, InvalidInput, LoginError, ScnetClient
 from scnet_magic.account import (
@@ -465,3 +468,30 @@ def test_secret_key_and_tokens_never_in_output_errors_logs_or_files(
         assert not any(token in text for token in issued)
     saved = isolated_config.read_text()
     assert SECRET_CANARY not in saved and "secret" not in saved
+
+
+def test_the_secret_key_is_hidden_in_verbose_tracebacks(
+    ip: InteractiveShell, login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``%xmode Verbose`` shows the variables of every frame, ``ScnetClient.login``'s too (and
+    a token handed to ``ScnetClient`` itself)."""
+    secrets = iter([SECRET_CANARY, CANARY])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(secrets))
+    cells = [
+        "import getpass\nfrom scnet_magic import ScnetClient\n"
+        f"ScnetClient.login({login_env.user!r}, {login_env.access_key!r}, getpass.getpass(), "
+        "region='nowhere')",
+        "ScnetClient(base_url='ftp://x', token=getpass.getpass())",
+    ]
+    mode = ip.InteractiveTB.mode
+    try:
+        ip.run_line_magic("xmode", "Verbose")
+        with capture_output() as out:
+            for cell in cells:
+                ip.run_cell(cell)
+    finally:
+        ip.run_line_magic("xmode", mode)
+    shown = out.stdout + out.stderr
+    assert "LoginError" in shown and "secret_key" in shown
+    assert "InvalidInput" in shown and "token" in shown
+    assert SECRET_CANARY not in shown and CANARY not in shown

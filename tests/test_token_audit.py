@@ -431,7 +431,7 @@ def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert_clean(f"the kernel's {kept.name}", kept.read_bytes())
     # The notebook holds what the audit is about: results, errors, tracebacks and DEBUG logs.
     expected = [b"ksai.scnet.cn", b"UsageError", b"HTTP 502", b"Traceback", b"refused"]
-    expected += [b"urllib3.connectionpool DEBUG", b"scnet_magic.client DEBUG"]
+    expected += [b"urllib3.connectionpool DEBUG", b"scnet_magic.transport DEBUG"]
     for text in expected:
         assert text in data, text
 
