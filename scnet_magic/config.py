@@ -4,8 +4,7 @@ First hit wins: explicit argument, session value (``%config ScnetMagics.x``, ``%
 environment (``SCNET_TOKEN``, ``SCNET_BASE_URL``, ``SCNET_NOTEBOOK_ID``, ``SCNET_TIMEOUT``,
 ``SCNET_LANG``, ``SCNET_LOGIN_URL``, ``SCNET_AC_URL``), then the TOML user config file, then
 the defaults (the language: the process locale). Nothing is read at import time, so a change
-to the environment or the file takes effect on the next call; within one call the config file
-is read at most once (within a :func:`reading_once` block, however many lookups it holds).
+to the environment or the file takes effect on the next call.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,7 +36,7 @@ ENV_VARS = {
     "base_url": "SCNET_BASE_URL",
     "notebook_id": "SCNET_NOTEBOOK_ID",
     "timeout": "SCNET_TIMEOUT",
-    # Signing in (see scnet_magic.login).
+    # Signing in (see scnet_magic.account).
     "login_url": "SCNET_LOGIN_URL",
     "ac_url": "SCNET_AC_URL",
     "user": "SCNET_USER",
@@ -53,11 +50,6 @@ CONFIG_FILE_ENV = "SCNET_CONFIG_FILE"
 
 T = TypeVar("T")
 D = TypeVar("D")
-
-# The config files read in the reading_once() block in progress, by path.
-_read_in_block: ContextVar[dict[Path, dict[str, Any]] | None] = ContextVar(
-    "scnet_config_read", default=None
-)
 
 
 def config_path() -> Path:
@@ -204,13 +196,7 @@ class _Lookup:
     def _file_table(self) -> dict[str, Any]:
         if self._file is None:
             path = config_path()
-            read = _read_in_block.get()
-            if read is None or path not in read:
-                self._file = read_config_file(path)
-                if read is not None:
-                    read[path] = self._file
-            else:
-                self._file = read[path]
+            self._file = read_config_file(path)
             # Source labels stay English: they name a file, a variable or a magic, and they
             # appear in machine-readable output (scnet login --status --json).
             self._file_label = f"config file {_shown_path(path)}"
@@ -331,20 +317,6 @@ def resolve_language(explicit: object = None) -> str:
     A bad value is an :class:`InvalidInput` naming where it came from.
     """
     return _Lookup({"language": explicit}, {}).language()
-
-
-@contextmanager
-def reading_once() -> Iterator[None]:
-    """Read the config file at most once until the block ends, for every lookup in it (one
-    magic's call: its language, then its settings). A block inside another shares its read."""
-    if _read_in_block.get() is not None:
-        yield
-        return
-    token = _read_in_block.set({})
-    try:
-        yield
-    finally:
-        _read_in_block.reset(token)
 
 
 # The settings of the IPython session that loaded the extension (its %config values and

@@ -264,31 +264,6 @@ def validate_timeout(value: object) -> float:
     return seconds
 
 
-def seconds_argument(text: str) -> float:
-    """``validate_timeout`` as an argparse ``type`` (``--wait``, ``--timeout``): argparse
-    reports the message as a usage error."""
-    import argparse
-
-    try:
-        return validate_timeout(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-
-
-def listen_port_argument(text: str) -> int:
-    """argparse ``type`` for a port to listen on (``scnet sandbox --port``, ``python -m
-    scnet_magic.sandbox --port``): 0 for any free one, or 1 to 65535. Checked here so that a
-    port out of range is a usage error, not ``bind()``'s ``OverflowError``."""
-    import argparse
-
-    if text.strip() == "0":
-        return 0
-    try:
-        return validate_port(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-
-
 def validate_ac_url(value: object) -> str:
     """The platform address (``/ac/...`` calls): the same rules as the base URL."""
     return _checked_url(value, _("platform URL"))
@@ -425,15 +400,3 @@ def validate_guard_password(value: object) -> Secret:
     if any(ch in value for ch in "\r\n\x00"):
         raise InvalidInput(_("the password must not contain line breaks or NUL characters"))
     return Secret(value)
-
-
-def gives_a_value(words: list[str], option: str) -> bool:
-    """Whether a flag that takes no value was given one: ``--flag=…``, or a word after it that
-    is not an option. For ``--protect``, whose value could only be a password: refused with
-    a message that quotes nothing (argparse would quote it)."""
-    for index, word in enumerate(words):
-        if word.startswith(option + "="):
-            return True
-        if word == option and index + 1 < len(words) and not words[index + 1].startswith("-"):
-            return True
-    return False

@@ -15,7 +15,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .. import display, validation
+from .. import arguments, display, validation
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
 from .common import EXIT_OK
@@ -75,7 +75,7 @@ def add_guard_verb(verbs: Any) -> None:
     )
     parser.add_argument(
         "--listen-port",
-        type=validation.listen_port_argument,
+        type=arguments.listen_port_argument,
         default=0,
         metavar="G",
         help=_("port the guard listens on (default: any free port)"),
@@ -155,7 +155,7 @@ def guard_verb(args: argparse.Namespace) -> int:
 
 def password_on_line(words: list[str]) -> bool:
     """``--protect=…`` or ``--protect VALUE``: refused before argparse, which would echo it."""
-    return validation.gives_a_value(words, PROTECT)
+    return arguments.gives_a_value(words, PROTECT)
 
 
 def protect_password(args: argparse.Namespace) -> str | None:

@@ -11,9 +11,9 @@ from typing import Any
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic_arguments import argument
 
+from ..arguments import gives_a_value
 from ..errors import sentences
 from ..i18n import N_, _
-from ..validation import gives_a_value
 from .line import forget_input, parse, readable_arguments
 
 PROTECT = "--protect"
