@@ -37,7 +37,7 @@ from .errors import (
     LoginError,
     MalformedResponse,
 )
-from .i18n import N_, _
+from .i18n import N_, Message, _
 from .models import Account, Login, Region, TokenState
 from .transport import HttpTransport, Request, Transport, json_type
 
@@ -122,10 +122,14 @@ def credentials(settings: LoginSettings, ask: Ask | None = None) -> Credentials:
         if value is None:
             if ask is None:
                 raise ConfigError(
-                    _("no SCNet {label} is set").format(label=_(label)),
-                    _('Set {variable}, or put {name} = "…" in the config file ({path}).').format(
-                        variable=config.ENV_VARS[name], name=name, path=config.config_path()
+                    N_("no SCNet {label} is set"),
+                    Message(
+                        N_('Set {variable}, or put {name} = "…" in the config file ({path}).'),
+                        variable=config.ENV_VARS[name],
+                        name=name,
+                        path=config.config_path(),
                     ),
+                    label=Message(label),
                 )
             value = check(ask(_(label), hidden))
         values[name] = value
@@ -189,24 +193,26 @@ class AccountApi:
         regions = _regions(envelope.get("data"))
         if not regions:
             raise LoginError(
-                _("the platform listed no region for account {user}").format(user=creds.user),
-                _("Check the account in the SCNet console."),
+                N_("the platform listed no region for account {user}"),
+                N_("Check the account in the SCNet console."),
+                user=creds.user,
             )
         account = Account(creds.user, self.login_url, self.timeout, regions, self.ac_url)
         if not account.usable:
             raise LoginError(
-                _(
+                N_(
                     "no region of account {user} has a token: the account may be suspended "
                     "(for example for an unpaid balance)"
-                ).format(user=creds.user),
-                _("Check the account in the SCNet console, or contact SCNet support."),
+                ),
+                N_("Check the account in the SCNet console, or contact SCNet support."),
+                user=creds.user,
             )
         return account
 
     def region_address(self, region: Region) -> str:
         """The base URL of the region's notebook APIs: its first usable ``aiUrls`` entry."""
         if region.token is None:
-            raise LoginError(_("region {region} has no token").format(region=region.label))
+            raise LoginError(N_("region {region} has no token"), region=region.label)
         envelope = self._call(endpoints.CENTER, {"token": region.token})
         data = envelope.get("data")
         # The page documents a list; clients that run against the platform receive one
@@ -214,8 +220,9 @@ class AccountApi:
         entries = [data] if isinstance(data, dict) else data
         if not isinstance(entries, list):
             raise MalformedResponse(
-                _("'data' of the region list is {type}, expected an object or a list").format(
-                    type=json_type(data)
+                Message(
+                    N_("'data' of the region list is {type}, expected an object or a list"),
+                    type=json_type(data),
                 ),
                 200,
                 "",
@@ -229,13 +236,12 @@ class AccountApi:
             if url is not None:
                 return _api_base(url)
         raise LoginError(
-            _("region {region} has no enabled notebook API address (aiUrls)").format(
-                region=region.label
-            ),
-            _(
+            N_("region {region} has no enabled notebook API address (aiUrls)"),
+            N_(
                 "Its notebook service may be closed or under maintenance; try again later or "
                 "choose another region."
             ),
+            region=region.label,
         )
 
     def renew(self, token: str, region: str | None = None) -> str:
@@ -256,7 +262,7 @@ class AccountApi:
             return validation.validate_token(candidate)
         except InvalidInput:
             # No preview: whatever came back may be part of a token.
-            raise MalformedResponse(_("the renewal answer holds no token"), 200, "") from None
+            raise MalformedResponse(N_("the renewal answer holds no token"), 200, "") from None
 
     def state(self, token: str) -> TokenState:
         """Whether the platform still accepts ``token``."""
@@ -290,8 +296,8 @@ def address_hint(exc: HttpError | ApiError, url: str, host: Host) -> HttpError |
     redirect, or a 404 (with or without an envelope: another host's endpoint is unknown)."""
     if not (exc.status == 404 or 300 <= exc.status < 400):
         return exc
-    hint = _("Check the address {url} (set with {variable}).").format(
-        url=url, variable=host.variable
+    hint = Message(
+        N_("Check the address {url} (set with {variable})."), url=url, variable=host.variable
     )
     if isinstance(exc, ApiError):
         return ApiError(exc.code, exc.msg, exc.status, hint=hint)
@@ -335,21 +341,23 @@ def renewed_token(data: object, region: str | None = None) -> object:
         return renewed_token(entries[0]) if entries else None
     shown = ", ".join(its_names[-1] for its_names in names)
     if region is None:
-        message = _(
+        message = N_(
             "the renewal answer lists the tokens of several regions ({regions}), and this "
             "token's region is not known"
-        ).format(regions=shown)
+        )
     else:
-        message = _(
+        message = N_(
             "the renewal answer lists the tokens of several regions ({regions}), none of them "
             "region {region}"
-        ).format(regions=shown, region=region)
+        )
     raise LoginError(
         message,
         N_(
             "Sign in again, naming the region (scnet login --region NAME, "
             "%scnet_login --region NAME)."
         ),
+        regions=shown,
+        region=region,
     )
 
 
@@ -386,17 +394,19 @@ def _regions(data: object) -> tuple[Region, ...]:
     if not isinstance(data, list):
         # No preview: the answer may hold tokens.
         raise MalformedResponse(
-            _("'data' of the token answer is {type}, expected a list").format(type=json_type(data)),
+            Message(
+                N_("'data' of the token answer is {type}, expected a list"), type=json_type(data)
+            ),
             200,
             "",
         )
     regions = []
     for entry in data:
         if not isinstance(entry, dict):
-            raise MalformedResponse(_("a region in the token answer is not an object"), 200, "")
+            raise MalformedResponse(N_("a region in the token answer is not an object"), 200, "")
         cluster_id = entry.get("clusterId")
         if isinstance(cluster_id, bool) or not isinstance(cluster_id, (str, int)):
-            raise MalformedResponse(_("a region in the token answer has no 'clusterId'"), 200, "")
+            raise MalformedResponse(N_("a region in the token answer has no 'clusterId'"), 200, "")
         region_id = str(cluster_id).strip()
         if region_id == PLATFORM_CLUSTER_ID:
             continue
@@ -408,8 +418,10 @@ def _regions(data: object) -> tuple[Region, ...]:
                 token = validation.validate_token(token)
             except InvalidInput:
                 raise MalformedResponse(
-                    _("the token of region {name} ({region_id}) is not a usable token").format(
-                        name=name, region_id=region_id
+                    Message(
+                        N_("the token of region {name} ({region_id}) is not a usable token"),
+                        name=name,
+                        region_id=region_id,
                     ),
                     200,
                     "",
@@ -438,7 +450,7 @@ def _api_base(url: str) -> str:
         return validation.validate_base_url(text)
     except InvalidInput as exc:
         raise MalformedResponse(
-            _("the region's address is not usable ({problem})").format(problem=exc.message),
+            Message(N_("the region's address is not usable ({problem})"), problem=exc.message),
             200,
             "",
         ) from None
@@ -467,10 +479,10 @@ def check_notebook_api(transport: Transport, base_url: str, token: str, region: 
         if exc.status != 404:
             raise
         raise LoginError(
-            _("the notebook API address {url} of region {region} answered 404 Not Found").format(
-                url=base_url, region=region
-            ),
-            _(NO_NOTEBOOK_API_HINT),
+            N_("the notebook API address {url} of region {region} answered 404 Not Found"),
+            NO_NOTEBOOK_API_HINT,
+            url=base_url,
+            region=region,
         ) from None
 
 
@@ -493,7 +505,7 @@ def open_region(account: Account, region: Region, *, transport: Transport | None
     """Find the region's address (region discovery), check that it serves the notebook APIs
     (the first notebook call), and return the signed-in session."""
     if region.token is None:
-        raise LoginError(_("region {region} has no token").format(region=region.label))
+        raise LoginError(N_("region {region} has no token"), region=region.label)
     with AccountApi(
         account.login_url, account.timeout, ac_url=account.ac_url, transport=transport
     ) as api:

@@ -19,7 +19,7 @@ from . import account, config, endpoints, i18n, lifecycle, readiness, validation
 from .config import Settings
 from .endpoints import Endpoint
 from .errors import ApiError, HttpError, InvalidInput, MalformedResponse, ScnetError
-from .i18n import _
+from .i18n import N_, Message
 from .models import (
     InstanceProgress,
     Notebook,
@@ -136,15 +136,16 @@ class ScnetClient:
         data = envelope.get("data")
         if not isinstance(data, dict):
             raise MalformedResponse(
-                _("'data' is {type}, expected an object").format(type=json_type(data)),
+                Message(N_("'data' is {type}, expected an object"), type=json_type(data)),
                 200,
                 preview_json(data),
             )
         exec_success = data.get("execSuccess")
         if not isinstance(exec_success, bool):
             raise MalformedResponse(
-                _("'execSuccess' is {type}, expected true or false").format(
-                    type=json_type(exec_success)
+                Message(
+                    N_("'execSuccess' is {type}, expected true or false"),
+                    type=json_type(exec_success),
                 ),
                 200,
                 preview_json(exec_success),
@@ -188,7 +189,7 @@ class ScnetClient:
                     # Not what any source shows: say so rather than "no address yet".
                     keys = ", ".join(sorted(map(str, data))[:8])
                     raise MalformedResponse(
-                        _("'data' has no 'url' or 'status' (it has: {keys})").format(keys=keys),
+                        Message(N_("'data' has no 'url' or 'status' (it has: {keys})"), keys=keys),
                         200,
                         preview_json(data),
                     ).at(str(endpoints.SERVICE_URL))
@@ -201,7 +202,7 @@ class ScnetClient:
                     envelope,
                 )
             raise MalformedResponse(
-                _("'data' is {type}, expected an object or a URL").format(type=json_type(data)),
+                Message(N_("'data' is {type}, expected an object or a URL"), type=json_type(data)),
                 200,
                 preview_json(data),
             )
@@ -220,7 +221,7 @@ class ScnetClient:
                 data = envelope.get("data")
                 if not isinstance(data, dict) or not isinstance(data.get("records"), list):
                     raise MalformedResponse(
-                        _("'data' has no 'records' list"), 200, preview_json(data)
+                        N_("'data' has no 'records' list"), 200, preview_json(data)
                     )
                 batch = [r for r in data["records"] if isinstance(r, dict)]
                 records.extend(NotebookList.from_records(batch))
@@ -270,7 +271,7 @@ class ScnetClient:
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
             if not isinstance(save_env, bool):
-                raise InvalidInput(_("save_env must be True or False"))
+                raise InvalidInput(N_("save_env must be True or False"))
             try:
                 envelope = self._call(
                     endpoints.STOP, body={"notebookId": checked_id, "saveEnv": save_env}
@@ -405,8 +406,8 @@ class ScnetClient:
                 command = command if command is not None else result_or_url.command
                 if url is None:
                     raise ScnetError(
-                        _("the platform gave no external URL to wait for"),
-                        _("Ask for it with service_url(notebook_id) once the service is up."),
+                        N_("the platform gave no external URL to wait for"),
+                        N_("Ask for it with service_url(notebook_id) once the service is up."),
                     )
             else:
                 url, port = result_or_url, None
@@ -455,11 +456,14 @@ class ScnetClient:
                 raise
             raise HttpError(exc.status, exc.reason, exc.body, self._default_host_hint()) from None
 
-    def _default_host_hint(self) -> str:
+    def _default_host_hint(self) -> Message:
         """Why a region's token was refused when no base URL was set: it went to the
         documentation's example host, for want of the region's address."""
-        return _(
-            "This went to {url}, the default base URL (the documentation's example host): "
-            "sign in with scnet login or %scnet_login, which finds your region's address, "
-            "or set SCNET_BASE_URL to it."
-        ).format(url=self.base_url)
+        return Message(
+            N_(
+                "This went to {url}, the default base URL (the documentation's example host): "
+                "sign in with scnet login or %scnet_login, which finds your region's address, "
+                "or set SCNET_BASE_URL to it."
+            ),
+            url=self.base_url,
+        )

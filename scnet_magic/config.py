@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from . import i18n, validation
 from .errors import ConfigError, InvalidInput, sentences
-from .i18n import _
+from .i18n import N_, _
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
 # Where access-key sign-in lives (POST /api/user/v3/tokens).
@@ -95,9 +95,9 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(
-            _("cannot read config file {path}: {reason}").format(
-                path=_shown_path(path), reason=exc.strerror
-            )
+            N_("cannot read config file {path}: {reason}"),
+            path=_shown_path(path),
+            reason=exc.strerror,
         ) from None
     # Imported only when there is a file to read: %load_ext need not pay for the parser.
     if sys.version_info >= (3, 11):
@@ -108,9 +108,7 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
-            _("config file {path} is not valid TOML: {reason}").format(
-                path=_shown_path(path), reason=exc
-            )
+            N_("config file {path} is not valid TOML: {reason}"), path=_shown_path(path), reason=exc
         ) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
     if secret is not None and os.name == "posix":
@@ -181,7 +179,7 @@ def no_token_error(hint: str) -> ConfigError:
             ),
             hint,
         )
-    return ConfigError(_("No SCNET token is set."), hint)
+    return ConfigError(N_("No SCNET token is set."), hint)
 
 
 class _Lookup:
@@ -256,8 +254,7 @@ class _Lookup:
         except InvalidInput as exc:
             # Say where the bad value came from: it may be an old environment variable.
             raise InvalidInput(
-                _("{problem} (from {source})").format(problem=exc.message, source=source),
-                exc.hint,
+                N_("{problem} (from {source})"), exc.hint, problem=exc.message, source=source
             ) from None
 
     def value(self, name: str, check: Callable[[object], T], default: D) -> T | D:
@@ -410,10 +407,10 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
         document = tomlkit.document()
     except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
         raise ConfigError(
-            _("cannot update config file {path}: {reason}").format(
-                path=_shown_path(path), reason=exc
-            ),
-            _("Fix or move the file, then try again."),
+            N_("cannot update config file {path}: {reason}"),
+            N_("Fix or move the file, then try again."),
+            path=_shown_path(path),
+            reason=exc,
         ) from None
     for name, value in values.items():
         document[name] = value
@@ -434,9 +431,9 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
             raise
     except OSError as exc:
         raise ConfigError(
-            _("cannot write config file {path}: {reason}").format(
-                path=_shown_path(path), reason=exc.strerror
-            ),
-            _("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere."),
+            N_("cannot write config file {path}: {reason}"),
+            N_("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere."),
+            path=_shown_path(path),
+            reason=exc.strerror,
         ) from None
     return path

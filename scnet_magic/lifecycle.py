@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import ApiError, InstanceError, InstanceTimeout, MalformedResponse, TransportError
-from .i18n import N_, _
+from .i18n import N_, Message
 from .models import InstanceProgress, Notebook, StopResult
 from .polling import Look, growing_intervals, poll
 from .transport import json_type, preview_json
@@ -54,7 +54,7 @@ def notebook_from(envelope: dict[str, Any], notebook_id: str, endpoint: str) -> 
         data = data["records"][0]
     if not isinstance(data, dict):
         raise MalformedResponse(
-            _("'data' is {type}, expected the instance record").format(type=json_type(data)),
+            Message(N_("'data' is {type}, expected the instance record"), type=json_type(data)),
             200,
             preview_json(data),
         ).at(endpoint)

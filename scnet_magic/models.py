@@ -14,7 +14,7 @@ from typing import Any
 
 from . import display
 from .errors import InvalidInput, LoginError
-from .i18n import _
+from .i18n import N_, Message, _
 
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 
@@ -388,15 +388,14 @@ class Account:
             if len(usable) == 1:
                 return usable[0]
             raise InvalidInput(
-                _(
+                N_(
                     "account {user} has {count} regions; choose one with --region "
                     "NAME_OR_ID: {regions}"
-                ).format(
-                    user=self.user,
-                    count=len(usable),
-                    regions=", ".join(region.label for region in usable),
                 ),
                 self.unusable_note(),
+                user=self.user,
+                count=len(usable),
+                regions=", ".join(region.label for region in usable),
             )
         key = wanted.strip()
         matches = [r for r in self.regions if key in (r.id, r.name)]
@@ -404,29 +403,36 @@ class Account:
             matches = [r for r in self.regions if key.casefold() in r.name.casefold()]
         if len(matches) > 1:
             raise InvalidInput(
-                _("region {name} matches several regions: {regions}").format(
-                    name=repr(key), regions=", ".join(region.label for region in matches)
-                ),
-                _("Give the full name or the id."),
+                N_("region {name} matches several regions: {regions}"),
+                N_("Give the full name or the id."),
+                name=repr(key),
+                regions=", ".join(region.label for region in matches),
             )
         if not matches:
             raise LoginError(
-                _("account {user} has no region {name}").format(user=self.user, name=repr(key)),
+                N_("account {user} has no region {name}"),
                 _("Regions: {regions}.")
                 .format(regions=", ".join(region.label for region in usable))
                 .strip()
                 + (" " + self.unusable_note() if self.unusable_note() else ""),
+                user=self.user,
+                name=repr(key),
             )
         region = matches[0]
         if region.token is None:
             raise LoginError(
-                _(
+                N_(
                     "region {region} has no token: the account may be suspended there or "
                     "not opened in that region"
-                ).format(region=region.label),
-                _(
-                    "Choose another region ({regions}), or check the account in the SCNet console."
-                ).format(regions=", ".join(r.label for r in usable)),
+                ),
+                Message(
+                    N_(
+                        "Choose another region ({regions}), or check the account in the SCNet "
+                        "console."
+                    ),
+                    regions=", ".join(r.label for r in usable),
+                ),
+                region=region.label,
             )
         return region
 

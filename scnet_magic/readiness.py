@@ -31,7 +31,7 @@ from urllib.parse import urljoin
 
 from .config import DEFAULT_WAIT
 from .errors import GuardUnreachable, NotReady
-from .i18n import N_, _
+from .i18n import N_, Message, _
 from .models import GATEWAY_ERRORS, Probe, Readiness, WaitProgress
 from .polling import Look, growing_intervals, poll
 from .transport import HttpTransport
@@ -246,6 +246,6 @@ def check_guard(transport: HttpTransport, url: str, timeout: float, guard: Guard
         NOT_THIS_GUARD,
         N_("{url} was answered by {what} ({reason})."),
         url=url,
-        what=_(what),
+        what=Message(what),
         reason=reason,
     )

@@ -41,7 +41,7 @@ from .errors import (
     TransportError,
     one_line,
 )
-from .i18n import N_, _
+from .i18n import N_, Message, _
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -79,12 +79,12 @@ def preview(body: bytes) -> str:
 
 def _status_hint(status: int) -> str:
     if status in (401, 403):
-        return _("Check the token, and that the base URL is your region's address.")
+        return N_("Check the token, and that the base URL is your region's address.")
     if status == 404:
-        return _("Check the base URL: it should be your region's address, without a path.")
+        return N_("Check the base URL: it should be your region's address, without a path.")
     if status >= 500:
-        return _("The platform or a gateway in front of it failed; try again later.")
-    return _("Check the base URL.")
+        return N_("The platform or a gateway in front of it failed; try again later.")
+    return N_("Check the base URL.")
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -148,22 +148,25 @@ _CERT_DATES = {9, 10}  # not yet valid, expired
 _CERT_NAMES = {62, 64}  # host name mismatch, IP address mismatch
 
 
-def _tls_hint(exc: BaseException, address_name: str = N_("the base URL")) -> str:
+def _tls_hint(exc: BaseException, address_name: str = N_("the base URL")) -> Message:
     """What to do about a failed TLS connection, by what the verification said."""
-    address_name = _(address_name)
+    address = Message(address_name)
     codes = {e.verify_code for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)}
     if codes & _CERT_NAMES:
-        return _("The certificate is for another address; check {address}.").format(
-            address=address_name
+        return Message(
+            N_("The certificate is for another address; check {address}."), address=address
         )
     if codes & _CERT_DATES:
-        return _("The certificate is out of date, or this machine's clock is wrong.")
+        return Message(N_("The certificate is out of date, or this machine's clock is wrong."))
     if codes:
-        return _(
-            "The certificate is not from an authority this machine trusts; check {address}. "
-            "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
-        ).format(address=address_name)
-    return _("Check {address} and the network.").format(address=address_name)
+        return Message(
+            N_(
+                "The certificate is not from an authority this machine trusts; check {address}. "
+                "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
+            ),
+            address=address,
+        )
+    return Message(N_("Check {address} and the network."), address=address)
 
 
 @dataclass(frozen=True)
@@ -319,38 +322,38 @@ class HttpTransport(Transport):
         except requests.exceptions.ConnectTimeout as exc:
             _forget_variables(exc)
             raise RequestTimeout(
-                _("could not connect to {origin} within {timeout} s").format(
-                    origin=origin, timeout=f"{self.timeout:g}"
-                ),
-                _("Check {address} and the network.").format(address=_(address)),
+                N_("could not connect to {origin} within {timeout} s"),
+                Message(N_("Check {address} and the network."), address=Message(address)),
+                origin=origin,
+                timeout=f"{self.timeout:g}",
             ) from exc
         except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
             _forget_variables(exc)
             raise RequestTimeout(
-                _("no answer from {origin} within {timeout} s").format(
-                    origin=origin, timeout=f"{self.timeout:g}"
-                ),
-                _(request.resend_hint)
-                if method == "POST"
-                else _("Try again, or raise the timeout."),
+                N_("no answer from {origin} within {timeout} s"),
+                request.resend_hint if method == "POST" else N_("Try again, or raise the timeout."),
+                origin=origin,
+                timeout=f"{self.timeout:g}",
             ) from exc
         except requests.exceptions.SSLError as exc:
             _forget_variables(exc)
             raise TransportError(
-                _("secure connection to {origin} failed: {reason}").format(
-                    origin=origin, reason=reason_of(exc)
-                ),
+                N_("secure connection to {origin} failed: {reason}"),
                 _tls_hint(exc, address),
+                origin=origin,
+                reason=reason_of(exc),
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
             reason = reason_of(exc)
             refused = reason in (_("connection refused"), _("host name not found"))
             raise TransportError(
-                _("request to {origin} failed: {reason}").format(origin=origin, reason=reason),
-                _("Check {address} and the network.").format(address=_(address))
+                N_("request to {origin} failed: {reason}"),
+                Message(N_("Check {address} and the network."), address=Message(address))
                 if refused or method != "POST"
-                else _(request.resend_hint),
+                else request.resend_hint,
+                origin=origin,
+                reason=reason,
             ) from exc
         return Response(response.status_code, raw, response.headers, response.reason or "")
 
@@ -390,27 +393,29 @@ class HttpTransport(Transport):
         self, request: Request, origin: str, status: int, exc: BaseException
     ) -> TransportError:
         """The status line came but the body did not: say so, and how it ended."""
-        hint = _(request.resend_hint) if request.method == "POST" else _("Try again.")
+        hint = request.resend_hint if request.method == "POST" else N_("Try again.")
         if any(
             isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in _chain(exc)
         ):
             return RequestTimeout(
-                _(
-                    "the answer from {origin} (HTTP {status}) did not finish within {timeout} s"
-                ).format(origin=origin, status=status, timeout=f"{self.timeout:g}"),
+                N_("the answer from {origin} (HTTP {status}) did not finish within {timeout} s"),
                 hint,
+                origin=origin,
+                status=status,
+                timeout=f"{self.timeout:g}",
             )
         return TransportError(
-            _("the answer from {origin} (HTTP {status}) was cut off: {reason}").format(
-                origin=origin, status=status, reason=reason_of(exc)
-            ),
+            N_("the answer from {origin} (HTTP {status}) was cut off: {reason}"),
             hint,
+            origin=origin,
+            status=status,
+            reason=reason_of(exc),
         )
 
 
 def _too_large(status: int, start: bytes) -> MalformedResponse:
     return MalformedResponse(
-        _("body larger than {size} MiB").format(size=MAX_BODY // (1024 * 1024)),
+        Message(N_("body larger than {size} MiB"), size=MAX_BODY // (1024 * 1024)),
         status,
         preview(start),
     )
@@ -460,7 +465,7 @@ def _envelope(response: Response) -> dict[str, Any]:
             status,
             reason,
             _("redirected to {location}").format(location=location) if location else "",
-            _(
+            N_(
                 "The base URL may be out of date; use your region's address. Redirects are not "
                 "followed, so nothing was started twice."
             ),
@@ -471,20 +476,20 @@ def _envelope(response: Response) -> dict[str, Any]:
         if status >= 400:
             raise HttpError(status, reason, preview(raw), _status_hint(status)) from None
         raise MalformedResponse(
-            _("not valid JSON"),
+            N_("not valid JSON"),
             status,
             preview(raw),
-            _("The base URL may not be the API address."),
+            N_("The base URL may not be the API address."),
         ) from None
     if not isinstance(parsed, dict) or "code" not in parsed:
         if status >= 400:
             raise HttpError(status, reason, preview(raw), _status_hint(status))
-        raise MalformedResponse(_("no 'code' field"), status, preview(raw))
+        raise MalformedResponse(N_("no 'code' field"), status, preview(raw))
     code = parsed["code"]
     # Documented as a string; some answers carry a number.
     if isinstance(code, bool) or not isinstance(code, (str, int)):
         raise MalformedResponse(
-            _("'code' is {type}, expected a string").format(type=json_type(code)),
+            Message(N_("'code' is {type}, expected a string"), type=json_type(code)),
             status,
             preview(raw),
         )
@@ -503,17 +508,17 @@ def optional_text(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def json_type(value: object) -> str:
+def json_type(value: object) -> Message:
     """What a parsed JSON value is, in JSON's words (the server speaks JSON, not Python)."""
     if value is None:
-        return "null"
+        return Message("null")
     if isinstance(value, bool):
-        return _("a boolean")
+        return Message(N_("a boolean"))
     if isinstance(value, (int, float)):
-        return _("a number")
+        return Message(N_("a number"))
     if isinstance(value, str):
-        return _("a string")
-    return _("an array") if isinstance(value, list) else _("an object")
+        return Message(N_("a string"))
+    return Message(N_("an array") if isinstance(value, list) else N_("an object"))
 
 
 def preview_json(value: object) -> str:
