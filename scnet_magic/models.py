@@ -19,8 +19,36 @@ from .i18n import N_, Message, _
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 
 
-@dataclass(frozen=True)
-class StartResult:
+class Rendered:
+    """A result shown through :mod:`scnet_magic.display`: as text (its repr), as HTML, and in
+    IPython once per cell. A subclass says how with ``_text`` and ``_html``."""
+
+    def _text(self) -> str:
+        raise NotImplementedError
+
+    def _html(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self._text()
+
+    def _repr_html_(self) -> str:
+        return self._html()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # No application/json: JupyterLab ranks its JSON viewer above HTML and would show a
+        # tree instead of the link. The JSON form is to_dict().
+        return {"text/plain": self._text(), "text/html": self._html()}
+
+    def _ipython_display_(self) -> None:
+        # The magic displays its result and also returns it; when the magic's call is the last
+        # line of a cell, IPython would show the returned value a second time. Skip exactly that
+        # second showing: same object, same cell.
+        display.show_once(self)
+
+
+@dataclass(frozen=True, repr=False)
+class StartResult(Rendered):
     """The platform's answer to a start request.
 
     ``ok``: the service answers on the port. ``pending``: the command ran but nothing listens on
@@ -101,29 +129,21 @@ class StartResult:
             "replaced_port": self.replaced_port,
         }
 
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.start_text(self)
 
-    __str__ = __repr__
-
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         return display.start_html(self)
+
+    def __str__(self) -> str:
+        return self._text()
 
     def to_json(self) -> str:
         return display.to_json(self.to_dict())
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return display.start_bundle(self)
 
-    def _ipython_display_(self) -> None:
-        # The magic displays its result and also returns it; when the magic's call is the last
-        # line of a cell, IPython would show the returned value a second time. Skip exactly that
-        # second showing: same object, same cell.
-        display.show_once(self)
-
-
-@dataclass(frozen=True)
-class ServiceUrl:
+@dataclass(frozen=True, repr=False)
+class ServiceUrl(Rendered):
     """The custom service's external address, as endpoint 2 reports it."""
 
     notebook_id: str
@@ -148,20 +168,14 @@ class ServiceUrl:
             found["instance"] = self.instance.to_dict()
         return found
 
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.service_url_text(self)
 
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         return display.service_url_html(self)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return display.service_url_bundle(self)
 
-    def _ipython_display_(self) -> None:
-        display.show_once(self)  # see StartResult._ipython_display_
-
-
-class NotebookList(list["Notebook"]):
+class NotebookList(Rendered, list["Notebook"]):
     """The notebook instances the list endpoint returned, each a :class:`Notebook` (its
     record as it came in ``.raw``); renders as a table."""
 
@@ -174,21 +188,15 @@ class NotebookList(list["Notebook"]):
         """The instances, as a plain list."""
         return list(self)
 
-    def _repr_html_(self) -> str:
-        return display.notebooks_html(self)
-
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.notebooks_text(self)
+
+    def _html(self) -> str:
+        return display.notebooks_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (what ``--json`` prints): every record, all its fields."""
         return {"count": len(self), "notebooks": [notebook.raw for notebook in self]}
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return display.notebooks_bundle(self)
-
-    def _ipython_display_(self) -> None:
-        display.show_once(self)  # see StartResult._ipython_display_
 
 
 def _custom_port(value: object) -> int | None:
@@ -200,8 +208,8 @@ def _custom_port(value: object) -> int | None:
     return value if isinstance(value, int) and 1 <= value <= 65535 else None
 
 
-@dataclass(frozen=True)
-class Notebook:
+@dataclass(frozen=True, repr=False)
+class Notebook(Rendered):
     """One notebook instance as its detail (or a list record) describes it.
 
     ``custom_port`` and ``command`` are the instance's one custom service as configured by the
@@ -242,17 +250,11 @@ class Notebook:
             "command": self.command,
         }
 
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.notebook_text(self)
 
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         return display.notebook_html(self)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return display.notebook_bundle(self)
-
-    def _ipython_display_(self) -> None:
-        display.show_once(self)  # see StartResult._ipython_display_
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,8 @@ class InstanceProgress:
     attempts: int
 
 
-@dataclass
-class StopResult:
+@dataclass(repr=False)
+class StopResult(Rendered):
     """A stop request's outcome: ``already_stopped`` when the platform said the instance was
     stopped before (code 817140), which is what was asked, so not an error."""
 
@@ -286,17 +288,11 @@ class StopResult:
             "msg": self.msg,
         }
 
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.stop_text(self)
 
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         return display.stop_html(self)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return {"text/plain": display.stop_text(self), "text/html": display.stop_html(self)}
-
-    def _ipython_display_(self) -> None:
-        display.show_once(self)  # see StartResult._ipython_display_
 
 
 # -- waiting until ready ---------------------------------------------------------------------

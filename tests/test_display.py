@@ -121,15 +121,13 @@ def test_waiting_line_shows_elapsed_time_and_the_last_answer() -> None:
 def test_no_displayed_bundle_offers_json() -> None:
     # JupyterLab and Notebook 7 rank their JSON viewer above HTML: offering application/json
     # would hide the clickable link behind a JSON tree.
-    from scnet_magic.display import notebooks_bundle, service_url_bundle, start_bundle
-
     rows = NotebookList.from_records(
         [{"id": "1", "notebookName": "a", "notebookStatus": "Running"}]
     )
     for bundle in (
-        start_bundle(result()),
-        service_url_bundle(ServiceUrl("1", URL, "active", {})),
-        notebooks_bundle(rows),
+        result()._repr_mimebundle_(),
+        ServiceUrl("1", URL, "active", {})._repr_mimebundle_(),
+        rows._repr_mimebundle_(),
     ):
         assert set(bundle) == {"text/plain", "text/html"}
 

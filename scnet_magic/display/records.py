@@ -116,10 +116,6 @@ def notebooks_html(notebooks: Sequence[Notebook]) -> str:
     )
 
 
-def notebooks_bundle(notebooks: Sequence[Notebook]) -> dict[str, Any]:
-    return {"text/plain": notebooks_text(notebooks), "text/html": notebooks_html(notebooks)}
-
-
 # -- signing in ----------------------------------------------------------------------------
 
 
@@ -207,10 +203,6 @@ def notebook_html(notebook: Notebook) -> str:
     inner = f'<div style="font-weight:600">{esc(title)}</div>'
     inner += f"<div>{esc(instance_line(notebook))}</div>"
     return box(kind, inner)
-
-
-def notebook_bundle(notebook: Notebook) -> dict[str, Any]:
-    return {"text/plain": notebook_text(notebook), "text/html": notebook_html(notebook)}
 
 
 def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = "") -> str:

@@ -123,12 +123,6 @@ def protected_line(result: StartResult) -> str:
     )
 
 
-def start_bundle(result: StartResult) -> dict[str, Any]:
-    # No application/json here: JupyterLab ranks its JSON viewer above HTML and would show a
-    # tree instead of the link. The JSON form is StartResult.to_dict() / to_json().
-    return {"text/plain": start_text(result), "text/html": start_html(result)}
-
-
 class Shown(Protocol):
     """A result the magics display and return (StartResult, ServiceUrl, NotebookList)."""
 
@@ -368,8 +362,3 @@ def service_url_html(service: ServiceUrl) -> str:
     if service.instance is not None:
         inner += f"<div>{esc(instance_line(service.instance))}</div>"
     return box(kind, inner)
-
-
-def service_url_bundle(service: ServiceUrl) -> dict[str, Any]:
-    # HTML and text only, as for a start result: JupyterLab would prefer a JSON tree.
-    return {"text/plain": service_url_text(service), "text/html": service_url_html(service)}
