@@ -180,7 +180,8 @@ class Request:
 
     method: str
     url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    # Credentials travel here (a token, an access key and its signature): in no repr.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     params: Mapping[str, str] | None = None
     body: dict[str, Any] | None = None
     address_name: str = N_("the base URL")
