@@ -35,10 +35,12 @@ from scnet_magic.account import (
 from scnet_magic.cli import main as cli_main
 from scnet_magic.cli.login import add_login_arguments, login_command
 from scnet_magic.config import read_config_file, resolve, resolve_login, save_config
+from scnet_magic.endpoints import TOKENS
 from scnet_magic.errors import MalformedResponse, TransportError
 from scnet_magic.models import Login
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import region_picker
+from scnet_magic.transport import MockTransport, Request, Response
 
 from conftest import CANARY, SECRET_CANARY, free_port
 
@@ -495,3 +497,26 @@ def test_the_secret_key_is_hidden_in_verbose_tracebacks(
     assert "LoginError" in shown and "secret_key" in shown
     assert "InvalidInput" in shown and "token" in shown
     assert SECRET_CANARY not in shown and CANARY not in shown
+
+
+def test_sign_in_answer_shapes_in_memory() -> None:
+    """The account calls take a transport too: a token answer of the wrong shape, in memory."""
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response.json({"code": "0", "msg": "success", "data": "not a list"})
+
+    with pytest.raises(MalformedResponse, match="'data' of the token answer is a string"):
+        ScnetClient.login(
+            "someone",
+            "AK-1",
+            SECRET_CANARY,
+            login_url="https://login.example",
+            ac_url="https://ac.example",
+            transport=MockTransport(handler),
+        )
+    (request,) = seen
+    assert (request.method, request.url) == ("POST", "https://login.example" + TOKENS.path)
+    assert request.headers["accessKey"] == "AK-1" and len(request.headers["signature"]) == 64
+    assert SECRET_CANARY not in repr(request) + str(dict(request.headers))
