@@ -233,24 +233,26 @@ def test_untrusted_certificate_is_a_transport_error_naming_tls() -> None:
     assert CANARY not in str(info.value)
 
 
-def test_api_error_in_a_non_200_envelope(sandbox: Sandbox) -> None:
-    sandbox.fault = "401-json"
+def test_api_error_in_a_non_200_envelope() -> None:
+    refused = Response.json({"code": "10008", "msg": "token expired", "data": None}, 401)
     with pytest.raises(ApiError) as info:
-        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+        answering(refused).start_service(ID, 1223)
     assert info.value.status == 401 and info.value.code == "10008"
 
 
-def test_not_json_is_reported_with_status_and_body(sandbox: Sandbox) -> None:
-    sandbox.fault = "truncated"
+def test_not_json_is_reported_with_status_and_body() -> None:
+    cut = Response(200, b'{"code": "0", "msg": "success", "data": {"execSuccess": tr')
     with pytest.raises(MalformedResponse, match=r"HTTP 200, not valid JSON\): \{") as info:
-        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+        answering(cut).start_service(ID, 1223)
     assert "execSuccess" in info.value.body
 
 
-def test_html_gateway_page_is_an_http_error(sandbox: Sandbox) -> None:
-    sandbox.fault = "html502"
+def test_html_gateway_page_is_an_http_error() -> None:
+    page = Response(
+        502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", reason="Bad Gateway"
+    )
     with pytest.raises(HttpError, match="HTTP 502") as info:
-        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+        answering(page).start_service(ID, 1223)
     assert info.value.status == 502 and "502" in info.value.body
 
 
