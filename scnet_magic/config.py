@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from . import i18n, validation
 from .errors import ConfigError, InvalidInput, sentences
-from .i18n import N_, _
+from .i18n import N_, Message, _
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
 # Where access-key sign-in lives (POST /api/user/v3/tokens).
@@ -252,9 +252,13 @@ class _Lookup:
         try:
             return check(value), source
         except InvalidInput as exc:
-            # Say where the bad value came from: it may be an old environment variable.
+            # Say where the bad value came from: it may be an old environment variable. (The
+            # hint is text already, not a message id to fill with these values.)
             raise InvalidInput(
-                N_("{problem} (from {source})"), exc.hint, problem=exc.message, source=source
+                N_("{problem} (from {source})"),
+                Message(exc.hint),
+                problem=exc.message,
+                source=source,
             ) from None
 
     def value(self, name: str, check: Callable[[object], T], default: D) -> T | D:
