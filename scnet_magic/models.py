@@ -388,7 +388,7 @@ class Account:
                     "account {user} has {count} regions; choose one with --region "
                     "NAME_OR_ID: {regions}"
                 ),
-                self.unusable_note(),
+                Message(self.unusable_note()),  # written now: not a template for the values
                 user=self.user,
                 count=len(usable),
                 regions=", ".join(region.label for region in usable),
@@ -407,10 +407,13 @@ class Account:
         if not matches:
             raise LoginError(
                 N_("account {user} has no region {name}"),
-                _("Regions: {regions}.")
-                .format(regions=", ".join(region.label for region in usable))
-                .strip()
-                + (" " + self.unusable_note() if self.unusable_note() else ""),
+                # Written now, names from the platform and all: not a template for the values.
+                Message(
+                    _("Regions: {regions}.").format(
+                        regions=", ".join(region.label for region in usable)
+                    )
+                    + (" " + self.unusable_note() if self.unusable_note() else "")
+                ),
                 user=self.user,
                 name=repr(key),
             )

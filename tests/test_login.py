@@ -37,7 +37,7 @@ from scnet_magic.cli.login import add_login_arguments, login_command
 from scnet_magic.config import read_config_file, resolve, resolve_login, save_config
 from scnet_magic.endpoints import TOKENS
 from scnet_magic.errors import MalformedResponse, TransportError
-from scnet_magic.models import Login
+from scnet_magic.models import Account, Login, Region
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import region_picker
 from scnet_magic.transport import MockTransport, Request, Response
@@ -520,3 +520,18 @@ def test_sign_in_answer_shapes_in_memory() -> None:
     assert (request.method, request.url) == ("POST", "https://login.example" + TOKENS.path)
     assert request.headers["accessKey"] == "AK-1" and len(request.headers["signature"]) == 64
     assert SECRET_CANARY not in repr(request) + str(dict(request.headers))
+
+
+def test_a_region_name_with_braces_is_shown_as_it_came() -> None:
+    """Region names come from the platform: the hint that lists them is not a template."""
+    regions = (Region("华东{1}区", "11", "t1"), Region("华北{name}", "12", "t2"))
+    account = Account("someone", "https://login.example", 5.0, regions)
+    with pytest.raises(LoginError) as info:
+        account.choose("nowhere")
+    assert "华东{1}区 (11)" in info.value.hint and "华北{name} (12)" in info.value.user_message()
+    closed = Account(
+        "someone", "https://login.example", 5.0, (*regions, Region("西{0}", "13", None))
+    )
+    with pytest.raises(InvalidInput) as several:
+        closed.choose(None)
+    assert "西{0} (13)" in several.value.user_message()
