@@ -32,6 +32,7 @@ from guard_helpers import (
     Guarded,
     basic,
     guard_in_front_of,
+    raw_exchange,
     refused_websocket,
     running_service,
 )
@@ -636,3 +637,27 @@ def test_three_simultaneous_starts_with_three_passwords_start_one_guard(guard_di
     assert sum(outcome.startswith("started") for outcome in outcomes) == 1, outcomes
     refused = [outcome for outcome in outcomes if not outcome.startswith("started")]
     assert all("with another password" in outcome for outcome in refused), outcomes
+
+
+def test_a_refusal_keeps_the_connection_of_a_request_without_a_body(
+    service_port: int, tmp_path: Path
+) -> None:
+    """A 401 for a GET leaves the kept-alive connection usable (a client that reuses it, as
+    requests and browsers do, met a reset); a refused request with a body says it closes."""
+    request = b"GET / HTTP/1.1\r\nHost: guarded\r\nAccept: */*\r\n\r\n"
+    with guard_in_front_of(service_port, tmp_path) as guard:
+        with socket.create_connection(("127.0.0.1", guard.record.port), timeout=5) as connection:
+            answers = b""
+            for _attempt in range(3):
+                connection.sendall(request)
+                while answers.count(b"Authentication required.") <= _attempt:
+                    chunk = connection.recv(65536)
+                    assert chunk, "the guard closed the connection after a refusal"
+                    answers += chunk
+        assert answers.count(b"HTTP/1.1 401") == 3
+        assert b"Connection: close" not in answers
+
+        with_body = b"POST / HTTP/1.1\r\nHost: guarded\r\nContent-Length: 5\r\n\r\nhello"
+        answer = raw_exchange(guard.record.port, with_body)
+        assert answer.startswith(b"HTTP/1.1 401")
+        assert b"\r\nConnection: close\r\n" in answer

@@ -280,6 +280,13 @@ class Upload:
             self._ended.set_result(None)
 
 
+def carries_body(headers: httputil.HTTPHeaders) -> bool:
+    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0").strip() not in (
+        "",
+        "0",
+    )
+
+
 @web.stream_request_body
 class ProxyHandler(GuardHandler):
     """Any other request: to the service, once the visitor has authenticated."""
@@ -289,6 +296,7 @@ class ProxyHandler(GuardHandler):
     service: ServiceConnection | None = None
     answering: asyncio.Future[bool] | None = None  # whether the answer arrived whole
     answer_started = False  # something of the answer has gone to the visitor
+    refusal: Verdict | None = None  # a request without a body, refused once it was read
 
     async def prepare(self) -> None:
         if framing_problem(self.request.headers):
@@ -297,7 +305,16 @@ class ProxyHandler(GuardHandler):
             return
         verdict = await self.credentials()
         if verdict is not Verdict.PASS:
-            self.refuse(verdict)
+            if carries_body(self.request.headers):
+                # A stranger's body is not read: the connection closes after the refusal,
+                # and the answer says so.
+                self.set_header("Connection", "close")
+                self.refuse(verdict)
+            else:
+                # Answered once the (empty) request has been read whole, so that the
+                # connection stays usable: a refusal from prepare() would make tornado close
+                # it unannounced, and a client reusing it would meet a reset.
+                self.refusal = verdict
             return
         connection = self.request.connection
         if isinstance(connection, HTTP1Connection):
@@ -309,9 +326,7 @@ class ProxyHandler(GuardHandler):
         request = self.request
         method = request.method or "GET"
         headers = forwarded_headers(request, drop=self.consumed_headers)
-        if "Transfer-Encoding" in request.headers or request.headers.get(
-            "Content-Length", "0"
-        ).strip() not in ("", "0"):
+        if carries_body(request.headers):
             frame_chunks = "Transfer-Encoding" in request.headers and method not in (
                 CHUNKED_BY_CLIENT
             )
@@ -355,6 +370,9 @@ class ProxyHandler(GuardHandler):
 
     async def relay(self, *_args: str) -> None:
         """The method for every HTTP verb: the body has been sent on; finish the response."""
+        if self.refusal is not None:
+            self.refuse(self.refusal)
+            return
         assert self.answering is not None
         if self.upload is not None:
             await self.upload.end()
