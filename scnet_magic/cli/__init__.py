@@ -7,6 +7,7 @@
     scnet url --id ID [--json]
     scnet notebooks [--status S] [--name TEXT] [--json]
     scnet sandbox [--execute] [--port N]
+    scnet doctor [--id ID] [--report [FILE]]
 
 Settings come from the same places as in the magics (``SCNET_*`` variables, the config file);
 the token is never an argument, since arguments show in the process list and shell history:
@@ -245,6 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=listen_port, default=0, help=_("port to listen on (default: any)")
     )
     add_guard_verb(verbs)
+    from .doctor import add_doctor_arguments
+
+    add_doctor_arguments(
+        verbs.add_parser(
+            "doctor",
+            parents=[notebook_id, api],
+            help=_("check the settings, the platform's answers and the guards (read-only)"),
+            description=_(
+                "Check where each setting comes from, the clock, the token, the region's "
+                "address, a notebook list call and the guards; nothing is started, stopped or "
+                "renewed. Exit 0 when every check passes, 1 when one fails."
+            ),
+        )
+    )
     return parser
 
 
@@ -329,6 +344,7 @@ def _main(words: list[str]) -> int:
 
         return sandbox.main([*(["--execute"] if args.execute else []), "--port", str(args.port)])
     from . import verbs as commands
+    from .doctor import doctor_command
     from .guard import guard_verb
 
     verbs: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -337,6 +353,7 @@ def _main(words: list[str]) -> int:
         "url": commands.url,
         "notebooks": commands.notebooks,
         "guard": guard_verb,
+        "doctor": doctor_command,
         "login": login_command,  # keys typed at its prompts: its own Ctrl-C message
     }
     try:

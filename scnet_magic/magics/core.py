@@ -27,6 +27,7 @@ from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
 from .account import AccountMagics
 from .base import SessionMagics
+from .doctor import DoctorMagics
 from .guard import protect_password, refuse_password_on_line, scnet_guard
 from .instance import InstanceMagics
 from .line import notebook_id_argument, parse, readable_arguments, seconds, split, trait_value
@@ -286,6 +287,7 @@ def load(shell: InteractiveShell, widgets: Widgets = NO_WIDGETS) -> ScnetMagics:
         AccountMagics(shell, session),
         SandboxMagics(shell, session),
         GuardMagics(shell, session),
+        DoctorMagics(shell, session),
     ]
     for family in families:
         shell.register_magics(family)

@@ -114,18 +114,20 @@ class Session:
                 ).format(problem=problem, name=name),
                 _("Set it again with a valid value, or to None for the default."),
             )
-        return config.resolve(
-            session={
-                "token": self.token,
-                "base_url": options.base_url,
-                "notebook_id": options.notebook_id,
-                "timeout": options.timeout,
-                "language": options.language,
-                "login_url": self.login_url,
-                "ac_url": self.ac_url,
-            },
-            session_token_label=self.token_origin,
-        )
+        return config.resolve(session=self.values(), session_token_label=self.token_origin)
+
+    def values(self) -> dict[str, Any]:
+        """The settings this session holds (None: not set here)."""
+        options = self.options
+        return {
+            "token": self.token,
+            "base_url": options.base_url,
+            "notebook_id": options.notebook_id,
+            "timeout": options.timeout,
+            "language": options.language,
+            "login_url": self.login_url,
+            "ac_url": self.ac_url,
+        }
 
     def language(self) -> str:
         """The session's language: ``%config ScnetMagics.language``, else ``SCNET_LANG``, the

@@ -1,0 +1,563 @@
+"""``scnet doctor``: read-only checks of what the settings point at, and the shape report.
+
+Each check is one line (passed, failed, or for information) with a hint. Every answer the
+checks see is kept as its *shape* (keys and JSON types, never a value), which the report
+writes out for a bug report and compares with the shapes the client reads. Nothing is
+started, stopped or renewed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import config, endpoints
+from ._version import __version__
+from .account import VALID_STATE, first_usable_url
+from .config import Settings
+from .endpoints import Endpoint
+from .errors import ScnetError
+from .i18n import N_, _
+from .transport import HttpTransport, Request, Response, Transport
+
+PASS, FAIL, INFO = "pass", "fail", "info"
+MARKS = {PASS: "✓", FAIL: "✗", INFO: "–"}
+CLOCK_TOLERANCE = 30.0  # seconds; signatures carry a timestamp the login host checks
+TLS_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+SETTINGS = ("token", "base_url", "notebook_id", "timeout", "login_url", "ac_url", "language")
+_KNOWN = (
+    endpoints.STATE,
+    endpoints.CENTER,
+    endpoints.LIST,
+    endpoints.DETAIL,
+    endpoints.SERVICE_URL,
+    endpoints.TOKENS,
+    endpoints.RENEW,
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's output: its state (``PASS``, ``FAIL``, ``INFO``), what was
+    checked and found, and what to do about it."""
+
+    state: str
+    text: str
+    hint: str = ""
+
+    def line(self) -> str:
+        head = f"{MARKS[self.state]} {self.text}"
+        return f"{head}\n    {self.hint}" if self.hint else head
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as the report keeps it: where it came from and its shape, never a value."""
+
+    endpoint: str
+    status: int
+    code: str | None
+    data: Any  # the shape of ``data`` (see :func:`shape`)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "code": self.code,
+            "data": self.data,
+        }
+
+
+def shape(value: object) -> Any:
+    """The shape of a JSON value: objects by their keys, lists by their first element, and
+    every other value by its JSON type's name."""
+    if isinstance(value, dict):
+        return {str(key): shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string"
+
+
+def _type_at(data_shape: Any, path: str) -> str:
+    """The JSON type at ``path`` (``records[].id``) of a shape, or "missing". A list met where
+    a key is wanted is read by its first element, as the client reads region discovery."""
+    node = data_shape
+    for part in path.split(".") if path else ():
+        key, is_list = (part[:-2], True) if part.endswith("[]") else (part, False)
+        while isinstance(node, list) and node:
+            node = node[0]
+        if not isinstance(node, dict) or key not in node:
+            return "missing"
+        node = node[key]
+        if is_list:
+            if not isinstance(node, list):
+                return _name(node)
+            if not node:
+                return "empty"
+            node = node[0]
+    return _name(node)
+
+
+def _name(node: Any) -> str:
+    if isinstance(node, dict):
+        return "object"
+    if isinstance(node, list):
+        return "array"
+    return str(node)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the client reads at ``path`` of an endpoint's ``data``: the types it accepts, and
+    how it reads the field's absence (None: absence is a failure)."""
+
+    endpoint: Endpoint
+    path: str
+    types: tuple[str, ...]
+    when_missing: str | None = None
+
+
+_OPTIONAL_PORT = N_("read as no custom service configured")
+EXPECTED = (
+    Expected(endpoints.STATE, "", ("string",)),
+    Expected(endpoints.CENTER, "", ("object", "array")),
+    Expected(endpoints.CENTER, "aiUrls", ("array",)),
+    Expected(endpoints.CENTER, "aiUrls[].url", ("string",)),
+    Expected(endpoints.CENTER, "aiUrls[].enable", ("boolean", "string"), N_("read as enabled")),
+    Expected(endpoints.LIST, "", ("object",)),
+    Expected(endpoints.LIST, "total", ("number",), N_("pages are read until one is empty")),
+    Expected(endpoints.LIST, "records", ("array",)),
+    Expected(endpoints.LIST, "records[].id", ("string", "number")),
+    Expected(endpoints.LIST, "records[].notebookName", ("string",)),
+    Expected(endpoints.LIST, "records[].notebookStatus", ("string",)),
+    Expected(
+        endpoints.LIST, "records[].customsizePort", ("number", "string", "null"), _OPTIONAL_PORT
+    ),
+    Expected(endpoints.DETAIL, "", ("object",)),
+    Expected(endpoints.DETAIL, "notebookStatus", ("string",)),
+    Expected(endpoints.DETAIL, "customsizePort", ("number", "string", "null"), _OPTIONAL_PORT),
+    Expected(endpoints.SERVICE_URL, "", ("object", "string")),
+    Expected(endpoints.SERVICE_URL, "url", ("string", "null"), N_("read as no address yet")),
+    Expected(endpoints.SERVICE_URL, "status", ("string",), N_("read as unknown")),
+)
+
+
+def compare(answers: list[Answer]) -> list[Check]:
+    """How each answer's shape compares with what the client reads (the first answer of each
+    endpoint that succeeded)."""
+    checks: list[Check] = []
+    seen: set[str] = set()
+    for answer in answers:
+        if answer.code != "0" or answer.endpoint in seen:
+            continue
+        seen.add(answer.endpoint)
+        for expected in EXPECTED:
+            if str(expected.endpoint) != answer.endpoint:
+                continue
+            checks.append(_compared(answer, expected))
+    return checks
+
+
+def _compared(answer: Answer, expected: Expected) -> Check:
+    field_name = "data" + ("." + expected.path if expected.path else "")
+    found = _type_at(answer.data, expected.path)
+    wanted = _(" or ").join(expected.types)
+    where = f"{answer.endpoint}: `{field_name}`"
+    if found == "empty":
+        return Check(INFO, _("{where}: an empty list, nothing to compare").format(where=where))
+    if found == "missing" and expected.when_missing is not None:
+        return Check(
+            PASS,
+            _("{where} missing, {reading}").format(where=where, reading=_(expected.when_missing)),
+        )
+    if found in expected.types:
+        return Check(
+            PASS,
+            _("{where}: {found}, expected {wanted}").format(
+                where=where, found=found, wanted=wanted
+            ),
+        )
+    return Check(
+        FAIL,
+        _("{where}: {found}, expected {wanted}").format(where=where, found=found, wanted=wanted),
+        _(
+            "The platform answers a shape the client does not read: run scnet doctor --report "
+            "and attach the file to a bug report."
+        ),
+    )
+
+
+class RecordingTransport(Transport):
+    """Sends through ``inner`` and keeps the shape of every answer that came."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.answers: list[Answer] = []
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def send(self, request: Request) -> Response:
+        response = self.inner.send(request)
+        self.answers.append(_seen(request, response))
+        return response
+
+
+def _seen(request: Request, response: Response) -> Answer:
+    path = urlsplit(request.url).path
+    name = next(
+        (str(e) for e in _KNOWN if e.method == request.method and path.endswith(e.path)),
+        f"{request.method} ?",
+    )
+    try:
+        envelope = json.loads(response.body)
+    except ValueError:
+        return Answer(name, response.status, None, "not JSON")
+    if not isinstance(envelope, dict):
+        return Answer(name, response.status, None, shape(envelope))
+    code = envelope.get("code")
+    code_text = (
+        str(code).strip() if isinstance(code, (str, int)) and not isinstance(code, bool) else None
+    )
+    return Answer(name, response.status, code_text, shape(envelope.get("data")))
+
+
+@dataclass
+class Diagnosis:
+    """What the doctor found: its lines, the answers seen, and the exit code they make."""
+
+    checks: list[Check] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.state != FAIL for check in self.checks)
+
+    def lines(self) -> Iterator[str]:
+        for check in self.checks:
+            yield check.line()
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "answers": [answer.to_dict() for answer in self.answers],
+        }
+
+    def write_report(self, path: Path) -> None:
+        path.write_text(
+            json.dumps(self.report(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+
+
+def diagnose(
+    settings: Settings,
+    *,
+    explicit: Mapping[str, Any] | None = None,
+    session: Mapping[str, Any] | None = None,
+    notebook_id: str | None = None,
+    transport: Transport | None = None,
+) -> Diagnosis:
+    """Run every check against what ``settings`` point at (read-only)."""
+    recorder = RecordingTransport(
+        transport or HttpTransport(settings.timeout, retries=0, purpose="doctor")
+    )
+    diagnosis = Diagnosis()
+    checks = diagnosis.checks
+    checks += _sources(explicit or {}, session or {})
+    checks += _config_file()
+    checks += _network_variables()
+    with recorder:
+        checks.append(_clock(recorder.inner, settings))
+        checks += _platform(recorder, settings, notebook_id)
+    checks += compare(recorder.answers)
+    checks += _guards()
+    diagnosis.answers = recorder.answers
+    return diagnosis
+
+
+def _sources(explicit: Mapping[str, Any], session: Mapping[str, Any]) -> list[Check]:
+    lookup = config._Lookup(explicit, session)
+    checks = []
+    for name in SETTINGS:
+        found = lookup.find(name)
+        source = found[1] if found is not None else _("default")
+        checks.append(
+            Check(
+                INFO,
+                _("{setting} from {source}").format(setting=config.ENV_VARS[name], source=source),
+            )
+        )
+    return checks
+
+
+def _config_file() -> list[Check]:
+    path = config.config_path()
+    if not path.exists():
+        return [Check(INFO, _("no config file at {path}").format(path=path))]
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return [
+            Check(
+                FAIL,
+                _("config file {path} can be read by other users (mode {mode:o})").format(
+                    path=path, mode=mode
+                ),
+                _("Run: chmod 600 {path}").format(path=path),
+            )
+        ]
+    return [
+        Check(PASS, _("config file {path} is private (mode {mode:o})").format(path=path, mode=mode))
+    ]
+
+
+def _network_variables() -> list[Check]:
+    checks = []
+    for name in TLS_VARIABLES:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        if Path(value).exists():
+            checks.append(Check(INFO, _("{name} is set; the file exists").format(name=name)))
+        else:
+            checks.append(
+                Check(
+                    FAIL,
+                    _("{name} names a file that does not exist").format(name=name),
+                    _("Fix or unset {name}: HTTPS calls fail without the CA file.").format(
+                        name=name
+                    ),
+                )
+            )
+    # A proxy's address may hold a password: only its name is shown.
+    names = [n for n in PROXY_VARIABLES for v in (n, n.lower()) if os.environ.get(v)]
+    if names:
+        checks.append(
+            Check(
+                INFO,
+                _("proxy variables set: {names}").format(names=", ".join(dict.fromkeys(names))),
+            )
+        )
+    else:
+        checks.append(Check(INFO, _("no proxy variable set")))
+    return checks
+
+
+def _clock(transport: Transport, settings: Settings) -> Check:
+    """This machine's clock against the login host's ``Date`` header."""
+    if not isinstance(transport, HttpTransport):
+        return Check(INFO, _("clock not compared (no network transport)"))
+    before = time.time()
+    status, reason, date = transport.probe_header(
+        settings.login_url + "/", settings.timeout, "Date"
+    )
+    now = (before + time.time()) / 2
+    if status is None:
+        return Check(
+            FAIL,
+            _("the login host {url} did not answer: {reason}").format(
+                url=settings.login_url, reason=reason
+            ),
+            _("Check SCNET_LOGIN_URL and the network."),
+        )
+    try:
+        skew = parsedate_to_datetime(date or "").timestamp() - now
+    except (TypeError, ValueError):
+        return Check(INFO, _("the login host's answer has no usable Date header"))
+    if abs(skew) > CLOCK_TOLERANCE:
+        return Check(
+            FAIL,
+            _("this machine's clock is {seconds} s off the login host's").format(
+                seconds=f"{skew:+.0f}"
+            ),
+            _("Set the clock right (NTP): signed sign-in requests carry a timestamp."),
+        )
+    return Check(
+        PASS,
+        _("clock agrees with the login host's (within {seconds} s)").format(
+            seconds=f"{CLOCK_TOLERANCE:g}"
+        ),
+    )
+
+
+def _failed(what: str, exc: ScnetError) -> Check:
+    return Check(FAIL, _("{what}: {problem}").format(what=what, problem=exc.message), exc.hint)
+
+
+def _platform(transport: Transport, settings: Settings, notebook_id: str | None) -> list[Check]:
+    token = settings.token
+    if token is None:
+        return [
+            Check(
+                FAIL,
+                _("no token is set"),
+                _("Sign in with scnet login, or set SCNET_TOKEN."),
+            )
+        ]
+    checks = [_token_state(transport, settings.ac_url, token)]
+    address, found = _region_address(transport, settings, token)
+    checks += found
+    what = _("notebook list at {url}").format(url=address)
+    try:
+        envelope = transport.call(
+            Request.to(endpoints.LIST, address, token, params={"page": "1", "size": "1"})
+        )
+    except ScnetError as exc:
+        return [*checks, _failed(what, exc)]
+    data = envelope.get("data")
+    total = data.get("total") if isinstance(data, dict) else None
+    checks.append(
+        Check(PASS, _("{what}: answered ({total} instances)").format(what=what, total=total))
+    )
+    if notebook_id is not None:
+        checks += _instance(transport, address, token, notebook_id)
+    return checks
+
+
+def _token_state(transport: Transport, ac_url: str, token: str) -> Check:
+    what = _("token state")
+    try:
+        envelope = transport.call(Request.to(endpoints.STATE, ac_url, token))
+    except ScnetError as exc:
+        return _failed(what, exc)
+    data = envelope.get("data")
+    if isinstance(data, str) and data.strip().lower() == VALID_STATE:
+        return Check(PASS, _("token state: valid"))
+    if isinstance(data, dict):
+        said = {
+            key: data[key]
+            for key in data
+            if "expire" in key.lower() or key.lower() in ("region", "clustername")
+        }
+        if said:
+            return Check(
+                INFO, _("token state: {fields}").format(fields=json.dumps(said, ensure_ascii=False))
+            )
+    return Check(
+        FAIL,
+        _("token state: the platform did not say the token is valid"),
+        _("Sign in again with scnet login."),
+    )
+
+
+def _region_address(
+    transport: Transport, settings: Settings, token: str
+) -> tuple[str, list[Check]]:
+    """The AI address region discovery gives (else the base URL setting), and what was found."""
+    what = _("region discovery at {url}").format(url=settings.ac_url)
+    try:
+        envelope = transport.call(Request.to(endpoints.CENTER, settings.ac_url, token))
+    except ScnetError as exc:
+        return settings.base_url, [_failed(what, exc)]
+    data = envelope.get("data")
+    entries = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
+    for entry in entries:
+        url = first_usable_url(entry.get("aiUrls")) if isinstance(entry, dict) else None
+        if url is None:
+            continue
+        address = url.strip().rstrip("/").removesuffix("/ai")
+        name = entry.get("name") or entry.get("clusterName") or "?"
+        found = Check(
+            PASS,
+            _("{what}: region {region}, AI address {url}").format(
+                what=what, region=name, url=address
+            ),
+        )
+        if address != settings.base_url.rstrip("/"):
+            return address, [
+                found,
+                Check(
+                    FAIL,
+                    _("the base URL setting {setting} is not the region's AI address").format(
+                        setting=settings.base_url
+                    ),
+                    _("Sign in again with scnet login, or set SCNET_BASE_URL to {url}.").format(
+                        url=address
+                    ),
+                ),
+            ]
+        return address, [found]
+    return settings.base_url, [
+        Check(
+            FAIL,
+            _("{what}: no usable AI address (aiUrls)").format(what=what),
+            _("Choose another region."),
+        )
+    ]
+
+
+def _instance(transport: Transport, address: str, token: str, notebook_id: str) -> list[Check]:
+    checks = []
+    what = _("instance {id}").format(id=notebook_id)
+    try:
+        envelope = transport.call(
+            Request.to(endpoints.DETAIL, address, token, params={"notebookId": notebook_id})
+        )
+        data = envelope.get("data")
+        status = data.get("notebookStatus") if isinstance(data, dict) else None
+        checks.append(Check(PASS, _("{what}: status {status}").format(what=what, status=status)))
+    except ScnetError as exc:
+        checks.append(_failed(what, exc))
+    what = _("custom service URL of {id}").format(id=notebook_id)
+    try:
+        envelope = transport.call(
+            Request.to(endpoints.SERVICE_URL, address, token, params={"notebookId": notebook_id})
+        )
+        data = envelope.get("data")
+        url = data.get("url") if isinstance(data, dict) else data
+        checks.append(Check(PASS, _("{what}: {url}").format(what=what, url=url or _("none yet"))))
+    except ScnetError as exc:
+        checks.append(_failed(what, exc))
+    return checks
+
+
+def _guards() -> list[Check]:
+    from . import guard  # its records only: the guard's server is not imported
+
+    records = guard.list_guards()
+    if not records:
+        return [Check(INFO, _("no guard runs here"))]
+    checks = []
+    for record in records:
+        text = _("guard on port {port} for 127.0.0.1:{upstream}").format(
+            port=record.port, upstream=record.upstream_port
+        )
+        if _listens(record.upstream_port):
+            checks.append(Check(PASS, _("{guard}: the service listens").format(guard=text)))
+        else:
+            checks.append(
+                Check(
+                    FAIL,
+                    _("{guard}: nothing listens on the service's port").format(guard=text),
+                    _(
+                        "Start the service again, or stop the guard with scnet guard --stop {port}."
+                    ).format(port=record.port),
+                )
+            )
+    return checks
+
+
+def _listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+__all__ = ["Answer", "Check", "Diagnosis", "compare", "diagnose", "shape"]

@@ -1,0 +1,219 @@
+"""``scnet doctor`` and ``%scnet_doctor``: read-only checks against the sandbox, each fault
+named in one line, the shape report, and never a secret."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from sandbox_faults import FaultySandbox
+
+from scnet_magic.doctor import shape
+
+from conftest import CANARY
+from frontends import run_scnet
+
+EXPECTED = Path(__file__).with_name("doctor_expected_shapes.json")
+_LIST = "/ai/openapi/v2/notebook/list"
+_CENTER = "/ac/openapi/v2/center"
+
+
+def env_of(sb: FaultySandbox, token: str | None = None) -> dict[str, str]:
+    return {
+        "SCNET_BASE_URL": sb.base_url,
+        "SCNET_TOKEN": token or sb.token,
+        "SCNET_LOGIN_URL": sb.login_url,
+        "SCNET_AC_URL": sb.ac_url,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _no_guards(guard_dir: Path) -> None:
+    """A guard folder of the test's own: no guard of the machine's in the checks."""
+
+
+def test_every_check_passes_against_the_sandbox(sandbox: FaultySandbox, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    run = run_scnet(
+        ["doctor", "--id", sandbox.notebook_id, "--report", str(report)], env_of(sandbox)
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "✗" not in run.stdout
+    for found in (
+        "✓ token state: valid",
+        "✓ clock agrees",
+        "✓ region discovery",
+        "✓ notebook list",
+    ):
+        assert found in run.stdout
+    assert "SCNET_TOKEN from SCNET_TOKEN" in run.stdout
+    assert "`data.aiUrls[].enable` missing, read as enabled" in run.stdout
+    written = json.loads(report.read_text())
+    assert written["version"]
+    assert written["answers"] == json.loads(EXPECTED.read_text())["answers"]
+    # Nothing but reading: no start, stop, boot or renewal reached the sandbox.
+    assert {r.method for r in sandbox.requests} == {"GET"}
+
+
+def test_shape_keeps_keys_and_types_never_values() -> None:
+    data = {"records": [{"id": "1896050410550136833", "port": 8080, "on": True}, {"x": 1}], "e": []}
+    assert shape(data) == {
+        "records": [{"id": "string", "port": "number", "on": "boolean"}],
+        "e": [],
+    }
+    assert shape(None) == "null"
+
+
+def test_an_unknown_token_is_named(sandbox: FaultySandbox) -> None:
+    run = run_scnet(["doctor"], env_of(sandbox, token=sandbox.token[:-4] + "AAAA"))
+    assert run.returncode == 1
+    assert "✗ token state:" in run.stdout
+    assert "10009" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_a_region_without_an_enabled_address_is_named(sandbox: FaultySandbox) -> None:
+    sandbox.addresses_enabled = False
+    run = run_scnet(["doctor"], env_of(sandbox))
+    assert run.returncode == 1
+    assert "no usable AI address (aiUrls)" in run.stdout
+
+
+def test_a_shape_the_client_does_not_read_is_named(sandbox: FaultySandbox) -> None:
+    sandbox.answers[_LIST] = {"code": "0", "msg": "success", "data": {"total": "3", "rows": []}}
+    run = run_scnet(["doctor"], env_of(sandbox))
+    assert run.returncode == 1
+    assert (
+        "✗ GET /ai/openapi/v2/notebook/list: `data.records`: missing, expected array" in run.stdout
+    )
+
+
+def test_a_port_as_text_is_read(sandbox: FaultySandbox) -> None:
+    record = {
+        "id": "1896050410550136833",
+        "notebookName": "n",
+        "notebookStatus": "Running",
+        "customsizePort": "8080",
+    }
+    sandbox.answers[_LIST] = {"code": "0", "msg": "ok", "data": {"total": 1, "records": [record]}}
+    run = run_scnet(["doctor"], env_of(sandbox))
+    assert run.returncode == 0, run.stdout
+    assert (
+        "`data.records[].customsizePort`: string, expected number or string or null" in run.stdout
+    )
+
+
+def test_a_base_url_other_than_the_regions_is_named(sandbox: FaultySandbox) -> None:
+    sandbox.answers[_CENTER] = {
+        "code": "0",
+        "msg": "ok",
+        "data": [{"aiUrls": [{"url": "http://127.0.0.1:9/ai", "enable": "true"}]}],
+    }
+    run = run_scnet(["doctor"], env_of(sandbox))
+    assert run.returncode == 1
+    assert "✗ the base URL setting" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_a_platform_that_does_not_answer_is_named(sandbox: FaultySandbox) -> None:
+    env = {
+        **env_of(sandbox),
+        "SCNET_AC_URL": "http://127.0.0.1:9",
+        "SCNET_LOGIN_URL": "http://127.0.0.1:9",
+    }
+    run = run_scnet(["doctor", "--timeout", "5"], env)
+    assert run.returncode == 1
+    assert "✗ the login host" in run.stdout
+    assert "✗ token state:" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_no_token_is_named(sandbox: FaultySandbox) -> None:
+    env = env_of(sandbox)
+    del env["SCNET_TOKEN"]
+    run = run_scnet(["doctor"], env)
+    assert run.returncode == 1
+    assert "✗ no token is set" in run.stdout
+
+
+def test_a_config_file_others_can_read_is_named(
+    sandbox: FaultySandbox, isolated_config: Path
+) -> None:
+    isolated_config.write_text('language = "en"\n')
+    isolated_config.chmod(0o644)
+    run = run_scnet(["doctor"], env_of(sandbox))
+    assert run.returncode == 1
+    assert "can be read by other users (mode 644)" in run.stdout
+    isolated_config.chmod(0o600)
+    assert run_scnet(["doctor"], env_of(sandbox)).returncode == 0
+
+
+class _SkewedDate(BaseHTTPRequestHandler):
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return "Mon, 01 Jan 2001 00:00:00 GMT"
+
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def skewed_login_host() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SkewedDate)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_clock_off_the_login_hosts_is_named(
+    sandbox: FaultySandbox, skewed_login_host: str
+) -> None:
+    run = run_scnet(["doctor"], {**env_of(sandbox), "SCNET_LOGIN_URL": skewed_login_host})
+    assert run.returncode == 1
+    assert "✗ this machine's clock is" in run.stdout
+
+
+def test_bad_usage_exits_2_and_sends_nothing(sandbox: FaultySandbox) -> None:
+    assert run_scnet(["doctor", "--id", "abc"], env_of(sandbox)).returncode == 2
+    assert run_scnet(["doctor", "--bogus"], env_of(sandbox)).returncode == 2
+    assert sandbox.requests == []
+
+
+def test_never_a_secret_in_the_output_or_the_report(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    with FaultySandbox(token=CANARY) as sb:
+        sb.answers[_LIST] = {
+            "code": "0",
+            "msg": CANARY,
+            "data": {"total": 1, "records": [{"id": CANARY}]},
+        }
+        run = run_scnet(["doctor", "--id", sb.notebook_id, "--report", str(report)], env_of(sb))
+        refused = run_scnet(["doctor"], {**env_of(sb), "SCNET_AC_URL": "http://127.0.0.1:9"})
+    for text in (run.stdout, run.stderr, report.read_text(), refused.stdout, refused.stderr):
+        for secret in (CANARY, *CANARY.split(".")[1:]):
+            assert secret not in text
+
+
+def test_the_magic_runs_the_same_checks(
+    ip: InteractiveShell, sandbox: FaultySandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env_of(sandbox).items():
+        monkeypatch.setenv(name, value)
+    report = tmp_path / "r.json"
+    with capture_output() as out:
+        found = ip.run_line_magic("scnet_doctor", f"--id {sandbox.notebook_id} --report {report}")
+    assert found.passed, out.stdout
+    assert "✓ notebook list" in out.stdout
+    assert json.loads(report.read_text())["answers"] == json.loads(EXPECTED.read_text())["answers"]
