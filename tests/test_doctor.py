@@ -217,3 +217,10 @@ def test_the_magic_runs_the_same_checks(
     assert found.passed, out.stdout
     assert "✓ notebook list" in out.stdout
     assert json.loads(report.read_text())["answers"] == json.loads(EXPECTED.read_text())["answers"]
+
+
+def test_the_checks_speak_chinese(sandbox: FaultySandbox) -> None:
+    run = run_scnet(["--lang", "zh", "doctor"], env_of(sandbox))
+    assert run.returncode == 0, run.stdout
+    assert "✓ 令牌状态：有效" in run.stdout
+    assert "按已启用读取" in run.stdout
