@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import stat
 import time
@@ -232,9 +233,11 @@ def _seen(request: Request, response: Response) -> Answer:
     if not isinstance(envelope, dict):
         return Answer(name, response.status, None, shape(envelope))
     code = envelope.get("code")
-    code_text = (
-        str(code).strip() if isinstance(code, (str, int)) and not isinstance(code, bool) else None
-    )
+    # A code is a number, as a string or not; anything else is kept as its type only.
+    text = str(code).strip() if isinstance(code, (str, int)) and not isinstance(code, bool) else ""
+    code_text: str | None = text
+    if not re.fullmatch(r"-?\d{1,12}", text):
+        code_text = None if code is None else f"<{shape(code)}>"
     return Answer(name, response.status, code_text, shape(envelope.get("data")))
 
 
@@ -274,21 +277,44 @@ def diagnose(
     transport: Transport | None = None,
 ) -> Diagnosis:
     """Run every check against what ``settings`` point at (read-only)."""
-    recorder = RecordingTransport(
-        transport or HttpTransport(settings.timeout, retries=0, purpose="doctor")
-    )
-    diagnosis = Diagnosis()
-    checks = diagnosis.checks
-    checks += _sources(explicit or {}, session or {})
-    checks += _config_file()
-    checks += _network_variables()
-    with recorder:
-        checks.append(_clock(recorder.inner, settings))
+    # No retry: the doctor reports what one call gets. A transport handed in is the caller's.
+    inner = transport or HttpTransport(settings.timeout, retries=0, purpose="doctor")
+    recorder = RecordingTransport(inner)
+    checks = [*_sources(explicit or {}, session or {}), *_config_file(), *_network_variables()]
+    try:
+        checks.append(_clock(inner, settings))
         checks += _platform(recorder, settings, notebook_id)
+    finally:
+        if transport is None:
+            inner.close()
     checks += compare(recorder.answers)
     checks += _guards()
-    diagnosis.answers = recorder.answers
-    return diagnosis
+    # Whatever a server echoes goes nowhere with the token in it (a refusal quoting it).
+    hide = _Redact(settings.token)
+    return Diagnosis(
+        [Check(c.state, hide(c.text), hide(c.hint)) for c in checks],
+        [Answer(hide(a.endpoint), a.status, a.code, hide.shape(a.data)) for a in recorder.answers],
+    )
+
+
+class _Redact:
+    """Takes ``token`` and each of its dot-separated parts out of a text or a shape."""
+
+    def __init__(self, token: str | None) -> None:
+        parts = [token, *token.split(".")] if token else []
+        self._secrets = sorted({p for p in parts if len(p) >= 8}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "…")
+        return text
+
+    def shape(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {self(key): self.shape(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.shape(item) for item in value]
+        return value
 
 
 def _sources(explicit: Mapping[str, Any], session: Mapping[str, Any]) -> list[Check]:
@@ -502,28 +528,34 @@ def _region_address(
 
 
 def _instance(transport: Transport, address: str, token: str, notebook_id: str) -> list[Check]:
+    """The instance's detail and its custom service's URL."""
     checks = []
-    what = _("instance {id}").format(id=notebook_id)
-    try:
-        envelope = transport.call(
-            Request.to(endpoints.DETAIL, address, token, params={"notebookId": notebook_id})
-        )
-        data = envelope.get("data")
-        status = data.get("notebookStatus") if isinstance(data, dict) else None
-        checks.append(Check(PASS, _("{what}: status {status}").format(what=what, status=status)))
-    except ScnetError as exc:
-        checks.append(_failed(what, exc))
-    what = _("custom service URL of {id}").format(id=notebook_id)
-    try:
-        envelope = transport.call(
-            Request.to(endpoints.SERVICE_URL, address, token, params={"notebookId": notebook_id})
-        )
-        data = envelope.get("data")
-        url = data.get("url") if isinstance(data, dict) else data
-        checks.append(Check(PASS, _("{what}: {url}").format(what=what, url=url or _("none yet"))))
-    except ScnetError as exc:
-        checks.append(_failed(what, exc))
+    calls = (
+        (endpoints.DETAIL, _("instance {id}"), _status_of),
+        (endpoints.SERVICE_URL, _("custom service URL of {id}"), _url_of),
+    )
+    for endpoint, title, summary in calls:
+        what = title.format(id=notebook_id)
+        try:
+            envelope = transport.call(
+                Request.to(endpoint, address, token, params={"notebookId": notebook_id})
+            )
+        except ScnetError as exc:
+            checks.append(_failed(what, exc))
+            continue
+        found = summary(envelope.get("data"))
+        checks.append(Check(PASS, _("{what}: {found}").format(what=what, found=found)))
     return checks
+
+
+def _status_of(data: object) -> str:
+    status = data.get("notebookStatus") if isinstance(data, dict) else None
+    return _("status {status}").format(status=status)
+
+
+def _url_of(data: object) -> str:
+    url = data.get("url") if isinstance(data, dict) else data
+    return str(url) if url else _("none yet")
 
 
 def _guards() -> list[Check]:

@@ -4,6 +4,7 @@ named in one line, the shape report, and never a secret."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from sandbox_faults import FaultySandbox
 
-from scnet_magic.doctor import shape
+from scnet_magic import config
+from scnet_magic.doctor import diagnose, shape
+from scnet_magic.guard import start_guard, stop_guard
+from scnet_magic.transport import MockTransport, Request, Response
 
 from conftest import CANARY
 from frontends import run_scnet
@@ -224,3 +228,57 @@ def test_the_checks_speak_chinese(sandbox: FaultySandbox) -> None:
     assert run.returncode == 0, run.stdout
     assert "✓ 令牌状态：有效" in run.stdout
     assert "按已启用读取" in run.stdout
+
+
+def _hostile(request: Request) -> Response:
+    """A platform that quotes the token back, answers HTML, and a token as its code."""
+    token = request.headers["token"]
+    path = request.url.split("?")[0]
+    if path.endswith("/tokens/state"):
+        return Response.json({"code": "10009", "msg": f"unknown token {token}", "data": None})
+    if path.endswith("/center"):
+        return Response(200, b"<html><body>gateway " + token.encode() + b"</body></html>")
+    return Response.json({"code": token, "msg": token, "data": {token: [token]}})
+
+
+def test_hostile_answers_are_named_without_the_token() -> None:
+    settings = config.resolve(token=CANARY, base_url="https://ai.example.invalid")
+    found = diagnose(settings, transport=MockTransport(_hostile))
+    text = "\n".join(found.lines())
+    report = json.dumps(found.report(), ensure_ascii=False)
+    assert not found.passed
+    assert "✗ token state: " in text and "10009" in text
+    assert "✗ region discovery at" in text and "not valid JSON" in text
+    assert "✗ notebook list at" in text
+    assert [a["code"] for a in found.report()["answers"]] == ["10009", None, "<string>"]
+    for secret in (CANARY, *CANARY.split(".")[1:]):
+        assert secret not in text
+        assert secret not in report
+
+
+def test_json_output(sandbox: FaultySandbox) -> None:
+    run = run_scnet(["doctor", "--json"], env_of(sandbox))
+    assert run.returncode == 0
+    found = json.loads(run.stdout)
+    assert found["passed"] is True
+    assert {"state": "pass", "text": "token state: valid", "hint": ""} in found["checks"]
+
+
+def test_each_guard_and_whether_its_service_listens(sandbox: FaultySandbox) -> None:
+    service = socket.create_server(("127.0.0.1", 0))
+    port = service.getsockname()[1]
+    record = start_guard(port, "a password here", host="127.0.0.1")
+    try:
+        run = run_scnet(["doctor"], env_of(sandbox))
+        assert run.returncode == 0, run.stdout
+        assert (
+            f"✓ guard on port {record.port} for 127.0.0.1:{port}: the service listens" in run.stdout
+        )
+        service.close()
+        run = run_scnet(["doctor"], env_of(sandbox))
+        assert run.returncode == 1
+        assert f"127.0.0.1:{port}: nothing listens on the service's port" in run.stdout
+        assert f"scnet guard --stop {record.port}" in run.stdout
+    finally:
+        service.close()
+        stop_guard(record.port)

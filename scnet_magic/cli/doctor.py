@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from .. import display
 from ..i18n import _
 from .common import EXIT_FAILED, EXIT_OK, settings_of
 
@@ -42,12 +44,16 @@ def doctor_command(args: argparse.Namespace) -> int:
 
         notebook_id = validate_notebook_id(notebook_id)
     diagnosis = doctor.diagnose(settings, explicit=explicit, notebook_id=notebook_id)
-    for line in diagnosis.lines():
-        print(line)
+    if args.json:
+        checks = [vars(check) for check in diagnosis.checks]
+        print(display.to_json({"passed": diagnosis.passed, "checks": checks}))
+    else:
+        print("\n".join(diagnosis.lines()))
     if args.report is not None:
         path = Path(args.report)
         diagnosis.write_report(path)
-        print(_("report written to {path}").format(path=path))
+        # On stderr: with --json, stdout holds the one JSON object.
+        print(_("report written to {path}").format(path=path), file=sys.stderr)
     return EXIT_OK if diagnosis.passed else EXIT_FAILED
 
 
