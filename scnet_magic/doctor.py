@@ -26,7 +26,7 @@ from ._version import __version__
 from .account import VALID_STATE, first_usable_url
 from .config import Settings
 from .endpoints import Endpoint
-from .errors import ScnetError
+from .errors import InvalidInput, ScnetError
 from .i18n import N_, _
 from .transport import HttpTransport, Request, Response, Transport
 
@@ -263,9 +263,25 @@ class Diagnosis:
         }
 
     def write_report(self, path: Path) -> None:
-        path.write_text(
-            json.dumps(self.report(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        text = json.dumps(self.report(), indent=2, sort_keys=True) + "\n"
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ScnetError(
+                N_("cannot write the report to {path}: {reason}"), path=path, reason=exc.strerror
+            ) from None
+
+
+def report_path(text: str) -> Path:
+    """The report's file, checked before any call: its folder must exist."""
+    path = Path(text).expanduser()
+    if not text.strip() or path.is_dir() or not path.parent.is_dir():
+        raise InvalidInput(
+            N_("--report: {path} is not a file in an existing folder"),
+            N_("Give a file name, for example --report scnet-doctor.json."),
+            path=text,
         )
+    return path
 
 
 def diagnose(
@@ -322,7 +338,7 @@ def _sources(explicit: Mapping[str, Any], session: Mapping[str, Any]) -> list[Ch
     checks = []
     for name in SETTINGS:
         found = lookup.find(name)
-        source = found[1] if found is not None else _("default")
+        source = found[1] if found is not None else _("nowhere (the default)")
         checks.append(
             Check(
                 INFO,
@@ -359,12 +375,12 @@ def _network_variables() -> list[Check]:
         if not value:
             continue
         if Path(value).exists():
-            checks.append(Check(INFO, _("{name} is set; the file exists").format(name=name)))
+            checks.append(Check(INFO, _("{name} is set to an existing path").format(name=name)))
         else:
             checks.append(
                 Check(
                     FAIL,
-                    _("{name} names a file that does not exist").format(name=name),
+                    _("{name} names a path that does not exist").format(name=name),
                     _("Fix or unset {name}: HTTPS calls fail without the CA file.").format(
                         name=name
                     ),
@@ -592,4 +608,4 @@ def _listens(port: int) -> bool:
         return False
 
 
-__all__ = ["Answer", "Check", "Diagnosis", "compare", "diagnose", "shape"]
+__all__ = ["Answer", "Check", "Diagnosis", "compare", "diagnose", "report_path", "shape"]

@@ -16,6 +16,7 @@ from IPython.utils.capture import capture_output
 from sandbox_faults import FaultySandbox
 
 from scnet_magic import config
+from scnet_magic.account import renew_token
 from scnet_magic.doctor import diagnose, shape
 from scnet_magic.guard import start_guard, stop_guard
 from scnet_magic.transport import MockTransport, Request, Response
@@ -282,3 +283,36 @@ def test_each_guard_and_whether_its_service_listens(sandbox: FaultySandbox) -> N
     finally:
         service.close()
         stop_guard(record.port)
+
+
+def test_a_report_that_cannot_be_written_is_bad_usage(
+    sandbox: FaultySandbox, tmp_path: Path
+) -> None:
+    for where in (str(tmp_path / "no-such-folder" / "r.json"), str(tmp_path)):
+        run = run_scnet(["doctor", "--report", where], env_of(sandbox))
+        assert run.returncode == 2
+        assert "--report:" in run.stderr and "Traceback" not in run.stderr
+    assert sandbox.requests == []
+
+
+def test_an_expired_token_is_named(sandbox: FaultySandbox) -> None:
+    old = sandbox.issue_token()
+    renew_token(old, ac_url=sandbox.ac_url, timeout=10)
+    run = run_scnet(["doctor"], env_of(sandbox, token=old))
+    assert run.returncode == 1
+    assert "✗ token state:" in run.stdout and "10008" in run.stdout
+
+
+def test_region_discovery_as_the_documented_list_passes(sandbox: FaultySandbox) -> None:
+    sandbox.center_as_list = True
+    run = run_scnet(["doctor"], env_of(sandbox))
+    assert run.returncode == 0, run.stdout
+    assert "`data`: array, expected object or array" in run.stdout
+
+
+def test_a_token_state_with_an_expiry_says_it(sandbox: FaultySandbox) -> None:
+    state = {"expireTime": "2026-12-31 00:00:00", "clusterName": "华东一区"}
+    sandbox.answers["/ac/openapi/v2/tokens/state"] = {"code": "0", "msg": "ok", "data": state}
+    run = run_scnet(["doctor"], env_of(sandbox))
+    assert "token state: " in run.stdout and "2026-12-31 00:00:00" in run.stdout
+    assert "华东一区" in run.stdout

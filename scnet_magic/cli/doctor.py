@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .. import display
 from ..i18n import _
@@ -34,26 +33,26 @@ def add_doctor_arguments(doctor: argparse.ArgumentParser) -> None:
 def doctor_command(args: argparse.Namespace) -> int:
     from .. import doctor
 
+    report = None if args.report is None else doctor.report_path(args.report)
     settings = settings_of(args)
     explicit = {"base_url": args.base_url, "timeout": args.timeout}
     if args.token_stdin:
         explicit["token"] = settings.token
-    notebook_id = args.notebook_id
-    if notebook_id is not None:
+    notebook_id = settings.notebook_id
+    if args.notebook_id is not None:
         from ..validation import validate_notebook_id
 
-        notebook_id = validate_notebook_id(notebook_id)
+        notebook_id = validate_notebook_id(args.notebook_id)
     diagnosis = doctor.diagnose(settings, explicit=explicit, notebook_id=notebook_id)
     if args.json:
         checks = [vars(check) for check in diagnosis.checks]
         print(display.to_json({"passed": diagnosis.passed, "checks": checks}))
     else:
         print("\n".join(diagnosis.lines()))
-    if args.report is not None:
-        path = Path(args.report)
-        diagnosis.write_report(path)
+    if report is not None:
+        diagnosis.write_report(report)
         # On stderr: with --json, stdout holds the one JSON object.
-        print(_("report written to {path}").format(path=path), file=sys.stderr)
+        print(_("report written to {path}").format(path=report), file=sys.stderr)
     return EXIT_OK if diagnosis.passed else EXIT_FAILED
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from IPython.core.magic import line_magic, magics_class
@@ -40,8 +39,10 @@ class DoctorMagics(SessionMagics):
         """
         with self.user_errors():
             args = parse(self.scnet_doctor, line)
-            settings = self.session.settings()
             from .. import doctor, validation
+
+            report = None if args.report is None else doctor.report_path(args.report)
+            settings = self.session.settings()
 
             notebook_id = args.notebook_id or settings.notebook_id
             if notebook_id is not None:
@@ -50,7 +51,7 @@ class DoctorMagics(SessionMagics):
                 settings, session=self.session.values(), notebook_id=notebook_id
             )
             print("\n".join(found.lines()))
-            if args.report is not None:
-                found.write_report(Path(args.report))
-                print(_("report written to {path}").format(path=args.report))
+            if report is not None:
+                found.write_report(report)
+                print(_("report written to {path}").format(path=report))
         return found
