@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import config, endpoints
+from . import config, endpoints, validation
 from ._version import __version__
 from .account import VALID_STATE, first_usable_url
 from .config import Settings
 from .endpoints import Endpoint
-from .errors import InvalidInput, ScnetError
+from .errors import InvalidInput, ScnetError, one_line
 from .i18n import N_, _
 from .transport import HttpTransport, Request, Response, Transport
 
@@ -463,9 +463,11 @@ def _platform(transport: Transport, settings: Settings, notebook_id: str | None)
         return [*checks, _failed(what, exc)]
     data = envelope.get("data")
     total = data.get("total") if isinstance(data, dict) else None
-    checks.append(
-        Check(PASS, _("{what}: answered ({total} instances)").format(what=what, total=total))
-    )
+    if isinstance(total, int) and not isinstance(total, bool):
+        answered = _("{what}: answered ({total} instances)").format(what=what, total=total)
+    else:
+        answered = _("{what}: answered").format(what=what)
+    checks.append(Check(PASS, answered))
     if notebook_id is not None:
         checks += _instance(transport, address, token, notebook_id)
     return checks
@@ -488,7 +490,10 @@ def _token_state(transport: Transport, ac_url: str, token: str) -> Check:
         }
         if said:
             return Check(
-                INFO, _("token state: {fields}").format(fields=json.dumps(said, ensure_ascii=False))
+                INFO,
+                _("token state: {fields}").format(
+                    fields=one_line(json.dumps(said, ensure_ascii=False))
+                ),
             )
     return Check(
         FAIL,
@@ -512,8 +517,16 @@ def _region_address(
         url = first_usable_url(entry.get("aiUrls")) if isinstance(entry, dict) else None
         if url is None:
             continue
-        address = url.strip().rstrip("/").removesuffix("/ai")
-        name = entry.get("name") or entry.get("clusterName") or "?"
+        try:
+            address = validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
+        except InvalidInput as exc:
+            problem = _("the region's AI address is not usable ({problem})").format(
+                problem=exc.message
+            )
+            return settings.base_url, [
+                Check(FAIL, _("{what}: {problem}").format(what=what, problem=problem))
+            ]
+        name = one_line(str(entry.get("name") or entry.get("clusterName") or "?"))
         found = Check(
             PASS,
             _("{what}: region {region}, AI address {url}").format(
@@ -566,12 +579,12 @@ def _instance(transport: Transport, address: str, token: str, notebook_id: str) 
 
 def _status_of(data: object) -> str:
     status = data.get("notebookStatus") if isinstance(data, dict) else None
-    return _("status {status}").format(status=status)
+    return _("status {status}").format(status=one_line(str(status)))
 
 
 def _url_of(data: object) -> str:
     url = data.get("url") if isinstance(data, dict) else data
-    return str(url) if url else _("none yet")
+    return one_line(str(url)) if url else _("none yet")
 
 
 def _guards() -> list[Check]:

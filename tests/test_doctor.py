@@ -316,3 +316,12 @@ def test_a_token_state_with_an_expiry_says_it(sandbox: FaultySandbox) -> None:
     run = run_scnet(["doctor"], env_of(sandbox))
     assert "token state: " in run.stdout and "2026-12-31 00:00:00" in run.stdout
     assert "华东一区" in run.stdout
+
+
+def test_a_region_address_that_is_not_a_url_is_named(sandbox: FaultySandbox) -> None:
+    entry = {"name": "x\n\x1b[31mred", "aiUrls": [{"url": "ftp://somewhere/ai"}]}
+    sandbox.answers[_CENTER] = {"code": "0", "msg": "ok", "data": entry}
+    run = run_scnet(["doctor"], env_of(sandbox))
+    assert run.returncode == 1
+    assert "✗ region discovery at" in run.stdout and "AI address is not usable" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
