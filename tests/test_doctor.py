@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from sandbox_faults import FaultySandbox
+from sandbox_faults import _FIXED_FAULTS, FaultySandbox
 
 from scnet_magic import config
 from scnet_magic.account import renew_token
@@ -325,3 +326,49 @@ def test_a_region_address_that_is_not_a_url_is_named(sandbox: FaultySandbox) -> 
     assert run.returncode == 1
     assert "✗ region discovery at" in run.stdout and "AI address is not usable" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def _good(request: Request) -> dict[str, Any]:
+    path = request.url.split("?")[0]
+    if path.endswith("/tokens/state"):
+        return {"code": "0", "msg": "success", "data": "token is valid"}
+    if path.endswith("/center"):
+        return {"code": "0", "msg": "success", "data": {"aiUrls": [{"url": AI + "/ai"}]}}
+    return {"code": "0", "msg": "success", "data": {"total": 0, "records": []}}
+
+
+AI = "https://ai.example.invalid"
+_JSON_FAULTS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "data-null": lambda envelope: {**envelope, "data": None},
+    "data-list": lambda envelope: {**envelope, "data": [envelope["data"]]},
+    "code-missing": lambda envelope: {k: v for k, v in envelope.items() if k != "code"},
+    "truncated": lambda envelope: json.dumps(envelope)[:-1],
+}
+
+
+@pytest.mark.parametrize("fault", sorted([*_FIXED_FAULTS, *_JSON_FAULTS]))
+def test_each_faulty_answer_is_named_in_one_line(fault: str) -> None:
+    def handler(request: Request) -> Response:
+        if fault in _FIXED_FAULTS:
+            status, _type, body = _FIXED_FAULTS[fault]
+            return Response(status, body)
+        changed = _JSON_FAULTS[fault](_good(request))
+        return (
+            Response(200, changed.encode()) if isinstance(changed, str) else Response.json(changed)
+        )
+
+    settings = config.resolve(token=CANARY, base_url=AI)
+    found = diagnose(settings, transport=MockTransport(handler))
+    failed = [check for check in found.checks if check.state == "fail"]
+    assert failed, fault
+    for check in failed:
+        assert "\n" not in check.text and "Traceback" not in check.text
+    assert all(answer.endpoint.startswith("GET /") for answer in found.answers)
+
+
+def test_the_sandbox_answers_pass_in_memory_too() -> None:
+    found = diagnose(
+        config.resolve(token=CANARY, base_url=AI),
+        transport=MockTransport(lambda request: Response.json(_good(request))),
+    )
+    assert found.passed, "\n".join(found.lines())
