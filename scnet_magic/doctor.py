@@ -89,7 +89,11 @@ def diagnose(
     # No retry: the doctor reports what one call gets. A transport handed in is the caller's.
     inner = transport or HttpTransport(settings.timeout, retries=0, purpose="doctor")
     recorder = RecordingTransport(inner)
-    checks = [*_sources(explicit or {}, session or {}), *_config_file(), *_network_variables()]
+    checks = [
+        *_sources(settings, explicit or {}, session or {}),
+        *_config_file(),
+        *_network_variables(),
+    ]
     try:
         checks.append(_clock(inner, settings))
         checks += _platform(recorder, settings, notebook_id)
@@ -126,12 +130,18 @@ class _Redact:
         return value
 
 
-def _sources(explicit: Mapping[str, Any], session: Mapping[str, Any]) -> list[Check]:
+def _sources(
+    settings: Settings, explicit: Mapping[str, Any], session: Mapping[str, Any]
+) -> list[Check]:
+    """Where each setting came from (the resolution's own order, without reading twice what
+    the settings already say: the token's source names the magic that set it)."""
     lookup = config._Lookup(explicit, session)
     checks = []
     for name in SETTINGS:
         found = lookup.find(name)
         source = found[1] if found is not None else _("nowhere (the default)")
+        if name == "token" and settings.token_source is not None:
+            source = settings.token_source
         checks.append(
             Check(
                 INFO,

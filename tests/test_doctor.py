@@ -372,3 +372,22 @@ def test_the_sandbox_answers_pass_in_memory_too() -> None:
         transport=MockTransport(lambda request: Response.json(_good(request))),
     )
     assert found.passed, "\n".join(found.lines())
+
+
+def test_the_magic_names_where_the_sessions_token_came_from(
+    ip: InteractiveShell, sandbox: FaultySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = env_of(sandbox)
+    del env["SCNET_TOKEN"]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    session = ip.magics_manager.registry["ScnetMagics"].session
+    session.use_token(sandbox.token, "%scnet_token")
+    try:
+        with capture_output() as out:
+            found = ip.run_line_magic("scnet_doctor", "")
+    finally:
+        session.use_token(None)
+    assert found.passed, out.stdout
+    assert "SCNET_TOKEN from %scnet_token" in out.stdout
+    assert sandbox.token not in out.stdout
