@@ -77,8 +77,10 @@ def start_html(result: StartResult) -> str:
     if _platform_message_says_more(result):
         parts.append(f"<div>{_label(_PLATFORM_MESSAGE)}{_esc(result.error_msg)}</div>")
     if result.output:
+        # Open while nothing answers: the reason a command failed at once is in its output.
+        opened = " open" if result.pending else ""
         parts.append(
-            f"<details><summary>{_esc(_(_COMMAND_OUTPUT))}</summary>"
+            f"<details{opened}><summary>{_esc(_(_COMMAND_OUTPUT))}</summary>"
             f'<pre style="max-height:20em;overflow:auto">{_esc(_clip(result.output))}</pre>'
             "</details>"
         )
