@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import config, errors, guard, i18n, lifecycle
+from . import config, errors, guard, i18n, lifecycle, local
 from .client import ScnetClient
 from .config import Settings
 from .errors import ApiError, ConfigError, GuardFailed, GuardUnreachable, InvalidInput, ScnetError
@@ -309,7 +309,16 @@ def _send_guarded(
         if not record.reused:
             guard.stop_guard(record.port)
         raise
-    return result.guarded_by(record.port, record.guard_id, request.port)
+    return _service_behind_guard(result.guarded_by(record.port, record.guard_id, request.port))
+
+
+def _service_behind_guard(result: StartResult) -> StartResult:
+    """A protected start as the service stands: the platform found the guard's port, which
+    always accepts, so its "up" says nothing of the service. The guard runs on this machine:
+    the service is up only when its own port accepts here."""
+    if result.ok and not local.listening(result.port):
+        return replace(result, exec_success=False)
+    return result
 
 
 def start_service(

@@ -70,3 +70,28 @@ def test_a_slow_service_is_still_waited_for(
     line = command.format(py=PY, port=port, log=tmp_path / "slow.log")
     result = start_service(None, port, line, wait=20)
     assert result.ready
+
+
+# -- 2. --protect without --wait --------------------------------------------------------------
+
+
+def test_a_protected_start_with_nothing_on_the_port_is_not_up(
+    gateway_env: Sandbox, guard_dir: Path
+) -> None:
+    port = free_port()
+    result = start_service(None, port, None, protect="a long enough password")
+    assert result.protected
+    assert not result.ok and result.pending
+    assert result.status == "pending"
+    assert "Service is up" not in display.start_text(result)
+
+
+def test_a_protected_start_with_the_service_listening_is_up(
+    gateway_env: Sandbox, guard_dir: Path
+) -> None:
+    port = free_port()
+    command = f"{PY} -m http.server {port} --bind 127.0.0.1"
+    result = start_service(None, port, command, protect="a long enough password", wait=20)
+    assert result.protected and result.ready
+    again = start_service(None, port, None, protect="a long enough password")
+    assert again.ok and again.status == "ok"
