@@ -33,6 +33,7 @@ __all__ = [
     "listening",
     "log_file_of",
     "runs_here",
+    "who_listens",
 ]
 
 # How long a command must have been gone before a wait believes it: a shell that starts the
@@ -219,6 +220,18 @@ def _listeners(port: int) -> list[psutil.Process]:
             ):
                 found.append(proc)
     return found
+
+
+def who_listens(port: int) -> str:
+    """ " (pid N: its command)" for the first process of this user listening on ``port``, to
+    name it in a message; "" when none can be seen."""
+    for proc in _listeners(port):
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(proc.cmdline()) or proc.name()
+            if len(command) > 60:
+                command = command[:59] + "…"
+            return f" (pid {proc.pid}: {command})"
+    return ""
 
 
 def end_listeners(port: int, timeout: float = 5.0) -> list[int]:

@@ -107,10 +107,13 @@ class StartObserver:
     one may raise (a stop button, Ctrl-C) to end the start: see :class:`StartInterrupted`.
 
     ``boot_hint`` says how to ask for a boot in the front end's terms: the hint of a start the
-    platform refuses because the instance does not run.
+    platform refuses because the instance does not run; ``replace_hint``, how to ask for what
+    already listens on the port to be ended (see :func:`start`).
     """
 
     boot_hint: str = BOOT_HINT
+    # How to ask for the old process on the port to be ended first, in the front end's terms.
+    replace_hint: str = N_("Add --replace to end it first, or leave out --command to expose it.")
 
     def booting(self, progress: InstanceProgress | None) -> None:
         """The instance is booted first: None when the boot is sent, then each status seen."""
@@ -151,8 +154,14 @@ def start(
     protect: str | None = None,
     observer: StartObserver | None = None,
     record: Notebook | None = None,
+    replace: bool = False,
 ) -> StartResult:
     """Send ``request`` once; with ``wait`` seconds, then wait until the external URL answers.
+
+    A command for a port that already accepts on this machine would fail ("address already
+    in use") while the old process answers in its place: that is refused before anything is
+    sent (:class:`InvalidInput`, with the observer's ``replace_hint``), unless
+    ``replace``, which ends this user's processes listening there first.
 
     With ``protect`` (a password), a guard asking for it is put in front of the request's
     port first (:func:`protect_port`) and the platform is asked to expose the guard's port
@@ -172,6 +181,8 @@ def start(
     """
     observer = observer or StartObserver()
     result: StartResult | None = None
+    if request.command:
+        _free_port(request.port, replace, observer.replace_hint)
     try:
         sent_at, result = _send(request, client, boot, protect, observer, record)
         observer.started(result)
@@ -183,6 +194,27 @@ def start(
         raise
     except KeyboardInterrupt:
         raise StartInterrupted(result) from None
+
+
+def _free_port(port: int, replace_old: bool, hint: str) -> None:
+    """Where the kernel runs beside the command, an old process on the port would stay the
+    service: end it when asked, refuse otherwise."""
+    if not local.listening(port):
+        return
+    if replace_old:
+        local.end_listeners(port)
+        if not local.listening(port):
+            return
+        hint = N_("It is not this user's process, or it did not end: end it by hand.")
+    raise InvalidInput(
+        N_(
+            "port {port} is already in use on this machine{process}: the new command would "
+            "fail and the URL would show the old service"
+        ),
+        hint,
+        port=port,
+        process=local.who_listens(port),
+    )
 
 
 def _send(
@@ -330,6 +362,7 @@ def start_service(
     boot: bool = False,
     protect: str | bool | None = None,
     client: ScnetClient | None = None,
+    replace: bool = False,
 ) -> StartResult:
     """Start a custom service from Python: the one call that does what ``%scnet_start`` does.
 
@@ -341,6 +374,8 @@ def start_service(
     :func:`getpass.getpass` rather than writing it in the notebook), or True for
     ``SCNET_GUARD_PASSWORD``. ``notebook_id`` None: the default notebook id. The client
     defaults to one made from the settings (``SCNET_TOKEN``, the config file).
+    ``replace``: end what already listens on the port on this machine (an earlier run of
+    the app) before the start; without it such a start is refused, nothing sent.
     """
     settings = client.settings if client is not None else config.resolve()
     request = prepare(settings, notebook_id, port, command)
@@ -352,7 +387,7 @@ def start_service(
     own = client is None
     active = client if client is not None else ScnetClient.from_settings(settings)
     try:
-        return start(request, active, wait=wait, boot=boot, protect=password)
+        return start(request, active, wait=wait, boot=boot, protect=password, replace=replace)
     finally:
         if own:
             active.close()

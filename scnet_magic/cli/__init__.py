@@ -2,7 +2,7 @@
 
 ::
 
-    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--boot] [--json]
+    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--boot] [--replace] [--json]
     scnet stop --id ID [--discard-env] [--yes] [--json]
     scnet url --id ID [--json]
     scnet notebooks [--status S] [--name TEXT] [--json]
@@ -182,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=_(
             "if the instance is not running, start it first and wait until it runs "
             "(its status is shown on stderr)"
+        ),
+    )
+    start.add_argument(
+        "--replace",
+        action="store_true",
+        help=_(
+            "if something already listens on PORT on this machine (an earlier run), end it "
+            "first; without this such a start is refused"
         ),
     )
     from .instance import add_stop_arguments

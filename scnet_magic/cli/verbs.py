@@ -56,6 +56,7 @@ def start(args: argparse.Namespace) -> int:
                 boot=args.boot,
                 protect=password,
                 observer=shown,
+                replace=args.replace,
             )
         except ScnetError as exc:
             shown.line.end()

@@ -90,6 +90,7 @@ def run_start(
     protect: str | None = None,
     *,
     boot: bool = False,
+    replace: bool = False,
 ) -> StartResult:
     """Say the start is in flight, send it, show the result; with ``wait``, update the
     result in place until ready.
@@ -100,7 +101,13 @@ def run_start(
     with magics.user_errors():
         try:
             final = service.start(
-                request, client, wait=wait, boot=boot, protect=protect, observer=shown
+                request,
+                client,
+                wait=wait,
+                boot=boot,
+                protect=protect,
+                observer=shown,
+                replace=replace,
             )
         except service.StartInterrupted as stopped:
             if stopped.result is None:
