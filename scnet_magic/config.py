@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from . import i18n, validation
 from .errors import ConfigError, InvalidInput, sentences
-from .i18n import _
+from .i18n import N_, _
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
 # Where access-key sign-in lives (POST /api/user/v3/tokens).
@@ -90,6 +90,10 @@ def warn_once(text: str) -> None:
         print(_("Warning: {text}").format(text=text), file=sys.stderr)
 
 
+# A config file that cannot be read stops every call that reads it: say how to get out.
+BROKEN_FILE_HINT = N_("Correct the file or move it aside; SCNET_CONFIG_FILE chooses another one.")
+
+
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """The config file's table, or {} when there is no file.
 
@@ -105,7 +109,8 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         raise ConfigError(
             _("cannot read config file {path}: {reason}").format(
                 path=_shown_path(path), reason=exc.strerror
-            )
+            ),
+            _(BROKEN_FILE_HINT),
         ) from None
     # Imported only when there is a file to read: %load_ext need not pay for the parser.
     if sys.version_info >= (3, 11):
@@ -118,7 +123,8 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         raise ConfigError(
             _("config file {path} is not valid TOML: {reason}").format(
                 path=_shown_path(path), reason=exc
-            )
+            ),
+            _(BROKEN_FILE_HINT),
         ) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
     if secret is not None and os.name == "posix":
@@ -158,7 +164,7 @@ class Settings:
                 _(
                     "Sign in with %scnet_login (scnet login in a shell), or give a token with "
                     '%scnet_token, SCNET_TOKEN or token = "…" in {path}. To try things without '
-                    "an account, run %scnet_sandbox."
+                    "an account, run %scnet_sandbox --execute."
                 ).format(path=_shown_path(config_path()))
             )
         return self.token

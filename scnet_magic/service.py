@@ -14,6 +14,7 @@ request is never sent twice.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -55,10 +56,13 @@ __all__ = [
     "start",
     "start_service",
     "stop",
+    "user_port",
     "wait",
 ]
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
+# With nothing configured (no token either), the way to try things first.
+NEWCOMER_HINT = N_("To try things without an account, run %scnet_sandbox --execute.")
 BOOT_HINT = lifecycle.NOT_RUNNING_HINT
 _ON_ITS_WAY = ("Creating", "Restarting")
 
@@ -79,24 +83,36 @@ def prepare(
     command: object = None,
     *,
     no_id_hint: str = NO_NOTEBOOK_ID_HINT,
+    newcomer_hint: str = NEWCOMER_HINT,
 ) -> StartRequest:
     """The checked request, the notebook id defaulting to the settings' (``no_id_hint`` says
-    how to give one in the caller's terms); nothing is sent."""
+    how to give one in the caller's terms, ``newcomer_hint`` how to try the sandbox when
+    nothing is configured); nothing is sent."""
     if port is None:
         raise InvalidInput(N_("--port is required"), N_("Give the port the service listens on."))
     if notebook_id is None:
-        notebook_id = notebook_id_for(settings, None, no_id_hint=no_id_hint)
+        notebook_id = notebook_id_for(
+            settings, None, no_id_hint=no_id_hint, newcomer_hint=newcomer_hint
+        )
     return start_request(notebook_id, port, command)
 
 
 def notebook_id_for(
-    settings: Settings, given: object, *, no_id_hint: str = NO_NOTEBOOK_ID_HINT
+    settings: Settings,
+    given: object,
+    *,
+    no_id_hint: str = NO_NOTEBOOK_ID_HINT,
+    newcomer_hint: str = NEWCOMER_HINT,
 ) -> str:
     """The notebook id to act on, checked: the one given, else the settings' default
-    (``no_id_hint`` says how to give one in the caller's terms)."""
+    (``no_id_hint`` says how to give one in the caller's terms; with no token either, the
+    first error a newcomer meets, ``newcomer_hint`` leads to the sandbox)."""
     if given is None:
         if settings.notebook_id is None:
-            raise InvalidInput(N_("no notebook id"), no_id_hint)
+            hint = _(no_id_hint)
+            if settings.token is None:
+                hint = errors.sentences(hint, _(newcomer_hint))
+            raise InvalidInput(N_("no notebook id"), hint)
         given = settings.notebook_id
     return validate_notebook_id(given)
 
@@ -112,6 +128,8 @@ class StartObserver:
     """
 
     boot_hint: str = BOOT_HINT
+    # How the front end's user lists and stops guards (hints of a guard that failed).
+    guard_command: str = "scnet guard"
     # How to ask for the old process on the port to be ended first, in the front end's terms.
     replace_hint: str = N_("Add --replace to end it first, or leave out --command to expose it.")
 
@@ -186,8 +204,8 @@ def start(
     try:
         sent_at, result = _send(request, client, boot, protect, observer, record)
         observer.started(result)
-        if wait is None or result.url is None or result.code != "0":
-            return result
+        if wait is None or result.url is None or result.code != "0" or result.nothing_ran:
+            return result  # (nothing ran: nothing will answer, and the URL leads nowhere)
         return _wait(client, result, wait, since=sent_at, observer=observer)
     except ScnetError as exc:
         exc.result = result
@@ -229,7 +247,9 @@ def _send(
     (``time.monotonic``), and its answer."""
     if boot:
         record = _boot_if_stopped(client, request.notebook_id, observer)
-    guarding = protect_port(request.port, protect) if protect is not None else None
+    guarding = None
+    if protect is not None:
+        guarding = protect_port(request.port, protect, guard_command=observer.guard_command)
     started = time.monotonic()
     try:
         if guarding is None:
@@ -242,10 +262,23 @@ def _send(
         raise (
             _stopped_instance(client, exc, request.notebook_id, observer.boot_hint) or exc
         ) from None
-    exposed = guarding.port if guarding is not None else request.port
-    if record is not None and record.custom_port not in (None, exposed):
-        result = replace(result, replaced_port=record.custom_port)
+    # Ports the user knows: a guard's port stands for the service behind it.
+    old_port = user_port(record.custom_port) if record is not None else None
+    if old_port not in (None, request.port):
+        result = replace(result, replaced_port=old_port)
+    if _sandbox_runs_nothing(client, result):
+        result = replace(result, nothing_ran=True)
     return started, result
+
+
+def _sandbox_runs_nothing(client: ScnetClient, result: StartResult) -> bool:
+    """The platform is on this machine (a sandbox), yet the URL is not: the sandbox without
+    execution, which answers with the platform's example address and runs no command."""
+    return (
+        result.url is not None
+        and local.runs_here(client.settings.base_url)
+        and not local.runs_here(result.url)
+    )
 
 
 def wait(client: ScnetClient, result: StartResult, timeout: float) -> StartResult:
@@ -319,16 +352,43 @@ def guard_password(
     return first
 
 
+def user_port(port: int | None) -> int | None:
+    """The port the user's service listens on behind ``port``, the instance's custom port:
+    where a guard of this machine listens there (``--protect``), the port it passes visitors
+    to, which is the one the user gave; otherwise ``port`` itself."""
+    if port is None:
+        return None
+    for record in guard.list_guards():
+        if record.port == port:
+            return record.upstream_port
+    return port
+
+
 def protect_port(
-    port: int, password: str, *, host: str = "0.0.0.0", listen_port: int = 0
+    port: int,
+    password: str,
+    *,
+    host: str = "0.0.0.0",
+    listen_port: int = 0,
+    guard_command: str = "scnet guard",
 ) -> guard.GuardRecord:
     """Start a guard asking for ``password`` in front of ``127.0.0.1:port``, or reuse the one
     already running there with that password; its record (``.port`` is the port to expose).
-    It listens on ``host``, port ``listen_port`` (0: any free one)."""
+    It listens on ``host``, port ``listen_port`` (0: any free one). ``guard_command`` is how
+    the caller's user manages guards (``%scnet_guard`` in a notebook), named in the hints."""
     try:
         return guard.start_guard(port, password, host=host, port=listen_port)
     except (guard.GuardError, OSError) as exc:
-        raise GuardFailed(str(exc), N_("See scnet guard --list.")) from None
+        existing = guard.find_guard(port)
+        if isinstance(exc, guard.GuardError) and existing is not None:
+            raise GuardFailed(
+                N_("port {upstream} is already guarded on port {port} with another password"),
+                N_("Stop that guard first: {command} --stop {port}."),
+                upstream=port,
+                port=existing.port,
+                command=guard_command,
+            ) from None
+        raise GuardFailed(str(exc), N_("See {command} --list."), command=guard_command) from None
 
 
 def _send_guarded(
@@ -386,11 +446,29 @@ def start_service(
         password = validate_guard_password(protect)
     own = client is None
     active = client if client is not None else ScnetClient.from_settings(settings)
+    observer = StartObserver()
+    if _in_ipython():
+        observer.guard_command = "%scnet_guard"
     try:
-        return start(request, active, wait=wait, boot=boot, protect=password, replace=replace)
+        return start(
+            request,
+            active,
+            wait=wait,
+            boot=boot,
+            protect=password,
+            replace=replace,
+            observer=observer,
+        )
     finally:
         if own:
             active.close()
+
+
+def _in_ipython() -> bool:
+    """Whether this runs in an IPython shell (a notebook's kernel): its user has the magics.
+    IPython is looked up, not imported: a script does not pay for it."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
 
 
 def stop(client: ScnetClient, notebook_id: str, *, save_env: bool = True) -> StopResult:

@@ -20,10 +20,14 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from protect_helpers import web_server
 
-from scnet_magic import display, start_service
-from scnet_magic.errors import CommandEnded, InvalidInput, NotReady
+from scnet_magic import config, display, service, start_service
+from scnet_magic.client import ScnetClient
+from scnet_magic.errors import CommandEnded, GuardFailed, InvalidInput, NotReady
+from scnet_magic.guard import start_guard
+from scnet_magic.magics.base import ShortError
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
+from scnet_magic.validation import StartRequest
 
 from conftest import free_port
 from frontends import run_scnet
@@ -219,7 +223,145 @@ def test_the_form_offers_and_takes_replace(
     assert isinstance(form.error, InvalidInput)
     assert "End what already listens on the port" in html.unescape(form.result_area.value)
     form.replace_box.value = True
+    form.wait_ready.value = True
+    form.wait_seconds.value = 20
     form.start_button.click()
     assert form.wait(30)
-    assert form.error is None and form.result is not None and form.result.ok
+    assert form.error is None and form.result is not None and form.result.ready
     assert process.wait(timeout=10) is not None
+
+
+# -- 4. the sandbox a newcomer is led to -------------------------------------------------------
+
+
+def test_the_no_token_hint_names_the_executing_sandbox(ip: InteractiveShell) -> None:
+    with capture_output(), pytest.raises(UsageError) as refused:
+        ip.run_line_magic("scnet_start", f"--id {Sandbox.notebook_id} --port 8000")
+    assert "%scnet_sandbox --execute" in str(refused.value)
+    run = run_scnet(["start", "--id", Sandbox.notebook_id, "--port", "8000"])
+    assert run.returncode != 0 and "scnet sandbox --execute" in run.stderr
+
+
+def test_with_nothing_configured_the_first_error_leads_to_the_sandbox(
+    ip: InteractiveShell,
+) -> None:
+    with capture_output(), pytest.raises(UsageError) as refused:
+        ip.run_line_magic("scnet_start", "--port 8000")
+    assert "no notebook id" in str(refused.value)
+    assert "%scnet_sandbox --execute" in str(refused.value)
+    run = run_scnet(["start", "--port", "8000"])
+    assert "no notebook id" in run.stderr and "scnet sandbox --execute" in run.stderr
+
+
+def test_a_sandbox_that_runs_nothing_says_so(ip: InteractiveShell) -> None:
+    port = free_port()
+    with capture_output():
+        ip.run_line_magic("scnet_sandbox", "")
+    try:
+        with capture_output():
+            result = ip.run_line_magic(
+                "scnet_start", f"--port {port} --command 'python app.py' --wait 5"
+            )
+        assert result.nothing_ran and result.pending and not result.ready
+        text = display.start_text(result)
+        assert "no command ran" in text and "example" in text
+        assert "The command ran" not in text
+        assert "with --execute" in display.start_html(result)
+    finally:
+        with capture_output():
+            ip.run_line_magic("scnet_sandbox", "--stop")
+
+
+def test_an_executing_sandbox_does_not_say_nothing_ran(gateway_env: Sandbox) -> None:
+    result = start_service(None, free_port(), "true")
+    assert not result.nothing_ran
+
+
+# -- 5. the guard's port is not the user's ----------------------------------------------------
+
+
+def test_the_guards_port_is_never_shown_as_the_users(gateway_env: Sandbox, guard_dir: Path) -> None:
+    port, other = free_port(), free_port()
+    command = f"{PY} -m http.server {port} --bind 127.0.0.1"
+    result = start_service(None, port, command, protect="a long enough password", wait=20)
+    guard_port = result.guard_port
+    assert guard_port is not None and guard_port != port
+    line = display.protected_line(result)
+    assert f"port {port}" in line and f"guard's own port: {guard_port}" in line
+
+    form = StartForm()
+    assert form.wait(30)
+    labels = [label for label, _value in form.notebook_menu.options]
+    assert any(f"port {port}" in label for label in labels), labels
+    assert not any(f"port {guard_port}" in label for label in labels), labels
+    form.notebook_id.value = gateway_env.notebook_id
+    form.port.value = str(port)
+    assert "replaces" not in form.port_note.value
+    form.port.value = str(other)
+    assert f"on port {port}." in html.unescape(form.port_note.value)
+    assert str(guard_port) not in form.port_note.value
+
+    with ScnetClient.from_settings(config.resolve()) as client:
+        record = client.notebook(gateway_env.notebook_id)
+        assert record.custom_port == guard_port  # what the platform knows
+        again = service.start(
+            StartRequest(gateway_env.notebook_id, other, None), client, record=record
+        )
+    assert again.replaced_port == port
+    assert f"port {port}:" in display.start_text(again)
+
+
+# -- 6. a guard that fails inside a notebook --------------------------------------------------
+
+
+def test_a_guard_conflict_in_a_notebook_names_the_magic(
+    gateway_env: Sandbox,
+    guard_dir: Path,
+    ip: InteractiveShell,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = free_port()
+    existing = start_guard(port, "the first long password")
+    monkeypatch.setenv("SCNET_GUARD_PASSWORD", "another long password")
+    with capture_output(), pytest.raises(ShortError) as magic:
+        ip.run_line_magic("scnet_start", f"--port {port} --protect")
+    assert f"%scnet_guard --stop {existing.port}" in str(magic.value)
+    with pytest.raises(GuardFailed) as python:
+        start_service(None, port, None, protect=True)
+    assert f"%scnet_guard --stop {existing.port}" in python.value.user_message()
+    form = StartForm()
+    form.port.value = str(port)
+    form.protect.checkbox.value = True
+    form.start_button.click()
+    assert form.wait(30)
+    assert isinstance(form.error, GuardFailed)
+    assert f"%scnet_guard --stop {existing.port}" in form.error.user_message()
+    run = run_scnet(["start", "--port", str(port), "--protect"])
+    assert f"scnet guard --stop {existing.port}" in run.stderr
+    assert "%scnet_guard" not in run.stderr
+
+
+# -- 7. a broken config file ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["en_US.UTF-8", "zh_CN.UTF-8"])
+def test_a_broken_config_file_gives_one_line_and_help_needs_none(
+    isolated_config: Path, locale: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolated_config.write_text('token = "unterminated\nlanguage = \n', encoding="utf-8")
+    # No SCNET_LANG: the language would be looked for in the broken file first.
+    monkeypatch.delenv("SCNET_LANG")
+    env = {"LC_ALL": locale}
+    version = run_scnet(["--version"], env)
+    assert version.returncode == 0 and "scnet" in version.stdout, version.stderr
+    for words in (["--help"], ["start", "--help"]):
+        shown = run_scnet(words, env)
+        assert shown.returncode == 0 and "[-h]" in shown.stdout, shown.stderr
+    for words in (["notebooks"], ["url", "--id", Sandbox.notebook_id], ["start", "--port", "1"]):
+        failed = run_scnet(words, env)
+        assert failed.returncode == 2
+        assert "Traceback" not in failed.stderr
+        lines = failed.stderr.splitlines()
+        assert len(lines) == 2, failed.stderr  # the error, and a hint
+        assert str(isolated_config) in lines[0]
+        assert "SCNET_CONFIG_FILE" in lines[1]

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         @property
         def replaced_port(self) -> int | None: ...
         @property
+        def nothing_ran(self) -> bool: ...
+        @property
         def ready(self) -> bool: ...
         def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]: ...
 
@@ -142,6 +144,10 @@ _HEADLINES = {
 _PENDING_NOTE = N_(
     "The command ran, but nothing answers on the port yet; the address works as soon as the "
     "service listens."
+)
+_NOTHING_RAN_NOTE = N_(
+    "The sandbox runs nothing without --execute: no command ran, and this URL is an example "
+    "that leads nowhere. Start the sandbox with --execute to run commands on this machine."
 )
 # Labels used inside f-strings (where the catalog's extractor does not look).
 _EXTERNAL_URL = N_("External URL:")

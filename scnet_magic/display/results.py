@@ -14,6 +14,7 @@ from .base import (
     _EXTERNAL_URL,
     _HEADLINES,
     _NO_ADDRESS,
+    _NOTHING_RAN_NOTE,
     _OUTPUT,
     _PENDING_NOTE,
     _PLATFORM_MESSAGE,
@@ -63,6 +64,10 @@ def _platform_message_says_more(result: StartResult) -> bool:
     return not (restates and (result.url is None or result.url in result.error_msg))
 
 
+def _pending_note(result: StartResult) -> str:
+    return _NOTHING_RAN_NOTE if result.nothing_ran else _PENDING_NOTE
+
+
 def start_html(result: StartResult) -> str:
     color = _COLORS[result.status]
     parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
@@ -71,7 +76,7 @@ def start_html(result: StartResult) -> str:
     if result.protected:
         parts.append(f'<div class="scnet-protected">{_esc(protected_line(result))}</div>')
     if result.pending:
-        parts.append(f"<div>{_esc(_(_PENDING_NOTE))}</div>")
+        parts.append(f"<div>{_esc(_(_pending_note(result)))}</div>")
     if result.replaced_port is not None:
         parts.append(f"<div>{_esc(_(_REPLACES).format(port=result.replaced_port))}</div>")
     if _platform_message_says_more(result):
@@ -94,7 +99,7 @@ def start_text(result: StartResult) -> str:
     if result.protected:
         lines.append(f"  {protected_line(result)}")
     if result.pending:
-        lines.append(f"  {_(_PENDING_NOTE)}")
+        lines.append(f"  {_(_pending_note(result))}")
     if result.replaced_port is not None:
         lines.append(f"  {_(_REPLACES).format(port=result.replaced_port)}")
     if _platform_message_says_more(result):
@@ -107,9 +112,10 @@ def start_text(result: StartResult) -> str:
 
 def protected_line(result: StartResult) -> str:
     """The one line a protected start adds: the URL asks for a password (``--protect``)."""
-    return "\N{LOCK} " + _("asks for a password (guard on port {guard_port})").format(
-        guard_port=result.guard_port
-    )
+    return "\N{LOCK} " + _(
+        "asks for a password first: a guard passes visitors to port {port} (the guard's own "
+        "port: {guard_port})"
+    ).format(port=result.port, guard_port=result.guard_port)
 
 
 def start_bundle(result: StartResult) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class StartDisplay(service.StartObserver):
     terminal does (one ``ProgressLine``: its display publisher would print every update anew)."""
 
     boot_hint = service.BOOT_OPTION_HINT
+    guard_command = "%scnet_guard"  # the notebook's way: no scnet command on its PATH
 
     def __init__(self, shell: Any, request: StartRequest, wait: float | None, boot: bool) -> None:
         self.wait = wait

@@ -553,6 +553,7 @@ class _FormStart(service.StartObserver):
 
     boot_hint = BOOT_HINT
     replace_hint = REPLACE_HINT
+    guard_command = "%scnet_guard"  # the notebook's way: no scnet command on its PATH
 
     def __init__(self, form: StartForm) -> None:
         self.form = form

@@ -11,7 +11,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import display, validation
+from .. import display, service, validation
 from ..errors import ScnetError
 from ..i18n import N_, _
 from ..models import InstanceProgress, Notebook, StartResult
@@ -71,10 +71,11 @@ class InstanceControls:
                 port: int | None = validation.validate_port(self.port.value)
             except ScnetError:
                 port = None
-            if port is not None and record.custom_port not in (None, port):
+            old = service.user_port(record.custom_port)  # not a guard's port: the user's
+            if port is not None and old not in (None, port):
                 notes.append(
                     _("Starting on port {port} replaces the custom service on port {old}.").format(
-                        port=port, old=record.custom_port
+                        port=port, old=old
                     )
                 )
             if not record.running and record.status:
