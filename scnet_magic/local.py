@@ -32,6 +32,7 @@ __all__ = [
     "end_listeners",
     "listening",
     "log_file_of",
+    "run_of",
     "runs_here",
     "who_listens",
 ]
@@ -222,6 +223,32 @@ def _listeners(port: int) -> list[psutil.Process]:
     return found
 
 
+def run_of(port: int, command: str) -> bool:
+    """Whether what listens on ``port`` here is a run of ``command`` (an earlier start of it,
+    the same app), as far as this user's processes show."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = []
+    for proc in _listeners(port):
+        with contextlib.suppress(psutil.Error):
+            if _is_the_command(proc.cmdline(), command, words):
+                return True
+            # The app a shell started (``cd app && python app.py``): its shell runs the command.
+            parent = proc.parent()
+            if parent is not None and _is_the_command(parent.cmdline(), command, words):
+                return True
+    return False
+
+
+def _untouchable() -> set[int]:
+    """This process and its ancestors (the kernel, the notebook server): never ended."""
+    pids = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        pids.update(proc.pid for proc in psutil.Process().parents())
+    return pids
+
+
 def who_listens(port: int) -> str:
     """ " (pid N: its command)" for the first process of this user listening on ``port``, to
     name it in a message; "" when none can be seen."""
@@ -236,8 +263,10 @@ def who_listens(port: int) -> str:
 
 def end_listeners(port: int, timeout: float = 5.0) -> list[int]:
     """End the processes of this user that listen on ``port`` (SIGTERM, then SIGKILL after
-    ``timeout`` s); their pids. The kernel's own process is never one of them."""
-    procs = [proc for proc in _listeners(port) if proc.pid != os.getpid()]
+    ``timeout`` s); their pids. Neither the kernel's own process nor the server it runs under
+    is ever one of them."""
+    spared = _untouchable()
+    procs = [proc for proc in _listeners(port) if proc.pid not in spared]
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.terminate()

@@ -200,7 +200,7 @@ def start(
     observer = observer or StartObserver()
     result: StartResult | None = None
     if request.command:
-        _free_port(request.port, replace, observer.replace_hint)
+        _free_port(request, client, replace, observer.replace_hint)
     try:
         sent_at, result = _send(request, client, boot, protect, observer, record)
         observer.started(result)
@@ -214,16 +214,26 @@ def start(
         raise StartInterrupted(result) from None
 
 
-def _free_port(port: int, replace_old: bool, hint: str) -> None:
+def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hint: str) -> None:
     """Where the kernel runs beside the command, an old process on the port would stay the
-    service: end it when asked, refuse otherwise."""
+    service: end it when asked, refuse otherwise. Beside it means: the platform is on this
+    machine (the sandbox), or what listens is an earlier run of this command (inside the
+    instance); a kernel elsewhere may have anything of its own on that port."""
+    port = request.port
     if not local.listening(port):
+        return
+    assert request.command is not None
+    beside = local.runs_here(client.settings.base_url) or local.run_of(port, request.command)
+    if not beside:
         return
     if replace_old:
         local.end_listeners(port)
         if not local.listening(port):
             return
-        hint = N_("It is not this user's process, or it did not end: end it by hand.")
+        hint = N_(
+            "It could not be ended (another user's process, or the notebook's own server): "
+            "choose another port."
+        )
     raise InvalidInput(
         N_(
             "port {port} is already in use on this machine{process}: the new command would "

@@ -20,7 +20,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from protect_helpers import web_server
 
-from scnet_magic import config, display, service, start_service
+from scnet_magic import config, display, local, service, start_service
 from scnet_magic.client import ScnetClient
 from scnet_magic.errors import CommandEnded, GuardFailed, InvalidInput, NotReady
 from scnet_magic.guard import start_guard
@@ -365,3 +365,32 @@ def test_a_broken_config_file_gives_one_line_and_help_needs_none(
         assert len(lines) == 2, failed.stderr  # the error, and a hint
         assert str(isolated_config) in lines[0]
         assert "SCNET_CONFIG_FILE" in lines[1]
+
+
+def test_a_run_of_the_command_is_told_from_anything_else(
+    old_app: tuple[int, subprocess.Popen[bytes], Path],
+) -> None:
+    port, _process, new = old_app
+    # A kernel outside the instance may have anything of its own on the port: only an earlier
+    # run of the same app (or the sandbox) shows that the command would run beside it.
+    assert local.run_of(port, _new_app(port, new))
+    assert local.run_of(port, f"{PY} -m http.server {port} --bind 127.0.0.1 > app.log 2>&1")
+    assert not local.run_of(port, f"{PY} other_app.py --port {port}")
+
+
+def test_replace_never_ends_the_kernel_or_the_server_it_runs_under() -> None:
+    port = free_port()
+    # The server (a notebook's Jupyter) listens on the port; its child (the kernel) asks.
+    script = f"""
+import socket, subprocess, sys
+server = socket.socket()
+server.bind(("127.0.0.1", {port}))
+server.listen()
+asked = subprocess.run(
+    [sys.executable, "-c", "from scnet_magic import local; print(local.end_listeners({port}, 2))"],
+    capture_output=True, text=True,
+)
+print(asked.stdout.strip(), asked.returncode)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.stdout.split() == ["[]", "0"], run.stderr
