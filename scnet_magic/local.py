@@ -129,9 +129,11 @@ def _is_the_command(argv: list[str], command: str, words: list[str]) -> bool:
 class CommandWatch:
     """Whether the command a start ran (``command``, sent at ``since``: ``time.monotonic()``)
     has ended on this machine. ``here``: it is known to run here (:func:`runs_here`); a fresh
-    log it writes shows it too. ``output``: the platform's answer's output, the last lines
-    to show when the process is gone and there is no log. ``folders``: where a relative log
-    path may be (the command's working folder is the platform's: not known)."""
+    log it writes shows it too, and so does its process seen here, started after ``since``
+    (a kernel inside the instance: the platform's answer does not say where it runs).
+    ``output``: the platform's answer's output, the last lines to show when the process is
+    gone and there is no log. ``folders``: where a relative log path may be (the command's
+    working folder is the platform's: not known)."""
 
     def __init__(
         self,
@@ -166,9 +168,16 @@ class CommandWatch:
         fresh = [log for log in self.logs if _written_since(log, self.since_wall)]
         if fresh:
             return self._log_ended(fresh[0])
-        if not self.here or not self.command.strip():
-            return None  # a log not written yet, or elsewhere: nothing to go by
-        if any(self._runs(proc) for proc in _own_processes()):
+        if not self.command.strip():
+            return None
+        running = [proc for proc in _own_processes() if self._runs(proc)]
+        if not self.here:
+            # The command's process seen here, started by this start: the kernel runs where
+            # the command runs (inside the instance), so its end can be seen too.
+            self.here = any(self._started_since(proc) for proc in running)
+            if not self.here:
+                return None  # a log not written yet, or elsewhere: nothing to go by
+        if running:
             self._gone_since = None
             return None
         now = time.monotonic()
@@ -181,6 +190,11 @@ class CommandWatch:
     def _runs(self, proc: psutil.Process) -> bool:
         with contextlib.suppress(psutil.Error):
             return _is_the_command(proc.cmdline(), self.command, self.words)
+        return False
+
+    def _started_since(self, proc: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return proc.create_time() >= self.since_wall - 1.0
         return False
 
     def _log_ended(self, log: Path) -> Ended | None:

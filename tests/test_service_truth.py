@@ -394,3 +394,27 @@ print(asked.stdout.strip(), asked.returncode)
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.stdout.split() == ["[]", "0"], run.stderr
+
+
+def test_the_commands_own_process_seen_here_shows_where_it_runs(tmp_path: Path) -> None:
+    # A platform that is not on this machine runs the command beside the kernel (a kernel
+    # inside the instance): seeing the process start, then go, ends the wait.
+    command = f"{PY} -c 'import time; time.sleep(1.5)' --port 8010"
+    since = time.monotonic()
+    watch = local.CommandWatch(command, since, here=False, output="the last words")
+    with subprocess.Popen(["/bin/sh", "-c", command], start_new_session=True) as proc:
+        deadline = time.monotonic() + 20
+        while watch.ended() is None and not watch.here and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert watch.here and watch.ended() is None  # running: not ended
+        proc.wait(timeout=20)
+    deadline = time.monotonic() + 20
+    while (ended := watch.ended()) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ended is not None and ended.last_lines == "the last words"
+
+
+def test_a_command_never_seen_here_is_not_taken_for_ended() -> None:
+    watch = local.CommandWatch(f"{PY} app_elsewhere.py --port 8010", time.monotonic(), here=False)
+    time.sleep(local.GRACE + 0.2)
+    assert watch.ended() is None and watch.ended() is None
