@@ -315,8 +315,8 @@ class CommandEnded(NotReady):
         ScnetError.__init__(
             self,
             N_(
-                "The command ended {elapsed} s after the start and nothing answers at {url}: "
-                "the service will not come up"
+                "The command has ended and nothing answers at {url}: the service will not come "
+                "up (seen {elapsed} s after the start)"
             ),
             hint,
             elapsed=f"{elapsed:.1f}",
