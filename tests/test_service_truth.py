@@ -399,7 +399,7 @@ print(asked.stdout.strip(), asked.returncode)
 def test_the_commands_own_process_seen_here_shows_where_it_runs(tmp_path: Path) -> None:
     # A platform that is not on this machine runs the command beside the kernel (a kernel
     # inside the instance): seeing the process start, then go, ends the wait.
-    command = f"{PY} -c 'import time; time.sleep(1.5)' --port 8010"
+    command = f"{PY} -c 'import time; time.sleep(3)' --port 8010"
     since = time.monotonic()
     watch = local.CommandWatch(command, since, here=False, output="the last words")
     with subprocess.Popen(["/bin/sh", "-c", command], start_new_session=True) as proc:
