@@ -32,7 +32,7 @@ from benchmarks.harness import (
     percentile,
 )
 from scnet_magic import ScnetClient, ScnetError
-from scnet_magic.client import START_PATH
+from scnet_magic.endpoints import START
 
 PORT = 1223
 COMMAND = "python app.py --port 1223"
@@ -203,7 +203,7 @@ def _expect_pending(envelope: Any) -> None:
 
 
 def per_call_cost(sizes: Sizes, sandbox: SandboxInfo) -> list[Row]:
-    url = sandbox.base_url + START_PATH
+    url = sandbox.base_url + START.path
     payload = _payload(sandbox)
     client = ScnetClient(base_url=sandbox.base_url, token=sandbox.token)
     session = requests.Session()

@@ -26,8 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import config, validation
+from . import config, endpoints, validation
 from .config import LoginSettings
+from .endpoints import Endpoint, Host
 from .errors import (
     ApiError,
     ConfigError,
@@ -36,9 +37,9 @@ from .errors import (
     LoginError,
     MalformedResponse,
 )
-from .i18n import N_, _
+from .i18n import N_, Message, _
 from .models import Account, Login, Region, TokenState
-from .transport import Transport, json_type
+from .transport import HttpTransport, Request, Transport, json_type
 
 __all__ = [
     "AccountApi",
@@ -52,12 +53,6 @@ __all__ = [
     "token_state",
 ]
 
-TOKENS_PATH = "/api/user/v3/tokens"
-RENEW_PATH = "/ac/openapi/v2/tokens/next"
-STATE_PATH = "/ac/openapi/v2/tokens/state"
-CENTER_PATH = "/ac/openapi/v2/center"
-# The first notebook call after sign-in: the cheapest one (a list page of one instance).
-NOTEBOOK_CHECK_PATH = "/ai/openapi/v2/notebook/list"
 # The token endpoint lists a platform-level token under this id; it is not a region.
 PLATFORM_CLUSTER_ID = "0"
 VALID_STATE = "token is valid"
@@ -127,25 +122,26 @@ def credentials(settings: LoginSettings, ask: Ask | None = None) -> Credentials:
         if value is None:
             if ask is None:
                 raise ConfigError(
-                    _("no SCNet {label} is set").format(label=_(label)),
-                    _('Set {variable}, or put {name} = "…" in the config file ({path}).').format(
-                        variable=config.ENV_VARS[name], name=name, path=config.config_path()
+                    N_("no SCNet {label} is set"),
+                    Message(
+                        N_('Set {variable}, or put {name} = "…" in the config file ({path}).'),
+                        variable=config.ENV_VARS[name],
+                        name=name,
+                        path=config.config_path(),
                     ),
+                    label=Message(label),
                 )
             value = check(ask(_(label), hidden))
         values[name] = value
     return Credentials(**values)
 
 
-# What hints call the platform host, where every /ac/ call goes.
-PLATFORM_ADDRESS = N_("the platform address (SCNET_AC_URL)")
+# Every account call may be sent again: none of them changes anything but the tokens.
+_RESEND = N_("Try again: asking for a token again does no harm.")
 
 
-class AccountApi(Transport):
+class AccountApi:
     """The account calls: tokens at the login address, ``/ac/...`` at the platform address."""
-
-    address_name = N_("the login URL (SCNET_LOGIN_URL)")
-    unsure_post_hint = N_("Try again: asking for a token again does no harm.")
 
     def __init__(
         self,
@@ -154,10 +150,24 @@ class AccountApi(Transport):
         *,
         ac_url: str = config.DEFAULT_AC_URL,
         retries: int = 2,
+        transport: Transport | None = None,
     ) -> None:
-        super().__init__(timeout, retries=retries)
         self.login_url = validation.validate_login_url(login_url)
         self.ac_url = validation.validate_ac_url(ac_url)
+        self.timeout = timeout
+        # A transport handed in belongs to the caller, who closes it.
+        self._own_transport = transport is None
+        self.transport = transport or HttpTransport(timeout, retries=retries)
+
+    def close(self) -> None:
+        if self._own_transport:
+            self.transport.close()
+
+    def __enter__(self) -> AccountApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return (
@@ -169,7 +179,7 @@ class AccountApi(Transport):
         """Sign the token request and return the account's regions, at least one usable."""
         timestamp = str(int(time.time()))
         try:
-            envelope = self._login_call(TOKENS_PATH, creds.headers(timestamp))
+            envelope = self._call(endpoints.TOKENS, creds.headers(timestamp))
         except ApiError as exc:
             if exc.status == 404:
                 raise  # not a refusal: no token endpoint at that address
@@ -183,33 +193,36 @@ class AccountApi(Transport):
         regions = _regions(envelope.get("data"))
         if not regions:
             raise LoginError(
-                _("the platform listed no region for account {user}").format(user=creds.user),
-                _("Check the account in the SCNet console."),
+                N_("the platform listed no region for account {user}"),
+                N_("Check the account in the SCNet console."),
+                user=creds.user,
             )
         account = Account(creds.user, self.login_url, self.timeout, regions, self.ac_url)
         if not account.usable:
             raise LoginError(
-                _(
+                N_(
                     "no region of account {user} has a token: the account may be suspended "
                     "(for example for an unpaid balance)"
-                ).format(user=creds.user),
-                _("Check the account in the SCNet console, or contact SCNet support."),
+                ),
+                N_("Check the account in the SCNet console, or contact SCNet support."),
+                user=creds.user,
             )
         return account
 
     def region_address(self, region: Region) -> str:
         """The base URL of the region's notebook APIs: its first usable ``aiUrls`` entry."""
         if region.token is None:
-            raise LoginError(_("region {region} has no token").format(region=region.label))
-        envelope = self._ac_call("GET", CENTER_PATH, region.token)
+            raise LoginError(N_("region {region} has no token"), region=region.label)
+        envelope = self._call(endpoints.CENTER, {"token": region.token})
         data = envelope.get("data")
         # The page documents a list; clients that run against the platform receive one
         # object (lql341/scnet-hpc scripts/scnet_sdk/client.py). Accept both.
         entries = [data] if isinstance(data, dict) else data
         if not isinstance(entries, list):
             raise MalformedResponse(
-                _("'data' of the region list is {type}, expected an object or a list").format(
-                    type=json_type(data)
+                Message(
+                    N_("'data' of the region list is {type}, expected an object or a list"),
+                    type=json_type(data),
                 ),
                 200,
                 "",
@@ -223,19 +236,18 @@ class AccountApi(Transport):
             if url is not None:
                 return _api_base(url)
         raise LoginError(
-            _("region {region} has no enabled notebook API address (aiUrls)").format(
-                region=region.label
-            ),
-            _(
+            N_("region {region} has no enabled notebook API address (aiUrls)"),
+            N_(
                 "Its notebook service may be closed or under maintenance; try again later or "
                 "choose another region."
             ),
+            region=region.label,
         )
 
     def renew(self, token: str, region: str | None = None) -> str:
         """A new token in place of ``token`` (of ``region``, an id or a name, when known)."""
         try:
-            envelope = self._ac_call("POST", RENEW_PATH, token)
+            envelope = self._call(endpoints.RENEW, {"token": token})
         except ApiError as exc:
             if exc.code in REFUSED_TOKEN_CODES:
                 raise ApiError(
@@ -250,12 +262,12 @@ class AccountApi(Transport):
             return validation.validate_token(candidate)
         except InvalidInput:
             # No preview: whatever came back may be part of a token.
-            raise MalformedResponse(_("the renewal answer holds no token"), 200, "") from None
+            raise MalformedResponse(N_("the renewal answer holds no token"), 200, "") from None
 
     def state(self, token: str) -> TokenState:
         """Whether the platform still accepts ``token``."""
         try:
-            envelope = self._ac_call("GET", STATE_PATH, token)
+            envelope = self._call(endpoints.STATE, {"token": token})
         except ApiError as exc:
             if exc.code in REFUSED_TOKEN_CODES:
                 return TokenState(False, exc.message)
@@ -264,30 +276,29 @@ class AccountApi(Transport):
         detail = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
         return TokenState(detail.strip().lower() == VALID_STATE, detail)
 
-    def _login_call(self, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    def _call(self, endpoint: Endpoint, headers: dict[str, str]) -> dict[str, Any]:
+        address = self.login_url if endpoint.host is Host.LOGIN else self.ac_url
+        request = Request(
+            endpoint.method,
+            address + endpoint.path,
+            headers,
+            address_name=endpoint.host.address_name,
+            resend_hint=_RESEND,
+        )
         try:
-            return self._request("POST", self.login_url + path, headers=headers)
+            return self.transport.call(request)
         except (HttpError, ApiError) as exc:
-            raise address_hint(exc, self.login_url, "SCNET_LOGIN_URL") from None
-
-    def _ac_call(self, method: str, path: str, token: str) -> dict[str, Any]:
-        try:
-            return self._request(
-                method,
-                self.ac_url + path,
-                headers={"token": token},
-                address_name=PLATFORM_ADDRESS,
-            )
-        except (HttpError, ApiError) as exc:
-            raise address_hint(exc, self.ac_url, "SCNET_AC_URL") from None
+            raise address_hint(exc, address, endpoint.host) from None
 
 
-def address_hint(exc: HttpError | ApiError, url: str, variable: str) -> HttpError | ApiError:
+def address_hint(exc: HttpError | ApiError, url: str, host: Host) -> HttpError | ApiError:
     """The same error, with a hint naming the address setting when that is the likely cause: a
     redirect, or a 404 (with or without an envelope: another host's endpoint is unknown)."""
     if not (exc.status == 404 or 300 <= exc.status < 400):
         return exc
-    hint = _("Check the address {url} (set with {variable}).").format(url=url, variable=variable)
+    hint = Message(
+        N_("Check the address {url} (set with {variable})."), url=url, variable=host.variable
+    )
     if isinstance(exc, ApiError):
         return ApiError(exc.code, exc.msg, exc.status, hint=hint)
     return HttpError(exc.status, exc.reason, exc.body, hint)
@@ -330,21 +341,23 @@ def renewed_token(data: object, region: str | None = None) -> object:
         return renewed_token(entries[0]) if entries else None
     shown = ", ".join(its_names[-1] for its_names in names)
     if region is None:
-        message = _(
+        message = N_(
             "the renewal answer lists the tokens of several regions ({regions}), and this "
             "token's region is not known"
-        ).format(regions=shown)
+        )
     else:
-        message = _(
+        message = N_(
             "the renewal answer lists the tokens of several regions ({regions}), none of them "
             "region {region}"
-        ).format(regions=shown, region=region)
+        )
     raise LoginError(
         message,
         N_(
             "Sign in again, naming the region (scnet login --region NAME, "
             "%scnet_login --region NAME)."
         ),
+        regions=shown,
+        region=region,
     )
 
 
@@ -381,17 +394,19 @@ def _regions(data: object) -> tuple[Region, ...]:
     if not isinstance(data, list):
         # No preview: the answer may hold tokens.
         raise MalformedResponse(
-            _("'data' of the token answer is {type}, expected a list").format(type=json_type(data)),
+            Message(
+                N_("'data' of the token answer is {type}, expected a list"), type=json_type(data)
+            ),
             200,
             "",
         )
     regions = []
     for entry in data:
         if not isinstance(entry, dict):
-            raise MalformedResponse(_("a region in the token answer is not an object"), 200, "")
+            raise MalformedResponse(N_("a region in the token answer is not an object"), 200, "")
         cluster_id = entry.get("clusterId")
         if isinstance(cluster_id, bool) or not isinstance(cluster_id, (str, int)):
-            raise MalformedResponse(_("a region in the token answer has no 'clusterId'"), 200, "")
+            raise MalformedResponse(N_("a region in the token answer has no 'clusterId'"), 200, "")
         region_id = str(cluster_id).strip()
         if region_id == PLATFORM_CLUSTER_ID:
             continue
@@ -403,8 +418,10 @@ def _regions(data: object) -> tuple[Region, ...]:
                 token = validation.validate_token(token)
             except InvalidInput:
                 raise MalformedResponse(
-                    _("the token of region {name} ({region_id}) is not a usable token").format(
-                        name=name, region_id=region_id
+                    Message(
+                        N_("the token of region {name} ({region_id}) is not a usable token"),
+                        name=name,
+                        region_id=region_id,
                     ),
                     200,
                     "",
@@ -433,63 +450,67 @@ def _api_base(url: str) -> str:
         return validation.validate_base_url(text)
     except InvalidInput as exc:
         raise MalformedResponse(
-            _("the region's address is not usable ({problem})").format(problem=exc.message),
+            Message(N_("the region's address is not usable ({problem})"), problem=exc.message),
             200,
             "",
         ) from None
 
 
-class _NotebookCheck(Transport):
-    """The first notebook call at a region's AI address, made while signing in."""
+def check_notebook_api(transport: Transport, base_url: str, token: str, region: str) -> None:
+    """Fail with a clear message when ``base_url`` serves no notebook API: the first notebook
+    call at a region's AI address, made while signing in.
 
-    address_name = N_("the region's notebook API address (aiUrls of region discovery)")
-
-    def check(self, base_url: str, token: str, region: str) -> None:
-        """Fail with a clear message when ``base_url`` serves no notebook API.
-
-        Some regions list an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...``
-        path; found at sign-in, that is said while the user can still choose another region,
-        instead of on the first start and after the address was saved.
-        """
-        try:
-            self._request(
-                "GET",
-                base_url + NOTEBOOK_CHECK_PATH,
-                headers={"token": token},
+    Some regions list an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...``
+    path; found at sign-in, that is said while the user can still choose another region,
+    instead of on the first start and after the address was saved.
+    """
+    try:
+        transport.call(
+            Request.to(
+                endpoints.LIST,
+                base_url,
+                token,
                 params={"page": "1", "size": "1"},
+                address_name=N_("the region's notebook API address (aiUrls of region discovery)"),
             )
-        except (HttpError, ApiError) as exc:
-            # With or without an envelope: gateways differ in how they say "no such path".
-            if exc.status != 404:
-                raise
-            raise LoginError(
-                _(
-                    "the notebook API address {url} of region {region} answered 404 Not Found"
-                ).format(url=base_url, region=region),
-                _(NO_NOTEBOOK_API_HINT),
-            ) from None
+        )
+    except (HttpError, ApiError) as exc:
+        # With or without an envelope: gateways differ in how they say "no such path".
+        if exc.status != 404:
+            raise
+        raise LoginError(
+            N_("the notebook API address {url} of region {region} answered 404 Not Found"),
+            NO_NOTEBOOK_API_HINT,
+            url=base_url,
+            region=region,
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
 # The whole flow
 
 
-def request_account(settings: LoginSettings, ask: Ask | None = None) -> Account:
+def request_account(
+    settings: LoginSettings, ask: Ask | None = None, *, transport: Transport | None = None
+) -> Account:
     """Sign in with the settings' credentials (asking for missing ones) and list the regions."""
     creds = credentials(settings, ask)
-    with AccountApi(settings.login_url, settings.timeout, ac_url=settings.ac_url) as api:
+    with AccountApi(
+        settings.login_url, settings.timeout, ac_url=settings.ac_url, transport=transport
+    ) as api:
         return api.tokens(creds)
 
 
-def open_region(account: Account, region: Region) -> Login:
+def open_region(account: Account, region: Region, *, transport: Transport | None = None) -> Login:
     """Find the region's address (region discovery), check that it serves the notebook APIs
     (the first notebook call), and return the signed-in session."""
     if region.token is None:
-        raise LoginError(_("region {region} has no token").format(region=region.label))
-    with AccountApi(account.login_url, account.timeout, ac_url=account.ac_url) as api:
+        raise LoginError(N_("region {region} has no token"), region=region.label)
+    with AccountApi(
+        account.login_url, account.timeout, ac_url=account.ac_url, transport=transport
+    ) as api:
         base_url = api.region_address(region)
-    with _NotebookCheck(account.timeout) as notebooks:
-        notebooks.check(base_url, region.token, region.label)
+        check_notebook_api(api.transport, base_url, region.token, region.label)
     return Login(
         account.user,
         region.name,
@@ -511,9 +532,11 @@ def sign_in(
     ac_url: str | None = None,
     timeout: float | None = None,
     ask: Ask | None = None,
+    transport: Transport | None = None,
 ) -> Login:
     """Sign in and open a region: credentials from the arguments, the environment
     (``SCNET_USER``, ``SCNET_ACCESS_KEY``, ``SCNET_SECRET_KEY``) or the config file."""
+    secret_key = validation.hidden(secret_key)  # not shown by a traceback's variables
     settings = config.resolve_login(
         user=user,
         access_key=access_key,
@@ -522,8 +545,8 @@ def sign_in(
         ac_url=ac_url,
         timeout=timeout,
     )
-    account = request_account(settings, ask)
-    return open_region(account, account.choose(region))
+    account = request_account(settings, ask, transport=transport)
+    return open_region(account, account.choose(region), transport=transport)
 
 
 def renew_token(
@@ -532,26 +555,33 @@ def renew_token(
     ac_url: str | None = None,
     timeout: float | None = None,
     region: str | None = None,
+    transport: Transport | None = None,
 ) -> str:
     """A renewed token in place of ``token``; ``region`` (its id or name), when known, picks
     its entry from an answer that lists several regions."""
-    with _platform_api(ac_url, timeout) as api:
+    with _platform_api(ac_url, timeout, transport) as api:
         return api.renew(validation.validate_token(token), region)
 
 
 def token_state(
-    token: str, *, ac_url: str | None = None, timeout: float | None = None
+    token: str,
+    *,
+    ac_url: str | None = None,
+    timeout: float | None = None,
+    transport: Transport | None = None,
 ) -> TokenState:
     """Whether the platform still accepts ``token`` (``tokens/state``)."""
-    with _platform_api(ac_url, timeout) as api:
+    with _platform_api(ac_url, timeout, transport) as api:
         return api.state(validation.validate_token(token))
 
 
-def _platform_api(ac_url: str | None, timeout: float | None) -> AccountApi:
+def _platform_api(
+    ac_url: str | None, timeout: float | None, transport: Transport | None
+) -> AccountApi:
     """The platform host's calls at the address and timeout given; what is not given is looked
     up (front ends and clients pass both from the settings they already hold, so nothing is
     read twice)."""
     if ac_url is None or timeout is None:
         settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
         ac_url, timeout = settings.ac_url, settings.timeout
-    return AccountApi(timeout=timeout, ac_url=ac_url)
+    return AccountApi(timeout=timeout, ac_url=ac_url, transport=transport)

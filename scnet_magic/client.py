@@ -1,9 +1,10 @@
 """ScnetClient: the platform's notebook endpoints under a region's AI address (``/ai/...``).
 
 No front-end code lives here: no HTML, no prompts, no progress display. Every request goes
-through :class:`~scnet_magic.transport.Transport` (deadline, size limit, no redirects, one
-place where failures get their names); inputs are checked by :mod:`scnet_magic.validation`
-before anything is sent; answers become the result types of :mod:`scnet_magic.models`.
+through the client's :class:`~scnet_magic.transport.Transport` (deadline, size limit, no
+redirects, one place where failures get their names); inputs are checked by
+:mod:`scnet_magic.validation` before anything is sent; answers become the result types of
+:mod:`scnet_magic.models`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from . import account, config, i18n, lifecycle, local, readiness, validation
+from . import account, config, endpoints, i18n, lifecycle, local, readiness, validation
 from .config import Settings
+from .endpoints import Endpoint
 from .errors import ApiError, HttpError, InvalidInput, MalformedResponse, ScnetError
-from .i18n import _
+from .i18n import N_, Message
 from .models import (
     InstanceProgress,
     Notebook,
@@ -30,27 +32,33 @@ from .models import (
     TokenState,
     WaitProgress,
 )
-from .transport import MAX_BODY, Transport, json_type, optional_text, preview_json
+from .transport import (
+    MAX_BODY,
+    HttpTransport,
+    Request,
+    Transport,
+    json_type,
+    optional_text,
+    preview_json,
+)
 from .validation import StartRequest
 
-__all__ = ["LIST_PATH", "MAX_BODY", "SERVICE_URL_PATH", "START_PATH", "ScnetClient"]
+__all__ = ["MAX_BODY", "ScnetClient"]
 
 log = logging.getLogger(__name__)
 
-API = "/ai/openapi/v2/notebook"
-START_PATH = f"{API}/customize-service/actions/start"
-SERVICE_URL_PATH = f"{API}/customize-service/url"
-LIST_PATH = f"{API}/list"
 PAGE_SIZE = 20  # the documented default; larger sizes are undocumented
 MAX_PAGES = 1000
 
 
-class ScnetClient(Transport):
+class ScnetClient:
     """A client for the SCNet notebook OpenAPI.
 
     Settings not given here come from the environment or the user config file
-    (see :mod:`scnet_magic.config`). The token is kept private: it is sent in the ``token``
-    header and appears in no repr, message or log.
+    (see :mod:`scnet_magic.config`); ``settings`` gives them all, already resolved (a front
+    end resolves them once per call). The token is kept private: it is sent in the ``token``
+    header and appears in no repr, message or log. ``transport`` sends the requests (by
+    default over HTTP; :class:`~scnet_magic.transport.MockTransport` answers in memory).
     """
 
     def __init__(
@@ -62,37 +70,43 @@ class ScnetClient(Transport):
         retries: int = 2,
         language: str | None = None,
         ac_url: str | None = None,
+        settings: Settings | None = None,
+        transport: Transport | None = None,
     ) -> None:
         # ``ac_url``: the platform host, where booting an instance goes (default SCNET_AC_URL,
         # the config file, or https://www.scnet.cn).
         # The language of this client's messages and errors ("en", "zh"); None: the language
         # in force where a message is shown (the caller's, SCNET_LANG, the locale).
+        token = validation.hidden(token)  # not shown by a traceback's variables
         self.language = validation.validate_language(language) if language is not None else None
-        with i18n.using(self.language):
-            settings = config.resolve(
-                token=token, base_url=base_url, timeout=timeout, ac_url=ac_url
-            )
-            self._adopt(settings, retries)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, retries: int = 2, language: str | None = None
-    ) -> ScnetClient:
-        """A client for settings already resolved (a front end resolves them once per call)."""
-        client = cls.__new__(cls)
-        client.language = language
-        client._adopt(settings, retries)
-        return client
-
-    def _adopt(self, settings: Settings, retries: int) -> None:
+        if settings is None:
+            with i18n.using(self.language):
+                settings = config.resolve(
+                    token=token, base_url=base_url, timeout=timeout, ac_url=ac_url
+                )
+        elif (base_url, token, timeout, ac_url) != (None, None, None, None):
+            raise TypeError("give settings, or base_url, token, timeout and ac_url: not both")
         self.__token = settings.require_token()
-        self.base_url = settings.base_url
-        self.token_source = settings.token_source
         self.settings = settings
-        super().__init__(settings.timeout, retries=retries)
+        self.base_url = settings.base_url
+        self.timeout = settings.timeout
+        self.token_source = settings.token_source
+        # A transport handed in belongs to the caller, who closes it.
+        self._own_transport = transport is None
+        self._transport = transport or HttpTransport(settings.timeout, retries=retries)
 
     def __repr__(self) -> str:
         return f"ScnetClient(base_url={self.base_url!r}, timeout={self.timeout!r})"
+
+    def close(self) -> None:
+        if self._own_transport:
+            self._transport.close()
+
+    def __enter__(self) -> ScnetClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextlib.contextmanager
     def _speaking(self) -> Iterator[None]:
@@ -116,22 +130,23 @@ class ScnetClient(Transport):
     def send_start(self, request: StartRequest) -> StartResult:
         """Send a start request already checked (see :func:`validation.start_request`)."""
         with self._speaking():
-            envelope = self._call("POST", START_PATH, body=request.body())
+            envelope = self._call(endpoints.START, body=request.body())
             return self._start_result(request, envelope)
 
     def _start_result(self, request: StartRequest, envelope: dict[str, Any]) -> StartResult:
         data = envelope.get("data")
         if not isinstance(data, dict):
             raise MalformedResponse(
-                _("'data' is {type}, expected an object").format(type=json_type(data)),
+                Message(N_("'data' is {type}, expected an object"), type=json_type(data)),
                 200,
                 preview_json(data),
             )
         exec_success = data.get("execSuccess")
         if not isinstance(exec_success, bool):
             raise MalformedResponse(
-                _("'execSuccess' is {type}, expected true or false").format(
-                    type=json_type(exec_success)
+                Message(
+                    N_("'execSuccess' is {type}, expected true or false"),
+                    type=json_type(exec_success),
                 ),
                 200,
                 preview_json(exec_success),
@@ -163,7 +178,7 @@ class ScnetClient(Transport):
         """The custom service's external address and status (endpoint 2)."""
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
-            envelope = self._call("GET", SERVICE_URL_PATH, params={"notebookId": checked_id})
+            envelope = self._call(endpoints.SERVICE_URL, params={"notebookId": checked_id})
             data = envelope.get("data")
             # The answer's shape is not documented: an object with url/status, or a bare URL.
             if data is None:
@@ -175,10 +190,10 @@ class ScnetClient(Transport):
                     # Not what any source shows: say so rather than "no address yet".
                     keys = ", ".join(sorted(map(str, data))[:8])
                     raise MalformedResponse(
-                        _("'data' has no 'url' or 'status' (it has: {keys})").format(keys=keys),
+                        Message(N_("'data' has no 'url' or 'status' (it has: {keys})"), keys=keys),
                         200,
                         preview_json(data),
-                    ).at(SERVICE_URL_PATH)
+                    ).at(str(endpoints.SERVICE_URL))
                 url = data.get("url")
                 status = data.get("status")
                 return ServiceUrl(
@@ -188,7 +203,7 @@ class ScnetClient(Transport):
                     envelope,
                 )
             raise MalformedResponse(
-                _("'data' is {type}, expected an object or a URL").format(type=json_type(data)),
+                Message(N_("'data' is {type}, expected an object or a URL"), type=json_type(data)),
                 200,
                 preview_json(data),
             )
@@ -203,14 +218,14 @@ class ScnetClient(Transport):
                 params["notebookName"] = name
             records = NotebookList()
             for page in range(1, MAX_PAGES + 1):
-                envelope = self._call("GET", LIST_PATH, params={**params, "page": str(page)})
+                envelope = self._call(endpoints.LIST, params={**params, "page": str(page)})
                 data = envelope.get("data")
                 if not isinstance(data, dict) or not isinstance(data.get("records"), list):
                     raise MalformedResponse(
-                        _("'data' has no 'records' list"), 200, preview_json(data)
+                        N_("'data' has no 'records' list"), 200, preview_json(data)
                     )
                 batch = [r for r in data["records"] if isinstance(r, dict)]
-                records.extend(batch)
+                records.extend(NotebookList.from_records(batch))
                 total = data.get("total")
                 if not batch or (isinstance(total, int) and len(records) >= total):
                     break
@@ -222,11 +237,9 @@ class ScnetClient(Transport):
         """The instance's detail: status, custom port and command (``customsizePort``)."""
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
-            endpoint = f"GET {lifecycle.DETAIL_PATH}"
+            endpoint = str(endpoints.DETAIL)
             try:
-                envelope = self._call(
-                    "GET", lifecycle.DETAIL_PATH, params={"notebookId": checked_id}
-                )
+                envelope = self._call(endpoints.DETAIL, params={"notebookId": checked_id})
             except ScnetError as exc:
                 raise exc.at(endpoint) from None
             return lifecycle.notebook_from(envelope, checked_id, endpoint)
@@ -241,18 +254,14 @@ class ScnetClient(Transport):
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
             ac_url = self.settings.ac_url
-            endpoint = f"POST {ac_url}{lifecycle.BOOT_PATH}"
+            boot = endpoints.BOOT
+            endpoint = f"{boot.method} {ac_url}{boot.path}"
+            request = Request.to(boot, ac_url, self.__token, body={"notebookId": checked_id})
             try:
-                return self._request(
-                    "POST",
-                    ac_url + lifecycle.BOOT_PATH,
-                    headers={"token": self.__token},
-                    body={"notebookId": checked_id},
-                    address_name=account.PLATFORM_ADDRESS,
-                )
+                return self._transport.call(request)
             except (HttpError, ApiError) as exc:
                 # A 404 or a redirect here most likely means SCNET_AC_URL is not the platform.
-                raise account.address_hint(exc, ac_url, "SCNET_AC_URL").at(endpoint) from None
+                raise account.address_hint(exc, ac_url, boot.host).at(endpoint) from None
             except ScnetError as exc:
                 raise exc.at(endpoint) from None
 
@@ -263,17 +272,15 @@ class ScnetClient(Transport):
         with self._speaking():
             checked_id = validation.validate_notebook_id(notebook_id)
             if not isinstance(save_env, bool):
-                raise InvalidInput(_("save_env must be True or False"))
+                raise InvalidInput(N_("save_env must be True or False"))
             try:
                 envelope = self._call(
-                    "POST",
-                    lifecycle.STOP_PATH,
-                    body={"notebookId": checked_id, "saveEnv": save_env},
+                    endpoints.STOP, body={"notebookId": checked_id, "saveEnv": save_env}
                 )
             except ScnetError as exc:
                 if isinstance(exc, ApiError) and lifecycle.is_already_stopped(exc):
                     return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
-                raise exc.at(f"POST {lifecycle.STOP_PATH}") from None
+                raise exc.at(str(endpoints.STOP)) from None
             return lifecycle.stop_result(envelope, checked_id, save_env)
 
     def wait_for_notebook(
@@ -318,6 +325,7 @@ class ScnetClient(Transport):
         login_url: str | None = None,
         ac_url: str | None = None,
         timeout: float | None = None,
+        transport: Transport | None = None,
     ) -> ScnetClient:
         """Sign in with an access key pair and return a client for the region's token and address.
 
@@ -325,6 +333,7 @@ class ScnetClient(Transport):
         ``SCNET_SECRET_KEY`` or the config file; ``region`` (a name, part of one, or an id) is
         needed when the account has several. See :mod:`scnet_magic.account`.
         """
+        secret_key = validation.hidden(secret_key)  # not shown by a traceback's variables
         signed = account.sign_in(
             user,
             access_key,
@@ -333,13 +342,14 @@ class ScnetClient(Transport):
             login_url=login_url,
             ac_url=ac_url,
             timeout=timeout,
+            transport=transport,
         )
-        client = cls(
+        settings = config.resolve(
             base_url=signed.base_url, token=signed.token, timeout=timeout, ac_url=signed.ac_url
         )
         # Its renewal then picks this region's entry from an answer listing several.
-        client.settings = replace(client.settings, token_region=signed.region_id)
-        return client
+        settings = replace(settings, token_region=signed.region_id)
+        return cls(settings=settings, transport=transport)
 
     def renew_token(self, ac_url: str | None = None) -> None:
         """Replace this client's token with a renewed one (``tokens/next``), asked at
@@ -350,6 +360,7 @@ class ScnetClient(Transport):
                 ac_url=ac_url or self.settings.ac_url,
                 timeout=self.timeout,
                 region=self.settings.token_region,
+                transport=self._transport,
             )
 
     def token_state(self, ac_url: str | None = None) -> TokenState:
@@ -357,7 +368,10 @@ class ScnetClient(Transport):
         at ``ac_url`` or else this client's platform address."""
         with self._speaking():
             return account.token_state(
-                self.__token, ac_url=ac_url or self.settings.ac_url, timeout=self.timeout
+                self.__token,
+                ac_url=ac_url or self.settings.ac_url,
+                timeout=self.timeout,
+                transport=self._transport,
             )
 
     def wait_until_ready(
@@ -393,8 +407,8 @@ class ScnetClient(Transport):
                 command = command if command is not None else result_or_url.command
                 if url is None:
                     raise ScnetError(
-                        _("the platform gave no external URL to wait for"),
-                        _("Ask for it with service_url(notebook_id) once the service is up."),
+                        N_("the platform gave no external URL to wait for"),
+                        N_("Ask for it with service_url(notebook_id) once the service is up."),
                     )
             else:
                 url, port = result_or_url, None
@@ -434,20 +448,15 @@ class ScnetClient(Transport):
 
     def _call(
         self,
-        method: str,
-        path: str,
+        endpoint: Endpoint,
         *,
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Send one request to the base URL, with the token, and return the envelope."""
         try:
-            return self._request(
-                method,
-                self.base_url + path,
-                headers={"token": self.__token},
-                params=params,
-                body=body,
+            return self._transport.call(
+                Request.to(endpoint, self.base_url, self.__token, params=params, body=body)
             )
         except ApiError as exc:
             if exc.code not in account.REFUSED_TOKEN_CODES or not self.settings.base_url_default:
@@ -458,11 +467,14 @@ class ScnetClient(Transport):
                 raise
             raise HttpError(exc.status, exc.reason, exc.body, self._default_host_hint()) from None
 
-    def _default_host_hint(self) -> str:
+    def _default_host_hint(self) -> Message:
         """Why a region's token was refused when no base URL was set: it went to the
         documentation's example host, for want of the region's address."""
-        return _(
-            "This went to {url}, the default base URL (the documentation's example host): "
-            "sign in with scnet login or %scnet_login, which finds your region's address, "
-            "or set SCNET_BASE_URL to it."
-        ).format(url=self.base_url)
+        return Message(
+            N_(
+                "This went to {url}, the default base URL (the documentation's example host): "
+                "sign in with scnet login or %scnet_login, which finds your region's address, "
+                "or set SCNET_BASE_URL to it."
+            ),
+            url=self.base_url,
+        )

@@ -4,8 +4,7 @@ First hit wins: explicit argument, session value (``%config ScnetMagics.x``, ``%
 environment (``SCNET_TOKEN``, ``SCNET_BASE_URL``, ``SCNET_NOTEBOOK_ID``, ``SCNET_TIMEOUT``,
 ``SCNET_LANG``, ``SCNET_LOGIN_URL``, ``SCNET_AC_URL``), then the TOML user config file, then
 the defaults (the language: the process locale). Nothing is read at import time, so a change
-to the environment or the file takes effect on the next call; within one call the config file
-is read at most once (within a :func:`reading_once` block, however many lookups it holds).
+to the environment or the file takes effect on the next call.
 """
 
 from __future__ import annotations
@@ -13,16 +12,14 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from . import i18n, validation
 from .errors import ConfigError, InvalidInput, sentences
-from .i18n import N_, _
+from .i18n import N_, Message, _
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
 # Where access-key sign-in lives (POST /api/user/v3/tokens).
@@ -39,7 +36,7 @@ ENV_VARS = {
     "base_url": "SCNET_BASE_URL",
     "notebook_id": "SCNET_NOTEBOOK_ID",
     "timeout": "SCNET_TIMEOUT",
-    # Signing in (see scnet_magic.login).
+    # Signing in (see scnet_magic.account).
     "login_url": "SCNET_LOGIN_URL",
     "ac_url": "SCNET_AC_URL",
     "user": "SCNET_USER",
@@ -53,11 +50,6 @@ CONFIG_FILE_ENV = "SCNET_CONFIG_FILE"
 
 T = TypeVar("T")
 D = TypeVar("D")
-
-# The config files read in the reading_once() block in progress, by path.
-_read_in_block: ContextVar[dict[Path, dict[str, Any]] | None] = ContextVar(
-    "scnet_config_read", default=None
-)
 
 
 def config_path() -> Path:
@@ -107,10 +99,10 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(
-            _("cannot read config file {path}: {reason}").format(
-                path=_shown_path(path), reason=exc.strerror
-            ),
-            _(BROKEN_FILE_HINT),
+            N_("cannot read config file {path}: {reason}"),
+            BROKEN_FILE_HINT,
+            path=_shown_path(path),
+            reason=exc.strerror,
         ) from None
     # Imported only when there is a file to read: %load_ext need not pay for the parser.
     if sys.version_info >= (3, 11):
@@ -121,10 +113,10 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
-            _("config file {path} is not valid TOML: {reason}").format(
-                path=_shown_path(path), reason=exc
-            ),
-            _(BROKEN_FILE_HINT),
+            N_("config file {path} is not valid TOML: {reason}"),
+            BROKEN_FILE_HINT,
+            path=_shown_path(path),
+            reason=exc,
         ) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
     if secret is not None and os.name == "posix":
@@ -195,7 +187,7 @@ def no_token_error(hint: str) -> ConfigError:
             ),
             hint,
         )
-    return ConfigError(_("No SCNET token is set."), hint)
+    return ConfigError(N_("No SCNET token is set."), hint)
 
 
 class _Lookup:
@@ -210,13 +202,7 @@ class _Lookup:
     def _file_table(self) -> dict[str, Any]:
         if self._file is None:
             path = config_path()
-            read = _read_in_block.get()
-            if read is None or path not in read:
-                self._file = read_config_file(path)
-                if read is not None:
-                    read[path] = self._file
-            else:
-                self._file = read[path]
+            self._file = read_config_file(path)
             # Source labels stay English: they name a file, a variable or a magic, and they
             # appear in machine-readable output (scnet login --status --json).
             self._file_label = f"config file {_shown_path(path)}"
@@ -274,10 +260,13 @@ class _Lookup:
         try:
             return check(value), source
         except InvalidInput as exc:
-            # Say where the bad value came from: it may be an old environment variable.
+            # Say where the bad value came from: it may be an old environment variable. (The
+            # hint is text already, not a message id to fill with these values.)
             raise InvalidInput(
-                _("{problem} (from {source})").format(problem=exc.message, source=source),
-                exc.hint,
+                N_("{problem} (from {source})"),
+                Message(exc.hint),
+                problem=exc.message,
+                source=source,
             ) from None
 
     def value(self, name: str, check: Callable[[object], T], default: D) -> T | D:
@@ -337,20 +326,6 @@ def resolve_language(explicit: object = None) -> str:
     A bad value is an :class:`InvalidInput` naming where it came from.
     """
     return _Lookup({"language": explicit}, {}).language()
-
-
-@contextmanager
-def reading_once() -> Iterator[None]:
-    """Read the config file at most once until the block ends, for every lookup in it (one
-    magic's call: its language, then its settings). A block inside another shares its read."""
-    if _read_in_block.get() is not None:
-        yield
-        return
-    token = _read_in_block.set({})
-    try:
-        yield
-    finally:
-        _read_in_block.reset(token)
 
 
 # The settings of the IPython session that loaded the extension (its %config values and
@@ -444,10 +419,10 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
         document = tomlkit.document()
     except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
         raise ConfigError(
-            _("cannot update config file {path}: {reason}").format(
-                path=_shown_path(path), reason=exc
-            ),
-            _("Fix or move the file, then try again."),
+            N_("cannot update config file {path}: {reason}"),
+            N_("Fix or move the file, then try again."),
+            path=_shown_path(path),
+            reason=exc,
         ) from None
     for name, value in values.items():
         document[name] = value
@@ -468,9 +443,9 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
             raise
     except OSError as exc:
         raise ConfigError(
-            _("cannot write config file {path}: {reason}").format(
-                path=_shown_path(path), reason=exc.strerror
-            ),
-            _("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere."),
+            N_("cannot write config file {path}: {reason}"),
+            N_("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere."),
+            path=_shown_path(path),
+            reason=exc.strerror,
         ) from None
     return path

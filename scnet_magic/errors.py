@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from . import i18n
-from .i18n import N_, _
+from .i18n import N_, Message, _
 
 
 class CodeInfo(NamedTuple):
@@ -104,18 +104,18 @@ def sentences(first: str, second: str) -> str:
 class ScnetError(Exception):
     """Root of every error raised by scnet-magic.
 
-    ``message`` and ``hint`` are message ids (English) or already-written text; ``values``
-    fill their ``{placeholders}`` once translated.
+    ``message`` and ``hint`` are message ids (English), filled with ``values`` once translated,
+    or :class:`~scnet_magic.i18n.Message`\\ s; either is written when the error is shown.
     """
 
     # A start's result (a StartResult) when the failure came after the platform's answer, such
     # as a wait that ran out (NotReady): a front end shows the result, then the error.
     result: Any = None
 
-    def __init__(self, message: str, hint: str = "", /, **values: Any) -> None:
+    def __init__(self, message: str | Message, hint: str | Message = "", /, **values: Any) -> None:
         super().__init__(message)
-        self._message_id = message
-        self._hint_id = hint
+        self._message = message if isinstance(message, Message) else Message(message, **values)
+        self._hint = hint if isinstance(hint, Message) else Message(hint, **values)
         self.values = values
         # The language the raising call chose, if any: shown later, the error keeps it.
         self.language = i18n.chosen()
@@ -134,22 +134,19 @@ class ScnetError(Exception):
         with i18n.using(self.language):
             return _("{message} (calling {endpoint})").format(message=text, endpoint=self.endpoint)
 
-    def _text(self, message_id: str) -> str:
-        if not message_id:
-            return ""
+    def _text(self, message: Message) -> str:
         with i18n.using(self.language):
-            text = _(message_id)
-            return text.format(**self.values) if self.values else text
+            return str(message)
 
     @property
     def message(self) -> str:
         """The message, one line, in the error's language."""
-        return self._located(self._text(self._message_id))
+        return self._located(self._text(self._message))
 
     @property
     def hint(self) -> str:
         """What to do about it ("" when there is nothing to say)."""
-        return self._text(self._hint_id)
+        return self._text(self._hint)
 
     def __str__(self) -> str:
         return self.message
@@ -180,7 +177,13 @@ class ApiError(ScnetError):
     """The platform answered with an envelope whose ``code`` is not "0"."""
 
     def __init__(
-        self, code: str, msg: str, status: int = 200, *, prefix: str = "", hint: str = ""
+        self,
+        code: str,
+        msg: str,
+        status: int = 200,
+        *,
+        prefix: str = "",
+        hint: str | Message = "",
     ) -> None:
         self.code = code
         self.msg = msg
@@ -215,7 +218,7 @@ class ApiError(ScnetError):
 class HttpError(ScnetError):
     """The server answered with an HTTP status that is not a platform answer (3xx, 4xx, 5xx)."""
 
-    def __init__(self, status: int, reason: str, body: str, hint: str = "") -> None:
+    def __init__(self, status: int, reason: str, body: str, hint: str | Message = "") -> None:
         self.status = status
         self.reason = reason
         self.body = body
@@ -230,7 +233,9 @@ class HttpError(ScnetError):
 class MalformedResponse(ScnetError):
     """The server's answer is not the documented JSON envelope (not JSON, or the wrong shape)."""
 
-    def __init__(self, problem: str, status: int, body: str, hint: str = "") -> None:
+    def __init__(
+        self, problem: str | Message, status: int, body: str, hint: str | Message = ""
+    ) -> None:
         self.problem = problem
         self.status = status
         self.body = body
@@ -238,7 +243,7 @@ class MalformedResponse(ScnetError):
             N_("Unexpected answer (HTTP {status}, {problem}){body}"),
             hint,
             status=status,
-            problem=problem,
+            problem=problem if isinstance(problem, Message) else Message(problem),
             body=f": {body}" if body else "",
         )
 
@@ -254,7 +259,7 @@ class RequestTimeout(TransportError, TimeoutError):
 class NotReady(ScnetError, TimeoutError):
     """The service's external URL did not answer (other than with a gateway error) in time."""
 
-    def __init__(self, url: str, timeout: float, last: str, hint: str = "") -> None:
+    def __init__(self, url: str, timeout: float, last: str, hint: str | Message = "") -> None:
         self.url = url
         self.timeout = timeout
         self.last = last
@@ -280,7 +285,14 @@ class InstanceError(ScnetError):
     reach the state waited for in time); ``status`` is the last status seen."""
 
     def __init__(
-        self, message: str, hint: str = "", /, *, notebook_id: str, status: str, **values: Any
+        self,
+        message: str | Message,
+        hint: str | Message = "",
+        /,
+        *,
+        notebook_id: str,
+        status: str,
+        **values: Any,
     ) -> None:
         self.notebook_id = notebook_id
         self.status = status

@@ -131,6 +131,29 @@ def _(message: str) -> str:
     return _translations(current()).gettext(message)
 
 
+class Message:
+    """A message id and its values, written in the language in force when it is shown.
+
+    Errors keep their messages so: one raised in a thread or a call that chose a language can be
+    shown anywhere. A value that is itself a :class:`Message` is written in the same language.
+    """
+
+    __slots__ = ("id", "values")
+
+    def __init__(self, message_id: str, /, **values: object) -> None:
+        self.id = message_id
+        self.values = values
+
+    def __str__(self) -> str:
+        if not self.id:
+            return ""  # (the catalog's empty msgid is its header)
+        text = _(self.id)
+        return text.format(**self.values) if self.values else text
+
+    def __repr__(self) -> str:
+        return f"Message({self.id!r})"
+
+
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural form for ``count``, in the current language."""
     return _translations(current()).ngettext(singular, plural, count)

@@ -9,30 +9,22 @@ loop that follows an instance from one status to another.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import ApiError, InstanceError, InstanceTimeout, MalformedResponse, TransportError
-from .i18n import N_, _
+from .i18n import N_, Message
 from .models import InstanceProgress, Notebook, StopResult
-from .transport import growing_intervals, json_type, preview_json
+from .polling import Look, growing_intervals, poll
+from .transport import json_type, preview_json
 
 __all__ = [
     "ALREADY_STOPPED",
-    "BOOT_PATH",
-    "DETAIL_PATH",
-    "STOP_PATH",
     "notebook_from",
     "stop_result",
     "wait_for_status",
 ]
 
-DETAIL_PATH = "/ai/openapi/v2/notebook/detail"
-# Booting lives on the platform host (/ac/), with the region's token, not on the region's AI
-# address (scnet-api.md, sections 5 and 6).
-BOOT_PATH = "/ac/openapi/v2/notebook/actions/start"
-STOP_PATH = "/ai/openapi/v2/notebook/actions/stop"
 # "当前Notebook已经停止！": stopping a stopped instance. It is stopped, as asked: not a failure.
 ALREADY_STOPPED = "817140"
 _ALREADY_STOPPED_TEXT = "已经停止"
@@ -62,7 +54,7 @@ def notebook_from(envelope: dict[str, Any], notebook_id: str, endpoint: str) -> 
         data = data["records"][0]
     if not isinstance(data, dict):
         raise MalformedResponse(
-            _("'data' is {type}, expected the instance record").format(type=json_type(data)),
+            Message(N_("'data' is {type}, expected the instance record"), type=json_type(data)),
             200,
             preview_json(data),
         ).at(endpoint)
@@ -115,56 +107,53 @@ def wait_for_status(
     retried. ``on_progress`` is called after every look that did not end the wait; an exception
     it raises ends the wait.
     """
-    clock_start = time.monotonic() if since is None else since
-    deadline = clock_start + timeout
-    intervals = poll_intervals()
-    attempts = 0
-    last_status = ""
-    while True:
-        looked_at = time.monotonic()
+    statuses = [""]  # the last one is the status the errors and the progress name
+
+    def look_once(look: Look) -> Notebook | None:
         try:
-            notebook: Notebook | None = fetch()
+            notebook = fetch()
         except TransportError:
-            if time.monotonic() >= deadline:
+            if look.remaining() <= 0:
                 raise
-            notebook = None
-        attempts += 1
-        now = time.monotonic()
-        if notebook is not None:
-            last_status = notebook.status
-            if notebook.status == status:
-                return notebook
-            if notebook.status == "Failed":
-                raise InstanceError(
-                    N_("notebook instance {notebook_id} is Failed, not {wanted}"),
-                    N_(
-                        "Look at the instance in the SCNet console (its events say why); "
-                        "starting it again may work."
-                    ),
-                    notebook_id=notebook_id,
-                    status=notebook.status,
-                    wanted=status,
-                )
-        if now >= deadline:
-            raise InstanceTimeout(
+            return None
+        statuses.append(notebook.status)
+        if notebook.status == status:
+            return notebook
+        if notebook.status == "Failed":
+            raise InstanceError(
+                N_("notebook instance {notebook_id} is Failed, not {wanted}"),
                 N_(
-                    "notebook instance {notebook_id} is not {wanted} after {timeout} s "
-                    "(last status: {status})"
-                ),
-                N_(
-                    "Look at the instance in the SCNet console: booting can take minutes when "
-                    "the resource group is busy."
+                    "Look at the instance in the SCNet console (its events say why); "
+                    "starting it again may work."
                 ),
                 notebook_id=notebook_id,
-                status=last_status or "?",
+                status=notebook.status,
                 wanted=status,
-                timeout=f"{timeout:g}",
             )
+        return None
+
+    def expired(_look: Look) -> InstanceTimeout:
+        return InstanceTimeout(
+            N_(
+                "notebook instance {notebook_id} is not {wanted} after {timeout} s "
+                "(last status: {status})"
+            ),
+            N_(
+                "Look at the instance in the SCNet console: booting can take minutes when "
+                "the resource group is busy."
+            ),
+            notebook_id=notebook_id,
+            status=statuses[-1] or "?",
+            wanted=status,
+            timeout=f"{timeout:g}",
+        )
+
+    def report(look: Look) -> None:
         if on_progress is not None:
             on_progress(
                 InstanceProgress(
-                    notebook_id, last_status, status, now - clock_start, timeout, attempts
+                    notebook_id, statuses[-1], status, look.elapsed(), timeout, look.number
                 )
             )
-        next_look = min(looked_at + next(intervals), deadline)
-        time.sleep(max(0.0, next_look - time.monotonic()))
+
+    return poll(look_once, timeout, poll_intervals(), expired=expired, since=since, waiting=report)

@@ -8,18 +8,47 @@ machine-readable form (``to_dict()``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import display
 from .errors import InvalidInput, LoginError
-from .i18n import _
+from .i18n import N_, Message, _
 
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 
 
-@dataclass(frozen=True)
-class StartResult:
+class Rendered:
+    """A result shown through :mod:`scnet_magic.display`: as text (its repr), as HTML, and in
+    IPython once per cell. A subclass says how with ``_text`` and ``_html``."""
+
+    def _text(self) -> str:
+        raise NotImplementedError
+
+    def _html(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self._text()
+
+    def _repr_html_(self) -> str:
+        return self._html()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # No application/json: JupyterLab ranks its JSON viewer above HTML and would show a
+        # tree instead of the link. The JSON form is to_dict().
+        return {"text/plain": self._text(), "text/html": self._html()}
+
+    def _ipython_display_(self) -> None:
+        # The magic displays its result and also returns it; when the magic's call is the last
+        # line of a cell, IPython would show the returned value a second time. Skip exactly that
+        # second showing: same object, same cell.
+        display.show_once(self)
+
+
+@dataclass(frozen=True, repr=False)
+class StartResult(Rendered):
     """The platform's answer to a start request.
 
     ``ok``: the service answers on the port. ``pending``: the command ran but nothing listens on
@@ -103,29 +132,21 @@ class StartResult:
             "replaced_port": self.replaced_port,
         }
 
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.start_text(self)
 
-    __str__ = __repr__
-
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         return display.start_html(self)
+
+    def __str__(self) -> str:
+        return self._text()
 
     def to_json(self) -> str:
         return display.to_json(self.to_dict())
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return display.start_bundle(self)
 
-    def _ipython_display_(self) -> None:
-        # The magic displays its result and also returns it; when the magic's call is the last
-        # line of a cell, IPython would show the returned value a second time. Skip exactly that
-        # second showing: same object, same cell.
-        display.show_once(self)
-
-
-@dataclass(frozen=True)
-class ServiceUrl:
+@dataclass(frozen=True, repr=False)
+class ServiceUrl(Rendered):
     """The custom service's external address, as endpoint 2 reports it."""
 
     notebook_id: str
@@ -150,42 +171,35 @@ class ServiceUrl:
             found["instance"] = self.instance.to_dict()
         return found
 
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.service_url_text(self)
 
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         return display.service_url_html(self)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return display.service_url_bundle(self)
 
-    def _ipython_display_(self) -> None:
-        display.show_once(self)  # see StartResult._ipython_display_
+class NotebookList(Rendered, list["Notebook"]):
+    """The notebook instances the list endpoint returned, each a :class:`Notebook` (its
+    record as it came in ``.raw``); renders as a table."""
 
-
-class NotebookList(list[dict[str, Any]]):
-    """Notebook records as the list endpoint returns them; renders as a table."""
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any]]) -> NotebookList:
+        return cls(Notebook.from_record(record) for record in records)
 
     @property
     def notebooks(self) -> list[Notebook]:
-        """The records read as :class:`Notebook` (``.status``, ``.custom_port``, ``.command``)."""
-        return [Notebook.from_record(record) for record in self]
+        """The instances, as a plain list."""
+        return list(self)
 
-    def _repr_html_(self) -> str:
-        return display.notebooks_html(self)
-
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.notebooks_text(self)
+
+    def _html(self) -> str:
+        return display.notebooks_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (what ``--json`` prints): every record, all its fields."""
-        return {"count": len(self), "notebooks": list(self)}
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return display.notebooks_bundle(self)
-
-    def _ipython_display_(self) -> None:
-        display.show_once(self)  # see StartResult._ipython_display_
+        return {"count": len(self), "notebooks": [notebook.raw for notebook in self]}
 
 
 def _custom_port(value: object) -> int | None:
@@ -197,8 +211,8 @@ def _custom_port(value: object) -> int | None:
     return value if isinstance(value, int) and 1 <= value <= 65535 else None
 
 
-@dataclass(frozen=True)
-class Notebook:
+@dataclass(frozen=True, repr=False)
+class Notebook(Rendered):
     """One notebook instance as its detail (or a list record) describes it.
 
     ``custom_port`` and ``command`` are the instance's one custom service as configured by the
@@ -239,17 +253,11 @@ class Notebook:
             "command": self.command,
         }
 
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.notebook_text(self)
 
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         return display.notebook_html(self)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return display.notebook_bundle(self)
-
-    def _ipython_display_(self) -> None:
-        display.show_once(self)  # see StartResult._ipython_display_
 
 
 @dataclass(frozen=True)
@@ -264,8 +272,8 @@ class InstanceProgress:
     attempts: int
 
 
-@dataclass
-class StopResult:
+@dataclass(repr=False)
+class StopResult(Rendered):
     """A stop request's outcome: ``already_stopped`` when the platform said the instance was
     stopped before (code 817140), which is what was asked, so not an error."""
 
@@ -283,17 +291,11 @@ class StopResult:
             "msg": self.msg,
         }
 
-    def __repr__(self) -> str:
+    def _text(self) -> str:
         return display.stop_text(self)
 
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         return display.stop_html(self)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return {"text/plain": display.stop_text(self), "text/html": display.stop_html(self)}
-
-    def _ipython_display_(self) -> None:
-        display.show_once(self)  # see StartResult._ipython_display_
 
 
 # -- waiting until ready ---------------------------------------------------------------------
@@ -385,15 +387,14 @@ class Account:
             if len(usable) == 1:
                 return usable[0]
             raise InvalidInput(
-                _(
+                N_(
                     "account {user} has {count} regions; choose one with --region "
                     "NAME_OR_ID: {regions}"
-                ).format(
-                    user=self.user,
-                    count=len(usable),
-                    regions=", ".join(region.label for region in usable),
                 ),
-                self.unusable_note(),
+                Message(self.unusable_note()),  # written now: not a template for the values
+                user=self.user,
+                count=len(usable),
+                regions=", ".join(region.label for region in usable),
             )
         key = wanted.strip()
         matches = [r for r in self.regions if key in (r.id, r.name)]
@@ -401,29 +402,39 @@ class Account:
             matches = [r for r in self.regions if key.casefold() in r.name.casefold()]
         if len(matches) > 1:
             raise InvalidInput(
-                _("region {name} matches several regions: {regions}").format(
-                    name=repr(key), regions=", ".join(region.label for region in matches)
-                ),
-                _("Give the full name or the id."),
+                N_("region {name} matches several regions: {regions}"),
+                N_("Give the full name or the id."),
+                name=repr(key),
+                regions=", ".join(region.label for region in matches),
             )
         if not matches:
             raise LoginError(
-                _("account {user} has no region {name}").format(user=self.user, name=repr(key)),
-                _("Regions: {regions}.")
-                .format(regions=", ".join(region.label for region in usable))
-                .strip()
-                + (" " + self.unusable_note() if self.unusable_note() else ""),
+                N_("account {user} has no region {name}"),
+                # Written now, names from the platform and all: not a template for the values.
+                Message(
+                    _("Regions: {regions}.").format(
+                        regions=", ".join(region.label for region in usable)
+                    )
+                    + (" " + self.unusable_note() if self.unusable_note() else "")
+                ),
+                user=self.user,
+                name=repr(key),
             )
         region = matches[0]
         if region.token is None:
             raise LoginError(
-                _(
+                N_(
                     "region {region} has no token: the account may be suspended there or "
                     "not opened in that region"
-                ).format(region=region.label),
-                _(
-                    "Choose another region ({regions}), or check the account in the SCNet console."
-                ).format(regions=", ".join(r.label for r in usable)),
+                ),
+                Message(
+                    N_(
+                        "Choose another region ({regions}), or check the account in the SCNet "
+                        "console."
+                    ),
+                    regions=", ".join(r.label for r in usable),
+                ),
+                region=region.label,
             )
         return region
 

@@ -29,10 +29,11 @@ from urllib.parse import urljoin
 
 from .config import DEFAULT_WAIT
 from .errors import CommandEnded, GuardUnreachable, NotReady
-from .i18n import N_, _
+from .i18n import N_, Message, _
 from .local import Ended, log_file_of
 from .models import GATEWAY_ERRORS, Probe, Readiness, WaitProgress
-from .transport import Transport, growing_intervals
+from .polling import Look, growing_intervals, poll
+from .transport import HttpTransport
 from .validation import validate_wait_url
 
 __all__ = [
@@ -155,40 +156,43 @@ def wait_until_ready(
     nothing will come, and :class:`CommandEnded` says so without waiting out ``timeout``.
     """
     url = validate_wait_url(url)
-    clock_start = time.monotonic() if since is None else since
-    deadline = clock_start + timeout
-    intervals = check_intervals()
-    attempts = 0
     watch = _LocalWatch(local_port) if local_port is not None else None
+    probes: list[Probe] = []  # the last one says why the service was not ready
+
+    def check(look: Look) -> Readiness | None:
+        seconds = min(probe_timeout, max(look.remaining(), MIN_PROBE_TIMEOUT))
+        if guard is None:
+            probes.append(Probe(*transport.probe(url, seconds)))
+        else:
+            probes.append(check_guard(transport, url, seconds, guard))
+        status = probes[-1].status
+        if probes[-1].ready and status is not None:
+            return Readiness(url, look.elapsed(), look.number, status)
+        return None
+
+    def report(look: Look) -> None:
+        gone = ended() if ended is not None else None
+        if gone is not None and not (watch is not None and watch.accepted.is_set()):
+            raise CommandEnded(url, timeout, look.elapsed(), gone.log, gone.last_lines)
+        if on_progress is not None:
+            on_progress(WaitProgress(url, look.elapsed(), timeout, look.number, probes[-1]))
+
     # One attempt per check and no retries inside it: the polling loop is the retry.
     with (
-        Transport(probe_timeout, retries=0, purpose="readiness check") as transport,
+        HttpTransport(probe_timeout, retries=0, purpose="readiness check") as transport,
         watch or contextlib.nullcontext(),
     ):
-        while True:
-            checked_at = time.monotonic()
-            remaining = deadline - checked_at
-            seconds = min(probe_timeout, max(remaining, MIN_PROBE_TIMEOUT))
-            if guard is None:
-                last = Probe(*transport.probe(url, seconds))
-            else:
-                last = check_guard(transport, url, seconds, guard)
-            attempts += 1
-            now = time.monotonic()
-            if last.ready and last.status is not None:
-                return Readiness(url, now - clock_start, attempts, last.status)
-            if now >= deadline:
-                raise NotReady(url, timeout, last.reason, hint or not_ready_hint())
-            gone = ended() if ended is not None else None
-            if gone is not None and not (watch is not None and watch.accepted.is_set()):
-                raise CommandEnded(url, timeout, now - clock_start, gone.log, gone.last_lines)
-            if on_progress is not None:
-                on_progress(WaitProgress(url, now - clock_start, timeout, attempts, last))
-            next_check = min(checked_at + next(intervals), deadline)
-            if watch is not None:
-                watch.sleep_until(next_check, checked_at)
-            else:
-                time.sleep(max(0.0, next_check - time.monotonic()))
+        return poll(
+            check,
+            timeout,
+            check_intervals(),
+            since=since,
+            expired=lambda _look: NotReady(
+                url, timeout, probes[-1].reason, hint or not_ready_hint()
+            ),
+            waiting=report,
+            sleep_until=watch.sleep_until if watch is not None else None,
+        )
 
 
 # -- through a guard (--protect) -----------------------------------------------------------
@@ -208,7 +212,7 @@ class GuardCheck:
     status_path: str  # its status page, answered without a password: 200 once the service is up
 
 
-def check_guard(transport: Transport, url: str, timeout: float, guard: GuardCheck) -> Probe:
+def check_guard(transport: HttpTransport, url: str, timeout: float, guard: GuardCheck) -> Probe:
     """One check of the guard's status page through the external URL.
 
     Ready when this guard says the service is up. A gateway error or no answer is "not yet".
@@ -233,6 +237,6 @@ def check_guard(transport: Transport, url: str, timeout: float, guard: GuardChec
         NOT_THIS_GUARD,
         N_("{url} was answered by {what} ({reason})."),
         url=url,
-        what=_(what),
+        what=Message(what),
         reason=reason,
     )

@@ -455,7 +455,7 @@ def start_service(
     elif protect is not None and protect is not False:
         password = validate_guard_password(protect)
     own = client is None
-    active = client if client is not None else ScnetClient.from_settings(settings)
+    active = client if client is not None else ScnetClient(settings=settings)
     observer = StartObserver()
     if _in_ipython():
         observer.guard_command = "%scnet_guard"

@@ -1,10 +1,12 @@
-"""The one ``requests`` wrapper: where HTTP happens, and where its failures get their names.
+"""Transports: what sends a request and reads the platform's envelope from its answer.
 
-One keep-alive ``requests.Session`` per :class:`Transport`, an explicit timeout and a total
+:class:`HttpTransport` is the one ``requests`` wrapper, where HTTP happens and where its
+failures get their names: one keep-alive ``requests.Session``, an explicit timeout and a total
 deadline on every request, a size limit on every answer, TLS verification always on, redirects
 never followed (a 307 would re-send the start request), and every transport failure translated
-into a :class:`~scnet_magic.errors.ScnetError` here. :meth:`Transport.probe` is the readiness
-check's GET through the same session rules.
+into a :class:`~scnet_magic.errors.ScnetError` here; :meth:`HttpTransport.probe` is the
+readiness check's GET through the same session rules. :class:`MockTransport` answers in memory
+with a handler function, for answer shapes that need no socket.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import socket
 import ssl
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -28,6 +31,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ._version import __version__
+from .endpoints import Endpoint
 from .errors import (
     ApiError,
     HttpError,
@@ -37,16 +41,16 @@ from .errors import (
     TransportError,
     one_line,
 )
-from .i18n import N_, _
+from .i18n import N_, Message, _
 
-log = logging.getLogger("scnet_magic.client")
+log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 MAX_BODY = 2 * 1024 * 1024  # an API answer is a few KiB; a larger body is not an answer
 BODY_PREVIEW = 200  # characters of an unexpected body quoted in an error
 MAX_CONNECT_TIMEOUT = 10.0
 
-_MAY_HAVE_ARRIVED = N_(
+MAY_HAVE_ARRIVED = N_(
     "The request may have reached the platform: check the instance before starting again."
 )
 
@@ -75,12 +79,12 @@ def preview(body: bytes) -> str:
 
 def _status_hint(status: int) -> str:
     if status in (401, 403):
-        return _("Check the token, and that the base URL is your region's address.")
+        return N_("Check the token, and that the base URL is your region's address.")
     if status == 404:
-        return _("Check the base URL: it should be your region's address, without a path.")
+        return N_("Check the base URL: it should be your region's address, without a path.")
     if status >= 500:
-        return _("The platform or a gateway in front of it failed; try again later.")
-    return _("Check the base URL.")
+        return N_("The platform or a gateway in front of it failed; try again later.")
+    return N_("Check the base URL.")
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -144,36 +148,129 @@ _CERT_DATES = {9, 10}  # not yet valid, expired
 _CERT_NAMES = {62, 64}  # host name mismatch, IP address mismatch
 
 
-def _tls_hint(exc: BaseException, address_name: str = N_("the base URL")) -> str:
+def _tls_hint(exc: BaseException, address_name: str = N_("the base URL")) -> Message:
     """What to do about a failed TLS connection, by what the verification said."""
-    address_name = _(address_name)
+    address = Message(address_name)
     codes = {e.verify_code for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)}
     if codes & _CERT_NAMES:
-        return _("The certificate is for another address; check {address}.").format(
-            address=address_name
+        return Message(
+            N_("The certificate is for another address; check {address}."), address=address
         )
     if codes & _CERT_DATES:
-        return _("The certificate is out of date, or this machine's clock is wrong.")
+        return Message(N_("The certificate is out of date, or this machine's clock is wrong."))
     if codes:
-        return _(
-            "The certificate is not from an authority this machine trusts; check {address}. "
-            "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
-        ).format(address=address_name)
-    return _("Check {address} and the network.").format(address=address_name)
+        return Message(
+            N_(
+                "The certificate is not from an authority this machine trusts; check {address}. "
+                "Behind a proxy that inspects HTTPS, set REQUESTS_CA_BUNDLE to its CA file."
+            ),
+            address=address,
+        )
+    return Message(N_("Check {address} and the network."), address=address)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One API request, as a transport sends it.
+
+    ``address_name`` is what hints call the address it goes to, and ``resend_hint`` what to do
+    when a POST's answer was lost (it may have been acted on): both say how a failure is told,
+    and they differ by host and endpoint.
+    """
+
+    method: str
+    url: str
+    # Credentials travel here (a token, an access key and its signature): in no repr.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    params: Mapping[str, str] | None = None
+    body: dict[str, Any] | None = None
+    address_name: str = N_("the base URL")
+    resend_hint: str = MAY_HAVE_ARRIVED
+
+    @classmethod
+    def to(cls, endpoint: Endpoint, address: str, token: str, **fields: Any) -> Request:
+        """A request to ``endpoint`` at ``address`` (its host's), with ``token`` in its header."""
+        return cls(
+            endpoint.method,
+            address + endpoint.path,
+            {"token": token},
+            **{"address_name": endpoint.host.address_name, **fields},
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    """An answer as it came: status, reason phrase, headers and the body's bytes."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+    @classmethod
+    def json(cls, payload: object, status: int = 200) -> Response:
+        """An answer whose body is ``payload`` as JSON (what a handler usually returns)."""
+        return cls(status, json.dumps(payload, ensure_ascii=False).encode())
 
 
 class Transport:
-    """One keep-alive ``requests.Session``: the one place where HTTP happens.
+    """Sends a :class:`Request` and returns its :class:`Response`; the one place requests go.
 
-    Every request has an explicit timeout and a total deadline, never follows a redirect, and
-    every transport failure becomes a :class:`ScnetError` here. Subclasses add the credentials
-    (:class:`ScnetClient` the token; the login module a signature).
+    :meth:`call` reads the platform's envelope from the answer the same way whatever sent it:
+    :class:`HttpTransport` over the network, :class:`MockTransport` in memory.
     """
 
-    # What the hints call the address this transport talks to.
-    address_name = N_("the base URL")
-    # Hint for a POST whose answer was lost: it may have been acted on.
-    unsure_post_hint = _MAY_HAVE_ARRIVED
+    def send(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections (nothing to release by default)."""
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, request: Request) -> dict[str, Any]:
+        """Send ``request`` and return the envelope of a successful answer."""
+        started = time.monotonic()
+        response = self.send(request)
+        log.debug(
+            "%s %s -> %s in %.3f s (%d bytes)",
+            request.method,
+            urlsplit(request.url).path,
+            response.status,
+            time.monotonic() - started,
+            len(response.body),
+        )
+        return _envelope(response)
+
+
+class MockTransport(Transport):
+    """Answers every request with ``handler(request)``, in memory: no socket, no thread.
+
+    For answer shapes (what a body, a status, a header makes of a call). What only a socket can
+    show (a trickling body, a reset, slow headers) needs a real server and :class:`HttpTransport`.
+    The size limit applies as on the network.
+    """
+
+    def __init__(self, handler: Callable[[Request], Response]) -> None:
+        self.handler = handler
+
+    def send(self, request: Request) -> Response:
+        response = self.handler(request)
+        if len(response.body) > MAX_BODY:
+            raise _too_large(response.status, response.body)
+        return response
+
+
+class HttpTransport(Transport):
+    """One keep-alive ``requests.Session``: where HTTP happens.
+
+    Every request has an explicit timeout and a total deadline, never follows a redirect, and
+    every failure to get an answer becomes a :class:`ScnetError` here.
+    """
 
     def __init__(self, timeout: float, *, retries: int = 2, purpose: str = "") -> None:
         self.timeout = timeout
@@ -184,45 +281,28 @@ class Transport:
         agent = f"scnet-magic/{__version__}"
         self._session.headers["User-Agent"] = f"{agent} ({purpose})" if purpose else agent
 
+    def __repr__(self) -> str:
+        return f"HttpTransport(timeout={self.timeout!r})"
+
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self: _T) -> _T:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: dict[str, str],
-        params: dict[str, str] | None = None,
-        body: dict[str, Any] | None = None,
-        address_name: str | None = None,
-    ) -> dict[str, Any]:
-        """Send one request and return the envelope of a successful answer.
-
-        ``address_name`` names the address setting in hints when this request goes to
-        another host than the one the class's ``address_name`` names.
-        """
-        address = address_name or self.address_name
-        parts = urlsplit(url)
+    def send(self, request: Request) -> Response:
+        method = request.method
+        address = request.address_name
+        parts = urlsplit(request.url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        started = time.monotonic()
-        deadline = started + self.timeout
+        deadline = time.monotonic() + self.timeout
         try:
             response = self._session.request(
                 method,
-                url,
-                params=params,
-                json=body,
+                request.url,
+                params=request.params,
+                json=request.body,
                 # Every POST says it is JSON, as the platform's examples do, even one
                 # without a body (renewal: json=None sends none).
                 headers={
-                    **headers,
+                    **request.headers,
                     "Accept": "application/json",
                     **({"Content-Type": "application/json"} if method == "POST" else {}),
                 },
@@ -235,7 +315,7 @@ class Transport:
                 raw = _read_body(response, deadline)
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
                 _forget_variables(exc)
-                raise self._cut_off(method, origin, response.status_code, exc) from exc
+                raise self._cut_off(request, origin, response.status_code, exc) from exc
             finally:
                 response.close()
         except ScnetError:
@@ -243,41 +323,40 @@ class Transport:
         except requests.exceptions.ConnectTimeout as exc:
             _forget_variables(exc)
             raise RequestTimeout(
-                _("could not connect to {origin} within {timeout} s").format(
-                    origin=origin, timeout=f"{self.timeout:g}"
-                ),
-                _("Check {address} and the network.").format(address=_(address)),
+                N_("could not connect to {origin} within {timeout} s"),
+                Message(N_("Check {address} and the network."), address=Message(address)),
+                origin=origin,
+                timeout=f"{self.timeout:g}",
             ) from exc
         except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
             _forget_variables(exc)
-            raise self._timeout_error(method, origin) from exc
+            raise RequestTimeout(
+                N_("no answer from {origin} within {timeout} s"),
+                request.resend_hint if method == "POST" else N_("Try again, or raise the timeout."),
+                origin=origin,
+                timeout=f"{self.timeout:g}",
+            ) from exc
         except requests.exceptions.SSLError as exc:
             _forget_variables(exc)
             raise TransportError(
-                _("secure connection to {origin} failed: {reason}").format(
-                    origin=origin, reason=reason_of(exc)
-                ),
+                N_("secure connection to {origin} failed: {reason}"),
                 _tls_hint(exc, address),
+                origin=origin,
+                reason=reason_of(exc),
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
             reason = reason_of(exc)
             refused = reason in (_("connection refused"), _("host name not found"))
             raise TransportError(
-                _("request to {origin} failed: {reason}").format(origin=origin, reason=reason),
-                _("Check {address} and the network.").format(address=_(address))
+                N_("request to {origin} failed: {reason}"),
+                Message(N_("Check {address} and the network."), address=Message(address))
                 if refused or method != "POST"
-                else _(self.unsure_post_hint),
+                else request.resend_hint,
+                origin=origin,
+                reason=reason,
             ) from exc
-        log.debug(
-            "%s %s -> %s in %.3f s (%d bytes)",
-            method,
-            parts.path,
-            response.status_code,
-            time.monotonic() - started,
-            len(raw),
-        )
-        return _envelope(response, raw)
+        return Response(response.status_code, raw, response.headers, response.reason or "")
 
     def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
         """One GET to a service's URL, reading only the status line and headers.
@@ -311,32 +390,36 @@ class Transport:
             reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
             return response.status_code, reason, response.headers.get(header)
 
-    def _cut_off(self, method: str, origin: str, status: int, exc: BaseException) -> TransportError:
+    def _cut_off(
+        self, request: Request, origin: str, status: int, exc: BaseException
+    ) -> TransportError:
         """The status line came but the body did not: say so, and how it ended."""
-        hint = _(self.unsure_post_hint) if method == "POST" else _("Try again.")
+        hint = request.resend_hint if request.method == "POST" else N_("Try again.")
         if any(
             isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in _chain(exc)
         ):
             return RequestTimeout(
-                _(
-                    "the answer from {origin} (HTTP {status}) did not finish within {timeout} s"
-                ).format(origin=origin, status=status, timeout=f"{self.timeout:g}"),
+                N_("the answer from {origin} (HTTP {status}) did not finish within {timeout} s"),
                 hint,
+                origin=origin,
+                status=status,
+                timeout=f"{self.timeout:g}",
             )
         return TransportError(
-            _("the answer from {origin} (HTTP {status}) was cut off: {reason}").format(
-                origin=origin, status=status, reason=reason_of(exc)
-            ),
+            N_("the answer from {origin} (HTTP {status}) was cut off: {reason}"),
             hint,
+            origin=origin,
+            status=status,
+            reason=reason_of(exc),
         )
 
-    def _timeout_error(self, method: str, origin: str) -> RequestTimeout:
-        return RequestTimeout(
-            _("no answer from {origin} within {timeout} s").format(
-                origin=origin, timeout=f"{self.timeout:g}"
-            ),
-            _(self.unsure_post_hint) if method == "POST" else _("Try again, or raise the timeout."),
-        )
+
+def _too_large(status: int, start: bytes) -> MalformedResponse:
+    return MalformedResponse(
+        Message(N_("body larger than {size} MiB"), size=MAX_BODY // (1024 * 1024)),
+        status,
+        preview(start),
+    )
 
 
 def _read_body(response: requests.Response, deadline: float) -> bytes:
@@ -364,11 +447,7 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
             start = b""
             for piece in chunks:
                 start += piece[: BODY_PREVIEW * 4 - len(start)]
-            raise MalformedResponse(
-                _("body larger than {size} MiB").format(size=MAX_BODY // (1024 * 1024)),
-                response.status_code,
-                preview(start),
-            )
+            raise _too_large(response.status_code, start)
 
 
 def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
@@ -379,16 +458,15 @@ def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
         sock.settimeout(max(seconds, 0.001))
 
 
-def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
-    status = response.status_code
-    reason = response.reason or ""
+def _envelope(response: Response) -> dict[str, Any]:
+    status, reason, raw = response.status, response.reason, response.body
     if 300 <= status < 400:
         location = response.headers.get("Location", "")
         raise HttpError(
             status,
             reason,
             _("redirected to {location}").format(location=location) if location else "",
-            _(
+            N_(
                 "The base URL may be out of date; use your region's address. Redirects are not "
                 "followed, so nothing was started twice."
             ),
@@ -399,20 +477,20 @@ def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
         if status >= 400:
             raise HttpError(status, reason, preview(raw), _status_hint(status)) from None
         raise MalformedResponse(
-            _("not valid JSON"),
+            N_("not valid JSON"),
             status,
             preview(raw),
-            _("The base URL may not be the API address."),
+            N_("The base URL may not be the API address."),
         ) from None
     if not isinstance(parsed, dict) or "code" not in parsed:
         if status >= 400:
             raise HttpError(status, reason, preview(raw), _status_hint(status))
-        raise MalformedResponse(_("no 'code' field"), status, preview(raw))
+        raise MalformedResponse(N_("no 'code' field"), status, preview(raw))
     code = parsed["code"]
     # Documented as a string; some answers carry a number.
     if isinstance(code, bool) or not isinstance(code, (str, int)):
         raise MalformedResponse(
-            _("'code' is {type}, expected a string").format(type=json_type(code)),
+            Message(N_("'code' is {type}, expected a string"), type=json_type(code)),
             status,
             preview(raw),
         )
@@ -431,28 +509,18 @@ def optional_text(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def json_type(value: object) -> str:
+def json_type(value: object) -> Message:
     """What a parsed JSON value is, in JSON's words (the server speaks JSON, not Python)."""
     if value is None:
-        return "null"
+        return Message("null")
     if isinstance(value, bool):
-        return _("a boolean")
+        return Message(N_("a boolean"))
     if isinstance(value, (int, float)):
-        return _("a number")
+        return Message(N_("a number"))
     if isinstance(value, str):
-        return _("a string")
-    return _("an array") if isinstance(value, list) else _("an object")
+        return Message(N_("a string"))
+    return Message(N_("an array") if isinstance(value, list) else N_("an object"))
 
 
 def preview_json(value: object) -> str:
     return preview(json.dumps(value, ensure_ascii=False).encode())
-
-
-def growing_intervals(first: float, most: float, growth: float = 1.5) -> Iterator[float]:
-    """Seconds between successive looks at a server that is expected to change: ``first``,
-    growing by ``growth`` each time, to ``most``; quick to notice an early change, light on a
-    long wait."""
-    interval = first
-    while True:
-        yield interval
-        interval = min(interval * growth, most)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from . import i18n
 from .errors import InvalidInput
-from .i18n import _
+from .i18n import N_, Message, _
+
+T = TypeVar("T")
 
 _SHOWN_LIMIT = 60  # characters of a rejected value quoted back
 _MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
@@ -41,20 +44,19 @@ def validate_notebook_id(value: object) -> str:
     """
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidInput(
-            _("notebook id must be a string of digits, not {type}").format(
-                type=type(value).__name__
-            ),
+            N_("notebook id must be a string of digits, not {type}"), type=type(value).__name__
         )
     # Checked before str(): Python refuses to turn an int of over 4300 digits into text.
     if isinstance(value, int) and not -(10**_MAX_ID_DIGITS) < value < 10**_MAX_ID_DIGITS:
         raise _id_too_long()
     text = str(value).strip()
     if not text:
-        raise InvalidInput(_("notebook id is empty"), _("Give --id or set a default notebook id."))
+        raise InvalidInput(
+            N_("notebook id is empty"), N_("Give --id or set a default notebook id.")
+        )
     if not (text.isascii() and text.isdigit()):
         raise InvalidInput(
-            _("notebook id must contain only digits, got {value}").format(value=_shown(text)),
-            _id_hint(),
+            N_("notebook id must contain only digits, got {value}"), _ID_HINT, value=_shown(text)
         )
     if len(text) > _MAX_ID_DIGITS:
         raise _id_too_long()
@@ -63,52 +65,45 @@ def validate_notebook_id(value: object) -> str:
 
 def _id_too_long() -> InvalidInput:
     return InvalidInput(
-        _("notebook id is too long (more than {count} digits)").format(count=_MAX_ID_DIGITS),
-        _id_hint(),
+        N_("notebook id is too long (more than {count} digits)"), _ID_HINT, count=_MAX_ID_DIGITS
     )
 
 
-def _id_hint() -> str:
-    return _(
-        "Ids are numbers of about 19 digits: copy one from %scnet_notebooks, scnet notebooks "
-        "or the SCNet console."
-    )
+_ID_HINT = N_(
+    "Ids are numbers of about 19 digits: copy one from %scnet_notebooks, scnet notebooks "
+    "or the SCNet console."
+)
 
 
-def _port_hint() -> str:
-    return _("Give the port the service listens on inside the instance, such as 7860.")
+_PORT_HINT = N_("Give the port the service listens on inside the instance, such as 7860.")
 
 
 def validate_port(value: object) -> int:
     """A TCP port from 1 to 65535, given as an int or a string of digits."""
     if isinstance(value, bool):
-        raise InvalidInput(_("port must be a whole number from 1 to 65535"), _port_hint())
+        raise InvalidInput(N_("port must be a whole number from 1 to 65535"), _PORT_HINT)
     if isinstance(value, str):
         text = value.strip()
         if not (text.isascii() and text.isdigit()):
             raise InvalidInput(
-                _("port must be a whole number from 1 to 65535, got {value}").format(
-                    value=_shown(value)
-                ),
-                _port_hint(),
+                N_("port must be a whole number from 1 to 65535, got {value}"),
+                _PORT_HINT,
+                value=_shown(value),
             )
         if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
             raise InvalidInput(
-                _("port must be from 1 to 65535, got {value}").format(value=_shown(text)),
-                _port_hint(),
+                N_("port must be from 1 to 65535, got {value}"), _PORT_HINT, value=_shown(text)
             )
         value = int(text)
     if not isinstance(value, int):
         raise InvalidInput(
-            _("port must be a whole number from 1 to 65535, not {type}").format(
-                type=type(value).__name__
-            ),
-            _port_hint(),
+            N_("port must be a whole number from 1 to 65535, not {type}"),
+            _PORT_HINT,
+            type=type(value).__name__,
         )
     if not 1 <= value <= 65535:
         raise InvalidInput(
-            _("port must be from 1 to 65535, got {value}").format(value=_shown(value)),
-            _port_hint(),
+            N_("port must be from 1 to 65535, got {value}"), _PORT_HINT, value=_shown(value)
         )
     return value
 
@@ -118,65 +113,71 @@ def validate_command(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidInput(_("command must be text, not {type}").format(type=type(value).__name__))
+        raise InvalidInput(N_("command must be text, not {type}"), type=type(value).__name__)
     if not value.strip():
         raise InvalidInput(
-            _("command is empty"),
-            _("Leave the command out to reach a service that is already running."),
+            N_("command is empty"),
+            N_("Leave the command out to reach a service that is already running."),
         )
     if "\x00" in value:
-        raise InvalidInput(_("command must not contain a NUL character"))
+        raise InvalidInput(N_("command must not contain a NUL character"))
     return value
 
 
 class Secret(str):
-    """A token: the text itself, except that its repr hides it.
+    """A token, a secret key or a password: the text itself, except that its repr hides it.
 
     Reprs are what tracebacks with variables (``%xmode Verbose``), debuggers and logged
-    containers show; the token travels as this type wherever it goes, into the request's
+    containers show; a secret travels as this type wherever it goes, into the request's
     header dict too.
     """
 
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return "'<token hidden>'"
+        return "'<hidden>'"
+
+
+def hidden(value: T) -> T | Secret:
+    """``value`` as a :class:`Secret` when it is text (else as it is, to be refused later): for
+    a function's first line, so that its frame's variable no longer shows the secret."""
+    return Secret(value) if isinstance(value, str) else value
 
 
 def validate_token(value: object) -> Secret:
     """A token that can travel in an HTTP header without being able to inject another one."""
-    return Secret(_header_safe(value, _("token")))
+    return Secret(_header_safe(value, Message(N_("token"))))
 
 
-def _header_safe(value: object, what: str) -> str:
+def _header_safe(value: object, what: Message) -> str:
     """A credential that can travel in an HTTP header; messages never echo the value."""
     if not isinstance(value, str):
-        raise InvalidInput(_("{what} must be text").format(what=what))
+        raise InvalidInput(N_("{what} must be text"), what=what)
     text = value.strip()
     if not text:
-        raise InvalidInput(_("{what} is empty").format(what=what))
+        raise InvalidInput(N_("{what} is empty"), what=what)
     if not text.isascii():
-        raise InvalidInput(_("{what} must contain only ASCII characters").format(what=what))
+        raise InvalidInput(N_("{what} must contain only ASCII characters"), what=what)
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in text):
         raise InvalidInput(
-            _("{what} must not contain spaces, line breaks or control characters").format(what=what)
+            N_("{what} must not contain spaces, line breaks or control characters"), what=what
         )
     return text
 
 
 def validate_account_name(value: object) -> str:
     """The SCNet account name sent when signing in."""
-    return _header_safe(value, _("account name"))
+    return _header_safe(value, Message(N_("account name")))
 
 
 def validate_access_key(value: object) -> str:
     """The access key of an access key pair."""
-    return _header_safe(value, _("access key"))
+    return _header_safe(value, Message(N_("access key")))
 
 
-def validate_secret_key(value: object) -> str:
+def validate_secret_key(value: object) -> Secret:
     """The secret key of an access key pair (it signs the request and is never sent)."""
-    return _header_safe(value, _("secret key"))
+    return Secret(_header_safe(value, Message(N_("secret key"))))
 
 
 def is_loopback_host(host: str) -> bool:
@@ -193,96 +194,67 @@ def is_loopback_host(host: str) -> bool:
 
 def validate_base_url(value: object) -> str:
     """An https URL (or http on loopback only), without credentials, trailing slash removed."""
-    return _checked_url(value, _("base URL"))
+    return _checked_url(value, Message(N_("base URL")))
 
 
-def _checked_url(value: object, what: str) -> str:
+def _checked_url(value: object, what: Message) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(_("{what} is empty").format(what=what))
+        raise InvalidInput(N_("{what} is empty"), what=what)
     text = value.strip()
     # Before anything that quotes the URL back: credentials would end up in the output. A base
     # URL has no other use for "@", so any "@" is refused, whatever else is wrong.
     if "@" in text:
-        raise InvalidInput(_("{what} must not contain a user name or password").format(what=what))
+        raise InvalidInput(N_("{what} must not contain a user name or password"), what=what)
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
     except ValueError:
         raise InvalidInput(
-            _("{what} is not a valid URL: {value}").format(what=what, value=_shown(text))
+            N_("{what} is not a valid URL: {value}"), what=what, value=_shown(text)
         ) from None
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
-            _("{what} must start with https:// and name a host, got {value}").format(
-                what=what, value=_shown(text)
-            ),
+            N_("{what} must start with https:// and name a host, got {value}"),
+            what=what,
+            value=_shown(text),
         )
     if parts.query or parts.fragment:
-        raise InvalidInput(_("{what} must not contain a query or fragment").format(what=what))
+        raise InvalidInput(N_("{what} must not contain a query or fragment"), what=what)
     if parts.scheme == "http" and not is_loopback_host(host):
         raise InvalidInput(
-            _(
-                "{what} must use https:// (plain http:// is allowed only for loopback): {value}"
-            ).format(what=what, value=_shown(text)),
+            N_("{what} must use https:// (plain http:// is allowed only for loopback): {value}"),
+            what=what,
+            value=_shown(text),
         )
     return text.rstrip("/")
 
 
 def validate_login_url(value: object) -> str:
     """The sign-in address: the same rules as the base URL."""
-    return _checked_url(value, _("login URL"))
+    return _checked_url(value, Message(N_("login URL")))
 
 
 def validate_timeout(value: object) -> float:
     """A positive, finite number of seconds."""
     if isinstance(value, bool):
-        raise InvalidInput(_("timeout must be a positive number of seconds"))
+        raise InvalidInput(N_("timeout must be a positive number of seconds"))
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InvalidInput(
-            _("timeout must be a positive number of seconds, got {value}").format(
-                value=_shown(value)
-            )
+            N_("timeout must be a positive number of seconds, got {value}"), value=_shown(value)
         ) from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidInput(
-            _("timeout must be a positive number of seconds, got {value}").format(
-                value=_shown(value)
-            )
+            N_("timeout must be a positive number of seconds, got {value}"), value=_shown(value)
         )
     return seconds
 
 
-def seconds_argument(text: str) -> float:
-    """``validate_timeout`` as an argparse ``type`` (``--wait``, ``--timeout``): argparse
-    reports the message as a usage error."""
-    import argparse
-
-    try:
-        return validate_timeout(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-
-
-def listen_port_argument(text: str) -> int:
-    """argparse ``type`` for a port to listen on (``scnet sandbox --port``, ``python -m
-    scnet_magic.sandbox --port``): 0 for any free one, or 1 to 65535. Checked here so that a
-    port out of range is a usage error, not ``bind()``'s ``OverflowError``."""
-    import argparse
-
-    if text.strip() == "0":
-        return 0
-    try:
-        return validate_port(text)
-    except InvalidInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-
-
 def validate_ac_url(value: object) -> str:
     """The platform address (``/ac/...`` calls): the same rules as the base URL."""
-    return _checked_url(value, _("platform URL"))
+    return _checked_url(value, Message(N_("platform URL")))
 
 
 def validate_language(value: object) -> str:
@@ -290,9 +262,8 @@ def validate_language(value: object) -> str:
     found = i18n.known(value)
     if found is None:
         raise InvalidInput(
-            _("language must be en or zh (also zh_CN, zh-CN, en_US...), not {value}").format(
-                value=repr(value)[:40]
-            )
+            N_("language must be en or zh (also zh_CN, zh-CN, en_US...), not {value}"),
+            value=repr(value)[:40],
         )
     return found
 
@@ -307,17 +278,17 @@ def validate_status(value: object) -> str:
         if text == known.lower():
             return known
     raise InvalidInput(
-        _("status must be one of {statuses}, got {value}").format(
-            statuses=", ".join(NOTEBOOK_STATUSES), value=_shown(value)
-        ),
-        _("For example --status Running."),
+        N_("status must be one of {statuses}, got {value}"),
+        N_("For example --status Running."),
+        statuses=", ".join(NOTEBOOK_STATUSES),
+        value=_shown(value),
     )
 
 
 def validate_wait_url(url: object) -> str:
     """An http(s) URL with a host, to wait for."""
     if not isinstance(url, str) or not url.strip():
-        raise InvalidInput(_("the URL to wait for is empty"))
+        raise InvalidInput(N_("the URL to wait for is empty"))
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -326,9 +297,7 @@ def validate_wait_url(url: object) -> str:
         usable = False
     if not usable:
         raise InvalidInput(
-            _("the URL to wait for must start with https:// or http://: {url}").format(
-                url=repr(text)
-            )
+            N_("the URL to wait for must start with https:// or http://: {url}"), url=repr(text)
         )
     return text
 
@@ -370,11 +339,6 @@ def start_request(notebook_id: object, port: object, command: object = None) -> 
     )
 
 
-def start_body(notebook_id: object, port: object, command: object = None) -> dict[str, str]:
-    """The JSON body of a start request (see :func:`start_request`)."""
-    return start_request(notebook_id, port, command).body()
-
-
 # ---------------------------------------------------------------------------------------------
 # URL extraction
 
@@ -408,23 +372,11 @@ def validate_guard_password(value: object) -> Secret:
     it, and the value travels as a :class:`Secret` so that no repr shows it.
     """
     if not isinstance(value, str):
-        raise InvalidInput(_("the password must be text"))
+        raise InvalidInput(N_("the password must be text"))
     if not value:
         raise InvalidInput(
-            _("the password is empty"), _("A service protected by an empty password is not.")
+            N_("the password is empty"), N_("A service protected by an empty password is not.")
         )
     if any(ch in value for ch in "\r\n\x00"):
-        raise InvalidInput(_("the password must not contain line breaks or NUL characters"))
+        raise InvalidInput(N_("the password must not contain line breaks or NUL characters"))
     return Secret(value)
-
-
-def gives_a_value(words: list[str], option: str) -> bool:
-    """Whether a flag that takes no value was given one: ``--flag=…``, or a word after it that
-    is not an option. For ``--protect``, whose value could only be a password: refused with
-    a message that quotes nothing (argparse would quote it)."""
-    for index, word in enumerate(words):
-        if word.startswith(option + "="):
-            return True
-        if word == option and index + 1 < len(words) and not words[index + 1].startswith("-"):
-            return True
-    return False

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from protect_helpers import guard_folder
+from sandbox_faults import FaultySandbox
 from traitlets.config import Config
 
 from scnet_magic.config import CONFIG_FILE_ENV, ENV_VARS
-from scnet_magic.sandbox import Sandbox
 
 # The example notebooks' kernels (nbval) start from this process's environment and their saved
 # outputs are English (the Chinese quickstart sets its own language): English whatever the
@@ -27,6 +27,14 @@ os.environ["SCNET_LANG"] = "en"
 CANARY = "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOnRydWV9.CANARY-5f3a9c1e7b"
 # A secret key that must never show up anywhere either (it only signs).
 SECRET_CANARY = "SK-CANARY-2b7f0d9e4a61c3"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests and the example notebooks (nbval) are slow: ``-m "not slow"``, the
+    inner loop, leaves them out."""
+    for item in items:
+        if "browser" in item.keywords or item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
 
 
 class Terminal(io.StringIO):
@@ -75,25 +83,38 @@ def guard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         yield folder
 
 
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as sb:
-        yield sb
+@pytest.fixture(scope="session")
+def _shared_sandboxes() -> Iterator[list[FaultySandbox]]:
+    """The sandbox the tests share, in a list so that a test that stopped it gets a new one."""
+    shared = [FaultySandbox().start()]
+    yield shared
+    shared[0].stop()
 
 
 @pytest.fixture
-def exec_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+def sandbox(_shared_sandboxes: list[FaultySandbox]) -> FaultySandbox:
+    """A running sandbox (execution off), as new: one shared by the tests and reset before
+    each, since starting and stopping three servers a test added up."""
+    if _shared_sandboxes[0]._stopped:
+        _shared_sandboxes[0] = FaultySandbox().start()
+    sb = _shared_sandboxes[0]
+    sb.reset()
+    return sb
+
+
+@pytest.fixture
+def exec_sandbox(tmp_path: Path) -> Iterator[FaultySandbox]:
     workdir = tmp_path / "instance"
     workdir.mkdir()
-    with Sandbox(execute=True, workdir=workdir, ready_timeout=8.0) as sb:
+    with FaultySandbox(execute=True, workdir=workdir, ready_timeout=8.0) as sb:
         yield sb
 
 
 @pytest.fixture
-def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultySandbox]:
     """A sandbox whose secret key is the canary, and the environment set to sign in to it
     (and nothing else: no token, no base URL)."""
-    with Sandbox(secret_key=SECRET_CANARY) as sb:
+    with FaultySandbox(secret_key=SECRET_CANARY) as sb:
         monkeypatch.setenv("SCNET_LOGIN_URL", sb.login_url)
         monkeypatch.setenv("SCNET_AC_URL", sb.ac_url)
         monkeypatch.setenv("SCNET_USER", sb.user)
@@ -103,17 +124,17 @@ def login_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def gateway_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+def gateway_sandbox(tmp_path: Path) -> Iterator[FaultySandbox]:
     """Execution on, and a start that answers "pending" at once (like the platform for a slow
     service): waiting for readiness then goes through the gateway's 502 answers."""
     workdir = tmp_path / "instance"
     workdir.mkdir()
-    with Sandbox(execute=True, workdir=workdir, ready_timeout=0.3) as sb:
+    with FaultySandbox(execute=True, workdir=workdir, ready_timeout=0.3) as sb:
         yield sb
 
 
 @pytest.fixture
-def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: Sandbox) -> Sandbox:
+def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: FaultySandbox) -> FaultySandbox:
     """The gateway sandbox, with the environment pointing at it and its notebook as default."""
     monkeypatch.setenv("SCNET_BASE_URL", gateway_sandbox.base_url)
     monkeypatch.setenv("SCNET_TOKEN", gateway_sandbox.token)
@@ -122,7 +143,7 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch, gateway_sandbox: Sandbox) -> Sa
 
 
 @pytest.fixture
-def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Sandbox:
+def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: FaultySandbox) -> FaultySandbox:
     """The sandbox, with the environment pointing at it (as a user's shell would)."""
     monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)
     monkeypatch.setenv("SCNET_TOKEN", sandbox.token)

@@ -14,8 +14,10 @@ subprocess) are adapters like the others.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import html
+import io
 import json
 import os
 import re
@@ -23,7 +25,8 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+import traceback
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -33,7 +36,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from scnet_magic import ScnetClient, ScnetError, StartResult
+from scnet_magic import ScnetClient, ScnetError, StartResult, cli
 from scnet_magic.config import ENV_VARS
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
@@ -301,17 +304,51 @@ class CommandError(Exception):
 
 
 def run_scnet(
-    args: list[str], env: Mapping[str, str] = {}, stdin: str = ""
+    args: list[str], env: Mapping[str, str] = {}, stdin: str = "", *, process: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """``scnet ARGS`` as a real subprocess, in the test's (isolated) environment plus ``env``."""
-    return subprocess.run(
-        [*SCNET, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=90,
-    )
+    """``scnet ARGS`` in the test's (isolated) environment plus ``env``, ``stdin`` piped in.
+
+    It runs in this process (``cli.main``, which returns what the script exits with; a
+    Python process a call cost more than the call itself); ``process=True`` runs the real
+    script, for the tests that check what only a process shows.
+    """
+    if process:
+        return subprocess.run(
+            [*SCNET, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=90,
+        )
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            _stdin(io.StringIO(stdin)),
+        ):
+            try:
+                code = cli.main(list(args))
+            except Exception:
+                # What the interpreter would print before exiting 1; the checks look for it.
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess([*SCNET, *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _stdin(stream: io.StringIO) -> Iterator[None]:
+    saved, sys.stdin = sys.stdin, stream
+    try:
+        yield
+    finally:
+        sys.stdin = saved
 
 
 def command_outcome(run: subprocess.CompletedProcess[str], elapsed: float) -> Outcome:
@@ -351,9 +388,10 @@ def command_outcome(run: subprocess.CompletedProcess[str], elapsed: float) -> Ou
 
 
 class CommandFrontEnd(FrontEnd):
-    """``scnet start --id … --port … --command … --base-url … [--timeout …] --json``, run as a
-    real subprocess; the token in ``SCNET_TOKEN`` or, with ``token_stdin``, piped in with
-    ``--token-stdin`` (it is never an argument). The shell splits the line into words, so
+    """``scnet start --id … --port … --command … --base-url … [--timeout …] --json``, run
+    through ``cli.main`` as the script runs it (see ``run_scnet``); the token in
+    ``SCNET_TOKEN`` or, with ``token_stdin``, piped in with ``--token-stdin`` (it is never an
+    argument). The shell splits the line into words, so
     ``start_line`` splits it as a shell does."""
 
     name = "cli"
@@ -430,10 +468,11 @@ def front_end_cases(
     cases: Iterable[str],
     not_applicable: Mapping[tuple[str, str], str],
     only: Mapping[str, Collection[str]] = {},
+    slow: Collection[str] = (),
 ) -> list[Any]:
     """``(front end, case)`` parameters for a table. A pair in ``not_applicable`` is skipped
     with its reason; a front end in ``only`` runs just the cases listed for it (a
-    representative subset where each run is costly)."""
+    representative subset where each run is costly); the cases in ``slow`` are marked so."""
     cases = sorted(cases)
     front_ends = sorted(front_ends)
     for front_end, subset in only.items():
@@ -445,6 +484,8 @@ def front_end_cases(
                 continue
             reason = not_applicable.get((front_end, case))
             marks = [pytest.mark.skip(reason=f"not applicable: {reason}")] if reason else []
+            if case in slow:
+                marks.append(pytest.mark.slow)
             params.append(pytest.param(front_end, case, marks=marks, id=f"{front_end}-{case}"))
     return params
 

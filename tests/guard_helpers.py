@@ -19,7 +19,7 @@ import pytest
 import requests
 import websocket
 
-from scnet_magic.guard import GuardRecord, start_guard, stop_guard
+from scnet_magic.guard import GuardRecord, auth, start_guard, stop_guard
 
 # Not ASCII, with a colon and spaces: Basic auth and the form must carry it as it is.
 PASSWORD = "correct horse: 电池 staple"
@@ -77,7 +77,7 @@ class Guarded:
         """
         response = self.login()
         assert response.status_code == 303
-        return f"scnet_guard_session={response.cookies['scnet_guard_session']}"
+        return f"{auth.COOKIE_NAME}={response.cookies[auth.COOKIE_NAME]}"
 
 
 @contextlib.contextmanager

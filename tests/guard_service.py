@@ -145,6 +145,8 @@ class Echoes(websocket.WebSocketHandler):
             "subprotocol": self.selected_subprotocol,
         }
         self.write_message(json.dumps(seen))
+        if size := self.get_query_argument("send", ""):  # a message of the service's own
+            self.write_message(bytes(int(size)), binary=True)
 
     def on_message(self, message: str | bytes) -> None:
         self.write_message(message, binary=isinstance(message, bytes))
@@ -162,7 +164,8 @@ def make_app() -> web.Application:
             (r"/cut", Cut),
             (r"/ws", Echoes),
             (r"/.*", Echo),
-        ]
+        ],
+        websocket_max_message_size=2**30,  # what a guard lets through is the guard's to limit
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 from guard_helpers import basic
 
-from scnet_magic.guard import GUARD_HEADER, list_guards, stop_guard
+from scnet_magic.guard import GUARD_HEADER, auth, list_guards, stop_guard
 
 # Not ASCII, with a colon and spaces, and a marker the audits look for.
 PASSWORD = "PW-CANARY-9c41: 电池 staple"
@@ -49,7 +49,7 @@ def session_cookie(login: requests.Response) -> str:
 
     Set by hand: requests keeps a Secure cookie for https only, and the sandbox speaks http.
     """
-    return f"scnet_guard_session={login.cookies['scnet_guard_session']}"
+    return f"{auth.COOKIE_NAME}={login.cookies[auth.COOKIE_NAME]}"
 
 
 def sign_in(url: str, password: str = PASSWORD) -> str:

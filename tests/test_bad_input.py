@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 from IPython.core.error import UsageError
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import InvalidInput, ScnetClient, ScnetError
-from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY
 from frontends import (

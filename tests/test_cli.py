@@ -19,6 +19,7 @@ from scnet_magic.readiness import Probe, WaitProgress
 from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, Terminal, free_port
+from frontends import run_scnet
 
 SCNET = str(Path(sys.executable).with_name("scnet"))
 ID = "1896050410550136833"
@@ -43,8 +44,13 @@ START_KEYS = {
 }
 
 
-def scnet(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``scnet`` script; the environment is the test's (isolated) one."""
+def scnet(
+    *args: str, stdin: str = "", process: bool = False, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``scnet ARGS`` in the test's (isolated) environment: through ``cli.main`` in this
+    process, or with ``process`` the installed script (one such smoke test per verb)."""
+    if not process:
+        return run_scnet(list(args), env, stdin)
     return subprocess.run(
         [SCNET, *args],
         input=stdin,
@@ -80,7 +86,7 @@ def assert_usage_error(proc: subprocess.CompletedProcess[str], fragment: str) ->
 
 
 def test_version() -> None:
-    proc = scnet("--version")
+    proc = scnet("--version", process=True)
     assert proc.returncode == 0 and proc.stdout.strip() == f"scnet {__version__}"
     module = subprocess.run(
         [sys.executable, "-m", "scnet_magic", "--version"], capture_output=True, text=True
@@ -128,7 +134,9 @@ def test_help(verb: str | None, options: list[str]) -> None:
 
 def test_start_prints_the_result_as_text_or_json(sandbox_env: Sandbox) -> None:
     url = f"https://c-{ID}.ksai.scnet.cn:58043"
-    text = scnet("start", "--id", ID, "--port", "1223", "--command", "python app.py > a.log")
+    text = scnet(
+        "start", "--id", ID, "--port", "1223", "--command", "python app.py > a.log", process=True
+    )
     assert text.returncode == 0, text.stderr  # pending is not a failure
     assert text.stdout.startswith("Started, not answering yet: port 1223")
     assert f"URL: {url}" in text.stdout
@@ -154,10 +162,10 @@ def test_output_the_terminal_cannot_encode_is_escaped(sandbox_env: Sandbox) -> N
     latin1 = {"PYTHONIOENCODING": "latin-1"}
     # In Chinese, since the text form leaves out the platform's pending message (it says what
     # the headline says).
-    text = scnet("--lang", "zh", "start", "--id", ID, "--port", "1223", **latin1)
+    text = scnet("--lang", "zh", "start", "--id", ID, "--port", "1223", process=True, **latin1)
     assert text.returncode == 0, text.stderr
     assert "https://c-" in text.stdout and "\\u5730\\u5740" in text.stdout  # 地址
-    as_json = scnet("start", "--id", ID, "--port", "1223", "--json", **latin1)
+    as_json = scnet("start", "--id", ID, "--port", "1223", "--json", process=True, **latin1)
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["error_msg"].startswith("根据")  # escapes JSON reads
     assert len(sandbox_env.start_requests()) == 2
@@ -198,7 +206,7 @@ def test_bad_usage_exits_2_and_sends_nothing(
 
 
 def test_bad_usage_exit_code_through_the_script(sandbox_env: Sandbox) -> None:
-    proc = scnet("start", "--id", ID, "--port", "0")
+    proc = scnet("start", "--id", ID, "--port", "0", process=True)
     assert_usage_error(proc, "port must be from 1 to 65535")
     assert scnet("start", "--id", ID).returncode == 2
     assert sandbox_env.requests == []
@@ -262,7 +270,7 @@ def test_settings_from_the_config_file(sandbox: Sandbox, isolated_config: Path) 
 def test_url_as_text_and_json(sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     assert scnet("start", "--id", ID, "--port", "1223").returncode == 0
     url = f"https://c-{ID}.ksai.scnet.cn:58043"
-    text = scnet("url", "--id", ID)
+    text = scnet("url", "--id", ID, process=True)
     assert text.returncode == 0
     first, instance = text.stdout.strip().splitlines()
     assert first == f"Custom service of notebook {ID}: inactive, {url}"
@@ -288,7 +296,7 @@ def test_url_as_text_and_json(sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPa
 
 
 def test_notebooks_reads_every_page_as_text_and_json(sandbox_env: Sandbox) -> None:
-    text = scnet("notebooks")
+    text = scnet("notebooks", process=True)
     assert text.returncode == 0
     lines = text.stdout.splitlines()
     assert lines[0].split() == ["Id", "Name", "Status", "Port", "Command"]
@@ -309,6 +317,7 @@ def test_notebooks_reads_every_page_as_text_and_json(sandbox_env: Sandbox) -> No
 # -- start --wait ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_start_wait_exits_0_once_the_service_is_up(gateway_env: Sandbox) -> None:
     port = free_port()
     command = f"sleep 3 && python -m http.server {port} --bind 127.0.0.1"

@@ -1,4 +1,4 @@
-"""ScnetClient against the sandbox over real loopback HTTP."""
+"""ScnetClient against the sandbox over real loopback HTTP, and answer shapes in memory."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import (
     ApiError,
@@ -21,8 +22,8 @@ from scnet_magic import (
     TransportError,
     config,
 )
-from scnet_magic.client import START_PATH
-from scnet_magic.sandbox import Sandbox
+from scnet_magic.endpoints import START
+from scnet_magic.transport import MockTransport, Request, Response
 
 from conftest import CANARY, free_port
 
@@ -33,10 +34,54 @@ def client_for(sb: Sandbox, **kwargs: object) -> ScnetClient:
     return ScnetClient(base_url=sb.base_url, token=sb.token, **kwargs)  # type: ignore[arg-type]
 
 
+MEMORY_BASE = "https://memory.example"
+ID = Sandbox.notebook_id
+
+
+def answering(answer: Response, seen: list[Request] | None = None) -> ScnetClient:
+    """A client whose every request is answered with ``answer``, in memory."""
+
+    def handler(request: Request) -> Response:
+        if seen is not None:
+            seen.append(request)
+        return answer
+
+    return ScnetClient(base_url=MEMORY_BASE, token=CANARY, transport=MockTransport(handler))
+
+
+def envelope(data: object) -> Response:
+    return Response.json({"code": "0", "msg": "success", "data": data})
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "text"),
+    [
+        (Response.json({"code": "10008", "msg": "no"}, 401), ApiError, "10008"),
+        (Response(200, b'{"code": "0", "data": {"execSu'), MalformedResponse, "not valid JSON"),
+        (Response(502, b"<html>502 Bad Gateway</html>"), HttpError, "HTTP 502"),
+        (Response(307, headers={"Location": "/again"}), HttpError, "redirected to /again"),
+        (Response.json({"msg": "ok"}), MalformedResponse, "no 'code' field"),
+        (Response.json({"code": None}), MalformedResponse, "'code' is null"),
+        (Response(200, b" " * (3 * 1024 * 1024)), MalformedResponse, "larger than 2 MiB"),
+        (envelope([]), MalformedResponse, "'data' is an array"),
+        (envelope({"execSuccess": "yes"}), MalformedResponse, "'execSuccess' is a string"),
+    ],
+)
+def test_answer_shapes_in_memory(answer: Response, error: type[Exception], text: str) -> None:
+    seen: list[Request] = []
+    with pytest.raises(error, match=text) as info:
+        answering(answer, seen).start_service(ID, 1223)
+    assert CANARY not in str(info.value) and CANARY not in repr(seen)
+    assert [(r.method, r.url, r.body) for r in seen[:1]] == [
+        ("POST", MEMORY_BASE + START.path, {"id": ID, "customizePort": "1223"})
+    ]
+    assert seen[0].headers["token"] == CANARY
+
+
 def test_exact_request_on_the_wire(sandbox: Sandbox) -> None:
     client_for(sandbox).start_service(1896050410550136833, 1223, "python app.py --port 1223")
     (req,) = sandbox.start_requests()
-    assert req.method == "POST" and req.path == START_PATH
+    assert req.method == "POST" and req.path == START.path
     assert req.headers["token"] == "<redacted>"
     assert "authorization" not in {k.lower() for k in req.headers}
     assert req.headers.get("Content-Type", req.headers.get("content-type")) == "application/json"
@@ -77,7 +122,7 @@ def test_real_service_is_ok_and_the_url_comes_from_the_url_query(
     assert result.ok, result
     assert result.url and result.url.startswith("http://127.0.0.1:")
     paths = [r.path for r in exec_sandbox.requests]
-    assert paths.count(START_PATH) == 1 and any("customize-service/url" in p for p in paths)
+    assert paths.count(START.path) == 1 and any("customize-service/url" in p for p in paths)
     import requests
 
     assert requests.get(result.url + "hello.txt", timeout=5).text == "hello scnet"
@@ -188,24 +233,26 @@ def test_untrusted_certificate_is_a_transport_error_naming_tls() -> None:
     assert CANARY not in str(info.value)
 
 
-def test_api_error_in_a_non_200_envelope(sandbox: Sandbox) -> None:
-    sandbox.fault = "401-json"
+def test_api_error_in_a_non_200_envelope() -> None:
+    refused = Response.json({"code": "10008", "msg": "token expired", "data": None}, 401)
     with pytest.raises(ApiError) as info:
-        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+        answering(refused).start_service(ID, 1223)
     assert info.value.status == 401 and info.value.code == "10008"
 
 
-def test_not_json_is_reported_with_status_and_body(sandbox: Sandbox) -> None:
-    sandbox.fault = "truncated"
+def test_not_json_is_reported_with_status_and_body() -> None:
+    cut = Response(200, b'{"code": "0", "msg": "success", "data": {"execSuccess": tr')
     with pytest.raises(MalformedResponse, match=r"HTTP 200, not valid JSON\): \{") as info:
-        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+        answering(cut).start_service(ID, 1223)
     assert "execSuccess" in info.value.body
 
 
-def test_html_gateway_page_is_an_http_error(sandbox: Sandbox) -> None:
-    sandbox.fault = "html502"
+def test_html_gateway_page_is_an_http_error() -> None:
+    page = Response(
+        502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", reason="Bad Gateway"
+    )
     with pytest.raises(HttpError, match="HTTP 502") as info:
-        client_for(sandbox).start_service(sandbox.notebook_id, 1223)
+        answering(page).start_service(ID, 1223)
     assert info.value.status == 502 and "502" in info.value.body
 
 
@@ -237,26 +284,15 @@ def test_service_url(sandbox: Sandbox) -> None:
         (None, None, None),
     ],
 )
-def test_service_url_shapes(
-    sandbox: Sandbox, data: object, url: str | None, status: str | None
-) -> None:
-    sandbox.answers["/ai/openapi/v2/notebook/customize-service/url"] = {
-        "code": "0",
-        "msg": "success",
-        "data": data,
-    }
-    found = client_for(sandbox).service_url(sandbox.notebook_id)
+def test_service_url_shapes(data: object, url: str | None, status: str | None) -> None:
+    found = answering(envelope(data)).service_url(ID)
     assert (found.url, found.status) == (url, status)
 
 
-def test_service_url_of_an_unknown_shape_names_what_came(sandbox: Sandbox) -> None:
-    sandbox.answers["/ai/openapi/v2/notebook/customize-service/url"] = {
-        "code": "0",
-        "msg": "success",
-        "data": {"externalUrl": "https://c-1.ksai.scnet.cn:58043", "state": 1},
-    }
+def test_service_url_of_an_unknown_shape_names_what_came() -> None:
+    data = {"externalUrl": "https://c-1.ksai.scnet.cn:58043", "state": 1}
     with pytest.raises(MalformedResponse) as info:
-        client_for(sandbox).service_url(sandbox.notebook_id)
+        answering(envelope(data)).service_url(ID)
     message = str(info.value)
     assert "'data' has no 'url' or 'status' (it has: externalUrl, state)" in message
     assert "customize-service/url" in message
@@ -285,14 +321,14 @@ def test_a_refused_token_at_the_default_base_url_names_it(
 def test_list_notebooks_reads_every_page(sandbox: Sandbox) -> None:
     client = client_for(sandbox)
     records = client.list_notebooks()
-    assert len(records) == 25 and len({r["id"] for r in records}) == 25
-    assert all(isinstance(r["id"], str) for r in records)
+    assert len(records) == 25 and len({r.raw["id"] for r in records}) == 25
+    assert all(isinstance(r.raw["id"], str) for r in records)
     pages = [r.query.get("page") for r in sandbox.requests]
     assert pages == ["1", "2"]
     running = client.list_notebooks(status="running")
-    assert running and {r["notebookStatus"] for r in running} == {"Running"}
+    assert running and {r.raw["notebookStatus"] for r in running} == {"Running"}
     assert sandbox.requests[-1].query["notebookStatus"] == "Running"
-    assert [r["notebookName"] for r in client.list_notebooks(name="llm")] == ["llm-api"]
+    assert [r.raw["notebookName"] for r in client.list_notebooks(name="llm")] == ["llm-api"]
 
 
 def test_keep_alive_and_repr(sandbox: Sandbox) -> None:
@@ -300,7 +336,7 @@ def test_keep_alive_and_repr(sandbox: Sandbox) -> None:
         for _ in range(3):
             client.start_service(sandbox.notebook_id, 1223)
         assert sandbox.token not in repr(client) and sandbox.base_url in repr(client)
-        adapter = client._session.get_adapter(sandbox.base_url)
+        adapter = client._transport._session.get_adapter(sandbox.base_url)
         pools = adapter.poolmanager.pools
         (key,) = pools.keys()
         assert pools[key].num_connections == 1  # three requests, one connection

@@ -86,7 +86,7 @@ def test_service_url_and_notebook_table() -> None:
     active = ServiceUrl("1", URL, "active", {})
     assert active.active and 'target="_blank"' in service_url_html(active)
     assert "No external address" in service_url_html(ServiceUrl("1", None, None, {}))
-    rows = NotebookList(
+    rows = NotebookList.from_records(
         [{"id": "1896050410550136833", "notebookName": "<b>x</b>", "notebookStatus": "Running"}]
     )
     table = notebooks_html(rows)
@@ -121,13 +121,13 @@ def test_waiting_line_shows_elapsed_time_and_the_last_answer() -> None:
 def test_no_displayed_bundle_offers_json() -> None:
     # JupyterLab and Notebook 7 rank their JSON viewer above HTML: offering application/json
     # would hide the clickable link behind a JSON tree.
-    from scnet_magic.display import notebooks_bundle, service_url_bundle, start_bundle
-
-    rows = NotebookList([{"id": "1", "notebookName": "a", "notebookStatus": "Running"}])
+    rows = NotebookList.from_records(
+        [{"id": "1", "notebookName": "a", "notebookStatus": "Running"}]
+    )
     for bundle in (
-        start_bundle(result()),
-        service_url_bundle(ServiceUrl("1", URL, "active", {})),
-        notebooks_bundle(rows),
+        result()._repr_mimebundle_(),
+        ServiceUrl("1", URL, "active", {})._repr_mimebundle_(),
+        rows._repr_mimebundle_(),
     ):
         assert set(bundle) == {"text/plain", "text/html"}
 
@@ -146,7 +146,7 @@ def test_a_pending_result_does_not_repeat_the_platform_text() -> None:
 
 
 def test_notebook_statuses_are_translated_coloured_and_running_first() -> None:
-    records = NotebookList(
+    records = NotebookList.from_records(
         [
             {"id": "1", "notebookName": "a", "notebookStatus": "Terminated"},
             {"id": "2", "notebookName": "b", "notebookStatus": "Running"},

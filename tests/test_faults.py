@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 import trustme
+from sandbox_faults import FAULTS
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import (
     ApiError,
@@ -27,7 +29,6 @@ from scnet_magic import (
     TransportError,
 )
 from scnet_magic.client import MAX_BODY
-from scnet_magic.sandbox import FAULTS, Sandbox
 
 from frontends import (
     FRONT_ENDS,
@@ -138,10 +139,6 @@ COMMAND_FAULTS = {
 }
 COMMAND_TLS = {"cli": ["untrusted"]}
 
-# tracemalloc sees this process only; the command's own body limit is the client's, bounded
-# through the other front ends.
-NO_MEMORY_BOUND = "the command runs in another process, out of this one's tracemalloc"
-
 
 @pytest.fixture(params=sorted(FRONT_ENDS))
 def front_end(request: pytest.FixtureRequest) -> FrontEnd:
@@ -184,7 +181,8 @@ def test_every_fault_mode_is_in_the_table() -> None:
 
 @pytest.mark.parametrize(
     ("front_end", "fault"),
-    front_end_cases(FRONT_ENDS, EXPECTED, {}, COMMAND_FAULTS),
+    # The two that wait for the client's timeout are slow.
+    front_end_cases(FRONT_ENDS, EXPECTED, {}, COMMAND_FAULTS, slow={"slow-headers", "trickle"}),
     indirect=["front_end"],
 )
 def test_fault(front_end: FrontEnd, sandbox: Sandbox, fault: str) -> None:
@@ -208,16 +206,8 @@ def test_fault(front_end: FrontEnd, sandbox: Sandbox, fault: str) -> None:
         assert outcome.elapsed > TIMEOUT - 0.3  # it did wait for the timeout
 
 
-@pytest.mark.parametrize(
-    "front_end",
-    [
-        pytest.param(name, marks=pytest.mark.skip(reason=f"not applicable: {NO_MEMORY_BOUND}"))
-        if name == "cli"
-        else name
-        for name in sorted(FRONT_ENDS)
-    ],
-    indirect=True,
-)
+# The command too: it runs in this process (frontends.run_scnet), inside this tracemalloc.
+@pytest.mark.parametrize("front_end", sorted(FRONT_ENDS), indirect=True)
 def test_huge_body_is_not_read_whole(front_end: FrontEnd, sandbox: Sandbox) -> None:
     sandbox.fault = "huge"  # 10 MB
     target = Target(sandbox.base_url, sandbox.token, TIMEOUT)

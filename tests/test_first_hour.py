@@ -4,7 +4,6 @@ README's lines typed literally, terminal IPython, the ``scnet`` command in a she
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -18,13 +17,14 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.oinspect import getdoc
 from IPython.utils.capture import capture_output
 
-from scnet_magic import ScnetClient, StartResult, display, i18n, service
+from scnet_magic import NotebookList, ScnetClient, StartResult, display, i18n, service
 from scnet_magic.config import DEFAULT_WAIT
 from scnet_magic.errors import ApiError, InvalidInput, sentences
 from scnet_magic.magics import ScnetMagics
 from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, Terminal, free_port
+from frontends import run_scnet
 
 ID = "1896050410550136833"
 
@@ -35,15 +35,10 @@ def magics(ip: InteractiveShell) -> ScnetMagics:
     return found
 
 
-def scnet(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "scnet_magic", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-    )
+def scnet(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, process: bool = False
+) -> Any:
+    return run_scnet(list(args), env or {}, stdin or "", process=process)
 
 
 # -- 1. a trailing comment on a magic line -------------------------------------------------
@@ -67,6 +62,7 @@ def test_a_trailing_comment_on_a_magic_line_is_a_comment(
 # -- 2. --wait in terminal IPython -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_wait_in_a_terminal_rewrites_one_line_and_prints_the_result_once(
     ip: InteractiveShell, gateway_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,6 +140,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(sandbox_env: Sandbox) 
 # -- 6. waiting from Python ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_waiting_from_python_names_the_command_and_gives_the_result_marked_ready(
     gateway_sandbox: Sandbox,
 ) -> None:
@@ -325,7 +322,7 @@ def test_a_token_on_the_token_line_is_refused_and_taken_out_of_the_history(
 
 
 def test_one_notebook_is_singular_in_both_languages() -> None:
-    one = [{"id": ID, "notebookName": "a", "notebookStatus": "Running"}]
+    one = NotebookList.from_records([{"id": ID, "notebookName": "a", "notebookStatus": "Running"}])
     assert display.notebooks_text(one).endswith("(1 notebook)")
     assert "1 notebook<" in display.notebooks_html(one)
     with i18n.using("zh"):
@@ -339,7 +336,8 @@ def test_lang_after_the_command(sandbox_env: Sandbox) -> None:
 
 
 def test_unknown_scnet_lang_falls_back_to_english_with_one_line(sandbox_env: Sandbox) -> None:
-    done = scnet("notebooks", env={"SCNET_LANG": "klingon"})
+    # A process of its own: the fallback is said once a process.
+    done = scnet("notebooks", env={"SCNET_LANG": "klingon"}, process=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("\n") == 1 and "using English" in done.stderr
 

@@ -14,11 +14,11 @@ import pytest
 import requests
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from sandbox_faults import FaultySandbox as Sandbox
 
 import scnet_magic
 from scnet_magic import ApiError, StartResult, config
 from scnet_magic.config import Settings
-from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
 
 from conftest import CANARY, free_port
@@ -465,6 +465,7 @@ def test_menu_appears_when_a_token_is_set_and_refresh_is_clicked(
 # -- waiting until ready ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_wait_until_ready_reports_ready_after_the_service_listens(
     gateway_env: Sandbox, tmp_path: Path
 ) -> None:

@@ -1,6 +1,7 @@
 """The guard's rules on their own: where a browser may be sent back to, which language it
 gets, how Basic credentials and cookies are read, and how the throttle and sessions count
-(with a clock of the test's own: no waiting, no timing)."""
+(with a clock of the test's own: no waiting, no timing); the turns for password checks, on
+an event loop with a fraction of a second between turns."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tornado.httputil import HTTPHeaders
 from scnet_magic.guard import auth
 from scnet_magic.guard.base import Guard
 from scnet_magic.guard.relay import connection_tokens, framing_problem, origin_form
+from scnet_magic.guard.turns import Turns
 
 
 class Clock:
@@ -69,11 +71,25 @@ def test_basic_password_takes_everything_after_the_first_colon() -> None:
 
 
 def test_the_guard_cookie_is_found_and_removed_among_others() -> None:
-    header = "a=1; scnet_guard_session=abc; b=2"
-    assert auth.cookie_value(header) == "abc"
+    name = auth.COOKIE_NAME
+    header = f"a=1; {name}=abc; b=2"
+    assert auth.cookie_values(header) == ["abc"]
     assert auth.without_guard_cookie(header) == "a=1; b=2"
-    assert auth.without_guard_cookie("scnet_guard_session=abc") is None
-    assert auth.cookie_value("a=1") is None
+    assert auth.without_guard_cookie(f"{name}=abc") is None
+    assert auth.cookie_values("a=1") == []
+    # Every value is read: a junk one planted first does not hide the real one.
+    assert auth.cookie_values(f"{name}=junk; {name}=abc") == ["junk", "abc"]
+    assert auth.without_guard_cookie(f"{auth.VISITOR_COOKIE}=v; a=1") == "a=1"
+
+
+def test_bearer_and_token_offer_the_password_too() -> None:
+    assert auth.authorization_password("Bearer s3cret") == "s3cret"
+    assert auth.authorization_password("token s3cret") == "s3cret"
+    assert auth.authorization_password("Basic OnNlY3JldA==") == "secret"
+    assert auth.authorization_password("Bearer ") is None
+    assert auth.authorization_password("Digest x") is None
+    # A UTF-8 header value arrives as Latin-1: read back as the client meant it.
+    assert auth.authorization_password("Bearer " + "电池".encode().decode("latin-1")) == "电池"
 
 
 def test_the_password_hash_matches_only_the_password_and_hides_itself() -> None:
@@ -147,13 +163,31 @@ def test_failures_older_than_the_window_do_not_count() -> None:
     assert not throttle.locked("10.0.0.1")
 
 
-def test_a_success_forgets_the_failures() -> None:
+def test_a_success_takes_back_its_own_reservation_only() -> None:
     throttle = auth.Throttle(Clock())
     for _ in range(9):
         throttle.failed("10.0.0.1")
-    throttle.succeeded("10.0.0.1")
-    throttle.failed("10.0.0.1")
-    assert not throttle.locked("10.0.0.1")
+    assert throttle.reserve("10.0.0.1")  # the tenth check, counted before it runs
+    assert throttle.locked("10.0.0.1") and not throttle.reserve("10.0.0.1")
+    throttle.succeeded("10.0.0.1")  # ... and it succeeded
+    assert not throttle.locked("10.0.0.1") and throttle.trusted("10.0.0.1")
+    throttle.failed("10.0.0.1")  # the nine earlier failures still count
+    assert throttle.locked("10.0.0.1")
+
+
+def test_visitors_are_told_apart_by_the_last_forwarded_address_and_their_cookie() -> None:
+    cookie = f"{auth.VISITOR_COOKIE}=abc"
+    keys = {
+        auth.visitor_key("10.0.0.1", [], None),
+        auth.visitor_key("10.0.0.1", ["1.1.1.1, 2.2.2.2"], None),
+        auth.visitor_key("10.0.0.1", ["1.1.1.1", "3.3.3.3"], None),
+        auth.visitor_key("10.0.0.1", [], cookie),
+    }
+    assert len(keys) == 4
+    assert auth.visitor_key("10.0.0.1", ["9.9.9.9, 2.2.2.2"], None) == auth.visitor_key(
+        "10.0.0.1", ["2.2.2.2"], None
+    )
+    assert len(auth.visitor_key("p", ["x" * 5000], f"{auth.VISITOR_COOKIE}={'y' * 5000}")) < 200
 
 
 def test_sessions_expire_and_end() -> None:
@@ -215,3 +249,29 @@ def test_connection_tokens_are_read_from_lists_and_repeated_headers() -> None:
     repeated.add("Connection", "close")
     assert connection_tokens(repeated) == {"x-private", "close"}
     assert connection_tokens(HTTPHeaders()) == frozenset()
+
+
+def test_turns_go_round_the_visitors_and_end_for_those_who_wait_too_long() -> None:
+    async def order() -> tuple[list[str], list[bool]]:
+        turns = Turns(burst=1, per_minute=600, wait_limit=0.5)  # one every 0.1 s
+        served: list[str] = []
+
+        async def take(visitor: str) -> bool:
+            granted = await turns.take(visitor)
+            if granted:
+                served.append(visitor)
+            return granted
+
+        assert await take("first")  # the burst
+        # "a" floods (two waiting, its limit; the third is refused at once), then "b" comes.
+        flood = [asyncio.ensure_future(take("a")) for _ in range(3)]
+        await asyncio.sleep(0)
+        later = asyncio.ensure_future(take("b"))
+        results = await asyncio.gather(*flood, later)
+        slow = Turns(burst=0, per_minute=1, wait_limit=0.2)  # a turn a minute: none in time
+        return served, [*results, await slow.take("c")]
+
+    with ThreadPoolExecutor(1) as thread:
+        served, results = thread.submit(asyncio.run, order()).result()
+    assert served == ["first", "a", "b", "a"]  # b's one request comes before a's second
+    assert results == [True, True, False, True, False]

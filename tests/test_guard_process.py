@@ -49,6 +49,7 @@ def guarded(service_port: int, guard_dir: Path) -> Iterator[Guarded]:
         yield guard
 
 
+@pytest.mark.slow
 def test_200_mb_down_and_up_in_bounded_memory(guarded: Guarded) -> None:
     cookie = guarded.session_cookie()  # scrypt's 16 MiB are in the baseline
     big_down_and_up(guarded.url, cookie, guarded.record.pid)
@@ -109,6 +110,7 @@ def test_long_downloads_leave_both_connections_fit_for_more(guarded: Guarded) ->
     assert (again.status_code, len(again.content)) == (200, size)
 
 
+@pytest.mark.slow
 def test_a_restarted_service_is_reached_again(guard_dir: Path) -> None:
     # The guard keeps connections to the service alive between requests; those to a service
     # that has since stopped must not fail the next request.

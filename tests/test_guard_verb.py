@@ -162,6 +162,7 @@ def test_the_guard_module_points_people_at_scnet_guard() -> None:
     assert run.stderr.strip() == "start, list and stop guards with: scnet guard --help"
 
 
+@pytest.mark.slow
 def test_json_for_scripts_start_reuse_list_and_stop(guard_dir: Path) -> None:
     upstream = free_port()
     words = ["guard", "--port", str(upstream), "--password-stdin", "--json"]

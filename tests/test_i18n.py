@@ -6,7 +6,6 @@ import html
 import importlib.util
 import io
 import json
-import os
 import re
 import string
 import subprocess
@@ -27,6 +26,8 @@ from scnet_magic.errors import ApiError
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
 from scnet_magic.validation import validate_language
+
+from frontends import run_scnet
 
 ROOT = Path(__file__).resolve().parent.parent
 ID = "1896050410550136833"
@@ -356,9 +357,7 @@ def test_form_in_english_by_default(sandbox_env: Sandbox, lang: pytest.MonkeyPat
 
 
 def scnet(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCNET, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=90
-    )
+    return run_scnet(list(args), env)  # in this process; the sandbox verb below runs the script
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,12 @@ import pytest
 import requests
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import InstanceError, ScnetClient, service
 from scnet_magic.errors import ApiError, InstanceTimeout
 from scnet_magic.lifecycle import poll_intervals
 from scnet_magic.models import InstanceProgress
-from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm, confirm_box
 from scnet_magic.validation import start_request
 
@@ -89,6 +89,7 @@ class BootSeen(service.StartObserver):
         self.seen.append(progress.status if progress else "boot sent")
 
 
+@pytest.mark.slow
 def test_python_boot_start_stop_loop(live: Sandbox) -> None:
     port = free_port()
     seen: list[str] = []
@@ -153,6 +154,7 @@ def test_a_start_on_another_port_replaces_the_first(live: Sandbox) -> None:
 # -- the magics -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_magic_boot_wait_then_stop(ip: InteractiveShell, live_env: Sandbox) -> None:
     port = free_port()
     line = f'--boot --wait 30 --port {port} --command "{server_command(port)}"'
@@ -172,6 +174,7 @@ def test_magic_boot_wait_then_stop(ip: InteractiveShell, live_env: Sandbox) -> N
     assert again.already_stopped
 
 
+@pytest.mark.slow
 def test_magic_boot_in_a_terminal_rewrites_one_line(
     ip: InteractiveShell, live_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -233,6 +236,7 @@ def test_the_confirm_button_stops_once(live: Sandbox) -> None:
 # -- the form -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_form_boots_then_starts(live_env: Sandbox) -> None:
     port = free_port()
     form = StartForm(port=str(port), command=server_command(port), wait=30)
@@ -260,6 +264,7 @@ def test_form_boots_then_starts(live_env: Sandbox) -> None:
 # -- the scnet command ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_scnet_boot_then_stop(live_env: Sandbox) -> None:
     port = free_port()
     run = run_scnet(

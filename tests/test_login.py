@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import hashlib
 import hmac
 import io
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
 from scnet_magic import ApiError, ConfigError, InvalidInput, LoginError, ScnetClient
 from scnet_magic.account import (
@@ -32,10 +35,12 @@ from scnet_magic.account import (
 from scnet_magic.cli import main as cli_main
 from scnet_magic.cli.login import add_login_arguments, login_command
 from scnet_magic.config import read_config_file, resolve, resolve_login, save_config
+from scnet_magic.endpoints import TOKENS
 from scnet_magic.errors import MalformedResponse, TransportError
-from scnet_magic.models import Login
+from scnet_magic.models import Account, Login, Region
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import region_picker
+from scnet_magic.transport import MockTransport, Request, Response
 
 from conftest import CANARY, SECRET_CANARY, free_port
 
@@ -465,3 +470,68 @@ def test_secret_key_and_tokens_never_in_output_errors_logs_or_files(
         assert not any(token in text for token in issued)
     saved = isolated_config.read_text()
     assert SECRET_CANARY not in saved and "secret" not in saved
+
+
+def test_the_secret_key_is_hidden_in_verbose_tracebacks(
+    ip: InteractiveShell, login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``%xmode Verbose`` shows the variables of every frame, ``ScnetClient.login``'s too (and
+    a token handed to ``ScnetClient`` itself)."""
+    secrets = iter([SECRET_CANARY, CANARY])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(secrets))
+    cells = [
+        "import getpass\nfrom scnet_magic import ScnetClient\n"
+        f"ScnetClient.login({login_env.user!r}, {login_env.access_key!r}, getpass.getpass(), "
+        "region='nowhere')",
+        "ScnetClient(base_url='ftp://x', token=getpass.getpass())",
+    ]
+    mode = ip.InteractiveTB.mode
+    try:
+        ip.run_line_magic("xmode", "Verbose")
+        with capture_output() as out:
+            for cell in cells:
+                ip.run_cell(cell)
+    finally:
+        ip.run_line_magic("xmode", mode)
+    shown = out.stdout + out.stderr
+    assert "LoginError" in shown and "secret_key" in shown
+    assert "InvalidInput" in shown and "token" in shown
+    assert SECRET_CANARY not in shown and CANARY not in shown
+
+
+def test_sign_in_answer_shapes_in_memory() -> None:
+    """The account calls take a transport too: a token answer of the wrong shape, in memory."""
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response.json({"code": "0", "msg": "success", "data": "not a list"})
+
+    with pytest.raises(MalformedResponse, match="'data' of the token answer is a string"):
+        ScnetClient.login(
+            "someone",
+            "AK-1",
+            SECRET_CANARY,
+            login_url="https://login.example",
+            ac_url="https://ac.example",
+            transport=MockTransport(handler),
+        )
+    (request,) = seen
+    assert (request.method, request.url) == ("POST", "https://login.example" + TOKENS.path)
+    assert request.headers["accessKey"] == "AK-1" and len(request.headers["signature"]) == 64
+    assert SECRET_CANARY not in repr(request) + str(dict(request.headers))
+
+
+def test_a_region_name_with_braces_is_shown_as_it_came() -> None:
+    """Region names come from the platform: the hint that lists them is not a template."""
+    regions = (Region("华东{1}区", "11", "t1"), Region("华北{name}", "12", "t2"))
+    account = Account("someone", "https://login.example", 5.0, regions)
+    with pytest.raises(LoginError) as info:
+        account.choose("nowhere")
+    assert "华东{1}区 (11)" in info.value.hint and "华北{name} (12)" in info.value.user_message()
+    closed = Account(
+        "someone", "https://login.example", 5.0, (*regions, Region("西{0}", "13", None))
+    )
+    with pytest.raises(InvalidInput) as several:
+        closed.choose(None)
+    assert "西{0} (13)" in several.value.user_message()

@@ -18,11 +18,11 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.oinspect import getdoc
 from IPython.utils.capture import capture_output
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import ConfigError, NotebookList, ServiceUrl, StartResult
 from scnet_magic.config import read_config_file
 from scnet_magic.magics import ScnetMagics
-from scnet_magic.sandbox import Sandbox
 
 from conftest import CANARY, SECRET_CANARY, free_port
 
@@ -486,6 +486,7 @@ def test_login_with_several_regions_shows_a_dropdown_in_a_notebook(
 # -- %scnet_start --wait ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_wait_shows_progress_in_place_then_ready_after_the_service_listens(
     ip: InteractiveShell, gateway_env: Sandbox
 ) -> None:
@@ -530,6 +531,7 @@ def test_wait_that_times_out_names_the_url_and_the_log_file(
     assert len(gateway_env.start_requests()) == 1
 
 
+@pytest.mark.slow
 def test_interrupting_the_wait_stops_it_quietly_and_returns_the_result(
     ip: InteractiveShell, gateway_env: Sandbox
 ) -> None:
@@ -602,7 +604,7 @@ def test_notebooks_magic_reads_every_page_into_a_table(
     with capture_output() as out:
         records = ip.run_line_magic("scnet_notebooks", "")
     assert isinstance(records, NotebookList) and len(records) == 25
-    assert len({r["id"] for r in records}) == 25
+    assert len({r.id for r in records}) == 25
     assert [r.query["page"] for r in sandbox_env.requests] == ["1", "2"]  # page size 20
     (shown,) = out.outputs
     html = shown.data["text/html"]
@@ -617,7 +619,7 @@ def test_notebooks_magic_filters_by_status_and_name(
     with capture_output():
         records = ip.run_line_magic("scnet_notebooks", "--status running --name demo")
     assert records and all(
-        r["notebookStatus"] == "Running" and "demo" in r["notebookName"] for r in records
+        r.raw["notebookStatus"] == "Running" and "demo" in r.raw["notebookName"] for r in records
     )
     assert sandbox_env.requests[0].query["notebookStatus"] == "Running"
     assert sandbox_env.requests[0].query["notebookName"] == "demo"

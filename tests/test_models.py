@@ -5,7 +5,7 @@ import pytest
 from scnet_magic.errors import InvalidInput
 from scnet_magic.validation import (
     extract_url,
-    start_body,
+    start_request,
     validate_base_url,
     validate_command,
     validate_notebook_id,
@@ -78,8 +78,9 @@ def test_command_none_means_omit_and_blank_is_an_error() -> None:
 
 
 def test_start_body_sends_strings_and_omits_missing_command() -> None:
-    assert start_body(BIG_ID, 1223) == {"id": "1896050410550136833", "customizePort": "1223"}
-    assert start_body("1", "80", "python app.py") == {
+    body = start_request(BIG_ID, 1223).body()
+    assert body == {"id": "1896050410550136833", "customizePort": "1223"}
+    assert start_request("1", "80", "python app.py").body() == {
         "id": "1",
         "customizePort": "80",
         "command": "python app.py",

@@ -21,15 +21,18 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from nbclient import execute
 from protect_helpers import PASSWORD, plain_server, serve_command, write_page
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import service
 from scnet_magic.errors import ScnetError
 from scnet_magic.guard import list_guards
-from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
 
 from conftest import free_port
 from frontends import form_texts, run_scnet
+
+# An audit through every front end, seconds a test: not in the inner loop.
+pytestmark = pytest.mark.slow
 
 ID = Sandbox.notebook_id
 # The whole password, and a part of it that nothing else contains.

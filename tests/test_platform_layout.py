@@ -15,13 +15,14 @@ import pytest
 import requests
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from sandbox_faults import FaultySandbox, token_tag
 
 from scnet_magic import ApiError, HttpError, LoginError, ScnetClient, TransportError
 from scnet_magic.account import renew_token, renewed_token, sign_in, token_state
 from scnet_magic.cli import main as cli_main
 from scnet_magic.config import read_config_file
 from scnet_magic.magics.core import ScnetMagics
-from scnet_magic.sandbox import Sandbox, token_tag
+from scnet_magic.sandbox import Sandbox
 
 from conftest import free_port
 
@@ -272,6 +273,7 @@ def test_an_ai_address_without_notebook_apis_is_named_at_sign_in(login_env: Sand
 def test_sandbox_front_ends_point_sign_in_at_the_sandbox(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("scnet_magic.sandbox.Sandbox", FaultySandbox)  # to see its calls
     with capture_output() as out:
         sb = ip.run_line_magic("scnet_sandbox", "")
     try:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import (
     ApiError,
@@ -27,10 +28,12 @@ from scnet_magic import (
     ScnetClient,
     StartResult,
 )
-from scnet_magic.sandbox import Sandbox
 from scnet_magic.validation import is_loopback_host
 
 from conftest import CANARY
+
+# Thousands of generated examples, seconds a test: not in the inner loop.
+pytestmark = pytest.mark.slow
 
 EXAMPLES = 2000
 PROPERTY = settings(

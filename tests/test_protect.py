@@ -111,6 +111,7 @@ def test_cell_magic_with_the_password_from_the_environment(
     check_started(instance, result, port)
 
 
+@pytest.mark.slow
 def test_python(instance: Sandbox, guard_dir: Path) -> None:
     port = free_port()
     result = service.start_service(ID, port, serve_command(port), protect=PASSWORD, wait=30)
@@ -122,6 +123,7 @@ def test_python(instance: Sandbox, guard_dir: Path) -> None:
         service.start_service(ID, port, None, protect=PASSWORD + "2")
 
 
+@pytest.mark.slow
 def test_command(instance: Sandbox, guard_dir: Path) -> None:
     port = free_port()
     words = ["start", "--id", ID, "--port", str(port), "--command", serve_command(port)]
@@ -136,6 +138,7 @@ def test_command(instance: Sandbox, guard_dir: Path) -> None:
     assert PASSWORD not in run.stdout + run.stderr
 
 
+@pytest.mark.slow
 def test_form(instance: Sandbox, guard_dir: Path) -> None:
     port = free_port()
     form = StartForm()
@@ -272,6 +275,7 @@ def test_server_sent_events_through_the_external_url_arrive_one_by_one(
     assert rest == [b"data: second"]
 
 
+@pytest.mark.slow
 def test_200_mb_down_and_up_through_the_external_url_in_bounded_memory(
     protected_echo: tuple[str, int],
 ) -> None:

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 import trustme
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import InvalidInput, NotReady, ScnetClient, ScnetError, StartResult
 from scnet_magic.readiness import (
@@ -24,7 +25,6 @@ from scnet_magic.readiness import (
     not_ready_hint,
     wait_until_ready,
 )
-from scnet_magic.sandbox import Sandbox
 
 from conftest import free_port
 
@@ -66,6 +66,7 @@ def start(sb: Sandbox, port: int, command: str | None) -> tuple[ScnetClient, Sta
 # -- what counts as up -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_up_after_a_while_goes_through_502s_and_never_resends_the_start(
     gateway_sandbox: Sandbox,
 ) -> None:
@@ -103,6 +104,7 @@ def test_never_up_raises_not_ready_with_the_url_and_the_log_file(
     assert len(gateway_sandbox.start_requests()) == 1
 
 
+@pytest.mark.slow
 def test_a_500_counts_as_up(gateway_sandbox: Sandbox) -> None:
     # Ready means "not a gateway error": a 500 comes from the service itself, so it is up
     # (only unhealthy); waiting for a 200 would hang on services whose root answers 404 or 500.

@@ -26,10 +26,11 @@ import requests
 import trustme
 import websocket
 from guard_helpers import refused_websocket, running_service
+from sandbox_faults import FAULTS, RecordedRequest, token_tag
+from sandbox_faults import FaultySandbox as Sandbox
 
 import scnet_magic.sandbox as sandbox_module
 from scnet_magic.account import sign_in
-from scnet_magic.sandbox import FAULTS, RecordedRequest, Sandbox, token_tag
 
 API = "/ai/openapi/v2/notebook"
 START = f"{API}/customize-service/actions/start"
@@ -92,9 +93,8 @@ def session() -> Iterator[requests.Session]:
 
 
 @pytest.fixture
-def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        yield sandbox
+def sb(sandbox: Sandbox) -> Sandbox:
+    return sandbox  # conftest's: shared, reset before each test
 
 
 @pytest.fixture
@@ -818,6 +818,23 @@ def test_an_upgrade_goes_on_with_its_two_hop_by_hop_headers_only(
         gateway.close()
 
 
+def test_headers_named_by_any_connection_line_stay_with_the_gateway(
+    exposed: Sandbox, echo_port: int
+) -> None:
+    port = urlsplit(exposed.external_url(RUNNING, echo_port)).port
+    gateway = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        gateway.putrequest("GET", "/echo")
+        gateway.putheader("Connection", "keep-alive")
+        gateway.putheader("Connection", "X-Hop")  # a second line names a header too
+        gateway.putheader("X-Hop", "for the gateway only")
+        gateway.endheaders()
+        headers = json.loads(gateway.getresponse().read())["headers"]
+        assert "x-hop" not in headers
+    finally:
+        gateway.close()
+
+
 def test_an_upgrade_with_nothing_listening_is_a_502(exposed: Sandbox) -> None:
     assert refused_websocket(ws_url(exposed, free_port())) == 502
 
@@ -881,7 +898,7 @@ def test_token_comparison_is_exact(
 
 def test_token_comparison_takes_constant_time() -> None:
     """Timing a comparison is too noisy for a test; the code says which comparison it is."""
-    assert "self.accepts_token(token)" in inspect.getsource(Sandbox._answer)
+    assert "self.accepts_token(token)" in inspect.getsource(Sandbox._refusal)
     accepts = inspect.getsource(Sandbox.accepts_token)
     assert "hmac.compare_digest(token.encode(), t.encode()) for t in valid" in accepts
     # And nowhere is a token compared with == or != (the header's name "token" may be).

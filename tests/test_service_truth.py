@@ -301,7 +301,7 @@ def test_the_guards_port_is_never_shown_as_the_users(gateway_env: Sandbox, guard
     assert f"on port {port}." in html.unescape(form.port_note.value)
     assert str(guard_port) not in form.port_note.value
 
-    with ScnetClient.from_settings(config.resolve()) as client:
+    with ScnetClient(settings=config.resolve()) as client:
         record = client.notebook(gateway_env.notebook_id)
         assert record.custom_port == guard_port  # what the platform knows
         again = service.start(

@@ -23,12 +23,13 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
+from sandbox_faults import FAULTS
+from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import ScnetClient, ScnetError
 from scnet_magic.account import renew_token, sign_in, token_state
 from scnet_magic.cli import main as cli_main
 from scnet_magic.config import resolve
-from scnet_magic.sandbox import FAULTS, Sandbox
 
 from conftest import CANARY, SECRET_CANARY, free_port
 from frontends import (
@@ -109,6 +110,7 @@ def audit(where: str, outcome: Outcome) -> None:
 COMMAND_FAULTS = ["html502", "truncated", "401-json", "500-json", "slow-headers", "reset"]
 
 
+@pytest.mark.slow
 def test_success_and_every_fault(front_end: FrontEnd, sandbox: Sandbox) -> None:
     target = Target(sandbox.base_url, CANARY, TIMEOUT)
     ok = front_end.start(target, ID, "1223", "python app.py")
@@ -167,6 +169,7 @@ def test_bad_tokens_are_not_quoted_back(front_end: FrontEnd, sandbox: Sandbox, b
 
 
 @pytest.mark.parametrize("token_via", ["SCNET_TOKEN", "--token-stdin"])
+@pytest.mark.slow
 def test_command_every_verb_and_error_path(
     sandbox: Sandbox, token_via: str, tmp_path: Path
 ) -> None:
@@ -271,6 +274,7 @@ def test_reprs_of_everything_that_holds_the_token(
     assert "ScnetMagics" in shown
 
 
+@pytest.mark.slow
 def test_full_tracebacks_with_variables(
     ip: InteractiveShell, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -393,9 +397,10 @@ NOTEBOOK_CELLS = [
 ]
 
 
+@pytest.mark.slow
 def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A notebook run by a real kernel with SCNET_TOKEN set to the canary, saved, then read."""
-    with Sandbox(token=CANARY) as sandbox, Sandbox() as faulty:
+    with Sandbox(token=CANARY) as sandbox, Sandbox(token=CANARY) as faulty:
         faulty.fault = "html502"
         monkeypatch.setenv("SCNET_TOKEN", CANARY)
         monkeypatch.setenv("SCNET_BASE_URL", sandbox.base_url)
@@ -426,7 +431,7 @@ def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert_clean(f"the kernel's {kept.name}", kept.read_bytes())
     # The notebook holds what the audit is about: results, errors, tracebacks and DEBUG logs.
     expected = [b"ksai.scnet.cn", b"UsageError", b"HTTP 502", b"Traceback", b"refused"]
-    expected += [b"urllib3.connectionpool DEBUG", b"scnet_magic.client DEBUG"]
+    expected += [b"urllib3.connectionpool DEBUG", b"scnet_magic.transport DEBUG"]
     for text in expected:
         assert text in data, text
 
@@ -498,6 +503,7 @@ def test_sign_in_paths_across_the_three_hosts(
 # -- the instance around the service: boot, stop, detail -------------------------------------
 
 
+@pytest.mark.slow
 def test_instance_paths(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ import getpass
 import sys
 from typing import TextIO
 
-from .. import config, validation
+from .. import arguments, config
 from ..config import Settings
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
@@ -21,9 +21,9 @@ EXIT_BROKEN_PIPE = 141  # the shell convention for SIGPIPE: the reader went away
 
 
 # argparse type for --wait and --timeout: a positive number of seconds.
-seconds = validation.seconds_argument
+seconds = arguments.seconds_argument
 # argparse type for --port of a server: 0 (any free one) or 1 to 65535.
-listen_port = validation.listen_port_argument
+listen_port = arguments.listen_port_argument
 
 
 def report(error: ScnetError, stderr: TextIO | None = None) -> None:

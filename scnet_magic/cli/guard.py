@@ -5,7 +5,7 @@ and the guard verb (start one by hand, list, stop).
 
     scnet guard --port P [--listen-port G] [--host H] [--password-stdin]
     scnet guard --list
-    scnet guard --stop G
+    scnet guard --stop G | all
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .. import display, validation
+from .. import arguments, display, validation
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
 from .common import EXIT_OK
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..guard import GuardRecord
 
 PROTECT = "--protect"
+STOP_ALL = "all"
 PASSWORD_ON_LINE = N_(
     "--protect takes no value: the password is never an argument (it would show in the "
     "process list and the shell history)"
@@ -69,10 +70,12 @@ def add_guard_verb(verbs: Any) -> None:
         "--port", metavar="P", help=_("put a password in front of the service on port P")
     )
     action.add_argument("--list", action="store_true", help=_("list the guards running here"))
-    action.add_argument("--stop", metavar="G", help=_("stop the guard on port G"))
+    action.add_argument(
+        "--stop", metavar="G", help=_("stop the guard on port G ('all': every guard here)")
+    )
     parser.add_argument(
         "--listen-port",
-        type=validation.listen_port_argument,
+        type=arguments.listen_port_argument,
         default=0,
         metavar="G",
         help=_("port the guard listens on (default: any free port)"),
@@ -110,6 +113,13 @@ def guard_verb(args: argparse.Namespace) -> int:
         else:
             print("\n".join(guard.guard_lines(records)))
         return EXIT_OK
+    if args.stop == STOP_ALL:
+        ports = guard.stop_all_guards()
+        if args.json:
+            print(display.to_json({"stopped": bool(ports), "ports": ports}))
+        else:
+            print(guard.stopped_line(len(ports)))
+        return EXIT_OK
     if args.stop is not None:
         try:
             port = validation.validate_port(args.stop)
@@ -145,7 +155,7 @@ def guard_verb(args: argparse.Namespace) -> int:
 
 def password_on_line(words: list[str]) -> bool:
     """``--protect=…`` or ``--protect VALUE``: refused before argparse, which would echo it."""
-    return validation.gives_a_value(words, PROTECT)
+    return arguments.gives_a_value(words, PROTECT)
 
 
 def protect_password(args: argparse.Namespace) -> str | None:

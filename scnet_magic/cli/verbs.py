@@ -127,7 +127,7 @@ def _client(settings: Settings) -> ScnetClient:
                 "--execute."
             ).format(path=config.config_path())
         )
-    return ScnetClient.from_settings(settings)
+    return ScnetClient(settings=settings)
 
 
 def _print_result(result: StartResult, as_json: bool) -> None:

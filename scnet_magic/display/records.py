@@ -9,37 +9,26 @@ from typing import TYPE_CHECKING, Any
 from ..errors import one_line
 from ..i18n import N_, _, ngettext
 from .base import (
-    _COLORS,
-    _box,
-    _esc,
-    _width,
+    COLORS,
+    box,
+    esc,
+    text_width,
 )
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from .base import (
-        InstanceProgress,
-        Login,
-        Notebook,
-        StopResult,
-        TokenState,
-    )
+    from ..models import InstanceProgress, Login, Notebook, StopResult, TokenState
 
 
-_NOTEBOOK_COLUMNS = (
-    ("id", N_("Id")),
-    ("notebookName", N_("Name")),
-    ("notebookStatus", N_("Status")),
-    ("customsizePort", N_("Port")),
-    ("command", N_("Command")),
-)
+_NOTEBOOK_COLUMNS = (N_("Id"), N_("Name"), N_("Status"), N_("Port"), N_("Command"))
 _COMMAND_COLUMN = 40  # characters of a command shown in the table; the record keeps all of it
 
 
-def _cell(record: dict[str, Any], key: str) -> str:
-    value = record.get(key)
-    text = "" if value is None else str(value)
-    return text if key != "command" else one_line(text, _COMMAND_COLUMN - 1)
+def _cells(notebook: Notebook) -> list[str]:
+    """A notebook's row: id, name, status as it came, port, the command cut to one line."""
+    port = "" if notebook.custom_port is None else str(notebook.custom_port)
+    command = one_line(notebook.command or "", _COMMAND_COLUMN - 1)
+    return [notebook.id, notebook.name, notebook.status, port, command]
 
 
 _STATUS_NAMES = {
@@ -53,12 +42,12 @@ _STATUS_NAMES = {
     "inactive": N_("inactive"),
 }
 _STATUS_COLORS = {
-    "Running": _COLORS["ok"],
-    "active": _COLORS["ok"],
-    "Creating": _COLORS["pending"],
-    "Restarting": _COLORS["pending"],
-    "Shutting": _COLORS["pending"],
-    "Failed": _COLORS["error"],
+    "Running": COLORS["ok"],
+    "active": COLORS["ok"],
+    "Creating": COLORS["pending"],
+    "Restarting": COLORS["pending"],
+    "Shutting": COLORS["pending"],
+    "Failed": COLORS["error"],
 }
 
 
@@ -68,68 +57,63 @@ def status_name(status: object) -> str:
     return _(_STATUS_NAMES[text]) if text in _STATUS_NAMES else text
 
 
-def running_first(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def running_first(notebooks: Sequence[Notebook]) -> list[Notebook]:
     """Running instances first, as the form's menu lists them; the API's order otherwise."""
-    return sorted(records, key=lambda record: record.get("notebookStatus") != "Running")
+    return sorted(notebooks, key=lambda notebook: not notebook.running)
 
 
 def _notebook_count(count: int) -> str:
     return ngettext("{count} notebook", "{count} notebooks", count).format(count=count)
 
 
-def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
-    rows = [
-        [
-            status_name(r.get("notebookStatus")) if key == "notebookStatus" else _cell(r, key)
-            for key, _ in _NOTEBOOK_COLUMNS
-        ]
-        for r in running_first(records)
-    ]
-    header = [_(title) for _key, title in _NOTEBOOK_COLUMNS]
+def notebooks_text(notebooks: Sequence[Notebook]) -> str:
+    rows = []
+    for notebook in running_first(notebooks):
+        row = _cells(notebook)
+        row[2] = status_name(row[2])
+        rows.append(row)
+    header = [_(title) for title in _NOTEBOOK_COLUMNS]
     widths = [
-        max([_width(header[i])] + [_width(row[i]) for row in rows]) for i in range(len(header))
+        max([text_width(header[i])] + [text_width(row[i]) for row in rows])
+        for i in range(len(header))
     ]
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(
-            cell + " " * (width - _width(cell)) for cell, width in zip(cells, widths, strict=True)
+            cell + " " * (width - text_width(cell))
+            for cell, width in zip(cells, widths, strict=True)
         ).rstrip()
 
     count = "(" + _notebook_count(len(rows)) + ")"
     return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [count])
 
 
-def notebooks_html(records: Sequence[dict[str, Any]]) -> str:
+def notebooks_html(notebooks: Sequence[Notebook]) -> str:
     # Text columns read from the left (notebook front ends right-align table cells).
     cell = 'style="text-align:left"'
-    head = "".join(f"<th {cell}>{_esc(_(title))}</th>" for _key, title in _NOTEBOOK_COLUMNS)
+    head = "".join(f"<th {cell}>{esc(_(title))}</th>" for title in _NOTEBOOK_COLUMNS)
 
-    def status(record: dict[str, Any]) -> str:
-        raw = str(record.get("notebookStatus", ""))
-        color = _STATUS_COLORS.get(raw, _COLORS["info"])
-        return f'<span style="color:{color};font-weight:600">{_esc(status_name(raw))}</span>'
+    def row(notebook: Notebook) -> str:
+        notebook_id, name, _status, port, command = map(esc, _cells(notebook))
+        color = _STATUS_COLORS.get(notebook.status, COLORS["info"])
+        return (
+            "<tr>"
+            # Ids are shown as text (user-select: all) so a click selects the whole 19 digits.
+            f'<td {cell}><code style="user-select:all">{notebook_id}</code></td>'
+            f"<td {cell}>{name}</td>"
+            f'<td {cell}><span style="color:{color};font-weight:600">'
+            f"{esc(status_name(notebook.status))}</span></td>"
+            f"<td {cell}>{port}</td>"
+            f'<td {cell}><code title="{esc(notebook.command or "")}">{command}</code></td>'
+            "</tr>"
+        )
 
-    body = "".join(
-        "<tr>"
-        # Ids are shown as text (user-select: all) so a click selects the whole 19 digits.
-        f'<td {cell}><code style="user-select:all">{_esc(r.get("id", ""))}</code></td>'
-        f"<td {cell}>{_esc(r.get('notebookName', ''))}</td>"
-        f"<td {cell}>{status(r)}</td>"
-        f"<td {cell}>{_esc(_cell(r, 'customsizePort'))}</td>"
-        f'<td {cell}><code title="{_esc(r.get("command") or "")}">'
-        f"{_esc(_cell(r, 'command'))}</code></td>"
-        "</tr>"
-        for r in running_first(records)
-    )
-    count = _notebook_count(len(records))
+    body = "".join(row(notebook) for notebook in running_first(notebooks))
+    count = _notebook_count(len(notebooks))
     return (
         f'<table class="scnet-notebooks"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table><div>{_esc(count)}</div>"
+        f"<tbody>{body}</tbody></table><div>{esc(count)}</div>"
     )
-
-
-def notebooks_bundle(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {"text/plain": notebooks_text(records), "text/html": notebooks_html(records)}
 
 
 # -- signing in ----------------------------------------------------------------------------
@@ -216,13 +200,9 @@ def notebook_html(notebook: Notebook) -> str:
     title = _("Notebook {name} ({notebook_id})").format(
         name=notebook.name or _("(no name)"), notebook_id=notebook.id
     )
-    inner = f'<div style="font-weight:600">{_esc(title)}</div>'
-    inner += f"<div>{_esc(instance_line(notebook))}</div>"
-    return _box(kind, inner)
-
-
-def notebook_bundle(notebook: Notebook) -> dict[str, Any]:
-    return {"text/plain": notebook_text(notebook), "text/html": notebook_html(notebook)}
+    inner = f'<div style="font-weight:600">{esc(title)}</div>'
+    inner += f"<div>{esc(instance_line(notebook))}</div>"
+    return box(kind, inner)
 
 
 def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = "") -> str:
@@ -250,7 +230,7 @@ def stop_text(result: StopResult) -> str:
 
 
 def stop_html(result: StopResult) -> str:
-    return _box("info" if result.already_stopped else "ok", f"<div>{_esc(stop_text(result))}</div>")
+    return box("info" if result.already_stopped else "ok", f"<div>{esc(stop_text(result))}</div>")
 
 
 def stop_warning(name: str, notebook_id: str, *, kernel: bool = True) -> str:

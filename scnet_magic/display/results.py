@@ -7,25 +7,14 @@ import shutil
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from ..i18n import _
+from ..i18n import N_, _
 from .base import (
-    _COLORS,
-    _COMMAND_OUTPUT,
-    _EXTERNAL_URL,
-    _HEADLINES,
-    _NO_ADDRESS,
-    _NOTHING_RAN_NOTE,
-    _OUTPUT,
-    _PENDING_NOTE,
-    _PLATFORM_MESSAGE,
-    _REPLACES,
-    _SERVICE_OF,
-    _URL,
-    _box,
-    _clip,
-    _esc,
-    _label,
+    COLORS,
+    box,
+    clip,
+    esc,
     info_html,
+    label,
     link_html,
 )
 from .records import instance_line, instance_waiting_text, status_name
@@ -33,13 +22,40 @@ from .records import instance_line, instance_waiting_text, status_name
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
-    from .base import (
-        InstanceProgress,
-        ServiceUrl,
-        StartProgress,
-        StartResult,
-        WaitProgress,
-    )
+    from ..models import InstanceProgress, ServiceUrl, StartResult, WaitProgress
+
+    class StartProgress(Protocol):
+        """Where a start stands, as the service reports it while it waits."""
+
+        @property
+        def result(self) -> StartResult: ...
+        @property
+        def check(self) -> WaitProgress | None: ...
+
+
+_HEADLINES = {
+    "ok": N_("Service is up"),
+    "ready": N_("Service is ready"),
+    "pending": N_("Started, not answering yet"),
+    "error": N_("Not started"),
+}
+_PENDING_NOTE = N_(
+    "The command ran, but nothing answers on the port yet; the address works as soon as the "
+    "service listens."
+)
+_NOTHING_RAN_NOTE = N_(
+    "The sandbox runs nothing without --execute: no command ran, and this URL is an example "
+    "that leads nowhere. Start the sandbox with --execute to run commands on this machine."
+)
+# Labels used inside f-strings (where the catalog's extractor does not look).
+_EXTERNAL_URL = N_("External URL:")
+_PLATFORM_MESSAGE = N_("Platform message:")
+_COMMAND_OUTPUT = N_("Command output")
+_URL = N_("URL:")
+_OUTPUT = N_("Output:")
+_SERVICE_OF = N_("Custom service of notebook {notebook_id}:")
+_NO_ADDRESS = N_("No external address yet: start a service first.")
+_REPLACES = N_("This replaced the custom service on port {port}: an instance has one custom port.")
 
 
 def _headline(result: StartResult) -> str:
@@ -69,33 +85,33 @@ def _pending_note(result: StartResult) -> str:
 
 
 def start_html(result: StartResult) -> str:
-    color = _COLORS[result.status]
-    parts = [f'<div style="font-weight:600;color:{color}">{_esc(_headline(result))}</div>']
+    color = COLORS[result.status]
+    parts = [f'<div style="font-weight:600;color:{color}">{esc(_headline(result))}</div>']
     if result.url:
-        parts.append(f"<div>{_label(_EXTERNAL_URL)}{link_html(result.url)}</div>")
+        parts.append(f"<div>{label(_EXTERNAL_URL)}{link_html(result.url)}</div>")
     if result.protected:
-        parts.append(f'<div class="scnet-protected">{_esc(protected_line(result))}</div>')
+        parts.append(f'<div class="scnet-protected">{esc(protected_line(result))}</div>')
     if result.pending:
-        parts.append(f"<div>{_esc(_(_pending_note(result)))}</div>")
+        parts.append(f"<div>{esc(_(_pending_note(result)))}</div>")
     if result.replaced_port is not None:
-        parts.append(f"<div>{_esc(_(_REPLACES).format(port=result.replaced_port))}</div>")
+        parts.append(f"<div>{esc(_(_REPLACES).format(port=result.replaced_port))}</div>")
     if _platform_message_says_more(result):
-        parts.append(f"<div>{_label(_PLATFORM_MESSAGE)}{_esc(result.error_msg)}</div>")
+        parts.append(f"<div>{label(_PLATFORM_MESSAGE)}{esc(result.error_msg)}</div>")
     if result.output:
         # Open while nothing answers: the reason a command failed at once is in its output.
         opened = " open" if result.pending else ""
         parts.append(
-            f"<details{opened}><summary>{_esc(_(_COMMAND_OUTPUT))}</summary>"
-            f'<pre style="max-height:20em;overflow:auto">{_esc(_clip(result.output))}</pre>'
+            f"<details{opened}><summary>{esc(_(_COMMAND_OUTPUT))}</summary>"
+            f'<pre style="max-height:20em;overflow:auto">{esc(clip(result.output))}</pre>'
             "</details>"
         )
-    return _box(result.status, "".join(parts))
+    return box(result.status, "".join(parts))
 
 
 def start_text(result: StartResult) -> str:
     lines = [_headline(result)]
     if result.url:
-        lines.append(f"  {_label(_URL, html=False)}{result.url}")
+        lines.append(f"  {label(_URL, html=False)}{result.url}")
     if result.protected:
         lines.append(f"  {protected_line(result)}")
     if result.pending:
@@ -103,10 +119,10 @@ def start_text(result: StartResult) -> str:
     if result.replaced_port is not None:
         lines.append(f"  {_(_REPLACES).format(port=result.replaced_port)}")
     if _platform_message_says_more(result):
-        lines.append(f"  {_label(_PLATFORM_MESSAGE, html=False)}{result.error_msg}")
+        lines.append(f"  {label(_PLATFORM_MESSAGE, html=False)}{result.error_msg}")
     if result.output:
         lines.append(f"  {_(_OUTPUT)}")
-        lines.extend(f"    {line}" for line in _clip(result.output).splitlines())
+        lines.extend(f"    {line}" for line in clip(result.output).splitlines())
     return "\n".join(lines)
 
 
@@ -116,12 +132,6 @@ def protected_line(result: StartResult) -> str:
         "asks for a password first: a guard passes visitors to port {port} (the guard's own "
         "port: {guard_port})"
     ).format(port=result.port, guard_port=result.guard_port)
-
-
-def start_bundle(result: StartResult) -> dict[str, Any]:
-    # No application/json here: JupyterLab ranks its JSON viewer above HTML and would show a
-    # tree instead of the link. The JSON form is StartResult.to_dict() / to_json().
-    return {"text/plain": start_text(result), "text/html": start_html(result)}
 
 
 class Shown(Protocol):
@@ -231,7 +241,7 @@ def open_starting(notebook_id: str, port: int) -> DisplayHandle:
     from IPython.display import display
 
     line = starting_text(notebook_id, port)
-    html = _box("starting", f"<div>{_esc(line)}</div>")
+    html = box("starting", f"<div>{esc(line)}</div>")
     handle: DisplayHandle = display(
         {"text/plain": line, "text/html": html}, raw=True, display_id=True
     )
@@ -353,18 +363,13 @@ def service_url_text(service: ServiceUrl) -> str:
 
 def service_url_html(service: ServiceUrl) -> str:
     kind = "ok" if service.active else "pending" if service.url else "info"
-    state = _esc(status_name(service.status) or _("unknown"))
-    title = _label(_SERVICE_OF).format(notebook_id=_esc(service.notebook_id))
+    state = esc(status_name(service.status) or _("unknown"))
+    title = label(_SERVICE_OF).format(notebook_id=esc(service.notebook_id))
     inner = f"<div>{title}<b>{state}</b></div>"
     if service.url:
-        inner += f"<div>{_label(_EXTERNAL_URL)}{link_html(service.url)}</div>"
+        inner += f"<div>{label(_EXTERNAL_URL)}{link_html(service.url)}</div>"
     else:
-        inner += f"<div>{_esc(_(_NO_ADDRESS))}</div>"
+        inner += f"<div>{esc(_(_NO_ADDRESS))}</div>"
     if service.instance is not None:
-        inner += f"<div>{_esc(instance_line(service.instance))}</div>"
-    return _box(kind, inner)
-
-
-def service_url_bundle(service: ServiceUrl) -> dict[str, Any]:
-    # HTML and text only, as for a start result: JupyterLab would prefer a JSON tree.
-    return {"text/plain": service_url_text(service), "text/html": service_url_html(service)}
+        inner += f"<div>{esc(instance_line(service.instance))}</div>"
+    return box(kind, inner)

@@ -7,7 +7,7 @@ Basic. ``GET /.scnet-guard/status`` tells anyone whether the service is up.
 
     record = start_guard(7860, password)   # a running guard for 7860 is reused
     record.port                            # expose this port instead of 7860
-    list_guards(); find_guard(7860); stop_guard(record.port)
+    list_guards(); find_guard(7860); stop_guard(record.port); stop_all_guards()
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from .manage import (
     guard_lines,
     list_guards,
     start_guard,
+    stop_all_guards,
     stop_guard,
+    stopped_line,
 )
 
 __all__ = [
@@ -37,5 +39,7 @@ __all__ = [
     "guard_lines",
     "list_guards",
     "start_guard",
+    "stop_all_guards",
     "stop_guard",
+    "stopped_line",
 ]

@@ -21,17 +21,28 @@ from dataclasses import dataclass
 from .. import i18n
 from ..i18n import N_, _, using
 
-COOKIE_NAME = "scnet_guard_session"
+# "__Host-": a browser keeps it only from this very host, over HTTPS, for Path=/, so that a
+# neighbouring host of the same domain cannot plant one of its own.
+COOKIE_NAME = "__Host-scnet_guard_session"
+# A random name for each browser that saw the sign-in page: how the throttle tells visitors
+# apart when they all come through the gateway's address. It proves nothing; it only sorts.
+VISITOR_COOKIE = "__Host-scnet_guard_visitor"
+VISITOR_LIFETIME = 365 * 24 * 3600
 SESSION_LIFETIME = 7 * 24 * 3600  # seconds: a week of work on a notebook without signing in
 MAX_SESSIONS = 1000  # the oldest go first; a flood of logins cannot grow memory without end
-MAX_FAILURES = 10  # failed attempts per client address within FAILURE_WINDOW ...
+MAX_FAILURES = 10  # password checks per visitor within FAILURE_WINDOW; once they have failed ...
 FAILURE_WINDOW = 60.0
-LOCKOUT = 60.0  # ... lock that address out for this long
+LOCKOUT = 60.0  # ... that visitor waits until the oldest failure is this old
 MAX_TRACKED_CLIENTS = 10_000
 MAX_NEXT_LENGTH = 2048
+MAX_KEY_PART = 64  # of a visitor's claimed address or cookie: a key is never large
+# The header that carries the guard's password when the service has an Authorization of its
+# own (an API key): the guard consumes it, and the service's Authorization passes untouched.
+PASSWORD_HEADER = "X-Scnet-Guard-Password"
 
 WRONG_PASSWORD = N_("Wrong password.")
 TOO_MANY_ATTEMPTS = N_("Too many failed attempts. Try again in a minute.")
+BUSY = N_("Too many sign-in attempts at the moment. Try again in a few seconds.")
 
 # scrypt at 16 MiB and about 50 ms a check: slow for a guesser who stole the hash, quick enough
 # for a person signing in. The guard runs the checks one at a time, off its event loop.
@@ -138,37 +149,71 @@ def _digest(session_id: str) -> bytes:
 
 
 class Throttle:
-    """Failed password attempts per client address; too many lock the address out a while."""
+    """Password checks per visitor (see :func:`visitor_key`): each is counted as a failure
+    *before* the check runs and taken back if it succeeds, so requests already waiting cannot
+    run more checks than the limit allows. A visitor with MAX_FAILURES failures within
+    FAILURE_WINDOW gets no check until the oldest of them has aged out.
+
+    A visitor whose check succeeded is trusted: its password, once scrypt accepted it, is
+    recognised cheaply from then on (as long as its own failures do not lock it).
+    """
 
     def __init__(self, clock: Clock = time.monotonic):
         self._clock = clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._locked_until: dict[str, float] = {}
+        self._trusted: OrderedDict[str, None] = OrderedDict()
 
-    def locked(self, address: str) -> bool:
-        until = self._locked_until.get(address)
-        if until is None:
-            return False
-        if until <= self._clock():
-            del self._locked_until[address]
-            return False
-        return True
-
-    def failed(self, address: str) -> None:
-        now = self._clock()
-        failures = self._failures.pop(address, deque())
-        failures.append(now)
-        while failures and failures[0] <= now - FAILURE_WINDOW:
+    def _recent(self, key: str) -> deque[float]:
+        failures = self._failures.get(key, deque())
+        while failures and failures[0] <= self._clock() - FAILURE_WINDOW:
             failures.popleft()
+        return failures
+
+    def locked(self, key: str) -> bool:
+        return len(self._recent(key)) >= MAX_FAILURES
+
+    def reserve(self, key: str) -> bool:
+        """Count one check against ``key`` before it runs; False when ``key`` may not have one."""
+        failures = self._recent(key)
         if len(failures) >= MAX_FAILURES:
-            self._locked_until[address] = now + LOCKOUT
-        else:
-            self._failures[address] = failures  # re-inserted last: the newest stays longest
+            return False
+        failures.append(self._clock())
+        self._failures.pop(key, None)
+        self._failures[key] = failures  # re-inserted last: the newest stays longest
         while len(self._failures) > MAX_TRACKED_CLIENTS:
             self._failures.popitem(last=False)
+        return True
 
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
+    def refund(self, key: str) -> None:
+        """Take back a reservation whose check did not run."""
+        failures = self._failures.get(key)
+        if failures:
+            failures.pop()
+
+    def failed(self, key: str) -> None:
+        """A failure counted after the fact (a reservation already counts as one)."""
+        self.reserve(key)
+
+    def succeeded(self, key: str) -> None:
+        """The reserved check succeeded: take it back (the visitor's other failures stay: one
+        good request does not clear a stranger's count) and trust the visitor."""
+        self.refund(key)
+        self._trusted.pop(key, None)
+        self._trusted[key] = None
+        while len(self._trusted) > MAX_TRACKED_CLIENTS:
+            self._trusted.popitem(last=False)
+
+    def trusted(self, key: str) -> bool:
+        return key in self._trusted
+
+
+def visitor_key(peer: str, forwarded_for: list[str], cookie_header: str | None) -> str:
+    """Who a visitor is, for the throttle: the socket's peer, the last address of
+    ``X-Forwarded-For`` (the one the gateway appends, where it appends one) and the browser's
+    visitor cookie. Behind the gateway the peer is the gateway's, the same for everyone."""
+    last_hop = forwarded_for[-1].split(",")[-1].strip() if forwarded_for else ""
+    visitor = next(iter(_cookie_values(cookie_header, VISITOR_COOKIE)), "")
+    return f"{peer} {last_hop[:MAX_KEY_PART]} {visitor[:MAX_KEY_PART]}"
 
 
 def basic_password(authorization: str | None) -> str | None:
@@ -186,6 +231,39 @@ def basic_password(authorization: str | None) -> str | None:
     return password if colon else None
 
 
+def authorization_password(authorization: str | None) -> str | None:
+    """What an ``Authorization`` header offers as the guard's password: Basic's password,
+    or the token of ``Bearer`` (API clients such as the openai SDK) or ``token`` (Jupyter's
+    clients). Whether it *is* the guard's password is for the guard to check."""
+    password = basic_password(authorization)
+    if password is not None:
+        return password
+    # Only spaces and tabs are stripped: str.strip() would also eat the bytes of a UTF-8
+    # token that read as Latin-1 white space (0x85, 0xa0).
+    scheme, _sep, token = (authorization or "").strip(" \t").partition(" ")
+    token = token.strip(" \t")
+    if scheme.lower() in ("bearer", "token") and token:
+        return header_text(token)
+    return None
+
+
+def header_text(value: str) -> str:
+    """A header value as the client wrote it: HTTP headers arrive as Latin-1, and a client
+    that sends UTF-8 (a password with Chinese in it) meant UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def visitor_cookie() -> str:
+    """The ``Set-Cookie`` value naming a new visitor (see :func:`visitor_key`)."""
+    return (
+        f"{VISITOR_COOKIE}={secrets.token_urlsafe(16)}; Path=/; Max-Age={VISITOR_LIFETIME}; "
+        "HttpOnly; Secure; SameSite=Lax"
+    )
+
+
 def session_cookie(session_id: str) -> str:
     """The ``Set-Cookie`` value that signs a browser in (never readable by the page's scripts)."""
     return (
@@ -198,16 +276,22 @@ def expired_cookie() -> str:
     return f"{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
 
 
-def cookie_value(cookie_header: str | None) -> str | None:
-    """The guard's session id among the cookies a browser sent."""
-    for name, value in _cookie_pairs(cookie_header):
-        if name == COOKIE_NAME:
-            return value
-    return None
+def cookie_values(cookie_header: str | None) -> list[str]:
+    """The guard's session ids among the cookies a browser sent: every one, since a junk one
+    planted before the real one must not sign the visitor out."""
+    return _cookie_values(cookie_header, COOKIE_NAME)
+
+
+def has_visitor_cookie(cookie_header: str | None) -> bool:
+    return bool(_cookie_values(cookie_header, VISITOR_COOKIE))
+
+
+def _cookie_values(cookie_header: str | None, wanted: str) -> list[str]:
+    return [value for name, value in _cookie_pairs(cookie_header) if name == wanted and value]
 
 
 def without_guard_cookie(cookie_header: str | None) -> str | None:
-    """The ``Cookie`` header minus the guard's own cookie: the service never sees a session id.
+    """The ``Cookie`` header minus the guard's own cookies: the service never sees a session id.
 
     The other cookies are passed on as the browser wrote them.
     """
@@ -216,7 +300,7 @@ def without_guard_cookie(cookie_header: str | None) -> str | None:
     kept = [
         part.strip()
         for part in cookie_header.split(";")
-        if part.strip() and part.split("=", 1)[0].strip() != COOKIE_NAME
+        if part.strip() and part.split("=", 1)[0].strip() not in (COOKIE_NAME, VISITOR_COOKIE)
     ]
     return "; ".join(kept) or None
 
@@ -268,7 +352,7 @@ _PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>{title}</title>
-<style>
+<style nonce="{nonce}">
 body {{ font-family: system-ui, sans-serif; background: #f4f5f7; margin: 0; }}
 main {{ max-width: 22rem; margin: 12vh auto; background: #fff; padding: 2rem;
         border-radius: 8px; box-shadow: 0 1px 4px rgba(0, 0, 0, .15); }}
@@ -291,13 +375,28 @@ button {{ padding: .5rem 1.2rem; }}
 <button type="submit">{submit}</button>
 </form>
 </main>
+<script nonce="{nonce}">
+// The address's #fragment never reaches a server: carry it across sign-in here.
+var next = document.querySelector("input[name=next]");
+if (location.hash && next.value.indexOf("#") < 0) next.value += location.hash;
+</script>
 </body>
 </html>
 """
 
 
-def login_page(language: str, next_path: str, problem: str | None = None) -> str:
-    """The sign-in page, in ``language``: it says nothing about the service behind it."""
+def page_policy(nonce: str) -> str:
+    """The ``Content-Security-Policy`` of the guard's pages: no framing (clickjacking), no
+    script or style but the page's own, and forms posted to this site only."""
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def login_page(language: str, next_path: str, problem: str | None = None, *, nonce: str) -> str:
+    """The sign-in page, in ``language``: it says nothing about the service behind it.
+    ``nonce`` lets its own style and script run under :func:`page_policy`."""
     with using(language):
         texts = {
             "title": _("Sign in"),
@@ -309,6 +408,7 @@ def login_page(language: str, next_path: str, problem: str | None = None) -> str
     escaped = {key: html.escape(value) for key, value in texts.items()}
     return _PAGE.format(
         lang="zh-CN" if language == "zh" else "en",
+        nonce=nonce,
         next=html.escape(safe_next(next_path), quote=True),
         problem=f'<p class="problem">{html.escape(shown_problem)}</p>' if shown_problem else "",
         **escaped,

@@ -6,25 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
-import socket
-from collections import deque
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from tornado import iostream, web
+from tornado import web
+from tornado.httputil import url_concat
 
 from ..i18n import N_, _, using
 from . import auth
 from .manage import GUARD_HEADER
+from .turns import Turns
 
 log = logging.getLogger("scnet_magic.guard")
 
 UPSTREAM_HOST = "127.0.0.1"  # the only place the guard ever connects to, whatever a request says
 REALM = "scnet-guard"
 STATUS_TIMEOUT = 2.0
-IDLE_CONNECTIONS = 8
+
+LOGIN_PATH = "/.scnet-guard/login"
+BUSY_RETRY = 5  # seconds: Retry-After when no turn for a check came soon enough
 
 AUTHENTICATION_REQUIRED = N_("Authentication required.")
 
@@ -39,9 +43,7 @@ class Guard:
     sessions: auth.Sessions = field(default_factory=auth.Sessions)
     throttle: auth.Throttle = field(default_factory=auth.Throttle)
     accepted: auth.Accepted = field(default_factory=auth.Accepted)
-    # Connections to the service kept for the next request without a body: a new one costs
-    # about as much as the rest of a small request's way through the guard.
-    idle: deque[iostream.IOStream] = field(default_factory=deque)
+    turns: Turns = field(default_factory=Turns)
     # One scrypt at a time, off the event loop: a burst of guesses costs the guard one core and
     # 16 MiB, not one of each per guess.
     hashing: ThreadPoolExecutor = field(
@@ -67,54 +69,16 @@ class Guard:
         writer.close()
         return True
 
-    def idle_connection(self) -> iostream.IOStream | None:
-        """A kept-alive connection to the service that the service has not closed, if any."""
-        while self.idle:
-            stream = self.idle.pop()
-            if _still_open(stream):
-                return stream
-            stream.close()
-        return None
-
-    def keep(self, stream: iostream.IOStream) -> None:
-        if len(self.idle) >= IDLE_CONNECTIONS:
-            self.idle.popleft().close()
-        self.idle.append(stream)
-
-    async def connect_upstream(self) -> iostream.IOStream:
-        """A new connection to the service (straight to the address: no resolver thread)."""
-        stream = iostream.IOStream(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-        try:
-            await stream.connect((UPSTREAM_HOST, self.upstream_port))
-        except BaseException:
-            stream.close()
-            raise
-        return stream
-
     def close(self) -> None:
         self.hashing.shutdown(wait=False)
-        while self.idle:
-            self.idle.pop().close()
-
-
-def _still_open(stream: iostream.IOStream) -> bool:
-    """Whether the service has not closed an idle connection (it may, whenever it likes)."""
-    if stream.closed():
-        return False
-    try:
-        stream.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return True  # nothing to read: open and quiet, as an idle connection should be
-    except OSError:
-        return False
-    return False  # b"": closed; anything else is a stray answer nobody asked for
 
 
 class Verdict(enum.Enum):
     PASS = "pass"
     MISSING = "missing"  # no credential at all
     WRONG = "wrong"
-    LOCKED = "locked"  # too many failures from this address
+    LOCKED = "locked"  # too many failures from this visitor
+    BUSY = "busy"  # no turn for a check soon: too many visitors are trying passwords
 
 
 class GuardHandler(web.RequestHandler):
@@ -143,6 +107,14 @@ class GuardHandler(web.RequestHandler):
         return self.request.remote_ip or ""
 
     @property
+    def visitor(self) -> str:
+        """Whose failures this request's check counts against (see :func:`.auth.visitor_key`)."""
+        headers = self.request.headers
+        return auth.visitor_key(
+            self.peer, headers.get_list("X-Forwarded-For"), headers.get("Cookie")
+        )
+
+    @property
     def language(self) -> str:
         return auth.preferred_language(self.request.headers.get("Accept-Language"))
 
@@ -155,37 +127,87 @@ class GuardHandler(web.RequestHandler):
             "Accept", ""
         )
 
+    def from_a_page_s_script(self) -> bool:
+        """A page's fetch or XHR: browsers name the mode of every request they send, and a
+        navigation is the only one that shows the guard's page."""
+        mode = self.request.headers.get("Sec-Fetch-Mode")
+        return mode is not None and mode.lower() not in ("navigate", "websocket")
+
+    def _offered_passwords(self) -> list[tuple[str, str]]:
+        """(header name, password offered) for each header that may carry the guard's
+        password: its own header first, then ``Authorization``."""
+        headers = self.request.headers
+        offered = [
+            (auth.PASSWORD_HEADER.lower(), auth.header_text(value))
+            for value in headers.get_list(auth.PASSWORD_HEADER)
+        ]
+        candidate = auth.authorization_password(headers.get("Authorization"))
+        if candidate is not None:
+            offered.append(("authorization", candidate))
+        return offered
+
     async def credentials(self) -> Verdict:
-        """Check the session cookie, else HTTP Basic; never a password in the query string."""
-        if self.guard.sessions.valid(auth.cookie_value(self.request.headers.get("Cookie"))):
-            return Verdict.PASS
-        candidate = auth.basic_password(self.request.headers.get("Authorization"))
-        if candidate is None:
+        """Check the session cookie, else the password in the guard's header, HTTP Basic,
+        Bearer or ``token``; never a password in the query string.
+
+        Every header that carried the guard's password is consumed, even beside a valid
+        cookie; an ``Authorization`` with anything else is the service's and passes on.
+        """
+        offered = self._offered_passwords()
+        cookies = auth.cookie_values(self.request.headers.get("Cookie"))
+        if any(self.guard.sessions.valid(session) for session in cookies):
+            verdict = Verdict.PASS
+        elif not offered:
             return Verdict.MISSING
-        verdict = await self.attempt(candidate)
+        else:
+            verdict = await self.attempt(offered[0][1])
         if verdict is Verdict.PASS:
-            self.consumed_headers = frozenset({"authorization"})
+            self.consumed_headers = frozenset(
+                name for name, password in offered if self.guard.accepted.recognises(password)
+            ) | {auth.PASSWORD_HEADER.lower()}
         return verdict
 
     async def attempt(self, candidate: str) -> Verdict:
-        """One password attempt, counted against this client address when it fails."""
-        throttle = self.guard.throttle
-        if throttle.locked(self.peer):
+        """One password attempt by this visitor: counted before it is checked, and checked
+        only in a turn of its own (see :mod:`.turns`)."""
+        throttle, visitor = self.guard.throttle, self.visitor
+        if throttle.locked(visitor):
             return Verdict.LOCKED
+        if throttle.trusted(visitor):
+            # An API client already accepted: its password passes without a turn or scrypt.
+            # Anything else is surely wrong (the password is known), and is answered and
+            # counted as such at once: a "busy" answer would tell it apart for free.
+            if self.guard.accepted.recognises(candidate):
+                return Verdict.PASS
+            return Verdict.WRONG if throttle.reserve(visitor) else Verdict.LOCKED
+        if not throttle.reserve(visitor):
+            return Verdict.LOCKED
+        if not await self.guard.turns.take(visitor):
+            throttle.refund(visitor)  # nothing was checked: nothing was learnt
+            return Verdict.BUSY
         if candidate and await self.guard.password_matches(candidate):
-            throttle.succeeded(self.peer)
+            throttle.succeeded(visitor)
             return Verdict.PASS
-        throttle.failed(self.peer)  # the next attempt meets the lockout, if this made one
-        return Verdict.WRONG
+        return Verdict.WRONG  # the reservation stays: it was a failure
 
     def refuse(self, verdict: Verdict) -> None:
         """Answer a request that did not authenticate, and end it."""
-        if verdict is Verdict.LOCKED:
-            self.set_header("Retry-After", str(int(auth.LOCKOUT)))
+        if verdict in (Verdict.LOCKED, Verdict.BUSY):
+            locked = verdict is Verdict.LOCKED
+            self.set_header("Retry-After", str(int(auth.LOCKOUT) if locked else BUSY_RETRY))
+            message = auth.TOO_MANY_ATTEMPTS if locked else auth.BUSY
             if self.looks_like_browser():
-                self.page(429, auth.TOO_MANY_ATTEMPTS)
+                self.page(429, message, next_path=self.request.uri)
             else:
-                self.plain(429, auth.TOO_MANY_ATTEMPTS)
+                self.plain(429, message)
+        elif self.from_a_page_s_script():
+            # No WWW-Authenticate: the browser would answer it with its own password box over
+            # the page. The page (or the person) learns where to sign in instead.
+            self.set_status(401)
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Cache-Control", "no-store")
+            login = url_concat(LOGIN_PATH, {"next": auth.safe_next(self.request.uri)})
+            self.finish(json.dumps({"error": self.say(AUTHENTICATION_REQUIRED), "login": login}))
         elif self.looks_like_browser():
             problem = auth.WRONG_PASSWORD if verdict is Verdict.WRONG else None
             self.page(401, problem, next_path=self.request.uri)
@@ -195,10 +217,20 @@ class GuardHandler(web.RequestHandler):
             self.plain(401, AUTHENTICATION_REQUIRED)
 
     def page(self, status: int, problem: str | None, next_path: str | None = "/") -> None:
+        """The sign-in page; it names the browser as a visitor of its own for the throttle."""
+        nonce = secrets.token_urlsafe(16)
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(auth.login_page(self.language, next_path or "/", problem))
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Content-Security-Policy", auth.page_policy(nonce))
+        # On the page a browser fetches before it signs in; an answer to a sign-in sets no
+        # cookie but the session's.
+        if self.request.method == "GET" and not auth.has_visitor_cookie(
+            self.request.headers.get("Cookie")
+        ):
+            self.add_header("Set-Cookie", auth.visitor_cookie())
+        self.finish(auth.login_page(self.language, next_path or "/", problem, nonce=nonce))
 
     def plain(self, status: int, message: str) -> None:
         self.set_status(status)

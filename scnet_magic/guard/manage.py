@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import http.client
 import json
 import os
@@ -20,12 +21,13 @@ import sys
 import time
 import warnings
 from base64 import b64encode
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import validation
-from ..i18n import _
+from ..i18n import _, ngettext
 
 GUARD_DIR_ENV = "SCNET_GUARD_DIR"
 # Where the front ends may take the password from; never handed on to the guard's process.
@@ -37,6 +39,13 @@ GUARD_HEADER = "X-Scnet-Guard"  # on every answer of a guard: its guard_id
 STATUS_PATH = "/.scnet-guard/status"
 # What the process list shows for a guard: how a reused process id is told from a guard.
 COMMAND_MARK = "scnet_magic.guard"
+# All the guard's process gets of the environment of the shell that starts it: the guard faces
+# the internet, and tokens and keys (SCNET_TOKEN, SCNET_SECRET_KEY, any other) have no
+# business there.
+ENVIRONMENT_KEPT = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH"}
+)
+ENVIRONMENT_KEPT_PREFIXES = ("LC_", "SCNET_GUARD_")
 
 
 class GuardError(RuntimeError):
@@ -105,6 +114,34 @@ def log_path(guard_id: str) -> Path:
     return guard_dir() / f"{guard_id}.log"
 
 
+def rotated_log_path(guard_id: str) -> Path:
+    """Where the guard's log goes once full (RotatingFileHandler's name for it)."""
+    return guard_dir() / f"{guard_id}.log.1"
+
+
+def guard_environment() -> dict[str, str]:
+    """The guard's environment: the few variables it needs, none that holds a secret."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if (name in ENVIRONMENT_KEPT or name.startswith(ENVIRONMENT_KEPT_PREFIXES))
+        and name != PASSWORD_ENV
+    }
+
+
+@contextlib.contextmanager
+def starting_lock(upstream_port: int) -> Iterator[None]:
+    """Held while a guard for ``upstream_port`` is looked for and started: two starts at once
+    would otherwise both find none and start two guards, with two passwords."""
+    path = guard_dir() / f".start-{upstream_port}.lock"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
 def write_record(record: GuardRecord) -> None:
     """Write a guard's record, readable by this user only, replacing any old one at once."""
     path = record_path(record.port)
@@ -121,8 +158,9 @@ def remove_record(record: GuardRecord) -> None:
     if current is None or current.guard_id == record.guard_id:
         with contextlib.suppress(FileNotFoundError):
             record_path(record.port).unlink()
-    with contextlib.suppress(FileNotFoundError):
-        log_path(record.guard_id).unlink()
+    for log in (log_path(record.guard_id), rotated_log_path(record.guard_id)):
+        with contextlib.suppress(FileNotFoundError):
+            log.unlink()
 
 
 def _read(path: Path) -> GuardRecord | None:
@@ -227,6 +265,18 @@ def stop_guard(port: int) -> bool:
     return True
 
 
+def stop_all_guards() -> list[int]:
+    """Stop every guard running here; the ports of those stopped."""
+    return [record.port for record in list_guards() if stop_guard(record.port)]
+
+
+def stopped_line(count: int) -> str:
+    """What stopping every guard says (``scnet guard --stop all``, ``%scnet_guard --stop all``)."""
+    if count == 0:
+        return _("no guard runs here")
+    return ngettext("stopped {count} guard", "stopped {count} guards", count).format(count=count)
+
+
 def guard_lines(records: list[GuardRecord]) -> list[str]:
     """The running guards, one line each (what ``scnet guard --list`` and ``%scnet_guard``
     print)."""
@@ -263,6 +313,13 @@ def start_guard(
     if not (type(port) is int and port == 0):  # 0: any free port
         validation.validate_port(port)
     password = validation.validate_guard_password(password)
+    with starting_lock(upstream_port):
+        return _start_unlocked(upstream_port, password, host=host, port=port, timeout=timeout)
+
+
+def _start_unlocked(
+    upstream_port: int, password: str, *, host: str, port: int, timeout: float
+) -> GuardRecord:
     existing = find_guard(upstream_port)
     if existing is not None:
         if _password_opens(existing, password):
@@ -298,8 +355,9 @@ def start_guard(
             start_new_session=True,
             close_fds=True,
             # Another user cannot read a process's environment, but a crash report or a
-            # debugging session can: the guard gets the password on stdin only.
-            env={name: value for name, value in os.environ.items() if name != PASSWORD_ENV},
+            # debugging session can: the guard gets the password on stdin only, and no other
+            # secret of this shell.
+            env=guard_environment(),
         )
     try:
         launcher.communicate(password.encode("utf-8"), timeout=timeout)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import logging.handlers
 import os
+import resource
 import signal
 import stat
 import sys
@@ -22,6 +25,11 @@ from . import manage
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+LOG_BYTES = 1024 * 1024
+MAX_DESCRIPTORS = 65536
+# Bounds of the guard's server, for the tests: seconds to send a request's head, connections.
+IDLE_TIMEOUT_ENV = "SCNET_GUARD_IDLE_TIMEOUT"
+MAX_CONNECTIONS_ENV = "SCNET_GUARD_MAX_CONNECTIONS"
 
 
 def serve(argv: list[str]) -> int:
@@ -62,11 +70,13 @@ def serve(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+    limits = _limits_from_environment()
     # Forked before any event loop exists: the launcher's child exits at once, so the guard
     # is nobody's child (the kernel that started it never has to reap it).
     if os.fork() != 0:
         os._exit(EXIT_OK)
-    _detach_stdin()
+    _detach_stdio()
+    _log_to(manage.log_path(args.guard_id))
     record = manage.GuardRecord(
         port=int(sockets[0].getsockname()[1]),
         upstream_port=args.upstream_port,
@@ -75,7 +85,6 @@ def serve(argv: list[str]) -> int:
         started_at=time.time(),
         host=args.host,
     )
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     manage.write_record(record)
 
     async def run() -> None:
@@ -83,7 +92,7 @@ def serve(argv: list[str]) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve_until(guard, sockets, stop)
+        await serve_until(guard, sockets, stop, **limits)
 
     try:
         asyncio.run(run())
@@ -103,10 +112,42 @@ def _password_from(path: Path | None) -> str:
     return data.decode("utf-8").removesuffix("\n").removesuffix("\r")
 
 
-def _detach_stdin() -> None:
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
+def _detach_stdio() -> None:
+    """Standard input, output and error to /dev/null: from here on the guard writes only
+    through its log, whose size is bounded."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for descriptor in (0, 1, 2):
+        os.dup2(devnull, descriptor)
     os.close(devnull)
+
+
+def _log_to(path: Path) -> None:
+    """Log warnings and errors (Python's and asyncio's included) to ``path``, rotated so that
+    it never holds more than about 2 x LOG_BYTES."""
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_BYTES, backupCount=1, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.captureWarnings(True)
+
+
+def _limits_from_environment() -> dict[str, float]:
+    """As many descriptors as the system allows this process (one per connection), and the
+    server's bounds where the environment sets them (the tests shorten them)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else MAX_DESCRIPTORS
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, MAX_DESCRIPTORS), hard))
+    limits: dict[str, float] = {}
+    for variable, name in (
+        (IDLE_TIMEOUT_ENV, "idle_timeout"),
+        (MAX_CONNECTIONS_ENV, "max_connections"),
+    ):
+        value = os.environ.get(variable)
+        if value:
+            limits[name] = int(value) if name == "max_connections" else float(value)
+    return limits
 
 
 def main(argv: list[str] | None = None) -> int:

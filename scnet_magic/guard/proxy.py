@@ -14,21 +14,32 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from typing import Any
 
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.routing import AnyMatches, PathMatches, Rule
 
+from ..i18n import N_
 from . import auth
-from .base import Guard, GuardHandler, Verdict, log
+from .base import BUSY_RETRY, Guard, GuardHandler, Verdict, log
 from .relay import CHUNK_SIZE, ProxyHandler
-from .websocket_relay import WEBSOCKET_MESSAGE_LIMIT, WebSocketProxyHandler, WebSocketUpgrade
+from .server import IDLE_TIMEOUT, GuardServer, connection_limit
+from .websocket_relay import (
+    MESSAGE_LIMIT_FROM_VISITOR,
+    WebSocketProxyHandler,
+    WebSocketUpgrade,
+    return_large_buffers_at_once,
+    same_origin,
+)
 
 # The guard's own forms are small; the relay lifts the limit for the requests it streams on.
 FORM_BODY_LIMIT = 64 * 1024
 # Tornado answers the service's pings itself and the browser's too, so without pings of its
 # own the browser's leg would look idle to the platform's gateway during a long computation.
 WEBSOCKET_PING_INTERVAL = 30.0
+
+FOREIGN_FORM = N_("Forbidden: a page of another site cannot sign in or out here.")
 
 
 class StatusHandler(GuardHandler):
@@ -44,7 +55,17 @@ class StatusHandler(GuardHandler):
     head = get
 
 
-class LoginHandler(GuardHandler):
+class CrossSiteRefused(GuardHandler):
+    """Refuses a form posted by a page of another site: a sign-in there would put the
+    visitor in a session of the attacker's choosing, a sign-out would end theirs. Browsers
+    send Origin with every POST; a client without one is not a page."""
+
+    def prepare(self) -> None:
+        if self.request.method == "POST" and not same_origin(self.request):
+            self.plain(403, FOREIGN_FORM)
+
+
+class LoginHandler(CrossSiteRefused):
     def get(self) -> None:
         self.page(200, None, next_path=self.get_query_argument("next", "/"))
 
@@ -59,13 +80,17 @@ class LoginHandler(GuardHandler):
         elif verdict is Verdict.LOCKED:
             self.set_header("Retry-After", str(int(auth.LOCKOUT)))
             self.page(429, auth.TOO_MANY_ATTEMPTS, next_path)
+        elif verdict is Verdict.BUSY:
+            self.set_header("Retry-After", str(BUSY_RETRY))
+            self.page(429, auth.BUSY, next_path)
         else:
             self.page(401, auth.WRONG_PASSWORD, next_path)
 
 
-class LogoutHandler(GuardHandler):
+class LogoutHandler(CrossSiteRefused):
     def post(self) -> None:
-        self.guard.sessions.end(auth.cookie_value(self.request.headers.get("Cookie")))
+        for session in auth.cookie_values(self.request.headers.get("Cookie")):
+            self.guard.sessions.end(session)
         self.add_header("Set-Cookie", auth.expired_cookie())
         self.redirect("/", status=303)
 
@@ -92,8 +117,9 @@ class ReservedHandler(GuardHandler):
 
 def _log_request(handler: web.RequestHandler) -> None:
     # Only failures, and without the query string: a visitor may have typed a password there.
+    # Not the status page's 503: anyone may poll it while the service loads, a line each time.
     status = handler.get_status()
-    if status >= 500:
+    if status >= 500 and not isinstance(handler, StatusHandler):
         log.warning("%d %s %s", status, handler.request.method, handler.request.path)
 
 
@@ -111,27 +137,39 @@ def make_app(guard: Guard) -> web.Application:
         rules,
         guard=guard,
         log_function=_log_request,
-        websocket_max_message_size=WEBSOCKET_MESSAGE_LIMIT,
+        websocket_max_message_size=MESSAGE_LIMIT_FROM_VISITOR,
         websocket_ping_interval=WEBSOCKET_PING_INTERVAL,
     )
 
 
-def start_server(guard: Guard, sockets: list[socket.socket]) -> HTTPServer:
+def start_server(
+    guard: Guard,
+    sockets: list[socket.socket],
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+    max_connections: int | None = None,
+) -> HTTPServer:
     """Serve the guard on sockets already bound (and listening) by the caller."""
-    server = HTTPServer(
+    return_large_buffers_at_once()
+    server = GuardServer(
         make_app(guard),
         xheaders=False,  # the peer and scheme are the socket's, never a visitor's claim
         decompress_request=False,
         max_body_size=FORM_BODY_LIMIT,
         chunk_size=CHUNK_SIZE,
+        idle_connection_timeout=idle_timeout,
+        max_connections=max_connections or connection_limit(),
     )
     server.add_sockets(sockets)
     return server
 
 
-async def serve_until(guard: Guard, sockets: list[socket.socket], stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set (the detached process's main loop)."""
-    server = start_server(guard, sockets)
+async def serve_until(
+    guard: Guard, sockets: list[socket.socket], stop: asyncio.Event, **limits: Any
+) -> None:
+    """Serve until ``stop`` is set (the detached process's main loop); ``limits`` as
+    :func:`start_server` takes them."""
+    server = start_server(guard, sockets, **limits)
     try:
         await stop.wait()
     finally:

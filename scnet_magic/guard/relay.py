@@ -1,63 +1,75 @@
 """HTTP through the guard: the visitor's request to the service, the service's answer back.
 
-Bodies stream both ways with flow control: a chunk is read from one side only once the
-previous one has been handed to the other side's socket, so memory stays bounded whatever the
-size of an upload or download, and server-sent events arrive as they are sent.
+Tornado's HTTP client speaks to the service, so that reading the answer's framing, skipping
+interim (1xx) answers and closing the connection after each answer are a maintained
+library's job. Each request has a connection of its own, closed after the answer: nothing a
+service sends past its answer can reach another visitor (the stray bytes go with the
+connection), and a few open event streams never queue other requests behind them.
 
-The service side speaks HTTP/1.1 through tornado's ``HTTP1Connection`` (the engine under
-``AsyncHTTPClient``) rather than ``AsyncHTTPClient`` itself: that client awaits a streaming
-callback only from tornado 6.6 on (older ones would buffer a fast download whole in memory),
-queues requests beyond ``max_clients`` (a few open event streams would stall every other
-request), and adds to requests (User-Agent, a default Content-Type, gzip) what a proxy must
-pass on as they are.
+Bodies stream both ways with flow control: the visitor's next piece is read only once the
+previous one has gone to the service's socket, and the service's only once the previous one
+has gone to the visitor's (the client awaits a coroutine ``streaming_callback`` from tornado
+6.6 on), so memory stays bounded whatever the size of an upload or download. An answer's
+headers leave as soon as they arrive when its length is unknown, so that server-sent events
+arrive as they are sent.
+
+What the service learns of the visitor: ``X-Forwarded-For`` is always the socket's peer (the
+guard cannot tell a gateway's claim from a visitor's, and a service may trust that address);
+``X-Forwarded-Proto`` and ``X-Forwarded-Host`` pass on as the platform's gateway set them (the
+scheme and host the visitor used, which the service needs to build its links), and are set
+from the socket and the ``Host`` header when absent or not a scheme or a host.
 """
 
 from __future__ import annotations
 
 import asyncio
-from asyncio import Future
-from typing import cast
+import contextlib
+import datetime
+import re
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from tornado import httputil, iostream, web
-from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+from tornado.http1connection import HTTP1Connection
+from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
+from tornado.tcpclient import TCPClient
 
 from ..i18n import N_
-from . import auth
-from .base import GuardHandler, Verdict, log
+from . import auth, hop_by_hop
+from .base import UPSTREAM_HOST, GuardHandler, Verdict, log
+from .hop_by_hop import HOP_BY_HOP
 from .manage import GUARD_HEADER
 
 UNLIMITED_BODY = 2**62
-CHUNK_SIZE = 1024 * 1024
-# A response body at least this long, of a length the service declared, is copied between the
-# two sockets through two reused buffers instead of tornado's body reader: that reader allocates
-# a fresh chunk per read and copies each byte twice more in Python, which halved a download's
-# throughput. Below it, the headers leave with the body in one write, as before.
-DIRECT_COPY_MIN = 256 * 1024
-# How much the direct copy moves before letting other connections have a turn: its reads and
-# writes complete without waiting while both sockets keep up.
-YIELD_EVERY = 4 * CHUNK_SIZE
+# The most read from the visitor's socket at once: tornado allocates a buffer of this size for
+# each read, so a large one costs every small request its allocation.
+CHUNK_SIZE = 64 * 1024
+CONNECT_TIMEOUT = 10.0
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-# What the guard says about the visitor itself; a visitor's own values are dropped, not passed
-# on. ("Expect: 100-continue" was answered by the guard's server already.)
+# What the guard says about the visitor itself (see forwarded_headers); a visitor's own
+# Forwarded is dropped. ("Expect: 100-continue" was answered by the guard's server already.)
 SET_BY_GUARD = frozenset(
     {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "expect"}
 )
+SCHEMES = frozenset({"http", "https"})
+HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 # WebDAV and other extension methods pass too; CONNECT and TRACE do not.
 EXTRA_METHODS = ("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT")
+# How an exchange with the service fails: refused, reset, cut short, timed out, not HTTP, or a
+# request target the client cannot send ("OPTIONS *").
+EXCHANGE_FAILURES = (
+    OSError,
+    ValueError,
+    HTTPClientError,
+    httputil.HTTPInputError,
+    httputil.HTTPOutputError,
+)
+# The HTTP client frames a body of unknown length in chunks itself for these methods only.
+CHUNKED_BY_CLIENT = frozenset({"POST", "PUT", "PATCH"})
 
 SERVICE_NOT_ANSWERING = N_("The service behind this address is not answering.")
 BAD_FRAMING = N_("Bad request: the body's length is ambiguous.")
@@ -79,15 +91,6 @@ def framing_problem(headers: httputil.HTTPHeaders) -> bool:
     return bool(lengths) and (len(values) != 1 or not next(iter(values)).isdigit())
 
 
-def declared_length(headers: httputil.HTTPHeaders) -> int | None:
-    """A response's body length when it is declared once, plainly, and without chunking."""
-    lengths = headers.get_list("Content-Length")
-    if len(lengths) != 1 or "Transfer-Encoding" in headers:
-        return None
-    value = lengths[0].strip()
-    return int(value) if value.isascii() and value.isdigit() else None
-
-
 def origin_form(uri: str | None) -> str:
     """The request target as a path: an absolute URI's host is never where the guard goes."""
     uri = uri or "/"
@@ -100,9 +103,12 @@ def origin_form(uri: str | None) -> str:
 def connection_tokens(headers: httputil.HTTPHeaders) -> frozenset[str]:
     """The tokens of a message's Connection headers, lower case: ``keep-alive, close`` is two,
     as are two Connection lines."""
-    return frozenset(
-        token.strip().lower() for token in headers.get("Connection", "").split(",") if token.strip()
-    )
+    return hop_by_hop.connection_tokens(headers.get_list("Connection"))
+
+
+def _single(headers: httputil.HTTPHeaders, name: str) -> str | None:
+    values = headers.get_list(name)
+    return values[0].strip() if len(values) == 1 else None
 
 
 def forwarded_headers(
@@ -127,222 +133,158 @@ def forwarded_headers(
             value = kept
         headers.add(name, value)
     headers["X-Forwarded-For"] = request.remote_ip or ""
-    headers["X-Forwarded-Proto"] = request.protocol
-    if "Host" in request.headers:
-        headers["X-Forwarded-Host"] = request.headers["Host"]
+    scheme = (_single(request.headers, "X-Forwarded-Proto") or "").lower()
+    headers["X-Forwarded-Proto"] = scheme if scheme in SCHEMES else request.protocol
+    host = _single(request.headers, "X-Forwarded-Host")
+    if host is None or not HOST.fullmatch(host):
+        host = request.headers.get("Host")
+    if host:
+        headers["X-Forwarded-Host"] = host
     return headers
 
 
-def response_headers(headers: httputil.HTTPHeaders, named: frozenset[str]) -> list[tuple[str, str]]:
+def response_headers(headers: httputil.HTTPHeaders) -> list[tuple[str, str]]:
     """The service's response headers minus the hop-by-hop ones, those its Connection header
-    ``named``, and any guard header."""
-    dropped = HOP_BY_HOP | named | {GUARD_HEADER.lower()}
+    names, and any guard header."""
+    dropped = HOP_BY_HOP | connection_tokens(headers) | {GUARD_HEADER.lower()}
     return [(name, value) for name, value in headers.get_all() if name.lower() not in dropped]
 
 
-UPSTREAM_PARAMS = HTTP1ConnectionParameters(
-    no_keep_alive=True,
-    chunk_size=CHUNK_SIZE,
-    max_body_size=UNLIMITED_BODY,
-    decompress=False,  # compressed bodies pass as the service sent them
-)
+class AsSent(httputil.HTTPHeaders):
+    """Request headers that the HTTP client sends as they are.
 
+    The client fills in a User-Agent and a form Content-Type when a request has none; a proxy
+    must not (the service would see a client, or a kind of body, the visitor never claimed).
+    Once sealed, those two can no longer be set; they pass as the visitor sent them.
+    """
 
-class Exchange(httputil.HTTPMessageDelegate):
-    """One request to the service, and its response relayed to the visitor as it arrives."""
+    FILLED_IN_BY_CLIENT = frozenset({"User-Agent", "Content-Type"})
+    sealed = False
 
-    def __init__(self, handler: ProxyHandler) -> None:
-        self._handler = handler
-        self._connection: HTTP1Connection | None = None
-        self._frame_chunks = False  # a chunked body whose method tornado would not chunk
-        self._upstream_broken = False
-        self._finished = False
-        self._request_sent = False  # the whole request has gone to the service
-        self._copying: iostream.IOStream | None = None  # the service's stream, during a copy
-        self._keep_alive = False  # the response leaves the connection fit for another request
-        self.reused = False  # on a kept-alive connection (which the service may have closed)
-        self.headers_sent = False
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._reading: asyncio.Future[bool] | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self._finished
-
-    async def open(self, *, may_reuse: bool) -> None:
-        request = self._handler.request
-        method = request.method or "GET"
-        headers = forwarded_headers(request, drop=self._handler.consumed_headers)
-        if "Transfer-Encoding" in request.headers:
-            # Tornado frames the body in chunks itself for POST, PUT and PATCH only.
-            self._frame_chunks = method not in ("POST", "PUT", "PATCH")
-            if self._frame_chunks:
-                headers["Transfer-Encoding"] = "chunked"
-        elif "Content-Length" not in headers and method in ("POST", "PUT", "PATCH"):
-            headers["Content-Length"] = "0"
-        stream = self._handler.guard.idle_connection() if may_reuse else None
-        self.reused = stream is not None
-        if stream is None:
-            stream = await self._handler.guard.connect_upstream()
-        stream.set_nodelay(True)
-        stream.read_chunk_size = CHUNK_SIZE
-        self._connection = HTTP1Connection(stream, True, UPSTREAM_PARAMS)
-        start_line = httputil.RequestStartLine(method, origin_form(request.uri), "HTTP/1.1")
-        await self._connection.write_headers(start_line, headers)
-        self._reading = asyncio.ensure_future(self._connection.read_response(self))
-        # A failed read has been reported through on_connection_close already.
-        self._reading.add_done_callback(_retrieve_exception)
-
-    async def send(self, chunk: bytes) -> None:
-        if self._upstream_broken or not chunk or self._connection is None:
+    def __setitem__(self, name: str, value: str) -> None:
+        if self.sealed and name in self.FILLED_IN_BY_CLIENT:
             return
-        if self._frame_chunks:
-            chunk = b"%x\r\n%b\r\n" % (len(chunk), chunk)
-        try:
-            await self._connection.write(chunk)
-        except iostream.StreamClosedError:
-            self._upstream_broken = True  # the service answered early or went away
+        super().__setitem__(name, value)
 
-    async def end_request(self) -> None:
-        if self._upstream_broken or self._connection is None:
-            return
-        try:
-            if self._frame_chunks:
-                await self._connection.write(b"0\r\n\r\n")
-            self._connection.finish()
-        except (iostream.StreamClosedError, httputil.HTTPOutputError):
-            self._upstream_broken = True
-            return
-        self._request_sent = True
 
-    async def release(self) -> None:
-        """Keep the connection for another request, if the response allows it."""
-        if self._reading is None or self._connection is None:
-            return
-        reusable = await self._reading
-        if reusable and self._keep_alive and not self._upstream_broken:
-            stream = self._connection.detach()
-            if not stream.closed():
-                self._handler.guard.keep(stream)
+class ServiceConnection(TCPClient):
+    """The HTTP client's connection to the service, kept at hand so that the relay can cut it
+    when the visitor leaves: the client has no way to cancel a request under way, and would
+    otherwise read a download (or an endless event stream) for nobody.
 
-    def abort(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        if self._copying is not None:
-            self._copying.close()  # detached from the connection, which cannot close it
-        self._settle()
+    It connects straight to the address, an IP literal: no resolver thread, no racing of
+    address families (the other arguments are for TLS and source addresses, unused here).
+    """
 
-    # The response, as tornado reads it from the service:
+    def __init__(self) -> None:
+        super().__init__()
+        self.stream: iostream.IOStream | None = None
+        self.cut = False
 
-    async def headers_received(
+    async def connect(
         self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> None:
-        assert isinstance(start_line, httputil.ResponseStartLine)
-        named = connection_tokens(headers)
-        self._handler.start_response(start_line, headers, named)
-        self.headers_sent = True
-        self._keep_alive = (
-            start_line.version == "HTTP/1.1"
-            and "close" not in named
-            and (
-                "Content-Length" in headers
-                or "Transfer-Encoding" in headers
-                or self._handler.request.method == "HEAD"
-                or start_line.code in (204, 304)
-            )
+        host: str,
+        port: int,
+        af: socket.AddressFamily = socket.AF_INET,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        max_buffer_size: int | None = None,
+        source_ip: str | None = None,
+        source_port: int | None = None,
+        timeout: float | datetime.timedelta | None = None,
+    ) -> iostream.IOStream:
+        if isinstance(timeout, datetime.timedelta):
+            timeout = timeout.total_seconds()
+        self.stream = iostream.IOStream(socket.socket(), max_buffer_size=max_buffer_size)
+        if self.cut:
+            self.stream.close()
+        try:
+            await asyncio.wait_for(self.stream.connect((host, port)), timeout)
+        except TimeoutError:
+            self.stream.close()
+            raise
+        return self.stream
+
+    def cut_off(self) -> None:
+        self.cut = True
+        if self.stream is not None:
+            self.stream.close()
+
+
+class ServiceClient(SimpleAsyncHTTPClient):
+    """Tornado's HTTP client for one request to the service, through ``connection``, sent as
+    the visitor sent it.
+
+    One client per request: a shared one queues requests beyond ``max_clients``, and a few
+    open event streams would stall every other visitor.
+    """
+
+    # Configurable passes the constructor's keywords here: this client takes its connection.
+    def initialize(self, connection: ServiceConnection) -> None:  # type: ignore[override]
+        super().initialize(resolver=connection.resolver, max_body_size=UNLIMITED_BODY)
+        self.tcp_client = connection
+
+    def fetch_impl(self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]) -> None:
+        # The client's own copy of the headers, before it fills anything in.
+        headers = AsSent(request.headers)
+        headers.sealed = True
+        request.headers = headers
+        super().fetch_impl(request, callback)
+
+
+class Upload:
+    """The visitor's request body on its way to the service.
+
+    The HTTP client calls :meth:`produce` once connected; each piece of the visitor's body is
+    written straight to the service's connection, and the visitor's next piece is read only
+    once that write is done.
+    """
+
+    def __init__(self, *, frame_chunks: bool) -> None:
+        loop = asyncio.get_running_loop()
+        # The connection's write, or None once the service no longer takes the body.
+        self._write: asyncio.Future[Callable[[bytes], Awaitable[None]] | None] = (
+            loop.create_future()
         )
-        if "Content-Length" not in headers:
-            # A body of unknown length may be an event stream: its headers must not wait for
-            # its first event. (With a length, they leave with the first chunk of the body.)
-            await self._pass_on()
+        self._ended: asyncio.Future[None] = loop.create_future()
+        # A chunked body of a method the client does not frame itself.
+        self._frame_chunks = frame_chunks
+
+    async def produce(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        """The client's ``body_producer``: the request is complete when this returns."""
+        if not self._write.done():
+            self._write.set_result(write)
+        await self._ended
+
+    async def send(self, piece: bytes) -> None:
+        write = await self._write
+        if write is None or not piece:
             return
-        length = declared_length(headers)
-        if (
-            length is not None
-            and length >= DIRECT_COPY_MIN
-            and self._request_sent  # else the connection still carries the request's body
-            and self._handler.request.method != "HEAD"
-            and start_line.code not in (204, 304)
-            and self._connection is not None
-        ):
-            # Detaching here ends tornado's reading of this response: the body is this
-            # exchange's to read, exactly ``length`` bytes of it.
-            await self._copy_body(self._connection.detach(), length)
-
-    async def _copy_body(self, upstream: iostream.IOStream, length: int) -> None:
-        """Relay a body of known length from the service's stream to the visitor's.
-
-        Two buffers take turns: the next piece is read from the service while the previous
-        one is still leaving for the visitor, and a buffer is refilled only once its piece has
-        been written out, so memory stays at two chunks whatever the length.
-        """
-        self._copying = upstream
-        buffers = (memoryview(bytearray(CHUNK_SIZE)), memoryview(bytearray(CHUNK_SIZE)))
-        sending: Future[None] | None = None
-        remaining, since_yield, turn = length, 0, 0
         try:
-            await self._handler.flush()  # the headers, before the body goes past the handler
-            while remaining > 0:
-                buffer = buffers[turn][: min(CHUNK_SIZE, remaining)]
-                turn ^= 1
-                # read_into is typed for a bytearray; a view of one is what it fills in place.
-                received = await upstream.read_into(cast(bytearray, buffer), partial=True)
-                if sending is not None:
-                    await sending
-                sending = self._handler.send_body(buffer[:received])
-                remaining -= received
-                since_yield += received
-                if since_yield >= YIELD_EVERY:
-                    since_yield = 0
-                    await asyncio.sleep(0)
-            if sending is not None:
-                await sending
+            await write(b"%x\r\n%b\r\n" % (len(piece), piece) if self._frame_chunks else piece)
         except iostream.StreamClosedError:
-            # The service cut the body short, or the visitor left: either way the visitor's
-            # connection must not look like a whole answer, and neither stream is reusable.
-            upstream.close()
-            self._settle()
-            return
-        finally:
-            self._copying = None
-        self._finished = True
-        if self._keep_alive and not upstream.closed():
-            self._handler.guard.keep(upstream)
-        else:
-            upstream.close()
-        self._settle()
+            self.abandon()  # the service answered early or left: its answer tells the rest
 
-    async def data_received(self, chunk: bytes) -> None:
-        self._handler.write(chunk)
-        await self._pass_on()
+    async def end(self) -> None:
+        """The visitor's body is all sent: end it (the last chunk of a body framed here)."""
+        write = await self._write
+        if write is not None and self._frame_chunks:
+            with contextlib.suppress(iostream.StreamClosedError):
+                await write(b"0\r\n\r\n")
+        self.abandon()
 
-    async def _pass_on(self) -> None:
-        try:
-            await self._handler.flush()
-        except iostream.StreamClosedError:
-            self.abort()  # the visitor left: stop reading from the service
-
-    def finish(self) -> None:
-        self._finished = True
-        self._settle()
-
-    def on_connection_close(self) -> None:
-        self._settle()
-
-    def _settle(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+    def abandon(self) -> None:
+        """No more of the body goes to the service: the rest of it is read and dropped."""
+        if not self._write.done():
+            self._write.set_result(None)
+        if not self._ended.done():
+            self._ended.set_result(None)
 
 
-def _has_body(headers: httputil.HTTPHeaders) -> bool:
-    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0").strip() != "0"
-
-
-def _retrieve_exception(future: asyncio.Future[bool]) -> None:
-    if not future.cancelled():
-        future.exception()
+def carries_body(headers: httputil.HTTPHeaders) -> bool:
+    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0").strip() not in (
+        "",
+        "0",
+    )
 
 
 @web.stream_request_body
@@ -350,7 +292,11 @@ class ProxyHandler(GuardHandler):
     """Any other request: to the service, once the visitor has authenticated."""
 
     SUPPORTED_METHODS = (*web.RequestHandler.SUPPORTED_METHODS, *EXTRA_METHODS)
-    exchange: Exchange | None = None
+    upload: Upload | None = None
+    service: ServiceConnection | None = None
+    answering: asyncio.Future[bool] | None = None  # whether the answer arrived whole
+    answer_started = False  # something of the answer has gone to the visitor
+    refusal: Verdict | None = None  # a request without a body, refused once it was read
 
     async def prepare(self) -> None:
         if framing_problem(self.request.headers):
@@ -359,82 +305,148 @@ class ProxyHandler(GuardHandler):
             return
         verdict = await self.credentials()
         if verdict is not Verdict.PASS:
-            self.refuse(verdict)
+            if carries_body(self.request.headers):
+                # A stranger's body is not read: the connection closes after the refusal,
+                # and the answer says so.
+                self.set_header("Connection", "close")
+                self.refuse(verdict)
+            else:
+                # Answered once the (empty) request has been read whole, so that the
+                # connection stays usable: a refusal from prepare() would make tornado close
+                # it unannounced, and a client reusing it would meet a reset.
+                self.refusal = verdict
             return
         connection = self.request.connection
         if isinstance(connection, HTTP1Connection):
             connection.set_max_body_size(UNLIMITED_BODY)
-        exchange = await self._open_exchange(may_reuse=not _has_body(self.request.headers))
-        if exchange is None:
-            self.plain(502, SERVICE_NOT_ANSWERING)
-            return
-        self.exchange = exchange
+        self.answering = asyncio.ensure_future(self._ask_service())
 
-    async def _open_exchange(self, *, may_reuse: bool) -> Exchange | None:
-        exchange = Exchange(self)
+    async def _ask_service(self) -> bool:
+        """Send the request on and relay the answer as it comes; whether it arrived whole."""
+        request = self.request
+        method = request.method or "GET"
+        headers = forwarded_headers(request, drop=self.consumed_headers)
+        if carries_body(request.headers):
+            frame_chunks = "Transfer-Encoding" in request.headers and method not in (
+                CHUNKED_BY_CLIENT
+            )
+            if frame_chunks:
+                headers["Transfer-Encoding"] = "chunked"
+            self.upload = Upload(frame_chunks=frame_chunks)
+        elif "Content-Length" not in headers and method in CHUNKED_BY_CLIENT:
+            headers["Content-Length"] = "0"
+        self.service = ServiceConnection()
+        client = ServiceClient(force_instance=True, connection=self.service)
         try:
-            await exchange.open(may_reuse=may_reuse)
-        except (OSError, iostream.StreamClosedError):
-            exchange.abort()
-            return None
-        return exchange
+            await client.fetch(
+                HTTPRequest(
+                    f"http://{UPSTREAM_HOST}:{self.guard.upstream_port}{origin_form(request.uri)}",
+                    method=method,
+                    headers=headers,
+                    # Typed by tornado as returning None, the write returns the Future that
+                    # its documentation says to await.
+                    body_producer=self.upload.produce if self.upload else None,  # type: ignore[arg-type]
+                    allow_nonstandard_methods=True,
+                    follow_redirects=False,  # the visitor's browser follows the service's
+                    decompress_response=False,  # bodies pass as the service compressed them
+                    connect_timeout=CONNECT_TIMEOUT,
+                    request_timeout=0,  # none: downloads and event streams take what they take
+                    header_callback=self._header_line,
+                    streaming_callback=self._pass_on,
+                ),
+                raise_error=False,  # an error status is an answer like any other
+            )
+        except EXCHANGE_FAILURES:
+            return False
+        finally:
+            client.close()
+            if self.upload is not None:
+                self.upload.abandon()  # the visitor's remaining body goes nowhere now
+        return True
 
     async def data_received(self, chunk: bytes) -> None:
-        if self.exchange is not None:
-            await self.exchange.send(chunk)
+        if self.upload is not None:
+            await self.upload.send(chunk)
 
     async def relay(self, *_args: str) -> None:
         """The method for every HTTP verb: the body has been sent on; finish the response."""
-        exchange = self.exchange
-        assert exchange is not None
-        await exchange.end_request()
-        await exchange.done
-        if exchange.reused and not exchange.complete and not exchange.headers_sent:
-            # The service had closed the kept-alive connection: once more on a new one (only
-            # requests without a body go on kept-alive connections, so nothing is lost).
-            retried = await self._open_exchange(may_reuse=False)
-            if retried is not None:
-                exchange = self.exchange = retried
-                await exchange.end_request()
-                await exchange.done
-        if exchange.complete:
+        if self.refusal is not None:
+            self.refuse(self.refusal)
+            return
+        assert self.answering is not None
+        if self.upload is not None:
+            await self.upload.end()
+        if await self.answering:
             self.finish()
-            await exchange.release()
-        elif not exchange.headers_sent:
+        elif not self.answer_started:
+            self.clear()
             self.plain(502, SERVICE_NOT_ANSWERING)
         elif isinstance(self.request.connection, HTTP1Connection):
             # Cut off mid-answer: close rather than end the response cleanly, so that the
             # visitor does not take a truncated download for a whole one.
             self.request.connection.close()
 
-    def start_response(
-        self,
-        start_line: httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-        named: frozenset[str],
+    # The answer, as the HTTP client reads it from the service:
+
+    _service_status: httputil.ResponseStartLine | None = None
+    _service_headers: httputil.HTTPHeaders | None = None
+
+    def _header_line(self, line: str) -> None:
+        """One line of the service's answer head, 1xx answers' included."""
+        status, headers = self._service_status, self._service_headers
+        if line.startswith("HTTP/"):
+            self._service_status = httputil.parse_response_start_line(line.rstrip("\r\n"))
+            self._service_headers = httputil.HTTPHeaders()
+        elif status is None or headers is None:
+            return
+        elif line not in ("\r\n", "\n"):
+            headers.parse_line(line)
+        elif status.code >= 200:
+            # An interim answer (103 Early Hints) is left out: tornado's server cannot send
+            # one, and the final answer follows on the same connection.
+            self._start_answer(status, headers)
+
+    def _start_answer(
+        self, status: httputil.ResponseStartLine, headers: httputil.HTTPHeaders
     ) -> None:
-        self.set_status(start_line.code, start_line.reason or None)
+        self.set_status(status.code, status.reason or None)
         for name in ("Content-Type", "Server", "Date"):  # tornado's defaults, not the service's
             self.clear_header(name)
-        for name, value in response_headers(headers, named):
+        for name, value in response_headers(headers):
             try:
                 self.add_header(name, value)
             except ValueError:
                 log.warning("dropped a response header with a control character: %s", name)
+        if "Content-Length" not in headers:
+            # A body of unknown length may be an event stream: its headers must not wait for
+            # its first event. (With a length, they leave with the first piece of the body.)
+            self._headers_out = self._flush()
 
-    def send_body(self, piece: memoryview) -> Future[None]:
-        """A piece of the body straight to the visitor's connection, once the headers are out.
+    _headers_out: asyncio.Future[None] | None = None
 
-        Past ``write()``, which takes bytes only (a copy) and joins its buffer (another).
-        """
-        connection = self.request.connection
-        assert connection is not None
-        # Typed for bytes; tornado's stream keeps a view of the buffer without copying it.
-        return connection.write(cast(bytes, piece))
+    def _flush(self) -> asyncio.Future[None]:
+        self.answer_started = True
+        return asyncio.ensure_future(self.flush())
+
+    async def _pass_on(self, piece: bytes) -> None:
+        """A piece of the body, to the visitor; the service's next once it has left."""
+        try:
+            if self._headers_out is not None:
+                await self._headers_out
+                self._headers_out = None
+            self.write(piece)
+            await self._flush()
+        except iostream.StreamClosedError:
+            self._visitor_left()
+
+    def _visitor_left(self) -> None:
+        if self.service is not None:
+            self.service.cut_off()
+        if self.upload is not None:
+            self.upload.abandon()
 
     def on_connection_close(self) -> None:
-        if self.exchange is not None:
-            self.exchange.abort()
+        self._visitor_left()
         super().on_connection_close()
 
 

@@ -9,6 +9,7 @@ other's write so that a fast sender cannot fill the guard's memory.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,10 +21,17 @@ from ..i18n import N_
 from .base import UPSTREAM_HOST, GuardHandler, Verdict
 from .relay import SERVICE_NOT_ANSWERING, forwarded_headers, origin_form
 
-# Messages are whole in memory (tornado's WebSocket reads them so); a notebook's largest
-# outputs fit well below this.
-WEBSOCKET_MESSAGE_LIMIT = 128 * 2**20
+# Tornado's WebSocket holds each message whole (a few copies of it on its way through), so the
+# size of a message is capped per direction. From the visitor: 10 MiB, the limit of Jupyter's
+# own server (tornado's default), which would refuse a larger one anyway; from the service:
+# 32 MiB, room for outputs larger than Jupyter lets through (by default it holds back output
+# beyond 1 MB/s over 3 s) and for a large Streamlit table. A message over the limit ends the
+# connection (close code 1009, "message too big").
+MESSAGE_LIMIT_FROM_VISITOR = 10 * 2**20
+MESSAGE_LIMIT_FROM_SERVICE = 32 * 2**20
 CONNECT_TIMEOUT = 10.0
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter, from <malloc.h>
+LARGE_BUFFER = 128 * 1024  # glibc's default threshold, kept fixed
 # The guard's client writes its own handshake; the subprotocols go through its argument.
 HANDSHAKE_HEADERS = frozenset(
     {
@@ -39,6 +47,22 @@ UNSENDABLE_CLOSE_CODES = frozenset({1005, 1006, 1015})
 FOREIGN_ORIGIN = N_("Forbidden: a page of another site cannot open this connection.")
 
 
+def return_large_buffers_at_once() -> None:
+    """Make the C allocator give every large buffer (a WebSocket message) back to the system
+    when it is freed.
+
+    By default glibc raises its threshold for that to the size of the largest buffer freed so
+    far (up to 32 MiB), so after a few large messages the next ones come from the heap, which
+    it keeps: the guard stayed at 2.2 GiB after its WebSocket clients had left. A fixed
+    threshold keeps it where the guard was. Elsewhere than glibc, nothing changes.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER)
+
+
 class WebSocketUpgrade(Matcher):
     """Routes WebSocket upgrade requests (any path outside the guard's own) to the relay."""
 
@@ -47,22 +71,34 @@ class WebSocketUpgrade(Matcher):
 
 
 def same_origin(request: httputil.HTTPServerRequest) -> bool:
-    """Whether a browser's WebSocket comes from a page of this very site.
+    """Whether a browser's request (a WebSocket, a form's POST) comes from a page of this
+    very site.
 
     Browsers send a SameSite=Lax cookie with WebSockets opened by any page of the same *site*,
     and other users' services are neighbouring hosts under the same domain: without this
     check, their pages could talk to this service with the visitor's session. The host the
-    browser addressed is the Host header, or X-Forwarded-Host where the gateway rewrote Host
-    (a page cannot forge either). A client without Origin is not a browser page.
+    browser addressed is the Host header, or X-Forwarded-Host where the gateway rewrote Host;
+    the scheme it used is the gateway's X-Forwarded-Proto, else the socket's (a page can
+    forge none of them). A client without Origin is not a browser page.
     """
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    origin_host = urlsplit(origin).netloc.lower()
+    parts = urlsplit(origin)
     addressed = [request.headers.get("Host", "")]
     for value in request.headers.get_list("X-Forwarded-Host"):
         addressed.extend(value.split(","))
-    return bool(origin_host) and origin_host in {host.strip().lower() for host in addressed}
+    schemes = [
+        scheme.strip().lower()
+        for value in request.headers.get_list("X-Forwarded-Proto")
+        for scheme in value.split(",")
+    ]
+    scheme = schemes[-1] if schemes else request.protocol
+    return (
+        bool(parts.netloc)
+        and parts.scheme.lower() == scheme
+        and parts.netloc.lower() in {host.strip().lower() for host in addressed}
+    )
 
 
 def requested_subprotocols(request: httputil.HTTPServerRequest) -> list[str]:
@@ -95,7 +131,7 @@ class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
             self.upstream = await websocket.websocket_connect(
                 target,
                 subprotocols=requested_subprotocols(self.request) or None,
-                max_message_size=WEBSOCKET_MESSAGE_LIMIT,
+                max_message_size=MESSAGE_LIMIT_FROM_SERVICE,
             )
         except HTTPClientError as refused:
             if refused.code >= 500:  # 599: tornado's own timeout or connection failure

@@ -9,7 +9,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics
 
-from .. import config, i18n
+from .. import i18n
 from ..errors import ConfigError, InvalidInput, ScnetError
 from .session import Session
 
@@ -40,14 +40,12 @@ class SessionMagics(Magics):
     @contextmanager
     def user_errors(self) -> Iterator[None]:
         """Turn a ScnetError into a one-line UsageError (unless short_errors is off), and write
-        every message of the block in the session's language, which results shown later keep.
-        The config file is read once in the block: for the language, then for the settings."""
+        every message of the block in the session's language, which results shown later keep."""
         try:
-            with config.reading_once():
-                language = self.session.language()
-                i18n.set_language(language)
-                with i18n.using(language):
-                    yield
+            language = self.session.language()
+            i18n.set_language(language)
+            with i18n.using(language):
+                yield
         except ScnetError as exc:
             if not self.session.options.short_errors:
                 raise

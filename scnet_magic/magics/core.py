@@ -259,7 +259,7 @@ class ScnetMagics(SessionMagics, Configurable):
     def scnet_notebooks(self, line: str = "") -> NotebookList:
         """Show every notebook instance (all pages) as a table of id, name and status.
 
-        Returns the records as a ``NotebookList`` (a list of dicts with all their fields).
+        Returns a ``NotebookList`` of ``Notebook`` records (each as it came in ``.raw``).
         """
         with self.user_errors():
             args = parse(self.scnet_notebooks, line)

@@ -11,9 +11,9 @@ from typing import Any
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic_arguments import argument
 
+from ..arguments import gives_a_value
 from ..errors import sentences
 from ..i18n import N_, _
-from ..validation import gives_a_value
 from .line import forget_input, parse, readable_arguments
 
 PROTECT = "--protect"
@@ -76,7 +76,9 @@ def protect_password(wanted: bool) -> str | None:
     summary=N_("List or stop the guards that --protect put in front of services on this machine.")
 )
 @argument("--list", action="store_true", help=N_("List the guards running on this machine."))
-@argument("--stop", type=int, metavar="PORT", help=N_("Stop the guard listening on PORT."))
+@argument(
+    "--stop", metavar="PORT", help=N_("Stop the guard listening on PORT ('all': every guard here).")
+)
 def scnet_guard(self: Any, line: str = "") -> None:
     """List or stop the guards that ``--protect`` put in front of services on this machine.
 
@@ -84,25 +86,39 @@ def scnet_guard(self: Any, line: str = "") -> None:
 
         %scnet_guard --list      # also with no option
         %scnet_guard --stop 41234
+        %scnet_guard --stop all  # every guard of this machine
 
     A guard is a process of its own: it keeps the service behind a password across kernel
     restarts, until it is stopped here, with ``scnet guard --stop PORT``, or the machine stops.
     From Python: ``scnet_magic.guard.list_guards()`` and ``stop_guard(port)``.
     """
-    from ..guard import guard_lines, list_guards, stop_guard
+    from ..guard import guard_lines, list_guards, stop_all_guards, stop_guard, stopped_line
 
     with self.user_errors():
         args = parse(self.scnet_guard, line)
         if args.list and args.stop is not None:
             raise UsageError(_("give either --list or --stop, not both"))
+        if args.stop == "all":
+            print(stopped_line(len(stop_all_guards())))
+            return None
         if args.stop is not None:
-            if not stop_guard(args.stop):
+            port = _guard_port(args.stop)
+            if not stop_guard(port):
                 raise UsageError(
                     _("no guard runs on port {port}; %scnet_guard --list shows them").format(
-                        port=args.stop
+                        port=port
                     )
                 )
-            print(_("stopped the guard on port {port}").format(port=args.stop))
+            print(_("stopped the guard on port {port}").format(port=port))
             return None
         print("\n".join(guard_lines(list_guards())))
         return None
+
+
+def _guard_port(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(
+            _("--stop takes a guard's port or 'all', not {value!r}").format(value=value)
+        ) from None

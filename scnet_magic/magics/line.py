@@ -21,7 +21,7 @@ from IPython.core.magic_arguments import (
 )
 from traitlets import TraitError
 
-from .. import i18n, validation
+from .. import arguments, i18n
 from ..errors import ConfigError, InvalidInput, sentences
 from ..i18n import N_, _, ngettext
 
@@ -121,7 +121,7 @@ def help_text(parser: argparse.ArgumentParser, summary: str | None) -> str:
 
 
 # argparse type for --wait and --timeout: a positive number of seconds.
-seconds = validation.seconds_argument
+seconds = arguments.seconds_argument
 
 # The --id option of every magic that acts on one instance.
 notebook_id_argument = argument(

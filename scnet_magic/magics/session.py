@@ -144,7 +144,7 @@ class Session:
         key = (settings.base_url, settings.require_token(), settings.timeout, settings.ac_url)
         if self._client is None or key != self._client_key:
             self.close_client()
-            self._client = ScnetClient.from_settings(settings)
+            self._client = ScnetClient(settings=settings)
             self._client_key = key
         return self._client
 

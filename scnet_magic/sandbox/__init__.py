@@ -7,16 +7,17 @@ Used by the test suite, the example notebooks and anyone without an account::
 By default the start endpoint answers like the platform's documented example (nothing runs).
 With ``execute=True`` it runs the start command with ``/bin/sh`` in a work directory and gives
 each started (notebook, port) a small reverse proxy ("gateway") that plays the external URL.
-``Sandbox.fault`` makes the start endpoint misbehave in the ways a client must survive.
 
 It plays the platform's three hosts on three loopback ports, as SCNet lays them out: the login
 host (``login_url``: the signed token request for one account, ``user``, ``access_key``,
 ``secret_key``), the platform host (``ac_url``: region discovery, renewal, token state) and the
 region's AI address (``base_url``: the notebook APIs). Each answers only its own paths, so a
-call sent to the wrong host fails as it would on SCNet; ``requests`` records which host got
-each call. ``suspended``, ``addresses_enabled`` and ``clock_skew`` play an account with no
-tokens, a region with no enabled address, and a clock that is off; ``center_as_list`` the
-documented list shape of region discovery; ``answers[path]`` an envelope of a test's choice.
+call sent to the wrong host fails as it would on SCNet.
+
+It runs in the user's kernel (``%scnet_sandbox``) and listens on a port anyone on the machine
+can reach: it keeps nothing per request, reads a body only after accepting the token, and
+bounds its connections (``server.MAX_CONNECTIONS``, each closed after ``server.IDLE_TIMEOUT``
+idle seconds).
 
 Its notebooks live: booting one (on the platform host) takes ``boot_seconds`` through
 ``Creating`` to ``Running`` (``Failed`` for an id in ``failing``), stopping one takes
@@ -27,7 +28,5 @@ the detail and the list show each notebook's status and its one custom service
 
 from .cli import main
 from .core import Sandbox
-from .data import RecordedRequest, token_tag
-from .faults import FAULTS
 
-__all__ = ["FAULTS", "RecordedRequest", "Sandbox", "main", "token_tag"]
+__all__ = ["Sandbox", "main"]

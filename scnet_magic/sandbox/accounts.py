@@ -28,10 +28,6 @@ class _Accounts:
     user: str
     access_key: str
     secret_key: str
-    suspended: bool
-    addresses_enabled: bool
-    clock_skew: float
-    center_as_list: bool
     _issued: dict[str, str]
     _replaced: set[str]
     _lock: threading.Lock
@@ -56,14 +52,6 @@ class _Accounts:
             replaced = list(self._replaced)
         return sum(hmac.compare_digest(token.encode(), t.encode()) for t in replaced) > 0
 
-    def issue_token(self, region_id: str = _DEFAULT_REGION) -> str:
-        """A new token of region ``region_id`` ("0": the platform's own), as sign-in hands out;
-        for a test that writes an answer of its own around tokens the sandbox then accepts."""
-        token = _make_token()
-        with self._lock:
-            self._issued[token] = str(region_id)
-        return token
-
     def _issue_tokens(self, headers: Message) -> dict[str, Any]:
         """The token endpoint: check the signed headers, then one token per region."""
         user, access_key, timestamp, signature = (
@@ -79,7 +67,7 @@ class _Accounts:
             return _envelope("10009", "用户不存在")
         if not hmac.compare_digest(access_key.encode(), self.access_key.encode()):
             return _envelope("10004", "AK/SK签名校验失败")
-        now = time.time() + self.clock_skew
+        now = self._now()
         if not (timestamp.isascii() and timestamp.isdigit()) or (
             abs(now - int(timestamp)) > _MAX_CLOCK_SKEW
         ):
@@ -94,13 +82,17 @@ class _Accounts:
         with self._lock:
             for region_id, name in (_PLATFORM, *_REGIONS):
                 token = None
-                if not self.suspended and region_id != _CLOSED_REGION:
+                if region_id != _CLOSED_REGION:
                     token = _make_token()
                     self._issued[token] = region_id
                 data.append(
                     {"clusterName": name, "clusterId": _cluster_id(region_id), "token": token}
                 )
         return _envelope("0", "success", data)
+
+    def _now(self) -> float:
+        """The server's clock, which signed timestamps are checked against."""
+        return time.time()
 
     def _region_of(self, token: str) -> str:
         """The region of an accepted token; the sandbox's own belongs to the default region."""
@@ -127,25 +119,21 @@ class _Accounts:
 
     def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
         """Region discovery: the entry of the token's region (the platform token never gets
-        here), one object as working clients receive it, or the documented list if asked."""
-        entry = self._region_entry(self._region_of(token))
-        return [entry] if self.center_as_list else entry
+        here), one object as working clients receive it."""
+        return self._region_entry(self._region_of(token))
 
     def _region_entry(self, region_id: str) -> dict[str, Any]:
         """Region discovery's entry: the notebook APIs (aiUrls) lead back to this sandbox."""
         name = dict(_REGIONS).get(region_id, region_id)
-        enabled = self.addresses_enabled
         if region_id == _DEFAULT_REGION:
             # One address without an enable flag, usable as the page says; written with the
             # trailing /ai that clients strip, as the platform does.
             ai_urls: list[dict[str, Any]] = [{"url": self.base_url + "/ai"}]
-            if not enabled:
-                ai_urls[0]["enable"] = "false"
         else:
             # A disabled address first, and the flag as text, as some answers carry it.
             ai_urls = [
                 {"url": "https://xaai.scnet.cn:58043/ai", "enable": False},
-                {"url": self.base_url + "/", "enable": "true" if enabled else "false"},
+                {"url": self.base_url + "/", "enable": "true"},
             ]
         return {
             "id": region_id,

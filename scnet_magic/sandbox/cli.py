@@ -9,8 +9,8 @@ import sys
 import time
 from types import FrameType
 
+from ..arguments import listen_port_argument
 from ..i18n import _
-from ..validation import listen_port_argument
 from .core import Sandbox
 
 

@@ -35,7 +35,6 @@ from .data import (
     _STATE,
     _STATUSES,
     _STOP,
-    RecordedRequest,
     _ApiError,
     _envelope,
     _int_param,
@@ -44,11 +43,10 @@ from .data import (
     _port,
     logger,
 )
-from .faults import FAULTS
 from .gateway import _GatewayServer
 from .instances import _Instances
 from .processes import Reaper, _accepts, _tail, _terminate
-from .routes import _ApiServer
+from .routes import _ApiHandler, _ApiServer
 from .server import _Server
 
 
@@ -76,20 +74,6 @@ class Sandbox(_Accounts, _Instances):
         self.user = user
         self.access_key = access_key if access_key is not None else "AK" + secrets.token_hex(12)
         self.secret_key = secret_key if secret_key is not None else secrets.token_urlsafe(24)
-        # Sign-in scenarios: every region token null; no enabled address; the server's clock
-        # this many seconds ahead of the real time.
-        self.suspended = False
-        self.addresses_enabled = True
-        self.clock_skew = 0.0
-        # Region discovery answers one object, as working clients receive; True answers the
-        # list the page documents.
-        self.center_as_list = False
-        # path -> the envelope to answer instead, for a test that plays a given answer shape.
-        self.answers: dict[str, Any] = {}
-        # Set to a port: every gateway forwards there, whatever port a start asked for, as
-        # if the instance were another machine (a kernel outside it that started a guard for
-        # --protect cannot be reached through the external URL).
-        self.elsewhere: int | None = None
         self._issued: dict[str, str] = {}  # token -> region id, for tokens the sandbox handed out
         self._replaced: set[str] = set()  # tokens renewal replaced: expired
         self.host = host
@@ -98,10 +82,6 @@ class Sandbox(_Accounts, _Instances):
         self.workdir = Path(workdir) if workdir is not None else None
         self.ready_timeout = ready_timeout
         self.tls = tls
-        self.delay = 0.0
-        self.fault_delay = 5.0
-        self.requests: list[RecordedRequest] = []
-        self._fault: str | None = None
         self._lock = threading.Lock()
         # One server per host role: login, platform (/ac/) and the region's AI address.
         self._servers: dict[str, _ApiServer] = {}
@@ -115,17 +95,6 @@ class Sandbox(_Accounts, _Instances):
         self._reaper = Reaper()
         self._init_instances()
         self._runs = 0
-
-    @property
-    def fault(self) -> str | None:
-        """Misbehaviour of the start endpoint (one of ``FAULTS``), or None to behave."""
-        return self._fault
-
-    @fault.setter
-    def fault(self, value: str | None) -> None:
-        if value is not None and value not in FAULTS:
-            raise ValueError(f"unknown fault {value!r}; known: {', '.join(sorted(FAULTS))}")
-        self._fault = value
 
     @property
     def base_url(self) -> str:
@@ -199,8 +168,12 @@ class Sandbox(_Accounts, _Instances):
             # Those of stopped instances have ended already.
             procs = [proc for state in self._states.values() for proc in state.procs]
         atexit.unregister(self.stop)
-        for server in servers:
-            server.close()
+        # Together: each waits up to a poll interval for its loop to notice.
+        closing = [threading.Thread(target=server.close) for server in servers]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
         _terminate(procs)
         self._reaper.close()
         if self._own_workdir and self.workdir is not None:
@@ -233,14 +206,6 @@ class Sandbox(_Accounts, _Instances):
     ) -> None:
         self.stop()
 
-    def start_requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return [r for r in self.requests if r.path == _START]
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
     def external_url(self, notebook_id: str, port: int) -> str:
         """The address the platform would give for a service on ``port`` of the notebook."""
         if not self.execute:
@@ -250,25 +215,47 @@ class Sandbox(_Accounts, _Instances):
                 raise RuntimeError("the sandbox is stopped")
             gateway = self._gateways.get((notebook_id, port))
             if gateway is None:
-                gateway = _GatewayServer(notebook_id, self.elsewhere or port)
+                gateway = _GatewayServer(notebook_id, self._gateway_port(port))
                 gateway.serve_in_background()
                 self._gateways[notebook_id, port] = gateway
         return f"http://127.0.0.1:{gateway.server_port}/"
 
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
+    # -- hooks: what a subclass may change (the tests' fault injection does) ----------------
+
+    def _gateway_port(self, port: int) -> int:
+        """The port a service's gateway forwards to: the service's own, on this machine."""
+        return port
+
+    def _received(self, handler: _ApiHandler, body: object) -> None:
+        """Every API call, once its body is read (None when it was refused unread).
+
+        The sandbox keeps nothing per call: it runs in the user's kernel, where a record
+        would grow with every request anyone sends to it.
+        """
+
+    def _override(
+        self, handler: _ApiHandler, path: str, token: str, query: dict[str, str], body: object
+    ) -> bool:
+        """Answer an accepted call otherwise than the platform would; True when it did."""
+        return False
+
+    # -- the platform's answers ----------------------------------------------------------
+
+    def _refusal(self, token: str) -> dict[str, Any] | None:
+        """The envelope refusing a call's token ("" for none), or None when it is accepted."""
+        if self.accepts_token(token):
+            return None
+        if self.expired(token):
+            # scnet-api.md's error table: third-party clients report 10008 for an expired
+            # token; 10009 for a token the platform does not know.
+            return _envelope("10008", "权限不足")
+        return _envelope("10009", "没有权限访问接口")
 
     def _answer(
-        self, path: str, token: str | None, query: dict[str, str], body: object, run: bool
+        self, path: str, token: str, query: dict[str, str], body: object, run: bool
     ) -> dict[str, Any]:
-        """The envelope for an API call that reached a known endpoint with the right method."""
-        if token is None or not self.accepts_token(token):
-            if token is not None and self.expired(token):
-                # scnet-api.md's error table: third-party clients report 10008 for an expired
-                # token; 10009 for a token the platform does not know.
-                return _envelope("10008", "权限不足")
-            return _envelope("10009", "没有权限访问接口")
+        """The envelope for an API call that reached a known endpoint with the right method
+        and an accepted token."""
         if self._region_of(token) == _PLATFORM[0]:
             # The platform's own token is not a region's: the platform host answers it with
             # an internal error (field notes on the real center call), a region refuses it.

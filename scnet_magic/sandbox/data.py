@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 # One logger for every part of the sandbox, so that its lines keep one name.
@@ -126,31 +124,6 @@ _NOTEBOOKS = _notebook_records()
 _BY_ID = {record["id"]: record for record in _NOTEBOOKS}
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the sandbox received it, with the ``token`` header redacted.
-
-    ``role`` is the host that received it: "login", "platform" or "ai" (the region's address).
-    ``token_tag`` tells which token came (see :func:`token_tag`) without holding it.
-    """
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: object
-    role: str = "ai"
-    token_tag: str | None = None
-
-
-def token_tag(token: str | None) -> str | None:
-    """A short digest of ``token``: enough for a test to tell which token a request carried
-    (the same one at the platform host and at the AI address), useless as a credential."""
-    if token is None:
-        return None
-    return hashlib.sha256(token.encode()).hexdigest()[:12]
-
-
 class _ApiError(Exception):
     def __init__(self, code: str, msg: str) -> None:
         super().__init__(msg)
@@ -177,7 +150,9 @@ def _parse_body(raw: bytes) -> object:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Not JSON, or nested past what the parser can follow: text, which every endpoint
+        # refuses as "not a JSON object" (10004), as the platform does.
         return raw.decode("utf-8", "replace")
 
 

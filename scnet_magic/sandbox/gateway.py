@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 from email.message import Message
 
+from ..guard.hop_by_hop import HOP_BY_HOP, connection_tokens
 from .data import _BAD_GATEWAY_PAGE, _HTML, _TEXT
 from .server import _content_length, _Handler, _Server
 from .upgrade import tunnel
@@ -18,35 +19,16 @@ from .upgrade import tunnel
 # Requests through a gateway may be slow on purpose (image generation takes minutes).
 _UPSTREAM_TIMEOUT = 600.0
 
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-
-
-def _connection_tokens(value: str | None) -> frozenset[str]:
-    return frozenset(t.strip().lower() for t in (value or "").split(",") if t.strip())
-
 
 def _end_to_end(headers: Message) -> list[tuple[str, str]]:
     """The headers without the hop-by-hop ones (those named in Connection included)."""
-    dropped = _HOP_BY_HOP | _connection_tokens(headers.get("Connection"))
+    dropped = HOP_BY_HOP | connection_tokens(headers.get_all("Connection", []))
     return [(name, value) for name, value in headers.items() if name.lower() not in dropped]
 
 
 def _asks_websocket(headers: Message) -> bool:
-    return "upgrade" in _connection_tokens(headers.get("Connection")) and (
-        "websocket" in _connection_tokens(headers.get("Upgrade"))
+    return "upgrade" in connection_tokens(headers.get_all("Connection", [])) and (
+        "websocket" in connection_tokens(headers.get_all("Upgrade", []))
     )
 
 
@@ -108,6 +90,7 @@ class _GatewayHandler(_Handler):
         self.close_connection = True
         # A WebSocket may stay quiet for hours: only a side closing ends it.
         upstream.sock.settimeout(None)
+        self.connection.settimeout(None)
         # response.fp, not response: http.client reads a 101 as an empty body, while the
         # service's first frames may already be buffered behind the head.
         tunnel(self.rfile, self.connection, response.fp, upstream.sock)

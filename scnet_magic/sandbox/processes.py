@@ -70,24 +70,39 @@ def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 # The reaper: a small process that reads process-group ids, one a line, until its standard
-# input closes, then ends those groups. Its input closes when the sandbox stops, and also when
-# the sandbox's process ends without stopping it (a kernel killed by its front end runs no
-# atexit handler), so the services never outlive the process that started them.
+# input closes, then ends those groups: SIGTERM, up to two seconds for them to go (polled, so
+# that groups that end at once cost nothing), then SIGKILL. Its input closes when the sandbox's
+# process ends without stopping the sandbox (a kernel killed by its front end runs no atexit
+# handler), so the services never outlive the process that started them.
 _REAPER = """
 import os, signal, sys, time
-groups = [int(line) for line in sys.stdin if line.strip().isdigit()]
-for sig, pause in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
-    alive = []
-    for group in groups:
+
+def alive(group):
+    # Members that died stay in the group as zombies where PID 1 does not reap orphans.
+    for entry in os.listdir("/proc"):
         try:
-            os.killpg(group, sig)
-            alive.append(group)
-        except OSError:
-            pass
-    groups = alive
-    if not groups:
-        break
-    time.sleep(pause)
+            with open(f"/proc/{entry}/stat") as stat:
+                state, _ppid, pgrp = stat.read().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if pgrp == str(group) and state not in ("Z", "X"):
+            return True
+    return False
+
+groups = [int(line) for line in sys.stdin if line.strip().isdigit()]
+for group in groups:
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except OSError:
+        pass
+deadline = time.monotonic() + 2.0
+while time.monotonic() < deadline and any(alive(group) for group in groups):
+    time.sleep(0.05)
+for group in groups:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
 """
 
 
@@ -117,13 +132,13 @@ class Reaper:
                 self._proc.stdin.flush()
 
     def close(self) -> None:
-        """The sandbox stopped its services itself: let the reaper finish and go."""
+        """The sandbox ended its services itself: the reaper has nothing left to do."""
         with self._lock:
             proc, self._proc = self._proc, None
         if proc is None:
             return
+        proc.kill()
         with contextlib.suppress(OSError):
             assert proc.stdin is not None
             proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5.0)
+        proc.wait()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import ssl
-import time
 import urllib.parse
 from email.message import Message
 from typing import Any, Protocol
@@ -13,17 +11,13 @@ from .data import (
     _JSON,
     _MAX_BODY,
     _METHODS,
-    _START,
     _TOKENS,
-    RecordedRequest,
     _envelope,
     _json_bytes,
     _parse_body,
     _role_of,
-    token_tag,
 )
-from .faults import _FaultHandler
-from .server import _content_length, _Server
+from .server import _content_length, _Handler, _Server
 
 
 class _Platform(Protocol):
@@ -32,22 +26,19 @@ class _Platform(Protocol):
     host: str
     tls: ssl.SSLContext | None
     execute: bool
-    delay: float
-    fault_delay: float
-    answers: dict[str, Any]
 
-    @property
-    def fault(self) -> str | None: ...
+    def _received(self, handler: _ApiHandler, body: object) -> None: ...
 
-    @property
-    def base_url(self) -> str: ...
+    def _override(
+        self, handler: _ApiHandler, path: str, token: str, query: dict[str, str], body: object
+    ) -> bool: ...
 
-    def _record(self, request: RecordedRequest) -> None: ...
+    def _refusal(self, token: str) -> dict[str, Any] | None: ...
 
     def _issue_tokens(self, headers: Message) -> dict[str, Any]: ...
 
     def _answer(
-        self, path: str, token: str | None, query: dict[str, str], body: object, run: bool
+        self, path: str, token: str, query: dict[str, str], body: object, run: bool
     ) -> dict[str, Any]: ...
 
 
@@ -58,7 +49,7 @@ class _ApiServer(_Server):
         super().__init__(role, sandbox.host, port, _ApiHandler, sandbox.tls)
 
 
-class _ApiHandler(_FaultHandler):
+class _ApiHandler(_Handler):
     server: _ApiServer
 
     def do_GET(self) -> None:
@@ -66,58 +57,52 @@ class _ApiHandler(_FaultHandler):
 
     do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-    def _send_json(self, status: int, envelope: dict[str, Any], **kwargs: Any) -> None:
+    def send_json(self, status: int, envelope: object, **kwargs: Any) -> None:
         self._send(status, _json_bytes(envelope), _JSON, **kwargs)
 
     def _handle(self) -> None:
         sandbox = self.server.sandbox
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        token = self.headers.get("token", "")
         length = _content_length(self.headers)
-        raw = self.rfile.read(length) if 0 < length <= _MAX_BODY else b""
-        headers = {
-            name: "<redacted>" if name.lower() == "token" else value
-            for name, value in self.headers.items()
-        }
-        body = _parse_body(raw)
-        role = self.server.role
-        tag = token_tag(self.headers.get("token"))
-        sandbox._record(RecordedRequest(self.command, url.path, query, headers, body, role, tag))
+        early = self._early_answer(url.path, length, token)
+        # The body is read only for a call that gets this far: a caller without a valid token
+        # cannot make the sandbox read, parse or keep anything it sends.
+        body = None
+        if early is None and length > 0:
+            body = _parse_body(self.rfile.read(length))
+        sandbox._received(self, body)
+        if early is not None:
+            status, envelope, headers = early
+            unread = length != 0
+            self.send_json(status, envelope, headers=headers, close=unread)
+            if unread:
+                self._discard_rest()
+            return
+        if sandbox._override(self, url.path, token, query, body):
+            return
+        if url.path == _TOKENS:
+            self.send_json(200, sandbox._issue_tokens(self.headers))
+            return
+        self.send_json(200, sandbox._answer(url.path, token, query, body, sandbox.execute))
 
+    def _early_answer(
+        self, path: str, length: int, token: str
+    ) -> tuple[int, dict[str, Any], list[tuple[str, str]]] | None:
+        """The answer to a call refused before its body is read: (status, envelope, headers)."""
         if length < 0:
-            envelope = _envelope("10004", "参数无效: 请求体需要Content-Length")
-            self._send_json(400, envelope, close=True)
-            self._discard_rest()
-            return
+            return 400, _envelope("10004", "参数无效: 请求体需要Content-Length"), []
         if length > _MAX_BODY:
-            self._send_json(413, _envelope("10011", "文件过大"), close=True)
-            self._discard_rest()
-            return
-        method = _METHODS.get(url.path)
+            return 413, _envelope("10011", "文件过大"), []
+        method = _METHODS.get(path)
         # Another host's endpoint is as unknown here as on the real platform: a /ac/ call sent
         # to the login host, or a notebook call sent to the platform host, finds nothing.
-        if method is None or _role_of(url.path) != role:
-            self._send_json(404, _envelope("10001", f"接口不存在: {url.path}"))
-            return
+        if method is None or _role_of(path) != self.server.role:
+            return 404, _envelope("10001", f"接口不存在: {path}"), []
         if self.command != method:
-            envelope = _envelope("10001", f"请求方法不支持: {self.command}")
-            self._send_json(405, envelope, headers=[("Allow", method)])
-            return
-
-        if sandbox.delay > 0:
-            time.sleep(sandbox.delay)
-        canned = sandbox.answers.get(url.path)
-        if canned is not None:
-            # An answer a test chose (a documented or reported shape), given as it is.
-            self._send_json(200, canned)
-            return
-        fault = sandbox.fault
-        token = self.headers.get("token")
-        if url.path == _TOKENS:
-            self._send_json(200, sandbox._issue_tokens(self.headers))
-            return
-        if fault is not None and url.path == _START:
-            answer = functools.partial(sandbox._answer, _START, token, query, body, run=False)
-            self._fault(fault, answer, sandbox.base_url, sandbox.fault_delay)
-            return
-        self._send_json(200, sandbox._answer(url.path, token, query, body, sandbox.execute))
+            return 405, _envelope("10001", f"请求方法不支持: {self.command}"), [("Allow", method)]
+        if path == _TOKENS:  # sign-in: signed headers, no token
+            return None
+        refusal = self.server.sandbox._refusal(token)
+        return None if refusal is None else (200, refusal, [])

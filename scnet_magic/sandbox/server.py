@@ -12,9 +12,16 @@ import time
 from collections.abc import Iterable
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from .data import _MAX_BODY, logger
+
+# A connection that sends nothing for this long is closed, so that idle or stalled clients do
+# not each hold a thread of the user's kernel forever.
+IDLE_TIMEOUT = 30.0
+# Connections served at once by one server (one thread each); more are answered 503 at once.
+MAX_CONNECTIONS = 100
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 def _content_length(headers: Message) -> int:
@@ -50,6 +57,7 @@ class _Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__((host, port), handler)
 
     def server_bind(self) -> None:
@@ -68,10 +76,24 @@ class _Server(ThreadingHTTPServer):
     def process_request(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
     ) -> None:
-        if isinstance(request, socket.socket):
-            with self._open_lock:
-                self._open.add(request)
-        super().process_request(request, client_address)
+        sock = cast(socket.socket, request)  # a TCP server's requests are sockets
+        if not self._slots.acquire(blocking=False):
+            _refuse(sock)
+            return
+        with self._open_lock:
+            self._open.add(sock)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: give the slot back
+            self.shutdown_request(sock)
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
         if isinstance(request, socket.socket):
@@ -93,11 +115,24 @@ class _Server(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         # Keep-alive connections would otherwise go on being served after stop().
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        """End every connection being served (their threads then end)."""
         with self._open_lock:
             conns = list(self._open)
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+
+
+def _refuse(sock: socket.socket) -> None:
+    """Answer a connection over the limit with 503 and close it, without blocking accept()."""
+    if not isinstance(sock, ssl.SSLSocket):  # no handshake yet: nothing can be said
+        with contextlib.suppress(OSError):
+            sock.setblocking(False)
+            sock.send(_BUSY)
+    sock.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -109,6 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.connection.settimeout(IDLE_TIMEOUT)
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.do_handshake()
 

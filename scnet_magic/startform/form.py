@@ -372,9 +372,9 @@ class StartForm(ShownOnce, InstanceControls):
     @in_form_language
     def _list_in_background(self, settings: Settings) -> None:
         try:
-            with ScnetClient.from_settings(settings) as client:
+            with ScnetClient(settings=settings) as client:
                 records = client.list_notebooks()
-            self._fill_menu(records)
+            self._fill_menu([notebook.raw for notebook in records])
         except ScnetError as exc:
             self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
         except Exception as exc:  # a bug must not leave the Refresh button disabled
@@ -510,7 +510,7 @@ class StartForm(ShownOnce, InstanceControls):
     def _start_in_background(self, request: _Request) -> None:
         self._stop_wait.clear()
         try:
-            with ScnetClient.from_settings(request.settings) as client:
+            with ScnetClient(settings=request.settings) as client:
                 self.result = service.start(
                     request.start,
                     client,

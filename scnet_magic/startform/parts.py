@@ -114,7 +114,7 @@ def menu_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         and str(r["id"]).isascii()
         and str(r["id"]).isdigit()
     ]
-    return display.running_first(usable)
+    return sorted(usable, key=lambda record: not Notebook.from_record(record).running)
 
 
 def cannot_list() -> str:

@@ -5,6 +5,7 @@ external URL); Chromium only visits."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 from protect_helpers import PASSWORD, guard_folder
 
 from scnet_magic import service
-from scnet_magic.guard import list_guards
+from scnet_magic.guard import auth, list_guards
 from scnet_magic.sandbox import Sandbox
 
 from .conftest import ARTIFACTS
@@ -74,12 +75,60 @@ def test_a_browser_signs_in_through_the_guard_and_reaches_the_service(
         assert page.url.rstrip("/") == url.rstrip("/")
         page.screenshot(path=str(folder / "guard-service-after-login.png"))
         cookies = {cookie["name"]: cookie for cookie in context.cookies()}
-        session = cookies["scnet_guard_session"]
+        session = cookies[auth.COOKIE_NAME]
         assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Lax"
         assert PASSWORD not in session["value"]
 
         # A new visit in the same browser goes straight to the service.
         again = page.goto(url)
         assert again is not None and again.status == 200
+    finally:
+        context.close()
+
+
+def sign_in(page: Any, url: str) -> None:
+    page.fill("input[type=password]", PASSWORD)
+    with page.expect_navigation(url=lambda target: not target.endswith("/.scnet-guard/login")):
+        page.keyboard.press("Enter")
+
+
+def test_the_fragment_survives_signing_in(browser: Any, protected: tuple[str, str]) -> None:
+    url, text = protected
+    context = browser.new_context(locale="en-US")
+    try:
+        page = context.new_page()
+        page.goto(url + "#scalars")
+        sign_in(page, url)
+        page.locator("#said").wait_for(timeout=15_000)
+        assert page.url.endswith("/#scalars") and page.locator("#said").inner_text() == text
+    finally:
+        context.close()
+
+
+# What the page's script sees of a fetch, or "no answer" when the browser holds it (behind
+# a password box of its own, say) for more than 10 s.
+FETCH = """async () => {
+    const answer = fetch("index.html", {cache: "no-store"})
+        .then(async (r) => [r.status, await r.text()]);
+    const stuck = new Promise((done) => setTimeout(() => done(["no answer", ""]), 10000));
+    return await Promise.race([answer, stuck]);
+}"""
+
+
+def test_a_page_s_fetch_after_the_session_is_lost_gets_a_401_it_can_read(
+    browser: Any, protected: tuple[str, str]
+) -> None:
+    url, _text = protected
+    context = browser.new_context(locale="en-US")
+    try:
+        page = context.new_page()
+        page.goto(url)
+        sign_in(page, url)
+        page.locator("#said").wait_for(timeout=15_000)
+        assert page.evaluate(FETCH)[0] == 200
+        context.clear_cookies()  # the session is lost (or the guard restarted)
+        status, body = page.evaluate(FETCH)
+        assert status == 401
+        assert json.loads(body)["login"].startswith("/.scnet-guard/login?next=")
     finally:
         context.close()

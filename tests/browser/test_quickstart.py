@@ -183,7 +183,11 @@ def test_the_links_still_answer_after_run_all(notebook: NotebookPage) -> None:
 
 def test_starting_shows_while_the_request_is_in_flight(notebook: NotebookPage) -> None:
     cell = notebook.one_cell(START_CELL)
-    notebook.server.kernel_expression("setattr(sandbox, 'delay', 3.0)")
+    # Every call answered three seconds late: the package sandbox's hook, replaced on the
+    # notebook's instance (sandbox_faults.FaultySandbox cannot be imported in the kernel).
+    notebook.server.kernel_expression(
+        "setattr(sandbox, '_override', lambda *call: __import__('time').sleep(3.0) or False)"
+    )
     try:
         cell.locator(".jp-InputPrompt").click()
         notebook.page.keyboard.press("Shift+Enter")
@@ -193,7 +197,7 @@ def test_starting_shows_while_the_request_is_in_flight(notebook: NotebookPage) -
         expect(result_link(notebook.outputs(cell))).to_have_count(1, timeout=30_000)
         expect(starting).to_have_count(0)
     finally:
-        notebook.server.kernel_expression("setattr(sandbox, 'delay', 0.0)")
+        notebook.server.kernel_expression("delattr(sandbox, '_override')")
 
 
 def test_the_notebooks_table_reads_well(notebook: NotebookPage) -> None:

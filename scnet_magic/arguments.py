@@ -1,0 +1,45 @@
+"""What the front ends' argument parsers share: ``type=`` callables for argparse, and a check
+of the words typed after an option. The magics, the ``scnet`` command and the sandbox's command
+all parse words with argparse; each check is :mod:`scnet_magic.validation`'s, its message
+turned into the usage error argparse reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .errors import InvalidInput
+from .validation import validate_port, validate_timeout
+
+
+def seconds_argument(text: str) -> float:
+    """``validate_timeout`` as an argparse ``type`` (``--wait``, ``--timeout``): argparse
+    reports the message as a usage error."""
+    try:
+        return validate_timeout(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def listen_port_argument(text: str) -> int:
+    """argparse ``type`` for a port to listen on (``scnet sandbox --port``, ``python -m
+    scnet_magic.sandbox --port``): 0 for any free one, or 1 to 65535. Checked here so that a
+    port out of range is a usage error, not ``bind()``'s ``OverflowError``."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return validate_port(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def gives_a_value(words: list[str], option: str) -> bool:
+    """Whether a flag that takes no value was given one: ``--flag=…``, or a word after it that
+    is not an option. For ``--protect``, whose value could only be a password: refused with
+    a message that quotes nothing (argparse would quote it)."""
+    for index, word in enumerate(words):
+        if word.startswith(option + "="):
+            return True
+        if word == option and index + 1 < len(words) and not words[index + 1].startswith("-"):
+            return True
+    return False
