@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .errors import (
     ApiError,
+    CommandEnded,
     ConfigError,
     GuardFailed,
     GuardUnreachable,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiError",
+    "CommandEnded",
     "ConfigError",
     "GuardFailed",
     "GuardUnreachable",

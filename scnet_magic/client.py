@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from . import account, config, endpoints, i18n, lifecycle, readiness, validation
+from . import account, config, endpoints, i18n, lifecycle, local, readiness, validation
 from .config import Settings
 from .endpoints import Endpoint
 from .errors import ApiError, HttpError, InvalidInput, MalformedResponse, ScnetError
@@ -411,6 +412,15 @@ class ScnetClient:
                     )
             else:
                 url, port = result_or_url, None
+            watch = None
+            if isinstance(result_or_url, StartResult) and command:
+                # Where the command runs on this machine, a command that ended ends the wait.
+                watch = local.CommandWatch(
+                    command,
+                    since if since is not None else time.monotonic(),
+                    here=local.runs_here(url),
+                    output=result_or_url.output,
+                )
             ready = readiness.wait_until_ready(
                 url,
                 seconds,
@@ -420,6 +430,7 @@ class ScnetClient:
                 guard=guard,
                 # The kernel usually runs in the instance, where the service listens.
                 local_port=port,
+                ended=watch.ended if watch is not None else None,
             )
             if isinstance(result_or_url, StartResult):
                 ready = replace(ready, result=result_or_url.marked_ready(ready.elapsed))

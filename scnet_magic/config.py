@@ -82,6 +82,10 @@ def warn_once(text: str) -> None:
         print(_("Warning: {text}").format(text=text), file=sys.stderr)
 
 
+# A config file that cannot be read stops every call that reads it: say how to get out.
+BROKEN_FILE_HINT = N_("Correct the file or move it aside; SCNET_CONFIG_FILE chooses another one.")
+
+
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """The config file's table, or {} when there is no file.
 
@@ -96,6 +100,7 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(
             N_("cannot read config file {path}: {reason}"),
+            BROKEN_FILE_HINT,
             path=_shown_path(path),
             reason=exc.strerror,
         ) from None
@@ -108,7 +113,10 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
-            N_("config file {path} is not valid TOML: {reason}"), path=_shown_path(path), reason=exc
+            N_("config file {path} is not valid TOML: {reason}"),
+            BROKEN_FILE_HINT,
+            path=_shown_path(path),
+            reason=exc,
         ) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
     if secret is not None and os.name == "posix":
@@ -148,7 +156,7 @@ class Settings:
                 _(
                     "Sign in with %scnet_login (scnet login in a shell), or give a token with "
                     '%scnet_token, SCNET_TOKEN or token = "…" in {path}. To try things without '
-                    "an account, run %scnet_sandbox."
+                    "an account, run %scnet_sandbox --execute."
                 ).format(path=_shown_path(config_path()))
             )
         return self.token

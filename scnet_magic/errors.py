@@ -301,3 +301,38 @@ class InstanceError(ScnetError):
 
 class InstanceTimeout(InstanceError, TimeoutError):
     """The instance did not reach the status waited for in time."""
+
+
+class CommandEnded(NotReady):
+    """The command a start ran has ended on the kernel's machine while nothing answered: the
+    service will not come up, so the wait stops at once. ``log`` is the log file the command
+    writes (None: it writes none), ``last_lines`` what it wrote last, when known."""
+
+    def __init__(
+        self, url: str, timeout: float, elapsed: float, log: str | None, last_lines: str
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.last = "ended"
+        self.log = log
+        self.last_lines = last_lines
+        if not last_lines and log is not None:
+            hint = N_("Look at its log, {log}, in the folder the command ran in.")
+        elif not last_lines:
+            hint = N_("It wrote nothing: run the command in a terminal to see why it ends.")
+        elif log is not None:
+            hint = N_("The last lines of {log}:\n{lines}")
+        else:
+            hint = N_("The last lines of its output:\n{lines}")
+        ScnetError.__init__(
+            self,
+            N_(
+                "The command has ended and nothing answers at {url}: the service will not come "
+                "up (seen {elapsed} s after the start)"
+            ),
+            hint,
+            elapsed=f"{elapsed:.1f}",
+            url=url,
+            log=log or "",
+            lines=last_lines,
+        )

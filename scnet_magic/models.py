@@ -81,6 +81,9 @@ class StartResult(Rendered):
     # The instance's custom service was on this other port before: an instance has one custom
     # port, so this start replaced it (known only where the instance's record was at hand).
     replaced_port: int | None = None
+    # The platform is a sandbox on this machine that runs nothing (no --execute): no command
+    # ran, and the URL is the shape of the platform's, an example that leads nowhere.
+    nothing_ran: bool = False
 
     @property
     def ok(self) -> bool:

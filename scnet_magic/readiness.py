@@ -20,8 +20,6 @@ external check.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import shlex
 import socket
 import threading
 import time
@@ -30,8 +28,9 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from .config import DEFAULT_WAIT
-from .errors import GuardUnreachable, NotReady
+from .errors import CommandEnded, GuardUnreachable, NotReady
 from .i18n import N_, Message, _
+from .local import Ended, log_file_of
 from .models import GATEWAY_ERRORS, Probe, Readiness, WaitProgress
 from .polling import Look, growing_intervals, poll
 from .transport import HttpTransport
@@ -103,21 +102,6 @@ def check_intervals() -> Iterator[float]:
     return growing_intervals(FIRST_INTERVAL, MAX_INTERVAL, GROWTH)
 
 
-def log_file_of(command: str | None) -> str | None:
-    """The file a shell command sends its output to (``> file``, ``>> file``, ``&> file``)."""
-    if not command:
-        return None
-    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-    try:
-        words = list(lexer)
-    except ValueError:  # unbalanced quotes: the platform's shell decides, not us
-        return None
-    for operator, target in itertools.pairwise(words):
-        if operator in (">", ">>", "&>", "&>>", ">|") and not set(target) <= set("();<>|&"):
-            return target
-    return None
-
-
 def not_ready_hint(command: str | None = None, port: int | None = None) -> str:
     """What to look at when the service does not come up: its log, else its output and port."""
     log_file = log_file_of(command)
@@ -155,6 +139,7 @@ def wait_until_ready(
     probe_timeout: float = PROBE_TIMEOUT,
     guard: GuardCheck | None = None,
     local_port: int | None = None,
+    ended: Callable[[], Ended | None] | None = None,
 ) -> Readiness:
     """Poll ``url`` until the service answers, or raise :class:`NotReady` after ``timeout`` s.
 
@@ -165,7 +150,10 @@ def wait_until_ready(
     one) ends the wait and propagates. ``hint`` goes into the NotReady error. ``local_port``:
     also watch ``127.0.0.1:local_port`` and check the URL the moment it accepts (see above).
     With ``guard`` (``--protect``), the guard's status page is polled instead, and only this
-    guard's answer counts (see :func:`check_guard`).
+    guard's answer counts (see :func:`check_guard`). ``ended`` (a
+    :meth:`~scnet_magic.local.CommandWatch.ended`) is asked after each check that was not
+    ready: when it shows that the command has ended and the local port does not accept,
+    nothing will come, and :class:`CommandEnded` says so without waiting out ``timeout``.
     """
     url = validate_wait_url(url)
     watch = _LocalWatch(local_port) if local_port is not None else None
@@ -183,6 +171,9 @@ def wait_until_ready(
         return None
 
     def report(look: Look) -> None:
+        gone = ended() if ended is not None else None
+        if gone is not None and not (watch is not None and watch.accepted.is_set()):
+            raise CommandEnded(url, timeout, look.elapsed(), gone.log, gone.last_lines)
         if on_progress is not None:
             on_progress(WaitProgress(url, look.elapsed(), timeout, look.number, probes[-1]))
 

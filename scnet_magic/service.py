@@ -14,11 +14,12 @@ request is never sent twice.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import config, errors, guard, i18n, lifecycle
+from . import config, errors, guard, i18n, lifecycle, local
 from .client import ScnetClient
 from .config import Settings
 from .errors import ApiError, ConfigError, GuardFailed, GuardUnreachable, InvalidInput, ScnetError
@@ -55,10 +56,13 @@ __all__ = [
     "start",
     "start_service",
     "stop",
+    "user_port",
     "wait",
 ]
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
+# With nothing configured (no token either), the way to try things first.
+NEWCOMER_HINT = N_("To try things without an account, run %scnet_sandbox --execute.")
 BOOT_HINT = lifecycle.NOT_RUNNING_HINT
 _ON_ITS_WAY = ("Creating", "Restarting")
 
@@ -79,24 +83,36 @@ def prepare(
     command: object = None,
     *,
     no_id_hint: str = NO_NOTEBOOK_ID_HINT,
+    newcomer_hint: str = NEWCOMER_HINT,
 ) -> StartRequest:
     """The checked request, the notebook id defaulting to the settings' (``no_id_hint`` says
-    how to give one in the caller's terms); nothing is sent."""
+    how to give one in the caller's terms, ``newcomer_hint`` how to try the sandbox when
+    nothing is configured); nothing is sent."""
     if port is None:
         raise InvalidInput(N_("--port is required"), N_("Give the port the service listens on."))
     if notebook_id is None:
-        notebook_id = notebook_id_for(settings, None, no_id_hint=no_id_hint)
+        notebook_id = notebook_id_for(
+            settings, None, no_id_hint=no_id_hint, newcomer_hint=newcomer_hint
+        )
     return start_request(notebook_id, port, command)
 
 
 def notebook_id_for(
-    settings: Settings, given: object, *, no_id_hint: str = NO_NOTEBOOK_ID_HINT
+    settings: Settings,
+    given: object,
+    *,
+    no_id_hint: str = NO_NOTEBOOK_ID_HINT,
+    newcomer_hint: str = NEWCOMER_HINT,
 ) -> str:
     """The notebook id to act on, checked: the one given, else the settings' default
-    (``no_id_hint`` says how to give one in the caller's terms)."""
+    (``no_id_hint`` says how to give one in the caller's terms; with no token either, the
+    first error a newcomer meets, ``newcomer_hint`` leads to the sandbox)."""
     if given is None:
         if settings.notebook_id is None:
-            raise InvalidInput(N_("no notebook id"), no_id_hint)
+            hint = _(no_id_hint)
+            if settings.token is None:
+                hint = errors.sentences(hint, _(newcomer_hint))
+            raise InvalidInput(N_("no notebook id"), hint)
         given = settings.notebook_id
     return validate_notebook_id(given)
 
@@ -107,10 +123,15 @@ class StartObserver:
     one may raise (a stop button, Ctrl-C) to end the start: see :class:`StartInterrupted`.
 
     ``boot_hint`` says how to ask for a boot in the front end's terms: the hint of a start the
-    platform refuses because the instance does not run.
+    platform refuses because the instance does not run; ``replace_hint``, how to ask for what
+    already listens on the port to be ended (see :func:`start`).
     """
 
     boot_hint: str = BOOT_HINT
+    # How the front end's user lists and stops guards (hints of a guard that failed).
+    guard_command: str = "scnet guard"
+    # How to ask for the old process on the port to be ended first, in the front end's terms.
+    replace_hint: str = N_("Add --replace to end it first, or leave out --command to expose it.")
 
     def booting(self, progress: InstanceProgress | None) -> None:
         """The instance is booted first: None when the boot is sent, then each status seen."""
@@ -151,8 +172,14 @@ def start(
     protect: str | None = None,
     observer: StartObserver | None = None,
     record: Notebook | None = None,
+    replace: bool = False,
 ) -> StartResult:
     """Send ``request`` once; with ``wait`` seconds, then wait until the external URL answers.
+
+    A command for a port that already accepts on this machine would fail ("address already
+    in use") while the old process answers in its place: that is refused before anything is
+    sent (:class:`InvalidInput`, with the observer's ``replace_hint``), unless
+    ``replace``, which ends this user's processes listening there first.
 
     With ``protect`` (a password), a guard asking for it is put in front of the request's
     port first (:func:`protect_port`) and the platform is asked to expose the guard's port
@@ -172,17 +199,50 @@ def start(
     """
     observer = observer or StartObserver()
     result: StartResult | None = None
+    if request.command:
+        _free_port(request, client, replace, observer.replace_hint)
     try:
         sent_at, result = _send(request, client, boot, protect, observer, record)
         observer.started(result)
-        if wait is None or result.url is None or result.code != "0":
-            return result
+        if wait is None or result.url is None or result.code != "0" or result.nothing_ran:
+            return result  # (nothing ran: nothing will answer, and the URL leads nowhere)
         return _wait(client, result, wait, since=sent_at, observer=observer)
     except ScnetError as exc:
         exc.result = result
         raise
     except KeyboardInterrupt:
         raise StartInterrupted(result) from None
+
+
+def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hint: str) -> None:
+    """Where the kernel runs beside the command, an old process on the port would stay the
+    service: end it when asked, refuse otherwise. Beside it means: the platform is on this
+    machine (the sandbox), or what listens is an earlier run of this command (inside the
+    instance); a kernel elsewhere may have anything of its own on that port."""
+    port = request.port
+    if not local.listening(port):
+        return
+    assert request.command is not None
+    beside = local.runs_here(client.settings.base_url) or local.run_of(port, request.command)
+    if not beside:
+        return
+    if replace_old:
+        local.end_listeners(port)
+        if not local.listening(port):
+            return
+        hint = N_(
+            "It could not be ended (another user's process, or the notebook's own server): "
+            "choose another port."
+        )
+    raise InvalidInput(
+        N_(
+            "port {port} is already in use on this machine{process}: the new command would "
+            "fail and the URL would show the old service"
+        ),
+        hint,
+        port=port,
+        process=local.who_listens(port),
+    )
 
 
 def _send(
@@ -197,7 +257,9 @@ def _send(
     (``time.monotonic``), and its answer."""
     if boot:
         record = _boot_if_stopped(client, request.notebook_id, observer)
-    guarding = protect_port(request.port, protect) if protect is not None else None
+    guarding = None
+    if protect is not None:
+        guarding = protect_port(request.port, protect, guard_command=observer.guard_command)
     started = time.monotonic()
     try:
         if guarding is None:
@@ -210,10 +272,23 @@ def _send(
         raise (
             _stopped_instance(client, exc, request.notebook_id, observer.boot_hint) or exc
         ) from None
-    exposed = guarding.port if guarding is not None else request.port
-    if record is not None and record.custom_port not in (None, exposed):
-        result = replace(result, replaced_port=record.custom_port)
+    # Ports the user knows: a guard's port stands for the service behind it.
+    old_port = user_port(record.custom_port) if record is not None else None
+    if old_port not in (None, request.port):
+        result = replace(result, replaced_port=old_port)
+    if _sandbox_runs_nothing(client, result):
+        result = replace(result, nothing_ran=True)
     return started, result
+
+
+def _sandbox_runs_nothing(client: ScnetClient, result: StartResult) -> bool:
+    """The platform is on this machine (a sandbox), yet the URL is not: the sandbox without
+    execution, which answers with the platform's example address and runs no command."""
+    return (
+        result.url is not None
+        and local.runs_here(client.settings.base_url)
+        and not local.runs_here(result.url)
+    )
 
 
 def wait(client: ScnetClient, result: StartResult, timeout: float) -> StartResult:
@@ -287,16 +362,43 @@ def guard_password(
     return first
 
 
+def user_port(port: int | None) -> int | None:
+    """The port the user's service listens on behind ``port``, the instance's custom port:
+    where a guard of this machine listens there (``--protect``), the port it passes visitors
+    to, which is the one the user gave; otherwise ``port`` itself."""
+    if port is None:
+        return None
+    for record in guard.list_guards():
+        if record.port == port:
+            return record.upstream_port
+    return port
+
+
 def protect_port(
-    port: int, password: str, *, host: str = "0.0.0.0", listen_port: int = 0
+    port: int,
+    password: str,
+    *,
+    host: str = "0.0.0.0",
+    listen_port: int = 0,
+    guard_command: str = "scnet guard",
 ) -> guard.GuardRecord:
     """Start a guard asking for ``password`` in front of ``127.0.0.1:port``, or reuse the one
     already running there with that password; its record (``.port`` is the port to expose).
-    It listens on ``host``, port ``listen_port`` (0: any free one)."""
+    It listens on ``host``, port ``listen_port`` (0: any free one). ``guard_command`` is how
+    the caller's user manages guards (``%scnet_guard`` in a notebook), named in the hints."""
     try:
         return guard.start_guard(port, password, host=host, port=listen_port)
     except (guard.GuardError, OSError) as exc:
-        raise GuardFailed(str(exc), N_("See scnet guard --list.")) from None
+        existing = guard.find_guard(port)
+        if isinstance(exc, guard.GuardError) and existing is not None:
+            raise GuardFailed(
+                N_("port {upstream} is already guarded on port {port} with another password"),
+                N_("Stop that guard first: {command} --stop {port}."),
+                upstream=port,
+                port=existing.port,
+                command=guard_command,
+            ) from None
+        raise GuardFailed(str(exc), N_("See {command} --list."), command=guard_command) from None
 
 
 def _send_guarded(
@@ -309,7 +411,16 @@ def _send_guarded(
         if not record.reused:
             guard.stop_guard(record.port)
         raise
-    return result.guarded_by(record.port, record.guard_id, request.port)
+    return _service_behind_guard(result.guarded_by(record.port, record.guard_id, request.port))
+
+
+def _service_behind_guard(result: StartResult) -> StartResult:
+    """A protected start as the service stands: the platform found the guard's port, which
+    always accepts, so its "up" says nothing of the service. The guard runs on this machine:
+    the service is up only when its own port accepts here."""
+    if result.ok and not local.listening(result.port):
+        return replace(result, exec_success=False)
+    return result
 
 
 def start_service(
@@ -321,6 +432,7 @@ def start_service(
     boot: bool = False,
     protect: str | bool | None = None,
     client: ScnetClient | None = None,
+    replace: bool = False,
 ) -> StartResult:
     """Start a custom service from Python: the one call that does what ``%scnet_start`` does.
 
@@ -332,6 +444,8 @@ def start_service(
     :func:`getpass.getpass` rather than writing it in the notebook), or True for
     ``SCNET_GUARD_PASSWORD``. ``notebook_id`` None: the default notebook id. The client
     defaults to one made from the settings (``SCNET_TOKEN``, the config file).
+    ``replace``: end what already listens on the port on this machine (an earlier run of
+    the app) before the start; without it such a start is refused, nothing sent.
     """
     settings = client.settings if client is not None else config.resolve()
     request = prepare(settings, notebook_id, port, command)
@@ -342,11 +456,29 @@ def start_service(
         password = validate_guard_password(protect)
     own = client is None
     active = client if client is not None else ScnetClient(settings=settings)
+    observer = StartObserver()
+    if _in_ipython():
+        observer.guard_command = "%scnet_guard"
     try:
-        return start(request, active, wait=wait, boot=boot, protect=password)
+        return start(
+            request,
+            active,
+            wait=wait,
+            boot=boot,
+            protect=password,
+            replace=replace,
+            observer=observer,
+        )
     finally:
         if own:
             active.close()
+
+
+def _in_ipython() -> bool:
+    """Whether this runs in an IPython shell (a notebook's kernel): its user has the magics.
+    IPython is looked up, not imported: a script does not pay for it."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
 
 
 def stop(client: ScnetClient, notebook_id: str, *, save_env: bool = True) -> StopResult:

@@ -93,8 +93,9 @@ def visit(url: str, password: str = PASSWORD) -> None:
 
 
 @contextlib.contextmanager
-def plain_server(folder: Path, port: int) -> Iterator[int]:
-    """A web server that is no guard (it signs nothing), for the URL to lead to."""
+def web_server(folder: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A plain web server serving ``folder`` on ``127.0.0.1:port``, in a session of its own;
+    ended at the end unless something else ended it first."""
     process = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
         cwd=folder,
@@ -103,7 +104,15 @@ def plain_server(folder: Path, port: int) -> Iterator[int]:
         start_new_session=True,
     )
     try:
-        yield port
+        yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def plain_server(folder: Path, port: int) -> Iterator[int]:
+    """A web server that is no guard (it signs nothing), for the URL to lead to."""
+    with web_server(folder, port):
+        yield port

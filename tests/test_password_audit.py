@@ -147,7 +147,8 @@ def test_command(instance: Sandbox, guard_dir: Path, given: str) -> None:
     words = ["start", "--id", ID, "--port", str(port), "--command", serve_command(port)]
     runs = [
         run_scnet([*words, "--protect", *extra, "--wait", "30"], env, stdin),
-        run_scnet([*words, "--protect", *extra, "--json"], env, stdin),  # the guard reused
+        # The guard reused; the earlier run of the command still holds the port: replaced.
+        run_scnet([*words, "--protect", *extra, "--replace", "--json"], env, stdin),
         run_scnet(["guard", "--list"], env),
         run_scnet(["start", "--id", ID, "--port", str(port), "--protect", *extra], {}, "\n"),
     ]

@@ -23,6 +23,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 PUBLIC = {
     # exceptions
     "ApiError",
+    "CommandEnded",
     "ConfigError",
     "GuardFailed",
     "GuardUnreachable",

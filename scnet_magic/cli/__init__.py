@@ -2,7 +2,7 @@
 
 ::
 
-    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--boot] [--json]
+    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--boot] [--replace] [--json]
     scnet stop --id ID [--discard-env] [--yes] [--json]
     scnet url --id ID [--json]
     scnet notebooks [--status S] [--name TEXT] [--json]
@@ -29,7 +29,7 @@ from typing import Any
 from .. import config, i18n
 from .._version import __version__
 from ..config import DEFAULT_WAIT
-from ..errors import InvalidInput, ScnetError
+from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
 from .common import (
     EXIT_BROKEN_PIPE,
@@ -185,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
             "(its status is shown on stderr)"
         ),
     )
+    start.add_argument(
+        "--replace",
+        action="store_true",
+        help=_(
+            "if something already listens on PORT on this machine (an earlier run), end it "
+            "first; without this such a start is refused"
+        ),
+    )
     from .instance import add_stop_arguments
 
     add_stop_arguments(
@@ -301,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInput as exc:
         report(exc)
         return EXIT_USAGE
+    except ConfigError:
+        # A config file that cannot be read: --help, --version and the verbs that need no
+        # settings still work, and each verb that reads it says so in one line (exit 2).
+        language = _language_without_the_file(chosen)
     try:
         with i18n.using(language):
             code = _main(words)
@@ -312,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     return code
+
+
+def _language_without_the_file(chosen: str | None) -> str:
+    """The language from ``--lang`` when known, else ``SCNET_LANG``'s, else the locale's."""
+    return i18n.known(chosen) or i18n.environment_language()
 
 
 def _main(words: list[str]) -> int:

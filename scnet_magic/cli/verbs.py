@@ -17,6 +17,7 @@ from .guard import protect_password
 from .instance import confirmed
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
+NEWCOMER_HINT = N_("To try things without an account, run scnet sandbox --execute.")
 
 
 class _StartLine(service.StartObserver):
@@ -43,7 +44,12 @@ def start(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     # Bad input is reported before the token is looked at: nothing is sent.
     request = service.prepare(
-        settings, args.notebook_id, args.port, args.command, no_id_hint=NO_ID_HINT
+        settings,
+        args.notebook_id,
+        args.port,
+        args.command,
+        no_id_hint=NO_ID_HINT,
+        newcomer_hint=NEWCOMER_HINT,
     )
     password = protect_password(args)
     with _client(settings) as client:
@@ -56,6 +62,7 @@ def start(args: argparse.Namespace) -> int:
                 boot=args.boot,
                 protect=password,
                 observer=shown,
+                replace=args.replace,
             )
         except ScnetError as exc:
             shown.line.end()
@@ -79,7 +86,9 @@ def start(args: argparse.Namespace) -> int:
 
 def url(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    notebook_id = service.notebook_id_for(settings, args.notebook_id, no_id_hint=NO_ID_HINT)
+    notebook_id = service.notebook_id_for(
+        settings, args.notebook_id, no_id_hint=NO_ID_HINT, newcomer_hint=NEWCOMER_HINT
+    )
     with _client(settings) as client:
         found = service.service_url(client, notebook_id)
     print(display.to_json(found.to_dict()) if args.json else display.service_url_text(found))
@@ -97,7 +106,9 @@ def notebooks(args: argparse.Namespace) -> int:
 def stop(args: argparse.Namespace) -> int:
     """Stop an instance, after the user types its name (unless --yes)."""
     settings = settings_of(args)
-    notebook_id = service.notebook_id_for(settings, args.notebook_id, no_id_hint=NO_ID_HINT)
+    notebook_id = service.notebook_id_for(
+        settings, args.notebook_id, no_id_hint=NO_ID_HINT, newcomer_hint=NEWCOMER_HINT
+    )
     with _client(settings) as client:
         if not args.yes and not confirmed(client, notebook_id):
             print("scnet: " + _("Not stopped."), file=sys.stderr)
@@ -112,7 +123,8 @@ def _client(settings: Settings) -> ScnetClient:
         raise config.no_token_error(
             _(
                 "Sign in with scnet login, or give a token with SCNET_TOKEN, --token-stdin or "
-                'token = "…" in {path}. To try things without an account, run scnet sandbox.'
+                'token = "…" in {path}. To try things without an account, run scnet sandbox '
+                "--execute."
             ).format(path=config.config_path())
         )
     return ScnetClient(settings=settings)

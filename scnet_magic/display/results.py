@@ -43,6 +43,10 @@ _PENDING_NOTE = N_(
     "The command ran, but nothing answers on the port yet; the address works as soon as the "
     "service listens."
 )
+_NOTHING_RAN_NOTE = N_(
+    "The sandbox runs nothing without --execute: no command ran, and this URL is an example "
+    "that leads nowhere. Start the sandbox with --execute to run commands on this machine."
+)
 # Labels used inside f-strings (where the catalog's extractor does not look).
 _EXTERNAL_URL = N_("External URL:")
 _PLATFORM_MESSAGE = N_("Platform message:")
@@ -76,6 +80,10 @@ def _platform_message_says_more(result: StartResult) -> bool:
     return not (restates and (result.url is None or result.url in result.error_msg))
 
 
+def _pending_note(result: StartResult) -> str:
+    return _NOTHING_RAN_NOTE if result.nothing_ran else _PENDING_NOTE
+
+
 def start_html(result: StartResult) -> str:
     color = COLORS[result.status]
     parts = [f'<div style="font-weight:600;color:{color}">{esc(_headline(result))}</div>']
@@ -84,14 +92,16 @@ def start_html(result: StartResult) -> str:
     if result.protected:
         parts.append(f'<div class="scnet-protected">{esc(protected_line(result))}</div>')
     if result.pending:
-        parts.append(f"<div>{esc(_(_PENDING_NOTE))}</div>")
+        parts.append(f"<div>{esc(_(_pending_note(result)))}</div>")
     if result.replaced_port is not None:
         parts.append(f"<div>{esc(_(_REPLACES).format(port=result.replaced_port))}</div>")
     if _platform_message_says_more(result):
         parts.append(f"<div>{label(_PLATFORM_MESSAGE)}{esc(result.error_msg)}</div>")
     if result.output:
+        # Open while nothing answers: the reason a command failed at once is in its output.
+        opened = " open" if result.pending else ""
         parts.append(
-            f"<details><summary>{esc(_(_COMMAND_OUTPUT))}</summary>"
+            f"<details{opened}><summary>{esc(_(_COMMAND_OUTPUT))}</summary>"
             f'<pre style="max-height:20em;overflow:auto">{esc(clip(result.output))}</pre>'
             "</details>"
         )
@@ -105,7 +115,7 @@ def start_text(result: StartResult) -> str:
     if result.protected:
         lines.append(f"  {protected_line(result)}")
     if result.pending:
-        lines.append(f"  {_(_PENDING_NOTE)}")
+        lines.append(f"  {_(_pending_note(result))}")
     if result.replaced_port is not None:
         lines.append(f"  {_(_REPLACES).format(port=result.replaced_port)}")
     if _platform_message_says_more(result):
@@ -118,9 +128,10 @@ def start_text(result: StartResult) -> str:
 
 def protected_line(result: StartResult) -> str:
     """The one line a protected start adds: the URL asks for a password (``--protect``)."""
-    return "\N{LOCK} " + _("asks for a password (guard on port {guard_port})").format(
-        guard_port=result.guard_port
-    )
+    return "\N{LOCK} " + _(
+        "asks for a password first: a guard passes visitors to port {port} (the guard's own "
+        "port: {guard_port})"
+    ).format(port=result.port, guard_port=result.guard_port)
 
 
 class Shown(Protocol):

@@ -158,6 +158,15 @@ class ScnetMagics(SessionMagics, Configurable):
             "status is shown as it goes), then start the service."
         ),
     )
+    @argument(
+        "--replace",
+        action="store_true",
+        help=N_(
+            "If something already listens on PORT on this machine (an earlier run of the "
+            "app), end it first; without this such a start is refused, since the new command "
+            "would fail and the URL would show the old service."
+        ),
+    )
     @line_cell_magic
     def scnet_start(self, line: str = "", cell: str | None = None) -> Any:
         """Start a custom service in an SCNet notebook instance and show its external URL.
@@ -203,7 +212,9 @@ class ScnetMagics(SessionMagics, Configurable):
             password = protect_password(args.protect)
             from .starting import run_start
 
-            return run_start(self, client, request, args.wait, password, boot=args.boot)
+            return run_start(
+                self, client, request, args.wait, password, boot=args.boot, replace=args.replace
+            )
 
     def form(self, **defaults: Any) -> Any:
         """Show the start form, with this session's settings and language."""

@@ -25,6 +25,7 @@ class StartDisplay(service.StartObserver):
     terminal does (one ``ProgressLine``: its display publisher would print every update anew)."""
 
     boot_hint = service.BOOT_OPTION_HINT
+    guard_command = "%scnet_guard"  # the notebook's way: no scnet command on its PATH
 
     def __init__(self, shell: Any, request: StartRequest, wait: float | None, boot: bool) -> None:
         self.wait = wait
@@ -90,6 +91,7 @@ def run_start(
     protect: str | None = None,
     *,
     boot: bool = False,
+    replace: bool = False,
 ) -> StartResult:
     """Say the start is in flight, send it, show the result; with ``wait``, update the
     result in place until ready.
@@ -100,7 +102,13 @@ def run_start(
     with magics.user_errors():
         try:
             final = service.start(
-                request, client, wait=wait, boot=boot, protect=protect, observer=shown
+                request,
+                client,
+                wait=wait,
+                boot=boot,
+                protect=protect,
+                observer=shown,
+                replace=replace,
             )
         except service.StartInterrupted as stopped:
             if stopped.result is None:

@@ -36,7 +36,7 @@ from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
 from ..models import InstanceProgress, Notebook, StartResult
 from ..validation import StartRequest
-from .instance import BOOT_HINT, InstanceControls
+from .instance import BOOT_HINT, REPLACE_HINT, InstanceControls
 from .parts import (
     SecretField,
     ShownOnce,
@@ -51,7 +51,7 @@ from .protect import ProtectPart
 
 log = logging.getLogger("scnet_magic.form")
 
-DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait", "boot")
+DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait", "boot", "replace")
 _LABEL_WIDTH = "7em"
 # A field's box is its label (_LABEL_WIDTH plus the label's 8px right margin) then its input;
 # a note under a field starts where the inputs start.
@@ -72,6 +72,7 @@ class _Request:
     protect: str | None = None  # the password for a guard in front of the service; used once
     boot: bool = False  # start the instance first if it is stopped
     record: Notebook | None = None  # the instance as the notebook list described it
+    replace_old: bool = False  # end what already listens on the port first
 
 
 class StartForm(ShownOnce, InstanceControls):
@@ -260,6 +261,7 @@ class StartForm(ShownOnce, InstanceControls):
                 layout=row,
             ),
             self.boot_box,
+            self.replace_box,
             self.problems,
             self.result_area,
         ]
@@ -517,6 +519,7 @@ class StartForm(ShownOnce, InstanceControls):
                     protect=request.protect,
                     observer=_FormStart(self),
                     record=request.record,
+                    replace=request.replace_old,
                 )
                 self.result_area.value = display.start_html(self.result)
         except service.StartInterrupted as stopped:  # Stop waiting: the result had come
@@ -549,6 +552,8 @@ class _FormStart(service.StartObserver):
     """A start as the form shows it: in its result area, with Stop waiting during the wait."""
 
     boot_hint = BOOT_HINT
+    replace_hint = REPLACE_HINT
+    guard_command = "%scnet_guard"  # the notebook's way: no scnet command on its PATH
 
     def __init__(self, form: StartForm) -> None:
         self.form = form

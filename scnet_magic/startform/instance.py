@@ -11,12 +11,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import display, validation
+from .. import display, service, validation
 from ..errors import ScnetError
 from ..i18n import N_, _
 from ..models import InstanceProgress, Notebook, StartResult
 
 BOOT_HINT = N_("Tick “Start the instance if it is stopped” and start again.")
+REPLACE_HINT = N_("Tick “End what already listens on the port” and start again.")
 
 
 class InstanceControls:
@@ -36,6 +37,17 @@ class InstanceControls:
             indent=False,
             layout=widgets.Layout(width="auto", margin="0 0 0 1em"),
         )
+        # An earlier run of the app on the port would stay the service: end it first.
+        self.replace_box = widgets.Checkbox(
+            value=bool(defaults.get("replace")),
+            description=_("End what already listens on the port"),
+            tooltip=_(
+                "If something on this machine already listens on the port (an earlier run of "
+                "the app), end it before the start"
+            ),
+            indent=False,
+            layout=widgets.Layout(width="auto", margin="0 0 0 1em"),
+        )
         self.port_note = widgets.HTML()
         self.port.observe(self._update_port_note, "value")
         self.notebook_id.observe(self._update_port_note, "value")
@@ -44,9 +56,10 @@ class InstanceControls:
         self._records = {n.id: n for n in map(Notebook.from_record, records) if n.id}
         self._update_port_note()
 
-    def _instance_fields(self, notebook_id: str) -> tuple[bool, Notebook | None]:
-        """A start request's boot choice, and the instance as the list described it."""
-        return self.boot_box.value, self._records.get(notebook_id)
+    def _instance_fields(self, notebook_id: str) -> tuple[bool, Notebook | None, bool]:
+        """A start request's boot choice, the instance as the list described it, and whether
+        to end what listens on the port first."""
+        return self.boot_box.value, self._records.get(notebook_id), self.replace_box.value
 
     def _update_port_note(self, change: object = None) -> None:
         """Say, before Start, what the list already tells: the instance does not run, or this
@@ -58,10 +71,11 @@ class InstanceControls:
                 port: int | None = validation.validate_port(self.port.value)
             except ScnetError:
                 port = None
-            if port is not None and record.custom_port not in (None, port):
+            old = service.user_port(record.custom_port)  # not a guard's port: the user's
+            if port is not None and old not in (None, port):
                 notes.append(
                     _("Starting on port {port} replaces the custom service on port {old}.").format(
-                        port=port, old=record.custom_port
+                        port=port, old=old
                     )
                 )
             if not record.running and record.status:

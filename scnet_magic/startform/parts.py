@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from .. import display, i18n
+from .. import display, i18n, service
 from ..errors import ScnetError
 from ..i18n import _
 from ..models import Account, Login, Notebook
@@ -91,9 +91,15 @@ def without_credentials(url: str) -> str:
 def notebook_label(record: dict[str, Any]) -> str:
     name = str(record.get("notebookName") or _("(no name)"))
     status = display.status_name(record.get("notebookStatus")) or _("unknown")
-    port = Notebook.from_record(record).custom_port
-    # An instance has one custom port: show it, so a start on another port is no surprise.
-    shown_port = " · " + _("port {port}").format(port=port) if port is not None else ""
+    exposed = Notebook.from_record(record).custom_port
+    # An instance has one custom port: show it, so a start on another port is no surprise;
+    # the user's own port, not that of a guard in front of it (--protect).
+    port = service.user_port(exposed)
+    shown_port = ""
+    if port is not None:
+        shown_port = " · " + _("port {port}").format(port=port)
+        if port != exposed:
+            shown_port += " " + _("(password)")
     return f"{name} · {status}{shown_port} · {record['id']}"
 
 

@@ -1,0 +1,295 @@
+"""The service as the kernel's own machine sees it, when the kernel runs where the command runs.
+
+On the platform a notebook's kernel usually runs inside the instance, and in the sandbox with
+``execute=True`` the commands run on the kernel's machine: there the kernel can see what the
+platform's answer does not say. Whether the command a start ran has already ended (its
+process is gone, or no process writes its log any more), so that a wait need not poll for
+minutes for a service that died at once; and what already listens on a port before a start
+(an earlier run of the same app), so that the old process is never reported as the new one.
+
+Nothing here is sure to see anything: a kernel elsewhere sees neither the command nor its log,
+and then every answer is "don't know" (None), never "ended".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shlex
+import socket
+import time
+from dataclasses import dataclass
+from ipaddress import ip_address
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+
+__all__ = [
+    "CommandWatch",
+    "Ended",
+    "end_listeners",
+    "listening",
+    "log_file_of",
+    "run_of",
+    "runs_here",
+    "who_listens",
+]
+
+# How long a command must have been gone before a wait believes it: a shell that starts the
+# service in the background hands over to it within this.
+GRACE = 1.0
+LAST_LINES = 12
+_TAIL_BYTES = 16 * 1024
+_SHELLS = ("sh", "bash", "dash", "zsh")
+
+
+def log_file_of(command: str | None) -> str | None:
+    """The file a shell command sends its output to (``> file``, ``>> file``, ``&> file``)."""
+    if not command:
+        return None
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    try:
+        words = list(lexer)
+    except ValueError:  # unbalanced quotes: the platform's shell decides, not us
+        return None
+    for operator, target in itertools.pairwise(words):
+        if operator in (">", ">>", "&>", "&>>", ">|") and not set(target) <= set("();<>|&"):
+            return target
+    return None
+
+
+def runs_here(url: str | None) -> bool:
+    """Whether a service behind this external URL runs on this machine: a loopback address
+    (the executing sandbox) is this machine by definition."""
+    host = urlsplit(url or "").hostname
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What shows that the started command has ended here: its log (``log``, the file) or
+    its process gone (``log`` None), and the last lines it wrote, as far as they are known."""
+
+    log: str | None
+    last_lines: str
+
+
+def _last_lines(text: str, count: int = LAST_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-count:])
+
+
+def _tail(path: Path) -> str:
+    with open(path, "rb") as log:
+        size = log.seek(0, os.SEEK_END)
+        log.seek(max(0, size - _TAIL_BYTES))
+        return log.read().decode("utf-8", "replace")
+
+
+def _own_processes() -> list[psutil.Process]:
+    # Only the user's own: the platform runs the command as the user the kernel runs as, and
+    # other users' processes cannot be read anyway.
+    uid = os.getuid()
+    found = []
+    for proc in psutil.process_iter(["uids"]):
+        uids = proc.info.get("uids")
+        if uids is not None and uids.real == uid:
+            found.append(proc)
+    return found
+
+
+def _writes(proc: psutil.Process, path: Path) -> bool:
+    with contextlib.suppress(psutil.Error, OSError):
+        return any(Path(f.path) == path for f in proc.open_files())
+    return False
+
+
+def _is_the_command(argv: list[str], command: str, words: list[str]) -> bool:
+    """Whether a process's arguments are the command: a shell running it (``sh -c command``),
+    the command itself (a shell that ``exec``\\ s its last word), or a part of it (a program
+    the command started in the background: ``nohup python app.py &``)."""
+    if not argv:
+        return False
+    if len(argv) >= 3 and Path(argv[0]).name in _SHELLS and argv[1] == "-c":
+        return argv[2] == command
+    if argv == words:
+        return True
+    joined = " ".join(argv)
+    return len(argv) >= 2 and joined in command
+
+
+class CommandWatch:
+    """Whether the command a start ran (``command``, sent at ``since``: ``time.monotonic()``)
+    has ended on this machine. ``here``: it is known to run here (:func:`runs_here`); a fresh
+    log it writes shows it too, and so does its process seen here, started after ``since``
+    (a kernel inside the instance: the platform's answer does not say where it runs).
+    ``output``: the platform's answer's output, the last lines to show when the process is
+    gone and there is no log. ``folders``: where a relative log path may be (the command's
+    working folder is the platform's: not known)."""
+
+    def __init__(
+        self,
+        command: str,
+        since: float,
+        *,
+        here: bool,
+        output: str | None = None,
+        folders: tuple[Path, ...] | None = None,
+    ) -> None:
+        self.command = command
+        self.here = here
+        self.output = output or ""
+        # The log's modification time is wall-clock time.
+        self.since_wall = time.time() - (time.monotonic() - since)
+        self.created = time.monotonic()
+        self._gone_since: float | None = None
+        log = log_file_of(command)
+        self.log_name = log
+        self.logs: tuple[Path, ...] = ()
+        if log is not None:
+            path = Path(log).expanduser()
+            bases = folders if folders is not None else (Path.cwd(), Path.home())
+            self.logs = (path,) if path.is_absolute() else tuple(base / path for base in bases)
+        try:
+            self.words = shlex.split(command)
+        except ValueError:
+            self.words = []
+
+    def ended(self) -> Ended | None:
+        """Evidence that the command has ended, or None: it runs, or nothing can be seen."""
+        fresh = [log for log in self.logs if _written_since(log, self.since_wall)]
+        if fresh:
+            return self._log_ended(fresh[0])
+        if not self.command.strip():
+            return None
+        running = [proc for proc in _own_processes() if self._runs(proc)]
+        if not self.here:
+            # The command's process seen here, started by this start: the kernel runs where
+            # the command runs (inside the instance), so its end can be seen too.
+            self.here = any(self._started_since(proc) for proc in running)
+            if not self.here:
+                return None  # a log not written yet, or elsewhere: nothing to go by
+        if running:
+            self._gone_since = None
+            return None
+        now = time.monotonic()
+        if self._gone_since is None:
+            self._gone_since = now
+        if now - self._gone_since < GRACE:
+            return None
+        return Ended(self.log_name, _last_lines(self.output))
+
+    def _runs(self, proc: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return _is_the_command(proc.cmdline(), self.command, self.words)
+        return False
+
+    def _started_since(self, proc: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return proc.create_time() >= self.since_wall - 1.0
+        return False
+
+    def _log_ended(self, log: Path) -> Ended | None:
+        if any(_writes(proc, log.resolve()) for proc in _own_processes()):
+            return None
+        if time.monotonic() - self.created < GRACE:
+            return None  # the shell opens the log before it starts the program
+        return Ended(str(log), _last_lines(_tail(log)))
+
+
+def _written_since(path: Path, moment: float) -> bool:
+    try:
+        # A second's slack: some file systems keep coarse times.
+        return path.stat().st_mtime >= moment - 1.0
+    except OSError:
+        return False
+
+
+# -- a port already in use ---------------------------------------------------------------------
+
+
+def listening(port: int, timeout: float = 0.5) -> bool:
+    """Whether something on this machine accepts connections on ``127.0.0.1:port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _listeners(port: int) -> list[psutil.Process]:
+    found = []
+    for proc in _own_processes():
+        with contextlib.suppress(psutil.Error):
+            if any(
+                conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+                for conn in proc.net_connections(kind="inet")
+            ):
+                found.append(proc)
+    return found
+
+
+def run_of(port: int, command: str) -> bool:
+    """Whether what listens on ``port`` here is a run of ``command`` (an earlier start of it,
+    the same app), as far as this user's processes show."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = []
+    for proc in _listeners(port):
+        with contextlib.suppress(psutil.Error):
+            if _is_the_command(proc.cmdline(), command, words):
+                return True
+            # The app a shell started (``cd app && python app.py``): its shell runs the command.
+            parent = proc.parent()
+            if parent is not None and _is_the_command(parent.cmdline(), command, words):
+                return True
+    return False
+
+
+def _untouchable() -> set[int]:
+    """This process and its ancestors (the kernel, the notebook server): never ended."""
+    pids = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        pids.update(proc.pid for proc in psutil.Process().parents())
+    return pids
+
+
+def who_listens(port: int) -> str:
+    """ " (pid N: its command)" for the first process of this user listening on ``port``, to
+    name it in a message; "" when none can be seen."""
+    for proc in _listeners(port):
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(proc.cmdline()) or proc.name()
+            if len(command) > 60:
+                command = command[:59] + "…"
+            return f" (pid {proc.pid}: {command})"
+    return ""
+
+
+def end_listeners(port: int, timeout: float = 5.0) -> list[int]:
+    """End the processes of this user that listen on ``port`` (SIGTERM, then SIGKILL after
+    ``timeout`` s); their pids. Neither the kernel's own process nor the server it runs under
+    is ever one of them."""
+    spared = _untouchable()
+    procs = [proc for proc in _listeners(port) if proc.pid not in spared]
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while listening(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [proc.pid for proc in procs]
