@@ -16,8 +16,8 @@ from typing import Any
 
 from . import account, config, i18n, lifecycle, readiness, validation
 from .config import Settings
-from .errors import ApiError, HttpError, InvalidInput, MalformedResponse, ScnetError
-from .i18n import _
+from .errors import ApiError, HttpError, InvalidInput, MalformedResponse, ScnetError, sentences
+from .i18n import N_, _
 from .models import (
     InstanceProgress,
     Notebook,
@@ -41,7 +41,15 @@ START_PATH = f"{API}/customize-service/actions/start"
 SERVICE_URL_PATH = f"{API}/customize-service/url"
 LIST_PATH = f"{API}/list"
 PAGE_SIZE = 20  # the documented default; larger sizes are undocumented
-MAX_PAGES = 1000
+# A list that has not ended by then never will: a server that answers every page full and a
+# total no list reaches would otherwise be read for ever (each answer is limited in size, the
+# list is limited here).
+MAX_PAGES = 50
+MAX_RECORDS = MAX_PAGES * PAGE_SIZE
+MAY_BE_RUNNING = N_(
+    "The command may already be running: check the service's address (%scnet_url, scnet url "
+    "or service_url()) before starting again; a second start runs it twice."
+)
 
 
 class ScnetClient(Transport):
@@ -115,8 +123,14 @@ class ScnetClient(Transport):
     def send_start(self, request: StartRequest) -> StartResult:
         """Send a start request already checked (see :func:`validation.start_request`)."""
         with self._speaking():
-            envelope = self._call("POST", START_PATH, body=request.body())
-            return self._start_result(request, envelope)
+            try:
+                envelope = self._call("POST", START_PATH, body=request.body())
+                return self._start_result(request, envelope)
+            except MalformedResponse as exc:
+                # A start answered, but not as documented: it may have run all the same.
+                raise MalformedResponse(
+                    exc.problem, exc.status, exc.body, sentences(_(MAY_BE_RUNNING), exc.hint)
+                ) from exc
 
     def _start_result(self, request: StartRequest, envelope: dict[str, Any]) -> StartResult:
         data = envelope.get("data")
@@ -212,8 +226,10 @@ class ScnetClient(Transport):
                 records.extend(batch)
                 total = data.get("total")
                 if not batch or (isinstance(total, int) and len(records) >= total):
+                    return records
+                if len(records) >= MAX_RECORDS:
                     break
-            return records
+            raise _endless(page, len(records), total)
 
     # -- the instance around the service ---------------------------------------------------
 
@@ -455,3 +471,16 @@ class ScnetClient(Transport):
             "sign in with scnet login or %scnet_login, which finds your region's address, "
             "or set SCNET_BASE_URL to it."
         ).format(url=self.base_url)
+
+
+def _endless(pages: int, records: int, total: object) -> ScnetError:
+    """The error for a notebook list that did not end: what was read, and what it claimed."""
+    return MalformedResponse(
+        _(
+            "the notebook list did not end after {pages} pages ({records} records read; the "
+            "answer's total: {total})"
+        ).format(pages=pages, records=records, total=preview_json(total)),
+        200,
+        "",
+        _("Narrow the list with a status or a name (--status, --name)."),
+    ).at(f"GET {LIST_PATH}")

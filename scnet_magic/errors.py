@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from . import i18n
 from .i18n import N_, _
+from .server_text import strip_controls
 
 
 class CodeInfo(NamedTuple):
@@ -72,8 +73,9 @@ _STOPS = (".", "!", "?", *_FULL_WIDTH_STOPS)
 
 
 def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
-    """Server-sent text as one short line: whitespace runs become one space, the rest is cut."""
-    line = " ".join(text.split())
+    """Server-sent text as one short line: whitespace runs become one space, terminal controls
+    go, the rest is cut."""
+    line = " ".join(strip_controls(text).split())
     return line if len(line) <= limit else line[:limit] + "…"
 
 

@@ -38,6 +38,7 @@ from .errors import (
     one_line,
 )
 from .i18n import N_, _
+from .server_text import MAX_DEPTH, ServerText, TooDeep
 
 log = logging.getLogger("scnet_magic.client")
 _T = TypeVar("_T")
@@ -45,6 +46,9 @@ _T = TypeVar("_T")
 MAX_BODY = 2 * 1024 * 1024  # an API answer is a few KiB; a larger body is not an answer
 BODY_PREVIEW = 200  # characters of an unexpected body quoted in an error
 MAX_CONNECT_TIMEOUT = 10.0
+
+# Request headers that carry a credential, and what a server's echo of one is shown as.
+CREDENTIAL_HEADERS = {"token": "token", "accessKey": "access key", "signature": "signature"}
 
 _MAY_HAVE_ARRIVED = N_(
     "The request may have reached the platform: check the instance before starting again."
@@ -68,9 +72,12 @@ def _retry_policy(retries: int) -> Retry:
     )
 
 
-def preview(body: bytes) -> str:
-    """The start of a body as one short line, for error messages."""
-    return one_line(body[: BODY_PREVIEW * 4].decode("utf-8", "replace"), BODY_PREVIEW)
+def preview(body: bytes, clean: ServerText | None = None) -> str:
+    """The start of a body as one short line, for error messages; with ``clean``, the
+    credentials it was sent hidden (before the cut, so that no part of one is left)."""
+    clean = clean or ServerText()
+    start = body[: BODY_PREVIEW * 4 + 1024].decode("utf-8", "replace")
+    return one_line(clean.text(start), BODY_PREVIEW)
 
 
 def _status_hint(status: int) -> str:
@@ -202,13 +209,20 @@ class Transport:
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
         address_name: str | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Send one request and return the envelope of a successful answer.
 
         ``address_name`` names the address setting in hints when this request goes to
-        another host than the one the class's ``address_name`` names.
+        another host than the one the class's ``address_name`` names. Every string of the
+        answer comes back cleaned (:class:`ServerText`): the credentials sent in its headers,
+        and ``secrets`` (value: what it is), hidden; terminal controls taken out.
         """
         address = address_name or self.address_name
+        sent = {
+            value: name for key, name in CREDENTIAL_HEADERS.items() if (value := headers.get(key))
+        }
+        clean = ServerText({**sent, **(secrets or {})})
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         started = time.monotonic()
@@ -232,10 +246,10 @@ class Transport:
                 stream=True,
             )
             try:
-                raw = _read_body(response, deadline)
+                raw = clean.hide_bytes(_read_body(response, deadline, clean))
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
                 _forget_variables(exc)
-                raise self._cut_off(method, origin, response.status_code, exc) from exc
+                raise self._cut_off(method, origin, response.status_code, exc, clean) from exc
             finally:
                 response.close()
         except ScnetError:
@@ -255,13 +269,13 @@ class Transport:
             _forget_variables(exc)
             raise TransportError(
                 _("secure connection to {origin} failed: {reason}").format(
-                    origin=origin, reason=reason_of(exc)
+                    origin=origin, reason=clean.text(reason_of(exc), multiline=False)
                 ),
                 _tls_hint(exc, address),
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
-            reason = reason_of(exc)
+            reason = clean.text(reason_of(exc), multiline=False)
             refused = reason in (_("connection refused"), _("host name not found"))
             raise TransportError(
                 _("request to {origin} failed: {reason}").format(origin=origin, reason=reason),
@@ -277,7 +291,7 @@ class Transport:
             time.monotonic() - started,
             len(raw),
         )
-        return _envelope(response, raw)
+        return _envelope(response, raw, clean)
 
     def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
         """One GET to a service's URL, reading only the status line and headers.
@@ -309,9 +323,12 @@ class Transport:
             return None, reason_of(exc), None
         with response:
             reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+            reason = ServerText().text(reason, multiline=False)
             return response.status_code, reason, response.headers.get(header)
 
-    def _cut_off(self, method: str, origin: str, status: int, exc: BaseException) -> TransportError:
+    def _cut_off(
+        self, method: str, origin: str, status: int, exc: BaseException, clean: ServerText
+    ) -> TransportError:
         """The status line came but the body did not: say so, and how it ended."""
         hint = _(self.unsure_post_hint) if method == "POST" else _("Try again.")
         if any(
@@ -325,7 +342,7 @@ class Transport:
             )
         return TransportError(
             _("the answer from {origin} (HTTP {status}) was cut off: {reason}").format(
-                origin=origin, status=status, reason=reason_of(exc)
+                origin=origin, status=status, reason=clean.text(reason_of(exc), multiline=False)
             ),
             hint,
         )
@@ -339,7 +356,7 @@ class Transport:
         )
 
 
-def _read_body(response: requests.Response, deadline: float) -> bytes:
+def _read_body(response: requests.Response, deadline: float, clean: ServerText) -> bytes:
     """The body, read against a total deadline and a size limit.
 
     ``requests``' timeout applies to each socket read, so a server that trickles one byte at a
@@ -363,11 +380,11 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
             # Quote the start only: joining megabytes would make one more copy of them.
             start = b""
             for piece in chunks:
-                start += piece[: BODY_PREVIEW * 4 - len(start)]
+                start += piece[: BODY_PREVIEW * 4 + 1024 - len(start)]
             raise MalformedResponse(
                 _("body larger than {size} MiB").format(size=MAX_BODY // (1024 * 1024)),
                 response.status_code,
-                preview(start),
+                preview(start, clean),
             )
 
 
@@ -379,11 +396,11 @@ def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
         sock.settimeout(max(seconds, 0.001))
 
 
-def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
+def _envelope(response: requests.Response, raw: bytes, clean: ServerText) -> dict[str, Any]:
     status = response.status_code
-    reason = response.reason or ""
+    reason = clean.text(response.reason or "", multiline=False)
     if 300 <= status < 400:
-        location = response.headers.get("Location", "")
+        location = clean.text(response.headers.get("Location", ""), multiline=False)
         raise HttpError(
             status,
             reason,
@@ -394,34 +411,43 @@ def _envelope(response: requests.Response, raw: bytes) -> dict[str, Any]:
             ),
         )
     try:
-        parsed = json.loads(raw)
+        # Cleaned once parsed, so that escaped forms (\u0041, \/) of a credential are hidden.
+        parsed = clean.json(json.loads(raw))
+    except (RecursionError, TooDeep):
+        # json.loads runs out of stack on deep nesting; anything deeper than MAX_DEPTH would
+        # later, where it is shown.
+        raise MalformedResponse(
+            _("JSON nested more than {depth} levels deep").format(depth=MAX_DEPTH),
+            status,
+            preview(raw, clean),
+        ) from None
     except ValueError:
         if status >= 400:
-            raise HttpError(status, reason, preview(raw), _status_hint(status)) from None
+            raise HttpError(status, reason, preview(raw, clean), _status_hint(status)) from None
         raise MalformedResponse(
             _("not valid JSON"),
             status,
-            preview(raw),
+            preview(raw, clean),
             _("The base URL may not be the API address."),
         ) from None
     if not isinstance(parsed, dict) or "code" not in parsed:
         if status >= 400:
-            raise HttpError(status, reason, preview(raw), _status_hint(status))
-        raise MalformedResponse(_("no 'code' field"), status, preview(raw))
+            raise HttpError(status, reason, preview_json(parsed), _status_hint(status))
+        raise MalformedResponse(_("no 'code' field"), status, preview_json(parsed))
     code = parsed["code"]
     # Documented as a string; some answers carry a number.
     if isinstance(code, bool) or not isinstance(code, (str, int)):
         raise MalformedResponse(
             _("'code' is {type}, expected a string").format(type=json_type(code)),
             status,
-            preview(raw),
+            preview_json(parsed),
         )
     code_text = str(code).strip()
     if code_text != "0":
         msg = parsed.get("msg")
         raise ApiError(code_text, str(msg) if msg is not None else "", status)
     if status >= 300:
-        raise HttpError(status, reason, preview(raw), _status_hint(status))
+        raise HttpError(status, reason, preview_json(parsed), _status_hint(status))
     return parsed
 
 

@@ -1,0 +1,296 @@
+"""A hostile server's answers on every endpoint, through every front end.
+
+Each kind of answer in ``hostile_server.KINDS`` (credentials echoed back in every field and
+header, terminal escapes, nested JSON, bad URLs, odd types, a list that never ends) meets the
+start, the service's address, the notebook list and sign-in; through ``ScnetClient``, the
+magics (text and HTML, with ``short_errors`` on and off) and the ``scnet`` command. Each ends
+in a one-line error or a correct result, never a traceback, and nothing shown, raised or logged
+holds a credential or a terminal control.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hostile_server import KINDS, Received, Reply, hostile_server
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from scnet_magic import ScnetClient, ScnetError
+from scnet_magic.client import MAX_PAGES
+
+from conftest import CANARY, SECRET_CANARY
+from frontends import FormFrontEnd, MagicFrontEnd, Target, run_scnet
+
+ID = "1896050410550136833"
+ACCESS_CANARY = "AK-CANARY-7c41e09b5d"
+USER = "hostile-user"
+TIMEOUT = 3.0
+# The whole token and the parts of it no other token shares, the access key, the secret key.
+SECRETS = [CANARY, *CANARY.split(".")[1:], ACCESS_CANARY, SECRET_CANARY]
+# What a terminal obeys: C0 controls but tab and newline, DEL, C1 controls, bidi overrides.
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+ENDPOINTS = ("start", "url", "list", "sign-in")
+
+
+def assert_safe(where: str, *texts: object) -> None:
+    """No credential and no terminal control in any of the texts."""
+    for text in map(str, texts):
+        for secret in SECRETS:
+            at = text.find(secret)
+            assert at < 0, f"credential in {where}: …{text[max(0, at - 120) : at + 20]!r}"
+        control = CONTROLS.search(text)
+        assert control is None, (
+            f"terminal control in {where}: …{text[max(0, control.start() - 60) : control.end()]!r}"
+        )
+
+
+def error_texts(error: BaseException) -> list[str]:
+    texts: list[str] = []
+    item: BaseException | None = error
+    while item is not None:
+        texts += [str(item), repr(item), str(getattr(item, "hint", ""))]
+        item = item.__cause__ or item.__context__
+    return texts
+
+
+@pytest.fixture(autouse=True)
+def logs_audited(debug_logs: pytest.LogCaptureFixture) -> Iterator[None]:
+    """The package's and urllib3's DEBUG logs hold no credential and no control either."""
+    yield
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    for record in debug_logs.records:
+        assert_safe(f"log record of {record.name}", formatter.format(record))
+
+
+@pytest.fixture(params=sorted(KINDS))
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def server(kind: str) -> Iterator[Any]:
+    with hostile_server(KINDS[kind]) as running:
+        yield running
+
+
+def login_env(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Sign-in settings aimed at ``url``, with the canaries as the key pair."""
+    for name, value in {
+        "SCNET_LOGIN_URL": url,
+        "SCNET_AC_URL": url,
+        "SCNET_USER": USER,
+        "SCNET_ACCESS_KEY": ACCESS_CANARY,
+        "SCNET_SECRET_KEY": SECRET_CANARY,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def api_call(endpoint: str, url: str) -> Callable[[], object]:
+    client = ScnetClient(base_url=url, token=CANARY, timeout=TIMEOUT)
+    return {
+        "start": lambda: client.start_service(ID, 1223, "python app.py"),
+        "url": lambda: client.service_url(ID),
+        "list": client.list_notebooks,
+        "sign-in": lambda: ScnetClient.login(
+            USER, ACCESS_CANARY, SECRET_CANARY, login_url=url, ac_url=url, timeout=TIMEOUT
+        ),
+    }[endpoint]
+
+
+def renderings(value: object) -> list[str]:
+    texts = [repr(value), str(value)]
+    for name in ("_repr_html_", "to_dict"):
+        if hasattr(value, name):
+            texts.append(str(getattr(value, name)()))
+    if hasattr(value, "_repr_mimebundle_"):
+        texts.append(str(value._repr_mimebundle_()))
+    return texts
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_client(kind: str, endpoint: str, server: Any) -> None:
+    """``ScnetClient``: a ``ScnetError`` with a one-line message, or a result; both clean."""
+    call = api_call(endpoint, server.url)
+    try:
+        value = call()
+    except ScnetError as exc:
+        assert "\n" not in exc.user_message(), exc.user_message()
+        assert_safe(f"{kind} at {endpoint}: the error", exc.user_message(), *error_texts(exc))
+    else:
+        assert_safe(f"{kind} at {endpoint}: the result", *renderings(value))
+    assert server.received, "nothing was sent"
+
+
+def magic_cells(endpoint: str, magic: MagicFrontEnd, url: str) -> list[str]:
+    setup = magic.point_at(Target(url, CANARY, TIMEOUT))
+    return {
+        "start": [*setup, f"%scnet_start --id {ID} --port 1223"],
+        "url": [*setup, f"%scnet_url --id {ID}"],
+        "list": [*setup, "%scnet_notebooks"],
+        "sign-in": [f"%config ScnetMagics.timeout = {TIMEOUT!r}", "%scnet_login"],
+    }[endpoint]
+
+
+@pytest.mark.parametrize("short_errors", [True, False], ids=["short", "full"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_magics(
+    kind: str,
+    endpoint: str,
+    short_errors: bool,
+    server: Any,
+    ip: InteractiveShell,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The magics, text and HTML: one line (short errors) or the package's own error with its
+    traceback (full), never another exception; nothing shown holds a credential or a control."""
+    login_env(monkeypatch, server.url)
+    magic = MagicFrontEnd(ip, monkeypatch)
+    colors = ip.colors
+    ip.run_line_magic("colors", "nocolor")  # IPython's own colours are not the server's
+    try:
+        setup = [f"%config ScnetMagics.short_errors = {short_errors}"]
+        outcome = magic.run([*setup, *magic_cells(endpoint, magic, server.url)])
+    finally:
+        ip.run_line_magic("colors", colors)
+    where = f"{kind} at %{endpoint} (short_errors={short_errors})"
+    assert_safe(where, outcome.shown, *outcome.texts)
+    if outcome.error is None:
+        return
+    if short_errors:
+        assert isinstance(outcome.error, UsageError), (where, outcome.error)
+        assert "Traceback" not in outcome.shown, outcome.shown
+        assert "\n" not in str(outcome.error), outcome.error
+    else:
+        assert isinstance(outcome.error, ScnetError), (where, repr(outcome.error))
+
+
+def test_form_start(kind: str, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start form: a result or an error in its result area, its widgets clean."""
+    outcome = FormFrontEnd(monkeypatch).start(
+        Target(server.url, CANARY, TIMEOUT), ID, "1223", "python app.py"
+    )
+    assert_safe(f"{kind} in the form", outcome.shown, *outcome.texts)
+    assert outcome.error is None or isinstance(outcome.error, ScnetError), repr(outcome.error)
+
+
+# The command (a subprocess per run) meets a representative kind of each family.
+COMMAND_KINDS = [
+    "echo-every-field",
+    "echo-api-error-json-escapes",
+    "echo-redirect",
+    "echo-not-json",
+    "escapes-every-field",
+    "escapes-reason",
+    "nested-arrays",
+    "url-bad-ipv6",
+    "endless-list",
+]
+COMMAND_WORDS = {
+    "start": ["start", "--id", ID, "--port", "1223"],
+    "url": ["url", "--id", ID],
+    "list": ["notebooks"],
+    "sign-in": ["login"],
+}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("command_kind", COMMAND_KINDS)
+def test_command(command_kind: str, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scnet``: exit 0 with a result, or exit 1 with an error line and a hint line on stderr;
+    no traceback, and nothing printed holds a credential or a control."""
+    with hostile_server(KINDS[command_kind]) as server:
+        env = {
+            "SCNET_TOKEN": CANARY,
+            "SCNET_BASE_URL": server.url,
+            "SCNET_TIMEOUT": str(TIMEOUT),
+            "SCNET_LOGIN_URL": server.url,
+            "SCNET_AC_URL": server.url,
+            "SCNET_USER": USER,
+            "SCNET_ACCESS_KEY": ACCESS_CANARY,
+            "SCNET_SECRET_KEY": SECRET_CANARY,
+        }
+        run = run_scnet(COMMAND_WORDS[endpoint], env)
+    where = f"scnet {endpoint} answered {command_kind}"
+    assert_safe(where, run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode in (0, 1), (where, run.returncode, run.stderr)
+    if run.returncode == 1:
+        lines = run.stderr.splitlines()
+        assert lines[0].startswith("scnet: error: "), run.stderr
+        assert all(line.startswith("hint: ") for line in lines[1:]), run.stderr
+
+
+# -- the cases the tables only pass through: what the user is told ---------------------------
+
+
+def test_a_start_answer_that_breaks_parsing_says_the_command_may_be_running(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nested JSON after the start was sent: the usual one-line "unexpected answer", saying
+    the command may be running and how to check."""
+    for kind in ("nested-arrays", "nested-in-data", "nested-moderately"):
+        with hostile_server(KINDS[kind]) as server:
+            with pytest.raises(ScnetError) as caught:
+                ScnetClient(base_url=server.url, token=CANARY).start_service(ID, 1223)
+            magic = MagicFrontEnd(ip, monkeypatch)
+            shown = magic.run(magic_cells("start", magic, server.url))
+        assert caught.value.message.startswith("Unexpected answer"), (kind, caught.value)
+        assert "scnet_url" in caught.value.hint and "scnet url" in caught.value.hint, kind
+        assert isinstance(shown.error, UsageError) and "scnet_url" in str(shown.error), kind
+        assert "Traceback" not in shown.shown, shown.shown
+
+
+def test_an_address_that_is_no_url_is_no_address(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``http://[::1`` in ``errorMsg`` (Python's URL parser refuses it): the start is pending,
+    without an address, as when the platform names none."""
+    with hostile_server(KINDS["url-bad-ipv6"]) as server:
+        result = ScnetClient(base_url=server.url, token=CANARY).start_service(ID, 1223)
+        magic = MagicFrontEnd(ip, monkeypatch)
+        shown = magic.run(
+            [
+                *magic_cells("start", magic, server.url)[:-1],
+                f"r = {magic_cells('start', magic, server.url)[-1]}",
+                "r",
+            ]
+        )
+    assert result.pending and result.url is None, result
+    assert shown.error is None and shown.result is not None and shown.result.url is None
+
+
+def test_an_endless_list_stops_and_says_what_was_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    with hostile_server(KINDS["endless-list"]) as server:
+        client = ScnetClient(base_url=server.url, token=CANARY)
+        with pytest.raises(ScnetError) as caught:
+            client.list_notebooks()
+        pages = len(server.received)
+    assert pages <= MAX_PAGES <= 100, pages
+    message = caught.value.message
+    assert f"{pages} pages" in message and "records" in message, message
+    assert "--status" in caught.value.hint or "status" in caught.value.hint, caught.value.hint
+
+
+def test_a_list_that_ends_is_read_whole() -> None:
+    """The limit is not met by a long list that ends: every page is read."""
+    pages_wanted = 12
+
+    def answer(received: Received) -> Reply:
+        page = int(received.path.split("page=")[1].split("&")[0])
+        size = 20 if page < pages_wanted else 7
+        first = (page - 1) * 20
+        records = [
+            {"id": str(1896050410550136833 + first + n), "notebookStatus": "Running"}
+            for n in range(size)
+        ]
+        total = (pages_wanted - 1) * 20 + 7
+        return Reply(body={"code": "0", "msg": "ok", "data": {"total": total, "records": records}})
+
+    with hostile_server(answer) as server:
+        listed = ScnetClient(base_url=server.url, token=CANARY).list_notebooks()
+    assert len(listed) == (pages_wanted - 1) * 20 + 7
