@@ -116,6 +116,12 @@ def _endless_list(received: Received) -> Reply:
     return Reply(body=envelope({"total": 10**9, "records": page}))
 
 
+def _request_text(received: Received) -> str:
+    """The whole request as text: every header and the body."""
+    headers = "; ".join(f"{name}={value}" for name, value in received.headers.items())
+    return f"{received.method} {received.path} {headers} {received.body.decode('utf-8', 'replace')}"
+
+
 def _nested(depth: int, inner: str = "[") -> bytes:
     return (inner * depth).encode() + (b"]" if inner == "[" else b"}") * depth
 
@@ -151,6 +157,12 @@ KINDS: dict[str, Answer] = {
     "echo-data-wrong-type": lambda r: Reply(body=envelope([r.echo])),
     "echo-header": lambda r: Reply(
         500, b"", "Oops", [("X-Token", r.echo), ("Set-Cookie", f"t={r.echo}")]
+    ),
+    "echo-request": lambda r: Reply(
+        500,
+        _every_field(_request_text(r)),
+        "Oops",
+        [("X-Echo", " ".join(r.headers.values()) + " " + r.body.decode("latin-1"))],
     ),
     # -- terminal escapes ---------------------------------------------------------------------
     "escapes-api-error": lambda r: Reply(body=envelope(None, "10001", ESCAPES)),
