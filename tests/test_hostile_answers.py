@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hostile_server import KINDS, Received, Reply, hostile_server
+from hostile_server import ESCAPES, KINDS, URL, Received, Reply, hostile_server
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from scnet_magic import ScnetClient, ScnetError
 from scnet_magic.client import MAX_PAGES
+from scnet_magic.models import Notebook
 
 from conftest import CANARY, SECRET_CANARY
 from frontends import FormFrontEnd, MagicFrontEnd, Target, run_scnet
@@ -294,3 +295,35 @@ def test_a_list_that_ends_is_read_whole() -> None:
     with hostile_server(answer) as server:
         listed = ScnetClient(base_url=server.url, token=CANARY).list_notebooks()
     assert len(listed) == (pages_wanted - 1) * 20 + 7
+
+
+def test_text_renderings_hold_no_control_whatever_their_results_hold() -> None:
+    """Results made without the transport (by hand, from a saved answer): the text renderings
+    take the controls out themselves, keeping the lines and tabs of multi-line output."""
+    from scnet_magic import display
+    from scnet_magic.models import ServiceUrl, StartResult
+
+    result = StartResult(
+        code="0",
+        msg=ESCAPES,
+        exec_success=False,
+        error_msg=ESCAPES,
+        output=f"line 1\n{ESCAPES}\tend",
+        url=f"{URL}/{ESCAPES}",
+        notebook_id=ID,
+        port=1223,
+        raw={},
+    )
+    record = {"id": ID, "notebookName": ESCAPES, "notebookStatus": ESCAPES}
+    texts = {
+        "start_text": display.start_text(result),
+        "service_url_text": display.service_url_text(
+            ServiceUrl(ID, f"{URL}/{ESCAPES}", ESCAPES, {})
+        ),
+        "notebooks_text": display.notebooks_text([record]),
+        "notebook_text": display.notebook_text(Notebook.from_record(record)),
+        "str(result)": str(result),
+    }
+    for name, text in texts.items():
+        assert CONTROLS.search(text) is None, (name, text)
+    assert "line 1\n" in texts["start_text"] and "\tend" in texts["start_text"]

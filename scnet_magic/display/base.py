@@ -3,12 +3,15 @@ results as the renderers read them."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import unicodedata
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol
 
 from ..i18n import N_, _
+from ..server_text import strip_controls
 
 if TYPE_CHECKING:
     from ..errors import ScnetError
@@ -153,6 +156,20 @@ _SERVICE_OF = N_("Custom service of notebook {notebook_id}:")
 _NO_ADDRESS = N_("No external address yet: start a service first.")
 _OUTPUT_LIMIT = 20_000  # characters of command output shown inline; the rest stays in .output
 _REPLACES = N_("This replaced the custom service on port {port}: an instance has one custom port.")
+
+
+_P = ParamSpec("_P")
+
+
+def terminal_safe(render: Callable[_P, str]) -> Callable[_P, str]:
+    """A text renderer whose text holds no escape sequence or control character (newlines and
+    tabs kept): what it shows may have come from a server, and a terminal would obey it."""
+
+    @functools.wraps(render)
+    def rendered(*args: _P.args, **kwargs: _P.kwargs) -> str:
+        return strip_controls(render(*args, **kwargs))
+
+    return rendered
 
 
 def _esc(value: object) -> str:

@@ -13,6 +13,7 @@ from .base import (
     _box,
     _esc,
     _width,
+    terminal_safe,
 )
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def _notebook_count(count: int) -> str:
     return ngettext("{count} notebook", "{count} notebooks", count).format(count=count)
 
 
+@terminal_safe
 def notebooks_text(records: Sequence[dict[str, Any]]) -> str:
     rows = [
         [
@@ -135,6 +137,7 @@ def notebooks_bundle(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 # -- signing in ----------------------------------------------------------------------------
 
 
+@terminal_safe
 def login_text(login: Login) -> str:
     """Who is signed in, where, and the address the session now uses."""
     return _("Signed in as {user}, region {region} ({region_id}).\nAddress: {url}").format(
@@ -142,6 +145,7 @@ def login_text(login: Login) -> str:
     )
 
 
+@terminal_safe
 def login_status_text(
     settings: Settings,
     current: Login | None,
@@ -204,6 +208,7 @@ def instance_line(notebook: Notebook) -> str:
     )
 
 
+@terminal_safe
 def notebook_text(notebook: Notebook) -> str:
     title = _("Notebook {name} ({notebook_id})").format(
         name=notebook.name or _("(no name)"), notebook_id=notebook.id
@@ -225,6 +230,7 @@ def notebook_bundle(notebook: Notebook) -> dict[str, Any]:
     return {"text/plain": notebook_text(notebook), "text/html": notebook_html(notebook)}
 
 
+@terminal_safe
 def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = "") -> str:
     """One line: the instance's status while it boots (or stops), with the seconds elapsed."""
     if progress is None:
@@ -237,6 +243,7 @@ def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = 
     )
 
 
+@terminal_safe
 def stop_text(result: StopResult) -> str:
     name = result.notebook_id
     if result.already_stopped:
