@@ -315,12 +315,14 @@ class Transport:
             )
         except requests.exceptions.SSLError as exc:
             _forget_variables(exc)
-            return None, _("TLS error ({reason})").format(reason=reason_of(exc)), None
+            reason = ServerText().text(reason_of(exc), multiline=False)
+            return None, _("TLS error ({reason})").format(reason=reason), None
         except requests.exceptions.Timeout:
             return None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}"), None
         except requests.exceptions.ConnectionError as exc:
             _forget_variables(exc)
-            return None, reason_of(exc), None
+            # A status line that is not HTTP comes back in the exception's text.
+            return None, ServerText().text(reason_of(exc), multiline=False), None
         with response:
             reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
             reason = ServerText().text(reason, multiline=False)

@@ -10,8 +10,11 @@ holds a credential or a terminal control.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -327,3 +330,29 @@ def test_text_renderings_hold_no_control_whatever_their_results_hold() -> None:
     for name, text in texts.items():
         assert CONTROLS.search(text) is None, (name, text)
     assert "line 1\n" in texts["start_text"] and "\tend" in texts["start_text"]
+
+
+def test_a_service_address_answering_escapes_in_its_status_line() -> None:
+    """Waiting for the service: a gateway whose status line is escapes (not HTTP at all) or
+    whose reason phrase is; the "last check" the error names holds no control."""
+    from scnet_magic.errors import NotReady
+
+    for status_line in (f"{ESCAPES} garbage", f"HTTP/1.1 502 {ESCAPES}"):
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+
+            def serve(line: str = status_line, listener: socket.socket = listener) -> None:
+                with contextlib.suppress(OSError):
+                    while True:
+                        connection, _address = listener.accept()
+                        with connection:
+                            connection.recv(65536)
+                            connection.sendall(line.encode("utf-8") + b"\r\n\r\n")
+
+            threading.Thread(target=serve, daemon=True).start()
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+            client = ScnetClient(base_url=url, token=CANARY)
+            with pytest.raises(NotReady) as caught:
+                client.wait_until_ready(url, timeout=1)
+        assert_safe(f"waiting on {status_line!r}", caught.value.user_message())
