@@ -22,6 +22,7 @@ import pytest
 from hostile_server import ESCAPES, KINDS, URL, Received, Reply, hostile_server
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
 from scnet_magic import ScnetClient, ScnetError
 from scnet_magic.client import MAX_PAGES
@@ -236,17 +237,23 @@ def test_a_start_answer_that_breaks_parsing_says_the_command_may_be_running(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nested JSON after the start was sent: the usual one-line "unexpected answer", saying
-    the command may be running and how to check."""
+    the command may be running and how to check; the "Starting…" display is emptied."""
     for kind in ("nested-arrays", "nested-in-data", "nested-moderately"):
         with hostile_server(KINDS[kind]) as server:
             with pytest.raises(ScnetError) as caught:
                 ScnetClient(base_url=server.url, token=CANARY).start_service(ID, 1223)
             magic = MagicFrontEnd(ip, monkeypatch)
-            shown = magic.run(magic_cells("start", magic, server.url))
+            magic.run(magic_cells("start", magic, server.url)[:-1])
+            with capture_output() as captured:
+                cell = ip.run_cell(f"%scnet_start --id {ID} --port 1223")
         assert caught.value.message.startswith("Unexpected answer"), (kind, caught.value)
         assert "scnet_url" in caught.value.hint and "scnet url" in caught.value.hint, kind
-        assert isinstance(shown.error, UsageError) and "scnet_url" in str(shown.error), kind
-        assert "Traceback" not in shown.shown, shown.shown
+        error = cell.error_in_exec
+        assert isinstance(error, UsageError) and "scnet_url" in str(error), (kind, repr(error))
+        assert "Traceback" not in captured.stdout + captured.stderr, captured.stderr
+        starting = [o for o in captured.outputs if "Starting" in o.data.get("text/plain", "")]
+        assert len(starting) == 1, captured.outputs
+        assert captured.outputs[-1].update and captured.outputs[-1].data["text/plain"] == ""
 
 
 def test_an_address_that_is_no_url_is_no_address(
