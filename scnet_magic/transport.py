@@ -55,6 +55,22 @@ _MAY_HAVE_ARRIVED = N_(
 )
 
 
+class _UnparsedHeadersHidden(logging.Filter):
+    """urllib3 logs the header lines it could not parse as the server sent them, in its message
+    and in the exception of its traceback: a server that echoes the token there would have it
+    logged, with any terminal escapes. The warning stays; those lines go."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Failed to parse headers") and len(record.args or ()) == 2:
+            url = record.args[0]  # type: ignore[index]
+            record.args = (url, "header lines not logged: they may echo the request's token")
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("urllib3.connection").addFilter(_UnparsedHeadersHidden())
+
+
 def _retry_policy(retries: int) -> Retry:
     # Only failures to connect are retried: they happen before a byte of the request is sent.
     # A read error on a POST means the platform may already be running the command, and

@@ -164,6 +164,10 @@ KINDS: dict[str, Answer] = {
         "Oops",
         [("X-Echo", " ".join(r.headers.values()) + " " + r.body.decode("latin-1"))],
     ),
+    # A header line without a colon: urllib3 logs the lines it could not parse.
+    "echo-broken-header": lambda r: Reply(
+        500, b"x", "Oops", [("X-A", f"b\r\nbroken {r.echo}\r\nX-B: {ESCAPES}")]
+    ),
     # -- terminal escapes ---------------------------------------------------------------------
     "escapes-api-error": lambda r: Reply(body=envelope(None, "10001", ESCAPES)),
     "escapes-code": lambda r: Reply(body=envelope(None, f"1{ESCAPES}", "x")),
