@@ -40,6 +40,8 @@ SECRETS = [CANARY, *CANARY.split(".")[1:], ACCESS_CANARY, SECRET_CANARY]
 # What a terminal obeys: C0 controls but tab and newline, DEL, C1 controls, bidi overrides.
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 ENDPOINTS = ("start", "url", "list", "sign-in")
+# Through the client only: the instance's detail, the token's renewal and check.
+CLIENT_ENDPOINTS = (*ENDPOINTS, "detail", "renew", "token-state")
 
 
 def assert_safe(where: str, *texts: object) -> None:
@@ -105,6 +107,9 @@ def api_call(endpoint: str, url: str) -> Callable[[], object]:
         "sign-in": lambda: ScnetClient.login(
             USER, ACCESS_CANARY, SECRET_CANARY, login_url=url, ac_url=url, timeout=TIMEOUT
         ),
+        "detail": lambda: client.notebook(ID),
+        "renew": lambda: client.renew_token(ac_url=url),
+        "token-state": lambda: client.token_state(ac_url=url),
     }[endpoint]
 
 
@@ -118,7 +123,7 @@ def renderings(value: object) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("endpoint", CLIENT_ENDPOINTS)
 def test_client(kind: str, endpoint: str, server: Any) -> None:
     """``ScnetClient``: a ``ScnetError`` with a one-line message, or a result; both clean."""
     call = api_call(endpoint, server.url)
