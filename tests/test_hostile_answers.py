@@ -27,6 +27,7 @@ from IPython.utils.capture import capture_output
 from scnet_magic import ScnetClient, ScnetError
 from scnet_magic.client import MAX_PAGES
 from scnet_magic.models import Notebook
+from scnet_magic.server_text import MAX_DEPTH, ServerText, TooDeep, strip_controls
 
 from conftest import CANARY, SECRET_CANARY
 from frontends import FormFrontEnd, MagicFrontEnd, Target, run_scnet
@@ -369,3 +370,37 @@ def test_a_service_address_answering_escapes_in_its_status_line() -> None:
             with pytest.raises(NotReady) as caught:
                 client.wait_until_ready(url, timeout=1)
         assert_safe(f"waiting on {status_line!r}", caught.value.user_message())
+
+
+# -- the cleaning itself ------------------------------------------------------------------------
+
+
+def test_server_text_hides_every_form_of_a_credential() -> None:
+    clean = ServerText({CANARY: "token", ACCESS_CANARY: "access key", "short": "token"})
+    header, payload, signature = CANARY.split(".")
+    # A token split by escapes is whole again once they go: hidden all the same.
+    assert clean.text(f"a {CANARY[:9]}\x1b[0m{CANARY[9:]} b") == "a <token hidden> b"
+    assert clean.text(f"{payload} and {signature}") == "<token hidden> and <token hidden>"
+    # The JWT header is every token's: not a secret on its own.
+    assert clean.text(header) == header
+    # Too short to hide without blanking out ordinary words.
+    assert clean.text("a short word") == "a short word"
+    assert (
+        clean.hide_bytes(f'{{"k": "{ACCESS_CANARY}"}}'.encode()) == b'{"k": "<access key hidden>"}'
+    )
+    nested: object = "x"
+    for _level in range(MAX_DEPTH + 1):
+        nested = [nested]
+    with pytest.raises(TooDeep):
+        clean.json(nested)
+    assert clean.json({CANARY: [ESCAPES, 1, None]}) == {
+        "<token hidden>": ["hidden\nspoofedtxt.exe", 1, None]
+    }
+
+
+def test_strip_controls_keeps_lines_and_tabs_only_where_text_is_multi_line() -> None:
+    text = f"one\r\ntwo\rthree\tfour{ESCAPES}"
+    # Hidden text shows (its escapes go); the window title and the clipboard write go whole.
+    assert strip_controls(text) == "one\ntwo\nthree\tfourhidden\nspoofedtxt.exe"
+    assert strip_controls(text, multiline=False) == "one two three fourhidden spoofedtxt.exe"
+    assert strip_controls("中文，ü é") == "中文，ü é"
