@@ -253,6 +253,11 @@ def test_a_start_answer_that_breaks_parsing_says_the_command_may_be_running(
             magic.run(magic_cells("start", magic, server.url)[:-1])
             with capture_output() as captured:
                 cell = ip.run_cell(f"%scnet_start --id {ID} --port 1223")
+            run = run_scnet(
+                COMMAND_WORDS["start"], {"SCNET_TOKEN": CANARY, "SCNET_BASE_URL": server.url}
+            )
+        assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+        assert "scnet: error: Unexpected answer" in run.stderr and "scnet url" in run.stderr
         assert caught.value.message.startswith("Unexpected answer"), (kind, caught.value)
         assert "scnet_url" in caught.value.hint and "scnet url" in caught.value.hint, kind
         error = cell.error_in_exec
