@@ -255,7 +255,9 @@ def hostile_server(answer: Answer) -> Iterator[_Server]:
     server.answer = answer
     server.received = []
     server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop to look at its flag, once per poll interval: the default
+    # (half a second) would be most of a table's time, servers being started by the hundred.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield server

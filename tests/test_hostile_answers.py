@@ -81,10 +81,31 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, Any]]:
+    """One hostile server per kind, started when a test first needs it and shared by every
+    front end and endpoint that meets that kind: the answer is a function of the request, so
+    a server holds nothing from one test to the next but what it received."""
+    with contextlib.ExitStack() as stack:
+        yield KindServers(stack)
+
+
+class KindServers(dict[str, Any]):
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        super().__init__()
+        self.stack = stack
+
+    def __missing__(self, kind: str) -> Any:
+        self[kind] = self.stack.enter_context(hostile_server(KINDS[kind]))
+        return self[kind]
+
+
 @pytest.fixture
-def server(kind: str) -> Iterator[Any]:
-    with hostile_server(KINDS[kind]) as running:
-        yield running
+def server(kind: str, servers: dict[str, Any]) -> Any:
+    """The kind's server, its record of requests emptied for this test."""
+    running = servers[kind]
+    running.received.clear()
+    return running
 
 
 def login_env(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
@@ -212,21 +233,21 @@ COMMAND_WORDS = {
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("command_kind", COMMAND_KINDS)
-def test_command(command_kind: str, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command(command_kind: str, endpoint: str, servers: dict[str, Any]) -> None:
     """``scnet``: exit 0 with a result, or exit 1 with an error line and a hint line on stderr;
     no traceback, and nothing printed holds a credential or a control."""
-    with hostile_server(KINDS[command_kind]) as server:
-        env = {
-            "SCNET_TOKEN": CANARY,
-            "SCNET_BASE_URL": server.url,
-            "SCNET_TIMEOUT": str(TIMEOUT),
-            "SCNET_LOGIN_URL": server.url,
-            "SCNET_AC_URL": server.url,
-            "SCNET_USER": USER,
-            "SCNET_ACCESS_KEY": ACCESS_CANARY,
-            "SCNET_SECRET_KEY": SECRET_CANARY,
-        }
-        run = run_scnet(COMMAND_WORDS[endpoint], env)
+    url = servers[command_kind].url
+    env = {
+        "SCNET_TOKEN": CANARY,
+        "SCNET_BASE_URL": url,
+        "SCNET_TIMEOUT": str(TIMEOUT),
+        "SCNET_LOGIN_URL": url,
+        "SCNET_AC_URL": url,
+        "SCNET_USER": USER,
+        "SCNET_ACCESS_KEY": ACCESS_CANARY,
+        "SCNET_SECRET_KEY": SECRET_CANARY,
+    }
+    run = run_scnet(COMMAND_WORDS[endpoint], env)
     where = f"scnet {endpoint} answered {command_kind}"
     assert_safe(where, run.stdout, run.stderr)
     assert "Traceback" not in run.stderr, run.stderr
