@@ -430,3 +430,36 @@ def test_strip_controls_keeps_lines_and_tabs_only_where_text_is_multi_line() -> 
     assert strip_controls(text) == "one\ntwo\nthree\tfourhidden\nspoofedtxt.exe"
     assert strip_controls(text, multiline=False) == "one two three fourhidden spoofedtxt.exe"
     assert strip_controls("中文，ü é") == "中文，ü é"
+
+
+def test_an_answer_made_in_memory_is_cleaned_as_one_from_the_network() -> None:
+    """The cleaning is where the envelope is read, not in the HTTP code: a ``MockTransport``
+    answer that echoes what the request carried (its token, or at sign-in its access key, its
+    signature and the secret key it knows) shows none of them, and no terminal control."""
+    from scnet_magic.transport import MockTransport, Request, Response
+
+    def echo(request: Request) -> Response:
+        # The platform checking a signature knows the secret key: echo it at sign-in too.
+        known = [SECRET_CANARY] if "signature" in request.headers else []
+        carried = " ".join([*request.headers.values(), *known])
+        return Response(
+            502, f"<html>{carried}{ESCAPES}</html>".encode(), {}, f"Bad {carried}{ESCAPES}"
+        )
+
+    client = ScnetClient(base_url=URL, token=CANARY, transport=MockTransport(echo))
+    calls: list[Callable[[], object]] = [
+        lambda: client.start_service(ID, 1223),
+        lambda: ScnetClient.login(
+            USER,
+            ACCESS_CANARY,
+            SECRET_CANARY,
+            login_url=URL,
+            ac_url=URL,
+            transport=MockTransport(echo),
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(ScnetError) as caught:
+            call()
+        assert "hidden>" in caught.value.user_message(), caught.value.user_message()
+        assert_safe("an answer made in memory", *error_texts(caught.value))
