@@ -19,7 +19,14 @@ from typing import Any
 from . import account, config, endpoints, i18n, lifecycle, local, readiness, validation
 from .config import Settings
 from .endpoints import Endpoint
-from .errors import ApiError, HttpError, InvalidInput, MalformedResponse, ScnetError
+from .errors import (
+    ApiError,
+    HttpError,
+    InvalidInput,
+    MalformedResponse,
+    ScnetError,
+    Sentences,
+)
 from .i18n import N_, Message
 from .models import (
     InstanceProgress,
@@ -48,7 +55,15 @@ __all__ = ["MAX_BODY", "ScnetClient"]
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20  # the documented default; larger sizes are undocumented
-MAX_PAGES = 1000
+# A list that has not ended by then never will: a server that answers every page full and a
+# total no list reaches would otherwise be read for ever (each answer is limited in size, the
+# list is limited here).
+MAX_PAGES = 50
+MAX_RECORDS = MAX_PAGES * PAGE_SIZE
+MAY_BE_RUNNING = N_(
+    "The command may already be running: check the service's address (%scnet_url, scnet url "
+    "or service_url()) before starting again; a second start runs it twice."
+)
 
 
 class ScnetClient:
@@ -130,8 +145,14 @@ class ScnetClient:
     def send_start(self, request: StartRequest) -> StartResult:
         """Send a start request already checked (see :func:`validation.start_request`)."""
         with self._speaking():
-            envelope = self._call(endpoints.START, body=request.body())
-            return self._start_result(request, envelope)
+            try:
+                envelope = self._call(endpoints.START, body=request.body())
+                return self._start_result(request, envelope)
+            except MalformedResponse as exc:
+                # A start answered, but not as documented: it may have run all the same.
+                raise MalformedResponse(
+                    exc.problem, exc.status, exc.body, Sentences(MAY_BE_RUNNING, exc.hint_message)
+                ) from exc
 
     def _start_result(self, request: StartRequest, envelope: dict[str, Any]) -> StartResult:
         data = envelope.get("data")
@@ -228,8 +249,10 @@ class ScnetClient:
                 records.extend(NotebookList.from_records(batch))
                 total = data.get("total")
                 if not batch or (isinstance(total, int) and len(records) >= total):
+                    return records
+                if len(records) >= MAX_RECORDS:
                     break
-            return records
+            raise _endless(page, len(records), total)
 
     # -- the instance around the service ---------------------------------------------------
 
@@ -478,3 +501,21 @@ class ScnetClient:
             ),
             url=self.base_url,
         )
+
+
+def _endless(pages: int, records: int, total: object) -> ScnetError:
+    """The error for a notebook list that did not end: what was read, and what it claimed."""
+    return MalformedResponse(
+        Message(
+            N_(
+                "the notebook list did not end after {pages} pages ({records} records read; the "
+                "answer's total: {total})"
+            ),
+            pages=pages,
+            records=records,
+            total=preview_json(total),
+        ),
+        200,
+        "",
+        N_("Narrow the list with a status or a name (--status, --name)."),
+    ).at(str(endpoints.LIST))

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from . import i18n
 from .i18n import N_, Message, _
+from .server_text import strip_controls
 
 
 class CodeInfo(NamedTuple):
@@ -72,8 +73,9 @@ _STOPS = (".", "!", "?", *_FULL_WIDTH_STOPS)
 
 
 def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
-    """Server-sent text as one short line: whitespace runs become one space, the rest is cut."""
-    line = " ".join(text.split())
+    """Server-sent text as one short line: whitespace runs become one space, terminal controls
+    go, the rest is cut."""
+    line = " ".join(strip_controls(text).split())
     return line if len(line) <= limit else line[:limit] + "…"
 
 
@@ -99,6 +101,26 @@ def sentences(first: str, second: str) -> str:
         # still comes full width.
         return f"{first.rstrip(':;,')}。{second}"
     return f"{first}. {second}"
+
+
+class Sentences(Message):
+    """Messages written one after the other as sentences (:func:`sentences`), in the language
+    in force when shown."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts: str | Message) -> None:
+        super().__init__("")
+        self.parts = [part if isinstance(part, Message) else Message(part) for part in parts]
+
+    def __str__(self) -> str:
+        text = ""
+        for part in self.parts:
+            text = sentences(text, str(part))
+        return text
+
+    def __repr__(self) -> str:
+        return f"Sentences{tuple(self.parts)!r}"
 
 
 class ScnetError(Exception):
@@ -147,6 +169,11 @@ class ScnetError(Exception):
     def hint(self) -> str:
         """What to do about it ("" when there is nothing to say)."""
         return self._text(self._hint)
+
+    @property
+    def hint_message(self) -> Message:
+        """The hint, unwritten: to pass on in another error."""
+        return self._hint
 
     def __str__(self) -> str:
         return self.message

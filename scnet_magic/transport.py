@@ -42,6 +42,7 @@ from .errors import (
     one_line,
 )
 from .i18n import N_, Message, _
+from .server_text import MAX_DEPTH, ServerText, TooDeep
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -53,6 +54,25 @@ MAX_CONNECT_TIMEOUT = 10.0
 MAY_HAVE_ARRIVED = N_(
     "The request may have reached the platform: check the instance before starting again."
 )
+
+# Request headers that carry a credential, and what a server's echo of one is shown as.
+CREDENTIAL_HEADERS = {"token": "token", "accessKey": "access key", "signature": "signature"}
+
+
+class _UnparsedHeadersHidden(logging.Filter):
+    """urllib3 logs the header lines it could not parse as the server sent them, in its message
+    and in the exception of its traceback: a server that echoes the token there would have it
+    logged, with any terminal escapes. The warning stays; those lines go."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Failed to parse headers") and len(record.args or ()) == 2:
+            url = record.args[0]  # type: ignore[index]
+            record.args = (url, "header lines not logged: they may echo the request's token")
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("urllib3.connection").addFilter(_UnparsedHeadersHidden())
 
 
 def _retry_policy(retries: int) -> Retry:
@@ -72,9 +92,16 @@ def _retry_policy(retries: int) -> Retry:
     )
 
 
-def preview(body: bytes) -> str:
-    """The start of a body as one short line, for error messages."""
-    return one_line(body[: BODY_PREVIEW * 4].decode("utf-8", "replace"), BODY_PREVIEW)
+# Bytes of a body kept for its preview: room for the characters quoted, and for a credential
+# that straddles the cut to be hidden whole.
+_PREVIEW_BYTES = BODY_PREVIEW * 4 + 1024
+
+
+def preview(body: bytes, clean: ServerText | None = None) -> str:
+    """The start of a body as one short line, for error messages; with ``clean``, the
+    credentials it was sent hidden (before the cut, so that no part of one is left)."""
+    clean = clean or ServerText()
+    return one_line(clean.text(body[:_PREVIEW_BYTES].decode("utf-8", "replace")), BODY_PREVIEW)
 
 
 def _status_hint(status: int) -> str:
@@ -186,6 +213,19 @@ class Request:
     body: dict[str, Any] | None = None
     address_name: str = N_("the base URL")
     resend_hint: str = MAY_HAVE_ARRIVED
+    # Credentials the request knows but does not send (the secret key at sign-in), each with
+    # what it is ("secret key"): an answer that holds one shows it hidden all the same.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def server_text(self) -> ServerText:
+        """The cleaner of what a server answers this request: the credentials it carried
+        (its headers') and :attr:`secrets` hidden, terminal controls taken out."""
+        sent = {
+            value: name
+            for key, name in CREDENTIAL_HEADERS.items()
+            if (value := self.headers.get(key))
+        }
+        return ServerText({**sent, **self.secrets})
 
     @classmethod
     def to(cls, endpoint: Endpoint, address: str, token: str, **fields: Any) -> Request:
@@ -206,6 +246,11 @@ class Response:
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     reason: str = ""
+
+    def __repr__(self) -> str:
+        # What the server sent may echo the request's credentials, and a traceback that shows
+        # variables (``%xmode Verbose``) would print it: the status and the size only.
+        return f"Response(status={self.status}, {len(self.body)} bytes)"
 
     @classmethod
     def json(cls, payload: object, status: int = 200) -> Response:
@@ -233,7 +278,10 @@ class Transport:
         self.close()
 
     def call(self, request: Request) -> dict[str, Any]:
-        """Send ``request`` and return the envelope of a successful answer."""
+        """Send ``request`` and return the envelope of a successful answer.
+
+        Every string of the answer comes back cleaned (:meth:`Request.server_text`).
+        """
         started = time.monotonic()
         response = self.send(request)
         log.debug(
@@ -244,7 +292,7 @@ class Transport:
             time.monotonic() - started,
             len(response.body),
         )
-        return _envelope(response)
+        return _envelope(response, request.server_text())
 
 
 class MockTransport(Transport):
@@ -261,7 +309,7 @@ class MockTransport(Transport):
     def send(self, request: Request) -> Response:
         response = self.handler(request)
         if len(response.body) > MAX_BODY:
-            raise _too_large(response.status, response.body)
+            raise _too_large(response.status, response.body, request.server_text())
         return response
 
 
@@ -290,6 +338,7 @@ class HttpTransport(Transport):
     def send(self, request: Request) -> Response:
         method = request.method
         address = request.address_name
+        clean = request.server_text()
         parts = urlsplit(request.url)
         origin = f"{parts.scheme}://{parts.netloc}"
         deadline = time.monotonic() + self.timeout
@@ -312,10 +361,11 @@ class HttpTransport(Transport):
                 stream=True,
             )
             try:
-                raw = _read_body(response, deadline)
+                # Hidden at once, so that not even a frame's variables keep an echoed credential.
+                raw = clean.hide_bytes(_read_body(response, deadline, clean))
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
                 _forget_variables(exc)
-                raise self._cut_off(request, origin, response.status_code, exc) from exc
+                raise self._cut_off(request, origin, response.status_code, exc, clean) from exc
             finally:
                 response.close()
         except ScnetError:
@@ -342,11 +392,11 @@ class HttpTransport(Transport):
                 N_("secure connection to {origin} failed: {reason}"),
                 _tls_hint(exc, address),
                 origin=origin,
-                reason=reason_of(exc),
+                reason=clean.text(reason_of(exc), multiline=False),
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
-            reason = reason_of(exc)
+            reason = clean.text(reason_of(exc), multiline=False)
             refused = reason in (_("connection refused"), _("host name not found"))
             raise TransportError(
                 N_("request to {origin} failed: {reason}"),
@@ -380,18 +430,21 @@ class HttpTransport(Transport):
             )
         except requests.exceptions.SSLError as exc:
             _forget_variables(exc)
-            return None, _("TLS error ({reason})").format(reason=reason_of(exc)), None
+            reason = ServerText().text(reason_of(exc), multiline=False)
+            return None, _("TLS error ({reason})").format(reason=reason), None
         except requests.exceptions.Timeout:
             return None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}"), None
         except requests.exceptions.ConnectionError as exc:
             _forget_variables(exc)
-            return None, reason_of(exc), None
+            # A status line that is not HTTP comes back in the exception's text.
+            return None, ServerText().text(reason_of(exc), multiline=False), None
         with response:
             reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+            reason = ServerText().text(reason, multiline=False)
             return response.status_code, reason, response.headers.get(header)
 
     def _cut_off(
-        self, request: Request, origin: str, status: int, exc: BaseException
+        self, request: Request, origin: str, status: int, exc: BaseException, clean: ServerText
     ) -> TransportError:
         """The status line came but the body did not: say so, and how it ended."""
         hint = request.resend_hint if request.method == "POST" else N_("Try again.")
@@ -410,19 +463,19 @@ class HttpTransport(Transport):
             hint,
             origin=origin,
             status=status,
-            reason=reason_of(exc),
+            reason=clean.text(reason_of(exc), multiline=False),
         )
 
 
-def _too_large(status: int, start: bytes) -> MalformedResponse:
+def _too_large(status: int, start: bytes, clean: ServerText) -> MalformedResponse:
     return MalformedResponse(
         Message(N_("body larger than {size} MiB"), size=MAX_BODY // (1024 * 1024)),
         status,
-        preview(start),
+        preview(start, clean),
     )
 
 
-def _read_body(response: requests.Response, deadline: float) -> bytes:
+def _read_body(response: requests.Response, deadline: float, clean: ServerText) -> bytes:
     """The body, read against a total deadline and a size limit.
 
     ``requests``' timeout applies to each socket read, so a server that trickles one byte at a
@@ -446,8 +499,8 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
             # Quote the start only: joining megabytes would make one more copy of them.
             start = b""
             for piece in chunks:
-                start += piece[: BODY_PREVIEW * 4 - len(start)]
-            raise _too_large(response.status_code, start)
+                start += piece[: _PREVIEW_BYTES - len(start)]
+            raise _too_large(response.status_code, start, clean)
 
 
 def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
@@ -458,10 +511,11 @@ def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
         sock.settimeout(max(seconds, 0.001))
 
 
-def _envelope(response: Response) -> dict[str, Any]:
-    status, reason, raw = response.status, response.reason, response.body
+def _envelope(response: Response, clean: ServerText) -> dict[str, Any]:
+    status, reason = response.status, clean.text(response.reason, multiline=False)
+    raw = clean.hide_bytes(response.body)
     if 300 <= status < 400:
-        location = response.headers.get("Location", "")
+        location = clean.text(response.headers.get("Location", ""), multiline=False)
         raise HttpError(
             status,
             reason,
@@ -472,34 +526,43 @@ def _envelope(response: Response) -> dict[str, Any]:
             ),
         )
     try:
-        parsed = json.loads(raw)
+        # Cleaned once parsed, so that escaped forms (\u0041, \/) of a credential are hidden.
+        parsed = clean.json(json.loads(raw))
+    except (RecursionError, TooDeep):
+        # json.loads runs out of stack on deep nesting; anything deeper than MAX_DEPTH would
+        # later, where it is shown.
+        raise MalformedResponse(
+            Message(N_("JSON nested more than {depth} levels deep"), depth=MAX_DEPTH),
+            status,
+            preview(raw, clean),
+        ) from None
     except ValueError:
         if status >= 400:
-            raise HttpError(status, reason, preview(raw), _status_hint(status)) from None
+            raise HttpError(status, reason, preview(raw, clean), _status_hint(status)) from None
         raise MalformedResponse(
             N_("not valid JSON"),
             status,
-            preview(raw),
+            preview(raw, clean),
             N_("The base URL may not be the API address."),
         ) from None
     if not isinstance(parsed, dict) or "code" not in parsed:
         if status >= 400:
-            raise HttpError(status, reason, preview(raw), _status_hint(status))
-        raise MalformedResponse(N_("no 'code' field"), status, preview(raw))
+            raise HttpError(status, reason, preview_json(parsed), _status_hint(status))
+        raise MalformedResponse(N_("no 'code' field"), status, preview_json(parsed))
     code = parsed["code"]
     # Documented as a string; some answers carry a number.
     if isinstance(code, bool) or not isinstance(code, (str, int)):
         raise MalformedResponse(
             Message(N_("'code' is {type}, expected a string"), type=json_type(code)),
             status,
-            preview(raw),
+            preview_json(parsed),
         )
     code_text = str(code).strip()
     if code_text != "0":
         msg = parsed.get("msg")
         raise ApiError(code_text, str(msg) if msg is not None else "", status)
     if status >= 300:
-        raise HttpError(status, reason, preview(raw), _status_hint(status))
+        raise HttpError(status, reason, preview_json(parsed), _status_hint(status))
     return parsed
 
 

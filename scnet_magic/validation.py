@@ -355,8 +355,11 @@ def extract_url(text: object) -> str | None:
         return None
     for match in re.finditer(_URL_PATTERN, text, re.IGNORECASE):  # re caches the compiled form
         url = match.group(0).rstrip(_TRAILING)
-        if urlsplit(url).hostname:
-            return url
+        try:
+            if urlsplit(url).hostname:
+                return url
+        except ValueError:  # not a URL after all ("http://[::1" with no closing bracket)
+            continue
     return None
 
 

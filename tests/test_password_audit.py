@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from hostile_server import KINDS, hostile_server
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -71,7 +72,8 @@ def instance(exec_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
 def logs_audited(debug_logs: pytest.LogCaptureFixture) -> Iterator[None]:
     yield
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s %(args)r")
-    for record in debug_logs.records:
+    # The test's own records: at teardown, .records and .text hold the teardown's only.
+    for record in debug_logs.get_records("call"):
         assert_clean(f"log record of {record.name}", formatter.format(record))
     assert_clean("formatted log output", debug_logs.text)
 
@@ -312,3 +314,37 @@ def test_executed_and_saved_notebook(
     for expected in (b"guard_port", b"--protect takes no value", b"stopped the guard"):
         assert expected in data, expected
     assert list_guards() == []
+
+
+@pytest.mark.parametrize("kind", ["echo-request", "echo-every-field", "escapes-every-field"])
+def test_a_server_that_echoes_what_it_received(
+    ip: InteractiveShell, guard_dir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A protected start at a platform that sends back every header and the body it received,
+    in every field and header of its answer, through the magic (short errors and full
+    tracebacks) and the command: the password never reached it, and nothing shows it."""
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": PASSWORD)
+    with hostile_server(KINDS[kind]) as server:
+        monkeypatch.setenv("SCNET_BASE_URL", server.url)
+        monkeypatch.setenv("SCNET_TOKEN", "eyJhbGciOiJIUzI1NiJ9.e30.hostile-audit")
+        texts: list[str] = []
+        mode = ip.InteractiveTB.mode
+        try:
+            for setup in ("", "%config ScnetMagics.short_errors = False\n%xmode Verbose\n"):
+                port = free_port()
+                with capture_output() as shown:
+                    ip.run_cell(f"{setup}%scnet_start --id {ID} --port {port} --protect")
+                texts += [shown.stdout, shown.stderr, shown_by(shown.outputs)]
+        finally:
+            ip.run_line_magic("xmode", mode)
+            ip.run_line_magic("config", "ScnetMagics.short_errors = True")
+        run = run_scnet(
+            ["start", "--id", ID, "--port", str(free_port()), "--protect"],
+            {"SCNET_GUARD_PASSWORD": PASSWORD},
+        )
+        texts += [run.stdout, run.stderr]
+        received = [f"{r.headers} {r.body!r}" for r in server.received]
+    assert len(received) >= 3 and "Traceback" not in run.stderr, run.stderr
+    assert_clean(f"what the platform received ({kind})", *received)
+    assert_clean(f"what a server answering {kind} made the front ends show", *texts)
+    assert_guards_clean()

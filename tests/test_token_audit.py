@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from hostile_server import KINDS, hostile_server
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
@@ -29,6 +32,7 @@ from sandbox_faults import FaultySandbox as Sandbox
 from scnet_magic import ScnetClient, ScnetError
 from scnet_magic.account import renew_token, sign_in, token_state
 from scnet_magic.cli import main as cli_main
+from scnet_magic.client import MAX_PAGES
 from scnet_magic.config import resolve
 
 from conftest import CANARY, SECRET_CANARY, free_port
@@ -69,7 +73,8 @@ def logs_audited(debug_logs: pytest.LogCaptureFixture) -> Iterator[pytest.LogCap
     audited after it."""
     yield debug_logs
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s %(args)r")
-    for record in debug_logs.records:
+    # The test's own records: at teardown, .records and .text hold the teardown's only.
+    for record in debug_logs.get_records("call"):
         assert_clean(
             f"log record of {record.name}",
             record.getMessage(),
@@ -573,3 +578,124 @@ def test_instance_paths(
             run = run_scnet(words, env, stdin)
             assert_clean(f"scnet {' '.join(words)}", run.stdout, run.stderr)
             assert "Traceback" not in run.stderr, run.stderr
+
+
+# -- a server that echoes what it was sent, and one that answers nonsense ---------------------
+
+ECHO_KINDS = sorted(kind for kind in KINDS if kind.startswith("echo"))
+# The command (a subprocess per run) meets the echoes of each place: fields, escapes, headers.
+COMMAND_ECHO_KINDS = ["echo-request", "echo-every-field-escaped", "echo-redirect", "echo-reason"]
+NONSENSE_KINDS = sorted(k for k in KINDS if k.startswith(("escapes", "nested", "endless")))
+COMMAND_NONSENSE_KINDS = ["escapes-every-field", "escapes-reason", "nested-arrays"]
+# What a terminal obeys: C0 controls but tab and newline, DEL, C1 controls, bidi overrides.
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_a_server_that_echoes_the_token_in_every_field_and_header(front_end: FrontEnd) -> None:
+    """The server sends back what it received (the token in messages, error pages, the reason
+    phrase, a redirect's Location, URL fields, JSON escapes of it): no front end shows it."""
+    kinds = COMMAND_ECHO_KINDS if isinstance(front_end, CommandFrontEnd) else ECHO_KINDS
+    for kind in kinds:
+        with hostile_server(KINDS[kind]) as server:
+            target = Target(server.url, CANARY, TIMEOUT * 4)
+            outcome = front_end.start(target, ID, "1223", "python app.py")
+        assert CANARY in server.received[0].echo, kind  # the token was there to echo
+        audit(f"{front_end.name}: a server answering {kind}", outcome)
+
+
+def test_a_server_that_answers_escapes_nested_json_and_an_endless_list(
+    front_end: FrontEnd,
+) -> None:
+    """Terminal escapes reach no front end; nested JSON (and an answer of another endpoint)
+    ends in the front end's one-line error, never a traceback."""
+    kinds = COMMAND_NONSENSE_KINDS if isinstance(front_end, CommandFrontEnd) else NONSENSE_KINDS
+    for kind in kinds:
+        with hostile_server(KINDS[kind]) as server:
+            target = Target(server.url, CANARY, TIMEOUT * 4)
+            outcome = front_end.start(target, ID, "1223", "python app.py")
+        where = f"{front_end.name}: a server answering {kind}"
+        audit(where, outcome)
+        for text in [outcome.shown, *outcome.texts]:
+            assert CONTROLS.search(text) is None, (where, text[:300])
+        if kind.startswith("nested"):
+            assert isinstance(outcome.error, front_end.user_error), (where, repr(outcome.error))
+            assert "nested more than 64 levels" in outcome.message, (where, outcome.message)
+            assert "\n" not in outcome.message and "Traceback" not in outcome.shown, where
+
+
+def test_an_endless_notebook_list_through_the_magic_and_the_command(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page full and a total never reached: the list stops and says what it read."""
+    with hostile_server(KINDS["endless-list"]) as server:
+        magic = MagicFrontEnd(ip, monkeypatch)
+        shown = magic.run([*magic.point_at(Target(server.url, CANARY)), "%scnet_notebooks"])
+        read_by_magic = len(server.received)
+        run = run_scnet(["notebooks", "--base-url", server.url], {"SCNET_TOKEN": CANARY})
+    assert isinstance(shown.error, UsageError) and "did not end after" in shown.message
+    assert f"{MAX_PAGES} pages" in shown.message and read_by_magic == MAX_PAGES
+    assert run.returncode == 1 and "did not end after" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and "--status" in run.stderr
+    audit("an endless list", shown)
+    assert_clean("scnet notebooks of an endless list", run.stdout, run.stderr)
+
+
+def test_a_renewal_that_gives_the_same_token_back_keeps_it(login_env: Sandbox) -> None:
+    """The answer holds the very token sent (hidden as every echo of it is): it stays."""
+    token = login_env.issue_token("11276")
+    for data in (token, {"token": token}, [{"clusterId": "11276", "token": token}]):
+        login_env.answers["/ac/openapi/v2/tokens/next"] = {"code": "0", "msg": "ok", "data": data}
+        assert renew_token(token, ac_url=login_env.ac_url, timeout=5) == token
+
+
+ECHO_NOTEBOOK_CELLS = [
+    "%load_ext scnet_magic",
+    "import logging, sys\n"
+    "handler = logging.StreamHandler(sys.stdout)\n"
+    "handler.setFormatter(logging.Formatter('%(name)s %(levelname)s %(message)s'))\n"
+    "for name in ('scnet_magic', 'urllib3'):\n"
+    "    logging.getLogger(name).setLevel(logging.DEBUG)\n"
+    "    logging.getLogger(name).addHandler(handler)",
+    "%scnet_start --id {id} --port 1223",
+    "%scnet_url --id {id}",
+    "%scnet_notebooks",
+    "%config ScnetMagics.base_url = '{fields}'\nr = %scnet_start --id {id} --port 1223\nr",
+    "%config ScnetMagics.base_url = None",
+    "%config ScnetMagics.short_errors = False\n%xmode Verbose",
+    "%scnet_start --id {id} --port 1223",
+    "%scnet_url --id {id}",
+    "from scnet_magic import ScnetClient\nScnetClient().list_notebooks()",
+]
+
+
+def test_a_saved_notebook_after_a_server_that_echoes_the_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real kernel, its DEBUG logs in the cells, verbose tracebacks with every frame's
+    variables: the saved notebook holds no echo of the token."""
+    with (
+        hostile_server(KINDS["echo-request"]) as server,
+        hostile_server(KINDS["echo-every-field-escaped"]) as fields,
+    ):
+        monkeypatch.setenv("SCNET_TOKEN", CANARY)
+        monkeypatch.setenv("SCNET_BASE_URL", server.url)
+        monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [
+            nbformat.v4.new_code_cell(cell.format(id=ID, fields=fields.url))
+            for cell in ECHO_NOTEBOOK_CELLS
+        ]
+        NotebookClient(
+            notebook,
+            timeout=60,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": str(tmp_path)}},
+        ).execute()
+        path = tmp_path / "echo.ipynb"
+        nbformat.write(notebook, path)
+    assert all(CANARY in received.echo for received in server.received)
+    data = path.read_bytes()
+    assert_clean("the saved notebook", data)
+    for expected in (b"<token hidden>", b"Traceback", b"HTTP 500", b"scnet_magic.transport DEBUG"):
+        assert expected in data, expected

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from ..i18n import _
+from ..server_text import strip_controls
 
 if TYPE_CHECKING:
     from ..errors import ScnetError
@@ -21,6 +24,20 @@ COLORS = {
     "info": "#546e7a",
     "starting": "#546e7a",
 }
+
+
+_P = ParamSpec("_P")
+
+
+def terminal_safe(render: Callable[_P, str]) -> Callable[_P, str]:
+    """A text renderer whose text holds no escape sequence or control character (newlines and
+    tabs kept): what it shows may have come from a server, and a terminal would obey it."""
+
+    @functools.wraps(render)
+    def rendered(*args: _P.args, **kwargs: _P.kwargs) -> str:
+        return strip_controls(render(*args, **kwargs))
+
+    return rendered
 
 
 def esc(value: object) -> str:

@@ -12,6 +12,7 @@ from .base import (
     COLORS,
     box,
     esc,
+    terminal_safe,
     text_width,
 )
 
@@ -66,6 +67,7 @@ def _notebook_count(count: int) -> str:
     return ngettext("{count} notebook", "{count} notebooks", count).format(count=count)
 
 
+@terminal_safe
 def notebooks_text(notebooks: Sequence[Notebook]) -> str:
     rows = []
     for notebook in running_first(notebooks):
@@ -119,6 +121,7 @@ def notebooks_html(notebooks: Sequence[Notebook]) -> str:
 # -- signing in ----------------------------------------------------------------------------
 
 
+@terminal_safe
 def login_text(login: Login) -> str:
     """Who is signed in, where, and the address the session now uses."""
     return _("Signed in as {user}, region {region} ({region_id}).\nAddress: {url}").format(
@@ -126,6 +129,7 @@ def login_text(login: Login) -> str:
     )
 
 
+@terminal_safe
 def login_status_text(
     settings: Settings,
     current: Login | None,
@@ -188,6 +192,7 @@ def instance_line(notebook: Notebook) -> str:
     )
 
 
+@terminal_safe
 def notebook_text(notebook: Notebook) -> str:
     title = _("Notebook {name} ({notebook_id})").format(
         name=notebook.name or _("(no name)"), notebook_id=notebook.id
@@ -205,6 +210,7 @@ def notebook_html(notebook: Notebook) -> str:
     return box(kind, inner)
 
 
+@terminal_safe
 def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = "") -> str:
     """One line: the instance's status while it boots (or stops), with the seconds elapsed."""
     if progress is None:
@@ -217,6 +223,7 @@ def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = 
     )
 
 
+@terminal_safe
 def stop_text(result: StopResult) -> str:
     name = result.notebook_id
     if result.already_stopped:

@@ -16,6 +16,7 @@ from .base import (
     info_html,
     label,
     link_html,
+    terminal_safe,
 )
 from .records import instance_line, instance_waiting_text, status_name
 
@@ -108,6 +109,7 @@ def start_html(result: StartResult) -> str:
     return box(result.status, "".join(parts))
 
 
+@terminal_safe
 def start_text(result: StartResult) -> str:
     lines = [_headline(result)]
     if result.url:
@@ -312,6 +314,7 @@ class ProgressLine:
             print(line, file=self.stream, flush=True)
 
 
+@terminal_safe
 def waiting_text(url: str, timeout: float, progress: WaitProgress | None) -> str:
     """One line saying how long the wait for the external URL has run, and the last check."""
     if progress is None:
@@ -350,6 +353,7 @@ def open_waiting(result: StartResult, timeout: float) -> DisplayHandle:
     return handle
 
 
+@terminal_safe
 def service_url_text(service: ServiceUrl) -> str:
     state = status_name(service.status) or _("unknown")
     where = service.url or _("no address yet")
