@@ -188,6 +188,12 @@ def test_starting_shows_while_the_request_is_in_flight(notebook: NotebookPage) -
     notebook.server.kernel_expression(
         "setattr(sandbox, '_override', lambda *call: __import__('time').sleep(3.0) or False)"
     )
+    # A port of its own: the first run's service still holds the notebook's port, and a
+    # re-run on a port in use is refused before anything is sent (unless --replace).
+    notebook.server.kernel_expression(
+        "exec('old = port; port = free_port(); command = command.replace(str(old), str(port))',"
+        " globals())"
+    )
     try:
         cell.locator(".jp-InputPrompt").click()
         notebook.page.keyboard.press("Shift+Enter")
