@@ -45,7 +45,7 @@ from .data import (
 )
 from .gateway import _GatewayServer
 from .instances import _Instances
-from .processes import Reaper, _accepts, _tail, _terminate
+from .processes import Reaper, _accepts, _tail, _terminate, command_environment
 from .routes import _ApiHandler, _ApiServer
 from .server import _Server
 
@@ -321,6 +321,7 @@ class Sandbox(_Accounts, _Instances):
                 proc = subprocess.Popen(
                     ["/bin/sh", "-c", command],
                     cwd=self.workdir,
+                    env=command_environment(),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -13,6 +13,19 @@ import time
 from pathlib import Path
 
 _OUTPUT_LIMIT = 64 * 1024
+# The user's credentials stay with the user: a command in a real instance never sees the
+# variables of the shell that started it, and a service could print or leak them.
+_CREDENTIALS = ("SCNET_TOKEN", "SCNET_ACCESS_KEY", "SCNET_SECRET_KEY", "SCNET_GUARD_PASSWORD")
+
+
+def command_environment() -> dict[str, str]:
+    """The environment of a started command: this process's, minus the credentials, with the
+    kernel's interpreter first on PATH (``python app.py`` runs with the packages installed
+    beside scnet-magic, as it would in the instance's own environment)."""
+    env = {name: value for name, value in os.environ.items() if name not in _CREDENTIALS}
+    here = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join([here, *(env.get("PATH", os.defpath).split(os.pathsep))])
+    return env
 
 
 def _accepts(port: int) -> bool:
@@ -119,6 +132,7 @@ class Reaper:
             if self._proc is None:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-c", _REAPER],
+                    env=command_environment(),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
