@@ -139,15 +139,16 @@ def _sources(
     checks = []
     for name in SETTINGS:
         found = lookup.find(name)
-        source = found[1] if found is not None else _("nowhere (the default)")
+        source = found[1] if found is not None else None
         if name == "token" and settings.token_source is not None:
             source = settings.token_source
-        checks.append(
-            Check(
-                INFO,
-                _("{setting} from {source}").format(setting=config.ENV_VARS[name], source=source),
-            )
+        setting = config.ENV_VARS[name]
+        line = (
+            _("{setting} not set: the default applies").format(setting=setting)
+            if source is None
+            else _("{setting} from {source}").format(setting=setting, source=source)
         )
+        checks.append(Check(INFO, line))
     return checks
 
 
