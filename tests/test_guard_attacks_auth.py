@@ -85,6 +85,7 @@ def checked(statuses: list[int]) -> int:
 # 1. Parallel guessing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["form", "basic"])
 def test_200_parallel_guesses_from_one_visitor_get_at_most_ten_checks(
     service_port: int, tmp_path: Path, how: str
@@ -94,6 +95,7 @@ def test_200_parallel_guesses_from_one_visitor_get_at_most_ten_checks(
     assert checked(statuses) <= PER_VISITOR
 
 
+@pytest.mark.slow
 def test_200_parallel_guesses_from_200_claimed_addresses_stay_within_the_overall_bound(
     service_port: int, tmp_path: Path
 ) -> None:
@@ -114,6 +116,7 @@ def test_200_parallel_guesses_from_200_claimed_addresses_stay_within_the_overall
 # 2. A shared address: strangers cannot shut the owner out
 
 
+@pytest.mark.slow
 def test_a_stranger_guessing_from_the_owner_s_address_does_not_shut_the_owner_out(
     service_port: int, tmp_path: Path
 ) -> None:
@@ -158,6 +161,7 @@ def test_a_stranger_guessing_from_the_owner_s_address_does_not_shut_the_owner_ou
         print(f"the owner's new sign-in under attack took {waited:.1f} s")
 
 
+@pytest.mark.slow
 def test_a_browser_that_signed_in_before_signs_in_at_once_while_strangers_invent_visitors(
     service_port: int, tmp_path: Path
 ) -> None:
@@ -195,6 +199,7 @@ def test_a_browser_that_signed_in_before_signs_in_at_once_while_strangers_invent
         assert again.status_code == 303, again.text
 
 
+@pytest.mark.slow
 def test_one_good_request_does_not_reset_the_strangers_count(
     service_port: int, tmp_path: Path
 ) -> None:
@@ -215,6 +220,7 @@ def test_one_good_request_does_not_reset_the_strangers_count(
         assert guessed(guard, "basic") == 429  # ... locks the stranger out, not the owner
 
 
+@pytest.mark.slow
 def test_a_visitor_already_accepted_learns_nothing_free_while_the_checks_are_all_taken(
     service_port: int, tmp_path: Path
 ) -> None:
@@ -264,6 +270,7 @@ def closed_by_guard(connection: socket.socket, within: float) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_silent_and_slow_connections_are_dropped(quick_guard: Guarded) -> None:
     silent = socket.create_connection(("127.0.0.1", quick_guard.record.port))
     slow = socket.create_connection(("127.0.0.1", quick_guard.record.port))
@@ -312,6 +319,7 @@ def test_unauthenticated_load_on_a_service_still_loading_leaves_the_log_as_it_wa
         assert guard_log_bytes(guard) - before < 1024
 
 
+@pytest.mark.slow
 def test_running_out_of_file_descriptors_leaves_the_log_small(quick_guard: Guarded) -> None:
     pid = quick_guard.record.pid
     soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)

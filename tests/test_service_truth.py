@@ -79,6 +79,7 @@ def test_wait_stops_when_the_log_shows_the_command_ended(
         "nohup {py} -m http.server {port} --bind 127.0.0.1 > /dev/null 2>&1 &",
     ],
 )
+@pytest.mark.slow
 def test_a_slow_service_is_still_waited_for(
     gateway_env: Sandbox, tmp_path: Path, command: str
 ) -> None:
@@ -378,6 +379,7 @@ def test_a_run_of_the_command_is_told_from_anything_else(
     assert not local.run_of(port, f"{PY} other_app.py --port {port}")
 
 
+@pytest.mark.slow
 def test_replace_never_ends_the_kernel_or_the_server_it_runs_under() -> None:
     port = free_port()
     # The server (a notebook's Jupyter) listens on the port; its child (the kernel) asks.
@@ -396,6 +398,7 @@ print(asked.stdout.strip(), asked.returncode)
     assert run.stdout.split() == ["[]", "0"], run.stderr
 
 
+@pytest.mark.slow
 def test_the_commands_own_process_seen_here_shows_where_it_runs(tmp_path: Path) -> None:
     # A platform that is not on this machine runs the command beside the kernel (a kernel
     # inside the instance): seeing the process start, then go, ends the wait.
