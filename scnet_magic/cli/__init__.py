@@ -6,7 +6,7 @@
     scnet stop --id ID [--discard-env] [--yes] [--json]
     scnet url --id ID [--json]
     scnet notebooks [--status S] [--name TEXT] [--json]
-    scnet sandbox [--execute] [--port N]
+    scnet sandbox [--execute] [--port N] [--workdir DIR]
     scnet doctor [--id ID] [--report [FILE]]
 
 Settings come from the same places as in the magics (``SCNET_*`` variables, the config file);
@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import config, i18n
 from .._version import __version__
+from ..arguments import SANDBOX_WORKDIR_HELP
 from ..config import DEFAULT_WAIT
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--port", type=listen_port, default=0, help=_("port to listen on (default: any)")
     )
+    sandbox.add_argument("--workdir", help=_(SANDBOX_WORKDIR_HELP))
     add_guard_verb(verbs)
     from .doctor import add_doctor_arguments
 
@@ -359,7 +361,10 @@ def _main(words: list[str]) -> int:
     if args.verb == "sandbox":
         from .. import sandbox
 
-        return sandbox.main([*(["--execute"] if args.execute else []), "--port", str(args.port)])
+        workdir = ["--workdir", args.workdir] if args.workdir else []
+        return sandbox.main(
+            [*(["--execute"] if args.execute else []), "--port", str(args.port), *workdir]
+        )
     from . import verbs as commands
     from .doctor import doctor_command
     from .guard import guard_verb

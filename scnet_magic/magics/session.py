@@ -9,7 +9,6 @@ IPython, :class:`Options` elsewhere); everything else lives here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -256,13 +255,14 @@ class Session:
 
     # -- the sandbox ------------------------------------------------------------------------
 
-    def use_sandbox(self, execute: bool) -> Any:
+    def use_sandbox(self, execute: bool, workdir: str | None = None) -> Any:
         """Start a sandbox and point this session at it; the sandbox."""
         from ..sandbox import Sandbox
 
         self.stop_sandbox()
-        # Commands run in the notebook's folder, as they would in the instance's home.
-        sandbox = Sandbox(execute=execute, workdir=os.getcwd()).start()
+        # Commands run in the kernel's current folder unless told otherwise: the sandbox's
+        # one rule, the same as `scnet sandbox` and `Sandbox()`.
+        sandbox = Sandbox(execute=execute, workdir=workdir).start()
         self._before_sandbox = [
             (holder, name, getattr(holder, name)) for holder, name in self._pointed_by_sandbox()
         ]

@@ -9,7 +9,7 @@ import sys
 import time
 from types import FrameType
 
-from ..arguments import listen_port_argument
+from ..arguments import SANDBOX_WORKDIR_HELP, listen_port_argument
 from ..i18n import _
 from .core import Sandbox
 
@@ -33,10 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         help=_("port to listen on (default: any)"),
     )
     parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
+    parser.add_argument("--workdir", help=_(SANDBOX_WORKDIR_HELP))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    sandbox = Sandbox(execute=args.execute, host=args.host, port=args.port)
+    sandbox = Sandbox(execute=args.execute, host=args.host, port=args.port, workdir=args.workdir)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         sandbox.start()
