@@ -13,9 +13,11 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from scnet_magic import ScnetClient
+from scnet_magic.config import read_config_file
 from scnet_magic.sandbox import Sandbox
 
 from conftest import free_port
+from frontends import run_scnet
 
 
 def wait_for(path: Path, seconds: float = 10) -> bool:
@@ -83,3 +85,69 @@ def test_sandbox_magic_takes_a_workdir(
     finally:
         with capture_output():
             ip.run_line_magic("scnet_sandbox", "--stop")
+
+
+# -- a sandbox's sign-in and the user's config file ----------------------------------------------
+
+REAL_CONFIG = """# my settings
+language = "zh"
+token = "real-platform-token-0123456789"
+base_url = "https://real.example.cn"
+ac_url = "https://www.scnet.cn"
+user = "me"
+region = "昆山"
+"""
+
+
+def test_signing_in_to_a_sandbox_leaves_the_config_file_alone(
+    login_env: Sandbox, isolated_config: Path
+) -> None:
+    isolated_config.write_text(REAL_CONFIG)
+    run = run_scnet(["login", "--region", "昆山"])
+    assert run.returncode == 0, run.stderr
+    assert isolated_config.read_text() == REAL_CONFIG
+    assert "nothing was saved" in run.stdout and str(isolated_config) in run.stdout
+
+    run = run_scnet(["login", "--region", "昆山", "--save"])  # asked for: saved
+    assert run.returncode == 0, run.stderr
+    assert read_config_file()["base_url"] == login_env.base_url
+
+
+def test_logout_removes_the_saved_sign_in_and_says_what_and_where(isolated_config: Path) -> None:
+    isolated_config.write_text(REAL_CONFIG)
+    run = run_scnet(["logout"])
+    assert run.returncode == 0, run.stderr
+    assert str(isolated_config) in run.stdout
+    for name in ("token", "base_url", "ac_url", "user", "region"):
+        assert name in run.stdout
+    assert "real-platform-token" not in run.stdout + run.stderr
+    left = read_config_file()
+    assert left == {"language": "zh"} and "# my settings" in isolated_config.read_text()
+    again = run_scnet(["logout"])
+    assert again.returncode == 0 and "Nothing to remove" in again.stdout
+
+
+def test_scnet_login_forget_signs_the_session_and_the_file_out(
+    ip: InteractiveShell, login_env: Sandbox, isolated_config: Path
+) -> None:
+    try:
+        with capture_output():
+            ip.run_line_magic("scnet_login", "--region 昆山 --save")
+        assert "token" in read_config_file()
+        with capture_output() as out:
+            ip.run_line_magic("scnet_login", "--forget")
+        assert "token" not in read_config_file()
+        assert str(isolated_config) in out.stdout and "token" in out.stdout
+        assert ip.find_magic("scnet_login").__self__.session.token is None
+    finally:
+        ip.find_magic("scnet_login").__self__.session.options.base_url = None
+
+
+def test_saving_a_sign_in_while_scnet_token_is_exported_warns(
+    login_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCNET_TOKEN", "stale-exported-token-0123456789")
+    run = run_scnet(["login", "--region", "昆山", "--save"])
+    assert run.returncode == 0, run.stderr
+    assert "SCNET_TOKEN" in run.stderr and "unset SCNET_TOKEN" in run.stderr
+    assert "stale-exported-token" not in run.stdout + run.stderr

@@ -6,6 +6,7 @@
     scnet stop --id ID [--discard-env] [--yes] [--json]
     scnet url --id ID [--json]
     scnet notebooks [--status S] [--name TEXT] [--json]
+    scnet login [--region R] [--save] [--status] [--renew] / scnet logout
     scnet sandbox [--execute] [--port N] [--workdir DIR]
     scnet doctor [--id ID] [--report [FILE]]
 
@@ -45,7 +46,7 @@ from .common import (
 )
 from .guard import PASSWORD_HINT, PASSWORD_ON_LINE, add_guard_verb, add_protect_arguments
 from .guard import password_on_line as _password_on_line
-from .login import add_login_arguments, login_command
+from .login import add_login_arguments, login_command, logout_command
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -240,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
             ),
         )
     )
+    verbs.add_parser(
+        "logout",
+        help=_("remove the saved token and addresses from the user config file"),
+        description=_(
+            "Remove what scnet login saved (token, addresses, account, region) from the user "
+            "config file, keeping everything else in it, and say what was removed."
+        ),
+    )
     sandbox = verbs.add_parser(
         "sandbox",
         help=_("serve a local SCNet-compatible sandbox for trying things out"),
@@ -376,6 +385,7 @@ def _main(words: list[str]) -> int:
         "notebooks": commands.notebooks,
         "guard": guard_verb,
         "doctor": doctor_command,
+        "logout": logout_command,
         "login": login_command,  # keys typed at its prompts: its own Ctrl-C message
     }
     try:

@@ -40,6 +40,14 @@ def add_login_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--renew", action="store_true", help=_("renew the saved token instead of signing in")
     )
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help=_(
+            "save even a sign-in to a sandbox on this machine (by default only the platform's "
+            "is saved: a sandbox's token is of no use once it stops)"
+        ),
+    )
     parser.add_argument("--json", action="store_true", help=_("print the result as JSON"))
 
 
@@ -88,10 +96,20 @@ def login_command(
         else:
             region = account.choose(args.region)
         signed = accounts.open_region(account, region)
-        path = config.save_config(signed.saved_settings())
-        result = {**signed.to_dict(), "saved_to": str(path)}
-        saved = _("Saved to {path}.").format(path=path)
-        _cli_print(args.json, stdout, result, f"{signed.describe()}\n{saved}")
+        if _is_sandbox(settings_in.login_url) and not args.save:
+            result = {**signed.to_dict(), "saved_to": None}
+            note = _(
+                "This is a sandbox on this machine: nothing was saved to {path}. Use the export "
+                "lines the sandbox printed, or sign in again with --save to save anyway."
+            ).format(path=config.config_path())
+        else:
+            path = config.save_config(signed.saved_settings())
+            result = {**signed.to_dict(), "saved_to": str(path)}
+            note = _("Saved to {path}.").format(path=path)
+            warning = config.override_warning()
+            if warning:
+                print(warning, file=stderr)
+        _cli_print(args.json, stdout, result, f"{signed.describe()}\n{note}")
         return 0
     except KeyboardInterrupt:
         # Ctrl-C at a prompt: the user changed their mind.
@@ -100,6 +118,20 @@ def login_command(
     except ScnetError as exc:
         report(exc, stderr)
         return exit_code(exc)
+
+
+def _is_sandbox(login_url: str) -> bool:
+    """A sign-in address on loopback: the sandbox's (the platform's never is)."""
+    from urllib.parse import urlsplit
+
+    return validation.is_loopback_host(urlsplit(login_url).hostname or "")
+
+
+def logout_command(args: argparse.Namespace) -> int:
+    """``scnet logout``: remove the saved token and addresses from the config file."""
+    path, removed = config.forget_sign_in()
+    print(config.signed_out_text(path, removed))
+    return 0
 
 
 def _cli_status(as_json: bool, stdout: TextIO) -> int:

@@ -93,6 +93,14 @@ class AccountMagics(SessionMagics):
     )
     @argument("--renew", action="store_true", help=N_("Renew the current token instead."))
     @argument(
+        "--forget",
+        action="store_true",
+        help=N_(
+            "Sign out: remove the saved token and addresses from the user config file and "
+            "forget this session's sign-in."
+        ),
+    )
+    @argument(
         "--status",
         action="store_true",
         help=N_("Show the account, region and address, and whether the token is still valid."),
@@ -107,6 +115,7 @@ class AccountMagics(SessionMagics):
             %scnet_login --region 昆山 --save
             %scnet_login --status
             %scnet_login --renew
+            %scnet_login --forget             # sign out: the saved token and addresses go
 
         The account name, access key and secret key come from SCNET_USER, SCNET_ACCESS_KEY and
         SCNET_SECRET_KEY, the config file (user, access_key, secret_key), or hidden prompts; the
@@ -116,6 +125,11 @@ class AccountMagics(SessionMagics):
         """
         with self.user_errors():
             args = parse(self.scnet_login, line)
+            if args.forget and (args.status or args.renew or args.save or args.region or args.user):
+                raise UsageError(_("%scnet_login --forget takes no other option"))
+            if args.forget:
+                print(self.session.sign_out())
+                return
             if args.status and (args.renew or args.save or args.region or args.user):
                 raise UsageError(_("%scnet_login --status takes no other option"))
             if args.renew and (args.region or args.user):

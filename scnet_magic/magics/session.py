@@ -208,7 +208,20 @@ class Session:
         if save:
             path = config.save_config(signed.saved_settings())
             text += "\n" + saved_note().format(path=path)
-        return text
+            text += "\n" + config.override_warning()
+        return text.rstrip("\n")
+
+    def sign_out(self) -> str:
+        """Forget this session's sign-in and remove the saved one from the config file; say
+        what went, and from where."""
+        text = ""
+        if self.login is not None:
+            if self.token == self.login.token:
+                self.use_token(None)
+            self.login = None
+            text = _("This session's sign-in is forgotten.") + "\n"
+        path, removed = config.forget_sign_in()
+        return text + config.signed_out_text(path, removed)
 
     def _region(self, settings: Settings) -> str | None:
         """The region of the token in force, when known: the one signed in to in this session,

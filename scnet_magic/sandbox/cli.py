@@ -44,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export SCNET_BASE_URL={sandbox.base_url}")
         print(f"export SCNET_TOKEN={sandbox.token}")
         print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
-        print("# " + _("or sign in with %scnet_login / scnet login:"))
+        print(
+            "# "
+            + _(
+                "or try signing in with %scnet_login / scnet login (a sandbox's sign-in is not "
+                "saved to your config file):"
+            )
+        )
         # Signing in goes through the login and platform hosts, on ports of their own.
         print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
         print(f"export SCNET_AC_URL={sandbox.ac_url}")
