@@ -149,6 +149,9 @@ class Settings:
     token_region: str | None = None
     # No base URL was set anywhere: calls go to the documentation's example host.
     base_url_default: bool = False
+    # Where the base URL came from (SCNET_BASE_URL, the config file, ...): errors of a call
+    # that could not connect name it, with the token's source.
+    base_url_source: str | None = None
 
     def require_token(self) -> str:
         if self.token is None:
@@ -305,7 +308,10 @@ def resolve(
     token, token_source = lookup.checked(
         "token", validation.validate_token, session_token_label
     ) or (None, None)
-    address = lookup.value("base_url", validation.validate_base_url, None)
+    address, base_url_source = lookup.checked("base_url", validation.validate_base_url) or (
+        None,
+        None,
+    )
     return Settings(
         token=token,
         token_source=token_source,
@@ -317,6 +323,7 @@ def resolve(
         language=lookup.language(),  # checked last: a bad address or id is reported first
         token_region=lookup.region_beside(token_source),
         base_url_default=address is None,
+        base_url_source=base_url_source,
     )
 
 

@@ -103,6 +103,7 @@ def test_signing_in_to_a_sandbox_leaves_the_config_file_alone(
     login_env: Sandbox, isolated_config: Path
 ) -> None:
     isolated_config.write_text(REAL_CONFIG)
+    isolated_config.chmod(0o600)
     run = run_scnet(["login", "--region", "昆山"])
     assert run.returncode == 0, run.stderr
     assert isolated_config.read_text() == REAL_CONFIG
@@ -115,6 +116,7 @@ def test_signing_in_to_a_sandbox_leaves_the_config_file_alone(
 
 def test_logout_removes_the_saved_sign_in_and_says_what_and_where(isolated_config: Path) -> None:
     isolated_config.write_text(REAL_CONFIG)
+    isolated_config.chmod(0o600)
     run = run_scnet(["logout"])
     assert run.returncode == 0, run.stderr
     assert str(isolated_config) in run.stdout
@@ -151,3 +153,37 @@ def test_saving_a_sign_in_while_scnet_token_is_exported_warns(
     assert run.returncode == 0, run.stderr
     assert "SCNET_TOKEN" in run.stderr and "unset SCNET_TOKEN" in run.stderr
     assert "stale-exported-token" not in run.stdout + run.stderr
+
+
+# -- errors say where the token and the address came from ---------------------------------------
+
+
+def test_connection_refused_names_where_token_and_address_came_from(
+    isolated_config: Path,
+) -> None:
+    # What a sandbox sign-in saved, once the sandbox has stopped: nothing listens there.
+    isolated_config.write_text(
+        f'token = "old-sandbox-token-0123456789"\nbase_url = "http://127.0.0.1:{free_port()}"\n'
+    )
+    isolated_config.chmod(0o600)
+    run = run_scnet(["notebooks"])
+    assert run.returncode == 1
+    assert "connection refused" in run.stderr
+    source = f"config file {isolated_config}"
+    assert f"The token came from {source}, the address from {source}." in run.stderr
+    assert "old-sandbox-token" not in run.stderr
+
+
+def test_a_refused_token_names_the_variable_that_overrode_the_saved_one(
+    sandbox: Sandbox, isolated_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolated_config.write_text(f'token = "{sandbox.token}"\nbase_url = "{sandbox.base_url}"\n')
+    isolated_config.chmod(0o600)
+    monkeypatch.setenv("SCNET_TOKEN", "stale-exported-token-0123456789")
+    run = run_scnet(["notebooks"])
+    assert run.returncode == 1 and "10009" in run.stderr
+    assert (
+        f"The token came from SCNET_TOKEN, the address from config file {isolated_config}."
+        in run.stderr
+    )
+    assert "stale-exported-token" not in run.stderr and sandbox.token not in run.stderr
