@@ -3,6 +3,8 @@ saves, how to sign out, and what the errors say about where settings came from."
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -187,3 +189,50 @@ def test_a_refused_token_names_the_variable_that_overrode_the_saved_one(
         in run.stderr
     )
     assert "stale-exported-token" not in run.stderr and sandbox.token not in run.stderr
+
+
+# -- one JSON shape in every verb --------------------------------------------------------------
+
+TIDY_NOTEBOOK_KEYS = {"id", "name", "status", "custom_port", "command", "raw"}
+
+
+def test_notebooks_and_url_json_use_the_same_tidy_names(sandbox_env: Sandbox) -> None:
+    started = run_scnet(["start", "--id", sandbox_env.notebook_id, "--port", "1223"])
+    assert started.returncode == 0, started.stderr
+    listed = json.loads(run_scnet(["notebooks", "--json"]).stdout)["notebooks"]
+    found = json.loads(run_scnet(["url", "--id", sandbox_env.notebook_id, "--json"]).stdout)
+    assert all(set(record) == TIDY_NOTEBOOK_KEYS for record in listed)
+    same = next(record for record in listed if record["id"] == sandbox_env.notebook_id)
+    assert same == found["instance"]
+    assert same["name"] == same["raw"]["notebookName"]
+    with_port = [record for record in listed if record["raw"].get("customsizePort")]
+    assert with_port, "the sandbox lists instances with a custom port"
+    for record in with_port:  # a string in the platform's record, a number in ours
+        assert isinstance(record["raw"]["customsizePort"], str)
+        assert record["custom_port"] == int(record["raw"]["customsizePort"])
+    assert "raw" in found  # the platform's answer, kept in every verb
+
+
+def readme_jq_lines() -> list[str]:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    return [line for line in readme.splitlines() if line.startswith("scnet ") and "| jq" in line]
+
+
+def test_the_readme_jq_examples_print_the_running_instances(sandbox_env: Sandbox) -> None:
+    lines = readme_jq_lines()
+    assert lines
+    scnet_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": scnet_dir + os.pathsep + os.environ["PATH"]}
+    listed = json.loads(run_scnet(["notebooks", "--status", "Running", "--json"]).stdout)
+    for line in lines:
+        done = subprocess.run(line, shell=True, capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0 and done.stdout.strip(), (line, done.stderr)
+    first = subprocess.run(
+        lines[0], shell=True, capture_output=True, text=True, env=env, timeout=60
+    )
+    shown, text = [], first.stdout.strip()
+    while text:  # jq prints one JSON value after another
+        value, end = json.JSONDecoder().raw_decode(text)
+        shown.append(value)
+        text = text[end:].strip()
+    assert shown == listed["notebooks"] and len(shown) == listed["count"] > 1
