@@ -236,3 +236,55 @@ def test_the_readme_jq_examples_print_the_running_instances(sandbox_env: Sandbox
         shown.append(value)
         text = text[end:].strip()
     assert shown == listed["notebooks"] and len(shown) == listed["count"] > 1
+
+
+# -- the sandbox's account in a notebook, and the region menu at a terminal ----------------------
+
+
+def test_sandbox_magic_shows_its_account_and_signs_in_without_keys(
+    ip: InteractiveShell,
+) -> None:
+    with capture_output() as out:
+        sb = ip.run_line_magic("scnet_sandbox", "")
+    try:
+        assert sb.user in out.stdout and sb.access_key in out.stdout
+        assert sb.secret_key not in out.stdout and sb.token not in out.stdout
+        with capture_output() as signed:  # no SCNET_* keys anywhere, no prompt answered
+            ip.run_line_magic("scnet_login", "--region 昆山")
+        assert "This session now uses its token" in signed.stdout, signed.stderr
+        assert sb.secret_key not in signed.stdout + signed.stderr
+    finally:
+        with capture_output():
+            ip.run_line_magic("scnet_sandbox", "--stop")
+
+
+def test_terminal_scnet_login_offers_the_numbered_region_menu(
+    login_env: Sandbox, tmp_path: Path
+) -> None:
+    import pexpect
+
+    ipython = str(Path(sys.executable).parent / "ipython")
+    env = {**os.environ, "SCNET_CONFIG_FILE": str(tmp_path / "config.toml"), "SCNET_LANG": "en"}
+    shell = pexpect.spawn(
+        ipython,
+        ["--simple-prompt", "--no-banner", "--colors=NoColor", "--HistoryManager.enabled=False"],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 160),
+    )
+    try:
+        shell.expect_exact("In [1]: ")
+        shell.sendline("%load_ext scnet_magic")
+        shell.expect_exact("In [2]: ")
+        shell.sendline("%scnet_login")  # the account has two regions; no --region given
+        shell.expect_exact("regions:")
+        shell.expect_exact("Region number (1-2): ")
+        shell.sendline("2")
+        shell.expect_exact("This session now uses its token")
+        shell.expect_exact("In [3]: ")
+        assert "choose one with --region" not in (shell.before or "")
+        shell.sendline("exit")
+        shell.expect(pexpect.EOF)
+    finally:
+        shell.close(force=True)

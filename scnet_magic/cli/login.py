@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .. import config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
-from ..models import Account, Region
 from .common import EXIT_INTERRUPTED, exit_code, report
 
 
@@ -92,7 +92,7 @@ def login_command(
         ask = _terminal_ask if stdin.isatty() else None
         account = accounts.request_account(settings_in, ask)
         if args.region is None and len(account.usable) > 1 and stdin.isatty():
-            region = _pick_region(account, stdin, stdout)
+            region = accounts.pick_region(account, _line_reader(stdin, stdout), _printer(stdout))
         else:
             region = account.choose(args.region)
         signed = accounts.open_region(account, region)
@@ -175,30 +175,17 @@ def _read_secret(stdin: TextIO) -> str:
     return validation.validate_secret_key(line)
 
 
-def _pick_region(account: Account, stdin: TextIO, stdout: TextIO) -> Region:
-    """A numbered list of the account's regions and a choice typed at the terminal, rather
-    than an error once the keys were typed."""
-    usable = account.usable
-    heading = _("Account {user} has {count} regions:")
-    print(heading.format(user=account.user, count=len(usable)), file=stdout)
-    for number, region in enumerate(usable, 1):
-        print(f"  {number}. {region.label}", file=stdout)
-    note = account.unusable_note()
-    if note:
-        print(note, file=stdout)
-    while True:
-        print(_("Region number (1-{count}): ").format(count=len(usable)), end="", file=stdout)
+def _line_reader(stdin: TextIO, stdout: TextIO) -> Callable[[str], str]:
+    def read_line(prompt: str) -> str:
+        print(prompt, end="", file=stdout)
         stdout.flush()
-        answer = stdin.readline()
-        if not answer:
-            raise ConfigError(_("no region chosen"), _("Give --region NAME_OR_ID."))
-        text = answer.strip()
-        if text.isdigit() and 1 <= int(text) <= len(usable):
-            return usable[int(text) - 1]
-        try:
-            return account.choose(text)  # a name or an id works too
-        except ScnetError as exc:
-            print(exc.user_message(), file=stdout)
+        return stdin.readline()
+
+    return read_line
+
+
+def _printer(stdout: TextIO) -> Callable[[str], None]:
+    return lambda text: print(text, file=stdout)
 
 
 def _terminal_ask(label: str, hidden: bool) -> str:

@@ -4,6 +4,9 @@ line) and ``%scnet_login`` (signing in with an access key pair, renewing, the st
 from __future__ import annotations
 
 import getpass
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
@@ -14,6 +17,9 @@ from ..errors import sentences
 from ..i18n import N_, _
 from .base import SessionMagics
 from .line import ask, forget_input, parse, readable_arguments, split
+
+if TYPE_CHECKING:
+    from ..models import Account, Region
 
 
 @magics_class
@@ -61,6 +67,21 @@ class AccountMagics(SessionMagics):
                 return
             self.session.use_token(validation.validate_token(typed))
             print(_("SCNET token set for this session (kept in memory only)."))
+
+    def _terminal_menu(self) -> Callable[[Account], Region] | None:
+        """At a terminal (no widgets, a keyboard on stdin): the numbered list of regions that
+        ``scnet login`` offers, instead of an error asking for --region."""
+        if self.session.widgets_shown() or not sys.stdin.isatty():
+            return None
+        from .. import account as accounts
+
+        def read_line(prompt: str) -> str:
+            try:
+                return input(prompt)
+            except EOFError:
+                return ""
+
+        return lambda account: accounts.pick_region(account, read_line, print)
 
     # -- %scnet_login ----------------------------------------------------------------------
 
@@ -145,7 +166,9 @@ class AccountMagics(SessionMagics):
                 print(self.session.renew(save=args.save))
             else:
                 try:
-                    shown = self.session.sign_in(args.region, args.user, ask, save=args.save)
+                    shown = self.session.sign_in(
+                        args.region, args.user, ask, save=args.save, menu=self._terminal_menu()
+                    )
                 except KeyboardInterrupt:
                     # Ctrl-C at a prompt: the user changed their mind, not a failure.
                     print(_("Cancelled; nothing was changed."))

@@ -57,4 +57,13 @@ class SandboxMagics(SessionMagics):
                 "Stop it with %scnet_sandbox --stop."
             ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
         )
+        # Its account is a made-up one, valid only here: shown so that signing in can be
+        # tried; the secret key stays unshown all the same (notebooks get shared).
+        print(
+            _(
+                "Its account: {user}, access key {access_key}. %scnet_login signs in to it "
+                "without asking for keys (the secret key, made up for this sandbox, is not "
+                "shown)."
+            ).format(user=sandbox.user, access_key=sandbox.access_key)
+        )
         return sandbox

@@ -20,7 +20,7 @@ from ..i18n import _
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
-    from ..models import Account, Login
+    from ..models import Account, Login, Region
 
 
 class SessionOptions(Protocol):
@@ -178,23 +178,33 @@ class Session:
         ask: Callable[[str, bool], str],
         *,
         save: bool = False,
+        menu: Callable[[Account], Region] | None = None,
     ) -> Any:
         """Sign in (``ask`` prompts for what is not set) and say so; with several regions and
-        none named, in a notebook: a dropdown that signs in when one is chosen."""
+        none named: in a notebook, a dropdown that signs in when one is chosen; at a terminal,
+        ``menu`` (a numbered list, as ``scnet login`` offers)."""
         from .. import account as accounts
 
-        settings = config.resolve_login(
-            user=user,
-            session={
-                "timeout": self.options.timeout,
-                "login_url": self.login_url,
-                "ac_url": self.ac_url,
-            },
-        )
+        known: dict[str, Any] = {
+            "timeout": self.options.timeout,
+            "login_url": self.login_url,
+            "ac_url": self.ac_url,
+        }
+        if self.sandbox is not None:
+            # The sandbox's own account: signing in to it needs no keys typed.
+            known |= {
+                "user": self.sandbox.user,
+                "access_key": self.sandbox.access_key,
+                "secret_key": self.sandbox.secret_key,
+            }
+        settings = config.resolve_login(user=user, session=known)
         account = accounts.request_account(settings, ask)
         picker = self.widgets.pick_region
-        if region is None and len(account.usable) > 1 and self.widgets_shown() and picker:
-            return picker(account, lambda chosen: self.use_login(chosen, save))
+        if region is None and len(account.usable) > 1:
+            if self.widgets_shown() and picker:
+                return picker(account, lambda chosen: self.use_login(chosen, save))
+            if menu is not None:
+                return self.use_login(accounts.open_region(account, menu(account)), save)
         return self.use_login(accounts.open_region(account, account.choose(region)), save)
 
     def use_login(self, signed: Login, save: bool = False) -> str:
