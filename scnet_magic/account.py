@@ -36,6 +36,7 @@ from .errors import (
     InvalidInput,
     LoginError,
     MalformedResponse,
+    ScnetError,
 )
 from .i18n import N_, Message, _
 from .models import Account, Login, Region, TokenState
@@ -595,3 +596,29 @@ def _platform_api(
         settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
         ac_url, timeout = settings.ac_url, settings.timeout
     return AccountApi(timeout=timeout, ac_url=ac_url, transport=transport)
+
+
+def pick_region(
+    account: Account, read_line: Callable[[str], str], say: Callable[[str], None]
+) -> Region:
+    """A numbered list of the account's regions and a choice typed at a terminal, rather than
+    an error once the keys were typed. ``read_line`` shows a prompt and returns the line
+    typed ("" at the end of input); ``say`` shows a line."""
+    usable = account.usable
+    say(_("Account {user} has {count} regions:").format(user=account.user, count=len(usable)))
+    for number, region in enumerate(usable, 1):
+        say(f"  {number}. {region.label}")
+    note = account.unusable_note()
+    if note:
+        say(note)
+    while True:
+        answer = read_line(_("Region number (1-{count}): ").format(count=len(usable)))
+        if not answer:
+            raise ConfigError(_("no region chosen"), _("Give --region NAME_OR_ID."))
+        text = answer.strip()
+        if text.isdigit() and 1 <= int(text) <= len(usable):
+            return usable[int(text) - 1]
+        try:
+            return account.choose(text)  # a name or an id works too
+        except ScnetError as exc:
+            say(exc.user_message())

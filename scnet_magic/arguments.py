@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 
 from .errors import InvalidInput
+from .i18n import N_
 from .validation import validate_port, validate_timeout
+
+# The one rule for where a sandbox runs commands, the same for every way of starting one.
+SANDBOX_WORKDIR_HELP = N_(
+    "folder start commands run in (default: the current folder when the sandbox starts)"
+)
 
 
 def seconds_argument(text: str) -> float:

@@ -26,8 +26,9 @@ from .errors import (
     MalformedResponse,
     ScnetError,
     Sentences,
+    TransportError,
 )
-from .i18n import N_, Message
+from .i18n import N_, Message, _
 from .models import (
     InstanceProgress,
     Notebook,
@@ -482,13 +483,31 @@ class ScnetClient:
                 Request.to(endpoint, self.base_url, self.__token, params=params, body=body)
             )
         except ApiError as exc:
-            if exc.code not in account.REFUSED_TOKEN_CODES or not self.settings.base_url_default:
+            if exc.code not in account.REFUSED_TOKEN_CODES:
                 raise
-            raise ApiError(exc.code, exc.msg, exc.status, hint=self._default_host_hint()) from None
+            if self.settings.base_url_default:
+                hint = self._default_host_hint()
+                refused = ApiError(exc.code, exc.msg, exc.status, hint=hint)
+                raise refused.add_hint(self._sources_note()) from None
+            exc.add_hint(self._sources_note())
+            raise
+        except TransportError as exc:
+            # A sandbox that has stopped, or an old address saved or exported: say which.
+            if exc.values.get("reason") == _("connection refused"):
+                exc.add_hint(self._sources_note())
+            raise
         except HttpError as exc:
             if exc.status not in (401, 403, 404) or not self.settings.base_url_default:
                 raise
             raise HttpError(exc.status, exc.reason, exc.body, self._default_host_hint()) from None
+
+    def _sources_note(self) -> Message:
+        """Where the token and the address of a refused call came from."""
+        return Message(
+            N_("The token came from {token_source}, the address from {address_source}."),
+            token_source=self.token_source or "?",
+            address_source=self.settings.base_url_source or Message(N_("the default base URL")),
+        )
 
     def _default_host_hint(self) -> Message:
         """Why a region's token was refused when no base URL was set: it went to the

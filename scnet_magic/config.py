@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -149,6 +149,9 @@ class Settings:
     token_region: str | None = None
     # No base URL was set anywhere: calls go to the documentation's example host.
     base_url_default: bool = False
+    # Where the base URL came from (SCNET_BASE_URL, the config file, ...): errors of a call
+    # that could not connect name it, with the token's source.
+    base_url_source: str | None = None
 
     def require_token(self) -> str:
         if self.token is None:
@@ -305,7 +308,10 @@ def resolve(
     token, token_source = lookup.checked(
         "token", validation.validate_token, session_token_label
     ) or (None, None)
-    address = lookup.value("base_url", validation.validate_base_url, None)
+    address, base_url_source = lookup.checked("base_url", validation.validate_base_url) or (
+        None,
+        None,
+    )
     return Settings(
         token=token,
         token_source=token_source,
@@ -317,6 +323,7 @@ def resolve(
         language=lookup.language(),  # checked last: a bad address or id is reported first
         token_region=lookup.region_beside(token_source),
         base_url_default=address is None,
+        base_url_source=base_url_source,
     )
 
 
@@ -407,16 +414,25 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
     The file is replaced atomically by one created readable by its owner only (it holds a
     token), so a reader never sees half a file and no other user can read it at any moment.
     """
-    import tempfile  # only needed when saving
+    import tomlkit
 
+    path = path or config_path()
+    document = _document_to_update(path) or tomlkit.document()
+    for name, value in values.items():
+        document[name] = value
+    _write_atomically(path, tomlkit.dumps(document))
+    return path
+
+
+def _document_to_update(path: Path) -> Any:
+    """The config file as a tomlkit document that keeps its comments; None if there is none."""
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
 
-    path = path or config_path()
     try:
-        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+        return tomlkit.parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        document = tomlkit.document()
+        return None
     except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
         raise ConfigError(
             N_("cannot update config file {path}: {reason}"),
@@ -424,9 +440,12 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
             path=_shown_path(path),
             reason=exc,
         ) from None
-    for name, value in values.items():
-        document[name] = value
-    text = tomlkit.dumps(document)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` through a file created readable by its owner only."""
+    import tempfile  # only needed when saving
+
     try:
         path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
         # mkstemp creates the file with mode 0600.
@@ -448,4 +467,59 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
             path=_shown_path(path),
             reason=exc.strerror,
         ) from None
-    return path
+
+
+# What signing in saves (models.Login.saved_settings) and a sign-out removes: the token and the
+# addresses it goes with, never anything else the user wrote in the file.
+SIGNED_IN_NAMES = ("token", "base_url", "ac_url", "login_url", "user", "region")
+
+
+def forget_sign_in(path: Path | None = None) -> tuple[Path, list[str]]:
+    """Remove the saved token and addresses from the config file, keeping its other keys and
+    comments; the file and the names removed (none when nothing was saved)."""
+    import tomlkit
+
+    path = path or config_path()
+    document = _document_to_update(path)
+    if document is None:
+        return path, []
+    removed = [name for name in SIGNED_IN_NAMES if name in document]
+    for name in removed:
+        del document[name]
+    if removed:
+        _write_atomically(path, tomlkit.dumps(document))
+    return path, removed
+
+
+def signed_out_text(path: Path, removed: list[str]) -> str:
+    """What a sign-out says: what went and from where, and what still gives a token."""
+    if removed:
+        text = _("Removed {names} from {path}.").format(
+            names=", ".join(removed), path=_shown_path(path)
+        )
+    else:
+        text = _("Nothing to remove: {path} holds no saved sign-in.").format(path=_shown_path(path))
+    still = overriding_variables(SIGNED_IN_NAMES)
+    if still:
+        text += "\n" + _(
+            "Still set in the environment: {variables} (unset them to sign out there too)."
+        ).format(variables=", ".join(still))
+    return text
+
+
+def overriding_variables(names: Iterable[str]) -> list[str]:
+    """The environment variables set for ``names``: they win over the config file."""
+    return [ENV_VARS[name] for name in names if name in ENV_VARS and os.environ.get(ENV_VARS[name])]
+
+
+def override_warning() -> str:
+    """After a sign-in was saved: which exported variables will override it (an old
+    SCNET_TOKEN would otherwise be used in silence, and refused); "" when none is set."""
+    variables = overriding_variables(SIGNED_IN_NAMES)
+    if not variables:
+        return ""
+    text = _(
+        "{variables} set in the environment override what was saved; "
+        "unset them to use the saved sign-in: unset {names}"
+    ).format(variables=", ".join(variables), names=" ".join(variables))
+    return _("Warning: {text}").format(text=text)

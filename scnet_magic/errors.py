@@ -175,6 +175,11 @@ class ScnetError(Exception):
         """The hint, unwritten: to pass on in another error."""
         return self._hint
 
+    def add_hint(self, more: Message) -> ScnetError:
+        """This error, ``more`` said after its hint; returns it, to be raised."""
+        self._hint = Sentences(self._hint, more) if str(self._hint) else more
+        return self
+
     def __str__(self) -> str:
         return self.message
 

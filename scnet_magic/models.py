@@ -130,6 +130,7 @@ class StartResult(Rendered):
             "protected": self.protected,
             "guard_port": self.guard_port,
             "replaced_port": self.replaced_port,
+            "raw": self.raw,
         }
 
     def _text(self) -> str:
@@ -169,6 +170,7 @@ class ServiceUrl(Rendered):
         }
         if self.instance is not None:
             found["instance"] = self.instance.to_dict()
+        found["raw"] = self.raw
         return found
 
     def _text(self) -> str:
@@ -198,8 +200,9 @@ class NotebookList(Rendered, list["Notebook"]):
         return display.notebooks_html(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The machine-readable form (what ``--json`` prints): every record, all its fields."""
-        return {"count": len(self), "notebooks": [notebook.raw for notebook in self]}
+        """The machine-readable form (what ``--json`` prints): each instance in the tidy names
+        every verb uses, its record as the platform sent it under ``raw``."""
+        return {"count": len(self), "notebooks": [notebook.to_dict() for notebook in self]}
 
 
 def _custom_port(value: object) -> int | None:
@@ -251,6 +254,7 @@ class Notebook(Rendered):
             "status": self.status,
             "custom_port": self.custom_port,
             "command": self.command,
+            "raw": self.raw,
         }
 
     def _text(self) -> str:
@@ -289,6 +293,7 @@ class StopResult(Rendered):
             "save_env": self.save_env,
             "already_stopped": self.already_stopped,
             "msg": self.msg,
+            "raw": self.raw,
         }
 
     def _text(self) -> str:

@@ -380,7 +380,7 @@ def command_outcome(run: subprocess.CompletedProcess[str], elapsed: float) -> Ou
         url=fields["url"],
         notebook_id=fields["notebook_id"],
         port=fields["port"],
-        raw={},
+        raw=fields["raw"],
         ready_after=fields["ready_after"],
     )
     assert result.to_dict() == fields, (result.to_dict(), fields)

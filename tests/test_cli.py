@@ -41,6 +41,7 @@ START_KEYS = {
     "exec_success",
     "error_msg",
     "output",
+    "raw",
 }
 
 
@@ -278,7 +279,10 @@ def test_url_as_text_and_json(sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SCNET_NOTEBOOK_ID", ID)  # the default id, as in the magics
     as_json = scnet("url", "--json")
     assert as_json.returncode == 0
-    assert json.loads(as_json.stdout) == {
+    found = json.loads(as_json.stdout)
+    # The platform's answers as they came, under "raw" in every verb; the tidy names beside.
+    assert found.pop("raw")["code"] == "0" and found["instance"].pop("raw")["id"] == ID
+    assert found == {
         "notebook_id": ID,
         "url": url,
         "status": "inactive",
@@ -308,8 +312,8 @@ def test_notebooks_reads_every_page_as_text_and_json(sandbox_env: Sandbox) -> No
     data = json.loads(as_json.stdout)
     assert set(data) == {"count", "notebooks"}
     assert data["count"] == len(data["notebooks"]) > 1
-    assert all(r["notebookStatus"] == "Running" for r in data["notebooks"])
-    assert "imageName" in data["notebooks"][0]  # every field of the records is kept
+    assert all(r["raw"]["notebookStatus"] == "Running" for r in data["notebooks"])
+    assert "imageName" in data["notebooks"][0]["raw"]  # every field of the records is kept
     for proc in (text, as_json):
         assert_secret_kept(proc, sandbox_env.token)
 

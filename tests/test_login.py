@@ -343,7 +343,7 @@ def test_cli_signs_in_saves_and_later_calls_use_it(
 ) -> None:
     # A real process, as a user would run it; the start then uses only the saved file.
     done = subprocess.run(
-        [sys.executable, "-m", "scnet_magic", "login", "--region", "昆山"],
+        [sys.executable, "-m", "scnet_magic", "login", "--region", "昆山", "--save"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -459,7 +459,7 @@ def test_secret_key_and_tokens_never_in_output_errors_logs_or_files(
     monkeypatch.setenv("SCNET_SECRET_KEY", SECRET_CANARY + " x")
     failure(lambda: sign_in(region="昆山"))
     monkeypatch.setenv("SCNET_SECRET_KEY", SECRET_CANARY)
-    texts += list(run_cli("--region", "昆山", "--json")[1:])
+    texts += list(run_cli("--region", "昆山", "--json", "--save")[1:])
     texts += [record.getMessage() for record in debug_logs.records]
     captured = capsys.readouterr()
     texts += [captured.out, captured.err]

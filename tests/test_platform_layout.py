@@ -406,7 +406,7 @@ def sign_in_through(
             magics(ip).base_url = None
 
     def command() -> str:
-        code = cli_main(["login", "--region", "昆山", "--json"])
+        code = cli_main(["login", "--region", "昆山", "--json", "--save"])
         out = capsys.readouterr().out
         assert code == 0, out
         base_url = json.loads(out)["base_url"]
@@ -493,7 +493,7 @@ def test_renewal_answers(
         finally:
             magics(ip).base_url = None
     else:
-        assert cli_main(["login", "--region", "西安"]) == 0
+        assert cli_main(["login", "--region", "西安", "--save"]) == 0
         login_env.answers[RENEW] = ok(RENEWAL_ROWS[row](login_env, new))
         assert cli_main(["login", "--renew"]) == 0
         renewed = read_config_file()["token"]
@@ -531,7 +531,7 @@ def test_token_state_answers(
         finally:
             magics(ip).base_url = None
     else:
-        assert cli_main(["login", "--region", "昆山"]) == 0
+        assert cli_main(["login", "--region", "昆山", "--save"]) == 0
         login_env.answers[STATE] = answer
         assert (cli_main(["login", "--status", "--json"]) == 0) is valid
         out = capsys.readouterr().out

@@ -671,12 +671,13 @@ def test_execute_without_a_listener(session: requests.Session, tmp_path: Path) -
         session.get(gateway, timeout=2)
 
 
-def test_execute_own_workdir_and_faults_never_run(
-    session: requests.Session, tmp_path: Path
+def test_execute_in_the_current_folder_and_faults_never_run(
+    session: requests.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     sandbox = Sandbox(execute=True, ready_timeout=0.2).start()
     try:
-        assert sandbox.workdir is not None and sandbox.workdir.is_dir()
+        assert sandbox.workdir == tmp_path
         api = make_api(session, sandbox)
         data = ok_data(api("POST", START, json=start_body(port=free_port())))
         assert data["execSuccess"] is False
@@ -689,7 +690,7 @@ def test_execute_own_workdir_and_faults_never_run(
         assert not marker.exists()
     finally:
         sandbox.stop()
-    assert not sandbox.workdir.exists()
+    assert sandbox.workdir.is_dir()  # the user's folder, kept
 
 
 # -- WebSockets through a gateway -------------------------------------------------------------

@@ -476,7 +476,7 @@ def test_sign_in_paths_across_the_three_hosts(
         ip.run_line_magic("scnet_login", "--status")
         ip.run_line_magic("scnet_login", "--renew")
     texts += [out.stdout, out.stderr, repr(out.outputs)]
-    assert cli_main(["login", "--region", "昆山"]) == 0
+    assert cli_main(["login", "--region", "昆山", "--save"]) == 0
     assert cli_main(["login", "--status", "--json"]) == 0
     assert cli_main(["login", "--status"]) == 0
     platform = login_env.issue_token("0")

@@ -6,7 +6,8 @@
     scnet stop --id ID [--discard-env] [--yes] [--json]
     scnet url --id ID [--json]
     scnet notebooks [--status S] [--name TEXT] [--json]
-    scnet sandbox [--execute] [--port N]
+    scnet login [--region R] [--save] [--status] [--renew] / scnet logout
+    scnet sandbox [--execute] [--port N] [--workdir DIR]
     scnet doctor [--id ID] [--report [FILE]]
 
 Settings come from the same places as in the magics (``SCNET_*`` variables, the config file);
@@ -28,6 +29,7 @@ from typing import Any
 
 from .. import config, i18n
 from .._version import __version__
+from ..arguments import SANDBOX_WORKDIR_HELP
 from ..config import DEFAULT_WAIT
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
@@ -44,7 +46,7 @@ from .common import (
 )
 from .guard import PASSWORD_HINT, PASSWORD_ON_LINE, add_guard_verb, add_protect_arguments
 from .guard import password_on_line as _password_on_line
-from .login import add_login_arguments, login_command
+from .login import add_login_arguments, login_command, logout_command
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -239,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
             ),
         )
     )
+    verbs.add_parser(
+        "logout",
+        help=_("remove the saved token and addresses from the user config file"),
+        description=_(
+            "Remove what scnet login saved (token, addresses, account, region) from the user "
+            "config file, keeping everything else in it, and say what was removed."
+        ),
+    )
     sandbox = verbs.add_parser(
         "sandbox",
         help=_("serve a local SCNet-compatible sandbox for trying things out"),
@@ -253,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--port", type=listen_port, default=0, help=_("port to listen on (default: any)")
     )
+    sandbox.add_argument("--workdir", help=_(SANDBOX_WORKDIR_HELP))
     add_guard_verb(verbs)
     from .doctor import add_doctor_arguments
 
@@ -359,7 +370,10 @@ def _main(words: list[str]) -> int:
     if args.verb == "sandbox":
         from .. import sandbox
 
-        return sandbox.main([*(["--execute"] if args.execute else []), "--port", str(args.port)])
+        workdir = ["--workdir", args.workdir] if args.workdir else []
+        return sandbox.main(
+            [*(["--execute"] if args.execute else []), "--port", str(args.port), *workdir]
+        )
     from . import verbs as commands
     from .doctor import doctor_command
     from .guard import guard_verb
@@ -371,6 +385,7 @@ def _main(words: list[str]) -> int:
         "notebooks": commands.notebooks,
         "guard": guard_verb,
         "doctor": doctor_command,
+        "logout": logout_command,
         "login": login_command,  # keys typed at its prompts: its own Ctrl-C message
     }
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .. import config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
-from ..models import Account, Region
 from .common import EXIT_INTERRUPTED, exit_code, report
 
 
@@ -39,6 +39,14 @@ def add_login_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--renew", action="store_true", help=_("renew the saved token instead of signing in")
+    )
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help=_(
+            "save even a sign-in to a sandbox on this machine (by default only the platform's "
+            "is saved: a sandbox's token is of no use once it stops)"
+        ),
     )
     parser.add_argument("--json", action="store_true", help=_("print the result as JSON"))
 
@@ -84,14 +92,24 @@ def login_command(
         ask = _terminal_ask if stdin.isatty() else None
         account = accounts.request_account(settings_in, ask)
         if args.region is None and len(account.usable) > 1 and stdin.isatty():
-            region = _pick_region(account, stdin, stdout)
+            region = accounts.pick_region(account, _line_reader(stdin, stdout), _printer(stdout))
         else:
             region = account.choose(args.region)
         signed = accounts.open_region(account, region)
-        path = config.save_config(signed.saved_settings())
-        result = {**signed.to_dict(), "saved_to": str(path)}
-        saved = _("Saved to {path}.").format(path=path)
-        _cli_print(args.json, stdout, result, f"{signed.describe()}\n{saved}")
+        if _is_sandbox(settings_in.login_url) and not args.save:
+            result = {**signed.to_dict(), "saved_to": None}
+            note = _(
+                "This is a sandbox on this machine: nothing was saved to {path}. Use the export "
+                "lines the sandbox printed, or sign in again with --save to save anyway."
+            ).format(path=config.config_path())
+        else:
+            path = config.save_config(signed.saved_settings())
+            result = {**signed.to_dict(), "saved_to": str(path)}
+            note = _("Saved to {path}.").format(path=path)
+            warning = config.override_warning()
+            if warning:
+                print(warning, file=stderr)
+        _cli_print(args.json, stdout, result, f"{signed.describe()}\n{note}")
         return 0
     except KeyboardInterrupt:
         # Ctrl-C at a prompt: the user changed their mind.
@@ -100,6 +118,20 @@ def login_command(
     except ScnetError as exc:
         report(exc, stderr)
         return exit_code(exc)
+
+
+def _is_sandbox(login_url: str) -> bool:
+    """A sign-in address on loopback: the sandbox's (the platform's never is)."""
+    from urllib.parse import urlsplit
+
+    return validation.is_loopback_host(urlsplit(login_url).hostname or "")
+
+
+def logout_command(args: argparse.Namespace) -> int:
+    """``scnet logout``: remove the saved token and addresses from the config file."""
+    path, removed = config.forget_sign_in()
+    print(config.signed_out_text(path, removed))
+    return 0
 
 
 def _cli_status(as_json: bool, stdout: TextIO) -> int:
@@ -143,30 +175,17 @@ def _read_secret(stdin: TextIO) -> str:
     return validation.validate_secret_key(line)
 
 
-def _pick_region(account: Account, stdin: TextIO, stdout: TextIO) -> Region:
-    """A numbered list of the account's regions and a choice typed at the terminal, rather
-    than an error once the keys were typed."""
-    usable = account.usable
-    heading = _("Account {user} has {count} regions:")
-    print(heading.format(user=account.user, count=len(usable)), file=stdout)
-    for number, region in enumerate(usable, 1):
-        print(f"  {number}. {region.label}", file=stdout)
-    note = account.unusable_note()
-    if note:
-        print(note, file=stdout)
-    while True:
-        print(_("Region number (1-{count}): ").format(count=len(usable)), end="", file=stdout)
+def _line_reader(stdin: TextIO, stdout: TextIO) -> Callable[[str], str]:
+    def read_line(prompt: str) -> str:
+        print(prompt, end="", file=stdout)
         stdout.flush()
-        answer = stdin.readline()
-        if not answer:
-            raise ConfigError(_("no region chosen"), _("Give --region NAME_OR_ID."))
-        text = answer.strip()
-        if text.isdigit() and 1 <= int(text) <= len(usable):
-            return usable[int(text) - 1]
-        try:
-            return account.choose(text)  # a name or an id works too
-        except ScnetError as exc:
-            print(exc.user_message(), file=stdout)
+        return stdin.readline()
+
+    return read_line
+
+
+def _printer(stdout: TextIO) -> Callable[[str], None]:
+    return lambda text: print(text, file=stdout)
 
 
 def _terminal_ask(label: str, hidden: bool) -> str:

@@ -4,6 +4,9 @@ line) and ``%scnet_login`` (signing in with an access key pair, renewing, the st
 from __future__ import annotations
 
 import getpass
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
@@ -14,6 +17,9 @@ from ..errors import sentences
 from ..i18n import N_, _
 from .base import SessionMagics
 from .line import ask, forget_input, parse, readable_arguments, split
+
+if TYPE_CHECKING:
+    from ..models import Account, Region
 
 
 @magics_class
@@ -62,6 +68,21 @@ class AccountMagics(SessionMagics):
             self.session.use_token(validation.validate_token(typed))
             print(_("SCNET token set for this session (kept in memory only)."))
 
+    def _terminal_menu(self) -> Callable[[Account], Region] | None:
+        """At a terminal (no widgets, a keyboard on stdin): the numbered list of regions that
+        ``scnet login`` offers, instead of an error asking for --region."""
+        if self.session.widgets_shown() or not sys.stdin.isatty():
+            return None
+        from .. import account as accounts
+
+        def read_line(prompt: str) -> str:
+            try:
+                return input(prompt)
+            except EOFError:
+                return ""
+
+        return lambda account: accounts.pick_region(account, read_line, print)
+
     # -- %scnet_login ----------------------------------------------------------------------
 
     @readable_arguments(
@@ -93,6 +114,14 @@ class AccountMagics(SessionMagics):
     )
     @argument("--renew", action="store_true", help=N_("Renew the current token instead."))
     @argument(
+        "--forget",
+        action="store_true",
+        help=N_(
+            "Sign out: remove the saved token and addresses from the user config file and "
+            "forget this session's sign-in."
+        ),
+    )
+    @argument(
         "--status",
         action="store_true",
         help=N_("Show the account, region and address, and whether the token is still valid."),
@@ -107,6 +136,7 @@ class AccountMagics(SessionMagics):
             %scnet_login --region 昆山 --save
             %scnet_login --status
             %scnet_login --renew
+            %scnet_login --forget             # sign out: the saved token and addresses go
 
         The account name, access key and secret key come from SCNET_USER, SCNET_ACCESS_KEY and
         SCNET_SECRET_KEY, the config file (user, access_key, secret_key), or hidden prompts; the
@@ -116,6 +146,11 @@ class AccountMagics(SessionMagics):
         """
         with self.user_errors():
             args = parse(self.scnet_login, line)
+            if args.forget and (args.status or args.renew or args.save or args.region or args.user):
+                raise UsageError(_("%scnet_login --forget takes no other option"))
+            if args.forget:
+                print(self.session.sign_out())
+                return
             if args.status and (args.renew or args.save or args.region or args.user):
                 raise UsageError(_("%scnet_login --status takes no other option"))
             if args.renew and (args.region or args.user):
@@ -131,7 +166,9 @@ class AccountMagics(SessionMagics):
                 print(self.session.renew(save=args.save))
             else:
                 try:
-                    shown = self.session.sign_in(args.region, args.user, ask, save=args.save)
+                    shown = self.session.sign_in(
+                        args.region, args.user, ask, save=args.save, menu=self._terminal_menu()
+                    )
                 except KeyboardInterrupt:
                     # Ctrl-C at a prompt: the user changed their mind, not a failure.
                     print(_("Cancelled; nothing was changed."))

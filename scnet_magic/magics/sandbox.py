@@ -7,6 +7,7 @@ from typing import Any
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
+from ..arguments import SANDBOX_WORKDIR_HELP
 from ..i18n import N_, _
 from .base import SessionMagics
 from .line import parse, readable_arguments
@@ -27,6 +28,7 @@ class SandboxMagics(SessionMagics):
             "without running anything)."
         ),
     )
+    @argument("--workdir", help=SANDBOX_WORKDIR_HELP)
     @argument("--stop", action="store_true", help=N_("Stop the sandbox and restore the settings."))
     @line_magic
     def scnet_sandbox(self, line: str = "") -> Any:
@@ -46,7 +48,7 @@ class SandboxMagics(SessionMagics):
                 _("Sandbox stopped; settings restored.") if stopped else _("No sandbox is running.")
             )
             return None
-        sandbox = self.session.use_sandbox(args.execute)
+        sandbox = self.session.use_sandbox(args.execute, args.workdir)
         mode = _("on: commands run on this machine") if args.execute else _("off")
         print(
             _(
@@ -54,5 +56,14 @@ class SandboxMagics(SessionMagics):
                 "This session now uses it, with notebook {notebook_id} as the default. "
                 "Stop it with %scnet_sandbox --stop."
             ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
+        )
+        # Its account is a made-up one, valid only here: shown so that signing in can be
+        # tried; the secret key stays unshown all the same (notebooks get shared).
+        print(
+            _(
+                "Its account: {user}, access key {access_key}. %scnet_login signs in to it "
+                "without asking for keys (the secret key, made up for this sandbox, is not "
+                "shown)."
+            ).format(user=sandbox.user, access_key=sandbox.access_key)
         )
         return sandbox

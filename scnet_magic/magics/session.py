@@ -9,7 +9,6 @@ IPython, :class:`Options` elsewhere); everything else lives here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,7 +20,7 @@ from ..i18n import _
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
-    from ..models import Account, Login
+    from ..models import Account, Login, Region
 
 
 class SessionOptions(Protocol):
@@ -179,23 +178,33 @@ class Session:
         ask: Callable[[str, bool], str],
         *,
         save: bool = False,
+        menu: Callable[[Account], Region] | None = None,
     ) -> Any:
         """Sign in (``ask`` prompts for what is not set) and say so; with several regions and
-        none named, in a notebook: a dropdown that signs in when one is chosen."""
+        none named: in a notebook, a dropdown that signs in when one is chosen; at a terminal,
+        ``menu`` (a numbered list, as ``scnet login`` offers)."""
         from .. import account as accounts
 
-        settings = config.resolve_login(
-            user=user,
-            session={
-                "timeout": self.options.timeout,
-                "login_url": self.login_url,
-                "ac_url": self.ac_url,
-            },
-        )
+        known: dict[str, Any] = {
+            "timeout": self.options.timeout,
+            "login_url": self.login_url,
+            "ac_url": self.ac_url,
+        }
+        if self.sandbox is not None:
+            # The sandbox's own account: signing in to it needs no keys typed.
+            known |= {
+                "user": self.sandbox.user,
+                "access_key": self.sandbox.access_key,
+                "secret_key": self.sandbox.secret_key,
+            }
+        settings = config.resolve_login(user=user, session=known)
         account = accounts.request_account(settings, ask)
         picker = self.widgets.pick_region
-        if region is None and len(account.usable) > 1 and self.widgets_shown() and picker:
-            return picker(account, lambda chosen: self.use_login(chosen, save))
+        if region is None and len(account.usable) > 1:
+            if self.widgets_shown() and picker:
+                return picker(account, lambda chosen: self.use_login(chosen, save))
+            if menu is not None:
+                return self.use_login(accounts.open_region(account, menu(account)), save)
         return self.use_login(accounts.open_region(account, account.choose(region)), save)
 
     def use_login(self, signed: Login, save: bool = False) -> str:
@@ -209,7 +218,20 @@ class Session:
         if save:
             path = config.save_config(signed.saved_settings())
             text += "\n" + saved_note().format(path=path)
-        return text
+            text += "\n" + config.override_warning()
+        return text.rstrip("\n")
+
+    def sign_out(self) -> str:
+        """Forget this session's sign-in and remove the saved one from the config file; say
+        what went, and from where."""
+        text = ""
+        if self.login is not None:
+            if self.token == self.login.token:
+                self.use_token(None)
+            self.login = None
+            text = _("This session's sign-in is forgotten.") + "\n"
+        path, removed = config.forget_sign_in()
+        return text + config.signed_out_text(path, removed)
 
     def _region(self, settings: Settings) -> str | None:
         """The region of the token in force, when known: the one signed in to in this session,
@@ -256,13 +278,14 @@ class Session:
 
     # -- the sandbox ------------------------------------------------------------------------
 
-    def use_sandbox(self, execute: bool) -> Any:
+    def use_sandbox(self, execute: bool, workdir: str | None = None) -> Any:
         """Start a sandbox and point this session at it; the sandbox."""
         from ..sandbox import Sandbox
 
         self.stop_sandbox()
-        # Commands run in the notebook's folder, as they would in the instance's home.
-        sandbox = Sandbox(execute=execute, workdir=os.getcwd()).start()
+        # Commands run in the kernel's current folder unless told otherwise: the sandbox's
+        # one rule, the same as `scnet sandbox` and `Sandbox()`.
+        sandbox = Sandbox(execute=execute, workdir=workdir).start()
         self._before_sandbox = [
             (holder, name, getattr(holder, name)) for holder, name in self._pointed_by_sandbox()
         ]

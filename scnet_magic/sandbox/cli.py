@@ -9,7 +9,7 @@ import sys
 import time
 from types import FrameType
 
-from ..arguments import listen_port_argument
+from ..arguments import SANDBOX_WORKDIR_HELP, listen_port_argument
 from ..i18n import _
 from .core import Sandbox
 
@@ -33,17 +33,24 @@ def main(argv: list[str] | None = None) -> int:
         help=_("port to listen on (default: any)"),
     )
     parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
+    parser.add_argument("--workdir", help=_(SANDBOX_WORKDIR_HELP))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    sandbox = Sandbox(execute=args.execute, host=args.host, port=args.port)
+    sandbox = Sandbox(execute=args.execute, host=args.host, port=args.port, workdir=args.workdir)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         sandbox.start()
         print(f"export SCNET_BASE_URL={sandbox.base_url}")
         print(f"export SCNET_TOKEN={sandbox.token}")
         print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
-        print("# " + _("or sign in with %scnet_login / scnet login:"))
+        print(
+            "# "
+            + _(
+                "or try signing in with %scnet_login / scnet login (a sandbox's sign-in is not "
+                "saved to your config file):"
+            )
+        )
         # Signing in goes through the login and platform hosts, on ports of their own.
         print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
         print(f"export SCNET_AC_URL={sandbox.ac_url}")

@@ -86,7 +86,6 @@ class Sandbox(_Accounts, _Instances):
         # One server per host role: login, platform (/ac/) and the region's AI address.
         self._servers: dict[str, _ApiServer] = {}
         self._stopped = False
-        self._own_workdir = False
         # Service logs go to a folder of the sandbox's own, so that a workdir the user gave
         # (the notebook's folder) is not filled with them.
         self._logdir: Path | None = None
@@ -142,8 +141,9 @@ class Sandbox(_Accounts, _Instances):
                 opened.server_close()
             raise
         if self.execute and self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="scnet-sandbox-"))
-            self._own_workdir = True
+            # One rule wherever it is started from: commands run in the folder the user
+            # started the sandbox from, as the README's relative paths expect.
+            self.workdir = Path.cwd()
         if self.execute:
             self._logdir = Path(tempfile.mkdtemp(prefix="scnet-sandbox-logs-"))
         for server in servers.values():
@@ -176,8 +176,6 @@ class Sandbox(_Accounts, _Instances):
             thread.join()
         _terminate(procs)
         self._reaper.close()
-        if self._own_workdir and self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
