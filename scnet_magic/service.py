@@ -259,7 +259,13 @@ def _send(
         record = _boot_if_stopped(client, request.notebook_id, observer)
     guarding = None
     if protect is not None:
-        guarding = protect_port(request.port, protect, guard_command=observer.guard_command)
+        # A guard for a sandbox's service ends with the sandbox, as the service does.
+        guarding = protect_port(
+            request.port,
+            protect,
+            guard_command=observer.guard_command,
+            ends_with=local.serving_process(client.settings.base_url),
+        )
     started = time.monotonic()
     try:
         if guarding is None:
@@ -381,13 +387,15 @@ def protect_port(
     host: str = "0.0.0.0",
     listen_port: int = 0,
     guard_command: str = "scnet guard",
+    ends_with: int | None = None,
 ) -> guard.GuardRecord:
     """Start a guard asking for ``password`` in front of ``127.0.0.1:port``, or reuse the one
     already running there with that password; its record (``.port`` is the port to expose).
     It listens on ``host``, port ``listen_port`` (0: any free one). ``guard_command`` is how
-    the caller's user manages guards (``%scnet_guard`` in a notebook), named in the hints."""
+    the caller's user manages guards (``%scnet_guard`` in a notebook), named in the hints.
+    ``ends_with``: a process id whose end ends a guard started here (a sandbox's)."""
     try:
-        return guard.start_guard(port, password, host=host, port=listen_port)
+        return guard.start_guard(port, password, host=host, port=listen_port, ends_with=ends_with)
     except (guard.GuardError, OSError) as exc:
         existing = guard.find_guard(port)
         if isinstance(exc, guard.GuardError) and existing is not None:
