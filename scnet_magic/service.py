@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import config, errors, guard, i18n, lifecycle, local
+from . import config, display, errors, guard, i18n, lifecycle, local
 from .client import ScnetClient
 from .config import Settings
 from .errors import ApiError, ConfigError, GuardFailed, GuardUnreachable, InvalidInput, ScnetError
@@ -538,6 +538,8 @@ def _stopped_instance(
     if record.running:
         return None
     with i18n.using(refused.language):
-        says = _("The instance is {status}.").format(status=record.status or "?")
+        says = _("The instance is {status}.").format(
+            status=display.status_name(record.status) or "?"
+        )
         advice = errors.sentences(says, _(hint))
     return ApiError(refused.code, refused.msg, refused.status, hint=advice)

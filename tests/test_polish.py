@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from protect_helpers import PASSWORD, serve_command
 
+from scnet_magic import i18n
 from scnet_magic.guard import guard_lines, list_guards, start_guard
+from scnet_magic.sandbox import Sandbox
 
 from conftest import free_port
 
@@ -90,3 +93,59 @@ def test_the_list_marks_a_guard_whose_service_no_longer_listens(guard_dir: Path)
     (line,) = guard_lines(list_guards())
     assert f"guards port {port}" in line
     assert "nothing listens" in line
+
+
+# -- item 12: Chinese mode speaks Chinese ------------------------------------------------------
+
+STOPPED = "1896050410550136834"  # "old-experiment", Terminated in the sandbox
+ENGLISH_STATUSES = ("Running", "Terminated")
+
+
+def _in_chinese(ip: InteractiveShell) -> None:
+    ip.run_line_magic("config", 'ScnetMagics.language = "zh"')
+
+
+def _error_of(ip: InteractiveShell, magic: str, line: str) -> str:
+    with pytest.raises(UsageError) as caught:
+        ip.run_line_magic(magic, line)
+    return str(caught.value)
+
+
+def test_in_chinese_the_url_and_the_list_name_statuses_alike(
+    ip: InteractiveShell, sandbox_env: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _in_chinese(ip)
+    ip.run_line_magic("scnet_url", f"--id {sandbox_env.notebook_id}")
+    url_text = capsys.readouterr().out
+    ip.run_line_magic("scnet_notebooks", "")  # (the sandbox's one running instance)
+    list_text = capsys.readouterr().out
+    for text in (url_text, list_text):
+        assert "运行中" in text
+        assert not any(status in text for status in ENGLISH_STATUSES), text
+
+
+def test_in_chinese_a_start_on_a_stopped_instance_names_its_status_in_chinese(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    _in_chinese(ip)
+    text = _error_of(ip, "scnet_start", f"--id {STOPPED} --port 8000")
+    assert "已停止" in text
+    assert text.count("Terminated") == 1  # the platform's own words only, which it sends so
+
+
+def test_in_chinese_a_line_that_cannot_be_read_says_why_in_chinese(
+    ip: InteractiveShell, sandbox_env: Sandbox
+) -> None:
+    _in_chinese(ip)
+    text = _error_of(ip, "scnet_start", "--port 8000 --command 'python app.py")
+    assert "引号" in text
+    assert "No closing quotation" not in text
+
+
+def test_in_chinese_the_guard_list_reads_as_a_sentence_about_the_guard(guard_dir: Path) -> None:
+    port = free_port()
+    start_guard(port, PASSWORD, host="127.0.0.1")
+    with i18n.using("zh"):
+        (line,) = guard_lines(list_guards())
+    assert line.startswith("守卫（端口 "), line
+    assert f"保护端口 {port}" in line
