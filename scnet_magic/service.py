@@ -136,6 +136,9 @@ class StartObserver:
     def booting(self, progress: InstanceProgress | None) -> None:
         """The instance is booted first: None when the boot is sent, then each status seen."""
 
+    def sending(self) -> None:
+        """The start request is about to be sent (after the boot and the guard, if any)."""
+
     def started(self, result: StartResult) -> None:
         """The platform's answer, as soon as it comes (the URL helps even if the wait fails)."""
 
@@ -266,6 +269,7 @@ def _send(
             guard_command=observer.guard_command,
             ends_with=local.serving_process(client.settings.base_url),
         )
+    observer.sending()
     started = time.monotonic()
     try:
         if guarding is None:

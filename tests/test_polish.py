@@ -7,11 +7,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 from protect_helpers import PASSWORD, serve_command
 
 from scnet_magic import i18n
@@ -149,3 +151,40 @@ def test_in_chinese_the_guard_list_reads_as_a_sentence_about_the_guard(guard_dir
         (line,) = guard_lines(list_guards())
     assert line.startswith("守卫（端口 "), line
     assert f"保护端口 {port}" in line
+
+
+# -- item 15: small glitches of the output -----------------------------------------------------
+
+
+def test_the_notebooks_table_leaves_an_empty_command_cell_empty() -> None:
+    from scnet_magic.display import notebooks_html
+    from scnet_magic.models import Notebook
+
+    bare = Notebook.from_record({"id": "1", "notebookName": "a", "notebookStatus": "Terminated"})
+    html = notebooks_html([bare])
+    assert "<code" not in html.split("</td>")[-2], html  # no grey stub in the Command cell
+
+
+@pytest.fixture
+def booting_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """A sandbox whose stopped instance boots in a fraction of a second; this session on it."""
+    with Sandbox(execute=True, workdir=tmp_path) as sb:
+        sb.boot_seconds = 0.6
+        monkeypatch.setenv("SCNET_BASE_URL", sb.base_url)
+        monkeypatch.setenv("SCNET_AC_URL", sb.ac_url)
+        monkeypatch.setenv("SCNET_TOKEN", sb.token)
+        monkeypatch.setenv("SCNET_NOTEBOOK_ID", STOPPED)
+        yield sb
+
+
+def test_while_the_instance_boots_the_notebook_does_not_say_the_service_is_starting(
+    ip: InteractiveShell, booting_env: Sandbox
+) -> None:
+    with capture_output() as out:
+        result = ip.run_line_magic("scnet_start", f"--boot --port {free_port()}")
+    assert result.pending
+    texts = [output.data.get("text/plain", "") for output in out.outputs]
+    booting = [i for i, text in enumerate(texts) if "Creating" in text]
+    starting = [i for i, text in enumerate(texts) if text.startswith("Starting the service")]
+    assert booting and starting, texts
+    assert min(starting) > max(booting), texts  # the service's start is shown once it is sent

@@ -104,6 +104,9 @@ def notebooks_html(notebooks: Sequence[Notebook]) -> str:
     def row(notebook: Notebook) -> str:
         notebook_id, name, _status, port, command = map(esc, _cells(notebook))
         color = _STATUS_COLORS.get(notebook.status, COLORS["info"])
+        if command:
+            command = f'<code title="{esc(notebook.command or "")}">{command}</code>'
+        # (an empty <code> shows as a grey stub: an empty cell stays empty)
         return (
             "<tr>"
             # Ids are shown as text (user-select: all) so a click selects the whole 19 digits.
@@ -112,7 +115,7 @@ def notebooks_html(notebooks: Sequence[Notebook]) -> str:
             f'<td {cell}><span style="color:{color};font-weight:600">'
             f"{esc(status_name(notebook.status))}</span></td>"
             f"<td {cell}>{port}</td>"
-            f'<td {cell}><code title="{esc(notebook.command or "")}">{command}</code></td>'
+            f"<td {cell}>{command}</td>"
             "</tr>"
         )
 
