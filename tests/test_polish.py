@@ -19,8 +19,10 @@ from protect_helpers import PASSWORD, serve_command
 from scnet_magic import i18n
 from scnet_magic.guard import guard_lines, list_guards, start_guard
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.validation import validate_status
 
 from conftest import free_port
+from frontends import run_scnet
 
 # -- item 10: guards started for a sandbox end with it -----------------------------------------
 
@@ -188,3 +190,12 @@ def test_while_the_instance_boots_the_notebook_does_not_say_the_service_is_start
     starting = [i for i, text in enumerate(texts) if text.startswith("Starting the service")]
     assert booting and starting, texts
     assert min(starting) > max(booting), texts  # the service's start is shown once it is sent
+
+
+# -- item 22: rough edges ----------------------------------------------------------------------
+
+
+def test_a_status_written_as_the_table_shows_it_is_taken(sandbox_env: Sandbox) -> None:
+    listed = run_scnet(["notebooks", "--status", "Shutting down"], {}, "")
+    assert listed.returncode == 0, listed.stderr
+    assert validate_status("shutting down") == "Shutting"
