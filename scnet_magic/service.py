@@ -44,12 +44,14 @@ from .validation import (
 __all__ = [
     "BOOT_OPTION_HINT",
     "IN_FLIGHT",
+    "NOT_SENT",
     "PASSWORD_ENV",
     "STOPPED_WAITING",
     "Progress",
     "StartInterrupted",
     "StartObserver",
     "guard_password",
+    "interrupted_text",
     "prepare",
     "protect_port",
     "service_url",
@@ -149,11 +151,20 @@ class StartObserver:
 
 class StartInterrupted(KeyboardInterrupt):
     """A start interrupted (Ctrl-C, a stop button). ``result`` is the platform's answer, or
-    None when it had not come: then the request may have run all the same."""
+    None when it had not come: then the request may have run all the same, unless ``sent`` is
+    False (interrupted before it was sent: during the boot, say)."""
 
-    def __init__(self, result: StartResult | None) -> None:
+    def __init__(self, result: StartResult | None, sent: bool = True) -> None:
         super().__init__()
         self.result = result
+        self.sent = sent
+
+
+@dataclass
+class _Flight:
+    """Whether the start request has gone out (an interruption before it started nothing)."""
+
+    sent: bool = False
 
 
 # What the front ends say about an interrupted start; ``{check}``: how to look before a retry.
@@ -161,6 +172,14 @@ IN_FLIGHT = N_(
     "Interrupted while the start request was in flight: it may already have run. Check with "
     "{check} before starting again (a second start runs the command twice)."
 )
+NOT_SENT = N_("Interrupted before the start request was sent: no service was started.")
+
+
+def interrupted_text(stopped: StartInterrupted, check: str) -> str:
+    """What an interruption before the platform's answer means; ``check``: how to look."""
+    return _(IN_FLIGHT).format(check=check) if stopped.sent else _(NOT_SENT)
+
+
 STOPPED_WAITING = N_("Stopped waiting; the service may still be starting.")
 # The hint of --boot for the magic and the command, which both take it as an option.
 BOOT_OPTION_HINT = N_("Add --boot to start the instance first.")
@@ -202,10 +221,11 @@ def start(
     """
     observer = observer or StartObserver()
     result: StartResult | None = None
+    flight = _Flight()
     if request.command:
         _free_port(request, client, replace, observer.replace_hint)
     try:
-        sent_at, result = _send(request, client, boot, protect, observer, record)
+        sent_at, result = _send(request, client, boot, protect, observer, record, flight)
         observer.started(result)
         if wait is None or result.url is None or result.code != "0" or result.nothing_ran:
             return result  # (nothing ran: nothing will answer, and the URL leads nowhere)
@@ -214,7 +234,7 @@ def start(
         exc.result = result
         raise
     except KeyboardInterrupt:
-        raise StartInterrupted(result) from None
+        raise StartInterrupted(result, sent=flight.sent) from None
 
 
 def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hint: str) -> None:
@@ -255,6 +275,7 @@ def _send(
     protect: str | None,
     observer: StartObserver,
     record: Notebook | None,
+    flight: _Flight,
 ) -> tuple[float, StartResult]:
     """The one start request (after a boot, behind a guard: as asked): when it was sent
     (``time.monotonic``), and its answer."""
@@ -270,6 +291,7 @@ def _send(
             ends_with=local.serving_process(client.settings.base_url),
         )
     observer.sending()
+    flight.sent = True
     started = time.monotonic()
     try:
         if guarding is None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +201,17 @@ def test_a_status_written_as_the_table_shows_it_is_taken(sandbox_env: Sandbox) -
     listed = run_scnet(["notebooks", "--status", "Shutting down"], {}, "")
     assert listed.returncode == 0, listed.stderr
     assert validate_status("shutting down") == "Shutting"
+
+
+def test_ctrl_c_while_the_instance_boots_says_the_start_was_not_sent(
+    ip: InteractiveShell, booting_env: Sandbox
+) -> None:
+    booting_env.boot_seconds = 6.0
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        text = _error_of(ip, "scnet_start", f"--boot --port {free_port()}")
+    finally:
+        timer.cancel()
+    assert "may already have run" not in text
+    assert "before the start request was sent" in text

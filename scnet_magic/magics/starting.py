@@ -119,7 +119,7 @@ def run_start(
         except service.StartInterrupted as stopped:
             if stopped.result is None:
                 shown.done_starting()
-                raise UsageError(_(service.IN_FLIGHT).format(check="%scnet_url")) from None
+                raise UsageError(service.interrupted_text(stopped, "%scnet_url")) from None
             shown.final(stopped.result)
             print(_(service.STOPPED_WAITING))
             return stopped.result
