@@ -215,3 +215,15 @@ def test_ctrl_c_while_the_instance_boots_says_the_start_was_not_sent(
         timer.cancel()
     assert "may already have run" not in text
     assert "before the start request was sent" in text
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_readme_exit_codes_cover_every_failure_that_exits_1(guard_dir: Path) -> None:
+    unknown_guard = run_scnet(["guard", "--stop", str(free_port())], {}, "")
+    assert unknown_guard.returncode == 1
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    codes = text[text.index("Exit codes:") :].split(" 2 bad usage")[0]
+    for case in ("a stop not confirmed", "a guard conflict", "no guard on the given port"):
+        assert case in codes, codes
