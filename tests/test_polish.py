@@ -227,3 +227,13 @@ def test_the_readme_exit_codes_cover_every_failure_that_exits_1(guard_dir: Path)
     codes = text[text.index("Exit codes:") :].split(" 2 bad usage")[0]
     for case in ("a stop not confirmed", "a guard conflict", "no guard on the given port"):
         assert case in codes, codes
+
+
+def test_the_platform_notebook_signs_in_as_the_readme_recommends() -> None:
+    import nbformat
+
+    path = README.parent / "notebooks" / "scnet-platform.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert "%scnet_login --save" in code
+    assert "%scnet_token" not in code
