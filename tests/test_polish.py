@@ -237,3 +237,37 @@ def test_the_platform_notebook_signs_in_as_the_readme_recommends() -> None:
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     assert "%scnet_login --save" in code
     assert "%scnet_token" not in code
+
+
+@pytest.mark.parametrize("columns", [60, 160])
+def test_scnet_guard_list_on_a_terminal_marks_a_guard_in_front_of_nothing(
+    guard_dir: Path, columns: int
+) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from frontends import SCNET
+
+    port = free_port()  # nothing listens there
+    start_guard(port, PASSWORD, host="127.0.0.1")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of ``columns`` columns, then the command
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        os.execv(SCNET[0], [*SCNET, "guard", "--list"])
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the command ended
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(fd)
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    text = " ".join(screen.decode(errors="replace").split())
+    assert f"guards port {port}" in text
+    assert f"nothing listens on port {port} any more" in text
