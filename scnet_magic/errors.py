@@ -314,7 +314,8 @@ class GuardFailed(ScnetError):
 
 class InstanceError(ScnetError):
     """The notebook instance is not in the state a call needs (stopped, failed, or it did not
-    reach the state waited for in time); ``status`` is the last status seen."""
+    reach the state waited for in time); ``status`` is the last status seen, as the platform
+    sent it. ``shown_status``: how the message names it (in the language shown), if not so."""
 
     def __init__(
         self,
@@ -324,11 +325,13 @@ class InstanceError(ScnetError):
         *,
         notebook_id: str,
         status: str,
+        shown_status: str | Message | None = None,
         **values: Any,
     ) -> None:
         self.notebook_id = notebook_id
         self.status = status
-        super().__init__(message, hint, notebook_id=notebook_id, status=status, **values)
+        shown = status if shown_status is None else shown_status
+        super().__init__(message, hint, notebook_id=notebook_id, status=shown, **values)
 
 
 class InstanceTimeout(InstanceError, TimeoutError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import display
 from .errors import ApiError, InstanceError, InstanceTimeout, MalformedResponse, TransportError
 from .i18n import N_, Message
 from .models import InstanceProgress, Notebook, StopResult
@@ -128,7 +129,8 @@ def wait_for_status(
                 ),
                 notebook_id=notebook_id,
                 status=notebook.status,
-                wanted=status,
+                shown_status=display.status_message(notebook.status),
+                wanted=display.status_message(status),
             )
         return None
 
@@ -144,7 +146,8 @@ def wait_for_status(
             ),
             notebook_id=notebook_id,
             status=statuses[-1] or "?",
-            wanted=status,
+            shown_status=display.status_message(statuses[-1] or "?"),
+            wanted=display.status_message(status),
             timeout=f"{timeout:g}",
         )
 

@@ -237,6 +237,18 @@ def _listeners(port: int) -> list[psutil.Process]:
     return found
 
 
+def serving_process(url: str) -> int | None:
+    """The process id of this user's process that serves ``url`` on this machine (a sandbox
+    run by this kernel or by ``scnet sandbox``); None when it is elsewhere or cannot be seen."""
+    parts = urlsplit(url)
+    if not runs_here(url):
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    for proc in _listeners(port):
+        return int(proc.pid)
+    return None
+
+
 def run_of(port: int, command: str) -> bool:
     """Whether what listens on ``port`` here is a run of ``command`` (an earlier start of it,
     the same app), as far as this user's processes show."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import config, errors, guard, i18n, lifecycle, local
+from . import config, display, errors, guard, i18n, lifecycle, local
 from .client import ScnetClient
 from .config import Settings
 from .errors import ApiError, ConfigError, GuardFailed, GuardUnreachable, InvalidInput, ScnetError
@@ -44,12 +44,14 @@ from .validation import (
 __all__ = [
     "BOOT_OPTION_HINT",
     "IN_FLIGHT",
+    "NOT_SENT",
     "PASSWORD_ENV",
     "STOPPED_WAITING",
     "Progress",
     "StartInterrupted",
     "StartObserver",
     "guard_password",
+    "interrupted_text",
     "prepare",
     "protect_port",
     "service_url",
@@ -136,6 +138,9 @@ class StartObserver:
     def booting(self, progress: InstanceProgress | None) -> None:
         """The instance is booted first: None when the boot is sent, then each status seen."""
 
+    def sending(self) -> None:
+        """The start request is about to be sent (after the boot and the guard, if any)."""
+
     def started(self, result: StartResult) -> None:
         """The platform's answer, as soon as it comes (the URL helps even if the wait fails)."""
 
@@ -146,11 +151,20 @@ class StartObserver:
 
 class StartInterrupted(KeyboardInterrupt):
     """A start interrupted (Ctrl-C, a stop button). ``result`` is the platform's answer, or
-    None when it had not come: then the request may have run all the same."""
+    None when it had not come: then the request may have run all the same, unless ``sent`` is
+    False (interrupted before it was sent: during the boot, say)."""
 
-    def __init__(self, result: StartResult | None) -> None:
+    def __init__(self, result: StartResult | None, sent: bool = True) -> None:
         super().__init__()
         self.result = result
+        self.sent = sent
+
+
+@dataclass
+class _Flight:
+    """Whether the start request has gone out (an interruption before it started nothing)."""
+
+    sent: bool = False
 
 
 # What the front ends say about an interrupted start; ``{check}``: how to look before a retry.
@@ -158,6 +172,14 @@ IN_FLIGHT = N_(
     "Interrupted while the start request was in flight: it may already have run. Check with "
     "{check} before starting again (a second start runs the command twice)."
 )
+NOT_SENT = N_("Interrupted before the start request was sent: no service was started.")
+
+
+def interrupted_text(stopped: StartInterrupted, check: str) -> str:
+    """What an interruption before the platform's answer means; ``check``: how to look."""
+    return _(IN_FLIGHT).format(check=check) if stopped.sent else _(NOT_SENT)
+
+
 STOPPED_WAITING = N_("Stopped waiting; the service may still be starting.")
 # The hint of --boot for the magic and the command, which both take it as an option.
 BOOT_OPTION_HINT = N_("Add --boot to start the instance first.")
@@ -199,10 +221,11 @@ def start(
     """
     observer = observer or StartObserver()
     result: StartResult | None = None
+    flight = _Flight()
     if request.command:
         _free_port(request, client, replace, observer.replace_hint)
     try:
-        sent_at, result = _send(request, client, boot, protect, observer, record)
+        sent_at, result = _send(request, client, boot, protect, observer, record, flight)
         observer.started(result)
         if wait is None or result.url is None or result.code != "0" or result.nothing_ran:
             return result  # (nothing ran: nothing will answer, and the URL leads nowhere)
@@ -211,7 +234,7 @@ def start(
         exc.result = result
         raise
     except KeyboardInterrupt:
-        raise StartInterrupted(result) from None
+        raise StartInterrupted(result, sent=flight.sent) from None
 
 
 def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hint: str) -> None:
@@ -252,6 +275,7 @@ def _send(
     protect: str | None,
     observer: StartObserver,
     record: Notebook | None,
+    flight: _Flight,
 ) -> tuple[float, StartResult]:
     """The one start request (after a boot, behind a guard: as asked): when it was sent
     (``time.monotonic``), and its answer."""
@@ -259,7 +283,15 @@ def _send(
         record = _boot_if_stopped(client, request.notebook_id, observer)
     guarding = None
     if protect is not None:
-        guarding = protect_port(request.port, protect, guard_command=observer.guard_command)
+        # A guard for a sandbox's service ends with the sandbox, as the service does.
+        guarding = protect_port(
+            request.port,
+            protect,
+            guard_command=observer.guard_command,
+            ends_with=local.serving_process(client.settings.base_url),
+        )
+    observer.sending()
+    flight.sent = True
     started = time.monotonic()
     try:
         if guarding is None:
@@ -381,13 +413,15 @@ def protect_port(
     host: str = "0.0.0.0",
     listen_port: int = 0,
     guard_command: str = "scnet guard",
+    ends_with: int | None = None,
 ) -> guard.GuardRecord:
     """Start a guard asking for ``password`` in front of ``127.0.0.1:port``, or reuse the one
     already running there with that password; its record (``.port`` is the port to expose).
     It listens on ``host``, port ``listen_port`` (0: any free one). ``guard_command`` is how
-    the caller's user manages guards (``%scnet_guard`` in a notebook), named in the hints."""
+    the caller's user manages guards (``%scnet_guard`` in a notebook), named in the hints.
+    ``ends_with``: a process id whose end ends a guard started here (a sandbox's)."""
     try:
-        return guard.start_guard(port, password, host=host, port=listen_port)
+        return guard.start_guard(port, password, host=host, port=listen_port, ends_with=ends_with)
     except (guard.GuardError, OSError) as exc:
         existing = guard.find_guard(port)
         if isinstance(exc, guard.GuardError) and existing is not None:
@@ -530,6 +564,8 @@ def _stopped_instance(
     if record.running:
         return None
     with i18n.using(refused.language):
-        says = _("The instance is {status}.").format(status=record.status or "?")
+        says = _("The instance is {status}.").format(
+            status=display.status_name(record.status) or "?"
+        )
         advice = errors.sentences(says, _(hint))
     return ApiError(refused.code, refused.msg, refused.status, hint=advice)

@@ -269,11 +269,14 @@ def validate_language(value: object) -> str:
 
 
 NOTEBOOK_STATUSES = ("Creating", "Restarting", "Running", "Terminated", "Failed", "Shutting")
+STATUS_SPELLINGS = {"shutting down": "shutting"}
 
 
 def validate_status(value: object) -> str:
     """A notebook status, spelled as the API spells it, whatever the case it was typed in."""
     text = value.strip().lower() if isinstance(value, str) else ""
+    # "Shutting down" is how tables name the API's "Shutting": either may be typed.
+    text = STATUS_SPELLINGS.get(text, text)
     for known in NOTEBOOK_STATUSES:
         if text == known.lower():
             return known

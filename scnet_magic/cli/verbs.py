@@ -74,7 +74,7 @@ def start(args: argparse.Namespace) -> int:
         except service.StartInterrupted as stopped:
             shown.line.end()
             if stopped.result is None:
-                note(_(service.IN_FLIGHT).format(check="scnet url"))
+                note(service.interrupted_text(stopped, "scnet url"))
             else:
                 _print_result(stopped.result, args.json)
                 note(_(service.STOPPED_WAITING))

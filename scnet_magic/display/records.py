@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import one_line
-from ..i18n import N_, _, ngettext
+from ..i18n import N_, Message, _, ngettext
 from .base import (
     COLORS,
     box,
@@ -52,10 +52,16 @@ _STATUS_COLORS = {
 }
 
 
+def status_message(status: object) -> Message | str:
+    """A notebook's or a service's status as a message, written in the language of whatever
+    shows it (an unknown one as it came): for the values of errors."""
+    text = str(status or "")
+    return Message(_STATUS_NAMES[text]) if text in _STATUS_NAMES else text
+
+
 def status_name(status: object) -> str:
     """A notebook's or a service's status in the current language (an unknown one as it came)."""
-    text = str(status or "")
-    return _(_STATUS_NAMES[text]) if text in _STATUS_NAMES else text
+    return str(status_message(status))
 
 
 def running_first(notebooks: Sequence[Notebook]) -> list[Notebook]:
@@ -98,6 +104,9 @@ def notebooks_html(notebooks: Sequence[Notebook]) -> str:
     def row(notebook: Notebook) -> str:
         notebook_id, name, _status, port, command = map(esc, _cells(notebook))
         color = _STATUS_COLORS.get(notebook.status, COLORS["info"])
+        if command:
+            command = f'<code title="{esc(notebook.command or "")}">{command}</code>'
+        # (an empty <code> shows as a grey stub: an empty cell stays empty)
         return (
             "<tr>"
             # Ids are shown as text (user-select: all) so a click selects the whole 19 digits.
@@ -106,7 +115,7 @@ def notebooks_html(notebooks: Sequence[Notebook]) -> str:
             f'<td {cell}><span style="color:{color};font-weight:600">'
             f"{esc(status_name(notebook.status))}</span></td>"
             f"<td {cell}>{port}</td>"
-            f'<td {cell}><code title="{esc(notebook.command or "")}">{command}</code></td>'
+            f"<td {cell}>{command}</td>"
             "</tr>"
         )
 
@@ -188,7 +197,7 @@ def instance_line(notebook: Notebook) -> str:
     else:
         service = _("custom port {port}, no command").format(port=notebook.custom_port)
     return _("Instance {status}; {service}").format(
-        status=notebook.status or _("unknown"), service=service
+        status=status_name(notebook.status) or _("unknown"), service=service
     )
 
 
@@ -217,9 +226,9 @@ def instance_waiting_text(progress: InstanceProgress | None, notebook_id: str = 
         return _("Starting notebook instance {notebook_id}…").format(notebook_id=notebook_id)
     return _("Instance {notebook_id}: {status} ({elapsed} s), waiting for {wanted}…").format(
         notebook_id=progress.notebook_id,
-        status=progress.status or _("unknown"),
+        status=status_name(progress.status) or _("unknown"),
         elapsed=f"{progress.elapsed:.0f}",
-        wanted=progress.wanted,
+        wanted=status_name(progress.wanted),
     )
 
 

@@ -25,6 +25,7 @@ from .manage import (
     start_guard,
     stop_all_guards,
     stop_guard,
+    stop_guards_ending_with,
     stopped_line,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "start_guard",
     "stop_all_guards",
     "stop_guard",
+    "stop_guards_ending_with",
     "stopped_line",
 ]

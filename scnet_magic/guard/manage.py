@@ -4,6 +4,7 @@ Each running guard has a record, ``<port>.json``, in the user's runtime director
 (``platformdirs.user_runtime_dir("scnet")/guards``, or ``$SCNET_GUARD_DIR``): its port, the
 service's port, its process id and its random id. The guard process writes the record itself
 once it listens and removes it when it stops; readers drop the records of processes that died.
+A guard started for a sandbox records the sandbox's process (``ends_with``) and ends with it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import validation
+from .. import local, validation
 from ..i18n import _, ngettext
 
 GUARD_DIR_ENV = "SCNET_GUARD_DIR"
@@ -63,6 +64,8 @@ class GuardRecord:
     started_at: float  # seconds since the epoch
     host: str = "0.0.0.0"
     reused: bool = False  # start_guard found it running rather than starting it
+    # The process whose end ends the guard too (a sandbox's: its services end with it).
+    ends_with: int | None = None
 
     def to_json(self) -> str:
         fields = dataclasses.asdict(self)
@@ -79,6 +82,7 @@ class GuardRecord:
             guard_id=str(data["guard_id"]),
             started_at=float(data["started_at"]),
             host=str(data.get("host", "0.0.0.0")),
+            ends_with=None if data.get("ends_with") is None else int(data["ends_with"]),
         )
 
 
@@ -208,7 +212,7 @@ def is_running(record: GuardRecord) -> bool:
     return COMMAND_MARK in command.decode(errors="replace")
 
 
-def _has_exited(pid: int) -> bool:
+def has_exited(pid: int) -> bool:
     """Whether ``pid`` is gone or a zombie. Unlike ``is_running`` it asks nothing of the command
     line: a process tearing itself down reads an empty one while it still runs."""
     return not _signal_reaches(pid) or _state(pid) in ("Z", "gone")
@@ -216,7 +220,7 @@ def _has_exited(pid: int) -> bool:
 
 def _wait_for_exit(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while not _has_exited(pid):
+    while not has_exited(pid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
@@ -270,6 +274,16 @@ def stop_all_guards() -> list[int]:
     return [record.port for record in list_guards() if stop_guard(record.port)]
 
 
+def stop_guards_ending_with(pid: int) -> list[int]:
+    """Stop the guards started to end with process ``pid`` (a sandbox stopping, whose
+    services they stood in front of); their ports."""
+    return [
+        record.port
+        for record in list_guards()
+        if record.ends_with == pid and stop_guard(record.port)
+    ]
+
+
 def stopped_line(count: int) -> str:
     """What stopping every guard says (``scnet guard --stop all``, ``%scnet_guard --stop all``)."""
     if count == 0:
@@ -285,11 +299,15 @@ def guard_lines(records: list[GuardRecord]) -> list[str]:
     lines = []
     for record in records:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
-        lines.append(
-            _("port {port} guards port {upstream} (process {pid}, since {started})").format(
-                port=record.port, upstream=record.upstream_port, pid=record.pid, started=started
-            )
+        line = _("port {port} guards port {upstream} (process {pid}, since {started})").format(
+            port=record.port, upstream=record.upstream_port, pid=record.pid, started=started
         )
+        if not local.listening(record.upstream_port):
+            # A guard in front of nothing: say so, rather than let it pass for a working one.
+            line += _(" - nothing listens on port {upstream} any more").format(
+                upstream=record.upstream_port
+            )
+        lines.append(line)
     return lines
 
 
@@ -300,6 +318,7 @@ def start_guard(
     host: str = "0.0.0.0",
     port: int = 0,
     timeout: float = START_TIMEOUT,
+    ends_with: int | None = None,
 ) -> GuardRecord:
     """Put a guard with ``password`` in front of ``127.0.0.1:upstream_port``; return its record
     once it answers.
@@ -307,18 +326,27 @@ def start_guard(
     A guard already running for that port is reused (``reused=True``) if ``password`` opens
     it; one with another password is an error rather than a silent change of password. Ports
     and password are checked by the rules every front end uses (``InvalidInput``, a
-    ``ValueError``) before anything starts.
+    ``ValueError``) before anything starts. With ``ends_with`` (a process id), a guard started
+    here ends when that process ends, or with :func:`stop_guards_ending_with`.
     """
     validation.validate_port(upstream_port)
     if not (type(port) is int and port == 0):  # 0: any free port
         validation.validate_port(port)
     password = validation.validate_guard_password(password)
     with starting_lock(upstream_port):
-        return _start_unlocked(upstream_port, password, host=host, port=port, timeout=timeout)
+        return _start_unlocked(
+            upstream_port, password, host=host, port=port, timeout=timeout, ends_with=ends_with
+        )
 
 
 def _start_unlocked(
-    upstream_port: int, password: str, *, host: str, port: int, timeout: float
+    upstream_port: int,
+    password: str,
+    *,
+    host: str,
+    port: int,
+    timeout: float,
+    ends_with: int | None,
 ) -> GuardRecord:
     existing = find_guard(upstream_port)
     if existing is not None:
@@ -343,6 +371,8 @@ def _start_unlocked(
         f"--guard-id={guard_id}",
         "--password-stdin",  # never an argument or a variable: both show to other processes
     ]
+    if ends_with is not None:
+        command.append(f"--ends-with={ends_with}")
     descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "ab") as log_file:
         # A session of its own, so that a kernel restart (which signals the kernel's process

@@ -27,6 +27,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 LOG_BYTES = 1024 * 1024
 MAX_DESCRIPTORS = 65536
+ENDS_WITH_INTERVAL = 0.5  # seconds between two looks at the process a guard ends with
 # Bounds of the guard's server, for the tests: seconds to send a request's head, connections.
 IDLE_TIMEOUT_ENV = "SCNET_GUARD_IDLE_TIMEOUT"
 MAX_CONNECTIONS_ENV = "SCNET_GUARD_MAX_CONNECTIONS"
@@ -39,6 +40,7 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--guard-id", required=True)
+    parser.add_argument("--ends-with", type=int, default=None)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--password-stdin", action="store_true")
     source.add_argument("--password-file", type=Path)
@@ -84,6 +86,7 @@ def serve(argv: list[str]) -> int:
         guard_id=args.guard_id,
         started_at=time.time(),
         host=args.host,
+        ends_with=args.ends_with,
     )
     manage.write_record(record)
 
@@ -92,13 +95,26 @@ def serve(argv: list[str]) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        watching = None
+        if args.ends_with is not None:
+            watching = asyncio.create_task(_stop_when_ended(args.ends_with, stop))
         await serve_until(guard, sockets, stop, **limits)
+        if watching is not None:
+            watching.cancel()
 
     try:
         asyncio.run(run())
     finally:
         manage.remove_record(record)
     return EXIT_OK
+
+
+async def _stop_when_ended(pid: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once process ``pid`` has ended (the sandbox's, killed with its kernel
+    perhaps): a guard in front of services that ended with it only misleads."""
+    while not manage.has_exited(pid):
+        await asyncio.sleep(ENDS_WITH_INTERVAL)
+    stop.set()
 
 
 def _password_from(path: Path | None) -> str:

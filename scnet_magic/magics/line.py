@@ -203,6 +203,10 @@ def trait_value(check: Callable[[object], T], value: object) -> T | None:
         raise TraitError(exc.message) from None
 
 
+# What shlex says of a line it cannot split: its own words in English, translated otherwise.
+_SPLIT_ERRORS = frozenset({N_("No closing quotation"), N_("No escaped character")})
+
+
 def split(line: str) -> list[str]:
     """The line's words as a POSIX shell splits them: --command "a b" gives a b without the
     quotes (IPython's parse_argstring keeps them), and an unquoted # starts a comment that runs
@@ -210,8 +214,9 @@ def split(line: str) -> list[str]:
     try:
         return shlex.split(line, comments=True)
     except ValueError as exc:
+        reason = _(str(exc)) if str(exc) in _SPLIT_ERRORS else str(exc)
         raise UsageError(
-            _("cannot read the magic line: {reason} (check the quotes)").format(reason=exc)
+            _("cannot read the magic line: {reason} (check the quotes)").format(reason=reason)
         ) from None
 
 

@@ -30,6 +30,7 @@ class StartDisplay(service.StartObserver):
     def __init__(self, shell: Any, request: StartRequest, wait: float | None, boot: bool) -> None:
         self.wait = wait
         self.notebook_id = request.notebook_id
+        self.port = request.port
         terminal = display.prints_only(shell)
         self.line = display.ProgressLine(sys.stdout, wait or 0) if terminal else None
         self.boot_display = (
@@ -39,8 +40,13 @@ class StartDisplay(service.StartObserver):
         self.starting: Any = None
         if self.line is not None:
             self.line.note(display.starting_text(request.notebook_id, request.port))
-        else:
+        elif self.boot_display is None:
             self.starting = display.open_starting(request.notebook_id, request.port)
+
+    def sending(self) -> None:
+        if self.boot_display is not None:
+            # After a boot: the service's start is on its way only now, below the boot's lines.
+            self.starting = display.open_starting(self.notebook_id, self.port)
 
     def booting(self, progress: InstanceProgress | None) -> None:
         if self.line is not None:
@@ -113,7 +119,7 @@ def run_start(
         except service.StartInterrupted as stopped:
             if stopped.result is None:
                 shown.done_starting()
-                raise UsageError(_(service.IN_FLIGHT).format(check="%scnet_url")) from None
+                raise UsageError(service.interrupted_text(stopped, "%scnet_url")) from None
             shown.final(stopped.result)
             print(_(service.STOPPED_WAITING))
             return stopped.result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .. import validation
+from .. import guard, validation
 from .accounts import _Accounts
 from .data import (
     _BOOT,
@@ -168,6 +169,10 @@ class Sandbox(_Accounts, _Instances):
             # Those of stopped instances have ended already.
             procs = [proc for state in self._states.values() for proc in state.procs]
         atexit.unregister(self.stop)
+        # The guards started for its services end with them (all those of this process: two
+        # sandboxes at once in one process are not told apart).
+        with contextlib.suppress(guard.GuardError, OSError):
+            guard.stop_guards_ending_with(os.getpid())
         # Together: each waits up to a poll interval for its loop to notice.
         closing = [threading.Thread(target=server.close) for server in servers]
         for thread in closing:

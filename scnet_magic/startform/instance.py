@@ -79,7 +79,9 @@ class InstanceControls:
                     )
                 )
             if not record.running and record.status:
-                notes.append(_("The instance is {status}.").format(status=record.status))
+                notes.append(
+                    _("The instance is {status}.").format(status=display.status_name(record.status))
+                )
         self.port_note.value = f"<small>{html.escape(' '.join(notes))}</small>" if notes else ""
 
     def _show_boot(self, progress: InstanceProgress | None) -> None:
