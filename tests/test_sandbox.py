@@ -925,7 +925,7 @@ def test_tls(session: requests.Session) -> None:
             api("GET", LIST)
 
 
-def test_command_line(session: requests.Session) -> None:
+def test_command_line(session: requests.Session, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "scnet_magic.sandbox", "--port", "0"],
@@ -964,6 +964,24 @@ def test_command_line(session: requests.Session) -> None:
             exports["SCNET_BASE_URL"] + LIST, headers={"token": exports["SCNET_TOKEN"]}, timeout=5
         )
         assert ok_data(response)["total"] == 25
+        # The first block alone points every address at the sandbox: the doctor, which
+        # checks the token on the platform host, finds nothing wrong.
+        first_block = lines[: next(i for i, line in enumerate(lines) if line.startswith("#"))]
+        doctor_env = {k: v for k, v in env.items() if not k.startswith("SCNET_")}
+        doctor_env |= {
+            name: value
+            for name, value in exports.items()
+            if any(line.startswith(f"export {name}=") for line in first_block)
+        }
+        doctor = subprocess.run(
+            [sys.executable, "-m", "scnet_magic", "doctor", "--lang", "en"],
+            env={**doctor_env, "SCNET_CONFIG_FILE": str(tmp_path / "none.toml")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "✗" not in doctor.stdout
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=10)
         assert proc.returncode == 0

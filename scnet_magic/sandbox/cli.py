@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export SCNET_BASE_URL={sandbox.base_url}")
         print(f"export SCNET_TOKEN={sandbox.token}")
         print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
+        # The login and platform hosts, on ports of their own: the token's checks, booting an
+        # instance and signing in go there, never to the real platform's addresses.
+        print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
+        print(f"export SCNET_AC_URL={sandbox.ac_url}")
         print(
             "# "
             + _(
@@ -51,9 +55,6 @@ def main(argv: list[str] | None = None) -> int:
                 "saved to your config file):"
             )
         )
-        # Signing in goes through the login and platform hosts, on ports of their own.
-        print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
-        print(f"export SCNET_AC_URL={sandbox.ac_url}")
         print(f"export SCNET_USER={sandbox.user}")
         print(f"export SCNET_ACCESS_KEY={sandbox.access_key}")
         print(f"export SCNET_SECRET_KEY={sandbox.secret_key}")
