@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import time
 from collections.abc import Iterator, Mapping
@@ -19,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from . import config, endpoints, validation
+from . import config, endpoints, local, validation
 from ._version import __version__
 from .account import VALID_STATE, first_usable_url
 from .config import Settings
@@ -402,7 +401,7 @@ def _guards() -> list[Check]:
         text = _("guard on port {port} for 127.0.0.1:{upstream}").format(
             port=record.port, upstream=record.upstream_port
         )
-        if _listens(record.upstream_port):
+        if local.listening(record.upstream_port, timeout=2.0):
             checks.append(Check(PASS, _("{guard}: the service listens").format(guard=text)))
         else:
             checks.append(
@@ -415,14 +414,6 @@ def _guards() -> list[Check]:
                 )
             )
     return checks
-
-
-def _listens(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2.0):
-            return True
-    except OSError:
-        return False
 
 
 __all__ = ["Answer", "Check", "Diagnosis", "compare", "diagnose", "report_path", "shape"]
