@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,3 +53,33 @@ class SessionMagics(Magics):
             if isinstance(exc, (InvalidInput, ConfigError)):
                 raise UsageError(exc.user_message()) from None
             raise ShortError(exc.user_message(), exc.label()) from None
+
+    def show(self, result: Any, magic: str, line: str) -> None:
+        """Display the result of ``%magic line``: at once, unless IPython prints it after an
+        ``Out[n]:`` prompt at the end of the cell (see :func:`scnet_magic.display.show`)."""
+        from .. import display
+
+        display.show(result, now=not prompt_shows_value(self.shell, magic, line))
+
+
+def prompt_shows_value(shell: Any, magic: str, line: str) -> bool:
+    """Whether the cell running now ends with ``%magic line``, whose value IPython then prints
+    after its ``Out[n]:`` prompt. Not in a script (``ipython file.ipy`` runs its cells
+    silently), nor after an assignment or a ``;``, nor for a magic before the last line:
+    waiting for the end of the cell there would show the result never, or after the output of
+    a later line (its error included)."""
+    executing = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    info = getattr(executing, "info", None)
+    if info is None or info.silent or info.raw_cell is None:
+        return False
+    try:
+        body = ast.parse(shell.transform_cell(info.raw_cell)).body
+    except SyntaxError:
+        return False
+    call = body[-1].value if body and isinstance(body[-1], ast.Expr) else None
+    return (
+        isinstance(call, ast.Call)
+        and getattr(call.func, "attr", "") in ("run_line_magic", "run_cell_magic")
+        and [getattr(arg, "value", None) for arg in call.args[:2]] == [magic, line]
+        and not shell.displayhook.quiet()
+    )

@@ -26,7 +26,7 @@ from ..config import DEFAULT_WAIT
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
 from .account import AccountMagics
-from .base import SessionMagics
+from .base import SessionMagics, prompt_shows_value
 from .doctor import DoctorMagics
 from .guard import protect_password, refuse_password_on_line, scnet_guard
 from .instance import InstanceMagics
@@ -212,8 +212,16 @@ class ScnetMagics(SessionMagics, Configurable):
             password = protect_password(args.protect)
             from .starting import run_start
 
+            now = not prompt_shows_value(self.shell, "scnet_start", line)
             return run_start(
-                self, client, request, args.wait, password, boot=args.boot, replace=args.replace
+                self,
+                client,
+                request,
+                args.wait,
+                password,
+                boot=args.boot,
+                replace=args.replace,
+                now=now,
             )
 
     def form(self, **defaults: Any) -> Any:
@@ -239,11 +247,11 @@ class ScnetMagics(SessionMagics, Configurable):
         with self.user_errors():
             args = parse(self.scnet_url, line)
             settings = self.session.settings()
-            from .. import display, service
+            from .. import service
 
             notebook_id = service.notebook_id_for(settings, args.notebook_id)
             found = service.service_url(self.session.client(settings), notebook_id)
-            display.show(found)
+            self.show(found, "scnet_url", line)
         return found
 
     @readable_arguments(summary=N_("Show every notebook instance (all pages) as a table."))
@@ -268,9 +276,7 @@ class ScnetMagics(SessionMagics, Configurable):
             records = self.session.client(settings).list_notebooks(
                 status=args.status, name=args.name
             )
-            from .. import display
-
-            display.show(records)
+            self.show(records, "scnet_notebooks", line)
         return records
 
 

@@ -59,7 +59,7 @@ class InstanceMagics(SessionMagics):
             client = self.session.client(settings)
             save_env = not args.discard_env
             if args.yes:
-                return _stop_and_show(client, notebook_id, save_env)
+                return self._stop_and_show(client, notebook_id, save_env, line)
             from .. import display
 
             record = client.notebook(notebook_id)
@@ -92,21 +92,20 @@ class InstanceMagics(SessionMagics):
             if typed.strip() != expected:
                 print(_("Not stopped."))
                 return None
-            return _stop_and_show(client, notebook_id, save_env)
+            return self._stop_and_show(client, notebook_id, save_env, line)
+
+    def _stop_and_show(
+        self, client: ScnetClient, notebook_id: str, save_env: bool, line: str
+    ) -> StopResult:
+        result = _stop(client, notebook_id, save_env)
+        self.show(result, "scnet_stop", line)
+        return result
 
 
 def _stop(client: ScnetClient, notebook_id: str, save_env: bool) -> StopResult:
     from .. import service
 
     return service.stop(client, notebook_id, save_env=save_env)
-
-
-def _stop_and_show(client: ScnetClient, notebook_id: str, save_env: bool) -> StopResult:
-    from .. import display
-
-    result = _stop(client, notebook_id, save_env)
-    display.show(result)
-    return result
 
 
 class BootDisplay:

@@ -27,8 +27,11 @@ class StartDisplay(service.StartObserver):
     boot_hint = service.BOOT_OPTION_HINT
     guard_command = "%scnet_guard"  # the notebook's way: no scnet command on its PATH
 
-    def __init__(self, shell: Any, request: StartRequest, wait: float | None, boot: bool) -> None:
+    def __init__(
+        self, shell: Any, request: StartRequest, wait: float | None, boot: bool, now: bool
+    ) -> None:
         self.wait = wait
+        self.now = now  # show the result at once: IPython will not print it (see base.show)
         self.notebook_id = request.notebook_id
         self.port = request.port
         terminal = display.prints_only(shell)
@@ -62,7 +65,7 @@ class StartDisplay(service.StartObserver):
             # A display of its own rather than an update of "Starting…": nbval and
             # other readers of saved notebooks do not apply updates.
             if self.wait is None:
-                display.show(result)
+                display.show(result, now=self.now)
             else:
                 self.handle = display.open_waiting(result, self.wait)
 
@@ -86,7 +89,7 @@ class StartDisplay(service.StartObserver):
             return  # shown when it came, and nothing since
         if self.line is not None:
             self.line.end()
-        display.show(result, self.handle, now=now)
+        display.show(result, self.handle, now=now or self.now)
 
 
 def run_start(
@@ -98,13 +101,14 @@ def run_start(
     *,
     boot: bool = False,
     replace: bool = False,
+    now: bool = False,
 ) -> StartResult:
     """Say the start is in flight, send it, show the result; with ``wait``, update the
     result in place until ready.
 
     Interrupting the kernel stops the wait quietly and returns the result as it was.
     """
-    shown = StartDisplay(magics.shell, request, wait, boot)
+    shown = StartDisplay(magics.shell, request, wait, boot, now)
     with magics.user_errors():
         try:
             final = service.start(
