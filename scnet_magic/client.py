@@ -415,7 +415,9 @@ class ScnetClient:
 
         Polls the URL only: the start request is never sent again. ``command`` (the one the
         service was started with; by default the result's own) lets the error name its log
-        file; ``since`` and ``on_progress`` are explained in
+        file; ``since``, when the start was sent (``time.monotonic()``), tells its log and
+        process from older ones (the timeout counts from now: the start request's own seconds
+        are not taken from it); ``on_progress`` is explained in
         :func:`scnet_magic.readiness.wait_until_ready`. Raises
         :class:`~scnet_magic.errors.NotReady` after ``timeout`` seconds.
 
@@ -449,7 +451,6 @@ class ScnetClient:
                 url,
                 seconds,
                 on_progress=on_progress,
-                since=since,
                 hint=readiness.not_ready_hint(command, port),
                 guard=guard,
                 # The kernel usually runs in the instance, where the service listens.

@@ -193,10 +193,11 @@ def test_interrupting_from_the_progress_callback_ends_the_wait(
 
 
 def test_at_least_one_check_even_when_the_time_is_already_up(gateway_sandbox: Sandbox) -> None:
-    client, result = start(gateway_sandbox, free_port(), None)
+    _client, result = start(gateway_sandbox, free_port(), None)
     progress: list[WaitProgress] = []
+    assert result.url is not None
     with pytest.raises(NotReady, match="HTTP 502"):
-        client.wait_until_ready(result, 1, since=time.monotonic() - 10, on_progress=progress.append)
+        wait_until_ready(result.url, 1, since=time.monotonic() - 10, on_progress=progress.append)
     assert progress == []
 
 

@@ -69,3 +69,20 @@ def test_ipython_c_shows_an_earlier_result_before_a_later_error(tmp_path: Path) 
     out = run.stdout + run.stderr
     start, error = out.find("port 8080 of notebook"), out.find("ApiError")
     assert -1 < start < error, out
+
+
+def test_wait_counts_from_the_answer_not_from_the_send(tmp_path: Path) -> None:
+    # The executing sandbox answers after up to ready_timeout seconds (as the platform checks
+    # the port before answering): --wait 3 still polls for 3 s after that.
+    from scnet_magic.sandbox import Sandbox
+
+    from frontends import run_scnet
+
+    port = _free_port()
+    command = f"sleep 3 && {sys.executable} -m http.server {port}"
+    with Sandbox(execute=True, workdir=tmp_path, ready_timeout=2.0) as sb:
+        env = {"SCNET_BASE_URL": sb.base_url, "SCNET_TOKEN": sb.token}
+        args = ["start", "--id", sb.notebook_id, "--port", str(port), "--command", command]
+        run = run_scnet([*args, "--wait", "3"], env)
+    assert run.returncode == 0, run.stderr
+    assert "ready after" in run.stdout.lower(), run.stdout
