@@ -219,10 +219,15 @@ def test_magic_in_chinese_through_config(
     assert "Started, not answering yet" in _start_text(ip)
 
 
-def test_magic_refuses_an_unknown_language(ip: InteractiveShell, sandbox_env: Sandbox) -> None:
+def test_magic_refuses_an_unknown_language_and_keeps_the_old_one(
+    ip: InteractiveShell, sandbox_env: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # %config says so at once, and keeps the language in force: the magics go on in it.
+    ip.run_line_magic("config", 'ScnetMagics.language = "zh"')
     ip.run_line_magic("config", 'ScnetMagics.language = "fr"')
-    assert "language must be en or zh" in _magic_error(ip, f"--id {ID} --port 1223")
-    assert sandbox_env.start_requests() == []
+    assert "language must be en or zh" in caplog.text
+    assert ZH_STARTED in _start_text(ip)
+    assert len(sandbox_env.start_requests()) == 1
 
 
 def test_magic_in_chinese_through_scnet_lang(

@@ -105,7 +105,10 @@ class ScnetMagics(SessionMagics, Configurable):
         try:
             super().update_config(cfg)
         except TraitError as exc:
-            self.refused.update(dict.fromkeys(names, str(exc)))
+            # The language alone is safe to keep: it changes how things are said, not what is
+            # sent where. The refusal is said at once, and the old language stays in force.
+            refused = [name for name in names if name != "language"]
+            self.refused.update(dict.fromkeys(refused, str(exc)))
             raise
         for name in names:
             self.refused.pop(name, None)
