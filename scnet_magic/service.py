@@ -191,7 +191,7 @@ def start(
     *,
     wait: float | None = None,
     boot: bool = False,
-    protect: str | None = None,
+    protect: str | Callable[[], str] | None = None,
     observer: StartObserver | None = None,
     record: Notebook | None = None,
     replace: bool = False,
@@ -205,7 +205,9 @@ def start(
 
     With ``protect`` (a password), a guard asking for it is put in front of the request's
     port first (:func:`protect_port`) and the platform is asked to expose the guard's port
-    instead; the command is sent as it is. The result records it (``.protected``).
+    instead; the command is sent as it is. The result records it (``.protected``). A callable
+    ``protect`` asks for the password: only once the instance is known to run (or booted),
+    so nothing is typed in vain.
 
     With ``boot``, the instance is looked at first and, unless it runs, booted and followed to
     ``Running``; then the one start request. Without it, a start the platform refuses because
@@ -272,7 +274,7 @@ def _send(
     request: StartRequest,
     client: ScnetClient,
     boot: bool,
-    protect: str | None,
+    protect: str | Callable[[], str] | None,
     observer: StartObserver,
     record: Notebook | None,
     flight: _Flight,
@@ -281,6 +283,10 @@ def _send(
     (``time.monotonic``), and its answer."""
     if boot:
         record = _boot_if_stopped(client, request.notebook_id, observer)
+    elif callable(protect):
+        record = _running(client, request.notebook_id, observer.boot_hint)
+    if callable(protect):
+        protect = protect()
     guarding = None
     if protect is not None:
         # A guard for a sandbox's service ends with the sandbox, as the service does.
@@ -336,6 +342,10 @@ def _wait(
     since: float | None,
     observer: StartObserver,
 ) -> StartResult:
+    # The wait's seconds count from the platform's answer (now), the result's ready_after
+    # from the start request.
+    before = time.monotonic() - since if since is not None else 0.0
+
     def report(check: WaitProgress) -> None:
         observer.waiting(Progress(result, timeout, check))
 
@@ -354,7 +364,7 @@ def _wait(
         raise
     # Given a StartResult, the client's wait returns it marked ready.
     assert ready.result is not None
-    return ready.result
+    return ready.result.marked_ready(ready.elapsed + before)
 
 
 # -- --protect: a password in front of the service -----------------------------------------
@@ -392,6 +402,18 @@ def guard_password(
     if again != first:
         raise InvalidInput(N_("the two passwords differ"), N_("Nothing was started; try again."))
     return first
+
+
+def password_for(
+    ask: Callable[[str], str] | None, **messages: str
+) -> Secret | Callable[[], Secret]:
+    """The password for ``--protect`` now when nothing is typed for it (``SCNET_GUARD_PASSWORD``,
+    or no ``ask``): refused before anything is sent if it is bad. Else how to ask for it, which
+    :func:`start` calls once the instance is known to run. ``messages``: as
+    :func:`guard_password` takes them."""
+    if ask is None or os.environ.get(PASSWORD_ENV) is not None:
+        return guard_password(ask, **messages)
+    return lambda: guard_password(ask, **messages)
 
 
 def user_port(port: int | None) -> int | None:
@@ -549,6 +571,19 @@ def _boot_if_stopped(client: ScnetClient, notebook_id: str, observer: StartObser
     return client.wait_for_notebook(
         notebook_id, "Running", timeout, on_progress=observer.booting, since=started
     )
+
+
+def _running(client: ScnetClient, notebook_id: str, hint: str) -> Notebook:
+    """The instance's record, if it runs; else the error a start would meet there."""
+    record = client.notebook(notebook_id)
+    if not record.running:
+        raise ScnetError(
+            N_("notebook {notebook_id} is {status}: a service starts only in a running instance"),
+            hint,
+            notebook_id=notebook_id,
+            status=display.status_name(record.status) or "?",
+        )
+    return record
 
 
 def _stopped_instance(

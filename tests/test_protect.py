@@ -365,7 +365,8 @@ def test_bad_passwords_are_refused(
     with pytest.raises(UsageError, match=problem) as info:
         ip.run_line_magic("scnet_start", f"--id {ID} --port 8000 --protect")
     assert PASSWORD not in str(info.value)
-    assert instance.requests == [] and list_guards() == []
+    # Asked once the instance is known to run: its record was read, nothing was started.
+    assert instance.start_requests() == [] and list_guards() == []
 
 
 def test_no_port_is_refused_before_the_password_is_asked(
@@ -399,7 +400,7 @@ def test_where_no_prompt_can_ask_the_environment_is_named(
     monkeypatch.setattr(getpass, "getpass", no_stdin)
     with pytest.raises(UsageError, match="SCNET_GUARD_PASSWORD"):
         ip.run_line_magic("scnet_start", f"--id {ID} --port 8000 --protect")
-    assert instance.requests == []
+    assert instance.start_requests() == []
 
 
 @pytest.mark.parametrize(

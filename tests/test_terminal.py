@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sandbox_faults import FaultySandbox as Sandbox
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -30,6 +31,27 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "IPYTHONDIR": str(tmp_path / "ipython"),
         **extra,
     }
+
+
+def _in_a_terminal(
+    program: str,
+    args: list[str],
+    env: dict[str, str],
+    *,
+    columns: int,
+    answers: tuple[str, ...] = (),
+) -> tuple[str, int]:
+    """What ``program`` shows on a pseudo-terminal ``columns`` wide, and its exit status."""
+    import pexpect
+
+    child = pexpect.spawn(
+        program, args, env=env, encoding="utf-8", timeout=60, dimensions=(40, columns)
+    )
+    for answer in answers:
+        child.sendline(answer)
+    shown = child.read()
+    child.close()
+    return shown, int(child.exitstatus if child.exitstatus is not None else -1)
 
 
 def _ipython(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -86,3 +108,29 @@ def test_wait_counts_from_the_answer_not_from_the_send(tmp_path: Path) -> None:
         run = run_scnet([*args, "--wait", "3"], env)
     assert run.returncode == 0, run.stderr
     assert "ready after" in run.stdout.lower(), run.stdout
+
+
+TERMINATED = "1896050410550136834"  # the sandbox's stopped instance
+
+
+def test_protect_asks_for_no_password_for_a_stopped_instance(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, SCNET_BASE_URL=sandbox.base_url, SCNET_TOKEN=sandbox.token)
+    args = ["start", "--id", TERMINATED, "--port", "1223", "--protect"]
+    shown, code = _in_a_terminal(str(BIN / "scnet"), args, env, columns=160)
+    assert code == 1, shown
+    assert "is Terminated" in shown and "--boot" in shown, shown
+    assert "password" not in shown.lower()
+
+
+def test_protect_in_a_magic_asks_for_no_password_for_a_stopped_instance(
+    ip: object, sandbox_env: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from IPython.core.error import UsageError
+
+    asked: list[str] = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": asked.append(prompt) or "")
+    with pytest.raises(UsageError, match="is Terminated") as caught:
+        ip.run_line_magic("scnet_start", f"--id {TERMINATED} --port 1223 --protect")  # type: ignore[attr-defined]
+    assert asked == [] and "--boot" in str(caught.value)

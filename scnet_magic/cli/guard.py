@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import arguments, display, validation
@@ -158,14 +159,22 @@ def password_on_line(words: list[str]) -> bool:
     return arguments.gives_a_value(words, PROTECT)
 
 
-def protect_password(args: argparse.Namespace) -> str | None:
+def protect_password(args: argparse.Namespace) -> str | Callable[[], str] | None:
     """The password for ``scnet start --protect`` (None without it): ``--password-stdin``,
-    else ``SCNET_GUARD_PASSWORD``, else a hidden prompt twice on a terminal."""
+    else ``SCNET_GUARD_PASSWORD``, else a hidden prompt twice on a terminal, which the start
+    asks once the instance is known to run."""
     if not args.protect:
         if args.password_stdin:
             raise InvalidInput(N_("--password-stdin goes with --protect"))
         return None
-    return read_password(args.password_stdin, N_("no password for --protect"))
+    missing = N_("no password for --protect")
+    if args.password_stdin or not sys.stdin.isatty():
+        return read_password(args.password_stdin, missing)
+    from .. import service
+
+    return service.password_for(
+        getpass.getpass, no_password=missing, no_password_hint=PASSWORD_HINT
+    )
 
 
 def read_password(from_stdin: bool, missing: str) -> str:

@@ -60,7 +60,7 @@ def start(args: argparse.Namespace) -> int:
                 client,
                 wait=args.wait,
                 boot=args.boot,
-                protect=password,
+                protect=shown.line.prompting(password),
                 observer=shown,
                 replace=args.replace,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ..i18n import N_, _
@@ -295,6 +296,18 @@ class ProgressLine:
         changed = progress is None or status != self.instance_status
         self.instance_status = status
         self._write(instance_waiting_text(progress, notebook_id), always=changed)
+
+    def prompting(self, ask: str | Callable[[], str] | None) -> str | Callable[[], str] | None:
+        """``ask`` (a password, or how to ask for it), made to end the line before it asks:
+        its prompt on a line of its own."""
+        if not callable(ask):
+            return ask
+
+        def asking() -> str:
+            self.end()
+            return ask()
+
+        return asking
 
     def end(self) -> None:
         """Clear the line on a terminal, so what follows starts on a clean line."""

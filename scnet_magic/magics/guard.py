@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
@@ -63,13 +64,14 @@ def ask_hidden(prompt: str) -> str:
         raise EOFError from None
 
 
-def protect_password(wanted: bool) -> str | None:
-    """The password for ``--protect`` (None without it)."""
+def protect_password(wanted: bool) -> str | Callable[[], str] | None:
+    """The password for ``--protect`` (None without it), or how to ask for it once the start
+    can go ahead."""
     if not wanted:
         return None
     from .. import service
 
-    return service.guard_password(ask_hidden)
+    return service.password_for(ask_hidden)
 
 
 @readable_arguments(

@@ -5,6 +5,7 @@ with "\\r" for all of these but the result), and the result again once ready."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -97,7 +98,7 @@ def run_start(
     client: ScnetClient,
     request: StartRequest,
     wait: float | None,
-    protect: str | None = None,
+    protect: str | Callable[[], str] | None = None,
     *,
     boot: bool = False,
     replace: bool = False,
@@ -116,7 +117,7 @@ def run_start(
                 client,
                 wait=wait,
                 boot=boot,
-                protect=protect,
+                protect=shown.line.prompting(protect) if shown.line else protect,
                 observer=shown,
                 replace=replace,
             )
