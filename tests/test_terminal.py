@@ -23,7 +23,12 @@ def _free_port() -> int:
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCNET_")}
+    # No SCNET_ settings, and the size the terminal says, not COLUMNS.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SCNET_") and k not in ("COLUMNS", "LINES")
+    }
     return {
         **env,
         "SCNET_CONFIG_FILE": str(tmp_path / "config.toml"),
@@ -134,3 +139,73 @@ def test_protect_in_a_magic_asks_for_no_password_for_a_stopped_instance(
     with pytest.raises(UsageError, match="is Terminated") as caught:
         ip.run_line_magic("scnet_start", f"--id {TERMINATED} --port 1223 --protect")  # type: ignore[attr-defined]
     assert asked == [] and "--boot" in str(caught.value)
+
+
+def _widest(shown: str) -> int:
+    """The widest line a terminal shows, in columns."""
+    from scnet_magic.arguments import columns
+
+    return max(columns(line) for line in shown.replace("\r\n", "\n").split("\n"))
+
+
+def _widest_progress(shown: str) -> int:
+    """The widest of the versions of a line rewritten in place ("\r" and erase to its end)."""
+    from scnet_magic.arguments import columns
+
+    versions = [part.split("\r")[0].split("\n")[0] for part in shown.split("\r\x1b[K")[1:]]
+    return max(columns(version) for version in versions)
+
+
+@pytest.mark.parametrize("columns", [60, 160])
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_help_fits_the_terminal_and_ends_with_examples(
+    tmp_path: Path, columns: int, language: str
+) -> None:
+    for verb in ("start", "guard"):
+        shown, code = _in_a_terminal(
+            str(BIN / "scnet"),
+            ["--lang", language, verb, "--help"],
+            _env(tmp_path),
+            columns=columns,
+        )
+        assert code == 0, shown
+        assert _widest(shown) <= columns, shown
+        examples = shown.split("示例：" if language == "zh" else "Examples:")[-1]
+        assert f"scnet {verb} --" in examples, shown
+
+
+@pytest.mark.parametrize("columns", [60, 160])
+def test_chinese_progress_lines_do_not_stack(
+    tmp_path: Path, columns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scnet_magic.sandbox import Sandbox as Plain
+
+    with Plain() as sb:
+        sb.boot_seconds = 1.5
+        env = _env(tmp_path, SCNET_LANG="zh", SCNET_TOKEN=sb.token)
+        env |= {"SCNET_BASE_URL": sb.base_url, "SCNET_AC_URL": sb.ac_url}
+        args = ["start", "--id", TERMINATED, "--port", "1223", "--boot", "--wait", "1"]
+        shown, _code = _in_a_terminal(str(BIN / "scnet"), args, env, columns=columns)
+    assert "实例 1896050410550136834" in shown, shown
+    assert "正在等待" in shown or "等待" in shown, shown
+    assert _widest_progress(shown) < columns, shown
+
+
+def test_argparse_speaks_chinese(tmp_path: Path) -> None:
+    from frontends import run_scnet
+
+    missing = run_scnet(["--lang", "zh", "start"])
+    assert missing.returncode == 2 and "用法：" in missing.stderr
+    assert "缺少必需的参数：--port" in missing.stderr, missing.stderr
+    unknown = run_scnet(["--lang", "zh", "bogus"])
+    assert "无效的选择" in unknown.stderr and "invalid choice" not in unknown.stderr
+    value = run_scnet(["--lang", "zh", "start", "--port"])
+    assert "需要一个值" in value.stderr, value.stderr
+
+
+def test_argparse_speaks_chinese_in_the_magics(ip: object) -> None:
+    from IPython.core.error import UsageError
+
+    ip.run_line_magic("config", 'ScnetMagics.language = "zh"')  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="参数 --port：需要一个值"):
+        ip.run_line_magic("scnet_start", "--port")  # type: ignore[attr-defined]

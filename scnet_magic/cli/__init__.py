@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .. import config, i18n
+from .. import arguments, config, i18n
 from .._version import __version__
 from ..arguments import SANDBOX_WORKDIR_HELP
 from ..config import DEFAULT_WAIT
@@ -59,19 +59,38 @@ __all__ = [
 ]
 
 
-class _Formatter(argparse.HelpFormatter):
+class _Formatter(arguments.ColumnsHelpFormatter):
     def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
         super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse in the current language: its headings, its -h help and its error line.
+# What each verb's --help ends with.
+EXAMPLES = {
+    "start": (
+        "scnet start --id 1896050410550136833 --port 7860",
+        'scnet start --port 7860 --command "python app.py" --wait',
+        "scnet start --port 7860 --boot --protect --replace",
+    ),
+    "stop": ("scnet stop --id 1896050410550136833", "scnet stop --yes --discard-env"),
+    "url": ("scnet url --id 1896050410550136833", "scnet url --json"),
+    "notebooks": ("scnet notebooks --status Running", "scnet notebooks --name demo --json"),
+    "login": ("scnet login", "scnet login --region 昆山 --save", "scnet login --status"),
+    "logout": ("scnet logout",),
+    "sandbox": ("scnet sandbox --execute", "scnet sandbox --execute --workdir ~/app"),
+    "guard": ("scnet guard --port 7860", "scnet guard --list", "scnet guard --stop all"),
+    "doctor": ("scnet doctor", "scnet doctor --id 1896050410550136833 --report"),
+}
 
-    (argparse's own error texts, such as a missing required option, stay English.)
-    """
+
+class _Parser(argparse.ArgumentParser):
+    """argparse in the current language: its headings, its -h help, its messages; a verb's
+    help ends with examples."""
 
     def __init__(self, *, add_help: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
+        examples = EXAMPLES.get(kwargs.get("prog", "").rpartition(" ")[2], ())
+        if examples:
+            kwargs.setdefault("epilog", "\n".join([_("Examples:"), *(f"  {e}" for e in examples)]))
         # No abbreviated options, for every verb's parser too (add_subparsers makes them of
         # this class): argparse quotes the value of an ambiguous one back (--t=…), and a value
         # on this command line may be a misplaced token.
@@ -86,6 +105,10 @@ class _Parser(argparse.ArgumentParser):
         for parent in parents:
             self._add_container_actions(parent)
             self._defaults.update(parent._defaults)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        with arguments.argparse_speaking():
+            return super().parse_known_args(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)

@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from .. import arguments
 from ..i18n import N_, _
 from .base import (
     COLORS,
@@ -319,8 +320,9 @@ class ProgressLine:
     def _write(self, line: str, *, always: bool) -> None:
         if self.in_place:
             # A line wider than the terminal wraps, and "\r" would then rewrite only its end.
+            # (Chinese characters take two columns each.)
             width = shutil.get_terminal_size().columns - 1
-            self.stream.write(f"\r\x1b[K{line[:width]}")
+            self.stream.write(f"\r\x1b[K{arguments.fit(line, width)}")
             self.stream.flush()
             self.shown = True
         elif always:

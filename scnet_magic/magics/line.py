@@ -37,6 +37,9 @@ class _HelpFormatter(MagicHelpFormatter):
             self, usage, actions, groups, "%" if prefix is None else prefix
         )
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return arguments.wrap(text, width)  # by screen columns: Chinese characters take two
+
     def _format_action_invocation(self, action: argparse.Action) -> str:
         if not action.option_strings or action.nargs == 0:
             return str(super()._format_action_invocation(action))
@@ -224,7 +227,8 @@ def parse(magic: Any, line: str | list[str]) -> argparse.Namespace:
     """The magic's arguments from its line, or from the line's words already split."""
     words = split(line) if isinstance(line, str) else line
     parser = magic.parser
-    args, extra = parser.parse_known_args(words)
+    with arguments.argparse_speaking():
+        args, extra = parser.parse_known_args(words)
     if extra:
         # IPython's help formatter lays the usage out as a reST block ("::", indented lines).
         usage = " ".join(parser.format_usage().replace("::", " ").split())
