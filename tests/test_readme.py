@@ -76,3 +76,37 @@ def test_readme_magic_line_runs_as_written(
             ip.run_line_magic("scnet_sandbox", "--stop")
         for record in guard.list_guards():
             guard.stop_guard(record.port)
+
+
+def first_commands() -> list[str]:
+    """The Quick start's commands: the first fenced block."""
+    block = FENCE.findall(README.read_text(encoding="utf-8"))[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_first_command_installs_quietly_and_the_test_command_says_how_long() -> None:
+    install, tests = first_commands()
+    assert "pip install -q " in install
+    assert tests == ".venv/bin/python -m pytest"
+    text = README.read_text(encoding="utf-8")
+    assert re.search(r"about \d+ minutes on a 2-core machine", text)
+    assert re.search(r"约需\s*\d+\s*分钟", text)
+
+
+@pytest.mark.slow
+def test_the_first_command_prints_the_quickstart_readably() -> None:
+    import subprocess
+    import sys
+
+    install, _tests = first_commands()
+    run = install.split(" && ")[-1].replace(".venv/bin/", str(Path(sys.executable).parent) + "/")
+    shown = subprocess.run(
+        run, shell=True, cwd=README.parent, capture_output=True, text=True, timeout=300
+    )
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    # The results as text: the notebooks' table a table, not a line of HTML.
+    assert "<div" not in out and "<table" not in out and "<style" not in out
+    assert max(len(line) for line in out.splitlines()) < 300
+    assert "1896050410550136833  sdxl-webui" in out  # a row of %scnet_notebooks' table
+    assert "Service is up: port" in out and "  URL: http://127.0.0.1:" in out
