@@ -11,6 +11,8 @@ import contextlib
 import re
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import InvalidInput
 from .i18n import N_, _, ngettext
@@ -140,3 +142,110 @@ def argparse_speaking() -> Iterator[None]:
         yield
     finally:
         argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option the magics and the ``scnet`` command both take: its flags, argparse's
+    keywords, and its help, a catalog id written in the language of the moment it is shown."""
+
+    flags: tuple[str, ...]
+    help: str
+    keywords: dict[str, Any] = field(default_factory=dict)
+
+    def add_to(self, parser: argparse.ArgumentParser, **keywords: Any) -> None:
+        """Declare it on a parser whose help is written now (the ``scnet`` command's)."""
+        parser.add_argument(*self.flags, help=_(self.help), **(self.keywords | keywords))
+
+
+def _flag(name: str, text: str) -> Option:
+    return Option((name,), text, {"action": "store_true"})
+
+
+PORT = Option(
+    ("--port",), N_("Port the service listens on inside the instance."), {"metavar": "PORT"}
+)
+COMMAND = Option(
+    ("--command",),
+    N_(
+        "Shell command that starts the service (quote it). Leave it out to reach a service "
+        "that is already running."
+    ),
+    {"metavar": "CMD"},
+)
+WAIT = Option(
+    ("--wait",),
+    # The default (const=, config.DEFAULT_WAIT, which the front ends give) is written out so
+    # that the text is one catalog entry.
+    N_(
+        "After starting, wait until the external URL answers (a gateway error such as 502 "
+        "does not count), up to SECONDS (300 when left out). Ctrl-C, or interrupting the "
+        "kernel, stops the wait; the start request is never sent again."
+    ),
+    {"nargs": "?", "type": seconds_argument, "metavar": "SECONDS"},
+)
+PROTECT = _flag(
+    "--protect",
+    N_(
+        "Put a password in front of the external URL: a guard on this machine asks for it and "
+        "passes visitors who know it to PORT. The password is asked for without echo (or taken "
+        "from SCNET_GUARD_PASSWORD), never given as an argument. Run it inside the instance."
+    ),
+)
+BOOT = _flag(
+    "--boot",
+    N_(
+        "If the instance is not running, start it first and wait until it runs (its status is "
+        "shown as it goes), then start the service."
+    ),
+)
+REPLACE = _flag(
+    "--replace",
+    N_(
+        "If something already listens on PORT on this machine (an earlier run of the app), end "
+        "it first; without this such a start is refused, since the new command would fail and "
+        "the URL would show the old service."
+    ),
+)
+DISCARD_ENV = _flag(
+    "--discard-env",
+    N_(
+        "Do not keep the instance's environment (installed packages, files outside the shared "
+        "storage) for the next start. Default: keep it."
+    ),
+)
+YES = _flag("--yes", N_("Stop without asking for confirmation."))
+STATUS = Option(
+    ("--status",),
+    N_(
+        "Only instances in this state: Creating, Restarting, Running, Terminated, Failed or "
+        "Shutting."
+    ),
+    {"metavar": "S"},
+)
+NAME = Option(("--name",), N_("Only instances whose name contains TEXT."), {"metavar": "TEXT"})
+REGION = Option(
+    ("--region",),
+    N_(
+        "Region to use: its name, a unique part of it (昆山), or its id. Default: the only "
+        "region, or a choice among them when the account has several."
+    ),
+    {"metavar": "NAME_OR_ID"},
+)
+USER = Option(
+    ("--user",),
+    N_("Account name. Default: SCNET_USER, user in the config file, or a prompt."),
+    {"metavar": "NAME"},
+)
+LOGIN_STATUS = _flag(
+    "--status", N_("Show the account, region and address, and whether the token is still valid.")
+)
+RENEW = _flag("--renew", N_("Renew the current token instead."))
+EXECUTE = _flag(
+    "--execute",
+    N_(
+        "Run start commands for real on this machine (off: answer like the platform without "
+        "running anything)."
+    ),
+)
+WORKDIR = Option(("--workdir",), SANDBOX_WORKDIR_HELP)

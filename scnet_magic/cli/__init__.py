@@ -29,7 +29,6 @@ from typing import Any
 
 from .. import arguments, config, i18n
 from .._version import __version__
-from ..arguments import SANDBOX_WORKDIR_HELP
 from ..config import DEFAULT_WAIT
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
@@ -182,56 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
             "The start request is sent once, never repeated."
         ),
     )
-    start.add_argument(
-        "--port", required=True, metavar="PORT", help=_("port the service listens on")
-    )
-    start.add_argument(
-        "--command",
-        metavar="CMD",
-        help=_("shell command that starts the service (leave it out to reach a running one)"),
-    )
-    start.add_argument(
-        "--wait",
-        nargs="?",
-        const=DEFAULT_WAIT,
-        type=seconds,
-        metavar="S",
-        help=_(
-            "then wait until the external URL answers (not with 502/503/504), up to S "
-            "seconds (default {seconds}); exit 1 if it does not"
-        ).format(seconds=f"{DEFAULT_WAIT:g}"),
-    )
+    arguments.PORT.add_to(start, required=True)
+    arguments.COMMAND.add_to(start)
+    arguments.WAIT.add_to(start, const=DEFAULT_WAIT)
     add_protect_arguments(start)
-    start.add_argument(
-        "--boot",
-        action="store_true",
-        help=_(
-            "if the instance is not running, start it first and wait until it runs "
-            "(its status is shown on stderr)"
+    arguments.BOOT.add_to(start)
+    arguments.REPLACE.add_to(start)
+    stop = verbs.add_parser(
+        "stop",
+        parents=[notebook_id, api],
+        help=_("stop a notebook instance (every process in it ends)"),
+        description=_(
+            "Stop a notebook instance: every process in it ends, its services and "
+            "kernels too, and it stops costing card-hours. Asks you to type the "
+            "instance's name unless --yes; keeps its environment unless --discard-env."
         ),
     )
-    start.add_argument(
-        "--replace",
-        action="store_true",
-        help=_(
-            "if something already listens on PORT on this machine (an earlier run), end it "
-            "first; without this such a start is refused"
-        ),
-    )
-    from .instance import add_stop_arguments
-
-    add_stop_arguments(
-        verbs.add_parser(
-            "stop",
-            parents=[notebook_id, api],
-            help=_("stop a notebook instance (every process in it ends)"),
-            description=_(
-                "Stop a notebook instance: every process in it ends, its services and "
-                "kernels too, and it stops costing card-hours. Asks you to type the "
-                "instance's name unless --yes; keeps its environment unless --discard-env."
-            ),
-        )
-    )
+    arguments.DISCARD_ENV.add_to(stop)
+    arguments.YES.add_to(stop)
     verbs.add_parser(
         "url",
         parents=[notebook_id, api],
@@ -244,15 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=_("list notebook instances (all pages)"),
         description=_("List notebook instances: id, name and status (every page)."),
     )
-    notebooks.add_argument(
-        "--status",
-        metavar="S",
-        help=_(
-            "only instances in this state (Creating, Restarting, Running, Terminated, "
-            "Failed, Shutting)"
-        ),
-    )
-    notebooks.add_argument("--name", metavar="TEXT", help=_("only names containing TEXT"))
+    arguments.STATUS.add_to(notebooks)
+    arguments.NAME.add_to(notebooks)
     add_login_arguments(
         verbs.add_parser(
             "login",
@@ -280,13 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
             "the export lines that point this shell at it. Ctrl-C stops it."
         ),
     )
-    sandbox.add_argument(
-        "--execute", action="store_true", help=_("really run start commands on this machine")
-    )
+    arguments.EXECUTE.add_to(sandbox)
     sandbox.add_argument(
         "--port", type=listen_port, default=0, help=_("port to listen on (default: any)")
     )
-    sandbox.add_argument("--workdir", help=_(SANDBOX_WORKDIR_HELP))
+    arguments.WORKDIR.add_to(sandbox)
     add_guard_verb(verbs)
     from .doctor import add_doctor_arguments
 

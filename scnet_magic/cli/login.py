@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .. import config, display, validation
+from .. import arguments, config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import _
 from .common import EXIT_INTERRUPTED, exit_code, report
@@ -16,30 +16,15 @@ from .common import EXIT_INTERRUPTED, exit_code, report
 
 def add_login_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``scnet login`` on ``parser`` (a sub-command's parser)."""
-    parser.add_argument(
-        "--region",
-        metavar="NAME_OR_ID",
-        help=_(
-            "region to use, by name, a unique part of it, or id (needed when the account "
-            "has several)"
-        ),
-    )
-    parser.add_argument(
-        "--user", metavar="NAME", help=_("account name (default: SCNET_USER or the config file)")
-    )
+    arguments.REGION.add_to(parser)
+    arguments.USER.add_to(parser)
     parser.add_argument(
         "--secret-key-stdin",
         action="store_true",
         help=_("read the secret key from the first line of standard input"),
     )
-    parser.add_argument(
-        "--status",
-        action="store_true",
-        help=_("show the saved account, region and address, and whether the token is valid"),
-    )
-    parser.add_argument(
-        "--renew", action="store_true", help=_("renew the saved token instead of signing in")
-    )
+    arguments.LOGIN_STATUS.add_to(parser)
+    arguments.RENEW.add_to(parser)
     parser.add_argument(
         "--save",
         action="store_true",

@@ -14,7 +14,6 @@ from ..models import InstanceProgress, StartResult
 from ..validation import StartRequest
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, note, report, settings_of
 from .guard import protect_password
-from .instance import confirmed
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 NEWCOMER_HINT = N_("To try things without an account, run scnet sandbox --execute.")
@@ -116,6 +115,23 @@ def stop(args: argparse.Namespace) -> int:
         result = service.stop(client, notebook_id, save_env=not args.discard_env)
     print(display.to_json(result.to_dict()) if args.json else display.stop_text(result))
     return EXIT_OK
+
+
+def confirmed(client: ScnetClient, notebook_id: str) -> bool:
+    """Whether the user typed the instance's name (or its id, if it has none) at the prompt."""
+    record = client.notebook(notebook_id)
+    expected = record.name or notebook_id
+    print(display.stop_warning(record.name, notebook_id, kernel=False), file=sys.stderr)
+    print(
+        _("Type the instance's name ({name}) to stop it: ").format(name=expected),
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    typed = sys.stdin.readline()
+    if not sys.stdin.isatty():
+        print(file=sys.stderr)  # what was piped in is not echoed: end the prompt's line
+    return typed.strip() == expected
 
 
 def _client(settings: Settings) -> ScnetClient:

@@ -12,11 +12,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
-from .. import validation
+from .. import arguments, validation
 from ..errors import sentences
 from ..i18n import N_, _
 from .base import SessionMagics
-from .line import ask, forget_input, parse, readable_arguments, split
+from .line import ask, forget_input, option, parse, readable_arguments, split
 
 if TYPE_CHECKING:
     from ..models import Account, Region
@@ -91,19 +91,8 @@ class AccountMagics(SessionMagics):
             "address."
         )
     )
-    @argument(
-        "--region",
-        metavar="NAME_OR_ID",
-        help=N_(
-            "Region to use: its name, a unique part of it (昆山), or its id. Default: the only "
-            "region, or a dropdown when the account has several."
-        ),
-    )
-    @argument(
-        "--user",
-        metavar="NAME",
-        help=N_("Account name. Default: SCNET_USER, user in the config file, or a prompt."),
-    )
+    @option(arguments.REGION)
+    @option(arguments.USER)
     @argument(
         "--save",
         action="store_true",
@@ -112,7 +101,7 @@ class AccountMagics(SessionMagics):
             "readable by you only."
         ),
     )
-    @argument("--renew", action="store_true", help=N_("Renew the current token instead."))
+    @option(arguments.RENEW)
     @argument(
         "--forget",
         action="store_true",
@@ -121,11 +110,7 @@ class AccountMagics(SessionMagics):
             "forget this session's sign-in."
         ),
     )
-    @argument(
-        "--status",
-        action="store_true",
-        help=N_("Show the account, region and address, and whether the token is still valid."),
-    )
+    @option(arguments.LOGIN_STATUS)
     @line_magic
     def scnet_login(self, line: str = "") -> None:
         """Sign in with an access key pair; this session then uses the region's token and address.

@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, observe, validate
 from traitlets.config import Config, Configurable
 
-from .. import config, i18n, validation
+from .. import arguments, config, i18n, validation
 from ..config import DEFAULT_WAIT
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
@@ -30,7 +29,7 @@ from .base import SessionMagics, prompt_shows_value
 from .doctor import DoctorMagics
 from .guard import protect_password, refuse_password_on_line, scnet_guard
 from .instance import InstanceMagics
-from .line import notebook_id_argument, parse, readable_arguments, seconds, split, trait_value
+from .line import notebook_id_argument, option, parse, readable_arguments, split, trait_value
 from .sandbox import SandboxMagics
 from .session import NO_WIDGETS, Session, Widgets
 
@@ -121,55 +120,12 @@ class ScnetMagics(SessionMagics, Configurable):
         )
     )
     @notebook_id_argument
-    @argument("--port", metavar="PORT", help=N_("Port the service listens on inside the instance."))
-    @argument(
-        "--command",
-        metavar="CMD",
-        help=N_(
-            "Shell command that starts the service (quote it). In the cell form, the cell "
-            "body is the command. Leave it out to reach a service that is already running."
-        ),
-    )
-    @argument(
-        "--wait",
-        nargs="?",
-        const=DEFAULT_WAIT,
-        type=seconds,
-        metavar="SECONDS",
-        # The default is written out (DEFAULT_WAIT) so that the text is one catalog entry.
-        help=N_(
-            "After starting, wait until the external URL answers (a gateway error such as "
-            "502 does not count), up to SECONDS (300 when left out). Interrupt the kernel "
-            "to stop waiting; the start request is never sent again."
-        ),
-    )
-    @argument(
-        "--protect",
-        action="store_true",
-        help=N_(
-            "Put a password in front of the external URL: a guard on this machine asks for "
-            "it and passes visitors who know it to PORT. The password is asked for without echo "
-            "(or taken from SCNET_GUARD_PASSWORD), never given on the line. Needs a kernel "
-            "running inside the instance."
-        ),
-    )
-    @argument(
-        "--boot",
-        action="store_true",
-        help=N_(
-            "If the instance is not running, start it first and wait until it runs (its "
-            "status is shown as it goes), then start the service."
-        ),
-    )
-    @argument(
-        "--replace",
-        action="store_true",
-        help=N_(
-            "If something already listens on PORT on this machine (an earlier run of the "
-            "app), end it first; without this such a start is refused, since the new command "
-            "would fail and the URL would show the old service."
-        ),
-    )
+    @option(arguments.PORT)
+    @option(arguments.COMMAND)
+    @option(arguments.WAIT, const=DEFAULT_WAIT)
+    @option(arguments.PROTECT)
+    @option(arguments.BOOT)
+    @option(arguments.REPLACE)
     @line_cell_magic
     def scnet_start(self, line: str = "", cell: str | None = None) -> Any:
         """Start a custom service in an SCNet notebook instance and show its external URL.
@@ -258,15 +214,8 @@ class ScnetMagics(SessionMagics, Configurable):
         return found
 
     @readable_arguments(summary=N_("Show every notebook instance (all pages) as a table."))
-    @argument(
-        "--status",
-        metavar="S",
-        help=N_(
-            "Only instances in this state: Creating, Restarting, Running, Terminated, Failed "
-            "or Shutting."
-        ),
-    )
-    @argument("--name", metavar="TEXT", help=N_("Only instances whose name contains TEXT."))
+    @option(arguments.STATUS)
+    @option(arguments.NAME)
     @line_magic
     def scnet_notebooks(self, line: str = "") -> NotebookList:
         """Show every notebook instance (all pages) as a table of id, name and status.

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import StdinNotImplementedError
 from IPython.core.magic import line_magic, magics_class
-from IPython.core.magic_arguments import argument
 
+from .. import arguments
 from ..errors import ScnetError
 from ..i18n import N_, _
 from .base import SessionMagics
-from .line import notebook_id_argument, parse, readable_arguments
+from .line import notebook_id_argument, option, parse, readable_arguments
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
@@ -25,15 +25,8 @@ class InstanceMagics(SessionMagics):
 
     @readable_arguments(summary=N_("Stop a notebook instance: every process in it ends."))
     @notebook_id_argument
-    @argument(
-        "--discard-env",
-        action="store_true",
-        help=N_(
-            "Do not keep the instance's environment (installed packages, files outside the "
-            "shared storage) for the next start. Default: keep it."
-        ),
-    )
-    @argument("--yes", action="store_true", help=N_("Stop without asking for confirmation."))
+    @option(arguments.DISCARD_ENV)
+    @option(arguments.YES)
     @line_magic
     def scnet_stop(self, line: str = "") -> StopResult | None:
         """Stop a notebook instance: every process in it ends (its services, terminals and

@@ -123,8 +123,10 @@ def help_text(parser: argparse.ArgumentParser, summary: str | None) -> str:
         parser.description = english
 
 
-# argparse type for --wait and --timeout: a positive number of seconds.
-seconds = arguments.seconds_argument
+def option(shared: arguments.Option, **keywords: Any) -> Any:
+    """An option the ``scnet`` command takes too, as a magic's ``@argument``."""
+    return argument(*shared.flags, help=shared.help, **(shared.keywords | keywords))
+
 
 # The --id option of every magic that acts on one instance.
 notebook_id_argument = argument(

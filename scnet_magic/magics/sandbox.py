@@ -7,10 +7,10 @@ from typing import Any
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
-from ..arguments import SANDBOX_WORKDIR_HELP
+from .. import arguments
 from ..i18n import N_, _
 from .base import SessionMagics
-from .line import parse, readable_arguments
+from .line import option, parse, readable_arguments
 
 
 @magics_class
@@ -20,15 +20,8 @@ class SandboxMagics(SessionMagics):
     @readable_arguments(
         summary=N_("Start a local SCNet-compatible sandbox and point this session at it.")
     )
-    @argument(
-        "--execute",
-        action="store_true",
-        help=N_(
-            "Run start commands for real on this machine (off: answer like the platform "
-            "without running anything)."
-        ),
-    )
-    @argument("--workdir", help=SANDBOX_WORKDIR_HELP)
+    @option(arguments.EXECUTE)
+    @option(arguments.WORKDIR)
     @argument("--stop", action="store_true", help=N_("Stop the sandbox and restore the settings."))
     @line_magic
     def scnet_sandbox(self, line: str = "") -> Any:
