@@ -172,93 +172,102 @@ def build_parser() -> argparse.ArgumentParser:
         help=_("notebook instance id, 19 digits (default: SCNET_NOTEBOOK_ID or the config file)"),
     )
 
-    start = verbs.add_parser(
-        "start",
-        parents=[notebook_id, api],
-        help=_("start a custom service and print its external URL"),
-        description=_(
-            "Start a custom service in a notebook instance and print its external URL. "
-            "The start request is sent once, never repeated."
+    # Each verb: the option groups it takes, its line in the list of commands, its description.
+    texts = {
+        "start": (
+            [notebook_id, api],
+            _("start a custom service and print its external URL"),
+            _(
+                "Start a custom service in a notebook instance and print its external URL. "
+                "The start request is sent once, never repeated."
+            ),
         ),
-    )
+        "stop": (
+            [notebook_id, api],
+            _("stop a notebook instance (every process in it ends)"),
+            _(
+                "Stop a notebook instance: every process in it ends, its services and "
+                "kernels too, and it stops costing card-hours. Asks you to type the "
+                "instance's name unless --yes; keeps its environment unless --discard-env."
+            ),
+        ),
+        "url": (
+            [notebook_id, api],
+            _("print the status and external URL of the custom service"),
+            _("Print the status and external URL of a notebook's custom service."),
+        ),
+        "notebooks": (
+            [api],
+            _("list notebook instances (all pages)"),
+            _("List notebook instances: id, name and status (every page)."),
+        ),
+        "login": (
+            [],
+            _("sign in with an access key pair; save the region's token and address"),
+            _(
+                "Sign in with an access key pair (SCNET_USER, SCNET_ACCESS_KEY, "
+                "SCNET_SECRET_KEY or the config file), choose the region, find its address, and "
+                "save the token and address (never a key) to the user config file."
+            ),
+        ),
+        "logout": (
+            [],
+            _("remove the saved token and addresses from the user config file"),
+            _(
+                "Remove what scnet login saved (token, addresses, account, region) from the "
+                "user config file, keeping everything else in it, and say what was removed."
+            ),
+        ),
+        "sandbox": (
+            [],
+            _("serve a local SCNet-compatible sandbox for trying things out"),
+            _(
+                "Serve the SCNet notebook API on loopback with a random token and print "
+                "the export lines that point this shell at it. Ctrl-C stops it."
+            ),
+        ),
+    }
+    made = {
+        name: verbs.add_parser(name, parents=parents, help=line, description=description)
+        for name, (parents, line, description) in texts.items()
+    }
+    start = made["start"]
     arguments.PORT.add_to(start, required=True)
     arguments.COMMAND.add_to(start)
     arguments.WAIT.add_to(start, const=DEFAULT_WAIT)
     add_protect_arguments(start)
     arguments.BOOT.add_to(start)
     arguments.REPLACE.add_to(start)
-    stop = verbs.add_parser(
-        "stop",
-        parents=[notebook_id, api],
-        help=_("stop a notebook instance (every process in it ends)"),
-        description=_(
-            "Stop a notebook instance: every process in it ends, its services and "
-            "kernels too, and it stops costing card-hours. Asks you to type the "
-            "instance's name unless --yes; keeps its environment unless --discard-env."
-        ),
-    )
-    arguments.DISCARD_ENV.add_to(stop)
-    arguments.YES.add_to(stop)
-    verbs.add_parser(
-        "url",
-        parents=[notebook_id, api],
-        help=_("print the status and external URL of the custom service"),
-        description=_("Print the status and external URL of a notebook's custom service."),
-    )
-    notebooks = verbs.add_parser(
-        "notebooks",
-        parents=[api],
-        help=_("list notebook instances (all pages)"),
-        description=_("List notebook instances: id, name and status (every page)."),
-    )
-    arguments.STATUS.add_to(notebooks)
-    arguments.NAME.add_to(notebooks)
-    add_login_arguments(
-        verbs.add_parser(
-            "login",
-            help=_("sign in with an access key pair; save the region's token and address"),
-            description=_(
-                "Sign in with an access key pair (SCNET_USER, SCNET_ACCESS_KEY, "
-                "SCNET_SECRET_KEY or the config file), choose the region, find its address, and "
-                "save the token and address (never a key) to the user config file."
-            ),
-        )
-    )
-    verbs.add_parser(
-        "logout",
-        help=_("remove the saved token and addresses from the user config file"),
-        description=_(
-            "Remove what scnet login saved (token, addresses, account, region) from the user "
-            "config file, keeping everything else in it, and say what was removed."
-        ),
-    )
-    sandbox = verbs.add_parser(
-        "sandbox",
-        help=_("serve a local SCNet-compatible sandbox for trying things out"),
-        description=_(
-            "Serve the SCNet notebook API on loopback with a random token and print "
-            "the export lines that point this shell at it. Ctrl-C stops it."
-        ),
-    )
-    arguments.EXECUTE.add_to(sandbox)
-    sandbox.add_argument(
+    arguments.DISCARD_ENV.add_to(made["stop"])
+    arguments.YES.add_to(made["stop"])
+    arguments.STATUS.add_to(made["notebooks"])
+    arguments.NAME.add_to(made["notebooks"])
+    add_login_arguments(made["login"])
+    arguments.EXECUTE.add_to(made["sandbox"])
+    made["sandbox"].add_argument(
         "--port", type=listen_port, default=0, help=_("port to listen on (default: any)")
     )
-    arguments.WORKDIR.add_to(sandbox)
+    arguments.WORKDIR.add_to(made["sandbox"])
     add_guard_verb(verbs)
-    from .doctor import add_doctor_arguments
-
-    add_doctor_arguments(
-        verbs.add_parser(
-            "doctor",
-            parents=[notebook_id, api],
-            help=_("check the settings, the platform's answers and the guards (read-only)"),
-            description=_(
-                "Check where each setting comes from, the clock, the token, the region's "
-                "address, a notebook list call and the guards; nothing is started, stopped or "
-                "renewed. Exit 0 when every check passes, 1 when one fails."
-            ),
-        )
+    doctor = verbs.add_parser(
+        "doctor",
+        parents=[notebook_id, api],
+        help=_("check the settings, the platform's answers and the guards (read-only)"),
+        description=_(
+            "Check where each setting comes from, the clock, the token, the region's "
+            "address, a notebook list call and the guards; nothing is started, stopped or "
+            "renewed. Exit 0 when every check passes, 1 when one fails."
+        ),
+    )
+    doctor.add_argument(
+        "--report",
+        nargs="?",
+        const="scnet-doctor.json",
+        metavar="FILE",
+        help=_(
+            "also write the shapes of the answers seen (never a value) to FILE "
+            "(default {file}), to attach to a bug report"
+        ).format(file="scnet-doctor.json"),
     )
     return parser
 
@@ -356,7 +365,6 @@ def _main(words: list[str]) -> int:
             [*(["--execute"] if args.execute else []), "--port", str(args.port), *workdir]
         )
     from . import verbs as commands
-    from .doctor import doctor_command
     from .guard import guard_verb
 
     verbs: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -365,7 +373,7 @@ def _main(words: list[str]) -> int:
         "url": commands.url,
         "notebooks": commands.notebooks,
         "guard": guard_verb,
-        "doctor": doctor_command,
+        "doctor": commands.doctor_command,
         "logout": logout_command,
         "login": login_command,  # keys typed at its prompts: its own Ctrl-C message
     }

@@ -1,4 +1,5 @@
-"""The ``scnet`` verbs that talk to the notebook APIs: ``start``, ``url``, ``notebooks``."""
+"""The ``scnet`` verbs that talk to the platform: ``start``, ``stop``, ``url``, ``notebooks``,
+``doctor``."""
 
 from __future__ import annotations
 
@@ -134,6 +135,32 @@ def confirmed(client: ScnetClient, notebook_id: str) -> bool:
     return typed.strip() == expected
 
 
+def doctor_command(args: argparse.Namespace) -> int:
+    from .. import doctor
+
+    report = None if args.report is None else doctor.report_path(args.report)
+    settings = settings_of(args)
+    explicit = {"base_url": args.base_url, "timeout": args.timeout}
+    if args.token_stdin:
+        explicit["token"] = settings.token
+    notebook_id = settings.notebook_id
+    if args.notebook_id is not None:
+        from ..validation import validate_notebook_id
+
+        notebook_id = validate_notebook_id(args.notebook_id)
+    diagnosis = doctor.diagnose(settings, explicit=explicit, notebook_id=notebook_id)
+    if args.json:
+        checks = [vars(check) for check in diagnosis.checks]
+        print(display.to_json({"passed": diagnosis.passed, "checks": checks}))
+    else:
+        print("\n".join(diagnosis.lines()))
+    if report is not None:
+        diagnosis.write_report(report)
+        # On stderr: with --json, stdout holds the one JSON object.
+        print(_("report written to {path}").format(path=report), file=sys.stderr)
+    return EXIT_OK if diagnosis.passed else EXIT_FAILED
+
+
 def _client(settings: Settings) -> ScnetClient:
     if settings.token is None:
         raise config.no_token_error(
@@ -150,4 +177,4 @@ def _print_result(result: StartResult, as_json: bool) -> None:
     print(display.to_json(result.to_dict()) if as_json else display.start_text(result))
 
 
-__all__ = ["notebooks", "start", "stop", "url"]
+__all__ = ["doctor_command", "notebooks", "start", "stop", "url"]

@@ -37,6 +37,15 @@ if TYPE_CHECKING:
     from ..models import NotebookList, ServiceUrl
 
 
+# What each setting %config may set is checked with.
+_CHECKS = {
+    "base_url": validation.validate_base_url,
+    "notebook_id": validation.validate_notebook_id,
+    "language": validation.validate_language,
+    "timeout": validation.validate_timeout,
+}
+
+
 @magics_class
 class ScnetMagics(SessionMagics, Configurable):
     """Start custom services in SCNet notebook instances; the options of every magic."""
@@ -67,27 +76,15 @@ class ScnetMagics(SessionMagics, Configurable):
         help="Show failures as one line without a traceback; False shows the full traceback.",
     ).tag(config=True)
 
-    @validate("base_url")
-    def _check_base_url(self, proposal: Any) -> str | None:
-        return trait_value(validation.validate_base_url, proposal["value"])
-
-    @validate("notebook_id")
-    def _check_notebook_id(self, proposal: Any) -> str | None:
-        return trait_value(validation.validate_notebook_id, proposal["value"])
-
-    @validate("language")
-    def _check_language(self, proposal: Any) -> str | None:
-        return trait_value(validation.validate_language, proposal["value"])
+    @validate("base_url", "notebook_id", "language", "timeout")
+    def _check(self, proposal: Any) -> Any:
+        return trait_value(_CHECKS[proposal["trait"].name], proposal["value"])
 
     @observe("language")
     def _language_changed(self, change: Any) -> None:
         # Results IPython shows later (``r`` alone in a cell, ``form.result``) speak the
         # session's language too: this one, or (None) what it falls back to.
         i18n.follow(self.session.language)
-
-    @validate("timeout")
-    def _check_timeout(self, proposal: Any) -> float | None:
-        return trait_value(validation.validate_timeout, proposal["value"])
 
     def __init__(self, shell: InteractiveShell, widgets: Widgets = NO_WIDGETS) -> None:
         self.refused: dict[str, str] = {}  # setting -> why %config refused its last value
