@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from sandbox_faults import FaultySandbox as Sandbox
 
 BIN = Path(sys.executable).parent
@@ -130,14 +132,12 @@ def test_protect_asks_for_no_password_for_a_stopped_instance(
 
 
 def test_protect_in_a_magic_asks_for_no_password_for_a_stopped_instance(
-    ip: object, sandbox_env: object, monkeypatch: pytest.MonkeyPatch
+    ip: InteractiveShell, sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from IPython.core.error import UsageError
-
     asked: list[str] = []
     monkeypatch.setattr("getpass.getpass", lambda prompt="": asked.append(prompt) or "")
     with pytest.raises(UsageError, match="is Terminated") as caught:
-        ip.run_line_magic("scnet_start", f"--id {TERMINATED} --port 1223 --protect")  # type: ignore[attr-defined]
+        ip.run_line_magic("scnet_start", f"--id {TERMINATED} --port 1223 --protect")
     assert asked == [] and "--boot" in str(caught.value)
 
 
@@ -175,9 +175,7 @@ def test_help_fits_the_terminal_and_ends_with_examples(
 
 
 @pytest.mark.parametrize("columns", [60, 160])
-def test_chinese_progress_lines_do_not_stack(
-    tmp_path: Path, columns: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_chinese_progress_lines_do_not_stack(tmp_path: Path, columns: int) -> None:
     from scnet_magic.sandbox import Sandbox as Plain
 
     with Plain() as sb:
@@ -203,9 +201,7 @@ def test_argparse_speaks_chinese(tmp_path: Path) -> None:
     assert "需要一个值" in value.stderr, value.stderr
 
 
-def test_argparse_speaks_chinese_in_the_magics(ip: object) -> None:
-    from IPython.core.error import UsageError
-
-    ip.run_line_magic("config", 'ScnetMagics.language = "zh"')  # type: ignore[attr-defined]
+def test_argparse_speaks_chinese_in_the_magics(ip: InteractiveShell) -> None:
+    ip.run_line_magic("config", 'ScnetMagics.language = "zh"')
     with pytest.raises(UsageError, match="参数 --port：需要一个值"):
-        ip.run_line_magic("scnet_start", "--port")  # type: ignore[attr-defined]
+        ip.run_line_magic("scnet_start", "--port")
