@@ -13,8 +13,10 @@ and then every answer is "don't know" (None), never "ended".
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
+import json
 import os
 import shlex
 import socket
@@ -34,6 +36,7 @@ __all__ = [
     "log_file_of",
     "run_of",
     "runs_here",
+    "sandbox_token",
     "who_listens",
 ]
 
@@ -72,6 +75,21 @@ def runs_here(url: str | None) -> bool:
         return ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# The subject of every token a sandbox makes: what tells the sandbox from the platform. An
+# address does not: an SSH tunnel to the platform is on loopback too.
+SANDBOX_SUBJECT = "scnet-sandbox"
+
+
+def sandbox_token(token: str | None) -> bool:
+    """Whether ``token`` was made by a sandbox (the platform is then on this machine)."""
+    try:
+        payload = (token or "").split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return False
+    return isinstance(claims, dict) and claims.get("sub") == SANDBOX_SUBJECT
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hi
     if not local.listening(port):
         return
     assert request.command is not None
-    beside = local.runs_here(client.settings.base_url) or local.run_of(port, request.command)
+    beside = local.sandbox_token(client.settings.token) or local.run_of(port, request.command)
     if not beside:
         return
     if replace_old:
@@ -288,7 +288,9 @@ def _send(
             request.port,
             protect,
             guard_command=observer.guard_command,
-            ends_with=local.serving_process(client.settings.base_url),
+            ends_with=local.serving_process(client.settings.base_url)
+            if local.sandbox_token(client.settings.token)
+            else None,
         )
     observer.sending()
     flight.sent = True
@@ -318,7 +320,7 @@ def _sandbox_runs_nothing(client: ScnetClient, result: StartResult) -> bool:
     execution, which answers with the platform's example address and runs no command."""
     return (
         result.url is not None
-        and local.runs_here(client.settings.base_url)
+        and local.sandbox_token(client.settings.token)
         and not local.runs_here(result.url)
     )
 

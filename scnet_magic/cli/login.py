@@ -96,7 +96,9 @@ def login_command(
         else:
             region = account.choose(args.region)
         signed = accounts.open_region(account, region)
-        if _is_sandbox(settings_in.login_url) and not args.save:
+        from ..local import sandbox_token  # psutil: not for every command's start
+
+        if sandbox_token(signed.token) and not args.save:
             result = {**signed.to_dict(), "saved_to": None}
             note = _(
                 "This is a sandbox on this machine: nothing was saved to {path}. Use the export "
@@ -118,13 +120,6 @@ def login_command(
     except ScnetError as exc:
         report(exc, stderr)
         return exit_code(exc)
-
-
-def _is_sandbox(login_url: str) -> bool:
-    """A sign-in address on loopback: the sandbox's (the platform's never is)."""
-    from urllib.parse import urlsplit
-
-    return validation.is_loopback_host(urlsplit(login_url).hostname or "")
 
 
 def logout_command(args: argparse.Namespace) -> int:

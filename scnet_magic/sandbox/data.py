@@ -9,6 +9,8 @@ import secrets
 import time
 from typing import Any
 
+from ..local import SANDBOX_SUBJECT
+
 # One logger for every part of the sandbox, so that its lines keep one name.
 logger = logging.getLogger("scnet_magic.sandbox")
 
@@ -140,7 +142,7 @@ def _make_token() -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     header = b64(b'{"alg":"HS256","typ":"JWT"}')
-    claims = {"sub": "scnet-sandbox", "jti": secrets.token_hex(8), "iat": int(time.time())}
+    claims = {"sub": SANDBOX_SUBJECT, "jti": secrets.token_hex(8), "iat": int(time.time())}
     payload = b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{header}.{payload}.{b64(secrets.token_bytes(32))}"
 
