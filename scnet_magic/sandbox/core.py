@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -221,7 +222,7 @@ class Sandbox(_Accounts, _Instances):
                 gateway = _GatewayServer(notebook_id, self._gateway_port(port))
                 gateway.serve_in_background()
                 self._gateways[notebook_id, port] = gateway
-        return f"http://127.0.0.1:{gateway.server_port}/"
+        return f"http://{_instance_host(notebook_id)}:{gateway.server_port}/"
 
     # -- hooks: what a subclass may change (the tests' fault injection does) ----------------
 
@@ -370,3 +371,17 @@ class Sandbox(_Accounts, _Instances):
             and (status is None or record["notebookStatus"] == status)
         ]
         return {"total": len(hits), "records": hits[(page - 1) * size : page * size]}
+
+
+def _instance_host(notebook_id: str) -> str:
+    """The host of an instance's external URL: one of its own, as on the platform, so that
+    a browser signed in to one protected service stays signed in to another (cookies ignore
+    ports, not hosts). ``c-<id>.localhost`` is loopback for browsers and curl, but for this
+    machine's other programs only where its resolver says so; else ``127.0.0.1``."""
+    name = f"c-{notebook_id}.localhost"
+    try:
+        addresses = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return "127.0.0.1"
+    loopback = all(validation.is_loopback_host(str(info[4][0])) for info in addresses)
+    return name if loopback else "127.0.0.1"
