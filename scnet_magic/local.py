@@ -37,6 +37,7 @@ __all__ = [
     "run_of",
     "runs_here",
     "sandbox_token",
+    "tail",
     "who_listens",
 ]
 
@@ -105,10 +106,11 @@ def _last_lines(text: str, count: int = LAST_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-count:])
 
 
-def _tail(path: Path) -> str:
+def tail(path: Path, size: int = _TAIL_BYTES) -> str:
+    """The last ``size`` bytes of a log, as text: where the reason for a failure usually is."""
     with open(path, "rb") as log:
-        size = log.seek(0, os.SEEK_END)
-        log.seek(max(0, size - _TAIL_BYTES))
+        end = log.seek(0, os.SEEK_END)
+        log.seek(max(0, end - size))
         return log.read().decode("utf-8", "replace")
 
 
@@ -220,7 +222,7 @@ class CommandWatch:
             return None
         if time.monotonic() - self.created < GRACE:
             return None  # the shell opens the log before it starts the program
-        return Ended(str(log), _last_lines(_tail(log)))
+        return Ended(str(log), _last_lines(tail(log)))
 
 
 def _written_since(path: Path, moment: float) -> bool:

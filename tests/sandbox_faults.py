@@ -10,6 +10,8 @@ only the hooks these override.
 from __future__ import annotations
 
 import hashlib
+import socket
+import struct
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -17,19 +19,19 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
+from scnet_magic.endpoints import START
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.sandbox.core import _ApiHandler
 from scnet_magic.sandbox.data import (
     _BAD_GATEWAY_PAGE,
     _DEFAULT_REGION,
     _HTML,
     _JSON,
-    _START,
     _TEXT,
     _json_bytes,
     _make_token,
     _nginx_page,
 )
-from scnet_magic.sandbox.routes import _ApiHandler
 
 _HUGE_SIZE = 10 * 1024 * 1024
 
@@ -147,7 +149,7 @@ class FaultySandbox(Sandbox):
 
     def start_requests(self) -> list[RecordedRequest]:
         with self._lock:
-            return [r for r in self.requests if r.path == _START]
+            return [r for r in self.requests if r.path == START.path]
 
     def clear_log(self) -> None:
         with self._lock:
@@ -188,11 +190,11 @@ class FaultySandbox(Sandbox):
             handler.send_json(200, canned)
             return True
         fault = self.fault
-        if fault is None or path != _START:
+        if fault is None or path != START.path:
             return False
 
         def answer() -> dict[str, Any]:
-            return self._answer(_START, token, query, body, run=False)
+            return self._answer(START.path, token, query, body, run=False)
 
         _answer_with_fault(handler, fault, answer, self.base_url, self.fault_delay)
         return True
@@ -242,7 +244,7 @@ def _answer_with_fault(
         handler.close_connection = True
         return
     if fault in ("redirect-http", "redirect-loop"):
-        target = "http://example.invalid" + _START
+        target = "http://example.invalid" + START.path
         if fault == "redirect-loop":
             target = base_url + handler.path
         handler._send(307, b"", _TEXT, headers=[("Location", target)])
@@ -256,7 +258,7 @@ def _answer_with_fault(
         handler.send_header("Content-Length", "1000")
         handler.end_headers()
         handler.wfile.write(b'{"code": "0", "msg"'[:10])
-        handler._abort()
+        _abort(handler)
         return
 
     if fault == "slow-headers":
@@ -304,3 +306,15 @@ def _send_huge(handler: _ApiHandler) -> None:
         chunk = filler[:remaining]
         handler.wfile.write(chunk)
         remaining -= len(chunk)
+
+
+def _abort(handler: _ApiHandler) -> None:
+    """Close with a TCP reset (SO_LINGER 0) instead of an orderly FIN."""
+    handler.close_connection = True
+    handler.wfile.flush()
+    linger = struct.pack("ii", 1, 0)
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    # The buffered files hold references that would keep the socket open.
+    handler.rfile.close()
+    handler.wfile.close()
+    handler.connection.close()

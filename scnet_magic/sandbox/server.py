@@ -6,7 +6,6 @@ import contextlib
 import socket
 import socketserver
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Iterable
@@ -172,16 +171,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-
-    def _abort(self) -> None:
-        """Close with a TCP reset (SO_LINGER 0) instead of an orderly FIN."""
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        # The buffered files hold references that would keep the socket open.
-        self.rfile.close()
-        self.wfile.close()
-        self.connection.close()
 
     def _discard_rest(self) -> None:
         """Close after an early answer, letting the client finish sending its body (≤ 1 s).
