@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import ssl
 import struct
 import time
 import urllib.parse
@@ -91,8 +92,9 @@ def token_tag(token: str | None) -> str | None:
 class FaultySandbox(Sandbox):
     """A sandbox that records its calls and can play scenarios and faults (module docstring)."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.tls = tls  # serve https, for the client's TLS checks
         self.requests: list[RecordedRequest] = []
         self._token_as_built = self.token
         self._play_the_platform()
@@ -116,6 +118,19 @@ class FaultySandbox(Sandbox):
         self.delay = 0.0
         self.fault_delay = 5.0
         self._fault: str | None = None
+
+    def start(self) -> FaultySandbox:
+        super().start()
+        for server in self._servers.values() if self.tls is not None else ():
+            # The handshake happens in the worker thread, as the server's reads do.
+            server.socket = self.tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        return self
+
+    def _url(self, role: str) -> str:
+        url = super()._url(role)
+        return url.replace("http://", "https://", 1) if self.tls is not None else url
 
     def reset(self) -> None:
         """Back to what a new sandbox is, for one shared between tests (the ``sandbox``

@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import socket
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -65,7 +64,6 @@ class Sandbox(_Accounts, _Instances):
         token: str | None = None,
         workdir: str | os.PathLike[str] | None = None,
         ready_timeout: float = 5.0,
-        tls: ssl.SSLContext | None = None,
         user: str = "sandbox-user",
         access_key: str | None = None,
         secret_key: str | None = None,
@@ -82,7 +80,6 @@ class Sandbox(_Accounts, _Instances):
         self.token = token if token is not None else _make_token()
         self.workdir = Path(workdir) if workdir is not None else None
         self.ready_timeout = ready_timeout
-        self.tls = tls
         self._lock = threading.Lock()
         # One server per host role: login, platform (/ac/) and the region's AI address.
         self._servers: dict[str, _ApiServer] = {}
@@ -120,7 +117,7 @@ class Sandbox(_Accounts, _Instances):
         host = connectable.get(self.host, self.host)
         if ":" in host:
             host = f"[{host}]"
-        return f"{'https' if self.tls else 'http'}://{host}:{server.server_port}"
+        return f"http://{host}:{server.server_port}"
 
     def start(self) -> Sandbox:
         with self._lock:
@@ -376,7 +373,7 @@ class _ApiServer(_Server):
     def __init__(self, sandbox: Sandbox, role: str, port: int = 0) -> None:
         self.sandbox = sandbox
         self.role = role
-        super().__init__(role, sandbox.host, port, _ApiHandler, sandbox.tls)
+        super().__init__(role, sandbox.host, port, _ApiHandler)
 
 
 class _ApiHandler(_Handler):
