@@ -16,7 +16,6 @@ import urllib.parse
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .. import guard, validation
@@ -198,12 +197,7 @@ class Sandbox(_Accounts, _Instances):
     def __enter__(self) -> Sandbox:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def external_url(self, notebook_id: str, port: int) -> str:
@@ -328,7 +322,7 @@ class Sandbox(_Accounts, _Instances):
                     start_new_session=True,
                 )
             self._reaper.watch(proc.pid)  # its group: start_new_session made pid the pgid
-            self._adopt(notebook_id, proc)
+            self._states[notebook_id].procs.append(proc)  # it ends when the instance stops
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
         return log_path
 
