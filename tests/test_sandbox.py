@@ -912,10 +912,11 @@ def test_an_instance_host_only_where_this_machine_resolves_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # The browser test (tests/browser/test_instance_hosts.py) shows why a host of its own.
+    localhost_names(monkeypatch, resolved=False)
     with Sandbox(execute=True, workdir=tmp_path) as sandbox:
-        localhost_names(monkeypatch, resolved=False)
         assert sandbox.external_url(sandbox.notebook_id, 8000).startswith("http://127.0.0.1:")
-        localhost_names(monkeypatch, resolved=True)
+    localhost_names(monkeypatch, resolved=True)
+    with Sandbox(execute=True, workdir=tmp_path) as sandbox:
         named = sandbox.external_url(sandbox.notebook_id, 8001)
         assert named.startswith(f"http://c-{sandbox.notebook_id}.localhost:")
 

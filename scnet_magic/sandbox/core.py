@@ -88,6 +88,7 @@ class Sandbox(_Accounts, _Instances):
         self._logdir: Path | None = None
         self._gateways: dict[tuple[str, int], _GatewayServer] = {}
         self._services: dict[str, int] = {}
+        self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
         self._reaper = Reaper()
         self._init_instances()
         self._runs = 0
@@ -212,7 +213,10 @@ class Sandbox(_Accounts, _Instances):
                 gateway = _GatewayServer(notebook_id, self._gateway_port(port))
                 gateway.serve_in_background()
                 self._gateways[notebook_id, port] = gateway
-        return f"http://{_instance_host(notebook_id)}:{gateway.server_port}/"
+        if self._names is None:  # looked up once: a resolver without DNS may take seconds
+            self._names = _resolves_to_loopback("c-0.localhost")
+        host = f"c-{notebook_id}.localhost" if self._names else "127.0.0.1"
+        return f"http://{host}:{gateway.server_port}/"
 
     # -- hooks: what a subclass may change (the tests' fault injection does) ----------------
 
@@ -430,15 +434,16 @@ class _ApiHandler(_Handler):
         return None if refusal is None else (200, refusal, [])
 
 
-def _instance_host(notebook_id: str) -> str:
-    """The host of an instance's external URL: one of its own, as on the platform, so that
-    a browser signed in to one protected service stays signed in to another (cookies ignore
-    ports, not hosts). ``c-<id>.localhost`` is loopback for browsers and curl, but for this
-    machine's other programs only where its resolver says so; else ``127.0.0.1``."""
-    name = f"c-{notebook_id}.localhost"
+def _resolves_to_loopback(name: str) -> bool:
+    """Whether this machine's resolver gives loopback for ``name``.
+
+    An instance's external URL has a host of its own, as on the platform, so that a browser
+    signed in to one protected service stays signed in to another (cookies ignore ports, not
+    hosts). ``c-<id>.localhost`` is loopback for browsers and curl, but for this machine's
+    other programs only where its resolver says so; elsewhere the URL keeps ``127.0.0.1``.
+    """
     try:
         addresses = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
     except OSError:
-        return "127.0.0.1"
-    loopback = all(validation.is_loopback_host(str(info[4][0])) for info in addresses)
-    return name if loopback else "127.0.0.1"
+        return False
+    return all(validation.is_loopback_host(str(info[4][0])) for info in addresses)
