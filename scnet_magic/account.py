@@ -37,6 +37,7 @@ from .errors import (
     LoginError,
     MalformedResponse,
     ScnetError,
+    Sentences,
 )
 from .i18n import N_, Message, _
 from .models import Account, Login, Region, TokenState
@@ -386,7 +387,7 @@ def _region_names(entry: dict[str, Any]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _refusal_hint(exc: ApiError) -> str:
+def _refusal_hint(exc: ApiError) -> str | Message:
     text = exc.msg.casefold()
     if "timestamp" in text or "时间" in text:
         return CLOCK_HINT
@@ -394,10 +395,8 @@ def _refusal_hint(exc: ApiError) -> str:
         return KEYS_HINT
     if exc.code in ("10001", "10007") and exc.info is not None:
         return exc.info.hint
-    return (
-        _(KEYS_HINT)
-        + " "
-        + _("If they are right, check this machine's clock: it signs the request.")
+    return Sentences(
+        KEYS_HINT, N_("If they are right, check this machine's clock: it signs the request.")
     )
 
 
@@ -461,7 +460,7 @@ def _api_base(url: str) -> str:
         return validation.validate_base_url(text)
     except InvalidInput as exc:
         raise MalformedResponse(
-            Message(N_("the region's address is not usable ({problem})"), problem=exc.message),
+            Message(N_("the region's address is not usable ({problem})"), problem=exc),
             200,
             "",
         ) from None
@@ -614,7 +613,7 @@ def pick_region(
     while True:
         answer = read_line(_("Region number (1-{count}): ").format(count=len(usable)))
         if not answer:
-            raise ConfigError(_("no region chosen"), _("Give --region NAME_OR_ID."))
+            raise ConfigError(N_("no region chosen"), N_("Give --region NAME_OR_ID."))
         text = answer.strip()
         if text.isdigit() and 1 <= int(text) <= len(usable):
             return usable[int(text) - 1]

@@ -9,10 +9,9 @@ redirects, one place where failures get their names); inputs are checked by
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +27,7 @@ from .errors import (
     Sentences,
     TransportError,
 )
-from .i18n import N_, Message, _
+from .i18n import N_, Message
 from .models import (
     InstanceProgress,
     Notebook,
@@ -41,6 +40,7 @@ from .models import (
     WaitProgress,
 )
 from .transport import (
+    CONNECTION_REFUSED,
     MAX_BODY,
     HttpTransport,
     Request,
@@ -91,15 +91,15 @@ class ScnetClient:
     ) -> None:
         # ``ac_url``: the platform host, where booting an instance goes (default SCNET_AC_URL,
         # the config file, or https://www.scnet.cn).
-        # The language of this client's messages and errors ("en", "zh"); None: the language
-        # in force where a message is shown (the caller's, SCNET_LANG, the locale).
+        # ``language`` ("en", "zh"): the language messages are written in from now on, as
+        # %config ScnetMagics.language sets it for the magics; None: SCNET_LANG, the locale.
         token = validation.hidden(token)  # not shown by a traceback's variables
-        self.language = validation.validate_language(language) if language is not None else None
+        if language is not None:
+            i18n.set_language(validation.validate_language(language))
         if settings is None:
-            with i18n.using(self.language):
-                settings = config.resolve(
-                    token=token, base_url=base_url, timeout=timeout, ac_url=ac_url
-                )
+            settings = config.resolve(
+                token=token, base_url=base_url, timeout=timeout, ac_url=ac_url
+            )
         elif (base_url, token, timeout, ac_url) != (None, None, None, None):
             raise TypeError("give settings, or base_url, token, timeout and ac_url: not both")
         self.__token = settings.require_token()
@@ -124,12 +124,6 @@ class ScnetClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _speaking(self) -> Iterator[None]:
-        # Errors keep the language of the call that raised them: this client's, when it has one.
-        with i18n.using(self.language):
-            yield
-
     # -- API -------------------------------------------------------------------------------
 
     def start_service(
@@ -140,20 +134,18 @@ class ScnetClient:
         Sent exactly once: starting is not idempotent, so it is never retried once the
         request may have reached the platform.
         """
-        with self._speaking():
-            return self.send_start(validation.start_request(notebook_id, port, command))
+        return self.send_start(validation.start_request(notebook_id, port, command))
 
     def send_start(self, request: StartRequest) -> StartResult:
         """Send a start request already checked (see :func:`validation.start_request`)."""
-        with self._speaking():
-            try:
-                envelope = self._call(endpoints.START, body=request.body())
-                return self._start_result(request, envelope)
-            except MalformedResponse as exc:
-                # A start answered, but not as documented: it may have run all the same.
-                raise MalformedResponse(
-                    exc.problem, exc.status, exc.body, Sentences(MAY_BE_RUNNING, exc.hint_message)
-                ) from exc
+        try:
+            envelope = self._call(endpoints.START, body=request.body())
+            return self._start_result(request, envelope)
+        except MalformedResponse as exc:
+            # A start answered, but not as documented: it may have run all the same.
+            raise MalformedResponse(
+                exc.problem, exc.status, exc.body, Sentences(MAY_BE_RUNNING, exc.hint_message)
+            ) from exc
 
     def _start_result(self, request: StartRequest, envelope: dict[str, Any]) -> StartResult:
         data = envelope.get("data")
@@ -198,75 +190,70 @@ class ScnetClient:
 
     def service_url(self, notebook_id: str | int) -> ServiceUrl:
         """The custom service's external address and status (endpoint 2)."""
-        with self._speaking():
-            checked_id = validation.validate_notebook_id(notebook_id)
-            envelope = self._call(endpoints.SERVICE_URL, params={"notebookId": checked_id})
-            data = envelope.get("data")
-            # The answer's shape is not documented: an object with url/status, or a bare URL.
-            if data is None:
-                return ServiceUrl(checked_id, None, None, envelope)
-            if isinstance(data, str):
-                return ServiceUrl(checked_id, validation.extract_url(data), None, envelope)
-            if isinstance(data, dict):
-                if data and not {"url", "status"} & data.keys():
-                    # Not what any source shows: say so rather than "no address yet".
-                    keys = ", ".join(sorted(map(str, data))[:8])
-                    raise MalformedResponse(
-                        Message(N_("'data' has no 'url' or 'status' (it has: {keys})"), keys=keys),
-                        200,
-                        preview_json(data),
-                    ).at(str(endpoints.SERVICE_URL))
-                url = data.get("url")
-                status = data.get("status")
-                return ServiceUrl(
-                    checked_id,
-                    validation.extract_url(url) if isinstance(url, str) else None,
-                    str(status) if status is not None else None,
-                    envelope,
-                )
-            raise MalformedResponse(
-                Message(N_("'data' is {type}, expected an object or a URL"), type=json_type(data)),
-                200,
-                preview_json(data),
+        checked_id = validation.validate_notebook_id(notebook_id)
+        envelope = self._call(endpoints.SERVICE_URL, params={"notebookId": checked_id})
+        data = envelope.get("data")
+        # The answer's shape is not documented: an object with url/status, or a bare URL.
+        if data is None:
+            return ServiceUrl(checked_id, None, None, envelope)
+        if isinstance(data, str):
+            return ServiceUrl(checked_id, validation.extract_url(data), None, envelope)
+        if isinstance(data, dict):
+            if data and not {"url", "status"} & data.keys():
+                # Not what any source shows: say so rather than "no address yet".
+                keys = ", ".join(sorted(map(str, data))[:8])
+                raise MalformedResponse(
+                    Message(N_("'data' has no 'url' or 'status' (it has: {keys})"), keys=keys),
+                    200,
+                    preview_json(data),
+                ).at(str(endpoints.SERVICE_URL))
+            url = data.get("url")
+            status = data.get("status")
+            return ServiceUrl(
+                checked_id,
+                validation.extract_url(url) if isinstance(url, str) else None,
+                str(status) if status is not None else None,
+                envelope,
             )
+        raise MalformedResponse(
+            Message(N_("'data' is {type}, expected an object or a URL"), type=json_type(data)),
+            200,
+            preview_json(data),
+        )
 
     def list_notebooks(self, status: str | None = None, name: str | None = None) -> NotebookList:
         """Every notebook instance (all pages), optionally filtered by status or name."""
-        with self._speaking():
-            params: dict[str, str] = {"size": str(PAGE_SIZE)}
-            if status is not None:
-                params["notebookStatus"] = validation.validate_status(status)
-            if name is not None:
-                params["notebookName"] = name
-            records = NotebookList()
-            for page in range(1, MAX_PAGES + 1):
-                envelope = self._call(endpoints.LIST, params={**params, "page": str(page)})
-                data = envelope.get("data")
-                if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-                    raise MalformedResponse(
-                        N_("'data' has no 'records' list"), 200, preview_json(data)
-                    )
-                batch = [r for r in data["records"] if isinstance(r, dict)]
-                records.extend(NotebookList.from_records(batch))
-                total = data.get("total")
-                if not batch or (isinstance(total, int) and len(records) >= total):
-                    return records
-                if len(records) >= MAX_RECORDS:
-                    break
-            raise _endless(page, len(records), total)
+        params: dict[str, str] = {"size": str(PAGE_SIZE)}
+        if status is not None:
+            params["notebookStatus"] = validation.validate_status(status)
+        if name is not None:
+            params["notebookName"] = name
+        records = NotebookList()
+        for page in range(1, MAX_PAGES + 1):
+            envelope = self._call(endpoints.LIST, params={**params, "page": str(page)})
+            data = envelope.get("data")
+            if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+                raise MalformedResponse(N_("'data' has no 'records' list"), 200, preview_json(data))
+            batch = [r for r in data["records"] if isinstance(r, dict)]
+            records.extend(NotebookList.from_records(batch))
+            total = data.get("total")
+            if not batch or (isinstance(total, int) and len(records) >= total):
+                return records
+            if len(records) >= MAX_RECORDS:
+                break
+        raise _endless(page, len(records), total)
 
     # -- the instance around the service ---------------------------------------------------
 
     def notebook(self, notebook_id: str | int) -> Notebook:
         """The instance's detail: status, custom port and command (``customsizePort``)."""
-        with self._speaking():
-            checked_id = validation.validate_notebook_id(notebook_id)
-            endpoint = str(endpoints.DETAIL)
-            try:
-                envelope = self._call(endpoints.DETAIL, params={"notebookId": checked_id})
-            except ScnetError as exc:
-                raise exc.at(endpoint) from None
-            return lifecycle.notebook_from(envelope, checked_id, endpoint)
+        checked_id = validation.validate_notebook_id(notebook_id)
+        endpoint = str(endpoints.DETAIL)
+        try:
+            envelope = self._call(endpoints.DETAIL, params={"notebookId": checked_id})
+        except ScnetError as exc:
+            raise exc.at(endpoint) from None
+        return lifecycle.notebook_from(envelope, checked_id, endpoint)
 
     def boot_notebook(self, notebook_id: str | int) -> dict[str, Any]:
         """Ask the platform to start (boot) a stopped instance; its answer, as it came.
@@ -275,37 +262,35 @@ class ScnetClient:
         never re-sent automatically once it may have arrived. Booting takes a while; follow it
         with :meth:`wait_for_notebook`.
         """
-        with self._speaking():
-            checked_id = validation.validate_notebook_id(notebook_id)
-            ac_url = self.settings.ac_url
-            boot = endpoints.BOOT
-            endpoint = f"{boot.method} {ac_url}{boot.path}"
-            request = Request.to(boot, ac_url, self.__token, body={"notebookId": checked_id})
-            try:
-                return self._transport.call(request)
-            except (HttpError, ApiError) as exc:
-                # A 404 or a redirect here most likely means SCNET_AC_URL is not the platform.
-                raise account.address_hint(exc, ac_url, boot.host).at(endpoint) from None
-            except ScnetError as exc:
-                raise exc.at(endpoint) from None
+        checked_id = validation.validate_notebook_id(notebook_id)
+        ac_url = self.settings.ac_url
+        boot = endpoints.BOOT
+        endpoint = f"{boot.method} {ac_url}{boot.path}"
+        request = Request.to(boot, ac_url, self.__token, body={"notebookId": checked_id})
+        try:
+            return self._transport.call(request)
+        except (HttpError, ApiError) as exc:
+            # A 404 or a redirect here most likely means SCNET_AC_URL is not the platform.
+            raise account.address_hint(exc, ac_url, boot.host).at(endpoint) from None
+        except ScnetError as exc:
+            raise exc.at(endpoint) from None
 
     def stop_notebook(self, notebook_id: str | int, save_env: bool = True) -> StopResult:
         """Stop an instance (every process in it ends); ``save_env`` keeps its installed
         packages and files for the next start. An instance already stopped is not an error:
         the result says ``already_stopped``."""
-        with self._speaking():
-            checked_id = validation.validate_notebook_id(notebook_id)
-            if not isinstance(save_env, bool):
-                raise InvalidInput(N_("save_env must be True or False"))
-            try:
-                envelope = self._call(
-                    endpoints.STOP, body={"notebookId": checked_id, "saveEnv": save_env}
-                )
-            except ScnetError as exc:
-                if isinstance(exc, ApiError) and lifecycle.is_already_stopped(exc):
-                    return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
-                raise exc.at(str(endpoints.STOP)) from None
-            return lifecycle.stop_result(envelope, checked_id, save_env)
+        checked_id = validation.validate_notebook_id(notebook_id)
+        if not isinstance(save_env, bool):
+            raise InvalidInput(N_("save_env must be True or False"))
+        try:
+            envelope = self._call(
+                endpoints.STOP, body={"notebookId": checked_id, "saveEnv": save_env}
+            )
+        except ScnetError as exc:
+            if isinstance(exc, ApiError) and lifecycle.is_already_stopped(exc):
+                return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
+            raise exc.at(str(endpoints.STOP)) from None
+        return lifecycle.stop_result(envelope, checked_id, save_env)
 
     def wait_for_notebook(
         self,
@@ -323,18 +308,17 @@ class ScnetClient:
         last status. ``on_progress`` gets an ``InstanceProgress`` after every look that did not
         end the wait.
         """
-        with self._speaking():
-            checked_id = validation.validate_notebook_id(notebook_id)
-            wanted = validation.validate_status(status)
-            seconds = validation.validate_timeout(timeout)
-            return lifecycle.wait_for_status(
-                lambda: self.notebook(checked_id),
-                checked_id,
-                wanted,
-                seconds,
-                on_progress=on_progress,
-                since=since,
-            )
+        checked_id = validation.validate_notebook_id(notebook_id)
+        wanted = validation.validate_status(status)
+        seconds = validation.validate_timeout(timeout)
+        return lifecycle.wait_for_status(
+            lambda: self.notebook(checked_id),
+            checked_id,
+            wanted,
+            seconds,
+            on_progress=on_progress,
+            since=since,
+        )
 
     # -- signing in -------------------------------------------------------------------------
 
@@ -378,25 +362,23 @@ class ScnetClient:
     def renew_token(self, ac_url: str | None = None) -> None:
         """Replace this client's token with a renewed one (``tokens/next``), asked at
         ``ac_url`` or else this client's platform address."""
-        with self._speaking():
-            self.__token = account.renew_token(
-                self.__token,
-                ac_url=ac_url or self.settings.ac_url,
-                timeout=self.timeout,
-                region=self.settings.token_region,
-                transport=self._transport,
-            )
+        self.__token = account.renew_token(
+            self.__token,
+            ac_url=ac_url or self.settings.ac_url,
+            timeout=self.timeout,
+            region=self.settings.token_region,
+            transport=self._transport,
+        )
 
     def token_state(self, ac_url: str | None = None) -> TokenState:
         """Whether the platform still accepts this client's token (``tokens/state``), asked
         at ``ac_url`` or else this client's platform address."""
-        with self._speaking():
-            return account.token_state(
-                self.__token,
-                ac_url=ac_url or self.settings.ac_url,
-                timeout=self.timeout,
-                transport=self._transport,
-            )
+        return account.token_state(
+            self.__token,
+            ac_url=ac_url or self.settings.ac_url,
+            timeout=self.timeout,
+            transport=self._transport,
+        )
 
     def wait_until_ready(
         self,
@@ -424,41 +406,40 @@ class ScnetClient:
         ``res.ready`` and ``res.to_dict()["ready"]`` true, as after ``%scnet_start --wait``
         (:func:`scnet_magic.service.wait` returns it directly).
         """
-        with self._speaking():
-            seconds = validation.validate_timeout(timeout)
-            if isinstance(result_or_url, StartResult):
-                url, port = result_or_url.url, result_or_url.port
-                command = command if command is not None else result_or_url.command
-                if url is None:
-                    raise ScnetError(
-                        N_("the platform gave no external URL to wait for"),
-                        N_("Ask for it with service_url(notebook_id) once the service is up."),
-                    )
-            else:
-                url, port = result_or_url, None
-            watch = None
-            if isinstance(result_or_url, StartResult) and command:
-                # Where the command runs on this machine, a command that ended ends the wait.
-                watch = local.CommandWatch(
-                    command,
-                    since if since is not None else time.monotonic(),
-                    here=local.runs_here(url),
-                    output=result_or_url.output,
+        seconds = validation.validate_timeout(timeout)
+        if isinstance(result_or_url, StartResult):
+            url, port = result_or_url.url, result_or_url.port
+            command = command if command is not None else result_or_url.command
+            if url is None:
+                raise ScnetError(
+                    N_("the platform gave no external URL to wait for"),
+                    N_("Ask for it with service_url(notebook_id) once the service is up."),
                 )
-            ready = readiness.wait_until_ready(
-                url,
-                seconds,
-                on_progress=on_progress,
-                since=since,
-                hint=readiness.not_ready_hint(command, port),
-                guard=guard,
-                # The kernel usually runs in the instance, where the service listens.
-                local_port=port,
-                ended=watch.ended if watch is not None else None,
+        else:
+            url, port = result_or_url, None
+        watch = None
+        if isinstance(result_or_url, StartResult) and command:
+            # Where the command runs on this machine, a command that ended ends the wait.
+            watch = local.CommandWatch(
+                command,
+                since if since is not None else time.monotonic(),
+                here=local.runs_here(url),
+                output=result_or_url.output,
             )
-            if isinstance(result_or_url, StartResult):
-                ready = replace(ready, result=result_or_url.marked_ready(ready.elapsed))
-            return ready
+        ready = readiness.wait_until_ready(
+            url,
+            seconds,
+            on_progress=on_progress,
+            since=since,
+            hint=readiness.not_ready_hint(command, port),
+            guard=guard,
+            # The kernel usually runs in the instance, where the service listens.
+            local_port=port,
+            ended=watch.ended if watch is not None else None,
+        )
+        if isinstance(result_or_url, StartResult):
+            ready = replace(ready, result=result_or_url.marked_ready(ready.elapsed))
+        return ready
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -493,7 +474,8 @@ class ScnetClient:
             raise
         except TransportError as exc:
             # A sandbox that has stopped, or an old address saved or exported: say which.
-            if exc.values.get("reason") == _("connection refused"):
+            reason = exc.values.get("reason")
+            if isinstance(reason, Message) and reason.id == CONNECTION_REFUSED:
                 exc.add_hint(self._sources_note())
             raise
         except HttpError as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import i18n, validation
-from .errors import ConfigError, InvalidInput, sentences
+from .errors import ConfigError, InvalidInput, Sentences
 from .i18n import N_, Message, _
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
@@ -156,11 +156,14 @@ class Settings:
     def require_token(self) -> str:
         if self.token is None:
             raise no_token_error(
-                _(
-                    "Sign in with %scnet_login (scnet login in a shell), or give a token with "
-                    '%scnet_token, SCNET_TOKEN or token = "…" in {path}. To try things without '
-                    "an account, run %scnet_sandbox --execute."
-                ).format(path=_shown_path(config_path()))
+                Message(
+                    N_(
+                        "Sign in with %scnet_login (scnet login in a shell), or give a token with "
+                        '%scnet_token, SCNET_TOKEN or token = "…" in {path}. To try things '
+                        "without an account, run %scnet_sandbox --execute."
+                    ),
+                    path=_shown_path(config_path()),
+                )
             )
         return self.token
 
@@ -173,7 +176,7 @@ def missing_config_file() -> Path | None:
     return None if path.exists() else path
 
 
-def no_token_error(hint: str) -> ConfigError:
+def no_token_error(hint: Message) -> ConfigError:
     """The error of a call that needs a token and has none; ``hint`` is the front end's way
     forward.
 
@@ -184,9 +187,10 @@ def no_token_error(hint: str) -> ConfigError:
     """
     missing = missing_config_file()
     if missing is not None:
-        hint = sentences(
-            _("SCNET_CONFIG_FILE names {path}, which does not exist").format(
-                path=_shown_path(missing)
+        hint = Sentences(
+            Message(
+                N_("SCNET_CONFIG_FILE names {path}, which does not exist"),
+                path=_shown_path(missing),
             ),
             hint,
         )
@@ -263,13 +267,9 @@ class _Lookup:
         try:
             return check(value), source
         except InvalidInput as exc:
-            # Say where the bad value came from: it may be an old environment variable. (The
-            # hint is text already, not a message id to fill with these values.)
+            # Say where the bad value came from: it may be an old environment variable.
             raise InvalidInput(
-                N_("{problem} (from {source})"),
-                Message(exc.hint),
-                problem=exc.message,
-                source=source,
+                N_("{problem} (from {source})"), exc.hint_message, problem=exc, source=source
             ) from None
 
     def value(self, name: str, check: Callable[[object], T], default: D) -> T | D:

@@ -3,10 +3,8 @@
 Every failure the package reports is a :class:`ScnetError`; each subclass carries the fields a
 caller needs (the API code, the HTTP status, the start of the body) and a ``hint`` that says what
 to do next. An error keeps its message as a message id (the English text) and its values; the
-text is made when the error is shown, in the language of the call that raised it if that call
-chose one, else in the language in force when it is shown. So nothing needs to catch an error
-to translate it, and a background thread needs no copy of its caller's context. Messages are
-one line and never contain the token.
+text is made when the error is shown, in the language in force then. So nothing needs to catch
+an error to translate it. Messages are one line and never contain the token.
 """
 
 from __future__ import annotations
@@ -139,8 +137,6 @@ class ScnetError(Exception):
         self._message = message if isinstance(message, Message) else Message(message, **values)
         self._hint = hint if isinstance(hint, Message) else Message(hint, **values)
         self.values = values
-        # The language the raising call chose, if any: shown later, the error keeps it.
-        self.language = i18n.chosen()
         # The endpoint the failed call went to ("GET /ai/openapi/v2/notebook/detail"), for the
         # instance calls whose answers are not documented: the message names it.
         self.endpoint = ""
@@ -150,25 +146,22 @@ class ScnetError(Exception):
         self.endpoint = endpoint
         return self
 
-    def _located(self, text: str) -> str:
-        if not self.endpoint:
-            return text
-        with i18n.using(self.language):
-            return _("{message} (calling {endpoint})").format(message=text, endpoint=self.endpoint)
-
-    def _text(self, message: Message) -> str:
-        with i18n.using(self.language):
-            return str(message)
+    def _text(self) -> str:
+        return str(self._message)
 
     @property
     def message(self) -> str:
-        """The message, one line, in the error's language."""
-        return self._located(self._text(self._message))
+        """The message, one line, in the language in force."""
+        if not self.endpoint:
+            return self._text()
+        return _("{message} (calling {endpoint})").format(
+            message=self._text(), endpoint=self.endpoint
+        )
 
     @property
     def hint(self) -> str:
         """What to do about it ("" when there is nothing to say)."""
-        return self._text(self._hint)
+        return str(self._hint)
 
     @property
     def hint_message(self) -> Message:
@@ -185,8 +178,7 @@ class ScnetError(Exception):
 
     def user_message(self) -> str:
         """The message and the hint as two sentences, as every front end shows them."""
-        with i18n.using(self.language):
-            return sentences(self.message, self.hint)
+        return sentences(self.message, self.hint)
 
     def label(self) -> str:
         """A short name for the kind of failure, for a terminal's one-line error."""
@@ -228,23 +220,20 @@ class ApiError(ScnetError):
         default_hint = self.info.hint if self.info else UNKNOWN_CODE_HINT
         super().__init__("SCNet API error", hint or default_hint)
 
-    @property
-    def message(self) -> str:
-        with i18n.using(self.language):
-            details = [_(self.info.meaning)] if self.info else []
-            # The status matters when the envelope came with an HTTP error (401, 500...).
-            if self.status != 200:
-                details.append(f"HTTP {self.status}")
-            joined = _(_LIST_SEPARATOR).join(details)
-            shown_details = _(" ({details})").format(details=joined) if details else ""
-            # The platform's msg is shown as it came, whatever the language.
-            text = _("SCNet API error {code}{details}: {msg}").format(
-                code=one_line(self.code, 40),
-                details=shown_details,
-                msg=one_line(self.msg) or _("(no message)"),
-            )
-            text = _(self._prefix).format(problem=text) if self._prefix else text
-            return self._located(text)
+    def _text(self) -> str:
+        details = [_(self.info.meaning)] if self.info else []
+        # The status matters when the envelope came with an HTTP error (401, 500...).
+        if self.status != 200:
+            details.append(f"HTTP {self.status}")
+        joined = _(_LIST_SEPARATOR).join(details)
+        shown_details = _(" ({details})").format(details=joined) if details else ""
+        # The platform's msg is shown as it came, whatever the language.
+        text = _("SCNet API error {code}{details}: {msg}").format(
+            code=one_line(self.code, 40),
+            details=shown_details,
+            msg=one_line(self.msg) or _("(no message)"),
+        )
+        return _(self._prefix).format(problem=text) if self._prefix else text
 
 
 class HttpError(ScnetError):
@@ -256,10 +245,9 @@ class HttpError(ScnetError):
         self.body = body
         super().__init__("HTTP error", hint)
 
-    @property
-    def message(self) -> str:
+    def _text(self) -> str:
         shown = f": {self.body}" if self.body else ""
-        return self._located(f"HTTP {self.status} {self.reason}".rstrip() + shown)
+        return f"HTTP {self.status} {self.reason}".rstrip() + shown
 
 
 class MalformedResponse(ScnetError):

@@ -19,11 +19,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import config, display, errors, guard, i18n, lifecycle, local
+from . import config, display, guard, lifecycle, local
 from .client import ScnetClient
 from .config import Settings
-from .errors import ApiError, ConfigError, GuardFailed, GuardUnreachable, InvalidInput, ScnetError
-from .i18n import N_, _
+from .errors import (
+    ApiError,
+    ConfigError,
+    GuardFailed,
+    GuardUnreachable,
+    InvalidInput,
+    ScnetError,
+    Sentences,
+)
+from .i18n import N_, Message, _
 from .models import (
     InstanceProgress,
     Notebook,
@@ -111,9 +119,7 @@ def notebook_id_for(
     first error a newcomer meets, ``newcomer_hint`` leads to the sandbox)."""
     if given is None:
         if settings.notebook_id is None:
-            hint = _(no_id_hint)
-            if settings.token is None:
-                hint = errors.sentences(hint, _(newcomer_hint))
+            hint = Sentences(no_id_hint, newcomer_hint) if settings.token is None else no_id_hint
             raise InvalidInput(N_("no notebook id"), hint)
         given = settings.notebook_id
     return validate_notebook_id(given)
@@ -175,9 +181,9 @@ IN_FLIGHT = N_(
 NOT_SENT = N_("Interrupted before the start request was sent: no service was started.")
 
 
-def interrupted_text(stopped: StartInterrupted, check: str) -> str:
+def interrupted_text(stopped: StartInterrupted, check: str) -> Message:
     """What an interruption before the platform's answer means; ``check``: how to look."""
-    return _(IN_FLIGHT).format(check=check) if stopped.sent else _(NOT_SENT)
+    return Message(IN_FLIGHT, check=check) if stopped.sent else Message(NOT_SENT)
 
 
 STOPPED_WAITING = N_("Stopped waiting; the service may still be starting.")
@@ -432,7 +438,8 @@ def protect_port(
                 port=existing.port,
                 command=guard_command,
             ) from None
-        raise GuardFailed(str(exc), N_("See {command} --list."), command=guard_command) from None
+        problem = exc.args[0] if isinstance(exc, guard.GuardError) else Message(str(exc))
+        raise GuardFailed(problem, N_("See {command} --list."), command=guard_command) from None
 
 
 def _send_guarded(
@@ -563,9 +570,7 @@ def _stopped_instance(
         return None
     if record.running:
         return None
-    with i18n.using(refused.language):
-        says = _("The instance is {status}.").format(
-            status=display.status_name(record.status) or "?"
-        )
-        advice = errors.sentences(says, _(hint))
-    return ApiError(refused.code, refused.msg, refused.status, hint=advice)
+    says = Message(
+        N_("The instance is {status}."), status=display.status_message(record.status or "?")
+    )
+    return ApiError(refused.code, refused.msg, refused.status, hint=Sentences(says, hint))

@@ -143,31 +143,41 @@ def _forget_variables(exc: BaseException) -> None:
         traceback.clear_frames(item.__traceback__)
 
 
-def reason_of(exc: BaseException) -> str:
-    """A short, human reason for a transport failure."""
+CONNECTION_REFUSED = N_("connection refused")
+HOST_NOT_FOUND = N_("host name not found")
+
+
+def reason_of(exc: BaseException, clean: ServerText | None = None) -> Message:
+    """A short, human reason for a transport failure; what it quotes cleaned by ``clean``."""
+    clean = clean or ServerText()
     chain = _chain(exc)
     for item in chain:
         if isinstance(item, ssl.SSLCertVerificationError):
-            return _("TLS certificate not trusted ({reason})").format(reason=item.verify_message)
+            return Message(
+                N_("TLS certificate not trusted ({reason})"),
+                reason=clean.text(str(item.verify_message), multiline=False),
+            )
     for item in chain:
         if isinstance(item, ssl.SSLError):
-            return _("TLS error ({reason})").format(reason=item.reason or item.__class__.__name__)
+            reason = str(item.reason or item.__class__.__name__)
+            return Message(N_("TLS error ({reason})"), reason=clean.text(reason, multiline=False))
         if isinstance(item, socket.gaierror):
-            return _("host name not found")
+            return Message(HOST_NOT_FOUND)
         if isinstance(item, ConnectionRefusedError):
-            return _("connection refused")
+            return Message(CONNECTION_REFUSED)
         # Before ConnectionResetError: RemoteDisconnected is a subclass of it.
         if isinstance(item, http.client.RemoteDisconnected):
-            return _("the server closed the connection without answering")
+            return Message(N_("the server closed the connection without answering"))
         if isinstance(item, ConnectionResetError):
-            return _("connection reset by the server")
+            return Message(N_("connection reset by the server"))
         if isinstance(item, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
-            return _("the server closed the connection early")
+            return Message(N_("the server closed the connection early"))
         if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return _("network unreachable")
+            return Message(N_("network unreachable"))
     # urllib3 puts object reprs in front of its messages; keep the readable tail.
     text = re.sub(r"<[^>]*>:?\s*", "", str(chain[-1])).strip()
-    return text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
+    text = text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
+    return Message(clean.text(text, multiline=False))  # (no message id: written as it is)
 
 
 # OpenSSL's verification results (X509_V_ERR_*) that have their own advice.
@@ -392,12 +402,12 @@ class HttpTransport(Transport):
                 N_("secure connection to {origin} failed: {reason}"),
                 _tls_hint(exc, address),
                 origin=origin,
-                reason=clean.text(reason_of(exc), multiline=False),
+                reason=reason_of(exc, clean),
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
-            reason = clean.text(reason_of(exc), multiline=False)
-            refused = reason in (_("connection refused"), _("host name not found"))
+            reason = reason_of(exc, clean)
+            refused = reason.id in (CONNECTION_REFUSED, HOST_NOT_FOUND)
             raise TransportError(
                 N_("request to {origin} failed: {reason}"),
                 Message(N_("Check {address} and the network."), address=Message(address))
@@ -430,14 +440,13 @@ class HttpTransport(Transport):
             )
         except requests.exceptions.SSLError as exc:
             _forget_variables(exc)
-            reason = ServerText().text(reason_of(exc), multiline=False)
-            return None, _("TLS error ({reason})").format(reason=reason), None
+            return None, str(Message(N_("TLS error ({reason})"), reason=reason_of(exc))), None
         except requests.exceptions.Timeout:
             return None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}"), None
         except requests.exceptions.ConnectionError as exc:
             _forget_variables(exc)
             # A status line that is not HTTP comes back in the exception's text.
-            return None, ServerText().text(reason_of(exc), multiline=False), None
+            return None, str(reason_of(exc)), None
         with response:
             reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
             reason = ServerText().text(reason, multiline=False)
@@ -463,7 +472,7 @@ class HttpTransport(Transport):
             hint,
             origin=origin,
             status=status,
-            reason=clean.text(reason_of(exc), multiline=False),
+            reason=reason_of(exc, clean),
         )
 
 

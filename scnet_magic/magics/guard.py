@@ -13,7 +13,7 @@ from IPython.core.magic_arguments import argument
 
 from ..arguments import gives_a_value
 from ..errors import sentences
-from ..i18n import N_, _
+from ..i18n import N_, Message, _
 from .line import forget_input, parse, readable_arguments
 
 PROTECT = "--protect"
@@ -97,7 +97,7 @@ def scnet_guard(self: Any, line: str = "") -> None:
     with self.user_errors():
         args = parse(self.scnet_guard, line)
         if args.list and args.stop is not None:
-            raise UsageError(_("give either --list or --stop, not both"))
+            raise UsageError(Message(N_("give either --list or --stop, not both")))
         if args.stop == "all":
             print(stopped_line(len(stop_all_guards())))
             return None
@@ -105,8 +105,9 @@ def scnet_guard(self: Any, line: str = "") -> None:
             port = _guard_port(args.stop)
             if not stop_guard(port):
                 raise UsageError(
-                    _("no guard runs on port {port}; %scnet_guard --list shows them").format(
-                        port=port
+                    Message(
+                        N_("no guard runs on port {port}; %scnet_guard --list shows them"),
+                        port=port,
                     )
                 )
             print(_("stopped the guard on port {port}").format(port=port))
@@ -120,5 +121,5 @@ def _guard_port(value: str) -> int:
         return int(value)
     except ValueError:
         raise UsageError(
-            _("--stop takes a guard's port or 'all', not {value!r}").format(value=value)
+            Message(N_("--stop takes a guard's port or 'all', not {value!r}"), value=value)
         ) from None
