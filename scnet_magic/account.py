@@ -1,19 +1,9 @@
 """Signing in with an access key pair, and the platform's account calls.
 
-SCNet is laid out on three kinds of host (``scnet-api.md``, section 5):
-
-1. the login host (``https://api.scnet.cn``, ``SCNET_LOGIN_URL``): ``POST /api/user/v3/tokens``
-   with the headers ``user``, ``accessKey``, ``timestamp`` and ``signature`` (HMAC-SHA256 of
-   the compact JSON of the first three, keyed with the secret key, which itself is never sent)
-   gives one token per region;
-2. the platform host (``https://www.scnet.cn``, ``SCNET_AC_URL``): every ``/ac/...`` call —
-   region discovery (``/ac/openapi/v2/center``), renewal and the token check — with a
-   **region's** token, never the platform-level one;
-3. the region's AI address, found by region discovery: the notebook APIs
-   (:class:`~scnet_magic.client.ScnetClient`).
-
-No prompts and no HTML here: a front end hands in an ``ask`` callable for missing credentials
-and renders the results. The secret key only signs; it is kept nowhere after signing in.
+The login host gives one token per region for a signed request (the secret key only signs:
+it is never sent, and kept nowhere after signing in); the platform host (``/ac/...``) finds a
+region's AI address, renews and checks a **region's** token (see :mod:`scnet_magic.endpoints`).
+No prompts and no HTML here: a front end hands in an ``ask`` callable for missing credentials.
 """
 
 from __future__ import annotations
@@ -42,18 +32,6 @@ from .errors import (
 from .i18n import N_, Message, _
 from .models import Account, Login, Region, TokenState
 from .transport import HttpTransport, Request, Transport, json_type
-
-__all__ = [
-    "AccountApi",
-    "Credentials",
-    "open_region",
-    "renew_token",
-    "request_account",
-    "sign",
-    "sign_in",
-    "signed_text",
-    "token_state",
-]
 
 # The token endpoint lists a platform-level token under this id; it is not a region.
 PLATFORM_CLUSTER_ID = "0"

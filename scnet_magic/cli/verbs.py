@@ -113,7 +113,7 @@ def stop(args: argparse.Namespace) -> int:
         if not args.yes and not confirmed(client, notebook_id):
             print("scnet: " + _("Not stopped."), file=sys.stderr)
             return EXIT_FAILED
-        result = service.stop(client, notebook_id, save_env=not args.discard_env)
+        result = client.stop_notebook(notebook_id, save_env=not args.discard_env)
     print(display.to_json(result.to_dict()) if args.json else display.stop_text(result))
     return EXIT_OK
 
