@@ -31,7 +31,7 @@ from .errors import (
 )
 from .i18n import N_, Message, _
 from .models import Account, Login, Region, TokenState
-from .transport import HttpTransport, Request, Transport, json_type
+from .transport import HttpTransport, Request, Transport, wrong_type
 
 # The token endpoint lists a platform-level token under this id; it is not a region.
 PLATFORM_CLUSTER_ID = "0"
@@ -202,14 +202,8 @@ class AccountApi:
         # object (lql341/scnet-hpc scripts/scnet_sdk/client.py). Accept both.
         entries = [data] if isinstance(data, dict) else data
         if not isinstance(entries, list):
-            raise MalformedResponse(
-                Message(
-                    N_("'data' of the region list is {type}, expected an object or a list"),
-                    type=json_type(data),
-                ),
-                200,
-                "",
-            )
+            message = N_("'data' of the region list is {type}, expected an object or a list")
+            raise wrong_type(message, data, quoted=False)
         listed = [entry for entry in entries if isinstance(entry, dict)]
         # With a region's token the list should hold that region; if it names none of them,
         # take the entries in the order given.
@@ -381,13 +375,8 @@ def _refusal_hint(exc: ApiError) -> str | Message:
 def _regions(data: object) -> tuple[Region, ...]:
     if not isinstance(data, list):
         # No preview: the answer may hold tokens.
-        raise MalformedResponse(
-            Message(
-                N_("'data' of the token answer is {type}, expected a list"), type=json_type(data)
-            ),
-            200,
-            "",
-        )
+        message = N_("'data' of the token answer is {type}, expected a list")
+        raise wrong_type(message, data, quoted=False)
     regions = []
     for entry in data:
         if not isinstance(entry, dict):

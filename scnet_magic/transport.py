@@ -594,5 +594,11 @@ def json_type(value: object) -> Message:
     return Message(N_("an array") if isinstance(value, list) else N_("an object"))
 
 
+def wrong_type(message: str, value: object, *, quoted: bool = True) -> MalformedResponse:
+    """A JSON value of the wrong type in an answer: ``message`` names its ``{type}``."""
+    shown = preview_json(value) if quoted else ""
+    return MalformedResponse(Message(message, type=json_type(value)), 200, shown)
+
+
 def preview_json(value: object) -> str:
     return preview(json.dumps(value, ensure_ascii=False).encode())
