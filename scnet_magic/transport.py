@@ -1,12 +1,9 @@
 """Transports: what sends a request and reads the platform's envelope from its answer.
 
-:class:`HttpTransport` is the one ``requests`` wrapper, where HTTP happens and where its
-failures get their names: one keep-alive ``requests.Session``, an explicit timeout and a total
-deadline on every request, a size limit on every answer, TLS verification always on, redirects
-never followed (a 307 would re-send the start request), and every transport failure translated
-into a :class:`~scnet_magic.errors.ScnetError` here; :meth:`HttpTransport.probe` is the
-readiness check's GET through the same session rules. :class:`MockTransport` answers in memory
-with a handler function, for answer shapes that need no socket.
+:class:`HttpTransport` is the one ``requests`` wrapper: a total deadline and a size limit on
+every answer, TLS always verified, redirects never followed (a 307 would re-send the start
+request), every failure named here as a :class:`~scnet_magic.errors.ScnetError`.
+:class:`MockTransport` answers in memory with a handler function.
 """
 
 from __future__ import annotations
@@ -60,9 +57,8 @@ CREDENTIAL_HEADERS = {"token": "token", "accessKey": "access key", "signature": 
 
 
 class _UnparsedHeadersHidden(logging.Filter):
-    """urllib3 logs the header lines it could not parse as the server sent them, in its message
-    and in the exception of its traceback: a server that echoes the token there would have it
-    logged, with any terminal escapes. The warning stays; those lines go."""
+    """urllib3 logs the header lines it could not parse as sent, which may echo the token:
+    the warning stays, those lines go."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if str(record.msg).startswith("Failed to parse headers") and len(record.args or ()) == 2:
@@ -98,8 +94,7 @@ _PREVIEW_BYTES = BODY_PREVIEW * 4 + 1024
 
 
 def preview(body: bytes, clean: ServerText | None = None) -> str:
-    """The start of a body as one short line, for error messages; with ``clean``, the
-    credentials it was sent hidden (before the cut, so that no part of one is left)."""
+    """The start of a body as one short line, its credentials hidden before the cut."""
     clean = clean or ServerText()
     return one_line(clean.text(body[:_PREVIEW_BYTES].decode("utf-8", "replace")), BODY_PREVIEW)
 
@@ -133,12 +128,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _forget_variables(exc: BaseException) -> None:
-    """Drop the variables of the frames a transport failure went through.
-
-    requests, urllib3 and http.client hold the request as sent, token header included, in
-    their variables, and a traceback that shows variables (``%xmode Verbose``) would print
-    them. The frames stay, so the chained traceback still says where it failed.
-    """
+    """Drop the variables of the frames a transport failure went through: they hold the
+    request with its token, which ``%xmode Verbose`` would print. The frames stay."""
     for item in _chain(exc):
         traceback.clear_frames(item.__traceback__)
 
@@ -208,12 +199,8 @@ def _tls_hint(exc: BaseException, address_name: str = N_("the base URL")) -> Mes
 
 @dataclass(frozen=True)
 class Request:
-    """One API request, as a transport sends it.
-
-    ``address_name`` is what hints call the address it goes to, and ``resend_hint`` what to do
-    when a POST's answer was lost (it may have been acted on): both say how a failure is told,
-    and they differ by host and endpoint.
-    """
+    """One API request. ``address_name``: what hints call the address it goes to;
+    ``resend_hint``: what to do when a POST's answer was lost (it may have been acted on)."""
 
     method: str
     url: str
@@ -228,8 +215,7 @@ class Request:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def server_text(self) -> ServerText:
-        """The cleaner of what a server answers this request: the credentials it carried
-        (its headers') and :attr:`secrets` hidden, terminal controls taken out."""
+        """The cleaner of this request's answer: the credentials it carried hidden."""
         sent = {
             value: name
             for key, name in CREDENTIAL_HEADERS.items()
@@ -258,8 +244,7 @@ class Response:
     reason: str = ""
 
     def __repr__(self) -> str:
-        # What the server sent may echo the request's credentials, and a traceback that shows
-        # variables (``%xmode Verbose``) would print it: the status and the size only.
+        # The body may echo the request's credentials: the status and the size only.
         return f"Response(status={self.status}, {len(self.body)} bytes)"
 
     @classmethod
@@ -269,11 +254,8 @@ class Response:
 
 
 class Transport:
-    """Sends a :class:`Request` and returns its :class:`Response`; the one place requests go.
-
-    :meth:`call` reads the platform's envelope from the answer the same way whatever sent it:
-    :class:`HttpTransport` over the network, :class:`MockTransport` in memory.
-    """
+    """Sends a :class:`Request` and returns its :class:`Response`; :meth:`call` reads the
+    envelope the same way whatever sent it."""
 
     def send(self, request: Request) -> Response:
         raise NotImplementedError
@@ -288,10 +270,7 @@ class Transport:
         self.close()
 
     def call(self, request: Request) -> dict[str, Any]:
-        """Send ``request`` and return the envelope of a successful answer.
-
-        Every string of the answer comes back cleaned (:meth:`Request.server_text`).
-        """
+        """Send ``request``; the envelope of a successful answer, every string cleaned."""
         started = time.monotonic()
         response = self.send(request)
         log.debug(
@@ -306,12 +285,8 @@ class Transport:
 
 
 class MockTransport(Transport):
-    """Answers every request with ``handler(request)``, in memory: no socket, no thread.
-
-    For answer shapes (what a body, a status, a header makes of a call). What only a socket can
-    show (a trickling body, a reset, slow headers) needs a real server and :class:`HttpTransport`.
-    The size limit applies as on the network.
-    """
+    """Answers every request with ``handler(request)``, in memory, for answer shapes; the size
+    limit applies as on the network. What only a socket shows needs :class:`HttpTransport`."""
 
     def __init__(self, handler: Callable[[Request], Response]) -> None:
         self.handler = handler
@@ -324,11 +299,7 @@ class MockTransport(Transport):
 
 
 class HttpTransport(Transport):
-    """One keep-alive ``requests.Session``: where HTTP happens.
-
-    Every request has an explicit timeout and a total deadline, never follows a redirect, and
-    every failure to get an answer becomes a :class:`ScnetError` here.
-    """
+    """One keep-alive ``requests.Session``: where HTTP happens."""
 
     def __init__(self, timeout: float, *, retries: int = 2, purpose: str = "") -> None:
         self.timeout = timeout
@@ -419,21 +390,15 @@ class HttpTransport(Transport):
         return Response(response.status_code, raw, response.headers, response.reason or "")
 
     def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
-        """One GET to a service's URL, reading only the status line and headers.
-
-        The HTTP status (None when no answer came) and a short reason; never raises for a
-        failed connection, which is an answer too ("not up yet"). No token is sent.
-        """
+        """One GET to a service's URL without a token: the HTTP status (None when no answer
+        came) and a short reason. A failed connection is an answer too ("not up yet")."""
         status, reason, _header = self.probe_header(url, timeout, "")
         return status, reason
 
     def probe_header(
         self, url: str, timeout: float, header: str
     ) -> tuple[int | None, str, str | None]:
-        """:meth:`probe`, plus the value of one header of the answer (None when it has none).
-
-        How a front end tells that an answer came from its own guard (``--protect``).
-        """
+        """:meth:`probe`, plus the value of one header of the answer (None when it has none)."""
         try:
             response = self._session.get(
                 url, timeout=timeout, allow_redirects=False, verify=True, stream=True
@@ -485,12 +450,8 @@ def _too_large(status: int, start: bytes, clean: ServerText) -> MalformedRespons
 
 
 def _read_body(response: requests.Response, deadline: float, clean: ServerText) -> bytes:
-    """The body, read against a total deadline and a size limit.
-
-    ``requests``' timeout applies to each socket read, so a server that trickles one byte at a
-    time would never time out; the deadline bounds the whole answer. The size limit keeps a
-    huge body out of memory.
-    """
+    """The body, read against a total deadline (``requests``' timeout is per read: a trickle
+    would never end) and a size limit."""
     chunks: list[bytes] = []
     size = 0
     raw = response.raw
