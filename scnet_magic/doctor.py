@@ -1,9 +1,6 @@
-"""``scnet doctor``: read-only checks of what the settings point at, and the shape report.
-
-Each check is one line (passed, failed, or for information) with a hint. Every answer the
-checks see is kept as its *shape* (keys and JSON types, never a value), which the report
-writes out for a bug report and compares with the shapes the client reads. Nothing is
-started, stopped or renewed.
+"""``scnet doctor``: read-only checks of what the settings point at, one line each with a
+hint, and the report of the shapes of the answers seen (never a value). Nothing is started,
+stopped or renewed.
 """
 
 from __future__ import annotations
@@ -23,8 +20,8 @@ from ._version import __version__
 from .account import VALID_STATE, first_usable_url
 from .config import Settings
 from .errors import InvalidInput, ScnetError, one_line
-from .i18n import N_, _
-from .shapes import FAIL, INFO, PASS, Answer, Check, RecordingTransport, compare, shape
+from .i18n import N_, Message, _
+from .shapes import FAIL, INFO, PASS, Answer, Check, RecordingTransport, compare
 from .transport import HttpTransport, Request, Transport
 
 CLOCK_TOLERANCE = 30.0  # seconds; signatures carry a timestamp the login host checks
@@ -129,6 +126,11 @@ class _Redact:
         return value
 
 
+def check(state: str, text: str, hint: str = "", **values: object) -> Check:
+    """A check from message ids and the values they are filled with."""
+    return Check(state, _(text).format(**values), _(hint).format(**values) if hint else "")
+
+
 def _sources(
     settings: Settings, explicit: Mapping[str, Any], session: Mapping[str, Any]
 ) -> list[Check]:
@@ -142,102 +144,71 @@ def _sources(
         if name == "token" and settings.token_source is not None:
             source = settings.token_source
         setting = config.ENV_VARS[name]
-        line = (
-            _("{setting} not set: the default applies").format(setting=setting)
-            if source is None
-            else _("{setting} from {source}").format(setting=setting, source=source)
-        )
-        checks.append(Check(INFO, line))
+        if source is None:
+            checks.append(
+                check(INFO, N_("{setting} not set: the default applies"), setting=setting)
+            )
+        else:
+            checks.append(
+                check(INFO, N_("{setting} from {source}"), setting=setting, source=source)
+            )
     return checks
 
 
 def _config_file() -> list[Check]:
     path = config.config_path()
     if not path.exists():
-        return [Check(INFO, _("no config file at {path}").format(path=path))]
+        return [check(INFO, N_("no config file at {path}"), path=path)]
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        return [
-            Check(
-                FAIL,
-                _("config file {path} can be read by other users (mode {mode:o})").format(
-                    path=path, mode=mode
-                ),
-                _("Run: chmod 600 {path}").format(path=path),
-            )
-        ]
-    return [
-        Check(PASS, _("config file {path} is private (mode {mode:o})").format(path=path, mode=mode))
-    ]
+        text = N_("config file {path} can be read by other users (mode {mode:o})")
+        return [check(FAIL, text, N_("Run: chmod 600 {path}"), path=path, mode=mode)]
+    return [check(PASS, N_("config file {path} is private (mode {mode:o})"), path=path, mode=mode)]
 
 
 def _network_variables() -> list[Check]:
     checks = []
     for name in TLS_VARIABLES:
         value = os.environ.get(name)
-        if not value:
-            continue
-        if Path(value).exists():
-            checks.append(Check(INFO, _("{name} is set to an existing path").format(name=name)))
-        else:
-            checks.append(
-                Check(
-                    FAIL,
-                    _("{name} names a path that does not exist").format(name=name),
-                    _("Fix or unset {name}: HTTPS calls fail without the CA file.").format(
-                        name=name
-                    ),
-                )
-            )
+        if value and Path(value).exists():
+            checks.append(check(INFO, N_("{name} is set to an existing path"), name=name))
+        elif value:
+            text = N_("{name} names a path that does not exist")
+            hint = N_("Fix or unset {name}: HTTPS calls fail without the CA file.")
+            checks.append(check(FAIL, text, hint, name=name))
     # A proxy's address may hold a password: only its name is shown.
     names = [n for n in PROXY_VARIABLES for v in (n, n.lower()) if os.environ.get(v)]
     if names:
-        checks.append(
-            Check(
-                INFO,
-                _("proxy variables set: {names}").format(names=", ".join(dict.fromkeys(names))),
-            )
-        )
+        shown = ", ".join(dict.fromkeys(names))
+        checks.append(check(INFO, N_("proxy variables set: {names}"), names=shown))
     else:
-        checks.append(Check(INFO, _("no proxy variable set")))
+        checks.append(check(INFO, N_("no proxy variable set")))
     return checks
 
 
 def _clock(transport: Transport, settings: Settings) -> Check:
     """This machine's clock against the login host's ``Date`` header."""
     if not isinstance(transport, HttpTransport):
-        return Check(INFO, _("clock not compared (no network transport)"))
+        return check(INFO, N_("clock not compared (no network transport)"))
     before = time.time()
-    status, reason, date = transport.probe_header(
-        settings.login_url + "/", settings.timeout, "Date"
-    )
+    url = settings.login_url
+    status, reason, date = transport.probe_header(url + "/", settings.timeout, "Date")
     now = (before + time.time()) / 2
     if status is None:
-        return Check(
-            FAIL,
-            _("the login host {url} did not answer: {reason}").format(
-                url=settings.login_url, reason=reason
-            ),
-            _("Check SCNET_LOGIN_URL and the network."),
+        text = N_("the login host {url} did not answer: {reason}")
+        return check(
+            FAIL, text, N_("Check SCNET_LOGIN_URL and the network."), url=url, reason=reason
         )
     try:
         skew = parsedate_to_datetime(date or "").timestamp() - now
     except (TypeError, ValueError):
-        return Check(INFO, _("the login host's answer has no usable Date header"))
+        return check(INFO, N_("the login host's answer has no usable Date header"))
     if abs(skew) > CLOCK_TOLERANCE:
-        return Check(
-            FAIL,
-            _("this machine's clock is {seconds} s off the login host's").format(
-                seconds=f"{skew:+.0f}"
-            ),
-            _("Set the clock right (NTP): signed sign-in requests carry a timestamp."),
-        )
-    return Check(
-        PASS,
-        _("clock agrees with the login host's (within {seconds} s)").format(
-            seconds=f"{CLOCK_TOLERANCE:g}"
-        ),
-    )
+        text = N_("this machine's clock is {seconds} s off the login host's")
+        hint = N_("Set the clock right (NTP): signed sign-in requests carry a timestamp.")
+        return check(FAIL, text, hint, seconds=f"{skew:+.0f}")
+    text = N_("clock agrees with the login host's (within {seconds} s)")
+    return check(PASS, text, seconds=f"{CLOCK_TOLERANCE:g}")
 
 
 def _failed(what: str, exc: ScnetError) -> Check:
@@ -247,13 +218,8 @@ def _failed(what: str, exc: ScnetError) -> Check:
 def _platform(transport: Transport, settings: Settings, notebook_id: str | None) -> list[Check]:
     token = settings.token
     if token is None:
-        return [
-            Check(
-                FAIL,
-                _("no token is set"),
-                _("Sign in with scnet login, or set SCNET_TOKEN."),
-            )
-        ]
+        hint = N_("Sign in with scnet login, or set SCNET_TOKEN.")
+        return [check(FAIL, N_("no token is set"), hint)]
     checks = [_token_state(transport, settings.ac_url, token)]
     address, found = _region_address(transport, settings, token)
     checks += found
@@ -267,24 +233,24 @@ def _platform(transport: Transport, settings: Settings, notebook_id: str | None)
     data = envelope.get("data")
     total = data.get("total") if isinstance(data, dict) else None
     if isinstance(total, int) and not isinstance(total, bool):
-        answered = _("{what}: answered ({total} instances)").format(what=what, total=total)
+        checks.append(
+            check(PASS, N_("{what}: answered ({total} instances)"), what=what, total=total)
+        )
     else:
-        answered = _("{what}: answered").format(what=what)
-    checks.append(Check(PASS, answered))
+        checks.append(check(PASS, N_("{what}: answered"), what=what))
     if notebook_id is not None:
         checks += _instance(transport, address, token, notebook_id)
     return checks
 
 
 def _token_state(transport: Transport, ac_url: str, token: str) -> Check:
-    what = _("token state")
     try:
         envelope = transport.call(Request.to(endpoints.STATE, ac_url, token))
     except ScnetError as exc:
-        return _failed(what, exc)
+        return _failed(_("token state"), exc)
     data = envelope.get("data")
     if isinstance(data, str) and data.strip().lower() == VALID_STATE:
-        return Check(PASS, _("token state: valid"))
+        return check(PASS, N_("token state: valid"))
     if isinstance(data, dict):
         said = {
             key: data[key]
@@ -292,17 +258,10 @@ def _token_state(transport: Transport, ac_url: str, token: str) -> Check:
             if "expire" in key.lower() or key.lower() in ("region", "clustername")
         }
         if said:
-            return Check(
-                INFO,
-                _("token state: {fields}").format(
-                    fields=one_line(json.dumps(said, ensure_ascii=False))
-                ),
-            )
-    return Check(
-        FAIL,
-        _("token state: the platform did not say the token is valid"),
-        _("Sign in again with scnet login."),
-    )
+            fields = one_line(json.dumps(said, ensure_ascii=False))
+            return check(INFO, N_("token state: {fields}"), fields=fields)
+    text = N_("token state: the platform did not say the token is valid")
+    return check(FAIL, text, N_("Sign in again with scnet login."))
 
 
 def _region_address(
@@ -323,40 +282,20 @@ def _region_address(
         try:
             address = validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
         except InvalidInput as exc:
-            problem = _("the region's AI address is not usable ({problem})").format(
-                problem=exc.message
-            )
+            problem = Message(N_("the region's AI address is not usable ({problem})"), problem=exc)
             return settings.base_url, [
-                Check(FAIL, _("{what}: {problem}").format(what=what, problem=problem))
+                check(FAIL, N_("{what}: {problem}"), what=what, problem=problem)
             ]
         name = one_line(str(entry.get("name") or entry.get("clusterName") or "?"))
-        found = Check(
-            PASS,
-            _("{what}: region {region}, AI address {url}").format(
-                what=what, region=name, url=address
-            ),
-        )
-        if address != settings.base_url.rstrip("/"):
-            return address, [
-                found,
-                Check(
-                    FAIL,
-                    _("the base URL setting {setting} is not the region's AI address").format(
-                        setting=settings.base_url
-                    ),
-                    _("Sign in again with scnet login, or set SCNET_BASE_URL to {url}.").format(
-                        url=address
-                    ),
-                ),
-            ]
-        return address, [found]
-    return settings.base_url, [
-        Check(
-            FAIL,
-            _("{what}: no usable AI address (aiUrls)").format(what=what),
-            _("Choose another region."),
-        )
-    ]
+        text = N_("{what}: region {region}, AI address {url}")
+        found = check(PASS, text, what=what, region=name, url=address)
+        if address == settings.base_url.rstrip("/"):
+            return address, [found]
+        text = N_("the base URL setting {setting} is not the region's AI address")
+        hint = N_("Sign in again with scnet login, or set SCNET_BASE_URL to {url}.")
+        return address, [found, check(FAIL, text, hint, setting=settings.base_url, url=address)]
+    text = N_("{what}: no usable AI address (aiUrls)")
+    return settings.base_url, [check(FAIL, text, N_("Choose another region."), what=what)]
 
 
 def _instance(transport: Transport, address: str, token: str, notebook_id: str) -> list[Check]:
@@ -376,7 +315,7 @@ def _instance(transport: Transport, address: str, token: str, notebook_id: str) 
             checks.append(_failed(what, exc))
             continue
         found = summary(envelope.get("data"))
-        checks.append(Check(PASS, _("{what}: {found}").format(what=what, found=found)))
+        checks.append(check(PASS, N_("{what}: {found}"), what=what, found=found))
     return checks
 
 
@@ -395,25 +334,16 @@ def _guards() -> list[Check]:
 
     records = guard.list_guards()
     if not records:
-        return [Check(INFO, _("no guard runs here"))]
+        return [check(INFO, N_("no guard runs here"))]
     checks = []
     for record in records:
-        text = _("guard on port {port} for 127.0.0.1:{upstream}").format(
+        guard_text = _("guard on port {port} for 127.0.0.1:{upstream}").format(
             port=record.port, upstream=record.upstream_port
         )
         if local.listening(record.upstream_port, timeout=2.0):
-            checks.append(Check(PASS, _("{guard}: the service listens").format(guard=text)))
+            checks.append(check(PASS, N_("{guard}: the service listens"), guard=guard_text))
         else:
-            checks.append(
-                Check(
-                    FAIL,
-                    _("{guard}: nothing listens on the service's port").format(guard=text),
-                    _(
-                        "Start the service again, or stop the guard with scnet guard --stop {port}."
-                    ).format(port=record.port),
-                )
-            )
+            text = N_("{guard}: nothing listens on the service's port")
+            hint = N_("Start the service again, or stop the guard with scnet guard --stop {port}.")
+            checks.append(check(FAIL, text, hint, guard=guard_text, port=record.port))
     return checks
-
-
-__all__ = ["Answer", "Check", "Diagnosis", "compare", "diagnose", "report_path", "shape"]

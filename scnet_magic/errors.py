@@ -1,10 +1,8 @@
 """The exception hierarchy and the platform's error-code table.
 
-Every failure the package reports is a :class:`ScnetError`; each subclass carries the fields a
-caller needs (the API code, the HTTP status, the start of the body) and a ``hint`` that says what
-to do next. An error keeps its message as a message id (the English text) and its values; the
-text is made when the error is shown, in the language in force then. So nothing needs to catch
-an error to translate it. Messages are one line and never contain the token.
+Every failure is a :class:`ScnetError` carrying the fields a caller needs and a ``hint`` that
+says what to do next. Its message is a message id and values, written when shown, in the
+language in force then. Messages are one line and never contain the token.
 """
 
 from __future__ import annotations
@@ -17,10 +15,8 @@ from .server_text import strip_controls
 
 
 class CodeInfo(NamedTuple):
-    """What one platform error code means (as documented) and what to do about it.
-
-    Both are English msgids: the documented Chinese meanings are their translations.
-    """
+    """What one platform error code means (as documented: the Chinese meanings are the
+    translations) and what to do about it."""
 
     meaning: str
     hint: str
@@ -77,17 +73,9 @@ def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
-def describe_code(code: str) -> CodeInfo | None:
-    """The documented meaning of an error code, or None for a code the table does not know."""
-    return ERROR_CODES.get(code)
-
-
 def sentences(first: str, second: str) -> str:
-    """Two messages as two sentences, as each language writes them.
-
-    English ends the first with ". " unless it already has a stop; Chinese ends it with a
-    full-width "。" and puts no space after it.
-    """
+    """Two messages as two sentences, as each language writes them: English ends the first
+    with ". " unless it has a stop; Chinese with a full-width "。" and no space."""
     first, second = first.strip(), second.strip()
     if not first or not second:
         return first or second
@@ -212,7 +200,7 @@ class ApiError(ScnetError):
         self.code = code
         self.msg = msg
         self.status = status
-        self.info = describe_code(code)
+        self.info = ERROR_CODES.get(code)
         self.meaning = self.info.meaning if self.info else None
         # ``prefix`` says what the call was ("sign-in refused: "); ``hint`` replaces the
         # code table's advice where the caller knows better.
@@ -301,9 +289,8 @@ class GuardFailed(ScnetError):
 
 
 class InstanceError(ScnetError):
-    """The notebook instance is not in the state a call needs (stopped, failed, or it did not
-    reach the state waited for in time); ``status`` is the last status seen, as the platform
-    sent it. ``shown_status``: how the message names it (in the language shown), if not so."""
+    """The notebook instance is not in the state a call needs; ``status`` is the last status
+    seen, as sent; ``shown_status``, how the message names it, if not so."""
 
     def __init__(
         self,
@@ -327,9 +314,8 @@ class InstanceTimeout(InstanceError, TimeoutError):
 
 
 class CommandEnded(NotReady):
-    """The command a start ran has ended on the kernel's machine while nothing answered: the
-    service will not come up, so the wait stops at once. ``log`` is the log file the command
-    writes (None: it writes none), ``last_lines`` what it wrote last, when known."""
+    """The command a start ran has ended on the kernel's machine while nothing answered, so
+    the wait stops at once. ``log``: its log file (None: none), ``last_lines``: its last."""
 
     def __init__(
         self, url: str, timeout: float, elapsed: float, log: str | None, last_lines: str

@@ -1,16 +1,10 @@
 """The language messages are written in: English (the msgids in the code) or Simplified Chinese.
 
-Messages are translated with the standard library's :mod:`gettext` from the catalog in
-``scnet_magic/locale`` (the ``.po`` source and its compiled ``.mo`` both ship in the package).
-Placeholders are named (``{port}``) and filled in after translation, so a translation may put
-them in another order: ``_("port {port}").format(port=port)``.
-
-This module chooses nothing from the settings: the front end that resolved them (see
-:mod:`scnet_magic.config`) hands the language down, either for a block (:func:`using`, a
-context variable, so threads and calls inside the block follow it) or for the whole process
-(:func:`set_language`). With neither, ``SCNET_LANG`` and then the process locale decide.
-A message is a :class:`Message` (an id and its values) until it is shown: it is written in
-the language in force then.
+Messages are translated with :mod:`gettext` from the catalog in ``scnet_magic/locale``;
+placeholders are named (``{port}``) and filled in after translation. A front end hands the
+language down, for a block (:func:`using`, a context variable) or for the process
+(:func:`set_language`); with neither, ``SCNET_LANG`` and then the locale decide. A
+:class:`Message` (an id and its values) is written in the language in force when shown.
 """
 
 from __future__ import annotations
@@ -79,12 +73,12 @@ def current() -> str:
 
 @contextmanager
 def using(language: str | None = None) -> Iterator[str]:
-    """Write messages in ``language`` until the block ends; without one, in the language
-    already in force (a client used inside a magic's call keeps the magic's language)."""
-    choice = known(language) if language is not None else None
-    token = _current.set(choice or current())
+    """Write messages in ``language`` until the block ends (without one, in the language in
+    force now, which threads started in the block keep)."""
+    chosen = known(language) or current()
+    token = _current.set(chosen)
     try:
-        yield _current.get() or "en"
+        yield chosen
     finally:
         _current.reset(token)
 

@@ -1,8 +1,5 @@
-"""The shapes of the platform's answers: what the doctor keeps of each answer it sees (keys
-and JSON types, recursively, lists by their first element, never a value), and how each
-compares with what the client reads.
-
-A check's verdict is a :class:`Check`: passed, failed, or for information, with a hint.
+"""The shapes of the platform's answers (keys and JSON types, never a value) that the doctor
+keeps, and how each compares with what the client reads, as :class:`Check` lines.
 """
 
 from __future__ import annotations
@@ -20,16 +17,6 @@ from .transport import Request, Response, Transport
 
 PASS, FAIL, INFO = "pass", "fail", "info"
 MARKS = {PASS: "✓", FAIL: "✗", INFO: "–"}
-
-_KNOWN = (
-    endpoints.STATE,
-    endpoints.CENTER,
-    endpoints.LIST,
-    endpoints.DETAIL,
-    endpoints.SERVICE_URL,
-    endpoints.TOKENS,
-    endpoints.RENEW,
-)
 
 
 @dataclass(frozen=True)
@@ -142,6 +129,8 @@ EXPECTED = (
     Expected(endpoints.SERVICE_URL, "url", ("string", "null"), N_("read as no address yet")),
     Expected(endpoints.SERVICE_URL, "status", ("string",), N_("read as unknown")),
 )
+# The endpoints the doctor names in its report (whatever else it sees is "?").
+_KNOWN = {*(expected.endpoint for expected in EXPECTED), endpoints.TOKENS, endpoints.RENEW}
 
 
 def compare(answers: list[Answer]) -> list[Check]:
@@ -224,6 +213,3 @@ def _seen(request: Request, response: Response) -> Answer:
     if not re.fullmatch(r"-?\d{1,12}", text):
         code_text = None if code is None else f"<{shape(code)}>"
     return Answer(name, response.status, code_text, shape(envelope.get("data")))
-
-
-__all__ = ["EXPECTED", "Answer", "Check", "RecordingTransport", "compare", "shape"]
