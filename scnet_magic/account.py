@@ -227,12 +227,7 @@ class AccountApi:
             envelope = self._call(endpoints.RENEW, {"token": token})
         except ApiError as exc:
             if exc.code in REFUSED_TOKEN_CODES:
-                raise ApiError(
-                    exc.code,
-                    exc.msg,
-                    exc.status,
-                    hint=N_("The token can no longer be renewed; sign in again."),
-                ) from None
+                exc.with_hint(N_("The token can no longer be renewed; sign in again."))
             raise
         candidate = renewed_token(envelope.get("data"), region)
         if candidate == server_text.hidden("token"):
@@ -280,12 +275,8 @@ def address_hint(exc: HttpError | ApiError, url: str, host: Host) -> HttpError |
     redirect, or a 404 (with or without an envelope: another host's endpoint is unknown)."""
     if not (exc.status == 404 or 300 <= exc.status < 400):
         return exc
-    hint = Message(
-        N_("Check the address {url} (set with {variable})."), url=url, variable=host.variable
-    )
-    if isinstance(exc, ApiError):
-        return ApiError(exc.code, exc.msg, exc.status, hint=hint)
-    return HttpError(exc.status, exc.reason, exc.body, hint)
+    hint = N_("Check the address {url} (set with {variable}).")
+    return exc.with_hint(Message(hint, url=url, variable=host.variable))
 
 
 def first_usable_url(addresses: object) -> str | None:

@@ -129,9 +129,8 @@ class ScnetClient:
             return self._start_result(request, envelope)
         except MalformedResponse as exc:
             # A start answered, but not as documented: it may have run all the same.
-            raise MalformedResponse(
-                exc.problem, exc.status, exc.body, Sentences(MAY_BE_RUNNING, exc.hint_message)
-            ) from exc
+            exc.with_hint(Sentences(MAY_BE_RUNNING, exc.hint_message))
+            raise
 
     def _start_result(self, request: StartRequest, envelope: dict[str, Any]) -> StartResult:
         data = envelope.get("data")
@@ -415,9 +414,7 @@ class ScnetClient:
             if exc.code not in account.REFUSED_TOKEN_CODES:
                 raise
             if self.settings.base_url_default:
-                hint = self._default_host_hint()
-                refused = ApiError(exc.code, exc.msg, exc.status, hint=hint)
-                raise refused.add_hint(self._sources_note()) from None
+                exc.with_hint(self._default_host_hint())
             exc.add_hint(self._sources_note())
             raise
         except TransportError as exc:
@@ -427,9 +424,9 @@ class ScnetClient:
                 exc.add_hint(self._sources_note())
             raise
         except HttpError as exc:
-            if exc.status not in (401, 403, 404) or not self.settings.base_url_default:
-                raise
-            raise HttpError(exc.status, exc.reason, exc.body, self._default_host_hint()) from None
+            if exc.status in (401, 403, 404) and self.settings.base_url_default:
+                exc.with_hint(self._default_host_hint())
+            raise
 
     def _sources_note(self) -> Message:
         """Where the token and the address of a refused call came from."""

@@ -7,7 +7,7 @@ language in force then. Messages are one line and never contain the token.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from . import i18n
 from .i18n import N_, Message, _
@@ -64,6 +64,7 @@ SERVER_TEXT_LIMIT = 200  # characters of server-sent text quoted in a message
 # ("…" is no stop: it ends a value cut short, and the sentence goes on.)
 _FULL_WIDTH_STOPS = ("。", "！", "？")
 _STOPS = (".", "!", "?", *_FULL_WIDTH_STOPS)
+_E = TypeVar("_E", bound="ScnetError")
 
 
 def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
@@ -159,6 +160,11 @@ class ScnetError(Exception):
     def add_hint(self, more: Message) -> ScnetError:
         """This error, ``more`` said after its hint; returns it, to be raised."""
         self._hint = Sentences(self._hint, more) if str(self._hint) else more
+        return self
+
+    def with_hint(self: _E, hint: str | Message) -> _E:
+        """This error, ``hint`` in place of its own; returns it, to be raised."""
+        self._hint = hint if isinstance(hint, Message) else Message(hint)
         return self
 
     def __str__(self) -> str:

@@ -505,4 +505,4 @@ def _stopped_instance(
     says = Message(
         N_("The instance is {status}."), status=display.status_message(record.status or "?")
     )
-    return ApiError(refused.code, refused.msg, refused.status, hint=Sentences(says, hint))
+    return refused.with_hint(Sentences(says, hint))
