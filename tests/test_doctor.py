@@ -18,9 +18,8 @@ from sandbox_faults import _FIXED_FAULTS, FaultySandbox
 
 from scnet_magic import config
 from scnet_magic.account import renew_token
-from scnet_magic.doctor import diagnose
+from scnet_magic.doctor import diagnose, shape
 from scnet_magic.guard import start_guard, stop_guard
-from scnet_magic.shapes import shape
 from scnet_magic.transport import MockTransport, Request, Response
 
 from conftest import CANARY
