@@ -318,7 +318,6 @@ class HttpTransport(Transport):
 
     def send(self, request: Request) -> Response:
         method = request.method
-        address = request.address_name
         clean = request.server_text()
         parts = urlsplit(request.url)
         origin = f"{parts.scheme}://{parts.netloc}"
@@ -351,43 +350,36 @@ class HttpTransport(Transport):
                 response.close()
         except ScnetError:
             raise
-        except requests.exceptions.ConnectTimeout as exc:
-            _forget_variables(exc)
-            raise RequestTimeout(
-                N_("could not connect to {origin} within {timeout} s"),
-                Message(N_("Check {address} and the network."), address=Message(address)),
-                origin=origin,
-                timeout=f"{self.timeout:g}",
-            ) from exc
-        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
-            _forget_variables(exc)
-            raise RequestTimeout(
-                N_("no answer from {origin} within {timeout} s"),
-                request.resend_hint if method == "POST" else N_("Try again, or raise the timeout."),
-                origin=origin,
-                timeout=f"{self.timeout:g}",
-            ) from exc
-        except requests.exceptions.SSLError as exc:
-            _forget_variables(exc)
-            raise TransportError(
-                N_("secure connection to {origin} failed: {reason}"),
-                _tls_hint(exc, address),
-                origin=origin,
-                reason=reason_of(exc, clean),
-            ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
-            reason = reason_of(exc, clean)
-            refused = reason.id in (CONNECTION_REFUSED, HOST_NOT_FOUND)
-            raise TransportError(
-                N_("request to {origin} failed: {reason}"),
-                Message(N_("Check {address} and the network."), address=Message(address))
-                if refused or method != "POST"
-                else request.resend_hint,
-                origin=origin,
-                reason=reason,
-            ) from exc
+            raise self._failed(request, origin, exc, clean) from exc
         return Response(response.status_code, raw, response.headers, response.reason or "")
+
+    def _failed(
+        self, request: Request, origin: str, exc: BaseException, clean: ServerText
+    ) -> TransportError:
+        """No answer came: why, and what to do (a POST's answer lost may have been acted on)."""
+        check = Message(
+            N_("Check {address} and the network."), address=Message(request.address_name)
+        )
+        timeout = f"{self.timeout:g}"
+        posted = request.method == "POST"
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            text = N_("could not connect to {origin} within {timeout} s")
+            return RequestTimeout(text, check, origin=origin, timeout=timeout)
+        if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+            hint = request.resend_hint if posted else N_("Try again, or raise the timeout.")
+            text = N_("no answer from {origin} within {timeout} s")
+            return RequestTimeout(text, hint, origin=origin, timeout=timeout)
+        reason = reason_of(exc, clean)
+        if isinstance(exc, requests.exceptions.SSLError):
+            text = N_("secure connection to {origin} failed: {reason}")
+            tls_hint = _tls_hint(exc, request.address_name)
+            return TransportError(text, tls_hint, origin=origin, reason=reason)
+        refused = reason.id in (CONNECTION_REFUSED, HOST_NOT_FOUND)
+        advice = check if refused or not posted else request.resend_hint
+        text = N_("request to {origin} failed: {reason}")
+        return TransportError(text, advice, origin=origin, reason=reason)
 
     def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
         """One GET to a service's URL without a token: the HTTP status (None when no answer
