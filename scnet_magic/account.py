@@ -207,7 +207,7 @@ class AccountApi:
         listed = [entry for entry in entries if isinstance(entry, dict)]
         # With a region's token the list should hold that region; if it names none of them,
         # take the entries in the order given.
-        same = [entry for entry in listed if _is_region(entry, region)]
+        same = [entry for entry in listed if {region.id, region.name} & set(_region_names(entry))]
         for entry in same or listed:
             url = first_usable_url(entry.get("aiUrls"))
             if url is not None:
@@ -342,11 +342,12 @@ def _platform(entry: object) -> bool:
 
 
 def _region_names(entry: dict[str, Any]) -> tuple[str, ...]:
-    """How an entry names its region: its ids, then its name (last, as a message shows it)."""
+    """How an entry names its region: its ids, then its names (the last as a message shows it)."""
     names = [str(entry[key]).strip() for key in ("clusterId", "id") if entry.get(key) is not None]
-    name = entry.get("clusterName")
-    if isinstance(name, str) and name.strip():
-        names.append(name.strip())
+    for key in ("name", "clusterName"):
+        name = entry.get(key)
+        if isinstance(name, str) and name.strip():
+            names.append(name.strip())
     return tuple(names)
 
 
@@ -398,12 +399,6 @@ def _regions(data: object) -> tuple[Region, ...]:
     return tuple(regions)
 
 
-def _is_region(entry: dict[str, Any], region: Region) -> bool:
-    ids = {str(entry.get(key)).strip() for key in ("id", "clusterId") if entry.get(key) is not None}
-    names = {entry.get(key) for key in ("name", "clusterName")}
-    return region.id in ids or region.name in names
-
-
 def _enabled(flag: object) -> bool:
     # Documented as a flag; some answers carry it as text.
     return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
@@ -411,11 +406,8 @@ def _enabled(flag: object) -> bool:
 
 def _api_base(url: str) -> str:
     """An aiUrls entry as a base URL: the client appends /ai/openapi/..., so drop a final /ai."""
-    text = url.strip().rstrip("/")
-    if text.endswith("/ai"):
-        text = text[: -len("/ai")]
     try:
-        return validation.validate_base_url(text)
+        return validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
     except InvalidInput as exc:
         raise MalformedResponse(
             Message(N_("the region's address is not usable ({problem})"), problem=exc),
