@@ -394,6 +394,7 @@ class Account:
     def choose(self, wanted: str | None) -> Region:
         """The region named ``wanted`` (id, name, or a unique part of the name), or the only one."""
         usable = self.usable
+        labels = ", ".join(region.label for region in usable)
         if wanted is None:
             if len(usable) == 1:
                 return usable[0]
@@ -405,7 +406,7 @@ class Account:
                 self._unusable(),
                 user=self.user,
                 count=len(usable),
-                regions=", ".join(region.label for region in usable),
+                regions=labels,
             )
         key = wanted.strip()
         matches = [r for r in self.regions if key in (r.id, r.name)]
@@ -421,13 +422,7 @@ class Account:
         if not matches:
             raise LoginError(
                 N_("account {user} has no region {name}"),
-                Sentences(
-                    Message(
-                        N_("Regions: {regions}."),
-                        regions=", ".join(region.label for region in usable),
-                    ),
-                    self._unusable(),
-                ),
+                Sentences(Message(N_("Regions: {regions}."), regions=labels), self._unusable()),
                 user=self.user,
                 name=repr(key),
             )
@@ -443,7 +438,7 @@ class Account:
                         "Choose another region ({regions}), or check the account in the SCNet "
                         "console."
                     ),
-                    regions=", ".join(r.label for r in usable),
+                    regions=labels,
                 ),
                 region=region.label,
             )

@@ -229,9 +229,7 @@ def validate_timeout(value: object) -> float:
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InvalidInput(
-            N_("timeout must be a positive number of seconds, got {value}"), value=_shown(value)
-        ) from None
+        seconds = math.nan  # refused below, as every other value that is not a number
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidInput(
             N_("timeout must be a positive number of seconds, got {value}"), value=_shown(value)
