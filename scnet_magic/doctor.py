@@ -10,7 +10,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from .config import Settings
 from .endpoints import Endpoint
 from .errors import InvalidInput, ScnetError, one_line
 from .i18n import N_, Message, _
+from .server_text import ServerText
 from .transport import HttpTransport, Request, Response, Transport
 
 PASS, FAIL, INFO = "pass", "fail", "info"
@@ -301,31 +302,18 @@ def diagnose(
     checks += compare(recorder.answers)
     checks += _guards()
     # Whatever a server echoes goes nowhere with the token in it (a refusal quoting it).
-    hide = _Redact(settings.token)
+    hide = ServerText({settings.token: "token"} if settings.token else {}).hide
     return Diagnosis(
         [Check(c.state, hide(c.text), hide(c.hint)) for c in checks],
-        [Answer(hide(a.endpoint), a.status, a.code, hide.shape(a.data)) for a in recorder.answers],
+        [Answer(hide(a.endpoint), a.status, a.code, _keys(hide, a.data)) for a in recorder.answers],
     )
 
 
-class _Redact:
-    """Takes ``token`` and each of its dot-separated parts out of a text or a shape."""
-
-    def __init__(self, token: str | None) -> None:
-        parts = [token, *token.split(".")] if token else []
-        self._secrets = sorted({p for p in parts if len(p) >= 8}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "…")
-        return text
-
-    def shape(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {self(key): self.shape(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.shape(item) for item in value]
-        return value
+def _keys(hide: Callable[[str], str], value: Any) -> Any:
+    """A shape with ``hide`` applied to its keys (its other strings are JSON types' names)."""
+    if isinstance(value, dict):
+        return {hide(key): _keys(hide, item) for key, item in value.items()}
+    return [_keys(hide, item) for item in value] if isinstance(value, list) else value
 
 
 def check(state: str, text: str, hint: str = "", **values: object) -> Check:
