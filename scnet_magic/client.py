@@ -66,9 +66,9 @@ class ScnetClient:
 
     Settings not given come from the environment or the config file; ``settings`` gives them
     all, already resolved. The token appears in no repr, message or log. ``transport`` sends
-    the requests (by default over HTTP; ``MockTransport`` answers in memory). ``language``
-    ("en", "zh") is the language messages are written in from then on, as
-    ``%config ScnetMagics.language`` sets it for the magics.
+    the requests (by default over HTTP; ``MockTransport`` answers in memory). ``ac_url``: the
+    platform host, where booting goes. ``language`` ("en", "zh"): the language messages are
+    written in from then on, as ``%config ScnetMagics.language`` sets it for the magics.
     """
 
     def __init__(
