@@ -13,7 +13,7 @@ from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
 from .. import validation
-from ..errors import sentences
+from ..errors import Sentences
 from ..i18n import N_, Message, _
 from .base import SessionMagics
 from .line import ask, forget_input, parse, readable_arguments, split
@@ -44,12 +44,12 @@ class AccountMagics(SessionMagics):
                 # the input history: take it out of there too.
                 forget_input(self.shell, values)
                 raise UsageError(
-                    sentences(
-                        _(
+                    Sentences(
+                        N_(
                             "%scnet_token takes no value on the line; the line was removed from "
                             "this session's input history"
                         ),
-                        _(
+                        N_(
                             "If it was a token, it has been seen: replace it with a new one. "
                             "Run %scnet_token alone and paste the token at the prompt."
                         ),

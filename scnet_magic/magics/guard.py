@@ -12,7 +12,7 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic_arguments import argument
 
 from ..arguments import gives_a_value
-from ..errors import sentences
+from ..errors import Sentences
 from ..i18n import N_, Message, _
 from .line import forget_input, parse, readable_arguments
 
@@ -31,12 +31,12 @@ def refuse_password_on_line(words: list[str], shell: Any) -> None:
         return
     forget_input(shell, [value for value in _values(words) if value])
     raise UsageError(
-        sentences(
-            _(
+        Sentences(
+            N_(
                 "--protect takes no value: the password is never given on the line; the line "
                 "was removed from this session's input history"
             ),
-            _(
+            N_(
                 "It has been seen all the same: choose another password. Give --protect alone "
                 "and type it at the hidden prompt, or set SCNET_GUARD_PASSWORD."
             ),
