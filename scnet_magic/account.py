@@ -280,11 +280,8 @@ def address_hint(exc: HttpError | ApiError, url: str, host: Host) -> HttpError |
 
 
 def first_usable_url(addresses: object) -> str | None:
-    """The first usable ``url`` of a list of ``{"url": …, "enable": …}`` entries.
-
-    ``enable`` comes as a boolean or as the text "true"/"false"; an entry without it is usable
-    (the page asks to check the flag only when several URLs are given: get-center-info.html).
-    """
+    """The first usable ``url`` of a list of ``{"url": …, "enable": …}`` entries (an entry
+    without ``enable`` is usable: get-center-info.html checks it only among several)."""
     for item in addresses if isinstance(addresses, list) else ():
         if not isinstance(item, dict) or not _enabled(item.get("enable", True)):
             continue
@@ -295,13 +292,10 @@ def first_usable_url(addresses: object) -> str | None:
 
 
 def renewed_token(data: object, region: str | None = None) -> object:
-    """The token in a renewal answer: a bare string (a public client reads it so), an object
-    with ``token``, or a list of either (the page, renewal-token.html: "区域信息列表").
-
-    From a list: never the platform's own entry (clusterId 0, as in the token answer); the
-    entry of ``region`` (an id or a name) when entries name their region, else the only one.
-    Several regions and none known is a :class:`LoginError`: a guess could save another
-    region's token, which this region's address would refuse.
+    """The token in a renewal answer: a bare string, an object with ``token``, or a list of
+    either (renewal-token.html: "区域信息列表"). From a list: never the platform's own entry;
+    the entry of ``region`` (an id or a name), else the only one. Several regions and none
+    known is a :class:`LoginError`: a guess could save a token this region would refuse.
     """
     if not isinstance(data, list):
         return data.get("token") if isinstance(data, dict) else data
@@ -417,13 +411,9 @@ def _api_base(url: str) -> str:
 
 
 def check_notebook_api(transport: Transport, base_url: str, token: str, region: str) -> None:
-    """Fail with a clear message when ``base_url`` serves no notebook API: the first notebook
-    call at a region's AI address, made while signing in.
-
-    Some regions list an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...``
-    path; found at sign-in, that is said while the user can still choose another region,
-    instead of on the first start and after the address was saved.
-    """
+    """Fail with a clear message when ``base_url`` serves no notebook API (some regions list
+    an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...`` path): said at
+    sign-in, while the user can still choose another region, not at the first start."""
     try:
         transport.call(
             Request.to(
@@ -538,9 +528,7 @@ def token_state(
 def _platform_api(
     ac_url: str | None, timeout: float | None, transport: Transport | None
 ) -> AccountApi:
-    """The platform host's calls at the address and timeout given; what is not given is looked
-    up (front ends and clients pass both from the settings they already hold, so nothing is
-    read twice)."""
+    """The platform host's calls at the address and timeout given, else looked up."""
     if ac_url is None or timeout is None:
         settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
         ac_url, timeout = settings.ac_url, settings.timeout
