@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..i18n import _
+from ..i18n import N_, Message, _
 from . import manage
 
 EXIT_OK = 0
@@ -123,7 +123,9 @@ def _password_from(path: Path | None) -> str:
     else:
         info = path.stat()
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) or info.st_uid != os.getuid():
-            raise ValueError(_("{path} must be readable by you only (chmod 600)").format(path=path))
+            raise ValueError(
+                Message(N_("{path} must be readable by you only (chmod 600)"), path=path)
+            )
         data = path.read_bytes()
     return data.decode("utf-8").removesuffix("\n").removesuffix("\r")
 
