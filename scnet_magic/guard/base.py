@@ -17,8 +17,7 @@ from tornado import web
 from tornado.httputil import url_concat
 
 from ..i18n import N_, _, using
-from . import auth
-from .manage import GUARD_HEADER
+from . import GUARD_HEADER, auth
 from .turns import Turns
 
 log = logging.getLogger("scnet_magic.guard")

@@ -1,6 +1,6 @@
 """The guard process itself: ``python -m scnet_magic.guard serve ...``, as
-:func:`.manage.start_guard` launches it. It takes the password from standard input or a file
-private to the user, never from its arguments or environment. (People start, list and stop
+:func:`.start_guard` launches it. It takes the password from standard input, never from its
+arguments or environment. (People start, list and stop
 guards with ``scnet guard``, ``%scnet_guard`` or ``--protect``.)
 """
 
@@ -14,13 +14,12 @@ import logging.handlers
 import os
 import resource
 import signal
-import stat
 import sys
 import time
 from pathlib import Path
 
 from ..i18n import _
-from . import manage
+from . import GuardRecord, has_exited, log_path, remove_record, write_record
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,23 +40,17 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--guard-id", required=True)
     parser.add_argument("--ends-with", type=int, default=None)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--password-stdin", action="store_true")
-    source.add_argument("--password-file", type=Path)
+    parser.add_argument("--password-stdin", action="store_true", required=True)
     args = parser.parse_args(argv)
 
-    # Imported here: the management commands need neither tornado nor scrypt.
+    # Imported here: without "serve" the process needs neither tornado nor scrypt.
     from tornado.netutil import bind_sockets
 
     from .auth import PasswordHash
     from .base import Guard
     from .proxy import serve_until
 
-    try:
-        password = _password_from(args.password_file)
-    except (OSError, ValueError) as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
+    password = sys.stdin.buffer.read().decode("utf-8").removesuffix("\n").removesuffix("\r")
     if not password:
         print(_("the guard's password must not be empty"), file=sys.stderr)
         return EXIT_USAGE
@@ -78,8 +71,8 @@ def serve(argv: list[str]) -> int:
     if os.fork() != 0:
         os._exit(EXIT_OK)
     _detach_stdio()
-    _log_to(manage.log_path(args.guard_id))
-    record = manage.GuardRecord(
+    _log_to(log_path(args.guard_id))
+    record = GuardRecord(
         port=int(sockets[0].getsockname()[1]),
         upstream_port=args.upstream_port,
         pid=os.getpid(),
@@ -88,7 +81,7 @@ def serve(argv: list[str]) -> int:
         host=args.host,
         ends_with=args.ends_with,
     )
-    manage.write_record(record)
+    write_record(record)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -105,27 +98,16 @@ def serve(argv: list[str]) -> int:
     try:
         asyncio.run(run())
     finally:
-        manage.remove_record(record)
+        remove_record(record)
     return EXIT_OK
 
 
 async def _stop_when_ended(pid: int, stop: asyncio.Event) -> None:
     """Set ``stop`` once process ``pid`` has ended (the sandbox's, killed with its kernel
     perhaps): a guard in front of services that ended with it only misleads."""
-    while not manage.has_exited(pid):
+    while not has_exited(pid):
         await asyncio.sleep(ENDS_WITH_INTERVAL)
     stop.set()
-
-
-def _password_from(path: Path | None) -> str:
-    if path is None:
-        data = sys.stdin.buffer.read()
-    else:
-        info = path.stat()
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) or info.st_uid != os.getuid():
-            raise ValueError(_("{path} must be readable by you only (chmod 600)").format(path=path))
-        data = path.read_bytes()
-    return data.decode("utf-8").removesuffix("\n").removesuffix("\r")
 
 
 def _detach_stdio() -> None:

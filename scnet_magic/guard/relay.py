@@ -39,10 +39,9 @@ from tornado.simple_httpclient import SimpleAsyncHTTPClient
 from tornado.tcpclient import TCPClient
 
 from ..i18n import N_
-from . import auth, hop_by_hop
+from . import GUARD_HEADER, auth, hop_by_hop
 from .base import UPSTREAM_HOST, GuardHandler, Verdict, log
 from .hop_by_hop import HOP_BY_HOP
-from .manage import GUARD_HEADER
 
 UNLIMITED_BODY = 2**62
 # The most read from the visitor's socket at once: tornado allocates a buffer of this size for
