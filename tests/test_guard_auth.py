@@ -15,7 +15,6 @@ from scnet_magic.guard import auth
 from scnet_magic.guard.base import Guard
 from scnet_magic.guard.hop_by_hop import connection_tokens
 from scnet_magic.guard.relay import framing_problem, origin_form
-from scnet_magic.guard.turns import Turns
 
 
 class Clock:
@@ -145,9 +144,9 @@ def test_the_throttle_locks_after_ten_failures_for_a_minute() -> None:
     clock = Clock()
     throttle = auth.Throttle(clock)
     for _ in range(9):
-        throttle.failed("10.0.0.1")
+        throttle.reserve("10.0.0.1")
     assert not throttle.locked("10.0.0.1")
-    throttle.failed("10.0.0.1")
+    throttle.reserve("10.0.0.1")
     assert throttle.locked("10.0.0.1")
     assert not throttle.locked("10.0.0.2")  # per address
     clock.now += auth.LOCKOUT
@@ -158,21 +157,21 @@ def test_failures_older_than_the_window_do_not_count() -> None:
     clock = Clock()
     throttle = auth.Throttle(clock)
     for _ in range(9):
-        throttle.failed("10.0.0.1")
+        throttle.reserve("10.0.0.1")
     clock.now += auth.FAILURE_WINDOW + 1
-    throttle.failed("10.0.0.1")
+    throttle.reserve("10.0.0.1")
     assert not throttle.locked("10.0.0.1")
 
 
 def test_a_success_takes_back_its_own_reservation_only() -> None:
     throttle = auth.Throttle(Clock())
     for _ in range(9):
-        throttle.failed("10.0.0.1")
+        throttle.reserve("10.0.0.1")
     assert throttle.reserve("10.0.0.1")  # the tenth check, counted before it runs
     assert throttle.locked("10.0.0.1") and not throttle.reserve("10.0.0.1")
     throttle.succeeded("10.0.0.1")  # ... and it succeeded
     assert not throttle.locked("10.0.0.1") and throttle.trusted("10.0.0.1")
-    throttle.failed("10.0.0.1")  # the nine earlier failures still count
+    throttle.reserve("10.0.0.1")  # the nine earlier failures still count
     assert throttle.locked("10.0.0.1")
 
 
@@ -254,7 +253,7 @@ def test_connection_tokens_are_read_from_lists_and_repeated_headers() -> None:
 
 def test_turns_go_round_the_visitors_and_end_for_those_who_wait_too_long() -> None:
     async def order() -> tuple[list[str], list[bool]]:
-        turns = Turns(burst=1, per_minute=600, wait_limit=0.5)  # one every 0.1 s
+        turns = auth.Turns(burst=1, per_minute=600, wait_limit=0.5)  # one every 0.1 s
         served: list[str] = []
 
         async def take(visitor: str) -> bool:
@@ -269,7 +268,7 @@ def test_turns_go_round_the_visitors_and_end_for_those_who_wait_too_long() -> No
         await asyncio.sleep(0)
         later = asyncio.ensure_future(take("b"))
         results = await asyncio.gather(*flood, later)
-        slow = Turns(burst=0, per_minute=1, wait_limit=0.2)  # a turn a minute: none in time
+        slow = auth.Turns(burst=0, per_minute=1, wait_limit=0.2)  # a turn a minute: none in time
         return served, [*results, await slow.take("c")]
 
     with ThreadPoolExecutor(1) as thread:

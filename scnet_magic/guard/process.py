@@ -27,9 +27,6 @@ EXIT_USAGE = 2
 LOG_BYTES = 1024 * 1024
 MAX_DESCRIPTORS = 65536
 ENDS_WITH_INTERVAL = 0.5  # seconds between two looks at the process a guard ends with
-# Bounds of the guard's server, for the tests: seconds to send a request's head, connections.
-IDLE_TIMEOUT_ENV = "SCNET_GUARD_IDLE_TIMEOUT"
-MAX_CONNECTIONS_ENV = "SCNET_GUARD_MAX_CONNECTIONS"
 
 
 def serve(argv: list[str]) -> int:
@@ -48,7 +45,7 @@ def serve(argv: list[str]) -> int:
 
     from .auth import PasswordHash
     from .base import Guard
-    from .proxy import serve_until
+    from .server import serve_until
 
     password = sys.stdin.buffer.read().decode("utf-8").removesuffix("\n").removesuffix("\r")
     if not password:
@@ -65,7 +62,7 @@ def serve(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    limits = _limits_from_environment()
+    _raise_descriptor_limit()
     # Forked before any event loop exists: the launcher's child exits at once, so the guard
     # is nobody's child (the kernel that started it never has to reap it).
     if os.fork() != 0:
@@ -91,7 +88,7 @@ def serve(argv: list[str]) -> int:
         watching = None
         if args.ends_with is not None:
             watching = asyncio.create_task(_stop_when_ended(args.ends_with, stop))
-        await serve_until(guard, sockets, stop, **limits)
+        await serve_until(guard, sockets, stop)
         if watching is not None:
             watching.cancel()
 
@@ -130,22 +127,12 @@ def _log_to(path: Path) -> None:
     logging.captureWarnings(True)
 
 
-def _limits_from_environment() -> dict[str, float]:
-    """As many descriptors as the system allows this process (one per connection), and the
-    server's bounds where the environment sets them (the tests shorten them)."""
+def _raise_descriptor_limit() -> None:
+    """As many descriptors as the system allows this process: one per connection."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = hard if hard != resource.RLIM_INFINITY else MAX_DESCRIPTORS
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, MAX_DESCRIPTORS), hard))
-    limits: dict[str, float] = {}
-    for variable, name in (
-        (IDLE_TIMEOUT_ENV, "idle_timeout"),
-        (MAX_CONNECTIONS_ENV, "max_connections"),
-    ):
-        value = os.environ.get(variable)
-        if value:
-            limits[name] = int(value) if name == "max_connections" else float(value)
-    return limits
 
 
 def main(argv: list[str] | None = None) -> int:
