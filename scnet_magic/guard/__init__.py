@@ -131,11 +131,6 @@ def log_path(guard_id: str) -> Path:
     return guard_dir() / f"{guard_id}.log"
 
 
-def rotated_log_path(guard_id: str) -> Path:
-    """Where the guard's log goes once full (RotatingFileHandler's name for it)."""
-    return guard_dir() / f"{guard_id}.log.1"
-
-
 def guard_environment() -> dict[str, str]:
     """The guard's environment: the few variables it needs, none that holds a secret."""
     return {
@@ -175,9 +170,10 @@ def remove_record(record: GuardRecord) -> None:
     if current is None or current.guard_id == record.guard_id:
         with contextlib.suppress(FileNotFoundError):
             record_path(record.port).unlink()
-    for log in (log_path(record.guard_id), rotated_log_path(record.guard_id)):
+    log = log_path(record.guard_id)
+    for path in (log, log.with_name(f"{log.name}.1")):  # the log, and where it rotates to
         with contextlib.suppress(FileNotFoundError):
-            log.unlink()
+            path.unlink()
 
 
 def _read(path: Path) -> GuardRecord | None:
@@ -330,72 +326,56 @@ def start_guard(
         validation.validate_port(port)
     password = validation.validate_guard_password(password)
     with starting_lock(upstream_port):
-        return _start_unlocked(
-            upstream_port, password, host=host, port=port, timeout=timeout, ends_with=ends_with
-        )
-
-
-def _start_unlocked(
-    upstream_port: int,
-    password: str,
-    *,
-    host: str,
-    port: int,
-    timeout: float,
-    ends_with: int | None,
-) -> GuardRecord:
-    existing = find_guard(upstream_port)
-    if existing is not None:
-        if _password_opens(existing, password):
-            return dataclasses.replace(existing, reused=True)
-        raise GuardError(
-            _(
-                "port {upstream} is already guarded on port {port} with another password; "
-                "stop that guard first (scnet guard --stop {port})"
-            ).format(upstream=upstream_port, port=existing.port)
-        )
-    guard_id = secrets.token_hex(8)
-    log = log_path(guard_id)
-    command = [
-        sys.executable,
-        "-m",
-        "scnet_magic.guard",
-        "serve",
-        f"--upstream-port={upstream_port}",
-        f"--port={port}",
-        f"--host={host}",
-        f"--guard-id={guard_id}",
-        "--password-stdin",  # never an argument or a variable: both show to other processes
-    ]
-    if ends_with is not None:
-        command.append(f"--ends-with={ends_with}")
-    descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(descriptor, "ab") as log_file:
-        # A session of its own, so that a kernel restart (which signals the kernel's process
-        # group) leaves it running; it forks once more, so it is never the kernel's child.
-        launcher = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            # Another user cannot read a process's environment, but a crash report or a
-            # debugging session can: the guard gets the password on stdin only, and no other
-            # secret of this shell.
-            env=guard_environment(),
-        )
-    try:
-        launcher.communicate(password.encode("utf-8"), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        launcher.kill()
-        launcher.wait()
-    if launcher.returncode != 0:
-        raise GuardError(_not_started(upstream_port, log))
-    record = _wait_until_listening(guard_id, timeout)
-    if record is None:
-        raise GuardError(_not_started(upstream_port, log))
-    return record
+        existing = find_guard(upstream_port)
+        if existing is not None:
+            if _password_opens(existing, password):
+                return dataclasses.replace(existing, reused=True)
+            raise GuardError(
+                _(
+                    "port {upstream} is already guarded on port {port} with another password; "
+                    "stop that guard first (scnet guard --stop {port})"
+                ).format(upstream=upstream_port, port=existing.port)
+            )
+        guard_id = secrets.token_hex(8)
+        log = log_path(guard_id)
+        command = [
+            sys.executable,
+            "-m",
+            "scnet_magic.guard",
+            "serve",
+            f"--upstream-port={upstream_port}",
+            f"--port={port}",
+            f"--host={host}",
+            f"--guard-id={guard_id}",
+            "--password-stdin",  # never an argument or a variable: both show to other processes
+        ]
+        if ends_with is not None:
+            command.append(f"--ends-with={ends_with}")
+        descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as log_file:
+            # A session of its own, so that a kernel restart (which signals the kernel's process
+            # group) leaves it running; it forks once more, so it is never the kernel's child.
+            launcher = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                # Another user cannot read a process's environment, but a crash report or a
+                # debugging session can: the guard gets the password on stdin only, and no other
+                # secret of this shell.
+                env=guard_environment(),
+            )
+        try:
+            launcher.communicate(password.encode("utf-8"), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()
+        record = _wait_until_listening(guard_id, timeout) if launcher.returncode == 0 else None
+        if record is None:
+            raise GuardError(_not_started(upstream_port, log))
+        return record
 
 
 def _wait_until_listening(guard_id: str, timeout: float) -> GuardRecord | None:

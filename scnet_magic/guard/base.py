@@ -100,17 +100,12 @@ class GuardHandler(web.RequestHandler):
         return None  # tornado would otherwise add an ETag of its own to the service's answers
 
     @property
-    def peer(self) -> str:
-        # The socket's peer, never a header: a visitor cannot pick whose failures count.
-        return self.request.remote_ip or ""
-
-    @property
     def visitor(self) -> str:
-        """Whose failures this request's check counts against (see :func:`.auth.visitor_key`)."""
+        """Whose failures this request's check counts against (see :func:`.auth.visitor_key`):
+        the socket's peer is never taken from a header, so that a visitor cannot pick it."""
         headers = self.request.headers
-        return auth.visitor_key(
-            self.peer, headers.get_list("X-Forwarded-For"), headers.get("Cookie")
-        )
+        peer = self.request.remote_ip or ""
+        return auth.visitor_key(peer, headers.get_list("X-Forwarded-For"), headers.get("Cookie"))
 
     @property
     def language(self) -> str:
