@@ -10,9 +10,8 @@ it: nothing is filled in (no User-Agent, no Content-Type the visitor never claim
 Bodies stream both ways with flow control: the visitor's next piece is read only once the
 previous one has gone to the service's socket, and the service's only once the previous one
 has gone to the visitor's (tornado awaits what a message's ``data_received`` returns), so
-memory stays bounded whatever the size of an upload or download. An answer's
-headers leave as soon as they arrive when its length is unknown, so that server-sent events
-arrive as they are sent.
+memory stays bounded whatever the size of an upload or download. An answer's headers leave as
+soon as they arrive when its length is unknown, so that server-sent events arrive as sent.
 
 What the service learns of the visitor: ``X-Forwarded-For`` is always the socket's peer (the
 guard cannot tell a gateway's claim from a visitor's, and a service may trust that address);
@@ -213,9 +212,8 @@ class ProxyHandler(GuardHandler):
         connection = self.request.connection
         if isinstance(connection, HTTP1Connection):
             connection.set_max_body_size(UNLIMITED_BODY)
-        # Each request has a connection of its own, closed after the answer, and the guard
-        # holds it: when the visitor leaves, even before it connects, the guard cuts it rather
-        # than read a download (or an endless event stream) for nobody.
+        # Held here, so that a visitor who leaves (even before it connects) cuts it: no download
+        # or endless event stream is read for nobody.
         self.service = iostream.IOStream(socket.socket())
         self.answering = asyncio.ensure_future(self._ask_service(self.service))
 
