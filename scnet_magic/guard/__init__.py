@@ -347,7 +347,6 @@ def start_guard(
             f"--port={port}",
             f"--host={host}",
             f"--guard-id={guard_id}",
-            "--password-stdin",  # never an argument or a variable: both show to other processes
         ]
         if ends_with is not None:
             command.append(f"--ends-with={ends_with}")
@@ -357,7 +356,7 @@ def start_guard(
             # group) leaves it running; it forks once more, so it is never the kernel's child.
             launcher = subprocess.Popen(
                 command,
-                stdin=subprocess.PIPE,
+                stdin=subprocess.PIPE,  # the password: never an argument, which any user sees
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -1,7 +1,7 @@
 """The guard process itself: ``python -m scnet_magic.guard serve ...``, as
-:func:`.start_guard` launches it. It takes the password from standard input, never from its
-arguments or environment. (People start, list and stop
-guards with ``scnet guard``, ``%scnet_guard`` or ``--protect``.)
+:func:`.start_guard` launches it. It reads the password from standard input, never from its
+arguments or environment. (People start, list and stop guards with ``scnet guard``,
+``%scnet_guard`` or ``--protect``.)
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--guard-id", required=True)
     parser.add_argument("--ends-with", type=int, default=None)
-    parser.add_argument("--password-stdin", action="store_true", required=True)
     args = parser.parse_args(argv)
 
     # Imported here: without "serve" the process needs neither tornado nor scrypt.
