@@ -387,13 +387,10 @@ def _wait_until_listening(guard_id: str, timeout: float) -> GuardRecord | None:
     return None
 
 
-def probe_host(record: GuardRecord) -> str:
-    """Where this machine reaches a guard: loopback when it listens on every address."""
-    return "127.0.0.1" if record.host in ("", "0.0.0.0", "::") else record.host
-
-
 def _request(record: GuardRecord, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
-    connection = http.client.HTTPConnection(probe_host(record), record.port, timeout=PROBE_TIMEOUT)
+    # Loopback for a guard that listens on every address.
+    host = "127.0.0.1" if record.host in ("", "0.0.0.0", "::") else record.host
+    connection = http.client.HTTPConnection(host, record.port, timeout=PROBE_TIMEOUT)
     connection.request("GET", path, headers=headers)
     response = connection.getresponse()
     response.read()
