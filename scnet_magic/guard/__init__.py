@@ -168,12 +168,10 @@ def remove_record(record: GuardRecord) -> None:
     """Remove a guard's record and log, unless a newer guard has taken its port since."""
     current = _read(record_path(record.port))
     if current is None or current.guard_id == record.guard_id:
-        with contextlib.suppress(FileNotFoundError):
-            record_path(record.port).unlink()
+        record_path(record.port).unlink(missing_ok=True)
     log = log_path(record.guard_id)
     for path in (log, log.with_name(f"{log.name}.1")):  # the log, and where it rotates to
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        path.unlink(missing_ok=True)
 
 
 def _read(path: Path) -> GuardRecord | None:
@@ -422,8 +420,7 @@ def _not_started(upstream_port: int, log: Path) -> str:
     except OSError:
         lines = []
     reason = lines[-1] if lines else _("no message")
-    with contextlib.suppress(FileNotFoundError):
-        log.unlink()
+    log.unlink(missing_ok=True)
     return _("the guard for port {port} did not start: {reason}").format(
         port=upstream_port, reason=reason
     )
