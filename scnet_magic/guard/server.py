@@ -59,6 +59,13 @@ ACCEPT_PAUSE = 0.5  # seconds without accepting once out of descriptors
 REPORT_EVERY = 60.0  # seconds between two lines about it
 ACCEPTS_PER_TURN = 128
 OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# The guard's own forms are small; the relay lifts the limit for the requests it streams on.
+FORM_BODY_LIMIT = 64 * 1024
+# Tornado answers the service's pings itself and the browser's too, so without pings of its
+# own the browser's leg would look idle to the platform's gateway during a long computation.
+WEBSOCKET_PING_INTERVAL = 30.0
+
+FOREIGN_FORM = N_("Forbidden: a page of another site cannot sign in or out here.")
 
 
 def connection_limit(wanted: int = MAX_CONNECTIONS) -> int:
@@ -155,15 +162,6 @@ class GuardServer(HTTPServer):
         )
         self._last_report = now
         self._unreported = 0
-
-
-# The guard's own forms are small; the relay lifts the limit for the requests it streams on.
-FORM_BODY_LIMIT = 64 * 1024
-# Tornado answers the service's pings itself and the browser's too, so without pings of its
-# own the browser's leg would look idle to the platform's gateway during a long computation.
-WEBSOCKET_PING_INTERVAL = 30.0
-
-FOREIGN_FORM = N_("Forbidden: a page of another site cannot sign in or out here.")
 
 
 class StatusHandler(GuardHandler):
