@@ -13,7 +13,7 @@ from tornado.httputil import HTTPHeaders
 
 from scnet_magic.guard import auth
 from scnet_magic.guard.base import Guard
-from scnet_magic.guard.hop_by_hop import connection_tokens
+from scnet_magic.guard.hop_by_hop import connection_tokens, end_to_end
 from scnet_magic.guard.relay import framing_problem, origin_form
 
 
@@ -249,6 +249,13 @@ def test_connection_tokens_are_read_from_lists_and_repeated_headers() -> None:
     repeated.add("Connection", "close")
     assert connection_tokens(repeated.get_list("Connection")) == {"x-private", "close"}
     assert connection_tokens(HTTPHeaders().get_list("Connection")) == frozenset()
+
+
+def test_end_to_end_keeps_what_a_proxy_passes_on() -> None:
+    headers = [("Connection", "X-Private"), ("X-Private", "1"), ("Keep-Alive", "5")]
+    headers += [("X-Scnet-Guard", "id"), ("Accept", "*/*"), ("accept", "text/html")]
+    passed = end_to_end(headers, ["X-Private"], {"X-Scnet-Guard"})
+    assert passed == [("Accept", "*/*"), ("accept", "text/html")]
 
 
 def test_turns_go_round_the_visitors_and_end_for_those_who_wait_too_long() -> None:
