@@ -1,19 +1,9 @@
 """Signing in with an access key pair, and the platform's account calls.
 
-SCNet is laid out on three kinds of host (``scnet-api.md``, section 5):
-
-1. the login host (``https://api.scnet.cn``, ``SCNET_LOGIN_URL``): ``POST /api/user/v3/tokens``
-   with the headers ``user``, ``accessKey``, ``timestamp`` and ``signature`` (HMAC-SHA256 of
-   the compact JSON of the first three, keyed with the secret key, which itself is never sent)
-   gives one token per region;
-2. the platform host (``https://www.scnet.cn``, ``SCNET_AC_URL``): every ``/ac/...`` call —
-   region discovery (``/ac/openapi/v2/center``), renewal and the token check — with a
-   **region's** token, never the platform-level one;
-3. the region's AI address, found by region discovery: the notebook APIs
-   (:class:`~scnet_magic.client.ScnetClient`).
-
-No prompts and no HTML here: a front end hands in an ``ask`` callable for missing credentials
-and renders the results. The secret key only signs; it is kept nowhere after signing in.
+The login host gives one token per region for a signed request (the secret key only signs:
+it is never sent, and kept nowhere after signing in); the platform host (``/ac/...``) finds a
+region's AI address, renews and checks a **region's** token (see :mod:`scnet_magic.endpoints`).
+No prompts and no HTML here: a front end hands in an ``ask`` callable for missing credentials.
 """
 
 from __future__ import annotations
@@ -37,22 +27,11 @@ from .errors import (
     LoginError,
     MalformedResponse,
     ScnetError,
+    Sentences,
 )
 from .i18n import N_, Message, _
 from .models import Account, Login, Region, TokenState
-from .transport import HttpTransport, Request, Transport, json_type
-
-__all__ = [
-    "AccountApi",
-    "Credentials",
-    "open_region",
-    "renew_token",
-    "request_account",
-    "sign",
-    "sign_in",
-    "signed_text",
-    "token_state",
-]
+from .transport import HttpTransport, Request, Transport, wrong_type
 
 # The token endpoint lists a platform-level token under this id; it is not a region.
 PLATFORM_CLUSTER_ID = "0"
@@ -223,18 +202,12 @@ class AccountApi:
         # object (lql341/scnet-hpc scripts/scnet_sdk/client.py). Accept both.
         entries = [data] if isinstance(data, dict) else data
         if not isinstance(entries, list):
-            raise MalformedResponse(
-                Message(
-                    N_("'data' of the region list is {type}, expected an object or a list"),
-                    type=json_type(data),
-                ),
-                200,
-                "",
-            )
+            message = N_("'data' of the region list is {type}, expected an object or a list")
+            raise wrong_type(message, data, quoted=False)
         listed = [entry for entry in entries if isinstance(entry, dict)]
         # With a region's token the list should hold that region; if it names none of them,
         # take the entries in the order given.
-        same = [entry for entry in listed if _is_region(entry, region)]
+        same = [entry for entry in listed if {region.id, region.name} & set(_region_names(entry))]
         for entry in same or listed:
             url = first_usable_url(entry.get("aiUrls"))
             if url is not None:
@@ -254,12 +227,7 @@ class AccountApi:
             envelope = self._call(endpoints.RENEW, {"token": token})
         except ApiError as exc:
             if exc.code in REFUSED_TOKEN_CODES:
-                raise ApiError(
-                    exc.code,
-                    exc.msg,
-                    exc.status,
-                    hint=N_("The token can no longer be renewed; sign in again."),
-                ) from None
+                exc.with_hint(N_("The token can no longer be renewed; sign in again."))
             raise
         candidate = renewed_token(envelope.get("data"), region)
         if candidate == server_text.hidden("token"):
@@ -307,20 +275,13 @@ def address_hint(exc: HttpError | ApiError, url: str, host: Host) -> HttpError |
     redirect, or a 404 (with or without an envelope: another host's endpoint is unknown)."""
     if not (exc.status == 404 or 300 <= exc.status < 400):
         return exc
-    hint = Message(
-        N_("Check the address {url} (set with {variable})."), url=url, variable=host.variable
-    )
-    if isinstance(exc, ApiError):
-        return ApiError(exc.code, exc.msg, exc.status, hint=hint)
-    return HttpError(exc.status, exc.reason, exc.body, hint)
+    hint = N_("Check the address {url} (set with {variable}).")
+    return exc.with_hint(Message(hint, url=url, variable=host.variable))
 
 
 def first_usable_url(addresses: object) -> str | None:
-    """The first usable ``url`` of a list of ``{"url": …, "enable": …}`` entries.
-
-    ``enable`` comes as a boolean or as the text "true"/"false"; an entry without it is usable
-    (the page asks to check the flag only when several URLs are given: get-center-info.html).
-    """
+    """The first usable ``url`` of a list of ``{"url": …, "enable": …}`` entries (an entry
+    without ``enable`` is usable: get-center-info.html checks it only among several)."""
     for item in addresses if isinstance(addresses, list) else ():
         if not isinstance(item, dict) or not _enabled(item.get("enable", True)):
             continue
@@ -331,13 +292,10 @@ def first_usable_url(addresses: object) -> str | None:
 
 
 def renewed_token(data: object, region: str | None = None) -> object:
-    """The token in a renewal answer: a bare string (a public client reads it so), an object
-    with ``token``, or a list of either (the page, renewal-token.html: "区域信息列表").
-
-    From a list: never the platform's own entry (clusterId 0, as in the token answer); the
-    entry of ``region`` (an id or a name) when entries name their region, else the only one.
-    Several regions and none known is a :class:`LoginError`: a guess could save another
-    region's token, which this region's address would refuse.
+    """The token in a renewal answer: a bare string, an object with ``token``, or a list of
+    either (renewal-token.html: "区域信息列表"). From a list: never the platform's own entry;
+    the entry of ``region`` (an id or a name), else the only one. Several regions and none
+    known is a :class:`LoginError`: a guess could save a token this region would refuse.
     """
     if not isinstance(data, list):
         return data.get("token") if isinstance(data, dict) else data
@@ -378,15 +336,16 @@ def _platform(entry: object) -> bool:
 
 
 def _region_names(entry: dict[str, Any]) -> tuple[str, ...]:
-    """How an entry names its region: its ids, then its name (last, as a message shows it)."""
+    """How an entry names its region: its ids, then its names (the last as a message shows it)."""
     names = [str(entry[key]).strip() for key in ("clusterId", "id") if entry.get(key) is not None]
-    name = entry.get("clusterName")
-    if isinstance(name, str) and name.strip():
-        names.append(name.strip())
+    for key in ("name", "clusterName"):
+        name = entry.get(key)
+        if isinstance(name, str) and name.strip():
+            names.append(name.strip())
     return tuple(names)
 
 
-def _refusal_hint(exc: ApiError) -> str:
+def _refusal_hint(exc: ApiError) -> str | Message:
     text = exc.msg.casefold()
     if "timestamp" in text or "时间" in text:
         return CLOCK_HINT
@@ -394,23 +353,16 @@ def _refusal_hint(exc: ApiError) -> str:
         return KEYS_HINT
     if exc.code in ("10001", "10007") and exc.info is not None:
         return exc.info.hint
-    return (
-        _(KEYS_HINT)
-        + " "
-        + _("If they are right, check this machine's clock: it signs the request.")
+    return Sentences(
+        KEYS_HINT, N_("If they are right, check this machine's clock: it signs the request.")
     )
 
 
 def _regions(data: object) -> tuple[Region, ...]:
     if not isinstance(data, list):
         # No preview: the answer may hold tokens.
-        raise MalformedResponse(
-            Message(
-                N_("'data' of the token answer is {type}, expected a list"), type=json_type(data)
-            ),
-            200,
-            "",
-        )
+        message = N_("'data' of the token answer is {type}, expected a list")
+        raise wrong_type(message, data, quoted=False)
     regions = []
     for entry in data:
         if not isinstance(entry, dict):
@@ -441,12 +393,6 @@ def _regions(data: object) -> tuple[Region, ...]:
     return tuple(regions)
 
 
-def _is_region(entry: dict[str, Any], region: Region) -> bool:
-    ids = {str(entry.get(key)).strip() for key in ("id", "clusterId") if entry.get(key) is not None}
-    names = {entry.get(key) for key in ("name", "clusterName")}
-    return region.id in ids or region.name in names
-
-
 def _enabled(flag: object) -> bool:
     # Documented as a flag; some answers carry it as text.
     return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
@@ -454,27 +400,20 @@ def _enabled(flag: object) -> bool:
 
 def _api_base(url: str) -> str:
     """An aiUrls entry as a base URL: the client appends /ai/openapi/..., so drop a final /ai."""
-    text = url.strip().rstrip("/")
-    if text.endswith("/ai"):
-        text = text[: -len("/ai")]
     try:
-        return validation.validate_base_url(text)
+        return validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
     except InvalidInput as exc:
         raise MalformedResponse(
-            Message(N_("the region's address is not usable ({problem})"), problem=exc.message),
+            Message(N_("the region's address is not usable ({problem})"), problem=exc),
             200,
             "",
         ) from None
 
 
 def check_notebook_api(transport: Transport, base_url: str, token: str, region: str) -> None:
-    """Fail with a clear message when ``base_url`` serves no notebook API: the first notebook
-    call at a region's AI address, made while signing in.
-
-    Some regions list an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...``
-    path; found at sign-in, that is said while the user can still choose another region,
-    instead of on the first start and after the address was saved.
-    """
+    """Fail with a clear message when ``base_url`` serves no notebook API (some regions list
+    an ``aiUrls`` host that answers 404 for every ``/ai/openapi/v2/...`` path): said at
+    sign-in, while the user can still choose another region, not at the first start."""
     try:
         transport.call(
             Request.to(
@@ -589,9 +528,7 @@ def token_state(
 def _platform_api(
     ac_url: str | None, timeout: float | None, transport: Transport | None
 ) -> AccountApi:
-    """The platform host's calls at the address and timeout given; what is not given is looked
-    up (front ends and clients pass both from the settings they already hold, so nothing is
-    read twice)."""
+    """The platform host's calls at the address and timeout given, else looked up."""
     if ac_url is None or timeout is None:
         settings = config.resolve_login(ac_url=ac_url, timeout=timeout, keys=False)
         ac_url, timeout = settings.ac_url, settings.timeout
@@ -614,7 +551,7 @@ def pick_region(
     while True:
         answer = read_line(_("Region number (1-{count}): ").format(count=len(usable)))
         if not answer:
-            raise ConfigError(_("no region chosen"), _("Give --region NAME_OR_ID."))
+            raise ConfigError(N_("no region chosen"), N_("Give --region NAME_OR_ID."))
         text = answer.strip()
         if text.isdigit() and 1 <= int(text) <= len(usable):
             return usable[int(text) - 1]

@@ -1,7 +1,5 @@
-"""What the front ends' argument parsers share: ``type=`` callables for argparse, and a check
-of the words typed after an option. The magics, the ``scnet`` command and the sandbox's command
-all parse words with argparse; each check is :mod:`scnet_magic.validation`'s, its message
-turned into the usage error argparse reports.
+"""What the front ends' argparse parsers share: ``type=`` callables made of
+:mod:`scnet_magic.validation`'s checks, and a check of the words typed after an option.
 """
 
 from __future__ import annotations
@@ -19,8 +17,7 @@ SANDBOX_WORKDIR_HELP = N_(
 
 
 def seconds_argument(text: str) -> float:
-    """``validate_timeout`` as an argparse ``type`` (``--wait``, ``--timeout``): argparse
-    reports the message as a usage error."""
+    """``validate_timeout`` as an argparse ``type`` (``--wait``, ``--timeout``)."""
     try:
         return validate_timeout(text)
     except InvalidInput as exc:
@@ -28,9 +25,8 @@ def seconds_argument(text: str) -> float:
 
 
 def listen_port_argument(text: str) -> int:
-    """argparse ``type`` for a port to listen on (``scnet sandbox --port``, ``python -m
-    scnet_magic.sandbox --port``): 0 for any free one, or 1 to 65535. Checked here so that a
-    port out of range is a usage error, not ``bind()``'s ``OverflowError``."""
+    """argparse ``type`` for a port to listen on: 0 for any free one, or 1 to 65535 (a usage
+    error, not ``bind()``'s ``OverflowError``)."""
     if text.strip() == "0":
         return 0
     try:

@@ -1,10 +1,8 @@
 """Every setting, resolved once per call into one immutable :class:`Settings`.
 
 First hit wins: explicit argument, session value (``%config ScnetMagics.x``, ``%scnet_token``),
-environment (``SCNET_TOKEN``, ``SCNET_BASE_URL``, ``SCNET_NOTEBOOK_ID``, ``SCNET_TIMEOUT``,
-``SCNET_LANG``, ``SCNET_LOGIN_URL``, ``SCNET_AC_URL``), then the TOML user config file, then
-the defaults (the language: the process locale). Nothing is read at import time, so a change
-to the environment or the file takes effect on the next call.
+environment (:data:`ENV_VARS`), the TOML user config file, the defaults. Nothing is read at
+import time, so a change to the environment or the file takes effect on the next call.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import i18n, validation
-from .errors import ConfigError, InvalidInput, sentences
+from .errors import ConfigError, InvalidInput, Sentences
 from .i18n import N_, Message, _
 
 DEFAULT_BASE_URL = "https://scnet-demo.accloud.cn"
@@ -73,10 +71,8 @@ _warned: set[str] = set()
 
 
 def warn_once(text: str) -> None:
-    """One line on stderr, once per process: a setting worth fixing, not worth stopping for.
-
-    (Python's warnings would add the file and source line of the code that warned.)
-    """
+    """One line on stderr, once per process: a setting worth fixing, not worth stopping for
+    (Python's warnings would add the source line of the code that warned)."""
     if text not in _warned:
         _warned.add(text)
         print(_("Warning: {text}").format(text=text), file=sys.stderr)
@@ -87,11 +83,8 @@ BROKEN_FILE_HINT = N_("Correct the file or move it aside; SCNET_CONFIG_FILE choo
 
 
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
-    """The config file's table, or {} when there is no file.
-
-    A file that holds a token or a secret key and that other users can read gets a warning:
-    either is a credential for the whole account.
-    """
+    """The config file's table, or {} when there is none; a warning when it holds a token or
+    a secret key (a credential for the whole account) and other users can read it."""
     path = path or config_path()
     try:
         data = path.read_bytes()
@@ -147,46 +140,39 @@ class Settings:
     # The region the config file names beside the token, when the token came from that file
     # (signing in saves both): what picks this token's entry from a renewal listing several.
     token_region: str | None = None
-    # No base URL was set anywhere: calls go to the documentation's example host.
-    base_url_default: bool = False
     # Where the base URL came from (SCNET_BASE_URL, the config file, ...): errors of a call
-    # that could not connect name it, with the token's source.
+    # that could not connect name it. None: the default, the documentation's example host.
     base_url_source: str | None = None
+
+    @property
+    def base_url_default(self) -> bool:
+        return self.base_url_source is None
 
     def require_token(self) -> str:
         if self.token is None:
             raise no_token_error(
-                _(
-                    "Sign in with %scnet_login (scnet login in a shell), or give a token with "
-                    '%scnet_token, SCNET_TOKEN or token = "…" in {path}. To try things without '
-                    "an account, run %scnet_sandbox --execute."
-                ).format(path=_shown_path(config_path()))
+                Message(
+                    N_(
+                        "Sign in with %scnet_login (scnet login in a shell), or give a token with "
+                        '%scnet_token, SCNET_TOKEN or token = "…" in {path}. To try things '
+                        "without an account, run %scnet_sandbox --execute."
+                    ),
+                    path=_shown_path(config_path()),
+                )
             )
         return self.token
 
 
-def missing_config_file() -> Path | None:
-    """The file ``SCNET_CONFIG_FILE`` names, when it is set and no such file exists."""
-    if not os.environ.get(CONFIG_FILE_ENV):
-        return None
-    path = config_path()
-    return None if path.exists() else path
-
-
-def no_token_error(hint: str) -> ConfigError:
+def no_token_error(hint: Message) -> ConfigError:
     """The error of a call that needs a token and has none; ``hint`` is the front end's way
-    forward.
-
-    A ``SCNET_CONFIG_FILE`` that names no file is read as empty, because signing in with
-    ``--save`` creates it there (and tests point it at a file of their own that is not there).
-    It matters when the token was meant to come from it, so that is where it is named: first,
-    as the likeliest reason (a mistyped path).
-    """
-    missing = missing_config_file()
-    if missing is not None:
-        hint = sentences(
-            _("SCNET_CONFIG_FILE names {path}, which does not exist").format(
-                path=_shown_path(missing)
+    forward. A ``SCNET_CONFIG_FILE`` that names no file is read as empty (signing in with
+    ``--save`` creates it): named first, as the likeliest reason (a mistyped path)."""
+    missing = config_path() if os.environ.get(CONFIG_FILE_ENV) else None
+    if missing is not None and not missing.exists():
+        hint = Sentences(
+            Message(
+                N_("SCNET_CONFIG_FILE names {path}, which does not exist"),
+                path=_shown_path(missing),
             ),
             hint,
         )
@@ -234,9 +220,9 @@ class _Lookup:
         return region.strip()
 
     def language(self) -> str:
-        """The language. A value from the environment or the config file that names no
-        language gives English and a one-line warning: a typo there must not stop every call.
-        (An explicit or session value is still refused: it was just typed.)"""
+        """The language. One from the environment or the file that names no language gives
+        English and a warning (a typo there must not stop every call); an explicit or session
+        value is refused (it was just typed)."""
         found = self.find("language")
         if found is None:
             return i18n.locale_language()
@@ -263,13 +249,9 @@ class _Lookup:
         try:
             return check(value), source
         except InvalidInput as exc:
-            # Say where the bad value came from: it may be an old environment variable. (The
-            # hint is text already, not a message id to fill with these values.)
+            # Say where the bad value came from: it may be an old environment variable.
             raise InvalidInput(
-                N_("{problem} (from {source})"),
-                Message(exc.hint),
-                problem=exc.message,
-                source=source,
+                N_("{problem} (from {source})"), exc.hint_message, problem=exc, source=source
             ) from None
 
     def value(self, name: str, check: Callable[[object], T], default: D) -> T | D:
@@ -290,21 +272,9 @@ def resolve(
     ac_url: str | None = None,
 ) -> Settings:
     """The settings for one call, each from the first source that has it.
-
-    ``session_token_label`` names where a session token came from (``%scnet_token``,
-    ``%scnet_login``, ``%scnet_sandbox``), for messages such as the form's "using …".
-    """
-    lookup = _Lookup(
-        {
-            "token": token,
-            "base_url": base_url,
-            "notebook_id": notebook_id,
-            "timeout": timeout,
-            "language": language,
-            "ac_url": ac_url,
-        },
-        session or {},
-    )
+    ``session_token_label`` names the magic a session token came from."""
+    explicit = dict(token=token, base_url=base_url, notebook_id=notebook_id, timeout=timeout)
+    lookup = _Lookup({**explicit, "language": language, "ac_url": ac_url}, session or {})
     token, token_source = lookup.checked(
         "token", validation.validate_token, session_token_label
     ) or (None, None)
@@ -322,16 +292,12 @@ def resolve(
         ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),
         language=lookup.language(),  # checked last: a bad address or id is reported first
         token_region=lookup.region_beside(token_source),
-        base_url_default=address is None,
         base_url_source=base_url_source,
     )
 
 
 def resolve_language(explicit: object = None) -> str:
-    """The language for a call: ``explicit``, else ``SCNET_LANG``, the config file, the locale.
-
-    A bad value is an :class:`InvalidInput` naming where it came from.
-    """
+    """The language for a call: ``explicit``, else ``SCNET_LANG``, the config file, the locale."""
     return _Lookup({"language": explicit}, {}).language()
 
 
@@ -375,21 +341,10 @@ def resolve_login(
     session: Mapping[str, Any] | None = None,
     keys: bool = True,
 ) -> LoginSettings:
-    """The credentials and login URL for signing in, each from the first source that has it.
-
-    ``keys=False`` leaves the credentials out (renewal and the state check need only the URL).
-    """
-    lookup = _Lookup(
-        {
-            "user": user,
-            "access_key": access_key,
-            "secret_key": secret_key,
-            "login_url": login_url,
-            "ac_url": ac_url,
-            "timeout": timeout,
-        },
-        session or {},
-    )
+    """The credentials and addresses for signing in, each from the first source that has it;
+    ``keys=False`` leaves the credentials out (renewal and the token check need none)."""
+    explicit = dict(user=user, access_key=access_key, secret_key=secret_key, login_url=login_url)
+    lookup = _Lookup({**explicit, "ac_url": ac_url, "timeout": timeout}, session or {})
     checks = {
         "user": validation.validate_account_name,
         "access_key": validation.validate_access_key,
@@ -409,11 +364,8 @@ def resolve_login(
 
 
 def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
-    """Set ``values`` in the user config file, keeping its other keys and comments.
-
-    The file is replaced atomically by one created readable by its owner only (it holds a
-    token), so a reader never sees half a file and no other user can read it at any moment.
-    """
+    """Set ``values`` in the user config file, keeping its other keys and comments. The file
+    is replaced atomically by one readable by its owner only (it holds a token)."""
     import tomlkit
 
     path = path or config_path()
@@ -513,8 +465,7 @@ def overriding_variables(names: Iterable[str]) -> list[str]:
 
 
 def override_warning() -> str:
-    """After a sign-in was saved: which exported variables will override it (an old
-    SCNET_TOKEN would otherwise be used in silence, and refused); "" when none is set."""
+    """After a sign-in was saved: which exported variables override it; "" when none."""
     variables = overriding_variables(SIGNED_IN_NAMES)
     if not variables:
         return ""

@@ -1,31 +1,231 @@
-"""``scnet doctor``: read-only checks of what the settings point at, and the shape report.
-
-Each check is one line (passed, failed, or for information) with a hint. Every answer the
-checks see is kept as its *shape* (keys and JSON types, never a value), which the report
-writes out for a bug report and compares with the shapes the client reads. Nothing is
-started, stopped or renewed.
+"""``scnet doctor``: read-only checks of what the settings point at, one line each with a
+hint, and the report of the shapes of the answers seen (keys and JSON types, never a value),
+compared with what the client reads. Nothing is started, stopped or renewed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import config, endpoints, local, validation
 from ._version import __version__
 from .account import VALID_STATE, first_usable_url
 from .config import Settings
+from .endpoints import Endpoint
 from .errors import InvalidInput, ScnetError, one_line
-from .i18n import N_, _
-from .shapes import FAIL, INFO, PASS, Answer, Check, RecordingTransport, compare, shape
-from .transport import HttpTransport, Request, Transport
+from .i18n import N_, Message, _
+from .server_text import ServerText
+from .transport import HttpTransport, Request, Response, Transport
+
+PASS, FAIL, INFO = "pass", "fail", "info"
+MARKS = {PASS: "✓", FAIL: "✗", INFO: "–"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's output: its state (``PASS``, ``FAIL``, ``INFO``), what was
+    checked and found, and what to do about it."""
+
+    state: str
+    text: str
+    hint: str = ""
+
+    def line(self) -> str:
+        head = f"{MARKS[self.state]} {self.text}"
+        return f"{head}\n    {self.hint}" if self.hint else head
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as the report keeps it: where it came from and its shape, never a value."""
+
+    endpoint: str
+    status: int
+    code: str | None
+    data: Any  # the shape of ``data`` (see :func:`shape`)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "code": self.code,
+            "data": self.data,
+        }
+
+
+def shape(value: object) -> Any:
+    """The shape of a JSON value: objects by their keys, lists by their first element, and
+    every other value by its JSON type's name."""
+    if isinstance(value, dict):
+        return {str(key): shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string"
+
+
+def _type_at(data_shape: Any, path: str) -> str:
+    """The JSON type at ``path`` (``records[].id``) of a shape, or "missing". A list met where
+    a key is wanted is read by its first element, as the client reads region discovery."""
+    node = data_shape
+    for part in path.split(".") if path else ():
+        key, is_list = (part[:-2], True) if part.endswith("[]") else (part, False)
+        while isinstance(node, list) and node:
+            node = node[0]
+        if not isinstance(node, dict) or key not in node:
+            return "missing"
+        node = node[key]
+        if is_list:
+            if not isinstance(node, list):
+                return _name(node)
+            if not node:
+                return "empty"
+            node = node[0]
+    return _name(node)
+
+
+def _name(node: Any) -> str:
+    if isinstance(node, dict):
+        return "object"
+    if isinstance(node, list):
+        return "array"
+    return str(node)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the client reads at ``path`` of an endpoint's ``data``: the types it accepts, and
+    how it reads the field's absence (None: absence is a failure)."""
+
+    endpoint: Endpoint
+    path: str
+    types: tuple[str, ...]
+    when_missing: str | None = None
+
+
+_OPTIONAL_PORT = N_("read as no custom service configured")
+EXPECTED = (
+    Expected(endpoints.STATE, "", ("string",)),
+    Expected(endpoints.CENTER, "", ("object", "array")),
+    Expected(endpoints.CENTER, "aiUrls", ("array",)),
+    Expected(endpoints.CENTER, "aiUrls[].url", ("string",)),
+    Expected(endpoints.CENTER, "aiUrls[].enable", ("boolean", "string"), N_("read as enabled")),
+    Expected(endpoints.LIST, "", ("object",)),
+    Expected(endpoints.LIST, "total", ("number",), N_("pages are read until one is empty")),
+    Expected(endpoints.LIST, "records", ("array",)),
+    Expected(endpoints.LIST, "records[].id", ("string", "number")),
+    Expected(endpoints.LIST, "records[].notebookName", ("string",)),
+    Expected(endpoints.LIST, "records[].notebookStatus", ("string",)),
+    Expected(
+        endpoints.LIST, "records[].customsizePort", ("number", "string", "null"), _OPTIONAL_PORT
+    ),
+    Expected(endpoints.DETAIL, "", ("object",)),
+    Expected(endpoints.DETAIL, "notebookStatus", ("string",)),
+    Expected(endpoints.DETAIL, "customsizePort", ("number", "string", "null"), _OPTIONAL_PORT),
+    Expected(endpoints.SERVICE_URL, "", ("object", "string")),
+    Expected(endpoints.SERVICE_URL, "url", ("string", "null"), N_("read as no address yet")),
+    Expected(endpoints.SERVICE_URL, "status", ("string",), N_("read as unknown")),
+)
+# The endpoints the doctor names in its report (whatever else it sees is "?").
+_KNOWN = {*(expected.endpoint for expected in EXPECTED), endpoints.TOKENS, endpoints.RENEW}
+
+
+def compare(answers: list[Answer]) -> list[Check]:
+    """How each answer's shape compares with what the client reads (the first answer of each
+    endpoint that succeeded)."""
+    checks: list[Check] = []
+    seen: set[str] = set()
+    for answer in answers:
+        if answer.code != "0" or answer.endpoint in seen:
+            continue
+        seen.add(answer.endpoint)
+        for expected in EXPECTED:
+            if str(expected.endpoint) != answer.endpoint:
+                continue
+            checks.append(_compared(answer, expected))
+    return checks
+
+
+def _compared(answer: Answer, expected: Expected) -> Check:
+    field_name = "data" + ("." + expected.path if expected.path else "")
+    found = _type_at(answer.data, expected.path)
+    wanted = _(" or ").join(expected.types)
+    where = f"{answer.endpoint}: `{field_name}`"
+    if found == "empty":
+        return Check(INFO, _("{where}: an empty list, nothing to compare").format(where=where))
+    if found == "missing" and expected.when_missing is not None:
+        return Check(
+            PASS,
+            _("{where} missing, {reading}").format(where=where, reading=_(expected.when_missing)),
+        )
+    if found in expected.types:
+        return Check(
+            PASS,
+            _("{where}: {found}, expected {wanted}").format(
+                where=where, found=found, wanted=wanted
+            ),
+        )
+    return Check(
+        FAIL,
+        _("{where}: {found}, expected {wanted}").format(where=where, found=found, wanted=wanted),
+        _(
+            "The platform answers a shape the client does not read: run scnet doctor --report "
+            "and attach the file to a bug report."
+        ),
+    )
+
+
+class RecordingTransport(Transport):
+    """Sends through ``inner`` and keeps the shape of every answer that came."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.answers: list[Answer] = []
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def send(self, request: Request) -> Response:
+        response = self.inner.send(request)
+        self.answers.append(_seen(request, response))
+        return response
+
+
+def _seen(request: Request, response: Response) -> Answer:
+    path = urlsplit(request.url).path
+    name = next(
+        (str(e) for e in _KNOWN if e.method == request.method and path.endswith(e.path)),
+        f"{request.method} ?",
+    )
+    try:
+        envelope = json.loads(response.body)
+    except ValueError:
+        return Answer(name, response.status, None, "not JSON")
+    if not isinstance(envelope, dict):
+        return Answer(name, response.status, None, shape(envelope))
+    code = envelope.get("code")
+    # A code is a number, as a string or not; anything else is kept as its type only.
+    text = str(code).strip() if isinstance(code, (str, int)) and not isinstance(code, bool) else ""
+    code_text: str | None = text
+    if not re.fullmatch(r"-?\d{1,12}", text):
+        code_text = None if code is None else f"<{shape(code)}>"
+    return Answer(name, response.status, code_text, shape(envelope.get("data")))
+
 
 CLOCK_TOLERANCE = 30.0  # seconds; signatures carry a timestamp the login host checks
 TLS_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
@@ -102,31 +302,23 @@ def diagnose(
     checks += compare(recorder.answers)
     checks += _guards()
     # Whatever a server echoes goes nowhere with the token in it (a refusal quoting it).
-    hide = _Redact(settings.token)
+    hide = ServerText({settings.token: "token"} if settings.token else {}).hide
     return Diagnosis(
         [Check(c.state, hide(c.text), hide(c.hint)) for c in checks],
-        [Answer(hide(a.endpoint), a.status, a.code, hide.shape(a.data)) for a in recorder.answers],
+        [Answer(hide(a.endpoint), a.status, a.code, _keys(hide, a.data)) for a in recorder.answers],
     )
 
 
-class _Redact:
-    """Takes ``token`` and each of its dot-separated parts out of a text or a shape."""
+def _keys(hide: Callable[[str], str], value: Any) -> Any:
+    """A shape with ``hide`` applied to its keys (its other strings are JSON types' names)."""
+    if isinstance(value, dict):
+        return {hide(key): _keys(hide, item) for key, item in value.items()}
+    return [_keys(hide, item) for item in value] if isinstance(value, list) else value
 
-    def __init__(self, token: str | None) -> None:
-        parts = [token, *token.split(".")] if token else []
-        self._secrets = sorted({p for p in parts if len(p) >= 8}, key=len, reverse=True)
 
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "…")
-        return text
-
-    def shape(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {self(key): self.shape(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.shape(item) for item in value]
-        return value
+def check(state: str, text: str, hint: str = "", **values: object) -> Check:
+    """A check from message ids and the values they are filled with."""
+    return Check(state, _(text).format(**values), _(hint).format(**values) if hint else "")
 
 
 def _sources(
@@ -142,102 +334,71 @@ def _sources(
         if name == "token" and settings.token_source is not None:
             source = settings.token_source
         setting = config.ENV_VARS[name]
-        line = (
-            _("{setting} not set: the default applies").format(setting=setting)
-            if source is None
-            else _("{setting} from {source}").format(setting=setting, source=source)
-        )
-        checks.append(Check(INFO, line))
+        if source is None:
+            checks.append(
+                check(INFO, N_("{setting} not set: the default applies"), setting=setting)
+            )
+        else:
+            checks.append(
+                check(INFO, N_("{setting} from {source}"), setting=setting, source=source)
+            )
     return checks
 
 
 def _config_file() -> list[Check]:
     path = config.config_path()
     if not path.exists():
-        return [Check(INFO, _("no config file at {path}").format(path=path))]
+        return [check(INFO, N_("no config file at {path}"), path=path)]
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        return [
-            Check(
-                FAIL,
-                _("config file {path} can be read by other users (mode {mode:o})").format(
-                    path=path, mode=mode
-                ),
-                _("Run: chmod 600 {path}").format(path=path),
-            )
-        ]
-    return [
-        Check(PASS, _("config file {path} is private (mode {mode:o})").format(path=path, mode=mode))
-    ]
+        text = N_("config file {path} can be read by other users (mode {mode:o})")
+        return [check(FAIL, text, N_("Run: chmod 600 {path}"), path=path, mode=mode)]
+    return [check(PASS, N_("config file {path} is private (mode {mode:o})"), path=path, mode=mode)]
 
 
 def _network_variables() -> list[Check]:
     checks = []
     for name in TLS_VARIABLES:
         value = os.environ.get(name)
-        if not value:
-            continue
-        if Path(value).exists():
-            checks.append(Check(INFO, _("{name} is set to an existing path").format(name=name)))
-        else:
-            checks.append(
-                Check(
-                    FAIL,
-                    _("{name} names a path that does not exist").format(name=name),
-                    _("Fix or unset {name}: HTTPS calls fail without the CA file.").format(
-                        name=name
-                    ),
-                )
-            )
+        if value and Path(value).exists():
+            checks.append(check(INFO, N_("{name} is set to an existing path"), name=name))
+        elif value:
+            text = N_("{name} names a path that does not exist")
+            hint = N_("Fix or unset {name}: HTTPS calls fail without the CA file.")
+            checks.append(check(FAIL, text, hint, name=name))
     # A proxy's address may hold a password: only its name is shown.
     names = [n for n in PROXY_VARIABLES for v in (n, n.lower()) if os.environ.get(v)]
     if names:
-        checks.append(
-            Check(
-                INFO,
-                _("proxy variables set: {names}").format(names=", ".join(dict.fromkeys(names))),
-            )
-        )
+        shown = ", ".join(dict.fromkeys(names))
+        checks.append(check(INFO, N_("proxy variables set: {names}"), names=shown))
     else:
-        checks.append(Check(INFO, _("no proxy variable set")))
+        checks.append(check(INFO, N_("no proxy variable set")))
     return checks
 
 
 def _clock(transport: Transport, settings: Settings) -> Check:
     """This machine's clock against the login host's ``Date`` header."""
     if not isinstance(transport, HttpTransport):
-        return Check(INFO, _("clock not compared (no network transport)"))
+        return check(INFO, N_("clock not compared (no network transport)"))
     before = time.time()
-    status, reason, date = transport.probe_header(
-        settings.login_url + "/", settings.timeout, "Date"
-    )
+    url = settings.login_url
+    status, reason, date = transport.probe_header(url + "/", settings.timeout, "Date")
     now = (before + time.time()) / 2
     if status is None:
-        return Check(
-            FAIL,
-            _("the login host {url} did not answer: {reason}").format(
-                url=settings.login_url, reason=reason
-            ),
-            _("Check SCNET_LOGIN_URL and the network."),
+        text = N_("the login host {url} did not answer: {reason}")
+        return check(
+            FAIL, text, N_("Check SCNET_LOGIN_URL and the network."), url=url, reason=reason
         )
     try:
         skew = parsedate_to_datetime(date or "").timestamp() - now
     except (TypeError, ValueError):
-        return Check(INFO, _("the login host's answer has no usable Date header"))
+        return check(INFO, N_("the login host's answer has no usable Date header"))
     if abs(skew) > CLOCK_TOLERANCE:
-        return Check(
-            FAIL,
-            _("this machine's clock is {seconds} s off the login host's").format(
-                seconds=f"{skew:+.0f}"
-            ),
-            _("Set the clock right (NTP): signed sign-in requests carry a timestamp."),
-        )
-    return Check(
-        PASS,
-        _("clock agrees with the login host's (within {seconds} s)").format(
-            seconds=f"{CLOCK_TOLERANCE:g}"
-        ),
-    )
+        text = N_("this machine's clock is {seconds} s off the login host's")
+        hint = N_("Set the clock right (NTP): signed sign-in requests carry a timestamp.")
+        return check(FAIL, text, hint, seconds=f"{skew:+.0f}")
+    text = N_("clock agrees with the login host's (within {seconds} s)")
+    return check(PASS, text, seconds=f"{CLOCK_TOLERANCE:g}")
 
 
 def _failed(what: str, exc: ScnetError) -> Check:
@@ -247,13 +408,8 @@ def _failed(what: str, exc: ScnetError) -> Check:
 def _platform(transport: Transport, settings: Settings, notebook_id: str | None) -> list[Check]:
     token = settings.token
     if token is None:
-        return [
-            Check(
-                FAIL,
-                _("no token is set"),
-                _("Sign in with scnet login, or set SCNET_TOKEN."),
-            )
-        ]
+        hint = N_("Sign in with scnet login, or set SCNET_TOKEN.")
+        return [check(FAIL, N_("no token is set"), hint)]
     checks = [_token_state(transport, settings.ac_url, token)]
     address, found = _region_address(transport, settings, token)
     checks += found
@@ -267,24 +423,24 @@ def _platform(transport: Transport, settings: Settings, notebook_id: str | None)
     data = envelope.get("data")
     total = data.get("total") if isinstance(data, dict) else None
     if isinstance(total, int) and not isinstance(total, bool):
-        answered = _("{what}: answered ({total} instances)").format(what=what, total=total)
+        checks.append(
+            check(PASS, N_("{what}: answered ({total} instances)"), what=what, total=total)
+        )
     else:
-        answered = _("{what}: answered").format(what=what)
-    checks.append(Check(PASS, answered))
+        checks.append(check(PASS, N_("{what}: answered"), what=what))
     if notebook_id is not None:
         checks += _instance(transport, address, token, notebook_id)
     return checks
 
 
 def _token_state(transport: Transport, ac_url: str, token: str) -> Check:
-    what = _("token state")
     try:
         envelope = transport.call(Request.to(endpoints.STATE, ac_url, token))
     except ScnetError as exc:
-        return _failed(what, exc)
+        return _failed(_("token state"), exc)
     data = envelope.get("data")
     if isinstance(data, str) and data.strip().lower() == VALID_STATE:
-        return Check(PASS, _("token state: valid"))
+        return check(PASS, N_("token state: valid"))
     if isinstance(data, dict):
         said = {
             key: data[key]
@@ -292,17 +448,10 @@ def _token_state(transport: Transport, ac_url: str, token: str) -> Check:
             if "expire" in key.lower() or key.lower() in ("region", "clustername")
         }
         if said:
-            return Check(
-                INFO,
-                _("token state: {fields}").format(
-                    fields=one_line(json.dumps(said, ensure_ascii=False))
-                ),
-            )
-    return Check(
-        FAIL,
-        _("token state: the platform did not say the token is valid"),
-        _("Sign in again with scnet login."),
-    )
+            fields = one_line(json.dumps(said, ensure_ascii=False))
+            return check(INFO, N_("token state: {fields}"), fields=fields)
+    text = N_("token state: the platform did not say the token is valid")
+    return check(FAIL, text, N_("Sign in again with scnet login."))
 
 
 def _region_address(
@@ -323,40 +472,20 @@ def _region_address(
         try:
             address = validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
         except InvalidInput as exc:
-            problem = _("the region's AI address is not usable ({problem})").format(
-                problem=exc.message
-            )
+            problem = Message(N_("the region's AI address is not usable ({problem})"), problem=exc)
             return settings.base_url, [
-                Check(FAIL, _("{what}: {problem}").format(what=what, problem=problem))
+                check(FAIL, N_("{what}: {problem}"), what=what, problem=problem)
             ]
         name = one_line(str(entry.get("name") or entry.get("clusterName") or "?"))
-        found = Check(
-            PASS,
-            _("{what}: region {region}, AI address {url}").format(
-                what=what, region=name, url=address
-            ),
-        )
-        if address != settings.base_url.rstrip("/"):
-            return address, [
-                found,
-                Check(
-                    FAIL,
-                    _("the base URL setting {setting} is not the region's AI address").format(
-                        setting=settings.base_url
-                    ),
-                    _("Sign in again with scnet login, or set SCNET_BASE_URL to {url}.").format(
-                        url=address
-                    ),
-                ),
-            ]
-        return address, [found]
-    return settings.base_url, [
-        Check(
-            FAIL,
-            _("{what}: no usable AI address (aiUrls)").format(what=what),
-            _("Choose another region."),
-        )
-    ]
+        text = N_("{what}: region {region}, AI address {url}")
+        found = check(PASS, text, what=what, region=name, url=address)
+        if address == settings.base_url.rstrip("/"):
+            return address, [found]
+        text = N_("the base URL setting {setting} is not the region's AI address")
+        hint = N_("Sign in again with scnet login, or set SCNET_BASE_URL to {url}.")
+        return address, [found, check(FAIL, text, hint, setting=settings.base_url, url=address)]
+    text = N_("{what}: no usable AI address (aiUrls)")
+    return settings.base_url, [check(FAIL, text, N_("Choose another region."), what=what)]
 
 
 def _instance(transport: Transport, address: str, token: str, notebook_id: str) -> list[Check]:
@@ -376,7 +505,7 @@ def _instance(transport: Transport, address: str, token: str, notebook_id: str) 
             checks.append(_failed(what, exc))
             continue
         found = summary(envelope.get("data"))
-        checks.append(Check(PASS, _("{what}: {found}").format(what=what, found=found)))
+        checks.append(check(PASS, N_("{what}: {found}"), what=what, found=found))
     return checks
 
 
@@ -395,25 +524,16 @@ def _guards() -> list[Check]:
 
     records = guard.list_guards()
     if not records:
-        return [Check(INFO, _("no guard runs here"))]
+        return [check(INFO, N_("no guard runs here"))]
     checks = []
     for record in records:
-        text = _("guard on port {port} for 127.0.0.1:{upstream}").format(
+        guard_text = _("guard on port {port} for 127.0.0.1:{upstream}").format(
             port=record.port, upstream=record.upstream_port
         )
         if local.listening(record.upstream_port, timeout=2.0):
-            checks.append(Check(PASS, _("{guard}: the service listens").format(guard=text)))
+            checks.append(check(PASS, N_("{guard}: the service listens"), guard=guard_text))
         else:
-            checks.append(
-                Check(
-                    FAIL,
-                    _("{guard}: nothing listens on the service's port").format(guard=text),
-                    _(
-                        "Start the service again, or stop the guard with scnet guard --stop {port}."
-                    ).format(port=record.port),
-                )
-            )
+            text = N_("{guard}: nothing listens on the service's port")
+            hint = N_("Start the service again, or stop the guard with scnet guard --stop {port}.")
+            checks.append(check(FAIL, text, hint, guard=guard_text, port=record.port))
     return checks
-
-
-__all__ = ["Answer", "Check", "Diagnosis", "compare", "diagnose", "report_path", "shape"]

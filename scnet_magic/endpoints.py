@@ -1,9 +1,6 @@
-"""Every platform endpoint this package calls, in one table: its method, path and host.
-
-SCNet is laid out on three kinds of host (``scnet-api.md``, section 5): the login host
-(``SCNET_LOGIN_URL``), the platform host (``SCNET_AC_URL``, every ``/ac/...`` call) and a
-region's AI address (the base URL, the notebook APIs). An endpoint is written down here once;
-the calls name it, and an error names ``str(endpoint)``.
+"""Every platform endpoint this package calls, once: its method, path and host (the login
+host, the platform host for every ``/ac/...`` call, a region's AI address for the notebook
+APIs; ``scnet-api.md``, section 5).
 """
 
 from __future__ import annotations

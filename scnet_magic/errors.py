@@ -1,17 +1,13 @@
 """The exception hierarchy and the platform's error-code table.
 
-Every failure the package reports is a :class:`ScnetError`; each subclass carries the fields a
-caller needs (the API code, the HTTP status, the start of the body) and a ``hint`` that says what
-to do next. An error keeps its message as a message id (the English text) and its values; the
-text is made when the error is shown, in the language of the call that raised it if that call
-chose one, else in the language in force when it is shown. So nothing needs to catch an error
-to translate it, and a background thread needs no copy of its caller's context. Messages are
-one line and never contain the token.
+Every failure is a :class:`ScnetError` carrying the fields a caller needs and a ``hint`` that
+says what to do next. Its message is a message id and values, written when shown, in the
+language in force then. Messages are one line and never contain the token.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from . import i18n
 from .i18n import N_, Message, _
@@ -19,10 +15,8 @@ from .server_text import strip_controls
 
 
 class CodeInfo(NamedTuple):
-    """What one platform error code means (as documented) and what to do about it.
-
-    Both are English msgids: the documented Chinese meanings are their translations.
-    """
+    """What one platform error code means (as documented: the Chinese meanings are the
+    translations) and what to do about it."""
 
     meaning: str
     hint: str
@@ -70,6 +64,7 @@ SERVER_TEXT_LIMIT = 200  # characters of server-sent text quoted in a message
 # ("…" is no stop: it ends a value cut short, and the sentence goes on.)
 _FULL_WIDTH_STOPS = ("。", "！", "？")
 _STOPS = (".", "!", "?", *_FULL_WIDTH_STOPS)
+_E = TypeVar("_E", bound="ScnetError")
 
 
 def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
@@ -79,17 +74,9 @@ def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
-def describe_code(code: str) -> CodeInfo | None:
-    """The documented meaning of an error code, or None for a code the table does not know."""
-    return ERROR_CODES.get(code)
-
-
 def sentences(first: str, second: str) -> str:
-    """Two messages as two sentences, as each language writes them.
-
-    English ends the first with ". " unless it already has a stop; Chinese ends it with a
-    full-width "。" and puts no space after it.
-    """
+    """Two messages as two sentences, as each language writes them: English ends the first
+    with ". " unless it has a stop; Chinese with a full-width "。" and no space."""
     first, second = first.strip(), second.strip()
     if not first or not second:
         return first or second
@@ -139,8 +126,6 @@ class ScnetError(Exception):
         self._message = message if isinstance(message, Message) else Message(message, **values)
         self._hint = hint if isinstance(hint, Message) else Message(hint, **values)
         self.values = values
-        # The language the raising call chose, if any: shown later, the error keeps it.
-        self.language = i18n.chosen()
         # The endpoint the failed call went to ("GET /ai/openapi/v2/notebook/detail"), for the
         # instance calls whose answers are not documented: the message names it.
         self.endpoint = ""
@@ -150,25 +135,22 @@ class ScnetError(Exception):
         self.endpoint = endpoint
         return self
 
-    def _located(self, text: str) -> str:
-        if not self.endpoint:
-            return text
-        with i18n.using(self.language):
-            return _("{message} (calling {endpoint})").format(message=text, endpoint=self.endpoint)
-
-    def _text(self, message: Message) -> str:
-        with i18n.using(self.language):
-            return str(message)
+    def _text(self) -> str:
+        return str(self._message)
 
     @property
     def message(self) -> str:
-        """The message, one line, in the error's language."""
-        return self._located(self._text(self._message))
+        """The message, one line, in the language in force."""
+        if not self.endpoint:
+            return self._text()
+        return _("{message} (calling {endpoint})").format(
+            message=self._text(), endpoint=self.endpoint
+        )
 
     @property
     def hint(self) -> str:
         """What to do about it ("" when there is nothing to say)."""
-        return self._text(self._hint)
+        return str(self._hint)
 
     @property
     def hint_message(self) -> Message:
@@ -180,13 +162,17 @@ class ScnetError(Exception):
         self._hint = Sentences(self._hint, more) if str(self._hint) else more
         return self
 
+    def with_hint(self: _E, hint: str | Message) -> _E:
+        """This error, ``hint`` in place of its own; returns it, to be raised."""
+        self._hint = hint if isinstance(hint, Message) else Message(hint)
+        return self
+
     def __str__(self) -> str:
         return self.message
 
     def user_message(self) -> str:
         """The message and the hint as two sentences, as every front end shows them."""
-        with i18n.using(self.language):
-            return sentences(self.message, self.hint)
+        return sentences(self.message, self.hint)
 
     def label(self) -> str:
         """A short name for the kind of failure, for a terminal's one-line error."""
@@ -220,7 +206,7 @@ class ApiError(ScnetError):
         self.code = code
         self.msg = msg
         self.status = status
-        self.info = describe_code(code)
+        self.info = ERROR_CODES.get(code)
         self.meaning = self.info.meaning if self.info else None
         # ``prefix`` says what the call was ("sign-in refused: "); ``hint`` replaces the
         # code table's advice where the caller knows better.
@@ -228,23 +214,20 @@ class ApiError(ScnetError):
         default_hint = self.info.hint if self.info else UNKNOWN_CODE_HINT
         super().__init__("SCNet API error", hint or default_hint)
 
-    @property
-    def message(self) -> str:
-        with i18n.using(self.language):
-            details = [_(self.info.meaning)] if self.info else []
-            # The status matters when the envelope came with an HTTP error (401, 500...).
-            if self.status != 200:
-                details.append(f"HTTP {self.status}")
-            joined = _(_LIST_SEPARATOR).join(details)
-            shown_details = _(" ({details})").format(details=joined) if details else ""
-            # The platform's msg is shown as it came, whatever the language.
-            text = _("SCNet API error {code}{details}: {msg}").format(
-                code=one_line(self.code, 40),
-                details=shown_details,
-                msg=one_line(self.msg) or _("(no message)"),
-            )
-            text = _(self._prefix).format(problem=text) if self._prefix else text
-            return self._located(text)
+    def _text(self) -> str:
+        details = [_(self.info.meaning)] if self.info else []
+        # The status matters when the envelope came with an HTTP error (401, 500...).
+        if self.status != 200:
+            details.append(f"HTTP {self.status}")
+        joined = _(_LIST_SEPARATOR).join(details)
+        shown_details = _(" ({details})").format(details=joined) if details else ""
+        # The platform's msg is shown as it came, whatever the language.
+        text = _("SCNet API error {code}{details}: {msg}").format(
+            code=one_line(self.code, 40),
+            details=shown_details,
+            msg=one_line(self.msg) or _("(no message)"),
+        )
+        return _(self._prefix).format(problem=text) if self._prefix else text
 
 
 class HttpError(ScnetError):
@@ -256,10 +239,9 @@ class HttpError(ScnetError):
         self.body = body
         super().__init__("HTTP error", hint)
 
-    @property
-    def message(self) -> str:
+    def _text(self) -> str:
         shown = f": {self.body}" if self.body else ""
-        return self._located(f"HTTP {self.status} {self.reason}".rstrip() + shown)
+        return f"HTTP {self.status} {self.reason}".rstrip() + shown
 
 
 class MalformedResponse(ScnetError):
@@ -313,9 +295,8 @@ class GuardFailed(ScnetError):
 
 
 class InstanceError(ScnetError):
-    """The notebook instance is not in the state a call needs (stopped, failed, or it did not
-    reach the state waited for in time); ``status`` is the last status seen, as the platform
-    sent it. ``shown_status``: how the message names it (in the language shown), if not so."""
+    """The notebook instance is not in the state a call needs; ``status`` is the last status
+    seen, as sent; ``shown_status``, how the message names it, if not so."""
 
     def __init__(
         self,
@@ -339,9 +320,8 @@ class InstanceTimeout(InstanceError, TimeoutError):
 
 
 class CommandEnded(NotReady):
-    """The command a start ran has ended on the kernel's machine while nothing answered: the
-    service will not come up, so the wait stops at once. ``log`` is the log file the command
-    writes (None: it writes none), ``last_lines`` what it wrote last, when known."""
+    """The command a start ran has ended on the kernel's machine while nothing answered, so
+    the wait stops at once. ``log``: its log file (None: none), ``last_lines``: its last."""
 
     def __init__(
         self, url: str, timeout: float, elapsed: float, log: str | None, last_lines: str

@@ -1,24 +1,17 @@
 """The language messages are written in: English (the msgids in the code) or Simplified Chinese.
 
-Messages are translated with the standard library's :mod:`gettext` from the catalog in
-``scnet_magic/locale`` (the ``.po`` source and its compiled ``.mo`` both ship in the package).
-Placeholders are named (``{port}``) and filled in after translation, so a translation may put
-them in another order: ``_("port {port}").format(port=port)``.
-
-This module chooses nothing from the settings: the front end that resolved them (see
-:mod:`scnet_magic.config`) hands the language down, either for a block (:func:`using`, a
-context variable, so threads and calls inside the block follow it) or for the whole process
-(:func:`set_language`, or :func:`follow` a source of it asked at the first message that needs
-it, so that a result IPython shows later speaks the session's language). With neither,
-``SCNET_LANG`` and then the process locale decide, so a message written outside any front end
-still follows the environment.
+Messages are translated with :mod:`gettext` from the catalog in ``scnet_magic/locale``;
+placeholders are named (``{port}``) and filled in after translation. A front end hands the
+language down, for a block (:func:`using`, a context variable) or for the process
+(:func:`set_language`); with neither, ``SCNET_LANG`` and then the locale decide. A
+:class:`Message` (an id and its values) is written in the language in force when shown.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -38,8 +31,6 @@ _CATALOGS = {"zh": "zh_CN"}
 
 _current: ContextVar[str | None] = ContextVar("scnet_language", default=None)
 _process_default: str | None = None
-# Where the process's default comes from when none is set yet (see follow()).
-_source: Callable[[], str] | None = None
 
 
 def N_(message: str) -> str:
@@ -71,46 +62,23 @@ def environment_language() -> str:
 
 def set_language(language: str | None) -> None:
     """Make ``language`` the process's default (None: back to the environment's)."""
-    global _process_default, _source
+    global _process_default
     _process_default = known(language) if language is not None else None
-    _source = None
-
-
-def follow(source: Callable[[], str] | None) -> None:
-    """Take the process's default from ``source`` (a session's language, which may need its
-    config file read), asked once, at the first message that needs it: not at once, so that
-    loading a front end reads nothing. None: back to the environment's."""
-    global _process_default, _source
-    _process_default = None
-    _source = source
-
-
-def _from_source() -> str | None:
-    global _process_default, _source
-    source, _source = _source, None  # asked once; its own messages use the environment's
-    if source is not None:
-        _process_default = known(source())
-    return _process_default
-
-
-def chosen() -> str | None:
-    """The language a front end chose for the block in progress, or None outside any."""
-    return _current.get()
 
 
 def current() -> str:
     """The language messages are written in now."""
-    return _current.get() or _process_default or _from_source() or environment_language()
+    return _current.get() or _process_default or environment_language()
 
 
 @contextmanager
 def using(language: str | None = None) -> Iterator[str]:
-    """Write messages in ``language`` until the block ends; without one, in the language
-    already in force (a client used inside a magic's call keeps the magic's language)."""
-    choice = known(language) if language is not None else None
-    token = _current.set(choice or current())
+    """Write messages in ``language`` until the block ends (without one, in the language in
+    force now, which threads started in the block keep)."""
+    chosen = known(language) or current()
+    token = _current.set(chosen)
     try:
-        yield _current.get() or "en"
+        yield chosen
     finally:
         _current.reset(token)
 
@@ -132,11 +100,8 @@ def _(message: str) -> str:
 
 
 class Message:
-    """A message id and its values, written in the language in force when it is shown.
-
-    Errors keep their messages so: one raised in a thread or a call that chose a language can be
-    shown anywhere. A value that is itself a :class:`Message` is written in the same language.
-    """
+    """A message id and its values, written in the language in force when it is shown. A value
+    that is itself a :class:`Message` (or an error) is written in the same language."""
 
     __slots__ = ("id", "values")
 

@@ -70,18 +70,12 @@ def stop_result(
 ) -> StopResult:
     """What a stop came to: stopping, or already stopped (an error code that says so)."""
     if refused is not None:
-        return StopResult(
-            notebook_id,
-            save_env,
-            already_stopped=True,
-            msg=refused.msg,
-            raw={"code": refused.code, "msg": refused.msg, "data": None},
-        )
+        envelope = {"code": refused.code, "msg": refused.msg, "data": None}
     assert envelope is not None
     return StopResult(
         notebook_id,
         save_env,
-        already_stopped=False,
+        already_stopped=refused is not None,
         msg=str(envelope.get("msg") or ""),
         raw=envelope,
     )

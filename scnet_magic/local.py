@@ -13,8 +13,10 @@ and then every answer is "don't know" (None), never "ended".
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
+import json
 import os
 import shlex
 import socket
@@ -34,6 +36,8 @@ __all__ = [
     "log_file_of",
     "run_of",
     "runs_here",
+    "sandbox_token",
+    "tail",
     "who_listens",
 ]
 
@@ -74,6 +78,21 @@ def runs_here(url: str | None) -> bool:
         return False
 
 
+# The subject of every token a sandbox makes: what tells the sandbox from the platform. An
+# address does not: an SSH tunnel to the platform is on loopback too.
+SANDBOX_SUBJECT = "scnet-sandbox"
+
+
+def sandbox_token(token: str | None) -> bool:
+    """Whether ``token`` was made by a sandbox (the platform is then on this machine)."""
+    try:
+        payload = (token or "").split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return False
+    return isinstance(claims, dict) and claims.get("sub") == SANDBOX_SUBJECT
+
+
 @dataclass(frozen=True)
 class Ended:
     """What shows that the started command has ended here: its log (``log``, the file) or
@@ -87,10 +106,11 @@ def _last_lines(text: str, count: int = LAST_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-count:])
 
 
-def _tail(path: Path) -> str:
+def tail(path: Path, size: int = _TAIL_BYTES) -> str:
+    """The last ``size`` bytes of a log, as text: where the reason for a failure usually is."""
     with open(path, "rb") as log:
-        size = log.seek(0, os.SEEK_END)
-        log.seek(max(0, size - _TAIL_BYTES))
+        end = log.seek(0, os.SEEK_END)
+        log.seek(max(0, end - size))
         return log.read().decode("utf-8", "replace")
 
 
@@ -202,7 +222,7 @@ class CommandWatch:
             return None
         if time.monotonic() - self.created < GRACE:
             return None  # the shell opens the log before it starts the program
-        return Ended(str(log), _last_lines(_tail(log)))
+        return Ended(str(log), _last_lines(tail(log)))
 
 
 def _written_since(path: Path, moment: float) -> bool:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import display
-from .errors import InvalidInput, LoginError
-from .i18n import N_, Message, _
+from .errors import InvalidInput, LoginError, Sentences
+from .i18n import N_, Message
 
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 
@@ -377,17 +377,24 @@ class Account:
 
     def unusable_note(self) -> str:
         """Why some regions are not offered, or "" when all are."""
+        return str(self._unusable())
+
+    def _unusable(self) -> Message:
         missing = [region.label for region in self.regions if region.token is None]
         if not missing:
-            return ""
-        return _(
-            "Not offered (no token: the account may be suspended there or not opened in "
-            "that region): {regions}."
-        ).format(regions=", ".join(missing))
+            return Message("")
+        return Message(
+            N_(
+                "Not offered (no token: the account may be suspended there or not opened in "
+                "that region): {regions}."
+            ),
+            regions=", ".join(missing),
+        )
 
     def choose(self, wanted: str | None) -> Region:
         """The region named ``wanted`` (id, name, or a unique part of the name), or the only one."""
         usable = self.usable
+        labels = ", ".join(region.label for region in usable)
         if wanted is None:
             if len(usable) == 1:
                 return usable[0]
@@ -396,10 +403,10 @@ class Account:
                     "account {user} has {count} regions; choose one with --region "
                     "NAME_OR_ID: {regions}"
                 ),
-                Message(self.unusable_note()),  # written now: not a template for the values
+                self._unusable(),
                 user=self.user,
                 count=len(usable),
-                regions=", ".join(region.label for region in usable),
+                regions=labels,
             )
         key = wanted.strip()
         matches = [r for r in self.regions if key in (r.id, r.name)]
@@ -415,13 +422,7 @@ class Account:
         if not matches:
             raise LoginError(
                 N_("account {user} has no region {name}"),
-                # Written now, names from the platform and all: not a template for the values.
-                Message(
-                    _("Regions: {regions}.").format(
-                        regions=", ".join(region.label for region in usable)
-                    )
-                    + (" " + self.unusable_note() if self.unusable_note() else "")
-                ),
+                Sentences(Message(N_("Regions: {regions}."), regions=labels), self._unusable()),
                 user=self.user,
                 name=repr(key),
             )
@@ -437,7 +438,7 @@ class Account:
                         "Choose another region ({regions}), or check the account in the SCNet "
                         "console."
                     ),
-                    regions=", ".join(r.label for r in usable),
+                    regions=labels,
                 ),
                 region=region.label,
             )

@@ -10,8 +10,9 @@ interval growing to 2 s), each check with its own short timeout. Nothing here to
 request, so waiting cannot start the service twice; the token is never sent to the service.
 
 A notebook's kernel usually runs inside the instance, where the service listens: so, given the
-port, the wait also tries a TCP connection to ``127.0.0.1:PORT`` every 0.1 s, and the moment it
-is accepted, checks the external URL at once instead of at the next interval. A local hit only
+port, the wait also tries a TCP connection to ``127.0.0.1:PORT`` every 0.1 s between checks,
+and the first time it is accepted, checks the external URL at once instead of at the next
+interval. A local hit only
 brings that check forward: ready still means an external answer, so a kernel elsewhere that
 happens to have another service on that port is never fooled, and it costs at most one extra
 external check.
@@ -19,9 +20,6 @@ external check.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from urllib.parse import urljoin
 from .config import DEFAULT_WAIT
 from .errors import CommandEnded, GuardUnreachable, NotReady
 from .i18n import N_, Message, _
-from .local import Ended, log_file_of
+from .local import Ended, listening, log_file_of
 from .models import GATEWAY_ERRORS, Probe, Readiness, WaitProgress
 from .polling import Look, growing_intervals, poll
 from .transport import HttpTransport
@@ -56,45 +54,20 @@ LOCAL_INTERVAL = 0.1  # between tries of 127.0.0.1:PORT: a connect on loopback c
 
 
 class _LocalWatch:
-    """Tries ``127.0.0.1:port`` in a thread until it accepts; then records when, once."""
+    """``127.0.0.1:port``, tried while the wait sleeps between checks: the first time it
+    accepts, the next check comes at once."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.accepted = threading.Event()
-        self.accepted_at: float | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scnet-local-watch", daemon=True)
+        self.accepted = False
 
-    def __enter__(self) -> _LocalWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join(1.0)
-
-    def _run(self) -> None:
-        while not self._done.is_set():
-            tried_at = time.monotonic()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=LOCAL_INTERVAL):
-                    self.accepted_at = time.monotonic()
-                    self.accepted.set()
-                    return
-            except OSError:
-                pass
-            self._done.wait(max(0.0, tried_at + LOCAL_INTERVAL - time.monotonic()))
-
-    def sleep_until(self, moment: float, last_check: float) -> None:
-        """Sleep until ``moment``, or less: until the local port accepts, if it does so after
-        the last external check began (earlier, that check already covered it)."""
+    def sleep_until(self, moment: float, _last_check: float) -> None:
         while (remaining := moment - time.monotonic()) > 0:
-            if self.accepted.wait(remaining):
-                if self.accepted_at is not None and self.accepted_at > last_check:
-                    self.accepted_at = None  # bring one check forward, once
-                    return
-                time.sleep(max(0.0, moment - time.monotonic()))
+            tried_at = time.monotonic()
+            if not self.accepted and listening(self.port, min(remaining, LOCAL_INTERVAL)):
+                self.accepted = True
                 return
+            time.sleep(max(0.0, min(moment, tried_at + LOCAL_INTERVAL) - time.monotonic()))
 
 
 def check_intervals() -> Iterator[float]:
@@ -172,16 +145,13 @@ def wait_until_ready(
 
     def report(look: Look) -> None:
         gone = ended() if ended is not None else None
-        if gone is not None and not (watch is not None and watch.accepted.is_set()):
+        if gone is not None and not (local_port is not None and listening(local_port)):
             raise CommandEnded(url, timeout, look.elapsed(), gone.log, gone.last_lines)
         if on_progress is not None:
             on_progress(WaitProgress(url, look.elapsed(), timeout, look.number, probes[-1]))
 
     # One attempt per check and no retries inside it: the polling loop is the retry.
-    with (
-        HttpTransport(probe_timeout, retries=0, purpose="readiness check") as transport,
-        watch or contextlib.nullcontext(),
-    ):
+    with HttpTransport(probe_timeout, retries=0, purpose="readiness check") as transport:
         return poll(
             check,
             timeout,

@@ -1,11 +1,7 @@
 """Text that came from a server, made safe to show: the credentials it was sent hidden, and the
-characters a terminal would obey taken out.
-
-A broken or hostile server can echo back the token it received (in a message, an error page,
-a redirect's ``Location``), or answer terminal escapes: a window title, a screen clear, a
-clipboard write (OSC 52), hidden text. The transport passes every string of every answer
-through :class:`ServerText` before anything shows, logs or raises it; messages strip controls
-again from whatever server text reaches them (:func:`strip_controls`). Standard library only.
+characters a terminal would obey taken out (a hostile server may echo the token, or answer a
+window title, a screen clear, a clipboard write). The transport passes every string of every
+answer through :class:`ServerText` before anything shows, logs or raises it.
 """
 
 from __future__ import annotations
@@ -47,12 +43,9 @@ class TooDeep(ValueError):
 
 
 def strip_controls(text: str, *, multiline: bool = True) -> str:
-    """``text`` without escape sequences and control characters.
-
-    Multi-line text (command output, a message) keeps its newlines and tabs, a carriage return
-    becoming a newline (alone, it would let the next text overwrite the line); one-line text
-    (a reason phrase, a header) gets a space for each.
-    """
+    """``text`` without escape sequences and control characters. Multi-line text keeps its
+    newlines and tabs (a carriage return becomes a newline: alone, it would let the next text
+    overwrite the line); one-line text gets a space for each."""
     text = _SEQUENCES.sub("", text)
     text = _LINE_BREAKS.sub("\n", text)
     if not multiline:
@@ -68,11 +61,8 @@ def secret_forms(secret: str) -> list[str]:
 
 
 class ServerText:
-    """Cleans what one server sent back, knowing the credentials it was sent.
-
-    ``secrets`` maps each credential to what it is ("token", "access key"): a server that
-    echoes one shows ``<token hidden>`` in its place.
-    """
+    """Cleans what one server sent back; ``secrets`` maps each credential it was sent to what
+    it is ("token"), shown as ``<token hidden>`` where echoed."""
 
     def __init__(self, secrets: Mapping[str, str] = {}) -> None:
         replacements: dict[str, str] = {}

@@ -1,14 +1,9 @@
 """Starting a service: the one use case the magic, the form and the ``scnet`` command share.
 
-Each front end parses its own input, resolves the settings once (:func:`config.resolve`) and
-hands over here: :func:`prepare` checks the request once (and takes the default notebook id),
-:func:`start` sends the one start request and, when asked, waits until the external URL
-answers, telling the front end what happens through a :class:`StartObserver` so that each
-can show it its own way (a display updated in place, a widget, a line on a terminal). The
-policy after a failure or an interruption is here too: each carries the platform's answer when
-it had come, so that a front end shows the result then the error, or says that a start
-interrupted before its answer may have run. Nothing here prints or renders, and the start
-request is never sent twice.
+A front end resolves the settings once and hands over: :func:`prepare` checks the request,
+:func:`start` sends it once (never twice) and, when asked, waits until the external URL
+answers, telling a :class:`StartObserver` what happens. A failure or an interruption carries
+the platform's answer when it had come. Nothing here prints or renders.
 """
 
 from __future__ import annotations
@@ -19,17 +14,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import config, display, errors, guard, i18n, lifecycle, local
+from . import config, display, guard, lifecycle, local
 from .client import ScnetClient
 from .config import Settings
-from .errors import ApiError, ConfigError, GuardFailed, GuardUnreachable, InvalidInput, ScnetError
-from .i18n import N_, _
+from .errors import (
+    ApiError,
+    ConfigError,
+    GuardFailed,
+    GuardUnreachable,
+    InvalidInput,
+    ScnetError,
+    Sentences,
+)
+from .i18n import N_, Message, _
 from .models import (
     InstanceProgress,
     Notebook,
     ServiceUrl,
     StartResult,
-    StopResult,
     WaitProgress,
 )
 from .readiness import GuardCheck
@@ -40,27 +42,6 @@ from .validation import (
     validate_guard_password,
     validate_notebook_id,
 )
-
-__all__ = [
-    "BOOT_OPTION_HINT",
-    "IN_FLIGHT",
-    "NOT_SENT",
-    "PASSWORD_ENV",
-    "STOPPED_WAITING",
-    "Progress",
-    "StartInterrupted",
-    "StartObserver",
-    "guard_password",
-    "interrupted_text",
-    "prepare",
-    "protect_port",
-    "service_url",
-    "start",
-    "start_service",
-    "stop",
-    "user_port",
-    "wait",
-]
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
 # With nothing configured (no token either), the way to try things first.
@@ -87,16 +68,13 @@ def prepare(
     no_id_hint: str = NO_NOTEBOOK_ID_HINT,
     newcomer_hint: str = NEWCOMER_HINT,
 ) -> StartRequest:
-    """The checked request, the notebook id defaulting to the settings' (``no_id_hint`` says
-    how to give one in the caller's terms, ``newcomer_hint`` how to try the sandbox when
-    nothing is configured); nothing is sent."""
+    """The checked request, the notebook id defaulting to the settings'; nothing is sent."""
     if port is None:
         raise InvalidInput(N_("--port is required"), N_("Give the port the service listens on."))
-    if notebook_id is None:
-        notebook_id = notebook_id_for(
-            settings, None, no_id_hint=no_id_hint, newcomer_hint=newcomer_hint
-        )
-    return start_request(notebook_id, port, command)
+    checked_id = notebook_id_for(
+        settings, notebook_id, no_id_hint=no_id_hint, newcomer_hint=newcomer_hint
+    )
+    return start_request(checked_id, port, command)
 
 
 def notebook_id_for(
@@ -106,33 +84,25 @@ def notebook_id_for(
     no_id_hint: str = NO_NOTEBOOK_ID_HINT,
     newcomer_hint: str = NEWCOMER_HINT,
 ) -> str:
-    """The notebook id to act on, checked: the one given, else the settings' default
-    (``no_id_hint`` says how to give one in the caller's terms; with no token either, the
-    first error a newcomer meets, ``newcomer_hint`` leads to the sandbox)."""
+    """The notebook id to act on, checked: the one given, else the settings' default.
+    ``no_id_hint`` says how to give one in the caller's terms; with no token either (a
+    newcomer), ``newcomer_hint`` leads to the sandbox."""
     if given is None:
         if settings.notebook_id is None:
-            hint = _(no_id_hint)
-            if settings.token is None:
-                hint = errors.sentences(hint, _(newcomer_hint))
+            hint = Sentences(no_id_hint, newcomer_hint) if settings.token is None else no_id_hint
             raise InvalidInput(N_("no notebook id"), hint)
         given = settings.notebook_id
     return validate_notebook_id(given)
 
 
 class StartObserver:
-    """What a front end is told while a start runs, to show it its own way (a display updated
-    in place, a widget, a line on a terminal). Every method does nothing unless overridden;
-    one may raise (a stop button, Ctrl-C) to end the start: see :class:`StartInterrupted`.
-
-    ``boot_hint`` says how to ask for a boot in the front end's terms: the hint of a start the
-    platform refuses because the instance does not run; ``replace_hint``, how to ask for what
-    already listens on the port to be ended (see :func:`start`).
-    """
+    """What a front end is told while a start runs, to show it its own way. Every method does
+    nothing unless overridden; one may raise (a stop button, Ctrl-C) to end the start. The
+    hints say, in the front end's terms, how to boot the instance, manage guards, and end
+    what already listens on the port."""
 
     boot_hint: str = BOOT_HINT
-    # How the front end's user lists and stops guards (hints of a guard that failed).
     guard_command: str = "scnet guard"
-    # How to ask for the old process on the port to be ended first, in the front end's terms.
     replace_hint: str = N_("Add --replace to end it first, or leave out --command to expose it.")
 
     def booting(self, progress: InstanceProgress | None) -> None:
@@ -145,8 +115,7 @@ class StartObserver:
         """The platform's answer, as soon as it comes (the URL helps even if the wait fails)."""
 
     def waiting(self, progress: Progress) -> None:
-        """The wait for the URL: once when it begins (``check`` None), then after each check
-        that was not ready."""
+        """The wait for the URL: as it begins (``check`` None), then after each failed check."""
 
 
 class StartInterrupted(KeyboardInterrupt):
@@ -175,9 +144,9 @@ IN_FLIGHT = N_(
 NOT_SENT = N_("Interrupted before the start request was sent: no service was started.")
 
 
-def interrupted_text(stopped: StartInterrupted, check: str) -> str:
+def interrupted_text(stopped: StartInterrupted, check: str) -> Message:
     """What an interruption before the platform's answer means; ``check``: how to look."""
-    return _(IN_FLIGHT).format(check=check) if stopped.sent else _(NOT_SENT)
+    return Message(IN_FLIGHT, check=check) if stopped.sent else Message(NOT_SENT)
 
 
 STOPPED_WAITING = N_("Stopped waiting; the service may still be starting.")
@@ -198,26 +167,17 @@ def start(
 ) -> StartResult:
     """Send ``request`` once; with ``wait`` seconds, then wait until the external URL answers.
 
-    A command for a port that already accepts on this machine would fail ("address already
-    in use") while the old process answers in its place: that is refused before anything is
-    sent (:class:`InvalidInput`, with the observer's ``replace_hint``), unless
-    ``replace``, which ends this user's processes listening there first.
+    A command for a port that already accepts on this machine would fail while the old
+    process answers in its place: refused before anything is sent, unless ``replace``, which
+    ends this user's processes listening there first. ``protect`` (a password) puts a guard
+    in front of the port and exposes the guard's port instead. ``boot`` boots the instance
+    first unless it runs; without it, a start refused because the instance does not run says
+    the observer's ``boot_hint``. ``record``, the instance as the caller knows it, lets the
+    result say which port the start replaced.
 
-    With ``protect`` (a password), a guard asking for it is put in front of the request's
-    port first (:func:`protect_port`) and the platform is asked to expose the guard's port
-    instead; the command is sent as it is. The result records it (``.protected``).
-
-    With ``boot``, the instance is looked at first and, unless it runs, booted and followed to
-    ``Running``; then the one start request. Without it, a start the platform refuses because
-    the instance does not run is the platform's :class:`ApiError` with the observer's
-    ``boot_hint``. ``record``, the instance as the caller already knows it (the form's list),
-    lets the result say which port the start replaced; the platform still decides whether
-    the instance runs, since a record may be out of date.
-
-    Returns the result, marked ready after a successful wait. Neither a failure nor an
-    interruption re-sends the start, and each carries the platform's answer when it had come:
-    a :class:`ScnetError`'s ``result`` (a wait that runs out: :class:`NotReady`), or a
-    :class:`StartInterrupted` in place of a :class:`KeyboardInterrupt`.
+    Returns the result, marked ready after a successful wait. A failure carries the
+    platform's answer as ``result`` when it had come; an interruption becomes a
+    :class:`StartInterrupted`.
     """
     observer = observer or StartObserver()
     result: StartResult | None = None
@@ -238,15 +198,14 @@ def start(
 
 
 def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hint: str) -> None:
-    """Where the kernel runs beside the command, an old process on the port would stay the
-    service: end it when asked, refuse otherwise. Beside it means: the platform is on this
-    machine (the sandbox), or what listens is an earlier run of this command (inside the
-    instance); a kernel elsewhere may have anything of its own on that port."""
+    """Where the kernel runs beside the command (the sandbox, or an earlier run of this
+    command listens), an old process on the port would stay the service: end it when asked,
+    refuse otherwise. A kernel elsewhere may have anything of its own on that port."""
     port = request.port
     if not local.listening(port):
         return
     assert request.command is not None
-    beside = local.runs_here(client.settings.base_url) or local.run_of(port, request.command)
+    beside = local.sandbox_token(client.settings.token) or local.run_of(port, request.command)
     if not beside:
         return
     if replace_old:
@@ -277,8 +236,8 @@ def _send(
     record: Notebook | None,
     flight: _Flight,
 ) -> tuple[float, StartResult]:
-    """The one start request (after a boot, behind a guard: as asked): when it was sent
-    (``time.monotonic``), and its answer."""
+    """The one start request (after a boot, behind a guard: as asked): when it was sent, and
+    its answer."""
     if boot:
         record = _boot_if_stopped(client, request.notebook_id, observer)
     guarding = None
@@ -288,7 +247,9 @@ def _send(
             request.port,
             protect,
             guard_command=observer.guard_command,
-            ends_with=local.serving_process(client.settings.base_url),
+            ends_with=local.serving_process(client.settings.base_url)
+            if local.sandbox_token(client.settings.token)
+            else None,
         )
     observer.sending()
     flight.sent = True
@@ -318,7 +279,7 @@ def _sandbox_runs_nothing(client: ScnetClient, result: StartResult) -> bool:
     execution, which answers with the platform's example address and runs no command."""
     return (
         result.url is not None
-        and local.runs_here(client.settings.base_url)
+        and local.sandbox_token(client.settings.token)
         and not local.runs_here(result.url)
     )
 
@@ -371,10 +332,8 @@ def guard_password(
     ),
 ) -> Secret:
     """The password for ``--protect``: ``SCNET_GUARD_PASSWORD``, else asked twice with ``ask``
-    (a hidden prompt: :func:`getpass.getpass`). Never taken from an argument a front end
-    shows, saves or lists (a magic line, a process's arguments). Without the variable and
-    without ``ask``, a :class:`ConfigError` says so with ``no_password`` and
-    ``no_password_hint`` (what is missing and how to give it, in the caller's terms)."""
+    (a hidden prompt), never from an argument a front end shows, saves or lists. Without
+    either, a :class:`ConfigError` with ``no_password`` and ``no_password_hint``."""
     given = os.environ.get(PASSWORD_ENV)
     if given is not None:
         return validate_guard_password(given)
@@ -395,9 +354,8 @@ def guard_password(
 
 
 def user_port(port: int | None) -> int | None:
-    """The port the user's service listens on behind ``port``, the instance's custom port:
-    where a guard of this machine listens there (``--protect``), the port it passes visitors
-    to, which is the one the user gave; otherwise ``port`` itself."""
+    """The port the user's service listens on behind the instance's custom ``port``: the one a
+    guard of this machine listening there passes visitors to, else ``port`` itself."""
     if port is None:
         return None
     for record in guard.list_guards():
@@ -415,11 +373,9 @@ def protect_port(
     guard_command: str = "scnet guard",
     ends_with: int | None = None,
 ) -> guard.GuardRecord:
-    """Start a guard asking for ``password`` in front of ``127.0.0.1:port``, or reuse the one
-    already running there with that password; its record (``.port`` is the port to expose).
-    It listens on ``host``, port ``listen_port`` (0: any free one). ``guard_command`` is how
-    the caller's user manages guards (``%scnet_guard`` in a notebook), named in the hints.
-    ``ends_with``: a process id whose end ends a guard started here (a sandbox's)."""
+    """Start a guard asking for ``password`` in front of ``127.0.0.1:port`` (listening on
+    ``host``, ``listen_port``), or reuse the one running there with that password; its record.
+    ``guard_command`` is named in the hints; ``ends_with``: a process whose end ends it."""
     try:
         return guard.start_guard(port, password, host=host, port=listen_port, ends_with=ends_with)
     except (guard.GuardError, OSError) as exc:
@@ -432,7 +388,8 @@ def protect_port(
                 port=existing.port,
                 command=guard_command,
             ) from None
-        raise GuardFailed(str(exc), N_("See {command} --list."), command=guard_command) from None
+        problem = exc.args[0] if isinstance(exc, guard.GuardError) else Message(str(exc))
+        raise GuardFailed(problem, N_("See {command} --list."), command=guard_command) from None
 
 
 def _send_guarded(
@@ -449,9 +406,8 @@ def _send_guarded(
 
 
 def _service_behind_guard(result: StartResult) -> StartResult:
-    """A protected start as the service stands: the platform found the guard's port, which
-    always accepts, so its "up" says nothing of the service. The guard runs on this machine:
-    the service is up only when its own port accepts here."""
+    """A protected start as the service stands: the guard's port always accepts, so the
+    platform's "up" says nothing; the service is up only when its own port accepts here."""
     if result.ok and not local.listening(result.port):
         return replace(result, exec_success=False)
     return result
@@ -471,15 +427,13 @@ def start_service(
     """Start a custom service from Python: the one call that does what ``%scnet_start`` does.
 
     The start request is sent once, never repeated. ``wait``: seconds to wait for the external
-    URL to answer (for a protected start: to reach its guard, with the service up behind it);
-    running out raises :class:`~scnet_magic.NotReady`, whose ``result`` is the platform's
-    answer. ``boot``: if the instance is not running, start it first and wait until it runs.
-    ``protect``: the password visitors must give (a string: read it with
-    :func:`getpass.getpass` rather than writing it in the notebook), or True for
-    ``SCNET_GUARD_PASSWORD``. ``notebook_id`` None: the default notebook id. The client
-    defaults to one made from the settings (``SCNET_TOKEN``, the config file).
-    ``replace``: end what already listens on the port on this machine (an earlier run of
-    the app) before the start; without it such a start is refused, nothing sent.
+    URL to answer; running out raises :class:`~scnet_magic.NotReady`, whose ``result`` is the
+    platform's answer. ``boot``: start the instance first if it is not running. ``protect``:
+    the password visitors must give (read it with :func:`getpass.getpass` rather than
+    writing it in the notebook), or True for ``SCNET_GUARD_PASSWORD``. ``notebook_id`` None:
+    the default notebook id; the client defaults to one made from the settings. ``replace``:
+    end what already listens on the port on this machine first; without it such a start is
+    refused, nothing sent.
     """
     settings = client.settings if client is not None else config.resolve()
     request = prepare(settings, notebook_id, port, command)
@@ -488,11 +442,12 @@ def start_service(
         password = guard_password()
     elif protect is not None and protect is not False:
         password = validate_guard_password(protect)
-    own = client is None
-    active = client if client is not None else ScnetClient(settings=settings)
     observer = StartObserver()
-    if _in_ipython():
+    # In IPython (looked up, not imported) the user has the magics.
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and ipython.get_ipython() is not None:
         observer.guard_command = "%scnet_guard"
+    active = client or ScnetClient(settings=settings)
     try:
         return start(
             request,
@@ -504,25 +459,12 @@ def start_service(
             observer=observer,
         )
     finally:
-        if own:
+        if client is None:
             active.close()
 
 
-def _in_ipython() -> bool:
-    """Whether this runs in an IPython shell (a notebook's kernel): its user has the magics.
-    IPython is looked up, not imported: a script does not pay for it."""
-    ipython = sys.modules.get("IPython")
-    return ipython is not None and ipython.get_ipython() is not None
-
-
-def stop(client: ScnetClient, notebook_id: str, *, save_env: bool = True) -> StopResult:
-    """Stop the instance (every process in it ends); already stopped is not an error."""
-    return client.stop_notebook(notebook_id, save_env=save_env)
-
-
 def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:
-    """The custom service's address with the instance around it (status, custom port and
-    command) when the detail answers; without it otherwise: the address is what was asked."""
+    """The custom service's address, with the instance around it when its detail answers."""
     found = client.service_url(notebook_id)
     try:
         return replace(found, instance=client.notebook(found.notebook_id))
@@ -554,18 +496,15 @@ def _boot_if_stopped(client: ScnetClient, notebook_id: str, observer: StartObser
 def _stopped_instance(
     client: ScnetClient, refused: ApiError, notebook_id: str, hint: str
 ) -> ApiError | None:
-    """After a refused start: the platform's error with the way out (``hint``: boot first),
-    when the reason is that the instance does not run. The platform's code for that is not
-    documented, so the detail is asked."""
+    """After a refused start: the platform's error with ``hint`` (boot first) when the
+    instance does not run; the platform's code for that is not documented, so ask."""
     try:
         record = client.notebook(notebook_id)
     except ScnetError:
         return None
     if record.running:
         return None
-    with i18n.using(refused.language):
-        says = _("The instance is {status}.").format(
-            status=display.status_name(record.status) or "?"
-        )
-        advice = errors.sentences(says, _(hint))
-    return ApiError(refused.code, refused.msg, refused.status, hint=advice)
+    says = Message(
+        N_("The instance is {status}."), status=display.status_message(record.status or "?")
+    )
+    return refused.with_hint(Sentences(says, hint))

@@ -1,12 +1,9 @@
 """Transports: what sends a request and reads the platform's envelope from its answer.
 
-:class:`HttpTransport` is the one ``requests`` wrapper, where HTTP happens and where its
-failures get their names: one keep-alive ``requests.Session``, an explicit timeout and a total
-deadline on every request, a size limit on every answer, TLS verification always on, redirects
-never followed (a 307 would re-send the start request), and every transport failure translated
-into a :class:`~scnet_magic.errors.ScnetError` here; :meth:`HttpTransport.probe` is the
-readiness check's GET through the same session rules. :class:`MockTransport` answers in memory
-with a handler function, for answer shapes that need no socket.
+:class:`HttpTransport` is the one ``requests`` wrapper: a total deadline and a size limit on
+every answer, TLS always verified, redirects never followed (a 307 would re-send the start
+request), every failure named here as a :class:`~scnet_magic.errors.ScnetError`.
+:class:`MockTransport` answers in memory with a handler function.
 """
 
 from __future__ import annotations
@@ -60,9 +57,8 @@ CREDENTIAL_HEADERS = {"token": "token", "accessKey": "access key", "signature": 
 
 
 class _UnparsedHeadersHidden(logging.Filter):
-    """urllib3 logs the header lines it could not parse as the server sent them, in its message
-    and in the exception of its traceback: a server that echoes the token there would have it
-    logged, with any terminal escapes. The warning stays; those lines go."""
+    """urllib3 logs the header lines it could not parse as sent, which may echo the token:
+    the warning stays, those lines go."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if str(record.msg).startswith("Failed to parse headers") and len(record.args or ()) == 2:
@@ -98,8 +94,7 @@ _PREVIEW_BYTES = BODY_PREVIEW * 4 + 1024
 
 
 def preview(body: bytes, clean: ServerText | None = None) -> str:
-    """The start of a body as one short line, for error messages; with ``clean``, the
-    credentials it was sent hidden (before the cut, so that no part of one is left)."""
+    """The start of a body as one short line, its credentials hidden before the cut."""
     clean = clean or ServerText()
     return one_line(clean.text(body[:_PREVIEW_BYTES].decode("utf-8", "replace")), BODY_PREVIEW)
 
@@ -133,41 +128,47 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _forget_variables(exc: BaseException) -> None:
-    """Drop the variables of the frames a transport failure went through.
-
-    requests, urllib3 and http.client hold the request as sent, token header included, in
-    their variables, and a traceback that shows variables (``%xmode Verbose``) would print
-    them. The frames stay, so the chained traceback still says where it failed.
-    """
+    """Drop the variables of the frames a transport failure went through: they hold the
+    request with its token, which ``%xmode Verbose`` would print. The frames stay."""
     for item in _chain(exc):
         traceback.clear_frames(item.__traceback__)
 
 
-def reason_of(exc: BaseException) -> str:
-    """A short, human reason for a transport failure."""
+CONNECTION_REFUSED = N_("connection refused")
+HOST_NOT_FOUND = N_("host name not found")
+
+
+def reason_of(exc: BaseException, clean: ServerText | None = None) -> Message:
+    """A short, human reason for a transport failure; what it quotes cleaned by ``clean``."""
+    clean = clean or ServerText()
     chain = _chain(exc)
     for item in chain:
         if isinstance(item, ssl.SSLCertVerificationError):
-            return _("TLS certificate not trusted ({reason})").format(reason=item.verify_message)
+            return Message(
+                N_("TLS certificate not trusted ({reason})"),
+                reason=clean.text(str(item.verify_message), multiline=False),
+            )
     for item in chain:
         if isinstance(item, ssl.SSLError):
-            return _("TLS error ({reason})").format(reason=item.reason or item.__class__.__name__)
+            reason = str(item.reason or item.__class__.__name__)
+            return Message(N_("TLS error ({reason})"), reason=clean.text(reason, multiline=False))
         if isinstance(item, socket.gaierror):
-            return _("host name not found")
+            return Message(HOST_NOT_FOUND)
         if isinstance(item, ConnectionRefusedError):
-            return _("connection refused")
+            return Message(CONNECTION_REFUSED)
         # Before ConnectionResetError: RemoteDisconnected is a subclass of it.
         if isinstance(item, http.client.RemoteDisconnected):
-            return _("the server closed the connection without answering")
+            return Message(N_("the server closed the connection without answering"))
         if isinstance(item, ConnectionResetError):
-            return _("connection reset by the server")
+            return Message(N_("connection reset by the server"))
         if isinstance(item, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
-            return _("the server closed the connection early")
+            return Message(N_("the server closed the connection early"))
         if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return _("network unreachable")
+            return Message(N_("network unreachable"))
     # urllib3 puts object reprs in front of its messages; keep the readable tail.
     text = re.sub(r"<[^>]*>:?\s*", "", str(chain[-1])).strip()
-    return text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
+    text = text.splitlines()[0][:BODY_PREVIEW] if text else type(chain[-1]).__name__
+    return Message(clean.text(text, multiline=False))  # (no message id: written as it is)
 
 
 # OpenSSL's verification results (X509_V_ERR_*) that have their own advice.
@@ -198,12 +199,8 @@ def _tls_hint(exc: BaseException, address_name: str = N_("the base URL")) -> Mes
 
 @dataclass(frozen=True)
 class Request:
-    """One API request, as a transport sends it.
-
-    ``address_name`` is what hints call the address it goes to, and ``resend_hint`` what to do
-    when a POST's answer was lost (it may have been acted on): both say how a failure is told,
-    and they differ by host and endpoint.
-    """
+    """One API request. ``address_name``: what hints call the address it goes to;
+    ``resend_hint``: what to do when a POST's answer was lost (it may have been acted on)."""
 
     method: str
     url: str
@@ -218,8 +215,7 @@ class Request:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def server_text(self) -> ServerText:
-        """The cleaner of what a server answers this request: the credentials it carried
-        (its headers') and :attr:`secrets` hidden, terminal controls taken out."""
+        """The cleaner of this request's answer: the credentials it carried hidden."""
         sent = {
             value: name
             for key, name in CREDENTIAL_HEADERS.items()
@@ -248,8 +244,7 @@ class Response:
     reason: str = ""
 
     def __repr__(self) -> str:
-        # What the server sent may echo the request's credentials, and a traceback that shows
-        # variables (``%xmode Verbose``) would print it: the status and the size only.
+        # The body may echo the request's credentials: the status and the size only.
         return f"Response(status={self.status}, {len(self.body)} bytes)"
 
     @classmethod
@@ -259,11 +254,8 @@ class Response:
 
 
 class Transport:
-    """Sends a :class:`Request` and returns its :class:`Response`; the one place requests go.
-
-    :meth:`call` reads the platform's envelope from the answer the same way whatever sent it:
-    :class:`HttpTransport` over the network, :class:`MockTransport` in memory.
-    """
+    """Sends a :class:`Request` and returns its :class:`Response`; :meth:`call` reads the
+    envelope the same way whatever sent it."""
 
     def send(self, request: Request) -> Response:
         raise NotImplementedError
@@ -278,10 +270,7 @@ class Transport:
         self.close()
 
     def call(self, request: Request) -> dict[str, Any]:
-        """Send ``request`` and return the envelope of a successful answer.
-
-        Every string of the answer comes back cleaned (:meth:`Request.server_text`).
-        """
+        """Send ``request``; the envelope of a successful answer, every string cleaned."""
         started = time.monotonic()
         response = self.send(request)
         log.debug(
@@ -296,12 +285,8 @@ class Transport:
 
 
 class MockTransport(Transport):
-    """Answers every request with ``handler(request)``, in memory: no socket, no thread.
-
-    For answer shapes (what a body, a status, a header makes of a call). What only a socket can
-    show (a trickling body, a reset, slow headers) needs a real server and :class:`HttpTransport`.
-    The size limit applies as on the network.
-    """
+    """Answers every request with ``handler(request)``, in memory, for answer shapes; the size
+    limit applies as on the network. What only a socket shows needs :class:`HttpTransport`."""
 
     def __init__(self, handler: Callable[[Request], Response]) -> None:
         self.handler = handler
@@ -314,11 +299,7 @@ class MockTransport(Transport):
 
 
 class HttpTransport(Transport):
-    """One keep-alive ``requests.Session``: where HTTP happens.
-
-    Every request has an explicit timeout and a total deadline, never follows a redirect, and
-    every failure to get an answer becomes a :class:`ScnetError` here.
-    """
+    """One keep-alive ``requests.Session``: where HTTP happens."""
 
     def __init__(self, timeout: float, *, retries: int = 2, purpose: str = "") -> None:
         self.timeout = timeout
@@ -337,7 +318,6 @@ class HttpTransport(Transport):
 
     def send(self, request: Request) -> Response:
         method = request.method
-        address = request.address_name
         clean = request.server_text()
         parts = urlsplit(request.url)
         origin = f"{parts.scheme}://{parts.netloc}"
@@ -370,74 +350,60 @@ class HttpTransport(Transport):
                 response.close()
         except ScnetError:
             raise
-        except requests.exceptions.ConnectTimeout as exc:
-            _forget_variables(exc)
-            raise RequestTimeout(
-                N_("could not connect to {origin} within {timeout} s"),
-                Message(N_("Check {address} and the network."), address=Message(address)),
-                origin=origin,
-                timeout=f"{self.timeout:g}",
-            ) from exc
-        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
-            _forget_variables(exc)
-            raise RequestTimeout(
-                N_("no answer from {origin} within {timeout} s"),
-                request.resend_hint if method == "POST" else N_("Try again, or raise the timeout."),
-                origin=origin,
-                timeout=f"{self.timeout:g}",
-            ) from exc
-        except requests.exceptions.SSLError as exc:
-            _forget_variables(exc)
-            raise TransportError(
-                N_("secure connection to {origin} failed: {reason}"),
-                _tls_hint(exc, address),
-                origin=origin,
-                reason=clean.text(reason_of(exc), multiline=False),
-            ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             _forget_variables(exc)
-            reason = clean.text(reason_of(exc), multiline=False)
-            refused = reason in (_("connection refused"), _("host name not found"))
-            raise TransportError(
-                N_("request to {origin} failed: {reason}"),
-                Message(N_("Check {address} and the network."), address=Message(address))
-                if refused or method != "POST"
-                else request.resend_hint,
-                origin=origin,
-                reason=reason,
-            ) from exc
+            raise self._failed(request, origin, exc, clean) from exc
         return Response(response.status_code, raw, response.headers, response.reason or "")
 
-    def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
-        """One GET to a service's URL, reading only the status line and headers.
+    def _failed(
+        self, request: Request, origin: str, exc: BaseException, clean: ServerText
+    ) -> TransportError:
+        """No answer came: why, and what to do (a POST's answer lost may have been acted on)."""
+        check = Message(
+            N_("Check {address} and the network."), address=Message(request.address_name)
+        )
+        timeout = f"{self.timeout:g}"
+        posted = request.method == "POST"
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            text = N_("could not connect to {origin} within {timeout} s")
+            return RequestTimeout(text, check, origin=origin, timeout=timeout)
+        if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+            hint = request.resend_hint if posted else N_("Try again, or raise the timeout.")
+            text = N_("no answer from {origin} within {timeout} s")
+            return RequestTimeout(text, hint, origin=origin, timeout=timeout)
+        reason = reason_of(exc, clean)
+        if isinstance(exc, requests.exceptions.SSLError):
+            text = N_("secure connection to {origin} failed: {reason}")
+            tls_hint = _tls_hint(exc, request.address_name)
+            return TransportError(text, tls_hint, origin=origin, reason=reason)
+        refused = reason.id in (CONNECTION_REFUSED, HOST_NOT_FOUND)
+        advice = check if refused or not posted else request.resend_hint
+        text = N_("request to {origin} failed: {reason}")
+        return TransportError(text, advice, origin=origin, reason=reason)
 
-        The HTTP status (None when no answer came) and a short reason; never raises for a
-        failed connection, which is an answer too ("not up yet"). No token is sent.
-        """
+    def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
+        """One GET to a service's URL without a token: the HTTP status (None when no answer
+        came) and a short reason. A failed connection is an answer too ("not up yet")."""
         status, reason, _header = self.probe_header(url, timeout, "")
         return status, reason
 
     def probe_header(
         self, url: str, timeout: float, header: str
     ) -> tuple[int | None, str, str | None]:
-        """:meth:`probe`, plus the value of one header of the answer (None when it has none).
-
-        How a front end tells that an answer came from its own guard (``--protect``).
-        """
+        """:meth:`probe`, plus the value of one header of the answer (None when it has none)."""
         try:
             response = self._session.get(
                 url, timeout=timeout, allow_redirects=False, verify=True, stream=True
             )
         except requests.exceptions.SSLError as exc:
             _forget_variables(exc)
-            reason = ServerText().text(reason_of(exc), multiline=False)
-            return None, _("TLS error ({reason})").format(reason=reason), None
+            return None, str(Message(N_("TLS error ({reason})"), reason=reason_of(exc))), None
         except requests.exceptions.Timeout:
             return None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}"), None
         except requests.exceptions.ConnectionError as exc:
             _forget_variables(exc)
             # A status line that is not HTTP comes back in the exception's text.
-            return None, ServerText().text(reason_of(exc), multiline=False), None
+            return None, str(reason_of(exc)), None
         with response:
             reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
             reason = ServerText().text(reason, multiline=False)
@@ -463,7 +429,7 @@ class HttpTransport(Transport):
             hint,
             origin=origin,
             status=status,
-            reason=clean.text(reason_of(exc), multiline=False),
+            reason=reason_of(exc, clean),
         )
 
 
@@ -476,12 +442,8 @@ def _too_large(status: int, start: bytes, clean: ServerText) -> MalformedRespons
 
 
 def _read_body(response: requests.Response, deadline: float, clean: ServerText) -> bytes:
-    """The body, read against a total deadline and a size limit.
-
-    ``requests``' timeout applies to each socket read, so a server that trickles one byte at a
-    time would never time out; the deadline bounds the whole answer. The size limit keeps a
-    huge body out of memory.
-    """
+    """The body, read against a total deadline (``requests``' timeout is per read: a trickle
+    would never end) and a size limit."""
     chunks: list[bytes] = []
     size = 0
     raw = response.raw
@@ -583,6 +545,12 @@ def json_type(value: object) -> Message:
     if isinstance(value, str):
         return Message(N_("a string"))
     return Message(N_("an array") if isinstance(value, list) else N_("an object"))
+
+
+def wrong_type(message: str, value: object, *, quoted: bool = True) -> MalformedResponse:
+    """A JSON value of the wrong type in an answer: ``message`` names its ``{type}``."""
+    shown = preview_json(value) if quoted else ""
+    return MalformedResponse(Message(message, type=json_type(value)), 200, shown)
 
 
 def preview_json(value: object) -> str:

@@ -1,9 +1,6 @@
-"""Every input check, once: ids, ports, commands, credentials, URLs, timeouts, statuses.
-
-Validation happens here, before any request is built, so that bad input never reaches the
-network; each check returns the value in the form the API expects or raises
-:class:`~scnet_magic.errors.InvalidInput` with a one-line message and, where there is one, a
-hint. A rejected value is quoted back cut short, and a credential never.
+"""Every input check, once, before any request is built: each returns the value in the form
+the API expects or raises :class:`~scnet_magic.errors.InvalidInput` with a hint. A rejected
+value is quoted back cut short, and a credential never.
 """
 
 from __future__ import annotations
@@ -25,11 +22,8 @@ _MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
 
 
 def _shown(value: object) -> str:
-    """A rejected value for an error message: its repr, cut short.
-
-    Python refuses to turn an int of more than 4300 digits into text, so a huge one is
-    described instead of shown.
-    """
+    """A rejected value for an error message: its repr, cut short (a huge int is described:
+    Python refuses to turn one of over 4300 digits into text)."""
     if isinstance(value, int) and not -(10**_SHOWN_LIMIT) < value < 10**_SHOWN_LIMIT:
         return _("a number too long to show")
     text = repr(value)
@@ -37,11 +31,8 @@ def _shown(value: object) -> str:
 
 
 def validate_notebook_id(value: object) -> str:
-    """A notebook id as the exact string of digits the API expects.
-
-    Ids are 19-digit numbers above 2**53, so floats are refused: they would already have lost
-    digits.
-    """
+    """A notebook id as the exact string of digits the API expects (ids are 19-digit numbers
+    above 2**53: a float would already have lost digits)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidInput(
             N_("notebook id must be a string of digits, not {type}"), type=type(value).__name__
@@ -125,12 +116,8 @@ def validate_command(value: object) -> str | None:
 
 
 class Secret(str):
-    """A token, a secret key or a password: the text itself, except that its repr hides it.
-
-    Reprs are what tracebacks with variables (``%xmode Verbose``), debuggers and logged
-    containers show; a secret travels as this type wherever it goes, into the request's
-    header dict too.
-    """
+    """A token, a secret key or a password: the text itself, but its repr (what tracebacks
+    with variables, debuggers and logged containers show) hides it."""
 
     __slots__ = ()
 
@@ -242,9 +229,7 @@ def validate_timeout(value: object) -> float:
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InvalidInput(
-            N_("timeout must be a positive number of seconds, got {value}"), value=_shown(value)
-        ) from None
+        seconds = math.nan  # refused below, as every other value that is not a number
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidInput(
             N_("timeout must be a positive number of seconds, got {value}"), value=_shown(value)
@@ -371,12 +356,8 @@ def extract_url(text: object) -> str | None:
 
 
 def validate_guard_password(value: object) -> Secret:
-    """A password for the guard: any text but empty, and on one line.
-
-    Spaces and other scripts are fine (visitors type it into a form or send it with Basic
-    auth); a line break is not: the guard reads its password as one line. Messages never quote
-    it, and the value travels as a :class:`Secret` so that no repr shows it.
-    """
+    """A password for the guard: any text but empty, on one line (the guard reads it as one
+    line); never quoted, and a :class:`Secret`."""
     if not isinstance(value, str):
         raise InvalidInput(N_("the password must be text"))
     if not value:

@@ -9,6 +9,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -16,6 +17,7 @@ from protect_helpers import guard_folder
 from sandbox_faults import FaultySandbox
 from traitlets.config import Config
 
+from scnet_magic import i18n
 from scnet_magic.config import CONFIG_FILE_ENV, ENV_VARS
 
 # The example notebooks' kernels (nbval) start from this process's environment and their saved
@@ -51,6 +53,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def localhost_names(monkeypatch: pytest.MonkeyPatch, resolved: bool) -> None:
+    """Make this process's resolver answer ``*.localhost`` with loopback (``resolved``, as
+    systemd-resolved does, RFC 6761) or not at all (as a bare /etc/hosts does)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".localhost"):
+            if not resolved:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
 @pytest.fixture(autouse=True)
 def no_running_event_loop() -> None:
     """Each test starts outside any event loop, as a user's code does: a fixture that leaves
@@ -64,15 +81,17 @@ def no_running_event_loop() -> None:
 
 
 @pytest.fixture(autouse=True)
-def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No SCNET_* variable from the machine, a config file path of the test's own, and messages
-    in English whatever the machine's locale (tests of other languages choose one)."""
+    in English whatever the machine's locale (tests of other languages choose one); no
+    process-wide language left behind (a client given ``language=`` sets one)."""
     for name in ENV_VARS.values():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(ENV_VARS["language"], "en")
     path = tmp_path / "scnet-config.toml"
     monkeypatch.setenv(CONFIG_FILE_ENV, str(path))
-    return path
+    yield path
+    i18n.set_language(None)
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ only the hooks these override.
 from __future__ import annotations
 
 import hashlib
+import socket
+import ssl
+import struct
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -17,19 +20,19 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
+from scnet_magic.endpoints import START
 from scnet_magic.sandbox import Sandbox
+from scnet_magic.sandbox.core import _ApiHandler
 from scnet_magic.sandbox.data import (
     _BAD_GATEWAY_PAGE,
     _DEFAULT_REGION,
     _HTML,
     _JSON,
-    _START,
     _TEXT,
     _json_bytes,
     _make_token,
     _nginx_page,
 )
-from scnet_magic.sandbox.routes import _ApiHandler
 
 _HUGE_SIZE = 10 * 1024 * 1024
 
@@ -89,8 +92,9 @@ def token_tag(token: str | None) -> str | None:
 class FaultySandbox(Sandbox):
     """A sandbox that records its calls and can play scenarios and faults (module docstring)."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.tls = tls  # serve https, for the client's TLS checks
         self.requests: list[RecordedRequest] = []
         self._token_as_built = self.token
         self._play_the_platform()
@@ -114,6 +118,19 @@ class FaultySandbox(Sandbox):
         self.delay = 0.0
         self.fault_delay = 5.0
         self._fault: str | None = None
+
+    def start(self) -> FaultySandbox:
+        super().start()
+        for server in self._servers.values() if self.tls is not None else ():
+            # The handshake happens in the worker thread, as the server's reads do.
+            server.socket = self.tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        return self
+
+    def _url(self, role: str) -> str:
+        url = super()._url(role)
+        return url.replace("http://", "https://", 1) if self.tls is not None else url
 
     def reset(self) -> None:
         """Back to what a new sandbox is, for one shared between tests (the ``sandbox``
@@ -147,7 +164,7 @@ class FaultySandbox(Sandbox):
 
     def start_requests(self) -> list[RecordedRequest]:
         with self._lock:
-            return [r for r in self.requests if r.path == _START]
+            return [r for r in self.requests if r.path == START.path]
 
     def clear_log(self) -> None:
         with self._lock:
@@ -188,11 +205,11 @@ class FaultySandbox(Sandbox):
             handler.send_json(200, canned)
             return True
         fault = self.fault
-        if fault is None or path != _START:
+        if fault is None or path != START.path:
             return False
 
         def answer() -> dict[str, Any]:
-            return self._answer(_START, token, query, body, run=False)
+            return self._answer(START.path, token, query, body, run=False)
 
         _answer_with_fault(handler, fault, answer, self.base_url, self.fault_delay)
         return True
@@ -242,7 +259,7 @@ def _answer_with_fault(
         handler.close_connection = True
         return
     if fault in ("redirect-http", "redirect-loop"):
-        target = "http://example.invalid" + _START
+        target = "http://example.invalid" + START.path
         if fault == "redirect-loop":
             target = base_url + handler.path
         handler._send(307, b"", _TEXT, headers=[("Location", target)])
@@ -256,7 +273,7 @@ def _answer_with_fault(
         handler.send_header("Content-Length", "1000")
         handler.end_headers()
         handler.wfile.write(b'{"code": "0", "msg"'[:10])
-        handler._abort()
+        _abort(handler)
         return
 
     if fault == "slow-headers":
@@ -304,3 +321,15 @@ def _send_huge(handler: _ApiHandler) -> None:
         chunk = filler[:remaining]
         handler.wfile.write(chunk)
         remaining -= len(chunk)
+
+
+def _abort(handler: _ApiHandler) -> None:
+    """Close with a TCP reset (SO_LINGER 0) instead of an orderly FIN."""
+    handler.close_connection = True
+    handler.wfile.flush()
+    linger = struct.pack("ii", 1, 0)
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    # The buffered files hold references that would keep the socket open.
+    handler.rfile.close()
+    handler.wfile.close()
+    handler.connection.close()

@@ -376,13 +376,14 @@ def test_canary_token_never_in_output_errors_or_logs(
 
 def test_a_malformed_start_answer_says_the_command_may_be_running_in_the_language_shown() -> None:
     """The start's own hint comes before the transport's, both written when the error is
-    shown: in the language of the call that raised it, as two sentences of that language."""
+    shown: in the language in force then, as two sentences of that language."""
     not_json = Response(200, b"<html>gateway</html>")
     with pytest.raises(MalformedResponse) as english:
         answering(not_json).start_service(ID, 1223)
     assert english.value.hint.startswith("The command may already be running")
     assert "twice. The base URL may not be the API address." in english.value.hint
-    with i18n.using("zh"), pytest.raises(MalformedResponse) as chinese:
+    with pytest.raises(MalformedResponse) as chinese:
         answering(not_json).start_service(ID, 1223)
-    assert chinese.value.hint.startswith("命令可能已在运行"), chinese.value.hint
-    assert "两次。" in chinese.value.hint and "The" not in chinese.value.hint, chinese.value.hint
+    with i18n.using("zh"):
+        assert chinese.value.hint.startswith("命令可能已在运行"), chinese.value.hint
+        assert "两次。" in chinese.value.hint and "The" not in chinese.value.hint

@@ -28,7 +28,7 @@ from scnet_magic import (
     ScnetError,
     TransportError,
 )
-from scnet_magic.client import MAX_BODY
+from scnet_magic.transport import MAX_BODY
 
 from frontends import (
     FRONT_ENDS,

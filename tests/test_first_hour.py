@@ -187,9 +187,9 @@ def test_sandbox_magic_value_reads_well_and_hides_the_token(ip: InteractiveShell
 def test_message_and_hint_are_two_sentences_in_both_languages() -> None:
     error = InvalidInput("--port is required", "Give the port the service listens on.")
     assert error.user_message() == "--port is required. Give the port the service listens on."
-    with i18n.using("zh"):
-        chinese = InvalidInput("--port is required", "Give the port the service listens on.")
-    assert chinese.user_message() == "必须给出 --port。请给出服务监听的端口。"
+    chinese = InvalidInput("--port is required", "Give the port the service listens on.")
+    with i18n.using("zh"):  # written in the language in force when shown
+        assert chinese.user_message() == "必须给出 --port。请给出服务监听的端口。"
     assert sentences("done.", "Next.") == "done. Next."
     with i18n.using("zh"):
         assert sentences("已完成。", "下一步。") == "已完成。下一步。"

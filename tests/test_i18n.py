@@ -182,10 +182,10 @@ def test_using_sets_the_language_for_the_block_and_nested_calls_keep_it(
 
 
 def test_error_code_table_in_both_languages() -> None:
-    with i18n.using("zh"):
-        error = ApiError("10008", "权限不足 token expired")
-    assert "权限不足" in error.message and "令牌权限不足" in error.hint
-    assert "权限不足 token expired" in error.message  # the platform's msg as it came
+    error = ApiError("10008", "权限不足 token expired")
+    with i18n.using("zh"):  # written in the language in force when shown
+        assert "权限不足" in error.message and "令牌权限不足" in error.hint
+        assert "权限不足 token expired" in error.message  # the platform's msg as it came
     assert error.code == "10008" and error.meaning == "insufficient permission"
     english = ApiError("10008", "权限不足 token expired")
     assert "insufficient permission" in english.message and "get a new token" in english.hint
@@ -276,15 +276,30 @@ def test_client_language_argument_and_platform_messages_unchanged(
     sandbox_env: Sandbox, lang: pytest.MonkeyPatch
 ) -> None:
     lang.setenv("SCNET_LANG", "en")
+    with pytest.raises(InvalidInput, match="language must be"):
+        ScnetClient(language="de")
+    english = ScnetClient().start_service(ID, 1223)
     with ScnetClient(language="zh") as client:
         with pytest.raises(InvalidInput, match=ZH_PORT_RULE):
             client.start_service(ID, 0)
         result = client.start_service(ID, 1223)
-    english = ScnetClient().start_service(ID, 1223)
     # Machine-readable results are the same whatever the language.
     assert result.to_dict() == english.to_dict()
-    with pytest.raises(InvalidInput, match="language must be"):
-        ScnetClient(language="de")
+    # The client's language is the process's from then on, as %config sets the magics'.
+    with pytest.raises(InvalidInput, match=ZH_PORT_RULE):
+        ScnetClient().start_service(ID, 0)
+
+
+def test_an_error_is_written_in_the_language_in_force_when_shown(
+    lang: pytest.MonkeyPatch,
+) -> None:
+    from scnet_magic.validation import validate_port
+
+    with i18n.using("zh"), pytest.raises(InvalidInput) as raised:
+        validate_port(0)
+    assert "port must be from 1 to 65535" in raised.value.message  # shown outside: English
+    with i18n.using("zh"):
+        assert ZH_PORT_RULE in raised.value.message and ZH_PORT_RULE in str(raised.value)
 
 
 def test_messages_outside_any_front_end_follow_the_environment(

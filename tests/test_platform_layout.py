@@ -249,6 +249,7 @@ def test_a_renewal_listing_several_regions_for_a_token_of_no_known_region_is_ref
             "B",
         ),
         (["A", "B"], None, "A"),  # entries that name no region: the first
+        ([{"name": "甲", "token": "A"}, {"name": "乙", "token": "B"}], "乙", "B"),  # by "name"
         ([{"token": "A"}], "9", "A"),  # one entry: it, whatever it names
         ([{"clusterId": 0, "token": "P"}], None, None),  # the platform's alone: no token
     ],

@@ -32,6 +32,8 @@ from sandbox_faults import FaultySandbox as Sandbox
 import scnet_magic.sandbox as sandbox_module
 from scnet_magic.account import sign_in
 
+from conftest import free_port, localhost_names
+
 API = "/ai/openapi/v2/notebook"
 START = f"{API}/customize-service/actions/start"
 SERVICE_URL = f"{API}/customize-service/url"
@@ -48,12 +50,6 @@ PENDING = (
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def accepts(port: int) -> bool:
@@ -910,6 +906,19 @@ def test_token_comparison_takes_constant_time() -> None:
 
 
 # -- TLS and the command line ---------------------------------------------------------------
+
+
+def test_an_instance_host_only_where_this_machine_resolves_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The browser test (tests/browser/test_instance_hosts.py) shows why a host of its own.
+    localhost_names(monkeypatch, resolved=False)
+    with Sandbox(execute=True, workdir=tmp_path) as sandbox:
+        assert sandbox.external_url(sandbox.notebook_id, 8000).startswith("http://127.0.0.1:")
+    localhost_names(monkeypatch, resolved=True)
+    with Sandbox(execute=True, workdir=tmp_path) as sandbox:
+        named = sandbox.external_url(sandbox.notebook_id, 8001)
+        assert named.startswith(f"http://c-{sandbox.notebook_id}.localhost:")
 
 
 def test_tls(session: requests.Session) -> None:

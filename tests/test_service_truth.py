@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -276,6 +277,23 @@ def test_a_sandbox_that_runs_nothing_says_so(ip: InteractiveShell) -> None:
 def test_an_executing_sandbox_does_not_say_nothing_ran(gateway_env: Sandbox) -> None:
     result = start_service(None, free_port(), "true")
     assert not result.nothing_ran
+
+
+def test_a_platform_reached_over_loopback_is_not_taken_for_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An SSH tunnel to the platform: a loopback address, with the platform's own token, and a
+    # port this machine happens to use for something of its own.
+    busy = socket.create_server(("127.0.0.1", 0))
+    with Sandbox(token="a-platform-token") as tunnel, busy:
+        monkeypatch.setenv("SCNET_BASE_URL", tunnel.base_url)
+        monkeypatch.setenv("SCNET_TOKEN", tunnel.token)
+        assert not local.sandbox_token(tunnel.token)
+        result = start_service(tunnel.notebook_id, busy.getsockname()[1], "python app.py")
+    # Sent, not refused for the local port; and the platform's answer is not "nothing ran".
+    assert result.pending and not result.nothing_ran
+    with Sandbox() as sandbox:
+        assert local.sandbox_token(sandbox.token)
 
 
 # -- 5. the guard's port is not the user's ----------------------------------------------------

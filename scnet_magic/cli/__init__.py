@@ -32,7 +32,7 @@ from .._version import __version__
 from ..arguments import SANDBOX_WORKDIR_HELP
 from ..config import DEFAULT_WAIT
 from ..errors import ConfigError, InvalidInput, ScnetError
-from ..i18n import _
+from ..i18n import N_, _
 from .common import (
     EXIT_BROKEN_PIPE,
     EXIT_FAILED,
@@ -346,11 +346,11 @@ def _main(words: list[str]) -> int:
     if any(_gives_a_token(word) for word in words):
         report(
             InvalidInput(
-                _(
+                N_(
                     "the token is never taken from the command line (it would show in the "
                     "process list and the shell history)"
                 ),
-                _("Set SCNET_TOKEN, put it in the config file, or pipe it in with --token-stdin."),
+                N_("Set SCNET_TOKEN, put it in the config file, or pipe it in with --token-stdin."),
             )
         )
         return EXIT_USAGE

@@ -11,7 +11,7 @@ from typing import TextIO
 from .. import arguments, config
 from ..config import Settings
 from ..errors import ConfigError, InvalidInput, ScnetError
-from ..i18n import _
+from ..i18n import N_, _
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -65,7 +65,7 @@ def token_from_stdin() -> str:
         line = sys.stdin.readline().rstrip("\r\n")
     if not line.strip():
         raise InvalidInput(
-            _("--token-stdin: standard input has no token"),
-            _("Pipe it in, e.g. scnet ... --token-stdin < token-file."),
+            N_("--token-stdin: standard input has no token"),
+            N_("Pipe it in, e.g. scnet ... --token-stdin < token-file."),
         )
     return line

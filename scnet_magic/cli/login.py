@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from .. import config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
-from ..i18n import _
+from ..i18n import N_, _
 from .common import EXIT_INTERRUPTED, exit_code, report
 
 
@@ -71,9 +71,9 @@ def login_command(
     stderr = stderr or sys.stderr
     try:
         if args.status and (args.renew or args.region or args.user or args.secret_key_stdin):
-            raise InvalidInput(_("--status takes no other option but --json"))
+            raise InvalidInput(N_("--status takes no other option but --json"))
         if args.renew and (args.region or args.user or args.secret_key_stdin):
-            raise InvalidInput(_("--renew keeps the region and needs no keys; give it alone"))
+            raise InvalidInput(N_("--renew keeps the region and needs no keys; give it alone"))
         if args.status:
             return _cli_status(args.json, stdout)
         if args.renew:
@@ -96,7 +96,9 @@ def login_command(
         else:
             region = account.choose(args.region)
         signed = accounts.open_region(account, region)
-        if _is_sandbox(settings_in.login_url) and not args.save:
+        from ..local import sandbox_token  # psutil: not for every command's start
+
+        if sandbox_token(signed.token) and not args.save:
             result = {**signed.to_dict(), "saved_to": None}
             note = _(
                 "This is a sandbox on this machine: nothing was saved to {path}. Use the export "
@@ -118,13 +120,6 @@ def login_command(
     except ScnetError as exc:
         report(exc, stderr)
         return exit_code(exc)
-
-
-def _is_sandbox(login_url: str) -> bool:
-    """A sign-in address on loopback: the sandbox's (the platform's never is)."""
-    from urllib.parse import urlsplit
-
-    return validation.is_loopback_host(urlsplit(login_url).hostname or "")
 
 
 def logout_command(args: argparse.Namespace) -> int:
@@ -171,7 +166,7 @@ def _cli_print(as_json: bool, stdout: TextIO, result: dict[str, Any], text: str 
 def _read_secret(stdin: TextIO) -> str:
     line = stdin.readline()
     if not line.strip():
-        raise InvalidInput(_("--secret-key-stdin: standard input is empty"))
+        raise InvalidInput(N_("--secret-key-stdin: standard input is empty"))
     return validation.validate_secret_key(line)
 
 
@@ -193,4 +188,4 @@ def _terminal_ask(label: str, hidden: bool) -> str:
         prompt = _("SCNet {label}: ").format(label=label)
         return getpass.getpass(prompt) if hidden else input(prompt)
     except EOFError:
-        raise ConfigError(_("no SCNet {label} given").format(label=label)) from None
+        raise ConfigError(N_("no SCNet {label} given"), label=label) from None

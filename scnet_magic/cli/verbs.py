@@ -9,7 +9,7 @@ from .. import config, display, service
 from ..client import ScnetClient
 from ..config import Settings
 from ..errors import ScnetError
-from ..i18n import N_, _
+from ..i18n import N_, Message, _
 from ..models import InstanceProgress, StartResult
 from ..validation import StartRequest
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, note, report, settings_of
@@ -74,7 +74,7 @@ def start(args: argparse.Namespace) -> int:
         except service.StartInterrupted as stopped:
             shown.line.end()
             if stopped.result is None:
-                note(service.interrupted_text(stopped, "scnet url"))
+                note(str(service.interrupted_text(stopped, "scnet url")))
             else:
                 _print_result(stopped.result, args.json)
                 note(_(service.STOPPED_WAITING))
@@ -113,7 +113,7 @@ def stop(args: argparse.Namespace) -> int:
         if not args.yes and not confirmed(client, notebook_id):
             print("scnet: " + _("Not stopped."), file=sys.stderr)
             return EXIT_FAILED
-        result = service.stop(client, notebook_id, save_env=not args.discard_env)
+        result = client.stop_notebook(notebook_id, save_env=not args.discard_env)
     print(display.to_json(result.to_dict()) if args.json else display.stop_text(result))
     return EXIT_OK
 
@@ -121,11 +121,14 @@ def stop(args: argparse.Namespace) -> int:
 def _client(settings: Settings) -> ScnetClient:
     if settings.token is None:
         raise config.no_token_error(
-            _(
-                "Sign in with scnet login, or give a token with SCNET_TOKEN, --token-stdin or "
-                'token = "…" in {path}. To try things without an account, run scnet sandbox '
-                "--execute."
-            ).format(path=config.config_path())
+            Message(
+                N_(
+                    "Sign in with scnet login, or give a token with SCNET_TOKEN, --token-stdin or "
+                    'token = "…" in {path}. To try things without an account, run scnet sandbox '
+                    "--execute."
+                ),
+                path=config.config_path(),
+            )
         )
     return ScnetClient(settings=settings)
 

@@ -41,7 +41,7 @@ from typing import Any
 import psutil
 
 from .. import local, validation
-from ..i18n import _, ngettext
+from ..i18n import N_, Message, _, ngettext
 
 GUARD_DIR_ENV = "SCNET_GUARD_DIR"
 # Where the front ends may take the password from; never handed on to the guard's process.
@@ -115,8 +115,9 @@ def guard_dir() -> Path:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     if folder.stat().st_uid != os.getuid():
         raise GuardError(
-            _("{folder} belongs to another user; set SCNET_GUARD_DIR to a folder of yours").format(
-                folder=folder
+            Message(
+                N_("{folder} belongs to another user; set SCNET_GUARD_DIR to a folder of yours"),
+                folder=folder,
             )
         )
     folder.chmod(0o700)
@@ -329,10 +330,14 @@ def start_guard(
             if _password_opens(existing, password):
                 return dataclasses.replace(existing, reused=True)
             raise GuardError(
-                _(
-                    "port {upstream} is already guarded on port {port} with another password; "
-                    "stop that guard first (scnet guard --stop {port})"
-                ).format(upstream=upstream_port, port=existing.port)
+                Message(
+                    N_(
+                        "port {upstream} is already guarded on port {port} with another password; "
+                        "stop that guard first (scnet guard --stop {port})"
+                    ),
+                    upstream=upstream_port,
+                    port=existing.port,
+                )
             )
         guard_id = secrets.token_hex(8)
         log = log_path(guard_id)

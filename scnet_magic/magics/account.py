@@ -13,8 +13,8 @@ from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
 from .. import validation
-from ..errors import sentences
-from ..i18n import N_, _
+from ..errors import Sentences
+from ..i18n import N_, Message, _
 from .base import SessionMagics
 from .line import ask, forget_input, parse, readable_arguments, split
 
@@ -44,12 +44,12 @@ class AccountMagics(SessionMagics):
                 # the input history: take it out of there too.
                 forget_input(self.shell, values)
                 raise UsageError(
-                    sentences(
-                        _(
+                    Sentences(
+                        N_(
                             "%scnet_token takes no value on the line; the line was removed from "
                             "this session's input history"
                         ),
-                        _(
+                        N_(
                             "If it was a token, it has been seen: replace it with a new one. "
                             "Run %scnet_token alone and paste the token at the prompt."
                         ),
@@ -147,17 +147,19 @@ class AccountMagics(SessionMagics):
         with self.user_errors():
             args = parse(self.scnet_login, line)
             if args.forget and (args.status or args.renew or args.save or args.region or args.user):
-                raise UsageError(_("%scnet_login --forget takes no other option"))
+                raise UsageError(Message(N_("%scnet_login --forget takes no other option")))
             if args.forget:
                 print(self.session.sign_out())
                 return
             if args.status and (args.renew or args.save or args.region or args.user):
-                raise UsageError(_("%scnet_login --status takes no other option"))
+                raise UsageError(Message(N_("%scnet_login --status takes no other option")))
             if args.renew and (args.region or args.user):
                 raise UsageError(
-                    _(
-                        "%scnet_login --renew keeps the region: give --region or --user "
-                        "only when signing in"
+                    Message(
+                        N_(
+                            "%scnet_login --renew keeps the region: give --region or --user "
+                            "only when signing in"
+                        )
                     )
                 )
             if args.status:

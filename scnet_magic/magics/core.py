@@ -24,7 +24,7 @@ from traitlets.config import Config, Configurable
 from .. import config, i18n, validation
 from ..config import DEFAULT_WAIT
 from ..errors import InvalidInput, ScnetError
-from ..i18n import N_, _
+from ..i18n import N_
 from .account import AccountMagics
 from .base import SessionMagics
 from .doctor import DoctorMagics
@@ -84,7 +84,7 @@ class ScnetMagics(SessionMagics, Configurable):
     def _language_changed(self, change: Any) -> None:
         # Results IPython shows later (``r`` alone in a cell, ``form.result``) speak the
         # session's language too: this one, or (None) what it falls back to.
-        i18n.follow(self.session.language)
+        i18n.set_language(self.session.language())
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float | None:
@@ -201,7 +201,7 @@ class ScnetMagics(SessionMagics, Configurable):
             if cell is not None:
                 if command is not None:
                     raise InvalidInput(
-                        _("give the command either with --command or in the cell, not both")
+                        N_("give the command either with --command or in the cell, not both")
                     )
                 command = cell.rstrip("\r\n")
             from .. import service
@@ -220,7 +220,7 @@ class ScnetMagics(SessionMagics, Configurable):
         """Show the start form, with this session's settings and language."""
         show_form = self.session.widgets.form
         if show_form is None:
-            raise ScnetError(_("the form needs the extension loaded with %load_ext scnet_magic"))
+            raise ScnetError(N_("the form needs the extension loaded with %load_ext scnet_magic"))
         return show_form(settings=self.session.settings, language=self.language, **defaults)
 
     # -- %scnet_url and %scnet_notebooks ---------------------------------------------------
@@ -303,10 +303,9 @@ def load(shell: InteractiveShell, widgets: Widgets = NO_WIDGETS) -> ScnetMagics:
     for family in families:
         shell.register_magics(family)
     _LOADED[id(shell)] = families
-    # A form shown from plain Python in this session uses the session's settings, and results
-    # IPython shows later speak the session's language.
+    # A form shown from plain Python in this session uses the session's settings (results
+    # IPython shows later speak the session's language from its first magic on).
     config.use_session(session.settings)
-    i18n.follow(session.language)
     return magics
 
 

@@ -12,8 +12,8 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic_arguments import argument
 
 from ..arguments import gives_a_value
-from ..errors import sentences
-from ..i18n import N_, _
+from ..errors import Sentences
+from ..i18n import N_, Message, _
 from .line import forget_input, parse, readable_arguments
 
 PROTECT = "--protect"
@@ -31,12 +31,12 @@ def refuse_password_on_line(words: list[str], shell: Any) -> None:
         return
     forget_input(shell, [value for value in _values(words) if value])
     raise UsageError(
-        sentences(
-            _(
+        Sentences(
+            N_(
                 "--protect takes no value: the password is never given on the line; the line "
                 "was removed from this session's input history"
             ),
-            _(
+            N_(
                 "It has been seen all the same: choose another password. Give --protect alone "
                 "and type it at the hidden prompt, or set SCNET_GUARD_PASSWORD."
             ),
@@ -97,7 +97,7 @@ def scnet_guard(self: Any, line: str = "") -> None:
     with self.user_errors():
         args = parse(self.scnet_guard, line)
         if args.list and args.stop is not None:
-            raise UsageError(_("give either --list or --stop, not both"))
+            raise UsageError(Message(N_("give either --list or --stop, not both")))
         if args.stop == "all":
             print(stopped_line(len(stop_all_guards())))
             return None
@@ -105,8 +105,9 @@ def scnet_guard(self: Any, line: str = "") -> None:
             port = _guard_port(args.stop)
             if not stop_guard(port):
                 raise UsageError(
-                    _("no guard runs on port {port}; %scnet_guard --list shows them").format(
-                        port=port
+                    Message(
+                        N_("no guard runs on port {port}; %scnet_guard --list shows them"),
+                        port=port,
                     )
                 )
             print(_("stopped the guard on port {port}").format(port=port))
@@ -120,5 +121,5 @@ def _guard_port(value: str) -> int:
         return int(value)
     except ValueError:
         raise UsageError(
-            _("--stop takes a guard's port or 'all', not {value!r}").format(value=value)
+            Message(N_("--stop takes a guard's port or 'all', not {value!r}"), value=value)
         ) from None

@@ -96,9 +96,7 @@ class InstanceMagics(SessionMagics):
 
 
 def _stop(client: ScnetClient, notebook_id: str, save_env: bool) -> StopResult:
-    from .. import service
-
-    return service.stop(client, notebook_id, save_env=save_env)
+    return client.stop_notebook(notebook_id, save_env=save_env)
 
 
 def _stop_and_show(client: ScnetClient, notebook_id: str, save_env: bool) -> StopResult:

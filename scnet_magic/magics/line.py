@@ -23,7 +23,7 @@ from traitlets import TraitError
 
 from .. import arguments, i18n
 from ..errors import ConfigError, InvalidInput, sentences
-from ..i18n import N_, _, ngettext
+from ..i18n import N_, Message, _, ngettext
 
 T = TypeVar("T")
 
@@ -143,11 +143,12 @@ def ask(label: str, hidden: bool) -> str:
         return input(_("SCNet {label}: ").format(label=label))
     except (EOFError, StdinNotImplementedError):
         raise ConfigError(
-            _("no SCNet {label} is set, and this front end cannot ask for it").format(label=label),
-            _(
+            N_("no SCNet {label} is set, and this front end cannot ask for it"),
+            N_(
                 "Set SCNET_USER, SCNET_ACCESS_KEY and SCNET_SECRET_KEY, or put user, access_key "
                 "and secret_key in the config file."
             ),
+            label=label,
         ) from None
 
 
@@ -216,7 +217,7 @@ def split(line: str) -> list[str]:
     except ValueError as exc:
         reason = _(str(exc)) if str(exc) in _SPLIT_ERRORS else str(exc)
         raise UsageError(
-            _("cannot read the magic line: {reason} (check the quotes)").format(reason=reason)
+            Message(N_("cannot read the magic line: {reason} (check the quotes)"), reason=reason)
         ) from None
 
 
@@ -231,7 +232,9 @@ def parse(magic: Any, line: str | list[str]) -> argparse.Namespace:
         if any(word in ("-h", "--help") for word in extra):
             # A shell habit; in IPython a magic's help is asked with "?".
             raise UsageError(
-                _("%{magic}? shows the help; usage: {usage}").format(magic=parser.prog, usage=usage)
+                Message(
+                    N_("%{magic}? shows the help; usage: {usage}"), magic=parser.prog, usage=usage
+                )
             )
         message = _unexpected(extra, _("usage: {usage}").format(usage=usage))
         if any(word == "--command" or word.startswith("--command=") for word in words) and not any(

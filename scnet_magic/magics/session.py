@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import config, i18n
 from ..config import Settings
 from ..errors import InvalidInput, ScnetError
-from ..i18n import _
+from ..i18n import N_, _
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
@@ -108,10 +108,10 @@ class Session:
         if options.refused:
             name, problem = next(iter(options.refused.items()))
             raise InvalidInput(
-                _(
-                    "{problem} (refused by %config ScnetMagics.{name}, which kept its old value)"
-                ).format(problem=problem, name=name),
-                _("Set it again with a valid value, or to None for the default."),
+                N_("{problem} (refused by %config ScnetMagics.{name}, which kept its old value)"),
+                N_("Set it again with a valid value, or to None for the default."),
+                problem=problem,
+                name=name,
             )
         return config.resolve(session=self.values(), session_token_label=self.token_origin)
 

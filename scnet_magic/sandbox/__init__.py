@@ -19,11 +19,9 @@ can reach: it keeps nothing per request, reads a body only after accepting the t
 bounds its connections (``server.MAX_CONNECTIONS``, each closed after ``server.IDLE_TIMEOUT``
 idle seconds).
 
-Its notebooks live: booting one (on the platform host) takes ``boot_seconds`` through
-``Creating`` to ``Running`` (``Failed`` for an id in ``failing``), stopping one takes
-``stop_seconds`` through ``Shutting`` to ``Terminated`` and ends the services started in it;
-the detail and the list show each notebook's status and its one custom service
-(``customsizePort``, ``command``), which a start on another port replaces.
+Its notebooks live: they boot, stop and keep one custom service each (``instances.py``).
+Each instance's external URL has a host of its own, ``c-<id>.localhost``, where this machine
+resolves it (else ``127.0.0.1``).
 """
 
 from .cli import main

@@ -7,48 +7,46 @@ import contextlib
 import os
 import secrets
 import shutil
-import ssl
+import socket
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .. import guard, validation
+from ..endpoints import BOOT, CENTER, DETAIL, LIST, RENEW, SERVICE_URL, START, STATE, STOP, TOKENS
+from ..local import listening, tail
 from .accounts import _Accounts
 from .data import (
-    _BOOT,
-    _CENTER,
-    _DETAIL,
-    _LIST,
+    _ENDPOINTS,
+    _JSON,
+    _MAX_BODY,
     _NOTEBOOK_URL,
     _NOTEBOOKS,
+    _OUTPUT_LIMIT,
     _PENDING_MSG,
     _PLATFORM,
-    _RENEW,
     _ROLES,
-    _SERVICE_URL,
-    _START,
-    _STATE,
     _STATUSES,
-    _STOP,
     _ApiError,
     _envelope,
     _int_param,
+    _json_bytes,
     _make_token,
     _notebook,
+    _parse_body,
     _port,
     logger,
 )
 from .gateway import _GatewayServer
 from .instances import _Instances
-from .processes import Reaper, _accepts, _tail, _terminate, command_environment
-from .routes import _ApiHandler, _ApiServer
-from .server import _Server
+from .processes import Reaper, _terminate, command_environment
+from .server import _content_length, _Handler, _Server
 
 
 class Sandbox(_Accounts, _Instances):
@@ -65,7 +63,6 @@ class Sandbox(_Accounts, _Instances):
         token: str | None = None,
         workdir: str | os.PathLike[str] | None = None,
         ready_timeout: float = 5.0,
-        tls: ssl.SSLContext | None = None,
         user: str = "sandbox-user",
         access_key: str | None = None,
         secret_key: str | None = None,
@@ -82,7 +79,6 @@ class Sandbox(_Accounts, _Instances):
         self.token = token if token is not None else _make_token()
         self.workdir = Path(workdir) if workdir is not None else None
         self.ready_timeout = ready_timeout
-        self.tls = tls
         self._lock = threading.Lock()
         # One server per host role: login, platform (/ac/) and the region's AI address.
         self._servers: dict[str, _ApiServer] = {}
@@ -92,6 +88,7 @@ class Sandbox(_Accounts, _Instances):
         self._logdir: Path | None = None
         self._gateways: dict[tuple[str, int], _GatewayServer] = {}
         self._services: dict[str, int] = {}
+        self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
         self._reaper = Reaper()
         self._init_instances()
         self._runs = 0
@@ -120,7 +117,7 @@ class Sandbox(_Accounts, _Instances):
         host = connectable.get(self.host, self.host)
         if ":" in host:
             host = f"[{host}]"
-        return f"{'https' if self.tls else 'http'}://{host}:{server.server_port}"
+        return f"http://{host}:{server.server_port}"
 
     def start(self) -> Sandbox:
         with self._lock:
@@ -135,7 +132,7 @@ class Sandbox(_Accounts, _Instances):
         # platform hosts take any free port.
         servers = {}
         try:
-            for role in _ROLES:
+            for role in _ROLES.values():
                 servers[role] = _ApiServer(self, role, self.port if role == "ai" else 0)
         except OSError:
             for opened in servers.values():
@@ -201,12 +198,7 @@ class Sandbox(_Accounts, _Instances):
     def __enter__(self) -> Sandbox:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def external_url(self, notebook_id: str, port: int) -> str:
@@ -221,7 +213,10 @@ class Sandbox(_Accounts, _Instances):
                 gateway = _GatewayServer(notebook_id, self._gateway_port(port))
                 gateway.serve_in_background()
                 self._gateways[notebook_id, port] = gateway
-        return f"http://127.0.0.1:{gateway.server_port}/"
+        if self._names is None:  # looked up once: a resolver without DNS may take seconds
+            self._names = _resolves_to_loopback("c-0.localhost")
+        host = f"c-{notebook_id}.localhost" if self._names else "127.0.0.1"
+        return f"http://{host}:{gateway.server_port}/"
 
     # -- hooks: what a subclass may change (the tests' fault injection does) ----------------
 
@@ -267,16 +262,16 @@ class Sandbox(_Accounts, _Instances):
             return _envelope("10009", "没有权限访问接口")
         valid_token = token
         endpoints: dict[str, Callable[[], object]] = {
-            _START: lambda: self._start_service(body, run),
-            _SERVICE_URL: lambda: self._service_url(query),
-            _NOTEBOOK_URL: lambda: self._notebook_url(query),
-            _LIST: lambda: self._list(query),
-            _DETAIL: lambda: self._detail(query),
-            _BOOT: lambda: self._boot(body),
-            _STOP: lambda: self._stop_instance(body),
-            _RENEW: lambda: self._renew(valid_token),
-            _STATE: lambda: "token is valid",
-            _CENTER: lambda: self._center(valid_token),
+            START.path: lambda: self._start_service(body, run),
+            SERVICE_URL.path: lambda: self._service_url(query),
+            _NOTEBOOK_URL.path: lambda: self._notebook_url(query),
+            LIST.path: lambda: self._list(query),
+            DETAIL.path: lambda: self._detail(query),
+            BOOT.path: lambda: self._boot(body),
+            STOP.path: lambda: self._stop_instance(body),
+            RENEW.path: lambda: self._renew(valid_token),
+            STATE.path: lambda: "token is valid",
+            CENTER.path: lambda: self._center(valid_token),
         }
         try:
             return _envelope("0", "success", endpoints[path]())
@@ -306,9 +301,9 @@ class Sandbox(_Accounts, _Instances):
             return pending
         log = self._spawn(notebook_id, port, command) if command and command.strip() else None
         deadline = time.monotonic() + self.ready_timeout
-        while not (ready := _accepts(port)) and time.monotonic() < deadline:
+        while not (ready := listening(port)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        output = _tail(log) if log is not None else None
+        output = tail(log, _OUTPUT_LIMIT) if log is not None else None
         if ready:
             return {"execSuccess": True, "errorMsg": None, "output": output or ""}
         return {**pending, "output": output}
@@ -331,7 +326,7 @@ class Sandbox(_Accounts, _Instances):
                     start_new_session=True,
                 )
             self._reaper.watch(proc.pid)  # its group: start_new_session made pid the pgid
-            self._adopt(notebook_id, proc)
+            self._states[notebook_id].procs.append(proc)  # it ends when the instance stops
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
         return log_path
 
@@ -341,7 +336,7 @@ class Sandbox(_Accounts, _Instances):
             port = self._services.get(notebook_id)
         if port is None:
             return {"status": "inactive", "url": None}
-        active = self.execute and _accepts(port)
+        active = self.execute and listening(port)
         return {
             "status": "active" if active else "inactive",
             "url": self.external_url(notebook_id, port),
@@ -370,3 +365,85 @@ class Sandbox(_Accounts, _Instances):
             and (status is None or record["notebookStatus"] == status)
         ]
         return {"total": len(hits), "records": hits[(page - 1) * size : page * size]}
+
+
+class _ApiServer(_Server):
+    def __init__(self, sandbox: Sandbox, role: str, port: int = 0) -> None:
+        self.sandbox = sandbox
+        self.role = role
+        super().__init__(role, sandbox.host, port, _ApiHandler)
+
+
+class _ApiHandler(_Handler):
+    server: _ApiServer
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def send_json(self, status: int, envelope: object, **kwargs: Any) -> None:
+        self._send(status, _json_bytes(envelope), _JSON, **kwargs)
+
+    def _handle(self) -> None:
+        sandbox = self.server.sandbox
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        token = self.headers.get("token", "")
+        length = _content_length(self.headers)
+        early = self._early_answer(url.path, length, token)
+        # The body is read only for a call that gets this far: a caller without a valid token
+        # cannot make the sandbox read, parse or keep anything it sends.
+        body = None
+        if early is None and length > 0:
+            body = _parse_body(self.rfile.read(length))
+        sandbox._received(self, body)
+        if early is not None:
+            status, envelope, headers = early
+            unread = length != 0
+            self.send_json(status, envelope, headers=headers, close=unread)
+            if unread:
+                self._discard_rest()
+            return
+        if sandbox._override(self, url.path, token, query, body):
+            return
+        if url.path == TOKENS.path:
+            self.send_json(200, sandbox._issue_tokens(self.headers))
+            return
+        self.send_json(200, sandbox._answer(url.path, token, query, body, sandbox.execute))
+
+    def _early_answer(
+        self, path: str, length: int, token: str
+    ) -> tuple[int, dict[str, Any], list[tuple[str, str]]] | None:
+        """The answer to a call refused before its body is read: (status, envelope, headers)."""
+        if length < 0:
+            return 400, _envelope("10004", "参数无效: 请求体需要Content-Length"), []
+        if length > _MAX_BODY:
+            return 413, _envelope("10011", "文件过大"), []
+        endpoint = _ENDPOINTS.get(path)
+        # Another host's endpoint is as unknown here as on the real platform: a /ac/ call sent
+        # to the login host, or a notebook call sent to the platform host, finds nothing.
+        if endpoint is None or _ROLES[endpoint.host] != self.server.role:
+            return 404, _envelope("10001", f"接口不存在: {path}"), []
+        if self.command != endpoint.method:
+            allow = [("Allow", endpoint.method)]
+            return 405, _envelope("10001", f"请求方法不支持: {self.command}"), allow
+        if path == TOKENS.path:  # sign-in: signed headers, no token
+            return None
+        refusal = self.server.sandbox._refusal(token)
+        return None if refusal is None else (200, refusal, [])
+
+
+def _resolves_to_loopback(name: str) -> bool:
+    """Whether this machine's resolver gives loopback for ``name``.
+
+    An instance's external URL has a host of its own, as on the platform, so that a browser
+    signed in to one protected service stays signed in to another (cookies ignore ports, not
+    hosts). ``c-<id>.localhost`` is loopback for browsers and curl, but for this machine's
+    other programs only where its resolver says so; elsewhere the URL keeps ``127.0.0.1``.
+    """
+    try:
+        addresses = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return all(validation.is_loopback_host(str(info[4][0])) for info in addresses)

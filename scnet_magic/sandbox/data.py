@@ -9,49 +9,22 @@ import secrets
 import time
 from typing import Any
 
+from .. import endpoints
+from ..endpoints import Endpoint, Host
+from ..local import SANDBOX_SUBJECT
+
 # One logger for every part of the sandbox, so that its lines keep one name.
 logger = logging.getLogger("scnet_magic.sandbox")
 
-_API = "/ai/openapi/v2/notebook"
-_START = f"{_API}/customize-service/actions/start"
-_SERVICE_URL = f"{_API}/customize-service/url"
-_NOTEBOOK_URL = f"{_API}/url"
-_LIST = f"{_API}/list"
-# The instance around the service: its detail and stop on the region's address; booting on
-# the platform host.
-_DETAIL = f"{_API}/detail"
-_STOP = f"{_API}/actions/stop"
-_BOOT = "/ac/openapi/v2/notebook/actions/start"
-# The account endpoints: sign-in, renewal, state and region discovery.
-_TOKENS = "/api/user/v3/tokens"
-_RENEW = "/ac/openapi/v2/tokens/next"
-_STATE = "/ac/openapi/v2/tokens/state"
-_CENTER = "/ac/openapi/v2/center"
-# One table of every endpoint the sandbox plays: path -> method. Which server answers a path
-# follows from its prefix alone (_ROLE_PREFIXES), so an endpoint added here lands on the right
-# port without touching the routing.
-_METHODS = {
-    _START: "POST",
-    _SERVICE_URL: "GET",
-    _NOTEBOOK_URL: "GET",
-    _LIST: "GET",
-    _DETAIL: "GET",
-    _STOP: "POST",
-    _BOOT: "POST",
-    _TOKENS: "POST",
-    _RENEW: "POST",
-    _STATE: "GET",
-    _CENTER: "GET",
+# Every endpoint the package calls, and the instance's own Jupyter address, by path. Each
+# host answers only its own (scnet-api.md, section 5), on a port of its own, so that a request
+# sent to the wrong host fails as it would on SCNet.
+_NOTEBOOK_URL = Endpoint("GET", "/ai/openapi/v2/notebook/url", Host.REGION)
+_ENDPOINTS = {
+    e.path: e for e in [*vars(endpoints).values(), _NOTEBOOK_URL] if isinstance(e, Endpoint)
 }
-# The three hosts of the real platform (scnet-api.md, section 5), each served on a port of its
-# own so that a request sent to the wrong host fails as it would on SCNet: (role, path prefix).
-_ROLE_PREFIXES = (("login", "/api/user/"), ("platform", "/ac/"), ("ai", "/ai/"))
-_ROLES = tuple(role for role, _prefix in _ROLE_PREFIXES)
-
-
-def _role_of(path: str) -> str | None:
-    """The host role that serves ``path``, by its prefix; None for a path no host serves."""
-    return next((role for role, prefix in _ROLE_PREFIXES if path.startswith(prefix)), None)
+# The hosts by the names the log and the tests' records give them.
+_ROLES = {Host.LOGIN: "login", Host.PLATFORM: "platform", Host.REGION: "ai"}
 
 
 # The token endpoint's regions: (clusterId, clusterName). The entry with clusterId 0 named
@@ -71,6 +44,7 @@ _JSON = "application/json; charset=utf-8"
 _TEXT = "text/plain; charset=utf-8"
 _HTML = "text/html"
 _MAX_BODY = 1024 * 1024
+_OUTPUT_LIMIT = 64 * 1024  # of a started command's output, in the start's answer
 
 _PENDING_MSG = (
     "根据您提供的端口,未检测到可用的服务。若您的服务为特定的API接口,"
@@ -140,7 +114,7 @@ def _make_token() -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     header = b64(b'{"alg":"HS256","typ":"JWT"}')
-    claims = {"sub": "scnet-sandbox", "jti": secrets.token_hex(8), "iat": int(time.time())}
+    claims = {"sub": SANDBOX_SUBJECT, "jti": secrets.token_hex(8), "iat": int(time.time())}
     payload = b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{header}.{payload}.{b64(secrets.token_bytes(32))}"
 

@@ -1,20 +1,23 @@
 """The gateway: a reverse proxy per started service, playing the platform's external URL.
 
 It relays WebSocket upgrades too, as the platform's gateway does (Gradio, ComfyUI and Jupyter
-need them): the upgrade goes to the service, and if the service switches protocols the
-connection becomes a tunnel (``upgrade.py``); any other answer (a guard's 401) is relayed as
-it is.
+need them): the upgrade goes to the service, and if the service switches protocols neither
+side speaks HTTP on the connection any more: the gateway copies bytes both ways, as they come,
+until either leaves. Any other answer (a guard's 401) is relayed as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
+import socket
+import threading
 from email.message import Message
 
 from ..guard.hop_by_hop import HOP_BY_HOP, connection_tokens
 from .data import _BAD_GATEWAY_PAGE, _HTML, _TEXT
 from .server import _content_length, _Handler, _Server
-from .upgrade import tunnel
 
 # Requests through a gateway may be slow on purpose (image generation takes minutes).
 _UPSTREAM_TIMEOUT = 600.0
@@ -113,3 +116,39 @@ class _GatewayHandler(_Handler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
+
+
+def tunnel(
+    client_in: io.BufferedIOBase,
+    client: socket.socket,
+    upstream_in: io.BufferedIOBase,
+    upstream: socket.socket,
+) -> None:
+    """Relay bytes between the two sockets until either side closes, then shut both down.
+
+    Each side is read through the buffered reader its HTTP head was parsed with: bytes sent
+    right behind a head (a first frame behind the 101) may already wait in it. The service's
+    side is copied in a thread of its own, the client's in the caller's; the end of either ends
+    the other, so the thread never outlives the connection.
+    """
+    back = threading.Thread(
+        target=_copy, args=(upstream_in, client, upstream), name="gateway tunnel", daemon=True
+    )
+    back.start()
+    try:
+        _copy(client_in, upstream, client)
+    finally:
+        back.join()
+
+
+def _copy(source: io.BufferedIOBase, target: socket.socket, source_socket: socket.socket) -> None:
+    # read1 returns what has come so far (at most one read): nothing waits for a full block.
+    with contextlib.suppress(OSError):
+        while block := source.read1(65536):
+            target.sendall(block)
+    # The source closed (or failed): the target gets its end after all that was sent to it,
+    # and the other direction, blocked reading the target or writing the source, wakes up and
+    # ends too. Either side leaving ends the tunnel, as a WebSocket ends when either end goes.
+    for sock in (target, source_socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -112,7 +112,8 @@ class _Instances:
                 return
             state.status, state.target, state.since = "Shutting", "Terminated", time.monotonic()
             procs, state.procs = state.procs, []
-            gateways = self._drop_gateways(record["id"])
+            ours = [key for key in self._gateways if key[0] == record["id"]]
+            gateways = [self._gateways.pop(key) for key in ours]
             self._services.pop(record["id"], None)
         # Everything in the instance ends: its services, and so their external addresses.
         for gateway in gateways:
@@ -142,15 +143,6 @@ class _Instances:
         if replaced is not None:
             replaced.close()
             logger.info("notebook %s: port %s replaced by %d", notebook_id, old, port)
-
-    def _adopt(self, notebook_id: str, proc: subprocess.Popen[bytes]) -> None:
-        """A process started in the instance: it ends when the instance stops. (Under the
-        sandbox's lock, as the caller holds it.)"""
-        self._states[notebook_id].procs.append(proc)
-
-    def _drop_gateways(self, notebook_id: str) -> list[_GatewayServer]:
-        keys = [key for key in self._gateways if key[0] == notebook_id]
-        return [self._gateways.pop(key) for key in keys]
 
 
 def _field(body: object, name: str) -> object:

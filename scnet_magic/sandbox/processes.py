@@ -1,18 +1,22 @@
-"""The commands the sandbox runs for started services: readiness, logs and stopping."""
+"""The commands the sandbox runs for started services: their environment, and ending them.
+
+Run as a script, this file is the reaper: a small process that reads process-group ids, one a
+line, until its standard input closes, then ends those groups. Its input closes when the
+sandbox's process ends without stopping the sandbox (a kernel killed by its front end runs no
+atexit handler), so the services never outlive the process that started them. It imports
+nothing but the standard library, so that it starts quickly and alone.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-_OUTPUT_LIMIT = 64 * 1024
 # The user's credentials stay with the user: a command in a real instance never sees the
 # variables of the shell that started it, and a service could print or leak them.
 _CREDENTIALS = ("SCNET_TOKEN", "SCNET_ACCESS_KEY", "SCNET_SECRET_KEY", "SCNET_GUARD_PASSWORD")
@@ -28,70 +32,14 @@ def command_environment() -> dict[str, str]:
     return env
 
 
-def _accepts(port: int) -> bool:
+def _alive(group: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _tail(path: Path) -> str:
-    # The end of a start-up log is where the reason for a failure usually is.
-    with open(path, "rb") as log:
-        size = log.seek(0, os.SEEK_END)
-        log.seek(max(0, size - _OUTPUT_LIMIT))
-        return log.read(_OUTPUT_LIMIT).decode("utf-8", "replace")
-
-
-def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
-    proc.poll()  # reaps our own child, which would otherwise stay in the group as a zombie
-    try:
-        os.killpg(proc.pid, 0)
+        os.killpg(group, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    # Where PID 1 does not reap orphans, members that died stay in the group as zombies.
-    proc_dir = Path("/proc")
-    if not proc_dir.is_dir():
+    if not os.path.isdir("/proc"):
         return True
-    for stat in proc_dir.glob("[0-9]*/stat"):
-        try:
-            state, _ppid, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
-        except (OSError, ValueError):
-            continue
-        if pgrp == str(proc.pid) and state not in ("Z", "X"):
-            return True
-    return False
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        _killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 3.0
-    for proc in procs:
-        while _group_alive(proc) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _group_alive(proc):
-            _killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=1.0)
-
-
-# The reaper: a small process that reads process-group ids, one a line, until its standard
-# input closes, then ends those groups: SIGTERM, up to two seconds for them to go (polled, so
-# that groups that end at once cost nothing), then SIGKILL. Its input closes when the sandbox's
-# process ends without stopping the sandbox (a kernel killed by its front end runs no atexit
-# handler), so the services never outlive the process that started them.
-_REAPER = """
-import os, signal, sys, time
-
-def alive(group):
-    # Members that died stay in the group as zombies where PID 1 does not reap orphans.
+    # Where PID 1 does not reap orphans, members that died stay in the group as zombies.
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/stat") as stat:
@@ -102,21 +50,34 @@ def alive(group):
             return True
     return False
 
-groups = [int(line) for line in sys.stdin if line.strip().isdigit()]
-for group in groups:
-    try:
-        os.killpg(group, signal.SIGTERM)
-    except OSError:
-        pass
-deadline = time.monotonic() + 2.0
-while time.monotonic() < deadline and any(alive(group) for group in groups):
-    time.sleep(0.05)
-for group in groups:
-    try:
-        os.killpg(group, signal.SIGKILL)
-    except OSError:
-        pass
-"""
+
+def end_groups(groups: list[int], grace: float) -> None:
+    """SIGTERM to each process group, up to ``grace`` s for them to go (polled, so that groups
+    that end at once cost nothing), then SIGKILL to what is left."""
+    _signal(groups, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(_alive(group) for group in groups):
+        if time.monotonic() >= deadline:
+            _signal(groups, signal.SIGKILL)
+            return
+        time.sleep(0.05)
+
+
+def _signal(groups: list[int], sig: signal.Signals) -> None:
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, sig)
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+    """End the started commands, each with its process group (start_new_session made its
+    pid the group's id)."""
+    for proc in procs:
+        proc.poll()  # reaps our own child, which would otherwise stay in the group as a zombie
+    end_groups([proc.pid for proc in procs], 3.0)
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=1.0)
 
 
 class Reaper:
@@ -131,7 +92,7 @@ class Reaper:
         with self._lock:
             if self._proc is None:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-c", _REAPER],
+                    [sys.executable, "-I", __file__],
                     env=command_environment(),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
@@ -156,3 +117,7 @@ class Reaper:
             assert proc.stdin is not None
             proc.stdin.close()
         proc.wait()
+
+
+if __name__ == "__main__":
+    end_groups([int(line) for line in sys.stdin if line.strip().isdigit()], 2.0)

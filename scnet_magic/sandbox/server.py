@@ -1,12 +1,10 @@
-"""The HTTP plumbing every sandbox server shares: threads, TLS, closing, early answers."""
+"""The HTTP plumbing every sandbox server shares: threads, limits, closing, early answers."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import socketserver
-import ssl
-import struct
 import threading
 import time
 from collections.abc import Iterable
@@ -50,10 +48,8 @@ class _Server(ThreadingHTTPServer):
         host: str,
         port: int,
         handler: type[BaseHTTPRequestHandler],
-        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.label = label
-        self.tls = tls
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
@@ -65,13 +61,6 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name = str(self.server_address[0])
         self.server_port = int(self.server_address[1])
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = super().get_request()
-        if self.tls is not None:
-            # The handshake happens in the worker thread so a silent client cannot block accept().
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, address
 
     def process_request(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
@@ -128,10 +117,9 @@ class _Server(ThreadingHTTPServer):
 
 def _refuse(sock: socket.socket) -> None:
     """Answer a connection over the limit with 503 and close it, without blocking accept()."""
-    if not isinstance(sock, ssl.SSLSocket):  # no handshake yet: nothing can be said
-        with contextlib.suppress(OSError):
-            sock.setblocking(False)
-            sock.send(_BUSY)
+    with contextlib.suppress(OSError):
+        sock.setblocking(False)
+        sock.send(_BUSY)
     sock.close()
 
 
@@ -145,8 +133,6 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(IDLE_TIMEOUT)
-        if isinstance(self.connection, ssl.SSLSocket):
-            self.connection.do_handshake()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         logger.info("%s %s %s %s", self.server.label, self.command, self.path, code)
@@ -172,16 +158,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-
-    def _abort(self) -> None:
-        """Close with a TCP reset (SO_LINGER 0) instead of an orderly FIN."""
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        # The buffered files hold references that would keep the socket open.
-        self.rfile.close()
-        self.wfile.close()
-        self.connection.close()
 
     def _discard_rest(self) -> None:
         """Close after an early answer, letting the client finish sending its body (≤ 1 s).

@@ -455,7 +455,7 @@ class StartForm(ShownOnce, InstanceControls):
         notebook_text = self.notebook_id.value.strip()
         if not notebook_text:
             problems.append(
-                InvalidInput(_("notebook id is empty"), _("Choose a notebook or type its id."))
+                InvalidInput(N_("notebook id is empty"), N_("Choose a notebook or type its id."))
             )
             notebook_id = None
         else:
@@ -463,7 +463,7 @@ class StartForm(ShownOnce, InstanceControls):
         if not self.port.value.strip():
             problems.append(
                 InvalidInput(
-                    _("port is empty"), _("Give the port the service listens on (1–65535).")
+                    N_("port is empty"), N_("Give the port the service listens on (1–65535).")
                 )
             )
             port = None
@@ -536,8 +536,9 @@ class StartForm(ShownOnce, InstanceControls):
         except Exception as exc:  # a bug must not leave the form stuck in "Starting…"
             log.debug("start from the form failed", exc_info=True)
             self.error = ScnetError(
-                _("unexpected {error} while starting").format(error=type(exc).__name__),
-                _("Run the same start with %scnet_start to see the details."),
+                N_("unexpected {error} while starting"),
+                N_("Run the same start with %scnet_start to see the details."),
+                error=type(exc).__name__,
             )
             self.result_area.value = display.error_html(self.error)
         finally:
