@@ -511,6 +511,7 @@ def test_stop_waiting_ends_the_wait_and_keeps_the_kernel_free(gateway_env: Sandb
     form.stop_button.click()
     assert form.wait(WAIT)
     assert "Stopped waiting; the service may still be starting." in shown(form)
+    assert form.result_area.value.count('class="scnet-result') == 1  # part of the card
     assert form.error is None and form.result is not None and not form.result.ready
     assert not form.start_button.disabled
 

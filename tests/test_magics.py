@@ -547,9 +547,14 @@ def test_interrupting_the_wait_stops_it_quietly_and_returns_the_result(
         finally:
             timer.cancel()
     assert isinstance(result, StartResult) and result.pending and not result.ready
-    assert "Stopped waiting; the service may still be starting." in out.stdout
+    # The note is the card's last line, not plain text under it.
+    stopped = "Stopped waiting; the service may still be starting."
+    assert stopped not in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
     assert out.outputs[-1].data["text/plain"].startswith("Started, not answering yet")
+    assert out.outputs[-1].data["text/plain"].endswith(stopped)
+    card = out.outputs[-1].data["text/html"]
+    assert card.startswith('<div class="scnet-result') and f"<i>{stopped}</i></div></div>" in card
     assert len(gateway_env.start_requests()) == 1
 
 

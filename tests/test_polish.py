@@ -162,10 +162,10 @@ def test_in_chinese_the_guard_list_reads_as_a_sentence_about_the_guard(guard_dir
 
 def test_the_notebooks_table_leaves_an_empty_command_cell_empty() -> None:
     from scnet_magic.display import notebooks_html
-    from scnet_magic.models import Notebook
+    from scnet_magic.models import Notebook, NotebookList
 
     bare = Notebook.from_record({"id": "1", "notebookName": "a", "notebookStatus": "Terminated"})
-    html = notebooks_html([bare])
+    html = notebooks_html(NotebookList([bare]))
     assert "<code" not in html.split("</td>")[-2], html  # no grey stub in the Command cell
 
 

@@ -524,9 +524,8 @@ class StartForm(ShownOnce, InstanceControls):
                 self.result_area.value = display.start_html(self.result)
         except service.StartInterrupted as stopped:  # Stop waiting: the result had come
             assert stopped.result is not None
-            self.result_area.value = display.start_html(stopped.result) + display.info_html(
-                _(service.STOPPED_WAITING)
-            )
+            note = _(service.STOPPED_WAITING)
+            self.result_area.value = display.start_html(stopped.result, note=note)
         except ScnetError as exc:
             self.error = exc
             if exc.result is None:
