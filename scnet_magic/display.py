@@ -226,6 +226,11 @@ def info_html(text: str) -> str:
     return lines_box("info", [text])
 
 
+def warning_html(text: str) -> str:
+    """A warning before something that cannot be undone, as a card like the results."""
+    return lines_box("pending", [text])
+
+
 def note_html(text: str, error: bool = False) -> str:
     """A small one-line note beside a form's field; an error (a list that failed) in red."""
     if not error:
