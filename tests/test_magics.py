@@ -306,6 +306,24 @@ def test_sandbox_magic_points_the_session_at_it_without_showing_the_token(
     assert magics(ip).base_url is None and magics(ip).session.token is None
 
 
+def test_the_sandbox_magic_ending_a_cell_says_it_once(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with capture_output() as out:
+        ip.run_cell("sb = %scnet_sandbox\n%scnet_sandbox", store_history=True)
+    try:
+        assert out.stdout.count("Sandbox running at") == 2
+        shown = [str(o.data) for o in out.outputs]
+        assert "<SCNet sandbox" not in out.stdout + "".join(shown)  # not its repr as well
+        with capture_output() as later:
+            ip.run_cell("sb", store_history=True)  # the value shown later: shown as usual
+        assert "<SCNet sandbox" in later.stdout + "".join(str(o.data) for o in later.outputs)
+    finally:
+        with capture_output():
+            ip.run_line_magic("scnet_sandbox", "--stop")
+
+
 # -- %scnet_login -----------------------------------------------------------------------------
 
 

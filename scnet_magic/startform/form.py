@@ -64,9 +64,10 @@ REPLACE_HINT = N_("Tick “End what already listens on the port” and start aga
 # A field whose value was refused is outlined in the theme's error colour (the rule comes
 # with the list of problems, so it is on the page exactly while they are).
 _INVALID = "scnet-invalid"
+# (A shadow: ipywidgets take the outline away from their inputs.)
 _INVALID_STYLE = (
     f"<style>.{_INVALID} :is(input, textarea) "
-    "{outline: 2px solid var(--jp-error-color1, #c62828); outline-offset: -1px}</style>"
+    "{box-shadow: 0 0 0 2px var(--jp-error-color1, #c62828)}</style>"
 )
 
 
