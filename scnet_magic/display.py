@@ -58,13 +58,17 @@ class StartFields(TypedDict):
     raw: dict[str, Any]
 
 
-class NotebookFields(TypedDict):
+class _NotebookFields(TypedDict):
     id: str
     name: str
     status: str
     custom_port: int | None
     command: str | None
     raw: dict[str, Any]
+
+
+class NotebookFields(_NotebookFields, total=False):
+    user_port: int  # a guard of this machine listens on custom_port, in front of this port
 
 
 class NotebookListFields(TypedDict):
@@ -443,10 +447,20 @@ def start_bundle(result: Fields[StartFields], note: str = "") -> dict[str, Any]:
 # -- the custom service's address and the instance around it -------------------------------
 
 
+def _port(notebook: NotebookFields) -> str:
+    """The custom port as the user knows it: theirs, not that of a guard in front of it."""
+    port = notebook["custom_port"]
+    if "user_port" not in notebook:
+        return "" if port is None else str(port)
+    return _("{port} (password; the guard's port: {guard_port})").format(
+        port=notebook["user_port"], guard_port=port
+    )
+
+
 def instance_line(notebook: NotebookFields) -> str:
     """The instance's status and its one custom service (port and command), as one line."""
-    port, command = notebook["custom_port"], notebook["command"]
-    if port is None:
+    port, command = _port(notebook), notebook["command"]
+    if not port:
         service = _("no custom service configured")
     elif command:
         service = _("custom port {port}, command: {command}").format(
@@ -571,9 +585,9 @@ def _rows(notebooks: Fields[NotebookListFields]) -> list[NotebookFields]:
 
 def _cells(notebook: NotebookFields) -> list[str]:
     """A notebook's row: id, name, status, port, the command cut to one line."""
-    port = "" if notebook["custom_port"] is None else str(notebook["custom_port"])
     command = one_line(notebook["command"] or "", _COMMAND_COLUMN - 1)
-    return [notebook["id"], notebook["name"], status_name(notebook["status"]), port, command]
+    status = status_name(notebook["status"])
+    return [notebook["id"], notebook["name"], status, _port(notebook), command]
 
 
 def _notebook_count(count: int) -> str:

@@ -229,6 +229,9 @@ class Notebook(Rendered):
     custom_port: int | None
     command: str | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # Where a guard of this machine listens on ``custom_port`` (--protect): the port of the
+    # user's service behind it.
+    user_port: int | None = field(default=None, compare=False)
 
     @classmethod
     def from_record(cls, record: dict[str, Any], notebook_id: str = "") -> Notebook:
@@ -249,7 +252,7 @@ class Notebook(Rendered):
         return self.status == "Running"
 
     def to_dict(self) -> display.NotebookFields:
-        return {
+        found: display.NotebookFields = {
             "id": self.id,
             "name": self.name,
             "status": self.status,
@@ -257,6 +260,9 @@ class Notebook(Rendered):
             "command": self.command,
             "raw": self.raw,
         }
+        if self.user_port is not None:
+            found["user_port"] = self.user_port
+        return found
 
     def _text(self) -> str:
         return display.notebook_text(self)

@@ -27,6 +27,7 @@ from .i18n import N_, _
 from .models import (
     InstanceProgress,
     Notebook,
+    NotebookList,
     ServiceUrl,
     StartResult,
     StopResult,
@@ -52,6 +53,7 @@ __all__ = [
     "StartObserver",
     "guard_password",
     "interrupted_text",
+    "notebooks",
     "prepare",
     "protect_port",
     "service_url",
@@ -60,6 +62,7 @@ __all__ = [
     "stop",
     "user_port",
     "wait",
+    "with_user_port",
 ]
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
@@ -525,9 +528,23 @@ def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:
     command) when the detail answers; without it otherwise: the address is what was asked."""
     found = client.service_url(notebook_id)
     try:
-        return replace(found, instance=client.notebook(found.notebook_id))
+        return replace(found, instance=with_user_port(client.notebook(found.notebook_id)))
     except ScnetError:
         return found
+
+
+def with_user_port(notebook: Notebook) -> Notebook:
+    """The record, with the port of the user's service when a guard of this machine listens
+    on its custom port (``--protect``): the port the user gave, to show before the guard's."""
+    port = user_port(notebook.custom_port)
+    return notebook if port == notebook.custom_port else replace(notebook, user_port=port)
+
+
+def notebooks(
+    client: ScnetClient, status: str | None = None, name: str | None = None
+) -> NotebookList:
+    """The instances (all pages), each with its user's port as :func:`with_user_port`."""
+    return NotebookList(map(with_user_port, client.list_notebooks(status=status, name=name)))
 
 
 def _boot_if_stopped(client: ScnetClient, notebook_id: str, observer: StartObserver) -> Notebook:
