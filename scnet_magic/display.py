@@ -539,6 +539,14 @@ def instance_waiting_text(
 
 
 @terminal_safe
+def instance_running_text(name: str, notebook_id: str) -> str:
+    """The line a boot ends with, naming the instance as the stop prompt does."""
+    return _("Notebook instance {name} ({notebook_id}) is running.").format(
+        name=name or _("(no name)"), notebook_id=notebook_id
+    )
+
+
+@terminal_safe
 def stop_text(result: Fields[StopFields]) -> str:
     fields = result.to_dict()
     name = fields["notebook_id"]

@@ -281,6 +281,7 @@ class InstanceProgress:
     elapsed: float
     timeout: float
     attempts: int
+    name: str = ""  # the instance's, as its detail gives it
 
     def to_dict(self) -> display.InstanceProgressFields:
         return {

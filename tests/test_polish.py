@@ -192,6 +192,8 @@ def test_while_the_instance_boots_the_notebook_does_not_say_the_service_is_start
     starting = [i for i, text in enumerate(texts) if text.startswith("Starting the service")]
     assert booting and starting, texts
     assert min(starting) > max(booting), texts  # the service's start is shown once it is sent
+    # The boot's last line names the instance as the stop prompt does.
+    assert f"Notebook instance old-experiment ({STOPPED}) is running." in texts, texts
 
 
 # -- item 22: rough edges ----------------------------------------------------------------------
