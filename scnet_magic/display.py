@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TextIO, TypedDict, T
 
 from .errors import one_line
 from .i18n import N_, Message, _, ngettext
-from .i18n import current as current_language
 from .server_text import strip_controls
 
 if TYPE_CHECKING:
@@ -226,12 +225,8 @@ def to_json(payload: Any) -> str:
 
 
 def error_html(error: ScnetError) -> str:
-    """One short line plus the hint, for the form's result area; each a sentence, as the
-    cards' other lines are (messages are written for "error: …" lines)."""
-    message = error.message[:1].upper() + error.message[1:]
-    if not message.endswith((".", "。", "!", "?", "！", "？", "…")):
-        message += "。" if current_language() == "zh" else "."
-    inner = f'<div style="font-weight:600;color:{COLORS["error"]}">{esc(message)}</div>'
+    """One short line plus the hint, for the form's result area."""
+    inner = f'<div style="font-weight:600;color:{COLORS["error"]}">{esc(error.message)}</div>'
     if error.hint:
         inner += f"<div>{esc(error.hint)}</div>"
     return box("error", inner)

@@ -159,14 +159,3 @@ def test_notebook_statuses_are_translated_coloured_and_running_first() -> None:
         assert "运行中" in notebooks_text(records) and "已停止" in notebooks_html(records)
         active = ServiceUrl("1", "https://x.cn", "active", {})
         assert "可访问" in service_url_text(active)
-
-
-def test_an_error_card_reads_as_sentences() -> None:
-    from scnet_magic.display import error_html
-    from scnet_magic.errors import InvalidInput
-    from scnet_magic.i18n import N_
-
-    page = error_html(InvalidInput(N_("no notebook id"), N_("Choose a notebook or type its id.")))
-    assert ">No notebook id.</div>" in page
-    with i18n.using("zh"):
-        assert "。</div>" in error_html(InvalidInput(N_("no notebook id")))
