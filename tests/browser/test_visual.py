@@ -10,6 +10,7 @@ test-artifacts/screenshots/ for people to look at.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,4 +225,11 @@ def test_the_form_marks_bad_fields_and_lines_up(looks: NotebookPage) -> None:
     lefts = {round((boxes.nth(i).bounding_box() or {})["x"]) for i in (0, 1, 2)}
     assert len(lefts) == 1, lefts
     boxes.first.locator("input").check()
+    # The protect note on a line of its own under the inputs: no word left alone beside them.
+    note = form.get_by_text(re.compile("password visitors|访问者"))
+    note_box, id_box = note.bounding_box(), form.locator(".widget-text input").first.bounding_box()
+    assert note_box and id_box and abs(note_box["x"] - id_box["x"]) <= 2
+    assert note_box["height"] < 2 * float(
+        note.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 20")
+    )
     screenshot(looks, form.locator(".widget-vbox").first, "form")
