@@ -265,10 +265,11 @@ class ScnetMagics(SessionMagics, Configurable):
         with self.user_errors():
             args = parse(self.scnet_notebooks, line)
             settings = self.session.settings()
-            records = self.session.client(settings).list_notebooks(
-                status=args.status, name=args.name
+            from .. import display, service
+
+            records = service.notebooks(
+                self.session.client(settings), status=args.status, name=args.name
             )
-            from .. import display
 
             display.show(records)
         return records
