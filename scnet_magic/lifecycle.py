@@ -103,6 +103,7 @@ def wait_for_status(
     it raises ends the wait.
     """
     statuses = [""]  # the last one is the status the errors and the progress name
+    names = [""]  # the instance's, as the last look saw it
 
     def look_once(look: Look) -> Notebook | None:
         try:
@@ -112,6 +113,7 @@ def wait_for_status(
                 raise
             return None
         statuses.append(notebook.status)
+        names.append(notebook.name)
         if notebook.status == status:
             return notebook
         if notebook.status == "Failed":
@@ -149,7 +151,13 @@ def wait_for_status(
         if on_progress is not None:
             on_progress(
                 InstanceProgress(
-                    notebook_id, statuses[-1], status, look.elapsed(), timeout, look.number
+                    notebook_id,
+                    statuses[-1],
+                    status,
+                    look.elapsed(),
+                    timeout,
+                    look.number,
+                    names[-1],
                 )
             )
 

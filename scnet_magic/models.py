@@ -111,8 +111,8 @@ class StartResult(Rendered):
         """A copy for a start that exposed a guard's port: the service's own port is ``port``."""
         return replace(self, port=port, guard_port=guard_port, guard_id=guard_id)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The machine-readable form (what ``--json`` prints)."""
+    def to_dict(self) -> display.StartFields:
+        """The machine-readable form (what ``--json`` prints), which renders."""
         return {
             "status": self.status,
             "ok": self.ok,
@@ -130,6 +130,7 @@ class StartResult(Rendered):
             "protected": self.protected,
             "guard_port": self.guard_port,
             "replaced_port": self.replaced_port,
+            "nothing_ran": self.nothing_ran,
             "raw": self.raw,
         }
 
@@ -161,16 +162,16 @@ class ServiceUrl(Rendered):
     def active(self) -> bool:
         return self.status == "active"
 
-    def to_dict(self) -> dict[str, Any]:
-        found: dict[str, Any] = {
+    def to_dict(self) -> display.ServiceUrlFields:
+        found: display.ServiceUrlFields = {
             "notebook_id": self.notebook_id,
             "url": self.url,
             "status": self.status,
             "active": self.active,
+            "raw": self.raw,
         }
         if self.instance is not None:
             found["instance"] = self.instance.to_dict()
-        found["raw"] = self.raw
         return found
 
     def _text(self) -> str:
@@ -199,7 +200,7 @@ class NotebookList(Rendered, list["Notebook"]):
     def _html(self) -> str:
         return display.notebooks_html(self)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> display.NotebookListFields:
         """The machine-readable form (what ``--json`` prints): each instance in the tidy names
         every verb uses, its record as the platform sent it under ``raw``."""
         return {"count": len(self), "notebooks": [notebook.to_dict() for notebook in self]}
@@ -228,6 +229,9 @@ class Notebook(Rendered):
     custom_port: int | None
     command: str | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # Where a guard of this machine listens on ``custom_port`` (--protect): the port of the
+    # user's service behind it.
+    user_port: int | None = field(default=None, compare=False)
 
     @classmethod
     def from_record(cls, record: dict[str, Any], notebook_id: str = "") -> Notebook:
@@ -247,8 +251,8 @@ class Notebook(Rendered):
     def running(self) -> bool:
         return self.status == "Running"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self) -> display.NotebookFields:
+        found: display.NotebookFields = {
             "id": self.id,
             "name": self.name,
             "status": self.status,
@@ -256,6 +260,9 @@ class Notebook(Rendered):
             "command": self.command,
             "raw": self.raw,
         }
+        if self.user_port is not None:
+            found["user_port"] = self.user_port
+        return found
 
     def _text(self) -> str:
         return display.notebook_text(self)
@@ -274,6 +281,15 @@ class InstanceProgress:
     elapsed: float
     timeout: float
     attempts: int
+    name: str = ""  # the instance's, as its detail gives it
+
+    def to_dict(self) -> display.InstanceProgressFields:
+        return {
+            "notebook_id": self.notebook_id,
+            "status": self.status,
+            "wanted": self.wanted,
+            "elapsed": self.elapsed,
+        }
 
 
 @dataclass(repr=False)
@@ -287,7 +303,7 @@ class StopResult(Rendered):
     msg: str
     raw: dict[str, Any] = field(repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> display.StopFields:
         return {
             "notebook_id": self.notebook_id,
             "save_env": self.save_env,
@@ -327,6 +343,9 @@ class WaitProgress:
     timeout: float
     attempts: int
     last: Probe
+
+    def to_dict(self) -> display.WaitFields:
+        return {"elapsed": self.elapsed, "attempts": self.attempts, "reason": self.last.reason}
 
 
 @dataclass(frozen=True)
@@ -460,7 +479,7 @@ class Login:
     def describe(self) -> str:
         return display.login_text(self)
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> display.LoginFields:
         """Everything but the token."""
         return {
             "user": self.user,
@@ -492,3 +511,6 @@ class TokenState:
 
     valid: bool
     detail: str
+
+    def to_dict(self) -> display.TokenFields:
+        return {"valid": self.valid, "detail": self.detail}

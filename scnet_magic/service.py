@@ -30,6 +30,7 @@ from .i18n import N_, Message, _
 from .models import (
     InstanceProgress,
     Notebook,
+    NotebookList,
     ServiceUrl,
     StartResult,
     WaitProgress,
@@ -490,9 +491,23 @@ def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:
     """The custom service's address, with the instance around it when its detail answers."""
     found = client.service_url(notebook_id)
     try:
-        return replace(found, instance=client.notebook(found.notebook_id))
+        return replace(found, instance=with_user_port(client.notebook(found.notebook_id)))
     except ScnetError:
         return found
+
+
+def with_user_port(notebook: Notebook) -> Notebook:
+    """The record, with the port of the user's service when a guard of this machine listens
+    on its custom port (``--protect``): the port the user gave, to show before the guard's."""
+    port = user_port(notebook.custom_port)
+    return notebook if port == notebook.custom_port else replace(notebook, user_port=port)
+
+
+def notebooks(
+    client: ScnetClient, status: str | None = None, name: str | None = None
+) -> NotebookList:
+    """The instances (all pages), each with its user's port as :func:`with_user_port`."""
+    return NotebookList(map(with_user_port, client.list_notebooks(status=status, name=name)))
 
 
 def _boot_if_stopped(client: ScnetClient, notebook_id: str, observer: StartObserver) -> Notebook:

@@ -382,6 +382,7 @@ def command_outcome(run: subprocess.CompletedProcess[str], elapsed: float) -> Ou
         port=fields["port"],
         raw=fields["raw"],
         ready_after=fields["ready_after"],
+        nothing_ran=fields["nothing_ran"],
     )
     assert result.to_dict() == fields, (result.to_dict(), fields)
     return Outcome(result, None, shown, elapsed, texts, areas, run.returncode)

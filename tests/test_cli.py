@@ -26,6 +26,7 @@ ID = "1896050410550136833"
 TERMINATED = "1896050410550136834"
 START_KEYS = {
     "replaced_port",
+    "nothing_ran",
     "status",
     "ok",
     "pending",

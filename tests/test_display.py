@@ -39,7 +39,8 @@ def test_pending_html_has_a_safe_clickable_link() -> None:
     page = start_html(result())
     assert (
         f'<a href="{URL}" target="_blank" rel="noopener noreferrer" '
-        f'style="color:#1565c0;text-decoration:underline;font-family:monospace">{URL}</a>'
+        f'style="color:var(--jp-content-link-color, #1565c0);text-decoration:underline;'
+        f'font-family:monospace">{URL}</a>'
     ) in page
     assert "scnet-pending" in page and "not answering yet" in page
 

@@ -346,6 +346,37 @@ def test_bad_input_is_named_next_to_the_form_and_nothing_is_sent(
         assert form.base_url.value == "https://scnet-demo.accloud.cn"  # credentials removed
 
 
+def test_a_refused_start_clears_the_last_result_and_marks_the_bad_fields(
+    sandbox_env: Sandbox,
+) -> None:
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    click_start(form)
+    assert "scnet-result" in form.result_area.value
+    form.port.value, form.command.value = "0", " "
+    form.start_button.click()
+    assert "got 0" in shown(form)
+    assert form.result_area.value == ""  # the earlier result is not this attempt's
+    marked = [
+        w for w in (form.notebook_id, form.port, form.command) if "scnet-invalid" in w._dom_classes
+    ]
+    assert marked == [form.port, form.command]
+    assert ".scnet-invalid" in form.problems.value  # the rule that outlines them
+    form.port.value, form.command.value = "1223", ""
+    click_start(form)
+    assert not any("scnet-invalid" in w._dom_classes for w in (form.port, form.command))
+
+
+def test_the_menu_follows_a_start_from_the_form(sandbox_env: Sandbox) -> None:
+    form = ready(StartForm(notebook_id=ID))
+    port = free_port()
+    form.port.value = str(port)
+    click_start(form)
+    labels = {value: label for label, value in form.notebook_menu.options}
+    assert f"port {port}" in labels[ID], labels[ID]
+    assert "replaces" not in form.port_note.value  # the note agrees with the menu
+    assert form.notebook_menu.value == ID
+
+
 def test_every_problem_is_listed_at_once(sandbox_env: Sandbox) -> None:
     form = ready(StartForm(notebook_id="abc", port="0"))
     form.start_button.click()
@@ -511,6 +542,7 @@ def test_stop_waiting_ends_the_wait_and_keeps_the_kernel_free(gateway_env: Sandb
     form.stop_button.click()
     assert form.wait(WAIT)
     assert "Stopped waiting; the service may still be starting." in shown(form)
+    assert form.result_area.value.count('class="scnet-result') == 1  # part of the card
     assert form.error is None and form.result is not None and not form.result.ready
     assert not form.start_button.disabled
 

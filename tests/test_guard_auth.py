@@ -13,8 +13,8 @@ from tornado.httputil import HTTPHeaders
 
 from scnet_magic.guard import auth
 from scnet_magic.guard.base import Guard
-from scnet_magic.guard.relay import connection_tokens, framing_problem, origin_form
-from scnet_magic.guard.turns import Turns
+from scnet_magic.guard.hop_by_hop import connection_tokens, end_to_end
+from scnet_magic.guard.relay import framing_problem, origin_form
 
 
 class Clock:
@@ -144,9 +144,9 @@ def test_the_throttle_locks_after_ten_failures_for_a_minute() -> None:
     clock = Clock()
     throttle = auth.Throttle(clock)
     for _ in range(9):
-        throttle.failed("10.0.0.1")
+        throttle.reserve("10.0.0.1")
     assert not throttle.locked("10.0.0.1")
-    throttle.failed("10.0.0.1")
+    throttle.reserve("10.0.0.1")
     assert throttle.locked("10.0.0.1")
     assert not throttle.locked("10.0.0.2")  # per address
     clock.now += auth.LOCKOUT
@@ -157,21 +157,21 @@ def test_failures_older_than_the_window_do_not_count() -> None:
     clock = Clock()
     throttle = auth.Throttle(clock)
     for _ in range(9):
-        throttle.failed("10.0.0.1")
+        throttle.reserve("10.0.0.1")
     clock.now += auth.FAILURE_WINDOW + 1
-    throttle.failed("10.0.0.1")
+    throttle.reserve("10.0.0.1")
     assert not throttle.locked("10.0.0.1")
 
 
 def test_a_success_takes_back_its_own_reservation_only() -> None:
     throttle = auth.Throttle(Clock())
     for _ in range(9):
-        throttle.failed("10.0.0.1")
+        throttle.reserve("10.0.0.1")
     assert throttle.reserve("10.0.0.1")  # the tenth check, counted before it runs
     assert throttle.locked("10.0.0.1") and not throttle.reserve("10.0.0.1")
     throttle.succeeded("10.0.0.1")  # ... and it succeeded
     assert not throttle.locked("10.0.0.1") and throttle.trusted("10.0.0.1")
-    throttle.failed("10.0.0.1")  # the nine earlier failures still count
+    throttle.reserve("10.0.0.1")  # the nine earlier failures still count
     assert throttle.locked("10.0.0.1")
 
 
@@ -243,17 +243,24 @@ def test_origin_form_never_keeps_a_host(uri: str, path: str) -> None:
 
 def test_connection_tokens_are_read_from_lists_and_repeated_headers() -> None:
     listed = HTTPHeaders({"Connection": "keep-alive, Close"})
-    assert connection_tokens(listed) == {"keep-alive", "close"}
+    assert connection_tokens(listed.get_list("Connection")) == {"keep-alive", "close"}
     repeated = HTTPHeaders()
     repeated.add("Connection", "X-Private")
     repeated.add("Connection", "close")
-    assert connection_tokens(repeated) == {"x-private", "close"}
-    assert connection_tokens(HTTPHeaders()) == frozenset()
+    assert connection_tokens(repeated.get_list("Connection")) == {"x-private", "close"}
+    assert connection_tokens(HTTPHeaders().get_list("Connection")) == frozenset()
+
+
+def test_end_to_end_keeps_what_a_proxy_passes_on() -> None:
+    headers = [("Connection", "X-Private"), ("X-Private", "1"), ("Keep-Alive", "5")]
+    headers += [("X-Scnet-Guard", "id"), ("Accept", "*/*"), ("accept", "text/html")]
+    passed = end_to_end(headers, ["X-Private"], {"X-Scnet-Guard"})
+    assert passed == [("Accept", "*/*"), ("accept", "text/html")]
 
 
 def test_turns_go_round_the_visitors_and_end_for_those_who_wait_too_long() -> None:
     async def order() -> tuple[list[str], list[bool]]:
-        turns = Turns(burst=1, per_minute=600, wait_limit=0.5)  # one every 0.1 s
+        turns = auth.Turns(burst=1, per_minute=600, wait_limit=0.5)  # one every 0.1 s
         served: list[str] = []
 
         async def take(visitor: str) -> bool:
@@ -268,7 +275,7 @@ def test_turns_go_round_the_visitors_and_end_for_those_who_wait_too_long() -> No
         await asyncio.sleep(0)
         later = asyncio.ensure_future(take("b"))
         results = await asyncio.gather(*flood, later)
-        slow = Turns(burst=0, per_minute=1, wait_limit=0.2)  # a turn a minute: none in time
+        slow = auth.Turns(burst=0, per_minute=1, wait_limit=0.2)  # a turn a minute: none in time
         return served, [*results, await slow.take("c")]
 
     with ThreadPoolExecutor(1) as thread:

@@ -33,8 +33,8 @@ from scnet_magic.guard import (
     list_guards,
     start_guard,
     stop_guard,
+    write_record,
 )
-from scnet_magic.guard.manage import write_record
 
 
 @pytest.fixture(scope="module")

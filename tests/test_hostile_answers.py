@@ -26,7 +26,7 @@ from IPython.utils.capture import capture_output
 
 from scnet_magic import ScnetClient, ScnetError
 from scnet_magic.client import MAX_PAGES
-from scnet_magic.models import Notebook
+from scnet_magic.models import Notebook, NotebookList
 from scnet_magic.server_text import MAX_DEPTH, ServerText, TooDeep, strip_controls
 
 from conftest import CANARY, SECRET_CANARY
@@ -363,7 +363,7 @@ def test_text_renderings_hold_no_control_whatever_their_results_hold() -> None:
         "service_url_text": display.service_url_text(
             ServiceUrl(ID, f"{URL}/{ESCAPES}", ESCAPES, {})
         ),
-        "notebooks_text": display.notebooks_text([Notebook.from_record(record)]),
+        "notebooks_text": display.notebooks_text(NotebookList([Notebook.from_record(record)])),
         "notebook_text": display.notebook_text(Notebook.from_record(record)),
         "str(result)": str(result),
     }

@@ -226,6 +226,9 @@ def test_the_confirm_button_stops_once(live: Sandbox) -> None:
             lambda: repr(client.stop_notebook(RUNNING)),
         )
         go, cancel = box.children[1].children
+        # A card like the results, and a button wide enough for its label.
+        assert 'class="scnet-result scnet-pending"' in box.children[0].value
+        assert go.layout.width == "auto"
         go.click()
         go.click()  # disabled after the first: one request
     assert "is stopping" in box.children[2].value

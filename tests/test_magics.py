@@ -306,6 +306,24 @@ def test_sandbox_magic_points_the_session_at_it_without_showing_the_token(
     assert magics(ip).base_url is None and magics(ip).session.token is None
 
 
+def test_the_sandbox_magic_ending_a_cell_says_it_once(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with capture_output() as out:
+        ip.run_cell("sb = %scnet_sandbox\n%scnet_sandbox", store_history=True)
+    try:
+        assert out.stdout.count("Sandbox running at") == 2
+        shown = [str(o.data) for o in out.outputs]
+        assert "<SCNet sandbox" not in out.stdout + "".join(shown)  # not its repr as well
+        with capture_output() as later:
+            ip.run_cell("sb", store_history=True)  # the value shown later: shown as usual
+        assert "<SCNet sandbox" in later.stdout + "".join(str(o.data) for o in later.outputs)
+    finally:
+        with capture_output():
+            ip.run_line_magic("scnet_sandbox", "--stop")
+
+
 # -- %scnet_login -----------------------------------------------------------------------------
 
 
@@ -547,9 +565,14 @@ def test_interrupting_the_wait_stops_it_quietly_and_returns_the_result(
         finally:
             timer.cancel()
     assert isinstance(result, StartResult) and result.pending and not result.ready
-    assert "Stopped waiting; the service may still be starting." in out.stdout
+    # The note is the card's last line, not plain text under it.
+    stopped = "Stopped waiting; the service may still be starting."
+    assert stopped not in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
     assert out.outputs[-1].data["text/plain"].startswith("Started, not answering yet")
+    assert out.outputs[-1].data["text/plain"].endswith(stopped)
+    card = out.outputs[-1].data["text/html"]
+    assert card.startswith('<div class="scnet-result') and f"<i>{stopped}</i></div></div>" in card
     assert len(gateway_env.start_requests()) == 1
 
 

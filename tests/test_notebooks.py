@@ -86,6 +86,17 @@ def test_quickstart_shows_clickable_urls_of_services_that_answered() -> None:
     assert answers.count("'Hello from a service started by scnet-magic!\\n'") == 4
 
 
+def test_no_saved_output_links_to_a_service_of_the_run_that_saved_it(
+    notebook: tuple[Path, Any],
+) -> None:
+    # The services ended with that run: a reader would open links to dead ports.
+    _path, nb = notebook
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            page = out.get("data", {}).get("text/html", "")
+            assert not re.search(r'href="http://(127\.0\.0\.1|[\w.-]*localhost)\b', page), page
+
+
 def test_the_test_command_runs_the_notebooks_with_the_sanitize_file() -> None:
     pytest_config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
     options = pytest_config["ini_options"]

@@ -24,7 +24,7 @@ from nbclient import execute
 from protect_helpers import PASSWORD, plain_server, serve_command, write_page
 from sandbox_faults import FaultySandbox as Sandbox
 
-from scnet_magic import service
+from scnet_magic import display, service
 from scnet_magic.errors import ScnetError
 from scnet_magic.guard import list_guards
 from scnet_magic.startform import StartForm
@@ -136,7 +136,7 @@ def test_magics_python_and_form(
     form.start_button.click()
     assert form.wait(60) and form.result is not None and form.result.protected, form.error
     assert_clean("the form after Start", *form_texts(form), repr(form.result))
-    assert "\N{LOCK}" in form.result_area.value
+    assert display.LOCK_ICON in form.result_area.value
     assert_guards_clean()
 
 

@@ -162,10 +162,10 @@ def test_in_chinese_the_guard_list_reads_as_a_sentence_about_the_guard(guard_dir
 
 def test_the_notebooks_table_leaves_an_empty_command_cell_empty() -> None:
     from scnet_magic.display import notebooks_html
-    from scnet_magic.models import Notebook
+    from scnet_magic.models import Notebook, NotebookList
 
     bare = Notebook.from_record({"id": "1", "notebookName": "a", "notebookStatus": "Terminated"})
-    html = notebooks_html([bare])
+    html = notebooks_html(NotebookList([bare]))
     assert "<code" not in html.split("</td>")[-2], html  # no grey stub in the Command cell
 
 
@@ -192,6 +192,8 @@ def test_while_the_instance_boots_the_notebook_does_not_say_the_service_is_start
     starting = [i for i, text in enumerate(texts) if text.startswith("Starting the service")]
     assert booting and starting, texts
     assert min(starting) > max(booting), texts  # the service's start is shown once it is sent
+    # The boot's last line names the instance as the stop prompt does.
+    assert f"Notebook instance old-experiment ({STOPPED}) is running." in texts, texts
 
 
 # -- item 22: rough edges ----------------------------------------------------------------------

@@ -667,6 +667,24 @@ def test_execute_without_a_listener(session: requests.Session, tmp_path: Path) -
         session.get(gateway, timeout=2)
 
 
+def test_a_command_that_ends_is_answered_at_once_with_its_output(
+    session: requests.Session, tmp_path: Path
+) -> None:
+    # The wait for the port stops when the command has ended: nothing will listen, and its
+    # output is complete (a dead command's error is not cut off by the wait's limit).
+    sandbox = Sandbox(execute=True, workdir=tmp_path, ready_timeout=60).start()
+    try:
+        api = make_api(session, sandbox)
+        started = time.monotonic()
+        command = "echo starting; echo 'no such file' >&2; exit 2"
+        data = ok_data(api("POST", START, json=start_body(port=free_port(), command=command)))
+        assert time.monotonic() - started < 30
+        assert data["execSuccess"] is False
+        assert data["output"] == "starting\nno such file\n"
+    finally:
+        sandbox.stop()
+
+
 def test_execute_in_the_current_folder_and_faults_never_run(
     session: requests.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -329,6 +329,15 @@ def test_the_guards_port_is_never_shown_as_the_users(gateway_env: Sandbox, guard
     assert again.replaced_port == port
     assert f"port {port}:" in display.start_text(again)
 
+    # %scnet_url and %scnet_notebooks: the user's port, the guard's named as the guard's.
+    with ScnetClient(settings=config.resolve()) as client:
+        client.start_service(gateway_env.notebook_id, guard_port)  # the guard's port again
+        found = service.service_url(client, gateway_env.notebook_id)
+        listed = service.notebooks(client)
+    for shown in (display.service_url_text(found), display.notebooks_text(listed)):
+        assert f"{port} (password; the guard's port: {guard_port})" in shown, shown
+        assert shown.count(str(guard_port)) == 1, shown
+
 
 # -- 6. a guard that fails inside a notebook --------------------------------------------------
 

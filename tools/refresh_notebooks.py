@@ -3,11 +3,14 @@
     .venv/bin/python tools/refresh_notebooks.py [NOTEBOOK ...]   # default: notebooks/*.ipynb
 
 Cells tagged ``nbval-skip`` need the real platform: they are left unrun, as nbval leaves them.
-Nothing machine-specific is saved: no widget state, no timings.
+Nothing machine-specific is saved: no widget state, no timings, and no link to the services
+the run started (they ended with it: a reader opening the notebook would meet dead ports). The
+addresses stay as text; ``notebooks/sanitize.cfg`` takes the links out of what runs too.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ from nbclient import NotebookClient
 
 SKIP_TAG = "nbval-skip"
 ROOT = Path(__file__).resolve().parent.parent
+# A link to a service on this machine (the sandbox's gateway): 127.0.0.1 or a *.localhost host.
+LOCAL_LINK = re.compile(r'<a href="http://(?:127\.0\.0\.1|[\w.-]*localhost)(?::\d+)?/[^"]*"')
 
 
 class _SkippingClient(NotebookClient):
@@ -40,6 +45,11 @@ def refresh(path: Path) -> None:
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data:
+                data["text/html"] = LOCAL_LINK.sub("<a", data["text/html"])
     nbformat.validate(notebook)
     nbformat.write(notebook, path)
     print(f"refreshed {path.relative_to(ROOT)}")

@@ -92,13 +92,8 @@ def add_guard_verb(verbs: Any) -> None:
 
 def _shown(record: GuardRecord) -> dict[str, Any]:
     """A guard's record as ``--json`` prints it."""
-    return {
-        "port": record.port,
-        "upstream_port": record.upstream_port,
-        "pid": record.pid,
-        "host": record.host,
-        "started_at": record.started_at,
-    }
+    shown = ("port", "upstream_port", "pid", "host", "started_at")
+    return {name: getattr(record, name) for name in shown}
 
 
 def guard_verb(args: argparse.Namespace) -> int:

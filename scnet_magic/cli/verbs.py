@@ -98,7 +98,7 @@ def url(args: argparse.Namespace) -> int:
 def notebooks(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     with _client(settings) as client:
-        records = client.list_notebooks(status=args.status, name=args.name)
+        records = service.notebooks(client, status=args.status, name=args.name)
     print(display.to_json(records.to_dict()) if args.json else display.notebooks_text(records))
     return EXIT_OK
 

@@ -1,47 +1,431 @@
 """The guard: a password in front of a service whose public address has no authentication.
 
-A guard is a separate, detached process (``python -m scnet_magic.guard serve``) that listens
-on a port of its own and lets through to ``127.0.0.1:<service port>`` only visitors who know
-the password: browsers sign in on a small page (a session cookie), API clients send HTTP
-Basic. ``GET /.scnet-guard/status`` tells anyone whether the service is up.
+A guard is a separate, detached process (``python -m scnet_magic.guard``) that listens on a
+port of its own and lets through to ``127.0.0.1:<service port>`` only visitors who know the
+password: browsers sign in on a small page (a session cookie), API clients send HTTP Basic.
+``GET /.scnet-guard/status`` tells anyone whether the service is up.
 
     record = start_guard(7860, password)   # a running guard for 7860 is reused
     record.port                            # expose this port instead of 7860
     list_guards(); find_guard(7860); stop_guard(record.port); stop_all_guards()
+
+This module starts, finds, lists and stops guard processes, and needs neither tornado nor
+scrypt; the process itself is :mod:`.process`. Each running guard has a record,
+``<port>.json``, in the user's runtime directory
+(``platformdirs.user_runtime_dir("scnet")/guards``, or ``$SCNET_GUARD_DIR``): its port, the
+service's port, its process id and its random id. The guard process writes the record itself
+once it listens and removes it when it stops; readers drop the records of processes that died.
+A guard started for a sandbox records the sandbox's process (``ends_with``) and ends with it.
 """
 
 from __future__ import annotations
 
-from .manage import (
-    GUARD_DIR_ENV,
-    GUARD_HEADER,
-    PASSWORD_ENV,
-    STATUS_PATH,
-    GuardError,
-    GuardRecord,
-    find_guard,
-    guard_lines,
-    list_guards,
-    start_guard,
-    stop_all_guards,
-    stop_guard,
-    stop_guards_ending_with,
-    stopped_line,
-)
+import contextlib
+import dataclasses
+import fcntl
+import http.client
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from base64 import b64encode
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-__all__ = [
-    "GUARD_DIR_ENV",
-    "GUARD_HEADER",
-    "PASSWORD_ENV",
-    "STATUS_PATH",
-    "GuardError",
-    "GuardRecord",
-    "find_guard",
-    "guard_lines",
-    "list_guards",
-    "start_guard",
-    "stop_all_guards",
-    "stop_guard",
-    "stop_guards_ending_with",
-    "stopped_line",
-]
+import psutil
+
+from .. import local, validation
+from ..i18n import N_, Message, _, ngettext
+
+GUARD_DIR_ENV = "SCNET_GUARD_DIR"
+# Where the front ends may take the password from; never handed on to the guard's process.
+PASSWORD_ENV = "SCNET_GUARD_PASSWORD"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+PROBE_TIMEOUT = 2.0
+GUARD_HEADER = "X-Scnet-Guard"  # on every answer of a guard: its guard_id
+STATUS_PATH = "/.scnet-guard/status"
+# What the process list shows for a guard: how a reused process id is told from a guard.
+COMMAND_MARK = "scnet_magic.guard"
+# All the guard's process gets of the environment of the shell that starts it: the guard faces
+# the internet, and tokens and keys (SCNET_TOKEN, SCNET_SECRET_KEY, any other) have no
+# business there.
+ENVIRONMENT_KEPT = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH"}
+)
+ENVIRONMENT_KEPT_PREFIXES = ("LC_", "SCNET_GUARD_")
+
+
+class GuardError(RuntimeError):
+    """A guard could not be started, or its records cannot be kept safely."""
+
+
+@dataclass(frozen=True)
+class GuardRecord:
+    """A running guard: it listens on ``port`` and lets through to ``127.0.0.1:upstream_port``."""
+
+    port: int
+    upstream_port: int
+    pid: int
+    guard_id: str
+    started_at: float  # seconds since the epoch
+    host: str = "0.0.0.0"
+    reused: bool = False  # start_guard found it running rather than starting it
+    # The process whose end ends the guard too (a sandbox's: its services end with it).
+    ends_with: int | None = None
+
+    def to_json(self) -> str:
+        fields = dataclasses.asdict(self)
+        del fields["reused"]  # a property of one start_guard call, not of the guard
+        return json.dumps(fields, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> GuardRecord:
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            port=int(data["port"]),
+            upstream_port=int(data["upstream_port"]),
+            pid=int(data["pid"]),
+            guard_id=str(data["guard_id"]),
+            started_at=float(data["started_at"]),
+            host=str(data.get("host", "0.0.0.0")),
+            ends_with=None if data.get("ends_with") is None else int(data["ends_with"]),
+        )
+
+
+def guard_dir() -> Path:
+    """The folder of the guards' records (created private to this user)."""
+    override = os.environ.get(GUARD_DIR_ENV)
+    if override:
+        folder = Path(override)
+    else:
+        import platformdirs
+
+        with warnings.catch_warnings():
+            # Without XDG_RUNTIME_DIR (containers) platformdirs warns and uses /tmp/runtime-<uid>;
+            # the ownership check below is what makes that safe.
+            warnings.simplefilter("ignore")
+            folder = Path(platformdirs.user_runtime_dir("scnet")) / "guards"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_uid != os.getuid():
+        raise GuardError(
+            Message(
+                N_("{folder} belongs to another user; set SCNET_GUARD_DIR to a folder of yours"),
+                folder=folder,
+            )
+        )
+    folder.chmod(0o700)
+    return folder
+
+
+def record_path(port: int) -> Path:
+    return guard_dir() / f"{port}.json"
+
+
+def log_path(guard_id: str) -> Path:
+    return guard_dir() / f"{guard_id}.log"
+
+
+def guard_environment() -> dict[str, str]:
+    """The guard's environment: the few variables it needs, none that holds a secret."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if (name in ENVIRONMENT_KEPT or name.startswith(ENVIRONMENT_KEPT_PREFIXES))
+        and name != PASSWORD_ENV
+    }
+
+
+@contextlib.contextmanager
+def starting_lock(upstream_port: int) -> Iterator[None]:
+    """Held while a guard for ``upstream_port`` is looked for and started: two starts at once
+    would otherwise both find none and start two guards, with two passwords."""
+    path = guard_dir() / f".start-{upstream_port}.lock"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def write_record(record: GuardRecord) -> None:
+    """Write a guard's record, readable by this user only, replacing any old one at once."""
+    path = record_path(record.port)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(record.to_json())
+    os.replace(temporary, path)
+
+
+def remove_record(record: GuardRecord) -> None:
+    """Remove a guard's record and log, unless a newer guard has taken its port since."""
+    current = _read(record_path(record.port))
+    if current is None or current.guard_id == record.guard_id:
+        record_path(record.port).unlink(missing_ok=True)
+    log = log_path(record.guard_id)
+    for path in (log, log.with_name(f"{log.name}.1")):  # the log, and where it rotates to
+        path.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> GuardRecord | None:
+    try:
+        return GuardRecord.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _process(pid: int) -> psutil.Process | None:
+    """Process ``pid`` while it runs (a zombie has exited; it only waits to be reaped), if it
+    is this user's: another user's process that now holds the id is not our guard."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE or process.uids().real != os.getuid():
+            return None
+    except psutil.Error:
+        return None
+    return process
+
+
+def is_running(record: GuardRecord) -> bool:
+    """Whether the record's process still runs and is a guard (not a reused process id)."""
+    process = _process(record.pid)
+    try:
+        return process is not None and COMMAND_MARK in " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+
+
+def has_exited(pid: int) -> bool:
+    """Whether ``pid`` is gone or a zombie. Unlike ``is_running`` it asks nothing of the command
+    line: a process tearing itself down reads an empty one while it still runs."""
+    return _process(pid) is None
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not has_exited(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def list_guards() -> list[GuardRecord]:
+    """The guards running now, by port; records of guards that died are removed."""
+    running = []
+    for path in sorted(guard_dir().glob("*.json")):
+        record = _read(path)
+        if record is None:
+            continue
+        if is_running(record):
+            running.append(record)
+        else:
+            remove_record(record)
+    return sorted(running, key=lambda record: record.port)
+
+
+def find_guard(upstream_port: int) -> GuardRecord | None:
+    """The running guard in front of ``127.0.0.1:upstream_port``, if any."""
+    for record in list_guards():
+        if record.upstream_port == upstream_port:
+            return record
+    return None
+
+
+def stop_guard(port: int) -> bool:
+    """Stop the guard listening on ``port``; False when there was none."""
+    record = _read(record_path(port))
+    if record is None:
+        return False
+    if not is_running(record):
+        remove_record(record)
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(record.pid, signal.SIGTERM)
+    # Once the guard is known to be ours, wait on its process id alone: returning while it still
+    # exits would leave its port taken for a moment.
+    if not _wait_for_exit(record.pid, STOP_TIMEOUT):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGKILL)
+        _wait_for_exit(record.pid, STOP_TIMEOUT)
+    remove_record(record)
+    return True
+
+
+def stop_all_guards() -> list[int]:
+    """Stop every guard running here; the ports of those stopped."""
+    return [record.port for record in list_guards() if stop_guard(record.port)]
+
+
+def stop_guards_ending_with(pid: int) -> list[int]:
+    """Stop the guards started to end with process ``pid`` (a sandbox stopping, whose
+    services they stood in front of); their ports."""
+    return [
+        record.port
+        for record in list_guards()
+        if record.ends_with == pid and stop_guard(record.port)
+    ]
+
+
+def stopped_line(count: int) -> str:
+    """What stopping every guard says (``scnet guard --stop all``, ``%scnet_guard --stop all``)."""
+    if count == 0:
+        return _("no guard runs here")
+    return ngettext("stopped {count} guard", "stopped {count} guards", count).format(count=count)
+
+
+def guard_lines(records: list[GuardRecord]) -> list[str]:
+    """The running guards, one line each (what ``scnet guard --list`` and ``%scnet_guard``
+    print)."""
+    if not records:
+        return [_("no guard runs here")]
+    lines = []
+    for record in records:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
+        line = _("port {port} guards port {upstream} (process {pid}, since {started})").format(
+            port=record.port, upstream=record.upstream_port, pid=record.pid, started=started
+        )
+        if not local.listening(record.upstream_port):
+            # A guard in front of nothing: say so, rather than let it pass for a working one.
+            line += _(" - nothing listens on port {upstream} any more").format(
+                upstream=record.upstream_port
+            )
+        lines.append(line)
+    return lines
+
+
+def start_guard(
+    upstream_port: int,
+    password: str,
+    *,
+    host: str = "0.0.0.0",
+    port: int = 0,
+    timeout: float = START_TIMEOUT,
+    ends_with: int | None = None,
+) -> GuardRecord:
+    """Put a guard with ``password`` in front of ``127.0.0.1:upstream_port``; return its record
+    once it answers.
+
+    A guard already running for that port is reused (``reused=True``) if ``password`` opens
+    it; one with another password is an error rather than a silent change of password. Ports
+    and password are checked by the rules every front end uses (``InvalidInput``, a
+    ``ValueError``) before anything starts. With ``ends_with`` (a process id), a guard started
+    here ends when that process ends, or with :func:`stop_guards_ending_with`.
+    """
+    validation.validate_port(upstream_port)
+    if not (type(port) is int and port == 0):  # 0: any free port
+        validation.validate_port(port)
+    password = validation.validate_guard_password(password)
+    with starting_lock(upstream_port):
+        existing = find_guard(upstream_port)
+        if existing is not None:
+            if _password_opens(existing, password):
+                return dataclasses.replace(existing, reused=True)
+            raise GuardError(
+                Message(
+                    N_(
+                        "port {upstream} is already guarded on port {port} with another password; "
+                        "stop that guard first (scnet guard --stop {port})"
+                    ),
+                    upstream=upstream_port,
+                    port=existing.port,
+                )
+            )
+        guard_id = secrets.token_hex(8)
+        log = log_path(guard_id)
+        command = [
+            sys.executable,
+            "-m",
+            "scnet_magic.guard",
+            "serve",
+            f"--upstream-port={upstream_port}",
+            f"--port={port}",
+            f"--host={host}",
+            f"--guard-id={guard_id}",
+        ]
+        if ends_with is not None:
+            command.append(f"--ends-with={ends_with}")
+        descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as log_file:
+            # A session of its own, so that a kernel restart (which signals the kernel's process
+            # group) leaves it running; it forks once more, so it is never the kernel's child.
+            launcher = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,  # the password: never an argument, which any user sees
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                # Another user cannot read a process's environment, but a crash report or a
+                # debugging session can: the guard gets the password on stdin only, and no other
+                # secret of this shell.
+                env=guard_environment(),
+            )
+        try:
+            launcher.communicate(password.encode("utf-8"), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()
+        record = _wait_until_listening(guard_id, timeout) if launcher.returncode == 0 else None
+        if record is None:
+            raise GuardError(_not_started(upstream_port, log))
+        return record
+
+
+def _wait_until_listening(guard_id: str, timeout: float) -> GuardRecord | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for record in list_guards():
+            if record.guard_id == guard_id and _answers_as(record):
+                return record
+        time.sleep(0.05)
+    return None
+
+
+def _request(record: GuardRecord, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    # Loopback for a guard that listens on every address.
+    host = "127.0.0.1" if record.host in ("", "0.0.0.0", "::") else record.host
+    connection = http.client.HTTPConnection(host, record.port, timeout=PROBE_TIMEOUT)
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+def _answers_as(record: GuardRecord) -> bool:
+    """Whether the guard's port is answered by that very guard (its id in the header)."""
+    try:
+        response = _request(record, STATUS_PATH, {})
+    except OSError:
+        return False
+    return response.getheader(GUARD_HEADER) == record.guard_id
+
+
+def _password_opens(record: GuardRecord, password: str) -> bool:
+    credential = b64encode(f"scnet:{password}".encode()).decode("ascii")
+    try:
+        response = _request(record, "/.scnet-guard/check", {"Authorization": f"Basic {credential}"})
+    except OSError:
+        return False
+    return response.status == 204
+
+
+def _not_started(upstream_port: int, log: Path) -> str:
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    reason = lines[-1] if lines else _("no message")
+    log.unlink(missing_ok=True)
+    return _("the guard for port {port} did not start: {reason}").format(
+        port=upstream_port, reason=reason
+    )

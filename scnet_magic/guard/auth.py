@@ -1,4 +1,4 @@
-"""Who may pass the guard: the password's hash, the sessions, the throttle and the login page.
+"""Who may pass the guard: the password's hash, the sessions, the throttles and the login page.
 
 Nothing here touches the network; :mod:`.proxy` asks these objects and answers the visitor.
 The password itself is never kept: only a salted scrypt hash, compared in constant time.
@@ -6,6 +6,7 @@ The password itself is never kept: only a salted scrypt hash, compared in consta
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -190,10 +191,6 @@ class Throttle:
         if failures:
             failures.pop()
 
-    def failed(self, key: str) -> None:
-        """A failure counted after the fact (a reservation already counts as one)."""
-        self.reserve(key)
-
     def succeeded(self, key: str) -> None:
         """The reserved check succeeded: take it back (the visitor's other failures stay: one
         good request does not clear a stranger's count) and trust the visitor."""
@@ -207,12 +204,106 @@ class Throttle:
         return key in self._trusted
 
 
+CHECK_BURST = 5
+CHECKS_PER_MINUTE = 30
+MAX_WAITING = 32  # requests waiting for a turn, all visitors together ...
+MAX_WAITING_PER_VISITOR = 2  # ... and of one visitor
+WAIT_LIMIT = 20.0  # seconds a request waits for its turn before it is told to come back
+
+
+class Turns:
+    """Turns for the expensive password checks: at most CHECK_BURST at once and
+    CHECKS_PER_MINUTE a minute overall, whoever asks (a token bucket), handed out in turn
+    across the visitors waiting for one.
+
+    :class:`Throttle` holds a visitor to its own share, but a visitor is only what a request
+    claims to be (an address the gateway may not append, a cookie anyone can make up): this
+    bound holds whatever the requests claim. A visitor that waits is served round-robin with
+    the others, so one flooding visitor delays the owner by one turn, not by its whole queue.
+    """
+
+    def __init__(
+        self,
+        *,
+        burst: int = CHECK_BURST,
+        per_minute: int = CHECKS_PER_MINUTE,
+        wait_limit: float = WAIT_LIMIT,
+    ) -> None:
+        self._burst = float(burst)
+        self._rate = per_minute / 60.0  # turns per second
+        self._wait_limit = wait_limit
+        self._tokens = float(burst)
+        self._refilled = time.monotonic()
+        self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._wake: asyncio.TimerHandle | None = None
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+
+    @property
+    def _waiting_count(self) -> int:
+        return sum(len(queue) for queue in self._waiting.values())
+
+    async def take(self, visitor: str) -> bool:
+        """Wait for a turn to check ``visitor``'s password; False when there is none soon."""
+        self._refill()
+        if not self._waiting and self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        queue = self._waiting.get(visitor)
+        if self._waiting_count >= MAX_WAITING or (
+            queue is not None and len(queue) >= MAX_WAITING_PER_VISITOR
+        ):
+            return False
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(visitor, deque()).append(turn)
+        self._schedule()
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), self._wait_limit)
+        except asyncio.TimeoutError:
+            if turn.done():  # granted just as the wait ran out: the turn was taken, use it
+                return True
+            turn.cancel()
+            self._forget(visitor, turn)
+            return False
+        return True
+
+    def _forget(self, visitor: str, turn: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(visitor)
+        if queue is not None and turn in queue:
+            queue.remove(turn)
+            if not queue:
+                del self._waiting[visitor]
+
+    def _schedule(self) -> None:
+        if self._wake is None and self._waiting:
+            delay = max(0.0, (1 - self._tokens) / self._rate)
+            self._wake = asyncio.get_running_loop().call_later(delay, self._grant)
+
+    def _grant(self) -> None:
+        self._wake = None
+        self._refill()
+        while self._tokens >= 1 and self._waiting:
+            visitor, queue = next(iter(self._waiting.items()))
+            turn = queue.popleft()
+            if queue:
+                self._waiting.move_to_end(visitor)  # the next visitor's turn comes first
+            else:
+                del self._waiting[visitor]
+            if not turn.done():
+                turn.set_result(None)
+                self._tokens -= 1
+        self._schedule()
+
+
 def visitor_key(peer: str, forwarded_for: list[str], cookie_header: str | None) -> str:
     """Who a visitor is, for the throttle: the socket's peer, the last address of
     ``X-Forwarded-For`` (the one the gateway appends, where it appends one) and the browser's
     visitor cookie. Behind the gateway the peer is the gateway's, the same for everyone."""
     last_hop = forwarded_for[-1].split(",")[-1].strip() if forwarded_for else ""
-    visitor = next(iter(_cookie_values(cookie_header, VISITOR_COOKIE)), "")
+    visitor = next(iter(cookie_values(cookie_header, VISITOR_COOKIE)), "")
     return f"{peer} {last_hop[:MAX_KEY_PART]} {visitor[:MAX_KEY_PART]}"
 
 
@@ -256,38 +347,21 @@ def header_text(value: str) -> str:
         return value
 
 
-def visitor_cookie() -> str:
-    """The ``Set-Cookie`` value naming a new visitor (see :func:`visitor_key`)."""
-    return (
-        f"{VISITOR_COOKIE}={secrets.token_urlsafe(16)}; Path=/; Max-Age={VISITOR_LIFETIME}; "
-        "HttpOnly; Secure; SameSite=Lax"
-    )
+def cookie(name: str, value: str, max_age: int) -> str:
+    """A ``Set-Cookie`` value of the guard's (never readable by the page's scripts)."""
+    return f"{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
 
 
-def session_cookie(session_id: str) -> str:
-    """The ``Set-Cookie`` value that signs a browser in (never readable by the page's scripts)."""
-    return (
-        f"{COOKIE_NAME}={session_id}; Path=/; Max-Age={SESSION_LIFETIME}; "
-        "HttpOnly; Secure; SameSite=Lax"
-    )
-
-
-def expired_cookie() -> str:
-    return f"{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
-
-
-def cookie_values(cookie_header: str | None) -> list[str]:
-    """The guard's session ids among the cookies a browser sent: every one, since a junk one
-    planted before the real one must not sign the visitor out."""
-    return _cookie_values(cookie_header, COOKIE_NAME)
-
-
-def has_visitor_cookie(cookie_header: str | None) -> bool:
-    return bool(_cookie_values(cookie_header, VISITOR_COOKIE))
-
-
-def _cookie_values(cookie_header: str | None, wanted: str) -> list[str]:
-    return [value for name, value in _cookie_pairs(cookie_header) if name == wanted and value]
+def cookie_values(cookie_header: str | None, name: str = COOKIE_NAME) -> list[str]:
+    """The values of the cookies called ``name`` (the guard's session ids by default) among
+    those a browser sent: every one, since a junk one planted before the real one must not
+    sign the visitor out."""
+    values = []
+    for part in (cookie_header or "").split(";"):
+        key, _sep, value = part.partition("=")
+        if key.strip() == name and value.strip():
+            values.append(value.strip())
+    return values
 
 
 def without_guard_cookie(cookie_header: str | None) -> str | None:
@@ -303,14 +377,6 @@ def without_guard_cookie(cookie_header: str | None) -> str | None:
         if part.strip() and part.split("=", 1)[0].strip() not in (COOKIE_NAME, VISITOR_COOKIE)
     ]
     return "; ".join(kept) or None
-
-
-def _cookie_pairs(cookie_header: str | None) -> list[tuple[str, str]]:
-    pairs = []
-    for part in (cookie_header or "").split(";"):
-        name, _sep, value = part.partition("=")
-        pairs.append((name.strip(), value.strip()))
-    return pairs
 
 
 # A path of this site: one leading "/", then no second "/" or "\" (browsers read "//host" and

@@ -17,9 +17,7 @@ from tornado import web
 from tornado.httputil import url_concat
 
 from ..i18n import N_, _, using
-from . import auth
-from .manage import GUARD_HEADER
-from .turns import Turns
+from . import GUARD_HEADER, auth
 
 log = logging.getLogger("scnet_magic.guard")
 
@@ -43,7 +41,7 @@ class Guard:
     sessions: auth.Sessions = field(default_factory=auth.Sessions)
     throttle: auth.Throttle = field(default_factory=auth.Throttle)
     accepted: auth.Accepted = field(default_factory=auth.Accepted)
-    turns: Turns = field(default_factory=Turns)
+    turns: auth.Turns = field(default_factory=auth.Turns)
     # One scrypt at a time, off the event loop: a burst of guesses costs the guard one core and
     # 16 MiB, not one of each per guess.
     hashing: ThreadPoolExecutor = field(
@@ -102,17 +100,12 @@ class GuardHandler(web.RequestHandler):
         return None  # tornado would otherwise add an ETag of its own to the service's answers
 
     @property
-    def peer(self) -> str:
-        # The socket's peer, never a header: a visitor cannot pick whose failures count.
-        return self.request.remote_ip or ""
-
-    @property
     def visitor(self) -> str:
-        """Whose failures this request's check counts against (see :func:`.auth.visitor_key`)."""
+        """Whose failures this request's check counts against (see :func:`.auth.visitor_key`):
+        the socket's peer is never taken from a header, so that a visitor cannot pick it."""
         headers = self.request.headers
-        return auth.visitor_key(
-            self.peer, headers.get_list("X-Forwarded-For"), headers.get("Cookie")
-        )
+        peer = self.request.remote_ip or ""
+        return auth.visitor_key(peer, headers.get_list("X-Forwarded-For"), headers.get("Cookie"))
 
     @property
     def language(self) -> str:
@@ -169,7 +162,7 @@ class GuardHandler(web.RequestHandler):
 
     async def attempt(self, candidate: str) -> Verdict:
         """One password attempt by this visitor: counted before it is checked, and checked
-        only in a turn of its own (see :mod:`.turns`)."""
+        only in a turn of its own (see :class:`.auth.Turns`)."""
         throttle, visitor = self.guard.throttle, self.visitor
         if throttle.locked(visitor):
             return Verdict.LOCKED
@@ -193,9 +186,7 @@ class GuardHandler(web.RequestHandler):
     def refuse(self, verdict: Verdict) -> None:
         """Answer a request that did not authenticate, and end it."""
         if verdict in (Verdict.LOCKED, Verdict.BUSY):
-            locked = verdict is Verdict.LOCKED
-            self.set_header("Retry-After", str(int(auth.LOCKOUT) if locked else BUSY_RETRY))
-            message = auth.TOO_MANY_ATTEMPTS if locked else auth.BUSY
+            message = self.too_many(verdict)
             if self.looks_like_browser():
                 self.page(429, message, next_path=self.request.uri)
             else:
@@ -216,6 +207,12 @@ class GuardHandler(web.RequestHandler):
             self.set_header("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')
             self.plain(401, AUTHENTICATION_REQUIRED)
 
+    def too_many(self, verdict: Verdict) -> str:
+        """Say when to come back after a LOCKED or BUSY verdict; the message that says why."""
+        locked = verdict is Verdict.LOCKED
+        self.set_header("Retry-After", str(int(auth.LOCKOUT) if locked else BUSY_RETRY))
+        return auth.TOO_MANY_ATTEMPTS if locked else auth.BUSY
+
     def page(self, status: int, problem: str | None, next_path: str | None = "/") -> None:
         """The sign-in page; it names the browser as a visitor of its own for the throttle."""
         nonce = secrets.token_urlsafe(16)
@@ -226,10 +223,12 @@ class GuardHandler(web.RequestHandler):
         self.set_header("Content-Security-Policy", auth.page_policy(nonce))
         # On the page a browser fetches before it signs in; an answer to a sign-in sets no
         # cookie but the session's.
-        if self.request.method == "GET" and not auth.has_visitor_cookie(
-            self.request.headers.get("Cookie")
-        ):
-            self.add_header("Set-Cookie", auth.visitor_cookie())
+        cookies = self.request.headers.get("Cookie")
+        if self.request.method == "GET" and not auth.cookie_values(cookies, auth.VISITOR_COOKIE):
+            visitor = secrets.token_urlsafe(16)
+            self.add_header(
+                "Set-Cookie", auth.cookie(auth.VISITOR_COOKIE, visitor, auth.VISITOR_LIFETIME)
+            )
         self.finish(auth.login_page(self.language, next_path or "/", problem, nonce=nonce))
 
     def plain(self, status: int, message: str) -> None:

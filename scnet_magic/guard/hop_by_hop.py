@@ -1,5 +1,5 @@
 """The headers that belong to one connection rather than to the message (RFC 9110, 7.6.1):
-what a proxy drops before passing a message on.
+what a proxy drops before passing a message on, in one place.
 
 Plain strings, with no HTTP stack behind them: the guard's relay (tornado) and the sandbox's
 gateway (``http.server``) both use them.
@@ -31,3 +31,12 @@ def connection_tokens(lines: Iterable[str]) -> frozenset[str]:
     return frozenset(
         token.strip().lower() for line in lines for token in line.split(",") if token.strip()
     )
+
+
+def end_to_end(
+    headers: Iterable[tuple[str, str]], connection: Iterable[str], also: Iterable[str] = ()
+) -> list[tuple[str, str]]:
+    """The (name, value) pairs of ``headers`` a proxy passes on: not the hop-by-hop ones, not
+    those the message's ``connection`` lines name, not those named in ``also``."""
+    dropped = HOP_BY_HOP | connection_tokens(connection) | {name.lower() for name in also}
+    return [(name, value) for name, value in headers if name.lower() not in dropped]

@@ -1,7 +1,7 @@
 """The guard process itself: ``python -m scnet_magic.guard serve ...``, as
-:func:`.manage.start_guard` launches it. It takes the password from standard input or a file
-private to the user, never from its arguments or environment. (People start, list and stop
-guards with ``scnet guard``, ``%scnet_guard`` or ``--protect``.)
+:func:`.start_guard` launches it. It reads the password from standard input, never from its
+arguments or environment. (People start, list and stop guards with ``scnet guard``,
+``%scnet_guard`` or ``--protect``.)
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import logging.handlers
 import os
 import resource
 import signal
-import stat
 import sys
 import time
 from pathlib import Path
 
-from ..i18n import N_, Message, _
-from . import manage
+from ..i18n import _
+from . import GuardRecord, has_exited, log_path, remove_record, write_record
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -28,9 +27,6 @@ EXIT_USAGE = 2
 LOG_BYTES = 1024 * 1024
 MAX_DESCRIPTORS = 65536
 ENDS_WITH_INTERVAL = 0.5  # seconds between two looks at the process a guard ends with
-# Bounds of the guard's server, for the tests: seconds to send a request's head, connections.
-IDLE_TIMEOUT_ENV = "SCNET_GUARD_IDLE_TIMEOUT"
-MAX_CONNECTIONS_ENV = "SCNET_GUARD_MAX_CONNECTIONS"
 
 
 def serve(argv: list[str]) -> int:
@@ -41,23 +37,16 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--guard-id", required=True)
     parser.add_argument("--ends-with", type=int, default=None)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--password-stdin", action="store_true")
-    source.add_argument("--password-file", type=Path)
     args = parser.parse_args(argv)
 
-    # Imported here: the management commands need neither tornado nor scrypt.
+    # Imported here: without "serve" the process needs neither tornado nor scrypt.
     from tornado.netutil import bind_sockets
 
     from .auth import PasswordHash
     from .base import Guard
-    from .proxy import serve_until
+    from .server import serve_until
 
-    try:
-        password = _password_from(args.password_file)
-    except (OSError, ValueError) as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
+    password = sys.stdin.buffer.read().decode("utf-8").removesuffix("\n").removesuffix("\r")
     if not password:
         print(_("the guard's password must not be empty"), file=sys.stderr)
         return EXIT_USAGE
@@ -72,14 +61,14 @@ def serve(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    limits = _limits_from_environment()
+    _raise_descriptor_limit()
     # Forked before any event loop exists: the launcher's child exits at once, so the guard
     # is nobody's child (the kernel that started it never has to reap it).
     if os.fork() != 0:
         os._exit(EXIT_OK)
     _detach_stdio()
-    _log_to(manage.log_path(args.guard_id))
-    record = manage.GuardRecord(
+    _log_to(log_path(args.guard_id))
+    record = GuardRecord(
         port=int(sockets[0].getsockname()[1]),
         upstream_port=args.upstream_port,
         pid=os.getpid(),
@@ -88,7 +77,7 @@ def serve(argv: list[str]) -> int:
         host=args.host,
         ends_with=args.ends_with,
     )
-    manage.write_record(record)
+    write_record(record)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -98,36 +87,23 @@ def serve(argv: list[str]) -> int:
         watching = None
         if args.ends_with is not None:
             watching = asyncio.create_task(_stop_when_ended(args.ends_with, stop))
-        await serve_until(guard, sockets, stop, **limits)
+        await serve_until(guard, sockets, stop)
         if watching is not None:
             watching.cancel()
 
     try:
         asyncio.run(run())
     finally:
-        manage.remove_record(record)
+        remove_record(record)
     return EXIT_OK
 
 
 async def _stop_when_ended(pid: int, stop: asyncio.Event) -> None:
     """Set ``stop`` once process ``pid`` has ended (the sandbox's, killed with its kernel
     perhaps): a guard in front of services that ended with it only misleads."""
-    while not manage.has_exited(pid):
+    while not has_exited(pid):
         await asyncio.sleep(ENDS_WITH_INTERVAL)
     stop.set()
-
-
-def _password_from(path: Path | None) -> str:
-    if path is None:
-        data = sys.stdin.buffer.read()
-    else:
-        info = path.stat()
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) or info.st_uid != os.getuid():
-            raise ValueError(
-                Message(N_("{path} must be readable by you only (chmod 600)"), path=path)
-            )
-        data = path.read_bytes()
-    return data.decode("utf-8").removesuffix("\n").removesuffix("\r")
 
 
 def _detach_stdio() -> None:
@@ -150,22 +126,12 @@ def _log_to(path: Path) -> None:
     logging.captureWarnings(True)
 
 
-def _limits_from_environment() -> dict[str, float]:
-    """As many descriptors as the system allows this process (one per connection), and the
-    server's bounds where the environment sets them (the tests shorten them)."""
+def _raise_descriptor_limit() -> None:
+    """As many descriptors as the system allows this process: one per connection."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = hard if hard != resource.RLIM_INFINITY else MAX_DESCRIPTORS
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, MAX_DESCRIPTORS), hard))
-    limits: dict[str, float] = {}
-    for variable, name in (
-        (IDLE_TIMEOUT_ENV, "idle_timeout"),
-        (MAX_CONNECTIONS_ENV, "max_connections"),
-    ):
-        value = os.environ.get(variable)
-        if value:
-            limits[name] = int(value) if name == "max_connections" else float(value)
-    return limits
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,14 @@
-"""The guard's HTTP server: tornado's, with bounds a public address needs.
+"""The guard's web application and its HTTP server.
+
+Signed-in visitors pass through to the service on ``127.0.0.1:<port>``; everyone else meets a
+login page (browsers) or a 401 (other clients). Every response carries
+``X-Scnet-Guard: <guard id>``, and ``/.scnet-guard/status`` answers without a password
+whether the service accepts connections, so that a front end polling the public URL learns
+both that the URL reaches this guard and that the service is up. The rest of
+``/.scnet-guard/`` is the guard's: login, logout, and a credential check. The relaying itself
+is in :mod:`.relay` (HTTP) and :mod:`.websocket_relay`.
+
+The server is tornado's, with bounds a public address needs:
 
 - A visitor has IDLE_TIMEOUT seconds to send a request's head, and a kept-alive connection is
   closed after as long without a request: slow or silent connections are not held forever.
@@ -10,8 +20,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
-import logging
+import json
+import os
 import resource
 import socket
 import time
@@ -19,14 +31,27 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tornado import iostream
+from tornado import iostream, web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
+from tornado.routing import AnyMatches, PathMatches, Rule
 
-log = logging.getLogger("scnet_magic.guard")
+from ..i18n import N_
+from . import auth
+from .base import Guard, GuardHandler, Verdict, log
+from .relay import CHUNK_SIZE, ProxyHandler
+from .websocket_relay import (
+    MESSAGE_LIMIT_FROM_VISITOR,
+    WebSocketProxyHandler,
+    WebSocketUpgrade,
+    return_large_buffers_at_once,
+    same_origin,
+)
 
 IDLE_TIMEOUT = 30.0
 MAX_CONNECTIONS = 4000
+IDLE_TIMEOUT_ENV = "SCNET_GUARD_IDLE_TIMEOUT"
+MAX_CONNECTIONS_ENV = "SCNET_GUARD_MAX_CONNECTIONS"
 # File descriptors kept for the rest: a connection to the service for each visitor's, the
 # log, the listening sockets, scrypt's thread.
 RESERVED_DESCRIPTORS = 64
@@ -34,6 +59,13 @@ ACCEPT_PAUSE = 0.5  # seconds without accepting once out of descriptors
 REPORT_EVERY = 60.0  # seconds between two lines about it
 ACCEPTS_PER_TURN = 128
 OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# The guard's own forms are small; the relay lifts the limit for the requests it streams on.
+FORM_BODY_LIMIT = 64 * 1024
+# Tornado answers the service's pings itself and the browser's too, so without pings of its
+# own the browser's leg would look idle to the platform's gateway during a long computation.
+WEBSOCKET_PING_INTERVAL = 30.0
+
+FOREIGN_FORM = N_("Forbidden: a page of another site cannot sign in or out here.")
 
 
 def connection_limit(wanted: int = MAX_CONNECTIONS) -> int:
@@ -130,3 +162,125 @@ class GuardServer(HTTPServer):
         )
         self._last_report = now
         self._unreported = 0
+
+
+class StatusHandler(GuardHandler):
+    """Whether the service accepts connections, for anyone: it tells nothing else."""
+
+    async def get(self) -> None:
+        up = await self.guard.upstream_accepts()
+        self.set_status(200 if up else 503)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps({"upstream": "up" if up else "down"}))
+
+    head = get
+
+
+class CrossSiteRefused(GuardHandler):
+    """Refuses a form posted by a page of another site: a sign-in there would put the
+    visitor in a session of the attacker's choosing, a sign-out would end theirs. Browsers
+    send Origin with every POST; a client without one is not a page."""
+
+    def prepare(self) -> None:
+        if self.request.method == "POST" and not same_origin(self.request):
+            self.plain(403, FOREIGN_FORM)
+
+
+class LoginHandler(CrossSiteRefused):
+    def get(self) -> None:
+        self.page(200, None, next_path=self.get_query_argument("next", "/"))
+
+    async def post(self) -> None:
+        # Only the form body counts: a password in the URL would end up in histories and logs.
+        password = self.get_body_argument("password", "", strip=False)
+        next_path = auth.safe_next(self.get_body_argument("next", "/", strip=False))
+        verdict = await self.attempt(password)
+        if verdict is Verdict.PASS:
+            session = self.guard.sessions.start()
+            self.add_header(
+                "Set-Cookie", auth.cookie(auth.COOKIE_NAME, session, auth.SESSION_LIFETIME)
+            )
+            self.redirect(next_path, status=303)
+        elif verdict in (Verdict.LOCKED, Verdict.BUSY):
+            self.page(429, self.too_many(verdict), next_path)
+        else:
+            self.page(401, auth.WRONG_PASSWORD, next_path)
+
+
+class LogoutHandler(CrossSiteRefused):
+    def post(self) -> None:
+        for session in auth.cookie_values(self.request.headers.get("Cookie")):
+            self.guard.sessions.end(session)
+        self.add_header("Set-Cookie", auth.cookie(auth.COOKIE_NAME, "", 0))
+        self.redirect("/", status=303)
+
+
+class CheckHandler(GuardHandler):
+    """204 when the request's credential is good: how a caller tests a password it holds."""
+
+    async def get(self) -> None:
+        verdict = await self.credentials()
+        if verdict is Verdict.PASS:
+            self.set_status(204)
+            self.finish()
+        else:
+            self.refuse(verdict)
+
+
+class ReservedHandler(GuardHandler):
+    """The guard keeps its path prefix to itself: nothing under it reaches the service."""
+
+    def prepare(self) -> None:
+        self.set_status(404)
+        self.finish()
+
+
+def _log_request(handler: web.RequestHandler) -> None:
+    # Only failures, and without the query string: a visitor may have typed a password there.
+    # Not the status page's 503: anyone may poll it while the service loads, a line each time.
+    status = handler.get_status()
+    if status >= 500 and not isinstance(handler, StatusHandler):
+        log.warning("%d %s %s", status, handler.request.method, handler.request.path)
+
+
+def make_app(guard: Guard) -> web.Application:
+    rules = [
+        Rule(PathMatches(r"/\.scnet-guard/status"), StatusHandler),
+        Rule(PathMatches(r"/\.scnet-guard/login"), LoginHandler),
+        Rule(PathMatches(r"/\.scnet-guard/logout"), LogoutHandler),
+        Rule(PathMatches(r"/\.scnet-guard/check"), CheckHandler),
+        Rule(PathMatches(r"/\.scnet-guard/.*"), ReservedHandler),
+        Rule(WebSocketUpgrade(), WebSocketProxyHandler),
+        Rule(AnyMatches(), ProxyHandler),
+    ]
+    return web.Application(
+        rules,
+        guard=guard,
+        log_function=_log_request,
+        websocket_max_message_size=MESSAGE_LIMIT_FROM_VISITOR,
+        websocket_ping_interval=WEBSOCKET_PING_INTERVAL,
+    )
+
+
+async def serve_until(guard: Guard, sockets: list[socket.socket], stop: asyncio.Event) -> None:
+    """Serve the guard on sockets already bound (and listening) until ``stop`` is set: the
+    detached process's main loop."""
+    return_large_buffers_at_once()
+    server = GuardServer(
+        make_app(guard),
+        xheaders=False,  # the peer and scheme are the socket's, never a visitor's claim
+        decompress_request=False,
+        max_body_size=FORM_BODY_LIMIT,
+        chunk_size=CHUNK_SIZE,
+        # The tests shorten these two bounds through the environment.
+        idle_connection_timeout=float(os.environ.get(IDLE_TIMEOUT_ENV) or IDLE_TIMEOUT),
+        max_connections=int(os.environ.get(MAX_CONNECTIONS_ENV) or 0) or connection_limit(),
+    )
+    server.add_sockets(sockets)
+    try:
+        await stop.wait()
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        guard.close()

@@ -19,7 +19,7 @@ from tornado.routing import Matcher
 
 from ..i18n import N_
 from .base import UPSTREAM_HOST, GuardHandler, Verdict
-from .relay import SERVICE_NOT_ANSWERING, forwarded_headers, origin_form
+from .relay import CONNECT_TIMEOUT, SERVICE_NOT_ANSWERING, forwarded_headers, origin_form
 
 # Tornado's WebSocket holds each message whole (a few copies of it on its way through), so the
 # size of a message is capped per direction. From the visitor: 10 MiB, the limit of Jupyter's
@@ -29,7 +29,6 @@ from .relay import SERVICE_NOT_ANSWERING, forwarded_headers, origin_form
 # connection (close code 1009, "message too big").
 MESSAGE_LIMIT_FROM_VISITOR = 10 * 2**20
 MESSAGE_LIMIT_FROM_SERVICE = 32 * 2**20
-CONNECT_TIMEOUT = 10.0
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter, from <malloc.h>
 LARGE_BUFFER = 128 * 1024  # glibc's default threshold, kept fixed
 # The guard's client writes its own handshake; the subprotocols go through its argument.

@@ -222,8 +222,10 @@ class ScnetMagics(SessionMagics, Configurable):
         with self.user_errors():
             args = parse(self.scnet_notebooks, line)
             settings = self.session.settings()
-            records = self.session.client(settings).list_notebooks(
-                status=args.status, name=args.name
+            from .. import service
+
+            records = service.notebooks(
+                self.session.client(settings), status=args.status, name=args.name
             )
             self.show(records, "scnet_notebooks", line)
         return records

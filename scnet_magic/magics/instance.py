@@ -107,12 +107,14 @@ class BootDisplay:
     def __init__(self, notebook_id: str) -> None:
         self.notebook_id = notebook_id
         self.handle: Any = None
+        self.name = ""  # the instance's, once a look at it gave it
 
     def __call__(self, progress: InstanceProgress | None) -> None:
         from IPython.display import display
 
         from .. import display as render
 
+        self.name = progress.name if progress is not None else self.name
         line = render.instance_waiting_text(progress, self.notebook_id)
         bundle = {"text/plain": line, "text/html": render.info_html(line)}
         if self.handle is None:
@@ -126,5 +128,5 @@ class BootDisplay:
             return
         from .. import display as render
 
-        line = _("Instance {notebook_id}: Running.").format(notebook_id=self.notebook_id)
+        line = render.instance_running_text(self.name, self.notebook_id)
         self.handle.update({"text/plain": line, "text/html": render.info_html(line)}, raw=True)

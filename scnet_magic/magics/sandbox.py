@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from IPython.core.display_functions import publish_display_data
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
@@ -59,4 +60,19 @@ class SandboxMagics(SessionMagics):
                 "shown)."
             ).format(user=sandbox.user, access_key=sandbox.access_key)
         )
+        self._said_in_this_cell(sandbox)
         return sandbox
+
+    def _said_in_this_cell(self, sandbox: Any) -> None:
+        """The lines above say what the sandbox's repr says: when the magic ends the cell,
+        its value is not shown again under them (elsewhere, it is shown as usual)."""
+        shell = self.shell
+        if shell is None or shell.display_formatter is None:
+            return
+        said_in = shell.execution_count
+
+        def shown(value: Any) -> None:
+            if value is not sandbox or shell.execution_count != said_in:
+                publish_display_data({"text/plain": repr(value)})
+
+        shell.display_formatter.ipython_display_formatter.for_type(type(sandbox), shown)

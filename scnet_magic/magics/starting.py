@@ -84,13 +84,16 @@ class StartDisplay(service.StartObserver):
             display.close_starting(self.starting)
             self.starting = None
 
-    def final(self, result: StartResult, *, now: bool = False) -> None:
-        """The result in place of the wait (a terminal: printed once, the line ended)."""
-        if self.line is None and self.handle is None:
+    def final(self, result: StartResult, *, now: bool = False, note: str = "") -> None:
+        """The result in place of the wait (a terminal: printed once, the line ended), with
+        ``note`` as its last line."""
+        if self.line is None and self.handle is None and not note:
             return  # shown when it came, and nothing since
         if self.line is not None:
             self.line.end()
-        display.show(result, self.handle, now=now or self.now)
+        display.show(
+            result, self.handle, now=now or self.now, bundle=display.start_bundle(result, note)
+        )
 
 
 def run_start(
@@ -125,8 +128,7 @@ def run_start(
             if stopped.result is None:
                 shown.done_starting()
                 raise UsageError(service.interrupted_text(stopped, "%scnet_url")) from None
-            shown.final(stopped.result)
-            print(_(service.STOPPED_WAITING))
+            shown.final(stopped.result, note=_(service.STOPPED_WAITING))
             return stopped.result
         except ScnetError as exc:
             if exc.result is None:

@@ -299,16 +299,23 @@ class Sandbox(_Accounts, _Instances):
         }
         if not run:
             return pending
-        log = self._spawn(notebook_id, port, command) if command and command.strip() else None
+        log, proc = (
+            self._spawn(notebook_id, port, command) if command and command.strip() else (None, None)
+        )
         deadline = time.monotonic() + self.ready_timeout
+        # A command that has ended will not start listening: its output is complete, answer now.
         while not (ready := listening(port)) and time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                break
             time.sleep(0.1)
         output = tail(log, _OUTPUT_LIMIT) if log is not None else None
         if ready:
             return {"execSuccess": True, "errorMsg": None, "output": output or ""}
         return {**pending, "output": output}
 
-    def _spawn(self, notebook_id: str, port: int, command: str) -> Path:
+    def _spawn(
+        self, notebook_id: str, port: int, command: str
+    ) -> tuple[Path, subprocess.Popen[bytes]]:
         with self._lock:
             # Under the lock so that stop() either sees this process or refuses it.
             if self._stopped or self.workdir is None or self._logdir is None:
@@ -328,7 +335,7 @@ class Sandbox(_Accounts, _Instances):
             self._reaper.watch(proc.pid)  # its group: start_new_session made pid the pgid
             self._states[notebook_id].procs.append(proc)  # it ends when the instance stops
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
-        return log_path
+        return log_path, proc
 
     def _service_url(self, query: dict[str, str]) -> dict[str, Any]:
         notebook_id = _notebook(query.get("notebookId"), "notebookId")["id"]

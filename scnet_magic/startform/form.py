@@ -19,13 +19,12 @@ Two rules shape the code:
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import ipywidgets as widgets
 
@@ -36,18 +35,18 @@ from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, _
 from ..models import InstanceProgress, Notebook, StartResult
 from ..validation import StartRequest
-from .instance import BOOT_HINT, REPLACE_HINT, InstanceControls
 from .parts import (
+    ProtectPart,
     SecretField,
     ShownOnce,
     cannot_list,
-    check,
     in_form_language,
-    menu_records,
     notebook_label,
+    option,
     without_credentials,
 )
-from .protect import ProtectPart
+
+T = TypeVar("T")
 
 log = logging.getLogger("scnet_magic.form")
 
@@ -60,6 +59,16 @@ _UNDER_FIELDS = f"0 0 0 calc({_LABEL_WIDTH} + 8px)"
 # 4px, so full-width fields stretch instead.
 _FULL_WIDTH = {"width": "auto", "align_self": "stretch"}
 _TEXT_PLAIN = N_("SCNet start form (a widget: run this cell in Jupyter to use it)")
+BOOT_HINT = N_("Tick “Start the instance if it is stopped” and start again.")
+REPLACE_HINT = N_("Tick “End what already listens on the port” and start again.")
+# A field whose value was refused is outlined in the theme's error colour (the rule comes
+# with the list of problems, so it is on the page exactly while they are).
+_INVALID = "scnet-invalid"
+# (A shadow: ipywidgets take the outline away from their inputs.)
+_INVALID_STYLE = (
+    f"<style>.{_INVALID} :is(input, textarea) "
+    "{box-shadow: 0 0 0 2px var(--jp-error-color1, #c62828)}</style>"
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,7 @@ class _Request:
     replace_old: bool = False  # end what already listens on the port first
 
 
-class StartForm(ShownOnce, InstanceControls):
+class StartForm(ShownOnce):
     """A form that starts a custom service, as ``%scnet_start`` does.
 
     Fields: notebook (a menu of your instances when a token is configured, and the id itself,
@@ -188,7 +197,7 @@ class StartForm(ShownOnce, InstanceControls):
             layout=widgets.Layout(width="30em"),
         )
         self.token_note = widgets.HTML()
-        self.protect = ProtectPart(style)
+        self.protect = ProtectPart(style, _UNDER_FIELDS)
         self.base_url = widgets.Text(
             value=text("base_url", settings.base_url if settings else config.DEFAULT_BASE_URL),
             description=_("Base URL"),
@@ -202,13 +211,10 @@ class StartForm(ShownOnce, InstanceControls):
         )
         wait = defaults.get("wait")
         # wait=True: the default wait; a number: that many seconds.
-        self.wait_ready = widgets.Checkbox(
-            value=bool(wait),
-            description=_("Wait until ready"),
-            tooltip=_("After starting, wait until the external URL answers"),
-            indent=False,
-            layout=widgets.Layout(width="auto", margin="0 0 0 1em"),
+        self.wait_ready = option(
+            _("Wait until ready"), _("After starting, wait until the external URL answers"), wait
         )
+        self.wait_ready.layout.margin = "0 0 0 1em"  # in the Start row, after the button
         self.wait_seconds = widgets.BoundedIntText(
             value=int(DEFAULT_WAIT if wait is True or not wait else wait),
             min=1,
@@ -229,9 +235,25 @@ class StartForm(ShownOnce, InstanceControls):
             button_style="primary",
             tooltip=_("Run the command in the instance and open an external URL to the port"),
         )
+        self.boot_box = option(
+            _("Start the instance if it is stopped"),
+            _("If the instance is not running, start it and wait until it runs first"),
+            defaults.get("boot"),
+        )
+        # An earlier run of the app on the port would stay the service: end it first.
+        self.replace_box = option(
+            _("End what already listens on the port"),
+            _(
+                "If something on this machine already listens on the port (an earlier run of "
+                "the app), end it before the start"
+            ),
+            defaults.get("replace"),
+        )
+        self.port_note = widgets.HTML()
         self.problems = widgets.HTML()
         self.result_area = widgets.HTML()
-        self._build_instance(defaults)
+        # What the notebook list said of each instance, by id (a start updates its own).
+        self._records: dict[str, Notebook] = {}
         self.widget = widgets.VBox(self._rows(), layout=widgets.Layout(max_width="56em"))
 
         self.notebook_menu.observe(self._on_pick, "value")
@@ -242,6 +264,8 @@ class StartForm(ShownOnce, InstanceControls):
         self.refresh_button.on_click(lambda _button: self.refresh())
         self.start_button.on_click(lambda _button: self._on_start())
         self.stop_button.on_click(lambda _button: self._stop_wait.set())
+        self.port.observe(self._update_port_note, "value")
+        self.notebook_id.observe(self._update_port_note, "value")
         self._show_token_source()
 
     def _rows(self) -> list[Any]:
@@ -255,13 +279,13 @@ class StartForm(ShownOnce, InstanceControls):
             self.command,
             widgets.HBox([self.token, self.token_note], layout=row),
             self.protect.widget,
+            self.boot_box,
+            self.replace_box,
             self.advanced,
             widgets.HBox(
                 [self.start_button, self.wait_ready, self.wait_seconds, self.stop_button],
                 layout=row,
             ),
-            self.boot_box,
-            self.replace_box,
             self.problems,
             self.result_area,
         ]
@@ -325,7 +349,7 @@ class StartForm(ShownOnce, InstanceControls):
         else:
             note = _("no token configured: paste one here, or run %scnet_token")
             placeholder = _("your SCNet token")
-        self.token_note.value = f"<small>{html.escape(note)}</small>"
+        self.token_note.value = display.note_html(note)
         self.token.placeholder = placeholder
 
     # -- the notebook menu -----------------------------------------------------------------
@@ -374,7 +398,7 @@ class StartForm(ShownOnce, InstanceControls):
         try:
             with ScnetClient(settings=settings) as client:
                 records = client.list_notebooks()
-            self._fill_menu([notebook.raw for notebook in records])
+            self._fill_menu(records)
         except ScnetError as exc:
             self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
         except Exception as exc:  # a bug must not leave the Refresh button disabled
@@ -386,21 +410,52 @@ class StartForm(ShownOnce, InstanceControls):
                 self._listing = False
             self.refresh_button.disabled = False
 
-    def _fill_menu(self, records: Sequence[dict[str, Any]]) -> None:
-        offered = menu_records(records)
-        options = [(notebook_label(r), r["id"]) for r in offered]
-        self._remember_records(records)
-        running = sum(1 for r in offered if r.get("notebookStatus") == "Running")
+    def _fill_menu(self, notebooks: Sequence[Notebook]) -> None:
+        self._records = {notebook.id: notebook for notebook in notebooks if notebook.id}
+        self._show_menu()
+
+    def _show_menu(self) -> None:
+        """The menu as the records say: the instances with an id of digits, running ones
+        first, the API's order otherwise; and the notes that follow from them."""
+        offered = sorted(
+            (n for n in self._records.values() if n.id.isascii() and n.id.isdigit()),
+            key=lambda notebook: not notebook.running,
+        )
         self._menu_updating = True
         try:
             self.notebook_menu.index = None
-            self.notebook_menu.options = options
+            self.notebook_menu.options = [(notebook_label(n), n.id) for n in offered]
         finally:
             self._menu_updating = False
         self._select_typed_id()
+        running = sum(notebook.running for notebook in offered)
         self._set_note(
-            _("{count} notebooks, {running} running.").format(count=len(options), running=running)
+            _("{count} notebooks, {running} running.").format(count=len(offered), running=running)
         )
+        self._update_port_note()
+
+    def _update_port_note(self, change: object = None) -> None:
+        """Say, before Start, what the list already tells: the instance does not run, or this
+        start replaces its custom service on another port."""
+        record = self._records.get(self.notebook_id.value.strip())
+        notes: list[str] = []
+        if record is not None:
+            try:
+                port: int | None = validation.validate_port(self.port.value)
+            except ScnetError:
+                port = None
+            old = service.user_port(record.custom_port)  # not a guard's port: the user's
+            if port is not None and old not in (None, port):
+                notes.append(
+                    _("Starting on port {port} replaces the custom service on port {old}.").format(
+                        port=port, old=old
+                    )
+                )
+            if not record.running and record.status:
+                notes.append(
+                    _("The instance is {status}.").format(status=display.status_name(record.status))
+                )
+        self.port_note.value = display.note_html(" ".join(notes)) if notes else ""
 
     def _on_pick(self, change: dict[str, Any]) -> None:
         if change["new"] is not None and not self._menu_updating:
@@ -429,7 +484,9 @@ class StartForm(ShownOnce, InstanceControls):
                 request, problems = self._validate(typed_token)
                 if request is None:
                     self.error = problems[0]
-                    self.problems.value = "".join(display.error_html(p) for p in problems)
+                    shown = "".join(display.error_html(p) for p in problems)
+                    self.problems.value = _INVALID_STYLE + shown
+                    self.result_area.value = ""  # an earlier result is not this attempt's
                     return
                 self._starting = True
         finally:
@@ -450,30 +507,52 @@ class StartForm(ShownOnce, InstanceControls):
         thread.start()
 
     def _validate(self, typed_token: str | None) -> tuple[_Request | None, list[ScnetError]]:
-        """The request the fields describe, or the problems with them (all of them)."""
+        """The request the fields describe, or the problems with them (all of them, each
+        field with a problem marked)."""
         problems: list[ScnetError] = []
-        notebook_text = self.notebook_id.value.strip()
-        if not notebook_text:
-            problems.append(
-                InvalidInput(N_("notebook id is empty"), N_("Choose a notebook or type its id."))
-            )
-            notebook_id = None
-        else:
-            notebook_id = check(problems, validation.validate_notebook_id, notebook_text)
-        if not self.port.value.strip():
-            problems.append(
-                InvalidInput(
-                    N_("port is empty"), N_("Give the port the service listens on (1–65535).")
-                )
-            )
-            port = None
-        else:
-            port = check(problems, validation.validate_port, self.port.value)
+
+        def field(widget: Any, check: Callable[[Any], T], value: object) -> T | None:
+            found = None
+            before = len(problems)
+            try:
+                found = check(value)
+            except ScnetError as exc:
+                problems.append(exc)
+            marked = len(problems) > before
+            (widget.add_class if marked else widget.remove_class)(_INVALID)
+            return found
+
+        def required(message: str, hint: str, check: Callable[[Any], T]) -> Callable[[Any], T]:
+            def checked(value: Any) -> T:
+                if not value.strip():
+                    raise InvalidInput(message, hint)
+                return check(value)
+
+            return checked
+
+        notebook_id = field(
+            self.notebook_id,
+            required(
+                N_("notebook id is empty"),
+                N_("Choose a notebook or type its id."),
+                validation.validate_notebook_id,
+            ),
+            self.notebook_id.value.strip(),
+        )
+        port = field(
+            self.port,
+            required(
+                N_("port is empty"),
+                N_("Give the port the service listens on (1–65535)."),
+                validation.validate_port,
+            ),
+            self.port.value,
+        )
         # An empty field leaves the command out (reach a running service); blank text is a
         # command given explicitly, and refused.
         command_text = self.command.value.rstrip("\r\n")
-        command = check(problems, validation.validate_command, command_text or None)
-        base_url = check(problems, validation.validate_base_url, self.base_url.value)
+        command = field(self.command, validation.validate_command, command_text or None)
+        base_url = field(self.base_url, validation.validate_base_url, self.base_url.value)
         if base_url is None:
             # Credentials in the address are refused; do not keep them in the widget either.
             self.base_url.value = without_credentials(self.base_url.value)
@@ -484,13 +563,10 @@ class StartForm(ShownOnce, InstanceControls):
             settings = None
         token: str | None = None
         if typed_token is not None:
-            token = check(problems, validation.validate_token, typed_token)
+            token = field(self.token, validation.validate_token, typed_token)
         elif settings is not None:
-            try:
-                token = settings.require_token()
-            except ScnetError as exc:
-                problems.append(exc)
-        protect = self.protect.take(problems)
+            token = field(self.token, Settings.require_token, settings)
+        protect = field(self.protect.password, lambda _none: self.protect.take(), None)
         if problems or settings is None or token is None:
             return None, problems
         assert notebook_id is not None and port is not None and base_url is not None
@@ -501,7 +577,9 @@ class StartForm(ShownOnce, InstanceControls):
                 replace(settings, base_url=base_url, token=token),
                 wait,
                 protect,
-                *self._instance_fields(notebook_id),
+                self.boot_box.value,
+                self._records.get(notebook_id),
+                self.replace_box.value,
             ),
             problems,
         )
@@ -524,9 +602,8 @@ class StartForm(ShownOnce, InstanceControls):
                 self.result_area.value = display.start_html(self.result)
         except service.StartInterrupted as stopped:  # Stop waiting: the result had come
             assert stopped.result is not None
-            self.result_area.value = display.start_html(stopped.result) + display.info_html(
-                _(service.STOPPED_WAITING)
-            )
+            note = _(service.STOPPED_WAITING)
+            self.result_area.value = display.start_html(stopped.result, note=note)
         except ScnetError as exc:
             self.error = exc
             if exc.result is None:
@@ -560,11 +637,20 @@ class _FormStart(service.StartObserver):
         self.form = form
 
     def booting(self, progress: InstanceProgress | None) -> None:
-        self.form._show_boot(progress)
+        """The instance's status in the result area while it boots."""
+        notebook_id = progress.notebook_id if progress else self.form.notebook_id.value.strip()
+        line = display.instance_waiting_text(progress, notebook_id)
+        self.form.result_area.value = display.info_html(line)
 
     def started(self, result: StartResult) -> None:
         form = self.form
-        form._started(result)
+        record = form._records.get(result.notebook_id)
+        if record is not None:  # the instance now runs this service: the menu and notes follow
+            exposed = result.guard_port if result.protected else result.port
+            form._records[result.notebook_id] = replace(
+                record, status="Running", custom_port=exposed, command=result.command
+            )
+            form._show_menu()
         form.result, form.error = result, None
         form.result_area.value = display.start_html(result)
 

@@ -1,11 +1,13 @@
-"""The widgets the start form is made of that stand on their own: the secret fields, the notebook
-menu's labels, field checks, and the region dropdown of ``%scnet_login``."""
+"""The widgets the start form is made of that stand on their own: the secret fields (the token,
+the "Protect with a password" box), the notebook menu's labels, and the region dropdown of
+``%scnet_login`` and the stop confirmation of ``%scnet_stop``."""
 
 from __future__ import annotations
 
 import functools
 import html
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,8 +16,9 @@ from traitlets import Unicode
 
 from .. import display, i18n, service
 from ..errors import ScnetError
-from ..i18n import _
+from ..i18n import N_, _
 from ..models import Account, Login, Notebook
+from ..validation import validate_guard_password
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -58,6 +61,17 @@ class SecretField(widgets.Password):  # type: ignore[misc]
         self.__on_typed()
 
 
+def option(description: str, tooltip: str, value: object = False) -> widgets.Checkbox:
+    """A checkbox of the form, its label right of the box."""
+    return widgets.Checkbox(
+        value=bool(value),
+        description=description,
+        tooltip=tooltip,
+        indent=False,
+        layout=widgets.Layout(width="auto"),
+    )
+
+
 def in_form_language(method: Callable[P, T]) -> Callable[P, T]:
     """Run a callback of the form (a click, a background thread) in the form's language."""
 
@@ -67,15 +81,6 @@ def in_form_language(method: Callable[P, T]) -> Callable[P, T]:
             return method(*args, **kwargs)
 
     return wrapper
-
-
-def check(problems: list[ScnetError], validate: Callable[[object], T], value: object) -> T | None:
-    """The validated value, or None with the problem appended."""
-    try:
-        return validate(value)
-    except ScnetError as exc:
-        problems.append(exc)
-        return None
 
 
 def without_credentials(url: str) -> str:
@@ -88,33 +93,18 @@ def without_credentials(url: str) -> str:
         return url
 
 
-def notebook_label(record: dict[str, Any]) -> str:
-    name = str(record.get("notebookName") or _("(no name)"))
-    status = display.status_name(record.get("notebookStatus")) or _("unknown")
-    exposed = Notebook.from_record(record).custom_port
+def notebook_label(notebook: Notebook) -> str:
+    name = notebook.name or _("(no name)")
+    status = display.status_name(notebook.status) or _("unknown")
     # An instance has one custom port: show it, so a start on another port is no surprise;
     # the user's own port, not that of a guard in front of it (--protect).
-    port = service.user_port(exposed)
+    port = service.user_port(notebook.custom_port)
     shown_port = ""
     if port is not None:
         shown_port = " · " + _("port {port}").format(port=port)
-        if port != exposed:
+        if port != notebook.custom_port:
             shown_port += " " + _("(password)")
-    return f"{name} · {status}{shown_port} · {record['id']}"
-
-
-def menu_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records the notebook menu offers (those with an id of digits, as text), Running
-    instances first, the API's order otherwise."""
-    usable = [
-        {**r, "id": str(r["id"])}
-        for r in records
-        if isinstance(r.get("id"), (str, int))
-        and not isinstance(r.get("id"), bool)
-        and str(r["id"]).isascii()
-        and str(r["id"]).isdigit()
-    ]
-    return sorted(usable, key=lambda record: not Notebook.from_record(record).running)
+    return f"{name} · {status}{shown_port} · {notebook.id}"
 
 
 def cannot_list() -> str:
@@ -166,8 +156,11 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
 def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
     """A warning, a red button that does ``on_confirm`` once (its HTML shown below), and
     Cancel. For actions that cannot be undone, such as stopping an instance."""
-    text = widgets.HTML(f"<div>{html.escape(warning)}</div>")
-    go = widgets.Button(description=label, button_style="danger", icon="stop")
+    text = widgets.HTML(display.warning_html(warning))
+    # Wide enough for its label, in Chinese too.
+    go = widgets.Button(
+        description=label, button_style="danger", icon="stop", layout=widgets.Layout(width="auto")
+    )
     cancel = widgets.Button(description=_("Cancel"))
     outcome = widgets.HTML()
     language = i18n.current()
@@ -206,3 +199,66 @@ class ShownOnce:
         # form() shows the form and returns it; when that call ends a cell, IPython would
         # show the returned form a second time: display.show_once skips exactly that one.
         display.show_once(self)
+
+
+class ProtectPart:
+    """The checkbox, the password field and a note; :meth:`take` gives the password to Start."""
+
+    def __init__(self, style: dict[str, str], under_fields: str) -> None:
+        self.language = i18n.current()  # the form's: its notes follow it in later callbacks
+        self.checkbox = option(
+            _("Protect with a password"),
+            _(
+                "A guard on this machine asks visitors of the external URL for a password "
+                "(needs this kernel to run inside the instance)"
+            ),
+        )
+        self.password = SecretField(
+            on_typed=self._show_state,
+            description=_("Password"),
+            style=style,
+            layout=widgets.Layout(width="24em", display="none"),
+        )
+        # Under the fields, not beside them: beside, the note wrapped one word at a time.
+        self.note = widgets.HTML(layout=widgets.Layout(margin=under_fields))
+        row = widgets.HBox(
+            [self.checkbox, self.password], layout=widgets.Layout(align_items="center")
+        )
+        self.widget = widgets.VBox([row, self.note])
+        self.checkbox.observe(self._toggled, "value")
+
+    def _toggled(self, change: dict[str, Any]) -> None:
+        self.password.layout.display = None if change["new"] else "none"
+        self._show_state()
+
+    @in_form_language
+    def _show_state(self) -> None:
+        if not self.checkbox.value:
+            note = ""
+        elif self.password.ready:
+            note = _("a typed password is ready: the next Start uses it once")
+        elif os.environ.get(service.PASSWORD_ENV) is not None:
+            note = _("using SCNET_GUARD_PASSWORD")
+        else:
+            note = _("type the password visitors will be asked for")
+        self.note.value = display.note_html(note) if note else ""
+        self.password.placeholder = _("received (hidden)") if self.password.ready else ""
+
+    def take(self) -> str | None:
+        """The password for this Start (None when the box is not ticked); a typed one is used
+        once. Raises the problem with it."""
+        typed = self.password.take()
+        try:
+            if not self.checkbox.value:
+                return None
+            if typed is not None:
+                return validate_guard_password(typed)
+            # SCNET_GUARD_PASSWORD, checked; without it, a problem worded for the form.
+            return service.guard_password(
+                no_password=N_("no password to protect the service with"),
+                no_password_hint=N_(
+                    "Type it into the Password field, or set SCNET_GUARD_PASSWORD."
+                ),
+            )
+        finally:
+            self._show_state()
