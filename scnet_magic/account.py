@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import config, endpoints, server_text, validation
-from .config import LoginSettings
+from .config import LoginSettings, Settings
 from .endpoints import Endpoint, Host
 from .errors import (
     ApiError,
@@ -30,7 +30,7 @@ from .errors import (
     Sentences,
 )
 from .i18n import N_, Message, _
-from .models import Account, Login, Region, TokenState
+from .models import Account, Login, Menu, Region, TokenState
 from .transport import HttpTransport, Request, Transport, wrong_type
 
 # The token endpoint lists a platform-level token under this id; it is not a region.
@@ -482,10 +482,12 @@ def sign_in(
     ac_url: str | None = None,
     timeout: float | None = None,
     ask: Ask | None = None,
+    menu: Menu | None = None,
     transport: Transport | None = None,
 ) -> Login:
     """Sign in and open a region: credentials from the arguments, the environment
-    (``SCNET_USER``, ``SCNET_ACCESS_KEY``, ``SCNET_SECRET_KEY``) or the config file."""
+    (``SCNET_USER``, ``SCNET_ACCESS_KEY``, ``SCNET_SECRET_KEY``) or the config file; ``ask``
+    prompts for missing ones, and ``menu`` picks among several regions when none is named."""
     secret_key = validation.hidden(secret_key)  # not shown by a traceback's variables
     settings = config.resolve_login(
         user=user,
@@ -496,7 +498,7 @@ def sign_in(
         timeout=timeout,
     )
     account = request_account(settings, ask, transport=transport)
-    return open_region(account, account.choose(region), transport=transport)
+    return open_region(account, account.choose(region, menu), transport=transport)
 
 
 def renew_token(
@@ -523,6 +525,24 @@ def token_state(
     """Whether the platform still accepts ``token`` (``tokens/state``)."""
     with _platform_api(ac_url, timeout, transport) as api:
         return api.state(validation.validate_token(token))
+
+
+def renew_in_force(settings: Settings, region: str | None = None) -> str:
+    """A renewed token in place of the one in force; ``region`` (its id or name), else the
+    one the config file names beside it, picks its entry from an answer listing several."""
+    return renew_token(
+        settings.require_token(),
+        ac_url=settings.ac_url,
+        timeout=settings.timeout,
+        region=region or settings.token_region,
+    )
+
+
+def state_in_force(settings: Settings) -> TokenState | None:
+    """Whether the platform accepts the token in force; None when no token is set."""
+    if settings.token is None:
+        return None
+    return token_state(settings.token, ac_url=settings.ac_url, timeout=settings.timeout)
 
 
 def _platform_api(

@@ -8,7 +8,7 @@ machine-readable form (``to_dict()``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -380,6 +380,10 @@ class Region:
         return f"{self.name} ({self.id})"
 
 
+# A front end's way to choose among an account's regions: a numbered list at a terminal.
+Menu = Callable[["Account"], Region]
+
+
 @dataclass(frozen=True)
 class Account:
     """What one sign-in gave: the account's regions (the platform-level entry left out)."""
@@ -410,13 +414,16 @@ class Account:
             regions=", ".join(missing),
         )
 
-    def choose(self, wanted: str | None) -> Region:
-        """The region named ``wanted`` (id, name, or a unique part of the name), or the only one."""
+    def choose(self, wanted: str | None, menu: Menu | None = None) -> Region:
+        """The region named ``wanted`` (id, name, or a unique part of the name), or the only one;
+        with several and none named, the one ``menu`` picks when the front end has one."""
         usable = self.usable
         labels = ", ".join(region.label for region in usable)
         if wanted is None:
             if len(usable) == 1:
                 return usable[0]
+            if usable and menu is not None:
+                return menu(self)
             raise InvalidInput(
                 N_(
                     "account {user} has {count} regions; choose one with --region "

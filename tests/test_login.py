@@ -42,7 +42,7 @@ from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import region_picker
 from scnet_magic.transport import MockTransport, Request, Response
 
-from conftest import CANARY, SECRET_CANARY, free_port
+from conftest import CANARY, SECRET_CANARY, Terminal, free_port
 
 KUNSHAN = "华东一区【昆山】"
 XIAN = "西北一区【西安】"
@@ -114,6 +114,18 @@ def test_several_regions_and_none_chosen_lists_them(login_env: Sandbox) -> None:
     assert f"{KUNSHAN} (11250)" in message and f"{XIAN} (11276)" in message
     assert "Not offered (no token" in message and ZHENGZHOU in message
     assert "平台" not in message  # the platform-level entry is not a region
+
+
+def test_a_menu_chooses_among_several_regions_when_none_is_named(login_env: Sandbox) -> None:
+    offered: list[list[str]] = []
+
+    def menu(account: Account) -> Region:
+        offered.append([region.label for region in account.usable])
+        return account.usable[-1]
+
+    assert sign_in(menu=menu).region_id == "11276"
+    assert offered == [[f"{KUNSHAN} (11250)", f"{XIAN} (11276)"]]
+    assert sign_in(region="昆山", menu=menu).region_id == "11250" and len(offered) == 1
 
 
 def test_region_without_token_says_why(login_env: Sandbox) -> None:
@@ -330,12 +342,24 @@ def test_region_picker_signs_in_to_the_chosen_region(login_env: Sandbox) -> None
 # -- the scnet login command ------------------------------------------------------------------
 
 
-def run_cli(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+def run_cli(*argv: str, stdin: str = "", terminal: bool = False) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     parser = argparse.ArgumentParser(prog="scnet login")
     add_login_arguments(parser)
-    code = login_command(parser.parse_args(argv), stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    typed = Terminal(stdin) if terminal else io.StringIO(stdin)
+    code = login_command(parser.parse_args(argv), stdin=typed, stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_at_a_terminal_offers_the_numbered_region_menu(
+    login_env: Sandbox, isolated_config: Path
+) -> None:
+    code, out, err = run_cli("--save", terminal=True, stdin="西安\n")
+    assert code == 0, err
+    assert "sandbox-user has 2 regions:" in out and "Region number (1-2): " in out
+    assert f"region {XIAN} (11276)" in out and read_config_file()["region"] == XIAN
+    code, _out, err = run_cli()  # not at a terminal: refused, naming --region
+    assert code == 2 and "choose one with --region" in err
 
 
 def test_cli_signs_in_saves_and_later_calls_use_it(

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import arguments, config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import N_, _
 from .common import EXIT_INTERRUPTED, exit_code, report
+
+if TYPE_CHECKING:
+    from ..models import Menu
 
 
 def add_login_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,25 +64,19 @@ def login_command(
         if args.status:
             return _cli_status(args.json, stdout)
         if args.renew:
-            settings = config.resolve()
-            token = accounts.renew_token(
-                settings.require_token(),
-                ac_url=settings.ac_url,
-                timeout=settings.timeout,
-                region=settings.token_region,
-            )
+            token = accounts.renew_in_force(config.resolve())
             path = config.save_config({"token": token})
             _cli_print(args.json, stdout, {"renewed": True, "saved_to": str(path)})
             return 0
         secret_key = _read_secret(stdin) if args.secret_key_stdin else None
-        settings_in = config.resolve_login(user=args.user, secret_key=secret_key)
-        ask = _terminal_ask if stdin.isatty() else None
-        account = accounts.request_account(settings_in, ask)
-        if args.region is None and len(account.usable) > 1 and stdin.isatty():
-            region = accounts.pick_region(account, _line_reader(stdin, stdout), _printer(stdout))
-        else:
-            region = account.choose(args.region)
-        signed = accounts.open_region(account, region)
+        at_terminal = stdin.isatty()
+        signed = accounts.sign_in(
+            args.user,
+            secret_key=secret_key,
+            region=args.region,
+            ask=_terminal_ask if at_terminal else None,
+            menu=_terminal_menu(stdin, stdout) if at_terminal else None,
+        )
         from ..local import sandbox_token  # psutil: not for every command's start
 
         if sandbox_token(signed.token) and not args.save:
@@ -118,11 +114,7 @@ def _cli_status(as_json: bool, stdout: TextIO) -> int:
     from .. import account as accounts
 
     settings = config.resolve()
-    state = (
-        accounts.token_state(settings.token, ac_url=settings.ac_url, timeout=settings.timeout)
-        if settings.token
-        else None
-    )
+    state = accounts.state_in_force(settings)
     saved = config.read_config_file()
     if as_json:
         shown = {
@@ -155,17 +147,16 @@ def _read_secret(stdin: TextIO) -> str:
     return validation.validate_secret_key(line)
 
 
-def _line_reader(stdin: TextIO, stdout: TextIO) -> Callable[[str], str]:
+def _terminal_menu(stdin: TextIO, stdout: TextIO) -> Menu:
+    """The numbered list of the account's regions, typed into at the terminal."""
+    from ..account import pick_region
+
     def read_line(prompt: str) -> str:
         print(prompt, end="", file=stdout)
         stdout.flush()
         return stdin.readline()
 
-    return read_line
-
-
-def _printer(stdout: TextIO) -> Callable[[str], None]:
-    return lambda text: print(text, file=stdout)
+    return lambda account: pick_region(account, read_line, lambda text: print(text, file=stdout))
 
 
 def _terminal_ask(label: str, hidden: bool) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
@@ -19,7 +18,7 @@ from .base import SessionMagics
 from .line import ask, forget_input, option, parse, readable_arguments, split
 
 if TYPE_CHECKING:
-    from ..models import Account, Region
+    from ..models import Menu
 
 
 @magics_class
@@ -68,7 +67,7 @@ class AccountMagics(SessionMagics):
             self.session.use_token(validation.validate_token(typed))
             print(_("SCNET token set for this session (kept in memory only)."))
 
-    def _terminal_menu(self) -> Callable[[Account], Region] | None:
+    def _terminal_menu(self) -> Menu | None:
         """At a terminal (no widgets, a keyboard on stdin): the numbered list of regions that
         ``scnet login`` offers, instead of an error asking for --region."""
         if self.session.widgets_shown() or not sys.stdin.isatty():

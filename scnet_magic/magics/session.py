@@ -20,7 +20,7 @@ from ..i18n import N_, _
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
-    from ..models import Account, Login, Region
+    from ..models import Account, Login, Menu
 
 
 class SessionOptions(Protocol):
@@ -178,7 +178,7 @@ class Session:
         ask: Callable[[str, bool], str],
         *,
         save: bool = False,
-        menu: Callable[[Account], Region] | None = None,
+        menu: Menu | None = None,
     ) -> Any:
         """Sign in (``ask`` prompts for what is not set) and say so; with several regions and
         none named: in a notebook, a dropdown that signs in when one is chosen; at a terminal,
@@ -200,12 +200,9 @@ class Session:
         settings = config.resolve_login(user=user, session=known)
         account = accounts.request_account(settings, ask)
         picker = self.widgets.pick_region
-        if region is None and len(account.usable) > 1:
-            if self.widgets_shown() and picker:
-                return picker(account, lambda chosen: self.use_login(chosen, save))
-            if menu is not None:
-                return self.use_login(accounts.open_region(account, menu(account)), save)
-        return self.use_login(accounts.open_region(account, account.choose(region)), save)
+        if region is None and len(account.usable) > 1 and self.widgets_shown() and picker:
+            return picker(account, lambda chosen: self.use_login(chosen, save))
+        return self.use_login(accounts.open_region(account, account.choose(region, menu)), save)
 
     def use_login(self, signed: Login, save: bool = False) -> str:
         """Make the session use a signed-in region's token and address; say so."""
@@ -233,25 +230,18 @@ class Session:
         path, removed = config.forget_sign_in()
         return text + config.signed_out_text(path, removed)
 
-    def _region(self, settings: Settings) -> str | None:
-        """The region of the token in force, when known: the one signed in to in this session,
-        else the one the config file names beside its token."""
-        if self.login is not None and self.login.token == settings.token:
-            return self.login.region_id
-        return settings.token_region
-
     def renew(self, save: bool = False) -> str:
         """Renew the current token; the session (and with ``save`` the config file) uses it."""
         settings = self.settings()
         old = settings.require_token()
-        from .. import account as accounts
+        from ..account import renew_in_force
 
-        new = accounts.renew_token(
-            old, ac_url=settings.ac_url, timeout=settings.timeout, region=self._region(settings)
-        )
+        # The sign-in of this session, if it gave the token: its region picks the entry.
+        login = self.login if self.login is not None and self.login.token == old else None
+        new = renew_in_force(settings, login.region_id if login else None)
         self.use_token(new, self.token_origin)
-        if self.login is not None and self.login.token == old:
-            self.login = replace(self.login, token=new)
+        if login is not None:
+            self.login = replace(login, token=new)
         text = _("Token renewed; this session now uses the new one (kept in memory only).")
         if save:
             path = config.save_config({"token": new, "base_url": settings.base_url})
@@ -264,16 +254,11 @@ class Session:
         current = self.login
         if current is not None and current.token != settings.token:
             current = None  # replaced since, by %scnet_token for one
-        state = None
-        if settings.token is not None:
-            from .. import account as accounts
-
-            state = accounts.token_state(
-                settings.token, ac_url=settings.ac_url, timeout=settings.timeout
-            )
-        saved = config.read_config_file() if current is None else {}
         from .. import display
+        from ..account import state_in_force
 
+        state = state_in_force(settings)
+        saved = config.read_config_file() if current is None else {}
         return display.login_status_text(settings, current, state, saved, "%scnet_login")
 
     # -- the sandbox ------------------------------------------------------------------------
