@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TextIO
 
 from . import config, display, guard, lifecycle, local
 from .client import ScnetClient
@@ -153,6 +154,27 @@ def interrupted_text(stopped: StartInterrupted, check: str) -> Message:
 STOPPED_WAITING = N_("Stopped waiting; the service may still be starting.")
 # The hint of --boot for the magic and the command, which both take it as an option.
 BOOT_OPTION_HINT = N_("Add --boot to start the instance first.")
+
+
+class StartLine(StartObserver):
+    """A start at a terminal, on one line of ``stream`` rewritten in place: "Starting…", the
+    instance's status while it boots, then the wait (``scnet start``, terminal IPython)."""
+
+    boot_hint = BOOT_OPTION_HINT
+
+    def __init__(self, stream: TextIO, request: StartRequest, wait: float | None) -> None:
+        self.line = display.ProgressLine(stream, wait or 0)
+        self.notebook_id = request.notebook_id
+        self.line.note(display.starting_text(request.notebook_id, request.port))
+
+    def booting(self, progress: InstanceProgress | None) -> None:
+        self.line.boot(self.notebook_id, progress)
+
+    def started(self, result: StartResult) -> None:
+        self.line.end()  # the "Starting…" or boot line
+
+    def waiting(self, progress: Progress) -> None:
+        self.line.follow(progress)
 
 
 def start(

@@ -11,33 +11,12 @@ from ..client import ScnetClient
 from ..config import Settings
 from ..errors import ScnetError
 from ..i18n import N_, Message, _
-from ..models import InstanceProgress, StartResult
-from ..validation import StartRequest
+from ..models import StartResult
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, note, report, settings_of
 from .guard import protect_password
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 NEWCOMER_HINT = N_("To try things without an account, run scnet sandbox --execute.")
-
-
-class _StartLine(service.StartObserver):
-    """One line on stderr: "Starting…", the instance's status while it boots, then the wait."""
-
-    boot_hint = service.BOOT_OPTION_HINT
-
-    def __init__(self, request: StartRequest, wait: float | None) -> None:
-        self.line = display.ProgressLine(sys.stderr, wait or 0)
-        self.notebook_id = request.notebook_id
-        self.line.note(display.starting_text(request.notebook_id, request.port))
-
-    def booting(self, progress: InstanceProgress | None) -> None:
-        self.line.boot(self.notebook_id, progress)
-
-    def started(self, result: StartResult) -> None:
-        self.line.end()  # the "Starting…" or boot line
-
-    def waiting(self, progress: service.Progress) -> None:
-        self.line.follow(progress)
 
 
 def start(args: argparse.Namespace) -> int:
@@ -53,7 +32,7 @@ def start(args: argparse.Namespace) -> int:
     )
     password = protect_password(args)
     with _client(settings) as client:
-        shown = _StartLine(request, args.wait)
+        shown = service.StartLine(sys.stderr, request, args.wait)
         try:
             result = service.start(
                 request,

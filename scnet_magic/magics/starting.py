@@ -22,29 +22,20 @@ if TYPE_CHECKING:
 
 
 class StartDisplay(service.StartObserver):
-    """The start as a notebook shows it (displays updated through their handles), or as a
-    terminal does (one ``ProgressLine``: its display publisher would print every update anew)."""
+    """The start as a notebook shows it: displays updated through their handles."""
 
     boot_hint = service.BOOT_OPTION_HINT
     guard_command = "%scnet_guard"  # the notebook's way: no scnet command on its PATH
 
-    def __init__(
-        self, shell: Any, request: StartRequest, wait: float | None, boot: bool, now: bool
-    ) -> None:
+    def __init__(self, request: StartRequest, wait: float | None, boot: bool, now: bool) -> None:
         self.wait = wait
         self.now = now  # show the result at once: IPython will not print it (see base.show)
         self.notebook_id = request.notebook_id
         self.port = request.port
-        terminal = display.prints_only(shell)
-        self.line = display.ProgressLine(sys.stdout, wait or 0) if terminal else None
-        self.boot_display = (
-            instance.BootDisplay(request.notebook_id) if boot and self.line is None else None
-        )
+        self.boot_display = instance.BootDisplay(request.notebook_id) if boot else None
         self.handle: Any = None
         self.starting: Any = None
-        if self.line is not None:
-            self.line.note(display.starting_text(request.notebook_id, request.port))
-        elif self.boot_display is None:
+        if self.boot_display is None:
             self.starting = display.open_starting(request.notebook_id, request.port)
 
     def sending(self) -> None:
@@ -53,47 +44,55 @@ class StartDisplay(service.StartObserver):
             self.starting = display.open_starting(self.notebook_id, self.port)
 
     def booting(self, progress: InstanceProgress | None) -> None:
-        if self.line is not None:
-            self.line.boot(self.notebook_id, progress)
-        elif self.boot_display is not None:
+        if self.boot_display is not None:
             self.boot_display(progress)
 
     def started(self, result: StartResult) -> None:
         if self.boot_display is not None:
             self.boot_display.done()
         self.done_starting()
-        if self.line is None:
-            # A display of its own rather than an update of "Starting…": nbval and
-            # other readers of saved notebooks do not apply updates.
-            if self.wait is None:
-                display.show(result, now=self.now)
-            else:
-                self.handle = display.open_waiting(result, self.wait)
+        # A display of its own rather than an update of "Starting…": nbval and other readers
+        # of saved notebooks do not apply updates.
+        if self.wait is None:
+            display.show(result, now=self.now)
+        else:
+            self.handle = display.open_waiting(result, self.wait)
 
     def waiting(self, progress: service.Progress) -> None:
-        if self.line is not None:
-            self.line.follow(progress)
-        elif self.handle is not None and progress.check is not None:
+        if self.handle is not None and progress.check is not None:
             bundle = display.waiting_bundle(progress.result, self.wait or 0, progress.check)
             self.handle.update(bundle, raw=True)
 
     def done_starting(self) -> None:
-        if self.line is not None:
-            self.line.end()
-        elif self.starting is not None:
+        if self.starting is not None:
             display.close_starting(self.starting)
             self.starting = None
 
     def final(self, result: StartResult, *, now: bool = False, note: str = "") -> None:
-        """The result in place of the wait (a terminal: printed once, the line ended), with
-        ``note`` as its last line."""
-        if self.line is None and self.handle is None and not note:
+        """The result in place of the wait, with ``note`` as its last line."""
+        if self.handle is None and not note:
             return  # shown when it came, and nothing since
-        if self.line is not None:
-            self.line.end()
         display.show(
             result, self.handle, now=now or self.now, bundle=display.start_bundle(result, note)
         )
+
+
+class StartLine(service.StartLine):
+    """The start as a terminal IPython shows it: one line rewritten with "\\r" (its display
+    publisher would print every update anew), then the result printed once."""
+
+    guard_command = StartDisplay.guard_command
+
+    def __init__(self, request: StartRequest, wait: float | None, now: bool) -> None:
+        super().__init__(sys.stdout, request, wait)
+        self.now = now
+
+    def done_starting(self) -> None:
+        self.line.end()
+
+    def final(self, result: StartResult, *, now: bool = False, note: str = "") -> None:
+        self.line.end()
+        display.show(result, now=now or self.now, bundle=display.start_bundle(result, note))
 
 
 def run_start(
@@ -112,7 +111,12 @@ def run_start(
 
     Interrupting the kernel stops the wait quietly and returns the result as it was.
     """
-    shown = StartDisplay(magics.shell, request, wait, boot, now)
+    shown: StartDisplay | StartLine
+    if display.prints_only(magics.shell):
+        shown = StartLine(request, wait, now)
+        protect = shown.line.prompting(protect)
+    else:
+        shown = StartDisplay(request, wait, boot, now)
     with magics.user_errors():
         try:
             final = service.start(
@@ -120,7 +124,7 @@ def run_start(
                 client,
                 wait=wait,
                 boot=boot,
-                protect=shown.line.prompting(protect) if shown.line else protect,
+                protect=protect,
                 observer=shown,
                 replace=replace,
             )
