@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TextIO, TypedDict, TypeVar
 
-from .errors import one_line
+from .errors import as_sentence, one_line
 from .i18n import N_, Message, _, ngettext
 from .server_text import strip_controls
 
@@ -226,9 +226,10 @@ def to_json(payload: Any) -> str:
 
 def error_html(error: ScnetError) -> str:
     """One short line plus the hint, for the form's result area."""
-    inner = f'<div style="font-weight:600;color:{COLORS["error"]}">{esc(error.message)}</div>'
+    message = as_sentence(error.message)
+    inner = f'<div style="font-weight:600;color:{COLORS["error"]}">{esc(message)}</div>'
     if error.hint:
-        inner += f"<div>{esc(error.hint)}</div>"
+        inner += f"<div>{esc(as_sentence(error.hint))}</div>"
     return box("error", inner)
 
 

@@ -221,7 +221,7 @@ def test_magic_in_chinese_through_config(
 
 def test_magic_refuses_an_unknown_language(ip: InteractiveShell, sandbox_env: Sandbox) -> None:
     ip.run_line_magic("config", 'ScnetMagics.language = "fr"')
-    assert "language must be en or zh" in _magic_error(ip, f"--id {ID} --port 1223")
+    assert "Language must be en or zh" in _magic_error(ip, f"--id {ID} --port 1223")
     assert sandbox_env.start_requests() == []
 
 
@@ -416,7 +416,7 @@ def test_cli_in_english_by_default_and_refuses_an_unknown_language(
 ) -> None:
     assert "usage: scnet" in scnet("--help").stdout
     refused = scnet("--lang", "fr", "start", "--id", ID, "--port", "1223")
-    assert refused.returncode == 2 and "language must be en or zh" in refused.stderr
+    assert refused.returncode == 2 and "Language must be en or zh" in refused.stderr
     assert sandbox_env.start_requests() == []
 
 

@@ -116,16 +116,16 @@ def test_cell_magic_through_run_cell(ip: InteractiveShell, sandbox_env: Sandbox)
 @pytest.mark.parametrize(
     ("line", "cell", "fragment"),
     [
-        (f"--id {ID} --port 0", None, "port must be from 1 to 65535"),
-        (f"--id {ID} --port abc", None, "port must be a whole number"),
+        (f"--id {ID} --port 0", None, "Port must be from 1 to 65535"),
+        (f"--id {ID} --port abc", None, "Port must be a whole number"),
         (f"--id {ID}", None, "--port is required"),
-        ("--port 1223", None, "no notebook id"),
-        ("--id 12ab --port 1223", None, "notebook id must contain only digits"),
-        (f'--id {ID} --port 1223 --command ""', None, "command is empty"),
+        ("--port 1223", None, "No notebook id"),
+        ("--id 12ab --port 1223", None, "Notebook id must contain only digits"),
+        (f'--id {ID} --port 1223 --command ""', None, "Command is empty"),
         (f'--id {ID} --port 1223 --command "python app.py', None, "check the quotes"),
-        (f"--id {ID} --port 1223 --bogus", None, "unknown option --bogus"),
+        (f"--id {ID} --port 1223 --bogus", None, "Unknown option --bogus"),
         (f"--id {ID} --port", None, "expected one argument"),
-        (f"--id {ID} --port 1223", "   \n", "command is empty"),
+        (f"--id {ID} --port 1223", "   \n", "Command is empty"),
         (f"--id {ID} --port 1223 --command x", "python a.py", "not both"),
         (f"--id {ID} --port 1223 --wait 0", None, "--wait: timeout must be a positive number"),
         (f"--id {ID} --port 1223 --wait soon", None, "--wait: timeout must be a positive"),
@@ -158,7 +158,7 @@ def test_usage_error_stops_run_cell_without_traceback(
         outcome = ip.run_cell(f"%scnet_start --id {ID} --port 99999\nran_after = True")
     assert not outcome.success
     assert "ran_after" not in ip.user_ns
-    assert "UsageError: port must be from 1 to 65535" in out.stderr + out.stdout
+    assert "UsageError: Port must be from 1 to 65535" in out.stderr + out.stdout
     assert "Traceback" not in out.stderr + out.stdout
 
 
@@ -454,19 +454,19 @@ def test_login_failures_are_one_line_usage_errors(
     refused("--region 昆山", "timestamp.*clock")
     login_env.clock_skew = 0
     login_env.suspended = True
-    refused("--region 昆山", "no region of account sandbox-user has a token")
+    refused("--region 昆山", "No region of account sandbox-user has a token")
     login_env.suspended = False
     login_env.addresses_enabled = False
     refused("--region 昆山", "no enabled notebook API address")
     monkeypatch.setenv("SCNET_SECRET_KEY", "wrong")
-    refused("--region 昆山", "sign-in refused.*access control")
+    refused("--region 昆山", "Sign-in refused.*access control")
 
     def no_stdin(prompt: str = "") -> str:
         raise StdinNotImplementedError("getpass not supported here")
 
     monkeypatch.delenv("SCNET_SECRET_KEY")
     monkeypatch.setattr(getpass, "getpass", no_stdin)
-    refused("--region 昆山", "no SCNet secret key is set, and this front end cannot ask for it")
+    refused("--region 昆山", "No SCNet secret key is set, and this front end cannot ask for it")
 
 
 def test_login_with_several_regions_shows_a_dropdown_in_a_notebook(
@@ -614,9 +614,9 @@ def test_url_magic_uses_the_default_id_and_is_shown_once_in_a_cell(
 def test_url_magic_refuses_a_bad_id_without_sending(
     ip: InteractiveShell, sandbox_env: Sandbox
 ) -> None:
-    with pytest.raises(UsageError, match="notebook id must contain only digits"):
+    with pytest.raises(UsageError, match="Notebook id must contain only digits"):
         ip.run_line_magic("scnet_url", "--id 12ab")
-    with pytest.raises(UsageError, match="no notebook id"):
+    with pytest.raises(UsageError, match="No notebook id"):
         ip.run_line_magic("scnet_url", "")
     assert sandbox_env.requests == []
 
@@ -651,6 +651,6 @@ def test_notebooks_magic_filters_by_status_and_name(
 def test_notebooks_magic_refuses_an_unknown_status_without_sending(
     ip: InteractiveShell, sandbox_env: Sandbox
 ) -> None:
-    with pytest.raises(UsageError, match=r"status must be one of Creating, .*got 'Runing'"):
+    with pytest.raises(UsageError, match=r"Status must be one of Creating, .*got 'Runing'"):
         ip.run_line_magic("scnet_notebooks", "--status Runing")
     assert sandbox_env.requests == []
