@@ -763,7 +763,7 @@ def show(
 
     shell = get_ipython()
     bundle = bundle or result._repr_mimebundle_()
-    if handle is None and not now and prints_only(shell) and _in_a_cell(shell):
+    if handle is None and not now and waits_for_cell_end(shell):
         _deferred[id(result)] = (result, bundle)
         callbacks = shell.events.callbacks["post_run_cell"]
         if _show_deferred not in callbacks:
@@ -776,10 +776,13 @@ def show(
         handle.update(bundle, raw=True)
 
 
-def _in_a_cell(shell: Any) -> bool:
+def waits_for_cell_end(shell: Any) -> bool:
+    """True where what a magic says is best said at the end of the cell: in a terminal (see
+    :func:`show`), while a cell runs."""
     # IPython hands the displayhook the cell's ExecutionResult while a cell runs, and only
     # then: a magic called from code outside any cell has no end of cell to wait for.
-    return getattr(getattr(shell, "displayhook", None), "exec_result", None) is not None
+    in_a_cell = getattr(getattr(shell, "displayhook", None), "exec_result", None) is not None
+    return prints_only(shell) and in_a_cell
 
 
 def _show_deferred(*_args: Any) -> None:

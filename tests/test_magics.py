@@ -24,7 +24,7 @@ from scnet_magic import ConfigError, NotebookList, ServiceUrl, StartResult
 from scnet_magic.config import read_config_file
 from scnet_magic.magics import ScnetMagics
 
-from conftest import CANARY, SECRET_CANARY, free_port
+from conftest import CANARY, SECRET_CANARY, free_port, terminal_ipython
 
 ID = "1896050410550136833"
 
@@ -322,6 +322,36 @@ def test_the_sandbox_magic_ending_a_cell_says_it_once(
     finally:
         with capture_output():
             ip.run_line_magic("scnet_sandbox", "--stop")
+
+
+def test_the_sandbox_magic_ending_a_cell_in_a_terminal_prints_its_lines_once(
+    tmp_path: Path,
+) -> None:
+    # Terminal IPython writes "Out[n]: " before the value shows itself: the lines are the
+    # value's text there, said once, and an assigned sandbox still says them once.
+    import pexpect
+
+    shell = terminal_ipython(tmp_path, cwd=tmp_path)
+    try:
+        shell.expect_exact("In [1]: ")
+        shell.sendline("%load_ext scnet_magic")
+        shell.expect_exact("In [2]: ")
+        shell.sendline("%scnet_sandbox")
+        shell.expect_exact("In [3]: ")
+        ended = shell.before or ""
+        assert "Out[2]: Sandbox running at http://127.0.0.1:" in ended, ended
+        assert ended.count("Sandbox running at") == 1 and ended.count("Its account:") == 1
+        assert "<SCNet sandbox" not in ended
+        shell.sendline("sb = %scnet_sandbox")
+        shell.expect_exact("In [4]: ")
+        assigned = shell.before or ""
+        assert assigned.count("Sandbox running at") == 1 and "Out[" not in assigned, assigned
+        shell.sendline("%scnet_sandbox --stop")
+        shell.expect_exact("In [5]: ")
+        shell.sendline("exit")
+        shell.expect(pexpect.EOF)
+    finally:
+        shell.close(force=True)
 
 
 # -- %scnet_login -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from scnet_magic import ScnetClient
 from scnet_magic.config import read_config_file
 from scnet_magic.sandbox import Sandbox
 
-from conftest import free_port
+from conftest import free_port, terminal_ipython
 from frontends import run_scnet
 
 
@@ -263,16 +263,7 @@ def test_terminal_scnet_login_offers_the_numbered_region_menu(
 ) -> None:
     import pexpect
 
-    ipython = str(Path(sys.executable).parent / "ipython")
-    env = {**os.environ, "SCNET_CONFIG_FILE": str(tmp_path / "config.toml"), "SCNET_LANG": "en"}
-    shell = pexpect.spawn(
-        ipython,
-        ["--simple-prompt", "--no-banner", "--colors=NoColor", "--HistoryManager.enabled=False"],
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 160),
-    )
+    shell = terminal_ipython(tmp_path)
     try:
         shell.expect_exact("In [1]: ")
         shell.sendline("%load_ext scnet_magic")
