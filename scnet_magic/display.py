@@ -233,6 +233,14 @@ def error_html(error: ScnetError) -> str:
     return box("error", inner)
 
 
+def show_lines(text: str, kind: str = "info") -> None:
+    """What a magic says in a few lines, as a card like the results: HTML in a notebook, the
+    lines as they are in a terminal."""
+    from IPython.display import display
+
+    display({"text/plain": text, "text/html": lines_box(kind, text.splitlines())}, raw=True)
+
+
 def info_html(text: str) -> str:
     return lines_box("info", [text])
 
@@ -252,11 +260,6 @@ def note_html(text: str, error: bool = False) -> str:
 def text_width(text: str) -> int:
     """Columns ``text`` takes in a terminal: CJK characters (names, Chinese titles) take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def lines_html(text: str) -> str:
-    """Plain lines as HTML lines, escaped."""
-    return "<br>".join(esc(line) for line in text.splitlines())
 
 
 # -- statuses ------------------------------------------------------------------------------

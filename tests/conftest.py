@@ -71,6 +71,12 @@ def terminal_ipython(tmp_path: Path, cwd: Path | None = None) -> Any:
     )
 
 
+def said(captured: Any) -> str:
+    """What a captured cell said: its printed lines and the text of what it displayed."""
+    shown = "".join(output.data.get("text/plain", "") + "\n" for output in captured.outputs)
+    return captured.stdout + shown
+
+
 def localhost_names(monkeypatch: pytest.MonkeyPatch, resolved: bool) -> None:
     """Make this process's resolver answer ``*.localhost`` with loopback (``resolved``, as
     systemd-resolved does, RFC 6761) or not at all (as a bare /etc/hosts does)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import html
 import os
 import signal
 import stat
@@ -24,7 +25,7 @@ from scnet_magic import ConfigError, NotebookList, ServiceUrl, StartResult
 from scnet_magic.config import read_config_file
 from scnet_magic.magics import ScnetMagics
 
-from conftest import CANARY, SECRET_CANARY, free_port, terminal_ipython
+from conftest import CANARY, SECRET_CANARY, free_port, said, terminal_ipython
 
 ID = "1896050410550136833"
 
@@ -384,12 +385,12 @@ def test_login_then_start_with_nothing_configured_by_hand(
                 "SCNet access key (hidden): ",
                 "SCNet secret key (hidden): ",
             ]
-            assert "Signed in as sandbox-user, region 华东一区【昆山】 (11250)" in out.stdout
-            assert f"Address: {sb.base_url}" in out.stdout
+            assert "Signed in as sandbox-user, region 华东一区【昆山】 (11250)" in said(out)
+            assert f"Address: {sb.base_url}" in said(out)
             token = magics(ip).session.token
             assert token is not None and sb.accepts_token(token) and token != sb.token
             history = ip.history_manager
-            shown = out.stdout + out.stderr + repr(out.outputs)
+            shown = said(out) + out.stderr + repr(out.outputs)
             shown += repr(history.input_hist_raw) + repr(history.output_hist)
             shown += repr({k: v for k, v in ip.user_ns.items() if k.startswith("_")})
             assert "%scnet_login --region 昆山" in repr(history.input_hist_raw)
@@ -417,11 +418,11 @@ def test_login_region_by_id_save_status_and_renew(
             "region": "西北一区【西安】",
         }
         assert "secret" not in saved and SECRET_CANARY not in saved
-        assert "readable by you only" in out.stdout
+        assert "readable by you only" in said(out)
 
         with capture_output() as status:
             ip.run_line_magic("scnet_login", "--status")
-        assert status.stdout.splitlines() == [
+        assert said(status).splitlines() == [
             "Account: sandbox-user",
             "Region: 西北一区【西安】 (11276)",
             f"Address: {login_env.base_url}",
@@ -433,14 +434,14 @@ def test_login_region_by_id_save_status_and_renew(
         with capture_output() as renewed:
             ip.run_line_magic("scnet_login", "--renew")
         second = magics(ip).session.token
-        assert second not in (None, first) and "Token renewed" in renewed.stdout
+        assert second not in (None, first) and "Token renewed" in said(renewed)
         assert not login_env.accepts_token(first) and login_env.accepts_token(second)
         assert read_config_file()["token"] == first  # not saved without --save
         with capture_output() as status:
             ip.run_line_magic("scnet_login", "--status")
             result = ip.run_line_magic("scnet_start", f"--id {ID} --port 1223")
-        assert (
-            "Region: 西北一区【西安】 (11276)" in status.stdout and "Token: valid." in status.stdout
+        assert "Region: 西北一区【西安】 (11276)" in said(status) and "Token: valid." in said(
+            status
         )
         assert result.pending
 
@@ -449,19 +450,48 @@ def test_login_region_by_id_save_status_and_renew(
         with capture_output() as status:
             ip.run_line_magic("scnet_login", "--status")
         # The session forgot it; the saved token was renewed away.
-        assert "Account: sandbox-user" in status.stdout
-        assert "Token: not valid" in status.stdout and "%scnet_login" in status.stdout
-        shown = out.stdout + renewed.stdout + status.stdout
+        assert "Account: sandbox-user" in said(status)
+        assert "Token: not valid" in said(status) and "%scnet_login" in said(status)
+        shown = said(out) + said(renewed) + said(status)
         assert first not in shown and second not in shown and SECRET_CANARY not in shown
     finally:
         magics(ip).session.close()
         magics(ip).base_url = None
 
 
+@pytest.mark.parametrize(
+    ("language", "signed_in", "uses"),
+    [
+        ("en", "Signed in as sandbox-user, region 华东一区【昆山】", "This session now uses"),
+        ("zh", "已登录：账号 sandbox-user，区域 华东一区【昆山】", "本会话"),
+    ],
+)
+def test_login_output_is_a_card_like_the_results(
+    ip: InteractiveShell, login_env: Sandbox, language: str, signed_in: str, uses: str
+) -> None:
+    # In a notebook, an HTML card of lines (not plain printed text); in a terminal, the same
+    # lines as text (the display's text/plain).
+    ip.run_line_magic("config", f'ScnetMagics.language = "{language}"')
+    try:
+        with capture_output() as out:
+            ip.run_line_magic("scnet_login", "--region 昆山")
+        assert out.stdout == ""
+        (card,) = out.outputs
+        text, shown = card.data["text/plain"], card.data["text/html"]
+        assert 'class="scnet-result scnet-ok"' in shown
+        assert text.startswith(signed_in) and uses in text
+        assert all(f"<div>{html.escape(line)}</div>" in shown for line in text.splitlines())
+        with capture_output() as status:
+            ip.run_line_magic("scnet_login", "--status")
+        assert 'class="scnet-result scnet-info"' in status.outputs[0].data["text/html"]
+    finally:
+        ip.run_line_magic("config", "ScnetMagics.language = None")
+
+
 def test_login_status_when_not_signed_in(ip: InteractiveShell, login_env: Sandbox) -> None:
     with capture_output() as out:
         ip.run_line_magic("scnet_login", "--status")
-    assert out.stdout.strip() == "Not signed in: run %scnet_login."
+    assert said(out).strip() == "Not signed in: run %scnet_login."
     assert login_env.requests == []
 
 
