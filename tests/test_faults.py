@@ -99,7 +99,7 @@ EXPECTED: dict[str, Expect] = {
         (r'^Unexpected answer \(HTTP 200, body larger than 2 MiB\): \{"code": "0", "msg": "xxx',),
     ),
     "slow-headers": Expect(
-        RequestTimeout, (rf"^no answer from {ORIGIN} within 1\.5 s",), may_have_run=True
+        RequestTimeout, (rf"^[Nn]o answer from {ORIGIN} within 1\.5 s",), may_have_run=True
     ),
     "trickle": Expect(
         RequestTimeout,
