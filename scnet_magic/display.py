@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TextIO, TypedDict, TypeVar
 
 from . import arguments
-from .errors import one_line
+from .errors import as_sentence, one_line
 from .i18n import N_, Message, _, ngettext
 from .server_text import strip_controls
 
@@ -226,10 +226,19 @@ def to_json(payload: Any) -> str:
 
 def error_html(error: ScnetError) -> str:
     """One short line plus the hint, for the form's result area."""
-    inner = f'<div style="font-weight:600;color:{COLORS["error"]}">{esc(error.message)}</div>'
+    message = as_sentence(error.message)
+    inner = f'<div style="font-weight:600;color:{COLORS["error"]}">{esc(message)}</div>'
     if error.hint:
-        inner += f"<div>{esc(error.hint)}</div>"
+        inner += f"<div>{esc(as_sentence(error.hint))}</div>"
     return box("error", inner)
+
+
+def show_lines(text: str, kind: str = "info") -> None:
+    """What a magic says in a few lines, as a card like the results: HTML in a notebook, the
+    lines as they are in a terminal."""
+    from IPython.display import display
+
+    display({"text/plain": text, "text/html": lines_box(kind, text.splitlines())}, raw=True)
 
 
 def info_html(text: str) -> str:
@@ -251,11 +260,6 @@ def note_html(text: str, error: bool = False) -> str:
 def text_width(text: str) -> int:
     """Columns ``text`` takes in a terminal: CJK characters (names, Chinese titles) take two."""
     return arguments.columns(text)
-
-
-def lines_html(text: str) -> str:
-    """Plain lines as HTML lines, escaped."""
-    return "<br>".join(esc(line) for line in text.splitlines())
 
 
 # -- statuses ------------------------------------------------------------------------------
@@ -762,7 +766,7 @@ def show(
 
     shell = get_ipython()
     bundle = bundle or result._repr_mimebundle_()
-    if handle is None and not now and prints_only(shell) and _in_a_cell(shell):
+    if handle is None and not now and waits_for_cell_end(shell):
         _deferred[id(result)] = (result, bundle)
         callbacks = shell.events.callbacks["post_run_cell"]
         if _show_deferred not in callbacks:
@@ -775,10 +779,13 @@ def show(
         handle.update(bundle, raw=True)
 
 
-def _in_a_cell(shell: Any) -> bool:
+def waits_for_cell_end(shell: Any) -> bool:
+    """True where what a magic says is best said at the end of the cell: in a terminal (see
+    :func:`show`), while a cell runs."""
     # IPython hands the displayhook the cell's ExecutionResult while a cell runs, and only
     # then: a magic called from code outside any cell has no end of cell to wait for.
-    return getattr(getattr(shell, "displayhook", None), "exec_result", None) is not None
+    in_a_cell = getattr(getattr(shell, "displayhook", None), "exec_result", None) is not None
+    return prints_only(shell) and in_a_cell
 
 
 def _show_deferred(*_args: Any) -> None:

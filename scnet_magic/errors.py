@@ -7,6 +7,7 @@ language in force then. Messages are one line and never contain the token.
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple, TypeVar
 
 from . import i18n
@@ -88,6 +89,27 @@ def sentences(first: str, second: str) -> str:
         # still comes full width.
         return f"{first.rstrip(':;,')}。{second}"
     return f"{first}. {second}"
+
+
+# A first word written as it is: a plain word of lower-case letters (an apostrophe or a
+# hyphen inside) takes a capital; an identifier (--port, %scnet_url, a URL, a path, aiUrls) not.
+_PLAIN_WORD = re.compile(r"[a-z]+(?:['-][a-z]+)*[,:;.!?]?")
+_COMMANDS = ("scnet",)  # command names, written in lower case wherever they stand
+
+
+def as_sentence(text: str) -> str:
+    """A message as the language writes a sentence to show: in English its first word
+    capitalised (unless it is an identifier) and a full stop at the end unless it has one;
+    in Chinese a full-width "。". Text of several lines (quoted output) keeps its end."""
+    text = text.strip()
+    if not text or "\n" in text:
+        return text
+    if i18n.current() == "zh":
+        return text if text.endswith(_STOPS) else f"{text.rstrip(':;,：；，')}。"
+    first = text.split(maxsplit=1)[0]
+    if _PLAIN_WORD.fullmatch(first) and first.rstrip(",:;.!?") not in _COMMANDS:
+        text = text[0].upper() + text[1:]
+    return text if text.endswith(_STOPS) else f"{text.rstrip(':;,')}."
 
 
 class Sentences(Message):
@@ -172,7 +194,7 @@ class ScnetError(Exception):
 
     def user_message(self) -> str:
         """The message and the hint as two sentences, as every front end shows them."""
-        return sentences(self.message, self.hint)
+        return sentences(as_sentence(self.message), as_sentence(self.hint))
 
     def label(self) -> str:
         """A short name for the kind of failure, for a terminal's one-line error."""

@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def terminal_ipython(tmp_path: Path, cwd: Path | None = None) -> Any:
+    """Terminal IPython under a pseudo-terminal (pexpect), plain prompts, in English, with a
+    config file of its own."""
+    import pexpect
+
+    env = {**os.environ, "SCNET_CONFIG_FILE": str(tmp_path / "config.toml"), "SCNET_LANG": "en"}
+    return pexpect.spawn(
+        str(Path(sys.executable).parent / "ipython"),
+        ["--simple-prompt", "--no-banner", "--colors=NoColor", "--HistoryManager.enabled=False"],
+        env=env,
+        cwd=str(cwd) if cwd else None,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 160),
+    )
+
+
+def said(captured: Any) -> str:
+    """What a captured cell said: its printed lines and the text of what it displayed."""
+    shown = "".join(output.data.get("text/plain", "") + "\n" for output in captured.outputs)
+    return captured.stdout + shown
 
 
 def localhost_names(monkeypatch: pytest.MonkeyPatch, resolved: bool) -> None:

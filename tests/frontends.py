@@ -38,6 +38,7 @@ from IPython.utils.capture import capture_output
 
 from scnet_magic import ScnetClient, ScnetError, StartResult, cli
 from scnet_magic.config import ENV_VARS
+from scnet_magic.errors import as_sentence
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
 
@@ -71,6 +72,12 @@ class Outcome:
     def message(self) -> str:
         assert self.error is not None, f"expected an error, got {self.result!r}"
         return str(self.error)
+
+    @property
+    def shown_message(self) -> str:
+        """The message as the front ends write it to show: a sentence."""
+        error = self.error
+        return as_sentence(error.message) if isinstance(error, ScnetError) else self.message
 
 
 class FrontEnd:
@@ -437,10 +444,37 @@ class CommandFrontEnd(FrontEnd):
 # -- where each front end shows an error -----------------------------------------------------
 
 
+# A sentence as shown: a capital, or a code identifier (an option, a magic, the command, a
+# URL, a path, a number); a stop at its end. Lines of quoted output are not sentences.
+_SENTENCE_START = re.compile(r"[A-Z]|--|%|scnet\b|https?://|/|~|\d|'|\"")
+_STOPS = (".", "!", "?")
+
+
+def shown_error_lines(outcome: Outcome) -> list[str]:
+    """The error's message and hint as the front end wrote them, one sentence or two to a
+    line: the form's error lines, the command's "error:" and "hint:" lines, a magic's one."""
+    if "problems" in outcome.areas:  # the form: each message and hint in a line of its own
+        html_areas = outcome.areas["problems"] + outcome.areas["result"]
+        return re.findall(r"<div[^>]*>([^<>]+)</div>", html_areas)
+    if "stderr" in outcome.areas:
+        lines = outcome.areas["stderr"].splitlines()
+        found = [line.split("error: ", 1)[1] for line in lines if ": error: " in line]
+        return found + [line.removeprefix("hint: ") for line in lines if line.startswith("hint: ")]
+    return [str(outcome.error)] if isinstance(outcome.error, UsageError) else []
+
+
+def assert_reads_as_sentences(where: str, lines: Iterable[str]) -> None:
+    for line in lines:
+        if "\n" in line:
+            continue
+        assert _SENTENCE_START.match(line), (where, line)
+        assert line.endswith(_STOPS), (where, line)
+
+
 def check_shown_as_refused(outcome: Outcome) -> None:
     """Bad input, refused before sending: next to the form's fields (and no result), or on
     the command's stderr with exit code 2 (and nothing on stdout)."""
-    line = outcome.message
+    line = outcome.shown_message
     if "problems" in outcome.areas:
         assert line in outcome.areas["problems"], outcome.areas
         assert outcome.areas["result"] == "", outcome.areas
@@ -452,7 +486,7 @@ def check_shown_as_refused(outcome: Outcome) -> None:
 def check_shown_as_failed(outcome: Outcome) -> None:
     """A failure of the platform or the network: in the form's result area (the fields were
     fine), or on the command's stderr with exit code 1."""
-    line = outcome.message
+    line = outcome.shown_message
     if "result" in outcome.areas:
         assert line in outcome.areas["result"], outcome.areas
         assert outcome.areas["problems"] == "", outcome.areas

@@ -23,14 +23,16 @@ from frontends import (
     Outcome,
     SettingsFrontEnd,
     Target,
+    assert_reads_as_sentences,
     check_shown_as_refused,
     front_end_cases,
     run_scnet,
+    shown_error_lines,
 )
 
 ID = Sandbox.notebook_id
-PORT_RULE = "port must be a whole number from 1 to 65535"
-ID_RULE = "notebook id must contain only digits"
+PORT_RULE = "Port must be a whole number from 1 to 65535"
+ID_RULE = "Notebook id must contain only digits"
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,8 @@ class Bad:
 
 # Values every front end takes: typed on the magic line, in the cell, passed to the API.
 FIELD_CASES: dict[str, Bad] = {
-    "port 0": Bad(r"^port must be from 1 to 65535, got 0\b", port="0"),
-    "port 65536": Bad(r"^port must be from 1 to 65535, got 65536\b", port="65536"),
+    "port 0": Bad(r"^Port must be from 1 to 65535, got 0\b", port="0"),
+    "port 65536": Bad(r"^Port must be from 1 to 65535, got 65536\b", port="65536"),
     "port -1": Bad(rf"^{PORT_RULE}, got '-1'", port="-1"),
     "port abc": Bad(rf"^{PORT_RULE}, got 'abc'", port="abc"),
     "port 12.5": Bad(rf"^{PORT_RULE}, got '12.5'", port="12.5"),
@@ -55,74 +57,76 @@ FIELD_CASES: dict[str, Bad] = {
     "port blank": Bad(rf"^{PORT_RULE}, got '  '", port="  "),
     "port hex": Bad(rf"^{PORT_RULE}, got '0x50'", port="0x50"),
     "port full-width digits": Bad(rf"^{PORT_RULE}, got '８０'", port="８０"),
-    "port 5000 digits": Bad(r"^port must be from 1 to 65535, got '9{59}…($|\. )", port="9" * 5000),
-    "id empty": Bad(r"^notebook id is empty", notebook_id=""),
+    "port 5000 digits": Bad(
+        r"^Port must be from 1 to 65535, got '9{59}…(\.$|\. )", port="9" * 5000
+    ),
+    "id empty": Bad(r"^Notebook id is empty", notebook_id=""),
     "id with letters": Bad(rf"^{ID_RULE}, got '18960504105501368ab'", "18960504105501368ab"),
     "id with inner spaces": Bad(rf"^{ID_RULE}, got '1896050 410550136833'", "1896050 410550136833"),
     "id negative": Bad(rf"^{ID_RULE}, got '-1896050410550136833'", "-1896050410550136833"),
     "id as a float": Bad(rf"^{ID_RULE}, got '1.896050410550137e\+18'", "1.896050410550137e+18"),
     "id in Arabic-Indic digits": Bad(rf"^{ID_RULE}, got '١٢٣'", "١٢٣"),
-    "id of 5000 digits": Bad(r"^notebook id is too long \(more than 100 digits\)", "1" * 5000),
-    "id of 5000 letters": Bad(rf"^{ID_RULE}, got 'a{{59}}…($|\. )", "a" * 5000),
-    "command blank": Bad(r"^command is empty", command="   "),
-    "command tab": Bad(r"^command is empty", command="\t"),
+    "id of 5000 digits": Bad(r"^Notebook id is too long \(more than 100 digits\)", "1" * 5000),
+    "id of 5000 letters": Bad(rf"^{ID_RULE}, got 'a{{59}}…(\.$|\. )", "a" * 5000),
+    "command blank": Bad(r"^Command is empty", command="   "),
+    "command tab": Bad(r"^Command is empty", command="\t"),
 }
 
 # Python values only the API can be given.
 API_CASES: dict[str, tuple[object, object, object, str]] = {
-    "port int 0": (ID, 0, None, r"^port must be from 1 to 65535, got 0$"),
-    "port int 65536": (ID, 65536, None, r"^port must be from 1 to 65535, got 65536$"),
-    "port int -1": (ID, -1, None, r"^port must be from 1 to 65535, got -1$"),
+    "port int 0": (ID, 0, None, r"^Port must be from 1 to 65535, got 0\.$"),
+    "port int 65536": (ID, 65536, None, r"^Port must be from 1 to 65535, got 65536\.$"),
+    "port int -1": (ID, -1, None, r"^Port must be from 1 to 65535, got -1\.$"),
     "port float 12.5": (ID, 12.5, None, rf"^{PORT_RULE}, not float"),
     "port float 1e3": (ID, 1e3, None, rf"^{PORT_RULE}, not float"),
-    "port True": (ID, True, None, rf"^{PORT_RULE}$"),
+    "port True": (ID, True, None, rf"^{PORT_RULE}\.$"),
     "port None": (ID, None, None, rf"^{PORT_RULE}, not NoneType"),
-    "port huge int": (ID, 10**5000, None, r"^port must be from 1 to 65535, got a number too long"),
-    "id float": (1.896050410550137e18, 1223, None, r"^notebook id must be a string of digits"),
+    "port huge int": (ID, 10**5000, None, r"^Port must be from 1 to 65535, got a number too long"),
+    "id float": (1.896050410550137e18, 1223, None, r"^Notebook id must be a string of digits"),
     "id negative int": (-1896050410550136833, 1223, None, rf"^{ID_RULE}, got '-18960"),
-    "id huge int": (10**5000, 1223, None, r"^notebook id is too long"),
-    "id None": (None, 1223, None, r"^notebook id must be a string of digits, not NoneType"),
-    "id bytes": (b"1896050410550136833", 1223, None, r"^notebook id must be .*not bytes"),
-    "command bytes": (ID, 1223, b"python app.py", r"^command must be text, not bytes"),
-    "command NUL": (ID, 1223, "python\x00app.py", r"^command must not contain a NUL"),
+    "id huge int": (10**5000, 1223, None, r"^Notebook id is too long"),
+    "id None": (None, 1223, None, r"^Notebook id must be a string of digits, not NoneType"),
+    "id bytes": (b"1896050410550136833", 1223, None, r"^Notebook id must be .*not bytes"),
+    "command bytes": (ID, 1223, b"python app.py", r"^Command must be text, not bytes"),
+    "command NUL": (ID, 1223, "python\x00app.py", r"^Command must not contain a NUL"),
 }
 
 # Lines only the magics read (and the ``scnet`` command will): syntax and options.
 LINE_CASES: dict[str, tuple[str, str]] = {
     "unbalanced double quote": (
         f'--id {ID} --port 1223 --command "python app.py',
-        r"^cannot read the magic line: No closing quotation \(check the quotes\)",
+        r"^Cannot read the magic line: No closing quotation \(check the quotes\)",
     ),
     "unbalanced single quote": (
         f"--id {ID} --port '1223",
-        r"^cannot read the magic line: No closing quotation",
+        r"^Cannot read the magic line: No closing quotation",
     ),
-    "unknown flag": (f"--id {ID} --port 1223 --bogus", r"^unknown option --bogus; usage: "),
-    "unknown short flag": (f"--id {ID} -p 1223", r"^unknown option -p; usage: "),
+    "unknown flag": (f"--id {ID} --port 1223 --bogus", r"^Unknown option --bogus; usage: "),
+    "unknown short flag": (f"--id {ID} -p 1223", r"^Unknown option -p; usage: "),
     "unknown flag with a value": (
         f"--id {ID} --port 1223 --token {CANARY}",
-        r"^unknown option --token; usage: .* The token is never given on the line",
+        r"^Unknown option --token; usage: .* The token is never given on the line",
     ),
     "token as an abbreviated flag": (
         f"--id {ID} --port 1223 --tok={CANARY}",
-        r"^unknown option --tok; usage: .* The token is never given on the line",
+        r"^Unknown option --tok; usage: .* The token is never given on the line",
     ),
     "token given to --token-stdin": (
         f"--id {ID} --port 1223 --token-stdin={CANARY}",
-        r"^unknown option --token-stdin; usage: .* The token is never given on the line",
+        r"^Unknown option --token-stdin; usage: .* The token is never given on the line",
     ),
     "stray words": (
         f"--id {ID} --port 1223 python app.py",
         r"^2 unexpected words on the line; usage: %scnet_start \[--id ID\] \[--port PORT\]",
     ),
-    "port without its value": (f"--id {ID} --port", r"^argument --port: expected one argument"),
-    "id without its value": ("--id --port 1223", r"^argument --id: expected one argument"),
+    "port without its value": (f"--id {ID} --port", r"^Argument --port: expected one argument"),
+    "id without its value": ("--id --port 1223", r"^Argument --id: expected one argument"),
     "command without its value": (
         f"--id {ID} --port 1223 --command",
-        r"^argument --command: expected one argument",
+        r"^Argument --command: expected one argument",
     ),
     "no port": (f"--id {ID}", r"^--port is required"),
-    "no id and no default": ("--port 1223", r"^no notebook id\. .*--id"),
+    "no id and no default": ("--port 1223", r"^No notebook id\. .*--id"),
 }
 
 # Settings, by whichever way a front end takes them (argument, %config, prompt, environment).
@@ -130,69 +134,81 @@ SETTINGS_CASES: dict[str, tuple[str, object, str]] = {
     "base URL without a scheme": (
         "base_url",
         "scnet.example.cn",
-        r"base URL must start with https:// and name a host, got 'scnet\.example\.cn'",
+        r"[Bb]ase URL must start with https:// and name a host, got 'scnet\.example\.cn'",
     ),
     "base URL ftp": (
         "base_url",
         "ftp://127.0.0.1:21",
-        r"base URL must start with https:// and name a host, got 'ftp://",
+        r"[Bb]ase URL must start with https:// and name a host, got 'ftp://",
     ),
     "base URL plain http to another host": (
         "base_url",
         "http://scnet.example.cn",
-        r"base URL must use https:// \(plain http:// is allowed only for loopback\)",
+        r"[Bb]ase URL must use https:// \(plain http:// is allowed only for loopback\)",
     ),
     "base URL with credentials": (
         "base_url",
         "https://user:hunter2@scnet.example.cn",
-        r"base URL must not contain a user name or password",
+        r"[Bb]ase URL must not contain a user name or password",
     ),
     "base URL ftp with credentials": (
         "base_url",
         "ftp://user:hunter2@127.0.0.1",
-        r"base URL must (start with https://|not contain a user name)",
+        r"[Bb]ase URL must (start with https://|not contain a user name)",
     ),
     "base URL with credentials and a bad port": (
         "base_url",
         "https://user:hunter2@scnet.example.cn:99999",
-        r"base URL (must not contain a user name|is not a valid URL)",
+        r"[Bb]ase URL (must not contain a user name|is not a valid URL)",
     ),
-    "base URL without a host": ("base_url", "https://", r"base URL must start with https://"),
+    "base URL without a host": ("base_url", "https://", r"[Bb]ase URL must start with https://"),
     "base URL with a bad port": (
         "base_url",
         "https://scnet.example.cn:99999",
-        r"base URL is not a valid URL",
+        r"[Bb]ase URL is not a valid URL",
     ),
-    "token empty": ("token", "", r"token is empty|No SCNET token is set"),
+    "token empty": ("token", "", r"[Tt]oken is empty|No SCNET token is set"),
     "token with a newline": (
         "token",
         "eyJhbGciOi.abc\nX-Injected: 1",
-        r"token must not contain spaces, line breaks or control characters",
+        r"[Tt]oken must not contain spaces, line breaks or control characters",
     ),
-    "token with a space": ("token", "eyJhbGciOi abc", r"token must not contain spaces"),
-    "token non-ASCII": ("token", "eyJhbGciOi.tökén", r"token must contain only ASCII characters"),
-    "timeout zero": ("timeout", 0, r"timeout must be a positive number of seconds"),
-    "timeout negative": ("timeout", -5, r"timeout must be a positive number of seconds"),
-    "timeout infinite": ("timeout", float("inf"), r"timeout must be a positive number of seconds"),
-    "timeout text": ("timeout", "soon", r"timeout.*(positive number of seconds|expected a float)"),
+    "token with a space": ("token", "eyJhbGciOi abc", r"[Tt]oken must not contain spaces"),
+    "token non-ASCII": (
+        "token",
+        "eyJhbGciOi.tökén",
+        r"[Tt]oken must contain only ASCII characters",
+    ),
+    "timeout zero": ("timeout", 0, r"[Tt]imeout must be a positive number of seconds"),
+    "timeout negative": ("timeout", -5, r"[Tt]imeout must be a positive number of seconds"),
+    "timeout infinite": (
+        "timeout",
+        float("inf"),
+        r"[Tt]imeout must be a positive number of seconds",
+    ),
+    "timeout text": (
+        "timeout",
+        "soon",
+        r"[Tt]imeout.*(positive number of seconds|expected a float)",
+    ),
 }
 
 
 # Where a front end words a rule its own way: (front end, case) -> the pattern it must match.
 SAYS_INSTEAD: dict[tuple[str, str], str] = {
     # The form checks for an empty field first, as it does for the notebook id.
-    ("form", "port empty"): r"^port is empty$",
-    ("form", "port blank"): r"^port is empty$",
+    ("form", "port empty"): r"^Port is empty\.$",
+    ("form", "port blank"): r"^Port is empty\.$",
     # The command's options are read by argparse, which words its own errors.
-    ("cli", "unknown flag"): r"^unrecognized arguments: --bogus$",
-    ("cli", "unknown short flag"): r"^the following arguments are required: --port$",
-    ("cli", "unknown flag with a value"): r"^the token is never taken from the command line ",
-    ("cli", "token as an abbreviated flag"): r"^the token is never taken from the command line ",
-    ("cli", "token given to --token-stdin"): r"^the token is never taken from the command line ",
-    ("cli", "stray words"): r"^unrecognized arguments: … …$",  # values are not echoed
-    ("cli", "no port"): r"^the following arguments are required: --port$",
-    ("cli", "no id and no default"): r"^no notebook id$",  # "Give --id" is on the hint line
-    ("cli", "token empty"): r"^--token-stdin: standard input has no token$",
+    ("cli", "unknown flag"): r"^Unrecognized arguments: --bogus\.$",
+    ("cli", "unknown short flag"): r"^The following arguments are required: --port\.$",
+    ("cli", "unknown flag with a value"): r"^The token is never taken from the command line ",
+    ("cli", "token as an abbreviated flag"): r"^The token is never taken from the command line ",
+    ("cli", "token given to --token-stdin"): r"^The token is never taken from the command line ",
+    ("cli", "stray words"): r"^Unrecognized arguments: … …\.$",  # values are not echoed
+    ("cli", "no port"): r"^The following arguments are required: --port\.$",
+    ("cli", "no id and no default"): r"^No notebook id\.$",  # "Give --id" is on the hint line
+    ("cli", "token empty"): r"^--token-stdin: standard input has no token\.$",
 }
 
 # Cases a front end has no way to express.
@@ -272,10 +288,11 @@ def check_refused(
     traceback, and nothing sent."""
     assert outcome.result is None, outcome.result
     assert isinstance(outcome.error, user_error), outcome.shown
-    line = outcome.message
+    line = outcome.shown_message
     assert "\n" not in line and "\r" not in line, line
     assert re.search(says, line), f"{says!r} not in {line!r}"
     check_shown_as_refused(outcome)
+    assert_reads_as_sentences(says, shown_error_lines(outcome))
     assert "Traceback" not in outcome.shown
     assert CANARY not in outcome.shown and "hunter2" not in outcome.shown
     assert sandbox.requests == []
@@ -391,22 +408,22 @@ SIGN_IN_SETTINGS_CASES: dict[str, tuple[str, str, str]] = {
     "platform URL plain http": (
         "SCNET_AC_URL",
         "http://www.scnet.example",
-        r"platform URL must use https:// .*\(from SCNET_AC_URL\)",
+        r"[Pp]latform URL must use https:// .*\(from SCNET_AC_URL\)",
     ),
     "platform URL without a scheme": (
         "SCNET_AC_URL",
         "www.scnet.cn",
-        r"platform URL must start with https:// .*\(from SCNET_AC_URL\)",
+        r"[Pp]latform URL must start with https:// .*\(from SCNET_AC_URL\)",
     ),
     "platform URL with credentials": (
         "SCNET_AC_URL",
         "https://user:hunter2@www.scnet.cn",
-        r"platform URL must not contain a user name or password \(from SCNET_AC_URL\)",
+        r"[Pp]latform URL must not contain a user name or password \(from SCNET_AC_URL\)",
     ),
     "login URL plain http": (
         "SCNET_LOGIN_URL",
         "http://api.scnet.example",
-        r"login URL must use https:// .*\(from SCNET_LOGIN_URL\)",
+        r"[Ll]ogin URL must use https:// .*\(from SCNET_LOGIN_URL\)",
     ),
 }
 

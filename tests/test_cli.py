@@ -176,22 +176,22 @@ def test_output_the_terminal_cannot_encode_is_escaped(sandbox_env: Sandbox) -> N
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["start", "--id", ID, "--port", "0"], "port must be from 1 to 65535"),
-        (["start", "--id", ID, "--port", "http"], "port must be a whole number"),
-        (["start", "--id", ID], "the following arguments are required: --port"),
-        (["start", "--port", "1223"], "no notebook id"),
-        (["start", "--id", "12ab", "--port", "1223"], "notebook id must contain only digits"),
-        (["start", "--id", ID, "--port", "1", "--command", ""], "command is empty"),
+        (["start", "--id", ID, "--port", "0"], "Port must be from 1 to 65535"),
+        (["start", "--id", ID, "--port", "http"], "Port must be a whole number"),
+        (["start", "--id", ID], "The following arguments are required: --port"),
+        (["start", "--port", "1223"], "No notebook id"),
+        (["start", "--id", "12ab", "--port", "1223"], "Notebook id must contain only digits"),
+        (["start", "--id", ID, "--port", "1", "--command", ""], "Command is empty"),
         (["start", "--id", ID, "--port", "1", "--wait", "0"], "--wait: timeout must be"),
         (["start", "--id", ID, "--port", "1", "--token", CANARY], "never taken from the command"),
         (["url", f"--token={CANARY}"], "never taken from the command line"),
         (["start", "--id", ID, "--port", "1", CANARY, "--bogus=1"], "arguments: … --bogus"),
-        (["url"], "no notebook id"),
-        (["notebooks", "--status", "Runing"], "status must be one of"),
+        (["url"], "No notebook id"),
+        (["notebooks", "--status", "Runing"], "Status must be one of"),
         (["notebooks", "--timeout", "-1"], "--timeout: timeout must be a positive number"),
         (["notebooks", "--base-url", "http://scnet.example.cn"], "only for loopback"),
         (["launch"], "invalid choice: 'launch'"),
-        ([], "the following arguments are required: COMMAND"),
+        ([], "The following arguments are required: COMMAND"),
     ],
 )
 def test_bad_usage_exits_2_and_sends_nothing(
@@ -209,7 +209,7 @@ def test_bad_usage_exits_2_and_sends_nothing(
 
 def test_bad_usage_exit_code_through_the_script(sandbox_env: Sandbox) -> None:
     proc = scnet("start", "--id", ID, "--port", "0", process=True)
-    assert_usage_error(proc, "port must be from 1 to 65535")
+    assert_usage_error(proc, "Port must be from 1 to 65535")
     assert scnet("start", "--id", ID).returncode == 2
     assert sandbox_env.requests == []
 

@@ -13,6 +13,7 @@ from scnet_magic.errors import (
     RequestTimeout,
     ScnetError,
     TransportError,
+    as_sentence,
 )
 
 DOCUMENTED = [
@@ -82,9 +83,40 @@ def test_http_and_malformed_errors_carry_what_came_back() -> None:
     assert str(bad) == 'Unexpected answer (HTTP 200, not valid JSON): {"code": "0"'
 
 
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("no notebook id", "No notebook id."),
+        ("sign-in refused: x", "Sign-in refused: x."),
+        ("No SCNET token is set.", "No SCNET token is set."),
+        ("--port is required", "--port is required."),
+        (
+            "%scnet_login --forget takes no other option",
+            "%scnet_login --forget takes no other option.",
+        ),
+        ("scnet guard --list shows them", "scnet guard --list shows them."),
+        ("http://127.0.0.1:1 did not answer", "http://127.0.0.1:1 did not answer."),
+        ("/tmp/x.toml is not valid", "/tmp/x.toml is not valid."),
+        ("aiUrls is empty", "aiUrls is empty."),
+        ("config.toml is unreadable:", "config.toml is unreadable."),
+        ("cut short…", "Cut short…."),
+        ("The last lines:\nline one", "The last lines:\nline one"),
+        ("", ""),
+    ],
+)
+def test_a_message_is_shown_as_a_sentence_its_identifiers_as_written(
+    written: str, shown: str
+) -> None:
+    assert as_sentence(written) == shown
+    with i18n.using("zh"):
+        assert as_sentence("没有 notebook id") == "没有 notebook id。"
+        assert as_sentence("token 无效：") == "token 无效。"
+        assert as_sentence("完成。") == "完成。"
+
+
 def test_user_message_joins_message_and_hint() -> None:
-    assert ScnetError("a", "b").user_message() == "a. b"
-    assert ScnetError("a").user_message() == "a"
+    assert ScnetError("a", "b").user_message() == "A. B."
+    assert ScnetError("a").user_message() == "A."
 
 
 def test_api_error_shows_a_non_200_status() -> None:

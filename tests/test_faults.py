@@ -99,21 +99,24 @@ EXPECTED: dict[str, Expect] = {
         (r'^Unexpected answer \(HTTP 200, body larger than 2 MiB\): \{"code": "0", "msg": "xxx',),
     ),
     "slow-headers": Expect(
-        RequestTimeout, (rf"^no answer from {ORIGIN} within 1\.5 s",), may_have_run=True
+        RequestTimeout, (rf"^[Nn]o answer from {ORIGIN} within 1\.5 s",), may_have_run=True
     ),
     "trickle": Expect(
         RequestTimeout,
-        (rf"^the answer from {ORIGIN} \(HTTP 200\) did not finish within 1\.5 s",),
+        (rf"^[Tt]he answer from {ORIGIN} \(HTTP 200\) did not finish within 1\.5 s",),
         may_have_run=True,
     ),
     "reset": Expect(
         TransportError,
-        (rf"^the answer from {ORIGIN} \(HTTP 200\) was cut off: connection reset by the server",),
+        (
+            rf"^[Tt]he answer from {ORIGIN} \(HTTP 200\) was cut off: "
+            "connection reset by the server",
+        ),
         may_have_run=True,
     ),
     "drop": Expect(
         TransportError,
-        (rf"^request to {ORIGIN} failed: the server closed the connection without answering",),
+        (rf"^[Rr]equest to {ORIGIN} failed: the server closed the connection without answering",),
         may_have_run=True,
     ),
     "redirect-http": Expect(
@@ -296,7 +299,7 @@ def test_tls_failure_names_the_certificate_problem(
         Target(sandbox.base_url, sandbox.token, TIMEOUT), sandbox.notebook_id, "1223", COMMAND
     )
     expect = Expect(
-        TransportError, (r"^secure connection to https://127\.0\.0\.1:\d+ failed: ", says)
+        TransportError, (r"^[Ss]ecure connection to https://127\.0\.0\.1:\d+ failed: ", says)
     )
     check_error(front_end, outcome, expect)
     assert advice in outcome.shown

@@ -19,7 +19,7 @@ from IPython.utils.capture import capture_output
 
 from scnet_magic import NotebookList, ScnetClient, StartResult, display, i18n, service
 from scnet_magic.config import DEFAULT_WAIT
-from scnet_magic.errors import ApiError, InvalidInput, sentences
+from scnet_magic.errors import ApiError, InvalidInput, as_sentence, sentences
 from scnet_magic.magics import ScnetMagics
 from scnet_magic.sandbox import Sandbox
 
@@ -118,10 +118,10 @@ def test_the_sandbox_module_refuses_a_port_out_of_range_as_scnet_sandbox_does(po
     )
     assert module.returncode == 2
     assert "Traceback" not in module.stderr and "OverflowError" not in module.stderr
-    # The same one-line reason as scnet sandbox gives, after argparse's usage lines.
+    # The same one-line reason as scnet sandbox gives (as a sentence), after argparse's usage.
     reason = module.stderr.strip().splitlines()[-1].split("error: ", 1)[1]
     same = scnet("sandbox", f"--port={port}").stderr.strip().splitlines()[-1]
-    assert reason.startswith("argument --port: port must be") and same.endswith(reason)
+    assert reason.startswith("argument --port: port must be") and same.endswith(as_sentence(reason))
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly(sandbox_env: Sandbox) -> None:

@@ -306,23 +306,23 @@ def test_typed_token_overrides_the_configured_one_for_one_request(
 # -- validation ---------------------------------------------------------------------------
 
 BAD_INPUT = [
-    ("port", "0", "port must be from 1 to 65535, got 0"),
-    ("port", "65536", "port must be from 1 to 65535, got 65536"),
-    ("port", "abc", "port must be a whole number from 1 to 65535, got 'abc'"),
-    ("port", "", "port is empty"),
-    ("port", "-1", "port must be a whole number from 1 to 65535"),
-    ("port", "12.5", "port must be a whole number from 1 to 65535"),
-    ("notebook_id", "", "notebook id is empty"),
-    ("notebook_id", "18960504105501368ab", "notebook id must contain only digits"),
-    ("notebook_id", "1896050 410550136833", "notebook id must contain only digits"),
-    ("command", "  \n\t ", "command is empty"),
-    ("base_url", "scnet-demo.accloud.cn", "base URL must start with https://"),
-    ("base_url", "ftp://scnet-demo.accloud.cn", "base URL must start with https://"),
+    ("port", "0", "Port must be from 1 to 65535, got 0"),
+    ("port", "65536", "Port must be from 1 to 65535, got 65536"),
+    ("port", "abc", "Port must be a whole number from 1 to 65535, got 'abc'"),
+    ("port", "", "Port is empty"),
+    ("port", "-1", "Port must be a whole number from 1 to 65535"),
+    ("port", "12.5", "Port must be a whole number from 1 to 65535"),
+    ("notebook_id", "", "Notebook id is empty"),
+    ("notebook_id", "18960504105501368ab", "Notebook id must contain only digits"),
+    ("notebook_id", "1896050 410550136833", "Notebook id must contain only digits"),
+    ("command", "  \n\t ", "Command is empty"),
+    ("base_url", "scnet-demo.accloud.cn", "Base URL must start with https://"),
+    ("base_url", "ftp://scnet-demo.accloud.cn", "Base URL must start with https://"),
     ("base_url", "http://scnet-demo.accloud.cn", "plain http:// is allowed only for loopback"),
     ("base_url", "https://me:hunter2@scnet-demo.accloud.cn", "must not contain a user name"),
-    ("base_url", "", "base URL is empty"),
-    ("token", CANARY + "\nX-Injected: 1", "token must not contain spaces, line breaks"),
-    ("token", "令牌", "token must contain only ASCII characters"),
+    ("base_url", "", "Base URL is empty"),
+    ("token", CANARY + "\nX-Injected: 1", "Token must not contain spaces, line breaks"),
+    ("token", "令牌", "Token must contain only ASCII characters"),
 ]
 
 
@@ -381,7 +381,7 @@ def test_every_problem_is_listed_at_once(sandbox_env: Sandbox) -> None:
     form = ready(StartForm(notebook_id="abc", port="0"))
     form.start_button.click()
     text = html.unescape(form.problems.value)
-    assert "notebook id must contain only digits" in text and "got 0" in text
+    assert "Notebook id must contain only digits" in text and "got 0" in text
     assert sandbox_env.start_requests() == []
 
     form.notebook_id.value, form.port.value = ID, "1223"  # fixed: the problems go away

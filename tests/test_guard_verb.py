@@ -93,33 +93,33 @@ def test_two_different_passwords_at_the_terminal_start_nothing(guard_dir: Path) 
     session.expect("again: ")
     session.type(PASSWORD + "x")
     assert session.exit_code() == 2
-    assert "scnet: error: the two passwords differ" in session.screen
+    assert "scnet: error: The two passwords differ." in session.screen
     assert list_guards() == []
 
 
 @pytest.mark.parametrize(
     ("words", "error", "hint"),
     [
-        (["--port", "0"], "port must be from 1 to 65535, got 0", "Give the port the service"),
+        (["--port", "0"], "Port must be from 1 to 65535, got 0.", "Give the port the service"),
         (
             ["--port", "8000"],  # no terminal, no variable, no --password-stdin
-            "no password for the guard",
+            "No password for the guard.",
             "Set SCNET_GUARD_PASSWORD, type it at the hidden prompt, or pipe it in with "
             "--password-stdin.",
         ),
         (
             ["--port", "8000", "--password-stdin"],
-            "the password is empty",
+            "The password is empty.",
             "A service protected by an empty password is not.",
         ),
         (
             ["--list", "--listen-port", "9000"],
-            "--listen-port, --host and --password-stdin go with --port",
+            "--listen-port, --host and --password-stdin go with --port.",
             "",
         ),
         (
             ["--stop", "abc"],
-            "port must be a whole number from 1 to 65535, got 'abc'",
+            "Port must be a whole number from 1 to 65535, got 'abc'.",
             "See scnet guard --list.",
         ),
     ],
@@ -143,7 +143,7 @@ def test_stopping_a_guard_that_is_not_there_names_the_list(guard_dir: Path) -> N
     run = run_scnet(["guard", "--stop", str(port)])
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
-        f"scnet: error: no guard runs on port {port}",
+        f"scnet: error: No guard runs on port {port}.",
         "hint: See scnet guard --list.",
     ]
 
@@ -151,7 +151,7 @@ def test_stopping_a_guard_that_is_not_there_names_the_list(guard_dir: Path) -> N
 def test_errors_speak_chinese_with_lang_zh(guard_dir: Path) -> None:
     run = run_scnet(["--lang", "zh", "guard", "--port", "8000"])
     assert run.returncode == 2
-    assert run.stderr.splitlines()[0] == "scnet：错误：守卫没有密码"
+    assert run.stderr.splitlines()[0] == "scnet：错误：守卫没有密码。"
 
 
 def test_the_guard_module_points_people_at_scnet_guard() -> None:

@@ -30,7 +30,15 @@ from scnet_magic.models import Notebook, NotebookList
 from scnet_magic.server_text import MAX_DEPTH, ServerText, TooDeep, strip_controls
 
 from conftest import CANARY, SECRET_CANARY
-from frontends import FormFrontEnd, MagicFrontEnd, Target, run_scnet
+from frontends import (
+    FormFrontEnd,
+    MagicFrontEnd,
+    Outcome,
+    Target,
+    assert_reads_as_sentences,
+    run_scnet,
+    shown_error_lines,
+)
 
 ID = "1896050410550136833"
 ACCESS_CANARY = "AK-CANARY-7c41e09b5d"
@@ -198,6 +206,7 @@ def test_magics(
         assert isinstance(outcome.error, UsageError), (where, outcome.error)
         assert "Traceback" not in outcome.shown, outcome.shown
         assert "\n" not in str(outcome.error), outcome.error
+        assert_reads_as_sentences(where, shown_error_lines(outcome))
     else:
         assert isinstance(outcome.error, ScnetError), (where, repr(outcome.error))
 
@@ -208,6 +217,8 @@ def test_form_start(kind: str, server: Any, monkeypatch: pytest.MonkeyPatch) -> 
         Target(server.url, CANARY, TIMEOUT), ID, "1223", "python app.py"
     )
     assert_safe(f"{kind} in the form", outcome.shown, *outcome.texts)
+    if outcome.error is not None:
+        assert_reads_as_sentences(kind, shown_error_lines(outcome))
     assert outcome.error is None or isinstance(outcome.error, ScnetError), repr(outcome.error)
 
 
@@ -256,6 +267,8 @@ def test_command(command_kind: str, endpoint: str, servers: dict[str, Any]) -> N
         lines = run.stderr.splitlines()
         assert lines[0].startswith("scnet: error: "), run.stderr
         assert all(line.startswith("hint: ") for line in lines[1:]), run.stderr
+        shown = Outcome(None, None, areas={"stderr": run.stderr})
+        assert_reads_as_sentences(where, shown_error_lines(shown))
 
 
 # -- the cases the tables only pass through: what the user is told ---------------------------

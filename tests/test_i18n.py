@@ -27,6 +27,7 @@ from scnet_magic.sandbox import Sandbox
 from scnet_magic.startform import StartForm
 from scnet_magic.validation import validate_language
 
+from conftest import said
 from frontends import run_scnet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -426,7 +427,7 @@ def test_cli_in_english_by_default_and_refuses_an_unknown_language(
 ) -> None:
     assert "usage: scnet" in scnet("--help").stdout
     refused = scnet("--lang", "fr", "start", "--id", ID, "--port", "1223")
-    assert refused.returncode == 2 and "language must be en or zh" in refused.stderr
+    assert refused.returncode == 2 and "Language must be en or zh" in refused.stderr
     assert sandbox_env.start_requests() == []
 
 
@@ -465,7 +466,7 @@ def test_login_status_in_chinese(ip: InteractiveShell, lang: pytest.MonkeyPatch)
     lang.setenv("LANG", "zh_CN.UTF-8")
     with capture_output() as out:
         ip.run_line_magic("scnet_login", "--status")
-    assert "尚未登录：请运行 %scnet_login。" in out.stdout
+    assert "尚未登录：请运行 %scnet_login。" in said(out)
 
 
 def test_results_shown_later_speak_the_session_language(

@@ -409,16 +409,16 @@ def test_cli_json_secret_key_from_stdin_and_exit_codes(
     assert "token" not in result and SECRET_CANARY not in out
 
     code, out, err = run_cli("--region", "11276")  # no secret key, no terminal to ask on
-    assert code == 2 and "no SCNet secret key is set" in err
+    assert code == 2 and "No SCNet secret key is set" in err
 
     code, _out, err = run_cli("--secret-key-stdin", stdin=SECRET_CANARY)  # several regions
     assert code == 2 and KUNSHAN in err and XIAN in err
 
     code, _out, err = run_cli("--region", "昆山", "--secret-key-stdin", stdin="wrong\n")
-    assert code == 1 and "sign-in refused" in err and "access control" in err
+    assert code == 1 and "Sign-in refused" in err and "access control" in err
 
     code, _out, err = run_cli("--status", "--renew")
-    assert code == 2 and err == "scnet: error: --status takes no other option but --json\n"
+    assert code == 2 and err == "scnet: error: --status takes no other option but --json.\n"
 
 
 def test_cli_errors_read_as_every_scnet_verb_s(login_env: Sandbox, isolated_config: Path) -> None:
@@ -432,7 +432,7 @@ def test_cli_errors_read_as_every_scnet_verb_s(login_env: Sandbox, isolated_conf
     )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.splitlines() == [
-        "scnet: error: no SCNet account name is set",
+        "scnet: error: No SCNet account name is set.",
         f'hint: Set SCNET_USER, or put user = "…" in the config file ({isolated_config}).',
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import html
 import os
 import signal
 import stat
@@ -24,7 +25,7 @@ from scnet_magic import ConfigError, NotebookList, ServiceUrl, StartResult
 from scnet_magic.config import read_config_file
 from scnet_magic.magics import ScnetMagics
 
-from conftest import CANARY, SECRET_CANARY, free_port
+from conftest import CANARY, SECRET_CANARY, free_port, said, terminal_ipython
 
 ID = "1896050410550136833"
 
@@ -116,16 +117,16 @@ def test_cell_magic_through_run_cell(ip: InteractiveShell, sandbox_env: Sandbox)
 @pytest.mark.parametrize(
     ("line", "cell", "fragment"),
     [
-        (f"--id {ID} --port 0", None, "port must be from 1 to 65535"),
-        (f"--id {ID} --port abc", None, "port must be a whole number"),
+        (f"--id {ID} --port 0", None, "Port must be from 1 to 65535"),
+        (f"--id {ID} --port abc", None, "Port must be a whole number"),
         (f"--id {ID}", None, "--port is required"),
-        ("--port 1223", None, "no notebook id"),
-        ("--id 12ab --port 1223", None, "notebook id must contain only digits"),
-        (f'--id {ID} --port 1223 --command ""', None, "command is empty"),
+        ("--port 1223", None, "No notebook id"),
+        ("--id 12ab --port 1223", None, "Notebook id must contain only digits"),
+        (f'--id {ID} --port 1223 --command ""', None, "Command is empty"),
         (f'--id {ID} --port 1223 --command "python app.py', None, "check the quotes"),
-        (f"--id {ID} --port 1223 --bogus", None, "unknown option --bogus"),
+        (f"--id {ID} --port 1223 --bogus", None, "Unknown option --bogus"),
         (f"--id {ID} --port", None, "expected one argument"),
-        (f"--id {ID} --port 1223", "   \n", "command is empty"),
+        (f"--id {ID} --port 1223", "   \n", "Command is empty"),
         (f"--id {ID} --port 1223 --command x", "python a.py", "not both"),
         (f"--id {ID} --port 1223 --wait 0", None, "--wait: timeout must be a positive number"),
         (f"--id {ID} --port 1223 --wait soon", None, "--wait: timeout must be a positive"),
@@ -158,7 +159,7 @@ def test_usage_error_stops_run_cell_without_traceback(
         outcome = ip.run_cell(f"%scnet_start --id {ID} --port 99999\nran_after = True")
     assert not outcome.success
     assert "ran_after" not in ip.user_ns
-    assert "UsageError: port must be from 1 to 65535" in out.stderr + out.stdout
+    assert "UsageError: Port must be from 1 to 65535" in out.stderr + out.stdout
     assert "Traceback" not in out.stderr + out.stdout
 
 
@@ -324,6 +325,36 @@ def test_the_sandbox_magic_ending_a_cell_says_it_once(
             ip.run_line_magic("scnet_sandbox", "--stop")
 
 
+def test_the_sandbox_magic_ending_a_cell_in_a_terminal_prints_its_lines_once(
+    tmp_path: Path,
+) -> None:
+    # Terminal IPython writes "Out[n]: " before the value shows itself: the lines are the
+    # value's text there, said once, and an assigned sandbox still says them once.
+    import pexpect
+
+    shell = terminal_ipython(tmp_path, cwd=tmp_path)
+    try:
+        shell.expect_exact("In [1]: ")
+        shell.sendline("%load_ext scnet_magic")
+        shell.expect_exact("In [2]: ")
+        shell.sendline("%scnet_sandbox")
+        shell.expect_exact("In [3]: ")
+        ended = shell.before or ""
+        assert "Out[2]: Sandbox running at http://127.0.0.1:" in ended, ended
+        assert ended.count("Sandbox running at") == 1 and ended.count("Its account:") == 1
+        assert "<SCNet sandbox" not in ended
+        shell.sendline("sb = %scnet_sandbox")
+        shell.expect_exact("In [4]: ")
+        assigned = shell.before or ""
+        assert assigned.count("Sandbox running at") == 1 and "Out[" not in assigned, assigned
+        shell.sendline("%scnet_sandbox --stop")
+        shell.expect_exact("In [5]: ")
+        shell.sendline("exit")
+        shell.expect(pexpect.EOF)
+    finally:
+        shell.close(force=True)
+
+
 # -- %scnet_login -----------------------------------------------------------------------------
 
 
@@ -354,12 +385,12 @@ def test_login_then_start_with_nothing_configured_by_hand(
                 "SCNet access key (hidden): ",
                 "SCNet secret key (hidden): ",
             ]
-            assert "Signed in as sandbox-user, region 华东一区【昆山】 (11250)" in out.stdout
-            assert f"Address: {sb.base_url}" in out.stdout
+            assert "Signed in as sandbox-user, region 华东一区【昆山】 (11250)" in said(out)
+            assert f"Address: {sb.base_url}" in said(out)
             token = magics(ip).session.token
             assert token is not None and sb.accepts_token(token) and token != sb.token
             history = ip.history_manager
-            shown = out.stdout + out.stderr + repr(out.outputs)
+            shown = said(out) + out.stderr + repr(out.outputs)
             shown += repr(history.input_hist_raw) + repr(history.output_hist)
             shown += repr({k: v for k, v in ip.user_ns.items() if k.startswith("_")})
             assert "%scnet_login --region 昆山" in repr(history.input_hist_raw)
@@ -387,11 +418,11 @@ def test_login_region_by_id_save_status_and_renew(
             "region": "西北一区【西安】",
         }
         assert "secret" not in saved and SECRET_CANARY not in saved
-        assert "readable by you only" in out.stdout
+        assert "readable by you only" in said(out)
 
         with capture_output() as status:
             ip.run_line_magic("scnet_login", "--status")
-        assert status.stdout.splitlines() == [
+        assert said(status).splitlines() == [
             "Account: sandbox-user",
             "Region: 西北一区【西安】 (11276)",
             f"Address: {login_env.base_url}",
@@ -403,14 +434,14 @@ def test_login_region_by_id_save_status_and_renew(
         with capture_output() as renewed:
             ip.run_line_magic("scnet_login", "--renew")
         second = magics(ip).session.token
-        assert second not in (None, first) and "Token renewed" in renewed.stdout
+        assert second not in (None, first) and "Token renewed" in said(renewed)
         assert not login_env.accepts_token(first) and login_env.accepts_token(second)
         assert read_config_file()["token"] == first  # not saved without --save
         with capture_output() as status:
             ip.run_line_magic("scnet_login", "--status")
             result = ip.run_line_magic("scnet_start", f"--id {ID} --port 1223")
-        assert (
-            "Region: 西北一区【西安】 (11276)" in status.stdout and "Token: valid." in status.stdout
+        assert "Region: 西北一区【西安】 (11276)" in said(status) and "Token: valid." in said(
+            status
         )
         assert result.pending
 
@@ -419,19 +450,48 @@ def test_login_region_by_id_save_status_and_renew(
         with capture_output() as status:
             ip.run_line_magic("scnet_login", "--status")
         # The session forgot it; the saved token was renewed away.
-        assert "Account: sandbox-user" in status.stdout
-        assert "Token: not valid" in status.stdout and "%scnet_login" in status.stdout
-        shown = out.stdout + renewed.stdout + status.stdout
+        assert "Account: sandbox-user" in said(status)
+        assert "Token: not valid" in said(status) and "%scnet_login" in said(status)
+        shown = said(out) + said(renewed) + said(status)
         assert first not in shown and second not in shown and SECRET_CANARY not in shown
     finally:
         magics(ip).session.close()
         magics(ip).base_url = None
 
 
+@pytest.mark.parametrize(
+    ("language", "signed_in", "uses"),
+    [
+        ("en", "Signed in as sandbox-user, region 华东一区【昆山】", "This session now uses"),
+        ("zh", "已登录：账号 sandbox-user，区域 华东一区【昆山】", "本会话"),
+    ],
+)
+def test_login_output_is_a_card_like_the_results(
+    ip: InteractiveShell, login_env: Sandbox, language: str, signed_in: str, uses: str
+) -> None:
+    # In a notebook, an HTML card of lines (not plain printed text); in a terminal, the same
+    # lines as text (the display's text/plain).
+    ip.run_line_magic("config", f'ScnetMagics.language = "{language}"')
+    try:
+        with capture_output() as out:
+            ip.run_line_magic("scnet_login", "--region 昆山")
+        assert out.stdout == ""
+        (card,) = out.outputs
+        text, shown = card.data["text/plain"], card.data["text/html"]
+        assert 'class="scnet-result scnet-ok"' in shown
+        assert text.startswith(signed_in) and uses in text
+        assert all(f"<div>{html.escape(line)}</div>" in shown for line in text.splitlines())
+        with capture_output() as status:
+            ip.run_line_magic("scnet_login", "--status")
+        assert 'class="scnet-result scnet-info"' in status.outputs[0].data["text/html"]
+    finally:
+        ip.run_line_magic("config", "ScnetMagics.language = None")
+
+
 def test_login_status_when_not_signed_in(ip: InteractiveShell, login_env: Sandbox) -> None:
     with capture_output() as out:
         ip.run_line_magic("scnet_login", "--status")
-    assert out.stdout.strip() == "Not signed in: run %scnet_login."
+    assert said(out).strip() == "Not signed in: run %scnet_login."
     assert login_env.requests == []
 
 
@@ -454,19 +514,19 @@ def test_login_failures_are_one_line_usage_errors(
     refused("--region 昆山", "timestamp.*clock")
     login_env.clock_skew = 0
     login_env.suspended = True
-    refused("--region 昆山", "no region of account sandbox-user has a token")
+    refused("--region 昆山", "No region of account sandbox-user has a token")
     login_env.suspended = False
     login_env.addresses_enabled = False
     refused("--region 昆山", "no enabled notebook API address")
     monkeypatch.setenv("SCNET_SECRET_KEY", "wrong")
-    refused("--region 昆山", "sign-in refused.*access control")
+    refused("--region 昆山", "Sign-in refused.*access control")
 
     def no_stdin(prompt: str = "") -> str:
         raise StdinNotImplementedError("getpass not supported here")
 
     monkeypatch.delenv("SCNET_SECRET_KEY")
     monkeypatch.setattr(getpass, "getpass", no_stdin)
-    refused("--region 昆山", "no SCNet secret key is set, and this front end cannot ask for it")
+    refused("--region 昆山", "No SCNet secret key is set, and this front end cannot ask for it")
 
 
 def test_login_with_several_regions_shows_a_dropdown_in_a_notebook(
@@ -614,9 +674,9 @@ def test_url_magic_uses_the_default_id_and_is_shown_once_in_a_cell(
 def test_url_magic_refuses_a_bad_id_without_sending(
     ip: InteractiveShell, sandbox_env: Sandbox
 ) -> None:
-    with pytest.raises(UsageError, match="notebook id must contain only digits"):
+    with pytest.raises(UsageError, match="Notebook id must contain only digits"):
         ip.run_line_magic("scnet_url", "--id 12ab")
-    with pytest.raises(UsageError, match="no notebook id"):
+    with pytest.raises(UsageError, match="No notebook id"):
         ip.run_line_magic("scnet_url", "")
     assert sandbox_env.requests == []
 
@@ -651,6 +711,6 @@ def test_notebooks_magic_filters_by_status_and_name(
 def test_notebooks_magic_refuses_an_unknown_status_without_sending(
     ip: InteractiveShell, sandbox_env: Sandbox
 ) -> None:
-    with pytest.raises(UsageError, match=r"status must be one of Creating, .*got 'Runing'"):
+    with pytest.raises(UsageError, match=r"Status must be one of Creating, .*got 'Runing'"):
         ip.run_line_magic("scnet_notebooks", "--status Runing")
     assert sandbox_env.requests == []

@@ -24,7 +24,7 @@ from scnet_magic.config import read_config_file
 from scnet_magic.magics.core import ScnetMagics
 from scnet_magic.sandbox import Sandbox
 
-from conftest import free_port
+from conftest import free_port, said
 
 TOKENS = "/api/user/v3/tokens"
 CENTER = "/ac/openapi/v2/center"
@@ -278,7 +278,7 @@ def test_sandbox_front_ends_point_sign_in_at_the_sandbox(
     with capture_output() as out:
         sb = ip.run_line_magic("scnet_sandbox", "")
     try:
-        assert sb.base_url in out.stdout
+        assert sb.base_url in said(out)
         settings = magics(ip).session.settings()
         assert (settings.login_url, settings.ac_url) == (sb.login_url, sb.ac_url)
         monkeypatch.setenv("SCNET_USER", sb.user)
@@ -286,12 +286,12 @@ def test_sandbox_front_ends_point_sign_in_at_the_sandbox(
         monkeypatch.setenv("SCNET_SECRET_KEY", sb.secret_key)
         with capture_output() as signed:
             ip.run_line_magic("scnet_login", "--region 昆山")
-        assert f"Address: {sb.base_url}" in signed.stdout
+        assert f"Address: {sb.base_url}" in said(signed)
         assert calls(sb)[:3] == [("login", TOKENS), ("platform", CENTER), ("ai", LIST)]
         with capture_output() as status:
             ip.run_line_magic("scnet_login", "--status")
-        assert f"Platform address (renewal, token check): {sb.ac_url}" in status.stdout
-        assert f"Login address (sign-in): {sb.login_url}" in status.stdout
+        assert f"Platform address (renewal, token check): {sb.ac_url}" in said(status)
+        assert f"Login address (sign-in): {sb.login_url}" in said(status)
     finally:
         with capture_output():
             ip.run_line_magic("scnet_sandbox", "--stop")
@@ -528,7 +528,7 @@ def test_token_state_answers(
                 ip.run_line_magic("scnet_login", "--region 昆山")
                 login_env.answers[STATE] = answer
                 ip.run_line_magic("scnet_login", "--status")
-            assert ("Token: valid." in status.stdout) is valid
+            assert ("Token: valid." in said(status)) is valid
         finally:
             magics(ip).base_url = None
     else:

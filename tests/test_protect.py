@@ -149,7 +149,7 @@ def test_form(instance: Sandbox, guard_dir: Path) -> None:
     form.protect.checkbox.value = True
     assert form.protect.password.layout.display is None
     form.start_button.click()  # ticked, but no password typed: refused next to the fields
-    assert form.wait(10) and "no password to protect" in form.problems.value
+    assert form.wait(10) and "No password to protect" in form.problems.value
     assert instance.start_requests() == [] and list_guards() == []
     form.protect.password.value = PASSWORD
     assert form.protect.password.value == "" and "ready" in form.protect.note.value
@@ -175,10 +175,10 @@ def test_guard_magic_and_verb_list_and_stop(
     with capture_output() as stopped:
         ip.run_line_magic("scnet_guard", f"--stop {result.guard_port}")
     assert "stopped the guard" in stopped.stdout and list_guards() == []
-    with pytest.raises(UsageError, match=r"no guard runs on port \d+; %scnet_guard --list shows"):
+    with pytest.raises(UsageError, match=r"No guard runs on port \d+; %scnet_guard --list shows"):
         ip.run_line_magic("scnet_guard", f"--stop {result.guard_port}")
     again = run_scnet(["guard", "--stop", str(result.guard_port)])
-    assert again.returncode == 1 and "no guard runs on port" in again.stderr
+    assert again.returncode == 1 and "No guard runs on port" in again.stderr
     assert "no guard runs here" in run_scnet(["guard", "--list"]).stdout
 
 
@@ -348,8 +348,8 @@ def test_a_password_on_the_line_is_refused_unquoted(
 @pytest.mark.parametrize(
     ("answers", "problem"),
     [
-        (("",), "the password is empty"),
-        ((PASSWORD, PASSWORD + "x"), "the two passwords differ"),
+        (("",), "The password is empty"),
+        ((PASSWORD, PASSWORD + "x"), "The two passwords differ"),
         (("two\nlines",), "line breaks"),
     ],
 )
@@ -382,7 +382,7 @@ def test_an_empty_password_from_the_environment_or_python(
     ip: InteractiveShell, instance: Sandbox, guard_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SCNET_GUARD_PASSWORD", "")
-    with pytest.raises(UsageError, match="the password is empty"):
+    with pytest.raises(UsageError, match="The password is empty"):
         ip.run_line_magic("scnet_start", f"--id {ID} --port 8000 --protect")
     with pytest.raises(InvalidInput, match="the password is empty"):
         service.start_service(ID, 8000, None, protect="")
@@ -408,9 +408,9 @@ def test_where_no_prompt_can_ask_the_environment_is_named(
     [
         (["--protect=hunter2"], "", "--protect takes no value"),
         (["--protect", "hunter2"], "", "--protect takes no value"),
-        (["--protect", "--password-stdin"], "\n", "the password is empty"),
+        (["--protect", "--password-stdin"], "\n", "The password is empty"),
         (["--password-stdin"], "hunter2\n", "--password-stdin goes with --protect"),
-        (["--protect"], "", "no password for --protect"),  # no terminal, no variable
+        (["--protect"], "", "No password for --protect"),  # no terminal, no variable
     ],
 )
 def test_command_bad_input(

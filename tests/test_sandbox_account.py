@@ -18,7 +18,7 @@ from scnet_magic import ScnetClient
 from scnet_magic.config import read_config_file
 from scnet_magic.sandbox import Sandbox
 
-from conftest import free_port
+from conftest import free_port, said, terminal_ipython
 from frontends import run_scnet
 
 
@@ -141,7 +141,7 @@ def test_scnet_login_forget_signs_the_session_and_the_file_out(
         with capture_output() as out:
             ip.run_line_magic("scnet_login", "--forget")
         assert "token" not in read_config_file()
-        assert str(isolated_config) in out.stdout and "token" in out.stdout
+        assert str(isolated_config) in said(out) and "token" in said(out)
         assert ip.find_magic("scnet_login").__self__.session.token is None
     finally:
         ip.find_magic("scnet_login").__self__.session.options.base_url = None
@@ -247,12 +247,12 @@ def test_sandbox_magic_shows_its_account_and_signs_in_without_keys(
     with capture_output() as out:
         sb = ip.run_line_magic("scnet_sandbox", "")
     try:
-        assert sb.user in out.stdout and sb.access_key in out.stdout
-        assert sb.secret_key not in out.stdout and sb.token not in out.stdout
+        assert sb.user in said(out) and sb.access_key in said(out)
+        assert sb.secret_key not in said(out) and sb.token not in said(out)
         with capture_output() as signed:  # no SCNET_* keys anywhere, no prompt answered
             ip.run_line_magic("scnet_login", "--region 昆山")
-        assert "This session now uses its token" in signed.stdout, signed.stderr
-        assert sb.secret_key not in signed.stdout + signed.stderr
+        assert "This session now uses its token" in said(signed), signed.stderr
+        assert sb.secret_key not in said(signed) + signed.stderr
     finally:
         with capture_output():
             ip.run_line_magic("scnet_sandbox", "--stop")
@@ -263,16 +263,7 @@ def test_terminal_scnet_login_offers_the_numbered_region_menu(
 ) -> None:
     import pexpect
 
-    ipython = str(Path(sys.executable).parent / "ipython")
-    env = {**os.environ, "SCNET_CONFIG_FILE": str(tmp_path / "config.toml"), "SCNET_LANG": "en"}
-    shell = pexpect.spawn(
-        ipython,
-        ["--simple-prompt", "--no-banner", "--colors=NoColor", "--HistoryManager.enabled=False"],
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 160),
-    )
+    shell = terminal_ipython(tmp_path)
     try:
         shell.expect_exact("In [1]: ")
         shell.sendline("%load_ext scnet_magic")

@@ -156,7 +156,7 @@ def test_a_port_in_use_is_refused_before_sending(
         start_service(None, port, _new_app(port, new), wait=20)
     assert gateway_env.start_requests() == []  # nothing sent
     message = caught.value.user_message()
-    assert f"port {port} is already in use" in message
+    assert f"Port {port} is already in use" in message
     assert f"pid {process.pid}" in message
     assert "--replace" in message
     assert process.poll() is None  # the old app is left alone
@@ -249,10 +249,10 @@ def test_with_nothing_configured_the_first_error_leads_to_the_sandbox(
 ) -> None:
     with capture_output(), pytest.raises(UsageError) as refused:
         ip.run_line_magic("scnet_start", "--port 8000")
-    assert "no notebook id" in str(refused.value)
+    assert "No notebook id" in str(refused.value)
     assert "%scnet_sandbox --execute" in str(refused.value)
     run = run_scnet(["start", "--port", "8000"])
-    assert "no notebook id" in run.stderr and "scnet sandbox --execute" in run.stderr
+    assert "No notebook id" in run.stderr and "scnet sandbox --execute" in run.stderr
 
 
 def test_a_sandbox_that_runs_nothing_says_so(ip: InteractiveShell) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 from .. import arguments, config, i18n
 from .._version import __version__
 from ..config import DEFAULT_WAIT
-from ..errors import ConfigError, InvalidInput, ScnetError
+from ..errors import ConfigError, InvalidInput, ScnetError, as_sentence
 from ..i18n import N_, _
 from .common import (
     EXIT_BROKEN_PIPE,
@@ -112,7 +112,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         self.exit(
-            EXIT_USAGE, _("{prog}: error: {message}").format(prog=self.prog, message=message) + "\n"
+            EXIT_USAGE,
+            _("{prog}: error: {message}").format(prog=self.prog, message=as_sentence(message))
+            + "\n",
         )
 
 

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from .. import arguments, config
 from ..config import Settings
-from ..errors import ConfigError, InvalidInput, ScnetError
+from ..errors import ConfigError, InvalidInput, ScnetError, as_sentence
 from ..i18n import N_, _
 
 EXIT_OK = 0
@@ -29,9 +29,9 @@ listen_port = arguments.listen_port_argument
 def report(error: ScnetError, stderr: TextIO | None = None) -> None:
     """An error as one line on stderr, and its hint on the next."""
     stderr = stderr or sys.stderr
-    print(_("scnet: error: {message}").format(message=error.message), file=stderr)
+    print(_("scnet: error: {message}").format(message=as_sentence(error.message)), file=stderr)
     if error.hint:
-        print(_("hint: {hint}").format(hint=error.hint), file=stderr)
+        print(_("hint: {hint}").format(hint=as_sentence(error.hint)), file=stderr)
 
 
 def note(sentence: str, stderr: TextIO | None = None) -> None:

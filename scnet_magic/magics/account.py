@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
-from .. import arguments, validation
+from .. import arguments, display, validation
 from ..errors import Sentences
 from ..i18n import N_, Message, _
 from .base import SessionMagics
@@ -133,7 +133,7 @@ class AccountMagics(SessionMagics):
             if args.forget and (args.status or args.renew or args.save or args.region or args.user):
                 raise UsageError(Message(N_("%scnet_login --forget takes no other option")))
             if args.forget:
-                print(self.session.sign_out())
+                display.show_lines(self.session.sign_out())
                 return
             if args.status and (args.renew or args.save or args.region or args.user):
                 raise UsageError(Message(N_("%scnet_login --status takes no other option")))
@@ -147,9 +147,9 @@ class AccountMagics(SessionMagics):
                     )
                 )
             if args.status:
-                print(self.session.login_status())
+                display.show_lines(self.session.login_status())
             elif args.renew:
-                print(self.session.renew(save=args.save))
+                display.show_lines(self.session.renew(save=args.save), "ok")
             else:
                 try:
                     shown = self.session.sign_in(
@@ -160,8 +160,8 @@ class AccountMagics(SessionMagics):
                     print(_("Cancelled; nothing was changed."))
                     return
                 if isinstance(shown, str):
-                    print(shown)
+                    display.show_lines(shown, "ok")
                 else:  # a dropdown of the account's regions
-                    from IPython.display import display
+                    from IPython.display import display as show_widget
 
-                    display(shown)
+                    show_widget(shown)

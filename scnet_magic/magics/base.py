@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics
 
 from .. import i18n
-from ..errors import ConfigError, InvalidInput, ScnetError
+from ..errors import ConfigError, InvalidInput, ScnetError, as_sentence
 from .session import Session
 
 
@@ -47,6 +47,11 @@ class SessionMagics(Magics):
             i18n.set_language(language)
             with i18n.using(language):
                 yield
+        except ShortError:
+            raise
+        except UsageError as exc:
+            # A wrong line, said as a sentence like every other failure.
+            raise UsageError(as_sentence(str(exc))) from None
         except ScnetError as exc:
             if not self.session.options.short_errors:
                 raise

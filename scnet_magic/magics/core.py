@@ -146,7 +146,8 @@ class ScnetMagics(SessionMagics, Configurable):
         With ``--wait``, the result says when the external URL answered (``.ready``,
         ``.ready_after``); not answering in time is an error naming the URL.
         """
-        words = split(line)  # once: shlex reads a character at a time
+        with self.user_errors():
+            words = split(line)  # once: shlex reads a character at a time
         if cell is None and not words:  # nothing, or only a comment
             with self.user_errors():
                 return self.form()

@@ -137,13 +137,14 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
         if region is None:
             return
         dropdown.disabled = True
+        kind = "ok"
         try:
             text = on_login(accounts.open_region(account, region))
         except ScnetError as exc:
-            text = exc.user_message()
+            text, kind = exc.user_message(), "error"
         finally:
             dropdown.disabled = False
-        message.value = display.lines_html(text)
+        message.value = display.lines_box(kind, text.splitlines())
 
     def chosen_in_language(change: dict[str, Any]) -> None:
         with i18n.using(language):
