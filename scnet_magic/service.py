@@ -50,6 +50,11 @@ NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or S
 NEWCOMER_HINT = N_("To try things without an account, run %scnet_sandbox --execute.")
 BOOT_HINT = lifecycle.NOT_RUNNING_HINT
 _ON_ITS_WAY = ("Creating", "Restarting")
+# Booting again is not what an instance on its way up needs: waiting for it is.
+ON_ITS_WAY_HINT = N_(
+    "It is on its way to Running: start the service once it runs, or with --boot "
+    "(boot=True from Python), which waits for it."
+)
 
 
 @dataclass(frozen=True)
@@ -559,7 +564,7 @@ def _running(client: ScnetClient, notebook_id: str, hint: str) -> Notebook:
     if not record.running:
         raise ScnetError(
             N_("notebook {notebook_id} is {status}: a service starts only in a running instance"),
-            hint,
+            ON_ITS_WAY_HINT if record.status in _ON_ITS_WAY else hint,
             notebook_id=notebook_id,
             status=display.status_message(record.status or "?"),
         )
@@ -580,4 +585,6 @@ def _stopped_instance(
     says = Message(
         N_("The instance is {status}."), status=display.status_message(record.status or "?")
     )
-    return refused.with_hint(Sentences(says, hint))
+    return refused.with_hint(
+        Sentences(says, ON_ITS_WAY_HINT if record.status in _ON_ITS_WAY else hint)
+    )

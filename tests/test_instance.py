@@ -19,7 +19,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import InstanceError, ScnetClient, service
-from scnet_magic.errors import ApiError, InstanceTimeout
+from scnet_magic.errors import ApiError, InstanceTimeout, ScnetError
 from scnet_magic.lifecycle import poll_intervals
 from scnet_magic.models import InstanceProgress
 from scnet_magic.startform import StartForm, confirm_box
@@ -329,6 +329,21 @@ def test_boot_wait_times_out_naming_the_last_status(live: Sandbox) -> None:
         with pytest.raises(InstanceTimeout) as caught:
             client.wait_for_notebook(STOPPED, timeout=0.8)
     assert caught.value.status == "Creating" and "Creating" in str(caught.value)
+
+
+def test_a_start_in_an_instance_on_its_way_up_says_to_wait_not_to_boot(live: Sandbox) -> None:
+    # The instance already boots: the hint is to wait for it (which --boot does), not to
+    # "start it first", for the start refused and for the one that asks before a guard.
+    live.boot_seconds = 30
+    with client_of(live) as client:
+        client.boot_notebook(STOPPED)
+        for protect in (None, lambda: "a long password"):
+            with pytest.raises(ScnetError) as caught:
+                service.start(start_request(STOPPED, free_port()), client, protect=protect)
+            assert "on its way to Running" in caught.value.user_message()
+            assert "Start it first" not in caught.value.user_message()
+    # The unprotected start was sent (and refused); the protected one asked first, sent nothing.
+    assert len(live.start_requests()) == 1
 
 
 def test_detail_read_tolerantly(live: Sandbox) -> None:
