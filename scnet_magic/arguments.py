@@ -188,12 +188,13 @@ PROTECT = _flag(
         "from SCNET_GUARD_PASSWORD), never given as an argument. Run it inside the instance."
     ),
 )
-BOOT = _flag(
-    "--boot",
+BOOT = Option(
+    ("--boot",),
     N_(
-        "If the instance is not running, start it first and wait until it runs (its status is "
-        "shown as it goes), then start the service."
+        "If the instance is not running, start it first and wait until it runs, up to SECONDS "
+        "(600 when left out; its status is shown as it goes), then start the service."
     ),
+    {"nargs": "?", "const": True, "default": False, "type": seconds_argument, "metavar": "SECONDS"},
 )
 REPLACE = _flag(
     "--replace",

@@ -43,6 +43,7 @@ from .validation import (
     start_request,
     validate_guard_password,
     validate_notebook_id,
+    validate_timeout,
 )
 
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
@@ -187,7 +188,7 @@ def start(
     client: ScnetClient,
     *,
     wait: float | None = None,
-    boot: bool = False,
+    boot: bool | float = False,
     protect: str | Callable[[], str] | None = None,
     observer: StartObserver | None = None,
     record: Notebook | None = None,
@@ -261,7 +262,7 @@ def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hi
 def _send(
     request: StartRequest,
     client: ScnetClient,
-    boot: bool,
+    boot: bool | float,
     protect: str | Callable[[], str] | None,
     observer: StartObserver,
     record: Notebook | None,
@@ -270,7 +271,8 @@ def _send(
     """The one start request (after a boot, behind a guard: as asked): when it was sent, and
     its answer."""
     if boot:
-        record = _boot_if_stopped(client, request.notebook_id, observer)
+        limit = lifecycle.DEFAULT_INSTANCE_TIMEOUT if boot is True else float(boot)
+        record = _boot_if_stopped(client, request.notebook_id, observer, limit)
     elif callable(protect):
         record = _running(client, request.notebook_id, observer.boot_hint)
     if callable(protect):
@@ -470,7 +472,7 @@ def start_service(
     command: str | None = None,
     *,
     wait: float | None = None,
-    boot: bool = False,
+    boot: bool | float = False,
     protect: str | bool | None = None,
     client: ScnetClient | None = None,
     replace: bool = False,
@@ -479,7 +481,8 @@ def start_service(
 
     The start request is sent once, never repeated. ``wait``: seconds to wait for the external
     URL to answer; running out raises :class:`~scnet_magic.NotReady`, whose ``result`` is the
-    platform's answer. ``boot``: start the instance first if it is not running. ``protect``:
+    platform's answer. ``boot``: start the instance first if it is not running, waiting up to
+    600 s for it to run (or as many seconds as ``boot`` says). ``protect``:
     the password visitors must give (read it with :func:`getpass.getpass` rather than
     writing it in the notebook), or True for ``SCNET_GUARD_PASSWORD``. ``notebook_id`` None:
     the default notebook id; the client defaults to one made from the settings. ``replace``:
@@ -488,6 +491,8 @@ def start_service(
     """
     settings = client.settings if client is not None else config.resolve()
     request = prepare(settings, notebook_id, port, command)
+    if not isinstance(boot, bool):
+        boot = validate_timeout(boot)
     password: str | None = None
     if protect is True:
         password = guard_password()
@@ -537,10 +542,12 @@ def notebooks(
     return NotebookList(map(with_user_port, client.list_notebooks(status=status, name=name)))
 
 
-def _boot_if_stopped(client: ScnetClient, notebook_id: str, observer: StartObserver) -> Notebook:
-    """Boot the instance unless it runs, and follow it to ``Running``; its record then."""
+def _boot_if_stopped(
+    client: ScnetClient, notebook_id: str, observer: StartObserver, timeout: float
+) -> Notebook:
+    """Boot the instance unless it runs, and follow it to ``Running`` for up to ``timeout``
+    seconds; its record then."""
     started = time.monotonic()
-    timeout = lifecycle.DEFAULT_INSTANCE_TIMEOUT
     record = client.notebook(notebook_id)
     if record.running:
         return record

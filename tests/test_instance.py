@@ -18,7 +18,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from sandbox_faults import FaultySandbox as Sandbox
 
-from scnet_magic import InstanceError, ScnetClient, service
+from scnet_magic import InstanceError, InvalidInput, ScnetClient, service, start_service
 from scnet_magic.errors import ApiError, InstanceTimeout, ScnetError
 from scnet_magic.lifecycle import poll_intervals
 from scnet_magic.models import InstanceProgress
@@ -329,6 +329,24 @@ def test_boot_wait_times_out_naming_the_last_status(live: Sandbox) -> None:
         with pytest.raises(InstanceTimeout) as caught:
             client.wait_for_notebook(STOPPED, timeout=0.8)
     assert caught.value.status == "Creating" and "Creating" in str(caught.value)
+
+
+def test_boot_waits_as_long_as_asked(ip: InteractiveShell, live_env: Sandbox) -> None:
+    # --boot SECONDS bounds the wait for the instance (600 s when left out), in the magic, the
+    # command and Python; a bad number is refused before anything is sent.
+    live_env.boot_seconds = 30
+    with pytest.raises(UsageError, match=r"not Running after 1\.5 s \(last status: Creating\)"):
+        ip.run_line_magic("scnet_start", f"--boot 1.5 --port {free_port()}")
+    run = run_scnet(["start", "--boot", "1.5", "--port", str(free_port())])
+    assert run.returncode != 0 and "not Running after 1.5 s" in run.stderr
+    with pytest.raises(InstanceTimeout, match=r"after 1\.5 s"):
+        start_service(None, free_port(), boot=1.5)
+    live_env.clear_log()
+    with pytest.raises(UsageError, match="positive number of seconds"):
+        ip.run_line_magic("scnet_start", f"--boot 0 --port {free_port()}")
+    with pytest.raises(InvalidInput, match="positive number of seconds"):
+        start_service(None, free_port(), boot=-1)
+    assert live_env.requests == []
 
 
 def test_a_start_in_an_instance_on_its_way_up_says_to_wait_not_to_boot(live: Sandbox) -> None:
