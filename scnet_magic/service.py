@@ -408,13 +408,12 @@ def password_for(
 
 def user_port(port: int | None) -> int | None:
     """The port the user's service listens on behind the instance's custom ``port``: the one a
-    guard of this machine listening there passes visitors to, else ``port`` itself."""
+    guard of this machine listening there (or that did, and ended) passes visitors to, else
+    ``port`` itself."""
     if port is None:
         return None
-    for record in guard.list_guards():
-        if record.port == port:
-            return record.upstream_port
-    return port
+    upstream = guard.guarded_by(port)
+    return port if upstream is None else upstream
 
 
 def protect_port(

@@ -21,7 +21,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from protect_helpers import web_server
 
-from scnet_magic import config, display, local, service, start_service
+from scnet_magic import config, display, guard, local, service, start_service
 from scnet_magic.client import ScnetClient
 from scnet_magic.errors import CommandEnded, GuardFailed, InvalidInput, NotReady
 from scnet_magic.guard import start_guard
@@ -297,6 +297,26 @@ def test_a_platform_reached_over_loopback_is_not_taken_for_the_sandbox(
 
 
 # -- 5. the guard's port is not the user's ----------------------------------------------------
+
+
+def test_a_start_after_the_guard_ended_names_the_users_port(
+    gateway_env: Sandbox, guard_dir: Path
+) -> None:
+    # The instance's custom port is still the ended guard's: the replaced port named is the
+    # one the user started, not the guard's.
+    port, other = free_port(), free_port()
+    command = f"{PY} -m http.server {port} --bind 127.0.0.1"
+    result = start_service(None, port, command, protect="a long enough password", wait=20)
+    assert result.guard_port is not None
+    assert guard.stop_guard(result.guard_port)
+    with ScnetClient(settings=config.resolve()) as client:
+        record = client.notebook(gateway_env.notebook_id)
+        assert record.custom_port == result.guard_port
+        again = service.start(
+            StartRequest(gateway_env.notebook_id, other, None), client, record=record
+        )
+    assert again.replaced_port == port
+    assert str(result.guard_port) not in display.start_text(again)
 
 
 def test_the_guards_port_is_never_shown_as_the_users(gateway_env: Sandbox, guard_dir: Path) -> None:

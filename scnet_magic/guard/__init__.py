@@ -165,14 +165,41 @@ def write_record(record: GuardRecord) -> None:
     os.replace(temporary, path)
 
 
+# The ports of guards that ended and the ports they guarded, newest last: an instance's custom
+# port may still be an ended guard's, and the user's port is the one to name.
+_ENDED = "ended.json"
+_ENDED_KEPT = 50
+
+
 def remove_record(record: GuardRecord) -> None:
     """Remove a guard's record and log, unless a newer guard has taken its port since."""
     current = _read(record_path(record.port))
     if current is None or current.guard_id == record.guard_id:
         record_path(record.port).unlink(missing_ok=True)
+        ended = {port: upstream for port, upstream in _ended().items() if port != record.port}
+        ended[record.port] = record.upstream_port
+        path = guard_dir() / _ENDED
+        with contextlib.suppress(OSError):
+            path.write_text(json.dumps(list(ended.items())[-_ENDED_KEPT:]), encoding="utf-8")
     log = log_path(record.guard_id)
     for path in (log, log.with_name(f"{log.name}.1")):  # the log, and where it rotates to
         path.unlink(missing_ok=True)
+
+
+def _ended() -> dict[int, int]:
+    try:
+        pairs = json.loads((guard_dir() / _ENDED).read_text(encoding="utf-8"))
+        return {int(port): int(upstream) for port, upstream in pairs}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def guarded_by(port: int) -> int | None:
+    """The port a guard listening on ``port`` passes visitors to, running or ended since."""
+    for record in list_guards():
+        if record.port == port:
+            return record.upstream_port
+    return _ended().get(port)
 
 
 def _read(path: Path) -> GuardRecord | None:
