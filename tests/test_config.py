@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -19,6 +17,8 @@ from scnet_magic.config import (
     save_config,
 )
 from scnet_magic.errors import ConfigError, InvalidInput
+
+from frontends import run_scnet
 
 FILE = (
     'token = "eyJfile.a.b"\nbase_url = "https://file.example.cn"\nnotebook_id = "3"\ntimeout = 7\n'
@@ -107,10 +107,7 @@ def test_a_config_file_that_is_not_there_is_named_when_the_token_was_to_come_fro
         resolve().require_token()
     assert info.value.hint.startswith(f"SCNET_CONFIG_FILE names {typo}, which does not exist. ")
     # The scnet command says it too, and in Chinese.
-    env = {**os.environ, "SCNET_LANG": "zh"}
-    done = subprocess.run(
-        [sys.executable, "-m", "scnet_magic", "notebooks"], capture_output=True, text=True, env=env
-    )
+    done = run_scnet(["notebooks"], {"SCNET_LANG": "zh"})
     assert done.returncode == 2 and f"SCNET_CONFIG_FILE 指向的 {typo} 不存在。" in done.stderr
     # Writing is what creates it, folder and all; once there, nothing more is said of it.
     assert save_config({"timeout": "5"}) == typo and typo.exists()

@@ -307,6 +307,7 @@ def guard_log_bytes(guard: Guarded) -> int:
     return sum(path.stat().st_size for path in guard.folder.glob(f"{guard.record.guard_id}.log*"))
 
 
+@pytest.mark.slow
 def test_unauthenticated_load_on_a_service_still_loading_leaves_the_log_as_it_was(
     tmp_path: Path,
 ) -> None:
@@ -520,6 +521,7 @@ def openai_service() -> Iterator[int]:
     server.server_close()
 
 
+@pytest.mark.slow
 def test_the_openai_client_gets_in_with_the_password_as_its_api_key(
     openai_service: int, tmp_path: Path
 ) -> None:
@@ -580,6 +582,7 @@ def test_the_sign_in_page_keeps_the_fragment_with_a_script_its_policy_allows(
         assert login.headers["Location"] == "/board#scalars"
 
 
+@pytest.mark.slow
 def test_stop_all_stops_every_guard(guard_dir: Path) -> None:
     with running_service() as first, running_service() as second:
         for port in (first, second):

@@ -58,6 +58,7 @@ def test_200_mb_down_and_up_in_bounded_memory(guarded: Guarded) -> None:
 LONG_CUT = 3 * 2**20  # long enough for the guard to copy the body itself, past tornado's reader
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("query", "length", "sent"),
     [

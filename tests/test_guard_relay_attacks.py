@@ -280,6 +280,7 @@ def test_a_websocket_message_from_the_service_has_a_limit_too(echo_guard: Guarde
     assert not received
 
 
+@pytest.mark.slow
 def test_websocket_clients_leave_the_guard_s_memory_as_it_was(echo_guard: Guarded) -> None:
     # Eight signed-in clients at once, 400 MiB through in messages of 9 MiB.
     pid = echo_guard.record.pid

@@ -43,6 +43,7 @@ from scnet_magic.startform import region_picker
 from scnet_magic.transport import MockTransport, Request, Response
 
 from conftest import CANARY, SECRET_CANARY, Terminal, free_port
+from frontends import run_scnet
 
 KUNSHAN = "华东一区【昆山】"
 XIAN = "西北一区【西安】"
@@ -422,14 +423,7 @@ def test_cli_json_secret_key_from_stdin_and_exit_codes(
 
 
 def test_cli_errors_read_as_every_scnet_verb_s(login_env: Sandbox, isolated_config: Path) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "scnet_magic", "login", "--region", "昆山"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "SCNET_USER": ""},
-        stdin=subprocess.DEVNULL,
-    )
+    run = run_scnet(["login", "--region", "昆山"], {"SCNET_USER": ""})
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.splitlines() == [
         "scnet: error: No SCNet account name is set.",

@@ -38,6 +38,7 @@ def _wait_until(condition: object, timeout: float = 15.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_guard_started_in_a_sandbox_session_ends_with_the_sandbox(
     ip: InteractiveShell,
     guard_dir: Path,
@@ -74,6 +75,7 @@ os._exit(9)  # a kernel that dies: no atexit, no stop
 """
 
 
+@pytest.mark.slow
 def test_a_guard_started_for_a_sandbox_ends_when_its_process_dies(
     guard_dir: Path, tmp_path: Path
 ) -> None:
@@ -171,8 +173,9 @@ def test_the_notebooks_table_leaves_an_empty_command_cell_empty() -> None:
 
 @pytest.fixture
 def booting_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    """A sandbox whose stopped instance boots in a fraction of a second; this session on it."""
-    with Sandbox(execute=True, workdir=tmp_path) as sb:
+    """A sandbox whose stopped instance boots in a fraction of a second; this session on it.
+    Nothing is started on the port: the start answers after a short wait for it."""
+    with Sandbox(execute=True, workdir=tmp_path, ready_timeout=0.3) as sb:
         sb.boot_seconds = 0.6
         monkeypatch.setenv("SCNET_BASE_URL", sb.base_url)
         monkeypatch.setenv("SCNET_AC_URL", sb.ac_url)
@@ -241,6 +244,7 @@ def test_the_platform_notebook_signs_in_as_the_readme_recommends() -> None:
     assert "%scnet_token" not in code
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", [60, 160])
 def test_scnet_guard_list_on_a_terminal_marks_a_guard_in_front_of_nothing(
     guard_dir: Path, columns: int

@@ -98,6 +98,7 @@ def test_line_magic(
     assert PASSWORD not in everything
 
 
+@pytest.mark.slow
 def test_cell_magic_with_the_password_from_the_environment(
     ip: InteractiveShell, instance: Sandbox, guard_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,6 +162,7 @@ def test_form(instance: Sandbox, guard_dir: Path) -> None:
     assert "ready" not in form.protect.note.value  # the typed password was used once
 
 
+@pytest.mark.slow
 def test_guard_magic_and_verb_list_and_stop(
     ip: InteractiveShell, instance: Sandbox, guard_dir: Path
 ) -> None:
@@ -207,6 +209,7 @@ def service_websockets(port: int) -> int:
     return seen.count("WEBSOCKET /ws")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("credential", ["cookie", "basic"])
 def test_websocket_through_the_external_url_with_a_credential(
     protected_echo: tuple[str, int], credential: str
@@ -236,6 +239,7 @@ def test_websocket_through_the_external_url_with_a_credential(
     assert service_websockets(port) == 1
 
 
+@pytest.mark.slow
 def test_websocket_through_the_external_url_without_credentials_is_refused(
     protected_echo: tuple[str, int],
 ) -> None:
@@ -246,6 +250,7 @@ def test_websocket_through_the_external_url_without_credentials_is_refused(
     assert service_websockets(port) == 0
 
 
+@pytest.mark.slow
 def test_websocket_through_the_external_url_from_another_site_is_refused(
     protected_echo: tuple[str, int],
 ) -> None:
@@ -259,6 +264,7 @@ def test_websocket_through_the_external_url_from_another_site_is_refused(
 # -- streams and large bodies through the external URL ---------------------------------------
 
 
+@pytest.mark.slow
 def test_server_sent_events_through_the_external_url_arrive_one_by_one(
     protected_echo: tuple[str, int],
 ) -> None:

@@ -218,6 +218,7 @@ def readme_jq_lines() -> list[str]:
     return [line for line in readme.splitlines() if line.startswith("scnet ") and "| jq" in line]
 
 
+@pytest.mark.slow
 def test_the_readme_jq_examples_print_the_running_instances(sandbox_env: Sandbox) -> None:
     lines = readme_jq_lines()
     assert lines
@@ -258,6 +259,7 @@ def test_sandbox_magic_shows_its_account_and_signs_in_without_keys(
             ip.run_line_magic("scnet_sandbox", "--stop")
 
 
+@pytest.mark.slow
 def test_terminal_scnet_login_offers_the_numbered_region_menu(
     login_env: Sandbox, tmp_path: Path
 ) -> None:

@@ -93,6 +93,7 @@ def test_a_slow_service_is_still_waited_for(
 # -- 2. --protect without --wait --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_protected_start_with_nothing_on_the_port_is_not_up(
     gateway_env: Sandbox, guard_dir: Path
 ) -> None:
@@ -104,6 +105,7 @@ def test_a_protected_start_with_nothing_on_the_port_is_not_up(
     assert "Service is up" not in display.start_text(result)
 
 
+@pytest.mark.slow
 def test_a_protected_start_with_the_service_listening_is_up(
     gateway_env: Sandbox, guard_dir: Path
 ) -> None:
@@ -162,6 +164,7 @@ def test_a_port_in_use_is_refused_before_sending(
     assert process.poll() is None  # the old app is left alone
 
 
+@pytest.mark.slow
 def test_replace_ends_the_old_app_and_the_url_serves_the_new_one(
     gateway_env: Sandbox, old_app: tuple[int, subprocess.Popen[bytes], Path]
 ) -> None:
@@ -180,6 +183,7 @@ def test_without_a_command_the_running_app_is_exposed(
     assert result.ready and process.poll() is None
 
 
+@pytest.mark.slow
 def test_the_magic_offers_and_takes_replace(
     gateway_env: Sandbox,
     old_app: tuple[int, subprocess.Popen[bytes], Path],
@@ -199,6 +203,7 @@ def test_the_magic_offers_and_takes_replace(
     assert process.wait(timeout=10) is not None
 
 
+@pytest.mark.slow
 def test_the_command_offers_and_takes_replace(
     gateway_env: Sandbox, old_app: tuple[int, subprocess.Popen[bytes], Path]
 ) -> None:
@@ -213,6 +218,7 @@ def test_the_command_offers_and_takes_replace(
     assert process.wait(timeout=10) is not None
 
 
+@pytest.mark.slow
 def test_the_form_offers_and_takes_replace(
     gateway_env: Sandbox, old_app: tuple[int, subprocess.Popen[bytes], Path]
 ) -> None:
@@ -279,6 +285,7 @@ def test_an_executing_sandbox_does_not_say_nothing_ran(gateway_env: Sandbox) -> 
     assert not result.nothing_ran
 
 
+@pytest.mark.slow
 def test_a_platform_reached_over_loopback_is_not_taken_for_the_sandbox(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -299,6 +306,7 @@ def test_a_platform_reached_over_loopback_is_not_taken_for_the_sandbox(
 # -- 5. the guard's port is not the user's ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_start_after_the_guard_ended_names_the_users_port(
     gateway_env: Sandbox, guard_dir: Path
 ) -> None:
@@ -319,6 +327,7 @@ def test_a_start_after_the_guard_ended_names_the_users_port(
     assert str(result.guard_port) not in display.start_text(again)
 
 
+@pytest.mark.slow
 def test_the_guards_port_is_never_shown_as_the_users(gateway_env: Sandbox, guard_dir: Path) -> None:
     port, other = free_port(), free_port()
     command = f"{PY} -m http.server {port} --bind 127.0.0.1"
@@ -362,6 +371,7 @@ def test_the_guards_port_is_never_shown_as_the_users(gateway_env: Sandbox, guard
 # -- 6. a guard that fails inside a notebook --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_guard_conflict_in_a_notebook_names_the_magic(
     gateway_env: Sandbox,
     guard_dir: Path,
@@ -415,6 +425,7 @@ def test_a_broken_config_file_gives_one_line_and_help_needs_none(
         assert "SCNET_CONFIG_FILE" in lines[1]
 
 
+@pytest.mark.slow
 def test_a_run_of_the_command_is_told_from_anything_else(
     old_app: tuple[int, subprocess.Popen[bytes], Path],
 ) -> None:

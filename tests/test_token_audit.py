@@ -591,6 +591,7 @@ COMMAND_NONSENSE_KINDS = ["escapes-every-field", "escapes-reason", "nested-array
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+@pytest.mark.slow
 def test_a_server_that_echoes_the_token_in_every_field_and_header(front_end: FrontEnd) -> None:
     """The server sends back what it received (the token in messages, error pages, the reason
     phrase, a redirect's Location, URL fields, JSON escapes of it): no front end shows it."""
@@ -603,6 +604,7 @@ def test_a_server_that_echoes_the_token_in_every_field_and_header(front_end: Fro
         audit(f"{front_end.name}: a server answering {kind}", outcome)
 
 
+@pytest.mark.slow
 def test_a_server_that_answers_escapes_nested_json_and_an_endless_list(
     front_end: FrontEnd,
 ) -> None:
@@ -668,6 +670,7 @@ ECHO_NOTEBOOK_CELLS = [
 ]
 
 
+@pytest.mark.slow
 def test_a_saved_notebook_after_a_server_that_echoes_the_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
