@@ -331,6 +331,7 @@ def test_boot_wait_times_out_naming_the_last_status(live: Sandbox) -> None:
     assert caught.value.status == "Creating" and "Creating" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_boot_waits_as_long_as_asked(ip: InteractiveShell, live_env: Sandbox) -> None:
     # --boot SECONDS bounds the wait for the instance (600 s when left out), in the magic, the
     # command and Python; a bad number is refused before anything is sent.
