@@ -72,14 +72,29 @@ def fit(line: str, width: int) -> str:
     return line
 
 
+# Chinese typesetting never starts a line with closing punctuation, nor ends one with an
+# opening bracket.
+_NO_LINE_START = "，。、；：！？）》」』】,.;:!?)"
+_NO_LINE_END = "（《「『【("
+
+
 def wrap(text: str, width: int) -> list[str]:
     """``text`` in lines of at most ``width`` columns (a longer word alone on its line):
-    broken at spaces, and between wide characters, as Chinese has no spaces."""
+    broken at spaces, and between wide characters, as Chinese has no spaces (never before
+    closing punctuation or after an opening bracket)."""
     pieces: list[tuple[str, str]] = []  # (what goes before it on a line, piece)
     for word in text.split():
         before = " "
         for part in re.findall(r"[^\u1100-\uffff]+|.", word):
-            pieces.append((before, part))
+            glued = (
+                not before
+                and pieces
+                and (part[0] in _NO_LINE_START or pieces[-1][1][-1] in _NO_LINE_END)
+            )
+            if glued:
+                pieces[-1] = (pieces[-1][0], pieces[-1][1] + part)
+            else:
+                pieces.append((before, part))
             before = ""
     lines: list[str] = []
     line = ""

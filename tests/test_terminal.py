@@ -170,6 +170,9 @@ def test_help_fits_the_terminal_and_ends_with_examples(
         )
         assert code == 0, shown
         assert _widest(shown) <= columns, shown
+        # As Chinese is typeset: no line starts with closing punctuation.
+        starts = [line.strip()[:1] for line in shown.replace("\r\n", "\n").split("\n")]
+        assert not set(starts) & set("，。、；：）"), shown
         examples = shown.split("示例：" if language == "zh" else "Examples:")[-1]
         assert f"scnet {verb} --" in examples, shown
 
