@@ -233,6 +233,11 @@ class Notebook(Rendered):
     # user's service behind it.
     user_port: int | None = field(default=None, compare=False)
 
+    @property
+    def shown_port(self) -> int | None:
+        """The port to name to the user: the service's own, not that of a guard in front."""
+        return self.custom_port if self.user_port is None else self.user_port
+
     @classmethod
     def from_record(cls, record: dict[str, Any], notebook_id: str = "") -> Notebook:
         """Read a record tolerantly: missing fields are empty, never an error."""

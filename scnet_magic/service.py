@@ -406,14 +406,13 @@ def password_for(
     return lambda: guard_password(ask, **messages)
 
 
-def user_port(port: int | None) -> int | None:
+def user_port(port: int | None, guarded: dict[int, int] | None = None) -> int | None:
     """The port the user's service listens on behind the instance's custom ``port``: the one a
     guard of this machine listening there (or that did, and ended) passes visitors to, else
-    ``port`` itself."""
+    ``port`` itself. ``guarded``: :func:`guard.guarded_ports`, read once for many ports."""
     if port is None:
         return None
-    upstream = guard.guarded_by(port)
-    return port if upstream is None else upstream
+    return (guard.guarded_ports() if guarded is None else guarded).get(port, port)
 
 
 def protect_port(
@@ -527,10 +526,10 @@ def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:
         return found
 
 
-def with_user_port(notebook: Notebook) -> Notebook:
+def with_user_port(notebook: Notebook, guarded: dict[int, int] | None = None) -> Notebook:
     """The record, with the port of the user's service when a guard of this machine listens
     on its custom port (``--protect``): the port the user gave, to show before the guard's."""
-    port = user_port(notebook.custom_port)
+    port = user_port(notebook.custom_port, guarded)
     return notebook if port == notebook.custom_port else replace(notebook, user_port=port)
 
 
@@ -538,7 +537,9 @@ def notebooks(
     client: ScnetClient, status: str | None = None, name: str | None = None
 ) -> NotebookList:
     """The instances (all pages), each with its user's port as :func:`with_user_port`."""
-    return NotebookList(map(with_user_port, client.list_notebooks(status=status, name=name)))
+    records = client.list_notebooks(status=status, name=name)
+    guarded = guard.guarded_ports()  # read once, not once an instance
+    return NotebookList(with_user_port(record, guarded) for record in records)
 
 
 def _boot_if_stopped(

@@ -157,17 +157,21 @@ def starting_lock(upstream_port: int) -> Iterator[None]:
 
 def write_record(record: GuardRecord) -> None:
     """Write a guard's record, readable by this user only, replacing any old one at once."""
-    path = record_path(record.port)
+    _write_private(record_path(record.port), record.to_json())
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` to ``path``, readable by this user only; a reader sees the old or the new."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(record.to_json())
+        out.write(text)
     os.replace(temporary, path)
 
 
 # The ports of guards that ended and the ports they guarded, newest last: an instance's custom
 # port may still be an ended guard's, and the user's port is the one to name.
-_ENDED = "ended.json"
+_ENDED = "ended-guards"  # not *.json: that names a running guard's record
 _ENDED_KEPT = 50
 
 
@@ -178,9 +182,8 @@ def remove_record(record: GuardRecord) -> None:
         record_path(record.port).unlink(missing_ok=True)
         ended = {port: upstream for port, upstream in _ended().items() if port != record.port}
         ended[record.port] = record.upstream_port
-        path = guard_dir() / _ENDED
         with contextlib.suppress(OSError):
-            path.write_text(json.dumps(list(ended.items())[-_ENDED_KEPT:]), encoding="utf-8")
+            _write_private(guard_dir() / _ENDED, json.dumps(list(ended.items())[-_ENDED_KEPT:]))
     log = log_path(record.guard_id)
     for path in (log, log.with_name(f"{log.name}.1")):  # the log, and where it rotates to
         path.unlink(missing_ok=True)
@@ -190,16 +193,14 @@ def _ended() -> dict[int, int]:
     try:
         pairs = json.loads((guard_dir() / _ENDED).read_text(encoding="utf-8"))
         return {int(port): int(upstream) for port, upstream in pairs}
-    except (OSError, ValueError, TypeError):
-        return {}
+    except (OSError, ValueError, TypeError, RecursionError):
+        return {}  # none yet, or not ours to trust: nothing is remembered
 
 
-def guarded_by(port: int) -> int | None:
-    """The port a guard listening on ``port`` passes visitors to, running or ended since."""
-    for record in list_guards():
-        if record.port == port:
-            return record.upstream_port
-    return _ended().get(port)
+def guarded_ports() -> dict[int, int]:
+    """Each port a guard of this user listens on, or did before it ended, and the port it
+    passes visitors to (a running guard's, where one has taken an ended one's port)."""
+    return _ended() | {record.port: record.upstream_port for record in list_guards()}
 
 
 def _read(path: Path) -> GuardRecord | None:

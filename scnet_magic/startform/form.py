@@ -397,7 +397,7 @@ class StartForm(ShownOnce):
     def _list_in_background(self, settings: Settings) -> None:
         try:
             with ScnetClient(settings=settings) as client:
-                records = client.list_notebooks()
+                records = service.notebooks(client)  # each with its user's port
             self._fill_menu(records)
         except ScnetError as exc:
             self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
@@ -444,7 +444,7 @@ class StartForm(ShownOnce):
                 port: int | None = validation.validate_port(self.port.value)
             except ScnetError:
                 port = None
-            old = service.user_port(record.custom_port)  # not a guard's port: the user's
+            old = record.shown_port  # not a guard's port: the user's
             if port is not None and old not in (None, port):
                 notes.append(
                     _("Starting on port {port} replaces the custom service on port {old}.").format(

@@ -98,7 +98,7 @@ def notebook_label(notebook: Notebook) -> str:
     status = display.status_name(notebook.status) or _("unknown")
     # An instance has one custom port: show it, so a start on another port is no surprise;
     # the user's own port, not that of a guard in front of it (--protect).
-    port = service.user_port(notebook.custom_port)
+    port = notebook.shown_port
     shown_port = ""
     if port is not None:
         shown_port = " · " + _("port {port}").format(port=port)
