@@ -31,7 +31,7 @@ from .errors import (
 )
 from .i18n import N_, Message, _
 from .models import Account, Login, Menu, Region, TokenState
-from .transport import HttpTransport, Request, Transport, wrong_type
+from .transport import HoldsTransport, Request, Transport, wrong_type
 
 # The token endpoint lists a platform-level token under this id; it is not a region.
 PLATFORM_CLUSTER_ID = "0"
@@ -120,7 +120,7 @@ def credentials(settings: LoginSettings, ask: Ask | None = None) -> Credentials:
 _RESEND = N_("Try again: asking for a token again does no harm.")
 
 
-class AccountApi:
+class AccountApi(HoldsTransport):
     """The account calls: tokens at the login address, ``/ac/...`` at the platform address."""
 
     def __init__(
@@ -135,19 +135,7 @@ class AccountApi:
         self.login_url = validation.validate_login_url(login_url)
         self.ac_url = validation.validate_ac_url(ac_url)
         self.timeout = timeout
-        # A transport handed in belongs to the caller, who closes it.
-        self._own_transport = transport is None
-        self.transport = transport or HttpTransport(timeout, retries=retries)
-
-    def close(self) -> None:
-        if self._own_transport:
-            self.transport.close()
-
-    def __enter__(self) -> AccountApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(transport, timeout, retries)
 
     def __repr__(self) -> str:
         return (
@@ -265,7 +253,7 @@ class AccountApi:
             secrets=secrets or {},
         )
         try:
-            return self.transport.call(request)
+            return self._transport.call(request)
         except (HttpError, ApiError) as exc:
             raise address_hint(exc, address, endpoint.host) from None
 

@@ -38,7 +38,7 @@ from .models import (
 )
 from .transport import (
     CONNECTION_REFUSED,
-    HttpTransport,
+    HoldsTransport,
     Request,
     Transport,
     optional_text,
@@ -61,7 +61,7 @@ MAY_BE_RUNNING = N_(
 )
 
 
-class ScnetClient:
+class ScnetClient(HoldsTransport):
     """A client for the SCNet notebook OpenAPI.
 
     Settings not given come from the environment or the config file; ``settings`` gives them
@@ -96,22 +96,10 @@ class ScnetClient:
         self.settings = settings
         self.base_url = settings.base_url
         self.timeout = settings.timeout
-        # A transport handed in belongs to the caller, who closes it.
-        self._own_transport = transport is None
-        self._transport = transport or HttpTransport(settings.timeout, retries=retries)
+        super().__init__(transport, settings.timeout, retries)
 
     def __repr__(self) -> str:
         return f"ScnetClient(base_url={self.base_url!r}, timeout={self.timeout!r})"
-
-    def close(self) -> None:
-        if self._own_transport:
-            self._transport.close()
-
-    def __enter__(self) -> ScnetClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- API -------------------------------------------------------------------------------
 

@@ -555,3 +555,29 @@ def wrong_type(message: str, value: object, *, quoted: bool = True) -> Malformed
 
 def preview_json(value: object) -> str:
     return preview(json.dumps(value, ensure_ascii=False).encode())
+
+
+_Holder = TypeVar("_Holder", bound="HoldsTransport")
+
+
+class HoldsTransport:
+    """What calls the platform through a transport (the client, the account calls): one handed
+    in belongs to the caller, who closes it; one made here is closed with its holder."""
+
+    def __init__(self, transport: Transport | None, timeout: float, retries: int) -> None:
+        self._own_transport = transport is None
+        self._transport = transport or HttpTransport(timeout, retries=retries)
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def close(self) -> None:
+        if self._own_transport:
+            self._transport.close()
+
+    def __enter__(self: _Holder) -> _Holder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
