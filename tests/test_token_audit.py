@@ -402,6 +402,21 @@ NOTEBOOK_CELLS = [
 ]
 
 
+def _executed_and_saved(cells: list[str], path: Path) -> bytes:
+    """The cells run in a real kernel (errors kept as outputs), saved to ``path``: its bytes."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(cell) for cell in cells]
+    NotebookClient(
+        notebook,
+        timeout=60,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    nbformat.write(notebook, path)
+    return path.read_bytes()
+
+
 @pytest.mark.slow
 def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A notebook run by a real kernel with SCNET_TOKEN set to the canary, saved, then read."""
@@ -416,21 +431,8 @@ def test_executed_and_saved_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyP
             "faulty": faulty.base_url,
             "nobody": f"http://127.0.0.1:{free_port()}",
         }
-        notebook = nbformat.v4.new_notebook()
-        notebook.cells = [
-            nbformat.v4.new_code_cell(cell.format(**values) if "{" in cell else cell)
-            for cell in NOTEBOOK_CELLS
-        ]
-        NotebookClient(
-            notebook,
-            timeout=60,
-            kernel_name="python3",
-            allow_errors=True,
-            resources={"metadata": {"path": str(tmp_path)}},
-        ).execute()
-        path = tmp_path / "audit.ipynb"
-        nbformat.write(notebook, path)
-    data = path.read_bytes()
+        cells = [cell.format(**values) if "{" in cell else cell for cell in NOTEBOOK_CELLS]
+        data = _executed_and_saved(cells, tmp_path / "audit.ipynb")
     assert_clean("the saved notebook", data)
     for kept in (tmp_path / "ipython").rglob("*.sqlite"):
         assert_clean(f"the kernel's {kept.name}", kept.read_bytes())
@@ -683,22 +685,9 @@ def test_a_saved_notebook_after_a_server_that_echoes_the_token(
         monkeypatch.setenv("SCNET_TOKEN", CANARY)
         monkeypatch.setenv("SCNET_BASE_URL", server.url)
         monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-        notebook = nbformat.v4.new_notebook()
-        notebook.cells = [
-            nbformat.v4.new_code_cell(cell.format(id=ID, fields=fields.url))
-            for cell in ECHO_NOTEBOOK_CELLS
-        ]
-        NotebookClient(
-            notebook,
-            timeout=60,
-            kernel_name="python3",
-            allow_errors=True,
-            resources={"metadata": {"path": str(tmp_path)}},
-        ).execute()
-        path = tmp_path / "echo.ipynb"
-        nbformat.write(notebook, path)
+        cells = [cell.format(id=ID, fields=fields.url) for cell in ECHO_NOTEBOOK_CELLS]
+        data = _executed_and_saved(cells, tmp_path / "echo.ipynb")
     assert all(CANARY in received.echo for received in server.received)
-    data = path.read_bytes()
     assert_clean("the saved notebook", data)
     for expected in (b"<token hidden>", b"Traceback", b"HTTP 500", b"scnet_magic.transport DEBUG"):
         assert expected in data, expected
