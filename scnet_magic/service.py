@@ -51,7 +51,6 @@ NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or S
 NEWCOMER_HINT = N_("To try things without an account, run %scnet_sandbox --execute.")
 BOOT_HINT = lifecycle.NOT_RUNNING_HINT
 _ON_ITS_WAY = ("Creating", "Restarting")
-# Booting again is not what an instance on its way up needs: waiting for it is.
 ON_ITS_WAY_HINT = N_(
     "It is on its way to Running: start the service once it runs, or with --boot "
     "(boot=True from Python), which waits for it."
@@ -60,11 +59,11 @@ ON_ITS_WAY_HINT = N_(
 
 @dataclass(frozen=True)
 class Progress:
-    """What a front end is told while a start runs: the result so far, and the last check."""
+    """The wait so far: the result, and the last check (None as the wait begins)."""
 
     result: StartResult
     timeout: float
-    check: WaitProgress | None = None  # None: the wait has just begun
+    check: WaitProgress | None = None
 
 
 def prepare(
@@ -92,9 +91,8 @@ def notebook_id_for(
     no_id_hint: str = NO_NOTEBOOK_ID_HINT,
     newcomer_hint: str = NEWCOMER_HINT,
 ) -> str:
-    """The notebook id to act on, checked: the one given, else the settings' default.
-    ``no_id_hint`` says how to give one in the caller's terms; with no token either (a
-    newcomer), ``newcomer_hint`` leads to the sandbox."""
+    """The notebook id given, else the settings' default, checked. With no token either (a
+    newcomer), the error's hint leads to the sandbox."""
     if given is None:
         if settings.notebook_id is None:
             hint = Sentences(no_id_hint, newcomer_hint) if settings.token is None else no_id_hint
@@ -104,44 +102,35 @@ def notebook_id_for(
 
 
 class StartObserver:
-    """What a front end is told while a start runs, to show it its own way. Every method does
-    nothing unless overridden; one may raise (a stop button, Ctrl-C) to end the start. The
-    hints say, in the front end's terms, how to boot the instance, manage guards, and end
-    what already listens on the port."""
+    """What a front end is told while a start runs. Every method does nothing unless
+    overridden; one may raise (a stop button, Ctrl-C) to end the start. The hints name the
+    front end's own options."""
 
     boot_hint: str = BOOT_HINT
     guard_command: str = "scnet guard"
     replace_hint: str = N_("Add --replace to end it first, or leave out --command to expose it.")
 
     def booting(self, progress: InstanceProgress | None) -> None:
-        """The instance is booted first: None when the boot is sent, then each status seen."""
+        """None when the boot is sent, then each status seen."""
 
     def sending(self) -> None:
-        """The start request is about to be sent (after the boot and the guard, if any)."""
+        """After the boot and the guard, if any."""
 
     def started(self, result: StartResult) -> None:
         """The platform's answer, as soon as it comes (the URL helps even if the wait fails)."""
 
     def waiting(self, progress: Progress) -> None:
-        """The wait for the URL: as it begins (``check`` None), then after each failed check."""
+        """As the wait begins, then after each failed check."""
 
 
 class StartInterrupted(KeyboardInterrupt):
-    """A start interrupted (Ctrl-C, a stop button). ``result`` is the platform's answer, or
-    None when it had not come: then the request may have run all the same, unless ``sent`` is
-    False (interrupted before it was sent: during the boot, say)."""
+    """A start interrupted (Ctrl-C, a stop button). ``result``: the platform's answer, or None
+    when it had not come; then the request may have run all the same, unless not ``sent``."""
 
     def __init__(self, result: StartResult | None, sent: bool = True) -> None:
         super().__init__()
         self.result = result
         self.sent = sent
-
-
-@dataclass
-class _Flight:
-    """Whether the start request has gone out (an interruption before it started nothing)."""
-
-    sent: bool = False
 
 
 # What the front ends say about an interrupted start; ``{check}``: how to look before a retry.
@@ -163,8 +152,7 @@ BOOT_OPTION_HINT = N_("Add --boot to start the instance first.")
 
 
 class StartLine(StartObserver):
-    """A start at a terminal, on one line of ``stream`` rewritten in place: "Starting…", the
-    instance's status while it boots, then the wait (``scnet start``, terminal IPython)."""
+    """A start at a terminal, on one line rewritten in place: "Starting…", the boot, the wait."""
 
     boot_hint = BOOT_OPTION_HINT
 
@@ -196,43 +184,36 @@ def start(
 ) -> StartResult:
     """Send ``request`` once; with ``wait`` seconds, then wait until the external URL answers.
 
-    A command for a port that already accepts on this machine would fail while the old
-    process answers in its place: refused before anything is sent, unless ``replace``, which
-    ends this user's processes listening there first. ``protect`` (a password) puts a guard
-    in front of the port and exposes the guard's port instead. ``boot`` boots the instance
-    first unless it runs; without it, a start refused because the instance does not run says
-    the observer's ``boot_hint``. ``record``, the instance as the caller knows it, lets the
-    result say which port the start replaced.
+    A command for a port that already accepts here is refused before anything is sent (the
+    old process would answer in its place), unless ``replace`` ends it first. ``protect`` (a
+    password, or a callable asking for it once the instance is known to run) puts a guard in
+    front of the port. ``boot`` boots the instance first unless it runs. ``record``, the
+    instance as the caller knows it, lets the result say which port the start replaced.
 
-    A callable ``protect`` asks for the password only once the instance is known to run (or
-    booted), so nothing is typed in vain.
-
-    Returns the result, marked ready after a successful wait. A failure carries the
-    platform's answer as ``result`` when it had come; an interruption becomes a
-    :class:`StartInterrupted`.
+    A failure carries the platform's answer as ``result`` when it had come; an interruption
+    becomes a :class:`StartInterrupted`.
     """
     observer = observer or StartObserver()
     result: StartResult | None = None
-    flight = _Flight()
+    sent: list[float] = []  # when the request went out: an interruption before started nothing
     if request.command:
         _free_port(request, client, replace, observer.replace_hint)
     try:
-        sent_at, result = _send(request, client, boot, protect, observer, record, flight)
+        result = _send(request, client, boot, protect, observer, record, sent)
         observer.started(result)
         if wait is None or result.url is None or result.code != "0" or result.nothing_ran:
             return result  # (nothing ran: nothing will answer, and the URL leads nowhere)
-        return _wait(client, result, wait, since=sent_at, observer=observer)
+        return _wait(client, result, wait, sent[0], observer)
     except ScnetError as exc:
         exc.result = result
         raise
     except KeyboardInterrupt:
-        raise StartInterrupted(result, sent=flight.sent) from None
+        raise StartInterrupted(result, sent=bool(sent)) from None
 
 
 def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hint: str) -> None:
     """Where the kernel runs beside the command (the sandbox, or an earlier run of this
-    command listens), an old process on the port would stay the service: end it when asked,
-    refuse otherwise. A kernel elsewhere may have anything of its own on that port."""
+    command listens), end the old process on the port when asked, else refuse."""
     port = request.port
     if not local.listening(port):
         return
@@ -266,10 +247,9 @@ def _send(
     protect: str | Callable[[], str] | None,
     observer: StartObserver,
     record: Notebook | None,
-    flight: _Flight,
-) -> tuple[float, StartResult]:
-    """The one start request (after a boot, behind a guard: as asked): when it was sent, and
-    its answer."""
+    sent: list[float],
+) -> StartResult:
+    """The one start request, after a boot and behind a guard as asked; ``sent`` gets when."""
     if boot:
         limit = lifecycle.DEFAULT_INSTANCE_TIMEOUT if boot is True else float(boot)
         record = _boot_if_stopped(client, request.notebook_id, observer, limit)
@@ -289,8 +269,7 @@ def _send(
             else None,
         )
     observer.sending()
-    flight.sent = True
-    started = time.monotonic()
+    sent.append(time.monotonic())
     try:
         if guarding is None:
             result = client.send_start(request)
@@ -306,37 +285,23 @@ def _send(
     old_port = user_port(record.custom_port) if record is not None else None
     if old_port not in (None, request.port):
         result = replace(result, replaced_port=old_port)
-    if _sandbox_runs_nothing(client, result):
-        result = replace(result, nothing_ran=True)
-    return started, result
-
-
-def _sandbox_runs_nothing(client: ScnetClient, result: StartResult) -> bool:
-    """The platform is on this machine (a sandbox), yet the URL is not: the sandbox without
-    execution, which answers with the platform's example address and runs no command."""
-    return (
+    # A sandbox (on this machine) giving a URL elsewhere is one without execution: it answers
+    # with the platform's example address and runs no command.
+    if (
         result.url is not None
         and local.sandbox_token(client.settings.token)
         and not local.runs_here(result.url)
-    )
-
-
-def wait(client: ScnetClient, result: StartResult, timeout: float) -> StartResult:
-    """Wait until ``result``'s external URL answers; the result marked ready (``.ready``)."""
-    return _wait(client, result, timeout, since=None, observer=StartObserver())
+    ):
+        result = replace(result, nothing_ran=True)
+    return result
 
 
 def _wait(
-    client: ScnetClient,
-    result: StartResult,
-    timeout: float,
-    *,
-    since: float | None,
-    observer: StartObserver,
+    client: ScnetClient, result: StartResult, timeout: float, since: float, observer: StartObserver
 ) -> StartResult:
     # The wait's seconds count from the platform's answer (now), the result's ready_after
     # from the start request.
-    before = time.monotonic() - since if since is not None else 0.0
+    before = time.monotonic() - since
 
     def report(check: WaitProgress) -> None:
         observer.waiting(Progress(result, timeout, check))
@@ -373,8 +338,7 @@ def guard_password(
     ),
 ) -> Secret:
     """The password for ``--protect``: ``SCNET_GUARD_PASSWORD``, else asked twice with ``ask``
-    (a hidden prompt), never from an argument a front end shows, saves or lists. Without
-    either, a :class:`ConfigError` with ``no_password`` and ``no_password_hint``."""
+    (a hidden prompt); never an argument a front end shows, saves or lists."""
     given = os.environ.get(PASSWORD_ENV)
     if given is not None:
         return validate_guard_password(given)
@@ -397,19 +361,18 @@ def guard_password(
 def password_for(
     ask: Callable[[str], str] | None, **messages: str
 ) -> Secret | Callable[[], Secret]:
-    """The password for ``--protect`` now when nothing is typed for it (``SCNET_GUARD_PASSWORD``,
-    or no ``ask``): refused before anything is sent if it is bad. Else how to ask for it, which
-    :func:`start` calls once the instance is known to run. ``messages``: as
-    :func:`guard_password` takes them."""
+    """The password for ``--protect`` now when nothing is typed for it (so that a bad one is
+    refused before anything is sent); else how to ask for it, which :func:`start` calls once
+    the instance is known to run."""
     if ask is None or os.environ.get(PASSWORD_ENV) is not None:
         return guard_password(ask, **messages)
     return lambda: guard_password(ask, **messages)
 
 
 def user_port(port: int | None, guarded: dict[int, int] | None = None) -> int | None:
-    """The port the user's service listens on behind the instance's custom ``port``: the one a
-    guard of this machine listening there (or that did, and ended) passes visitors to, else
-    ``port`` itself. ``guarded``: :func:`guard.guarded_ports`, read once for many ports."""
+    """The port of the user's service behind the custom ``port``: the one a guard of this
+    machine there passes visitors to (or did, and ended), else ``port``. ``guarded``:
+    :func:`guard.guarded_ports`, read once for many ports."""
     if port is None:
         return None
     return (guard.guarded_ports() if guarded is None else guarded).get(port, port)
@@ -424,9 +387,8 @@ def protect_port(
     guard_command: str = "scnet guard",
     ends_with: int | None = None,
 ) -> guard.GuardRecord:
-    """Start a guard asking for ``password`` in front of ``127.0.0.1:port`` (listening on
-    ``host``, ``listen_port``), or reuse the one running there with that password; its record.
-    ``guard_command`` is named in the hints; ``ends_with``: a process whose end ends it."""
+    """A guard asking for ``password`` in front of ``127.0.0.1:port``: started, or the one
+    running there with that password. ``ends_with``: a process whose end ends it."""
     try:
         return guard.start_guard(port, password, host=host, port=listen_port, ends_with=ends_with)
     except (guard.GuardError, OSError) as exc:
@@ -448,17 +410,14 @@ def _send_guarded(
 ) -> StartResult:
     """The start with the guard's port exposed; a guard started for a failed start is stopped."""
     try:
-        result = client.send_start(replace(request, port=record.port))
+        answer = client.send_start(replace(request, port=record.port))
     except BaseException:
         if not record.reused:
             guard.stop_guard(record.port)
         raise
-    return _service_behind_guard(result.guarded_by(record.port, record.guard_id, request.port))
-
-
-def _service_behind_guard(result: StartResult) -> StartResult:
-    """A protected start as the service stands: the guard's port always accepts, so the
-    platform's "up" says nothing; the service is up only when its own port accepts here."""
+    result = answer.guarded_by(record.port, record.guard_id, request.port)
+    # The guard's port always accepts, so the platform's "up" says nothing: the service is up
+    # only when its own port accepts here.
     if result.ok and not local.listening(result.port):
         return replace(result, exec_success=False)
     return result
@@ -480,12 +439,10 @@ def start_service(
     The start request is sent once, never repeated. ``wait``: seconds to wait for the external
     URL to answer; running out raises :class:`~scnet_magic.NotReady`, whose ``result`` is the
     platform's answer. ``boot``: start the instance first if it is not running, waiting up to
-    600 s for it to run (or as many seconds as ``boot`` says). ``protect``:
-    the password visitors must give (read it with :func:`getpass.getpass` rather than
-    writing it in the notebook), or True for ``SCNET_GUARD_PASSWORD``. ``notebook_id`` None:
-    the default notebook id; the client defaults to one made from the settings. ``replace``:
-    end what already listens on the port on this machine first; without it such a start is
-    refused, nothing sent.
+    600 s (or as many seconds as ``boot`` says). ``protect``: the password visitors must give
+    (read it with :func:`getpass.getpass`), or True for ``SCNET_GUARD_PASSWORD``. ``replace``:
+    end what already listens on the port on this machine first (else such a start is refused).
+    ``notebook_id`` None: the default notebook id.
     """
     settings = client.settings if client is not None else config.resolve()
     request = prepare(settings, notebook_id, port, command)
@@ -528,7 +485,7 @@ def service_url(client: ScnetClient, notebook_id: str) -> ServiceUrl:
 
 def with_user_port(notebook: Notebook, guarded: dict[int, int] | None = None) -> Notebook:
     """The record, with the port of the user's service when a guard of this machine listens
-    on its custom port (``--protect``): the port the user gave, to show before the guard's."""
+    on its custom port (``--protect``)."""
     port = user_port(notebook.custom_port, guarded)
     return notebook if port == notebook.custom_port else replace(notebook, user_port=port)
 
@@ -571,7 +528,7 @@ def _running(client: ScnetClient, notebook_id: str, hint: str) -> Notebook:
     if not record.running:
         raise ScnetError(
             N_("notebook {notebook_id} is {status}: a service starts only in a running instance"),
-            ON_ITS_WAY_HINT if record.status in _ON_ITS_WAY else hint,
+            _boot_hint(record, hint),
             notebook_id=notebook_id,
             status=display.status_message(record.status or "?"),
         )
@@ -582,7 +539,7 @@ def _stopped_instance(
     client: ScnetClient, refused: ApiError, notebook_id: str, hint: str
 ) -> ApiError | None:
     """After a refused start: the platform's error with ``hint`` (boot first) when the
-    instance does not run; the platform's code for that is not documented, so ask."""
+    instance does not run (the platform's code for that is not documented, so ask)."""
     try:
         record = client.notebook(notebook_id)
     except ScnetError:
@@ -592,6 +549,9 @@ def _stopped_instance(
     says = Message(
         N_("The instance is {status}."), status=display.status_message(record.status or "?")
     )
-    return refused.with_hint(
-        Sentences(says, ON_ITS_WAY_HINT if record.status in _ON_ITS_WAY else hint)
-    )
+    return refused.with_hint(Sentences(says, _boot_hint(record, hint)))
+
+
+def _boot_hint(record: Notebook, hint: str) -> str:
+    # Booting again is not what an instance on its way up needs: waiting for it is.
+    return ON_ITS_WAY_HINT if record.status in _ON_ITS_WAY else hint

@@ -155,7 +155,6 @@ def test_waiting_from_python_names_the_command_and_gives_the_result_marked_ready
     ready = client.wait_until_ready(res, timeout=30)
     assert ready.result is not None and ready.result.ready
     assert ready.result.to_dict()["ready"] is True and ready.result.url == res.url
-    assert service.wait(client, res, 30).ready
 
     late = client.start_service(gateway_sandbox.notebook_id, free_port(), "sleep 60 > web.log")
     with pytest.raises(Exception) as info:
