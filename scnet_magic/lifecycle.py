@@ -1,10 +1,8 @@
 """The notebook instance around the service: reading its detail, and waiting for a status.
 
-The instance endpoints (detail, boot, stop) are known only from public clients that call the
-real platform (``scnet-api.md`` section 6), so their answers are read tolerantly and every
-error names the endpoint it came from. The calls themselves are :class:`ScnetClient` methods;
-this module holds what they share and what needs no HTTP: reading an answer, and the polling
-loop that follows an instance from one status to another.
+The instance endpoints (detail, boot, stop) are known only from public clients
+(``scnet-api.md`` section 6), so their answers are read tolerantly. The calls are
+:class:`ScnetClient` methods; this module reads their answers and follows a status.
 """
 
 from __future__ import annotations
@@ -18,13 +16,6 @@ from .i18n import N_, Message
 from .models import InstanceProgress, Notebook, StopResult
 from .polling import Look, growing_intervals, poll
 from .transport import json_type, preview_json
-
-__all__ = [
-    "ALREADY_STOPPED",
-    "notebook_from",
-    "stop_result",
-    "wait_for_status",
-]
 
 # "当前Notebook已经停止！": stopping a stopped instance. It is stopped, as asked: not a failure.
 ALREADY_STOPPED = "817140"
@@ -96,11 +87,9 @@ def wait_for_status(
 ) -> Notebook:
     """Look at the instance (``fetch``) until its status is ``status``; the last record.
 
-    ``Failed`` (unless that is what is waited for) and the timeout are :class:`InstanceError`\\ s
-    naming the last status. A detail that does not come (the network, a gateway) is looked at
-    again at the next interval: reading is safe to repeat; an error from the platform is not
-    retried. ``on_progress`` is called after every look that did not end the wait; an exception
-    it raises ends the wait.
+    ``Failed`` and the timeout are :class:`InstanceError`\\ s naming the last status. A detail
+    that does not come is looked at again (reading is safe to repeat); an error from the
+    platform is not retried. ``on_progress`` is told after every look that did not end it.
     """
     statuses = [""]  # the last one is the status the errors and the progress name
     names = [""]  # the instance's, as the last look saw it

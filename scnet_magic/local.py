@@ -1,14 +1,11 @@
 """The service as the kernel's own machine sees it, when the kernel runs where the command runs.
 
-On the platform a notebook's kernel usually runs inside the instance, and in the sandbox with
-``execute=True`` the commands run on the kernel's machine: there the kernel can see what the
-platform's answer does not say. Whether the command a start ran has already ended (its
-process is gone, or no process writes its log any more), so that a wait need not poll for
-minutes for a service that died at once; and what already listens on a port before a start
-(an earlier run of the same app), so that the old process is never reported as the new one.
-
-Nothing here is sure to see anything: a kernel elsewhere sees neither the command nor its log,
-and then every answer is "don't know" (None), never "ended".
+On the platform a notebook's kernel usually runs inside the instance (and beside an executing
+sandbox): there it sees what the platform's answer does not say. Whether the started command
+has already ended (its process gone, its log no longer written), so that a wait need not poll
+for minutes for a service that died at once; and what already listens on a port before a
+start, so that an old process is never reported as the new one. A kernel elsewhere sees
+nothing, and every answer is then "don't know" (None), never "ended".
 """
 
 from __future__ import annotations
@@ -27,19 +24,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
-
-__all__ = [
-    "CommandWatch",
-    "Ended",
-    "end_listeners",
-    "listening",
-    "log_file_of",
-    "run_of",
-    "runs_here",
-    "sandbox_token",
-    "tail",
-    "who_listens",
-]
 
 # How long a command must have been gone before a wait believes it: a shell that starts the
 # service in the background hands over to it within this.
@@ -65,8 +49,7 @@ def log_file_of(command: str | None) -> str | None:
 
 
 def runs_here(url: str | None) -> bool:
-    """Whether a service behind this external URL runs on this machine: a loopback address
-    (the executing sandbox) is this machine by definition."""
+    """Whether a service behind this external URL runs on this machine (a loopback address)."""
     host = urlsplit(url or "").hostname
     if host is None:
         return False
@@ -95,8 +78,8 @@ def sandbox_token(token: str | None) -> bool:
 
 @dataclass(frozen=True)
 class Ended:
-    """What shows that the started command has ended here: its log (``log``, the file) or
-    its process gone (``log`` None), and the last lines it wrote, as far as they are known."""
+    """The started command has ended here: its log (None: its process is gone), and the last
+    lines it wrote, as far as they are known."""
 
     log: str | None
     last_lines: str
@@ -107,7 +90,7 @@ def _last_lines(text: str, count: int = LAST_LINES) -> str:
 
 
 def tail(path: Path, size: int = _TAIL_BYTES) -> str:
-    """The last ``size`` bytes of a log, as text: where the reason for a failure usually is."""
+    """The last ``size`` bytes of a log, as text."""
     with open(path, "rb") as log:
         end = log.seek(0, os.SEEK_END)
         log.seek(max(0, end - size))
@@ -118,12 +101,11 @@ def _own_processes() -> list[psutil.Process]:
     # Only the user's own: the platform runs the command as the user the kernel runs as, and
     # other users' processes cannot be read anyway.
     uid = os.getuid()
-    found = []
-    for proc in psutil.process_iter(["uids"]):
-        uids = proc.info.get("uids")
-        if uids is not None and uids.real == uid:
-            found.append(proc)
-    return found
+    return [
+        proc
+        for proc in psutil.process_iter(["uids"])
+        if proc.info.get("uids") is not None and proc.info["uids"].real == uid
+    ]
 
 
 def _writes(proc: psutil.Process, path: Path) -> bool:
@@ -147,13 +129,11 @@ def _is_the_command(argv: list[str], command: str, words: list[str]) -> bool:
 
 
 class CommandWatch:
-    """Whether the command a start ran (``command``, sent at ``since``: ``time.monotonic()``)
-    has ended on this machine. ``here``: it is known to run here (:func:`runs_here`); a fresh
-    log it writes shows it too, and so does its process seen here, started after ``since``
-    (a kernel inside the instance: the platform's answer does not say where it runs).
-    ``output``: the platform's answer's output, the last lines to show when the process is
-    gone and there is no log. ``folders``: where a relative log path may be (the command's
-    working folder is the platform's: not known)."""
+    """Whether the command a start ran (sent at ``since``, a ``time.monotonic()``) has ended
+    on this machine. ``here``: known to run here (:func:`runs_here`); else a fresh log it
+    writes, or its process seen here started after ``since``, shows it. ``output``: the
+    platform's answer's output, shown when the process is gone and there is no log.
+    ``folders``: where a relative log path may be (the command's working folder is unknown)."""
 
     def __init__(
         self,
@@ -264,9 +244,7 @@ def serving_process(url: str) -> int | None:
     if not runs_here(url):
         return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for proc in _listeners(port):
-        return int(proc.pid)
-    return None
+    return next((int(proc.pid) for proc in _listeners(port)), None)
 
 
 def run_of(port: int, command: str) -> bool:
@@ -287,17 +265,8 @@ def run_of(port: int, command: str) -> bool:
     return False
 
 
-def _untouchable() -> set[int]:
-    """This process and its ancestors (the kernel, the notebook server): never ended."""
-    pids = {os.getpid()}
-    with contextlib.suppress(psutil.Error):
-        pids.update(proc.pid for proc in psutil.Process().parents())
-    return pids
-
-
 def who_listens(port: int) -> str:
-    """ " (pid N: its command)" for the first process of this user listening on ``port``, to
-    name it in a message; "" when none can be seen."""
+    """ " (pid N: its command)" for a process of this user listening on ``port``, else ""."""
     for proc in _listeners(port):
         with contextlib.suppress(psutil.Error):
             command = " ".join(proc.cmdline()) or proc.name()
@@ -309,9 +278,11 @@ def who_listens(port: int) -> str:
 
 def end_listeners(port: int, timeout: float = 5.0) -> list[int]:
     """End the processes of this user that listen on ``port`` (SIGTERM, then SIGKILL after
-    ``timeout`` s); their pids. Neither the kernel's own process nor the server it runs under
-    is ever one of them."""
-    spared = _untouchable()
+    ``timeout`` s), never this process nor its ancestors (the kernel, the notebook server);
+    their pids."""
+    spared = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        spared.update(proc.pid for proc in psutil.Process().parents())
     procs = [proc for proc in _listeners(port) if proc.pid not in spared]
     for proc in procs:
         with contextlib.suppress(psutil.Error):

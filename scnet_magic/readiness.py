@@ -1,21 +1,13 @@
 """Waiting until a started service answers through its external URL.
 
-The platform answers a start request before a slow service (an image-generation web UI loads
-for minutes) listens, and its gateway answers 502/503/504 until then. So "ready" means: an HTTP
-GET to the external URL connects and gets any status other than a gateway error. A 500 or a
-redirect is an answer from the service itself, so it counts as up.
+The platform answers a start before a slow service listens, and its gateway answers
+502/503/504 until then. So "ready" means: a GET to the external URL gets any other status (a
+500 or a redirect comes from the service itself). The URL is polled at a growing interval;
+nothing here touches the start request, and the token is never sent to the service.
 
-The URL is polled with a growing interval (first check at once, then after 0.25 s, the
-interval growing to 2 s), each check with its own short timeout. Nothing here touches the start
-request, so waiting cannot start the service twice; the token is never sent to the service.
-
-A notebook's kernel usually runs inside the instance, where the service listens: so, given the
-port, the wait also tries a TCP connection to ``127.0.0.1:PORT`` every 0.1 s between checks,
-and the first time it is accepted, checks the external URL at once instead of at the next
-interval. A local hit only
-brings that check forward: ready still means an external answer, so a kernel elsewhere that
-happens to have another service on that port is never fooled, and it costs at most one extra
-external check.
+A kernel inside the instance can also try ``127.0.0.1:PORT`` between checks: the first time it
+accepts, the external URL is checked at once. Ready still means an external answer, so a
+kernel elsewhere with another service on that port is never fooled.
 """
 
 from __future__ import annotations
@@ -34,28 +26,19 @@ from .polling import Look, growing_intervals, poll
 from .transport import HttpTransport
 from .validation import validate_wait_url
 
-__all__ = [
-    "GATEWAY_ERRORS",
-    "GuardCheck",
-    "Probe",
-    "Readiness",
-    "WaitProgress",
-    "wait_until_ready",
-]
 DEFAULT_TIMEOUT = DEFAULT_WAIT
 FIRST_INTERVAL = 0.25
 MAX_INTERVAL = 2.0
 GROWTH = 1.5
 PROBE_TIMEOUT = 5.0
-# A check never waits less than this, even right at the deadline, so that the last check can
-# still connect.
+# Even right at the deadline, so that the last check can still connect.
 MIN_PROBE_TIMEOUT = 0.5
 LOCAL_INTERVAL = 0.1  # between tries of 127.0.0.1:PORT: a connect on loopback costs little
 
 
 class _LocalWatch:
-    """``127.0.0.1:port``, tried while the wait sleeps between checks: the first time it
-    accepts, the next check comes at once."""
+    """``127.0.0.1:port``, tried between checks: the first time it accepts, the next check
+    comes at once."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -71,7 +54,7 @@ class _LocalWatch:
 
 
 def check_intervals() -> Iterator[float]:
-    """Seconds between the starts of successive checks: 0.25, growing by half each time, to 2."""
+    """Seconds between the starts of checks: 0.25, growing by half each time, to 2."""
     return growing_intervals(FIRST_INTERVAL, MAX_INTERVAL, GROWTH)
 
 
@@ -116,17 +99,12 @@ def wait_until_ready(
 ) -> Readiness:
     """Poll ``url`` until the service answers, or raise :class:`NotReady` after ``timeout`` s.
 
-    ``since`` is the ``time.monotonic()`` from which elapsed time and the timeout count
-    (the moment the start request was sent, when the caller knows it); default: now. At least
-    one check is made even when that moment is long past. ``on_progress`` is called after every
-    check that was not ready; an exception it raises (KeyboardInterrupt from a stop button, for
-    one) ends the wait and propagates. ``hint`` goes into the NotReady error. ``local_port``:
-    also watch ``127.0.0.1:local_port`` and check the URL the moment it accepts (see above).
-    With ``guard`` (``--protect``), the guard's status page is polled instead, and only this
-    guard's answer counts (see :func:`check_guard`). ``ended`` (a
-    :meth:`~scnet_magic.local.CommandWatch.ended`) is asked after each check that was not
-    ready: when it shows that the command has ended and the local port does not accept,
-    nothing will come, and :class:`CommandEnded` says so without waiting out ``timeout``.
+    ``since``: the ``time.monotonic()`` the clock counts from (default now); at least one
+    check is made. ``on_progress`` is called after every check that was not ready; an
+    exception it raises ends the wait. ``local_port``: watched as the module says. ``guard``
+    (``--protect``): poll the guard's status page, and only this guard's answer counts.
+    ``ended`` (:meth:`~scnet_magic.local.CommandWatch.ended`) is asked after each failed
+    check: a command that ended, with nothing on the local port, raises :class:`CommandEnded`.
     """
     url = validate_wait_url(url)
     watch = _LocalWatch(local_port) if local_port is not None else None
@@ -175,21 +153,18 @@ NOT_THIS_GUARD = N_(
 
 @dataclass(frozen=True)
 class GuardCheck:
-    """How to recognise the guard a front end started: it signs every answer with its id."""
+    """How to recognise the guard a front end started: it signs every answer with its id
+    (``header``); its status page answers 200, without a password, once the service is up."""
 
     guard_id: str
-    header: str  # the header carrying the id (``X-Scnet-Guard``)
-    status_path: str  # its status page, answered without a password: 200 once the service is up
+    header: str
+    status_path: str
 
 
 def check_guard(transport: HttpTransport, url: str, timeout: float, guard: GuardCheck) -> Probe:
-    """One check of the guard's status page through the external URL.
-
-    Ready when this guard says the service is up. A gateway error or no answer is "not yet".
-    Any other answer means the URL leads elsewhere: to another guard (its id differs), or to
-    something that is no guard at all. The platform exposes the guard's port in the instance,
-    so the guard this front end started is not there: raises :class:`GuardUnreachable`.
-    """
+    """One check of the guard's status page through the external URL: ready when this guard
+    says the service is up; a gateway error or no answer is "not yet"; any other answer (from
+    another guard, or no guard) means the URL leads elsewhere (:class:`GuardUnreachable`)."""
     status, reason, signed = transport.probe_header(
         urljoin(url, guard.status_path), timeout, guard.header
     )
