@@ -1,10 +1,8 @@
 """The language messages are written in: English (the msgids in the code) or Simplified Chinese.
 
-Messages are translated with :mod:`gettext` from the catalog in ``scnet_magic/locale``;
-placeholders are named (``{port}``) and filled in after translation. A front end hands the
-language down, for a block (:func:`using`, a context variable) or for the process
-(:func:`set_language`); with neither, ``SCNET_LANG`` and then the locale decide. A
-:class:`Message` (an id and its values) is written in the language in force when shown.
+:mod:`gettext` translates from the catalog in ``scnet_magic/locale``; named placeholders
+(``{port}``) are filled in after translation. The language is set for a block (:func:`using`)
+or the process (:func:`set_language`), else by ``SCNET_LANG``, then the locale.
 """
 
 from __future__ import annotations
@@ -39,8 +37,7 @@ def N_(message: str) -> str:
 
 
 def known(value: object) -> str | None:
-    """``"en"`` or ``"zh"`` for a language setting such as "zh", "zh_CN", "zh-CN", "EN_us";
-    None for anything else (the caller says what is wrong, in its own terms)."""
+    """``"en"`` or ``"zh"`` for a setting such as "zh", "zh_CN", "zh-CN", "EN_us"; else None."""
     text = value.strip() if isinstance(value, str) else ""
     base = text.replace("-", "_").split(".")[0].split("_")[0].lower()
     return base if base in LANGUAGES else None
@@ -73,8 +70,8 @@ def current() -> str:
 
 @contextmanager
 def using(language: str | None = None) -> Iterator[str]:
-    """Write messages in ``language`` until the block ends (without one, in the language in
-    force now, which threads started in the block keep)."""
+    """Write messages in ``language`` until the block ends (without one: the language in force
+    now, which threads started in the block keep)."""
     chosen = known(language) or current()
     token = _current.set(chosen)
     try:

@@ -1,9 +1,5 @@
-"""Looking at something until it is as wanted, or a deadline passes: the one polling loop.
-
-Waiting for a service's URL to answer and for an instance to reach a status are the same
-loop: look, stop when the look found it, fail once the deadline has passed, report progress,
-sleep until the next look (at a growing interval, quick to notice an early change and light on
-a long wait, never past the deadline).
+"""Looking at something until it is as wanted, or a deadline passes: the one polling loop
+(a service's URL, an instance's status), at a growing interval, never sleeping past the deadline.
 """
 
 from __future__ import annotations
