@@ -23,6 +23,7 @@ from .server_text import strip_controls
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
+    from typing_extensions import NotRequired  # typing's own from Python 3.11
 
     from .config import Settings
     from .errors import ScnetError
@@ -50,17 +51,15 @@ class StartFields(TypedDict):
     raw: dict[str, Any]
 
 
-class _NotebookFields(TypedDict):
+class NotebookFields(TypedDict):
     id: str
     name: str
     status: str
     custom_port: int | None
     command: str | None
     raw: dict[str, Any]
-
-
-class NotebookFields(_NotebookFields, total=False):
-    user_port: int  # a guard of this machine listens on custom_port, in front of this port
+    # Only where a guard of this machine listens on custom_port, in front of this port.
+    user_port: NotRequired[int]
 
 
 class NotebookListFields(TypedDict):
@@ -68,16 +67,13 @@ class NotebookListFields(TypedDict):
     notebooks: list[NotebookFields]
 
 
-class _ServiceUrlFields(TypedDict):
+class ServiceUrlFields(TypedDict):
     notebook_id: str
     url: str | None
     status: str | None
     active: bool
     raw: Any
-
-
-class ServiceUrlFields(_ServiceUrlFields, total=False):
-    instance: NotebookFields  # when the instance's record is known
+    instance: NotRequired[NotebookFields]  # when the instance's record is known
 
 
 class StopFields(TypedDict):
@@ -565,7 +561,6 @@ def _rows(notebooks: Fields[NotebookListFields]) -> list[NotebookFields]:
 
 
 def _cells(notebook: NotebookFields) -> list[str]:
-    """A notebook's row: id, name, status, port, the command cut to one line."""
     command = one_line(notebook["command"] or "", _COMMAND_COLUMN - 1)
     status = status_name(notebook["status"])
     return [notebook["id"], notebook["name"], status, _port(notebook), command]
@@ -634,11 +629,8 @@ def login_status_text(
     saved: dict[str, Any],
     again: str,
 ) -> str:
-    """Account, region, addresses and token state, as lines; never the token.
-
-    ``saved`` is the config file's table: its account and region describe the token only if
-    that token is the one in use.
-    """
+    """Account, region, addresses and token state, as lines; never the token. ``saved`` is the
+    config file's table: its account and region describe the token only if it is the one in use."""
     if settings.token is None:
         return _("Not signed in: run {command}.").format(command=again)
     if saved.get("token") != settings.token:
