@@ -462,11 +462,8 @@ def service_url_html(service: Fields[ServiceUrlFields]) -> str:
     kind = "ok" if fields["active"] else "pending" if url else "info"
     state = esc(status_name(fields["status"]) or _("unknown"))
     title = label(_SERVICE_OF).format(notebook_id=esc(fields["notebook_id"]))
-    inner = f"<div>{title}<b>{state}</b></div>"
-    if url:
-        inner += f"<div>{label(_EXTERNAL_URL)}{link_html(url)}</div>"
-    else:
-        inner += f"<div>{esc(_(_NO_ADDRESS))}</div>"
+    address = f"{label(_EXTERNAL_URL)}{link_html(url)}" if url else esc(_(_NO_ADDRESS))
+    inner = f"<div>{title}<b>{state}</b></div><div>{address}</div>"
     if "instance" in fields:
         inner += f"<div>{esc(instance_line(fields['instance']))}</div>"
     return box(kind, inner)
