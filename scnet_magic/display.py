@@ -1,14 +1,9 @@
-"""Every HTML, text and JSON rendering, shared by the results, the magics, the form and the
-command line; showing results in IPython.
+"""Every HTML, text and JSON rendering, and the showing of results in IPython.
 
 Escaping happens here and only here: everything that came from the server goes through
-:func:`html.escape`; links open in a new tab without giving the new page a handle on the
-notebook (``rel="noopener noreferrer"``). Renderings are written in the language in force
-(:mod:`scnet_magic.i18n`).
-
-Results are rendered from their machine-readable form, ``to_dict()`` (the shapes are the
-``…Fields`` types below), so this module names no result type: the results import it to
-render themselves, never the other way round.
+:func:`html.escape`; links open in a new tab without a handle on the notebook
+(``rel="noopener noreferrer"``). Results are rendered from their ``to_dict()`` (the ``…Fields``
+types below), so this module names no result type: the results import it, never the reverse.
 """
 
 from __future__ import annotations
@@ -28,14 +23,13 @@ from .server_text import strip_controls
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
+    from typing_extensions import NotRequired  # typing's own from Python 3.11
 
     from .config import Settings
     from .errors import ScnetError
 
 
 # -- the shapes rendered: what the results' to_dict() return -------------------------------
-
-
 class StartFields(TypedDict):
     status: str  # "ok", "ready", "pending" or "error"
     ok: bool
@@ -57,17 +51,15 @@ class StartFields(TypedDict):
     raw: dict[str, Any]
 
 
-class _NotebookFields(TypedDict):
+class NotebookFields(TypedDict):
     id: str
     name: str
     status: str
     custom_port: int | None
     command: str | None
     raw: dict[str, Any]
-
-
-class NotebookFields(_NotebookFields, total=False):
-    user_port: int  # a guard of this machine listens on custom_port, in front of this port
+    # Only where a guard of this machine listens on custom_port, in front of this port.
+    user_port: NotRequired[int]
 
 
 class NotebookListFields(TypedDict):
@@ -75,16 +67,13 @@ class NotebookListFields(TypedDict):
     notebooks: list[NotebookFields]
 
 
-class _ServiceUrlFields(TypedDict):
+class ServiceUrlFields(TypedDict):
     notebook_id: str
     url: str | None
     status: str | None
     active: bool
     raw: Any
-
-
-class ServiceUrlFields(_ServiceUrlFields, total=False):
-    instance: NotebookFields  # when the instance's record is known
+    instance: NotRequired[NotebookFields]  # when the instance's record is known
 
 
 class StopFields(TypedDict):
@@ -132,22 +121,17 @@ class Fields(Protocol[_F_co]):
 
 
 # -- shared: colours, escaping, links, boxes, JSON -----------------------------------------
-
-
-def _theme(name: str, fallback: str) -> str:
-    """The theme's colour ``name`` (``fallback`` where the page has no theme: not Jupyter),
-    a quarter of the way to the theme's text colour: legible (4.5:1) on the light and dark
-    themes' backgrounds alike, tables' striped rows included."""
-    return f"color-mix(in srgb, var({name}, {fallback}) 75%, var(--jp-content-font-color0, #000))"
-
-
+# A theme's colour (the fallback where the page has no theme: not Jupyter), a quarter of the
+# way to the theme's text colour: legible (4.5:1) on the light and dark themes' backgrounds
+# alike, tables' striped rows included.
+_MIX = "color-mix(in srgb, var({}, {}) 75%, var(--jp-content-font-color0, #000))"
 COLORS = {
-    "ok": _theme("--jp-success-color1", "#2e7d32"),
-    "ready": _theme("--jp-success-color1", "#2e7d32"),
-    "pending": _theme("--jp-warn-color0", "#b26a00"),
-    "error": _theme("--jp-error-color1", "#c62828"),
-    "info": _theme("--jp-content-font-color2", "#546e7a"),
-    "starting": _theme("--jp-content-font-color2", "#546e7a"),
+    "ok": _MIX.format("--jp-success-color1", "#2e7d32"),
+    "ready": _MIX.format("--jp-success-color1", "#2e7d32"),
+    "pending": _MIX.format("--jp-warn-color0", "#b26a00"),
+    "error": _MIX.format("--jp-error-color1", "#c62828"),
+    "info": _MIX.format("--jp-content-font-color2", "#546e7a"),
+    "starting": _MIX.format("--jp-content-font-color2", "#546e7a"),
 }
 LINK_COLOR = "var(--jp-content-link-color, #1565c0)"
 LINK_STYLE = f"color:{LINK_COLOR};text-decoration:underline;font-family:monospace"
@@ -158,6 +142,7 @@ LOCK_ICON = (
     'style="vertical-align:-0.1em;fill:currentColor">'
     '<path d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7zm2 0h4V5a2 2 0 0 0-4 0z"/></svg>'
 )
+_OUTPUT_LIMIT = 20_000  # characters of command output shown inline; the rest stays in .output
 
 _P = ParamSpec("_P")
 
@@ -209,7 +194,28 @@ def lines_box(kind: str, lines: list[str]) -> str:
     return box(kind, "".join(f"<div>{esc(line)}</div>" for line in lines))
 
 
-_OUTPUT_LIMIT = 20_000  # characters of command output shown inline; the rest stays in .output
+def info_html(text: str) -> str:
+    return lines_box("info", [text])
+
+
+def warning_html(text: str) -> str:
+    """A warning before something that cannot be undone, as a card like the results."""
+    return lines_box("pending", [text])
+
+
+def note_html(text: str, error: bool = False) -> str:
+    """A small one-line note beside a form's field; an error (a list that failed) in red."""
+    style = f' class="scnet-error" style="color:{COLORS["error"]}"' if error else ""
+    return f"<small{style}>{esc(text)}</small>"
+
+
+def error_html(error: ScnetError) -> str:
+    """One short line plus the hint, for the form's result area."""
+    message = as_sentence(error.message)
+    inner = f'<div style="font-weight:600;color:{COLORS["error"]}">{esc(message)}</div>'
+    if error.hint:
+        inner += f"<div>{esc(as_sentence(error.hint))}</div>"
+    return box("error", inner)
 
 
 def clip(text: str) -> str:
@@ -224,15 +230,6 @@ def to_json(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True)
 
 
-def error_html(error: ScnetError) -> str:
-    """One short line plus the hint, for the form's result area."""
-    message = as_sentence(error.message)
-    inner = f'<div style="font-weight:600;color:{COLORS["error"]}">{esc(message)}</div>'
-    if error.hint:
-        inner += f"<div>{esc(as_sentence(error.hint))}</div>"
-    return box("error", inner)
-
-
 def show_lines(text: str, kind: str = "info") -> None:
     """What a magic says in a few lines, as a card like the results: HTML in a notebook, the
     lines as they are in a terminal."""
@@ -241,29 +238,7 @@ def show_lines(text: str, kind: str = "info") -> None:
     display({"text/plain": text, "text/html": lines_box(kind, text.splitlines())}, raw=True)
 
 
-def info_html(text: str) -> str:
-    return lines_box("info", [text])
-
-
-def warning_html(text: str) -> str:
-    """A warning before something that cannot be undone, as a card like the results."""
-    return lines_box("pending", [text])
-
-
-def note_html(text: str, error: bool = False) -> str:
-    """A small one-line note beside a form's field; an error (a list that failed) in red."""
-    if not error:
-        return f"<small>{esc(text)}</small>"
-    return f'<small class="scnet-error" style="color:{COLORS["error"]}">{esc(text)}</small>'
-
-
-def text_width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: CJK characters (names, Chinese titles) take two."""
-    return arguments.columns(text)
-
-
 # -- statuses ------------------------------------------------------------------------------
-
 _STATUS_NAMES = {
     "Running": N_("Running"),
     "Creating": N_("Creating"),
@@ -297,7 +272,6 @@ def status_name(status: object) -> str:
 
 
 # -- a start -------------------------------------------------------------------------------
-
 _HEADLINES = {
     "ok": N_("Service is up"),
     "ready": N_("Service is ready"),
@@ -402,7 +376,6 @@ def protected_line(result: Fields[StartFields], *, icon: bool = True) -> str:
 
 
 def starting_text(notebook_id: str, port: int) -> str:
-    """What shows while the start request is in flight."""
     return _("Starting the service on port {port} of notebook {notebook_id}…").format(
         port=port, notebook_id=notebook_id
     )
@@ -444,8 +417,6 @@ def start_bundle(result: Fields[StartFields], note: str = "") -> dict[str, Any]:
 
 
 # -- the custom service's address and the instance around it -------------------------------
-
-
 def _port(notebook: NotebookFields) -> str:
     """The custom port as the user knows it: theirs, not that of a guard in front of it."""
     port = notebook["custom_port"]
@@ -491,11 +462,8 @@ def service_url_html(service: Fields[ServiceUrlFields]) -> str:
     kind = "ok" if fields["active"] else "pending" if url else "info"
     state = esc(status_name(fields["status"]) or _("unknown"))
     title = label(_SERVICE_OF).format(notebook_id=esc(fields["notebook_id"]))
-    inner = f"<div>{title}<b>{state}</b></div>"
-    if url:
-        inner += f"<div>{label(_EXTERNAL_URL)}{link_html(url)}</div>"
-    else:
-        inner += f"<div>{esc(_(_NO_ADDRESS))}</div>"
+    address = f"{label(_EXTERNAL_URL)}{link_html(url)}" if url else esc(_(_NO_ADDRESS))
+    inner = f"<div>{title}<b>{state}</b></div><div>{address}</div>"
     if "instance" in fields:
         inner += f"<div>{esc(instance_line(fields['instance']))}</div>"
     return box(kind, inner)
@@ -580,7 +548,6 @@ def stop_warning(name: str, notebook_id: str, *, kernel: bool = True) -> str:
 
 
 # -- the notebooks table -------------------------------------------------------------------
-
 _NOTEBOOK_COLUMNS = (N_("Id"), N_("Name"), N_("Status"), N_("Port"), N_("Command"))
 _COMMAND_COLUMN = 40  # characters of a command shown in the table; the record keeps all of it
 
@@ -591,7 +558,6 @@ def _rows(notebooks: Fields[NotebookListFields]) -> list[NotebookFields]:
 
 
 def _cells(notebook: NotebookFields) -> list[str]:
-    """A notebook's row: id, name, status, port, the command cut to one line."""
     command = one_line(notebook["command"] or "", _COMMAND_COLUMN - 1)
     status = status_name(notebook["status"])
     return [notebook["id"], notebook["name"], status, _port(notebook), command]
@@ -603,43 +569,39 @@ def _notebook_count(count: int) -> str:
 
 @terminal_safe
 def notebooks_text(notebooks: Fields[NotebookListFields]) -> str:
-    rows = [_cells(notebook) for notebook in _rows(notebooks)]
-    header = [_(title) for title in _NOTEBOOK_COLUMNS]
-    widths = [max(text_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(
-            cell + " " * (width - text_width(cell))
-            for cell, width in zip(cells, widths, strict=True)
+    cells = [_cells(notebook) for notebook in _rows(notebooks)]
+    rows = [[_(title) for title in _NOTEBOOK_COLUMNS], *cells]
+    widths = [max(map(arguments.columns, column)) for column in zip(*rows, strict=True)]
+    lines = [
+        "  ".join(
+            cell + " " * (width - arguments.columns(cell))
+            for cell, width in zip(row, widths, strict=True)
         ).rstrip()
-
-    count = "(" + _notebook_count(len(rows)) + ")"
-    return "\n".join([fmt(header)] + [fmt(row) for row in rows] + [count])
+        for row in rows
+    ]
+    return "\n".join([*lines, f"({_notebook_count(len(cells))})"])
 
 
 def notebooks_html(notebooks: Fields[NotebookListFields]) -> str:
     # Text columns read from the left (notebook front ends right-align table cells).
     cell = 'style="text-align:left"'
     head = "".join(f"<th {cell}>{esc(_(title))}</th>" for title in _NOTEBOOK_COLUMNS)
-
-    def row(notebook: NotebookFields) -> str:
+    rows = _rows(notebooks)
+    body = ""
+    for notebook in rows:
         notebook_id, name, status, port, command = map(esc, _cells(notebook))
         color = COLORS[_STATUS_KINDS.get(notebook["status"], "info")]
         if command:  # (an empty <code> shows as a grey stub: an empty cell stays empty)
             command = f'<code title="{esc(notebook["command"])}">{command}</code>'
-        return (
-            "<tr>"
+        cells = [
             # Ids are shown as text (user-select: all) so a click selects the whole 19 digits.
-            f'<td {cell}><code style="user-select:all">{notebook_id}</code></td>'
-            f"<td {cell}>{name}</td>"
-            f'<td {cell}><span style="color:{color};font-weight:600">{status}</span></td>'
-            f"<td {cell}>{port}</td>"
-            f"<td {cell}>{command}</td>"
-            "</tr>"
-        )
-
-    rows = _rows(notebooks)
-    body = "".join(row(notebook) for notebook in rows)
+            f'<code style="user-select:all">{notebook_id}</code>',
+            name,
+            f'<span style="color:{color};font-weight:600">{status}</span>',
+            port,
+            command,
+        ]
+        body += "<tr>" + "".join(f"<td {cell}>{text}</td>" for text in cells) + "</tr>"
     return (
         f'<table class="scnet-notebooks"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table><div>{esc(_notebook_count(len(rows)))}</div>"
@@ -647,17 +609,12 @@ def notebooks_html(notebooks: Fields[NotebookListFields]) -> str:
 
 
 # -- signing in ----------------------------------------------------------------------------
-
-
 @terminal_safe
 def login_text(login: Fields[LoginFields]) -> str:
     """Who is signed in, where, and the address the session now uses."""
     fields = login.to_dict()
     return _("Signed in as {user}, region {region} ({region_id}).\nAddress: {url}").format(
-        user=fields["user"],
-        region=fields["region"],
-        region_id=fields["region_id"],
-        url=fields["base_url"],
+        url=fields["base_url"], **fields
     )
 
 
@@ -669,26 +626,22 @@ def login_status_text(
     saved: dict[str, Any],
     again: str,
 ) -> str:
-    """Account, region, addresses and token state, as lines; never the token.
-
-    ``saved`` is the config file's table: its account and region describe the token only if
-    that token is the one in use.
-    """
+    """Account, region, addresses and token state, as lines; never the token. ``saved`` is the
+    config file's table: its account and region describe the token only if it is the one in use."""
     if settings.token is None:
         return _("Not signed in: run {command}.").format(command=again)
     if saved.get("token") != settings.token:
         saved = {}
-    lines = []
     login = current.to_dict() if current else None
     user = login["user"] if login else saved.get("user")
     region = f"{login['region']} ({login['region_id']})" if login else saved.get("region")
     if user and region:
-        lines += [
+        lines = [
             _("Account: {user}").format(user=user),
             _("Region: {region}").format(region=region),
         ]
     else:
-        lines.append(_("Token from: {source}").format(source=settings.token_source))
+        lines = [_("Token from: {source}").format(source=settings.token_source)]
     # The three hosts a session talks to (scnet-api.md, section 5): the region's AI address
     # first, as the one the notebook calls use.
     lines += [
@@ -709,8 +662,6 @@ def login_status_text(
 
 
 # -- showing results in IPython ------------------------------------------------------------
-
-
 class Shown(Protocol):
     """A result the magics display and return (StartResult, ServiceUrl, NotebookList)."""
 
@@ -726,24 +677,21 @@ def prints_only(shell: Any) -> bool:
     return shell is not None and type(shell.display_pub) is DisplayPublisher
 
 
+def waits_for_cell_end(shell: Any) -> bool:
+    """True where what a magic says is best said at the end of the cell: in a terminal (see
+    :func:`show`), while a cell runs."""
+    # IPython hands the displayhook the cell's ExecutionResult while a cell runs, and only
+    # then: a magic called from code outside any cell has no end of cell to wait for.
+    in_a_cell = getattr(getattr(shell, "displayhook", None), "exec_result", None) is not None
+    return prints_only(shell) and in_a_cell
+
+
 # Results a magic returned in a terminal, not shown yet, with what to show: see show().
 _deferred: dict[int, tuple[Shown, dict[str, Any]]] = {}
 # The cell that showed each result, by the result's id: kept here, since results are
-# immutable. The weak reference tells the result from a later one given the same id.
+# immutable. The weak reference tells the result from a later one given the same id, and
+# forgets the result when it goes (its id may then be given to another object).
 _shown_in: dict[int, tuple[weakref.ref[Shown], int | None]] = {}
-
-
-def _remember_shown(result: Shown, cell: int | None) -> None:
-    key = id(result)
-    # Forgotten when the result goes: its id may then be given to another object.
-    _shown_in[key] = (weakref.ref(result, lambda _gone: _shown_in.pop(key, None)), cell)
-
-
-def _cell_that_showed(result: Shown) -> int | None:
-    found = _shown_in.pop(id(result), None)
-    if found is None or found[0]() is not result:
-        return None
-    return found[1]
 
 
 def show(
@@ -768,24 +716,16 @@ def show(
     bundle = bundle or result._repr_mimebundle_()
     if handle is None and not now and waits_for_cell_end(shell):
         _deferred[id(result)] = (result, bundle)
-        callbacks = shell.events.callbacks["post_run_cell"]
-        if _show_deferred not in callbacks:
+        if _show_deferred not in shell.events.callbacks["post_run_cell"]:
             shell.events.register("post_run_cell", _show_deferred)
         return
-    _remember_shown(result, shell.execution_count if shell is not None else None)
+    key = id(result)
+    cell = shell.execution_count if shell is not None else None
+    _shown_in[key] = (weakref.ref(result, lambda _gone: _shown_in.pop(key, None)), cell)
     if handle is None:
         display(bundle, raw=True)
     else:
         handle.update(bundle, raw=True)
-
-
-def waits_for_cell_end(shell: Any) -> bool:
-    """True where what a magic says is best said at the end of the cell: in a terminal (see
-    :func:`show`), while a cell runs."""
-    # IPython hands the displayhook the cell's ExecutionResult while a cell runs, and only
-    # then: a magic called from code outside any cell has no end of cell to wait for.
-    in_a_cell = getattr(getattr(shell, "displayhook", None), "exec_result", None) is not None
-    return prints_only(shell) and in_a_cell
 
 
 def _show_deferred(*_args: Any) -> None:
@@ -811,8 +751,8 @@ def show_once(result: Shown) -> None:
         display(deferred[1], raw=True)
         return
     shell = get_ipython()
-    shown_in = _cell_that_showed(result)
-    if shell is not None and shown_in is not None and shown_in == shell.execution_count:
+    ref, cell = _shown_in.pop(id(result), (None, None))
+    if ref is not None and ref() is result and shell is not None and cell == shell.execution_count:
         return
     display(result._repr_mimebundle_(), raw=True)
 
@@ -836,8 +776,9 @@ def open_waiting(result: Fields[StartFields], timeout: float) -> DisplayHandle:
     """Show the start result with an empty progress line; update it with the returned handle."""
     from IPython.display import display
 
-    bundle = waiting_bundle(result, timeout, None)
-    handle: DisplayHandle = display(bundle, raw=True, display_id=True)
+    handle: DisplayHandle = display(
+        waiting_bundle(result, timeout, None), raw=True, display_id=True
+    )
     return handle
 
 
@@ -851,7 +792,7 @@ class StartProgress(Protocol):
 
 
 class ProgressLine:
-    """One status line on ``stream``, rewritten in place on a terminal (``\r``); elsewhere one
+    """One status line on ``stream``, rewritten in place on a terminal (``\\r``); elsewhere one
     line when something begins (or the instance's status changes) and nothing for each check,
     so a log gets no flood."""
 
