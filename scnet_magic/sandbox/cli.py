@@ -7,15 +7,10 @@ import logging
 import signal
 import sys
 import time
-from types import FrameType
 
 from ..arguments import SANDBOX_WORKDIR_HELP, listen_port_argument
 from ..i18n import _
 from .core import Sandbox
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "--execute", action="store_true", help=_("really run start commands with /bin/sh")
     )
     parser.add_argument(
-        "--port",
-        type=listen_port_argument,
-        default=0,
-        help=_("port to listen on (default: any)"),
+        "--port", type=listen_port_argument, default=0, help=_("port to listen on (default: any)")
     )
     parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
     parser.add_argument("--workdir", help=_(SANDBOX_WORKDIR_HELP))
@@ -38,16 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     sandbox = Sandbox(execute=args.execute, host=args.host, port=args.port, workdir=args.workdir)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM stops the sandbox as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         sandbox.start()
-        print(f"export SCNET_BASE_URL={sandbox.base_url}")
-        print(f"export SCNET_TOKEN={sandbox.token}")
-        print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
-        # The login and platform hosts, on ports of their own: the token's checks, booting an
+        # The login and platform hosts are the sandbox's too: the token's checks, booting an
         # instance and signing in go there, never to the real platform's addresses.
-        print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
-        print(f"export SCNET_AC_URL={sandbox.ac_url}")
+        for name, value in [
+            ("BASE_URL", sandbox.base_url),
+            ("TOKEN", sandbox.token),
+            ("NOTEBOOK_ID", sandbox.notebook_id),
+            ("LOGIN_URL", sandbox.login_url),
+            ("AC_URL", sandbox.ac_url),
+        ]:
+            print(f"export SCNET_{name}={value}")
         print(
             "# "
             + _(
@@ -68,10 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as error:
+        address = f"{args.host}:{args.port}"
         print(
-            _("cannot listen on {address}: {reason}").format(
-                address=f"{args.host}:{args.port}", reason=error
-            ),
+            _("cannot listen on {address}: {reason}").format(address=address, reason=error),
             file=sys.stderr,
         )
         return 1
