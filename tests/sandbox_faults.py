@@ -142,7 +142,6 @@ class FaultySandbox(Sandbox):
             self.requests.clear()
             self._issued.clear()
             self._replaced.clear()
-            self._services.clear()
             gateways = list(self._gateways.values())
             self._gateways.clear()
         for gateway in gateways:

@@ -27,6 +27,7 @@ import time
 import urllib.parse
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -50,6 +51,7 @@ class _State:
     since: float = 0.0
     custom_port: int | None = None
     command: str | None = None
+    service: int | None = None  # the port of the service started since the instance booted
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
@@ -91,7 +93,6 @@ class Sandbox:
         # (the notebook's folder) is not filled with them.
         self._logdir: Path | None = None
         self._gateways: dict[tuple[str, int], GatewayServer] = {}
-        self._services: dict[str, int] = {}  # notebook id -> the port of its running service
         self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
         self._reaper: subprocess.Popen[str] | None = None  # started with the first command
         self._runs = 0
@@ -102,7 +103,7 @@ class Sandbox:
         self.boot_seconds = 2.0
         self.stop_seconds = 1.0
         self.failing: set[str] = set()
-        self._states: dict[str, _State] = {}
+        self._states = {r["id"]: _State(r["notebookStatus"]) for r in data.NOTEBOOKS}
 
     @property
     def base_url(self) -> str:
@@ -141,14 +142,12 @@ class Sandbox:
             )
         # ``port`` is the AI address's, the one users point SCNET_BASE_URL at; the login and
         # platform hosts take any free port.
-        servers = {}
-        try:
-            for role in data.ROLES.values():
-                servers[role] = _ApiServer(self, role, self.port if role == "ai" else 0)
-        except OSError:
-            for opened in servers.values():
-                opened.server_close()
-            raise
+        with contextlib.ExitStack() as opened:  # closed if one cannot listen
+            servers = {
+                role: opened.enter_context(_ApiServer(self, role, self.port if role == "ai" else 0))
+                for role in data.ROLES.values()
+            }
+            opened.pop_all()
         if self.execute:
             # One rule wherever it is started from: commands run in the folder the user
             # started the sandbox from, as the README's relative paths expect.
@@ -182,11 +181,8 @@ class Sandbox:
         with contextlib.suppress(guard.GuardError, OSError):
             guard.stop_guards_ending_with(os.getpid())
         # Together: each waits up to a poll interval for its loop to notice.
-        closing = [threading.Thread(target=server.close) for server in servers]
-        for thread in closing:
-            thread.start()
-        for thread in closing:
-            thread.join()
+        with ThreadPoolExecutor() as pool:
+            pool.map(Server.close, servers)
         terminate(procs)
         if reaper is not None:  # the services are ended: the reaper has nothing left to do
             reaper.kill()
@@ -392,9 +388,7 @@ class Sandbox:
     def _state(self, record: dict[str, str]) -> _State:
         """The instance's state (the lock held), moved on to its target if the move has had
         its time."""
-        state = self._states.get(record["id"])
-        if state is None:
-            state = self._states[record["id"]] = _State(record["notebookStatus"])
+        state = self._states[record["id"]]
         if state.target is not None:
             takes = self.boot_seconds if state.status == "Creating" else self.stop_seconds
             if time.monotonic() >= state.since + takes:
@@ -459,7 +453,7 @@ class Sandbox:
             procs, state.procs = state.procs, []
             ours = [key for key in self._gateways if key[0] == record["id"]]
             gateways = [self._gateways.pop(key) for key in ours]
-            self._services.pop(record["id"], None)
+            state.service = None
         # Everything in the instance ends: its services, and so their external addresses.
         for gateway in gateways:
             gateway.close()
@@ -483,7 +477,7 @@ class Sandbox:
                 raise ApiError("716866", f"Notebook实例未处于运行状态({state.status})")
             # The instance's one custom service: another port replaces the old one.
             old, state.custom_port, state.command = state.custom_port, port, command
-            self._services[notebook_id] = port
+            state.service = port
             replaced = None
             if old is not None and old != port:
                 replaced = self._gateways.pop((notebook_id, old), None)
@@ -544,7 +538,7 @@ class Sandbox:
     def _service_url(self, notebook_id: str | None) -> dict[str, Any]:
         notebook_id = data.notebook(notebook_id, "notebookId")["id"]
         with self._lock:
-            port = self._services.get(notebook_id)
+            port = self._states[notebook_id].service
         if port is None:
             return {"status": "inactive", "url": None}
         active = self.execute and listening(port)

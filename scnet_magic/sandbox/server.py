@@ -59,9 +59,8 @@ class Server(ThreadingHTTPServer):
     ) -> None:
         self.label = label
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._open: set[socket.socket] = set()
+        self._open: set[socket.socket] = set()  # the connections being served
         self._open_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__((host, port), handler)
 
     def server_bind(self) -> None:
@@ -74,32 +73,21 @@ class Server(ThreadingHTTPServer):
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
     ) -> None:
         sock = cast(socket.socket, request)  # a TCP server's requests are sockets
-        if not self._slots.acquire(blocking=False):
-            # Over the limit: 503 and close, without blocking accept().
+        with self._open_lock:
+            full = len(self._open) >= MAX_CONNECTIONS
+            if not full:
+                self._open.add(sock)
+        if full:  # 503 and close, without blocking accept()
             with contextlib.suppress(OSError):
                 sock.setblocking(False)
                 sock.send(_BUSY)
             sock.close()
-            return
-        with self._open_lock:
-            self._open.add(sock)
-        try:
+        else:  # its thread, or socketserver if none starts, ends with shutdown_request
             super().process_request(request, client_address)
-        except BaseException:  # no thread started: give the slot back
-            self.shutdown_request(sock)
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
 
     def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        if isinstance(request, socket.socket):
-            with self._open_lock:
-                self._open.discard(request)
+        with self._open_lock:
+            self._open.discard(cast(socket.socket, request))
         super().shutdown_request(request)
 
     def handle_error(
