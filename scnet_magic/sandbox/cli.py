@@ -34,23 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         sandbox.start()
-        # The login and platform hosts are the sandbox's too: the token's checks, booting an
+        print(f"export SCNET_BASE_URL={sandbox.base_url}")
+        print(f"export SCNET_TOKEN={sandbox.token}")
+        print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
+        # The login and platform hosts, on ports of their own: the token's checks, booting an
         # instance and signing in go there, never to the real platform's addresses.
-        for name, value in [
-            ("BASE_URL", sandbox.base_url),
-            ("TOKEN", sandbox.token),
-            ("NOTEBOOK_ID", sandbox.notebook_id),
-            ("LOGIN_URL", sandbox.login_url),
-            ("AC_URL", sandbox.ac_url),
-        ]:
-            print(f"export SCNET_{name}={value}")
-        print(
-            "# "
-            + _(
-                "or try signing in with %scnet_login / scnet login (a sandbox's sign-in is not "
-                "saved to your config file):"
-            )
+        print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
+        print(f"export SCNET_AC_URL={sandbox.ac_url}")
+        hint = _(
+            "or try signing in with %scnet_login / scnet login (a sandbox's sign-in is not "
+            "saved to your config file):"
         )
+        print("# " + hint)
         print(f"export SCNET_USER={sandbox.user}")
         print(f"export SCNET_ACCESS_KEY={sandbox.access_key}")
         print(f"export SCNET_SECRET_KEY={sandbox.secret_key}")
@@ -64,11 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as error:
-        address = f"{args.host}:{args.port}"
-        print(
-            _("cannot listen on {address}: {reason}").format(address=address, reason=error),
-            file=sys.stderr,
-        )
+        message = _("cannot listen on {address}: {reason}")
+        print(message.format(address=f"{args.host}:{args.port}", reason=error), file=sys.stderr)
         return 1
     finally:
         sandbox.stop()

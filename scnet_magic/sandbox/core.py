@@ -1,12 +1,10 @@
 """``Sandbox``: the local SCNet platform, its lifecycle, accounts, instances and endpoints.
 
-Each instance's status moves with time as the platform's does (a boot goes Terminated →
-Creating → Running, or Failed for a notebook listed in ``failing``, over ``boot_seconds``; a
-stop goes Running → Shutting → Terminated over ``stop_seconds``). A status is worked out when
-it is read, so no timer thread runs. Each instance keeps one custom service (``customsizePort``
-and ``command``, set by each start); a start on another port replaces it and closes the old
-port's gateway. Stopping the instance ends the processes started for it and closes its
-gateways, so the external URL stops answering.
+An instance's status moves with time as the platform's does, worked out when it is read (no
+timer thread): a boot goes Terminated → Creating → Running (Failed for a notebook in
+``failing``) over ``boot_seconds``, a stop Running → Shutting → Terminated over
+``stop_seconds``. Each instance keeps one custom service; a start on another port replaces it.
+Stopping the instance ends its processes and closes its gateways (its external URLs).
 """
 
 from __future__ import annotations
@@ -86,15 +84,14 @@ class Sandbox:
         self._issued: dict[str, str] = {}  # token -> region id, for tokens the sandbox handed out
         self._replaced: set[str] = set()  # tokens renewal replaced: expired
         self._lock = threading.Lock()
-        # One server per host role: login, platform (/ac/) and the region's AI address.
-        self._servers: dict[str, _ApiServer] = {}
+        self._servers: dict[str, _ApiServer] = {}  # by host role: login, platform, ai
         self._stopped = False
         # Service logs go to a folder of the sandbox's own, so that a workdir the user gave
         # (the notebook's folder) is not filled with them.
         self._logdir: Path | None = None
         self._gateways: dict[tuple[str, int], GatewayServer] = {}
         self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
-        self._reaper: subprocess.Popen[str] | None = None  # started with the first command
+        self._reaper: subprocess.Popen[str] | None = None  # see processes.py
         self._runs = 0
         self._init_instances()
 
@@ -250,9 +247,8 @@ class Sandbox:
         return port
 
     def _received(self, handler: _ApiHandler, body: object) -> None:
-        """Every API call, once its body is read (None when it was refused unread). The sandbox
-        keeps nothing per call: in the user's kernel, a record would grow with every request
-        anyone sends to it."""
+        """Every API call, once its body is read (None when it was refused unread). Nothing is
+        kept: in the user's kernel, a record would grow with every request anyone sends."""
 
     def _override(
         self, handler: _ApiHandler, path: str, token: str, query: dict[str, str], body: object
@@ -361,9 +357,8 @@ class Sandbox:
         return [_token_entry(region_id, dict(data.REGIONS).get(region_id, region_id), new)]
 
     def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
-        """Region discovery: the entry of the token's region (the platform token never gets
-        here), one object as working clients receive it. Its notebook APIs (aiUrls) lead back
-        to this sandbox."""
+        """Region discovery: the token's region, one object as working clients receive it,
+        whose notebook APIs (aiUrls) lead back to this sandbox."""
         region_id = self._region_of(token)
         if region_id == data.DEFAULT_REGION:
             # One address without an enable flag, usable as the page says; written with the
@@ -386,8 +381,7 @@ class Sandbox:
     # -- instances -----------------------------------------------------------------------
 
     def _state(self, record: dict[str, str]) -> _State:
-        """The instance's state (the lock held), moved on to its target if the move has had
-        its time."""
+        """The instance's state now (the lock held)."""
         state = self._states[record["id"]]
         if state.target is not None:
             takes = self.boot_seconds if state.status == "Creating" else self.stop_seconds
@@ -460,8 +454,6 @@ class Sandbox:
         terminate(procs)
         logger.info("notebook %s: stopped (saveEnv=%s)", record["id"], save_env)
 
-    # -- the custom service --------------------------------------------------------------
-
     def _start_service(self, body: object, run: bool) -> dict[str, Any]:
         body = data.json_object(body)
         if any(body.get(field) in (None, "") for field in ("id", "customizePort")):
@@ -527,8 +519,7 @@ class Sandbox:
             self._states[notebook_id].procs.append(proc)  # it ends when the instance stops
             reaper = self._reaper = self._reaper or start_reaper()
             assert reaper.stdin is not None
-            # Its group (start_new_session made pid the pgid), for the reaper to end should
-            # this process end without stopping the sandbox.
+            # Its group (start_new_session made pid the pgid), should this process end first.
             with contextlib.suppress(OSError):
                 reaper.stdin.write(f"{proc.pid}\n")
                 reaper.stdin.flush()
