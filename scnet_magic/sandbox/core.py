@@ -25,7 +25,6 @@ import time
 import urllib.parse
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -177,9 +176,13 @@ class Sandbox:
         # sandboxes at once in one process are not told apart).
         with contextlib.suppress(guard.GuardError, OSError):
             guard.stop_guards_ending_with(os.getpid())
-        # Together: each waits up to a poll interval for its loop to notice.
-        with ThreadPoolExecutor() as pool:
-            pool.map(Server.close, servers)
+        # Together: each waits up to a poll interval for its loop to notice. Threads, not an
+        # executor: stop() also runs at exit, when executors take no more work.
+        closing = [threading.Thread(target=server.close) for server in servers]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
         terminate(procs)
         if reaper is not None:  # the services are ended: the reaper has nothing left to do
             reaper.kill()

@@ -21,7 +21,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-from ..guard.hop_by_hop import HOP_BY_HOP, connection_tokens
+from ..guard.hop_by_hop import connection_tokens, end_to_end
 from .data import BAD_GATEWAY_PAGE, HTML, MAX_BODY, TEXT, logger
 
 # A connection that sends nothing for this long is closed, so that idle or stalled clients do
@@ -165,9 +165,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def _end_to_end(headers: Message) -> list[tuple[str, str]]:
-    """The headers without the hop-by-hop ones (those named in Connection included)."""
-    dropped = HOP_BY_HOP | connection_tokens(headers.get_all("Connection", []))
-    return [(name, value) for name, value in headers.items() if name.lower() not in dropped]
+    return end_to_end(headers.items(), headers.get_all("Connection", []))
 
 
 class GatewayServer(Server):
