@@ -85,8 +85,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._servers: dict[str, _ApiServer] = {}  # by host role: login, platform, ai
         self._stopped = False
-        # Service logs go to a folder of the sandbox's own, so that a workdir the user gave
-        # (the notebook's folder) is not filled with them.
+        # Service logs go to a folder of the sandbox's own, not into the workdir the user gave.
         self._logdir: Path | None = None
         self._gateways: dict[tuple[str, int], GatewayServer] = {}
         self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
@@ -136,8 +135,7 @@ class Sandbox:
                 f"the SCNet sandbox listens on {self.host!r}: it is reachable from other machines",
                 stacklevel=2,
             )
-        # ``port`` is the AI address's, the one users point SCNET_BASE_URL at; the login and
-        # platform hosts take any free port.
+        # ``port`` is the AI address's (SCNET_BASE_URL's); the other hosts take any free port.
         with contextlib.ExitStack() as opened:  # closed if one cannot listen
             servers = {
                 role: opened.enter_context(_ApiServer(self, role, self.port if role == "ai" else 0))
@@ -192,8 +190,7 @@ class Sandbox:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
     def __repr__(self) -> str:
-        # What a notebook shows for ``%scnet_sandbox``'s value: where it is, never the token
-        # or the keys.
+        # What a notebook shows for ``%scnet_sandbox``: where it is, never the token or keys.
         if self._stopped:
             state = "stopped"
         elif not self._servers:

@@ -13,7 +13,6 @@ from .. import endpoints
 from ..endpoints import Endpoint, Host
 from ..local import SANDBOX_SUBJECT
 
-# One logger for every part of the sandbox, so that its lines keep one name.
 logger = logging.getLogger("scnet_magic.sandbox")
 
 # Every endpoint the package calls, and the instance's own Jupyter address, by path. Each

@@ -1,9 +1,8 @@
-"""The HTTP plumbing of the sandbox: a bounded threaded server, its handler, and the gateway.
+"""The sandbox's HTTP plumbing: a bounded threaded server, its handler, and the gateway.
 
-The gateway is a reverse proxy per started service, playing the platform's external URL. It
-relays WebSocket upgrades too, as the platform's gateway does (Gradio, ComfyUI and Jupyter
-need them): if the service switches protocols, neither side speaks HTTP on the connection any
-more and the gateway copies bytes both ways, as they come, until either leaves. Any other
+The gateway is a reverse proxy per started service, playing the platform's external URL. Like
+the platform's, it relays WebSocket upgrades (Gradio, ComfyUI and Jupyter need them): once the
+service switches protocols, it copies bytes both ways until either side leaves. Any other
 answer (a guard's 401) is relayed as it is.
 """
 
@@ -30,8 +29,6 @@ IDLE_TIMEOUT = 30.0
 # Connections served at once by one server (one thread each); more are answered 503 at once.
 MAX_CONNECTIONS = 100
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-# Requests through a gateway may be slow on purpose (image generation takes minutes).
-_UPSTREAM_TIMEOUT = 600.0
 
 
 def content_length(headers: Message) -> int:
@@ -191,9 +188,8 @@ class _GatewayHandler(Handler):
         if websocket:
             # The two hop-by-hop headers that ask the next hop to switch protocols go on.
             headers["Connection"], headers["Upgrade"] = "Upgrade", self.headers["Upgrade"]
-        upstream = http.client.HTTPConnection(
-            "127.0.0.1", self.server.target_port, timeout=_UPSTREAM_TIMEOUT
-        )
+        # Slow on purpose, maybe: image generation takes minutes.
+        upstream = http.client.HTTPConnection("127.0.0.1", self.server.target_port, timeout=600)
         try:
             try:
                 upstream.request(self.command, self.path, body, headers)
