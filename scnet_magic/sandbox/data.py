@@ -61,7 +61,10 @@ def nginx_page(status: str) -> bytes:
 BAD_GATEWAY_PAGE = nginx_page("502 Bad Gateway")
 
 _MIX = ("Running", "Terminated", "Creating", "Failed", "Shutting", "Terminated")
-_DEMOS = [(str(1897000000000000000 + 7919 * i), f"demo-{i:02d}", _MIX[i % 6]) for i in range(4, 26)]
+_DEMOS = [
+    (str(1897000000000000000 + 7919 * i), f"demo-{i:02d}", _MIX[i % len(_MIX)])
+    for i in range(4, 26)
+]
 NOTEBOOKS = tuple(
     {
         "id": nid,
