@@ -24,27 +24,27 @@ from scnet_magic.endpoints import START
 from scnet_magic.sandbox import Sandbox
 from scnet_magic.sandbox.core import _ApiHandler
 from scnet_magic.sandbox.data import (
-    _BAD_GATEWAY_PAGE,
-    _DEFAULT_REGION,
-    _HTML,
-    _JSON,
-    _TEXT,
-    _json_bytes,
-    _make_token,
-    _nginx_page,
+    BAD_GATEWAY_PAGE,
+    DEFAULT_REGION,
+    HTML,
+    JSON,
+    TEXT,
+    json_bytes,
+    make_token,
+    nginx_page,
 )
 
 _HUGE_SIZE = 10 * 1024 * 1024
 
 # Start-endpoint faults that always give the same answer: (HTTP status, content type, body).
 _FIXED_FAULTS: dict[str, tuple[int, str, bytes]] = {
-    "html502": (502, _HTML, _BAD_GATEWAY_PAGE),
-    "401-json": (401, _JSON, _json_bytes({"code": "10008", "msg": "权限不足", "data": None})),
-    "403-json": (403, _JSON, _json_bytes({"code": "10008", "msg": "权限不足", "data": None})),
-    "500-json": (500, _JSON, _json_bytes({"code": "10001", "msg": "内部错误", "data": None})),
-    "401-plain": (401, _TEXT, b"401 Unauthorized\n"),
-    "403-plain": (403, _HTML, _nginx_page("403 Forbidden")),
-    "500-plain": (500, _TEXT, b"500 Internal Server Error\n"),
+    "html502": (502, HTML, BAD_GATEWAY_PAGE),
+    "401-json": (401, JSON, json_bytes({"code": "10008", "msg": "权限不足", "data": None})),
+    "403-json": (403, JSON, json_bytes({"code": "10008", "msg": "权限不足", "data": None})),
+    "500-json": (500, JSON, json_bytes({"code": "10001", "msg": "内部错误", "data": None})),
+    "401-plain": (401, TEXT, b"401 Unauthorized\n"),
+    "403-plain": (403, HTML, nginx_page("403 Forbidden")),
+    "500-plain": (500, TEXT, b"500 Internal Server Error\n"),
 }
 FAULTS: frozenset[str] = frozenset(_FIXED_FAULTS) | {
     "truncated",
@@ -142,7 +142,6 @@ class FaultySandbox(Sandbox):
             self.requests.clear()
             self._issued.clear()
             self._replaced.clear()
-            self._services.clear()
             gateways = list(self._gateways.values())
             self._gateways.clear()
         for gateway in gateways:
@@ -170,10 +169,10 @@ class FaultySandbox(Sandbox):
         with self._lock:
             self.requests.clear()
 
-    def issue_token(self, region_id: str = _DEFAULT_REGION) -> str:
+    def issue_token(self, region_id: str = DEFAULT_REGION) -> str:
         """A new token of region ``region_id`` ("0": the platform's own), as sign-in hands out;
         for a test that writes an answer of its own around tokens the sandbox then accepts."""
-        token = _make_token()
+        token = make_token()
         with self._lock:
             self._issued[token] = str(region_id)
         return token
@@ -231,15 +230,12 @@ class FaultySandbox(Sandbox):
 
     def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
         entry = super()._center(token)
-        return [entry] if self.center_as_list else entry
-
-    def _region_entry(self, region_id: str) -> dict[str, Any]:
-        entry = super()._region_entry(region_id)
+        assert isinstance(entry, dict)
         if not self.addresses_enabled:
             for address in entry["aiUrls"]:
                 if address.get("enable") is not False:
                     address["enable"] = "false"
-        return entry
+        return [entry] if self.center_as_list else entry
 
 
 def _answer_with_fault(
@@ -262,14 +258,14 @@ def _answer_with_fault(
         target = "http://example.invalid" + START.path
         if fault == "redirect-loop":
             target = base_url + handler.path
-        handler._send(307, b"", _TEXT, headers=[("Location", target)])
+        handler._send(307, b"", TEXT, headers=[("Location", target)])
         return
     if fault == "huge":
         _send_huge(handler)
         return
     if fault == "reset":
         handler.send_response(200)
-        handler.send_header("Content-Type", _JSON)
+        handler.send_header("Content-Type", JSON)
         handler.send_header("Content-Length", "1000")
         handler.end_headers()
         handler.wfile.write(b'{"code": "0", "msg"'[:10])
@@ -290,14 +286,14 @@ def _answer_with_fault(
         envelope["code"] = int(envelope["code"])
     elif fault == "exec-string" and isinstance(data, dict):
         data["execSuccess"] = str(data["execSuccess"]).lower()
-    payload = _json_bytes(envelope)
+    payload = json_bytes(envelope)
     if fault == "truncated":
         payload = payload[:-1]
     if fault != "trickle":
-        handler._send(200, payload, _JSON)
+        handler._send(200, payload, JSON)
         return
     handler.send_response(200)
-    handler.send_header("Content-Type", _JSON)
+    handler.send_header("Content-Type", JSON)
     handler.send_header("Content-Length", str(len(payload)))
     handler.end_headers()
     sent, deadline = 0, time.monotonic() + delay
@@ -311,7 +307,7 @@ def _answer_with_fault(
 def _send_huge(handler: _ApiHandler) -> None:
     head = b'{"code": "0", "msg": "'
     handler.send_response(200)
-    handler.send_header("Content-Type", _JSON)
+    handler.send_header("Content-Type", JSON)
     handler.send_header("Content-Length", str(_HUGE_SIZE))
     handler.end_headers()
     handler.wfile.write(head)

@@ -7,15 +7,10 @@ import logging
 import signal
 import sys
 import time
-from types import FrameType
 
 from ..arguments import SANDBOX_WORKDIR_HELP, listen_port_argument
 from ..i18n import _
 from .core import Sandbox
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "--execute", action="store_true", help=_("really run start commands with /bin/sh")
     )
     parser.add_argument(
-        "--port",
-        type=listen_port_argument,
-        default=0,
-        help=_("port to listen on (default: any)"),
+        "--port", type=listen_port_argument, default=0, help=_("port to listen on (default: any)")
     )
     parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
     parser.add_argument("--workdir", help=_(SANDBOX_WORKDIR_HELP))
@@ -38,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     sandbox = Sandbox(execute=args.execute, host=args.host, port=args.port, workdir=args.workdir)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM stops the sandbox as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         sandbox.start()
         print(f"export SCNET_BASE_URL={sandbox.base_url}")
@@ -48,13 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         # instance and signing in go there, never to the real platform's addresses.
         print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
         print(f"export SCNET_AC_URL={sandbox.ac_url}")
-        print(
-            "# "
-            + _(
-                "or try signing in with %scnet_login / scnet login (a sandbox's sign-in is not "
-                "saved to your config file):"
-            )
+        hint = _(
+            "or try signing in with %scnet_login / scnet login (a sandbox's sign-in is not "
+            "saved to your config file):"
         )
+        print("# " + hint)
         print(f"export SCNET_USER={sandbox.user}")
         print(f"export SCNET_ACCESS_KEY={sandbox.access_key}")
         print(f"export SCNET_SECRET_KEY={sandbox.secret_key}")
@@ -68,12 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as error:
-        print(
-            _("cannot listen on {address}: {reason}").format(
-                address=f"{args.host}:{args.port}", reason=error
-            ),
-            file=sys.stderr,
-        )
+        message = _("cannot listen on {address}: {reason}")
+        print(message.format(address=f"{args.host}:{args.port}", reason=error), file=sys.stderr)
         return 1
     finally:
         sandbox.stop()

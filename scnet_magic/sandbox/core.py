@@ -1,9 +1,19 @@
-"""``Sandbox``: the local SCNet platform, its lifecycle and its notebook endpoints."""
+"""``Sandbox``: the local SCNet platform, its lifecycle, accounts, instances and endpoints.
+
+An instance's status moves with time as the platform's does, worked out when it is read (no
+timer thread): a boot goes Terminated → Creating → Running (Failed for a notebook in
+``failing``) over ``boot_seconds``, a stop Running → Shutting → Terminated over
+``stop_seconds``. Each instance keeps one custom service; a start on another port replaces it.
+Stopping the instance ends its processes and closes its gateways (its external URLs).
+"""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
+import hmac
+import json
 import os
 import secrets
 import shutil
@@ -15,44 +25,37 @@ import time
 import urllib.parse
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
 from .. import guard, validation
 from ..endpoints import BOOT, CENTER, DETAIL, LIST, RENEW, SERVICE_URL, START, STATE, STOP, TOKENS
 from ..local import listening, tail
-from .accounts import _Accounts
-from .data import (
-    _ENDPOINTS,
-    _JSON,
-    _MAX_BODY,
-    _NOTEBOOK_URL,
-    _NOTEBOOKS,
-    _OUTPUT_LIMIT,
-    _PENDING_MSG,
-    _PLATFORM,
-    _ROLES,
-    _STATUSES,
-    _ApiError,
-    _envelope,
-    _int_param,
-    _json_bytes,
-    _make_token,
-    _notebook,
-    _parse_body,
-    _port,
-    logger,
-)
-from .gateway import _GatewayServer
-from .instances import _Instances
-from .processes import Reaper, _terminate, command_environment
-from .server import _content_length, _Handler, _Server
+from . import data
+from .data import ApiError, envelope, logger
+from .processes import command_environment, start_reaper, terminate
+from .server import GatewayServer, Handler, Server, content_length
 
 
-class Sandbox(_Accounts, _Instances):
+@dataclass
+class _State:
+    """One instance as it stands: a status, or a move towards ``target`` begun at ``since``."""
+
+    status: str
+    target: str | None = None
+    since: float = 0.0
+    custom_port: int | None = None
+    command: str | None = None
+    service: int | None = None  # the port of the service started since the instance booted
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+
+class Sandbox:
     """A local server speaking the SCNet notebook OpenAPI (see the package docstring)."""
 
-    notebook_id = _NOTEBOOKS[0]["id"]
+    notebook_id = data.NOTEBOOKS[0]["id"]
 
     def __init__(
         self,
@@ -68,30 +71,34 @@ class Sandbox(_Accounts, _Instances):
         secret_key: str | None = None,
     ) -> None:
         self.execute = execute
+        self.host = host
+        self.port = port
+        self.token = token if token is not None else data.make_token()
+        self.workdir = Path(workdir) if workdir is not None else None
+        self.ready_timeout = ready_timeout
         # The one account that can sign in, with its access key pair.
         self.user = user
         self.access_key = access_key if access_key is not None else "AK" + secrets.token_hex(12)
         self.secret_key = secret_key if secret_key is not None else secrets.token_urlsafe(24)
         self._issued: dict[str, str] = {}  # token -> region id, for tokens the sandbox handed out
         self._replaced: set[str] = set()  # tokens renewal replaced: expired
-        self.host = host
-        self.port = port
-        self.token = token if token is not None else _make_token()
-        self.workdir = Path(workdir) if workdir is not None else None
-        self.ready_timeout = ready_timeout
         self._lock = threading.Lock()
-        # One server per host role: login, platform (/ac/) and the region's AI address.
-        self._servers: dict[str, _ApiServer] = {}
+        self._servers: dict[str, _ApiServer] = {}  # by host role: login, platform, ai
         self._stopped = False
-        # Service logs go to a folder of the sandbox's own, so that a workdir the user gave
-        # (the notebook's folder) is not filled with them.
+        # Service logs go to a folder of the sandbox's own, not into the workdir the user gave.
         self._logdir: Path | None = None
-        self._gateways: dict[tuple[str, int], _GatewayServer] = {}
-        self._services: dict[str, int] = {}
+        self._gateways: dict[tuple[str, int], GatewayServer] = {}
         self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
-        self._reaper = Reaper()
-        self._init_instances()
+        self._reaper: subprocess.Popen[str] | None = None  # see processes.py
         self._runs = 0
+        self._init_instances()
+
+    def _init_instances(self) -> None:
+        # How long a boot and a stop take, and the notebooks whose boot ends in Failed.
+        self.boot_seconds = 2.0
+        self.stop_seconds = 1.0
+        self.failing: set[str] = set()
+        self._states = {r["id"]: _State(r["notebookStatus"]) for r in data.NOTEBOOKS}
 
     @property
     def base_url(self) -> str:
@@ -128,21 +135,17 @@ class Sandbox(_Accounts, _Instances):
                 f"the SCNet sandbox listens on {self.host!r}: it is reachable from other machines",
                 stacklevel=2,
             )
-        # ``port`` is the AI address's, the one users point SCNET_BASE_URL at; the login and
-        # platform hosts take any free port.
-        servers = {}
-        try:
-            for role in _ROLES.values():
-                servers[role] = _ApiServer(self, role, self.port if role == "ai" else 0)
-        except OSError:
-            for opened in servers.values():
-                opened.server_close()
-            raise
-        if self.execute and self.workdir is None:
+        # ``port`` is the AI address's (SCNET_BASE_URL's); the other hosts take any free port.
+        with contextlib.ExitStack() as opened:  # closed if one cannot listen
+            servers = {
+                role: opened.enter_context(_ApiServer(self, role, self.port if role == "ai" else 0))
+                for role in data.ROLES.values()
+            }
+            opened.pop_all()
+        if self.execute:
             # One rule wherever it is started from: commands run in the folder the user
             # started the sandbox from, as the README's relative paths expect.
-            self.workdir = Path.cwd()
-        if self.execute:
+            self.workdir = self.workdir or Path.cwd()
             self._logdir = Path(tempfile.mkdtemp(prefix="scnet-sandbox-logs-"))
         for server in servers.values():
             server.serve_in_background()
@@ -162,28 +165,32 @@ class Sandbox(_Accounts, _Instances):
             if self._stopped:
                 return
             self._stopped = True
-            servers: list[_Server] = [*self._gateways.values(), *self._servers.values()]
+            servers: list[Server] = [*self._gateways.values(), *self._servers.values()]
             # Those of stopped instances have ended already.
             procs = [proc for state in self._states.values() for proc in state.procs]
+            reaper = self._reaper
         atexit.unregister(self.stop)
         # The guards started for its services end with them (all those of this process: two
         # sandboxes at once in one process are not told apart).
         with contextlib.suppress(guard.GuardError, OSError):
             guard.stop_guards_ending_with(os.getpid())
-        # Together: each waits up to a poll interval for its loop to notice.
+        # Together: each waits up to a poll interval for its loop to notice. Threads, not an
+        # executor: stop() also runs at exit, when executors take no more work.
         closing = [threading.Thread(target=server.close) for server in servers]
         for thread in closing:
             thread.start()
         for thread in closing:
             thread.join()
-        _terminate(procs)
-        self._reaper.close()
+        terminate(procs)
+        if reaper is not None:  # the services are ended: the reaper has nothing left to do
+            reaper.kill()
+            with contextlib.suppress(OSError):
+                reaper.communicate()  # closes its input, waits for it
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
     def __repr__(self) -> str:
-        # What a notebook shows for ``%scnet_sandbox``'s value: where it is, never the token
-        # or the keys.
+        # What a notebook shows for ``%scnet_sandbox``: where it is, never the token or keys.
         if self._stopped:
             state = "stopped"
         elif not self._servers:
@@ -210,13 +217,28 @@ class Sandbox(_Accounts, _Instances):
                 raise RuntimeError("the sandbox is stopped")
             gateway = self._gateways.get((notebook_id, port))
             if gateway is None:
-                gateway = _GatewayServer(notebook_id, self._gateway_port(port))
+                gateway = GatewayServer(notebook_id, self._gateway_port(port))
                 gateway.serve_in_background()
                 self._gateways[notebook_id, port] = gateway
         if self._names is None:  # looked up once: a resolver without DNS may take seconds
             self._names = _resolves_to_loopback("c-0.localhost")
         host = f"c-{notebook_id}.localhost" if self._names else "127.0.0.1"
         return f"http://{host}:{gateway.server_port}/"
+
+    def accepts_token(self, token: str | None) -> bool:
+        """Whether the API takes ``token``: the sandbox's own, or an issued one not yet renewed."""
+        if token is None:
+            return False
+        with self._lock:
+            valid = [self.token, *self._issued]
+        # Every candidate is compared, so the time taken does not tell which one nearly matched.
+        return sum(hmac.compare_digest(token.encode(), t.encode()) for t in valid) > 0
+
+    def expired(self, token: str) -> bool:
+        """Whether ``token`` was issued here and then replaced by a renewal."""
+        with self._lock:
+            replaced = list(self._replaced)
+        return sum(hmac.compare_digest(token.encode(), t.encode()) for t in replaced) > 0
 
     # -- hooks: what a subclass may change (the tests' fault injection does) ----------------
 
@@ -225,17 +247,18 @@ class Sandbox(_Accounts, _Instances):
         return port
 
     def _received(self, handler: _ApiHandler, body: object) -> None:
-        """Every API call, once its body is read (None when it was refused unread).
-
-        The sandbox keeps nothing per call: it runs in the user's kernel, where a record
-        would grow with every request anyone sends to it.
-        """
+        """Every API call, once its body is read (None when it was refused unread). Nothing is
+        kept: in the user's kernel, a record would grow with every request anyone sends."""
 
     def _override(
         self, handler: _ApiHandler, path: str, token: str, query: dict[str, str], body: object
     ) -> bool:
         """Answer an accepted call otherwise than the platform would; True when it did."""
         return False
+
+    def _now(self) -> float:
+        """The server's clock, which signed timestamps are checked against."""
+        return time.time()
 
     # -- the platform's answers ----------------------------------------------------------
 
@@ -246,55 +269,216 @@ class Sandbox(_Accounts, _Instances):
         if self.expired(token):
             # scnet-api.md's error table: third-party clients report 10008 for an expired
             # token; 10009 for a token the platform does not know.
-            return _envelope("10008", "权限不足")
-        return _envelope("10009", "没有权限访问接口")
+            return envelope("10008", "权限不足")
+        return envelope("10009", "没有权限访问接口")
 
     def _answer(
         self, path: str, token: str, query: dict[str, str], body: object, run: bool
     ) -> dict[str, Any]:
-        """The envelope for an API call that reached a known endpoint with the right method
-        and an accepted token."""
-        if self._region_of(token) == _PLATFORM[0]:
+        """The envelope for a call to a known endpoint with the right method and token."""
+        if self._region_of(token) == data.PLATFORM[0]:
             # The platform's own token is not a region's: the platform host answers it with
             # an internal error (field notes on the real center call), a region refuses it.
             if path.startswith("/ac/"):
-                return _envelope("10001", "内部错误")
-            return _envelope("10009", "没有权限访问接口")
-        valid_token = token
+                return envelope("10001", "内部错误")
+            return envelope("10009", "没有权限访问接口")
+        notebook_id = query.get("notebookId")
         endpoints: dict[str, Callable[[], object]] = {
             START.path: lambda: self._start_service(body, run),
-            SERVICE_URL.path: lambda: self._service_url(query),
-            _NOTEBOOK_URL.path: lambda: self._notebook_url(query),
+            SERVICE_URL.path: lambda: self._service_url(notebook_id),
+            data.NOTEBOOK_URL.path: lambda: _notebook_url(notebook_id),
             LIST.path: lambda: self._list(query),
-            DETAIL.path: lambda: self._detail(query),
+            DETAIL.path: lambda: self._live(data.notebook(notebook_id, "notebookId")),
             BOOT.path: lambda: self._boot(body),
             STOP.path: lambda: self._stop_instance(body),
-            RENEW.path: lambda: self._renew(valid_token),
+            RENEW.path: lambda: self._renew(token),
             STATE.path: lambda: "token is valid",
-            CENTER.path: lambda: self._center(valid_token),
+            CENTER.path: lambda: self._center(token),
         }
         try:
-            return _envelope("0", "success", endpoints[path]())
-        except _ApiError as error:
-            return _envelope(error.code, error.msg)
+            return envelope("0", "success", endpoints[path]())
+        except ApiError as error:
+            return envelope(*error.args)
+
+    # -- accounts ------------------------------------------------------------------------
+
+    def _issue_tokens(self, headers: Message) -> dict[str, Any]:
+        """The token endpoint: check the signed headers, then one token per region."""
+        user, access_key, timestamp, signature = (
+            headers.get(name, "").strip()
+            for name in ("user", "accessKey", "timestamp", "signature")
+        )
+        if not (user and access_key and timestamp and signature):
+            return envelope("10003", "参数不全: user, accessKey, timestamp, signature")
+        # The refusals as scnet-api.md section 5 reports them seen: an unknown user "10009
+        # 用户不存在", a signature that does not match "AK/SK签名校验失败" (its code unknown:
+        # 10004, invalid parameter). An unknown access key cannot be told from a bad signature.
+        if user != self.user:
+            return envelope("10009", "用户不存在")
+        if not hmac.compare_digest(access_key.encode(), self.access_key.encode()):
+            return envelope("10004", "AK/SK签名校验失败")
+        if not (timestamp.isascii() and timestamp.isdigit()) or (
+            abs(self._now() - int(timestamp)) > data.MAX_CLOCK_SKEW
+        ):
+            return envelope("10004", "参数无效: timestamp已过期，请校准系统时间")
+        # Computed here on its own, not with the client's code, so that each checks the other.
+        fields = {"accessKey": access_key, "timestamp": timestamp, "user": user}
+        signed = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        expected = hmac.new(self.secret_key.encode(), signed.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            return envelope("10004", "AK/SK签名校验失败")
+        entries = []
+        with self._lock:
+            for region_id, name in (data.PLATFORM, *data.REGIONS):
+                token = None
+                if region_id != data.CLOSED_REGION:
+                    token = data.make_token()
+                    self._issued[token] = region_id
+                entries.append(_token_entry(region_id, name, token))
+        return envelope("0", "success", entries)
+
+    def _region_of(self, token: str) -> str:
+        """The region of an accepted token; the sandbox's own belongs to the default region."""
+        with self._lock:
+            return self._issued.get(token, data.DEFAULT_REGION)
+
+    def _renew(self, token: str) -> list[dict[str, Any]]:
+        """A new token for the same region, in the documented array of region entries
+        (renewal-token.html, "区域信息列表"); the old one expires (calls with it answer
+        10008), except the sandbox's own, which stays."""
+        new = data.make_token()
+        with self._lock:
+            region_id = self._issued.pop(token, None)
+            if region_id is None:  # the sandbox's own token: it stays valid
+                region_id = data.DEFAULT_REGION
+            else:
+                self._replaced.add(token)
+            self._issued[new] = region_id
+        return [_token_entry(region_id, dict(data.REGIONS).get(region_id, region_id), new)]
+
+    def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
+        """Region discovery: the token's region, one object as working clients receive it,
+        whose notebook APIs (aiUrls) lead back to this sandbox."""
+        region_id = self._region_of(token)
+        if region_id == data.DEFAULT_REGION:
+            # One address without an enable flag, usable as the page says; written with the
+            # trailing /ai that clients strip, as the platform does.
+            ai_urls: list[dict[str, Any]] = [{"url": self.base_url + "/ai"}]
+        else:
+            # A disabled address first, and the flag as text, as some answers carry it.
+            ai_urls = [
+                {"url": "https://xaai.scnet.cn:58043/ai", "enable": False},
+                {"url": self.base_url + "/", "enable": "true"},
+            ]
+        return {
+            "id": region_id,
+            "name": dict(data.REGIONS).get(region_id, region_id),
+            "aiUrls": ai_urls,
+            "hpcUrls": [{"url": "https://hpc.scnet.invalid:58043", "enable": True}],
+            "efileUrls": [{"url": "https://efile.scnet.invalid:58043", "enable": True}],
+        }
+
+    # -- instances -----------------------------------------------------------------------
+
+    def _state(self, record: dict[str, str]) -> _State:
+        """The instance's state now (the lock held)."""
+        state = self._states[record["id"]]
+        if state.target is not None:
+            takes = self.boot_seconds if state.status == "Creating" else self.stop_seconds
+            if time.monotonic() >= state.since + takes:
+                state.status, state.target = state.target, None
+        return state
+
+    def _live(self, record: dict[str, str]) -> dict[str, Any]:
+        """A record as the list and the detail answer it: the status now and the custom
+        service (``customsizePort`` in the platform's spelling, as text)."""
+        with self._lock:
+            state = self._state(record)
+            port, command, status = state.custom_port, state.command, state.status
+        return {
+            **record,
+            "notebookStatus": status,
+            "customsizePort": str(port) if port is not None else None,
+            "command": command,
+        }
+
+    def _list(self, query: dict[str, str]) -> dict[str, Any]:
+        status = query.get("notebookStatus") or None
+        if status is not None and status not in data.STATUSES:
+            raise ApiError("10004", "参数无效: notebookStatus")
+        size = data.int_param(query, "size", 20, 1, 100)
+        page = data.int_param(query, "page", 1, 1, 10**9)
+        name = query.get("notebookName", "")
+        hits = [
+            record
+            for record in map(self._live, data.NOTEBOOKS)
+            if name in record["notebookName"]
+            and (status is None or record["notebookStatus"] == status)
+        ]
+        return {"total": len(hits), "records": hits[(page - 1) * size : page * size]}
+
+    def _boot(self, body: object) -> None:
+        record = data.notebook(data.json_object(body).get("notebookId"), "notebookId")
+        with self._lock:
+            state = self._state(record)
+            if state.status in ("Creating", "Restarting"):
+                return  # on its way already
+            if state.status == "Running":
+                raise ApiError("10004", "参数无效: Notebook实例已在运行中")
+            if state.status == "Shutting":
+                raise ApiError("10004", "参数无效: Notebook实例正在关机，请稍后再试")
+            target = "Failed" if record["id"] in self.failing else "Running"
+            state.status, state.target, state.since = "Creating", target, time.monotonic()
+        logger.info("notebook %s: booting (to %s)", record["id"], target)
+
+    def _stop_instance(self, body: object) -> None:
+        body = data.json_object(body)
+        record = data.notebook(body.get("notebookId"), "notebookId")
+        save_env = body.get("saveEnv", True)
+        if not isinstance(save_env, bool):
+            raise ApiError("10004", "参数无效: saveEnv")
+        with self._lock:
+            state = self._state(record)
+            if state.status in ("Terminated", "Failed"):
+                raise ApiError("817140", "当前Notebook已经停止！")
+            if state.status == "Shutting":
+                return
+            state.status, state.target, state.since = "Shutting", "Terminated", time.monotonic()
+            procs, state.procs = state.procs, []
+            ours = [key for key in self._gateways if key[0] == record["id"]]
+            gateways = [self._gateways.pop(key) for key in ours]
+            state.service = None
+        # Everything in the instance ends: its services, and so their external addresses.
+        for gateway in gateways:
+            gateway.close()
+        terminate(procs)
+        logger.info("notebook %s: stopped (saveEnv=%s)", record["id"], save_env)
 
     def _start_service(self, body: object, run: bool) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise _ApiError("10004", "参数无效: 请求体必须是JSON对象")
+        body = data.json_object(body)
         if any(body.get(field) in (None, "") for field in ("id", "customizePort")):
-            raise _ApiError("10003", "参数不全")
-        record = _notebook(body["id"], "id")
-        port = _port(body["customizePort"])
+            raise ApiError("10003", "参数不全")
+        record = data.notebook(body["id"], "id")
+        notebook_id, port = record["id"], data.port(body["customizePort"])
         command = body.get("command")
         if command is not None and not isinstance(command, str):
-            raise _ApiError("10004", "参数无效: command")
-        self._check_running(record)
-
-        notebook_id = record["id"]
-        self._configure(notebook_id, port, command)
+            raise ApiError("10004", "参数无效: command")
+        with self._lock:
+            state = self._state(record)
+            if state.status != "Running":
+                raise ApiError("716866", f"Notebook实例未处于运行状态({state.status})")
+            # The instance's one custom service: another port replaces the old one.
+            old, state.custom_port, state.command = state.custom_port, port, command
+            state.service = port
+            replaced = None
+            if old is not None and old != port:
+                replaced = self._gateways.pop((notebook_id, old), None)
+        if replaced is not None:
+            replaced.close()
+            logger.info("notebook %s: port %s replaced by %d", notebook_id, old, port)
         pending = {
             "execSuccess": False,
-            "errorMsg": _PENDING_MSG + self.external_url(notebook_id, port),
+            "errorMsg": data.PENDING_MSG + self.external_url(notebook_id, port),
             "output": None,
         }
         if not run:
@@ -308,7 +492,7 @@ class Sandbox(_Accounts, _Instances):
             if proc is not None and proc.poll() is not None:
                 break
             time.sleep(0.1)
-        output = tail(log, _OUTPUT_LIMIT) if log is not None else None
+        output = tail(log, data.OUTPUT_LIMIT) if log is not None else None
         if ready:
             return {"execSuccess": True, "errorMsg": None, "output": output or ""}
         return {**pending, "output": output}
@@ -319,7 +503,7 @@ class Sandbox(_Accounts, _Instances):
         with self._lock:
             # Under the lock so that stop() either sees this process or refuses it.
             if self._stopped or self.workdir is None or self._logdir is None:
-                raise _ApiError("10001", "内部错误: the sandbox is stopping")
+                raise ApiError("10001", "内部错误: the sandbox is stopping")
             self._runs += 1
             log_path = self._logdir / f"service-{notebook_id}-{port}-{self._runs}.log"
             with open(log_path, "wb") as log:
@@ -332,15 +516,20 @@ class Sandbox(_Accounts, _Instances):
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            self._reaper.watch(proc.pid)  # its group: start_new_session made pid the pgid
             self._states[notebook_id].procs.append(proc)  # it ends when the instance stops
+            reaper = self._reaper = self._reaper or start_reaper()
+            assert reaper.stdin is not None
+            # Its group (start_new_session made pid the pgid), should this process end first.
+            with contextlib.suppress(OSError):
+                reaper.stdin.write(f"{proc.pid}\n")
+                reaper.stdin.flush()
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
         return log_path, proc
 
-    def _service_url(self, query: dict[str, str]) -> dict[str, Any]:
-        notebook_id = _notebook(query.get("notebookId"), "notebookId")["id"]
+    def _service_url(self, notebook_id: str | None) -> dict[str, Any]:
+        notebook_id = data.notebook(notebook_id, "notebookId")["id"]
         with self._lock:
-            port = self._services.get(notebook_id)
+            port = self._states[notebook_id].service
         if port is None:
             return {"status": "inactive", "url": None}
         active = self.execute and listening(port)
@@ -349,92 +538,83 @@ class Sandbox(_Accounts, _Instances):
             "url": self.external_url(notebook_id, port),
         }
 
-    def _notebook_url(self, query: dict[str, str]) -> dict[str, Any]:
-        record = _notebook(query.get("notebookId"), "notebookId")
-        return {
-            "status": "active" if record["notebookStatus"] == "Running" else "inactive",
-            # The instance's Jupyter is n-<id>, beside the custom service's c-<id> (scnet-api.md
-            # section 6, from field notes of the real platform).
-            "url": f"https://n-{record['id']}.ksai.scnet.cn:58043/jupyter/",
-        }
 
-    def _list(self, query: dict[str, str]) -> dict[str, Any]:
-        status = query.get("notebookStatus") or None
-        if status is not None and status not in _STATUSES:
-            raise _ApiError("10004", "参数无效: notebookStatus")
-        size = _int_param(query, "size", 20, 1, 100)
-        page = _int_param(query, "page", 1, 1, 10**9)
-        name = query.get("notebookName", "")
-        hits = [
-            record
-            for record in map(self._live, _NOTEBOOKS)
-            if name in record["notebookName"]
-            and (status is None or record["notebookStatus"] == status)
-        ]
-        return {"total": len(hits), "records": hits[(page - 1) * size : page * size]}
+def _notebook_url(notebook_id: str | None) -> dict[str, Any]:
+    record = data.notebook(notebook_id, "notebookId")
+    return {
+        "status": "active" if record["notebookStatus"] == "Running" else "inactive",
+        # The instance's Jupyter is n-<id>, beside the custom service's c-<id> (scnet-api.md
+        # section 6, from field notes of the real platform).
+        "url": f"https://n-{record['id']}.ksai.scnet.cn:58043/jupyter/",
+    }
 
 
-class _ApiServer(_Server):
+def _token_entry(region_id: str, name: str, token: str | None) -> dict[str, Any]:
+    """A region's entry in the token answers. Its id is a number for some entries and text
+    for others (both are seen), so that a client has to accept either."""
+    cluster_id = (
+        int(region_id) if region_id in (data.PLATFORM[0], data.DEFAULT_REGION) else region_id
+    )
+    return {"clusterName": name, "clusterId": cluster_id, "token": token}
+
+
+class _ApiServer(Server):
     def __init__(self, sandbox: Sandbox, role: str, port: int = 0) -> None:
         self.sandbox = sandbox
         self.role = role
         super().__init__(role, sandbox.host, port, _ApiHandler)
 
 
-class _ApiHandler(_Handler):
+class _ApiHandler(Handler):
     server: _ApiServer
 
     def do_GET(self) -> None:
-        self._handle()
-
-    do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def send_json(self, status: int, envelope: object, **kwargs: Any) -> None:
-        self._send(status, _json_bytes(envelope), _JSON, **kwargs)
-
-    def _handle(self) -> None:
         sandbox = self.server.sandbox
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         token = self.headers.get("token", "")
-        length = _content_length(self.headers)
+        length = content_length(self.headers)
         early = self._early_answer(url.path, length, token)
         # The body is read only for a call that gets this far: a caller without a valid token
         # cannot make the sandbox read, parse or keep anything it sends.
         body = None
         if early is None and length > 0:
-            body = _parse_body(self.rfile.read(length))
+            body = data.parse_body(self.rfile.read(length))
         sandbox._received(self, body)
         if early is not None:
-            status, envelope, headers = early
+            status, refusal, headers = early
             unread = length != 0
-            self.send_json(status, envelope, headers=headers, close=unread)
+            self.send_json(status, refusal, headers=headers, close=unread)
             if unread:
                 self._discard_rest()
+        elif sandbox._override(self, url.path, token, query, body):
             return
-        if sandbox._override(self, url.path, token, query, body):
-            return
-        if url.path == TOKENS.path:
+        elif url.path == TOKENS.path:
             self.send_json(200, sandbox._issue_tokens(self.headers))
-            return
-        self.send_json(200, sandbox._answer(url.path, token, query, body, sandbox.execute))
+        else:
+            self.send_json(200, sandbox._answer(url.path, token, query, body, sandbox.execute))
+
+    do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def send_json(self, status: int, value: object, **kwargs: Any) -> None:
+        self._send(status, data.json_bytes(value), data.JSON, **kwargs)
 
     def _early_answer(
         self, path: str, length: int, token: str
     ) -> tuple[int, dict[str, Any], list[tuple[str, str]]] | None:
         """The answer to a call refused before its body is read: (status, envelope, headers)."""
         if length < 0:
-            return 400, _envelope("10004", "参数无效: 请求体需要Content-Length"), []
-        if length > _MAX_BODY:
-            return 413, _envelope("10011", "文件过大"), []
-        endpoint = _ENDPOINTS.get(path)
+            return 400, envelope("10004", "参数无效: 请求体需要Content-Length"), []
+        if length > data.MAX_BODY:
+            return 413, envelope("10011", "文件过大"), []
+        endpoint = data.ENDPOINTS.get(path)
         # Another host's endpoint is as unknown here as on the real platform: a /ac/ call sent
         # to the login host, or a notebook call sent to the platform host, finds nothing.
-        if endpoint is None or _ROLES[endpoint.host] != self.server.role:
-            return 404, _envelope("10001", f"接口不存在: {path}"), []
+        if endpoint is None or data.ROLES[endpoint.host] != self.server.role:
+            return 404, envelope("10001", f"接口不存在: {path}"), []
         if self.command != endpoint.method:
             allow = [("Allow", endpoint.method)]
-            return 405, _envelope("10001", f"请求方法不支持: {self.command}"), allow
+            return 405, envelope("10001", f"请求方法不支持: {self.command}"), allow
         if path == TOKENS.path:  # sign-in: signed headers, no token
             return None
         refusal = self.server.sandbox._refusal(token)

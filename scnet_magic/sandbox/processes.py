@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 # The user's credentials stay with the user: a command in a real instance never sees the
@@ -23,9 +22,9 @@ _CREDENTIALS = ("SCNET_TOKEN", "SCNET_ACCESS_KEY", "SCNET_SECRET_KEY", "SCNET_GU
 
 
 def command_environment() -> dict[str, str]:
-    """The environment of a started command: this process's, minus the credentials, with the
-    kernel's interpreter first on PATH (``python app.py`` runs with the packages installed
-    beside scnet-magic, as it would in the instance's own environment)."""
+    """This process's environment minus the credentials, with the kernel's interpreter first on
+    PATH (``python app.py`` runs with the packages installed beside scnet-magic, as it would in
+    the instance's own environment)."""
     env = {name: value for name, value in os.environ.items() if name not in _CREDENTIALS}
     here = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join([here, *(env.get("PATH", os.defpath).split(os.pathsep))])
@@ -54,22 +53,18 @@ def _alive(group: int) -> bool:
 def end_groups(groups: list[int], grace: float) -> None:
     """SIGTERM to each process group, up to ``grace`` s for them to go (polled, so that groups
     that end at once cost nothing), then SIGKILL to what is left."""
-    _signal(groups, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while any(_alive(group) for group in groups):
-        if time.monotonic() >= deadline:
-            _signal(groups, signal.SIGKILL)
-            return
-        time.sleep(0.05)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, sig)
+        while time.monotonic() < deadline:
+            if not any(_alive(group) for group in groups):
+                return
+            time.sleep(0.05)
 
 
-def _signal(groups: list[int], sig: signal.Signals) -> None:
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, sig)
-
-
-def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+def terminate(procs: list[subprocess.Popen[bytes]]) -> None:
     """End the started commands, each with its process group (start_new_session made its
     pid the group's id)."""
     for proc in procs:
@@ -80,43 +75,18 @@ def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(timeout=1.0)
 
 
-class Reaper:
-    """Ends the sandbox's services when the sandbox's process ends, however it ends."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen[str] | None = None
-
-    def watch(self, pgid: int) -> None:
-        """Add a process group to end (started on first use: only execution needs it)."""
-        with self._lock:
-            if self._proc is None:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-I", __file__],
-                    env=command_environment(),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                    # Its own session: a Ctrl-C meant for the kernel must not end it early.
-                    start_new_session=True,
-                )
-            assert self._proc.stdin is not None
-            with contextlib.suppress(OSError):
-                self._proc.stdin.write(f"{pgid}\n")
-                self._proc.stdin.flush()
-
-    def close(self) -> None:
-        """The sandbox ended its services itself: the reaper has nothing left to do."""
-        with self._lock:
-            proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.kill()
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        proc.wait()
+def start_reaper() -> subprocess.Popen[str]:
+    """The reaper, fed the process groups to end on standard input."""
+    return subprocess.Popen(
+        [sys.executable, "-I", __file__],
+        env=command_environment(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        # Its own session: a Ctrl-C meant for the kernel must not end it early.
+        start_new_session=True,
+    )
 
 
 if __name__ == "__main__":
