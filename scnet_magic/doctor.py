@@ -5,6 +5,7 @@ compared with what the client reads. Nothing is started, stopped or renewed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -54,14 +55,6 @@ class Answer:
     code: str | None
     data: Any  # the shape of ``data`` (see :func:`shape`)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint,
-            "status": self.status,
-            "code": self.code,
-            "data": self.data,
-        }
-
 
 def shape(value: object) -> Any:
     """The shape of a JSON value: objects by their keys, lists by their first element, and
@@ -84,27 +77,18 @@ def _type_at(data_shape: Any, path: str) -> str:
     a key is wanted is read by its first element, as the client reads region discovery."""
     node = data_shape
     for part in path.split(".") if path else ():
-        key, is_list = (part[:-2], True) if part.endswith("[]") else (part, False)
         while isinstance(node, list) and node:
             node = node[0]
-        if not isinstance(node, dict) or key not in node:
+        if not isinstance(node, dict) or part.removesuffix("[]") not in node:
             return "missing"
-        node = node[key]
-        if is_list:
-            if not isinstance(node, list):
-                return _name(node)
+        node = node[part.removesuffix("[]")]
+        if part.endswith("[]") and isinstance(node, list):
             if not node:
                 return "empty"
             node = node[0]
-    return _name(node)
-
-
-def _name(node: Any) -> str:
-    if isinstance(node, dict):
-        return "object"
-    if isinstance(node, list):
-        return "array"
-    return str(node)
+        elif part.endswith("[]"):
+            break  # not a list: its own type is the answer
+    return "object" if isinstance(node, dict) else "array" if isinstance(node, list) else str(node)
 
 
 @dataclass(frozen=True)
@@ -154,10 +138,7 @@ def compare(answers: list[Answer]) -> list[Check]:
         if answer.code != "0" or answer.endpoint in seen:
             continue
         seen.add(answer.endpoint)
-        for expected in EXPECTED:
-            if str(expected.endpoint) != answer.endpoint:
-                continue
-            checks.append(_compared(answer, expected))
+        checks += [_compared(answer, e) for e in EXPECTED if str(e.endpoint) == answer.endpoint]
     return checks
 
 
@@ -173,16 +154,12 @@ def _compared(answer: Answer, expected: Expected) -> Check:
             PASS,
             _("{where} missing, {reading}").format(where=where, reading=_(expected.when_missing)),
         )
+    text = _("{where}: {found}, expected {wanted}").format(where=where, found=found, wanted=wanted)
     if found in expected.types:
-        return Check(
-            PASS,
-            _("{where}: {found}, expected {wanted}").format(
-                where=where, found=found, wanted=wanted
-            ),
-        )
+        return Check(PASS, text)
     return Check(
         FAIL,
-        _("{where}: {found}, expected {wanted}").format(where=where, found=found, wanted=wanted),
+        text,
         _(
             "The platform answers a shape the client does not read: run scnet doctor --report "
             "and attach the file to a bug report."
@@ -245,13 +222,12 @@ class Diagnosis:
         return all(check.state != FAIL for check in self.checks)
 
     def lines(self) -> Iterator[str]:
-        for check in self.checks:
-            yield check.line()
+        return (check.line() for check in self.checks)
 
     def report(self) -> dict[str, Any]:
         return {
             "version": __version__,
-            "answers": [answer.to_dict() for answer in self.answers],
+            "answers": [dataclasses.asdict(answer) for answer in self.answers],
         }
 
     def write_report(self, path: Path) -> None:
@@ -288,11 +264,8 @@ def diagnose(
     # No retry: the doctor reports what one call gets. A transport handed in is the caller's.
     inner = transport or HttpTransport(settings.timeout, retries=0, purpose="doctor")
     recorder = RecordingTransport(inner)
-    checks = [
-        *_sources(settings, explicit or {}, session or {}),
-        *_config_file(),
-        *_network_variables(),
-    ]
+    checks = [*_sources(settings, explicit or {}, session or {}), _config_file()]
+    checks += _network_variables()
     try:
         checks.append(_clock(inner, settings))
         checks += _platform(recorder, settings, notebook_id)
@@ -333,27 +306,24 @@ def _sources(
         source = found[1] if found is not None else None
         if name == "token" and settings.token_source is not None:
             source = settings.token_source
-        setting = config.ENV_VARS[name]
-        if source is None:
-            checks.append(
-                check(INFO, N_("{setting} not set: the default applies"), setting=setting)
-            )
-        else:
-            checks.append(
-                check(INFO, N_("{setting} from {source}"), setting=setting, source=source)
-            )
+        text = (
+            N_("{setting} not set: the default applies")
+            if source is None
+            else N_("{setting} from {source}")
+        )
+        checks.append(check(INFO, text, setting=config.ENV_VARS[name], source=source))
     return checks
 
 
-def _config_file() -> list[Check]:
+def _config_file() -> Check:
     path = config.config_path()
     if not path.exists():
-        return [check(INFO, N_("no config file at {path}"), path=path)]
+        return check(INFO, N_("no config file at {path}"), path=path)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         text = N_("config file {path} can be read by other users (mode {mode:o})")
-        return [check(FAIL, text, N_("Run: chmod 600 {path}"), path=path, mode=mode)]
-    return [check(PASS, N_("config file {path} is private (mode {mode:o})"), path=path, mode=mode)]
+        return check(FAIL, text, N_("Run: chmod 600 {path}"), path=path, mode=mode)
+    return check(PASS, N_("config file {path} is private (mode {mode:o})"), path=path, mode=mode)
 
 
 def _network_variables() -> list[Check]:
