@@ -241,23 +241,22 @@ class _Lookup:
 
     def checked(
         self, name: str, check: Callable[[object], T], session_label: str = "session"
-    ) -> tuple[T, str] | None:
+    ) -> tuple[T, str] | tuple[None, None]:
+        """The checked value and its source; (None, None) when no source has one."""
         found = self.find(name, session_label)
         if found is None:
-            return None
-        value, source = found
+            return None, None
         try:
-            return check(value), source
+            return check(found[0]), found[1]
         except InvalidInput as exc:
             # Say where the bad value came from: it may be an old environment variable.
             raise InvalidInput(
-                N_("{problem} (from {source})"), exc.hint_message, problem=exc, source=source
+                N_("{problem} (from {source})"), exc.hint_message, problem=exc, source=found[1]
             ) from None
 
     def value(self, name: str, check: Callable[[object], T], default: D) -> T | D:
-        """The checked value from the first source that has one, else ``default``."""
         found = self.checked(name, check)
-        return default if found is None else found[0]
+        return default if found[1] is None else found[0]
 
 
 def resolve(
@@ -275,13 +274,8 @@ def resolve(
     ``session_token_label`` names the magic a session token came from."""
     explicit = dict(token=token, base_url=base_url, notebook_id=notebook_id, timeout=timeout)
     lookup = _Lookup({**explicit, "language": language, "ac_url": ac_url}, session or {})
-    token, token_source = lookup.checked(
-        "token", validation.validate_token, session_token_label
-    ) or (None, None)
-    address, base_url_source = lookup.checked("base_url", validation.validate_base_url) or (
-        None,
-        None,
-    )
+    token, token_source = lookup.checked("token", validation.validate_token, session_token_label)
+    address, base_url_source = lookup.checked("base_url", validation.validate_base_url)
     return Settings(
         token=token,
         token_source=token_source,
@@ -326,7 +320,6 @@ class LoginSettings:
     secret_key: str | None = field(repr=False)
     login_url: str
     timeout: float
-    sources: dict[str, str]
     ac_url: str = DEFAULT_AC_URL
 
 
@@ -345,20 +338,18 @@ def resolve_login(
     ``keys=False`` leaves the credentials out (renewal and the token check need none)."""
     explicit = dict(user=user, access_key=access_key, secret_key=secret_key, login_url=login_url)
     lookup = _Lookup({**explicit, "ac_url": ac_url, "timeout": timeout}, session or {})
-    checks = {
-        "user": validation.validate_account_name,
-        "access_key": validation.validate_access_key,
-        "secret_key": validation.validate_secret_key,
-    }
-    found = {name: lookup.checked(name, check) if keys else None for name, check in checks.items()}
-    values = {name: hit[0] if hit else None for name, hit in found.items()}
+    checks = (
+        ("user", validation.validate_account_name),
+        ("access_key", validation.validate_access_key),
+        ("secret_key", validation.validate_secret_key),
+    )
+    user, access_key, secret_key = (lookup.value(n, c, None) if keys else None for n, c in checks)
     return LoginSettings(
-        user=values["user"],
-        access_key=values["access_key"],
-        secret_key=values["secret_key"],
+        user=user,
+        access_key=access_key,
+        secret_key=secret_key,
         login_url=lookup.value("login_url", validation.validate_login_url, DEFAULT_LOGIN_URL),
         timeout=lookup.value("timeout", validation.validate_timeout, DEFAULT_TIMEOUT),
-        sources={name: hit[1] for name, hit in found.items() if hit is not None},
         ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),
     )
 
