@@ -137,12 +137,6 @@ class AccountApi(HoldsTransport):
         self.timeout = timeout
         super().__init__(transport, timeout, retries)
 
-    def __repr__(self) -> str:
-        return (
-            f"AccountApi(login_url={self.login_url!r}, ac_url={self.ac_url!r}, "
-            f"timeout={self.timeout!r})"
-        )
-
     def tokens(self, creds: Credentials) -> Account:
         """Sign the token request and return the account's regions, at least one usable."""
         timestamp = str(int(time.time()))
@@ -271,7 +265,8 @@ def first_usable_url(addresses: object) -> str | None:
     """The first usable ``url`` of a list of ``{"url": …, "enable": …}`` entries (an entry
     without ``enable`` is usable: get-center-info.html checks it only among several)."""
     for item in addresses if isinstance(addresses, list) else ():
-        if not isinstance(item, dict) or not _enabled(item.get("enable", True)):
+        # ``enable`` is documented as a flag; some answers carry it as text.
+        if not isinstance(item, dict) or str(item.get("enable", True)).strip().lower() != "true":
             continue
         url = item.get("url")
         if isinstance(url, str) and url.strip():
@@ -379,11 +374,6 @@ def _regions(data: object) -> tuple[Region, ...]:
                 ) from None
         regions.append(Region(name, region_id, token))
     return tuple(regions)
-
-
-def _enabled(flag: object) -> bool:
-    # Documented as a flag; some answers carry it as text.
-    return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
 
 
 def _api_base(url: str) -> str:
