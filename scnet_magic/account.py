@@ -193,7 +193,7 @@ class AccountApi(HoldsTransport):
         for entry in same or listed:
             url = first_usable_url(entry.get("aiUrls"))
             if url is not None:
-                return _api_base(url)
+                return api_base(url)
         raise LoginError(
             N_("region {region} has no enabled notebook API address (aiUrls)"),
             N_(
@@ -376,13 +376,13 @@ def _regions(data: object) -> tuple[Region, ...]:
     return tuple(regions)
 
 
-def _api_base(url: str) -> str:
+def api_base(url: str) -> str:
     """An aiUrls entry as a base URL: the client appends /ai/openapi/..., so drop a final /ai."""
     try:
         return validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
     except InvalidInput as exc:
         raise MalformedResponse(
-            Message(N_("the region's address is not usable ({problem})"), problem=exc),
+            Message(N_("the region's AI address is not usable ({problem})"), problem=exc),
             200,
             "",
         ) from None

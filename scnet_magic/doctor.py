@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import config, endpoints, local, validation
+from . import config, endpoints, local
 from ._version import __version__
-from .account import VALID_STATE, first_usable_url
+from .account import VALID_STATE, api_base, first_usable_url
 from .config import Settings
 from .endpoints import Endpoint
-from .errors import InvalidInput, ScnetError, one_line
-from .i18n import N_, Message, _
+from .errors import InvalidInput, MalformedResponse, ScnetError, one_line
+from .i18n import N_, _
 from .server_text import ServerText
 from .transport import HttpTransport, Request, Response, Transport
 
@@ -440,12 +440,10 @@ def _region_address(
         if url is None:
             continue
         try:
-            address = validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
-        except InvalidInput as exc:
-            problem = Message(N_("the region's AI address is not usable ({problem})"), problem=exc)
-            return settings.base_url, [
-                check(FAIL, N_("{what}: {problem}"), what=what, problem=problem)
-            ]
+            address = api_base(url)
+        except MalformedResponse as exc:
+            failed = check(FAIL, N_("{what}: {problem}"), what=what, problem=exc.problem)
+            return settings.base_url, [failed]
         name = one_line(str(entry.get("name") or entry.get("clusterName") or "?"))
         text = N_("{what}: region {region}, AI address {url}")
         found = check(PASS, text, what=what, region=name, url=address)
