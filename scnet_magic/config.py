@@ -82,6 +82,12 @@ def warn_once(text: str) -> None:
 BROKEN_FILE_HINT = N_("Correct the file or move it aside; SCNET_CONFIG_FILE chooses another one.")
 
 
+def _file_error(
+    message: str, path: Path, reason: object, hint: str = BROKEN_FILE_HINT
+) -> ConfigError:
+    return ConfigError(message, hint, path=_shown_path(path), reason=reason)
+
+
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """The config file's table, or {} when there is none; a warning when it holds a token or
     a secret key (a credential for the whole account) and other users can read it."""
@@ -91,11 +97,8 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(
-            N_("cannot read config file {path}: {reason}"),
-            BROKEN_FILE_HINT,
-            path=_shown_path(path),
-            reason=exc.strerror,
+        raise _file_error(
+            N_("cannot read config file {path}: {reason}"), path, exc.strerror
         ) from None
     # Imported only when there is a file to read: %load_ext need not pay for the parser.
     if sys.version_info >= (3, 11):
@@ -105,12 +108,7 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     try:
         table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(
-            N_("config file {path} is not valid TOML: {reason}"),
-            BROKEN_FILE_HINT,
-            path=_shown_path(path),
-            reason=exc,
-        ) from None
+        raise _file_error(N_("config file {path} is not valid TOML: {reason}"), path, exc) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
     if secret is not None and os.name == "posix":
         mode = path.stat().st_mode
@@ -361,8 +359,7 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
 
     path = path or config_path()
     document = _document_to_update(path) or tomlkit.document()
-    for name, value in values.items():
-        document[name] = value
+    document.update(values)
     _write_atomically(path, tomlkit.dumps(document))
     return path
 
@@ -377,11 +374,9 @@ def _document_to_update(path: Path) -> Any:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
-        raise ConfigError(
-            N_("cannot update config file {path}: {reason}"),
-            N_("Fix or move the file, then try again."),
-            path=_shown_path(path),
-            reason=exc,
+        hint = N_("Fix or move the file, then try again.")
+        raise _file_error(
+            N_("cannot update config file {path}: {reason}"), path, exc, hint
         ) from None
 
 
@@ -404,11 +399,9 @@ def _write_atomically(path: Path, text: str) -> None:
             temporary.unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise ConfigError(
-            N_("cannot write config file {path}: {reason}"),
-            N_("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere."),
-            path=_shown_path(path),
-            reason=exc.strerror,
+        hint = N_("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere.")
+        raise _file_error(
+            N_("cannot write config file {path}: {reason}"), path, exc.strerror, hint
         ) from None
 
 

@@ -459,11 +459,11 @@ def _region_address(
 def _instance(transport: Transport, address: str, token: str, notebook_id: str) -> list[Check]:
     """The instance's detail and its custom service's URL."""
     checks = []
-    calls = (
-        (endpoints.DETAIL, _("instance {id}"), _status_of),
-        (endpoints.SERVICE_URL, _("custom service URL of {id}"), _url_of),
-    )
-    for endpoint, title, summary in calls:
+    titles = {
+        endpoints.DETAIL: _("instance {id}"),
+        endpoints.SERVICE_URL: _("custom service URL of {id}"),
+    }
+    for endpoint, title in titles.items():
         what = title.format(id=notebook_id)
         try:
             envelope = transport.call(
@@ -472,19 +472,15 @@ def _instance(transport: Transport, address: str, token: str, notebook_id: str) 
         except ScnetError as exc:
             checks.append(_failed(what, exc))
             continue
-        found = summary(envelope.get("data"))
+        data = envelope.get("data")
+        if endpoint is endpoints.DETAIL:
+            status = data.get("notebookStatus") if isinstance(data, dict) else None
+            found = _("status {status}").format(status=one_line(str(status)))
+        else:
+            url = data.get("url") if isinstance(data, dict) else data
+            found = one_line(str(url)) if url else _("none yet")
         checks.append(check(PASS, N_("{what}: {found}"), what=what, found=found))
     return checks
-
-
-def _status_of(data: object) -> str:
-    status = data.get("notebookStatus") if isinstance(data, dict) else None
-    return _("status {status}").format(status=one_line(str(status)))
-
-
-def _url_of(data: object) -> str:
-    url = data.get("url") if isinstance(data, dict) else data
-    return one_line(str(url)) if url else _("none yet")
 
 
 def _guards() -> list[Check]:
