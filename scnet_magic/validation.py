@@ -318,9 +318,6 @@ def start_request(notebook_id: object, port: object, command: object = None) -> 
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# URL extraction
-
 # The platform writes the address inside Chinese prose, often followed directly by Chinese
 # punctuation with no space, so the match stops at whitespace, quotes, brackets and that
 # punctuation; ASCII punctuation that ends a sentence is trimmed afterwards.
@@ -340,10 +337,6 @@ def extract_url(text: object) -> str | None:
         except ValueError:  # not a URL after all ("http://[::1" with no closing bracket)
             continue
     return None
-
-
-# ---------------------------------------------------------------------------------------------
-# The password of --protect
 
 
 def validate_guard_password(value: object) -> Secret:

@@ -275,7 +275,7 @@ def test_unreachable_login_url_names_it() -> None:
 
 
 def test_the_token_answer_is_checked(login_env: Sandbox) -> None:
-    from scnet_magic.account import api_base, _regions
+    from scnet_magic.account import _regions, api_base
 
     with pytest.raises(MalformedResponse, match="expected a list"):
         _regions({"token": CANARY})
