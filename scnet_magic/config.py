@@ -210,12 +210,9 @@ class _Lookup:
 
     def region_beside(self, token_source: str | None) -> str | None:
         """The config file's ``region`` when ``token_source`` is that file, else None."""
-        if token_source is None or token_source != self._file_label:
-            return None  # (the label is set once the file was read, as it was for the token)
-        region = self._file_table().get("region")
-        if not isinstance(region, str) or not region.strip():
-            return None
-        return region.strip()
+        # (The label is set once the file was read, as it was for the token.)
+        region = self._file_table().get("region") if token_source == self._file_label else None
+        return region.strip() if isinstance(region, str) and region.strip() else None
 
     def language(self) -> str:
         """The language. One from the environment or the file that names no language gives

@@ -144,27 +144,22 @@ def compare(answers: list[Answer]) -> list[Check]:
 
 def _compared(answer: Answer, expected: Expected) -> Check:
     field_name = "data" + ("." + expected.path if expected.path else "")
-    found = _type_at(answer.data, expected.path)
-    wanted = _(" or ").join(expected.types)
     where = f"{answer.endpoint}: `{field_name}`"
+    found = _type_at(answer.data, expected.path)
     if found == "empty":
-        return Check(INFO, _("{where}: an empty list, nothing to compare").format(where=where))
+        return check(INFO, N_("{where}: an empty list, nothing to compare"), where=where)
     if found == "missing" and expected.when_missing is not None:
-        return Check(
-            PASS,
-            _("{where} missing, {reading}").format(where=where, reading=_(expected.when_missing)),
-        )
-    text = _("{where}: {found}, expected {wanted}").format(where=where, found=found, wanted=wanted)
+        reading = _(expected.when_missing)
+        return check(PASS, N_("{where} missing, {reading}"), where=where, reading=reading)
+    text = N_("{where}: {found}, expected {wanted}")
+    values = {"where": where, "found": found, "wanted": _(" or ").join(expected.types)}
     if found in expected.types:
-        return Check(PASS, text)
-    return Check(
-        FAIL,
-        text,
-        _(
-            "The platform answers a shape the client does not read: run scnet doctor --report "
-            "and attach the file to a bug report."
-        ),
+        return check(PASS, text, **values)
+    hint = N_(
+        "The platform answers a shape the client does not read: run scnet doctor --report "
+        "and attach the file to a bug report."
     )
+    return check(FAIL, text, hint, **values)
 
 
 class RecordingTransport(Transport):
@@ -198,10 +193,9 @@ def _seen(request: Request, response: Response) -> Answer:
     code = envelope.get("code")
     # A code is a number, as a string or not; anything else is kept as its type only.
     text = str(code).strip() if isinstance(code, (str, int)) and not isinstance(code, bool) else ""
-    code_text: str | None = text
     if not re.fullmatch(r"-?\d{1,12}", text):
-        code_text = None if code is None else f"<{shape(code)}>"
-    return Answer(name, response.status, code_text, shape(envelope.get("data")))
+        text = "" if code is None else f"<{shape(code)}>"
+    return Answer(name, response.status, text or None, shape(envelope.get("data")))
 
 
 CLOCK_TOLERANCE = 30.0  # seconds; signatures carry a timestamp the login host checks
