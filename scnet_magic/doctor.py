@@ -12,7 +12,7 @@ import re
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -208,8 +208,8 @@ SETTINGS = ("token", "base_url", "notebook_id", "timeout", "login_url", "ac_url"
 class Diagnosis:
     """What the doctor found: its lines, the answers seen, and the exit code they make."""
 
-    checks: list[Check] = field(default_factory=list)
-    answers: list[Answer] = field(default_factory=list)
+    checks: list[Check]
+    answers: list[Answer]
 
     @property
     def passed(self) -> bool:

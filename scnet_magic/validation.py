@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -301,7 +301,7 @@ class StartRequest:
 
     notebook_id: str
     port: int
-    command: str | None = field(default=None)
+    command: str | None = None
 
     def body(self) -> dict[str, str]:
         """The JSON body: every value a string, ``command`` left out when None."""
