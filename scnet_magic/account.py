@@ -137,12 +137,6 @@ class AccountApi(HoldsTransport):
         self.timeout = timeout
         super().__init__(transport, timeout, retries)
 
-    def __repr__(self) -> str:
-        return (
-            f"AccountApi(login_url={self.login_url!r}, ac_url={self.ac_url!r}, "
-            f"timeout={self.timeout!r})"
-        )
-
     def tokens(self, creds: Credentials) -> Account:
         """Sign the token request and return the account's regions, at least one usable."""
         timestamp = str(int(time.time()))
@@ -180,11 +174,9 @@ class AccountApi(HoldsTransport):
             )
         return account
 
-    def region_address(self, region: Region) -> str:
+    def region_address(self, region: Region, token: str) -> str:
         """The base URL of the region's notebook APIs: its first usable ``aiUrls`` entry."""
-        if region.token is None:
-            raise LoginError(N_("region {region} has no token"), region=region.label)
-        envelope = self._call(endpoints.CENTER, {"token": region.token})
+        envelope = self._call(endpoints.CENTER, {"token": token})
         data = envelope.get("data")
         # The page documents a list; clients that run against the platform receive one
         # object (lql341/scnet-hpc scripts/scnet_sdk/client.py). Accept both.
@@ -199,7 +191,7 @@ class AccountApi(HoldsTransport):
         for entry in same or listed:
             url = first_usable_url(entry.get("aiUrls"))
             if url is not None:
-                return _api_base(url)
+                return api_base(url)
         raise LoginError(
             N_("region {region} has no enabled notebook API address (aiUrls)"),
             N_(
@@ -271,7 +263,8 @@ def first_usable_url(addresses: object) -> str | None:
     """The first usable ``url`` of a list of ``{"url": …, "enable": …}`` entries (an entry
     without ``enable`` is usable: get-center-info.html checks it only among several)."""
     for item in addresses if isinstance(addresses, list) else ():
-        if not isinstance(item, dict) or not _enabled(item.get("enable", True)):
+        # ``enable`` is documented as a flag; some answers carry it as text.
+        if not isinstance(item, dict) or str(item.get("enable", True)).strip().lower() != "true":
             continue
         url = item.get("url")
         if isinstance(url, str) and url.strip():
@@ -381,18 +374,13 @@ def _regions(data: object) -> tuple[Region, ...]:
     return tuple(regions)
 
 
-def _enabled(flag: object) -> bool:
-    # Documented as a flag; some answers carry it as text.
-    return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
-
-
-def _api_base(url: str) -> str:
+def api_base(url: str) -> str:
     """An aiUrls entry as a base URL: the client appends /ai/openapi/..., so drop a final /ai."""
     try:
         return validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
     except InvalidInput as exc:
         raise MalformedResponse(
-            Message(N_("the region's address is not usable ({problem})"), problem=exc),
+            Message(N_("the region's AI address is not usable ({problem})"), problem=exc),
             200,
             "",
         ) from None
@@ -447,7 +435,7 @@ def open_region(account: Account, region: Region, *, transport: Transport | None
     with AccountApi(
         account.login_url, account.timeout, ac_url=account.ac_url, transport=transport
     ) as api:
-        base_url = api.region_address(region)
+        base_url = api.region_address(region, region.token)
         check_notebook_api(api.transport, base_url, region.token, region.label)
     return Login(
         account.user,

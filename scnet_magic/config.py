@@ -82,6 +82,12 @@ def warn_once(text: str) -> None:
 BROKEN_FILE_HINT = N_("Correct the file or move it aside; SCNET_CONFIG_FILE chooses another one.")
 
 
+def _file_error(
+    message: str, path: Path, reason: object, hint: str = BROKEN_FILE_HINT
+) -> ConfigError:
+    return ConfigError(message, hint, path=_shown_path(path), reason=reason)
+
+
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """The config file's table, or {} when there is none; a warning when it holds a token or
     a secret key (a credential for the whole account) and other users can read it."""
@@ -91,11 +97,8 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(
-            N_("cannot read config file {path}: {reason}"),
-            BROKEN_FILE_HINT,
-            path=_shown_path(path),
-            reason=exc.strerror,
+        raise _file_error(
+            N_("cannot read config file {path}: {reason}"), path, exc.strerror
         ) from None
     # Imported only when there is a file to read: %load_ext need not pay for the parser.
     if sys.version_info >= (3, 11):
@@ -105,12 +108,7 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     try:
         table: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(
-            N_("config file {path} is not valid TOML: {reason}"),
-            BROKEN_FILE_HINT,
-            path=_shown_path(path),
-            reason=exc,
-        ) from None
+        raise _file_error(N_("config file {path} is not valid TOML: {reason}"), path, exc) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
     if secret is not None and os.name == "posix":
         mode = path.stat().st_mode
@@ -212,12 +210,9 @@ class _Lookup:
 
     def region_beside(self, token_source: str | None) -> str | None:
         """The config file's ``region`` when ``token_source`` is that file, else None."""
-        if token_source is None or token_source != self._file_label:
-            return None  # (the label is set once the file was read, as it was for the token)
-        region = self._file_table().get("region")
-        if not isinstance(region, str) or not region.strip():
-            return None
-        return region.strip()
+        # (The label is set once the file was read, as it was for the token.)
+        region = self._file_table().get("region") if token_source == self._file_label else None
+        return region.strip() if isinstance(region, str) and region.strip() else None
 
     def language(self) -> str:
         """The language. One from the environment or the file that names no language gives
@@ -241,23 +236,22 @@ class _Lookup:
 
     def checked(
         self, name: str, check: Callable[[object], T], session_label: str = "session"
-    ) -> tuple[T, str] | None:
+    ) -> tuple[T, str] | tuple[None, None]:
+        """The checked value and its source; (None, None) when no source has one."""
         found = self.find(name, session_label)
         if found is None:
-            return None
-        value, source = found
+            return None, None
         try:
-            return check(value), source
+            return check(found[0]), found[1]
         except InvalidInput as exc:
             # Say where the bad value came from: it may be an old environment variable.
             raise InvalidInput(
-                N_("{problem} (from {source})"), exc.hint_message, problem=exc, source=source
+                N_("{problem} (from {source})"), exc.hint_message, problem=exc, source=found[1]
             ) from None
 
     def value(self, name: str, check: Callable[[object], T], default: D) -> T | D:
-        """The checked value from the first source that has one, else ``default``."""
         found = self.checked(name, check)
-        return default if found is None else found[0]
+        return default if found[1] is None else found[0]
 
 
 def resolve(
@@ -275,13 +269,8 @@ def resolve(
     ``session_token_label`` names the magic a session token came from."""
     explicit = dict(token=token, base_url=base_url, notebook_id=notebook_id, timeout=timeout)
     lookup = _Lookup({**explicit, "language": language, "ac_url": ac_url}, session or {})
-    token, token_source = lookup.checked(
-        "token", validation.validate_token, session_token_label
-    ) or (None, None)
-    address, base_url_source = lookup.checked("base_url", validation.validate_base_url) or (
-        None,
-        None,
-    )
+    token, token_source = lookup.checked("token", validation.validate_token, session_token_label)
+    address, base_url_source = lookup.checked("base_url", validation.validate_base_url)
     return Settings(
         token=token,
         token_source=token_source,
@@ -326,7 +315,6 @@ class LoginSettings:
     secret_key: str | None = field(repr=False)
     login_url: str
     timeout: float
-    sources: dict[str, str]
     ac_url: str = DEFAULT_AC_URL
 
 
@@ -345,20 +333,18 @@ def resolve_login(
     ``keys=False`` leaves the credentials out (renewal and the token check need none)."""
     explicit = dict(user=user, access_key=access_key, secret_key=secret_key, login_url=login_url)
     lookup = _Lookup({**explicit, "ac_url": ac_url, "timeout": timeout}, session or {})
-    checks = {
-        "user": validation.validate_account_name,
-        "access_key": validation.validate_access_key,
-        "secret_key": validation.validate_secret_key,
-    }
-    found = {name: lookup.checked(name, check) if keys else None for name, check in checks.items()}
-    values = {name: hit[0] if hit else None for name, hit in found.items()}
+    checks = (
+        ("user", validation.validate_account_name),
+        ("access_key", validation.validate_access_key),
+        ("secret_key", validation.validate_secret_key),
+    )
+    user, access_key, secret_key = (lookup.value(n, c, None) if keys else None for n, c in checks)
     return LoginSettings(
-        user=values["user"],
-        access_key=values["access_key"],
-        secret_key=values["secret_key"],
+        user=user,
+        access_key=access_key,
+        secret_key=secret_key,
         login_url=lookup.value("login_url", validation.validate_login_url, DEFAULT_LOGIN_URL),
         timeout=lookup.value("timeout", validation.validate_timeout, DEFAULT_TIMEOUT),
-        sources={name: hit[1] for name, hit in found.items() if hit is not None},
         ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),
     )
 
@@ -370,8 +356,7 @@ def save_config(values: Mapping[str, str], path: Path | None = None) -> Path:
 
     path = path or config_path()
     document = _document_to_update(path) or tomlkit.document()
-    for name, value in values.items():
-        document[name] = value
+    document.update(values)
     _write_atomically(path, tomlkit.dumps(document))
     return path
 
@@ -386,11 +371,9 @@ def _document_to_update(path: Path) -> Any:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
-        raise ConfigError(
-            N_("cannot update config file {path}: {reason}"),
-            N_("Fix or move the file, then try again."),
-            path=_shown_path(path),
-            reason=exc,
+        hint = N_("Fix or move the file, then try again.")
+        raise _file_error(
+            N_("cannot update config file {path}: {reason}"), path, exc, hint
         ) from None
 
 
@@ -413,11 +396,9 @@ def _write_atomically(path: Path, text: str) -> None:
             temporary.unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise ConfigError(
-            N_("cannot write config file {path}: {reason}"),
-            N_("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere."),
-            path=_shown_path(path),
-            reason=exc.strerror,
+        hint = N_("Check the folder's permissions, or point SCNET_CONFIG_FILE elsewhere.")
+        raise _file_error(
+            N_("cannot write config file {path}: {reason}"), path, exc.strerror, hint
         ) from None
 
 

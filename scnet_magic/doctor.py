@@ -5,25 +5,26 @@ compared with what the client reads. Nothing is started, stopped or renewed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import config, endpoints, local, validation
+from . import config, endpoints, local
 from ._version import __version__
-from .account import VALID_STATE, first_usable_url
+from .account import VALID_STATE, api_base, first_usable_url
 from .config import Settings
 from .endpoints import Endpoint
-from .errors import InvalidInput, ScnetError, one_line
-from .i18n import N_, Message, _
+from .errors import InvalidInput, MalformedResponse, ScnetError, one_line
+from .i18n import N_, _
 from .server_text import ServerText
 from .transport import HttpTransport, Request, Response, Transport
 
@@ -54,14 +55,6 @@ class Answer:
     code: str | None
     data: Any  # the shape of ``data`` (see :func:`shape`)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint,
-            "status": self.status,
-            "code": self.code,
-            "data": self.data,
-        }
-
 
 def shape(value: object) -> Any:
     """The shape of a JSON value: objects by their keys, lists by their first element, and
@@ -84,27 +77,18 @@ def _type_at(data_shape: Any, path: str) -> str:
     a key is wanted is read by its first element, as the client reads region discovery."""
     node = data_shape
     for part in path.split(".") if path else ():
-        key, is_list = (part[:-2], True) if part.endswith("[]") else (part, False)
         while isinstance(node, list) and node:
             node = node[0]
-        if not isinstance(node, dict) or key not in node:
+        if not isinstance(node, dict) or part.removesuffix("[]") not in node:
             return "missing"
-        node = node[key]
-        if is_list:
-            if not isinstance(node, list):
-                return _name(node)
+        node = node[part.removesuffix("[]")]
+        if part.endswith("[]") and isinstance(node, list):
             if not node:
                 return "empty"
             node = node[0]
-    return _name(node)
-
-
-def _name(node: Any) -> str:
-    if isinstance(node, dict):
-        return "object"
-    if isinstance(node, list):
-        return "array"
-    return str(node)
+        elif part.endswith("[]"):
+            break  # not a list: its own type is the answer
+    return "object" if isinstance(node, dict) else "array" if isinstance(node, list) else str(node)
 
 
 @dataclass(frozen=True)
@@ -154,40 +138,28 @@ def compare(answers: list[Answer]) -> list[Check]:
         if answer.code != "0" or answer.endpoint in seen:
             continue
         seen.add(answer.endpoint)
-        for expected in EXPECTED:
-            if str(expected.endpoint) != answer.endpoint:
-                continue
-            checks.append(_compared(answer, expected))
+        checks += [_compared(answer, e) for e in EXPECTED if str(e.endpoint) == answer.endpoint]
     return checks
 
 
 def _compared(answer: Answer, expected: Expected) -> Check:
     field_name = "data" + ("." + expected.path if expected.path else "")
-    found = _type_at(answer.data, expected.path)
-    wanted = _(" or ").join(expected.types)
     where = f"{answer.endpoint}: `{field_name}`"
+    found = _type_at(answer.data, expected.path)
     if found == "empty":
-        return Check(INFO, _("{where}: an empty list, nothing to compare").format(where=where))
+        return check(INFO, N_("{where}: an empty list, nothing to compare"), where=where)
     if found == "missing" and expected.when_missing is not None:
-        return Check(
-            PASS,
-            _("{where} missing, {reading}").format(where=where, reading=_(expected.when_missing)),
-        )
+        reading = _(expected.when_missing)
+        return check(PASS, N_("{where} missing, {reading}"), where=where, reading=reading)
+    text = N_("{where}: {found}, expected {wanted}")
+    values = {"where": where, "found": found, "wanted": _(" or ").join(expected.types)}
     if found in expected.types:
-        return Check(
-            PASS,
-            _("{where}: {found}, expected {wanted}").format(
-                where=where, found=found, wanted=wanted
-            ),
-        )
-    return Check(
-        FAIL,
-        _("{where}: {found}, expected {wanted}").format(where=where, found=found, wanted=wanted),
-        _(
-            "The platform answers a shape the client does not read: run scnet doctor --report "
-            "and attach the file to a bug report."
-        ),
+        return check(PASS, text, **values)
+    hint = N_(
+        "The platform answers a shape the client does not read: run scnet doctor --report "
+        "and attach the file to a bug report."
     )
+    return check(FAIL, text, hint, **values)
 
 
 class RecordingTransport(Transport):
@@ -221,10 +193,9 @@ def _seen(request: Request, response: Response) -> Answer:
     code = envelope.get("code")
     # A code is a number, as a string or not; anything else is kept as its type only.
     text = str(code).strip() if isinstance(code, (str, int)) and not isinstance(code, bool) else ""
-    code_text: str | None = text
     if not re.fullmatch(r"-?\d{1,12}", text):
-        code_text = None if code is None else f"<{shape(code)}>"
-    return Answer(name, response.status, code_text, shape(envelope.get("data")))
+        text = "" if code is None else f"<{shape(code)}>"
+    return Answer(name, response.status, text or None, shape(envelope.get("data")))
 
 
 CLOCK_TOLERANCE = 30.0  # seconds; signatures carry a timestamp the login host checks
@@ -237,21 +208,20 @@ SETTINGS = ("token", "base_url", "notebook_id", "timeout", "login_url", "ac_url"
 class Diagnosis:
     """What the doctor found: its lines, the answers seen, and the exit code they make."""
 
-    checks: list[Check] = field(default_factory=list)
-    answers: list[Answer] = field(default_factory=list)
+    checks: list[Check]
+    answers: list[Answer]
 
     @property
     def passed(self) -> bool:
         return all(check.state != FAIL for check in self.checks)
 
     def lines(self) -> Iterator[str]:
-        for check in self.checks:
-            yield check.line()
+        return (check.line() for check in self.checks)
 
     def report(self) -> dict[str, Any]:
         return {
             "version": __version__,
-            "answers": [answer.to_dict() for answer in self.answers],
+            "answers": [dataclasses.asdict(answer) for answer in self.answers],
         }
 
     def write_report(self, path: Path) -> None:
@@ -288,11 +258,8 @@ def diagnose(
     # No retry: the doctor reports what one call gets. A transport handed in is the caller's.
     inner = transport or HttpTransport(settings.timeout, retries=0, purpose="doctor")
     recorder = RecordingTransport(inner)
-    checks = [
-        *_sources(settings, explicit or {}, session or {}),
-        *_config_file(),
-        *_network_variables(),
-    ]
+    checks = [*_sources(settings, explicit or {}, session or {}), _config_file()]
+    checks += _network_variables()
     try:
         checks.append(_clock(inner, settings))
         checks += _platform(recorder, settings, notebook_id)
@@ -333,27 +300,24 @@ def _sources(
         source = found[1] if found is not None else None
         if name == "token" and settings.token_source is not None:
             source = settings.token_source
-        setting = config.ENV_VARS[name]
-        if source is None:
-            checks.append(
-                check(INFO, N_("{setting} not set: the default applies"), setting=setting)
-            )
-        else:
-            checks.append(
-                check(INFO, N_("{setting} from {source}"), setting=setting, source=source)
-            )
+        text = (
+            N_("{setting} not set: the default applies")
+            if source is None
+            else N_("{setting} from {source}")
+        )
+        checks.append(check(INFO, text, setting=config.ENV_VARS[name], source=source))
     return checks
 
 
-def _config_file() -> list[Check]:
+def _config_file() -> Check:
     path = config.config_path()
     if not path.exists():
-        return [check(INFO, N_("no config file at {path}"), path=path)]
+        return check(INFO, N_("no config file at {path}"), path=path)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         text = N_("config file {path} can be read by other users (mode {mode:o})")
-        return [check(FAIL, text, N_("Run: chmod 600 {path}"), path=path, mode=mode)]
-    return [check(PASS, N_("config file {path} is private (mode {mode:o})"), path=path, mode=mode)]
+        return check(FAIL, text, N_("Run: chmod 600 {path}"), path=path, mode=mode)
+    return check(PASS, N_("config file {path} is private (mode {mode:o})"), path=path, mode=mode)
 
 
 def _network_variables() -> list[Check]:
@@ -470,12 +434,10 @@ def _region_address(
         if url is None:
             continue
         try:
-            address = validation.validate_base_url(url.strip().rstrip("/").removesuffix("/ai"))
-        except InvalidInput as exc:
-            problem = Message(N_("the region's AI address is not usable ({problem})"), problem=exc)
-            return settings.base_url, [
-                check(FAIL, N_("{what}: {problem}"), what=what, problem=problem)
-            ]
+            address = api_base(url)
+        except MalformedResponse as exc:
+            failed = check(FAIL, N_("{what}: {problem}"), what=what, problem=exc.problem)
+            return settings.base_url, [failed]
         name = one_line(str(entry.get("name") or entry.get("clusterName") or "?"))
         text = N_("{what}: region {region}, AI address {url}")
         found = check(PASS, text, what=what, region=name, url=address)
@@ -491,11 +453,11 @@ def _region_address(
 def _instance(transport: Transport, address: str, token: str, notebook_id: str) -> list[Check]:
     """The instance's detail and its custom service's URL."""
     checks = []
-    calls = (
-        (endpoints.DETAIL, _("instance {id}"), _status_of),
-        (endpoints.SERVICE_URL, _("custom service URL of {id}"), _url_of),
-    )
-    for endpoint, title, summary in calls:
+    titles = {
+        endpoints.DETAIL: _("instance {id}"),
+        endpoints.SERVICE_URL: _("custom service URL of {id}"),
+    }
+    for endpoint, title in titles.items():
         what = title.format(id=notebook_id)
         try:
             envelope = transport.call(
@@ -504,19 +466,15 @@ def _instance(transport: Transport, address: str, token: str, notebook_id: str) 
         except ScnetError as exc:
             checks.append(_failed(what, exc))
             continue
-        found = summary(envelope.get("data"))
+        data = envelope.get("data")
+        if endpoint is endpoints.DETAIL:
+            status = data.get("notebookStatus") if isinstance(data, dict) else None
+            found = _("status {status}").format(status=one_line(str(status)))
+        else:
+            url = data.get("url") if isinstance(data, dict) else data
+            found = one_line(str(url)) if url else _("none yet")
         checks.append(check(PASS, N_("{what}: {found}"), what=what, found=found))
     return checks
-
-
-def _status_of(data: object) -> str:
-    status = data.get("notebookStatus") if isinstance(data, dict) else None
-    return _("status {status}").format(status=one_line(str(status)))
-
-
-def _url_of(data: object) -> str:
-    url = data.get("url") if isinstance(data, dict) else data
-    return one_line(str(url)) if url else _("none yet")
 
 
 def _guards() -> list[Check]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -131,13 +133,10 @@ def hidden(value: T) -> T | Secret:
     return Secret(value) if isinstance(value, str) else value
 
 
-def validate_token(value: object) -> Secret:
-    """A token that can travel in an HTTP header without being able to inject another one."""
-    return Secret(_header_safe(value, Message(N_("token"))))
-
-
-def _header_safe(value: object, what: Message) -> str:
-    """A credential that can travel in an HTTP header; messages never echo the value."""
+def _header_safe(value: object, label: str) -> str:
+    """A credential that can travel in an HTTP header without being able to inject another
+    header; ``label`` names it, as messages never echo the value."""
+    what = Message(label)
     if not isinstance(value, str):
         raise InvalidInput(N_("{what} must be text"), what=what)
     text = value.strip()
@@ -152,19 +151,18 @@ def _header_safe(value: object, what: Message) -> str:
     return text
 
 
-def validate_account_name(value: object) -> str:
-    """The SCNet account name sent when signing in."""
-    return _header_safe(value, Message(N_("account name")))
+Validator = Callable[[object], str]
+validate_account_name: Validator = partial(_header_safe, label=N_("account name"))
+validate_access_key: Validator = partial(_header_safe, label=N_("access key"))
 
 
-def validate_access_key(value: object) -> str:
-    """The access key of an access key pair."""
-    return _header_safe(value, Message(N_("access key")))
+def validate_token(value: object) -> Secret:
+    return Secret(_header_safe(value, N_("token")))
 
 
 def validate_secret_key(value: object) -> Secret:
     """The secret key of an access key pair (it signs the request and is never sent)."""
-    return Secret(_header_safe(value, Message(N_("secret key"))))
+    return Secret(_header_safe(value, N_("secret key")))
 
 
 def is_loopback_host(host: str) -> bool:
@@ -179,12 +177,10 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def validate_base_url(value: object) -> str:
-    """An https URL (or http on loopback only), without credentials, trailing slash removed."""
-    return _checked_url(value, Message(N_("base URL")))
-
-
-def _checked_url(value: object, what: Message) -> str:
+def _checked_url(value: object, label: str) -> str:
+    """An https URL (or http on loopback only), without credentials, trailing slash removed;
+    ``label`` names the setting."""
+    what = Message(label)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(N_("{what} is empty"), what=what)
     text = value.strip()
@@ -217,9 +213,10 @@ def _checked_url(value: object, what: Message) -> str:
     return text.rstrip("/")
 
 
-def validate_login_url(value: object) -> str:
-    """The sign-in address: the same rules as the base URL."""
-    return _checked_url(value, Message(N_("login URL")))
+validate_base_url: Validator = partial(_checked_url, label=N_("base URL"))
+validate_login_url: Validator = partial(_checked_url, label=N_("login URL"))
+# The platform address (``/ac/...`` calls).
+validate_ac_url: Validator = partial(_checked_url, label=N_("platform URL"))
 
 
 def validate_timeout(value: object) -> float:
@@ -237,11 +234,6 @@ def validate_timeout(value: object) -> float:
     return seconds
 
 
-def validate_ac_url(value: object) -> str:
-    """The platform address (``/ac/...`` calls): the same rules as the base URL."""
-    return _checked_url(value, Message(N_("platform URL")))
-
-
 def validate_language(value: object) -> str:
     """``"en"`` or ``"zh"`` for a language setting such as "zh", "zh_CN", "zh-CN", "EN_us"."""
     found = i18n.known(value)
@@ -254,17 +246,16 @@ def validate_language(value: object) -> str:
 
 
 NOTEBOOK_STATUSES = ("Creating", "Restarting", "Running", "Terminated", "Failed", "Shutting")
-STATUS_SPELLINGS = {"shutting down": "shutting"}
+# "Shutting down" is how tables name the API's "Shutting": either may be typed.
+_STATUS_SPELLINGS = {status.lower(): status for status in NOTEBOOK_STATUSES}
+_STATUS_SPELLINGS["shutting down"] = "Shutting"
 
 
 def validate_status(value: object) -> str:
     """A notebook status, spelled as the API spells it, whatever the case it was typed in."""
     text = value.strip().lower() if isinstance(value, str) else ""
-    # "Shutting down" is how tables name the API's "Shutting": either may be typed.
-    text = STATUS_SPELLINGS.get(text, text)
-    for known in NOTEBOOK_STATUSES:
-        if text == known.lower():
-            return known
+    if text in _STATUS_SPELLINGS:
+        return _STATUS_SPELLINGS[text]
     raise InvalidInput(
         N_("status must be one of {statuses}, got {value}"),
         N_("For example --status Running."),
@@ -310,7 +301,7 @@ class StartRequest:
 
     notebook_id: str
     port: int
-    command: str | None = field(default=None)
+    command: str | None = None
 
     def body(self) -> dict[str, str]:
         """The JSON body: every value a string, ``command`` left out when None."""
@@ -326,9 +317,6 @@ def start_request(notebook_id: object, port: object, command: object = None) -> 
         validate_notebook_id(notebook_id), validate_port(port), validate_command(command)
     )
 
-
-# ---------------------------------------------------------------------------------------------
-# URL extraction
 
 # The platform writes the address inside Chinese prose, often followed directly by Chinese
 # punctuation with no space, so the match stops at whitespace, quotes, brackets and that
@@ -349,10 +337,6 @@ def extract_url(text: object) -> str | None:
         except ValueError:  # not a URL after all ("http://[::1" with no closing bracket)
             continue
     return None
-
-
-# ---------------------------------------------------------------------------------------------
-# The password of --protect
 
 
 def validate_guard_password(value: object) -> Secret:

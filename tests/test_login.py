@@ -275,7 +275,7 @@ def test_unreachable_login_url_names_it() -> None:
 
 
 def test_the_token_answer_is_checked(login_env: Sandbox) -> None:
-    from scnet_magic.account import _api_base, _regions
+    from scnet_magic.account import _regions, api_base
 
     with pytest.raises(MalformedResponse, match="expected a list"):
         _regions({"token": CANARY})
@@ -289,9 +289,9 @@ def test_the_token_answer_is_checked(login_env: Sandbox) -> None:
     assert CANARY not in str(info.value)
     regions = _regions([{"clusterId": 0, "token": CANARY}, {"clusterId": 7, "token": None}])
     assert [(r.id, r.name, r.token) for r in regions] == [("7", "7", None)]
-    assert _api_base(" https://ksai.scnet.cn:58043/ai/ ") == "https://ksai.scnet.cn:58043"
+    assert api_base(" https://ksai.scnet.cn:58043/ai/ ") == "https://ksai.scnet.cn:58043"
     with pytest.raises(MalformedResponse, match="must use https"):
-        _api_base("http://ksai.scnet.cn/ai")
+        api_base("http://ksai.scnet.cn/ai")
 
 
 def test_save_keeps_other_keys_and_is_owner_only(isolated_config: Path) -> None:
