@@ -34,7 +34,6 @@ from .errors import (
     HttpError,
     MalformedResponse,
     RequestTimeout,
-    ScnetError,
     TransportError,
     one_line,
 )
@@ -69,23 +68,6 @@ class _UnparsedHeadersHidden(logging.Filter):
 
 
 logging.getLogger("urllib3.connection").addFilter(_UnparsedHeadersHidden())
-
-
-def _retry_policy(retries: int) -> Retry:
-    # Only failures to connect are retried: they happen before a byte of the request is sent.
-    # A read error on a POST means the platform may already be running the command, and
-    # starting twice runs it twice, so read, status, redirect and other errors are not retried.
-    return Retry(
-        total=retries,
-        connect=retries,
-        read=0,
-        redirect=0,
-        status=0,
-        other=0,
-        backoff_factor=0.2,
-        raise_on_status=False,
-        respect_retry_after_header=False,
-    )
 
 
 # Bytes of a body kept for its preview: room for the characters quoted, and for a credential
@@ -304,7 +286,11 @@ class HttpTransport(Transport):
     def __init__(self, timeout: float, *, retries: int = 2, purpose: str = "") -> None:
         self.timeout = timeout
         self._session = requests.Session()
-        adapter = HTTPAdapter(max_retries=_retry_policy(retries))
+        # Only failures to connect are retried: they happen before a byte of the request is
+        # sent. A read error on a POST means the platform may already be running the command,
+        # and starting twice runs it twice, so no other error is retried.
+        policy = Retry(total=retries, read=0, redirect=0, status=0, other=0, backoff_factor=0.2)
+        adapter = HTTPAdapter(max_retries=policy)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         agent = f"scnet-magic/{__version__}"
@@ -322,6 +308,7 @@ class HttpTransport(Transport):
         parts = urlsplit(request.url)
         origin = f"{parts.scheme}://{parts.netloc}"
         deadline = time.monotonic() + self.timeout
+        failures = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
         try:
             response = self._session.request(
                 method,
@@ -340,25 +327,21 @@ class HttpTransport(Transport):
                 verify=True,
                 stream=True,
             )
+        except failures as exc:
+            raise self._failed(request, origin, exc, clean) from exc
+        with response:
             try:
                 # Hidden at once, so that not even a frame's variables keep an echoed credential.
                 raw = clean.hide_bytes(_read_body(response, deadline, clean))
-            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-                _forget_variables(exc)
+            except failures as exc:
                 raise self._cut_off(request, origin, response.status_code, exc, clean) from exc
-            finally:
-                response.close()
-        except ScnetError:
-            raise
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            _forget_variables(exc)
-            raise self._failed(request, origin, exc, clean) from exc
         return Response(response.status_code, raw, response.headers, response.reason or "")
 
     def _failed(
         self, request: Request, origin: str, exc: BaseException, clean: ServerText
     ) -> TransportError:
         """No answer came: why, and what to do (a POST's answer lost may have been acted on)."""
+        _forget_variables(exc)
         check = Message(
             N_("Check {address} and the network."), address=Message(request.address_name)
         )
@@ -384,8 +367,7 @@ class HttpTransport(Transport):
     def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
         """One GET to a service's URL without a token: the HTTP status (None when no answer
         came) and a short reason. A failed connection is an answer too ("not up yet")."""
-        status, reason, _header = self.probe_header(url, timeout, "")
-        return status, reason
+        return self.probe_header(url, timeout, "")[:2]
 
     def probe_header(
         self, url: str, timeout: float, header: str
@@ -413,6 +395,7 @@ class HttpTransport(Transport):
         self, request: Request, origin: str, status: int, exc: BaseException, clean: ServerText
     ) -> TransportError:
         """The status line came but the body did not: say so, and how it ended."""
+        _forget_variables(exc)
         hint = request.resend_hint if request.method == "POST" else N_("Try again.")
         if any(
             isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in _chain(exc)
@@ -451,7 +434,10 @@ def _read_body(response: requests.Response, deadline: float, clean: ServerText) 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise urllib3.exceptions.ReadTimeoutError(None, None, "deadline")  # type: ignore[arg-type]
-        _limit_socket_wait(response, remaining)
+        # Each read waits at most until the deadline, not a whole timeout past it.
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(max(remaining, 0.001))
         chunk = raw.read1(64 * 1024)
         if not chunk:
             return b"".join(chunks)
@@ -463,14 +449,6 @@ def _read_body(response: requests.Response, deadline: float, clean: ServerText) 
             for piece in chunks:
                 start += piece[: _PREVIEW_BYTES - len(start)]
             raise _too_large(response.status_code, start, clean)
-
-
-def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
-    # Each read waits at most until the deadline, not a whole timeout past it.
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(max(seconds, 0.001))
 
 
 def _envelope(response: Response, clean: ServerText) -> dict[str, Any]:
