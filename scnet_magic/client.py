@@ -159,28 +159,21 @@ class ScnetClient(HoldsTransport):
         envelope = self._call(endpoints.SERVICE_URL, params={"notebookId": checked_id})
         data = envelope.get("data")
         # The answer's shape is not documented: an object with url/status, or a bare URL.
-        if data is None:
-            return ServiceUrl(checked_id, None, None, envelope)
-        if isinstance(data, str):
-            return ServiceUrl(checked_id, validation.extract_url(data), None, envelope)
-        if isinstance(data, dict):
-            if data and not {"url", "status"} & data.keys():
-                # Not what any source shows: say so rather than "no address yet".
-                keys = ", ".join(sorted(map(str, data))[:8])
-                raise MalformedResponse(
-                    Message(N_("'data' has no 'url' or 'status' (it has: {keys})"), keys=keys),
-                    200,
-                    preview_json(data),
-                ).at(str(endpoints.SERVICE_URL))
-            url = data.get("url")
-            status = data.get("status")
-            return ServiceUrl(
-                checked_id,
-                validation.extract_url(url) if isinstance(url, str) else None,
-                str(status) if status is not None else None,
-                envelope,
-            )
-        raise wrong_type(N_("'data' is {type}, expected an object or a URL"), data)
+        if data is None or isinstance(data, str):
+            data = {"url": data}
+        if not isinstance(data, dict):
+            raise wrong_type(N_("'data' is {type}, expected an object or a URL"), data)
+        if data and not {"url", "status"} & data.keys():
+            # Not what any source shows: say so rather than "no address yet".
+            keys = ", ".join(sorted(map(str, data))[:8])
+            raise MalformedResponse(
+                Message(N_("'data' has no 'url' or 'status' (it has: {keys})"), keys=keys),
+                200,
+                preview_json(data),
+            ).at(str(endpoints.SERVICE_URL))
+        url = validation.extract_url(data.get("url"))
+        status = data.get("status")
+        return ServiceUrl(checked_id, url, None if status is None else str(status), envelope)
 
     def list_notebooks(self, status: str | None = None, name: str | None = None) -> NotebookList:
         """Every notebook instance (all pages), optionally filtered by status or name."""
