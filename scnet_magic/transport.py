@@ -427,8 +427,7 @@ def _too_large(status: int, start: bytes, clean: ServerText) -> MalformedRespons
 def _read_body(response: requests.Response, deadline: float, clean: ServerText) -> bytes:
     """The body, read against a total deadline (``requests``' timeout is per read: a trickle
     would never end) and a size limit."""
-    chunks: list[bytes] = []
-    size = 0
+    body = bytearray()
     raw = response.raw
     while True:
         remaining = deadline - time.monotonic()
@@ -440,15 +439,10 @@ def _read_body(response: requests.Response, deadline: float, clean: ServerText) 
             sock.settimeout(max(remaining, 0.001))
         chunk = raw.read1(64 * 1024)
         if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            # Quote the start only: joining megabytes would make one more copy of them.
-            start = b""
-            for piece in chunks:
-                start += piece[: _PREVIEW_BYTES - len(start)]
-            raise _too_large(response.status_code, start, clean)
+            return bytes(body)
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _too_large(response.status_code, bytes(body[:_PREVIEW_BYTES]), clean)
 
 
 def _envelope(response: Response, clean: ServerText) -> dict[str, Any]:
