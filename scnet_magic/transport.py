@@ -55,19 +55,17 @@ MAY_HAVE_ARRIVED = N_(
 CREDENTIAL_HEADERS = {"token": "token", "accessKey": "access key", "signature": "signature"}
 
 
-class _UnparsedHeadersHidden(logging.Filter):
+def _hide_unparsed_headers(record: logging.LogRecord) -> bool:
     """urllib3 logs the header lines it could not parse as sent, which may echo the token:
     the warning stays, those lines go."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("Failed to parse headers") and len(record.args or ()) == 2:
-            url = record.args[0]  # type: ignore[index]
-            record.args = (url, "header lines not logged: they may echo the request's token")
-            record.exc_info = record.exc_text = None
-        return True
+    if str(record.msg).startswith("Failed to parse headers") and len(record.args or ()) == 2:
+        url = record.args[0]  # type: ignore[index]
+        record.args = (url, "header lines not logged: they may echo the request's token")
+        record.exc_info = record.exc_text = None
+    return True
 
 
-logging.getLogger("urllib3.connection").addFilter(_UnparsedHeadersHidden())
+logging.getLogger("urllib3.connection").addFilter(_hide_unparsed_headers)
 
 
 # Bytes of a body kept for its preview: room for the characters quoted, and for a credential
