@@ -233,12 +233,8 @@ class Response:
         return cls(status, json.dumps(payload, ensure_ascii=False).encode())
 
 
-class Transport:
-    """Sends a :class:`Request` and returns its :class:`Response`; :meth:`call` reads the
-    envelope the same way whatever sent it."""
-
-    def send(self, request: Request) -> Response:
-        raise NotImplementedError
+class Closing:
+    """What holds connections: :meth:`close` releases them, as leaving a ``with`` does."""
 
     def close(self) -> None:
         """Release connections (nothing to release by default)."""
@@ -248,6 +244,14 @@ class Transport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Transport(Closing):
+    """Sends a :class:`Request` and returns its :class:`Response`; :meth:`call` reads the
+    envelope the same way whatever sent it."""
+
+    def send(self, request: Request) -> Response:
+        raise NotImplementedError
 
     def call(self, request: Request) -> dict[str, Any]:
         """Send ``request``; the envelope of a successful answer, every string cleaned."""
@@ -527,10 +531,7 @@ def preview_json(value: object) -> str:
     return preview(json.dumps(value, ensure_ascii=False).encode())
 
 
-_Holder = TypeVar("_Holder", bound="HoldsTransport")
-
-
-class HoldsTransport:
+class HoldsTransport(Closing):
     """What calls the platform through a transport (the client, the account calls): one handed
     in belongs to the caller, who closes it; one made here is closed with its holder."""
 
@@ -545,9 +546,3 @@ class HoldsTransport:
     def close(self) -> None:
         if self._own_transport:
             self._transport.close()
-
-    def __enter__(self: _Holder) -> _Holder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
