@@ -290,8 +290,18 @@ class HttpTransport(Transport):
         self._session = requests.Session()
         # Only failures to connect are retried: they happen before a byte of the request is
         # sent. A read error on a POST means the platform may already be running the command,
-        # and starting twice runs it twice, so no other error is retried.
-        policy = Retry(total=retries, read=0, redirect=0, status=0, other=0, backoff_factor=0.2)
+        # and starting twice runs it twice, so no other error is retried (nor is an answer
+        # with a Retry-After header: it is an answer, and urllib3 would make it an error).
+        policy = Retry(
+            total=retries,
+            read=0,
+            redirect=0,
+            status=0,
+            other=0,
+            backoff_factor=0.2,
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
         adapter = HTTPAdapter(max_retries=policy)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
