@@ -359,3 +359,4 @@ class CommandEnded(NotReady):
             elapsed=f"{elapsed:.1f}",
             url=url,
         )
+        self.args = (self._message,)

@@ -294,6 +294,7 @@ class HttpTransport(Transport):
         # with a Retry-After header: it is an answer, and urllib3 would make it an error).
         policy = Retry(
             total=retries,
+            connect=retries,
             read=0,
             redirect=0,
             status=0,
