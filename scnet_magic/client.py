@@ -136,7 +136,10 @@ class ScnetClient(HoldsTransport):
             # instance (http://0.0.0.0:7860); that is not the external address.
             url = found if found and not validation.is_local_url(found) else None
         if url is None:
-            url = self._service_url_quietly(request.notebook_id)
+            try:
+                url = self.service_url(request.notebook_id).url
+            except ScnetError as exc:  # the start itself succeeded: no URL is no failure
+                log.debug("service URL query after start failed: %s", exc)
         return StartResult(
             code="0",
             msg=str(envelope.get("msg") or ""),
@@ -156,28 +159,21 @@ class ScnetClient(HoldsTransport):
         envelope = self._call(endpoints.SERVICE_URL, params={"notebookId": checked_id})
         data = envelope.get("data")
         # The answer's shape is not documented: an object with url/status, or a bare URL.
-        if data is None:
-            return ServiceUrl(checked_id, None, None, envelope)
-        if isinstance(data, str):
-            return ServiceUrl(checked_id, validation.extract_url(data), None, envelope)
-        if isinstance(data, dict):
-            if data and not {"url", "status"} & data.keys():
-                # Not what any source shows: say so rather than "no address yet".
-                keys = ", ".join(sorted(map(str, data))[:8])
-                raise MalformedResponse(
-                    Message(N_("'data' has no 'url' or 'status' (it has: {keys})"), keys=keys),
-                    200,
-                    preview_json(data),
-                ).at(str(endpoints.SERVICE_URL))
-            url = data.get("url")
-            status = data.get("status")
-            return ServiceUrl(
-                checked_id,
-                validation.extract_url(url) if isinstance(url, str) else None,
-                str(status) if status is not None else None,
-                envelope,
-            )
-        raise wrong_type(N_("'data' is {type}, expected an object or a URL"), data)
+        if data is None or isinstance(data, str):
+            data = {"url": data}
+        if not isinstance(data, dict):
+            raise wrong_type(N_("'data' is {type}, expected an object or a URL"), data)
+        if data and not {"url", "status"} & data.keys():
+            # Not what any source shows: say so rather than "no address yet".
+            keys = ", ".join(sorted(map(str, data))[:8])
+            raise MalformedResponse(
+                Message(N_("'data' has no 'url' or 'status' (it has: {keys})"), keys=keys),
+                200,
+                preview_json(data),
+            ).at(str(endpoints.SERVICE_URL))
+        url = validation.extract_url(data.get("url"))
+        status = data.get("status")
+        return ServiceUrl(checked_id, url, None if status is None else str(status), envelope)
 
     def list_notebooks(self, status: str | None = None, name: str | None = None) -> NotebookList:
         """Every notebook instance (all pages), optionally filtered by status or name."""
@@ -199,19 +195,28 @@ class ScnetClient(HoldsTransport):
                 return records
             if len(records) >= MAX_RECORDS:
                 break
-        raise _endless(page, len(records), total)
+        raise MalformedResponse(
+            Message(
+                N_(
+                    "the notebook list did not end after {pages} pages ({records} records read; "
+                    "the answer's total: {total})"
+                ),
+                pages=page,
+                records=len(records),
+                total=preview_json(total),
+            ),
+            200,
+            "",
+            N_("Narrow the list with a status or a name (--status, --name)."),
+        ).at(str(endpoints.LIST))
 
     # -- the instance around the service ---------------------------------------------------
 
     def notebook(self, notebook_id: str | int) -> Notebook:
         """The instance's detail: status, custom port and command (``customsizePort``)."""
         checked_id = validation.validate_notebook_id(notebook_id)
-        endpoint = str(endpoints.DETAIL)
-        try:
-            envelope = self._call(endpoints.DETAIL, params={"notebookId": checked_id})
-        except ScnetError as exc:
-            raise exc.at(endpoint) from None
-        return lifecycle.notebook_from(envelope, checked_id, endpoint)
+        envelope = self._call(endpoints.DETAIL, params={"notebookId": checked_id}, named=True)
+        return lifecycle.notebook_from(envelope, checked_id, str(endpoints.DETAIL))
 
     def boot_notebook(self, notebook_id: str | int) -> dict[str, Any]:
         """Ask the platform host to boot a stopped instance, exactly once; its answer, as it
@@ -235,14 +240,13 @@ class ScnetClient(HoldsTransport):
         checked_id = validation.validate_notebook_id(notebook_id)
         if not isinstance(save_env, bool):
             raise InvalidInput(N_("save_env must be True or False"))
+        body = {"notebookId": checked_id, "saveEnv": save_env}
         try:
-            envelope = self._call(
-                endpoints.STOP, body={"notebookId": checked_id, "saveEnv": save_env}
-            )
-        except ScnetError as exc:
-            if isinstance(exc, ApiError) and lifecycle.is_already_stopped(exc):
-                return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
-            raise exc.at(str(endpoints.STOP)) from None
+            envelope = self._call(endpoints.STOP, body=body, named=True)
+        except ApiError as exc:
+            if not lifecycle.is_already_stopped(exc):
+                raise
+            return lifecycle.stop_result(None, checked_id, save_env, refused=exc)
         return lifecycle.stop_result(envelope, checked_id, save_env)
 
     def wait_for_notebook(
@@ -356,15 +360,13 @@ class ScnetClient(HoldsTransport):
             )
         port = result.port if result else None
         command = command if command is not None or result is None else result.command
-        watch = None
+        ended = None
         if result is not None and command:
             # Where the command runs on this machine, a command that ended ends the wait.
-            watch = local.CommandWatch(
-                command,
-                since if since is not None else time.monotonic(),
-                here=local.runs_here(url),
-                output=result.output,
-            )
+            started = since if since is not None else time.monotonic()
+            ended = local.CommandWatch(
+                command, started, here=local.runs_here(url), output=result.output
+            ).ended
         ready = readiness.wait_until_ready(
             url,
             seconds,
@@ -373,19 +375,11 @@ class ScnetClient(HoldsTransport):
             guard=guard,
             # The kernel usually runs in the instance, where the service listens.
             local_port=port,
-            ended=watch.ended if watch is not None else None,
+            ended=ended,
         )
         return replace(ready, result=result.marked_ready(ready.elapsed)) if result else ready
 
     # -- HTTP ------------------------------------------------------------------------------
-
-    def _service_url_quietly(self, notebook_id: str) -> str | None:
-        """The URL from endpoint 2, or None: the start itself already succeeded."""
-        try:
-            return self.service_url(notebook_id).url
-        except ScnetError as exc:
-            log.debug("service URL query after start failed: %s", exc)
-            return None
 
     def _call(
         self,
@@ -393,28 +387,28 @@ class ScnetClient(HoldsTransport):
         *,
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
+        named: bool = False,
     ) -> dict[str, Any]:
-        """Send one request to the base URL, with the token, and return the envelope."""
+        """Send one request to the base URL, with the token, and return the envelope; ``named``:
+        its errors name the endpoint (the instance calls, whose answers are not documented)."""
+        request = Request.to(endpoint, self.base_url, self.__token, params=params, body=body)
         try:
-            return self._transport.call(
-                Request.to(endpoint, self.base_url, self.__token, params=params, body=body)
-            )
-        except ApiError as exc:
-            if exc.code not in account.REFUSED_TOKEN_CODES:
-                raise
-            if self.settings.base_url_default:
-                exc.with_hint(self._default_host_hint())
-            exc.add_hint(self._sources_note())
-            raise
-        except TransportError as exc:
-            # A sandbox that has stopped, or an old address saved or exported: say which.
-            reason = exc.values.get("reason")
-            if isinstance(reason, Message) and reason.id == CONNECTION_REFUSED:
+            return self._transport.call(request)
+        except ScnetError as exc:
+            default = self.settings.base_url_default
+            if isinstance(exc, ApiError) and exc.code in account.REFUSED_TOKEN_CODES:
+                if default:
+                    exc.with_hint(self._default_host_hint())
                 exc.add_hint(self._sources_note())
-            raise
-        except HttpError as exc:
-            if exc.status in (401, 403, 404) and self.settings.base_url_default:
+            elif isinstance(exc, TransportError):
+                # A sandbox that has stopped, or an old address saved or exported: say which.
+                reason = exc.values.get("reason")
+                if isinstance(reason, Message) and reason.id == CONNECTION_REFUSED:
+                    exc.add_hint(self._sources_note())
+            elif isinstance(exc, HttpError) and exc.status in (401, 403, 404) and default:
                 exc.with_hint(self._default_host_hint())
+            if named:
+                raise exc.at(str(endpoint)) from None
             raise
 
     def _sources_note(self) -> Message:
@@ -435,21 +429,3 @@ class ScnetClient(HoldsTransport):
             ),
             url=self.base_url,
         )
-
-
-def _endless(pages: int, records: int, total: object) -> ScnetError:
-    """The error for a notebook list that did not end: what was read, and what it claimed."""
-    return MalformedResponse(
-        Message(
-            N_(
-                "the notebook list did not end after {pages} pages ({records} records read; the "
-                "answer's total: {total})"
-            ),
-            pages=pages,
-            records=records,
-            total=preview_json(total),
-        ),
-        200,
-        "",
-        N_("Narrow the list with a status or a name (--status, --name)."),
-    ).at(str(endpoints.LIST))

@@ -1,12 +1,10 @@
-"""The exception hierarchy and the platform's error-code table.
-
-Every failure is a :class:`ScnetError` carrying the fields a caller needs and a ``hint`` that
-says what to do next. Its message is a message id and values, written when shown, in the
-language in force then. Messages are one line and never contain the token.
-"""
+"""The exception hierarchy and the platform's error-code table. Every failure is a
+:class:`ScnetError` with a ``hint`` saying what to do next; its message (one line, never the
+token) is a message id and values, written when shown, in the language in force then."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, NamedTuple, TypeVar
 
@@ -123,21 +121,15 @@ class Sentences(Message):
         self.parts = [part if isinstance(part, Message) else Message(part) for part in parts]
 
     def __str__(self) -> str:
-        text = ""
-        for part in self.parts:
-            text = sentences(text, str(part))
-        return text
+        return functools.reduce(sentences, map(str, self.parts), "")
 
     def __repr__(self) -> str:
         return f"Sentences{tuple(self.parts)!r}"
 
 
 class ScnetError(Exception):
-    """Root of every error raised by scnet-magic.
-
-    ``message`` and ``hint`` are message ids (English), filled with ``values`` once translated,
-    or :class:`~scnet_magic.i18n.Message`\\ s; either is written when the error is shown.
-    """
+    """Root of every error raised by scnet-magic. ``message`` and ``hint``: message ids filled
+    with ``values`` once translated, or :class:`~scnet_magic.i18n.Message`\\ s."""
 
     # A start's result (a StartResult) when the failure came after the platform's answer, such
     # as a wait that ran out (NotReady): a front end shows the result, then the error.
@@ -348,9 +340,6 @@ class CommandEnded(NotReady):
     def __init__(
         self, url: str, timeout: float, elapsed: float, log: str | None, last_lines: str
     ) -> None:
-        self.url = url
-        self.timeout = timeout
-        self.last = "ended"
         self.log = log
         self.last_lines = last_lines
         if not last_lines and log is not None:
@@ -361,15 +350,13 @@ class CommandEnded(NotReady):
             hint = N_("The last lines of {log}:\n{lines}")
         else:
             hint = N_("The last lines of its output:\n{lines}")
-        ScnetError.__init__(
-            self,
+        super().__init__(url, timeout, "ended", Message(hint, log=log or "", lines=last_lines))
+        self._message = Message(
             N_(
                 "The command has ended and nothing answers at {url}: the service will not come "
                 "up (seen {elapsed} s after the start)"
             ),
-            hint,
             elapsed=f"{elapsed:.1f}",
             url=url,
-            log=log or "",
-            lines=last_lines,
         )
+        self.args = (self._message,)

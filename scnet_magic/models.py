@@ -1,33 +1,26 @@
-"""Result types: what the platform answered, kept as it came (``raw``) and shown by
-:mod:`scnet_magic.display`.
-
-Nothing here sends a request or checks input; each result renders itself in Jupyter (HTML with
-a clickable link) and as text through the renderers of :mod:`scnet_magic.display`, and has a
-machine-readable form (``to_dict()``).
-"""
+"""Result types: what the platform answered, kept as it came (``raw``), immutable; each renders
+itself through :mod:`scnet_magic.display` and has a machine-readable form (``to_dict()``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from . import display
 from .errors import InvalidInput, LoginError, Sentences
 from .i18n import N_, Message
 
 GATEWAY_ERRORS = frozenset({502, 503, 504})
+_D = TypeVar("_D")
 
 
 class Rendered:
     """A result shown through :mod:`scnet_magic.display`: as text (its repr), as HTML, and in
-    IPython once per cell. A subclass says how with ``_text`` and ``_html``."""
+    IPython once per cell. A subclass names its renderers ``_text`` and ``_html``."""
 
-    def _text(self) -> str:
-        raise NotImplementedError
-
-    def _html(self) -> str:
-        raise NotImplementedError
+    _text: ClassVar[Callable[..., str]]
+    _html: ClassVar[Callable[..., str]]
 
     def __repr__(self) -> str:
         return self._text()
@@ -45,6 +38,14 @@ class Rendered:
         # line of a cell, IPython would show the returned value a second time. Skip exactly that
         # second showing: same object, same cell.
         display.show_once(self)
+
+
+def _fields(shape: type[_D], result: object) -> _D:
+    """A ``to_dict()``: the keys ``shape`` (one of :mod:`display`'s TypedDicts) requires, in
+    its order, each ``result``'s attribute of that name."""
+    required = shape.__dict__["__required_keys__"]
+    keys = [key for key in shape.__annotations__ if key in required]
+    return shape(**{key: getattr(result, key) for key in keys})
 
 
 @dataclass(frozen=True, repr=False)
@@ -113,35 +114,11 @@ class StartResult(Rendered):
 
     def to_dict(self) -> display.StartFields:
         """The machine-readable form (what ``--json`` prints), which renders."""
-        return {
-            "status": self.status,
-            "ok": self.ok,
-            "pending": self.pending,
-            "url": self.url,
-            "notebook_id": self.notebook_id,
-            "port": self.port,
-            "code": self.code,
-            "msg": self.msg,
-            "exec_success": self.exec_success,
-            "error_msg": self.error_msg,
-            "output": self.output,
-            "ready": self.ready,
-            "ready_after": self.ready_after,
-            "protected": self.protected,
-            "guard_port": self.guard_port,
-            "replaced_port": self.replaced_port,
-            "nothing_ran": self.nothing_ran,
-            "raw": self.raw,
-        }
+        return _fields(display.StartFields, self)
 
-    def _text(self) -> str:
-        return display.start_text(self)
-
-    def _html(self) -> str:
-        return display.start_html(self)
-
-    def __str__(self) -> str:
-        return self._text()
+    _text = display.start_text
+    _html = display.start_html
+    __str__ = display.start_text
 
     def to_json(self) -> str:
         return display.to_json(self.to_dict())
@@ -163,22 +140,13 @@ class ServiceUrl(Rendered):
         return self.status == "active"
 
     def to_dict(self) -> display.ServiceUrlFields:
-        found: display.ServiceUrlFields = {
-            "notebook_id": self.notebook_id,
-            "url": self.url,
-            "status": self.status,
-            "active": self.active,
-            "raw": self.raw,
-        }
+        found = _fields(display.ServiceUrlFields, self)
         if self.instance is not None:
             found["instance"] = self.instance.to_dict()
         return found
 
-    def _text(self) -> str:
-        return display.service_url_text(self)
-
-    def _html(self) -> str:
-        return display.service_url_html(self)
+    _text = display.service_url_text
+    _html = display.service_url_html
 
 
 class NotebookList(Rendered, list["Notebook"]):
@@ -191,37 +159,26 @@ class NotebookList(Rendered, list["Notebook"]):
 
     @property
     def notebooks(self) -> list[Notebook]:
-        """The instances, as a plain list."""
         return list(self)
 
-    def _text(self) -> str:
-        return display.notebooks_text(self)
-
-    def _html(self) -> str:
-        return display.notebooks_html(self)
+    _text = display.notebooks_text
+    _html = display.notebooks_html
 
     def to_dict(self) -> display.NotebookListFields:
-        """The machine-readable form (what ``--json`` prints): each instance in the tidy names
-        every verb uses, its record as the platform sent it under ``raw``."""
         return {"count": len(self), "notebooks": [notebook.to_dict() for notebook in self]}
 
 
 def _custom_port(value: object) -> int | None:
     """``customsizePort`` as a port number; None when unset (null, "", 0) or not a port."""
-    if isinstance(value, bool):
-        return None
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    return value if isinstance(value, int) and 1 <= value <= 65535 else None
+        value = int(value)
+    return value if type(value) is int and 1 <= value <= 65535 else None
 
 
 @dataclass(frozen=True, repr=False)
 class Notebook(Rendered):
-    """One notebook instance as its detail (or a list record) describes it.
-
-    ``custom_port`` and ``command`` are the instance's one custom service as configured by the
-    last start (``customsizePort``, ``command``); None when unset. ``raw`` keeps every field.
-    """
+    """One notebook instance as its detail (or a list record) describes it; ``custom_port`` and
+    ``command``, its one custom service as the last start set it (None when unset)."""
 
     id: str
     name: str
@@ -257,23 +214,13 @@ class Notebook(Rendered):
         return self.status == "Running"
 
     def to_dict(self) -> display.NotebookFields:
-        found: display.NotebookFields = {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "custom_port": self.custom_port,
-            "command": self.command,
-            "raw": self.raw,
-        }
+        found = _fields(display.NotebookFields, self)
         if self.user_port is not None:
             found["user_port"] = self.user_port
         return found
 
-    def _text(self) -> str:
-        return display.notebook_text(self)
-
-    def _html(self) -> str:
-        return display.notebook_html(self)
+    _text = display.notebook_text
+    _html = display.notebook_html
 
 
 @dataclass(frozen=True)
@@ -289,12 +236,7 @@ class InstanceProgress:
     name: str = ""  # the instance's, as its detail gives it
 
     def to_dict(self) -> display.InstanceProgressFields:
-        return {
-            "notebook_id": self.notebook_id,
-            "status": self.status,
-            "wanted": self.wanted,
-            "elapsed": self.elapsed,
-        }
+        return _fields(display.InstanceProgressFields, self)
 
 
 @dataclass(repr=False)
@@ -309,19 +251,10 @@ class StopResult(Rendered):
     raw: dict[str, Any] = field(repr=False)
 
     def to_dict(self) -> display.StopFields:
-        return {
-            "notebook_id": self.notebook_id,
-            "save_env": self.save_env,
-            "already_stopped": self.already_stopped,
-            "msg": self.msg,
-            "raw": self.raw,
-        }
+        return _fields(display.StopFields, self)
 
-    def _text(self) -> str:
-        return display.stop_text(self)
-
-    def _html(self) -> str:
-        return display.stop_html(self)
+    _text = display.stop_text
+    _html = display.stop_html
 
 
 # -- waiting until ready ---------------------------------------------------------------------
@@ -355,12 +288,8 @@ class WaitProgress:
 
 @dataclass(frozen=True)
 class Readiness:
-    """The service answered: after ``elapsed`` seconds, at check ``attempts``, with ``status``.
-
-    ``result``: when the wait was given a :class:`StartResult`, that result marked ready
-    (``.ready`` true, ``.ready_after`` set); the one given is left as it was (results are
-    immutable).
-    """
+    """The service answered: after ``elapsed`` seconds, at check ``attempts``, with ``status``;
+    ``result``, a copy of the :class:`StartResult` the wait was given, marked ready."""
 
     url: str
     elapsed: float
@@ -440,9 +369,9 @@ class Account:
                 regions=labels,
             )
         key = wanted.strip()
-        matches = [r for r in self.regions if key in (r.id, r.name)]
-        if not matches:
-            matches = [r for r in self.regions if key.casefold() in r.name.casefold()]
+        matches = [r for r in self.regions if key in (r.id, r.name)] or [
+            r for r in self.regions if key.casefold() in r.name.casefold()
+        ]
         if len(matches) > 1:
             raise InvalidInput(
                 N_("region {name} matches several regions: {regions}"),
@@ -488,26 +417,15 @@ class Login:
     token: str = field(repr=False)
     ac_url: str = "https://www.scnet.cn"
 
-    def describe(self) -> str:
-        return display.login_text(self)
+    describe = display.login_text
 
     def to_dict(self) -> display.LoginFields:
         """Everything but the token."""
-        return {
-            "user": self.user,
-            "region": self.region,
-            "region_id": self.region_id,
-            "base_url": self.base_url,
-            "login_url": self.login_url,
-            "ac_url": self.ac_url,
-        }
+        return _fields(display.LoginFields, self)
 
     def saved_settings(self) -> dict[str, str]:
-        """What ``--save`` writes to the config file: never a key, only the token and addresses.
-
-        The platform URL goes with the token, which is renewed and checked there; written
-        every time, so that it never stays behind from an earlier sign-in elsewhere (a sandbox).
-        """
+        """What ``--save`` writes to the config file: never a key, only the token and addresses
+        (the platform URL, where the token is renewed, always: never one left from elsewhere)."""
         return {
             "token": self.token,
             "base_url": self.base_url,
@@ -525,4 +443,4 @@ class TokenState:
     detail: str
 
     def to_dict(self) -> display.TokenFields:
-        return {"valid": self.valid, "detail": self.detail}
+        return _fields(display.TokenFields, self)

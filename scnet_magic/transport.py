@@ -34,7 +34,6 @@ from .errors import (
     HttpError,
     MalformedResponse,
     RequestTimeout,
-    ScnetError,
     TransportError,
     one_line,
 )
@@ -56,36 +55,17 @@ MAY_HAVE_ARRIVED = N_(
 CREDENTIAL_HEADERS = {"token": "token", "accessKey": "access key", "signature": "signature"}
 
 
-class _UnparsedHeadersHidden(logging.Filter):
+def _hide_unparsed_headers(record: logging.LogRecord) -> bool:
     """urllib3 logs the header lines it could not parse as sent, which may echo the token:
     the warning stays, those lines go."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("Failed to parse headers") and len(record.args or ()) == 2:
-            url = record.args[0]  # type: ignore[index]
-            record.args = (url, "header lines not logged: they may echo the request's token")
-            record.exc_info = record.exc_text = None
-        return True
+    if str(record.msg).startswith("Failed to parse headers") and len(record.args or ()) == 2:
+        url = record.args[0]  # type: ignore[index]
+        record.args = (url, "header lines not logged: they may echo the request's token")
+        record.exc_info = record.exc_text = None
+    return True
 
 
-logging.getLogger("urllib3.connection").addFilter(_UnparsedHeadersHidden())
-
-
-def _retry_policy(retries: int) -> Retry:
-    # Only failures to connect are retried: they happen before a byte of the request is sent.
-    # A read error on a POST means the platform may already be running the command, and
-    # starting twice runs it twice, so read, status, redirect and other errors are not retried.
-    return Retry(
-        total=retries,
-        connect=retries,
-        read=0,
-        redirect=0,
-        status=0,
-        other=0,
-        backoff_factor=0.2,
-        raise_on_status=False,
-        respect_retry_after_header=False,
-    )
+logging.getLogger("urllib3.connection").addFilter(_hide_unparsed_headers)
 
 
 # Bytes of a body kept for its preview: room for the characters quoted, and for a credential
@@ -253,12 +233,8 @@ class Response:
         return cls(status, json.dumps(payload, ensure_ascii=False).encode())
 
 
-class Transport:
-    """Sends a :class:`Request` and returns its :class:`Response`; :meth:`call` reads the
-    envelope the same way whatever sent it."""
-
-    def send(self, request: Request) -> Response:
-        raise NotImplementedError
+class Closing:
+    """What holds connections: :meth:`close` releases them, as leaving a ``with`` does."""
 
     def close(self) -> None:
         """Release connections (nothing to release by default)."""
@@ -268,6 +244,14 @@ class Transport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Transport(Closing):
+    """Sends a :class:`Request` and returns its :class:`Response`; :meth:`call` reads the
+    envelope the same way whatever sent it."""
+
+    def send(self, request: Request) -> Response:
+        raise NotImplementedError
 
     def call(self, request: Request) -> dict[str, Any]:
         """Send ``request``; the envelope of a successful answer, every string cleaned."""
@@ -304,7 +288,22 @@ class HttpTransport(Transport):
     def __init__(self, timeout: float, *, retries: int = 2, purpose: str = "") -> None:
         self.timeout = timeout
         self._session = requests.Session()
-        adapter = HTTPAdapter(max_retries=_retry_policy(retries))
+        # Only failures to connect are retried: they happen before a byte of the request is
+        # sent. A read error on a POST means the platform may already be running the command,
+        # and starting twice runs it twice, so no other error is retried (nor is an answer
+        # with a Retry-After header: it is an answer, and urllib3 would make it an error).
+        policy = Retry(
+            total=retries,
+            connect=retries,
+            read=0,
+            redirect=0,
+            status=0,
+            other=0,
+            backoff_factor=0.2,
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
+        adapter = HTTPAdapter(max_retries=policy)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         agent = f"scnet-magic/{__version__}"
@@ -322,6 +321,7 @@ class HttpTransport(Transport):
         parts = urlsplit(request.url)
         origin = f"{parts.scheme}://{parts.netloc}"
         deadline = time.monotonic() + self.timeout
+        failures = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
         try:
             response = self._session.request(
                 method,
@@ -340,25 +340,21 @@ class HttpTransport(Transport):
                 verify=True,
                 stream=True,
             )
+        except failures as exc:
+            raise self._failed(request, origin, exc, clean) from exc
+        with response:
             try:
                 # Hidden at once, so that not even a frame's variables keep an echoed credential.
                 raw = clean.hide_bytes(_read_body(response, deadline, clean))
-            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-                _forget_variables(exc)
+            except failures as exc:
                 raise self._cut_off(request, origin, response.status_code, exc, clean) from exc
-            finally:
-                response.close()
-        except ScnetError:
-            raise
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            _forget_variables(exc)
-            raise self._failed(request, origin, exc, clean) from exc
         return Response(response.status_code, raw, response.headers, response.reason or "")
 
     def _failed(
         self, request: Request, origin: str, exc: BaseException, clean: ServerText
     ) -> TransportError:
         """No answer came: why, and what to do (a POST's answer lost may have been acted on)."""
+        _forget_variables(exc)
         check = Message(
             N_("Check {address} and the network."), address=Message(request.address_name)
         )
@@ -384,8 +380,7 @@ class HttpTransport(Transport):
     def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
         """One GET to a service's URL without a token: the HTTP status (None when no answer
         came) and a short reason. A failed connection is an answer too ("not up yet")."""
-        status, reason, _header = self.probe_header(url, timeout, "")
-        return status, reason
+        return self.probe_header(url, timeout, "")[:2]
 
     def probe_header(
         self, url: str, timeout: float, header: str
@@ -413,6 +408,7 @@ class HttpTransport(Transport):
         self, request: Request, origin: str, status: int, exc: BaseException, clean: ServerText
     ) -> TransportError:
         """The status line came but the body did not: say so, and how it ended."""
+        _forget_variables(exc)
         hint = request.resend_hint if request.method == "POST" else N_("Try again.")
         if any(
             isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in _chain(exc)
@@ -444,33 +440,22 @@ def _too_large(status: int, start: bytes, clean: ServerText) -> MalformedRespons
 def _read_body(response: requests.Response, deadline: float, clean: ServerText) -> bytes:
     """The body, read against a total deadline (``requests``' timeout is per read: a trickle
     would never end) and a size limit."""
-    chunks: list[bytes] = []
-    size = 0
+    body = bytearray()
     raw = response.raw
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise urllib3.exceptions.ReadTimeoutError(None, None, "deadline")  # type: ignore[arg-type]
-        _limit_socket_wait(response, remaining)
+        # Each read waits at most until the deadline, not a whole timeout past it.
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(max(remaining, 0.001))
         chunk = raw.read1(64 * 1024)
         if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            # Quote the start only: joining megabytes would make one more copy of them.
-            start = b""
-            for piece in chunks:
-                start += piece[: _PREVIEW_BYTES - len(start)]
-            raise _too_large(response.status_code, start, clean)
-
-
-def _limit_socket_wait(response: requests.Response, seconds: float) -> None:
-    # Each read waits at most until the deadline, not a whole timeout past it.
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(max(seconds, 0.001))
+            return bytes(body)
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _too_large(response.status_code, bytes(body[:_PREVIEW_BYTES]), clean)
 
 
 def _envelope(response: Response, clean: ServerText) -> dict[str, Any]:
@@ -557,10 +542,7 @@ def preview_json(value: object) -> str:
     return preview(json.dumps(value, ensure_ascii=False).encode())
 
 
-_Holder = TypeVar("_Holder", bound="HoldsTransport")
-
-
-class HoldsTransport:
+class HoldsTransport(Closing):
     """What calls the platform through a transport (the client, the account calls): one handed
     in belongs to the caller, who closes it; one made here is closed with its holder."""
 
@@ -575,9 +557,3 @@ class HoldsTransport:
     def close(self) -> None:
         if self._own_transport:
             self._transport.close()
-
-    def __enter__(self: _Holder) -> _Holder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from hostile_server import Received, Reply, hostile_server
 from sandbox_faults import FaultySandbox as Sandbox
 
 from scnet_magic import (
@@ -24,7 +25,7 @@ from scnet_magic import (
     i18n,
 )
 from scnet_magic.endpoints import START
-from scnet_magic.transport import MockTransport, Request, Response
+from scnet_magic.transport import HttpTransport, MockTransport, Request, Response
 
 from conftest import CANARY, free_port
 
@@ -221,6 +222,19 @@ def test_connection_refused_is_a_transport_error_after_bounded_retries() -> None
         client.start_service("1896050410550136833", 1223)
     assert time.monotonic() - began < 5
     assert CANARY not in str(info.value)
+
+
+def test_an_answer_with_retry_after_is_an_answer_sent_once() -> None:
+    """urllib3 would retry a GET answered 503 with Retry-After, then make it a RetryError."""
+
+    def busy(request: Received) -> Reply:
+        return Reply(503, b"busy", "Service Unavailable", [("Retry-After", "1")])
+
+    with hostile_server(busy) as server, HttpTransport(5) as transport:
+        with pytest.raises(HttpError, match="HTTP 503 Service Unavailable: busy"):
+            transport.call(Request("GET", server.url + "/ai/x"))
+        assert transport.probe(server.url, 5) == (503, "HTTP 503 Service Unavailable")
+        assert len(server.received) == 2
 
 
 def test_untrusted_certificate_is_a_transport_error_naming_tls() -> None:
