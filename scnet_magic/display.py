@@ -23,7 +23,6 @@ from .server_text import strip_controls
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
-    from typing_extensions import NotRequired  # typing's own from Python 3.11
 
     from .config import Settings
     from .errors import ScnetError
@@ -51,15 +50,17 @@ class StartFields(TypedDict):
     raw: dict[str, Any]
 
 
-class NotebookFields(TypedDict):
+class _NotebookFields(TypedDict):
     id: str
     name: str
     status: str
     custom_port: int | None
     command: str | None
     raw: dict[str, Any]
-    # Only where a guard of this machine listens on custom_port, in front of this port.
-    user_port: NotRequired[int]
+
+
+class NotebookFields(_NotebookFields, total=False):
+    user_port: int  # a guard of this machine listens on custom_port, in front of this port
 
 
 class NotebookListFields(TypedDict):
@@ -67,13 +68,16 @@ class NotebookListFields(TypedDict):
     notebooks: list[NotebookFields]
 
 
-class ServiceUrlFields(TypedDict):
+class _ServiceUrlFields(TypedDict):
     notebook_id: str
     url: str | None
     status: str | None
     active: bool
     raw: Any
-    instance: NotRequired[NotebookFields]  # when the instance's record is known
+
+
+class ServiceUrlFields(_ServiceUrlFields, total=False):
+    instance: NotebookFields  # when the instance's record is known
 
 
 class StopFields(TypedDict):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from scnet_magic.errors import InvalidInput
@@ -192,3 +194,19 @@ def test_extract_url_stops_at_punctuation(text: str, url: str) -> None:
 @pytest.mark.parametrize("text", [None, "", "no address here", "https:// nothing", 42])
 def test_extract_url_none(text: object) -> None:
     assert extract_url(text) is None
+
+
+def test_optional_keys_appear_only_when_known() -> None:
+    from scnet_magic.models import Notebook, ServiceUrl
+
+    record = Notebook.from_record({"status": "Running", "customPort": 8000}, "7")
+    assert "user_port" not in record.to_dict()
+    assert ServiceUrl("7", None, None, {}).to_dict().keys() == {
+        "notebook_id",
+        "url",
+        "status",
+        "active",
+        "raw",
+    }
+    guarded = ServiceUrl("7", "https://x", "active", {}, instance=replace(record, user_port=7860))
+    assert guarded.to_dict()["instance"]["user_port"] == 7860
