@@ -1,26 +1,30 @@
-"""The ``scnet`` verbs that talk to the platform: ``start``, ``stop``, ``url``, ``notebooks``,
-``doctor``."""
+"""What each ``scnet`` verb does, in a function of its name; loaded only once a verb runs,
+since it brings in the HTTP stack."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
+from collections.abc import Callable
+from typing import Any
 
-from .. import config, display, service
+from .. import config, display, service, validation
+from .. import guard as guards
 from ..client import ScnetClient
 from ..config import Settings
-from ..errors import ScnetError
+from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, Message, _
 from ..models import StartResult
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, note, report, settings_of
-from .guard import protect_password
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PASSWORD_HINT, report
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 NEWCOMER_HINT = N_("To try things without an account, run scnet sandbox --execute.")
+LIST_HINT = N_("See scnet guard --list.")
 
 
 def start(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
+    settings = _settings(args)
     # Bad input is reported before the token is looked at: nothing is sent.
     request = service.prepare(
         settings,
@@ -30,7 +34,7 @@ def start(args: argparse.Namespace) -> int:
         no_id_hint=NO_ID_HINT,
         newcomer_hint=NEWCOMER_HINT,
     )
-    password = protect_password(args)
+    password = _protect_password(args)
     with _client(settings) as client:
         shown = service.StartLine(sys.stderr, request, args.wait)
         try:
@@ -53,10 +57,10 @@ def start(args: argparse.Namespace) -> int:
         except service.StartInterrupted as stopped:
             shown.line.end()
             if stopped.result is None:
-                note(str(service.interrupted_text(stopped, "scnet url")))
+                _note(str(service.interrupted_text(stopped, "scnet url")))
             else:
                 _print_result(stopped.result, args.json)
-                note(_(service.STOPPED_WAITING))
+                _note(_(service.STOPPED_WAITING))
             return EXIT_INTERRUPTED
     shown.line.end()
     _print_result(result, args.json)
@@ -64,10 +68,8 @@ def start(args: argparse.Namespace) -> int:
 
 
 def url(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    notebook_id = service.notebook_id_for(
-        settings, args.notebook_id, no_id_hint=NO_ID_HINT, newcomer_hint=NEWCOMER_HINT
-    )
+    settings = _settings(args)
+    notebook_id = _notebook_id(settings, args)
     with _client(settings) as client:
         found = service.service_url(client, notebook_id)
     print(display.to_json(found.to_dict()) if args.json else display.service_url_text(found))
@@ -75,8 +77,7 @@ def url(args: argparse.Namespace) -> int:
 
 
 def notebooks(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    with _client(settings) as client:
+    with _client(_settings(args)) as client:
         records = service.notebooks(client, status=args.status, name=args.name)
     print(display.to_json(records.to_dict()) if args.json else display.notebooks_text(records))
     return EXIT_OK
@@ -84,12 +85,10 @@ def notebooks(args: argparse.Namespace) -> int:
 
 def stop(args: argparse.Namespace) -> int:
     """Stop an instance, after the user types its name (unless --yes)."""
-    settings = settings_of(args)
-    notebook_id = service.notebook_id_for(
-        settings, args.notebook_id, no_id_hint=NO_ID_HINT, newcomer_hint=NEWCOMER_HINT
-    )
+    settings = _settings(args)
+    notebook_id = _notebook_id(settings, args)
     with _client(settings) as client:
-        if not args.yes and not confirmed(client, notebook_id):
+        if not args.yes and not _confirmed(client, notebook_id):
             print("scnet: " + _("Not stopped."), file=sys.stderr)
             return EXIT_FAILED
         result = client.stop_notebook(notebook_id, save_env=not args.discard_env)
@@ -97,7 +96,7 @@ def stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def confirmed(client: ScnetClient, notebook_id: str) -> bool:
+def _confirmed(client: ScnetClient, notebook_id: str) -> bool:
     """Whether the user typed the instance's name (or its id, if it has none) at the prompt."""
     record = client.notebook(notebook_id)
     expected = record.name or notebook_id
@@ -114,20 +113,18 @@ def confirmed(client: ScnetClient, notebook_id: str) -> bool:
     return typed.strip() == expected
 
 
-def doctor_command(args: argparse.Namespace) -> int:
-    from .. import doctor
+def doctor(args: argparse.Namespace) -> int:
+    from ..doctor import diagnose, report_path
 
-    report = None if args.report is None else doctor.report_path(args.report)
-    settings = settings_of(args)
+    report = None if args.report is None else report_path(args.report)
+    settings = _settings(args)
     explicit = {"base_url": args.base_url, "timeout": args.timeout}
     if args.token_stdin:
         explicit["token"] = settings.token
     notebook_id = settings.notebook_id
     if args.notebook_id is not None:
-        from ..validation import validate_notebook_id
-
-        notebook_id = validate_notebook_id(args.notebook_id)
-    diagnosis = doctor.diagnose(settings, explicit=explicit, notebook_id=notebook_id)
+        notebook_id = validation.validate_notebook_id(args.notebook_id)
+    diagnosis = diagnose(settings, explicit=explicit, notebook_id=notebook_id)
     if args.json:
         checks = [vars(check) for check in diagnosis.checks]
         print(display.to_json({"passed": diagnosis.passed, "checks": checks}))
@@ -138,6 +135,111 @@ def doctor_command(args: argparse.Namespace) -> int:
         # On stderr: with --json, stdout holds the one JSON object.
         print(_("report written to {path}").format(path=report), file=sys.stderr)
     return EXIT_OK if diagnosis.passed else EXIT_FAILED
+
+
+def guard(args: argparse.Namespace) -> int:
+    """``scnet guard --port P | --list | --stop G``."""
+    if args.port is None and (args.listen_port or args.host is not None or args.password_stdin):
+        raise InvalidInput(N_("--listen-port, --host and --password-stdin go with --port"))
+    if args.list:
+        records = guards.list_guards()
+        if args.json:
+            print(display.to_json({"guards": [_guard_shown(record) for record in records]}))
+        else:
+            print("\n".join(guards.guard_lines(records)))
+        return EXIT_OK
+    if args.stop == "all":
+        ports = guards.stop_all_guards()
+        if args.json:
+            print(display.to_json({"stopped": bool(ports), "ports": ports}))
+        else:
+            print(guards.stopped_line(len(ports)))
+        return EXIT_OK
+    if args.stop is not None:
+        try:
+            port = validation.validate_port(args.stop)
+        except InvalidInput as exc:  # its hint speaks of a service's port, not a guard's
+            raise InvalidInput(exc.message, LIST_HINT) from None
+        if not guards.stop_guard(port):
+            raise ScnetError(N_("no guard runs on port {port}"), LIST_HINT, port=port)
+        if args.json:
+            print(display.to_json({"stopped": True, "port": port}))
+        else:
+            print(_("stopped the guard on port {port}").format(port=port))
+        return EXIT_OK
+    upstream = validation.validate_port(args.port)  # before the prompt: nothing typed in vain
+    password = _read_password(args.password_stdin, N_("no password for the guard"))
+    record = service.protect_port(
+        upstream, password, host=args.host or "0.0.0.0", listen_port=args.listen_port
+    )
+    if args.json:
+        print(display.to_json({**_guard_shown(record), "reused": record.reused}))
+        return EXIT_OK
+    if record.reused:
+        message = _("port {upstream} is already guarded on port {port}")
+    else:
+        message = _("port {upstream} is now guarded on port {port}")
+    print(message.format(upstream=record.upstream_port, port=record.port))
+    next_step = _(
+        "Expose port {port} rather than {upstream}: scnet start --port {upstream} --protect "
+        "does, with this guard."
+    )
+    print(next_step.format(upstream=record.upstream_port, port=record.port))
+    return EXIT_OK
+
+
+def _guard_shown(record: guards.GuardRecord) -> dict[str, Any]:
+    """A guard's record as ``--json`` prints it."""
+    shown = ("port", "upstream_port", "pid", "host", "started_at")
+    return {name: getattr(record, name) for name in shown}
+
+
+def logout(args: argparse.Namespace) -> int:
+    """Remove the saved token and addresses from the config file."""
+    path, removed = config.forget_sign_in()
+    print(config.signed_out_text(path, removed))
+    return EXIT_OK
+
+
+def sandbox(args: argparse.Namespace) -> int:
+    from .. import sandbox as local
+
+    workdir = ["--workdir", args.workdir] if args.workdir else []
+    return local.main(
+        [*(["--execute"] if args.execute else []), "--port", str(args.port), *workdir]
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings for a verb: its options first, then the environment and config file."""
+    return config.resolve(
+        token=_token_from_stdin() if args.token_stdin else None,
+        base_url=args.base_url,
+        timeout=args.timeout,
+    )
+
+
+def _token_from_stdin() -> str:
+    if sys.stdin.isatty():
+        # Typed or pasted at a terminal: ask without echoing it, as %scnet_token does.
+        try:
+            line = getpass.getpass(_("SCNET token (hidden): "))
+        except EOFError:
+            line = ""
+    else:
+        line = sys.stdin.readline().rstrip("\r\n")
+    if not line.strip():
+        raise InvalidInput(
+            N_("--token-stdin: standard input has no token"),
+            N_("Pipe it in, e.g. scnet ... --token-stdin < token-file."),
+        )
+    return line
+
+
+def _notebook_id(settings: Settings, args: argparse.Namespace) -> str:
+    return service.notebook_id_for(
+        settings, args.notebook_id, no_id_hint=NO_ID_HINT, newcomer_hint=NEWCOMER_HINT
+    )
 
 
 def _client(settings: Settings) -> ScnetClient:
@@ -155,8 +257,35 @@ def _client(settings: Settings) -> ScnetClient:
     return ScnetClient(settings=settings)
 
 
+def _protect_password(args: argparse.Namespace) -> str | Callable[[], str] | None:
+    """The password for ``scnet start --protect`` (None without it): ``--password-stdin``,
+    else ``SCNET_GUARD_PASSWORD``, else a hidden prompt twice on a terminal, which the start
+    asks once the instance is known to run."""
+    if not args.protect:
+        if args.password_stdin:
+            raise InvalidInput(N_("--password-stdin goes with --protect"))
+        return None
+    missing = N_("no password for --protect")
+    if args.password_stdin or not sys.stdin.isatty():
+        return _read_password(args.password_stdin, missing)
+    return service.password_for(
+        getpass.getpass, no_password=missing, no_password_hint=PASSWORD_HINT
+    )
+
+
+def _read_password(from_stdin: bool, missing: str) -> str:
+    """A line of standard input with ``--password-stdin``, else ``SCNET_GUARD_PASSWORD``, else
+    a hidden prompt twice on a terminal; ``missing`` says what lacks one when none gives it."""
+    if from_stdin:
+        return validation.validate_guard_password(sys.stdin.readline().rstrip("\r\n"))
+    ask = getpass.getpass if sys.stdin.isatty() else None
+    return service.guard_password(ask, no_password=missing, no_password_hint=PASSWORD_HINT)
+
+
 def _print_result(result: StartResult, as_json: bool) -> None:
     print(display.to_json(result.to_dict()) if as_json else display.start_text(result))
 
 
-__all__ = ["doctor_command", "notebooks", "start", "stop", "url"]
+def _note(sentence: str) -> None:
+    """A sentence on stderr after "scnet: ", lower-cased as such lines are written."""
+    print("scnet: " + sentence[:1].lower() + sentence[1:], file=sys.stderr)
