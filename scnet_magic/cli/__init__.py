@@ -280,24 +280,13 @@ def _language_option(words: list[str]) -> tuple[str | None, list[str]]:
     """The value of --lang, read before parsing (the parser's help is built in that language),
     and the words without it: --lang is taken before or after the command
     (``scnet url --lang zh`` as well as ``scnet --lang zh url``)."""
-    language = None
-    rest: list[str] = []
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word == "--":
-            rest += words[index:]
-            break
-        if word == "--lang" and index + 1 < len(words):
-            language = words[index + 1]
-            index += 2
-            continue
-        if word.startswith("--lang="):
-            language = word.split("=", 1)[1]
-        else:
-            rest.append(word)
-        index += 1
-    return language, rest
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    parser.add_argument("--lang")
+    try:
+        known, rest = parser.parse_known_args(words)
+    except argparse.ArgumentError:  # --lang without a value: the full parser says so
+        return None, words
+    return known.lang, rest
 
 
 def main(argv: list[str] | None = None) -> int:
