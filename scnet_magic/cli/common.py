@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
+from .. import display
 from ..errors import ConfigError, InvalidInput, ScnetError, as_sentence
 from ..i18n import N_, _
 
@@ -25,6 +27,13 @@ def report(error: ScnetError, stderr: TextIO | None = None) -> None:
     print(_("scnet: error: {message}").format(message=as_sentence(error.message)), file=stderr)
     if error.hint:
         print(_("hint: {hint}").format(hint=as_sentence(error.hint)), file=stderr)
+
+
+def show(
+    as_json: bool, data: Mapping[str, object], text: str, stdout: TextIO | None = None
+) -> None:
+    """A verb's result: ``data`` as one JSON object with --json, else ``text``."""
+    print(display.to_json(data) if as_json else text, file=stdout)
 
 
 def exit_code(error: ScnetError) -> int:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .. import arguments, config, display, validation
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import N_, _
-from .common import EXIT_INTERRUPTED, exit_code, report
+from .common import EXIT_INTERRUPTED, exit_code, report, show
 
 if TYPE_CHECKING:
     from ..models import Menu
@@ -50,23 +50,20 @@ def login_command(
     Signing in saves the token, address, account and region (never a key) to the user config
     file, readable by its owner only; later commands use them from there.
     """
-    # Here, not at the top: the parser that declares these options loads no HTTP stack.
-    from .. import account as accounts
+    from .. import account as accounts  # not at the top: the parser loads no HTTP stack
 
     stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
     try:
         if args.status and (args.renew or args.region or args.user or args.secret_key_stdin):
             raise InvalidInput(N_("--status takes no other option but --json"))
         if args.renew and (args.region or args.user or args.secret_key_stdin):
             raise InvalidInput(N_("--renew keeps the region and needs no keys; give it alone"))
         if args.status:
-            return _cli_status(args.json, stdout)
+            return _status(args.json, stdout)
         if args.renew:
-            token = accounts.renew_in_force(config.resolve())
-            path = config.save_config({"token": token})
-            _cli_print(args.json, stdout, {"renewed": True, "saved_to": str(path)})
+            path = config.save_config({"token": accounts.renew_in_force(config.resolve())})
+            renewed = {"renewed": True, "saved_to": str(path)}
+            show(args.json, renewed, _("Token renewed and saved."), stdout)
             return 0
         secret_key = _read_secret(stdin) if args.secret_key_stdin else None
         at_terminal = stdin.isatty()
@@ -92,7 +89,7 @@ def login_command(
             warning = config.override_warning()
             if warning:
                 print(warning, file=stderr)
-        _cli_print(args.json, stdout, result, f"{signed.describe()}\n{note}")
+        show(args.json, result, f"{signed.describe()}\n{note}", stdout)
         return 0
     except KeyboardInterrupt:
         # Ctrl-C at a prompt: the user changed their mind.
@@ -110,34 +107,25 @@ def logout_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cli_status(as_json: bool, stdout: TextIO) -> int:
+def _status(as_json: bool, stdout: TextIO | None) -> int:
     from .. import account as accounts
 
     settings = config.resolve()
     state = accounts.state_in_force(settings)
     saved = config.read_config_file()
-    if as_json:
-        shown = {
-            "signed_in": settings.token is not None,
-            "user": saved.get("user"),
-            "region": saved.get("region"),
-            "base_url": settings.base_url,
-            "ac_url": settings.ac_url,
-            "login_url": settings.login_url,
-            "token_source": settings.token_source,
-            "token_valid": state.valid if state else None,
-        }
-        print(display.to_json(shown), file=stdout)
-    else:
-        print(display.login_status_text(settings, None, state, saved, "scnet login"), file=stdout)
+    shown = {
+        "signed_in": settings.token is not None,
+        "user": saved.get("user"),
+        "region": saved.get("region"),
+        "base_url": settings.base_url,
+        "ac_url": settings.ac_url,
+        "login_url": settings.login_url,
+        "token_source": settings.token_source,
+        "token_valid": state.valid if state else None,
+    }
+    text = display.login_status_text(settings, None, state, saved, "scnet login")
+    show(as_json, shown, text, stdout)
     return 0 if state is not None and state.valid else 1
-
-
-def _cli_print(as_json: bool, stdout: TextIO, result: dict[str, Any], text: str = "") -> None:
-    if as_json:
-        print(display.to_json(result), file=stdout)
-    else:
-        print(text or _("Token renewed and saved."), file=stdout)
 
 
 def _read_secret(stdin: TextIO) -> str:
@@ -147,13 +135,12 @@ def _read_secret(stdin: TextIO) -> str:
     return validation.validate_secret_key(line)
 
 
-def _terminal_menu(stdin: TextIO, stdout: TextIO) -> Menu:
+def _terminal_menu(stdin: TextIO, stdout: TextIO | None) -> Menu:
     """The numbered list of the account's regions, typed into at the terminal."""
     from ..account import pick_region
 
     def read_line(prompt: str) -> str:
-        print(prompt, end="", file=stdout)
-        stdout.flush()
+        print(prompt, end="", file=stdout, flush=True)
         return stdin.readline()
 
     return lambda account: pick_region(account, read_line, lambda text: print(text, file=stdout))

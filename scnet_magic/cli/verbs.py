@@ -16,7 +16,7 @@ from ..config import Settings
 from ..errors import InvalidInput, ScnetError
 from ..i18n import N_, Message, _
 from ..models import StartResult
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PASSWORD_HINT, report
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PASSWORD_HINT, report, show
 
 NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
 NEWCOMER_HINT = N_("To try things without an account, run scnet sandbox --execute.")
@@ -72,14 +72,14 @@ def url(args: argparse.Namespace) -> int:
     notebook_id = _notebook_id(settings, args)
     with _client(settings) as client:
         found = service.service_url(client, notebook_id)
-    print(display.to_json(found.to_dict()) if args.json else display.service_url_text(found))
+    show(args.json, found.to_dict(), display.service_url_text(found))
     return EXIT_OK
 
 
 def notebooks(args: argparse.Namespace) -> int:
     with _client(_settings(args)) as client:
         records = service.notebooks(client, status=args.status, name=args.name)
-    print(display.to_json(records.to_dict()) if args.json else display.notebooks_text(records))
+    show(args.json, records.to_dict(), display.notebooks_text(records))
     return EXIT_OK
 
 
@@ -92,7 +92,7 @@ def stop(args: argparse.Namespace) -> int:
             print("scnet: " + _("Not stopped."), file=sys.stderr)
             return EXIT_FAILED
         result = client.stop_notebook(notebook_id, save_env=not args.discard_env)
-    print(display.to_json(result.to_dict()) if args.json else display.stop_text(result))
+    show(args.json, result.to_dict(), display.stop_text(result))
     return EXIT_OK
 
 
@@ -125,11 +125,8 @@ def doctor(args: argparse.Namespace) -> int:
     if args.notebook_id is not None:
         notebook_id = validation.validate_notebook_id(args.notebook_id)
     diagnosis = diagnose(settings, explicit=explicit, notebook_id=notebook_id)
-    if args.json:
-        checks = [vars(check) for check in diagnosis.checks]
-        print(display.to_json({"passed": diagnosis.passed, "checks": checks}))
-    else:
-        print("\n".join(diagnosis.lines()))
+    checks = [vars(check) for check in diagnosis.checks]
+    show(args.json, {"passed": diagnosis.passed, "checks": checks}, "\n".join(diagnosis.lines()))
     if report is not None:
         diagnosis.write_report(report)
         # On stderr: with --json, stdout holds the one JSON object.
@@ -143,17 +140,12 @@ def guard(args: argparse.Namespace) -> int:
         raise InvalidInput(N_("--listen-port, --host and --password-stdin go with --port"))
     if args.list:
         records = guards.list_guards()
-        if args.json:
-            print(display.to_json({"guards": [_guard_shown(record) for record in records]}))
-        else:
-            print("\n".join(guards.guard_lines(records)))
+        shown = [_guard_shown(record) for record in records]
+        show(args.json, {"guards": shown}, "\n".join(guards.guard_lines(records)))
         return EXIT_OK
     if args.stop == "all":
         ports = guards.stop_all_guards()
-        if args.json:
-            print(display.to_json({"stopped": bool(ports), "ports": ports}))
-        else:
-            print(guards.stopped_line(len(ports)))
+        show(args.json, {"stopped": bool(ports), "ports": ports}, guards.stopped_line(len(ports)))
         return EXIT_OK
     if args.stop is not None:
         try:
@@ -162,10 +154,8 @@ def guard(args: argparse.Namespace) -> int:
             raise InvalidInput(exc.message, LIST_HINT) from None
         if not guards.stop_guard(port):
             raise ScnetError(N_("no guard runs on port {port}"), LIST_HINT, port=port)
-        if args.json:
-            print(display.to_json({"stopped": True, "port": port}))
-        else:
-            print(_("stopped the guard on port {port}").format(port=port))
+        text = _("stopped the guard on port {port}").format(port=port)
+        show(args.json, {"stopped": True, "port": port}, text)
         return EXIT_OK
     upstream = validation.validate_port(args.port)  # before the prompt: nothing typed in vain
     password = _read_password(args.password_stdin, N_("no password for the guard"))
@@ -283,7 +273,7 @@ def _read_password(from_stdin: bool, missing: str) -> str:
 
 
 def _print_result(result: StartResult, as_json: bool) -> None:
-    print(display.to_json(result.to_dict()) if as_json else display.start_text(result))
+    show(as_json, result.to_dict(), display.start_text(result))
 
 
 def _note(sentence: str) -> None:
