@@ -22,15 +22,7 @@ from .._version import __version__
 from ..config import DEFAULT_WAIT
 from ..errors import ConfigError, InvalidInput, ScnetError, as_sentence
 from ..i18n import N_, _
-from .common import (
-    EXIT_BROKEN_PIPE,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    PASSWORD_HINT,
-    exit_code,
-    report,
-)
-from .login import add_login_arguments, login_command
+from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, PASSWORD_HINT, exit_code, report
 
 __all__ = ["build_parser", "main"]
 
@@ -229,7 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     arguments.YES.add_to(made["stop"])
     arguments.STATUS.add_to(made["notebooks"])
     arguments.NAME.add_to(made["notebooks"])
-    add_login_arguments(made["login"])
+    login = made["login"]
+    arguments.REGION.add_to(login)
+    arguments.USER.add_to(login)
+    login.add_argument(
+        "--secret-key-stdin",
+        action="store_true",
+        help=_("read the secret key from the first line of standard input"),
+    )
+    arguments.LOGIN_STATUS.add_to(login)
+    arguments.RENEW.add_to(login)
+    login.add_argument(
+        "--save",
+        action="store_true",
+        help=_(
+            "save even a sign-in to a sandbox on this machine (by default only the platform's "
+            "is saved: a sandbox's token is of no use once it stops)"
+        ),
+    )
+    login.add_argument("--json", action="store_true", help=_("print the result as JSON"))
     arguments.EXECUTE.add_to(made["sandbox"])
     made["sandbox"].add_argument(
         "--port",
@@ -350,8 +360,6 @@ def _main(words: list[str]) -> int:
             parser.error(_("unrecognized arguments: {words}").format(words=shown))
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if args.verb == "login":  # keys typed at its prompts: its own Ctrl-C message
-        return login_command(args)
     from . import verbs  # here, not at the top: --help and --version load no HTTP stack
 
     try:

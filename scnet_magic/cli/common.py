@@ -1,4 +1,5 @@
-"""What the ``scnet`` parser and its verbs share: exit codes and reporting an error."""
+"""What the ``scnet`` parser and its verbs share: exit codes, and how a result or an error
+is printed."""
 
 from __future__ import annotations
 

@@ -7,33 +7,31 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
+from .. import account as accounts
 from .. import config, display, service, validation
 from .. import guard as guards
 from ..client import ScnetClient
 from ..config import Settings
-from ..errors import InvalidInput, ScnetError
+from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import N_, Message, _
-from ..models import StartResult
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PASSWORD_HINT, report, show
+from ..local import sandbox_token
+from ..models import Menu, StartResult
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PASSWORD_HINT, exit_code, report, show
 
-NO_ID_HINT = N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file.")
-NEWCOMER_HINT = N_("To try things without an account, run scnet sandbox --execute.")
+# How to give a notebook id, in the command's terms, for service.prepare and notebook_id_for.
+ID_HINTS = {
+    "no_id_hint": N_("Give --id, or set SCNET_NOTEBOOK_ID or notebook_id in the config file."),
+    "newcomer_hint": N_("To try things without an account, run scnet sandbox --execute."),
+}
 LIST_HINT = N_("See scnet guard --list.")
 
 
 def start(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Bad input is reported before the token is looked at: nothing is sent.
-    request = service.prepare(
-        settings,
-        args.notebook_id,
-        args.port,
-        args.command,
-        no_id_hint=NO_ID_HINT,
-        newcomer_hint=NEWCOMER_HINT,
-    )
+    request = service.prepare(settings, args.notebook_id, args.port, args.command, **ID_HINTS)
     password = _protect_password(args)
     with _client(settings) as client:
         shown = service.StartLine(sys.stderr, request, args.wait)
@@ -69,7 +67,7 @@ def start(args: argparse.Namespace) -> int:
 
 def url(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    notebook_id = _notebook_id(settings, args)
+    notebook_id = service.notebook_id_for(settings, args.notebook_id, **ID_HINTS)
     with _client(settings) as client:
         found = service.service_url(client, notebook_id)
     show(args.json, found.to_dict(), display.service_url_text(found))
@@ -86,7 +84,7 @@ def notebooks(args: argparse.Namespace) -> int:
 def stop(args: argparse.Namespace) -> int:
     """Stop an instance, after the user types its name (unless --yes)."""
     settings = _settings(args)
-    notebook_id = _notebook_id(settings, args)
+    notebook_id = service.notebook_id_for(settings, args.notebook_id, **ID_HINTS)
     with _client(settings) as client:
         if not args.yes and not _confirmed(client, notebook_id):
             print("scnet: " + _("Not stopped."), file=sys.stderr)
@@ -184,6 +182,65 @@ def _guard_shown(record: guards.GuardRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in shown}
 
 
+def login(
+    args: argparse.Namespace,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run ``scnet login`` with parsed ``args``; 0 done, 1 refused or failed, 2 usage error.
+
+    Signing in saves the token, address, account and region (never a key) to the user config
+    file, readable by its owner only; later commands use them from there.
+    """
+    stdin = stdin or sys.stdin
+    stderr = stderr or sys.stderr
+    try:
+        if args.status and (args.renew or args.region or args.user or args.secret_key_stdin):
+            raise InvalidInput(N_("--status takes no other option but --json"))
+        if args.renew and (args.region or args.user or args.secret_key_stdin):
+            raise InvalidInput(N_("--renew keeps the region and needs no keys; give it alone"))
+        if args.status:
+            return _status(args.json, stdout)
+        if args.renew:
+            path = config.save_config({"token": accounts.renew_in_force(config.resolve())})
+            renewed = {"renewed": True, "saved_to": str(path)}
+            show(args.json, renewed, _("Token renewed and saved."), stdout)
+            return 0
+        secret_key = _read_secret(stdin) if args.secret_key_stdin else None
+        at_terminal = stdin.isatty()
+        signed = accounts.sign_in(
+            args.user,
+            secret_key=secret_key,
+            region=args.region,
+            ask=_terminal_ask if at_terminal else None,
+            menu=_terminal_menu(stdin, stdout) if at_terminal else None,
+        )
+        if sandbox_token(signed.token) and not args.save:
+            result = {**signed.to_dict(), "saved_to": None}
+            note = _(
+                "This is a sandbox on this machine: nothing was saved to {path}. Use the export "
+                "lines the sandbox printed, or sign in again with --save to save anyway."
+            ).format(path=config.config_path())
+        else:
+            path = config.save_config(signed.saved_settings())
+            result = {**signed.to_dict(), "saved_to": str(path)}
+            note = _("Saved to {path}.").format(path=path)
+            warning = config.override_warning()
+            if warning:
+                print(warning, file=stderr)
+        show(args.json, result, f"{signed.describe()}\n{note}", stdout)
+        return 0
+    except KeyboardInterrupt:
+        # Ctrl-C at a prompt: the user changed their mind.
+        print("\nscnet: " + _("cancelled; nothing was saved."), file=stderr)
+        return EXIT_INTERRUPTED
+    except ScnetError as exc:
+        report(exc, stderr)
+        return exit_code(exc)
+
+
 def logout(args: argparse.Namespace) -> int:
     """Remove the saved token and addresses from the config file."""
     path, removed = config.forget_sign_in()
@@ -224,12 +281,6 @@ def _token_from_stdin() -> str:
             N_("Pipe it in, e.g. scnet ... --token-stdin < token-file."),
         )
     return line
-
-
-def _notebook_id(settings: Settings, args: argparse.Namespace) -> str:
-    return service.notebook_id_for(
-        settings, args.notebook_id, no_id_hint=NO_ID_HINT, newcomer_hint=NEWCOMER_HINT
-    )
 
 
 def _client(settings: Settings) -> ScnetClient:
@@ -279,3 +330,49 @@ def _print_result(result: StartResult, as_json: bool) -> None:
 def _note(sentence: str) -> None:
     """A sentence on stderr after "scnet: ", lower-cased as such lines are written."""
     print("scnet: " + sentence[:1].lower() + sentence[1:], file=sys.stderr)
+
+
+def _status(as_json: bool, stdout: TextIO | None) -> int:
+    settings = config.resolve()
+    state = accounts.state_in_force(settings)
+    saved = config.read_config_file()
+    shown = {
+        "signed_in": settings.token is not None,
+        "user": saved.get("user"),
+        "region": saved.get("region"),
+        "base_url": settings.base_url,
+        "ac_url": settings.ac_url,
+        "login_url": settings.login_url,
+        "token_source": settings.token_source,
+        "token_valid": state.valid if state else None,
+    }
+    text = display.login_status_text(settings, None, state, saved, "scnet login")
+    show(as_json, shown, text, stdout)
+    return 0 if state is not None and state.valid else 1
+
+
+def _read_secret(stdin: TextIO) -> str:
+    line = stdin.readline()
+    if not line.strip():
+        raise InvalidInput(N_("--secret-key-stdin: standard input is empty"))
+    return validation.validate_secret_key(line)
+
+
+def _terminal_menu(stdin: TextIO, stdout: TextIO | None) -> Menu:
+    """The numbered list of the account's regions, typed into at the terminal."""
+
+    def read_line(prompt: str) -> str:
+        print(prompt, end="", file=stdout, flush=True)
+        return stdin.readline()
+
+    return lambda account: accounts.pick_region(
+        account, read_line, lambda text: print(text, file=stdout)
+    )
+
+
+def _terminal_ask(label: str, hidden: bool) -> str:
+    try:
+        prompt = _("SCNet {label}: ").format(label=label)
+        return getpass.getpass(prompt) if hidden else input(prompt)
+    except EOFError:
+        raise ConfigError(N_("no SCNet {label} given"), label=label) from None
