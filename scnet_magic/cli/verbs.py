@@ -32,7 +32,11 @@ def start(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Bad input is reported before the token is looked at: nothing is sent.
     request = service.prepare(settings, args.notebook_id, args.port, args.command, **ID_HINTS)
-    password = _protect_password(args)
+    if not args.protect and args.password_stdin:
+        raise InvalidInput(N_("--password-stdin goes with --protect"))
+    password = (
+        _password(args.password_stdin, N_("no password for --protect")) if args.protect else None
+    )
     with _client(settings) as client:
         shown = service.StartLine(sys.stderr, request, args.wait)
         try:
@@ -156,9 +160,12 @@ def guard(args: argparse.Namespace) -> int:
         show(args.json, {"stopped": True, "port": port}, text)
         return EXIT_OK
     upstream = validation.validate_port(args.port)  # before the prompt: nothing typed in vain
-    password = _read_password(args.password_stdin, N_("no password for the guard"))
+    password = _password(args.password_stdin, N_("no password for the guard"))
     record = service.protect_port(
-        upstream, password, host=args.host or "0.0.0.0", listen_port=args.listen_port
+        upstream,
+        password() if callable(password) else password,
+        host=args.host or "0.0.0.0",
+        listen_port=args.listen_port,
     )
     if args.json:
         print(display.to_json({**_guard_shown(record), "reused": record.reused}))
@@ -298,29 +305,14 @@ def _client(settings: Settings) -> ScnetClient:
     return ScnetClient(settings=settings)
 
 
-def _protect_password(args: argparse.Namespace) -> str | Callable[[], str] | None:
-    """The password for ``scnet start --protect`` (None without it): ``--password-stdin``,
-    else ``SCNET_GUARD_PASSWORD``, else a hidden prompt twice on a terminal, which the start
-    asks once the instance is known to run."""
-    if not args.protect:
-        if args.password_stdin:
-            raise InvalidInput(N_("--password-stdin goes with --protect"))
-        return None
-    missing = N_("no password for --protect")
-    if args.password_stdin or not sys.stdin.isatty():
-        return _read_password(args.password_stdin, missing)
-    return service.password_for(
-        getpass.getpass, no_password=missing, no_password_hint=PASSWORD_HINT
-    )
-
-
-def _read_password(from_stdin: bool, missing: str) -> str:
-    """A line of standard input with ``--password-stdin``, else ``SCNET_GUARD_PASSWORD``, else
-    a hidden prompt twice on a terminal; ``missing`` says what lacks one when none gives it."""
+def _password(from_stdin: bool, missing: str) -> str | Callable[[], str]:
+    """The password for a guard: a line of standard input with --password-stdin, else
+    SCNET_GUARD_PASSWORD, else how to ask for it twice at a hidden prompt on a terminal (a
+    start asks once the instance is known to run); ``missing`` when none of them gives one."""
     if from_stdin:
         return validation.validate_guard_password(sys.stdin.readline().rstrip("\r\n"))
     ask = getpass.getpass if sys.stdin.isatty() else None
-    return service.guard_password(ask, no_password=missing, no_password_hint=PASSWORD_HINT)
+    return service.password_for(ask, no_password=missing, no_password_hint=PASSWORD_HINT)
 
 
 def _print_result(result: StartResult, as_json: bool) -> None:
