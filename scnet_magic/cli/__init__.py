@@ -26,7 +26,8 @@ from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, PASSWORD_HIN
 
 __all__ = ["build_parser", "main"]
 
-# Where each option of the platform's verbs is declared.
+# The verbs that act on one instance (--id), and those that call the platform (its address,
+# timeout, token and --json).
 WITH_ID = ("start", "stop", "url", "doctor")
 WITH_API = (*WITH_ID, "notebooks")
 
@@ -331,40 +332,37 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(words: list[str]) -> int:
-    if any(_gives_a_token(word) for word in words):
-        report(
-            InvalidInput(
+    parser = build_parser()
+    try:
+        if any(_gives_a_token(word) for word in words):
+            raise InvalidInput(
                 N_(
                     "the token is never taken from the command line (it would show in the "
                     "process list and the shell history)"
                 ),
                 N_("Set SCNET_TOKEN, put it in the config file, or pipe it in with --token-stdin."),
             )
-        )
-        return EXIT_USAGE
-    # --protect=… or --protect VALUE: refused before argparse, which would echo the password.
-    if arguments.gives_a_value(words, "--protect"):
-        message = N_(
-            "--protect takes no value: the password is never an argument (it would show in the "
-            "process list and the shell history)"
-        )
-        report(InvalidInput(message, PASSWORD_HINT))
-        return EXIT_USAGE
-    parser = build_parser()
-    try:
+        # --protect=… or --protect VALUE: refused before argparse, which would echo the password.
+        if arguments.gives_a_value(words, "--protect"):
+            raise InvalidInput(
+                N_(
+                    "--protect takes no value: the password is never an argument (it would show "
+                    "in the process list and the shell history)"
+                ),
+                PASSWORD_HINT,
+            )
         args, extra = parser.parse_known_args(words)
         if extra:
             # argparse would echo them, and a stray word may well be a token pasted in the
             # wrong place: name options, not values.
             shown = " ".join(w.split("=", 1)[0] if w.startswith("-") else "…" for w in extra)
             parser.error(_("unrecognized arguments: {words}").format(words=shown))
-    except SystemExit as exc:  # --help, --version, or a usage error already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    from . import verbs  # here, not at the top: --help and --version load no HTTP stack
+        from . import verbs  # here, not at the top: --help and --version load no HTTP stack
 
-    try:
         run: Callable[[argparse.Namespace], int] = getattr(verbs, args.verb)  # of its name
         return run(args)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except ScnetError as exc:
         report(exc)
         return exit_code(exc)

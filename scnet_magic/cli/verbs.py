@@ -26,6 +26,10 @@ ID_HINTS = {
     "newcomer_hint": N_("To try things without an account, run scnet sandbox --execute."),
 }
 LIST_HINT = N_("See scnet guard --list.")
+NO_TOKEN_HINT = N_(
+    "Sign in with scnet login, or give a token with SCNET_TOKEN, --token-stdin or "
+    'token = "…" in {path}. To try things without an account, run scnet sandbox --execute.'
+)
 
 
 def start(args: argparse.Namespace) -> int:
@@ -103,12 +107,8 @@ def _confirmed(client: ScnetClient, notebook_id: str) -> bool:
     record = client.notebook(notebook_id)
     expected = record.name or notebook_id
     print(display.stop_warning(record.name, notebook_id, kernel=False), file=sys.stderr)
-    print(
-        _("Type the instance's name ({name}) to stop it: ").format(name=expected),
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+    prompt = _("Type the instance's name ({name}) to stop it: ").format(name=expected)
+    print(prompt, end="", file=sys.stderr, flush=True)
     typed = sys.stdin.readline()
     if not sys.stdin.isatty():
         print(file=sys.stderr)  # what was piped in is not echoed: end the prompt's line
@@ -137,7 +137,6 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def guard(args: argparse.Namespace) -> int:
-    """``scnet guard --port P | --list | --stop G``."""
     if args.port is None and (args.listen_port or args.host is not None or args.password_stdin):
         raise InvalidInput(N_("--listen-port, --host and --password-stdin go with --port"))
     if args.list:
@@ -196,11 +195,8 @@ def login(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run ``scnet login`` with parsed ``args``; 0 done, 1 refused or failed, 2 usage error.
-
-    Signing in saves the token, address, account and region (never a key) to the user config
-    file, readable by its owner only; later commands use them from there.
-    """
+    """Sign in, or --status, or --renew. Signing in saves the token, address, account and
+    region (never a key) to the user config file, readable by its owner only."""
     stdin = stdin or sys.stdin
     stderr = stderr or sys.stderr
     try:
@@ -249,7 +245,6 @@ def login(
 
 
 def logout(args: argparse.Namespace) -> int:
-    """Remove the saved token and addresses from the config file."""
     path, removed = config.forget_sign_in()
     print(config.signed_out_text(path, removed))
     return EXIT_OK
@@ -292,16 +287,7 @@ def _token_from_stdin() -> str:
 
 def _client(settings: Settings) -> ScnetClient:
     if settings.token is None:
-        raise config.no_token_error(
-            Message(
-                N_(
-                    "Sign in with scnet login, or give a token with SCNET_TOKEN, --token-stdin or "
-                    'token = "…" in {path}. To try things without an account, run scnet sandbox '
-                    "--execute."
-                ),
-                path=config.config_path(),
-            )
-        )
+        raise config.no_token_error(Message(NO_TOKEN_HINT, path=config.config_path()))
     return ScnetClient(settings=settings)
 
 
