@@ -55,11 +55,8 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
-        self.exit(
-            EXIT_USAGE,
-            _("{prog}: error: {message}").format(prog=self.prog, message=as_sentence(message))
-            + "\n",
-        )
+        text = _("{prog}: error: {message}").format(prog=self.prog, message=as_sentence(message))
+        self.exit(EXIT_USAGE, text + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -166,19 +166,16 @@ def guard(args: argparse.Namespace) -> int:
         host=args.host or "0.0.0.0",
         listen_port=args.listen_port,
     )
-    if args.json:
-        print(display.to_json({**_guard_shown(record), "reused": record.reused}))
-        return EXIT_OK
     if record.reused:
-        message = _("port {upstream} is already guarded on port {port}")
+        headline = _("port {upstream} is already guarded on port {port}")
     else:
-        message = _("port {upstream} is now guarded on port {port}")
-    print(message.format(upstream=record.upstream_port, port=record.port))
+        headline = _("port {upstream} is now guarded on port {port}")
     next_step = _(
         "Expose port {port} rather than {upstream}: scnet start --port {upstream} --protect "
         "does, with this guard."
     )
-    print(next_step.format(upstream=record.upstream_port, port=record.port))
+    text = f"{headline}\n{next_step}".format(upstream=record.upstream_port, port=record.port)
+    show(args.json, {**_guard_shown(record), "reused": record.reused}, text)
     return EXIT_OK
 
 
