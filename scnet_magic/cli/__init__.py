@@ -15,7 +15,7 @@ import io
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import arguments, config, i18n
 from .._version import __version__
@@ -53,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
         with arguments.argparse_speaking():
             return super().parse_known_args(*args, **kwargs)
 
-    def error(self, message: str) -> Any:
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         text = _("{prog}: error: {message}").format(prog=self.prog, message=as_sentence(message))
         self.exit(EXIT_USAGE, text + "\n")

@@ -241,6 +241,52 @@ def login(
         return exit_code(exc)
 
 
+def _status(as_json: bool, stdout: TextIO | None) -> int:
+    settings = config.resolve()
+    state = accounts.state_in_force(settings)
+    saved = config.read_config_file()
+    shown = {
+        "signed_in": settings.token is not None,
+        "user": saved.get("user"),
+        "region": saved.get("region"),
+        "base_url": settings.base_url,
+        "ac_url": settings.ac_url,
+        "login_url": settings.login_url,
+        "token_source": settings.token_source,
+        "token_valid": state.valid if state else None,
+    }
+    text = display.login_status_text(settings, None, state, saved, "scnet login")
+    show(as_json, shown, text, stdout)
+    return 0 if state is not None and state.valid else 1
+
+
+def _read_secret(stdin: TextIO) -> str:
+    line = stdin.readline()
+    if not line.strip():
+        raise InvalidInput(N_("--secret-key-stdin: standard input is empty"))
+    return validation.validate_secret_key(line)
+
+
+def _terminal_menu(stdin: TextIO, stdout: TextIO | None) -> Menu:
+    """The numbered list of the account's regions, typed into at the terminal."""
+
+    def read_line(prompt: str) -> str:
+        print(prompt, end="", file=stdout, flush=True)
+        return stdin.readline()
+
+    return lambda account: accounts.pick_region(
+        account, read_line, lambda text: print(text, file=stdout)
+    )
+
+
+def _terminal_ask(label: str, hidden: bool) -> str:
+    try:
+        prompt = _("SCNet {label}: ").format(label=label)
+        return getpass.getpass(prompt) if hidden else input(prompt)
+    except EOFError:
+        raise ConfigError(N_("no SCNet {label} given"), label=label) from None
+
+
 def logout(args: argparse.Namespace) -> int:
     path, removed = config.forget_sign_in()
     print(config.signed_out_text(path, removed))
@@ -305,49 +351,3 @@ def _print_result(result: StartResult, as_json: bool) -> None:
 def _note(sentence: str) -> None:
     """A sentence on stderr after "scnet: ", lower-cased as such lines are written."""
     print("scnet: " + sentence[:1].lower() + sentence[1:], file=sys.stderr)
-
-
-def _status(as_json: bool, stdout: TextIO | None) -> int:
-    settings = config.resolve()
-    state = accounts.state_in_force(settings)
-    saved = config.read_config_file()
-    shown = {
-        "signed_in": settings.token is not None,
-        "user": saved.get("user"),
-        "region": saved.get("region"),
-        "base_url": settings.base_url,
-        "ac_url": settings.ac_url,
-        "login_url": settings.login_url,
-        "token_source": settings.token_source,
-        "token_valid": state.valid if state else None,
-    }
-    text = display.login_status_text(settings, None, state, saved, "scnet login")
-    show(as_json, shown, text, stdout)
-    return 0 if state is not None and state.valid else 1
-
-
-def _read_secret(stdin: TextIO) -> str:
-    line = stdin.readline()
-    if not line.strip():
-        raise InvalidInput(N_("--secret-key-stdin: standard input is empty"))
-    return validation.validate_secret_key(line)
-
-
-def _terminal_menu(stdin: TextIO, stdout: TextIO | None) -> Menu:
-    """The numbered list of the account's regions, typed into at the terminal."""
-
-    def read_line(prompt: str) -> str:
-        print(prompt, end="", file=stdout, flush=True)
-        return stdin.readline()
-
-    return lambda account: accounts.pick_region(
-        account, read_line, lambda text: print(text, file=stdout)
-    )
-
-
-def _terminal_ask(label: str, hidden: bool) -> str:
-    try:
-        prompt = _("SCNet {label}: ").format(label=label)
-        return getpass.getpass(prompt) if hidden else input(prompt)
-    except EOFError:
-        raise ConfigError(N_("no SCNet {label} given"), label=label) from None
