@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import hashlib
 import hmac
@@ -32,8 +31,9 @@ from scnet_magic.account import (
     signed_text,
     token_state,
 )
+from scnet_magic.cli import build_parser
 from scnet_magic.cli import main as cli_main
-from scnet_magic.cli.login import add_login_arguments, login_command
+from scnet_magic.cli.verbs import login as login_command
 from scnet_magic.config import read_config_file, resolve, resolve_login, save_config
 from scnet_magic.endpoints import TOKENS
 from scnet_magic.errors import MalformedResponse, TransportError
@@ -345,10 +345,9 @@ def test_region_picker_signs_in_to_the_chosen_region(login_env: Sandbox) -> None
 
 def run_cli(*argv: str, stdin: str = "", terminal: bool = False) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    parser = argparse.ArgumentParser(prog="scnet login")
-    add_login_arguments(parser)
+    parser = build_parser()
     typed = Terminal(stdin) if terminal else io.StringIO(stdin)
-    code = login_command(parser.parse_args(argv), stdin=typed, stdout=out, stderr=err)
+    code = login_command(parser.parse_args(["login", *argv]), stdin=typed, stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -1,15 +1,5 @@
 """The ``scnet`` command: the magics' powers from a shell, with the same client and renderings.
 
-::
-
-    scnet start --id ID --port PORT [--command CMD] [--wait [S]] [--boot] [--replace] [--json]
-    scnet stop --id ID [--discard-env] [--yes] [--json]
-    scnet url --id ID [--json]
-    scnet notebooks [--status S] [--name TEXT] [--json]
-    scnet login [--region R] [--save] [--status] [--renew] / scnet logout
-    scnet sandbox [--execute] [--port N] [--workdir DIR]
-    scnet doctor [--id ID] [--report [FILE]]
-
 Settings come from the same places as in the magics (``SCNET_*`` variables, the config file);
 the token is never an argument, since arguments show in the process list and shell history:
 it comes from ``SCNET_TOKEN``, the config file, or one line of standard input
@@ -25,37 +15,21 @@ import io
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import arguments, config, i18n
 from .._version import __version__
 from ..config import DEFAULT_WAIT
 from ..errors import ConfigError, InvalidInput, ScnetError, as_sentence
 from ..i18n import N_, _
-from .common import (
-    EXIT_BROKEN_PIPE,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    exit_code,
-    listen_port,
-    report,
-    seconds,
-)
-from .guard import PASSWORD_HINT, PASSWORD_ON_LINE, add_guard_verb, add_protect_arguments
-from .guard import password_on_line as _password_on_line
-from .login import add_login_arguments, login_command, logout_command
+from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, PASSWORD_HINT, exit_code, report
 
-__all__ = [
-    "EXIT_BROKEN_PIPE",
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "build_parser",
-    "main",
-]
+__all__ = ["build_parser", "main"]
+
+# The verbs that act on one instance (--id), and those that call the platform (its address,
+# timeout, token and --json).
+WITH_ID = ("start", "stop", "url", "doctor")
+WITH_API = (*WITH_ID, "notebooks")
 
 
 class _Formatter(arguments.ColumnsHelpFormatter):
@@ -63,59 +37,26 @@ class _Formatter(arguments.ColumnsHelpFormatter):
         super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
 
 
-# What each verb's --help ends with.
-EXAMPLES = {
-    "start": (
-        "scnet start --id 1896050410550136833 --port 7860",
-        'scnet start --port 7860 --command "python app.py" --wait',
-        "scnet start --port 7860 --boot --protect --replace",
-    ),
-    "stop": ("scnet stop --id 1896050410550136833", "scnet stop --yes --discard-env"),
-    "url": ("scnet url --id 1896050410550136833", "scnet url --json"),
-    "notebooks": ("scnet notebooks --status Running", "scnet notebooks --name demo --json"),
-    "login": ("scnet login", "scnet login --region 昆山 --save", "scnet login --status"),
-    "logout": ("scnet logout",),
-    "sandbox": ("scnet sandbox --execute", "scnet sandbox --execute --workdir ~/app"),
-    "guard": ("scnet guard --port 7860", "scnet guard --list", "scnet guard --stop all"),
-    "doctor": ("scnet doctor", "scnet doctor --id 1896050410550136833 --report"),
-}
-
-
 class _Parser(argparse.ArgumentParser):
-    """argparse in the current language: its headings, its -h help, its messages; a verb's
-    help ends with examples."""
+    """argparse in the current language: its headings, its -h help, its messages."""
 
-    def __init__(self, *, add_help: bool = True, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        examples = EXAMPLES.get(kwargs.get("prog", "").rpartition(" ")[2], ())
-        if examples:
-            kwargs.setdefault("epilog", "\n".join([_("Examples:"), *(f"  {e}" for e in examples)]))
+    def __init__(self, **kwargs: Any) -> None:
         # No abbreviated options, for every verb's parser too (add_subparsers makes them of
         # this class): argparse quotes the value of an ambiguous one back (--t=…), and a value
         # on this command line may be a misplaced token.
-        kwargs.setdefault("allow_abbrev", False)
-        parents = kwargs.pop("parents", [])
-        super().__init__(add_help=False, **kwargs)
+        super().__init__(formatter_class=_Formatter, allow_abbrev=False, add_help=False, **kwargs)
         self._positionals.title = _("positional arguments")
         self._optionals.title = _("options")
-        if add_help:
-            self.add_argument("-h", "--help", action="help", help=_("show this help and exit"))
-        # After -h, as argparse does, so that -h comes first in the usage line.
-        for parent in parents:
-            self._add_container_actions(parent)
-            self._defaults.update(parent._defaults)
+        self.add_argument("-h", "--help", action="help", help=_("show this help and exit"))
 
     def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
         with arguments.argparse_speaking():
             return super().parse_known_args(*args, **kwargs)
 
-    def error(self, message: str) -> Any:
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(
-            EXIT_USAGE,
-            _("{prog}: error: {message}").format(prog=self.prog, message=as_sentence(message))
-            + "\n",
-        )
+        text = _("{prog}: error: {message}").format(prog=self.prog, message=as_sentence(message))
+        self.exit(EXIT_USAGE, text + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,125 +84,194 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
-
-    api = _Parser(add_help=False)
-    api.add_argument(
-        "--base-url",
-        metavar="URL",
-        help=_(
-            "your region's API address (default: SCNET_BASE_URL, the config file, or {url})"
-        ).format(url=config.DEFAULT_BASE_URL),
-    )
-    api.add_argument(
-        "--timeout",
-        type=seconds,
-        metavar="S",
-        help=_("seconds to wait for each API answer (default {seconds})").format(
-            seconds=f"{config.DEFAULT_TIMEOUT:g}"
-        ),
-    )
-    api.add_argument(
-        "--token-stdin",
-        action="store_true",
-        help=_("read the token from one line of standard input"),
-    )
-    api.add_argument("--json", action="store_true", help=_("print one JSON object"))
-    notebook_id = _Parser(add_help=False)
-    notebook_id.add_argument(
-        "--id",
-        dest="notebook_id",
-        metavar="ID",
-        help=_("notebook instance id, 19 digits (default: SCNET_NOTEBOOK_ID or the config file)"),
-    )
-
-    # Each verb: the option groups it takes, its line in the list of commands, its description.
+    # Each verb: its line in the list of commands, its description, what its help ends with.
     texts = {
         "start": (
-            [notebook_id, api],
             _("start a custom service and print its external URL"),
             _(
                 "Start a custom service in a notebook instance and print its external URL. "
                 "The start request is sent once, never repeated."
             ),
+            (
+                "scnet start --id 1896050410550136833 --port 7860",
+                'scnet start --port 7860 --command "python app.py" --wait',
+                "scnet start --port 7860 --boot --protect --replace",
+            ),
         ),
         "stop": (
-            [notebook_id, api],
             _("stop a notebook instance (every process in it ends)"),
             _(
                 "Stop a notebook instance: every process in it ends, its services and "
                 "kernels too, and it stops costing card-hours. Asks you to type the "
                 "instance's name unless --yes; keeps its environment unless --discard-env."
             ),
+            ("scnet stop --id 1896050410550136833", "scnet stop --yes --discard-env"),
         ),
         "url": (
-            [notebook_id, api],
             _("print the status and external URL of the custom service"),
             _("Print the status and external URL of a notebook's custom service."),
+            ("scnet url --id 1896050410550136833", "scnet url --json"),
         ),
         "notebooks": (
-            [api],
             _("list notebook instances (all pages)"),
             _("List notebook instances: id, name and status (every page)."),
+            ("scnet notebooks --status Running", "scnet notebooks --name demo --json"),
         ),
         "login": (
-            [],
             _("sign in with an access key pair; save the region's token and address"),
             _(
                 "Sign in with an access key pair (SCNET_USER, SCNET_ACCESS_KEY, "
                 "SCNET_SECRET_KEY or the config file), choose the region, find its address, and "
                 "save the token and address (never a key) to the user config file."
             ),
+            ("scnet login", "scnet login --region 昆山 --save", "scnet login --status"),
         ),
         "logout": (
-            [],
             _("remove the saved token and addresses from the user config file"),
             _(
                 "Remove what scnet login saved (token, addresses, account, region) from the "
                 "user config file, keeping everything else in it, and say what was removed."
             ),
+            ("scnet logout",),
         ),
         "sandbox": (
-            [],
             _("serve a local SCNet-compatible sandbox for trying things out"),
             _(
                 "Serve the SCNet notebook API on loopback with a random token and print "
                 "the export lines that point this shell at it. Ctrl-C stops it."
             ),
+            ("scnet sandbox --execute", "scnet sandbox --execute --workdir ~/app"),
+        ),
+        "guard": (
+            _("put a password in front of a service of this machine; list or stop guards"),
+            _(
+                "A guard listens on a port of its own and lets through to 127.0.0.1:PORT only "
+                "visitors who know the password (a login page, or HTTP Basic). "
+                "'scnet start --protect' starts one for you."
+            ),
+            ("scnet guard --port 7860", "scnet guard --list", "scnet guard --stop all"),
+        ),
+        "doctor": (
+            _("check the settings, the platform's answers and the guards (read-only)"),
+            _(
+                "Check where each setting comes from, the clock, the token, the region's "
+                "address, a notebook list call and the guards; nothing is started, stopped or "
+                "renewed. Exit 0 when every check passes, 1 when one fails."
+            ),
+            ("scnet doctor", "scnet doctor --id 1896050410550136833 --report"),
         ),
     }
-    made = {
-        name: verbs.add_parser(name, parents=parents, help=line, description=description)
-        for name, (parents, line, description) in texts.items()
-    }
+    made = {}
+    for name, (line, description, examples) in texts.items():
+        epilog = "\n".join([_("Examples:"), *(f"  {example}" for example in examples)])
+        verb = made[name] = verbs.add_parser(
+            name, help=line, description=description, epilog=epilog
+        )
+        if name in WITH_ID:
+            verb.add_argument(
+                "--id",
+                dest="notebook_id",
+                metavar="ID",
+                help=_(
+                    "notebook instance id, 19 digits (default: SCNET_NOTEBOOK_ID or the config "
+                    "file)"
+                ),
+            )
+        if name in WITH_API:
+            verb.add_argument(
+                "--base-url",
+                metavar="URL",
+                help=_(
+                    "your region's API address (default: SCNET_BASE_URL, the config file, or {url})"
+                ).format(url=config.DEFAULT_BASE_URL),
+            )
+            verb.add_argument(
+                "--timeout",
+                type=arguments.seconds_argument,
+                metavar="S",
+                help=_("seconds to wait for each API answer (default {seconds})").format(
+                    seconds=f"{config.DEFAULT_TIMEOUT:g}"
+                ),
+            )
+            verb.add_argument(
+                "--token-stdin",
+                action="store_true",
+                help=_("read the token from one line of standard input"),
+            )
+            verb.add_argument("--json", action="store_true", help=_("print one JSON object"))
+
     start = made["start"]
     arguments.PORT.add_to(start, required=True)
     arguments.COMMAND.add_to(start)
     arguments.WAIT.add_to(start, const=DEFAULT_WAIT)
-    add_protect_arguments(start)
+    arguments.PROTECT.add_to(start)
+    start.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=_(
+            "with --protect: read the password from a line of standard input (after the "
+            "token's line with --token-stdin) instead of SCNET_GUARD_PASSWORD or a prompt"
+        ),
+    )
     arguments.BOOT.add_to(start)
     arguments.REPLACE.add_to(start)
     arguments.DISCARD_ENV.add_to(made["stop"])
     arguments.YES.add_to(made["stop"])
     arguments.STATUS.add_to(made["notebooks"])
     arguments.NAME.add_to(made["notebooks"])
-    add_login_arguments(made["login"])
-    arguments.EXECUTE.add_to(made["sandbox"])
-    made["sandbox"].add_argument(
-        "--port", type=listen_port, default=0, help=_("port to listen on (default: any)")
+    login = made["login"]
+    arguments.REGION.add_to(login)
+    arguments.USER.add_to(login)
+    login.add_argument(
+        "--secret-key-stdin",
+        action="store_true",
+        help=_("read the secret key from the first line of standard input"),
     )
-    arguments.WORKDIR.add_to(made["sandbox"])
-    add_guard_verb(verbs)
-    doctor = verbs.add_parser(
-        "doctor",
-        parents=[notebook_id, api],
-        help=_("check the settings, the platform's answers and the guards (read-only)"),
-        description=_(
-            "Check where each setting comes from, the clock, the token, the region's "
-            "address, a notebook list call and the guards; nothing is started, stopped or "
-            "renewed. Exit 0 when every check passes, 1 when one fails."
+    arguments.LOGIN_STATUS.add_to(login)
+    arguments.RENEW.add_to(login)
+    login.add_argument(
+        "--save",
+        action="store_true",
+        help=_(
+            "save even a sign-in to a sandbox on this machine (by default only the platform's "
+            "is saved: a sandbox's token is of no use once it stops)"
         ),
     )
-    doctor.add_argument(
+    login.add_argument("--json", action="store_true", help=_("print the result as JSON"))
+    arguments.EXECUTE.add_to(made["sandbox"])
+    made["sandbox"].add_argument(
+        "--port",
+        type=arguments.listen_port_argument,
+        default=0,
+        help=_("port to listen on (default: any)"),
+    )
+    arguments.WORKDIR.add_to(made["sandbox"])
+
+    guard = made["guard"]
+    action = guard.add_mutually_exclusive_group(required=True)
+    action.add_argument(
+        "--port", metavar="P", help=_("put a password in front of the service on port P")
+    )
+    action.add_argument("--list", action="store_true", help=_("list the guards running here"))
+    action.add_argument(
+        "--stop", metavar="G", help=_("stop the guard on port G ('all': every guard here)")
+    )
+    guard.add_argument(
+        "--listen-port",
+        type=arguments.listen_port_argument,
+        default=0,
+        metavar="G",
+        help=_("port the guard listens on (default: any free port)"),
+    )
+    guard.add_argument("--host", help=_("address the guard listens on (default: all)"))
+    guard.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=_("read the password from one line of standard input instead of asking"),
+    )
+    guard.add_argument("--json", action="store_true", help=_("print one JSON object"))
+
+    made["doctor"].add_argument(
         "--report",
         nargs="?",
         const="scnet-doctor.json",
@@ -278,24 +288,13 @@ def _language_option(words: list[str]) -> tuple[str | None, list[str]]:
     """The value of --lang, read before parsing (the parser's help is built in that language),
     and the words without it: --lang is taken before or after the command
     (``scnet url --lang zh`` as well as ``scnet --lang zh url``)."""
-    language = None
-    rest: list[str] = []
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word == "--":
-            rest += words[index:]
-            break
-        if word == "--lang" and index + 1 < len(words):
-            language = words[index + 1]
-            index += 2
-            continue
-        if word.startswith("--lang="):
-            language = word.split("=", 1)[1]
-        else:
-            rest.append(word)
-        index += 1
-    return language, rest
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    parser.add_argument("--lang")
+    try:
+        known, rest = parser.parse_known_args(words)
+    except argparse.ArgumentError:  # --lang without a value: the full parser says so
+        return None, words
+    return known.lang, rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError:
         # A config file that cannot be read: --help, --version and the verbs that need no
         # settings still work, and each verb that reads it says so in one line (exit 2).
-        language = _language_without_the_file(chosen)
+        language = i18n.known(chosen) or i18n.environment_language()
     try:
         with i18n.using(language):
             code = _main(words)
@@ -329,58 +328,38 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _language_without_the_file(chosen: str | None) -> str:
-    """The language from ``--lang`` when known, else ``SCNET_LANG``'s, else the locale's."""
-    return i18n.known(chosen) or i18n.environment_language()
-
-
 def _main(words: list[str]) -> int:
-    if any(_gives_a_token(word) for word in words):
-        report(
-            InvalidInput(
+    parser = build_parser()
+    try:
+        if any(_gives_a_token(word) for word in words):
+            raise InvalidInput(
                 N_(
                     "the token is never taken from the command line (it would show in the "
                     "process list and the shell history)"
                 ),
                 N_("Set SCNET_TOKEN, put it in the config file, or pipe it in with --token-stdin."),
             )
-        )
-        return EXIT_USAGE
-    if _password_on_line(words):
-        report(InvalidInput(PASSWORD_ON_LINE, PASSWORD_HINT))
-        return EXIT_USAGE
-    parser = build_parser()
-    try:
+        # --protect=… or --protect VALUE: refused before argparse, which would echo the password.
+        if arguments.gives_a_value(words, "--protect"):
+            raise InvalidInput(
+                N_(
+                    "--protect takes no value: the password is never an argument (it would show "
+                    "in the process list and the shell history)"
+                ),
+                PASSWORD_HINT,
+            )
         args, extra = parser.parse_known_args(words)
         if extra:
             # argparse would echo them, and a stray word may well be a token pasted in the
             # wrong place: name options, not values.
             shown = " ".join(w.split("=", 1)[0] if w.startswith("-") else "…" for w in extra)
             parser.error(_("unrecognized arguments: {words}").format(words=shown))
+        from . import verbs  # here, not at the top: --help and --version load no HTTP stack
+
+        run: Callable[[argparse.Namespace], int] = getattr(verbs, args.verb)  # of its name
+        return run(args)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if args.verb == "sandbox":
-        from .. import sandbox
-
-        workdir = ["--workdir", args.workdir] if args.workdir else []
-        return sandbox.main(
-            [*(["--execute"] if args.execute else []), "--port", str(args.port), *workdir]
-        )
-    from . import verbs as commands
-    from .guard import guard_verb
-
-    verbs: dict[str, Callable[[argparse.Namespace], int]] = {
-        "start": commands.start,
-        "stop": commands.stop,
-        "url": commands.url,
-        "notebooks": commands.notebooks,
-        "guard": guard_verb,
-        "doctor": commands.doctor_command,
-        "logout": logout_command,
-        "login": login_command,  # keys typed at its prompts: its own Ctrl-C message
-    }
-    try:
-        return verbs[args.verb](args)
     except ScnetError as exc:
         report(exc)
         return exit_code(exc)

@@ -1,15 +1,13 @@
-"""What every ``scnet`` verb shares: exit codes, reporting an error, settings from the
-command line."""
+"""What the ``scnet`` parser and its verbs share: exit codes, and how a result or an error
+is printed."""
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
-from .. import arguments, config
-from ..config import Settings
+from .. import display
 from ..errors import ConfigError, InvalidInput, ScnetError, as_sentence
 from ..i18n import N_, _
 
@@ -19,11 +17,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
 EXIT_BROKEN_PIPE = 141  # the shell convention for SIGPIPE: the reader went away
 
-
-# argparse type for --wait and --timeout: a positive number of seconds.
-seconds = arguments.seconds_argument
-# argparse type for --port of a server: 0 (any free one) or 1 to 65535.
-listen_port = arguments.listen_port_argument
+PASSWORD_HINT = N_(
+    "Set SCNET_GUARD_PASSWORD, type it at the hidden prompt, or pipe it in with --password-stdin."
+)
 
 
 def report(error: ScnetError, stderr: TextIO | None = None) -> None:
@@ -34,38 +30,13 @@ def report(error: ScnetError, stderr: TextIO | None = None) -> None:
         print(_("hint: {hint}").format(hint=as_sentence(error.hint)), file=stderr)
 
 
-def note(sentence: str, stderr: TextIO | None = None) -> None:
-    """A sentence on stderr after "scnet: ", lower-cased as such lines are written."""
-    print("scnet: " + sentence[:1].lower() + sentence[1:], file=stderr or sys.stderr)
+def show(
+    as_json: bool, data: Mapping[str, object], text: str, stdout: TextIO | None = None
+) -> None:
+    """A verb's result: ``data`` as one JSON object with --json, else ``text``."""
+    print(display.to_json(data) if as_json else text, file=stdout)
 
 
 def exit_code(error: ScnetError) -> int:
     """2 for bad input or missing settings (nothing was sent), 1 for everything else."""
     return EXIT_USAGE if isinstance(error, (InvalidInput, ConfigError)) else EXIT_FAILED
-
-
-def settings_of(args: argparse.Namespace) -> Settings:
-    """The settings for a verb: its options first, then the environment and config file."""
-    token = token_from_stdin() if getattr(args, "token_stdin", False) else None
-    return config.resolve(
-        token=token,
-        base_url=getattr(args, "base_url", None),
-        timeout=getattr(args, "timeout", None),
-    )
-
-
-def token_from_stdin() -> str:
-    if sys.stdin.isatty():
-        # Typed or pasted at a terminal: ask without echoing it, as %scnet_token does.
-        try:
-            line = getpass.getpass(_("SCNET token (hidden): "))
-        except EOFError:
-            line = ""
-    else:
-        line = sys.stdin.readline().rstrip("\r\n")
-    if not line.strip():
-        raise InvalidInput(
-            N_("--token-stdin: standard input has no token"),
-            N_("Pipe it in, e.g. scnet ... --token-stdin < token-file."),
-        )
-    return line
