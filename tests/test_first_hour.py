@@ -17,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.oinspect import getdoc
 from IPython.utils.capture import capture_output
 
-from scnet_magic import NotebookList, ScnetClient, StartResult, display, i18n, service
+from scnet_magic import NotebookList, ScnetClient, StartResult, display, i18n
 from scnet_magic.config import DEFAULT_WAIT
 from scnet_magic.errors import ApiError, InvalidInput, as_sentence, sentences
 from scnet_magic.magics import ScnetMagics
