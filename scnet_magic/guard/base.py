@@ -126,19 +126,6 @@ class GuardHandler(web.RequestHandler):
         mode = self.request.headers.get("Sec-Fetch-Mode")
         return mode is not None and mode.lower() not in ("navigate", "websocket")
 
-    def _offered_passwords(self) -> list[tuple[str, str]]:
-        """(header name, password offered) for each header that may carry the guard's
-        password: its own header first, then ``Authorization``."""
-        headers = self.request.headers
-        offered = [
-            (auth.PASSWORD_HEADER.lower(), auth.header_text(value))
-            for value in headers.get_list(auth.PASSWORD_HEADER)
-        ]
-        candidate = auth.authorization_password(headers.get("Authorization"))
-        if candidate is not None:
-            offered.append(("authorization", candidate))
-        return offered
-
     async def credentials(self) -> Verdict:
         """Check the session cookie, else the password in the guard's header, HTTP Basic,
         Bearer or ``token``; never a password in the query string.
@@ -146,8 +133,16 @@ class GuardHandler(web.RequestHandler):
         Every header that carried the guard's password is consumed, even beside a valid
         cookie; an ``Authorization`` with anything else is the service's and passes on.
         """
-        offered = self._offered_passwords()
-        cookies = auth.cookie_values(self.request.headers.get("Cookie"))
+        headers = self.request.headers
+        # (header name, password offered): the guard's own header first, then Authorization.
+        offered = [
+            (auth.PASSWORD_HEADER.lower(), auth.header_text(value))
+            for value in headers.get_list(auth.PASSWORD_HEADER)
+        ]
+        candidate = auth.authorization_password(headers.get("Authorization"))
+        if candidate is not None:
+            offered.append(("authorization", candidate))
+        cookies = auth.cookie_values(headers.get("Cookie"))
         if any(self.guard.sessions.valid(session) for session in cookies):
             verdict = Verdict.PASS
         elif not offered:
@@ -220,16 +215,24 @@ class GuardHandler(web.RequestHandler):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Content-Security-Policy", auth.page_policy(nonce))
+        # No framing (clickjacking), no script or style but the page's own, and forms posted
+        # to this site only.
+        self.set_header(
+            "Content-Security-Policy",
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
         # On the page a browser fetches before it signs in; an answer to a sign-in sets no
         # cookie but the session's.
         cookies = self.request.headers.get("Cookie")
         if self.request.method == "GET" and not auth.cookie_values(cookies, auth.VISITOR_COOKIE):
-            visitor = secrets.token_urlsafe(16)
-            self.add_header(
-                "Set-Cookie", auth.cookie(auth.VISITOR_COOKIE, visitor, auth.VISITOR_LIFETIME)
-            )
+            self.guard_cookie(auth.VISITOR_COOKIE, secrets.token_urlsafe(16), auth.VISITOR_LIFETIME)
         self.finish(auth.login_page(self.language, next_path or "/", problem, nonce=nonce))
+
+    def guard_cookie(self, name: str, value: str, max_age: int) -> None:
+        """Set a cookie of the guard's (never readable by the page's scripts)."""
+        attributes = f"Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
+        self.add_header("Set-Cookie", f"{name}={value}; {attributes}")
 
     def plain(self, status: int, message: str) -> None:
         self.set_status(status)

@@ -198,9 +198,7 @@ class LoginHandler(CrossSiteRefused):
         verdict = await self.attempt(password)
         if verdict is Verdict.PASS:
             session = self.guard.sessions.start()
-            self.add_header(
-                "Set-Cookie", auth.cookie(auth.COOKIE_NAME, session, auth.SESSION_LIFETIME)
-            )
+            self.guard_cookie(auth.COOKIE_NAME, session, auth.SESSION_LIFETIME)
             self.redirect(next_path, status=303)
         elif verdict in (Verdict.LOCKED, Verdict.BUSY):
             self.page(429, self.too_many(verdict), next_path)
@@ -212,7 +210,7 @@ class LogoutHandler(CrossSiteRefused):
     def post(self) -> None:
         for session in auth.cookie_values(self.request.headers.get("Cookie")):
             self.guard.sessions.end(session)
-        self.add_header("Set-Cookie", auth.cookie(auth.COOKIE_NAME, "", 0))
+        self.guard_cookie(auth.COOKIE_NAME, "", 0)
         self.redirect("/", status=303)
 
 
