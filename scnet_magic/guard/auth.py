@@ -232,7 +232,7 @@ class Turns:
             self._tokens -= 1
             return True
         queue = self._waiting.get(visitor, deque())
-        waiting = sum(len(queue) for queue in self._waiting.values())
+        waiting = sum(len(waiters) for waiters in self._waiting.values())
         if waiting >= MAX_WAITING or len(queue) >= MAX_WAITING_PER_VISITOR:
             return False
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
