@@ -147,10 +147,7 @@ class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
     async def _from_service(self) -> None:
         upstream = self.upstream
         assert upstream is not None
-        while True:
-            message = await upstream.read_message()
-            if message is None:
-                break
+        while (message := await upstream.read_message()) is not None:
             try:
                 await self.write_message(message, binary=isinstance(message, bytes))
             except websocket.WebSocketClosedError:
