@@ -10,10 +10,6 @@ Bodies stream both ways with flow control: the next piece is read from one side 
 previous one has gone to the other's socket (tornado awaits what ``data_received`` returns), so
 memory stays bounded whatever the size. An answer of unknown length sends its headers at once,
 so that server-sent events arrive as sent.
-
-``X-Forwarded-For`` is always the socket's peer (a service may trust that address);
-``X-Forwarded-Proto`` and ``X-Forwarded-Host`` pass on as the platform's gateway set them (the
-service builds its links from them), else are set from the socket and the ``Host`` header.
 """
 
 from __future__ import annotations
@@ -92,8 +88,10 @@ def forwarded_headers(
     """The visitor's headers as the service should see them, minus ``drop`` (lower-case names:
     the ones that carried the guard's own credential among them).
 
-    Host passes unchanged (the service builds links and checks origins with it; it never
-    chooses where the guard connects).
+    Host passes unchanged (it never chooses where the guard connects). ``X-Forwarded-For`` is
+    always the socket's peer (a service may trust that address); ``X-Forwarded-Proto`` and
+    ``X-Forwarded-Host`` pass on as the platform's gateway set them (the service builds its
+    links from them), else are set from the socket and ``Host``.
     """
     visitor = request.headers
     headers = httputil.HTTPHeaders()
