@@ -1,21 +1,14 @@
 """The guard: a password in front of a service whose public address has no authentication.
 
-A guard is a separate, detached process (``python -m scnet_magic.guard``) that listens on a
-port of its own and lets through to ``127.0.0.1:<service port>`` only visitors who know the
-password: browsers sign in on a small page (a session cookie), API clients send HTTP Basic.
+A guard is a detached process (``python -m scnet_magic.guard``, :mod:`.process`) that listens
+on a port of its own and lets through to ``127.0.0.1:<service port>`` only visitors who know
+the password: browsers sign in on a small page (a session cookie), API clients send HTTP Basic.
 ``GET /.scnet-guard/status`` tells anyone whether the service is up.
 
-    record = start_guard(7860, password)   # a running guard for 7860 is reused
-    record.port                            # expose this port instead of 7860
-    list_guards(); find_guard(7860); stop_guard(record.port); stop_all_guards()
-
-This module starts, finds, lists and stops guard processes, and needs neither tornado nor
-scrypt; the process itself is :mod:`.process`. Each running guard has a record,
-``<port>.json``, in the user's runtime directory
-(``platformdirs.user_runtime_dir("scnet")/guards``, or ``$SCNET_GUARD_DIR``): its port, the
-service's port, its process id and its random id. The guard process writes the record itself
-once it listens and removes it when it stops; readers drop the records of processes that died.
-A guard started for a sandbox records the sandbox's process (``ends_with``) and ends with it.
+This module starts, finds, lists and stops guards, without tornado or scrypt. Each running
+guard has a record, ``<port>.json``, in ``platformdirs.user_runtime_dir("scnet")/guards`` (or
+``$SCNET_GUARD_DIR``): the guard writes it once it listens and removes it when it stops;
+readers drop the records of processes that died.
 """
 
 from __future__ import annotations
@@ -53,13 +46,16 @@ GUARD_HEADER = "X-Scnet-Guard"  # on every answer of a guard: its guard_id
 STATUS_PATH = "/.scnet-guard/status"
 # What the process list shows for a guard: how a reused process id is told from a guard.
 COMMAND_MARK = "scnet_magic.guard"
-# All the guard's process gets of the environment of the shell that starts it: the guard faces
-# the internet, and tokens and keys (SCNET_TOKEN, SCNET_SECRET_KEY, any other) have no
-# business there.
+# All the guard gets of the starting shell's environment: the guard faces the internet, and
+# tokens and keys (SCNET_TOKEN, SCNET_SECRET_KEY, any other) have no business there.
 ENVIRONMENT_KEPT = frozenset(
     {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH"}
 )
 ENVIRONMENT_KEPT_PREFIXES = ("LC_", "SCNET_GUARD_")
+# The ports of guards that ended and the ports they guarded, newest last: an instance's custom
+# port may still be an ended guard's, and the user's port is the one to name.
+_ENDED = "ended-guards"  # not *.json: that names a running guard's record
+_ENDED_KEPT = 50
 
 
 class GuardError(RuntimeError):
@@ -132,16 +128,6 @@ def log_path(guard_id: str) -> Path:
     return guard_dir() / f"{guard_id}.log"
 
 
-def guard_environment() -> dict[str, str]:
-    """The guard's environment: the few variables it needs, none that holds a secret."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if (name in ENVIRONMENT_KEPT or name.startswith(ENVIRONMENT_KEPT_PREFIXES))
-        and name != PASSWORD_ENV
-    }
-
-
 @contextlib.contextmanager
 def starting_lock(upstream_port: int) -> Iterator[None]:
     """Held while a guard for ``upstream_port`` is looked for and started: two starts at once
@@ -156,7 +142,6 @@ def starting_lock(upstream_port: int) -> Iterator[None]:
 
 
 def write_record(record: GuardRecord) -> None:
-    """Write a guard's record, readable by this user only, replacing any old one at once."""
     _write_private(record_path(record.port), record.to_json())
 
 
@@ -167,12 +152,6 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(temporary, path)
-
-
-# The ports of guards that ended and the ports they guarded, newest last: an instance's custom
-# port may still be an ended guard's, and the user's port is the one to name.
-_ENDED = "ended-guards"  # not *.json: that names a running guard's record
-_ENDED_KEPT = 50
 
 
 def remove_record(record: GuardRecord) -> None:
@@ -211,8 +190,8 @@ def _read(path: Path) -> GuardRecord | None:
 
 
 def _process(pid: int) -> psutil.Process | None:
-    """Process ``pid`` while it runs (a zombie has exited; it only waits to be reaped), if it
-    is this user's: another user's process that now holds the id is not our guard."""
+    """Process ``pid`` while it runs (a zombie has exited), if it is this user's: another
+    user's process that now holds the id is not our guard."""
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE or process.uids().real != os.getuid():
@@ -249,7 +228,7 @@ def _wait_for_exit(pid: int, timeout: float) -> bool:
 def list_guards() -> list[GuardRecord]:
     """The guards running now, by port; records of guards that died are removed."""
     running = []
-    for path in sorted(guard_dir().glob("*.json")):
+    for path in guard_dir().glob("*.json"):
         record = _read(path)
         if record is None:
             continue
@@ -262,10 +241,7 @@ def list_guards() -> list[GuardRecord]:
 
 def find_guard(upstream_port: int) -> GuardRecord | None:
     """The running guard in front of ``127.0.0.1:upstream_port``, if any."""
-    for record in list_guards():
-        if record.upstream_port == upstream_port:
-            return record
-    return None
+    return next((r for r in list_guards() if r.upstream_port == upstream_port), None)
 
 
 def stop_guard(port: int) -> bool:
@@ -276,14 +252,13 @@ def stop_guard(port: int) -> bool:
     if not is_running(record):
         remove_record(record)
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(record.pid, signal.SIGTERM)
     # Once the guard is known to be ours, wait on its process id alone: returning while it still
     # exits would leave its port taken for a moment.
-    if not _wait_for_exit(record.pid, STOP_TIMEOUT):
+    for signum in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(record.pid, signal.SIGKILL)
-        _wait_for_exit(record.pid, STOP_TIMEOUT)
+            os.kill(record.pid, signum)
+        if _wait_for_exit(record.pid, STOP_TIMEOUT):
+            break
     remove_record(record)
     return True
 
@@ -294,8 +269,7 @@ def stop_all_guards() -> list[int]:
 
 
 def stop_guards_ending_with(pid: int) -> list[int]:
-    """Stop the guards started to end with process ``pid`` (a sandbox stopping, whose
-    services they stood in front of); their ports."""
+    """Stop the guards started to end with process ``pid`` (a sandbox stopping); their ports."""
     return [
         record.port
         for record in list_guards()
@@ -311,8 +285,7 @@ def stopped_line(count: int) -> str:
 
 
 def guard_lines(records: list[GuardRecord]) -> list[str]:
-    """The running guards, one line each (what ``scnet guard --list`` and ``%scnet_guard``
-    print)."""
+    """The running guards, one line each (``scnet guard --list``, ``%scnet_guard``)."""
     if not records:
         return [_("no guard runs here")]
     lines = []
@@ -344,9 +317,9 @@ def start_guard(
 
     A guard already running for that port is reused (``reused=True``) if ``password`` opens
     it; one with another password is an error rather than a silent change of password. Ports
-    and password are checked by the rules every front end uses (``InvalidInput``, a
-    ``ValueError``) before anything starts. With ``ends_with`` (a process id), a guard started
-    here ends when that process ends, or with :func:`stop_guards_ending_with`.
+    and password are checked as every front end checks them (``InvalidInput``) before anything
+    starts. With ``ends_with`` (a process id), the guard ends when that process ends, or with
+    :func:`stop_guards_ending_with`.
     """
     validation.validate_port(upstream_port)
     if not (type(port) is int and port == 0):  # 0: any free port
@@ -355,7 +328,9 @@ def start_guard(
     with starting_lock(upstream_port):
         existing = find_guard(upstream_port)
         if existing is not None:
-            if _password_opens(existing, password):
+            credential = b64encode(f"scnet:{password}".encode()).decode("ascii")
+            check = _ask(existing, "/.scnet-guard/check", {"Authorization": f"Basic {credential}"})
+            if check is not None and check.status == 204:
                 return dataclasses.replace(existing, reused=True)
             raise GuardError(
                 Message(
@@ -368,19 +343,11 @@ def start_guard(
                 )
             )
         guard_id = secrets.token_hex(8)
-        log = log_path(guard_id)
-        command = [
-            sys.executable,
-            "-m",
-            "scnet_magic.guard",
-            "serve",
-            f"--upstream-port={upstream_port}",
-            f"--port={port}",
-            f"--host={host}",
-            f"--guard-id={guard_id}",
-        ]
+        command = [sys.executable, "-m", "scnet_magic.guard", "serve", f"--guard-id={guard_id}"]
+        command += [f"--upstream-port={upstream_port}", f"--port={port}", f"--host={host}"]
         if ends_with is not None:
             command.append(f"--ends-with={ends_with}")
+        log = log_path(guard_id)
         descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(descriptor, "ab") as log_file:
             # A session of its own, so that a kernel restart (which signals the kernel's process
@@ -392,68 +359,52 @@ def start_guard(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
-                # Another user cannot read a process's environment, but a crash report or a
-                # debugging session can: the guard gets the password on stdin only, and no other
-                # secret of this shell.
-                env=guard_environment(),
+                # A crash report or a debugging session can read a process's environment: the
+                # guard gets the password on stdin only, and no other secret of this shell.
+                env={
+                    name: value
+                    for name, value in os.environ.items()
+                    if (name in ENVIRONMENT_KEPT or name.startswith(ENVIRONMENT_KEPT_PREFIXES))
+                    and name != PASSWORD_ENV
+                },
             )
         try:
             launcher.communicate(password.encode("utf-8"), timeout=timeout)
         except subprocess.TimeoutExpired:
             launcher.kill()
             launcher.wait()
-        record = _wait_until_listening(guard_id, timeout) if launcher.returncode == 0 else None
-        if record is None:
-            raise GuardError(_not_started(upstream_port, log))
-        return record
+        deadline = time.monotonic() + timeout
+        while launcher.returncode == 0 and time.monotonic() < deadline:
+            for record in list_guards():
+                status = _ask(record, STATUS_PATH) if record.guard_id == guard_id else None
+                if status is not None and status.getheader(GUARD_HEADER) == guard_id:
+                    return record  # its port is answered by that very guard
+            time.sleep(0.05)
+        try:
+            lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        log.unlink(missing_ok=True)
+        raise GuardError(
+            _("the guard for port {port} did not start: {reason}").format(
+                port=upstream_port, reason=lines[-1] if lines else _("no message")
+            )
+        )
 
 
-def _wait_until_listening(guard_id: str, timeout: float) -> GuardRecord | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for record in list_guards():
-            if record.guard_id == guard_id and _answers_as(record):
-                return record
-        time.sleep(0.05)
-    return None
-
-
-def _request(record: GuardRecord, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+def _ask(
+    record: GuardRecord, path: str, headers: dict[str, str] | None = None
+) -> http.client.HTTPResponse | None:
+    """The guard's answer to ``GET path``, None if none came."""
     # Loopback for a guard that listens on every address.
     host = "127.0.0.1" if record.host in ("", "0.0.0.0", "::") else record.host
     connection = http.client.HTTPConnection(host, record.port, timeout=PROBE_TIMEOUT)
-    connection.request("GET", path, headers=headers)
-    response = connection.getresponse()
-    response.read()
-    connection.close()
-    return response
-
-
-def _answers_as(record: GuardRecord) -> bool:
-    """Whether the guard's port is answered by that very guard (its id in the header)."""
     try:
-        response = _request(record, STATUS_PATH, {})
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        response.read()
+        return response
     except OSError:
-        return False
-    return response.getheader(GUARD_HEADER) == record.guard_id
-
-
-def _password_opens(record: GuardRecord, password: str) -> bool:
-    credential = b64encode(f"scnet:{password}".encode()).decode("ascii")
-    try:
-        response = _request(record, "/.scnet-guard/check", {"Authorization": f"Basic {credential}"})
-    except OSError:
-        return False
-    return response.status == 204
-
-
-def _not_started(upstream_port: int, log: Path) -> str:
-    try:
-        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    except OSError:
-        lines = []
-    reason = lines[-1] if lines else _("no message")
-    log.unlink(missing_ok=True)
-    return _("the guard for port {port} did not start: {reason}").format(
-        port=upstream_port, reason=reason
-    )
+        return None
+    finally:
+        connection.close()

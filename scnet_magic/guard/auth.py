@@ -1,6 +1,6 @@
 """Who may pass the guard: the password's hash, the sessions, the throttles and the login page.
 
-Nothing here touches the network; :mod:`.proxy` asks these objects and answers the visitor.
+Nothing here touches the network; :mod:`.base` asks these objects and answers the visitor.
 The password itself is never kept: only a salted scrypt hash, compared in constant time.
 """
 
@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .. import i18n
 from ..i18n import N_, _, using
@@ -40,20 +41,24 @@ MAX_KEY_PART = 64  # of a visitor's claimed address or cookie: a key is never la
 # The header that carries the guard's password when the service has an Authorization of its
 # own (an API key): the guard consumes it, and the service's Authorization passes untouched.
 PASSWORD_HEADER = "X-Scnet-Guard-Password"
+CHECK_BURST = 5
+CHECKS_PER_MINUTE = 30
+MAX_WAITING = 32  # requests waiting for a turn, all visitors together ...
+MAX_WAITING_PER_VISITOR = 2  # ... and of one visitor
+WAIT_LIMIT = 20.0  # seconds a request waits for its turn before it is told to come back
 
 WRONG_PASSWORD = N_("Wrong password.")
 TOO_MANY_ATTEMPTS = N_("Too many failed attempts. Try again in a minute.")
 BUSY = N_("Too many sign-in attempts at the moment. Try again in a few seconds.")
 
-# scrypt at 16 MiB and about 50 ms a check: slow for a guesser who stole the hash, quick enough
-# for a person signing in. The guard runs the checks one at a time, off its event loop.
-_SCRYPT_N = 2**14
-_SCRYPT_R = 8
-_SCRYPT_P = 1
-_SALT_BYTES = 16
-_KEY_BYTES = 32
-
 Clock = Callable[[], float]
+T = TypeVar("T")
+
+
+def _scrypt(password: str, salt: bytes) -> bytes:
+    # 16 MiB and about 50 ms a check: slow for a guesser who stole the hash, quick enough for a
+    # person signing in. The guard runs the checks one at a time, off its event loop.
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
 
 
 @dataclass(frozen=True, repr=False)
@@ -65,7 +70,7 @@ class PasswordHash:
 
     @classmethod
     def of(cls, password: str) -> PasswordHash:
-        salt = secrets.token_bytes(_SALT_BYTES)
+        salt = secrets.token_bytes(16)
         return cls(salt, _scrypt(password, salt))
 
     def matches(self, candidate: str) -> bool:
@@ -75,29 +80,17 @@ class PasswordHash:
         return "PasswordHash(...)"
 
 
-def _scrypt(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(
-        password.encode("utf-8"),
-        salt=salt,
-        n=_SCRYPT_N,
-        r=_SCRYPT_R,
-        p=_SCRYPT_P,
-        dklen=_KEY_BYTES,
-    )
-
-
 class Accepted:
     """The password, once scrypt has accepted it, recognised again by an HMAC under a key of
     this process alone.
 
     An API client with HTTP Basic sends the password with every request: scrypt on each (some
-    50 ms, one at a time) would hold the service to about twenty requests a second. Like the
-    scrypt hash, the HMAC exists only in the guard's memory; a wrong candidate is still checked
-    by scrypt, so guessing stays as slow as before.
+    50 ms, one at a time) would hold the service to about twenty requests a second. A wrong
+    candidate is still checked by scrypt, so guessing stays as slow as before.
     """
 
     def __init__(self) -> None:
-        self._key = secrets.token_bytes(_KEY_BYTES)
+        self._key = secrets.token_bytes(32)
         self._mac: bytes | None = None
 
     def _of(self, candidate: str) -> bytes:
@@ -110,11 +103,13 @@ class Accepted:
         self._mac = self._of(candidate)
 
 
-class Sessions:
-    """Signed-in browsers, by session id, in this process's memory only.
+def _digest(session_id: str) -> bytes:
+    return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).digest()
 
-    Ids are kept as their SHA-256 so that the table itself holds nothing a visitor could send.
-    """
+
+class Sessions:
+    """Signed-in browsers, in this process's memory only, by the SHA-256 of their session id:
+    the table holds nothing a visitor could send."""
 
     def __init__(self, *, lifetime: float = SESSION_LIFETIME, clock: Clock = time.monotonic):
         self._lifetime = lifetime
@@ -132,21 +127,14 @@ class Sessions:
         if not session_id:
             return False
         key = _digest(session_id)
-        expiry = self._expiry.get(key)
-        if expiry is None:
-            return False
-        if expiry <= self._clock():
-            del self._expiry[key]
-            return False
-        return True
+        if self._expiry.get(key, float("-inf")) > self._clock():
+            return True
+        self._expiry.pop(key, None)  # expired
+        return False
 
     def end(self, session_id: str | None) -> None:
         if session_id:
             self._expiry.pop(_digest(session_id), None)
-
-
-def _digest(session_id: str) -> bytes:
-    return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).digest()
 
 
 class Throttle:
@@ -179,10 +167,7 @@ class Throttle:
         if len(failures) >= MAX_FAILURES:
             return False
         failures.append(self._clock())
-        self._failures.pop(key, None)
-        self._failures[key] = failures  # re-inserted last: the newest stays longest
-        while len(self._failures) > MAX_TRACKED_CLIENTS:
-            self._failures.popitem(last=False)
+        _keep_newest(self._failures, key, failures)
         return True
 
     def refund(self, key: str) -> None:
@@ -195,31 +180,29 @@ class Throttle:
         """The reserved check succeeded: take it back (the visitor's other failures stay: one
         good request does not clear a stranger's count) and trust the visitor."""
         self.refund(key)
-        self._trusted.pop(key, None)
-        self._trusted[key] = None
-        while len(self._trusted) > MAX_TRACKED_CLIENTS:
-            self._trusted.popitem(last=False)
+        _keep_newest(self._trusted, key, None)
 
     def trusted(self, key: str) -> bool:
         return key in self._trusted
 
 
-CHECK_BURST = 5
-CHECKS_PER_MINUTE = 30
-MAX_WAITING = 32  # requests waiting for a turn, all visitors together ...
-MAX_WAITING_PER_VISITOR = 2  # ... and of one visitor
-WAIT_LIMIT = 20.0  # seconds a request waits for its turn before it is told to come back
+def _keep_newest(table: OrderedDict[str, T], key: str, value: T) -> None:
+    """Put ``key`` last (the newest stays longest), forgetting the oldest beyond the bound."""
+    table.pop(key, None)
+    table[key] = value
+    while len(table) > MAX_TRACKED_CLIENTS:
+        table.popitem(last=False)
 
 
 class Turns:
     """Turns for the expensive password checks: at most CHECK_BURST at once and
-    CHECKS_PER_MINUTE a minute overall, whoever asks (a token bucket), handed out in turn
+    CHECKS_PER_MINUTE a minute overall, whoever asks (a token bucket), handed out round-robin
     across the visitors waiting for one.
 
     :class:`Throttle` holds a visitor to its own share, but a visitor is only what a request
     claims to be (an address the gateway may not append, a cookie anyone can make up): this
-    bound holds whatever the requests claim. A visitor that waits is served round-robin with
-    the others, so one flooding visitor delays the owner by one turn, not by its whole queue.
+    bound holds whatever the requests claim, and one flooding visitor delays the owner by one
+    turn, not by its whole queue.
     """
 
     def __init__(
@@ -242,23 +225,19 @@ class Turns:
         self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self._rate)
         self._refilled = now
 
-    @property
-    def _waiting_count(self) -> int:
-        return sum(len(queue) for queue in self._waiting.values())
-
     async def take(self, visitor: str) -> bool:
         """Wait for a turn to check ``visitor``'s password; False when there is none soon."""
         self._refill()
         if not self._waiting and self._tokens >= 1:
             self._tokens -= 1
             return True
-        queue = self._waiting.get(visitor)
-        if self._waiting_count >= MAX_WAITING or (
-            queue is not None and len(queue) >= MAX_WAITING_PER_VISITOR
-        ):
+        queue = self._waiting.get(visitor, deque())
+        waiting = sum(len(waiters) for waiters in self._waiting.values())
+        if waiting >= MAX_WAITING or len(queue) >= MAX_WAITING_PER_VISITOR:
             return False
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(visitor, deque()).append(turn)
+        queue.append(turn)
+        self._waiting[visitor] = queue
         self._schedule()
         try:
             await asyncio.wait_for(asyncio.shield(turn), self._wait_limit)
@@ -266,16 +245,11 @@ class Turns:
             if turn.done():  # granted just as the wait ran out: the turn was taken, use it
                 return True
             turn.cancel()
-            self._forget(visitor, turn)
-            return False
-        return True
-
-    def _forget(self, visitor: str, turn: asyncio.Future[None]) -> None:
-        queue = self._waiting.get(visitor)
-        if queue is not None and turn in queue:
             queue.remove(turn)
             if not queue:
                 del self._waiting[visitor]
+            return False
+        return True
 
     def _schedule(self) -> None:
         if self._wake is None and self._waiting:
@@ -309,9 +283,7 @@ def visitor_key(peer: str, forwarded_for: list[str], cookie_header: str | None) 
 
 def basic_password(authorization: str | None) -> str | None:
     """The password of an HTTP Basic ``Authorization`` header (any user name), else None."""
-    if not authorization:
-        return None
-    scheme, _sep, encoded = authorization.strip().partition(" ")
+    scheme, _sep, encoded = (authorization or "").strip().partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
@@ -323,9 +295,8 @@ def basic_password(authorization: str | None) -> str | None:
 
 
 def authorization_password(authorization: str | None) -> str | None:
-    """What an ``Authorization`` header offers as the guard's password: Basic's password,
-    or the token of ``Bearer`` (API clients such as the openai SDK) or ``token`` (Jupyter's
-    clients). Whether it *is* the guard's password is for the guard to check."""
+    """What an ``Authorization`` header offers as the guard's password: Basic's password, or
+    the token of ``Bearer`` (API clients such as the openai SDK) or ``token`` (Jupyter's)."""
     password = basic_password(authorization)
     if password is not None:
         return password
@@ -347,15 +318,9 @@ def header_text(value: str) -> str:
         return value
 
 
-def cookie(name: str, value: str, max_age: int) -> str:
-    """A ``Set-Cookie`` value of the guard's (never readable by the page's scripts)."""
-    return f"{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
-
-
 def cookie_values(cookie_header: str | None, name: str = COOKIE_NAME) -> list[str]:
-    """The values of the cookies called ``name`` (the guard's session ids by default) among
-    those a browser sent: every one, since a junk one planted before the real one must not
-    sign the visitor out."""
+    """The values of the cookies called ``name`` (the guard's session ids by default): every
+    one, since a junk one planted before the real one must not sign the visitor out."""
     values = []
     for part in (cookie_header or "").split(";"):
         key, _sep, value = part.partition("=")
@@ -365,10 +330,8 @@ def cookie_values(cookie_header: str | None, name: str = COOKIE_NAME) -> list[st
 
 
 def without_guard_cookie(cookie_header: str | None) -> str | None:
-    """The ``Cookie`` header minus the guard's own cookies: the service never sees a session id.
-
-    The other cookies are passed on as the browser wrote them.
-    """
+    """The ``Cookie`` header minus the guard's own cookies (the service never sees a session
+    id); the others pass as the browser wrote them."""
     if cookie_header is None:
         return None
     kept = [
@@ -396,16 +359,16 @@ def preferred_language(accept_language: str | None) -> str:
     """``"zh"`` when the browser prefers Chinese to English, else ``"en"``."""
     ranked: list[tuple[float, int, str]] = []
     for index, item in enumerate((accept_language or "").split(",")):
-        tag, _sep, params = item.strip().partition(";")
+        tag, *params = item.split(";")
         quality = 1.0
-        for param in params.split(";"):
-            key, _eq, number = param.strip().partition("=")
+        for param in params:
+            key, _eq, number = param.partition("=")
             if key.strip().lower() == "q":
                 try:
                     quality = float(number)
                 except ValueError:
                     quality = 0.0
-        language = i18n.known(tag)
+        language = i18n.known(tag.strip())
         if language is not None and quality > 0:
             ranked.append((-quality, index, language))
     return min(ranked)[2] if ranked else "en"
@@ -451,18 +414,9 @@ if (location.hash && next.value.indexOf("#") < 0) next.value += location.hash;
 """
 
 
-def page_policy(nonce: str) -> str:
-    """The ``Content-Security-Policy`` of the guard's pages: no framing (clickjacking), no
-    script or style but the page's own, and forms posted to this site only."""
-    return (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-
-
 def login_page(language: str, next_path: str, problem: str | None = None, *, nonce: str) -> str:
     """The sign-in page, in ``language``: it says nothing about the service behind it.
-    ``nonce`` lets its own style and script run under :func:`page_policy`."""
+    ``nonce`` lets its own style and script run under the page's Content-Security-Policy."""
     with using(language):
         texts = {
             "title": _("Sign in"),

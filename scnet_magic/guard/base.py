@@ -12,6 +12,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import cast
 
 from tornado import web
 from tornado.httputil import url_concat
@@ -89,8 +90,7 @@ class GuardHandler(web.RequestHandler):
     def guard(self) -> Guard:
         # From the application's settings rather than initialize(): tornado sets the default
         # headers (the guard's id among them) before initialize() runs, and again on errors.
-        guard: Guard = self.settings["guard"]
-        return guard
+        return cast(Guard, self.settings["guard"])
 
     def set_default_headers(self) -> None:
         self.set_header(GUARD_HEADER, self.guard.guard_id)
@@ -100,44 +100,12 @@ class GuardHandler(web.RequestHandler):
         return None  # tornado would otherwise add an ETag of its own to the service's answers
 
     @property
-    def visitor(self) -> str:
-        """Whose failures this request's check counts against (see :func:`.auth.visitor_key`):
-        the socket's peer is never taken from a header, so that a visitor cannot pick it."""
-        headers = self.request.headers
-        peer = self.request.remote_ip or ""
-        return auth.visitor_key(peer, headers.get_list("X-Forwarded-For"), headers.get("Cookie"))
-
-    @property
     def language(self) -> str:
         return auth.preferred_language(self.request.headers.get("Accept-Language"))
 
     def say(self, message: str) -> str:
         with using(self.language):
             return _(message)
-
-    def looks_like_browser(self) -> bool:
-        return self.request.method in ("GET", "HEAD") and "text/html" in self.request.headers.get(
-            "Accept", ""
-        )
-
-    def from_a_page_s_script(self) -> bool:
-        """A page's fetch or XHR: browsers name the mode of every request they send, and a
-        navigation is the only one that shows the guard's page."""
-        mode = self.request.headers.get("Sec-Fetch-Mode")
-        return mode is not None and mode.lower() not in ("navigate", "websocket")
-
-    def _offered_passwords(self) -> list[tuple[str, str]]:
-        """(header name, password offered) for each header that may carry the guard's
-        password: its own header first, then ``Authorization``."""
-        headers = self.request.headers
-        offered = [
-            (auth.PASSWORD_HEADER.lower(), auth.header_text(value))
-            for value in headers.get_list(auth.PASSWORD_HEADER)
-        ]
-        candidate = auth.authorization_password(headers.get("Authorization"))
-        if candidate is not None:
-            offered.append(("authorization", candidate))
-        return offered
 
     async def credentials(self) -> Verdict:
         """Check the session cookie, else the password in the guard's header, HTTP Basic,
@@ -146,8 +114,16 @@ class GuardHandler(web.RequestHandler):
         Every header that carried the guard's password is consumed, even beside a valid
         cookie; an ``Authorization`` with anything else is the service's and passes on.
         """
-        offered = self._offered_passwords()
-        cookies = auth.cookie_values(self.request.headers.get("Cookie"))
+        headers = self.request.headers
+        # (header name, password offered): the guard's own header first, then Authorization.
+        offered = [
+            (auth.PASSWORD_HEADER.lower(), auth.header_text(value))
+            for value in headers.get_list(auth.PASSWORD_HEADER)
+        ]
+        candidate = auth.authorization_password(headers.get("Authorization"))
+        if candidate is not None:
+            offered.append(("authorization", candidate))
+        cookies = auth.cookie_values(headers.get("Cookie"))
         if any(self.guard.sessions.valid(session) for session in cookies):
             verdict = Verdict.PASS
         elif not offered:
@@ -163,7 +139,10 @@ class GuardHandler(web.RequestHandler):
     async def attempt(self, candidate: str) -> Verdict:
         """One password attempt by this visitor: counted before it is checked, and checked
         only in a turn of its own (see :class:`.auth.Turns`)."""
-        throttle, visitor = self.guard.throttle, self.visitor
+        throttle, headers = self.guard.throttle, self.request.headers
+        # The socket's peer is never taken from a header: a visitor cannot pick it.
+        peer = self.request.remote_ip or ""
+        visitor = auth.visitor_key(peer, headers.get_list("X-Forwarded-For"), headers.get("Cookie"))
         if throttle.locked(visitor):
             return Verdict.LOCKED
         if throttle.trusted(visitor):
@@ -183,59 +162,70 @@ class GuardHandler(web.RequestHandler):
             return Verdict.PASS
         return Verdict.WRONG  # the reservation stays: it was a failure
 
-    def refuse(self, verdict: Verdict) -> None:
-        """Answer a request that did not authenticate, and end it."""
+    def refuse(self, verdict: Verdict, next_path: str | None = None) -> None:
+        """Answer a request that did not authenticate, and end it; with ``next_path``, with the
+        sign-in page that leads there."""
+        headers, given = self.request.headers, next_path is not None
+        browser = given or (
+            self.request.method in ("GET", "HEAD") and "text/html" in headers.get("Accept", "")
+        )
+        next_path = next_path or self.request.uri
+        mode = headers.get("Sec-Fetch-Mode", "navigate").lower()
         if verdict in (Verdict.LOCKED, Verdict.BUSY):
-            message = self.too_many(verdict)
-            if self.looks_like_browser():
-                self.page(429, message, next_path=self.request.uri)
+            locked = verdict is Verdict.LOCKED
+            self.set_header("Retry-After", str(int(auth.LOCKOUT) if locked else BUSY_RETRY))
+            message = auth.TOO_MANY_ATTEMPTS if locked else auth.BUSY
+            if browser:
+                self.page(429, message, next_path)
             else:
                 self.plain(429, message)
-        elif self.from_a_page_s_script():
-            # No WWW-Authenticate: the browser would answer it with its own password box over
-            # the page. The page (or the person) learns where to sign in instead.
-            self.set_status(401)
-            self.set_header("Content-Type", "application/json")
-            self.set_header("Cache-Control", "no-store")
+        elif not given and mode not in ("navigate", "websocket"):
+            # A page's fetch or XHR (browsers name the mode of every request they send). No
+            # WWW-Authenticate: the browser would answer it with its own password box over the
+            # page. The page (or the person) learns where to sign in instead.
             login = url_concat(LOGIN_PATH, {"next": auth.safe_next(self.request.uri)})
-            self.finish(json.dumps({"error": self.say(AUTHENTICATION_REQUIRED), "login": login}))
-        elif self.looks_like_browser():
-            problem = auth.WRONG_PASSWORD if verdict is Verdict.WRONG else None
-            self.page(401, problem, next_path=self.request.uri)
+            body = {"error": self.say(AUTHENTICATION_REQUIRED), "login": login}
+            self.answer(401, "application/json", json.dumps(body))
+        elif browser:
+            self.page(401, auth.WRONG_PASSWORD if verdict is Verdict.WRONG else None, next_path)
         else:
             # Only for non-browsers: a browser would answer it with its own password dialog.
             self.set_header("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')
             self.plain(401, AUTHENTICATION_REQUIRED)
 
-    def too_many(self, verdict: Verdict) -> str:
-        """Say when to come back after a LOCKED or BUSY verdict; the message that says why."""
-        locked = verdict is Verdict.LOCKED
-        self.set_header("Retry-After", str(int(auth.LOCKOUT) if locked else BUSY_RETRY))
-        return auth.TOO_MANY_ATTEMPTS if locked else auth.BUSY
-
     def page(self, status: int, problem: str | None, next_path: str | None = "/") -> None:
         """The sign-in page; it names the browser as a visitor of its own for the throttle."""
         nonce = secrets.token_urlsafe(16)
-        self.set_status(status)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
         self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Content-Security-Policy", auth.page_policy(nonce))
+        # No framing (clickjacking), no script or style but the page's own, and forms posted
+        # to this site only.
+        self.set_header(
+            "Content-Security-Policy",
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
         # On the page a browser fetches before it signs in; an answer to a sign-in sets no
         # cookie but the session's.
         cookies = self.request.headers.get("Cookie")
         if self.request.method == "GET" and not auth.cookie_values(cookies, auth.VISITOR_COOKIE):
-            visitor = secrets.token_urlsafe(16)
-            self.add_header(
-                "Set-Cookie", auth.cookie(auth.VISITOR_COOKIE, visitor, auth.VISITOR_LIFETIME)
-            )
-        self.finish(auth.login_page(self.language, next_path or "/", problem, nonce=nonce))
+            self.guard_cookie(auth.VISITOR_COOKIE, secrets.token_urlsafe(16), auth.VISITOR_LIFETIME)
+        page = auth.login_page(self.language, next_path or "/", problem, nonce=nonce)
+        self.answer(status, "text/html; charset=utf-8", page)
+
+    def guard_cookie(self, name: str, value: str, max_age: int) -> None:
+        """Set a cookie of the guard's (never readable by the page's scripts)."""
+        attributes = f"Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
+        self.add_header("Set-Cookie", f"{name}={value}; {attributes}")
 
     def plain(self, status: int, message: str) -> None:
+        self.answer(status, "text/plain; charset=utf-8", self.say(message) + "\n")
+
+    def answer(self, status: int, content_type: str, body: str) -> None:
+        """End the request with an answer of the guard's own, which no cache keeps."""
         self.set_status(status)
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.say(message) + "\n")
+        self.finish(body)
 
     def log_exception(
         self,

@@ -1,8 +1,6 @@
-"""The headers that belong to one connection rather than to the message (RFC 9110, 7.6.1):
-what a proxy drops before passing a message on, in one place.
-
-Plain strings, with no HTTP stack behind them: the guard's relay (tornado) and the sandbox's
-gateway (``http.server``) both use them.
+"""The headers that belong to one connection rather than to the message (RFC 9110, 7.6.1),
+which a proxy drops: plain strings, for the guard's relay (tornado) and the sandbox's gateway
+(``http.server``) alike.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""The guard process itself: ``python -m scnet_magic.guard serve ...``, as
-:func:`.start_guard` launches it. It reads the password from standard input, never from its
-arguments or environment. (People start, list and stop guards with ``scnet guard``,
-``%scnet_guard`` or ``--protect``.)
+"""The guard process: ``python -m scnet_magic.guard serve ...``, as :func:`.start_guard`
+launches it, with the password on standard input (never in its arguments or environment).
 """
 
 from __future__ import annotations
@@ -61,12 +59,20 @@ def serve(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    _raise_descriptor_limit()
+    # As many descriptors as the system allows: one per connection.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(MAX_DESCRIPTORS if hard == resource.RLIM_INFINITY else hard, MAX_DESCRIPTORS)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     # Forked before any event loop exists: the launcher's child exits at once, so the guard
     # is nobody's child (the kernel that started it never has to reap it).
     if os.fork() != 0:
         os._exit(EXIT_OK)
-    _detach_stdio()
+    # From here on the guard writes only through its log, whose size is bounded.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for descriptor in (0, 1, 2):
+        os.dup2(devnull, descriptor)
+    os.close(devnull)
     _log_to(log_path(args.guard_id))
     record = GuardRecord(
         port=int(sockets[0].getsockname()[1]),
@@ -106,15 +112,6 @@ async def _stop_when_ended(pid: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def _detach_stdio() -> None:
-    """Standard input, output and error to /dev/null: from here on the guard writes only
-    through its log, whose size is bounded."""
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for descriptor in (0, 1, 2):
-        os.dup2(devnull, descriptor)
-    os.close(devnull)
-
-
 def _log_to(path: Path) -> None:
     """Log warnings and errors (Python's and asyncio's included) to ``path``, rotated so that
     it never holds more than about 2 x LOG_BYTES."""
@@ -124,14 +121,6 @@ def _log_to(path: Path) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.captureWarnings(True)
-
-
-def _raise_descriptor_limit() -> None:
-    """As many descriptors as the system allows this process: one per connection."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else MAX_DESCRIPTORS
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, MAX_DESCRIPTORS), hard))
 
 
 def main(argv: list[str] | None = None) -> int:

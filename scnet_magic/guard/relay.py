@@ -1,23 +1,15 @@
 """HTTP through the guard: the visitor's request to the service, the service's answer back.
 
-Tornado's HTTP/1 connection speaks to the service, so that writing the request, reading the
-answer's framing and skipping interim (1xx) answers are a maintained library's job. Each
-request has a connection of its own, closed after the answer: nothing a service sends past its
-answer can reach another visitor (the stray bytes go with the connection), and a few open
-event streams never queue other requests behind them. The request goes as the visitor sent
-it: nothing is filled in (no User-Agent, no Content-Type the visitor never claimed).
+Tornado's HTTP/1 connection speaks to the service (writing the request, reading the answer's
+framing, skipping interim answers). Each request has a connection of its own, closed after the
+answer: nothing a service sends past its answer can reach another visitor, and open event
+streams never queue other requests behind them. Nothing is filled in that the visitor did not
+send (no User-Agent, no Content-Type).
 
-Bodies stream both ways with flow control: the visitor's next piece is read only once the
-previous one has gone to the service's socket, and the service's only once the previous one
-has gone to the visitor's (tornado awaits what a message's ``data_received`` returns), so
-memory stays bounded whatever the size of an upload or download. An answer's headers leave as
-soon as they arrive when its length is unknown, so that server-sent events arrive as sent.
-
-What the service learns of the visitor: ``X-Forwarded-For`` is always the socket's peer (the
-guard cannot tell a gateway's claim from a visitor's, and a service may trust that address);
-``X-Forwarded-Proto`` and ``X-Forwarded-Host`` pass on as the platform's gateway set them (the
-scheme and host the visitor used, which the service needs to build its links), and are set
-from the socket and the ``Host`` header when absent or not a scheme or a host.
+Bodies stream both ways with flow control: the next piece is read from one side only once the
+previous one has gone to the other's socket (tornado awaits what ``data_received`` returns), so
+memory stays bounded whatever the size. An answer of unknown length sends its headers at once,
+so that server-sent events arrive as sent.
 """
 
 from __future__ import annotations
@@ -70,9 +62,7 @@ def framing_problem(headers: httputil.HTTPHeaders) -> bool:
     """
     encodings = headers.get_list("Transfer-Encoding")
     lengths = headers.get_list("Content-Length")
-    if encodings and lengths:
-        return True
-    if encodings and (len(encodings) > 1 or encodings[0].strip().lower() != "chunked"):
+    if encodings and (lengths or len(encodings) > 1 or encodings[0].strip().lower() != "chunked"):
         return True
     values = {value.strip() for length in lengths for value in length.split(",")}
     return bool(lengths) and (len(values) != 1 or not next(iter(values)).isdigit())
@@ -98,8 +88,10 @@ def forwarded_headers(
     """The visitor's headers as the service should see them, minus ``drop`` (lower-case names:
     the ones that carried the guard's own credential among them).
 
-    Host passes unchanged (the service builds links and checks origins with it; it never
-    chooses where the guard connects).
+    Host passes unchanged (it never chooses where the guard connects). ``X-Forwarded-For`` is
+    always the socket's peer (a service may trust that address); ``X-Forwarded-Proto`` and
+    ``X-Forwarded-Host`` pass on as the platform's gateway set them (the service builds its
+    links from them), else are set from the socket and ``Host``.
     """
     visitor = request.headers
     headers = httputil.HTTPHeaders()
@@ -118,41 +110,6 @@ def forwarded_headers(
     if host:
         headers["X-Forwarded-Host"] = host
     return headers
-
-
-class Upload:
-    """The visitor's request body on its way to the service: each piece is written to the
-    service's connection, and the visitor's next piece is read only once that write is done.
-    """
-
-    def __init__(self, *, frame_chunks: bool) -> None:
-        # The connection to the service once the request's head has gone (None: it never did).
-        self.connection: asyncio.Future[HTTP1Connection | None] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self.frame_chunks = frame_chunks  # a chunked body of a method tornado does not frame
-        self.abandoned = False  # the service takes no more: the rest is read and dropped
-
-    async def send(self, piece: bytes) -> None:
-        connection = await self.connection
-        if connection is None or self.abandoned or not piece:
-            return
-        try:
-            await connection.write(
-                b"%x\r\n%b\r\n" % (len(piece), piece) if self.frame_chunks else piece
-            )
-        except iostream.StreamClosedError:
-            self.abandoned = True  # the service answered early or left: its answer tells the rest
-
-    async def end(self) -> None:
-        """The visitor's body is all sent: end the request (with the last chunk of a body
-        framed here)."""
-        connection = await self.connection
-        if connection is not None and not self.abandoned:
-            with contextlib.suppress(*EXCHANGE_FAILURES):
-                if self.frame_chunks:
-                    await connection.write(b"0\r\n\r\n")
-                connection.finish()
 
 
 class Answer(httputil.HTTPMessageDelegate):
@@ -185,7 +142,12 @@ class ProxyHandler(GuardHandler):
     """Any other request: to the service, once the visitor has authenticated."""
 
     SUPPORTED_METHODS = (*web.RequestHandler.SUPPORTED_METHODS, *EXTRA_METHODS)
-    upload: Upload | None = None
+    # The visitor's body: the connection it goes on once the request's head has gone (None: it
+    # never did), whether it is framed in chunks here (for a method tornado does not frame),
+    # and whether the service stopped taking it (the rest is then read and dropped).
+    upload: asyncio.Future[HTTP1Connection | None] | None = None
+    frame_chunks = False
+    abandoned = False
     service: iostream.IOStream | None = None  # the connection to the service
     answering: asyncio.Future[bool] | None = None  # whether the answer arrived whole
     answer_started = False  # something of the answer has gone to the visitor
@@ -225,12 +187,11 @@ class ProxyHandler(GuardHandler):
         headers.setdefault("Host", f"{UPSTREAM_HOST}:{self.guard.upstream_port}")
         headers["Connection"] = "close"
         if carries_body(request.headers):
-            frame_chunks = "Transfer-Encoding" in request.headers and method not in (
-                CHUNKED_BY_TORNADO
-            )
-            if frame_chunks:
+            chunked = "Transfer-Encoding" in request.headers
+            self.frame_chunks = chunked and method not in CHUNKED_BY_TORNADO
+            if self.frame_chunks:
                 headers["Transfer-Encoding"] = "chunked"
-            self.upload = Upload(frame_chunks=frame_chunks)
+            self.upload = asyncio.get_running_loop().create_future()
         elif "Content-Length" not in headers and method in CHUNKED_BY_TORNADO:
             headers["Content-Length"] = "0"
         try:
@@ -247,18 +208,25 @@ class ProxyHandler(GuardHandler):
             if self.upload is None:
                 connection.finish()
             else:
-                self.upload.connection.set_result(connection)
+                self.upload.set_result(connection)
             return await connection.read_response(Answer(self))
         except EXCHANGE_FAILURES:
             return False
         finally:
             service.close()
-            if self.upload is not None and not self.upload.connection.done():
-                self.upload.connection.set_result(None)  # the visitor's body goes nowhere
+            if self.upload is not None and not self.upload.done():
+                self.upload.set_result(None)  # the visitor's body goes nowhere
 
     async def data_received(self, chunk: bytes) -> None:
-        if self.upload is not None:
-            await self.upload.send(chunk)
+        connection = None if self.upload is None else await self.upload
+        if connection is None or self.abandoned or not chunk:
+            return
+        try:
+            await connection.write(
+                b"%x\r\n%b\r\n" % (len(chunk), chunk) if self.frame_chunks else chunk
+            )
+        except iostream.StreamClosedError:
+            self.abandoned = True  # the service answered early or left: its answer tells the rest
 
     async def relay(self, *_args: str) -> None:
         """The method for every HTTP verb: the body has been sent on; finish the response."""
@@ -266,8 +234,12 @@ class ProxyHandler(GuardHandler):
             self.refuse(self.refusal)
             return
         assert self.answering is not None
-        if self.upload is not None:
-            await self.upload.end()
+        connection = None if self.upload is None else await self.upload
+        if connection is not None and not self.abandoned:  # end the request
+            with contextlib.suppress(*EXCHANGE_FAILURES):
+                if self.frame_chunks:
+                    await connection.write(b"0\r\n\r\n")  # the last chunk of a body framed here
+                connection.finish()
         if await self.answering:
             self.finish()
         elif not self.answer_started:

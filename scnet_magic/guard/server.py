@@ -1,21 +1,15 @@
 """The guard's web application and its HTTP server.
 
-Signed-in visitors pass through to the service on ``127.0.0.1:<port>``; everyone else meets a
-login page (browsers) or a 401 (other clients). Every response carries
-``X-Scnet-Guard: <guard id>``, and ``/.scnet-guard/status`` answers without a password
-whether the service accepts connections, so that a front end polling the public URL learns
-both that the URL reaches this guard and that the service is up. The rest of
-``/.scnet-guard/`` is the guard's: login, logout, and a credential check. The relaying itself
-is in :mod:`.relay` (HTTP) and :mod:`.websocket_relay`.
+``/.scnet-guard/`` is the guard's own (the status, anyone may ask; sign-in, sign-out, a
+credential check); every other request goes to the service through :mod:`.relay` or
+:mod:`.websocket_relay`. The server is tornado's, with the bounds a public address needs:
 
-The server is tornado's, with bounds a public address needs:
-
-- A visitor has IDLE_TIMEOUT seconds to send a request's head, and a kept-alive connection is
-  closed after as long without a request: slow or silent connections are not held forever.
+- IDLE_TIMEOUT seconds to send a request's head, and as long for a kept-alive connection
+  without a request: slow or silent connections are not held forever.
 - At most ``max_connections`` at once (WebSockets included); beyond them a new connection is
   closed as soon as it is accepted, which costs the guard next to nothing.
-- When the process runs out of file descriptors, accepting pauses a moment and says so in one
-  log line a minute, instead of a traceback per turn of the event loop.
+- Out of file descriptors, accepting pauses a moment and says so in one log line a minute,
+  instead of a traceback per turn of the event loop.
 """
 
 from __future__ import annotations
@@ -34,7 +28,7 @@ from typing import Any
 from tornado import iostream, web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
-from tornado.routing import AnyMatches, PathMatches, Rule
+from tornado.routing import AnyMatches
 
 from ..i18n import N_
 from . import auth
@@ -78,8 +72,7 @@ def connection_limit(wanted: int = MAX_CONNECTIONS) -> int:
 
 
 class GuardServer(HTTPServer):
-    """An ``HTTPServer`` that caps its connections and accepts quietly when out of
-    descriptors (see the module's documentation)."""
+    """An ``HTTPServer`` with the bounds of the module's documentation."""
 
     def initialize(self, *args: Any, max_connections: int = MAX_CONNECTIONS, **kwargs: Any) -> None:
         super().initialize(*args, **kwargs)
@@ -91,14 +84,6 @@ class GuardServer(HTTPServer):
     def open_connections(self) -> int:
         return sum(1 for stream in list(self._streams) if not stream.closed())
 
-    def _at_the_cap(self) -> bool:
-        # Streams that are gone leave the set with their last reference; only near the cap
-        # is it worth counting which of the rest are still open.
-        return (
-            len(self._streams) >= self.max_connections
-            and self.open_connections() >= self.max_connections
-        )
-
     def handle_stream(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
         self._streams.add(stream)
         super().handle_stream(stream, address)
@@ -109,15 +94,14 @@ class GuardServer(HTTPServer):
             self._handlers[sock.fileno()] = self._accept_from(sock)
 
     def _accept_from(self, sock: socket.socket) -> Callable[[], None]:
-        """Accept on ``sock`` as tornado's ``add_accept_handler`` does, with the bounds above;
-        the callable returned stops it."""
+        """Accept on ``sock`` as tornado's ``add_accept_handler`` does, within the bounds; the
+        callable returned stops it."""
         loop = IOLoop.current()
-        state = {"listening": True, "stopped": False}
+        paused: list[object] = []  # while out of descriptors: the timeout that resumes
 
         def resume() -> None:
-            if not state["stopped"] and not state["listening"]:
-                loop.add_handler(sock, accept, IOLoop.READ)
-                state["listening"] = True
+            paused.clear()
+            loop.add_handler(sock, accept, IOLoop.READ)
 
         def accept(fd: Any, events: int) -> None:
             for _ in range(ACCEPTS_PER_TURN):
@@ -132,17 +116,22 @@ class GuardServer(HTTPServer):
                         raise
                     self._report(exc)
                     loop.remove_handler(sock)
-                    state["listening"] = False
-                    loop.call_later(ACCEPT_PAUSE, resume)
+                    paused.append(loop.call_later(ACCEPT_PAUSE, resume))
                     return
-                if self._at_the_cap():
+                # Streams that are gone leave the set with their last reference; only near the
+                # cap is it worth counting which of the rest are still open.
+                if (
+                    len(self._streams) >= self.max_connections
+                    and self.open_connections() >= self.max_connections
+                ):
                     connection.close()  # beyond the cap: the cheapest answer there is
                     continue
                 self._handle_connection(connection, address)
 
         def stop() -> None:
-            state["stopped"] = True
-            if state["listening"]:
+            if paused:
+                loop.remove_timeout(paused.pop())
+            else:
                 loop.remove_handler(sock)
 
         loop.add_handler(sock, accept, IOLoop.READ)
@@ -169,10 +158,8 @@ class StatusHandler(GuardHandler):
 
     async def get(self) -> None:
         up = await self.guard.upstream_accepts()
-        self.set_status(200 if up else 503)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps({"upstream": "up" if up else "down"}))
+        body = json.dumps({"upstream": "up" if up else "down"})
+        self.answer(200 if up else 503, "application/json", body)
 
     head = get
 
@@ -198,21 +185,17 @@ class LoginHandler(CrossSiteRefused):
         verdict = await self.attempt(password)
         if verdict is Verdict.PASS:
             session = self.guard.sessions.start()
-            self.add_header(
-                "Set-Cookie", auth.cookie(auth.COOKIE_NAME, session, auth.SESSION_LIFETIME)
-            )
+            self.guard_cookie(auth.COOKIE_NAME, session, auth.SESSION_LIFETIME)
             self.redirect(next_path, status=303)
-        elif verdict in (Verdict.LOCKED, Verdict.BUSY):
-            self.page(429, self.too_many(verdict), next_path)
         else:
-            self.page(401, auth.WRONG_PASSWORD, next_path)
+            self.refuse(verdict, next_path)
 
 
 class LogoutHandler(CrossSiteRefused):
     def post(self) -> None:
         for session in auth.cookie_values(self.request.headers.get("Cookie")):
             self.guard.sessions.end(session)
-        self.add_header("Set-Cookie", auth.cookie(auth.COOKIE_NAME, "", 0))
+        self.guard_cookie(auth.COOKIE_NAME, "", 0)
         self.redirect("/", status=303)
 
 
@@ -245,17 +228,16 @@ def _log_request(handler: web.RequestHandler) -> None:
 
 
 def make_app(guard: Guard) -> web.Application:
-    rules = [
-        Rule(PathMatches(r"/\.scnet-guard/status"), StatusHandler),
-        Rule(PathMatches(r"/\.scnet-guard/login"), LoginHandler),
-        Rule(PathMatches(r"/\.scnet-guard/logout"), LogoutHandler),
-        Rule(PathMatches(r"/\.scnet-guard/check"), CheckHandler),
-        Rule(PathMatches(r"/\.scnet-guard/.*"), ReservedHandler),
-        Rule(WebSocketUpgrade(), WebSocketProxyHandler),
-        Rule(AnyMatches(), ProxyHandler),
-    ]
     return web.Application(
-        rules,
+        [
+            (r"/\.scnet-guard/status", StatusHandler),
+            (r"/\.scnet-guard/login", LoginHandler),
+            (r"/\.scnet-guard/logout", LogoutHandler),
+            (r"/\.scnet-guard/check", CheckHandler),
+            (r"/\.scnet-guard/.*", ReservedHandler),
+            (WebSocketUpgrade(), WebSocketProxyHandler),
+            (AnyMatches(), ProxyHandler),
+        ],
         guard=guard,
         log_function=_log_request,
         websocket_max_message_size=MESSAGE_LIMIT_FROM_VISITOR,

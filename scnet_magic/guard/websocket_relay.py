@@ -21,24 +21,17 @@ from ..i18n import N_
 from .base import UPSTREAM_HOST, GuardHandler, Verdict
 from .relay import CONNECT_TIMEOUT, SERVICE_NOT_ANSWERING, forwarded_headers, origin_form
 
-# Tornado's WebSocket holds each message whole (a few copies of it on its way through), so the
-# size of a message is capped per direction. From the visitor: 10 MiB, the limit of Jupyter's
-# own server (tornado's default), which would refuse a larger one anyway; from the service:
-# 32 MiB, room for outputs larger than Jupyter lets through (by default it holds back output
-# beyond 1 MB/s over 3 s) and for a large Streamlit table. A message over the limit ends the
-# connection (close code 1009, "message too big").
+# Tornado's WebSocket holds each message whole, so its size is capped each way (beyond it the
+# connection ends, code 1009). From the visitor: 10 MiB, what Jupyter's own server takes; from
+# the service: 32 MiB, room for outputs larger than Jupyter lets through and a large Streamlit
+# table.
 MESSAGE_LIMIT_FROM_VISITOR = 10 * 2**20
 MESSAGE_LIMIT_FROM_SERVICE = 32 * 2**20
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter, from <malloc.h>
 LARGE_BUFFER = 128 * 1024  # glibc's default threshold, kept fixed
 # The guard's client writes its own handshake; the subprotocols go through its argument.
 HANDSHAKE_HEADERS = frozenset(
-    {
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-extensions",
-        "sec-websocket-protocol",
-    }
+    f"sec-websocket-{name}" for name in ("key", "version", "extensions", "protocol")
 )
 # Close codes that describe a connection but may not be sent in a close frame.
 UNSENDABLE_CLOSE_CODES = frozenset({1005, 1006, 1015})
@@ -47,13 +40,11 @@ FOREIGN_ORIGIN = N_("Forbidden: a page of another site cannot open this connecti
 
 
 def return_large_buffers_at_once() -> None:
-    """Make the C allocator give every large buffer (a WebSocket message) back to the system
-    when it is freed.
+    """Make glibc give every large buffer (a WebSocket message) back to the system once freed.
 
-    By default glibc raises its threshold for that to the size of the largest buffer freed so
-    far (up to 32 MiB), so after a few large messages the next ones come from the heap, which
-    it keeps: the guard stayed at 2.2 GiB after its WebSocket clients had left. A fixed
-    threshold keeps it where the guard was. Elsewhere than glibc, nothing changes.
+    By default glibc raises that threshold to the largest buffer freed so far (up to 32 MiB),
+    and keeps the heap those come from: the guard stayed at 2.2 GiB after its WebSocket
+    clients had left. Elsewhere than glibc, nothing changes.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -70,15 +61,13 @@ class WebSocketUpgrade(Matcher):
 
 
 def same_origin(request: httputil.HTTPServerRequest) -> bool:
-    """Whether a browser's request (a WebSocket, a form's POST) comes from a page of this
-    very site.
+    """Whether a browser's request (a WebSocket, a form's POST) comes from a page of this site.
 
     Browsers send a SameSite=Lax cookie with WebSockets opened by any page of the same *site*,
-    and other users' services are neighbouring hosts under the same domain: without this
-    check, their pages could talk to this service with the visitor's session. The host the
-    browser addressed is the Host header, or X-Forwarded-Host where the gateway rewrote Host;
-    the scheme it used is the gateway's X-Forwarded-Proto, else the socket's (a page can
-    forge none of them). A client without Origin is not a browser page.
+    and other users' services are neighbouring hosts under the same domain. The host addressed
+    is Host, or X-Forwarded-Host where the gateway rewrote Host; the scheme is the gateway's
+    X-Forwarded-Proto, else the socket's (a page can forge none of them). A client without
+    Origin is not a browser page.
     """
     origin = request.headers.get("Origin")
     if origin is None:
@@ -98,11 +87,6 @@ def same_origin(request: httputil.HTTPServerRequest) -> bool:
         and parts.scheme.lower() == scheme
         and parts.netloc.lower() in {host.strip().lower() for host in addressed}
     )
-
-
-def requested_subprotocols(request: httputil.HTTPServerRequest) -> list[str]:
-    values = request.headers.get_list("Sec-WebSocket-Protocol")
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
@@ -126,10 +110,12 @@ class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
             connect_timeout=CONNECT_TIMEOUT,
             request_timeout=CONNECT_TIMEOUT,
         )
+        values = self.request.headers.get_list("Sec-WebSocket-Protocol")
+        subprotocols = [name.strip() for value in values for name in value.split(",")]
         try:
             self.upstream = await websocket.websocket_connect(
                 target,
-                subprotocols=requested_subprotocols(self.request) or None,
+                subprotocols=[name for name in subprotocols if name] or None,
                 max_message_size=MESSAGE_LIMIT_FROM_SERVICE,
             )
         except HTTPClientError as refused:
@@ -161,10 +147,7 @@ class WebSocketProxyHandler(websocket.WebSocketHandler, GuardHandler):
     async def _from_service(self) -> None:
         upstream = self.upstream
         assert upstream is not None
-        while True:
-            message = await upstream.read_message()
-            if message is None:
-                break
+        while (message := await upstream.read_message()) is not None:
             try:
                 await self.write_message(message, binary=isinstance(message, bytes))
             except websocket.WebSocketClosedError:
