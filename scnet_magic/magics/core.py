@@ -29,7 +29,7 @@ from .base import SessionMagics, prompt_shows_value
 from .doctor import DoctorMagics
 from .guard import protect_password, refuse_password_on_line, scnet_guard
 from .instance import InstanceMagics
-from .line import notebook_id_argument, option, parse, readable_arguments, split, trait_value
+from .line import notebook_id_argument, option, parse, readable_arguments, split
 from .sandbox import SandboxMagics
 from .session import NO_WIDGETS, Session, Widgets
 
@@ -78,7 +78,12 @@ class ScnetMagics(SessionMagics, Configurable):
 
     @validate("base_url", "notebook_id", "language", "timeout")
     def _check(self, proposal: Any) -> Any:
-        return trait_value(_CHECKS[proposal["trait"].name], proposal["value"])
+        if proposal["value"] is None:
+            return None
+        try:
+            return _CHECKS[proposal["trait"].name](proposal["value"])
+        except InvalidInput as exc:
+            raise TraitError(exc.message) from None
 
     @observe("language")
     def _language_changed(self, change: Any) -> None:
