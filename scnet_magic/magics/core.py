@@ -27,11 +27,11 @@ from ..i18n import N_
 from .account import AccountMagics
 from .base import SessionMagics, prompt_shows_value
 from .doctor import DoctorMagics
-from .guard import protect_password, refuse_password_on_line, scnet_guard
+from .guard import GuardMagics, ask_hidden, refuse_password_on_line
 from .instance import InstanceMagics
 from .line import notebook_id_argument, option, parse, readable_arguments, split
 from .sandbox import SandboxMagics
-from .session import NO_WIDGETS, Session, Widgets
+from .session import Session, Widgets
 
 if TYPE_CHECKING:
     from ..models import NotebookList, ServiceUrl
@@ -91,7 +91,7 @@ class ScnetMagics(SessionMagics, Configurable):
         # session's language too: this one, or (None) what it falls back to.
         i18n.set_language(self.session.language())
 
-    def __init__(self, shell: InteractiveShell, widgets: Widgets = NO_WIDGETS) -> None:
+    def __init__(self, shell: InteractiveShell, widgets: Widgets) -> None:
         self.refused: dict[str, str] = {}  # setting -> why %config refused its last value
         # Magics.__init__ adds this object to shell.configurables, so %config lists it.
         super().__init__(shell, Session(self, shell=shell, widgets=widgets))
@@ -153,10 +153,8 @@ class ScnetMagics(SessionMagics, Configurable):
         """
         with self.user_errors():
             words = split(line)  # once: shlex reads a character at a time
-        if cell is None and not words:  # nothing, or only a comment
-            with self.user_errors():
+            if cell is None and not words:  # nothing, or only a comment
                 return self.form()
-        with self.user_errors():
             refuse_password_on_line(words, self.shell)
             args = parse(self.scnet_start, words)
             command = args.command
@@ -167,16 +165,16 @@ class ScnetMagics(SessionMagics, Configurable):
                     )
                 command = cell.rstrip("\r\n")
             from .. import service
+            from .starting import run_start
 
             settings = self.session.settings()
             request = service.prepare(settings, args.notebook_id, args.port, command)
             client = self.session.client(settings)
-            password = protect_password(args.protect)
-            from .starting import run_start
-
+            # Asked for once the start can go ahead.
+            password = service.password_for(ask_hidden) if args.protect else None
             now = not prompt_shows_value(self.shell, "scnet_start", line)
             return run_start(
-                self,
+                self.shell,
                 client,
                 request,
                 args.wait,
@@ -237,39 +235,24 @@ class ScnetMagics(SessionMagics, Configurable):
         return records
 
 
-@magics_class
-class GuardMagics(SessionMagics):
-    """``%scnet_guard``: the guards of this machine (see :mod:`.guard`)."""
-
-    scnet_guard = line_magic(scnet_guard)
-
-
 # Each shell's magics, so that unload can find and close what load made.
 _LOADED: dict[int, list[SessionMagics]] = {}
 
 
-def load(shell: InteractiveShell, widgets: Widgets = NO_WIDGETS) -> ScnetMagics:
+def load(shell: InteractiveShell, widgets: Widgets) -> None:
     """Register every family of magics on ``shell``, sharing one session; ``widgets`` shows
     the form, the region picker and confirmations (the package root hands them in)."""
     if id(shell) in _LOADED:
-        return _LOADED[id(shell)][0]  # type: ignore[return-value]
+        return
     magics = ScnetMagics(shell, widgets)
-    session = magics.session
-    families: list[SessionMagics] = [
-        magics,
-        InstanceMagics(shell, session),
-        AccountMagics(shell, session),
-        SandboxMagics(shell, session),
-        GuardMagics(shell, session),
-        DoctorMagics(shell, session),
-    ]
+    others = (InstanceMagics, AccountMagics, SandboxMagics, GuardMagics, DoctorMagics)
+    families: list[SessionMagics] = [magics, *(family(shell, magics.session) for family in others)]
     for family in families:
         shell.register_magics(family)
     _LOADED[id(shell)] = families
     # A form shown from plain Python in this session uses the session's settings (results
     # IPython shows later speak the session's language from its first magic on).
-    config.use_session(session.settings)
-    return magics
+    config.use_session(magics.session.settings)
 
 
 def unload(shell: InteractiveShell) -> None:

@@ -1,9 +1,8 @@
-"""The instance around the service, in the magics: ``%scnet_stop``, and the boot progress of
-``%scnet_start --boot``."""
+"""``%scnet_stop``: the instance around the service stopped, after a confirmation."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from IPython.core.error import StdinNotImplementedError
 from IPython.core.magic import line_magic, magics_class
@@ -16,7 +15,7 @@ from .line import notebook_id_argument, option, parse, readable_arguments
 
 if TYPE_CHECKING:
     from ..client import ScnetClient
-    from ..models import InstanceProgress, StopResult
+    from ..models import StopResult
 
 
 @magics_class
@@ -97,36 +96,3 @@ class InstanceMagics(SessionMagics):
 
 def _stop(client: ScnetClient, notebook_id: str, save_env: bool) -> StopResult:
     return client.stop_notebook(notebook_id, save_env=save_env)
-
-
-class BootDisplay:
-    """The instance's status while ``%scnet_start --boot`` boots it, updated in place in a
-    kernel. (A terminal's display publisher prints every update anew: there the status goes
-    to the start's one ``ProgressLine``.)"""
-
-    def __init__(self, notebook_id: str) -> None:
-        self.notebook_id = notebook_id
-        self.handle: Any = None
-        self.name = ""  # the instance's, once a look at it gave it
-
-    def __call__(self, progress: InstanceProgress | None) -> None:
-        from IPython.display import display
-
-        from .. import display as render
-
-        self.name = progress.name if progress is not None else self.name
-        line = render.instance_waiting_text(progress, self.notebook_id)
-        bundle = {"text/plain": line, "text/html": render.info_html(line)}
-        if self.handle is None:
-            self.handle = display(bundle, raw=True, display_id=True)
-        else:
-            self.handle.update(bundle, raw=True)
-
-    def done(self) -> None:
-        """Say the instance runs, in place of the progress line."""
-        if self.handle is None:
-            return
-        from .. import display as render
-
-        line = render.instance_running_text(self.name, self.notebook_id)
-        self.handle.update({"text/plain": line, "text/html": render.info_html(line)}, raw=True)
