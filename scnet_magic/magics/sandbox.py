@@ -62,6 +62,9 @@ class SandboxMagics(SessionMagics):
         writes a value's ``Out[n]:`` before the value shows itself, the lines wait for the end
         of the cell and are that value's text when it is shown there."""
         shell = self.shell
+        if shell is None or shell.display_formatter is None:
+            print(said)
+            return
         said_in = shell.execution_count
         pending = [said] if display.waits_for_cell_end(shell) else []
         if not pending:
