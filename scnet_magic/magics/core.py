@@ -1,15 +1,8 @@
 """The IPython magics: :class:`ScnetMagics`, the options ``%config ScnetMagics.*`` sets and
 ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``; the other families
-(:mod:`.instance`, :mod:`.account`, :mod:`.sandbox`, :mod:`.guard`) share its session, and
-:func:`load` registers them all.
-
-Front end only: parse the line, resolve the settings once, hand over to :mod:`scnet_magic.service`
-(or the client and account calls), display the result. Failures reach the user as one-line
-``UsageError`` messages (no traceback, and "Run All" still stops);
-``%config ScnetMagics.short_errors = False`` shows the traceback. The client, ``requests`` and
-the sandbox are imported on first use, so ``%load_ext`` stays cheap; the form and the region
-picker (widgets) are handed in by the package when it loads the extension.
-"""
+share its session, and :func:`load` registers them all. Front end only: parse the line, resolve
+the settings once, hand over to :mod:`scnet_magic.service`, display the result. The client,
+``requests`` and the sandbox are imported on first use, so ``%load_ext`` stays cheap."""
 
 from __future__ import annotations
 
@@ -114,8 +107,6 @@ class ScnetMagics(SessionMagics, Configurable):
         for name in names:
             self.refused.pop(name, None)
 
-    # -- %scnet_start ----------------------------------------------------------------------
-
     @readable_arguments(
         summary=N_(
             "Start a custom service in an SCNet notebook instance and show its external URL."
@@ -153,8 +144,13 @@ class ScnetMagics(SessionMagics, Configurable):
         """
         with self.user_errors():
             words = split(line)  # once: shlex reads a character at a time
-            if cell is None and not words:  # nothing, or only a comment
-                return self.form()
+            if cell is None and not words:  # nothing, or only a comment: the form
+                show_form = self.session.widgets.form
+                if show_form is None:
+                    raise ScnetError(
+                        N_("the form needs the extension loaded with %load_ext scnet_magic")
+                    )
+                return show_form(settings=self.session.settings, language=self.language)
             refuse_password_on_line(words, self.shell)
             args = parse(self.scnet_start, words)
             command = args.command
@@ -183,15 +179,6 @@ class ScnetMagics(SessionMagics, Configurable):
                 replace=args.replace,
                 now=now,
             )
-
-    def form(self, **defaults: Any) -> Any:
-        """Show the start form, with this session's settings and language."""
-        show_form = self.session.widgets.form
-        if show_form is None:
-            raise ScnetError(N_("the form needs the extension loaded with %load_ext scnet_magic"))
-        return show_form(settings=self.session.settings, language=self.language, **defaults)
-
-    # -- %scnet_url and %scnet_notebooks ---------------------------------------------------
 
     @readable_arguments(
         summary=N_("Show the status and external URL of a notebook instance's custom service.")
