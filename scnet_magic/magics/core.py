@@ -6,17 +6,19 @@ the settings once, hand over to :mod:`scnet_magic.service`, display the result. 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import line_cell_magic, line_magic, magics_class
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, observe, validate
 from traitlets.config import Config, Configurable
 
-from .. import arguments, config, i18n, validation
+from .. import arguments, config, display, i18n, validation
 from ..config import DEFAULT_WAIT
 from ..errors import InvalidInput, ScnetError
-from ..i18n import N_
+from ..i18n import N_, _
 from .account import AccountMagics
 from .base import SessionMagics, prompt_shows_value
 from .doctor import DoctorMagics
@@ -161,24 +163,47 @@ class ScnetMagics(SessionMagics, Configurable):
                     )
                 command = cell.rstrip("\r\n")
             from .. import service
-            from .starting import run_start
+            from .starting import StartDisplay, StartLine
 
             settings = self.session.settings()
             request = service.prepare(settings, args.notebook_id, args.port, command)
             client = self.session.client(settings)
             # Asked for once the start can go ahead.
-            password = service.password_for(ask_hidden) if args.protect else None
+            protect: str | Callable[[], str] | None = None
+            if args.protect:
+                protect = service.password_for(ask_hidden)
             now = not prompt_shows_value(self.shell, "scnet_start", line)
-            return run_start(
-                self.shell,
-                client,
-                request,
-                args.wait,
-                password,
-                boot=args.boot,
-                replace=args.replace,
-                now=now,
-            )
+            shown: StartDisplay | StartLine
+            if display.prints_only(self.shell):
+                shown = StartLine(request, args.wait, now)
+                protect = shown.line.prompting(protect)
+            else:
+                shown = StartDisplay(request, args.wait, args.boot, now)
+            try:
+                result = service.start(
+                    request,
+                    client,
+                    wait=args.wait,
+                    boot=args.boot,
+                    protect=protect,
+                    observer=shown,
+                    replace=args.replace,
+                )
+            except service.StartInterrupted as stopped:
+                if stopped.result is None:
+                    shown.done_starting()
+                    raise UsageError(service.interrupted_text(stopped, "%scnet_url")) from None
+                # Interrupting the wait returns the result as it was.
+                shown.final(stopped.result, note=_(service.STOPPED_WAITING))
+                return stopped.result
+            except ScnetError as exc:
+                if exc.result is None:
+                    shown.done_starting()
+                else:
+                    shown.final(exc.result, now=True)  # it did start: keep the result and URL
+                raise
+            shown.final(result)
+        return result
 
     @readable_arguments(
         summary=N_("Show the status and external URL of a notebook instance's custom service.")

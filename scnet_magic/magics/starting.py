@@ -5,18 +5,13 @@ with "\\r" for all of these but the result), and the result again once ready."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.error import UsageError
 from IPython.display import display as show_display
 
 from .. import display, service
-from ..errors import ScnetError
-from ..i18n import _
 
 if TYPE_CHECKING:
-    from ..client import ScnetClient
     from ..models import InstanceProgress, StartResult
     from ..validation import StartRequest
 
@@ -101,45 +96,3 @@ class StartLine(service.StartLine):
     def final(self, result: StartResult, *, now: bool = False, note: str = "") -> None:
         self.line.end()
         display.show(result, now=now or self.now, bundle=display.start_bundle(result, note))
-
-
-def run_start(
-    shell: Any,
-    client: ScnetClient,
-    request: StartRequest,
-    wait: float | None,
-    protect: str | Callable[[], str] | None = None,
-    *,
-    boot: bool = False,
-    replace: bool = False,
-    now: bool = False,
-) -> StartResult:
-    """Say the start is in flight, send it, show the result; with ``wait``, update the
-    result in place until ready.
-
-    Interrupting the kernel stops the wait quietly and returns the result as it was.
-    """
-    shown: StartDisplay | StartLine
-    if display.prints_only(shell):
-        shown = StartLine(request, wait, now)
-        protect = shown.line.prompting(protect)
-    else:
-        shown = StartDisplay(request, wait, boot, now)
-    try:
-        final = service.start(
-            request, client, wait=wait, boot=boot, protect=protect, observer=shown, replace=replace
-        )
-    except service.StartInterrupted as stopped:
-        if stopped.result is None:
-            shown.done_starting()
-            raise UsageError(service.interrupted_text(stopped, "%scnet_url")) from None
-        shown.final(stopped.result, note=_(service.STOPPED_WAITING))
-        return stopped.result
-    except ScnetError as exc:
-        if exc.result is None:
-            shown.done_starting()
-        else:
-            shown.final(exc.result, now=True)  # it did start: keep the result and URL
-        raise
-    shown.final(final)
-    return final
