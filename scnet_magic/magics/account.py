@@ -55,7 +55,6 @@ class AccountMagics(SessionMagics):
                         ),
                     )
                 )
-        with self.user_errors():
             if words:
                 self.session.use_token(None)
                 print(_("SCNET token cleared for this session."))
@@ -82,8 +81,6 @@ class AccountMagics(SessionMagics):
                 return ""
 
         return lambda account: accounts.pick_region(account, read_line, print)
-
-    # -- %scnet_login ----------------------------------------------------------------------
 
     @readable_arguments(
         summary=N_(

@@ -12,7 +12,6 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
-from ..arguments import gives_a_value
 from ..errors import Sentences
 from ..i18n import N_, Message, _
 from .base import SessionMagics
@@ -29,9 +28,15 @@ def refuse_password_on_line(words: list[str], shell: Any) -> None:
     it out of there (as ``%scnet_token`` does), and say where the password goes instead,
     without quoting it (argparse would).
     """
-    if not gives_a_value(words, PROTECT):
+    given = [word.split("=", 1)[1] for word in words if word.startswith(PROTECT + "=")]
+    given += [
+        after
+        for word, after in itertools.pairwise(words)
+        if word == PROTECT and not after.startswith("-")
+    ]
+    if not given:
         return
-    forget_input(shell, [value for value in _values(words) if value])
+    forget_input(shell, [value for value in given if value])
     raise UsageError(
         Sentences(
             N_(
@@ -44,17 +49,6 @@ def refuse_password_on_line(words: list[str], shell: Any) -> None:
             ),
         )
     )
-
-
-def _values(words: list[str]) -> list[str]:
-    """What was given to ``--protect``: after ``=``, or the word after it."""
-    given = [word.split("=", 1)[1] for word in words if word.startswith(PROTECT + "=")]
-    given += [
-        after
-        for word, after in itertools.pairwise(words)
-        if word == PROTECT and not after.startswith("-")
-    ]
-    return given
 
 
 def ask_hidden(prompt: str) -> str:
