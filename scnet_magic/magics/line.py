@@ -53,19 +53,36 @@ def readable_arguments(summary: str) -> Callable[[Any], Any]:
 
     def decorate(func: Any) -> Any:
         func.__doc__ = re.sub(r"``([^`]+)``", r"\1", func.__doc__).replace("::\n", ":\n")
-        parser = MagicArgumentParser(
-            real_name(func), formatter_class=_HelpFormatter, description=func.__doc__
-        )
-        # In the order the decorators appear in the source, as IPython adds them.
-        for decorator in reversed(func.decorators):
-            decorator.add_to_parser(parser, None)
-        func.parser = parser
+        func.parser = _parser(func, summary)  # reads lines in any language
         # IPython's ? asks an object's getdoc() before its __doc__ (oinspect.getdoc): the full
         # help, usage and options included, is formatted then, in the language of that moment.
-        func.getdoc = lambda: help_text(parser, summary)
+        func.getdoc = lambda: _parser(func, summary).format_help()
         return func
 
     return decorate
+
+
+def _parser(func: Any, summary: str) -> MagicArgumentParser:
+    """The magic's parser, its help in the current language: English as written, else the
+    summary and the options from the catalog, with the docstring's examples (code reads the
+    same in any)."""
+    translated = i18n.current() != "en"
+    description = func.__doc__
+    if translated:
+        examples = _examples(description)
+        description = _(summary) + ("\n\n" + _("Examples:") + "\n\n" + examples if examples else "")
+    parser = MagicArgumentParser(
+        real_name(func), formatter_class=_HelpFormatter, description=description
+    )
+    # In the order the decorators appear in the source, as IPython adds them.
+    for decorator in reversed(func.decorators):
+        decorator.add_to_parser(parser, None)
+    if translated:
+        parser._optionals.title = _("options")
+        for action in parser._actions:
+            if action.help:
+                action.help = _(action.help)
+    return parser
 
 
 def _examples(description: str) -> str:
@@ -76,31 +93,6 @@ def _examples(description: str) -> str:
     after = lines[lines.index("Examples:") + 1 :]
     block = itertools.takewhile(lambda line: not line.strip() or line.startswith(" "), after)
     return "\n".join(block).strip("\n")
-
-
-def help_text(parser: argparse.ArgumentParser, summary: str) -> str:
-    """A magic's help in the current language: English as written, else the options and the
-    summary from the catalog, with the docstring's examples (code reads the same in any)."""
-    if i18n.current() == "en":
-        return parser.format_help()
-    english = parser.description or ""
-    examples = _examples(english)
-    saved = [(action, action.help) for action in parser._actions]
-    title = parser._optionals.title
-    try:
-        for action, text in saved:
-            if text:
-                action.help = _(text)
-        parser._optionals.title = _("options")
-        parser.description = _(summary) + (
-            "\n\n" + _("Examples:") + "\n\n" + examples if examples else ""
-        )
-        return parser.format_help()
-    finally:
-        for action, text in saved:
-            action.help = text
-        parser._optionals.title = title
-        parser.description = english
 
 
 def option(shared: arguments.Option, **keywords: Any) -> Any:
