@@ -5,9 +5,8 @@
 :func:`start_service` (with ``wait``, ``boot`` and ``protect``) and :class:`ScnetClient` offer
 the same from Python, and ``scnet`` from a shell. ``__all__`` is the public surface.
 
-This module is the package's front door and the place where the front ends are put together:
-importing it costs little (the client, ``requests``, the widgets and the sandbox are imported
-on first use), and loading the extension hands the magics the widgets front end they may show.
+Importing it costs little: the client, ``requests``, the widgets and the sandbox are imported
+on first use. Loading the extension hands the magics the widgets they may show.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
+from IPython.display import display as show_widget
 
 from .. import arguments, display, validation
 from ..errors import Sentences
@@ -54,7 +55,6 @@ class AccountMagics(SessionMagics):
                         ),
                     )
                 )
-        with self.user_errors():
             if words:
                 self.session.use_token(None)
                 print(_("SCNET token cleared for this session."))
@@ -81,8 +81,6 @@ class AccountMagics(SessionMagics):
                 return ""
 
         return lambda account: accounts.pick_region(account, read_line, print)
-
-    # -- %scnet_login ----------------------------------------------------------------------
 
     @readable_arguments(
         summary=N_(
@@ -130,14 +128,12 @@ class AccountMagics(SessionMagics):
         """
         with self.user_errors():
             args = parse(self.scnet_login, line)
-            if args.forget and (args.status or args.renew or args.save or args.region or args.user):
+            signing_in = args.region or args.user
+            if args.forget and (args.status or args.renew or args.save or signing_in):
                 raise UsageError(Message(N_("%scnet_login --forget takes no other option")))
-            if args.forget:
-                display.show_lines(self.session.sign_out())
-                return
-            if args.status and (args.renew or args.save or args.region or args.user):
+            if args.status and (args.renew or args.save or signing_in):
                 raise UsageError(Message(N_("%scnet_login --status takes no other option")))
-            if args.renew and (args.region or args.user):
+            if args.renew and signing_in:
                 raise UsageError(
                     Message(
                         N_(
@@ -146,7 +142,9 @@ class AccountMagics(SessionMagics):
                         )
                     )
                 )
-            if args.status:
+            if args.forget:
+                display.show_lines(self.session.sign_out())
+            elif args.status:
                 display.show_lines(self.session.login_status())
             elif args.renew:
                 display.show_lines(self.session.renew(save=args.save), "ok")
@@ -162,6 +160,4 @@ class AccountMagics(SessionMagics):
                 if isinstance(shown, str):
                     display.show_lines(shown, "ok")
                 else:  # a dropdown of the account's regions
-                    from IPython.display import display as show_widget
-
                     show_widget(shown)

@@ -10,7 +10,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics
 
-from .. import i18n
+from .. import display, i18n
 from ..errors import ConfigError, InvalidInput, ScnetError, as_sentence
 from .session import Session
 
@@ -62,8 +62,6 @@ class SessionMagics(Magics):
     def show(self, result: Any, magic: str, line: str) -> None:
         """Display the result of ``%magic line``: at once, unless IPython prints it after an
         ``Out[n]:`` prompt at the end of the cell (see :func:`scnet_magic.display.show`)."""
-        from .. import display
-
         display.show(result, now=not prompt_shows_value(self.shell, magic, line))
 
 

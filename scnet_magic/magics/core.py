@@ -1,37 +1,32 @@
 """The IPython magics: :class:`ScnetMagics`, the options ``%config ScnetMagics.*`` sets and
 ``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``; the other families
-(:mod:`.instance`, :mod:`.account`, :mod:`.sandbox`, :mod:`.guard`) share its session, and
-:func:`load` registers them all.
-
-Front end only: parse the line, resolve the settings once, hand over to :mod:`scnet_magic.service`
-(or the client and account calls), display the result. Failures reach the user as one-line
-``UsageError`` messages (no traceback, and "Run All" still stops);
-``%config ScnetMagics.short_errors = False`` shows the traceback. The client, ``requests`` and
-the sandbox are imported on first use, so ``%load_ext`` stays cheap; the form and the region
-picker (widgets) are handed in by the package when it loads the extension.
-"""
+share its session, and :func:`load` registers them all. Front end only: parse the line, resolve
+the settings once, hand over to :mod:`scnet_magic.service`, display the result. The client,
+``requests`` and the sandbox are imported on first use, so ``%load_ext`` stays cheap."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import line_cell_magic, line_magic, magics_class
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, observe, validate
 from traitlets.config import Config, Configurable
 
-from .. import arguments, config, i18n, validation
+from .. import arguments, config, display, i18n, validation
 from ..config import DEFAULT_WAIT
 from ..errors import InvalidInput, ScnetError
-from ..i18n import N_
+from ..i18n import N_, _
 from .account import AccountMagics
 from .base import SessionMagics, prompt_shows_value
 from .doctor import DoctorMagics
-from .guard import protect_password, refuse_password_on_line, scnet_guard
+from .guard import GuardMagics, ask_hidden, refuse_password_on_line
 from .instance import InstanceMagics
-from .line import notebook_id_argument, option, parse, readable_arguments, split, trait_value
+from .line import notebook_id_argument, option, parse, readable_arguments, split
 from .sandbox import SandboxMagics
-from .session import NO_WIDGETS, Session, Widgets
+from .session import Session, Widgets
 
 if TYPE_CHECKING:
     from ..models import NotebookList, ServiceUrl
@@ -78,7 +73,12 @@ class ScnetMagics(SessionMagics, Configurable):
 
     @validate("base_url", "notebook_id", "language", "timeout")
     def _check(self, proposal: Any) -> Any:
-        return trait_value(_CHECKS[proposal["trait"].name], proposal["value"])
+        if proposal["value"] is None:
+            return None
+        try:
+            return _CHECKS[proposal["trait"].name](proposal["value"])
+        except InvalidInput as exc:
+            raise TraitError(exc.message) from None
 
     @observe("language")
     def _language_changed(self, change: Any) -> None:
@@ -86,7 +86,7 @@ class ScnetMagics(SessionMagics, Configurable):
         # session's language too: this one, or (None) what it falls back to.
         i18n.set_language(self.session.language())
 
-    def __init__(self, shell: InteractiveShell, widgets: Widgets = NO_WIDGETS) -> None:
+    def __init__(self, shell: InteractiveShell, widgets: Widgets) -> None:
         self.refused: dict[str, str] = {}  # setting -> why %config refused its last value
         # Magics.__init__ adds this object to shell.configurables, so %config lists it.
         super().__init__(shell, Session(self, shell=shell, widgets=widgets))
@@ -108,8 +108,6 @@ class ScnetMagics(SessionMagics, Configurable):
             raise
         for name in names:
             self.refused.pop(name, None)
-
-    # -- %scnet_start ----------------------------------------------------------------------
 
     @readable_arguments(
         summary=N_(
@@ -148,10 +146,13 @@ class ScnetMagics(SessionMagics, Configurable):
         """
         with self.user_errors():
             words = split(line)  # once: shlex reads a character at a time
-        if cell is None and not words:  # nothing, or only a comment
-            with self.user_errors():
-                return self.form()
-        with self.user_errors():
+            if cell is None and not words:  # nothing, or only a comment: the form
+                show_form = self.session.widgets.form
+                if show_form is None:
+                    raise ScnetError(
+                        N_("the form needs the extension loaded with %load_ext scnet_magic")
+                    )
+                return show_form(settings=self.session.settings, language=self.language)
             refuse_password_on_line(words, self.shell)
             args = parse(self.scnet_start, words)
             command = args.command
@@ -162,33 +163,47 @@ class ScnetMagics(SessionMagics, Configurable):
                     )
                 command = cell.rstrip("\r\n")
             from .. import service
+            from .starting import StartDisplay, StartLine
 
             settings = self.session.settings()
             request = service.prepare(settings, args.notebook_id, args.port, command)
             client = self.session.client(settings)
-            password = protect_password(args.protect)
-            from .starting import run_start
-
+            # Asked for once the start can go ahead.
+            protect: str | Callable[[], str] | None = None
+            if args.protect:
+                protect = service.password_for(ask_hidden)
             now = not prompt_shows_value(self.shell, "scnet_start", line)
-            return run_start(
-                self,
-                client,
-                request,
-                args.wait,
-                password,
-                boot=args.boot,
-                replace=args.replace,
-                now=now,
-            )
-
-    def form(self, **defaults: Any) -> Any:
-        """Show the start form, with this session's settings and language."""
-        show_form = self.session.widgets.form
-        if show_form is None:
-            raise ScnetError(N_("the form needs the extension loaded with %load_ext scnet_magic"))
-        return show_form(settings=self.session.settings, language=self.language, **defaults)
-
-    # -- %scnet_url and %scnet_notebooks ---------------------------------------------------
+            shown: StartDisplay | StartLine
+            if display.prints_only(self.shell):
+                shown = StartLine(request, args.wait, now)
+                protect = shown.line.prompting(protect)
+            else:
+                shown = StartDisplay(request, args.wait, args.boot, now)
+            try:
+                result = service.start(
+                    request,
+                    client,
+                    wait=args.wait,
+                    boot=args.boot,
+                    protect=protect,
+                    observer=shown,
+                    replace=args.replace,
+                )
+            except service.StartInterrupted as stopped:
+                if stopped.result is None:
+                    shown.done_starting()
+                    raise UsageError(service.interrupted_text(stopped, "%scnet_url")) from None
+                # Interrupting the wait returns the result as it was.
+                shown.final(stopped.result, note=_(service.STOPPED_WAITING))
+                return stopped.result
+            except ScnetError as exc:
+                if exc.result is None:
+                    shown.done_starting()
+                else:
+                    shown.final(exc.result, now=True)  # it did start: keep the result and URL
+                raise
+            shown.final(result)
+        return result
 
     @readable_arguments(
         summary=N_("Show the status and external URL of a notebook instance's custom service.")
@@ -232,39 +247,24 @@ class ScnetMagics(SessionMagics, Configurable):
         return records
 
 
-@magics_class
-class GuardMagics(SessionMagics):
-    """``%scnet_guard``: the guards of this machine (see :mod:`.guard`)."""
-
-    scnet_guard = line_magic(scnet_guard)
-
-
 # Each shell's magics, so that unload can find and close what load made.
 _LOADED: dict[int, list[SessionMagics]] = {}
 
 
-def load(shell: InteractiveShell, widgets: Widgets = NO_WIDGETS) -> ScnetMagics:
+def load(shell: InteractiveShell, widgets: Widgets) -> None:
     """Register every family of magics on ``shell``, sharing one session; ``widgets`` shows
     the form, the region picker and confirmations (the package root hands them in)."""
     if id(shell) in _LOADED:
-        return _LOADED[id(shell)][0]  # type: ignore[return-value]
+        return
     magics = ScnetMagics(shell, widgets)
-    session = magics.session
-    families: list[SessionMagics] = [
-        magics,
-        InstanceMagics(shell, session),
-        AccountMagics(shell, session),
-        SandboxMagics(shell, session),
-        GuardMagics(shell, session),
-        DoctorMagics(shell, session),
-    ]
+    others = (InstanceMagics, AccountMagics, SandboxMagics, GuardMagics, DoctorMagics)
+    families: list[SessionMagics] = [magics, *(family(shell, magics.session) for family in others)]
     for family in families:
         shell.register_magics(family)
     _LOADED[id(shell)] = families
     # A form shown from plain Python in this session uses the session's settings (results
     # IPython shows later speak the session's language from its first magic on).
-    config.use_session(session.settings)
-    return magics
+    config.use_session(magics.session.settings)
 
 
 def unload(shell: InteractiveShell) -> None:

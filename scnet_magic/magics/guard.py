@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import getpass
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
-from ..arguments import gives_a_value
 from ..errors import Sentences
 from ..i18n import N_, Message, _
+from .base import SessionMagics
 from .line import forget_input, parse, readable_arguments
 
 PROTECT = "--protect"
@@ -28,9 +28,15 @@ def refuse_password_on_line(words: list[str], shell: Any) -> None:
     it out of there (as ``%scnet_token`` does), and say where the password goes instead,
     without quoting it (argparse would).
     """
-    if not gives_a_value(words, PROTECT):
+    given = [word.split("=", 1)[1] for word in words if word.startswith(PROTECT + "=")]
+    given += [
+        after
+        for word, after in itertools.pairwise(words)
+        if word == PROTECT and not after.startswith("-")
+    ]
+    if not given:
         return
-    forget_input(shell, [value for value in _values(words) if value])
+    forget_input(shell, [value for value in given if value])
     raise UsageError(
         Sentences(
             N_(
@@ -45,17 +51,6 @@ def refuse_password_on_line(words: list[str], shell: Any) -> None:
     )
 
 
-def _values(words: list[str]) -> list[str]:
-    """What was given to ``--protect``: after ``=``, or the word after it."""
-    given = [word.split("=", 1)[1] for word in words if word.startswith(PROTECT + "=")]
-    given += [
-        after
-        for word, after in itertools.pairwise(words)
-        if word == PROTECT and not after.startswith("-")
-    ]
-    return given
-
-
 def ask_hidden(prompt: str) -> str:
     """A hidden prompt; EOFError where the front end has no stdin (a notebook run headless)."""
     try:
@@ -64,64 +59,60 @@ def ask_hidden(prompt: str) -> str:
         raise EOFError from None
 
 
-def protect_password(wanted: bool) -> str | Callable[[], str] | None:
-    """The password for ``--protect`` (None without it), or how to ask for it once the start
-    can go ahead."""
-    if not wanted:
-        return None
-    from .. import service
+@magics_class
+class GuardMagics(SessionMagics):
+    """The guards of this machine."""
 
-    return service.password_for(ask_hidden)
+    @readable_arguments(
+        summary=N_(
+            "List or stop the guards that --protect put in front of services on this machine."
+        )
+    )
+    @argument("--list", action="store_true", help=N_("List the guards running on this machine."))
+    @argument(
+        "--stop",
+        metavar="PORT",
+        help=N_("Stop the guard listening on PORT ('all': every guard here)."),
+    )
+    @line_magic
+    def scnet_guard(self, line: str = "") -> None:
+        """List or stop the guards that ``--protect`` put in front of services on this machine.
 
+        Examples::
 
-@readable_arguments(
-    summary=N_("List or stop the guards that --protect put in front of services on this machine.")
-)
-@argument("--list", action="store_true", help=N_("List the guards running on this machine."))
-@argument(
-    "--stop", metavar="PORT", help=N_("Stop the guard listening on PORT ('all': every guard here).")
-)
-def scnet_guard(self: Any, line: str = "") -> None:
-    """List or stop the guards that ``--protect`` put in front of services on this machine.
+            %scnet_guard --list      # also with no option
+            %scnet_guard --stop 41234
+            %scnet_guard --stop all  # every guard of this machine
 
-    Examples::
+        A guard is a process of its own: it keeps the service behind a password across kernel
+        restarts, until it is stopped here, with ``scnet guard --stop PORT``, or the machine stops.
+        From Python: ``scnet_magic.guard.list_guards()`` and ``stop_guard(port)``.
+        """
+        from ..guard import guard_lines, list_guards, stop_all_guards, stop_guard, stopped_line
 
-        %scnet_guard --list      # also with no option
-        %scnet_guard --stop 41234
-        %scnet_guard --stop all  # every guard of this machine
-
-    A guard is a process of its own: it keeps the service behind a password across kernel
-    restarts, until it is stopped here, with ``scnet guard --stop PORT``, or the machine stops.
-    From Python: ``scnet_magic.guard.list_guards()`` and ``stop_guard(port)``.
-    """
-    from ..guard import guard_lines, list_guards, stop_all_guards, stop_guard, stopped_line
-
-    with self.user_errors():
-        args = parse(self.scnet_guard, line)
-        if args.list and args.stop is not None:
-            raise UsageError(Message(N_("give either --list or --stop, not both")))
-        if args.stop == "all":
-            print(stopped_line(len(stop_all_guards())))
-            return None
-        if args.stop is not None:
-            port = _guard_port(args.stop)
-            if not stop_guard(port):
-                raise UsageError(
-                    Message(
-                        N_("no guard runs on port {port}; %scnet_guard --list shows them"),
-                        port=port,
+        with self.user_errors():
+            args = parse(self.scnet_guard, line)
+            if args.list and args.stop is not None:
+                raise UsageError(Message(N_("give either --list or --stop, not both")))
+            if args.stop is None:
+                print("\n".join(guard_lines(list_guards())))
+            elif args.stop == "all":
+                print(stopped_line(len(stop_all_guards())))
+            else:
+                try:
+                    port = int(args.stop)
+                except ValueError:
+                    raise UsageError(
+                        Message(
+                            N_("--stop takes a guard's port or 'all', not {value!r}"),
+                            value=args.stop,
+                        )
+                    ) from None
+                if not stop_guard(port):
+                    raise UsageError(
+                        Message(
+                            N_("no guard runs on port {port}; %scnet_guard --list shows them"),
+                            port=port,
+                        )
                     )
-                )
-            print(_("stopped the guard on port {port}").format(port=port))
-            return None
-        print("\n".join(guard_lines(list_guards())))
-        return None
-
-
-def _guard_port(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(
-            Message(N_("--stop takes a guard's port or 'all', not {value!r}"), value=value)
-        ) from None
+                print(_("stopped the guard on port {port}").format(port=port))

@@ -1,22 +1,22 @@
-"""The instance around the service, in the magics: ``%scnet_stop``, and the boot progress of
-``%scnet_start --boot``."""
+"""``%scnet_stop``: the instance around the service stopped, after a confirmation."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 from IPython.core.error import StdinNotImplementedError
 from IPython.core.magic import line_magic, magics_class
+from IPython.display import display as show_widget
 
-from .. import arguments
+from .. import arguments, display, i18n
 from ..errors import ScnetError
 from ..i18n import N_, _
 from .base import SessionMagics
 from .line import notebook_id_argument, option, parse, readable_arguments
 
 if TYPE_CHECKING:
-    from ..client import ScnetClient
-    from ..models import InstanceProgress, StopResult
+    from ..models import StopResult
 
 
 @magics_class
@@ -50,83 +50,34 @@ class InstanceMagics(SessionMagics):
 
             notebook_id = service.notebook_id_for(settings, args.notebook_id)
             client = self.session.client(settings)
-            save_env = not args.discard_env
-            if args.yes:
-                return self._stop_and_show(client, notebook_id, save_env, line)
-            from .. import display
+            stop = partial(client.stop_notebook, notebook_id, save_env=not args.discard_env)
+            if not args.yes:
+                record = client.notebook(notebook_id)
+                warning = display.stop_warning(record.name, notebook_id)
+                confirm = self.session.widgets.confirm
+                if self.session.widgets_shown() and confirm is not None:
+                    language = settings.language
 
-            record = client.notebook(notebook_id)
-            warning = display.stop_warning(record.name, notebook_id)
-            confirm = self.session.widgets.confirm
-            if self.session.widgets_shown() and confirm is not None:
-                language = settings.language
+                    def confirmed() -> str:
+                        with i18n.using(language):
+                            try:
+                                return display.stop_html(stop())
+                            except ScnetError as exc:
+                                return display.error_html(exc)
 
-                def confirmed() -> str:
-                    from .. import i18n
-
-                    with i18n.using(language):
-                        try:
-                            return display.stop_html(_stop(client, notebook_id, save_env))
-                        except ScnetError as exc:
-                            return display.error_html(exc)
-
-                from IPython.display import display as show_widget
-
-                show_widget(confirm(warning, _("Stop the instance"), confirmed))
-                return None
-            expected = record.name or notebook_id
-            print(warning)
-            try:
-                typed = input(
-                    _("Type the instance's name ({name}) to stop it: ").format(name=expected)
-                )
-            except (EOFError, StdinNotImplementedError):
-                typed = ""
-            if typed.strip() != expected:
-                print(_("Not stopped."))
-                return None
-            return self._stop_and_show(client, notebook_id, save_env, line)
-
-    def _stop_and_show(
-        self, client: ScnetClient, notebook_id: str, save_env: bool, line: str
-    ) -> StopResult:
-        result = _stop(client, notebook_id, save_env)
-        self.show(result, "scnet_stop", line)
+                    show_widget(confirm(warning, _("Stop the instance"), confirmed))
+                    return None
+                expected = record.name or notebook_id
+                print(warning)
+                try:
+                    typed = input(
+                        _("Type the instance's name ({name}) to stop it: ").format(name=expected)
+                    )
+                except (EOFError, StdinNotImplementedError):
+                    typed = ""
+                if typed.strip() != expected:
+                    print(_("Not stopped."))
+                    return None
+            result = stop()
+            self.show(result, "scnet_stop", line)
         return result
-
-
-def _stop(client: ScnetClient, notebook_id: str, save_env: bool) -> StopResult:
-    return client.stop_notebook(notebook_id, save_env=save_env)
-
-
-class BootDisplay:
-    """The instance's status while ``%scnet_start --boot`` boots it, updated in place in a
-    kernel. (A terminal's display publisher prints every update anew: there the status goes
-    to the start's one ``ProgressLine``.)"""
-
-    def __init__(self, notebook_id: str) -> None:
-        self.notebook_id = notebook_id
-        self.handle: Any = None
-        self.name = ""  # the instance's, once a look at it gave it
-
-    def __call__(self, progress: InstanceProgress | None) -> None:
-        from IPython.display import display
-
-        from .. import display as render
-
-        self.name = progress.name if progress is not None else self.name
-        line = render.instance_waiting_text(progress, self.notebook_id)
-        bundle = {"text/plain": line, "text/html": render.info_html(line)}
-        if self.handle is None:
-            self.handle = display(bundle, raw=True, display_id=True)
-        else:
-            self.handle.update(bundle, raw=True)
-
-    def done(self) -> None:
-        """Say the instance runs, in place of the progress line."""
-        if self.handle is None:
-            return
-        from .. import display as render
-
-        line = render.instance_running_text(self.name, self.notebook_id)
-        self.handle.update({"text/plain": line, "text/html": render.info_html(line)}, raw=True)

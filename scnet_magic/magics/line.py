@@ -1,31 +1,28 @@
-"""Reading a magic's line: words split as a shell splits them, errors that quote no value, and
-the prompts and small checks the magics share."""
+"""Reading a magic's line: its help, words split as a shell splits them, errors that quote no
+value, and the prompts the magics share."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import inspect
+import itertools
 import re
 import shlex
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic_arguments import (
     MagicArgumentParser,
     MagicHelpFormatter,
     argument,
-    magic_arguments,
     real_name,
 )
-from traitlets import TraitError
 
 from .. import arguments, i18n
-from ..errors import ConfigError, InvalidInput, sentences
+from ..errors import ConfigError, sentences
 from ..i18n import N_, Message, _, ngettext
-
-T = TypeVar("T")
 
 
 class _HelpFormatter(MagicHelpFormatter):
@@ -47,80 +44,55 @@ class _HelpFormatter(MagicHelpFormatter):
         return ", ".join(f"{option} {value}" for option in action.option_strings)
 
 
-class readable_arguments(magic_arguments):
+def readable_arguments(summary: str) -> Callable[[Any], Any]:
     """IPython's ``@magic_arguments()``, with the help ``%magic?`` shows written as plain text
     (reST's "Examples::" and ``code`` marks read as noise in a notebook), in the session's
     language, and only when asked: IPython's own formats every magic's help at import, which
     ``%load_ext`` would pay for. ``summary`` is the magic's first line as a catalog entry: in
     Chinese, the help is that line, the docstring's examples, and the options translated."""
 
-    def __init__(self, name: str | None = None, *, summary: str | None = None) -> None:
-        super().__init__(name)
-        self.summary = summary
-
-    def __call__(self, func: Any) -> Any:
-        if not getattr(func, "has_arguments", False):
-            func.has_arguments = True
-            func.decorators = []
-        if self.name is not None:
-            func.argcmd_name = self.name
-        kwds = dict(getattr(func, "argcmd_kwds", {}))
-        description = func.__doc__ or ""
-        description = re.sub(r"``([^`]+)``", r"\1", description).replace("::\n", ":\n")
-        kwds.setdefault("description", description)
-        parser = MagicArgumentParser(real_name(func), formatter_class=_HelpFormatter, **kwds)
-        group = None
-        # In the order the decorators appear in the source, as IPython adds them.
-        for decorator in func.decorators[::-1]:
-            result = decorator.add_to_parser(parser, group)
-            if result is not None:
-                group = result
-        func.parser = parser
-        func.__doc__ = description
+    def decorate(func: Any) -> Any:
+        func.__doc__ = re.sub(r"``([^`]+)``", r"\1", func.__doc__).replace("::\n", ":\n")
+        func.parser = _parser(func, summary)  # reads lines in any language
         # IPython's ? asks an object's getdoc() before its __doc__ (oinspect.getdoc): the full
         # help, usage and options included, is formatted then, in the language of that moment.
-        summary = self.summary
-        func.getdoc = lambda: help_text(parser, summary)
+        func.getdoc = lambda: _parser(func, summary).format_help()
         return func
+
+    return decorate
+
+
+def _parser(func: Any, summary: str) -> MagicArgumentParser:
+    """The magic's parser, its help in the current language: English as written, else the
+    summary and the options from the catalog, with the docstring's examples (code reads the
+    same in any)."""
+    translated = i18n.current() != "en"
+    description = func.__doc__
+    if translated:
+        examples = _examples(description)
+        description = _(summary) + ("\n\n" + _("Examples:") + "\n\n" + examples if examples else "")
+    parser = MagicArgumentParser(
+        real_name(func), formatter_class=_HelpFormatter, description=description
+    )
+    # In the order the decorators appear in the source, as IPython adds them.
+    for decorator in reversed(func.decorators):
+        decorator.add_to_parser(parser, None)
+    if translated:
+        parser._optionals.title = _("options")
+        for action in parser._actions:
+            if action.help:
+                action.help = _(action.help)
+    return parser
 
 
 def _examples(description: str) -> str:
     """The indented lines under "Examples:" in a magic's docstring, or ""."""
     lines = inspect.cleandoc(description).split("\n")
-    starts = [n for n, line in enumerate(lines) if line.strip() == "Examples:"]
-    if not starts:
+    if "Examples:" not in lines:
         return ""
-    block: list[str] = []
-    for line in lines[starts[0] + 1 :]:
-        if line.strip() and not line.startswith(" "):
-            break
-        block.append(line)
+    after = lines[lines.index("Examples:") + 1 :]
+    block = itertools.takewhile(lambda line: not line.strip() or line.startswith(" "), after)
     return "\n".join(block).strip("\n")
-
-
-def help_text(parser: argparse.ArgumentParser, summary: str | None) -> str:
-    """A magic's help in the current language: English as written, else the options and the
-    summary from the catalog, with the docstring's examples (code reads the same in any)."""
-    if i18n.current() == "en" or summary is None:
-        return parser.format_help()
-    english = parser.description or ""
-    examples = _examples(english)
-    saved = [(action, action.help) for action in parser._actions]
-    title = parser._optionals.title
-    try:
-        for action, text in saved:
-            if text:
-                action.help = _(text)
-        parser._optionals.title = _("options")
-        parser.description = _(summary) + (
-            "\n\n" + _("Examples:") + "\n\n" + examples if examples else ""
-        )
-        return parser.format_help()
-    finally:
-        for action, text in saved:
-            action.help = text
-        parser._optionals.title = title
-        parser.description = english
 
 
 def option(shared: arguments.Option, **keywords: Any) -> Any:
@@ -163,8 +135,6 @@ _FORGOTTEN = "# (line removed from the history: it held a value that may be a se
 def forget_input(shell: Any, words: list[str]) -> None:
     """Take every input that contains one of ``words`` out of the session's history: ``In`` /
     ``_ih``, the ``_i`` variables, and the history database (whatever it already saved)."""
-    if shell is None or not words:
-        return
 
     def holds(text: object) -> bool:
         return isinstance(text, str) and any(word in text for word in words)
@@ -191,22 +161,12 @@ def forget_input(shell: Any, words: list[str]) -> None:
             "SELECT line, source, source_raw FROM history WHERE session = ?",
             (history.session_number,),
         )
-        rows = list(found)  # a cursor, or a list without sqlite
-        for number, source, raw in rows:
+        for number, source, raw in list(found):  # a cursor, or a list without sqlite
             if holds(source) or holds(raw):
                 history.db.execute(
                     "UPDATE history SET source = ?, source_raw = ? WHERE session = ? AND line = ?",
                     (_FORGOTTEN, _FORGOTTEN, history.session_number, number),
                 )
-
-
-def trait_value(check: Callable[[object], T], value: object) -> T | None:
-    if value is None:
-        return None
-    try:
-        return check(value)
-    except InvalidInput as exc:
-        raise TraitError(exc.message) from None
 
 
 # What shlex says of a line it cannot split: its own words in English, translated otherwise.
@@ -233,8 +193,7 @@ def parse(magic: Any, line: str | list[str]) -> argparse.Namespace:
     with arguments.argparse_speaking():
         args, extra = parser.parse_known_args(words)
     if extra:
-        # IPython's help formatter lays the usage out as a reST block ("::", indented lines).
-        usage = " ".join(parser.format_usage().replace("::", " ").split())
+        usage = " ".join(parser.format_usage().split())  # on one line
         if any(word in ("-h", "--help") for word in extra):
             # A shell habit; in IPython a magic's help is asked with "?".
             raise UsageError(
@@ -243,9 +202,8 @@ def parse(magic: Any, line: str | list[str]) -> argparse.Namespace:
                 )
             )
         message = _unexpected(extra, _("usage: {usage}").format(usage=usage))
-        if any(word == "--command" or word.startswith("--command=") for word in words) and not any(
-            word.startswith("-") for word in extra
-        ):
+        commanded = any(word.split("=", 1)[0] == "--command" for word in words)
+        if commanded and not any(word.startswith("-") for word in extra):
             # The usual cause: --command python app.py, where only "python" is the command.
             message = sentences(
                 message,

@@ -32,32 +32,29 @@ class SandboxMagics(SessionMagics):
         random token, which this session uses without showing it.
         """
         with self.user_errors():
-            return self._sandbox_magic(line)
-
-    def _sandbox_magic(self, line: str) -> Any:
-        args = parse(self.scnet_sandbox, line)
-        if args.stop:
-            stopped = self.session.stop_sandbox()
-            print(
-                _("Sandbox stopped; settings restored.") if stopped else _("No sandbox is running.")
-            )
-            return None
-        sandbox = self.session.use_sandbox(args.execute, args.workdir)
-        mode = _("on: commands run on this machine") if args.execute else _("off")
-        said = _(
-            "Sandbox running at {url} (execution {mode}).\n"
-            "This session now uses it, with notebook {notebook_id} as the default. "
-            "Stop it with %scnet_sandbox --stop."
-        ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
-        # Its account is a made-up one, valid only here: shown so that signing in can be
-        # tried; the secret key stays unshown all the same (notebooks get shared).
-        said += "\n" + _(
-            "Its account: {user}, access key {access_key}. %scnet_login signs in to it "
-            "without asking for keys (the secret key, made up for this sandbox, is not "
-            "shown)."
-        ).format(user=sandbox.user, access_key=sandbox.access_key)
-        self._say_once(sandbox, said)
-        return sandbox
+            args = parse(self.scnet_sandbox, line)
+            if args.stop:
+                if self.session.stop_sandbox():
+                    print(_("Sandbox stopped; settings restored."))
+                else:
+                    print(_("No sandbox is running."))
+                return None
+            sandbox = self.session.use_sandbox(args.execute, args.workdir)
+            mode = _("on: commands run on this machine") if args.execute else _("off")
+            said = _(
+                "Sandbox running at {url} (execution {mode}).\n"
+                "This session now uses it, with notebook {notebook_id} as the default. "
+                "Stop it with %scnet_sandbox --stop."
+            ).format(url=sandbox.base_url, mode=mode, notebook_id=sandbox.notebook_id)
+            # Its account is a made-up one, valid only here: shown so that signing in can be
+            # tried; the secret key stays unshown all the same (notebooks get shared).
+            said += "\n" + _(
+                "Its account: {user}, access key {access_key}. %scnet_login signs in to it "
+                "without asking for keys (the secret key, made up for this sandbox, is not "
+                "shown)."
+            ).format(user=sandbox.user, access_key=sandbox.access_key)
+            self._say_once(sandbox, said)
+            return sandbox
 
     def _say_once(self, sandbox: Any, said: str) -> None:
         """Say what the sandbox is, once: when the magic ends the cell, its value is not shown

@@ -1,11 +1,6 @@
 """One IPython session's state, as a plain object the magics share and a test can make without
-IPython: the token and where it came from, the last sign-in, the sandbox, the client kept
-while the settings stay the same, and the settings and language in force.
-
-The options ``%config ScnetMagics.*`` sets (base URL, notebook id, timeout, language) live on
-the configurable the session is given (:class:`~scnet_magic.magics.core.ScnetMagics` in
-IPython, :class:`Options` elsewhere); everything else lives here.
-"""
+IPython. The options ``%config ScnetMagics.*`` sets live on the configurable the session is
+given (:class:`~scnet_magic.magics.core.ScnetMagics` in IPython, :class:`Options` elsewhere)."""
 
 from __future__ import annotations
 
@@ -51,22 +46,17 @@ class Options:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-# Shows the start form: (settings callable, language, field defaults) -> the form.
-FormFactory = Callable[..., Any]
-# Shows a region dropdown for an account with several: (account, on_login) -> the widget.
-RegionPicker = Callable[["Account", Callable[["Login"], str]], Any]
-# Shows a confirmation (warning text, button label, action returning the HTML to show).
-Confirm = Callable[[str, str, Callable[[], str]], Any]
-
-
 @dataclass(frozen=True)
 class Widgets:
     """How to show widgets: they live in another front end, which the package root hands in
     when it loads the extension (the magics never import it)."""
 
-    form: FormFactory | None = None
-    pick_region: RegionPicker | None = None
-    confirm: Confirm | None = None
+    # (settings callable, language, field defaults) -> the start form
+    form: Callable[..., Any] | None = None
+    # (account, on_login) -> a dropdown of the account's regions
+    pick_region: Callable[[Account, Callable[[Login], str]], Any] | None = None
+    # (warning, button label, action returning the HTML to show) -> a confirmation
+    confirm: Callable[[str, str, Callable[[], str]], Any] | None = None
 
 
 NO_WIDGETS = Widgets()  # a session without a notebook front end: a test, a script
@@ -99,8 +89,6 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<scnet-magic session, token {'set' if self.token else 'not set'}>"
-
-    # -- settings, language, client ---------------------------------------------------------
 
     def settings(self) -> Settings:
         """The settings in force now: session values first, then environment, then file."""
@@ -169,8 +157,6 @@ class Session:
         """Widgets need a kernel that talks to a front end; a terminal IPython has none."""
         return getattr(self.shell, "kernel", None) is not None
 
-    # -- signing in -------------------------------------------------------------------------
-
     def sign_in(
         self,
         region: str | None,
@@ -192,11 +178,8 @@ class Session:
         }
         if self.sandbox is not None:
             # The sandbox's own account: signing in to it needs no keys typed.
-            known |= {
-                "user": self.sandbox.user,
-                "access_key": self.sandbox.access_key,
-                "secret_key": self.sandbox.secret_key,
-            }
+            keys = ("user", "access_key", "secret_key")
+            known |= {key: getattr(self.sandbox, key) for key in keys}
         settings = config.resolve_login(user=user, session=known)
         account = accounts.request_account(settings, ask)
         picker = self.widgets.pick_region
@@ -261,8 +244,6 @@ class Session:
         saved = config.read_config_file() if current is None else {}
         return display.login_status_text(settings, current, state, saved, "%scnet_login")
 
-    # -- the sandbox ------------------------------------------------------------------------
-
     def use_sandbox(self, execute: bool, workdir: str | None = None) -> Any:
         """Start a sandbox and point this session at it; the sandbox."""
         from ..sandbox import Sandbox
@@ -270,26 +251,24 @@ class Session:
         self.stop_sandbox()
         # Commands run in the kernel's current folder unless told otherwise: the sandbox's
         # one rule, the same as `scnet sandbox` and `Sandbox()`.
-        sandbox = Sandbox(execute=execute, workdir=workdir).start()
+        self.sandbox = sandbox = Sandbox(execute=execute, workdir=workdir).start()
+        # What the sandbox points at itself, and its stop puts back. %scnet_login, renewal and
+        # the token check go to its login and platform hosts, as a real account's go to SCNet's.
+        pointed: list[tuple[object, str, Any]] = [
+            (self.options, "base_url", sandbox.base_url),
+            (self.options, "notebook_id", sandbox.notebook_id),
+            (self, "token", sandbox.token),
+            (self, "token_origin", "%scnet_sandbox"),
+            (self, "login_url", sandbox.login_url),
+            (self, "ac_url", sandbox.ac_url),
+        ]
         self._before_sandbox = [
-            (holder, name, getattr(holder, name)) for holder, name in self._pointed_by_sandbox()
+            (holder, name, getattr(holder, name)) for holder, name, _new in pointed
         ]
-        self.sandbox = sandbox
-        self.options.base_url = sandbox.base_url
-        self.options.notebook_id = sandbox.notebook_id
-        self.use_token(sandbox.token, "%scnet_sandbox")
-        # %scnet_login, renewal and the token check go to the sandbox's login and platform
-        # hosts, as a real account's go to SCNet's.
-        self.login_url = sandbox.login_url
-        self.ac_url = sandbox.ac_url
+        for holder, name, value in pointed:
+            setattr(holder, name, value)
+        self.close_client()
         return sandbox
-
-    def _pointed_by_sandbox(self) -> list[tuple[object, str]]:
-        """What a sandbox points at itself, and its stop puts back."""
-        names = ("token", "token_origin", "login_url", "ac_url")
-        return [(self.options, "base_url"), (self.options, "notebook_id")] + [
-            (self, name) for name in names
-        ]
 
     def stop_sandbox(self) -> bool:
         """Stop this session's sandbox and put back what it replaced; False if none ran."""

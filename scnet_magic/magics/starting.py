@@ -5,18 +5,13 @@ with "\\r" for all of these but the result), and the result again once ready."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.error import UsageError
+from IPython.display import display as show_display
 
 from .. import display, service
-from ..errors import ScnetError
-from ..i18n import _
-from . import instance
 
 if TYPE_CHECKING:
-    from ..client import ScnetClient
     from ..models import InstanceProgress, StartResult
     from ..validation import StartRequest
 
@@ -30,26 +25,34 @@ class StartDisplay(service.StartObserver):
     def __init__(self, request: StartRequest, wait: float | None, boot: bool, now: bool) -> None:
         self.wait = wait
         self.now = now  # show the result at once: IPython will not print it (see base.show)
-        self.notebook_id = request.notebook_id
-        self.port = request.port
-        self.boot_display = instance.BootDisplay(request.notebook_id) if boot else None
-        self.handle: Any = None
+        self.request = request
+        self.handle: Any = None  # the result, updated while it waits
+        self.boot: Any = None  # the instance's status while it boots
+        self.name = ""  # the instance's, once a look at it gave it
         self.starting: Any = None
-        if self.boot_display is None:
-            self.starting = display.open_starting(request.notebook_id, request.port)
+        if not boot:
+            self.sending()
 
     def sending(self) -> None:
-        if self.boot_display is not None:
+        if self.starting is None:
             # After a boot: the service's start is on its way only now, below the boot's lines.
-            self.starting = display.open_starting(self.notebook_id, self.port)
+            self.starting = display.open_starting(self.request.notebook_id, self.request.port)
 
     def booting(self, progress: InstanceProgress | None) -> None:
-        if self.boot_display is not None:
-            self.boot_display(progress)
+        self.name = progress.name if progress is not None else self.name
+        self._boot_line(display.instance_waiting_text(progress, self.request.notebook_id))
+
+    def _boot_line(self, line: str) -> None:
+        bundle = {"text/plain": line, "text/html": display.info_html(line)}
+        if self.boot is None:
+            self.boot = show_display(bundle, raw=True, display_id=True)
+        else:
+            self.boot.update(bundle, raw=True)
 
     def started(self, result: StartResult) -> None:
-        if self.boot_display is not None:
-            self.boot_display.done()
+        if self.boot is not None:
+            # The instance runs: said in place of its progress.
+            self._boot_line(display.instance_running_text(self.name, self.request.notebook_id))
         self.done_starting()
         # A display of its own rather than an update of "Starting…": nbval and other readers
         # of saved notebooks do not apply updates.
@@ -93,52 +96,3 @@ class StartLine(service.StartLine):
     def final(self, result: StartResult, *, now: bool = False, note: str = "") -> None:
         self.line.end()
         display.show(result, now=now or self.now, bundle=display.start_bundle(result, note))
-
-
-def run_start(
-    magics: Any,
-    client: ScnetClient,
-    request: StartRequest,
-    wait: float | None,
-    protect: str | Callable[[], str] | None = None,
-    *,
-    boot: bool = False,
-    replace: bool = False,
-    now: bool = False,
-) -> StartResult:
-    """Say the start is in flight, send it, show the result; with ``wait``, update the
-    result in place until ready.
-
-    Interrupting the kernel stops the wait quietly and returns the result as it was.
-    """
-    shown: StartDisplay | StartLine
-    if display.prints_only(magics.shell):
-        shown = StartLine(request, wait, now)
-        protect = shown.line.prompting(protect)
-    else:
-        shown = StartDisplay(request, wait, boot, now)
-    with magics.user_errors():
-        try:
-            final = service.start(
-                request,
-                client,
-                wait=wait,
-                boot=boot,
-                protect=protect,
-                observer=shown,
-                replace=replace,
-            )
-        except service.StartInterrupted as stopped:
-            if stopped.result is None:
-                shown.done_starting()
-                raise UsageError(service.interrupted_text(stopped, "%scnet_url")) from None
-            shown.final(stopped.result, note=_(service.STOPPED_WAITING))
-            return stopped.result
-        except ScnetError as exc:
-            if exc.result is None:
-                shown.done_starting()
-            else:
-                shown.final(exc.result, now=True)  # it did start: keep the result and URL
-            raise
-    shown.final(final)
-    return final
