@@ -618,7 +618,10 @@ def login_text(login: Fields[LoginFields]) -> str:
     """Who is signed in, where, and the address the session now uses."""
     fields = login.to_dict()
     return _("Signed in as {user}, region {region} ({region_id}).\nAddress: {url}").format(
-        url=fields["base_url"], **fields
+        user=fields["user"],
+        region=fields["region"],
+        region_id=fields["region_id"],
+        url=fields["base_url"],
     )
 
 

@@ -87,9 +87,10 @@ def wait_for_status(
 ) -> Notebook:
     """Look at the instance (``fetch``) until its status is ``status``; the last record.
 
-    ``Failed`` and the timeout are :class:`InstanceError`\\ s naming the last status. A detail
-    that does not come is looked at again (reading is safe to repeat); an error from the
-    platform is not retried. ``on_progress`` is told after every look that did not end it.
+    ``Failed`` (unless waited for) and the timeout are :class:`InstanceError`\\ s naming the
+    last status. A detail that does not come is looked at again (reading is safe to repeat);
+    an error from the platform is not retried. ``on_progress`` is told after every look that
+    did not end the wait; an exception it raises ends it.
     """
     statuses = [""]  # the last one is the status the errors and the progress name
     names = [""]  # the instance's, as the last look saw it

@@ -130,8 +130,8 @@ def _is_the_command(argv: list[str], command: str, words: list[str]) -> bool:
 
 class CommandWatch:
     """Whether the command a start ran (sent at ``since``, a ``time.monotonic()``) has ended
-    on this machine. ``here``: known to run here (:func:`runs_here`); else a fresh log it
-    writes, or its process seen here started after ``since``, shows it. ``output``: the
+    on this machine. ``here``: known to run here (:func:`runs_here`); a fresh log it writes
+    shows it too, and so does its process seen here, started after ``since``. ``output``: the
     platform's answer's output, shown when the process is gone and there is no log.
     ``folders``: where a relative log path may be (the command's working folder is unknown)."""
 

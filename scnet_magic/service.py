@@ -125,12 +125,20 @@ class StartObserver:
 
 class StartInterrupted(KeyboardInterrupt):
     """A start interrupted (Ctrl-C, a stop button). ``result``: the platform's answer, or None
-    when it had not come; then the request may have run all the same, unless not ``sent``."""
+    when it had not come; then the request may have run all the same, unless it was not
+    ``sent`` (interrupted during the boot, say)."""
 
     def __init__(self, result: StartResult | None, sent: bool = True) -> None:
         super().__init__()
         self.result = result
         self.sent = sent
+
+
+@dataclass
+class _Flight:
+    """When the start request went out: an interruption before that started nothing."""
+
+    sent_at: float | None = None
 
 
 # What the front ends say about an interrupted start; ``{check}``: how to look before a retry.
@@ -195,20 +203,21 @@ def start(
     """
     observer = observer or StartObserver()
     result: StartResult | None = None
-    sent: list[float] = []  # when the request went out: an interruption before started nothing
+    flight = _Flight()
     if request.command:
         _free_port(request, client, replace, observer.replace_hint)
     try:
-        result = _send(request, client, boot, protect, observer, record, sent)
+        result = _send(request, client, boot, protect, observer, record, flight)
         observer.started(result)
         if wait is None or result.url is None or result.code != "0" or result.nothing_ran:
             return result  # (nothing ran: nothing will answer, and the URL leads nowhere)
-        return _wait(client, result, wait, sent[0], observer)
+        assert flight.sent_at is not None
+        return _wait(client, result, wait, flight.sent_at, observer)
     except ScnetError as exc:
         exc.result = result
         raise
     except KeyboardInterrupt:
-        raise StartInterrupted(result, sent=bool(sent)) from None
+        raise StartInterrupted(result, sent=flight.sent_at is not None) from None
 
 
 def _free_port(request: StartRequest, client: ScnetClient, replace_old: bool, hint: str) -> None:
@@ -247,9 +256,9 @@ def _send(
     protect: str | Callable[[], str] | None,
     observer: StartObserver,
     record: Notebook | None,
-    sent: list[float],
+    flight: _Flight,
 ) -> StartResult:
-    """The one start request, after a boot and behind a guard as asked; ``sent`` gets when."""
+    """The one start request, after a boot and behind a guard as asked."""
     if boot:
         limit = lifecycle.DEFAULT_INSTANCE_TIMEOUT if boot is True else float(boot)
         record = _boot_if_stopped(client, request.notebook_id, observer, limit)
@@ -269,7 +278,7 @@ def _send(
             else None,
         )
     observer.sending()
-    sent.append(time.monotonic())
+    flight.sent_at = time.monotonic()
     try:
         if guarding is None:
             result = client.send_start(request)

@@ -34,7 +34,7 @@ from .. import guard, validation
 from ..endpoints import BOOT, CENTER, DETAIL, LIST, RENEW, SERVICE_URL, START, STATE, STOP, TOKENS
 from ..local import listening, tail
 from . import data
-from .data import ApiError, envelope, logger
+from .data import Refusal, envelope, logger
 from .processes import command_environment, start_reaper, terminate
 from .server import GatewayServer, Handler, Server, content_length
 
@@ -185,7 +185,9 @@ class Sandbox:
         if reaper is not None:  # the services are ended: the reaper has nothing left to do
             reaper.kill()
             with contextlib.suppress(OSError):
-                reaper.communicate()  # closes its input, waits for it
+                if reaper.stdin is not None:
+                    reaper.stdin.close()
+            reaper.wait()
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
@@ -297,7 +299,7 @@ class Sandbox:
         }
         try:
             return envelope("0", "success", endpoints[path]())
-        except ApiError as error:
+        except Refusal as error:
             return envelope(*error.args)
 
     # -- accounts ------------------------------------------------------------------------
@@ -405,7 +407,7 @@ class Sandbox:
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
         status = query.get("notebookStatus") or None
         if status is not None and status not in data.STATUSES:
-            raise ApiError("10004", "参数无效: notebookStatus")
+            raise Refusal("10004", "参数无效: notebookStatus")
         size = data.int_param(query, "size", 20, 1, 100)
         page = data.int_param(query, "page", 1, 1, 10**9)
         name = query.get("notebookName", "")
@@ -424,9 +426,9 @@ class Sandbox:
             if state.status in ("Creating", "Restarting"):
                 return  # on its way already
             if state.status == "Running":
-                raise ApiError("10004", "参数无效: Notebook实例已在运行中")
+                raise Refusal("10004", "参数无效: Notebook实例已在运行中")
             if state.status == "Shutting":
-                raise ApiError("10004", "参数无效: Notebook实例正在关机，请稍后再试")
+                raise Refusal("10004", "参数无效: Notebook实例正在关机，请稍后再试")
             target = "Failed" if record["id"] in self.failing else "Running"
             state.status, state.target, state.since = "Creating", target, time.monotonic()
         logger.info("notebook %s: booting (to %s)", record["id"], target)
@@ -436,11 +438,11 @@ class Sandbox:
         record = data.notebook(body.get("notebookId"), "notebookId")
         save_env = body.get("saveEnv", True)
         if not isinstance(save_env, bool):
-            raise ApiError("10004", "参数无效: saveEnv")
+            raise Refusal("10004", "参数无效: saveEnv")
         with self._lock:
             state = self._state(record)
             if state.status in ("Terminated", "Failed"):
-                raise ApiError("817140", "当前Notebook已经停止！")
+                raise Refusal("817140", "当前Notebook已经停止！")
             if state.status == "Shutting":
                 return
             state.status, state.target, state.since = "Shutting", "Terminated", time.monotonic()
@@ -457,16 +459,16 @@ class Sandbox:
     def _start_service(self, body: object, run: bool) -> dict[str, Any]:
         body = data.json_object(body)
         if any(body.get(field) in (None, "") for field in ("id", "customizePort")):
-            raise ApiError("10003", "参数不全")
+            raise Refusal("10003", "参数不全")
         record = data.notebook(body["id"], "id")
         notebook_id, port = record["id"], data.port(body["customizePort"])
         command = body.get("command")
         if command is not None and not isinstance(command, str):
-            raise ApiError("10004", "参数无效: command")
+            raise Refusal("10004", "参数无效: command")
         with self._lock:
             state = self._state(record)
             if state.status != "Running":
-                raise ApiError("716866", f"Notebook实例未处于运行状态({state.status})")
+                raise Refusal("716866", f"Notebook实例未处于运行状态({state.status})")
             # The instance's one custom service: another port replaces the old one.
             old, state.custom_port, state.command = state.custom_port, port, command
             state.service = port
@@ -503,7 +505,7 @@ class Sandbox:
         with self._lock:
             # Under the lock so that stop() either sees this process or refuses it.
             if self._stopped or self.workdir is None or self._logdir is None:
-                raise ApiError("10001", "内部错误: the sandbox is stopping")
+                raise Refusal("10001", "内部错误: the sandbox is stopping")
             self._runs += 1
             log_path = self._logdir / f"service-{notebook_id}-{port}-{self._runs}.log"
             with open(log_path, "wb") as log:

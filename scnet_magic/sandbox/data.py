@@ -88,7 +88,7 @@ NOTEBOOKS = tuple(
 _BY_ID = {record["id"]: record for record in NOTEBOOKS}
 
 
-class ApiError(Exception):
+class Refusal(Exception):
     """A call the platform refuses: ``args`` are the envelope's code and message."""
 
 
@@ -123,20 +123,20 @@ def parse_body(raw: bytes) -> object:
 
 def json_object(body: object) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ApiError("10004", "参数无效: 请求体必须是JSON对象")
+        raise Refusal("10004", "参数无效: 请求体必须是JSON对象")
     return body
 
 
 def notebook(value: object, field: str) -> dict[str, str]:
     if value is None or value == "":
-        raise ApiError("10003", "参数不全")
+        raise Refusal("10003", "参数不全")
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not (isinstance(value, str) and value.isascii() and value.isdigit()):
-        raise ApiError("10004", f"参数无效: {field}")
+        raise Refusal("10004", f"参数无效: {field}")
     record = _BY_ID.get(value)
     if record is None:
-        raise ApiError("10004", f"参数无效: Notebook实例不存在({value})")
+        raise Refusal("10004", f"参数无效: Notebook实例不存在({value})")
     return record
 
 
@@ -144,7 +144,7 @@ def port(value: object) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 5:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-        raise ApiError("10004", "参数无效: customizePort")
+        raise Refusal("10004", "参数无效: customizePort")
     return value
 
 
@@ -153,5 +153,5 @@ def int_param(query: dict[str, str], name: str, default: int, low: int, high: in
     if value == "":
         return default
     if not (value.isascii() and value.isdigit() and len(value) <= 9 and low <= int(value) <= high):
-        raise ApiError("10004", f"参数无效: {name}")
+        raise Refusal("10004", f"参数无效: {name}")
     return int(value)

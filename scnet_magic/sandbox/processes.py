@@ -53,15 +53,19 @@ def _alive(group: int) -> bool:
 def end_groups(groups: list[int], grace: float) -> None:
     """SIGTERM to each process group, up to ``grace`` s for them to go (polled, so that groups
     that end at once cost nothing), then SIGKILL to what is left."""
+    _signal(groups, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for group in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, sig)
-        while time.monotonic() < deadline:
-            if not any(_alive(group) for group in groups):
-                return
-            time.sleep(0.05)
+    while time.monotonic() < deadline:
+        if not any(_alive(group) for group in groups):
+            return
+        time.sleep(0.05)
+    _signal(groups, signal.SIGKILL)
+
+
+def _signal(groups: list[int], sig: signal.Signals) -> None:
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, sig)
 
 
 def terminate(procs: list[subprocess.Popen[bytes]]) -> None:
