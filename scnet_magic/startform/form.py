@@ -1,17 +1,9 @@
 """The start form: ``%scnet_start`` with no arguments, or ``scnet_magic.form(**defaults)``.
 
-Standard ipywidgets 8 widgets only (no front-end code of our own), so it works in JupyterLab 4,
-Notebook 7 and VS Code. It knows nothing of the magics: whoever shows the form hands it a
-settings callable and the language.
-
-Two rules shape the code:
-
-- The kernel stays usable. The start request and the notebook list run in background threads;
-  a click only validates, hands the request over and returns. The threads write back only to
-  widgets the front end never writes (the result area, the problems area, the button's state,
-  the notebook list), and ipykernel sends widget updates from any thread.
-- A typed token never stays in widget state (:class:`~.parts.SecretField`); Start uses it for
-  one request and forgets it.
+Standard ipywidgets 8 widgets only, so it works in JupyterLab 4, Notebook 7 and VS Code. It
+knows nothing of the magics: whoever shows it hands it a settings callable and the language.
+The kernel stays usable: the start and the notebook list run in background threads that write
+back only to widgets the front end never writes (ipykernel sends updates from any thread).
 """
 
 from __future__ import annotations
@@ -36,7 +28,6 @@ from ..validation import StartRequest
 from .parts import (
     ProtectPart,
     SecretField,
-    cannot_list,
     in_form_language,
     notebook_label,
     option,
@@ -66,14 +57,16 @@ _INVALID_STYLE = (
 )
 
 
-class StartForm:
-    """A form that starts a custom service, as ``%scnet_start`` does.
+class StartForm(service.StartObserver):
+    """A form that starts a custom service, as ``%scnet_start`` does; it shows the start as
+    :func:`service.start` reports it.
 
-    Fields: notebook (a menu of your instances when a token is configured, and the id itself,
-    which can be typed), port, command, token (used once) and, under "Advanced", the base URL.
-    ``result`` holds the last :class:`StartResult`; ``error`` what stopped the last attempt
-    (the first problem with the fields, or the request's error; None when it succeeded);
-    ``wait()`` blocks until the requests running in the background are done.
+    ``settings`` (called at each use) and ``language`` come from whoever shows the form; by
+    default the session's, else the environment's and the config file's. ``defaults`` prefill
+    the fields: ``notebook_id``, ``port``, ``command``, ``base_url``, ``wait`` (True, or
+    seconds), ``boot`` and ``replace``. ``result`` holds the last :class:`StartResult`;
+    ``error`` what stopped the last attempt (None when it succeeded); ``wait()`` blocks until
+    the requests in the background are done. A typed token is used for one request only.
     """
 
     def __init__(
@@ -272,10 +265,6 @@ class StartForm:
             f"busy={self.busy}>"
         )
 
-    def show(self) -> None:
-        """Display the form, and remember in which cell (see ``_ipython_display_``)."""
-        display.show(self, now=True)
-
     def _ipython_display_(self) -> None:
         # form() shows the form and returns it; when that call ends a cell, IPython would
         # show the returned form a second time: display.show_once skips exactly that one.
@@ -435,7 +424,8 @@ class StartForm:
         self.notebook_note.value = display.note_html(text)
 
     def _cannot_list(self, problem: str) -> None:
-        self.notebook_note.value = display.note_html(cannot_list().format(problem=problem), True)
+        text = _("Cannot list notebooks: {problem}").format(problem=problem)
+        self.notebook_note.value = display.note_html(text, error=True)
 
     # -- Start -----------------------------------------------------------------------------
 
@@ -537,7 +527,7 @@ class StartForm:
         self._stop_wait.clear()
         try:
             with ScnetClient(settings=settings) as client:
-                self.result = start(client=client, observer=_FormStart(self))
+                self.result = start(client=client, observer=self)
             self.result_area.value = display.start_html(self.result)
         except service.StartInterrupted as stopped:  # Stop waiting: the result had come
             assert stopped.result is not None
@@ -562,60 +552,42 @@ class StartForm:
             self.start_button.description = _("Start")
             self.start_button.disabled = False
 
-
-class _FormStart(service.StartObserver):
-    """A start as the form shows it: in its result area, with Stop waiting during the wait."""
+    # -- the start as service.start reports it --------------------------------------------
 
     boot_hint = N_("Tick “Start the instance if it is stopped” and start again.")
     replace_hint = N_("Tick “End what already listens on the port” and start again.")
     guard_command = "%scnet_guard"  # the notebook's way: no scnet command on its PATH
 
-    def __init__(self, form: StartForm) -> None:
-        self.form = form
-
     def booting(self, progress: InstanceProgress | None) -> None:
-        """The instance's status in the result area while it boots."""
-        notebook_id = progress.notebook_id if progress else self.form.notebook_id.value.strip()
+        notebook_id = progress.notebook_id if progress else self.notebook_id.value.strip()
         line = display.instance_waiting_text(progress, notebook_id)
-        self.form.result_area.value = display.info_html(line)
+        self.result_area.value = display.info_html(line)
 
     def started(self, result: StartResult) -> None:
-        form = self.form
-        record = form._records.get(result.notebook_id)
+        record = self._records.get(result.notebook_id)
         if record is not None:  # the instance now runs this service: the menu and notes follow
             exposed = result.guard_port if result.protected else result.port
-            form._records[result.notebook_id] = replace(
+            self._records[result.notebook_id] = replace(
                 record, status="Running", custom_port=exposed, command=result.command
             )
-            form._show_menu()
-        form.result, form.error = result, None
-        form.result_area.value = display.start_html(result)
+            self._show_menu()
+        self.result, self.error = result, None
+        self.result_area.value = display.start_html(result)
 
     def waiting(self, progress: service.Progress) -> None:
-        form = self.form
-        if form._stop_wait.is_set():
+        if self._stop_wait.is_set():
             raise KeyboardInterrupt  # the user's Stop waiting, as Ctrl-C in a terminal
         if progress.check is None:  # the wait begins
-            form._stop_wait.clear()
-            form.stop_button.layout.display = None
-            form.start_button.description = _("Waiting…")
+            self._stop_wait.clear()
+            self.stop_button.layout.display = None
+            self.start_button.description = _("Waiting…")
         shown = display.waiting_bundle(progress.result, progress.timeout, progress.check)
-        form.result_area.value = shown["text/html"]
+        self.result_area.value = shown["text/html"]
 
 
-def form(
-    *,
-    settings: Callable[[], Settings] | None = None,
-    language: str | None = None,
-    **defaults: Any,
-) -> StartForm:
-    """Show a start form and return it.
-
-    ``settings`` (a callable, called at each use) and ``language`` come from whoever shows the
-    form (``%scnet_start`` hands its own); by default the session's, else the environment and
-    the config file. ``defaults`` prefill fields: ``notebook_id``, ``port``, ``command``,
-    ``base_url``, and ``wait`` (True, or a number of seconds: tick "Wait until ready").
-    """
-    shown = StartForm(settings=settings, language=language, **defaults)
-    shown.show()
+def form(**options: Any) -> StartForm:
+    """Show a start form (:class:`StartForm` takes the same ``options``) and return it."""
+    shown = StartForm(**options)
+    # Remember in which cell: see _ipython_display_.
+    display.show(shown, now=True)
     return shown

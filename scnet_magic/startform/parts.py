@@ -104,10 +104,6 @@ def notebook_label(notebook: Notebook) -> str:
     return f"{name} · {status}{shown_port} · {notebook.id}"
 
 
-def cannot_list() -> str:
-    return _("Cannot list notebooks: {problem}")
-
-
 def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
     """A dropdown of the account's usable regions; choosing one opens it and calls ``on_login``.
 
