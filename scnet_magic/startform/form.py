@@ -40,8 +40,7 @@ log = logging.getLogger("scnet_magic.form")
 
 DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait", "boot", "replace")
 _LABEL_WIDTH = "7em"
-# A field's box is its label (_LABEL_WIDTH plus the label's 8px right margin) then its input;
-# a note under a field starts where the inputs start.
+# A note under the fields starts where the inputs do: after the label and its 8px margin.
 _UNDER_FIELDS = f"0 0 0 calc({_LABEL_WIDTH} + 8px)"
 # ipywidgets give each widget a 2px margin on every side: width 100% would overflow the form by
 # 4px, so full-width fields stretch instead.
@@ -96,7 +95,6 @@ class StartForm(service.StartObserver):
         self.error: ScnetError | None = None
         self._start_thread: threading.Thread | None = None
         self._list_thread: threading.Thread | None = None
-        self._menu_updating = False
         self._stop_wait = threading.Event()
         # What the notebook list said of each instance, by id (a start updates its own).
         self._records: dict[str, Notebook] = {}
@@ -374,12 +372,10 @@ class StartForm(service.StartObserver):
             (n for n in self._records.values() if n.id.isascii() and n.id.isdigit()),
             key=lambda notebook: not notebook.running,
         )
-        self._menu_updating = True
-        try:
-            self.notebook_menu.index = None
-            self.notebook_menu.options = [(notebook_label(n), n.id) for n in offered]
-        finally:
-            self._menu_updating = False
+        # New options select the first one: not a pick of the user's.
+        self.notebook_menu.unobserve(self._on_pick, "value")
+        self.notebook_menu.options = [(notebook_label(n), n.id) for n in offered]
+        self.notebook_menu.observe(self._on_pick, "value")
         running = sum(notebook.running for notebook in offered)
         self._set_note(
             _("{count} notebooks, {running} running.").format(count=len(offered), running=running)
@@ -387,7 +383,7 @@ class StartForm(service.StartObserver):
         self._follow_id()
 
     def _on_pick(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None and not self._menu_updating:
+        if change["new"] is not None:
             self.notebook_id.value = change["new"]
 
     def _follow_id(self, change: object = None) -> None:
@@ -578,7 +574,6 @@ class StartForm(service.StartObserver):
         if self._stop_wait.is_set():
             raise KeyboardInterrupt  # the user's Stop waiting, as Ctrl-C in a terminal
         if progress.check is None:  # the wait begins
-            self._stop_wait.clear()
             self.stop_button.layout.display = None
             self.start_button.description = _("Waiting…")
         shown = display.waiting_bundle(progress.result, progress.timeout, progress.check)

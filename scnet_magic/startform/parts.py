@@ -184,7 +184,7 @@ class ProtectPart:
             on_typed=self._show_state,
             description=_("Password"),
             style=style,
-            layout=widgets.Layout(width="24em", display="none"),
+            layout=widgets.Layout(width="24em"),
         )
         # Under the fields, not beside them: beside, the note wrapped one word at a time.
         self.note = widgets.HTML(layout=widgets.Layout(margin=under_fields))
@@ -192,14 +192,12 @@ class ProtectPart:
             [self.checkbox, self.password], layout=widgets.Layout(align_items="center")
         )
         self.widget = widgets.VBox([row, self.note])
-        self.checkbox.observe(self._toggled, "value")
-
-    def _toggled(self, change: dict[str, Any]) -> None:
-        self.password.layout.display = None if change["new"] else "none"
-        self._show_state()
+        ticked = (self.checkbox, "value")
+        widgets.dlink(ticked, (self.password.layout, "display"), lambda on: None if on else "none")
+        self.checkbox.observe(self._show_state, "value")
 
     @in_form_language
-    def _show_state(self) -> None:
+    def _show_state(self, change: object = None) -> None:
         if not self.checkbox.value:
             note = ""
         elif self.password.ready:
