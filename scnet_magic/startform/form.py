@@ -8,6 +8,7 @@ back only to widgets the front end never writes (ipykernel sends updates from an
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import threading
@@ -45,7 +46,6 @@ _UNDER_FIELDS = f"0 0 0 calc({_LABEL_WIDTH} + 8px)"
 # ipywidgets give each widget a 2px margin on every side: width 100% would overflow the form by
 # 4px, so full-width fields stretch instead.
 _FULL_WIDTH = {"width": "auto", "align_self": "stretch"}
-_TEXT_PLAIN = N_("SCNet start form (a widget: run this cell in Jupyter to use it)")
 # A field whose value was refused is outlined in the theme's error colour (the rule comes
 # with the list of problems, so it is on the page exactly while they are).
 _INVALID = "scnet-invalid"
@@ -250,11 +250,11 @@ class StartForm(service.StartObserver):
 
     # -- display ---------------------------------------------------------------------------
 
+    @in_form_language
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)
         # The widget's own text form lists every child's state; say what this is instead.
-        with i18n.using(self.language):
-            bundle["text/plain"] = _(_TEXT_PLAIN)
+        bundle["text/plain"] = _("SCNet start form (a widget: run this cell in Jupyter to use it)")
         return bundle
 
     def __repr__(self) -> str:
@@ -276,10 +276,8 @@ class StartForm(service.StartObserver):
         return self._start_thread is not None and self._start_thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the start request and the notebook list in flight are done.
-
-        True when nothing is left running (False: the timeout passed first).
-        """
+        """Block until the start request and the notebook list in flight are done; False when
+        the timeout passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         threads = [t for t in (self._start_thread, self._list_thread) if t is not None]
         for thread in threads:
@@ -298,8 +296,10 @@ class StartForm(service.StartObserver):
     def _in_background(
         self, name: str, target: Callable[..., None], *args: Any
     ) -> threading.Thread:
-        """``target(*args)`` in a thread of its own (only the kernel's own thread calls this)."""
-        thread = threading.Thread(target=target, args=args, name=f"scnet-form-{name}", daemon=True)
+        """``target(*args)`` in a thread of its own, in this thread's context (the language)."""
+        run = contextvars.copy_context().run
+        thread = threading.Thread(target=run, args=(target, *args), name=f"scnet-form-{name}")
+        thread.daemon = True
         thread.start()
         return thread
 
@@ -350,7 +350,6 @@ class StartForm(service.StartObserver):
         listed = replace(settings, base_url=base_url)
         self._list_thread = self._in_background("list", self._list_in_background, listed)
 
-    @in_form_language
     def _list_in_background(self, settings: Settings) -> None:
         try:
             with ScnetClient(settings=settings) as client:
@@ -516,7 +515,6 @@ class StartForm(service.StartObserver):
         )
         return replace(settings, base_url=base_url, token=token), start
 
-    @in_form_language
     def _start_in_background(
         self, settings: Settings, start: functools.partial[StartResult]
     ) -> None:
