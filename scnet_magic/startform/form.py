@@ -439,8 +439,7 @@ class StartForm(service.StartObserver):
             self.problems.value = _INVALID_STYLE + shown
             self.result_area.value = ""  # an earlier result is not this attempt's
             return
-        settings, start = checked
-        request: StartRequest = start.args[0]
+        request, settings, start = checked
         self.problems.value = ""
         self.start_button.disabled = True
         self.start_button.description = _("Starting…")
@@ -448,14 +447,14 @@ class StartForm(service.StartObserver):
             display.starting_text(request.notebook_id, request.port)
         )
         self._start_thread = self._in_background(
-            "start", self._start_in_background, settings, start
+            "start", self._start_in_background, request, settings, start
         )
 
     def _validate(
         self, typed_token: str | None
-    ) -> tuple[Settings, functools.partial[StartResult]] | list[ScnetError]:
-        """The settings and the start the fields describe, or the problems with them (all of
-        them, each field with a problem marked)."""
+    ) -> tuple[StartRequest, Settings, functools.partial[StartResult]] | list[ScnetError]:
+        """The request, the settings and the options of the start the fields describe, or the
+        problems with them (all of them, each field with a problem marked)."""
         problems: list[ScnetError] = []
 
         def field(
@@ -506,22 +505,22 @@ class StartForm(service.StartObserver):
         assert notebook_id is not None and port is not None and base_url is not None
         start = functools.partial(
             service.start,
-            StartRequest(notebook_id, port, command),
             wait=float(self.wait_seconds.value) if self.wait_ready.value else None,
             boot=self.boot_box.value,
             protect=protect,
             record=self._records.get(notebook_id),
             replace=self.replace_box.value,
         )
-        return replace(settings, base_url=base_url, token=token), start
+        settings = replace(settings, base_url=base_url, token=token)
+        return StartRequest(notebook_id, port, command), settings, start
 
     def _start_in_background(
-        self, settings: Settings, start: functools.partial[StartResult]
+        self, request: StartRequest, settings: Settings, start: functools.partial[StartResult]
     ) -> None:
         self._stop_wait.clear()
         try:
             with ScnetClient(settings=settings) as client:
-                self.result = start(client=client, observer=self)
+                self.result = start(request, client, observer=self)
             self.result_area.value = display.start_html(self.result)
         except service.StartInterrupted as stopped:  # Stop waiting: the result had come
             assert stopped.result is not None
