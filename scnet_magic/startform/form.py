@@ -246,7 +246,6 @@ class StartForm(service.StartObserver):
         self.refresh_button.on_click(lambda _button: self.refresh())
         self.start_button.on_click(lambda _button: self._on_start())
         self.stop_button.on_click(lambda _button: self._stop_wait.set())
-        self._show_token_source()
 
     # -- display ---------------------------------------------------------------------------
 
@@ -293,16 +292,6 @@ class StartForm(service.StartObserver):
         self._token_source = settings.token_source
         return settings
 
-    def _in_background(
-        self, name: str, target: Callable[..., None], *args: Any
-    ) -> threading.Thread:
-        """``target(*args)`` in a thread of its own, in this thread's context (the language)."""
-        run = contextvars.copy_context().run
-        thread = threading.Thread(target=run, args=(target, *args), name=f"scnet-form-{name}")
-        thread.daemon = True
-        thread.start()
-        return thread
-
     @in_form_language
     def _show_token_source(self) -> None:
         if self.token.ready:
@@ -326,10 +315,10 @@ class StartForm(service.StartObserver):
         self._list(self._resolve())
 
     def _list(self, settings: Settings | ScnetError) -> None:
+        self._show_token_source()
         if isinstance(settings, ScnetError):
             self._cannot_list(settings.user_message())
             return
-        self._show_token_source()
         if settings.token is None:
             # Nothing to list or refresh: the id field is the way, and signing in lists them.
             self.notebook_row.layout.display = "none"
@@ -348,7 +337,7 @@ class StartForm(service.StartObserver):
         self.refresh_button.disabled = True
         self._set_note(_("Loading your notebooks…"))
         listed = replace(settings, base_url=base_url)
-        self._list_thread = self._in_background("list", self._list_in_background, listed)
+        self._list_thread = _in_background("list", self._list_in_background, listed)
 
     def _list_in_background(self, settings: Settings) -> None:
         try:
@@ -446,7 +435,7 @@ class StartForm(service.StartObserver):
         self.result_area.value = display.info_html(
             display.starting_text(request.notebook_id, request.port)
         )
-        self._start_thread = self._in_background(
+        self._start_thread = _in_background(
             "start", self._start_in_background, request, settings, start
         )
 
@@ -575,6 +564,15 @@ class StartForm(service.StartObserver):
             self.start_button.description = _("Waiting…")
         shown = display.waiting_bundle(progress.result, progress.timeout, progress.check)
         self.result_area.value = shown["text/html"]
+
+
+def _in_background(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
+    """``target(*args)`` in a thread of its own, in this thread's context (the language)."""
+    run = contextvars.copy_context().run
+    thread = threading.Thread(target=run, args=(target, *args), name=f"scnet-form-{name}")
+    thread.daemon = True
+    thread.start()
+    return thread
 
 
 def form(**options: Any) -> StartForm:
