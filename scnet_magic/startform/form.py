@@ -1,29 +1,20 @@
-"""The widgets front end: the start form (``%scnet_start`` with no arguments, or
-``scnet_magic.form(**defaults)``) and the region dropdown of ``%scnet_login``.
+"""The start form: ``%scnet_start`` with no arguments, or ``scnet_magic.form(**defaults)``.
 
-Standard ipywidgets 8 widgets only (no front-end code of our own), so it works in JupyterLab 4,
-Notebook 7 and VS Code. This is the only module that imports ipywidgets. It knows nothing of
-the magics: whoever shows the form hands it a settings callable and the language.
-
-Two rules shape the code:
-
-- The kernel stays usable. The start request and the notebook list run in background threads;
-  a click only validates, hands the request over and returns. The threads write back only to
-  widgets the front end never writes (the result area, the problems area, the button's state,
-  the notebook list), and ipykernel sends widget updates from any thread.
-- A typed token never stays in widget state. The moment it reaches the kernel it is moved out
-  of the password field into the field's private copy (:class:`~.parts.SecretField`) and the
-  field is emptied; Start uses it for one request and forgets it. Saved widget state,
-  ``get_state()`` and every output therefore hold no token.
+Standard ipywidgets 8 widgets only, so it works in JupyterLab 4, Notebook 7 and VS Code. It
+knows nothing of the magics: whoever shows it hands it a settings callable and the language.
+The kernel stays usable: the start and the notebook list run in background threads that write
+back only to widgets the front end never writes (ipykernel sends updates from any thread).
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import ipywidgets as widgets
@@ -38,8 +29,6 @@ from ..validation import StartRequest
 from .parts import (
     ProtectPart,
     SecretField,
-    ShownOnce,
-    cannot_list,
     in_form_language,
     notebook_label,
     option,
@@ -52,15 +41,11 @@ log = logging.getLogger("scnet_magic.form")
 
 DEFAULT_NAMES = ("notebook_id", "port", "command", "base_url", "wait", "boot", "replace")
 _LABEL_WIDTH = "7em"
-# A field's box is its label (_LABEL_WIDTH plus the label's 8px right margin) then its input;
-# a note under a field starts where the inputs start.
+# A note under the fields starts where the inputs do: after the label and its 8px margin.
 _UNDER_FIELDS = f"0 0 0 calc({_LABEL_WIDTH} + 8px)"
 # ipywidgets give each widget a 2px margin on every side: width 100% would overflow the form by
 # 4px, so full-width fields stretch instead.
 _FULL_WIDTH = {"width": "auto", "align_self": "stretch"}
-_TEXT_PLAIN = N_("SCNet start form (a widget: run this cell in Jupyter to use it)")
-BOOT_HINT = N_("Tick “Start the instance if it is stopped” and start again.")
-REPLACE_HINT = N_("Tick “End what already listens on the port” and start again.")
 # A field whose value was refused is outlined in the theme's error colour (the rule comes
 # with the list of problems, so it is on the page exactly while they are).
 _INVALID = "scnet-invalid"
@@ -71,27 +56,16 @@ _INVALID_STYLE = (
 )
 
 
-@dataclass(frozen=True)
-class _Request:
-    """One checked start request, and where and how to send it."""
+class StartForm(service.StartObserver):
+    """A form that starts a custom service, as ``%scnet_start`` does; it shows the start as
+    :func:`service.start` reports it.
 
-    start: StartRequest
-    settings: Settings  # with the token to use: the session's, or one typed into the form
-    wait: float | None  # seconds to wait for the external URL to answer; None: do not wait
-    protect: str | None = None  # the password for a guard in front of the service; used once
-    boot: bool = False  # start the instance first if it is stopped
-    record: Notebook | None = None  # the instance as the notebook list described it
-    replace_old: bool = False  # end what already listens on the port first
-
-
-class StartForm(ShownOnce):
-    """A form that starts a custom service, as ``%scnet_start`` does.
-
-    Fields: notebook (a menu of your instances when a token is configured, and the id itself,
-    which can be typed), port, command, token (used once) and, under "Advanced", the base URL.
-    ``result`` holds the last :class:`StartResult`; ``error`` what stopped the last attempt
-    (the first problem with the fields, or the request's error; None when it succeeded);
-    ``wait()`` blocks until the requests running in the background are done.
+    ``settings`` (called at each use) and ``language`` come from whoever shows the form; by
+    default the session's, else the environment's and the config file's. ``defaults`` prefill
+    the fields: ``notebook_id``, ``port``, ``command``, ``base_url``, ``wait`` (True, or
+    seconds), ``boot`` and ``replace``. ``result`` holds the last :class:`StartResult`;
+    ``error`` what stopped the last attempt (None when it succeeded); ``wait()`` blocks until
+    the requests in the background are done. A typed token is used for one request only.
     """
 
     def __init__(
@@ -117,6 +91,13 @@ class StartForm(ShownOnce):
         # open the form (its fields, its language, its list), again at each Refresh and Start.
         self._settings_source = settings or config.current_settings
         self._token_source: str | None = None
+        self.result: StartResult | None = None
+        self.error: ScnetError | None = None
+        self._start_thread: threading.Thread | None = None
+        self._list_thread: threading.Thread | None = None
+        self._stop_wait = threading.Event()
+        # What the notebook list said of each instance, by id (a start updates its own).
+        self._records: dict[str, Notebook] = {}
         resolved = self._resolve()
         # The form speaks the language in force when it was made (the one handed in, else the
         # settings'), in its callbacks and in its background threads too.
@@ -124,24 +105,10 @@ class StartForm(ShownOnce):
             language = resolved.language
         with i18n.using(language) as chosen:
             self.language = chosen
-            self._setup(defaults, resolved)
-
-    def _setup(self, defaults: dict[str, Any], resolved: Settings | ScnetError) -> None:
-        self.result: StartResult | None = None
-        self.error: ScnetError | None = None
-        self._lock = threading.Lock()
-        self._starting = False
-        self._listing = False
-        self._start_thread: threading.Thread | None = None
-        self._list_thread: threading.Thread | None = None
-        self._menu_updating = False
-        self._stop_wait = threading.Event()
-        self._build(defaults, resolved if isinstance(resolved, Settings) else None)
-        if isinstance(resolved, ScnetError):
-            self.problems.value = display.error_html(resolved)
-        self._list(resolved)
-
-    # -- widgets ---------------------------------------------------------------------------
+            self._build(defaults, resolved if isinstance(resolved, Settings) else None)
+            if isinstance(resolved, ScnetError):
+                self.problems.value = display.error_html(resolved)
+            self._list(resolved)
 
     def _build(self, defaults: dict[str, Any], settings: Settings | None) -> None:
         style = {"description_width": _LABEL_WIDTH}
@@ -152,8 +119,6 @@ class StartForm(ShownOnce):
 
         self.notebook_menu = widgets.Dropdown(
             description=_("Notebook"),
-            options=[],
-            value=None,
             style=style,
             layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
@@ -189,11 +154,11 @@ class StartForm(ShownOnce):
             style=style,
             layout=widgets.Layout(**_FULL_WIDTH),
         )
+        # Wide enough for the longest placeholder, in Chinese too.
         self.token = SecretField(
             on_typed=self._show_token_source,
             description=_("Token"),
             style=style,
-            # Wide enough for the longest placeholder, in Chinese too.
             layout=widgets.Layout(width="30em"),
         )
         self.token_note = widgets.HTML()
@@ -209,8 +174,7 @@ class StartForm(ShownOnce):
         self.advanced = widgets.Accordion(
             children=[widgets.VBox([self.base_url])], titles=(_("Advanced"),), selected_index=None
         )
-        wait = defaults.get("wait")
-        # wait=True: the default wait; a number: that many seconds.
+        wait = defaults.get("wait")  # True: the default wait; a number: that many seconds
         self.wait_ready = option(
             _("Wait until ready"), _("After starting, wait until the external URL answers"), wait
         )
@@ -220,8 +184,11 @@ class StartForm(ShownOnce):
             min=1,
             max=86_400,
             description=_("up to (s)"),
-            disabled=not wait,  # a time to wait only means something when waiting
             layout=widgets.Layout(width="11em"),
+        )
+        # A time to wait only means something when waiting.
+        widgets.dlink(
+            (self.wait_ready, "value"), (self.wait_seconds, "disabled"), lambda on: not on
         )
         self.stop_button = widgets.Button(
             description=_("Stop waiting"),
@@ -252,51 +219,41 @@ class StartForm(ShownOnce):
         self.port_note = widgets.HTML()
         self.problems = widgets.HTML()
         self.result_area = widgets.HTML()
-        # What the notebook list said of each instance, by id (a start updates its own).
-        self._records: dict[str, Notebook] = {}
-        self.widget = widgets.VBox(self._rows(), layout=widgets.Layout(max_width="56em"))
-
-        self.notebook_menu.observe(self._on_pick, "value")
-        self.notebook_id.observe(self._on_id_typed, "value")
-        self.wait_ready.observe(
-            lambda change: setattr(self.wait_seconds, "disabled", not change["new"]), "value"
+        # Top to bottom; the options for Start go in the Start row.
+        row = widgets.Layout(align_items="center")
+        start_row = [self.start_button, self.wait_ready, self.wait_seconds, self.stop_button]
+        self.widget = widgets.VBox(
+            [
+                self.notebook_row,
+                self.notebook_note,
+                self.notebook_id,
+                widgets.HBox([self.port, self.port_note], layout=row),
+                self.command,
+                widgets.HBox([self.token, self.token_note], layout=row),
+                self.protect.widget,
+                self.boot_box,
+                self.replace_box,
+                self.advanced,
+                widgets.HBox(start_row, layout=row),
+                self.problems,
+                self.result_area,
+            ],
+            layout=widgets.Layout(max_width="56em"),
         )
+        self.notebook_menu.observe(self._on_pick, "value")
+        self.notebook_id.observe(self._follow_id, "value")
+        self.port.observe(self._update_port_note, "value")
         self.refresh_button.on_click(lambda _button: self.refresh())
         self.start_button.on_click(lambda _button: self._on_start())
         self.stop_button.on_click(lambda _button: self._stop_wait.set())
-        self.port.observe(self._update_port_note, "value")
-        self.notebook_id.observe(self._update_port_note, "value")
-        self._show_token_source()
-
-    def _rows(self) -> list[Any]:
-        """The form's rows, top to bottom; options for Start go in the Start row."""
-        row = widgets.Layout(align_items="center")
-        return [
-            self.notebook_row,
-            self.notebook_note,
-            self.notebook_id,
-            widgets.HBox([self.port, self.port_note], layout=row),
-            self.command,
-            widgets.HBox([self.token, self.token_note], layout=row),
-            self.protect.widget,
-            self.boot_box,
-            self.replace_box,
-            self.advanced,
-            widgets.HBox(
-                [self.start_button, self.wait_ready, self.wait_seconds, self.stop_button],
-                layout=row,
-            ),
-            self.problems,
-            self.result_area,
-        ]
 
     # -- display ---------------------------------------------------------------------------
 
+    @in_form_language
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)
         # The widget's own text form lists every child's state; say what this is instead.
-        with i18n.using(self.language):
-            bundle["text/plain"] = _(_TEXT_PLAIN)
+        bundle["text/plain"] = _("SCNet start form (a widget: run this cell in Jupyter to use it)")
         return bundle
 
     def __repr__(self) -> str:
@@ -305,38 +262,35 @@ class StartForm(ShownOnce):
             f"busy={self.busy}>"
         )
 
+    def _ipython_display_(self) -> None:
+        # form() shows the form and returns it; when that call ends a cell, IPython would
+        # show the returned form a second time: display.show_once skips exactly that one.
+        display.show_once(self)
+
     # -- state -----------------------------------------------------------------------------
 
     @property
     def busy(self) -> bool:
         """True while a start request is in flight."""
-        with self._lock:
-            return self._starting
+        return self._start_thread is not None and self._start_thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the start request and the notebook list in flight are done.
-
-        True when nothing is left running (False: the timeout passed first).
-        """
+        """Block until the start request and the notebook list in flight are done; False when
+        the timeout passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         threads = [t for t in (self._start_thread, self._list_thread) if t is not None]
         for thread in threads:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in threads)
 
-    def _settings(self) -> Settings:
-        settings = self._settings_source()
-        self._token_source = settings.token_source
-        return settings
-
     def _resolve(self) -> Settings | ScnetError:
-        """The settings, or what stops them from resolving."""
+        """The settings (noting where the token comes from), or what stops them resolving."""
         try:
-            return self._settings()
+            settings = self._settings_source()
         except ScnetError as exc:
             return exc
-
-    # -- the token -------------------------------------------------------------------------
+        self._token_source = settings.token_source
+        return settings
 
     @in_form_language
     def _show_token_source(self) -> None:
@@ -361,10 +315,10 @@ class StartForm(ShownOnce):
         self._list(self._resolve())
 
     def _list(self, settings: Settings | ScnetError) -> None:
-        if isinstance(settings, ScnetError):
-            self._set_note(cannot_list().format(problem=settings.user_message()), error=True)
-            return
         self._show_token_source()
+        if isinstance(settings, ScnetError):
+            self._cannot_list(settings.user_message())
+            return
         if settings.token is None:
             # Nothing to list or refresh: the id field is the way, and signing in lists them.
             self.notebook_row.layout.display = "none"
@@ -375,44 +329,29 @@ class StartForm(ShownOnce):
         try:
             base_url = validation.validate_base_url(self.base_url.value)
         except InvalidInput as exc:
-            self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
+            self._cannot_list(exc.user_message())
             return
-        with self._lock:
-            if self._listing:
-                return
-            self._listing = True
+        if self._list_thread is not None and self._list_thread.is_alive():
+            return
         self.notebook_row.layout.display = None
         self.refresh_button.disabled = True
         self._set_note(_("Loading your notebooks…"))
-        thread = threading.Thread(
-            target=self._list_in_background,
-            args=(replace(settings, base_url=base_url),),
-            name="scnet-form-list",
-            daemon=True,
-        )
-        self._list_thread = thread
-        thread.start()
+        listed = replace(settings, base_url=base_url)
+        self._list_thread = _in_background("list", self._list_in_background, listed)
 
-    @in_form_language
     def _list_in_background(self, settings: Settings) -> None:
         try:
             with ScnetClient(settings=settings) as client:
                 records = service.notebooks(client)  # each with its user's port
-            self._fill_menu(records)
+            self._records = {notebook.id: notebook for notebook in records if notebook.id}
+            self._show_menu()
         except ScnetError as exc:
-            self._set_note(cannot_list().format(problem=exc.user_message()), error=True)
+            self._cannot_list(exc.user_message())
         except Exception as exc:  # a bug must not leave the Refresh button disabled
             log.debug("listing notebooks failed", exc_info=True)
-            unexpected = _("unexpected {error}").format(error=type(exc).__name__)
-            self._set_note(cannot_list().format(problem=unexpected), error=True)
+            self._cannot_list(_("unexpected {error}").format(error=type(exc).__name__))
         finally:
-            with self._lock:
-                self._listing = False
             self.refresh_button.disabled = False
-
-    def _fill_menu(self, notebooks: Sequence[Notebook]) -> None:
-        self._records = {notebook.id: notebook for notebook in notebooks if notebook.id}
-        self._show_menu()
 
     def _show_menu(self) -> None:
         """The menu as the records say: the instances with an id of digits, running ones
@@ -421,17 +360,25 @@ class StartForm(ShownOnce):
             (n for n in self._records.values() if n.id.isascii() and n.id.isdigit()),
             key=lambda notebook: not notebook.running,
         )
-        self._menu_updating = True
-        try:
-            self.notebook_menu.index = None
-            self.notebook_menu.options = [(notebook_label(n), n.id) for n in offered]
-        finally:
-            self._menu_updating = False
-        self._select_typed_id()
+        # New options select the first one: not a pick of the user's.
+        self.notebook_menu.unobserve(self._on_pick, "value")
+        self.notebook_menu.options = [(notebook_label(n), n.id) for n in offered]
+        self.notebook_menu.observe(self._on_pick, "value")
         running = sum(notebook.running for notebook in offered)
         self._set_note(
             _("{count} notebooks, {running} running.").format(count=len(offered), running=running)
         )
+        self._follow_id()
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.notebook_id.value = change["new"]
+
+    def _follow_id(self, change: object = None) -> None:
+        """The menu and the port note follow the id typed (or picked)."""
+        typed = self.notebook_id.value.strip()
+        ids = [value for _label, value in self.notebook_menu.options]
+        self.notebook_menu.value = typed if typed in ids else None
         self._update_port_note()
 
     def _update_port_note(self, change: object = None) -> None:
@@ -457,20 +404,12 @@ class StartForm(ShownOnce):
                 )
         self.port_note.value = display.note_html(" ".join(notes)) if notes else ""
 
-    def _on_pick(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None and not self._menu_updating:
-            self.notebook_id.value = change["new"]
+    def _set_note(self, text: str) -> None:
+        self.notebook_note.value = display.note_html(text)
 
-    def _on_id_typed(self, change: dict[str, Any]) -> None:
-        self._select_typed_id()
-
-    def _select_typed_id(self) -> None:
-        typed = self.notebook_id.value.strip()
-        ids = [value for _label, value in self.notebook_menu.options]
-        self.notebook_menu.value = typed if typed in ids else None
-
-    def _set_note(self, text: str, error: bool = False) -> None:
-        self.notebook_note.value = display.note_html(text, error)
+    def _cannot_list(self, problem: str) -> None:
+        text = _("Cannot list notebooks: {problem}").format(problem=problem)
+        self.notebook_note.value = display.note_html(text, error=True)
 
     # -- Start -----------------------------------------------------------------------------
 
@@ -478,75 +417,60 @@ class StartForm(ShownOnce):
     def _on_start(self) -> None:
         typed_token = self.token.take()
         try:
-            with self._lock:
-                if self._starting:
-                    return  # one request at a time: a second click sends nothing
-                request, problems = self._validate(typed_token)
-                if request is None:
-                    self.error = problems[0]
-                    shown = "".join(display.error_html(p) for p in problems)
-                    self.problems.value = _INVALID_STYLE + shown
-                    self.result_area.value = ""  # an earlier result is not this attempt's
-                    return
-                self._starting = True
+            if self.busy:
+                return  # one request at a time: a second click sends nothing
+            checked = self._validate(typed_token)
         finally:
             self._show_token_source()  # the typed token is gone, whatever happened
+        if isinstance(checked, list):
+            self.error = checked[0]
+            shown = "".join(display.error_html(problem) for problem in checked)
+            self.problems.value = _INVALID_STYLE + shown
+            self.result_area.value = ""  # an earlier result is not this attempt's
+            return
+        request, settings, start = checked
         self.problems.value = ""
         self.start_button.disabled = True
         self.start_button.description = _("Starting…")
         self.result_area.value = display.info_html(
-            display.starting_text(request.start.notebook_id, request.start.port)
+            display.starting_text(request.notebook_id, request.port)
         )
-        thread = threading.Thread(
-            target=self._start_in_background,
-            args=(request,),
-            name="scnet-form-start",
-            daemon=True,
+        self._start_thread = _in_background(
+            "start", self._start_in_background, request, settings, start
         )
-        self._start_thread = thread
-        thread.start()
 
-    def _validate(self, typed_token: str | None) -> tuple[_Request | None, list[ScnetError]]:
-        """The request the fields describe, or the problems with them (all of them, each
-        field with a problem marked)."""
+    def _validate(
+        self, typed_token: str | None
+    ) -> tuple[StartRequest, Settings, functools.partial[StartResult]] | list[ScnetError]:
+        """The request, the settings and the options of the start the fields describe, or the
+        problems with them (all of them, each field with a problem marked)."""
         problems: list[ScnetError] = []
 
-        def field(widget: Any, check: Callable[[Any], T], value: object) -> T | None:
-            found = None
-            before = len(problems)
+        def field(
+            widget: Any, check: Callable[[Any], T], value: Any, empty: tuple[str, str] | None = None
+        ) -> T | None:
             try:
+                if empty is not None and not value.strip():
+                    raise InvalidInput(*empty)
                 found = check(value)
             except ScnetError as exc:
                 problems.append(exc)
-            marked = len(problems) > before
-            (widget.add_class if marked else widget.remove_class)(_INVALID)
+                widget.add_class(_INVALID)
+                return None
+            widget.remove_class(_INVALID)
             return found
-
-        def required(message: str, hint: str, check: Callable[[Any], T]) -> Callable[[Any], T]:
-            def checked(value: Any) -> T:
-                if not value.strip():
-                    raise InvalidInput(message, hint)
-                return check(value)
-
-            return checked
 
         notebook_id = field(
             self.notebook_id,
-            required(
-                N_("notebook id is empty"),
-                N_("Choose a notebook or type its id."),
-                validation.validate_notebook_id,
-            ),
+            validation.validate_notebook_id,
             self.notebook_id.value.strip(),
+            (N_("notebook id is empty"), N_("Choose a notebook or type its id.")),
         )
         port = field(
             self.port,
-            required(
-                N_("port is empty"),
-                N_("Give the port the service listens on (1–65535)."),
-                validation.validate_port,
-            ),
+            validation.validate_port,
             self.port.value,
+            (N_("port is empty"), N_("Give the port the service listens on (1–65535).")),
         )
         # An empty field leaves the command out (reach a running service); blank text is a
         # command given explicitly, and refused.
@@ -556,50 +480,37 @@ class StartForm(ShownOnce):
         if base_url is None:
             # Credentials in the address are refused; do not keep them in the widget either.
             self.base_url.value = without_credentials(self.base_url.value)
-        try:
-            settings: Settings | None = self._settings()
-        except ScnetError as exc:
-            problems.append(exc)
-            settings = None
+        settings = self._resolve()
         token: str | None = None
+        if isinstance(settings, ScnetError):
+            problems.append(settings)
         if typed_token is not None:
             token = field(self.token, validation.validate_token, typed_token)
-        elif settings is not None:
+        elif isinstance(settings, Settings):
             token = field(self.token, Settings.require_token, settings)
         protect = field(self.protect.password, lambda _none: self.protect.take(), None)
-        if problems or settings is None or token is None:
-            return None, problems
+        if problems or not isinstance(settings, Settings) or token is None:
+            return problems
         assert notebook_id is not None and port is not None and base_url is not None
-        wait = float(self.wait_seconds.value) if self.wait_ready.value else None
-        return (
-            _Request(
-                StartRequest(notebook_id, port, command),
-                replace(settings, base_url=base_url, token=token),
-                wait,
-                protect,
-                self.boot_box.value,
-                self._records.get(notebook_id),
-                self.replace_box.value,
-            ),
-            problems,
+        start = functools.partial(
+            service.start,
+            wait=float(self.wait_seconds.value) if self.wait_ready.value else None,
+            boot=self.boot_box.value,
+            protect=protect,
+            record=self._records.get(notebook_id),
+            replace=self.replace_box.value,
         )
+        settings = replace(settings, base_url=base_url, token=token)
+        return StartRequest(notebook_id, port, command), settings, start
 
-    @in_form_language
-    def _start_in_background(self, request: _Request) -> None:
+    def _start_in_background(
+        self, request: StartRequest, settings: Settings, start: functools.partial[StartResult]
+    ) -> None:
         self._stop_wait.clear()
         try:
-            with ScnetClient(settings=request.settings) as client:
-                self.result = service.start(
-                    request.start,
-                    client,
-                    wait=request.wait,
-                    boot=request.boot,
-                    protect=request.protect,
-                    observer=_FormStart(self),
-                    record=request.record,
-                    replace=request.replace_old,
-                )
-                self.result_area.value = display.start_html(self.result)
+            with ScnetClient(settings=settings) as client:
+                self.result = start(request, client, observer=self)
+            self.result_area.value = display.start_html(self.result)
         except service.StartInterrupted as stopped:  # Stop waiting: the result had come
             assert stopped.result is not None
             note = _(service.STOPPED_WAITING)
@@ -619,66 +530,54 @@ class StartForm(ShownOnce):
             )
             self.result_area.value = display.error_html(self.error)
         finally:
-            with self._lock:
-                self._starting = False
             self.stop_button.layout.display = "none"
             self.start_button.description = _("Start")
             self.start_button.disabled = False
 
+    # -- the start as service.start reports it --------------------------------------------
 
-class _FormStart(service.StartObserver):
-    """A start as the form shows it: in its result area, with Stop waiting during the wait."""
-
-    boot_hint = BOOT_HINT
-    replace_hint = REPLACE_HINT
+    boot_hint = N_("Tick “Start the instance if it is stopped” and start again.")
+    replace_hint = N_("Tick “End what already listens on the port” and start again.")
     guard_command = "%scnet_guard"  # the notebook's way: no scnet command on its PATH
 
-    def __init__(self, form: StartForm) -> None:
-        self.form = form
-
     def booting(self, progress: InstanceProgress | None) -> None:
-        """The instance's status in the result area while it boots."""
-        notebook_id = progress.notebook_id if progress else self.form.notebook_id.value.strip()
+        notebook_id = progress.notebook_id if progress else self.notebook_id.value.strip()
         line = display.instance_waiting_text(progress, notebook_id)
-        self.form.result_area.value = display.info_html(line)
+        self.result_area.value = display.info_html(line)
 
     def started(self, result: StartResult) -> None:
-        form = self.form
-        record = form._records.get(result.notebook_id)
+        record = self._records.get(result.notebook_id)
         if record is not None:  # the instance now runs this service: the menu and notes follow
             exposed = result.guard_port if result.protected else result.port
-            form._records[result.notebook_id] = replace(
+            self._records[result.notebook_id] = replace(
                 record, status="Running", custom_port=exposed, command=result.command
             )
-            form._show_menu()
-        form.result, form.error = result, None
-        form.result_area.value = display.start_html(result)
+            self._show_menu()
+        self.result, self.error = result, None
+        self.result_area.value = display.start_html(result)
 
     def waiting(self, progress: service.Progress) -> None:
-        form = self.form
-        if form._stop_wait.is_set():
+        if self._stop_wait.is_set():
             raise KeyboardInterrupt  # the user's Stop waiting, as Ctrl-C in a terminal
         if progress.check is None:  # the wait begins
-            form._stop_wait.clear()
-            form.stop_button.layout.display = None
-            form.start_button.description = _("Waiting…")
+            self.stop_button.layout.display = None
+            self.start_button.description = _("Waiting…")
         shown = display.waiting_bundle(progress.result, progress.timeout, progress.check)
-        form.result_area.value = shown["text/html"]
+        self.result_area.value = shown["text/html"]
 
 
-def form(
-    *,
-    settings: Callable[[], Settings] | None = None,
-    language: str | None = None,
-    **defaults: Any,
-) -> StartForm:
-    """Show a start form and return it.
+def _in_background(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
+    """``target(*args)`` in a thread of its own, in this thread's context (the language)."""
+    run = contextvars.copy_context().run
+    thread = threading.Thread(target=run, args=(target, *args), name=f"scnet-form-{name}")
+    thread.daemon = True
+    thread.start()
+    return thread
 
-    ``settings`` (a callable, called at each use) and ``language`` come from whoever shows the
-    form (``%scnet_start`` hands its own); by default the session's, else the environment and
-    the config file. ``defaults`` prefill fields: ``notebook_id``, ``port``, ``command``,
-    ``base_url``, and ``wait`` (True, or a number of seconds: tick "Wait until ready").
-    """
-    shown = StartForm(settings=settings, language=language, **defaults)
-    shown.show()
+
+def form(**options: Any) -> StartForm:
+    """Show a start form (:class:`StartForm` takes the same ``options``) and return it."""
+    shown = StartForm(**options)
+    # Remember in which cell: see _ipython_display_.
+    display.show(shown, now=True)
     return shown

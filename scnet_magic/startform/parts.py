@@ -1,5 +1,5 @@
-"""The widgets the start form is made of that stand on their own: the secret fields (the token,
-the "Protect with a password" box), the notebook menu's labels, and the region dropdown of
+"""The widgets the start form is made of that stand on their own (the secret fields, the
+"Protect with a password" box, the notebook menu's labels), and the region dropdown of
 ``%scnet_login`` and the stop confirmation of ``%scnet_stop``."""
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ P = ParamSpec("P")
 class SecretField(widgets.Password):  # type: ignore[misc]
     """A password field (a token, a guard's password) that keeps nothing typed into it.
 
-    The kernel never echoes the value back to the front ends, and the moment a value reaches
-    the kernel it is moved out of the field into a private copy and the field is emptied:
-    saved widget state, ``get_state()`` and every output hold no secret. :meth:`take` hands
-    the copy over once; ``on_typed`` is called when one arrives (to say it is ready).
+    The kernel never echoes the value back, and the moment a value reaches it, it is moved into
+    a private copy and the field is emptied: saved widget state, ``get_state()`` and every
+    output hold no secret. :meth:`take` hands the copy over once; ``on_typed`` says it came.
     """
 
     value = Unicode(help="String value").tag(sync=True, echo_update=False)
@@ -45,7 +44,6 @@ class SecretField(widgets.Password):  # type: ignore[misc]
 
     @property
     def ready(self) -> bool:
-        """True when a typed value waits to be taken."""
         return self.__typed is not None
 
     def take(self) -> str | None:
@@ -54,11 +52,10 @@ class SecretField(widgets.Password):  # type: ignore[misc]
         return typed
 
     def __moved_out(self, change: dict[str, Any]) -> None:
-        if not change["new"]:
-            return
-        self.__typed = change["new"]
-        self.value = ""
-        self.__on_typed()
+        if change["new"]:
+            self.__typed = change["new"]
+            self.value = ""
+            self.__on_typed()
 
 
 def option(description: str, tooltip: str, value: object = False) -> widgets.Checkbox:
@@ -86,11 +83,11 @@ def in_form_language(method: Callable[P, T]) -> Callable[P, T]:
 def without_credentials(url: str) -> str:
     try:
         parts = urlsplit(url.strip())
-        if parts.username is None and parts.password is None:
-            return url
-        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     except ValueError:
         return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def notebook_label(notebook: Notebook) -> str:
@@ -107,15 +104,10 @@ def notebook_label(notebook: Notebook) -> str:
     return f"{name} · {status}{shown_port} · {notebook.id}"
 
 
-def cannot_list() -> str:
-    return _("Cannot list notebooks: {problem}")
-
-
 def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
     """A dropdown of the account's usable regions; choosing one opens it and calls ``on_login``.
 
-    Standard ipywidgets only (imported now, not at ``%load_ext``). The tokens stay in Python:
-    the widgets hold region names and ids only.
+    The tokens stay in Python: the widgets hold region names and ids only.
     """
     by_id = {region.id: region for region in account.usable}
     dropdown = widgets.Dropdown(
@@ -123,12 +115,9 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
         value=None,
         description=_("Region:"),
     )
-    message = widgets.HTML(
-        html.escape(
-            _("Account {user}: choose a region.").format(user=account.user)
-            + (" " + account.unusable_note() if account.unusable_note() else "")
-        )
-    )
+    note = account.unusable_note()
+    chooses = _("Account {user}: choose a region.").format(user=account.user)
+    message = widgets.HTML(html.escape(chooses + (" " + note if note else "")))
     language = i18n.current()  # a choice made later still speaks the session's language
     from .. import account as accounts
 
@@ -138,19 +127,16 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
             return
         dropdown.disabled = True
         kind = "ok"
-        try:
-            text = on_login(accounts.open_region(account, region))
-        except ScnetError as exc:
-            text, kind = exc.user_message(), "error"
-        finally:
-            dropdown.disabled = False
-        message.value = display.lines_box(kind, text.splitlines())
-
-    def chosen_in_language(change: dict[str, Any]) -> None:
         with i18n.using(language):
-            chosen(change)
+            try:
+                text = on_login(accounts.open_region(account, region))
+            except ScnetError as exc:
+                text, kind = exc.user_message(), "error"
+            finally:
+                dropdown.disabled = False
+            message.value = display.lines_box(kind, text.splitlines())
 
-    dropdown.observe(chosen_in_language, names="value")
+    dropdown.observe(chosen, names="value")
     return widgets.VBox([dropdown, message])
 
 
@@ -166,40 +152,20 @@ def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
     outcome = widgets.HTML()
     language = i18n.current()
 
-    def clicked(_button: Any) -> None:
-        # A disabled button still calls back when clicked from code (or a stale front end).
-        if go.disabled:
-            return
-        go.disabled = cancel.disabled = True  # one click, one request
-        with i18n.using(language):
-            outcome.value = on_confirm()
+    def answer(shown: Callable[[], str]) -> Callable[[Any], None]:
+        def clicked(_button: Any) -> None:
+            # A disabled button still calls back when clicked from code (or a stale front end).
+            if go.disabled:
+                return
+            go.disabled = cancel.disabled = True  # one click, one request
+            with i18n.using(language):
+                outcome.value = shown()
 
-    def cancelled(_button: Any) -> None:
-        if cancel.disabled:
-            return
-        go.disabled = cancel.disabled = True
-        with i18n.using(language):
-            outcome.value = display.info_html(_("Not stopped."))
+        return clicked
 
-    go.on_click(clicked)
-    cancel.on_click(cancelled)
+    go.on_click(answer(on_confirm))
+    cancel.on_click(answer(lambda: display.info_html(_("Not stopped."))))
     return widgets.VBox([text, widgets.HBox([go, cancel]), outcome])
-
-
-class ShownOnce:
-    """Shown by the call that made it, and not a second time when that call ends the cell."""
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def show(self) -> None:
-        """Display the form, and remember in which cell (see ``_ipython_display_``)."""
-        display.show(self, now=True)
-
-    def _ipython_display_(self) -> None:
-        # form() shows the form and returns it; when that call ends a cell, IPython would
-        # show the returned form a second time: display.show_once skips exactly that one.
-        display.show_once(self)
 
 
 class ProtectPart:
@@ -218,7 +184,7 @@ class ProtectPart:
             on_typed=self._show_state,
             description=_("Password"),
             style=style,
-            layout=widgets.Layout(width="24em", display="none"),
+            layout=widgets.Layout(width="24em"),
         )
         # Under the fields, not beside them: beside, the note wrapped one word at a time.
         self.note = widgets.HTML(layout=widgets.Layout(margin=under_fields))
@@ -226,14 +192,12 @@ class ProtectPart:
             [self.checkbox, self.password], layout=widgets.Layout(align_items="center")
         )
         self.widget = widgets.VBox([row, self.note])
-        self.checkbox.observe(self._toggled, "value")
-
-    def _toggled(self, change: dict[str, Any]) -> None:
-        self.password.layout.display = None if change["new"] else "none"
-        self._show_state()
+        ticked = (self.checkbox, "value")
+        widgets.dlink(ticked, (self.password.layout, "display"), lambda on: None if on else "none")
+        self.checkbox.observe(self._show_state, "value")
 
     @in_form_language
-    def _show_state(self) -> None:
+    def _show_state(self, change: object = None) -> None:
         if not self.checkbox.value:
             note = ""
         elif self.password.ready:
