@@ -8,6 +8,7 @@ Each guard here is a real process in front of a real service, reached over loopb
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -287,6 +288,42 @@ def test_silent_and_slow_connections_are_dropped(quick_guard: Guarded) -> None:
     slow.close()
 
 
+@pytest.mark.slow
+def test_a_trickling_sign_in_body_is_dropped_and_a_signed_in_upload_is_not(
+    quick_guard: Guarded,
+) -> None:
+    # Sign-in bodies sent a byte a second would hold connections until the cap is reached and
+    # the owner is kept out: the guard's own forms get the same bound as a request's head.
+    slow = socket.create_connection(("127.0.0.1", quick_guard.record.port))
+    slow.sendall(
+        b"POST /.scnet-guard/login HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+    )
+    began = time.monotonic()
+    for _ in range(8):
+        try:
+            slow.sendall(b"p")
+        except (BrokenPipeError, ConnectionResetError):
+            break  # closed already: what the test wants
+        time.sleep(1)
+    assert closed_by_guard(slow, 10)
+    assert time.monotonic() - began < 15
+    slow.close()
+
+    def trickle() -> Iterator[bytes]:
+        for byte in b"hello":
+            time.sleep(1)  # five seconds in all, beyond the two of the bound
+            yield bytes([byte])
+
+    # The owner's upload to the service takes as long as it takes.
+    upload = http.client.HTTPConnection("127.0.0.1", quick_guard.record.port, timeout=30)
+    upload.request("POST", "/echo", body=trickle(), headers={**basic(), "Content-Length": "5"})
+    answer = upload.getresponse()
+    assert answer.status == 200
+    assert json.loads(answer.read())["body_length"] == 5
+    upload.close()
+
+
 def test_connections_beyond_the_cap_are_closed_and_the_guard_serves_on(
     quick_guard: Guarded,
 ) -> None:
@@ -318,6 +355,30 @@ def test_unauthenticated_load_on_a_service_still_loading_leaves_the_log_as_it_wa
             assert status.status_code == 503
             assert requests.get(f"{guard.url}/x", timeout=10).status_code == 401
         assert guard_log_bytes(guard) - before < 1024
+
+
+@pytest.mark.slow
+def test_malformed_credentials_and_origins_are_refused_without_a_log_line(
+    quick_guard: Guarded,
+) -> None:
+    before = guard_log_bytes(quick_guard)
+    for path in ("/echo", "/.scnet-guard/check"):
+        for _ in range(20):
+            answer = requests.get(
+                f"{quick_guard.url}{path}", headers={"Authorization": "Basic \xe9"}, timeout=10
+            )
+            assert answer.status_code == 401
+    for path in ("/.scnet-guard/login", "/.scnet-guard/logout"):
+        for _ in range(20):
+            answer = requests.post(
+                f"{quick_guard.url}{path}",
+                data={"password": PASSWORD},
+                headers={"Origin": "http://["},
+                allow_redirects=False,
+                timeout=10,
+            )
+            assert answer.status_code == 403
+    assert guard_log_bytes(quick_guard) - before < 1024
 
 
 @pytest.mark.slow

@@ -9,12 +9,14 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tornado import httputil
 from tornado.httputil import HTTPHeaders
 
 from scnet_magic.guard import auth
 from scnet_magic.guard.base import Guard
 from scnet_magic.guard.hop_by_hop import connection_tokens, end_to_end
 from scnet_magic.guard.relay import framing_problem, origin_form
+from scnet_magic.guard.websocket_relay import same_origin
 
 
 class Clock:
@@ -68,6 +70,16 @@ def test_basic_password_takes_everything_after_the_first_colon() -> None:
     assert auth.basic_password("Basic not-base64!") is None
     assert auth.basic_password("Basic bm9jb2xvbg==") is None  # "nocolon"
     assert auth.basic_password(None) is None
+    assert auth.basic_password("Basic \xe9") is None  # not ASCII: not base64 either
+
+
+@pytest.mark.parametrize("origin", ["http://[", "http://[::1", "https://x]"])
+def test_a_malformed_origin_is_not_this_site(origin: str) -> None:
+    request = httputil.HTTPServerRequest(
+        start_line=httputil.RequestStartLine("POST", "/", "HTTP/1.1"),
+        headers=httputil.HTTPHeaders({"Origin": origin, "Host": "x"}),
+    )
+    assert not same_origin(request)
 
 
 def test_the_guard_cookie_is_found_and_removed_among_others() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import hmac
 import html
@@ -288,7 +287,7 @@ def basic_password(authorization: str | None) -> str | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (nor ASCII, even), or not UTF-8
         return None
     _user, colon, password = decoded.partition(":")
     return password if colon else None

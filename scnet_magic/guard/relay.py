@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import socket
 from collections.abc import Awaitable
@@ -173,7 +174,9 @@ class ProxyHandler(GuardHandler):
             return
         connection = self.request.connection
         if isinstance(connection, HTTP1Connection):
+            # A signed-in visitor's upload takes as long as it takes.
             connection.set_max_body_size(UNLIMITED_BODY)
+            connection.set_body_timeout(math.inf)
         # Held here, so that a visitor who leaves (even before it connects) cuts it: no download
         # or endless event stream is read for nobody.
         self.service = iostream.IOStream(socket.socket())

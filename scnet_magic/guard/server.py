@@ -4,8 +4,9 @@
 credential check); every other request goes to the service through :mod:`.relay` or
 :mod:`.websocket_relay`. The server is tornado's, with the bounds a public address needs:
 
-- IDLE_TIMEOUT seconds to send a request's head, and as long for a kept-alive connection
-  without a request: slow or silent connections are not held forever.
+- IDLE_TIMEOUT seconds to send a request's head (and the body of a form of the guard's own),
+  and as long for a kept-alive connection without a request: slow or silent connections are
+  not held forever.
 - At most ``max_connections`` at once (WebSockets included); beyond them a new connection is
   closed as soon as it is accepted, which costs the guard next to nothing.
 - Out of file descriptors, accepting pauses a moment and says so in one log line a minute,
@@ -249,6 +250,7 @@ async def serve_until(guard: Guard, sockets: list[socket.socket], stop: asyncio.
     """Serve the guard on sockets already bound (and listening) until ``stop`` is set: the
     detached process's main loop."""
     return_large_buffers_at_once()
+    idle = float(os.environ.get(IDLE_TIMEOUT_ENV) or IDLE_TIMEOUT)
     server = GuardServer(
         make_app(guard),
         xheaders=False,  # the peer and scheme are the socket's, never a visitor's claim
@@ -256,7 +258,10 @@ async def serve_until(guard: Guard, sockets: list[socket.socket], stop: asyncio.
         max_body_size=FORM_BODY_LIMIT,
         chunk_size=CHUNK_SIZE,
         # The tests shorten these two bounds through the environment.
-        idle_connection_timeout=float(os.environ.get(IDLE_TIMEOUT_ENV) or IDLE_TIMEOUT),
+        idle_connection_timeout=idle,
+        # The guard's own forms too: bodies sent a byte a second would hold connections until
+        # the cap keeps the owner out. The relay lifts it for a visitor who may pass.
+        body_timeout=idle,
         max_connections=int(os.environ.get(MAX_CONNECTIONS_ENV) or 0) or connection_limit(),
     )
     server.add_sockets(sockets)

@@ -72,7 +72,10 @@ def same_origin(request: httputil.HTTPServerRequest) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # "http://[": no address at all, let alone this one
+        return False
     addressed = [request.headers.get("Host", "")]
     for value in request.headers.get_list("X-Forwarded-Host"):
         addressed.extend(value.split(","))
