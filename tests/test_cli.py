@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -438,3 +439,12 @@ def test_abbreviated_options_are_refused_without_quoting_the_value(
     assert done.returncode == 2
     assert CANARY not in done.stdout + done.stderr
     assert sandbox.requests == []
+
+
+def test_every_verb_of_the_parser_runs_its_function() -> None:
+    from scnet_magic.cli import build_parser, verbs
+
+    parser = build_parser()
+    (choices,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(verbs.VERBS) == set(choices)
+    assert all(run.__name__ == name for name, run in verbs.VERBS.items())

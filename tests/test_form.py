@@ -8,7 +8,9 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -209,6 +211,31 @@ def test_button_is_disabled_in_flight_and_a_second_click_sends_nothing(
     assert "The request may have reached the platform" in shown(form)
     assert not form.busy and not form.start_button.disabled
     assert form.start_button.description == "Start"
+
+
+def test_a_click_on_a_button_back_on_is_taken(sandbox_env: Sandbox) -> None:
+    # The buttons come back on in their threads' last steps: a click from that moment on is
+    # taken, not dropped as "still busy" (with the token typed for it).
+    form = ready(StartForm(notebook_id=ID, port=1223))
+    again = {"start": 1, "refresh": 1}  # one more click each, the moment it comes back on
+
+    def click_when_back(name: str, button: Any) -> Callable[[dict[str, Any]], None]:
+        def clicked(change: dict[str, Any]) -> None:
+            if not change["new"] and again[name]:
+                again[name] -= 1
+                button.click()
+
+        return clicked
+
+    form.start_button.observe(click_when_back("start", form.start_button), "disabled")
+    form.refresh_button.observe(click_when_back("refresh", form.refresh_button), "disabled")
+    lists = sum(r.path.endswith("/notebook/list") for r in sandbox_env.requests)
+    click_start(form)  # its last step clicks Start again
+    form.refresh_button.click()
+    assert form.wait(WAIT)  # the second start, and the first list, which clicks Refresh again
+    assert ready(form)
+    assert len(sandbox_env.start_requests()) == 2
+    assert sum(r.path.endswith("/notebook/list") for r in sandbox_env.requests) >= lists + 2
 
 
 def test_other_cells_run_while_a_start_is_in_flight(

@@ -14,7 +14,6 @@ import argparse
 import io
 import os
 import sys
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .. import arguments, config, i18n
@@ -348,18 +347,18 @@ def _main(words: list[str]) -> int:
                 ),
                 PASSWORD_HINT,
             )
-        args, extra = parser.parse_known_args(words)
-        if extra:
-            # argparse would echo them, and a stray word may well be a token pasted in the
-            # wrong place: name options, not values.
-            shown = " ".join(w.split("=", 1)[0] if w.startswith("-") else "…" for w in extra)
-            parser.error(_("unrecognized arguments: {words}").format(words=shown))
+        try:
+            args, extra = parser.parse_known_args(words)
+            if extra:
+                # argparse would echo them, and a stray word may well be a token pasted in the
+                # wrong place: name options, not values.
+                shown = " ".join(w.split("=", 1)[0] if w.startswith("-") else "…" for w in extra)
+                parser.error(_("unrecognized arguments: {words}").format(words=shown))
+        except SystemExit as exc:  # --help, --version, or a usage error already printed
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         from . import verbs  # here, not at the top: --help and --version load no HTTP stack
 
-        run: Callable[[argparse.Namespace], int] = getattr(verbs, args.verb)  # of its name
-        return run(args)
-    except SystemExit as exc:  # --help, --version, or a usage error already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return verbs.VERBS[args.verb](args)
     except ScnetError as exc:
         report(exc)
         return exit_code(exc)

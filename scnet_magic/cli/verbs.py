@@ -351,3 +351,17 @@ def _print_result(result: StartResult, as_json: bool) -> None:
 def _note(sentence: str) -> None:
     """A sentence on stderr after "scnet: ", lower-cased as such lines are written."""
     print("scnet: " + sentence[:1].lower() + sentence[1:], file=sys.stderr)
+
+
+# What ``scnet <verb>`` runs.
+VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "start": start,
+    "url": url,
+    "notebooks": notebooks,
+    "stop": stop,
+    "doctor": doctor,
+    "guard": guard,
+    "login": login,
+    "logout": logout,
+    "sandbox": sandbox,
+}

@@ -95,6 +95,9 @@ class StartForm(service.StartObserver):
         self.error: ScnetError | None = None
         self._start_thread: threading.Thread | None = None
         self._list_thread: threading.Thread | None = None
+        # Cleared before the button comes back, not when the thread ends just after: a click
+        # the user can make is never dropped (nor its typed token).
+        self._starting = self._listing = False
         self._stop_wait = threading.Event()
         # What the notebook list said of each instance, by id (a start updates its own).
         self._records: dict[str, Notebook] = {}
@@ -272,7 +275,7 @@ class StartForm(service.StartObserver):
     @property
     def busy(self) -> bool:
         """True while a start request is in flight."""
-        return self._start_thread is not None and self._start_thread.is_alive()
+        return self._starting
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the start request and the notebook list in flight are done; False when
@@ -331,8 +334,9 @@ class StartForm(service.StartObserver):
         except InvalidInput as exc:
             self._cannot_list(exc.user_message())
             return
-        if self._list_thread is not None and self._list_thread.is_alive():
+        if self._listing:
             return
+        self._listing = True
         self.notebook_row.layout.display = None
         self.refresh_button.disabled = True
         self._set_note(_("Loading your notebooks…"))
@@ -351,6 +355,7 @@ class StartForm(service.StartObserver):
             log.debug("listing notebooks failed", exc_info=True)
             self._cannot_list(_("unexpected {error}").format(error=type(exc).__name__))
         finally:
+            self._listing = False
             self.refresh_button.disabled = False
 
     def _show_menu(self) -> None:
@@ -415,10 +420,10 @@ class StartForm(service.StartObserver):
 
     @in_form_language
     def _on_start(self) -> None:
+        if self.busy:
+            return  # one request at a time: a second click sends nothing
         typed_token = self.token.take()
         try:
-            if self.busy:
-                return  # one request at a time: a second click sends nothing
             checked = self._validate(typed_token)
         finally:
             self._show_token_source()  # the typed token is gone, whatever happened
@@ -430,6 +435,7 @@ class StartForm(service.StartObserver):
             return
         request, settings, start = checked
         self.problems.value = ""
+        self._starting = True
         self.start_button.disabled = True
         self.start_button.description = _("Starting…")
         self.result_area.value = display.info_html(
@@ -532,6 +538,7 @@ class StartForm(service.StartObserver):
         finally:
             self.stop_button.layout.display = "none"
             self.start_button.description = _("Start")
+            self._starting = False
             self.start_button.disabled = False
 
     # -- the start as service.start reports it --------------------------------------------
