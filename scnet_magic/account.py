@@ -245,7 +245,7 @@ class AccountApi(HoldsTransport):
             secrets=secrets or {},
         )
         try:
-            return self._transport.call(request)
+            return self.transport.call(request)
         except (HttpError, ApiError) as exc:
             raise address_hint(exc, address, endpoint.host) from None
 

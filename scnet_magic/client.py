@@ -227,7 +227,7 @@ class ScnetClient(HoldsTransport):
         endpoint = f"{boot.method} {ac_url}{boot.path}"
         request = Request.to(boot, ac_url, self.__token, body={"notebookId": checked_id})
         try:
-            return self._transport.call(request)
+            return self.transport.call(request)
         except (HttpError, ApiError) as exc:
             # A 404 or a redirect here most likely means SCNET_AC_URL is not the platform.
             raise account.address_hint(exc, ac_url, boot.host).at(endpoint) from None
@@ -317,7 +317,7 @@ class ScnetClient(HoldsTransport):
             ac_url=ac_url or self.settings.ac_url,
             timeout=self.timeout,
             region=self.settings.token_region,
-            transport=self._transport,
+            transport=self.transport,
         )
 
     def token_state(self, ac_url: str | None = None) -> TokenState:
@@ -327,7 +327,7 @@ class ScnetClient(HoldsTransport):
             self.__token,
             ac_url=ac_url or self.settings.ac_url,
             timeout=self.timeout,
-            transport=self._transport,
+            transport=self.transport,
         )
 
     def wait_until_ready(
@@ -393,7 +393,7 @@ class ScnetClient(HoldsTransport):
         its errors name the endpoint (the instance calls, whose answers are not documented)."""
         request = Request.to(endpoint, self.base_url, self.__token, params=params, body=body)
         try:
-            return self._transport.call(request)
+            return self.transport.call(request)
         except ScnetError as exc:
             default = self.settings.base_url_default
             if isinstance(exc, ApiError) and exc.code in account.REFUSED_TOKEN_CODES:

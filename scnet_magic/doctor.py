@@ -346,7 +346,7 @@ def _clock(transport: Transport, settings: Settings) -> Check:
         return check(INFO, N_("clock not compared (no network transport)"))
     before = time.time()
     url = settings.login_url
-    status, reason, date = transport.probe_header(url + "/", settings.timeout, "Date")
+    status, reason, date = transport.probe(url + "/", settings.timeout, "Date")
     now = (before + time.time()) / 2
     if status is None:
         text = N_("the login host {url} did not answer: {reason}")

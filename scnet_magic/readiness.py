@@ -113,7 +113,7 @@ def wait_until_ready(
     def check(look: Look) -> Readiness | None:
         seconds = min(probe_timeout, max(look.remaining(), MIN_PROBE_TIMEOUT))
         if guard is None:
-            probes.append(Probe(*transport.probe(url, seconds)))
+            probes.append(Probe(*transport.probe(url, seconds)[:2]))
         else:
             probes.append(check_guard(transport, url, seconds, guard))
         status = probes[-1].status
@@ -165,9 +165,7 @@ def check_guard(transport: HttpTransport, url: str, timeout: float, guard: Guard
     """One check of the guard's status page through the external URL: ready when this guard
     says the service is up; a gateway error or no answer is "not yet"; any other answer (from
     another guard, or no guard) means the URL leads elsewhere (:class:`GuardUnreachable`)."""
-    status, reason, signed = transport.probe_header(
-        urljoin(url, guard.status_path), timeout, guard.header
-    )
+    status, reason, signed = transport.probe(urljoin(url, guard.status_path), timeout, guard.header)
     if signed == guard.guard_id:
         if status == 200:
             return Probe(status, reason)

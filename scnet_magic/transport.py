@@ -377,15 +377,12 @@ class HttpTransport(Transport):
         text = N_("request to {origin} failed: {reason}")
         return TransportError(text, advice, origin=origin, reason=reason)
 
-    def probe(self, url: str, timeout: float) -> tuple[int | None, str]:
-        """One GET to a service's URL without a token: the HTTP status (None when no answer
-        came) and a short reason. A failed connection is an answer too ("not up yet")."""
-        return self.probe_header(url, timeout, "")[:2]
-
-    def probe_header(
-        self, url: str, timeout: float, header: str
+    def probe(
+        self, url: str, timeout: float, header: str = ""
     ) -> tuple[int | None, str, str | None]:
-        """:meth:`probe`, plus the value of one header of the answer (None when it has none)."""
+        """One GET to a service's URL without a token: the HTTP status (None when no answer
+        came), a short reason, and the value of ``header`` in the answer (None when it has
+        none). A failed connection is an answer too ("not up yet")."""
         try:
             response = self._session.get(
                 url, timeout=timeout, allow_redirects=False, verify=True, stream=True
@@ -548,12 +545,8 @@ class HoldsTransport(Closing):
 
     def __init__(self, transport: Transport | None, timeout: float, retries: int) -> None:
         self._own_transport = transport is None
-        self._transport = transport or HttpTransport(timeout, retries=retries)
-
-    @property
-    def transport(self) -> Transport:
-        return self._transport
+        self.transport = transport or HttpTransport(timeout, retries=retries)
 
     def close(self) -> None:
         if self._own_transport:
-            self._transport.close()
+            self.transport.close()

@@ -233,7 +233,7 @@ def test_an_answer_with_retry_after_is_an_answer_sent_once() -> None:
     with hostile_server(busy) as server, HttpTransport(5) as transport:
         with pytest.raises(HttpError, match="HTTP 503 Service Unavailable: busy"):
             transport.call(Request("GET", server.url + "/ai/x"))
-        assert transport.probe(server.url, 5) == (503, "HTTP 503 Service Unavailable")
+        assert transport.probe(server.url, 5) == (503, "HTTP 503 Service Unavailable", None)
         assert len(server.received) == 2
 
 
@@ -351,7 +351,7 @@ def test_keep_alive_and_repr(sandbox: Sandbox) -> None:
         for _ in range(3):
             client.start_service(sandbox.notebook_id, 1223)
         assert sandbox.token not in repr(client) and sandbox.base_url in repr(client)
-        adapter = client._transport._session.get_adapter(sandbox.base_url)
+        adapter = client.transport._session.get_adapter(sandbox.base_url)
         pools = adapter.poolmanager.pools
         (key,) = pools.keys()
         assert pools[key].num_connections == 1  # three requests, one connection
