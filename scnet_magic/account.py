@@ -176,22 +176,17 @@ class AccountApi(HoldsTransport):
 
     def region_address(self, region: Region, token: str) -> str:
         """The base URL of the region's notebook APIs: its first usable ``aiUrls`` entry."""
-        envelope = self._call(endpoints.CENTER, {"token": token})
-        data = envelope.get("data")
-        # The page documents a list; clients that run against the platform receive one
-        # object (lql341/scnet-hpc scripts/scnet_sdk/client.py). Accept both.
-        entries = [data] if isinstance(data, dict) else data
-        if not isinstance(entries, list):
+        data = self._call(endpoints.CENTER, {"token": token}).get("data")
+        listed = region_entries(data)
+        if listed is None:
             message = N_("'data' of the region list is {type}, expected an object or a list")
             raise wrong_type(message, data, quoted=False)
-        listed = [entry for entry in entries if isinstance(entry, dict)]
         # With a region's token the list should hold that region; if it names none of them,
         # take the entries in the order given.
         same = [entry for entry in listed if {region.id, region.name} & set(_region_names(entry))]
-        for entry in same or listed:
-            url = first_usable_url(entry.get("aiUrls"))
-            if url is not None:
-                return api_base(url)
+        found = first_ai_url(same or listed)
+        if found is not None:
+            return api_base(found[1])
         raise LoginError(
             N_("region {region} has no enabled notebook API address (aiUrls)"),
             N_(
@@ -259,16 +254,30 @@ def address_hint(exc: HttpError | ApiError, url: str, host: Host) -> HttpError |
     return exc.with_hint(Message(hint, url=url, variable=host.variable))
 
 
-def first_usable_url(addresses: object) -> str | None:
-    """The first usable ``url`` of a list of ``{"url": …, "enable": …}`` entries (an entry
-    without ``enable`` is usable: get-center-info.html checks it only among several)."""
-    for item in addresses if isinstance(addresses, list) else ():
-        # ``enable`` is documented as a flag; some answers carry it as text.
-        if not isinstance(item, dict) or str(item.get("enable", True)).strip().lower() != "true":
-            continue
-        url = item.get("url")
-        if isinstance(url, str) and url.strip():
-            return url
+def region_entries(data: object) -> list[dict[str, Any]] | None:
+    """The region entries of a region discovery answer's ``data``; None when it is neither an
+    object nor a list. The page documents a list; clients that run against the platform
+    receive one object (lql341/scnet-hpc scripts/scnet_sdk/client.py). Accept both."""
+    entries = [data] if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        return None
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def first_ai_url(entries: list[dict[str, Any]]) -> tuple[dict[str, Any], str] | None:
+    """The first entry with a usable ``aiUrls`` address (``{"url": …, "enable": …}``; one
+    without ``enable`` is usable: get-center-info.html checks it only among several), and
+    that address."""
+    for entry in entries:
+        addresses = entry.get("aiUrls")
+        for item in addresses if isinstance(addresses, list) else ():
+            if not isinstance(item, dict):
+                continue
+            url = item.get("url")
+            # ``enable`` is documented as a flag; some answers carry it as text.
+            enabled = str(item.get("enable", True)).strip().lower() == "true"
+            if enabled and isinstance(url, str) and url.strip():
+                return entry, url
     return None
 
 

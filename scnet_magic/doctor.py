@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from . import config, endpoints, local
 from ._version import __version__
-from .account import VALID_STATE, api_base, first_usable_url
+from .account import VALID_STATE, api_base, first_ai_url, region_entries
 from .config import Settings
 from .endpoints import Endpoint
 from .errors import InvalidInput, MalformedResponse, ScnetError, one_line
@@ -427,27 +427,24 @@ def _region_address(
         envelope = transport.call(Request.to(endpoints.CENTER, settings.ac_url, token))
     except ScnetError as exc:
         return settings.base_url, [_failed(what, exc)]
-    data = envelope.get("data")
-    entries = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
-    for entry in entries:
-        url = first_usable_url(entry.get("aiUrls")) if isinstance(entry, dict) else None
-        if url is None:
-            continue
-        try:
-            address = api_base(url)
-        except MalformedResponse as exc:
-            failed = check(FAIL, N_("{what}: {problem}"), what=what, problem=exc.problem)
-            return settings.base_url, [failed]
-        name = one_line(str(entry.get("name") or entry.get("clusterName") or "?"))
-        text = N_("{what}: region {region}, AI address {url}")
-        found = check(PASS, text, what=what, region=name, url=address)
-        if address == settings.base_url.rstrip("/"):
-            return address, [found]
-        text = N_("the base URL setting {setting} is not the region's AI address")
-        hint = N_("Sign in again with scnet login, or set SCNET_BASE_URL to {url}.")
-        return address, [found, check(FAIL, text, hint, setting=settings.base_url, url=address)]
-    text = N_("{what}: no usable AI address (aiUrls)")
-    return settings.base_url, [check(FAIL, text, N_("Choose another region."), what=what)]
+    found = first_ai_url(region_entries(envelope.get("data")) or [])
+    if found is None:
+        text = N_("{what}: no usable AI address (aiUrls)")
+        return settings.base_url, [check(FAIL, text, N_("Choose another region."), what=what)]
+    entry, url = found
+    try:
+        address = api_base(url)
+    except MalformedResponse as exc:
+        failed = check(FAIL, N_("{what}: {problem}"), what=what, problem=exc.problem)
+        return settings.base_url, [failed]
+    name = one_line(str(entry.get("name") or entry.get("clusterName") or "?"))
+    text = N_("{what}: region {region}, AI address {url}")
+    passed = check(PASS, text, what=what, region=name, url=address)
+    if address == settings.base_url.rstrip("/"):
+        return address, [passed]
+    text = N_("the base URL setting {setting} is not the region's AI address")
+    hint = N_("Sign in again with scnet login, or set SCNET_BASE_URL to {url}.")
+    return address, [passed, check(FAIL, text, hint, setting=settings.base_url, url=address)]
 
 
 def _instance(transport: Transport, address: str, token: str, notebook_id: str) -> list[Check]:
