@@ -17,7 +17,7 @@ from ..config import Settings
 from ..errors import ConfigError, InvalidInput, ScnetError
 from ..i18n import N_, Message, _
 from ..local import sandbox_token
-from ..models import Menu, StartResult
+from ..models import Menu
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PASSWORD_HINT, exit_code, report, show
 
 # How to give a notebook id, in the command's terms, for service.prepare and notebook_id_for.
@@ -57,7 +57,8 @@ def start(args: argparse.Namespace) -> int:
             shown.line.end()
             if exc.result is None:
                 raise
-            _print_result(exc.result, args.json)  # it did start: the URL may still help
+            # It did start: the URL may still help.
+            show(args.json, exc.result.to_dict(), display.start_text(exc.result))
             report(exc)
             return EXIT_FAILED
         except service.StartInterrupted as stopped:
@@ -65,11 +66,11 @@ def start(args: argparse.Namespace) -> int:
             if stopped.result is None:
                 _note(str(service.interrupted_text(stopped, "scnet url")))
             else:
-                _print_result(stopped.result, args.json)
+                show(args.json, stopped.result.to_dict(), display.start_text(stopped.result))
                 _note(_(service.STOPPED_WAITING))
             return EXIT_INTERRUPTED
     shown.line.end()
-    _print_result(result, args.json)
+    show(args.json, result.to_dict(), display.start_text(result))
     return EXIT_OK
 
 
@@ -342,10 +343,6 @@ def _password(from_stdin: bool, missing: str) -> str | Callable[[], str]:
         return validation.validate_guard_password(sys.stdin.readline().rstrip("\r\n"))
     ask = getpass.getpass if sys.stdin.isatty() else None
     return service.password_for(ask, no_password=missing, no_password_hint=PASSWORD_HINT)
-
-
-def _print_result(result: StartResult, as_json: bool) -> None:
-    show(as_json, result.to_dict(), display.start_text(result))
 
 
 def _note(sentence: str) -> None:
