@@ -333,7 +333,7 @@ class ScnetClient(HoldsTransport):
     def wait_until_ready(
         self,
         result_or_url: StartResult | str,
-        timeout: float = readiness.DEFAULT_TIMEOUT,
+        timeout: float = config.DEFAULT_WAIT,
         *,
         command: str | None = None,
         since: float | None = None,

@@ -26,7 +26,6 @@ from .polling import Look, growing_intervals, poll
 from .transport import HttpTransport
 from .validation import validate_wait_url
 
-DEFAULT_TIMEOUT = DEFAULT_WAIT
 FIRST_INTERVAL = 0.25
 MAX_INTERVAL = 2.0
 GROWTH = 1.5
@@ -87,7 +86,7 @@ def not_ready_hint(command: str | None = None, port: int | None = None) -> str:
 
 def wait_until_ready(
     url: str,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_WAIT,
     *,
     on_progress: Callable[[WaitProgress], None] | None = None,
     since: float | None = None,
