@@ -387,9 +387,6 @@ class HttpTransport(Transport):
             response = self._session.get(
                 url, timeout=timeout, allow_redirects=False, verify=True, stream=True
             )
-        except requests.exceptions.SSLError as exc:
-            _forget_variables(exc)
-            return None, str(Message(N_("TLS error ({reason})"), reason=reason_of(exc))), None
         except requests.exceptions.Timeout:
             return None, _("no answer within {timeout} s").format(timeout=f"{timeout:.3g}"), None
         except requests.exceptions.ConnectionError as exc:
