@@ -208,7 +208,7 @@ class FaultySandbox(Sandbox):
             return False
 
         def answer() -> dict[str, Any]:
-            return self._answer(START.path, token, query, body, run=False)
+            return self._answer(START.path, token, query, body, handler.headers, run=False)
 
         _answer_with_fault(handler, fault, answer, self.base_url, self.fault_delay)
         return True
@@ -219,14 +219,14 @@ class FaultySandbox(Sandbox):
     def _now(self) -> float:
         return time.time() + self.clock_skew
 
-    def _issue_tokens(self, headers: Message) -> dict[str, Any]:
-        envelope = super()._issue_tokens(headers)
-        if self.suspended and envelope["code"] == "0":
+    def _issue_tokens(self, headers: Message) -> list[dict[str, Any]]:
+        entries = super()._issue_tokens(headers)
+        if self.suspended:
             with self._lock:
-                for entry in envelope["data"]:
+                for entry in entries:
                     self._issued.pop(entry["token"] or "", None)
                     entry["token"] = None
-        return envelope
+        return entries
 
     def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
         entry = super()._center(token)

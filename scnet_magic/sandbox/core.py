@@ -275,10 +275,16 @@ class Sandbox:
         return envelope("10009", "没有权限访问接口")
 
     def _answer(
-        self, path: str, token: str, query: dict[str, str], body: object, run: bool
+        self,
+        path: str,
+        token: str,
+        query: dict[str, str],
+        body: object,
+        headers: Message,
+        run: bool,
     ) -> dict[str, Any]:
         """The envelope for a call to a known endpoint with the right method and token."""
-        if self._region_of(token) == data.PLATFORM[0]:
+        if self._region_of(token) == data.PLATFORM:
             # The platform's own token is not a region's: the platform host answers it with
             # an internal error (field notes on the real center call), a region refuses it.
             if path.startswith("/ac/"):
@@ -286,11 +292,12 @@ class Sandbox:
             return envelope("10009", "没有权限访问接口")
         notebook_id = query.get("notebookId")
         endpoints: dict[str, Callable[[], object]] = {
+            TOKENS.path: lambda: self._issue_tokens(headers),
             START.path: lambda: self._start_service(body, run),
             SERVICE_URL.path: lambda: self._service_url(notebook_id),
             data.NOTEBOOK_URL.path: lambda: _notebook_url(notebook_id),
             LIST.path: lambda: self._list(query),
-            DETAIL.path: lambda: self._live(data.notebook(notebook_id, "notebookId")),
+            DETAIL.path: lambda: self._live(data.notebook(notebook_id)),
             BOOT.path: lambda: self._boot(body),
             STOP.path: lambda: self._stop_instance(body),
             RENEW.path: lambda: self._renew(token),
@@ -304,40 +311,40 @@ class Sandbox:
 
     # -- accounts ------------------------------------------------------------------------
 
-    def _issue_tokens(self, headers: Message) -> dict[str, Any]:
+    def _issue_tokens(self, headers: Message) -> list[dict[str, Any]]:
         """The token endpoint: check the signed headers, then one token per region."""
         user, access_key, timestamp, signature = (
             headers.get(name, "").strip()
             for name in ("user", "accessKey", "timestamp", "signature")
         )
         if not (user and access_key and timestamp and signature):
-            return envelope("10003", "参数不全: user, accessKey, timestamp, signature")
+            raise Refusal("10003", "参数不全: user, accessKey, timestamp, signature")
         # The refusals as scnet-api.md section 5 reports them seen: an unknown user "10009
         # 用户不存在", a signature that does not match "AK/SK签名校验失败" (its code unknown:
         # 10004, invalid parameter). An unknown access key cannot be told from a bad signature.
         if user != self.user:
-            return envelope("10009", "用户不存在")
+            raise Refusal("10009", "用户不存在")
         if not hmac.compare_digest(access_key.encode(), self.access_key.encode()):
-            return envelope("10004", "AK/SK签名校验失败")
+            raise Refusal("10004", "AK/SK签名校验失败")
         if not (timestamp.isascii() and timestamp.isdigit()) or (
             abs(self._now() - int(timestamp)) > data.MAX_CLOCK_SKEW
         ):
-            return envelope("10004", "参数无效: timestamp已过期，请校准系统时间")
+            raise Refusal("10004", "参数无效: timestamp已过期，请校准系统时间")
         # Computed here on its own, not with the client's code, so that each checks the other.
         fields = {"accessKey": access_key, "timestamp": timestamp, "user": user}
         signed = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
         expected = hmac.new(self.secret_key.encode(), signed.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode()):
-            return envelope("10004", "AK/SK签名校验失败")
+            raise Refusal("10004", "AK/SK签名校验失败")
         entries = []
         with self._lock:
-            for region_id, name in (data.PLATFORM, *data.REGIONS):
+            for region_id in data.REGIONS:
                 token = None
                 if region_id != data.CLOSED_REGION:
                     token = data.make_token()
                     self._issued[token] = region_id
-                entries.append(_token_entry(region_id, name, token))
-        return envelope("0", "success", entries)
+                entries.append(_token_entry(region_id, token))
+        return entries
 
     def _region_of(self, token: str) -> str:
         """The region of an accepted token; the sandbox's own belongs to the default region."""
@@ -356,7 +363,7 @@ class Sandbox:
             else:
                 self._replaced.add(token)
             self._issued[new] = region_id
-        return [_token_entry(region_id, dict(data.REGIONS).get(region_id, region_id), new)]
+        return [_token_entry(region_id, new)]
 
     def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
         """Region discovery: the token's region, one object as working clients receive it,
@@ -374,7 +381,7 @@ class Sandbox:
             ]
         return {
             "id": region_id,
-            "name": dict(data.REGIONS).get(region_id, region_id),
+            "name": data.REGIONS[region_id],
             "aiUrls": ai_urls,
             "hpcUrls": [{"url": "https://hpc.scnet.invalid:58043", "enable": True}],
             "efileUrls": [{"url": "https://efile.scnet.invalid:58043", "enable": True}],
@@ -420,7 +427,7 @@ class Sandbox:
         return {"total": len(hits), "records": hits[(page - 1) * size : page * size]}
 
     def _boot(self, body: object) -> None:
-        record = data.notebook(data.json_object(body).get("notebookId"), "notebookId")
+        record = data.notebook(data.json_object(body).get("notebookId"))
         with self._lock:
             state = self._state(record)
             if state.status in ("Creating", "Restarting"):
@@ -435,7 +442,7 @@ class Sandbox:
 
     def _stop_instance(self, body: object) -> None:
         body = data.json_object(body)
-        record = data.notebook(body.get("notebookId"), "notebookId")
+        record = data.notebook(body.get("notebookId"))
         save_env = body.get("saveEnv", True)
         if not isinstance(save_env, bool):
             raise Refusal("10004", "参数无效: saveEnv")
@@ -529,7 +536,7 @@ class Sandbox:
         return log_path, proc
 
     def _service_url(self, notebook_id: str | None) -> dict[str, Any]:
-        notebook_id = data.notebook(notebook_id, "notebookId")["id"]
+        notebook_id = data.notebook(notebook_id)["id"]
         with self._lock:
             port = self._states[notebook_id].service
         if port is None:
@@ -542,7 +549,7 @@ class Sandbox:
 
 
 def _notebook_url(notebook_id: str | None) -> dict[str, Any]:
-    record = data.notebook(notebook_id, "notebookId")
+    record = data.notebook(notebook_id)
     return {
         "status": "active" if record["notebookStatus"] == "Running" else "inactive",
         # The instance's Jupyter is n-<id>, beside the custom service's c-<id> (scnet-api.md
@@ -551,13 +558,11 @@ def _notebook_url(notebook_id: str | None) -> dict[str, Any]:
     }
 
 
-def _token_entry(region_id: str, name: str, token: str | None) -> dict[str, Any]:
+def _token_entry(region_id: str, token: str | None) -> dict[str, Any]:
     """A region's entry in the token answers. Its id is a number for some entries and text
     for others (both are seen), so that a client has to accept either."""
-    cluster_id = (
-        int(region_id) if region_id in (data.PLATFORM[0], data.DEFAULT_REGION) else region_id
-    )
-    return {"clusterName": name, "clusterId": cluster_id, "token": token}
+    cluster_id = int(region_id) if region_id in (data.PLATFORM, data.DEFAULT_REGION) else region_id
+    return {"clusterName": data.REGIONS[region_id], "clusterId": cluster_id, "token": token}
 
 
 class _ApiServer(Server):
@@ -589,12 +594,9 @@ class _ApiHandler(Handler):
             self.send_json(status, refusal, headers=headers, close=unread)
             if unread:
                 self._discard_rest()
-        elif sandbox._override(self, url.path, token, query, body):
-            return
-        elif url.path == TOKENS.path:
-            self.send_json(200, sandbox._issue_tokens(self.headers))
-        else:
-            self.send_json(200, sandbox._answer(url.path, token, query, body, sandbox.execute))
+        elif not sandbox._override(self, url.path, token, query, body):
+            answer = sandbox._answer(url.path, token, query, body, self.headers, sandbox.execute)
+            self.send_json(200, answer)
 
     do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
