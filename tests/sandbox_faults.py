@@ -249,29 +249,33 @@ def _answer_with_fault(
     if fault in _FIXED_FAULTS:
         status, content_type, page = _FIXED_FAULTS[fault]
         handler._send(status, page, content_type)
-        return
-    if fault == "drop":
+    elif fault == "drop":
         handler.log_request("-")
         handler.close_connection = True
-        return
-    if fault in ("redirect-http", "redirect-loop"):
+    elif fault in ("redirect-http", "redirect-loop"):
         target = "http://example.invalid" + START.path
         if fault == "redirect-loop":
             target = base_url + handler.path
         handler._send(307, b"", TEXT, headers=[("Location", target)])
-        return
-    if fault == "huge":
-        _send_huge(handler)
-        return
-    if fault == "reset":
-        handler.send_response(200)
-        handler.send_header("Content-Type", JSON)
-        handler.send_header("Content-Length", "1000")
-        handler.end_headers()
+    elif fault == "huge":
+        head = b'{"code": "0", "msg": "'
+        _head(handler, _HUGE_SIZE)
+        handler.wfile.write(head)
+        filler = b"x" * 65536  # in blocks: the test process measures its own memory
+        for offset in range(len(head), _HUGE_SIZE, len(filler)):
+            handler.wfile.write(filler[: _HUGE_SIZE - offset])
+    elif fault == "reset":
+        _head(handler, 1000)
         handler.wfile.write(b'{"code": "0", "msg"'[:10])
         _abort(handler)
-        return
+    else:
+        _send_envelope(handler, fault, answer, delay)
 
+
+def _send_envelope(
+    handler: _ApiHandler, fault: str, answer: Callable[[], dict[str, Any]], delay: float
+) -> None:
+    """The good envelope, reshaped, cut short or sent slowly as ``fault`` says."""
     if fault == "slow-headers":
         time.sleep(delay)
     envelope = answer()
@@ -292,10 +296,7 @@ def _answer_with_fault(
     if fault != "trickle":
         handler._send(200, payload, JSON)
         return
-    handler.send_response(200)
-    handler.send_header("Content-Type", JSON)
-    handler.send_header("Content-Length", str(len(payload)))
-    handler.end_headers()
+    _head(handler, len(payload))
     sent, deadline = 0, time.monotonic() + delay
     while sent < len(payload) and time.monotonic() < deadline:
         handler.wfile.write(payload[sent : sent + 1])
@@ -304,19 +305,12 @@ def _answer_with_fault(
     handler.wfile.write(payload[sent:])
 
 
-def _send_huge(handler: _ApiHandler) -> None:
-    head = b'{"code": "0", "msg": "'
+def _head(handler: _ApiHandler, length: int) -> None:
+    """The head of a 200 JSON answer that declares ``length`` bytes of body."""
     handler.send_response(200)
     handler.send_header("Content-Type", JSON)
-    handler.send_header("Content-Length", str(_HUGE_SIZE))
+    handler.send_header("Content-Length", str(length))
     handler.end_headers()
-    handler.wfile.write(head)
-    filler = b"x" * 65536
-    remaining = _HUGE_SIZE - len(head)
-    while remaining > 0:
-        chunk = filler[:remaining]
-        handler.wfile.write(chunk)
-        remaining -= len(chunk)
 
 
 def _abort(handler: _ApiHandler) -> None:
