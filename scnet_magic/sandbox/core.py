@@ -184,10 +184,7 @@ class Sandbox:
         terminate(procs)
         if reaper is not None:  # the services are ended: the reaper has nothing left to do
             reaper.kill()
-            with contextlib.suppress(OSError):
-                if reaper.stdin is not None:
-                    reaper.stdin.close()
-            reaper.wait()
+            reaper.communicate()  # closes its input, then waits
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
@@ -236,12 +233,6 @@ class Sandbox:
         # Every candidate is compared, so the time taken does not tell which one nearly matched.
         return sum(hmac.compare_digest(token.encode(), t.encode()) for t in valid) > 0
 
-    def expired(self, token: str) -> bool:
-        """Whether ``token`` was issued here and then replaced by a renewal."""
-        with self._lock:
-            replaced = list(self._replaced)
-        return sum(hmac.compare_digest(token.encode(), t.encode()) for t in replaced) > 0
-
     # -- hooks: what a subclass may change (the tests' fault injection does) ----------------
 
     def _gateway_port(self, port: int) -> int:
@@ -268,7 +259,9 @@ class Sandbox:
         """The envelope refusing a call's token ("" for none), or None when it is accepted."""
         if self.accepts_token(token):
             return None
-        if self.expired(token):
+        with self._lock:
+            replaced = list(self._replaced)  # tokens a renewal replaced
+        if sum(hmac.compare_digest(token.encode(), t.encode()) for t in replaced) > 0:
             # scnet-api.md's error table: third-party clients report 10008 for an expired
             # token; 10009 for a token the platform does not know.
             return envelope("10008", "权限不足")
@@ -584,15 +577,12 @@ class _ApiHandler(Handler):
         early = self._early_answer(url.path, length, token)
         # The body is read only for a call that gets this far: a caller without a valid token
         # cannot make the sandbox read, parse or keep anything it sends.
-        body = None
-        if early is None and length > 0:
-            body = data.parse_body(self.rfile.read(length))
+        body = data.parse_body(self.rfile.read(length)) if early is None else None
         sandbox._received(self, body)
         if early is not None:
             status, refusal, headers = early
-            unread = length != 0
-            self.send_json(status, refusal, headers=headers, close=unread)
-            if unread:
+            self.send_json(status, refusal, headers=headers, close=length != 0)
+            if length != 0:
                 self._discard_rest()
         elif not sandbox._override(self, url.path, token, query, body):
             answer = sandbox._answer(url.path, token, query, body, self.headers, sandbox.execute)
