@@ -142,8 +142,7 @@ class FaultySandbox(Sandbox):
             self.requests.clear()
             self._issued.clear()
             self._replaced.clear()
-            gateways = list(self._gateways.values())
-            self._gateways.clear()
+            gateways = [g for state in self._states.values() for g in state.gateways.values()]
         for gateway in gateways:
             gateway.close()
         self.token = self._token_as_built

@@ -50,6 +50,7 @@ class _State:
     command: str | None = None
     service: int | None = None  # the port of the service started since the instance booted
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    gateways: dict[int, GatewayServer] = field(default_factory=dict)  # by the service's port
 
 
 class Sandbox:
@@ -87,7 +88,6 @@ class Sandbox:
         self._stopped = False
         # Service logs go to a folder of the sandbox's own, not into the workdir the user gave.
         self._logdir: Path | None = None
-        self._gateways: dict[tuple[str, int], GatewayServer] = {}
         self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
         self._reaper: subprocess.Popen[str] | None = None  # see processes.py
         self._runs = 0
@@ -165,9 +165,11 @@ class Sandbox:
             if self._stopped:
                 return
             self._stopped = True
-            servers: list[Server] = [*self._gateways.values(), *self._servers.values()]
             # Those of stopped instances have ended already.
-            procs = [proc for state in self._states.values() for proc in state.procs]
+            states = self._states.values()
+            procs = [proc for state in states for proc in state.procs]
+            servers: list[Server] = [g for state in states for g in state.gateways.values()]
+            servers += self._servers.values()
             reaper = self._reaper
         atexit.unregister(self.stop)
         # The guards started for its services end with them (all those of this process: two
@@ -214,11 +216,11 @@ class Sandbox:
         with self._lock:
             if self._stopped:
                 raise RuntimeError("the sandbox is stopped")
-            gateway = self._gateways.get((notebook_id, port))
+            gateways = self._states[notebook_id].gateways
+            gateway = gateways.get(port)
             if gateway is None:
-                gateway = GatewayServer(notebook_id, self._gateway_port(port))
+                gateway = gateways[port] = GatewayServer(notebook_id, self._gateway_port(port))
                 gateway.serve_in_background()
-                self._gateways[notebook_id, port] = gateway
         if self._names is None:  # looked up once: a resolver without DNS may take seconds
             self._names = _resolves_to_loopback("c-0.localhost")
         host = f"c-{notebook_id}.localhost" if self._names else "127.0.0.1"
@@ -396,13 +398,13 @@ class Sandbox:
         service (``customsizePort`` in the platform's spelling, as text)."""
         with self._lock:
             state = self._state(record)
-            port, command, status = state.custom_port, state.command, state.status
-        return {
-            **record,
-            "notebookStatus": status,
-            "customsizePort": str(port) if port is not None else None,
-            "command": command,
-        }
+            port = state.custom_port
+            return {
+                **record,
+                "notebookStatus": state.status,
+                "customsizePort": str(port) if port is not None else None,
+                "command": state.command,
+            }
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
         status = query.get("notebookStatus") or None
@@ -447,11 +449,10 @@ class Sandbox:
                 return
             state.status, state.target, state.since = "Shutting", "Terminated", time.monotonic()
             procs, state.procs = state.procs, []
-            ours = [key for key in self._gateways if key[0] == record["id"]]
-            gateways = [self._gateways.pop(key) for key in ours]
+            gateways, state.gateways = state.gateways, {}
             state.service = None
         # Everything in the instance ends: its services, and so their external addresses.
-        for gateway in gateways:
+        for gateway in gateways.values():
             gateway.close()
         terminate(procs)
         logger.info("notebook %s: stopped (saveEnv=%s)", record["id"], save_env)
@@ -474,7 +475,7 @@ class Sandbox:
             state.service = port
             replaced = None
             if old is not None and old != port:
-                replaced = self._gateways.pop((notebook_id, old), None)
+                replaced = state.gateways.pop(old, None)
         if replaced is not None:
             replaced.close()
             logger.info("notebook %s: port %s replaced by %d", notebook_id, old, port)
