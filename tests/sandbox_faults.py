@@ -14,7 +14,6 @@ import socket
 import ssl
 import struct
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
@@ -178,16 +177,16 @@ class FaultySandbox(Sandbox):
 
     # -- the package's hooks ---------------------------------------------------------------
 
-    def _received(self, handler: _ApiHandler, body: object) -> None:
-        url = urllib.parse.urlsplit(handler.path)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+    def _received(
+        self, handler: _ApiHandler, path: str, query: dict[str, str], body: object
+    ) -> None:
         headers = {
             name: "<redacted>" if name.lower() == "token" else value
             for name, value in handler.headers.items()
         }
         tag = token_tag(handler.headers.get("token"))
         request = RecordedRequest(
-            handler.command, url.path, query, headers, body, handler.server.role, tag
+            handler.command, path, query, headers, body, handler.server.role, tag
         )
         with self._lock:
             self.requests.append(request)

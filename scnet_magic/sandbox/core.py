@@ -241,7 +241,9 @@ class Sandbox:
         """The port a service's gateway forwards to: the service's own, on this machine."""
         return port
 
-    def _received(self, handler: _ApiHandler, body: object) -> None:
+    def _received(
+        self, handler: _ApiHandler, path: str, query: dict[str, str], body: object
+    ) -> None:
         """Every API call, once its body is read (None when it was refused unread). Nothing is
         kept: in the user's kernel, a record would grow with every request anyone sends."""
 
@@ -579,7 +581,7 @@ class _ApiHandler(Handler):
         # The body is read only for a call that gets this far: a caller without a valid token
         # cannot make the sandbox read, parse or keep anything it sends.
         body = data.parse_body(self.rfile.read(length)) if early is None else None
-        sandbox._received(self, body)
+        sandbox._received(self, url.path, query, body)
         if early is not None:
             status, refusal, headers = early
             self.send_json(status, refusal, headers=headers, close=length != 0)
