@@ -90,7 +90,6 @@ class Sandbox:
         self._logdir: Path | None = None
         self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
         self._reaper: subprocess.Popen[str] | None = None  # see processes.py
-        self._runs = 0
         self._init_instances()
 
     def _init_instances(self) -> None:
@@ -509,9 +508,8 @@ class Sandbox:
             # Under the lock so that stop() either sees this process or refuses it.
             if self._stopped or self.workdir is None or self._logdir is None:
                 raise Refusal("10001", "内部错误: the sandbox is stopping")
-            self._runs += 1
-            log_path = self._logdir / f"service-{notebook_id}-{port}-{self._runs}.log"
-            with open(log_path, "wb") as log:
+            fd, log_path = tempfile.mkstemp(".log", f"service-{notebook_id}-{port}-", self._logdir)
+            with open(fd, "wb") as log:
                 proc = subprocess.Popen(
                     ["/bin/sh", "-c", command],
                     cwd=self.workdir,
@@ -529,7 +527,7 @@ class Sandbox:
                 reaper.stdin.write(f"{proc.pid}\n")
                 reaper.stdin.flush()
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
-        return log_path, proc
+        return Path(log_path), proc
 
     def _service_url(self, notebook_id: str | None) -> dict[str, Any]:
         notebook_id = data.notebook(notebook_id)["id"]
