@@ -14,7 +14,6 @@ import socket
 import ssl
 import struct
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
@@ -142,8 +141,7 @@ class FaultySandbox(Sandbox):
             self.requests.clear()
             self._issued.clear()
             self._replaced.clear()
-            gateways = list(self._gateways.values())
-            self._gateways.clear()
+            gateways = [g for state in self._states.values() for g in state.gateways.values()]
         for gateway in gateways:
             gateway.close()
         self.token = self._token_as_built
@@ -179,16 +177,16 @@ class FaultySandbox(Sandbox):
 
     # -- the package's hooks ---------------------------------------------------------------
 
-    def _received(self, handler: _ApiHandler, body: object) -> None:
-        url = urllib.parse.urlsplit(handler.path)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+    def _received(
+        self, handler: _ApiHandler, path: str, query: dict[str, str], body: object
+    ) -> None:
         headers = {
             name: "<redacted>" if name.lower() == "token" else value
             for name, value in handler.headers.items()
         }
         tag = token_tag(handler.headers.get("token"))
         request = RecordedRequest(
-            handler.command, url.path, query, headers, body, handler.server.role, tag
+            handler.command, path, query, headers, body, handler.server.role, tag
         )
         with self._lock:
             self.requests.append(request)
@@ -208,7 +206,7 @@ class FaultySandbox(Sandbox):
             return False
 
         def answer() -> dict[str, Any]:
-            return self._answer(START.path, token, query, body, run=False)
+            return self._answer(START.path, token, query, body, handler.headers, run=False)
 
         _answer_with_fault(handler, fault, answer, self.base_url, self.fault_delay)
         return True
@@ -219,14 +217,14 @@ class FaultySandbox(Sandbox):
     def _now(self) -> float:
         return time.time() + self.clock_skew
 
-    def _issue_tokens(self, headers: Message) -> dict[str, Any]:
-        envelope = super()._issue_tokens(headers)
-        if self.suspended and envelope["code"] == "0":
+    def _issue_tokens(self, headers: Message) -> list[dict[str, Any]]:
+        entries = super()._issue_tokens(headers)
+        if self.suspended:
             with self._lock:
-                for entry in envelope["data"]:
+                for entry in entries:
                     self._issued.pop(entry["token"] or "", None)
                     entry["token"] = None
-        return envelope
+        return entries
 
     def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
         entry = super()._center(token)
@@ -249,29 +247,33 @@ def _answer_with_fault(
     if fault in _FIXED_FAULTS:
         status, content_type, page = _FIXED_FAULTS[fault]
         handler._send(status, page, content_type)
-        return
-    if fault == "drop":
+    elif fault == "drop":
         handler.log_request("-")
         handler.close_connection = True
-        return
-    if fault in ("redirect-http", "redirect-loop"):
+    elif fault in ("redirect-http", "redirect-loop"):
         target = "http://example.invalid" + START.path
         if fault == "redirect-loop":
             target = base_url + handler.path
         handler._send(307, b"", TEXT, headers=[("Location", target)])
-        return
-    if fault == "huge":
-        _send_huge(handler)
-        return
-    if fault == "reset":
-        handler.send_response(200)
-        handler.send_header("Content-Type", JSON)
-        handler.send_header("Content-Length", "1000")
-        handler.end_headers()
+    elif fault == "huge":
+        head = b'{"code": "0", "msg": "'
+        _head(handler, _HUGE_SIZE)
+        handler.wfile.write(head)
+        filler = b"x" * 65536  # in blocks: the test process measures its own memory
+        for offset in range(len(head), _HUGE_SIZE, len(filler)):
+            handler.wfile.write(filler[: _HUGE_SIZE - offset])
+    elif fault == "reset":
+        _head(handler, 1000)
         handler.wfile.write(b'{"code": "0", "msg"'[:10])
         _abort(handler)
-        return
+    else:
+        _send_envelope(handler, fault, answer, delay)
 
+
+def _send_envelope(
+    handler: _ApiHandler, fault: str, answer: Callable[[], dict[str, Any]], delay: float
+) -> None:
+    """The good envelope, reshaped, cut short or sent slowly as ``fault`` says."""
     if fault == "slow-headers":
         time.sleep(delay)
     envelope = answer()
@@ -292,10 +294,7 @@ def _answer_with_fault(
     if fault != "trickle":
         handler._send(200, payload, JSON)
         return
-    handler.send_response(200)
-    handler.send_header("Content-Type", JSON)
-    handler.send_header("Content-Length", str(len(payload)))
-    handler.end_headers()
+    _head(handler, len(payload))
     sent, deadline = 0, time.monotonic() + delay
     while sent < len(payload) and time.monotonic() < deadline:
         handler.wfile.write(payload[sent : sent + 1])
@@ -304,19 +303,12 @@ def _answer_with_fault(
     handler.wfile.write(payload[sent:])
 
 
-def _send_huge(handler: _ApiHandler) -> None:
-    head = b'{"code": "0", "msg": "'
+def _head(handler: _ApiHandler, length: int) -> None:
+    """The head of a 200 JSON answer that declares ``length`` bytes of body."""
     handler.send_response(200)
     handler.send_header("Content-Type", JSON)
-    handler.send_header("Content-Length", str(_HUGE_SIZE))
+    handler.send_header("Content-Length", str(length))
     handler.end_headers()
-    handler.wfile.write(head)
-    filler = b"x" * 65536
-    remaining = _HUGE_SIZE - len(head)
-    while remaining > 0:
-        chunk = filler[:remaining]
-        handler.wfile.write(chunk)
-        remaining -= len(chunk)
 
 
 def _abort(handler: _ApiHandler) -> None:

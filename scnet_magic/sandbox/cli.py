@@ -34,21 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         sandbox.start()
-        print(f"export SCNET_BASE_URL={sandbox.base_url}")
-        print(f"export SCNET_TOKEN={sandbox.token}")
-        print(f"export SCNET_NOTEBOOK_ID={sandbox.notebook_id}")
-        # The login and platform hosts, on ports of their own: the token's checks, booting an
-        # instance and signing in go there, never to the real platform's addresses.
-        print(f"export SCNET_LOGIN_URL={sandbox.login_url}")
-        print(f"export SCNET_AC_URL={sandbox.ac_url}")
+        # The login and platform hosts too, on ports of their own: the token's checks, booting
+        # an instance and signing in go there, never to the real platform's addresses.
+        for name in ("base_url", "token", "notebook_id", "login_url", "ac_url"):
+            print(f"export SCNET_{name.upper()}={getattr(sandbox, name)}")
         hint = _(
             "or try signing in with %scnet_login / scnet login (a sandbox's sign-in is not "
             "saved to your config file):"
         )
         print("# " + hint)
-        print(f"export SCNET_USER={sandbox.user}")
-        print(f"export SCNET_ACCESS_KEY={sandbox.access_key}")
-        print(f"export SCNET_SECRET_KEY={sandbox.secret_key}")
+        for name in ("user", "access_key", "secret_key"):
+            print(f"export SCNET_{name.upper()}={getattr(sandbox, name)}")
         state = _("on") if args.execute else _("off (start answers like the documented example)")
         print(
             "# " + _("command execution is {state}. Press Ctrl-C to stop.").format(state=state),

@@ -50,6 +50,7 @@ class _State:
     command: str | None = None
     service: int | None = None  # the port of the service started since the instance booted
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    gateways: dict[int, GatewayServer] = field(default_factory=dict)  # by the service's port
 
 
 class Sandbox:
@@ -87,10 +88,8 @@ class Sandbox:
         self._stopped = False
         # Service logs go to a folder of the sandbox's own, not into the workdir the user gave.
         self._logdir: Path | None = None
-        self._gateways: dict[tuple[str, int], GatewayServer] = {}
         self._names: bool | None = None  # whether instance URLs use c-<id>.localhost
         self._reaper: subprocess.Popen[str] | None = None  # see processes.py
-        self._runs = 0
         self._init_instances()
 
     def _init_instances(self) -> None:
@@ -165,9 +164,11 @@ class Sandbox:
             if self._stopped:
                 return
             self._stopped = True
-            servers: list[Server] = [*self._gateways.values(), *self._servers.values()]
             # Those of stopped instances have ended already.
-            procs = [proc for state in self._states.values() for proc in state.procs]
+            states = self._states.values()
+            procs = [proc for state in states for proc in state.procs]
+            servers: list[Server] = [g for state in states for g in state.gateways.values()]
+            servers += self._servers.values()
             reaper = self._reaper
         atexit.unregister(self.stop)
         # The guards started for its services end with them (all those of this process: two
@@ -184,10 +185,7 @@ class Sandbox:
         terminate(procs)
         if reaper is not None:  # the services are ended: the reaper has nothing left to do
             reaper.kill()
-            with contextlib.suppress(OSError):
-                if reaper.stdin is not None:
-                    reaper.stdin.close()
-            reaper.wait()
+            reaper.communicate()  # closes its input, then waits
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
@@ -217,11 +215,11 @@ class Sandbox:
         with self._lock:
             if self._stopped:
                 raise RuntimeError("the sandbox is stopped")
-            gateway = self._gateways.get((notebook_id, port))
+            gateways = self._states[notebook_id].gateways
+            gateway = gateways.get(port)
             if gateway is None:
-                gateway = GatewayServer(notebook_id, self._gateway_port(port))
+                gateway = gateways[port] = GatewayServer(notebook_id, self._gateway_port(port))
                 gateway.serve_in_background()
-                self._gateways[notebook_id, port] = gateway
         if self._names is None:  # looked up once: a resolver without DNS may take seconds
             self._names = _resolves_to_loopback("c-0.localhost")
         host = f"c-{notebook_id}.localhost" if self._names else "127.0.0.1"
@@ -236,19 +234,15 @@ class Sandbox:
         # Every candidate is compared, so the time taken does not tell which one nearly matched.
         return sum(hmac.compare_digest(token.encode(), t.encode()) for t in valid) > 0
 
-    def expired(self, token: str) -> bool:
-        """Whether ``token`` was issued here and then replaced by a renewal."""
-        with self._lock:
-            replaced = list(self._replaced)
-        return sum(hmac.compare_digest(token.encode(), t.encode()) for t in replaced) > 0
-
     # -- hooks: what a subclass may change (the tests' fault injection does) ----------------
 
     def _gateway_port(self, port: int) -> int:
         """The port a service's gateway forwards to: the service's own, on this machine."""
         return port
 
-    def _received(self, handler: _ApiHandler, body: object) -> None:
+    def _received(
+        self, handler: _ApiHandler, path: str, query: dict[str, str], body: object
+    ) -> None:
         """Every API call, once its body is read (None when it was refused unread). Nothing is
         kept: in the user's kernel, a record would grow with every request anyone sends."""
 
@@ -268,17 +262,25 @@ class Sandbox:
         """The envelope refusing a call's token ("" for none), or None when it is accepted."""
         if self.accepts_token(token):
             return None
-        if self.expired(token):
+        with self._lock:
+            replaced = list(self._replaced)  # tokens a renewal replaced
+        if sum(hmac.compare_digest(token.encode(), t.encode()) for t in replaced) > 0:
             # scnet-api.md's error table: third-party clients report 10008 for an expired
             # token; 10009 for a token the platform does not know.
             return envelope("10008", "权限不足")
         return envelope("10009", "没有权限访问接口")
 
     def _answer(
-        self, path: str, token: str, query: dict[str, str], body: object, run: bool
+        self,
+        path: str,
+        token: str,
+        query: dict[str, str],
+        body: object,
+        headers: Message,
+        run: bool,
     ) -> dict[str, Any]:
         """The envelope for a call to a known endpoint with the right method and token."""
-        if self._region_of(token) == data.PLATFORM[0]:
+        if self._region_of(token) == data.PLATFORM:
             # The platform's own token is not a region's: the platform host answers it with
             # an internal error (field notes on the real center call), a region refuses it.
             if path.startswith("/ac/"):
@@ -286,11 +288,12 @@ class Sandbox:
             return envelope("10009", "没有权限访问接口")
         notebook_id = query.get("notebookId")
         endpoints: dict[str, Callable[[], object]] = {
+            TOKENS.path: lambda: self._issue_tokens(headers),
             START.path: lambda: self._start_service(body, run),
             SERVICE_URL.path: lambda: self._service_url(notebook_id),
             data.NOTEBOOK_URL.path: lambda: _notebook_url(notebook_id),
             LIST.path: lambda: self._list(query),
-            DETAIL.path: lambda: self._live(data.notebook(notebook_id, "notebookId")),
+            DETAIL.path: lambda: self._live(data.notebook(notebook_id)),
             BOOT.path: lambda: self._boot(body),
             STOP.path: lambda: self._stop_instance(body),
             RENEW.path: lambda: self._renew(token),
@@ -304,40 +307,40 @@ class Sandbox:
 
     # -- accounts ------------------------------------------------------------------------
 
-    def _issue_tokens(self, headers: Message) -> dict[str, Any]:
+    def _issue_tokens(self, headers: Message) -> list[dict[str, Any]]:
         """The token endpoint: check the signed headers, then one token per region."""
         user, access_key, timestamp, signature = (
             headers.get(name, "").strip()
             for name in ("user", "accessKey", "timestamp", "signature")
         )
         if not (user and access_key and timestamp and signature):
-            return envelope("10003", "参数不全: user, accessKey, timestamp, signature")
+            raise Refusal("10003", "参数不全: user, accessKey, timestamp, signature")
         # The refusals as scnet-api.md section 5 reports them seen: an unknown user "10009
         # 用户不存在", a signature that does not match "AK/SK签名校验失败" (its code unknown:
         # 10004, invalid parameter). An unknown access key cannot be told from a bad signature.
         if user != self.user:
-            return envelope("10009", "用户不存在")
+            raise Refusal("10009", "用户不存在")
         if not hmac.compare_digest(access_key.encode(), self.access_key.encode()):
-            return envelope("10004", "AK/SK签名校验失败")
+            raise Refusal("10004", "AK/SK签名校验失败")
         if not (timestamp.isascii() and timestamp.isdigit()) or (
             abs(self._now() - int(timestamp)) > data.MAX_CLOCK_SKEW
         ):
-            return envelope("10004", "参数无效: timestamp已过期，请校准系统时间")
+            raise Refusal("10004", "参数无效: timestamp已过期，请校准系统时间")
         # Computed here on its own, not with the client's code, so that each checks the other.
         fields = {"accessKey": access_key, "timestamp": timestamp, "user": user}
         signed = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
         expected = hmac.new(self.secret_key.encode(), signed.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode()):
-            return envelope("10004", "AK/SK签名校验失败")
+            raise Refusal("10004", "AK/SK签名校验失败")
         entries = []
         with self._lock:
-            for region_id, name in (data.PLATFORM, *data.REGIONS):
+            for region_id in data.REGIONS:
                 token = None
                 if region_id != data.CLOSED_REGION:
                     token = data.make_token()
                     self._issued[token] = region_id
-                entries.append(_token_entry(region_id, name, token))
-        return envelope("0", "success", entries)
+                entries.append(_token_entry(region_id, token))
+        return entries
 
     def _region_of(self, token: str) -> str:
         """The region of an accepted token; the sandbox's own belongs to the default region."""
@@ -356,7 +359,7 @@ class Sandbox:
             else:
                 self._replaced.add(token)
             self._issued[new] = region_id
-        return [_token_entry(region_id, dict(data.REGIONS).get(region_id, region_id), new)]
+        return [_token_entry(region_id, new)]
 
     def _center(self, token: str) -> dict[str, Any] | list[dict[str, Any]]:
         """Region discovery: the token's region, one object as working clients receive it,
@@ -374,7 +377,7 @@ class Sandbox:
             ]
         return {
             "id": region_id,
-            "name": dict(data.REGIONS).get(region_id, region_id),
+            "name": data.REGIONS[region_id],
             "aiUrls": ai_urls,
             "hpcUrls": [{"url": "https://hpc.scnet.invalid:58043", "enable": True}],
             "efileUrls": [{"url": "https://efile.scnet.invalid:58043", "enable": True}],
@@ -396,13 +399,13 @@ class Sandbox:
         service (``customsizePort`` in the platform's spelling, as text)."""
         with self._lock:
             state = self._state(record)
-            port, command, status = state.custom_port, state.command, state.status
-        return {
-            **record,
-            "notebookStatus": status,
-            "customsizePort": str(port) if port is not None else None,
-            "command": command,
-        }
+            port = state.custom_port
+            return {
+                **record,
+                "notebookStatus": state.status,
+                "customsizePort": str(port) if port is not None else None,
+                "command": state.command,
+            }
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
         status = query.get("notebookStatus") or None
@@ -420,7 +423,7 @@ class Sandbox:
         return {"total": len(hits), "records": hits[(page - 1) * size : page * size]}
 
     def _boot(self, body: object) -> None:
-        record = data.notebook(data.json_object(body).get("notebookId"), "notebookId")
+        record = data.notebook(data.json_object(body).get("notebookId"))
         with self._lock:
             state = self._state(record)
             if state.status in ("Creating", "Restarting"):
@@ -435,7 +438,7 @@ class Sandbox:
 
     def _stop_instance(self, body: object) -> None:
         body = data.json_object(body)
-        record = data.notebook(body.get("notebookId"), "notebookId")
+        record = data.notebook(body.get("notebookId"))
         save_env = body.get("saveEnv", True)
         if not isinstance(save_env, bool):
             raise Refusal("10004", "参数无效: saveEnv")
@@ -447,11 +450,10 @@ class Sandbox:
                 return
             state.status, state.target, state.since = "Shutting", "Terminated", time.monotonic()
             procs, state.procs = state.procs, []
-            ours = [key for key in self._gateways if key[0] == record["id"]]
-            gateways = [self._gateways.pop(key) for key in ours]
+            gateways, state.gateways = state.gateways, {}
             state.service = None
         # Everything in the instance ends: its services, and so their external addresses.
-        for gateway in gateways:
+        for gateway in gateways.values():
             gateway.close()
         terminate(procs)
         logger.info("notebook %s: stopped (saveEnv=%s)", record["id"], save_env)
@@ -474,7 +476,7 @@ class Sandbox:
             state.service = port
             replaced = None
             if old is not None and old != port:
-                replaced = self._gateways.pop((notebook_id, old), None)
+                replaced = state.gateways.pop(old, None)
         if replaced is not None:
             replaced.close()
             logger.info("notebook %s: port %s replaced by %d", notebook_id, old, port)
@@ -506,9 +508,8 @@ class Sandbox:
             # Under the lock so that stop() either sees this process or refuses it.
             if self._stopped or self.workdir is None or self._logdir is None:
                 raise Refusal("10001", "内部错误: the sandbox is stopping")
-            self._runs += 1
-            log_path = self._logdir / f"service-{notebook_id}-{port}-{self._runs}.log"
-            with open(log_path, "wb") as log:
+            fd, log_path = tempfile.mkstemp(".log", f"service-{notebook_id}-{port}-", self._logdir)
+            with open(fd, "wb") as log:
                 proc = subprocess.Popen(
                     ["/bin/sh", "-c", command],
                     cwd=self.workdir,
@@ -526,10 +527,10 @@ class Sandbox:
                 reaper.stdin.write(f"{proc.pid}\n")
                 reaper.stdin.flush()
         logger.info("notebook %s port %d: started pid %d", notebook_id, port, proc.pid)
-        return log_path, proc
+        return Path(log_path), proc
 
     def _service_url(self, notebook_id: str | None) -> dict[str, Any]:
-        notebook_id = data.notebook(notebook_id, "notebookId")["id"]
+        notebook_id = data.notebook(notebook_id)["id"]
         with self._lock:
             port = self._states[notebook_id].service
         if port is None:
@@ -542,7 +543,7 @@ class Sandbox:
 
 
 def _notebook_url(notebook_id: str | None) -> dict[str, Any]:
-    record = data.notebook(notebook_id, "notebookId")
+    record = data.notebook(notebook_id)
     return {
         "status": "active" if record["notebookStatus"] == "Running" else "inactive",
         # The instance's Jupyter is n-<id>, beside the custom service's c-<id> (scnet-api.md
@@ -551,13 +552,11 @@ def _notebook_url(notebook_id: str | None) -> dict[str, Any]:
     }
 
 
-def _token_entry(region_id: str, name: str, token: str | None) -> dict[str, Any]:
+def _token_entry(region_id: str, token: str | None) -> dict[str, Any]:
     """A region's entry in the token answers. Its id is a number for some entries and text
     for others (both are seen), so that a client has to accept either."""
-    cluster_id = (
-        int(region_id) if region_id in (data.PLATFORM[0], data.DEFAULT_REGION) else region_id
-    )
-    return {"clusterName": name, "clusterId": cluster_id, "token": token}
+    cluster_id = int(region_id) if region_id in (data.PLATFORM, data.DEFAULT_REGION) else region_id
+    return {"clusterName": data.REGIONS[region_id], "clusterId": cluster_id, "token": token}
 
 
 class _ApiServer(Server):
@@ -579,22 +578,16 @@ class _ApiHandler(Handler):
         early = self._early_answer(url.path, length, token)
         # The body is read only for a call that gets this far: a caller without a valid token
         # cannot make the sandbox read, parse or keep anything it sends.
-        body = None
-        if early is None and length > 0:
-            body = data.parse_body(self.rfile.read(length))
-        sandbox._received(self, body)
+        body = data.parse_body(self.rfile.read(length)) if early is None else None
+        sandbox._received(self, url.path, query, body)
         if early is not None:
             status, refusal, headers = early
-            unread = length != 0
-            self.send_json(status, refusal, headers=headers, close=unread)
-            if unread:
+            self.send_json(status, refusal, headers=headers, close=length != 0)
+            if length != 0:
                 self._discard_rest()
-        elif sandbox._override(self, url.path, token, query, body):
-            return
-        elif url.path == TOKENS.path:
-            self.send_json(200, sandbox._issue_tokens(self.headers))
-        else:
-            self.send_json(200, sandbox._answer(url.path, token, query, body, sandbox.execute))
+        elif not sandbox._override(self, url.path, token, query, body):
+            answer = sandbox._answer(url.path, token, query, body, self.headers, sandbox.execute)
+            self.send_json(200, answer)
 
     do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 

@@ -25,14 +25,15 @@ ENDPOINTS = {
 # The hosts by the names the log and the tests' records give them.
 ROLES = {Host.LOGIN: "login", Host.PLATFORM: "platform", Host.REGION: "ai"}
 
-# The token endpoint's regions: (clusterId, clusterName). The entry with clusterId 0 named
+# The token endpoint's regions: clusterId -> clusterName. The entry with clusterId 0 named
 # "ac" is the platform's own token, which region calls refuse.
-PLATFORM = ("0", "ac")
-REGIONS = (
-    ("11250", "华东一区【昆山】"),
-    ("11276", "西北一区【西安】"),
-    ("11300", "华中一区【郑州】"),
-)
+PLATFORM = "0"
+REGIONS = {
+    PLATFORM: "ac",
+    "11250": "华东一区【昆山】",
+    "11276": "西北一区【西安】",
+    "11300": "华中一区【郑州】",
+}
 DEFAULT_REGION = "11250"  # the region of the sandbox's own token
 CLOSED_REGION = "11300"  # the account is not opened there: its token is null
 MAX_CLOCK_SKEW = 300  # how far a signed timestamp may be from the server's clock, in seconds
@@ -127,7 +128,7 @@ def json_object(body: object) -> dict[str, Any]:
     return body
 
 
-def notebook(value: object, field: str) -> dict[str, str]:
+def notebook(value: object, field: str = "notebookId") -> dict[str, str]:
     if value is None or value == "":
         raise Refusal("10003", "参数不全")
     if isinstance(value, int) and not isinstance(value, bool):

@@ -190,7 +190,7 @@ class _GatewayHandler(Handler):
             headers["Connection"], headers["Upgrade"] = "Upgrade", self.headers["Upgrade"]
         # Slow on purpose, maybe: image generation takes minutes.
         upstream = http.client.HTTPConnection("127.0.0.1", self.server.target_port, timeout=600)
-        try:
+        with contextlib.closing(upstream):
             try:
                 upstream.request(self.command, self.path, body, headers)
                 response = upstream.getresponse()
@@ -205,8 +205,6 @@ class _GatewayHandler(Handler):
                 self._switch(response, upstream)
             else:
                 self._relay(response)
-        finally:
-            upstream.close()
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
