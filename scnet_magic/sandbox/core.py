@@ -185,7 +185,10 @@ class Sandbox:
         terminate(procs)
         if reaper is not None:  # the services are ended: the reaper has nothing left to do
             reaper.kill()
-            reaper.communicate()  # closes its input, then waits
+            with contextlib.suppress(OSError):  # (whatever closing says, the reaper is waited for)
+                if reaper.stdin is not None:
+                    reaper.stdin.close()
+            reaper.wait()
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
