@@ -9,7 +9,7 @@ import re
 from typing import Any, NamedTuple, TypeVar
 
 from . import i18n
-from .i18n import N_, Message, _
+from .i18n import N_, Message, _, as_message
 from .server_text import strip_controls
 
 
@@ -118,7 +118,7 @@ class Sentences(Message):
 
     def __init__(self, *parts: str | Message) -> None:
         super().__init__("")
-        self.parts = [part if isinstance(part, Message) else Message(part) for part in parts]
+        self.parts = [as_message(part) for part in parts]
 
     def __str__(self) -> str:
         return functools.reduce(sentences, map(str, self.parts), "")
@@ -137,8 +137,8 @@ class ScnetError(Exception):
 
     def __init__(self, message: str | Message, hint: str | Message = "", /, **values: Any) -> None:
         super().__init__(message)
-        self._message = message if isinstance(message, Message) else Message(message, **values)
-        self._hint = hint if isinstance(hint, Message) else Message(hint, **values)
+        self._message = as_message(message, **values)
+        self._hint = as_message(hint, **values)
         self.values = values
         # The endpoint the failed call went to ("GET /ai/openapi/v2/notebook/detail"), for the
         # instance calls whose answers are not documented: the message names it.
@@ -178,7 +178,7 @@ class ScnetError(Exception):
 
     def with_hint(self: _E, hint: str | Message) -> _E:
         """This error, ``hint`` in place of its own; returns it, to be raised."""
-        self._hint = hint if isinstance(hint, Message) else Message(hint)
+        self._hint = as_message(hint)
         return self
 
     def __str__(self) -> str:
@@ -271,7 +271,7 @@ class MalformedResponse(ScnetError):
             N_("Unexpected answer (HTTP {status}, {problem}){body}"),
             hint,
             status=status,
-            problem=problem if isinstance(problem, Message) else Message(problem),
+            problem=as_message(problem),
             body=f": {body}" if body else "",
         )
 
