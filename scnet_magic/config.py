@@ -110,16 +110,14 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise _file_error(N_("config file {path} is not valid TOML: {reason}"), path, exc) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
-    if secret is not None and os.name == "posix":
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            what = _("a token") if secret == "token" else _("a secret key")
-            warn_once(
-                _(
-                    "config file {path} holds {what} and other users can read it; "
-                    "run: chmod 600 {path}"
-                ).format(path=_shown_path(path), what=what)
-            )
+    shared = stat.S_IRWXG | stat.S_IRWXO
+    if secret is not None and os.name == "posix" and path.stat().st_mode & shared:
+        what = _("a token") if secret == "token" else _("a secret key")
+        warn_once(
+            _(
+                "config file {path} holds {what} and other users can read it; run: chmod 600 {path}"
+            ).format(path=_shown_path(path), what=what)
+        )
     return table
 
 
