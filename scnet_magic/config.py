@@ -331,16 +331,14 @@ def resolve_login(
     ``keys=False`` leaves the credentials out (renewal and the token check need none)."""
     explicit = dict(user=user, access_key=access_key, secret_key=secret_key, login_url=login_url)
     lookup = _Lookup({**explicit, "ac_url": ac_url, "timeout": timeout}, session or {})
-    checks = (
-        ("user", validation.validate_account_name),
-        ("access_key", validation.validate_access_key),
-        ("secret_key", validation.validate_secret_key),
-    )
-    user, access_key, secret_key = (lookup.value(n, c, None) if keys else None for n, c in checks)
+
+    def credential(name: str, check: Callable[[object], T]) -> T | None:
+        return lookup.value(name, check, None) if keys else None
+
     return LoginSettings(
-        user=user,
-        access_key=access_key,
-        secret_key=secret_key,
+        user=credential("user", validation.validate_account_name),
+        access_key=credential("access_key", validation.validate_access_key),
+        secret_key=credential("secret_key", validation.validate_secret_key),
         login_url=lookup.value("login_url", validation.validate_login_url, DEFAULT_LOGIN_URL),
         timeout=lookup.value("timeout", validation.validate_timeout, DEFAULT_TIMEOUT),
         ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),
