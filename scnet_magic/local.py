@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from .errors import one_line
 from .validation import is_loopback_host
 
 # How long a command must have been gone before a wait believes it: a shell that starts the
@@ -258,9 +259,8 @@ def who_listens(port: int) -> str:
     """ " (pid N: its command)" for a process of this user listening on ``port``, else ""."""
     for proc in _listeners(port):
         with contextlib.suppress(psutil.Error):
-            command = " ".join(proc.cmdline()) or proc.name()
-            if len(command) > 60:
-                command = command[:59] + "…"
+            # On one line and without terminal controls: arguments may hold anything.
+            command = one_line(" ".join(proc.cmdline()) or proc.name(), 59)
             return f" (pid {proc.pid}: {command})"
     return ""
 
