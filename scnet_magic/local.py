@@ -155,11 +155,10 @@ class CommandWatch:
         self.since_wall = time.time() - (time.monotonic() - since)
         self.created = time.monotonic()
         self._gone_since: float | None = None
-        log = log_file_of(command)
-        self.log_name = log
+        self.log_name = log_file_of(command)
         self.logs: tuple[Path, ...] = ()
-        if log is not None:
-            path = Path(log).expanduser()
+        if self.log_name is not None:
+            path = Path(self.log_name).expanduser()
             bases = folders if folders is not None else (Path.cwd(), Path.home())
             self.logs = (path,) if path.is_absolute() else tuple(base / path for base in bases)
         self.words = _words(command)
