@@ -110,16 +110,14 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise _file_error(N_("config file {path} is not valid TOML: {reason}"), path, exc) from None
     secret = next((name for name in ("token", "secret_key") if name in table), None)
-    if secret is not None and os.name == "posix":
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            what = _("a token") if secret == "token" else _("a secret key")
-            warn_once(
-                _(
-                    "config file {path} holds {what} and other users can read it; "
-                    "run: chmod 600 {path}"
-                ).format(path=_shown_path(path), what=what)
-            )
+    shared = stat.S_IRWXG | stat.S_IRWXO
+    if secret is not None and os.name == "posix" and path.stat().st_mode & shared:
+        what = _("a token") if secret == "token" else _("a secret key")
+        warn_once(
+            _(
+                "config file {path} holds {what} and other users can read it; run: chmod 600 {path}"
+            ).format(path=_shown_path(path), what=what)
+        )
     return table
 
 
@@ -333,16 +331,14 @@ def resolve_login(
     ``keys=False`` leaves the credentials out (renewal and the token check need none)."""
     explicit = dict(user=user, access_key=access_key, secret_key=secret_key, login_url=login_url)
     lookup = _Lookup({**explicit, "ac_url": ac_url, "timeout": timeout}, session or {})
-    checks = (
-        ("user", validation.validate_account_name),
-        ("access_key", validation.validate_access_key),
-        ("secret_key", validation.validate_secret_key),
-    )
-    user, access_key, secret_key = (lookup.value(n, c, None) if keys else None for n, c in checks)
+
+    def credential(name: str, check: Callable[[object], T]) -> T | None:
+        return lookup.value(name, check, None) if keys else None
+
     return LoginSettings(
-        user=user,
-        access_key=access_key,
-        secret_key=secret_key,
+        user=credential("user", validation.validate_account_name),
+        access_key=credential("access_key", validation.validate_access_key),
+        secret_key=credential("secret_key", validation.validate_secret_key),
         login_url=lookup.value("login_url", validation.validate_login_url, DEFAULT_LOGIN_URL),
         timeout=lookup.value("timeout", validation.validate_timeout, DEFAULT_TIMEOUT),
         ac_url=lookup.value("ac_url", validation.validate_ac_url, DEFAULT_AC_URL),

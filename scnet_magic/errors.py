@@ -9,7 +9,7 @@ import re
 from typing import Any, NamedTuple, TypeVar
 
 from . import i18n
-from .i18n import N_, Message, _
+from .i18n import N_, Message, _, as_message
 from .server_text import strip_controls
 
 
@@ -73,20 +73,25 @@ def one_line(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
+def _ended(text: str) -> str:
+    """``text`` ending in a stop: its own, else the language's ("." or a full-width "。") in
+    place of a trailing colon, semicolon or comma (a value may leave a Latin one in Chinese)."""
+    if text.endswith(_STOPS):
+        return text
+    if i18n.current() == "zh":
+        return f"{text.rstrip(':;,：；，')}。"
+    return f"{text.rstrip(':;,')}."
+
+
 def sentences(first: str, second: str) -> str:
     """Two messages as two sentences, as each language writes them: English ends the first
     with ". " unless it has a stop; Chinese with a full-width "。" and no space."""
     first, second = first.strip(), second.strip()
     if not first or not second:
         return first or second
-    if first.endswith(_STOPS):
-        # A full-width stop takes no space after it; a Latin one does.
-        return f"{first}{'' if first.endswith(_FULL_WIDTH_STOPS) else ' '}{second}"
-    if i18n.current() == "zh":
-        # A Chinese message may end in a Latin colon or semicolon left by a value: the stop
-        # still comes full width.
-        return f"{first.rstrip(':;,')}。{second}"
-    return f"{first}. {second}"
+    first = _ended(first)
+    # A full-width stop takes no space after it; a Latin one does.
+    return f"{first}{'' if first.endswith(_FULL_WIDTH_STOPS) else ' '}{second}"
 
 
 # A first word written as it is: a plain word of lower-case letters (an apostrophe or a
@@ -102,12 +107,11 @@ def as_sentence(text: str) -> str:
     text = text.strip()
     if not text or "\n" in text:
         return text
-    if i18n.current() == "zh":
-        return text if text.endswith(_STOPS) else f"{text.rstrip(':;,：；，')}。"
     first = text.split(maxsplit=1)[0]
-    if _PLAIN_WORD.fullmatch(first) and first.rstrip(",:;.!?") not in _COMMANDS:
+    english = i18n.current() != "zh"
+    if english and _PLAIN_WORD.fullmatch(first) and first.rstrip(",:;.!?") not in _COMMANDS:
         text = text[0].upper() + text[1:]
-    return text if text.endswith(_STOPS) else f"{text.rstrip(':;,')}."
+    return _ended(text)
 
 
 class Sentences(Message):
@@ -118,7 +122,7 @@ class Sentences(Message):
 
     def __init__(self, *parts: str | Message) -> None:
         super().__init__("")
-        self.parts = [part if isinstance(part, Message) else Message(part) for part in parts]
+        self.parts = [as_message(part) for part in parts]
 
     def __str__(self) -> str:
         return functools.reduce(sentences, map(str, self.parts), "")
@@ -137,8 +141,8 @@ class ScnetError(Exception):
 
     def __init__(self, message: str | Message, hint: str | Message = "", /, **values: Any) -> None:
         super().__init__(message)
-        self._message = message if isinstance(message, Message) else Message(message, **values)
-        self._hint = hint if isinstance(hint, Message) else Message(hint, **values)
+        self._message = as_message(message, **values)
+        self._hint = as_message(hint, **values)
         self.values = values
         # The endpoint the failed call went to ("GET /ai/openapi/v2/notebook/detail"), for the
         # instance calls whose answers are not documented: the message names it.
@@ -178,7 +182,7 @@ class ScnetError(Exception):
 
     def with_hint(self: _E, hint: str | Message) -> _E:
         """This error, ``hint`` in place of its own; returns it, to be raised."""
-        self._hint = hint if isinstance(hint, Message) else Message(hint)
+        self._hint = as_message(hint)
         return self
 
     def __str__(self) -> str:
@@ -271,7 +275,7 @@ class MalformedResponse(ScnetError):
             N_("Unexpected answer (HTTP {status}, {problem}){body}"),
             hint,
             status=status,
-            problem=problem if isinstance(problem, Message) else Message(problem),
+            problem=as_message(problem),
             body=f": {body}" if body else "",
         )
 

@@ -116,6 +116,11 @@ class Message:
         return f"Message({self.id!r})"
 
 
+def as_message(text: str | Message, /, **values: object) -> Message:
+    """``text`` as a :class:`Message` filled with ``values``; a Message as it is."""
+    return text if isinstance(text, Message) else Message(text, **values)
+
+
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural form for ``count``, in the current language."""
     return _translations(current()).ngettext(singular, plural, count)

@@ -19,11 +19,13 @@ import shlex
 import socket
 import time
 from dataclasses import dataclass
-from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
+
+from .errors import one_line
+from .validation import is_loopback_host
 
 # How long a command must have been gone before a wait believes it: a shell that starts the
 # service in the background hands over to it within this.
@@ -51,14 +53,7 @@ def log_file_of(command: str | None) -> str | None:
 def runs_here(url: str | None) -> bool:
     """Whether a service behind this external URL runs on this machine (a loopback address)."""
     host = urlsplit(url or "").hostname
-    if host is None:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host is not None and (host.endswith(".localhost") or is_loopback_host(host))
 
 
 # The subject of every token a sandbox makes: what tells the sandbox from the platform. An
@@ -114,18 +109,27 @@ def _writes(proc: psutil.Process, path: Path) -> bool:
     return False
 
 
-def _is_the_command(argv: list[str], command: str, words: list[str]) -> bool:
-    """Whether a process's arguments are the command: a shell running it (``sh -c command``),
+def _words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:  # unbalanced quotes: nothing will match the words
+        return []
+
+
+def _runs(proc: psutil.Process | None, command: str, words: list[str]) -> bool:
+    """Whether a process (None: none) runs the command: a shell running it (``sh -c command``),
     the command itself (a shell that ``exec``\\ s its last word), or a part of it (a program
     the command started in the background: ``nohup python app.py &``)."""
+    argv: list[str] = []
+    with contextlib.suppress(psutil.Error):
+        argv = proc.cmdline() if proc is not None else []
     if not argv:
         return False
     if len(argv) >= 3 and Path(argv[0]).name in _SHELLS and argv[1] == "-c":
         return argv[2] == command
     if argv == words:
         return True
-    joined = " ".join(argv)
-    return len(argv) >= 2 and joined in command
+    return len(argv) >= 2 and " ".join(argv) in command
 
 
 class CommandWatch:
@@ -151,17 +155,13 @@ class CommandWatch:
         self.since_wall = time.time() - (time.monotonic() - since)
         self.created = time.monotonic()
         self._gone_since: float | None = None
-        log = log_file_of(command)
-        self.log_name = log
+        self.log_name = log_file_of(command)
         self.logs: tuple[Path, ...] = ()
-        if log is not None:
-            path = Path(log).expanduser()
+        if self.log_name is not None:
+            path = Path(self.log_name).expanduser()
             bases = folders if folders is not None else (Path.cwd(), Path.home())
             self.logs = (path,) if path.is_absolute() else tuple(base / path for base in bases)
-        try:
-            self.words = shlex.split(command)
-        except ValueError:
-            self.words = []
+        self.words = _words(command)
 
     def ended(self) -> Ended | None:
         """Evidence that the command has ended, or None: it runs, or nothing can be seen."""
@@ -170,7 +170,7 @@ class CommandWatch:
             return self._log_ended(fresh[0])
         if not self.command.strip():
             return None
-        running = [proc for proc in _own_processes() if self._runs(proc)]
+        running = [proc for proc in _own_processes() if _runs(proc, self.command, self.words)]
         if not self.here:
             # The command's process seen here, started by this start: the kernel runs where
             # the command runs (inside the instance), so its end can be seen too.
@@ -186,11 +186,6 @@ class CommandWatch:
         if now - self._gone_since < GRACE:
             return None
         return Ended(self.log_name, _last_lines(self.output))
-
-    def _runs(self, proc: psutil.Process) -> bool:
-        with contextlib.suppress(psutil.Error):
-            return _is_the_command(proc.cmdline(), self.command, self.words)
-        return False
 
     def _started_since(self, proc: psutil.Process) -> bool:
         with contextlib.suppress(psutil.Error):
@@ -250,17 +245,11 @@ def serving_process(url: str) -> int | None:
 def run_of(port: int, command: str) -> bool:
     """Whether what listens on ``port`` here is a run of ``command`` (an earlier start of it,
     the same app), as far as this user's processes show."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        words = []
+    words = _words(command)
     for proc in _listeners(port):
+        # The app a shell started (``cd app && python app.py``): its shell runs the command.
         with contextlib.suppress(psutil.Error):
-            if _is_the_command(proc.cmdline(), command, words):
-                return True
-            # The app a shell started (``cd app && python app.py``): its shell runs the command.
-            parent = proc.parent()
-            if parent is not None and _is_the_command(parent.cmdline(), command, words):
+            if _runs(proc, command, words) or _runs(proc.parent(), command, words):
                 return True
     return False
 
@@ -269,9 +258,8 @@ def who_listens(port: int) -> str:
     """ " (pid N: its command)" for a process of this user listening on ``port``, else ""."""
     for proc in _listeners(port):
         with contextlib.suppress(psutil.Error):
-            command = " ".join(proc.cmdline()) or proc.name()
-            if len(command) > 60:
-                command = command[:59] + "…"
+            # On one line and without terminal controls: arguments may hold anything.
+            command = one_line(" ".join(proc.cmdline()) or proc.name(), 59)
             return f" (pid {proc.pid}: {command})"
     return ""
 

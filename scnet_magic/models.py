@@ -118,7 +118,6 @@ class StartResult(Rendered):
 
     _text = display.start_text
     _html = display.start_html
-    __str__ = display.start_text
 
     def to_json(self) -> str:
         return display.to_json(self.to_dict())

@@ -53,13 +53,6 @@ def strip_controls(text: str, *, multiline: bool = True) -> str:
     return _CONTROLS.sub("", text)
 
 
-def secret_forms(secret: str) -> list[str]:
-    """The secret, and the parts of a dotted token that are its own: a JWT's header is shared
-    by every token of its kind, its payload and signature are not."""
-    parts = secret.split(".")
-    return [secret, *(part for part in parts[1:] if len(parts) > 1 and len(part) >= MIN_SECRET)]
-
-
 class ServerText:
     """Cleans what one server sent back; ``secrets`` maps each credential it was sent to what
     it is ("token"), shown as ``<token hidden>`` where echoed."""
@@ -68,7 +61,10 @@ class ServerText:
         replacements: dict[str, str] = {}
         for secret, name in secrets.items():
             if len(secret) >= MIN_SECRET:
-                for form in secret_forms(secret):
+                # The secret, and the parts of a dotted token that are its own: a JWT's header
+                # is shared by every token of its kind, its payload and signature are not.
+                own_parts = [part for part in secret.split(".")[1:] if len(part) >= MIN_SECRET]
+                for form in [secret, *own_parts]:
                     replacements.setdefault(form, hidden(name))
         self._replacements = replacements
         # Longest first: the whole token is hidden before its parts are looked for.

@@ -49,7 +49,6 @@ from .validation import (
 NO_NOTEBOOK_ID_HINT = N_("Give --id, or set %config ScnetMagics.notebook_id or SCNET_NOTEBOOK_ID.")
 # With nothing configured (no token either), the way to try things first.
 NEWCOMER_HINT = N_("To try things without an account, run %scnet_sandbox --execute.")
-BOOT_HINT = lifecycle.NOT_RUNNING_HINT
 _ON_ITS_WAY = ("Creating", "Restarting")
 ON_ITS_WAY_HINT = N_(
     "It is on its way to Running: start the service once it runs, or with --boot "
@@ -71,17 +70,13 @@ def prepare(
     notebook_id: object,
     port: object,
     command: object = None,
-    *,
-    no_id_hint: str = NO_NOTEBOOK_ID_HINT,
-    newcomer_hint: str = NEWCOMER_HINT,
+    **id_hints: str,
 ) -> StartRequest:
-    """The checked request, the notebook id defaulting to the settings'; nothing is sent."""
+    """The checked request, the notebook id defaulting to the settings' (``id_hints``: the
+    front end's, as :func:`notebook_id_for` takes them); nothing is sent."""
     if port is None:
         raise InvalidInput(N_("--port is required"), N_("Give the port the service listens on."))
-    checked_id = notebook_id_for(
-        settings, notebook_id, no_id_hint=no_id_hint, newcomer_hint=newcomer_hint
-    )
-    return start_request(checked_id, port, command)
+    return start_request(notebook_id_for(settings, notebook_id, **id_hints), port, command)
 
 
 def notebook_id_for(
@@ -106,7 +101,7 @@ class StartObserver:
     overridden; one may raise (a stop button, Ctrl-C) to end the start. The hints name the
     front end's own options."""
 
-    boot_hint: str = BOOT_HINT
+    boot_hint: str = lifecycle.NOT_RUNNING_HINT
     guard_command: str = "scnet guard"
     replace_hint: str = N_("Add --replace to end it first, or leave out --command to expose it.")
 
@@ -141,17 +136,17 @@ class _Flight:
     sent_at: float | None = None
 
 
-# What the front ends say about an interrupted start; ``{check}``: how to look before a retry.
-IN_FLIGHT = N_(
-    "Interrupted while the start request was in flight: it may already have run. Check with "
-    "{check} before starting again (a second start runs the command twice)."
-)
-NOT_SENT = N_("Interrupted before the start request was sent: no service was started.")
-
-
 def interrupted_text(stopped: StartInterrupted, check: str) -> Message:
     """What an interruption before the platform's answer means; ``check``: how to look."""
-    return Message(IN_FLIGHT, check=check) if stopped.sent else Message(NOT_SENT)
+    if not stopped.sent:
+        return Message(N_("Interrupted before the start request was sent: no service was started."))
+    return Message(
+        N_(
+            "Interrupted while the start request was in flight: it may already have run. Check "
+            "with {check} before starting again (a second start runs the command twice)."
+        ),
+        check=check,
+    )
 
 
 STOPPED_WAITING = N_("Stopped waiting; the service may still be starting.")

@@ -283,15 +283,13 @@ def validate_wait_url(url: object) -> str:
 
 def is_local_url(url: str) -> bool:
     """True for URLs that only make sense inside the instance (0.0.0.0, loopback, private)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
     import ipaddress
 
+    host = urlsplit(url).hostname or ""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return host == "localhost"
     return address.is_loopback or address.is_unspecified or address.is_private
 
 
