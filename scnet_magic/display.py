@@ -193,18 +193,14 @@ def box(kind: str, inner: str) -> str:
     )
 
 
-def lines_box(kind: str, lines: list[str]) -> str:
-    """A box of plain lines, each escaped."""
-    return box(kind, "".join(f"<div>{esc(line)}</div>" for line in lines))
+def card(kind: str, text: str) -> str:
+    """Plain lines, each escaped, as a card like the results (``kind``: its colour)."""
+    return box(kind, "".join(f"<div>{esc(line)}</div>" for line in text.splitlines()))
 
 
-def info_html(text: str) -> str:
-    return lines_box("info", [text])
-
-
-def warning_html(text: str) -> str:
-    """A warning before something that cannot be undone, as a card like the results."""
-    return lines_box("pending", [text])
+def card_bundle(kind: str, text: str) -> dict[str, Any]:
+    """A few lines as a display: a card in a notebook, the lines as they are in a terminal."""
+    return {"text/plain": text, "text/html": card(kind, text)}
 
 
 def note_html(text: str, error: bool = False) -> str:
@@ -235,11 +231,10 @@ def to_json(payload: Any) -> str:
 
 
 def show_lines(text: str, kind: str = "info") -> None:
-    """What a magic says in a few lines, as a card like the results: HTML in a notebook, the
-    lines as they are in a terminal."""
+    """What a magic says in a few lines, as a card like the results."""
     from IPython.display import display
 
-    display({"text/plain": text, "text/html": lines_box(kind, text.splitlines())}, raw=True)
+    display(card_bundle(kind, text), raw=True)
 
 
 # -- statuses ------------------------------------------------------------------------------
@@ -411,7 +406,7 @@ def waiting_bundle(
     line = waiting_text(result.to_dict()["url"] or _("the service"), timeout, progress)
     return {
         "text/plain": f"{start_text(result)}\n  {line}",
-        "text/html": start_html(result) + info_html(line),
+        "text/html": start_html(result) + card("info", line),
     }
 
 
@@ -532,7 +527,7 @@ def stop_text(result: Fields[StopFields]) -> str:
 
 
 def stop_html(result: Fields[StopFields]) -> str:
-    return lines_box("info" if result.to_dict()["already_stopped"] else "ok", [stop_text(result)])
+    return card("info" if result.to_dict()["already_stopped"] else "ok", stop_text(result))
 
 
 def stop_warning(name: str, notebook_id: str, *, kernel: bool = True) -> str:
@@ -764,28 +759,11 @@ def show_once(result: Shown) -> None:
     display(result._repr_mimebundle_(), raw=True)
 
 
-def open_starting(notebook_id: str, port: int) -> DisplayHandle:
-    """Show that a start is in flight; the result replaces it through the returned handle."""
+def open_display(bundle: dict[str, Any]) -> DisplayHandle:
+    """Show ``bundle``; the returned handle updates it in place."""
     from IPython.display import display
 
-    line = starting_text(notebook_id, port)
-    bundle = {"text/plain": line, "text/html": lines_box("starting", [line])}
     handle: DisplayHandle = display(bundle, raw=True, display_id=True)
-    return handle
-
-
-def close_starting(handle: DisplayHandle) -> None:
-    """Empty the "Starting…" display once the answer came (the answer is shown after it)."""
-    handle.update({"text/plain": "", "text/html": ""}, raw=True)
-
-
-def open_waiting(result: Fields[StartFields], timeout: float) -> DisplayHandle:
-    """Show the start result with an empty progress line; update it with the returned handle."""
-    from IPython.display import display
-
-    handle: DisplayHandle = display(
-        waiting_bundle(result, timeout, None), raw=True, display_id=True
-    )
     return handle
 
 

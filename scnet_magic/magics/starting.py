@@ -7,8 +7,6 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from IPython.display import display as show_display
-
 from .. import display, service
 
 if TYPE_CHECKING:
@@ -36,16 +34,17 @@ class StartDisplay(service.StartObserver):
     def sending(self) -> None:
         if self.starting is None:
             # After a boot: the service's start is on its way only now, below the boot's lines.
-            self.starting = display.open_starting(self.request.notebook_id, self.request.port)
+            line = display.starting_text(self.request.notebook_id, self.request.port)
+            self.starting = display.open_display(display.card_bundle("starting", line))
 
     def booting(self, progress: InstanceProgress | None) -> None:
         self.name = progress.name if progress is not None else self.name
         self._boot_line(display.instance_waiting_text(progress, self.request.notebook_id))
 
     def _boot_line(self, line: str) -> None:
-        bundle = {"text/plain": line, "text/html": display.info_html(line)}
+        bundle = display.card_bundle("info", line)
         if self.boot is None:
-            self.boot = show_display(bundle, raw=True, display_id=True)
+            self.boot = display.open_display(bundle)
         else:
             self.boot.update(bundle, raw=True)
 
@@ -59,7 +58,7 @@ class StartDisplay(service.StartObserver):
         if self.wait is None:
             display.show(result, now=self.now)
         else:
-            self.handle = display.open_waiting(result, self.wait)
+            self.handle = display.open_display(display.waiting_bundle(result, self.wait, None))
 
     def waiting(self, progress: service.Progress) -> None:
         if self.handle is not None and progress.check is not None:
@@ -68,7 +67,8 @@ class StartDisplay(service.StartObserver):
 
     def done_starting(self) -> None:
         if self.starting is not None:
-            display.close_starting(self.starting)
+            # Emptied once the answer came (the answer is shown after it).
+            self.starting.update({"text/plain": "", "text/html": ""}, raw=True)
             self.starting = None
 
     def final(self, result: StartResult, *, now: bool = False, note: str = "") -> None:

@@ -438,9 +438,8 @@ class StartForm(service.StartObserver):
         self._starting = True
         self.start_button.disabled = True
         self.start_button.description = _("Starting…")
-        self.result_area.value = display.info_html(
-            display.starting_text(request.notebook_id, request.port)
-        )
+        line = display.starting_text(request.notebook_id, request.port)
+        self.result_area.value = display.card("info", line)
         self._start_thread = _in_background(
             "start", self._start_in_background, request, settings, start
         )
@@ -550,7 +549,7 @@ class StartForm(service.StartObserver):
     def booting(self, progress: InstanceProgress | None) -> None:
         notebook_id = progress.notebook_id if progress else self.notebook_id.value.strip()
         line = display.instance_waiting_text(progress, notebook_id)
-        self.result_area.value = display.info_html(line)
+        self.result_area.value = display.card("info", line)
 
     def started(self, result: StartResult) -> None:
         record = self._records.get(result.notebook_id)

@@ -134,7 +134,7 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
                 text, kind = exc.user_message(), "error"
             finally:
                 dropdown.disabled = False
-            message.value = display.lines_box(kind, text.splitlines())
+            message.value = display.card(kind, text)
 
     dropdown.observe(chosen, names="value")
     return widgets.VBox([dropdown, message])
@@ -143,7 +143,7 @@ def region_picker(account: Account, on_login: Callable[[Login], str]) -> Any:
 def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
     """A warning, a red button that does ``on_confirm`` once (its HTML shown below), and
     Cancel. For actions that cannot be undone, such as stopping an instance."""
-    text = widgets.HTML(display.warning_html(warning))
+    text = widgets.HTML(display.card("pending", warning))
     # Wide enough for its label, in Chinese too.
     go = widgets.Button(
         description=label, button_style="danger", icon="stop", layout=widgets.Layout(width="auto")
@@ -164,7 +164,7 @@ def confirm_box(warning: str, label: str, on_confirm: Callable[[], str]) -> Any:
         return clicked
 
     go.on_click(answer(on_confirm))
-    cancel.on_click(answer(lambda: display.info_html(_("Not stopped."))))
+    cancel.on_click(answer(lambda: display.card("info", _("Not stopped."))))
     return widgets.VBox([text, widgets.HBox([go, cancel]), outcome])
 
 
