@@ -1,5 +1,6 @@
 """The IPython magics: :class:`ScnetMagics`, the options ``%config ScnetMagics.*`` sets and
-``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``; the other families
+``%scnet_start`` / ``%%scnet_start``, ``%scnet_url``, ``%scnet_notebooks``, ``%scnet_stop``
+(after a confirmation: the instance around the service, every process in it); the other families
 share its session, and :func:`load` registers them all. Front end only: parse the line, resolve
 the settings once, hand over to :mod:`scnet_magic.service`, display the result. The client,
 ``requests`` and the sandbox are imported on first use, so ``%load_ext`` stays cheap."""
@@ -7,11 +8,13 @@ the settings once, hand over to :mod:`scnet_magic.service`, display the result. 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.error import UsageError
+from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import line_cell_magic, line_magic, magics_class
+from IPython.display import display as show_widget
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, observe, validate
 from traitlets.config import Config, Configurable
 
@@ -23,13 +26,12 @@ from .account import AccountMagics
 from .base import SessionMagics, prompt_shows_value
 from .doctor import DoctorMagics
 from .guard import GuardMagics, ask_hidden, refuse_password_on_line
-from .instance import InstanceMagics
 from .line import notebook_id_argument, option, parse, readable_arguments, split
 from .sandbox import SandboxMagics
 from .session import Session, Widgets
 
 if TYPE_CHECKING:
-    from ..models import NotebookList, ServiceUrl
+    from ..models import NotebookList, ServiceUrl, StopResult
 
 
 # What each setting %config may set is checked with.
@@ -246,6 +248,65 @@ class ScnetMagics(SessionMagics, Configurable):
             self.show(records, "scnet_notebooks", line)
         return records
 
+    @readable_arguments(summary=N_("Stop a notebook instance: every process in it ends."))
+    @notebook_id_argument
+    @option(arguments.DISCARD_ENV)
+    @option(arguments.YES)
+    @line_magic
+    def scnet_stop(self, line: str = "") -> StopResult | None:
+        """Stop a notebook instance: every process in it ends (its services, terminals and
+        kernels, this one too if this notebook runs there), and it stops costing card-hours.
+
+        Examples::
+
+            %scnet_stop                  # the default notebook; asks first
+            %scnet_stop --id 1896050410550136833 --yes
+            %scnet_stop --discard-env --yes
+
+        Asks for confirmation unless ``--yes``: a button in a notebook, the instance's name typed
+        in a terminal. Keeps the environment unless ``--discard-env``. Stopping an instance that is
+        already stopped is not an error. Returns a ``StopResult`` (None when it waits for the
+        button, or was not confirmed).
+        """
+        with self.user_errors():
+            args = parse(self.scnet_stop, line)
+            settings = self.session.settings()
+            from .. import service
+
+            notebook_id = service.notebook_id_for(settings, args.notebook_id)
+            client = self.session.client(settings)
+            stop = partial(client.stop_notebook, notebook_id, save_env=not args.discard_env)
+            if not args.yes:
+                record = client.notebook(notebook_id)
+                warning = display.stop_warning(record.name, notebook_id)
+                confirm = self.session.widgets.confirm
+                if self.session.widgets_shown() and confirm is not None:
+                    language = settings.language
+
+                    def confirmed() -> str:
+                        with i18n.using(language):
+                            try:
+                                return display.stop_html(stop())
+                            except ScnetError as exc:
+                                return display.error_html(exc)
+
+                    show_widget(confirm(warning, _("Stop the instance"), confirmed))
+                    return None
+                expected = record.name or notebook_id
+                print(warning)
+                try:
+                    typed = input(
+                        _("Type the instance's name ({name}) to stop it: ").format(name=expected)
+                    )
+                except (EOFError, StdinNotImplementedError):
+                    typed = ""
+                if typed.strip() != expected:
+                    print(_("Not stopped."))
+                    return None
+            result = stop()
+            self.show(result, "scnet_stop", line)
+        return result
+
 
 # Each shell's magics, so that unload can find and close what load made.
 _LOADED: dict[int, list[SessionMagics]] = {}
@@ -257,7 +318,7 @@ def load(shell: InteractiveShell, widgets: Widgets) -> None:
     if id(shell) in _LOADED:
         return
     magics = ScnetMagics(shell, widgets)
-    others = (InstanceMagics, AccountMagics, SandboxMagics, GuardMagics, DoctorMagics)
+    others = (AccountMagics, SandboxMagics, GuardMagics, DoctorMagics)
     families: list[SessionMagics] = [magics, *(family(shell, magics.session) for family in others)]
     for family in families:
         shell.register_magics(family)
