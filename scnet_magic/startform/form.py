@@ -56,6 +56,14 @@ _INVALID_STYLE = (
 )
 
 
+class _Refused(Exception):
+    """The form's fields describe no start: ``problems`` says why."""
+
+    def __init__(self, problems: list[ScnetError]) -> None:
+        super().__init__()
+        self.problems = problems
+
+
 class StartForm(service.StartObserver):
     """A form that starts a custom service, as ``%scnet_start`` does; it shows the start as
     :func:`service.start` reports it.
@@ -424,16 +432,15 @@ class StartForm(service.StartObserver):
             return  # one request at a time: a second click sends nothing
         typed_token = self.token.take()
         try:
-            checked = self._validate(typed_token)
-        finally:
-            self._show_token_source()  # the typed token is gone, whatever happened
-        if isinstance(checked, list):
-            self.error = checked[0]
-            shown = "".join(display.error_html(problem) for problem in checked)
+            request, settings, start = self._validate(typed_token)
+        except _Refused as refused:
+            self.error = refused.problems[0]
+            shown = "".join(display.error_html(problem) for problem in refused.problems)
             self.problems.value = _INVALID_STYLE + shown
             self.result_area.value = ""  # an earlier result is not this attempt's
             return
-        request, settings, start = checked
+        finally:
+            self._show_token_source()  # the typed token is gone, whatever happened
         self.problems.value = ""
         self._starting = True
         self.start_button.disabled = True
@@ -446,9 +453,9 @@ class StartForm(service.StartObserver):
 
     def _validate(
         self, typed_token: str | None
-    ) -> tuple[StartRequest, Settings, functools.partial[StartResult]] | list[ScnetError]:
-        """The request, the settings and the options of the start the fields describe, or the
-        problems with them (all of them, each field with a problem marked)."""
+    ) -> tuple[StartRequest, Settings, functools.partial[StartResult]]:
+        """The request, the settings and the options of the start the fields describe; else
+        :class:`_Refused` with the problems (all of them, each field with a problem marked)."""
         problems: list[ScnetError] = []
 
         def field(
@@ -495,7 +502,7 @@ class StartForm(service.StartObserver):
             token = field(self.token, Settings.require_token, settings)
         protect = field(self.protect.password, lambda _none: self.protect.take(), None)
         if problems or not isinstance(settings, Settings) or token is None:
-            return problems
+            raise _Refused(problems)
         assert notebook_id is not None and port is not None and base_url is not None
         start = functools.partial(
             service.start,
