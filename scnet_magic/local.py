@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from .errors import one_line
+from .server_text import strip_controls
 from .validation import is_loopback_host
 
 # How long a command must have been gone before a wait believes it: a shell that starts the
@@ -66,7 +67,7 @@ def sandbox_token(token: str | None) -> bool:
     try:
         payload = (token or "").split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, RecursionError):
         return False
     return isinstance(claims, dict) and claims.get("sub") == SANDBOX_SUBJECT
 
@@ -81,7 +82,9 @@ class Ended:
 
 
 def _last_lines(text: str, count: int = LAST_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-count:])
+    # A log holds whatever the program printed (colours, a title, visitors' input): shown
+    # at a terminal, only its text.
+    return "\n".join(strip_controls(text).rstrip().splitlines()[-count:])
 
 
 def tail(path: Path, size: int = _TAIL_BYTES) -> str:
@@ -185,7 +188,8 @@ class CommandWatch:
             self._gone_since = now
         if now - self._gone_since < GRACE:
             return None
-        return Ended(self.log_name, _last_lines(self.output))
+        # The platform's output, not the log (which the process may never have written).
+        return Ended(None if self.output.strip() else self.log_name, _last_lines(self.output))
 
     def _started_since(self, proc: psutil.Process) -> bool:
         with contextlib.suppress(psutil.Error):

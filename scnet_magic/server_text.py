@@ -18,9 +18,12 @@ _SEQUENCES = re.compile(
     r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -Z\\-~]?"
 )
-# Then single characters: C0 controls but tab and newline, DEL, C1 controls, and the
-# bidirectional overrides and isolates that make text read otherwise than it is stored.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Then single characters: C0 controls but tab and newline, DEL, C1 controls, the
+# bidirectional marks, overrides and isolates that make text read otherwise than it is stored,
+# and the invisible zero-width space and byte-order mark.
+_CONTROLS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 _LINE_BREAKS = re.compile(r"\r\n?")
 # Halves of UTF-16 pairs, which JSON's \ud800 escapes can produce alone: no encoding can write
 # them, so printing one would fail.

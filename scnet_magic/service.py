@@ -199,9 +199,9 @@ def start(
     observer = observer or StartObserver()
     result: StartResult | None = None
     flight = _Flight()
-    if request.command:
-        _free_port(request, client, replace, observer.replace_hint)
     try:
+        if request.command:  # (ending an old process takes seconds: Ctrl-C may come)
+            _free_port(request, client, replace, observer.replace_hint)
         result = _send(request, client, boot, protect, observer, record, flight)
         observer.started(result)
         if wait is None or result.url is None or result.code != "0" or result.nothing_ran:

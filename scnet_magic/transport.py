@@ -308,6 +308,9 @@ class HttpTransport(Transport):
         self._session.mount("http://", adapter)
         agent = f"scnet-magic/{__version__}"
         self._session.headers["User-Agent"] = f"{agent} ({purpose})" if purpose else agent
+        # The body is read as it comes (size and time bounded), never decompressed: a gzip
+        # answer would read as garbage, and the bound would count compressed bytes.
+        self._session.headers["Accept-Encoding"] = "identity"
 
     def __repr__(self) -> str:
         return f"HttpTransport(timeout={self.timeout!r})"
@@ -501,7 +504,7 @@ def _envelope(response: Response, clean: ServerText) -> dict[str, Any]:
     code_text = str(code).strip()
     if code_text != "0":
         msg = parsed.get("msg")
-        raise ApiError(code_text, str(msg) if msg is not None else "", status)
+        raise ApiError(code_text, optional_text(msg) or "", status)
     if status >= 300:
         raise HttpError(status, reason, preview_json(parsed), _status_hint(status))
     return parsed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import ssl
 import time
@@ -405,3 +406,24 @@ def test_a_malformed_start_answer_says_the_command_may_be_running_in_the_languag
     with i18n.using("zh"):
         assert chinese.value.hint.startswith("命令可能已在运行"), chinese.value.hint
         assert "两次。" in chinese.value.hint and "The" not in chinese.value.hint
+
+
+def test_a_server_that_would_compress_gets_asked_for_plain_bytes() -> None:
+    """A gzip answer would be read as garbage, and the size bound would count packed bytes."""
+    envelope = {"code": "0", "msg": "success", "data": {"url": "https://x.example/"}}
+
+    def compressing(request: Received) -> Reply:
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            packed = gzip.compress(json.dumps(envelope).encode())
+            return Reply(200, packed, headers=[("Content-Encoding", "gzip")])
+        return Reply(200, envelope)
+
+    with hostile_server(compressing) as server, HttpTransport(5) as transport:
+        assert transport.call(Request("GET", server.url + "/ai/x"))["data"] == envelope["data"]
+
+
+def test_a_message_that_is_not_text_is_shown_as_json() -> None:
+    refused = Response.json({"code": "1", "msg": {"why": "无"}, "data": None})
+    with pytest.raises(ApiError) as info:
+        answering(refused).start_service(ID, 1223)
+    assert info.value.msg == '{"why": "无"}'

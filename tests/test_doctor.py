@@ -391,3 +391,12 @@ def test_the_magic_names_where_the_sessions_token_came_from(
     assert found.passed, out.stdout
     assert "SCNET_TOKEN from %scnet_token" in out.stdout
     assert sandbox.token not in out.stdout
+
+
+def test_an_answer_nested_past_the_stack_is_recorded_not_a_crash() -> None:
+    from scnet_magic.doctor import _seen
+    from scnet_magic.transport import Request, Response
+
+    deep = b'{"code": "0", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    answer = _seen(Request("GET", "https://x/ai/openapi/v2/notebook/list"), Response(200, deep))
+    assert answer.status == 200

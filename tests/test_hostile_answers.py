@@ -476,3 +476,7 @@ def test_an_answer_made_in_memory_is_cleaned_as_one_from_the_network() -> None:
             call()
         assert "hidden>" in caught.value.user_message(), caught.value.user_message()
         assert_safe("an answer made in memory", *error_texts(caught.value))
+
+
+def test_direction_marks_and_invisible_characters_are_taken_out() -> None:
+    assert strip_controls("id 12\u200f34\u061c5 \u200bend\ufeff") == "id 12345 end"
