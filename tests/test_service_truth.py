@@ -4,6 +4,7 @@ port is not the new app."""
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import shlex
@@ -479,3 +480,29 @@ def test_a_command_never_seen_here_is_not_taken_for_ended() -> None:
     watch = local.CommandWatch(f"{PY} app_elsewhere.py --port 8010", time.monotonic(), here=False)
     time.sleep(local.GRACE + 0.2)
     assert watch.ended() is None and watch.ended() is None
+
+
+def test_a_token_nested_past_the_stack_is_no_sandbox_token() -> None:
+    payload = base64.urlsafe_b64encode(b"[" * 100_000).decode().rstrip("=")
+    assert not local.sandbox_token(f"e30.{payload}.sig")
+
+
+def test_a_dead_commands_output_is_not_called_its_log(tmp_path: Path) -> None:
+    # The shell failed before the program could write its log: its output says why.
+    command = "cd /nonexistent && python app.py > app.log 2>&1"
+    watch = local.CommandWatch(
+        command,
+        time.monotonic(),
+        here=True,
+        output="sh: 1: cd: can't cd to /nonexistent\x1b]0;title\x07\x1b[31m",
+        folders=(tmp_path,),
+    )
+    watch.created -= local.GRACE
+    ended = None
+    for _ in range(50):
+        ended = watch.ended()
+        if ended is not None:
+            break
+        time.sleep(0.1)
+    assert ended is not None and ended.log is None
+    assert ended.last_lines == "sh: 1: cd: can't cd to /nonexistent"
