@@ -30,6 +30,7 @@ from scnet_magic.guard import (
     GuardError,
     GuardRecord,
     find_guard,
+    guarded_ports,
     list_guards,
     start_guard,
     stop_guard,
@@ -252,3 +253,29 @@ def test_records_are_private(guarded: Guarded) -> None:
     assert any(path.suffix == ".json" for path in files)
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+
+def test_a_guard_found_dead_is_remembered_at_the_first_look(guard_dir: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    record = GuardRecord(free_port(), 7860, gone.pid, "1" * 16, time.time())
+    write_record(record)
+    assert guarded_ports().get(record.port) == 7860  # the user's port, not the guard's
+
+
+ENDS = (
+    "import sys; from scnet_magic.guard import *; remove_record(GuardRecord.from_json(sys.argv[1]))"
+)
+
+
+def test_guards_that_end_together_are_all_remembered(guard_dir: Path) -> None:
+    records = [GuardRecord(40000 + n, 7000 + n, 1, f"{n:016d}", 0.0) for n in range(8)]
+    for record in records:
+        write_record(record)
+    ending = [
+        subprocess.Popen([sys.executable, "-c", ENDS, record.to_json()]) for record in records
+    ]
+    assert [process.wait(timeout=60) for process in ending] == [0] * 8
+    assert {record.port: record.upstream_port for record in records}.items() <= (
+        guarded_ports().items()
+    )

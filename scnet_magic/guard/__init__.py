@@ -23,6 +23,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from base64 import b64encode
@@ -132,8 +133,14 @@ def log_path(guard_id: str) -> Path:
 def starting_lock(upstream_port: int) -> Iterator[None]:
     """Held while a guard for ``upstream_port`` is looked for and started: two starts at once
     would otherwise both find none and start two guards, with two passwords."""
-    path = guard_dir() / f".start-{upstream_port}.lock"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    with _locked(f".start-{upstream_port}.lock"):
+        yield
+
+
+@contextlib.contextmanager
+def _locked(name: str) -> Iterator[None]:
+    """This user's lock ``name`` in the guard folder, across processes."""
+    descriptor = os.open(guard_dir() / name, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
@@ -147,8 +154,10 @@ def write_record(record: GuardRecord) -> None:
 
 def _write_private(path: Path, text: str) -> None:
     """``text`` to ``path``, readable by this user only; a reader sees the old or the new."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A name of its own (0600), even for two threads of one process writing at once.
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(temporary, path)
@@ -159,9 +168,10 @@ def remove_record(record: GuardRecord) -> None:
     current = _read(record_path(record.port))
     if current is None or current.guard_id == record.guard_id:
         record_path(record.port).unlink(missing_ok=True)
-        ended = {port: upstream for port, upstream in _ended().items() if port != record.port}
-        ended[record.port] = record.upstream_port
-        with contextlib.suppress(OSError):
+        # Guards that end together (a sandbox's) each add themselves: one at a time.
+        with contextlib.suppress(OSError), _locked(f".{_ENDED}.lock"):
+            ended = {port: upstream for port, upstream in _ended().items() if port != record.port}
+            ended[record.port] = record.upstream_port
             _write_private(guard_dir() / _ENDED, json.dumps(list(ended.items())[-_ENDED_KEPT:]))
     log = log_path(record.guard_id)
     for path in (log, log.with_name(f"{log.name}.1")):  # the log, and where it rotates to
@@ -179,7 +189,9 @@ def _ended() -> dict[int, int]:
 def guarded_ports() -> dict[int, int]:
     """Each port a guard of this user listens on, or did before it ended, and the port it
     passes visitors to (a running guard's, where one has taken an ended one's port)."""
-    return _ended() | {record.port: record.upstream_port for record in list_guards()}
+    # Running guards first: listing them is what records a guard found dead as ended.
+    running = {record.port: record.upstream_port for record in list_guards()}
+    return _ended() | running
 
 
 def _read(path: Path) -> GuardRecord | None:
