@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,16 +42,17 @@ def listen_port_argument(text: str) -> int:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
-def gives_a_value(words: list[str], option: str) -> bool:
-    """Whether a flag that takes no value was given one: ``--flag=…``, or a word after it that
-    is not an option. For ``--protect``, whose value could only be a password: refused with
-    a message that quotes nothing (argparse would quote it)."""
-    for index, word in enumerate(words):
-        if word.startswith(option + "="):
-            return True
-        if word == option and index + 1 < len(words) and not words[index + 1].startswith("-"):
-            return True
-    return False
+def values_given(words: list[str], flag: str, options: Collection[str]) -> list[str]:
+    """What a flag that takes no value was given all the same: ``--flag=…``, or the word after
+    it unless that word names one of ``options`` (a password may well start with "-"). For
+    ``--protect``, whose value could only be a password: refused without quoting it."""
+    given = [word.split("=", 1)[1] for word in words if word.startswith(flag + "=")]
+    given += [
+        after
+        for word, after in itertools.pairwise(words)
+        if word == flag and after.split("=", 1)[0] not in options
+    ]
+    return given
 
 
 def columns(text: str) -> int:

@@ -552,3 +552,9 @@ def test_a_region_name_with_braces_is_shown_as_it_came() -> None:
     with pytest.raises(InvalidInput) as several:
         closed.choose(None)
     assert "西{0} (13)" in several.value.user_message()
+
+
+def test_a_key_given_to_secret_key_stdin_on_the_line_is_refused_unquoted() -> None:
+    run = run_scnet(["login", f"--secret-key-stdin={SECRET_CANARY}"])
+    assert run.returncode == 2 and "--secret-key-stdin takes no value" in run.stderr
+    assert SECRET_CANARY not in run.stdout + run.stderr

@@ -338,6 +338,8 @@ def test_a_failed_start_leaves_no_guard_behind(instance: Sandbox, guard_dir: Pat
         f"--id {ID} --port 8000 --protect {PASSWORD!r}",
         f"--id {ID} --port 8000 --protect={PASSWORD!r}",
         f"--protect hunter2 --id {ID} --port 8000",
+        f"--id {ID} --port 8000 --protect -hunter2",  # a password may start with "-"
+        f"--id {ID} --port 8000 --protect --hunter2",
     ],
 )
 def test_a_password_on_the_line_is_refused_unquoted(
@@ -414,6 +416,9 @@ def test_where_no_prompt_can_ask_the_environment_is_named(
     [
         (["--protect=hunter2"], "", "--protect takes no value"),
         (["--protect", "hunter2"], "", "--protect takes no value"),
+        (["--protect", "-hunter2"], "", "--protect takes no value"),
+        (["--protect", "--hunter2"], "", "--protect takes no value"),
+        (["--protect", "--password-stdin=hunter2"], "", "--password-stdin takes no value"),
         (["--protect", "--password-stdin"], "\n", "The password is empty"),
         (["--password-stdin"], "hunter2\n", "--password-stdin goes with --protect"),
         (["--protect"], "", "No password for --protect"),  # no terminal, no variable

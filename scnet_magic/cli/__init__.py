@@ -338,14 +338,28 @@ def _main(words: list[str]) -> int:
                 ),
                 N_("Set SCNET_TOKEN, put it in the config file, or pipe it in with --token-stdin."),
             )
+        options, flags = _options(parser)
         # --protect=… or --protect VALUE: refused before argparse, which would echo the password.
-        if arguments.gives_a_value(words, "--protect"):
+        if arguments.values_given(words, "--protect", options):
             raise InvalidInput(
                 N_(
                     "--protect takes no value: the password is never an argument (it would show "
                     "in the process list and the shell history)"
                 ),
                 PASSWORD_HINT,
+            )
+        # A value given to a flag (--password-stdin=…): argparse would echo it, and it may well
+        # be the secret the flag reads from standard input.
+        named = (word.partition("=") for word in words)
+        flag = next((name for name, given, _ in named if given and name in flags), None)
+        if flag is not None:
+            raise InvalidInput(
+                N_("{option} takes no value; nothing was sent"),
+                N_(
+                    "A secret given there is in the shell history all the same: choose another. "
+                    "Secrets come in on standard input, never on the command line."
+                ),
+                option=flag,
             )
         try:
             args, extra = parser.parse_known_args(words)
@@ -365,6 +379,18 @@ def _main(words: list[str]) -> int:
     except KeyboardInterrupt:
         print("scnet: " + _("interrupted"), file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _options(parser: argparse.ArgumentParser) -> tuple[set[str], set[str]]:
+    """Every option string of every verb, and those of them that take no value."""
+    actions = list(parser._actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            actions += [each for verb in action.choices.values() for each in verb._actions]
+    every = {name for action in actions for name in action.option_strings}
+    return every, {
+        name for action in actions if action.nargs == 0 for name in action.option_strings
+    }
 
 
 def _gives_a_token(word: str) -> bool:

@@ -155,7 +155,8 @@ class ScnetMagics(SessionMagics, Configurable):
                         N_("the form needs the extension loaded with %load_ext scnet_magic")
                     )
                 return show_form(settings=self.session.settings, language=self.language)
-            refuse_password_on_line(words, self.shell)
+            options = self.scnet_start.parser._option_string_actions
+            refuse_password_on_line(words, self.shell, options)
             args = parse(self.scnet_start, words)
             command = args.command
             if cell is not None:

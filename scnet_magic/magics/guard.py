@@ -5,13 +5,14 @@ listed and stopped. The guard itself is started by :mod:`scnet_magic.service`.""
 from __future__ import annotations
 
 import getpass
-import itertools
+from collections.abc import Collection
 from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
+from .. import arguments
 from ..errors import Sentences
 from ..i18n import N_, Message, _
 from .base import SessionMagics
@@ -20,20 +21,15 @@ from .line import forget_input, parse, readable_arguments
 PROTECT = "--protect"
 
 
-def refuse_password_on_line(words: list[str], shell: Any) -> None:
+def refuse_password_on_line(words: list[str], shell: Any, options: Collection[str]) -> None:
     """Refuse ``--protect=…`` and ``--protect VALUE`` (``words``: the line split, comments
-    left out) before anything else reads the line.
+    left out; ``options``: the magic's) before anything else reads the line.
 
     A value there can only be a password, and the line is already in the input history: take
     it out of there (as ``%scnet_token`` does), and say where the password goes instead,
     without quoting it (argparse would).
     """
-    given = [word.split("=", 1)[1] for word in words if word.startswith(PROTECT + "=")]
-    given += [
-        after
-        for word, after in itertools.pairwise(words)
-        if word == PROTECT and not after.startswith("-")
-    ]
+    given = arguments.values_given(words, PROTECT, options)
     if not given:
         return
     forget_input(shell, [value for value in given if value])
