@@ -208,3 +208,20 @@ def test_argparse_speaks_chinese_in_the_magics(ip: InteractiveShell) -> None:
     ip.run_line_magic("config", 'ScnetMagics.language = "zh"')
     with pytest.raises(UsageError, match="参数 --port：需要一个值"):
         ip.run_line_magic("scnet_start", "--port")
+
+
+@pytest.mark.slow
+def test_a_password_typed_for_password_stdin_at_a_terminal_is_not_shown(
+    tmp_path: Path, guard_dir: Path
+) -> None:
+    import pexpect
+
+    env = _env(tmp_path, SCNET_GUARD_DIR=str(guard_dir))
+    args = ["guard", "--port", str(_free_port()), "--password-stdin"]
+    child = pexpect.spawn(str(BIN / "scnet"), args, env=env, encoding="utf-8", timeout=60)
+    child.expect("hidden")  # a hidden prompt discards what was typed before it
+    child.sendline("typed-canary-8f2e")
+    shown = child.before + child.after + child.read()
+    child.close()
+    assert child.exitstatus == 0, shown
+    assert "typed-canary-8f2e" not in shown

@@ -262,7 +262,7 @@ def _status(as_json: bool, stdout: TextIO | None) -> int:
 
 
 def _read_secret(stdin: TextIO) -> str:
-    line = stdin.readline()
+    line = _stdin_line(_("SCNet {label}: ").format(label=_("secret key")), stdin)
     if not line.strip():
         raise InvalidInput(N_("--secret-key-stdin: standard input is empty"))
     return validation.validate_secret_key(line)
@@ -312,15 +312,20 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _stdin_line(prompt: str, stdin: TextIO | None = None) -> str:
+    """A secret's line of standard input. Typed or pasted at a terminal, it is asked for
+    without echo (``prompt``), as %scnet_token does: shown, it would stay in the scrollback."""
+    stdin = stdin or sys.stdin
+    if not stdin.isatty():
+        return stdin.readline().rstrip("\r\n")
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        return ""
+
+
 def _token_from_stdin() -> str:
-    if sys.stdin.isatty():
-        # Typed or pasted at a terminal: ask without echoing it, as %scnet_token does.
-        try:
-            line = getpass.getpass(_("SCNET token (hidden): "))
-        except EOFError:
-            line = ""
-    else:
-        line = sys.stdin.readline().rstrip("\r\n")
+    line = _stdin_line(_("SCNET token (hidden): "))
     if not line.strip():
         raise InvalidInput(
             N_("--token-stdin: standard input has no token"),
@@ -340,7 +345,8 @@ def _password(from_stdin: bool, missing: str) -> str | Callable[[], str]:
     SCNET_GUARD_PASSWORD, else how to ask for it twice at a hidden prompt on a terminal (a
     start asks once the instance is known to run); ``missing`` when none of them gives one."""
     if from_stdin:
-        return validation.validate_guard_password(sys.stdin.readline().rstrip("\r\n"))
+        typed = _stdin_line(_("Password for the service (hidden): "))
+        return validation.validate_guard_password(typed)
     ask = getpass.getpass if sys.stdin.isatty() else None
     return service.password_for(ask, no_password=missing, no_password_hint=PASSWORD_HINT)
 
