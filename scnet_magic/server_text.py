@@ -56,6 +56,10 @@ def strip_controls(text: str, *, multiline: bool = True) -> str:
     return _CONTROLS.sub("", text)
 
 
+def _letters(text: str) -> str:
+    return re.sub(r"\s", "", text)
+
+
 class ServerText:
     """Cleans what one server sent back; ``secrets`` maps each credential it was sent to what
     it is ("token"), shown as ``<token hidden>`` where echoed."""
@@ -70,15 +74,19 @@ class ServerText:
                 for form in [secret, *own_parts]:
                     replacements.setdefault(form, hidden(name))
         self._replacements = replacements
+        # Each form also where a server wrapped it over lines (an error page folded at 76
+        # columns): whitespace between its characters, which one-line display makes spaces.
+        self._by_letters = {_letters(form): name for form, name in replacements.items()}
         # Longest first: the whole token is hidden before its parts are looked for.
         alternatives = sorted(replacements, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+        wrapped = (r"\s*".join(map(re.escape, form)) for form in alternatives)
+        self._pattern = re.compile("|".join(wrapped)) if alternatives else None
 
     def hide(self, text: str) -> str:
         """``text`` with the credentials hidden (nothing else changed)."""
         if self._pattern is None:
             return text
-        return self._pattern.sub(lambda match: self._replacements[match.group(0)], text)
+        return self._pattern.sub(lambda match: self._by_letters[_letters(match[0])], text)
 
     def hide_bytes(self, body: bytes) -> bytes:
         """A raw body with the credentials hidden, so that not even a frame's variables keep

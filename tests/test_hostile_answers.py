@@ -480,3 +480,13 @@ def test_an_answer_made_in_memory_is_cleaned_as_one_from_the_network() -> None:
 
 def test_direction_marks_and_invisible_characters_are_taken_out() -> None:
     assert strip_controls("id 12\u200f34\u061c5 \u200bend\ufeff") == "id 12345 end"
+
+
+def test_a_credential_wrapped_over_lines_is_hidden() -> None:
+    clean = ServerText({CANARY: "token", "pass word 电池 ok": "password"})
+    third = len(CANARY) // 3
+    folded = f"token: {CANARY[:third]}\n  {CANARY[third:-third]}\t{CANARY[-third:]} end"
+    assert clean.text(folded) == "token: <token hidden> end"
+    assert clean.text(folded, multiline=False) == "token: <token hidden> end"
+    assert clean.text("was pass word 电池 ok.") == "was <password hidden>."
+    assert clean.text("a token's words stay apart") == "a token's words stay apart"
