@@ -23,7 +23,7 @@ _SHOWN_LIMIT = 60  # characters of a rejected value quoted back
 _MAX_ID_DIGITS = 100  # ids have 19 digits; anything this long is not an id
 
 
-def _shown(value: object) -> str:
+def shown_value(value: object) -> str:
     """A rejected value for an error message: its repr, cut short (a huge int is described:
     Python refuses to turn one of over 4300 digits into text)."""
     if isinstance(value, int) and not -(10**_SHOWN_LIMIT) < value < 10**_SHOWN_LIMIT:
@@ -49,7 +49,9 @@ def validate_notebook_id(value: object) -> str:
         )
     if not (text.isascii() and text.isdigit()):
         raise InvalidInput(
-            N_("notebook id must contain only digits, got {value}"), _ID_HINT, value=_shown(text)
+            N_("notebook id must contain only digits, got {value}"),
+            _ID_HINT,
+            value=shown_value(text),
         )
     if len(text) > _MAX_ID_DIGITS:
         raise _id_too_long()
@@ -81,11 +83,11 @@ def validate_port(value: object) -> int:
             raise InvalidInput(
                 N_("port must be a whole number from 1 to 65535, got {value}"),
                 _PORT_HINT,
-                value=_shown(value),
+                value=shown_value(value),
             )
         if len(text.lstrip("0")) > 5:  # above 65535, and maybe too long for int()
             raise InvalidInput(
-                N_("port must be from 1 to 65535, got {value}"), _PORT_HINT, value=_shown(text)
+                N_("port must be from 1 to 65535, got {value}"), _PORT_HINT, value=shown_value(text)
             )
         value = int(text)
     if not isinstance(value, int):
@@ -96,7 +98,7 @@ def validate_port(value: object) -> int:
         )
     if not 1 <= value <= 65535:
         raise InvalidInput(
-            N_("port must be from 1 to 65535, got {value}"), _PORT_HINT, value=_shown(value)
+            N_("port must be from 1 to 65535, got {value}"), _PORT_HINT, value=shown_value(value)
         )
     return value
 
@@ -194,13 +196,13 @@ def _checked_url(value: object, label: str) -> str:
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
     except ValueError:
         raise InvalidInput(
-            N_("{what} is not a valid URL: {value}"), what=what, value=_shown(text)
+            N_("{what} is not a valid URL: {value}"), what=what, value=shown_value(text)
         ) from None
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
             N_("{what} must start with https:// and name a host, got {value}"),
             what=what,
-            value=_shown(text),
+            value=shown_value(text),
         )
     if parts.query or parts.fragment:
         raise InvalidInput(N_("{what} must not contain a query or fragment"), what=what)
@@ -208,7 +210,7 @@ def _checked_url(value: object, label: str) -> str:
         raise InvalidInput(
             N_("{what} must use https:// (plain http:// is allowed only for loopback): {value}"),
             what=what,
-            value=_shown(text),
+            value=shown_value(text),
         )
     return text.rstrip("/")
 
@@ -229,7 +231,8 @@ def validate_timeout(value: object) -> float:
         seconds = math.nan  # refused below, as every other value that is not a number
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidInput(
-            N_("timeout must be a positive number of seconds, got {value}"), value=_shown(value)
+            N_("timeout must be a positive number of seconds, got {value}"),
+            value=shown_value(value),
         )
     return seconds
 
@@ -260,7 +263,7 @@ def validate_status(value: object) -> str:
         N_("status must be one of {statuses}, got {value}"),
         N_("For example --status Running."),
         statuses=", ".join(NOTEBOOK_STATUSES),
-        value=_shown(value),
+        value=shown_value(value),
     )
 
 

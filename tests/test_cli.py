@@ -448,3 +448,15 @@ def test_every_verb_of_the_parser_runs_its_function() -> None:
     (choices,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(verbs.VERBS) == set(choices)
     assert all(run.__name__ == name for name, run in verbs.VERBS.items())
+
+
+def test_sandbox_passes_a_workdir_starting_with_a_dash_as_a_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scnet_magic import sandbox
+    from scnet_magic.cli import build_parser, verbs
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(sandbox, "main", lambda argv: seen.append(argv) or 0)
+    assert verbs.sandbox(build_parser().parse_args(["sandbox", "--workdir=-app"])) == 0
+    assert "--workdir=-app" in seen[0]

@@ -184,6 +184,16 @@ def test_guard_magic_and_verb_list_and_stop(
     assert "no guard runs here" in run_scnet(["guard", "--list"]).stdout
 
 
+@pytest.mark.parametrize("value", ["-3", "x" * 5000, "٣"])
+def test_guard_magic_checks_the_stop_port_as_the_verb_does(
+    ip: InteractiveShell, guard_dir: Path, value: str
+) -> None:
+    with pytest.raises(UsageError) as info:
+        ip.run_line_magic("scnet_guard", f"--stop={value}")
+    assert "--stop takes a guard's port or 'all'" in str(info.value)
+    assert len(str(info.value)) < 200  # a long value is cut short, not quoted whole
+
+
 # -- WebSockets through the external URL -----------------------------------------------------
 
 

@@ -297,7 +297,7 @@ def logout(args: argparse.Namespace) -> int:
 def sandbox(args: argparse.Namespace) -> int:
     from .. import sandbox as local
 
-    workdir = ["--workdir", args.workdir] if args.workdir else []
+    workdir = [f"--workdir={args.workdir}"] if args.workdir else []  # (one word: "-app" too)
     return local.main(
         [*(["--execute"] if args.execute else []), "--port", str(args.port), *workdir]
     )

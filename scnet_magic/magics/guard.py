@@ -13,8 +13,9 @@ from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument
 
 from .. import arguments
-from ..errors import Sentences
+from ..errors import InvalidInput, Sentences
 from ..i18n import N_, Message, _
+from ..validation import shown_value, validate_port
 from .base import SessionMagics
 from .line import forget_input, parse, readable_arguments
 
@@ -95,13 +96,13 @@ class GuardMagics(SessionMagics):
             elif args.stop == "all":
                 print(stopped_line(len(stop_all_guards())))
             else:
-                try:
-                    port = int(args.stop)
-                except ValueError:
+                try:  # as scnet guard --stop checks it: no "-3", no value quoted whole
+                    port = validate_port(args.stop)
+                except InvalidInput:
                     raise UsageError(
                         Message(
-                            N_("--stop takes a guard's port or 'all', not {value!r}"),
-                            value=args.stop,
+                            N_("--stop takes a guard's port or 'all', not {value}"),
+                            value=shown_value(args.stop),
                         )
                     ) from None
                 if not stop_guard(port):
